@@ -1,0 +1,32 @@
+"""Draw faces (boxes and keypoints) on the decoded picture, for `annotate=true` on /detect."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image, ImageDraw
+
+from service.tasks.detection.projection import Face
+
+_COLORS = ["#ff3b30", "#34c759", "#007aff", "#ffcc00", "#af52de", "#5ac8fa"]
+
+
+def annotate(image: Image.Image, faces: list[Face], original_size: tuple[int, int], fmt: str) -> bytes:
+    """`faces` are in original-image pixels; `image` may be the smaller decoded picture."""
+    canvas = image.copy()
+    draw = ImageDraw.Draw(canvas)
+    sx, sy = canvas.width / original_size[0], canvas.height / original_size[1]
+    line = max(2, round(min(canvas.size) / 200))
+    for face in faces:
+        draw.rectangle(
+            (face.x_min * sx, face.y_min * sy, face.x_max * sx, face.y_max * sy),
+            outline="#00ff66",
+            width=line,
+        )
+        for i, point in enumerate(face.keypoints):
+            x, y, r = point.x * sx, point.y * sy, line * 1.5
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=_COLORS[i % len(_COLORS)])
+        draw.text((face.x_min * sx + line, face.y_min * sy + line), f"{face.score:.2f}", fill="#00ff66")
+    out = io.BytesIO()
+    canvas.save(out, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    return out.getvalue()

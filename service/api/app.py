@@ -1,0 +1,51 @@
+"""The app factory: `create_app(settings)` wires state, routes, errors and middleware."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service import __version__
+from service.api import errors
+from service.api.middleware import RequestMetrics
+from service.api.routes import classify, detect, health, models
+from service.api.state import AppState
+from service.settings import ServerSettings
+
+log = logging.getLogger("mobile_vision_api")
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    settings = settings or ServerSettings()
+    state = AppState.create(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Warm up off the event loop so /healthz answers (and /readyz says "warming up") meanwhile.
+        warm = threading.Thread(target=state.warm_up, name="warm-up", daemon=True)
+        warm.start()
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(state.pool.shutdown)
+
+    app = FastAPI(
+        title="mobile-vision-api",
+        version=__version__,
+        description=(
+            "MobileNetV2 classification and BlazeFace face detection on the server, with selectable engine "
+            "(onnxruntime, LiteRT), SIMD, threads and precision, and a timing breakdown for every request."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.mva = state
+    errors.install(app)
+    for router in (classify.router, detect.router, models.router, health.router):
+        app.include_router(router)
+    app.add_middleware(RequestMetrics, metrics=state.metrics, replica=settings.replica)
+    return app

@@ -1,0 +1,92 @@
+"""What /classify and /detect share: read the upload, resolve settings, run the pipeline and the
+task's postprocessing in the inference pool, and report timing (body, Server-Timing, metrics)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from fastapi import Request, Response
+
+from service.api.schemas import ImageInfo
+from service.api.state import AppState
+from service.api.upload import read_image
+from service.engines.base import EffectiveSettings
+from service.errors import NotReady, UnknownModel
+from service.manifest import ModelSpec, Task
+from service.pipeline import PipelineOutput, run_pipeline
+from service.settings import EngineSettings
+from service.timing import StageTimer, server_timing_header
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class InferenceResult(Generic[R]):
+    result: R
+    output: PipelineOutput
+    settings: EffectiveSettings
+    timer: StageTimer
+
+    @property
+    def image(self) -> ImageInfo:
+        decoded = self.output.decoded
+        return ImageInfo(
+            width=decoded.width,
+            height=decoded.height,
+            format=decoded.format,
+            decoded_width=decoded.image.width,
+            decoded_height=decoded.image.height,
+        )
+
+
+def state_of(request: Request) -> AppState:
+    return request.app.state.mva
+
+
+def model_for(state: AppState, name: str, task: Task) -> ModelSpec:
+    try:
+        spec = state.manifest.get(name)
+    except KeyError:
+        spec = None
+    if spec is None or spec.task != task:
+        names = [m.alias or m.name for m in state.manifest.by_task(task)]
+        raise UnknownModel(f"unknown {task} model {name!r}; known: {', '.join(names)}", field="model")
+    return spec
+
+
+async def infer(
+    request: Request,
+    spec: ModelSpec,
+    settings: EngineSettings,
+    postprocess: Callable[[PipelineOutput], R],
+) -> InferenceResult[R]:
+    state = state_of(request)
+    if not state.ready:
+        raise NotReady(f"not ready: {state.not_ready_reason}", headers={"Retry-After": "2"})
+    timer = StageTimer()
+    resolved = state.resolve(spec, settings)
+    with timer.stage("receive"):
+        data = await read_image(request, state.settings.max_upload_bytes)
+
+    def job() -> tuple[R, PipelineOutput, EffectiveSettings]:
+        with timer.stage("load"):
+            runner = state.registry.get(spec, resolved)
+        output = run_pipeline(data, spec.input, runner, state.settings.max_pixels, timer)
+        with timer.stage("postprocess"):
+            result = postprocess(output)
+        return result, output, runner.settings
+
+    result, output, effective = await state.pool.run(job, resolved.threads, timer)
+    state.metrics.inferences.labels(spec.name, effective.engine).inc()
+    return InferenceResult(result, output, effective, timer)
+
+
+def finish_timing(request: Request, response: Response, timer: StageTimer) -> dict[str, float]:
+    """Close the timer; put the figures in Server-Timing and the stage histograms."""
+    timing = timer.finish()
+    response.headers["Server-Timing"] = server_timing_header(timing)
+    route = request.scope.get("route")
+    state_of(request).metrics.observe_timing(getattr(route, "path", "other"), timing)
+    return timing

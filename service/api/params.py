@@ -1,0 +1,55 @@
+"""Query parameters -> EngineSettings: server defaults, then the preset, then explicit parameters."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Query, Request
+from pydantic import ValidationError
+
+from service.errors import InvalidSettings
+from service.settings import Engine, EngineSettings, Kernels, Precision, Preset, SettingsConflict
+
+
+def engine_settings(
+    request: Request,
+    engine: Annotated[Engine | None, Query(description="onnxruntime or litert")] = None,
+    precision: Annotated[
+        Precision | None, Query(description="int8 or fp32 (default: the model's own)")
+    ] = None,
+    simd: Annotated[
+        bool | None, Query(description="on/off; off needs engine=litert (scalar kernels)")
+    ] = None,
+    threads: Annotated[int | None, Query(description="intra-op threads, 1..cores")] = None,
+    kernels: Annotated[
+        Kernels | None, Query(description="litert only: xnnpack, builtin or reference")
+    ] = None,
+    preset: Annotated[
+        Preset | None,
+        Query(description="scalar | simd | simd-threads: TF.js wasm backend variants on LiteRT"),
+    ] = None,
+) -> EngineSettings:
+    state = request.app.state.mva
+    values: dict[str, object] = state.settings.default_engine_settings().model_dump()
+    if preset is not None:
+        values.update(EngineSettings.from_preset(preset))
+    explicit = {
+        "engine": engine,
+        "precision": precision,
+        "simd": simd,
+        "threads": threads,
+        "kernels": kernels,
+    }
+    values.update({k: v for k, v in explicit.items() if v is not None})
+    if values["engine"] == "onnxruntime" and engine is not None and kernels is None:
+        values["kernels"] = None  # a preset's litert kernels do not carry over to onnxruntime
+    if simd is False and kernels is None and values["engine"] == "litert":
+        values["kernels"] = "reference"
+    try:
+        return EngineSettings.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        cause = error.get("ctx", {}).get("error")
+        field = cause.field if isinstance(cause, SettingsConflict) else ".".join(str(p) for p in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        raise InvalidSettings(f"{field}: {message}", field=field) from exc

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from service.api.errors import error_response
+from service.api.inference import state_of
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness: models loaded and warmed")
+async def readyz(request: Request) -> Response:
+    state = state_of(request)
+    if not state.ready:
+        return error_response(503, "not_ready", state.not_ready_reason, headers={"Retry-After": "2"})
+    return Response('{"status":"ready"}', media_type="application/json")
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    return Response(state_of(request).metrics.render(), media_type="text/plain; version=0.0.4")

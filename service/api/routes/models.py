@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import json
+from importlib.metadata import version
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from service.api.inference import state_of
+from service.cpu import cpu_info
+from service.settings import CPU_COUNT
+
+router = APIRouter(tags=["models"])
+
+
+@router.get("/v1/models", summary="Models, engines, settings and the CPU's SIMD features")
+async def list_models(request: Request) -> dict[str, Any]:
+    state = state_of(request)
+    lock = state.layout.read_lock().get("models", {})
+    models = []
+    for spec in state.manifest.models.values():
+        entry: dict[str, Any] = {
+            "name": spec.name,
+            "alias": spec.alias,
+            "task": spec.task,
+            "title": spec.title,
+            "input": spec.input.model_dump(),
+            "precisions": spec.precisions,
+            "artifacts": lock.get(spec.name, {}).get("files", {}),
+        }
+        if spec.labels is not None:
+            entry["labels"] = len(state.labels_for(spec))
+        models.append(entry)
+    return {
+        "models": models,
+        "engines": {
+            "onnxruntime": {
+                "version": version("onnxruntime"),
+                "precisions": ["int8", "fp32"],
+                "simd": ["on"],
+                "note": "MLAS selects AVX2/AVX-512 kernels at run time; SIMD cannot be switched off",
+            },
+            "litert": {
+                "version": version("ai-edge-litert"),
+                "precisions": "the original tflite's (int8 for mobilenet_v2, fp32 for BlazeFace)",
+                "kernels": {"xnnpack": "simd on", "builtin": "simd on, no delegate", "reference": "simd off"},
+            },
+        },
+        "settings": {
+            "defaults": state.settings.default_engine_settings().model_dump(),
+            "threads": {"min": 1, "max": CPU_COUNT},
+            "presets": ["scalar", "simd", "simd-threads"],
+        },
+        "cpu": cpu_info() | {"cores": CPU_COUNT},
+        "runners": [
+            {"model": name, **runner.settings.model_dump()} for name, runner in state.registry.cached()
+        ],
+        "warmup_ms": state.warmup_ms,
+    }
+
+
+@router.get("/v1/manifest", summary="The model manifest, as the browser page reads it")
+async def manifest(request: Request) -> dict[str, Any]:
+    return json.loads(state_of(request).layout.manifest.read_text())

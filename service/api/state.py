@@ -1,0 +1,80 @@
+"""What the routes share for the app's lifetime: settings, manifest, labels, runners, the pool."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from service.api.metrics import Metrics
+from service.artifacts import ArtifactLayout
+from service.engines.registry import RunnerRegistry, resolve
+from service.inference import InferencePool
+from service.manifest import Manifest, ModelSpec
+from service.settings import EngineSettings, ServerSettings
+from service.tasks.classification import Labels
+
+log = logging.getLogger("mobile_vision_api")
+
+
+@dataclass
+class AppState:
+    settings: ServerSettings
+    layout: ArtifactLayout
+    manifest: Manifest
+    registry: RunnerRegistry
+    pool: InferencePool
+    metrics: Metrics
+    labels: dict[str, Labels] = field(default_factory=dict)
+    ready: bool = False
+    not_ready_reason: str = "warming up"
+    warmup_ms: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def create(cls, settings: ServerSettings) -> AppState:
+        layout = ArtifactLayout(settings.models_dir)
+        manifest = Manifest.load(layout.manifest)
+        registry = RunnerRegistry(layout, settings.runner_cache_size, settings.inference_cores)
+        pool = InferencePool(settings.inference_cores, settings.max_pending, settings.queue_timeout_s)
+        metrics = Metrics(lambda: pool.pending)
+        return cls(settings, layout, manifest, registry, pool, metrics)
+
+    def labels_for(self, spec: ModelSpec) -> Labels:
+        with self._lock:
+            labels = self.labels.get(spec.name)
+            if labels is None and spec.labels is not None:
+                labels = Labels.load(self.layout.labels(spec.name), spec.labels.background_index)
+                self.labels[spec.name] = labels
+        assert labels is not None
+        return labels
+
+    def warm_up(self) -> None:
+        """Build and run the default runner of each warm model once; ready when all succeeded.
+        A failure (a missing or corrupt model) leaves the service up but not ready, with the reason."""
+        import time
+
+        defaults = self.settings.default_engine_settings()
+        try:
+            for name in self.settings.warm_models:
+                spec = self.manifest.get(name)
+                resolved = resolve(spec, defaults)
+                start = time.perf_counter()
+                runner = self.registry.get(spec, resolved)
+                pixels = np.zeros((1, spec.input.height, spec.input.width, 3), dtype=np.uint8)
+                self.pool.run_blocking(lambda r=runner, p=pixels: r.run(p), resolved.threads)
+                if spec.labels is not None:
+                    self.labels_for(spec)
+                self.warmup_ms[name] = round((time.perf_counter() - start) * 1000, 1)
+        except Exception as exc:
+            self.not_ready_reason = f"warm-up failed: {exc.__class__.__name__}: {exc}"
+            log.error("not ready: %s", self.not_ready_reason)
+            return
+        self.ready = True
+        self.not_ready_reason = ""
+        log.info("ready: warmed %s in %s ms", ", ".join(self.warmup_ms), self.warmup_ms)
+
+    def resolve(self, spec: ModelSpec, settings: EngineSettings) -> EngineSettings:
+        return resolve(spec, settings)

@@ -1,0 +1,96 @@
+"""Request body -> image bytes: a multipart field `image`, or the raw body with an image content type.
+The size limit holds while reading (a lying Content-Length or a chunked body is cut off at the limit),
+so no upload is ever held in memory beyond it."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from service.errors import MissingImage, PayloadTooLarge, UnsupportedMediaType
+
+# Room for multipart boundaries and part headers on top of the image limit.
+_MULTIPART_SLACK = 16 * 1024
+FIELD = "image"
+
+
+async def read_image(request: Request, limit: int) -> bytes:
+    content_type, _ = parse_options_header(request.headers.get("content-type", ""))
+    kind = content_type.decode("latin-1").lower()
+    is_multipart = kind == "multipart/form-data"
+    if not (is_multipart or kind.startswith("image/") or kind == "application/octet-stream"):
+        raise UnsupportedMediaType(
+            f"content type {kind or '(none)'!r} is not accepted: send multipart/form-data with a field "
+            f"'{FIELD}', or the image as the body with an image/* content type"
+        )
+    body = await _read_body(request, limit + (_MULTIPART_SLACK if is_multipart else 0), limit)
+    if not is_multipart:
+        return body
+    image = _multipart_field(request.headers.get("content-type", ""), body, FIELD)
+    if len(image) > limit:
+        raise PayloadTooLarge(f"the image is {len(image)} bytes; the limit is {limit}")
+    return image
+
+
+async def _read_body(request: Request, hard_limit: int, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > hard_limit:
+        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > hard_limit:
+            raise PayloadTooLarge(f"the body exceeds the limit of {limit} bytes")
+    return bytes(body)
+
+
+def _multipart_field(content_type_header: str, body: bytes, name: str) -> bytes:
+    _, params = parse_options_header(content_type_header)
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise UnsupportedMediaType("multipart/form-data without a boundary")
+    found: list[bytes] = []
+    state = {"header": b"", "value": b"", "is_target": False, "parts": []}
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        state["header"] += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        state["value"] += data[start:end]
+
+    def on_header_end() -> None:
+        if state["header"].lower() == b"content-disposition":
+            _, disposition = parse_options_header(state["value"])
+            state["is_target"] = disposition.get(b"name") == name.encode()
+        state["header"], state["value"] = b"", b""
+
+    def on_part_begin() -> None:
+        state["is_target"], state["parts"] = False, []
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        if state["is_target"]:
+            state["parts"].append(data[start:end])
+
+    def on_part_end() -> None:
+        if state["is_target"] and not found:
+            found.append(b"".join(state["parts"]))
+
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_part_begin": on_part_begin,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        },
+    )
+    try:
+        parser.write(body)
+        parser.finalize()
+    except Exception as exc:  # python-multipart raises its own error types for malformed bodies
+        raise MissingImage(f"malformed multipart body: {exc}") from exc
+    if not found:
+        raise MissingImage(f"the multipart body has no field '{name}'")
+    return found[0]

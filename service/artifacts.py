@@ -1,0 +1,59 @@
+"""Where the model build puts its outputs, so that the builder and the server agree on paths."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from service.manifest import Precision
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ArtifactLayout:
+    """`<root>/build/<model>/{source.tflite,labels.txt,<precision>.onnx}` plus `<root>/build/lock.json`."""
+
+    root: Path  # the `models/` folder that holds manifest.json
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def build_dir(self) -> Path:
+        return self.root / "build"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def lock(self) -> Path:
+        return self.build_dir / "lock.json"
+
+    def model_dir(self, model: str) -> Path:
+        return self.build_dir / model
+
+    def tflite(self, model: str) -> Path:
+        return self.model_dir(model) / "source.tflite"
+
+    def labels(self, model: str) -> Path:
+        return self.model_dir(model) / "labels.txt"
+
+    def onnx(self, model: str, precision: Precision) -> Path:
+        return self.model_dir(model) / f"{precision}.onnx"
+
+    def read_lock(self) -> dict[str, Any]:
+        if not self.lock.exists():
+            return {}
+        return json.loads(self.lock.read_text())

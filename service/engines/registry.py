@@ -1,0 +1,97 @@
+"""Creates runners per (model, settings) on first use and keeps the most recent ones (LRU, bounded):
+a session or interpreter costs tens of MB and a fraction of a second to build."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from service.artifacts import ArtifactLayout
+from service.engines.base import Runner
+from service.errors import InvalidSettings, NotReady
+from service.manifest import ModelSpec
+from service.settings import EngineSettings
+
+
+def resolve(spec: ModelSpec, settings: EngineSettings) -> EngineSettings:
+    """Fill in the model's default precision and the kernels `simd` implies; reject what this model
+    cannot run. LiteRT runs the original tflite, so only the model's native precision."""
+    native = spec.precisions[0]
+    precision = settings.precision or native
+    if settings.engine == "litert" and precision != native:
+        raise InvalidSettings(
+            f"engine=litert runs the original tflite of {spec.name}, which is {native}; "
+            f"use engine=onnxruntime for precision={precision}",
+            field="precision",
+        )
+    if precision not in spec.precisions:
+        raise InvalidSettings(
+            f"{spec.name} has no {precision} variant (available: {', '.join(spec.precisions)})",
+            field="precision",
+        )
+    return settings.model_copy(update={"precision": precision, "kernels": settings.resolved_kernels()})
+
+
+class RunnerRegistry:
+    def __init__(self, layout: ArtifactLayout, max_runners: int, pool_size: int) -> None:
+        self._layout = layout
+        self._max = max_runners
+        self._pool_size = pool_size
+        self._runners: OrderedDict[tuple[str, EngineSettings], Runner] = OrderedDict()
+        self._lock = threading.Lock()
+        self._building: dict[tuple[str, EngineSettings], threading.Lock] = {}
+
+    def get(self, spec: ModelSpec, settings: EngineSettings) -> Runner:
+        """The runner for resolved `settings` (see `resolve`). Blocks while it is built: call it off
+        the event loop."""
+        key = (spec.name, settings)
+        with self._lock:
+            runner = self._runners.get(key)
+            if runner is not None:
+                self._runners.move_to_end(key)
+                return runner
+            build_lock = self._building.setdefault(key, threading.Lock())
+        with build_lock:  # one build per key; other callers for the same key wait for it
+            with self._lock:
+                runner = self._runners.get(key)
+            if runner is None:
+                runner = self._build(spec, settings)
+                with self._lock:
+                    self._runners[key] = runner
+                    self._building.pop(key, None)
+                    evicted = self._evict()
+                for old in evicted:
+                    old.close()
+        return runner
+
+    def _evict(self) -> list[Runner]:
+        evicted = []
+        while len(self._runners) > self._max:
+            _, old = self._runners.popitem(last=False)
+            evicted.append(old)
+        return evicted
+
+    def _build(self, spec: ModelSpec, settings: EngineSettings) -> Runner:
+        assert settings.precision is not None
+        if settings.engine == "onnxruntime":
+            from service.engines.onnx import OnnxRuntimeRunner
+
+            path = self._layout.onnx(spec.name, settings.precision)
+            _require(path)
+            return OnnxRuntimeRunner(path, spec.input, settings.precision, settings.threads)
+        from service.engines.litert import LiteRTRunner
+
+        path = self._layout.tflite(spec.name)
+        _require(path)
+        assert settings.kernels is not None
+        pool = max(1, self._pool_size // settings.threads)
+        return LiteRTRunner(path, spec.input, settings.precision, settings.kernels, settings.threads, pool)
+
+    def cached(self) -> list[tuple[str, Runner]]:
+        with self._lock:
+            return [(name, runner) for (name, _), runner in self._runners.items()]
+
+
+def _require(path) -> None:
+    if not path.exists():
+        raise NotReady(f"model file {path} is missing: run `mobile-vision-api models build`")

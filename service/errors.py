@@ -1,0 +1,51 @@
+"""Errors a request can end in. Each maps to an HTTP status and the JSON shape
+`{"error": {"code": ..., "message": ...}}` (see service/api/errors.py)."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.headers = headers or {}
+
+
+class PayloadTooLarge(ServiceError):
+    status, code = 413, "payload_too_large"
+
+
+class ImageTooLarge(ServiceError):
+    status, code = 413, "image_too_large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status, code = 415, "unsupported_media_type"
+
+
+class CorruptImage(ServiceError):
+    status, code = 422, "corrupt_image"
+
+
+class MissingImage(ServiceError):
+    status, code = 422, "missing_image"
+
+
+class InvalidSettings(ServiceError):
+    status, code = 422, "invalid_settings"
+
+
+class UnknownModel(ServiceError):
+    status, code = 404, "unknown_model"
+
+
+class Overloaded(ServiceError):
+    status, code = 503, "overloaded"
+
+
+class NotReady(ServiceError):
+    status, code = 503, "not_ready"

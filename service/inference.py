@@ -1,0 +1,97 @@
+"""Where inference runs: a bounded pool of worker threads, never the event loop.
+
+Policy: a request's inference needs `threads` cores (its intra-op thread count). A core budget equal
+to the cores given to inference (MVA_INFERENCE_CORES, default all) is shared by the workers, so the
+threads of all running inferences never exceed the cores: two 1-thread requests run side by side on
+2 cores; a 2-thread request runs alone. At most `max_pending` requests are admitted (running or
+waiting); the next one gets 503 with Retry-After at once, and one that waited longer than
+`queue_timeout_s` for cores gets 503 rather than running late."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from service.errors import Overloaded
+from service.timing import StageTimer
+
+T = TypeVar("T")
+
+
+class CoreBudget:
+    """A counting semaphore that takes several permits at once."""
+
+    def __init__(self, cores: int) -> None:
+        self.cores = cores
+        self._free = cores
+        self._cond = threading.Condition()
+
+    def acquire(self, n: int, timeout: float) -> bool:
+        n = min(n, self.cores)
+        with self._cond:
+            ok = self._cond.wait_for(lambda: self._free >= n, timeout=timeout)
+            if ok:
+                self._free -= n
+            return ok
+
+    def release(self, n: int) -> None:
+        with self._cond:
+            self._free += min(n, self.cores)
+            self._cond.notify_all()
+
+
+class InferencePool:
+    def __init__(self, cores: int, max_pending: int, queue_timeout_s: float) -> None:
+        self.cores = cores
+        self.max_pending = max_pending
+        self.queue_timeout_s = queue_timeout_s
+        self._budget = CoreBudget(cores)
+        self._executor = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="inference")
+        self.pending = 0  # touched only on the event loop thread
+
+    def retry_after(self) -> str:
+        return str(max(1, round(self.queue_timeout_s / 2)))
+
+    async def run(self, fn: Callable[[], T], threads: int, timer: StageTimer) -> T:
+        if self.pending >= self.max_pending:
+            raise Overloaded(
+                f"{self.pending} requests are queued or running (limit {self.max_pending}); retry later",
+                headers={"Retry-After": self.retry_after()},
+            )
+        self.pending += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                self._executor, self._work, fn, threads, time.perf_counter(), timer
+            )
+        finally:
+            self.pending -= 1
+
+    def _work(self, fn: Callable[[], T], threads: int, enqueued: float, timer: StageTimer) -> T:
+        remaining = self.queue_timeout_s - (time.perf_counter() - enqueued)
+        if remaining <= 0 or not self._budget.acquire(threads, remaining):
+            timer.add("queue", (time.perf_counter() - enqueued) * 1000)
+            raise Overloaded(
+                f"waited more than {self.queue_timeout_s:g} s for a free core; retry later",
+                headers={"Retry-After": self.retry_after()},
+            )
+        timer.add("queue", (time.perf_counter() - enqueued) * 1000)
+        try:
+            return fn()
+        finally:
+            self._budget.release(threads)
+
+    def run_blocking(self, fn: Callable[[], T], threads: int) -> T:
+        """For start-up work (warm-up): same budget, no admission limit."""
+        self._budget.acquire(threads, timeout=3600)
+        try:
+            return fn()
+        finally:
+            self._budget.release(threads)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=False)

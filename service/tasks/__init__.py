@@ -1,0 +1,1 @@
+"""Model output -> task result: classification (top-k labels) and detection (faces)."""
