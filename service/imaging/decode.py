@@ -53,18 +53,19 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
     if width * height > max_pixels:
         raise ImageTooLarge(f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}")
     fmt = image.format or "unknown"
-    orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
-    if min_size is not None and fmt == "JPEG":
-        swapped = orientation in _SWAPS_AXES
-        want_w, want_h = min_size(*((height, width) if swapped else (width, height)))
-        if swapped:
-            want_w, want_h = want_h, want_w
-        # draft keeps each side >= the requested size; "RGB" lets libjpeg convert YCbCr itself.
-        image.draft("RGB" if image.mode != "CMYK" else None, (want_w, want_h))
     try:
+        # PNG keeps EXIF after the pixels, so reading it may already decode (and fail on truncation)
+        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+        if min_size is not None and fmt == "JPEG":
+            swapped = orientation in _SWAPS_AXES
+            want_w, want_h = min_size(*((height, width) if swapped else (width, height)))
+            if swapped:
+                want_w, want_h = want_h, want_w
+            # draft keeps each side >= the requested size; "RGB" lets libjpeg convert YCbCr itself.
+            image.draft("RGB" if image.mode != "CMYK" else None, (want_w, want_h))
         image.seek(0)  # first frame of an animation
         image.load()
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise CorruptImage(f"the {fmt} image could not be decoded: {exc}") from exc
     image = _to_rgb(ImageOps.exif_transpose(image) if orientation != 1 else image)
     if orientation in _SWAPS_AXES:

@@ -1,0 +1,169 @@
+"""Bad input through a real server: each gets a 4xx with the JSON error shape (or the right answer
+where the input is valid but odd), and the next valid request still succeeds."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import LiveServer
+
+LIMIT = 1_000_000  # the small-limit server's upload limit
+
+
+@pytest.fixture(scope="module")
+def small_limit_server(start_server) -> LiveServer:  # noqa: ANN001
+    return start_server(max_upload_bytes=str(LIMIT), max_pixels="20000000", warm_models='["mobilenet_v2"]')
+
+
+@pytest.fixture
+def small(small_limit_server: LiveServer) -> Iterator[httpx.Client]:
+    with small_limit_server.client() as c:
+        yield c
+
+
+def encoded(image: Image.Image, fmt: str, **params: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt, **params)
+    return out.getvalue()
+
+
+def noise_jpeg() -> bytes:
+    return encoded(
+        Image.fromarray(np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)), "JPEG"
+    )
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    error = response.json()["error"]
+    assert error["code"] == code and error["message"]
+
+
+def assert_still_serving(client: httpx.Client, images: Path) -> None:
+    response = client.post("/classify", files={"image": (images / "grace_hopper.bmp").read_bytes()})
+    assert response.status_code == 200
+    assert response.json()["predictions"][0]["label"] == "military uniform"
+
+
+BAD = {
+    "empty body": (dict(content=b"", headers={"content-type": "image/jpeg"}), 422, "missing_image"),
+    "missing field": (dict(files={"picture": b"abc"}), 422, "missing_image"),
+    "wrong content type": (
+        dict(content=b"{}", headers={"content-type": "application/json"}),
+        415,
+        "unsupported_media_type",
+    ),
+    "no content type": (dict(content=b"abc"), 415, "unsupported_media_type"),
+    "text renamed .jpg": (
+        dict(files={"image": ("photo.jpg", b"hello, I am text", "image/jpeg")}),
+        415,
+        "unsupported_media_type",
+    ),
+    "truncated jpeg": (dict(files={"image": noise_jpeg()[:1500]}), 422, "corrupt_image"),
+    "truncated png": (
+        dict(
+            files={
+                "image": encoded(
+                    Image.fromarray(np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)),
+                    "PNG",
+                )[:3000]
+            }
+        ),
+        422,
+        "corrupt_image",
+    ),
+    "png decompression bomb": (
+        dict(files={"image": encoded(Image.new("1", (12_000, 12_000)), "PNG")}),
+        413,
+        "image_too_large",
+    ),
+    "malformed multipart": (
+        dict(content=b"--xyz\r\nnot a part", headers={"content-type": "multipart/form-data; boundary=xyz"}),
+        422,
+        "missing_image",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input(small: httpx.Client, images: Path, case: str) -> None:
+    kwargs, status, code = BAD[case]
+    assert_error(small.post("/classify", **kwargs), status, code)
+    assert_still_serving(small, images)
+
+
+def test_upload_over_the_limit(small: httpx.Client, images: Path) -> None:
+    big = b"\xff\xd8" + b"\0" * (LIMIT + 10)
+    assert_error(
+        small.post("/classify", content=big, headers={"content-type": "image/jpeg"}), 413, "payload_too_large"
+    )
+    assert_error(small.post("/classify", files={"image": big}), 413, "payload_too_large")
+    assert_still_serving(small, images)
+
+
+def test_chunked_upload_over_the_limit_is_cut_off(small: httpx.Client, images: Path) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(4 * LIMIT // 65536):
+            yield b"\0" * 65536
+
+    response = small.post("/classify", content=chunks(), headers={"content-type": "image/jpeg"})
+    assert_error(response, 413, "payload_too_large")
+    assert_still_serving(small, images)
+
+
+def test_content_length_that_lies_is_refused_up_front(small_limit_server: LiveServer, images: Path) -> None:
+    """A declared length above the limit is refused before the body is read."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", small_limit_server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+            + f"Content-Length: {50 * LIMIT}\r\n\r\n".encode()
+            + b"\xff\xd8 only a few bytes"
+        )
+        head = sock.recv(65536).decode("latin-1")
+    assert head.startswith("HTTP/1.1 413")
+    assert '"payload_too_large"' in head
+    with small_limit_server.client() as c:
+        assert_still_serving(c, images)
+
+
+ODD_BUT_VALID = {
+    "animated gif": lambda: _gif(),
+    "cmyk jpeg": lambda: encoded(Image.new("CMYK", (64, 64), (0, 255, 255, 0)), "JPEG"),
+    "16-bit png": lambda: encoded(
+        Image.frombytes("I;16", (32, 32), np.full((32, 32), 40000, np.uint16).tobytes()), "PNG"
+    ),
+    "palette png with transparency": lambda: encoded(Image.new("P", (32, 32), 0), "PNG", transparency=0),
+    "1x1": lambda: encoded(Image.new("RGB", (1, 1), (9, 9, 9)), "PNG"),
+    "10000x10": lambda: encoded(Image.new("RGB", (10_000, 10), (200, 10, 10)), "PNG"),
+}
+
+
+def _gif() -> bytes:
+    frames = [Image.new("RGB", (32, 32), c) for c in ((255, 0, 0), (0, 0, 255))]
+    out = io.BytesIO()
+    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], duration=40)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("case", sorted(ODD_BUT_VALID))
+@pytest.mark.parametrize("route", ["/classify", "/detect"])
+def test_odd_but_valid_images_are_answered(small: httpx.Client, images: Path, case: str, route: str) -> None:
+    response = small.post(route, files={"image": ODD_BUT_VALID[case]()})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["predictions" if route == "/classify" else "faces"] is not None
+
+
+def test_unknown_route_and_method_are_json(small: httpx.Client) -> None:
+    assert_error(small.get("/nope"), 404, "not_found")
+    assert_error(small.get("/classify"), 405, "method_not_allowed")

@@ -1,0 +1,109 @@
+"""/classify through a real uvicorn server on loopback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.timing import STAGES
+
+
+def test_multipart_upload(client: httpx.Client, images: Path) -> None:
+    response = client.post(
+        "/classify", files={"image": ("g.bmp", (images / "grace_hopper.bmp").read_bytes())}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["predictions"][0]["label"] == "military uniform"
+    assert len(body["predictions"]) == 5
+    assert body["model"] == "mobilenet_v2"
+    assert body["image"] == {
+        "width": 512,
+        "height": 600,
+        "format": "BMP",
+        "decoded_width": 512,
+        "decoded_height": 600,
+    }
+
+
+@pytest.mark.parametrize(("image", "label"), [("cat.bmp", "Egyptian cat"), ("bird.bmp", "chickadee")])
+def test_raw_body_upload(client: httpx.Client, images: Path, image: str, label: str) -> None:
+    response = client.post(
+        "/classify",
+        content=(images / image).read_bytes(),
+        headers={"content-type": "image/bmp"},
+        params={"top_k": 1},
+    )
+    assert response.status_code == 200
+    assert [p["label"] for p in response.json()["predictions"]] == [label]
+
+
+def test_timing_in_body_and_server_timing_header(client: httpx.Client, images: Path) -> None:
+    response = client.post("/classify", files={"image": (images / "cat_1080p.jpg").read_bytes()})
+    timing = response.json()["timing"]
+    assert set(timing) == {*STAGES, "total"}
+    assert timing["inference"] > 0 and timing["decode"] > 0
+    assert timing["total"] >= timing["inference"] + timing["decode"] + timing["preprocess"]
+    header = dict(part.split(";dur=") for part in response.headers["server-timing"].split(", "))
+    assert {k: float(v) for k, v in header.items()} == timing
+    # a 1920x1080 JPEG is decoded at a reduced DCT scale, never below what the crop needs
+    image = response.json()["image"]
+    assert (image["width"], image["height"]) == (1920, 1080)
+    assert 256 <= image["decoded_height"] < 1080
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, {"engine": "onnxruntime", "precision": "int8", "kernels": "mlas", "simd": True, "threads": 1}),
+        ({"precision": "fp32"}, {"engine": "onnxruntime", "precision": "fp32", "kernels": "mlas"}),
+        ({"engine": "litert"}, {"engine": "litert", "kernels": "xnnpack", "simd": True}),
+        ({"engine": "litert", "kernels": "builtin"}, {"engine": "litert", "kernels": "builtin"}),
+        ({"engine": "litert", "simd": "off"}, {"engine": "litert", "kernels": "reference", "simd": False}),
+        ({"preset": "scalar"}, {"engine": "litert", "kernels": "reference", "simd": False, "threads": 1}),
+        ({"preset": "simd"}, {"engine": "litert", "kernels": "xnnpack", "threads": 1}),
+    ],
+)
+def test_settings_that_ran_are_reported(
+    client: httpx.Client, images: Path, params: dict[str, str], expected: dict[str, object]
+) -> None:
+    response = client.post(
+        "/classify", params=params, files={"image": (images / "grace_hopper.bmp").read_bytes()}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["predictions"][0]["label"] == "military uniform"
+    assert expected.items() <= body["settings"].items()
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"simd": "off"}, "simd"),
+        ({"threads": "99"}, "threads"),
+        ({"threads": "0"}, "threads"),
+        ({"threads": "two"}, "threads"),
+        ({"engine": "tensorflow"}, "engine"),
+        ({"precision": "int4"}, "precision"),
+        ({"engine": "litert", "precision": "fp32"}, "precision"),
+        ({"kernels": "reference"}, "kernels"),
+        ({"preset": "gpu"}, "preset"),
+        ({"top_k": "0"}, "top_k"),
+    ],
+)
+def test_invalid_settings_get_422_naming_the_field(
+    client: httpx.Client, images: Path, params: dict[str, str], field: str
+) -> None:
+    response = client.post("/classify", params=params, files={"image": (images / "cat.bmp").read_bytes()})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["field"] == field
+    assert field in error["message"]
+
+
+def test_onnxruntime_simd_off_points_to_litert(client: httpx.Client, images: Path) -> None:
+    response = client.post("/classify?simd=off", files={"image": (images / "cat.bmp").read_bytes()})
+    message = response.json()["error"]["message"]
+    assert "onnxruntime" in message and "engine=litert" in message

@@ -1,0 +1,79 @@
+"""/detect through a real uvicorn server on loopback."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.reference import box_iou, fdlite_boxes
+
+
+@pytest.mark.parametrize(("model", "count"), [("short", 2), ("full", 4)])
+def test_faces_in_face_jpg(client: httpx.Client, images: Path, model: str, count: int) -> None:
+    response = client.post(
+        "/detect", params={"model": model}, files={"image": (images / "face.jpg").read_bytes()}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["model"] == f"blazeface_{model}"
+    assert len(body["faces"]) == count
+    reference = fdlite_boxes(model, images / "face.jpg")
+    for face in body["faces"]:
+        box = face["box"]
+        assert box["width"] == pytest.approx(box["x_max"] - box["x_min"])
+        assert (
+            max(box_iou((box["x_min"], box["y_min"], box["x_max"], box["y_max"]), r) for r in reference)
+            >= 0.8
+        )
+        assert [k["name"] for k in face["keypoints"]][:2] == ["right_eye", "left_eye"]
+    scores = [f["score"] for f in body["faces"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_thresholds_and_max_faces(client: httpx.Client, images: Path) -> None:
+    data = (images / "face.jpg").read_bytes()
+    assert len(client.post("/detect?model=full&max_faces=1", files={"image": data}).json()["faces"]) == 1
+    assert len(client.post("/detect?model=full&min_score=0.8", files={"image": data}).json()["faces"]) == 2
+    response = client.post("/detect?model=full&min_score=1.5", files={"image": data})
+    assert response.status_code == 422 and response.json()["error"]["field"] == "min_score"
+
+
+def test_no_face_in_the_cat(client: httpx.Client, images: Path) -> None:
+    assert client.post("/detect", files={"image": (images / "cat.bmp").read_bytes()}).json()["faces"] == []
+
+
+@pytest.mark.parametrize(
+    ("params", "headers", "media_type"),
+    [({"annotate": "true"}, {}, "image/png"), ({}, {"accept": "image/jpeg"}, "image/jpeg")],
+)
+def test_annotated_picture(
+    client: httpx.Client, images: Path, params: dict[str, str], headers: dict[str, str], media_type: str
+) -> None:
+    response = client.post(
+        "/detect", params=params, headers=headers, files={"image": (images / "grace_hopper.bmp").read_bytes()}
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == media_type
+    assert response.headers["x-faces"] == "1"
+    assert "inference;dur=" in response.headers["server-timing"]
+    picture = Image.open(io.BytesIO(response.content))
+    original = Image.open(images / "grace_hopper.bmp").convert("RGB")
+    assert picture.size == original.size
+    # the box is drawn in green: more pure-green pixels than in the original
+    rgb = np.asarray(picture.convert("RGB")).astype(int)
+    green = int(((rgb[..., 1] > 200) & (rgb[..., 0] < 80) & (rgb[..., 2] < 150)).sum())
+    assert green > 500
+
+
+def test_unknown_model_is_404_and_never_a_path(client: httpx.Client, images: Path) -> None:
+    for name in ("huge", "../models/build/blazeface_short/fp32.onnx", "mobilenet_v2"):
+        response = client.post(
+            "/detect", params={"model": name}, files={"image": (images / "cat.bmp").read_bytes()}
+        )
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "unknown_model"

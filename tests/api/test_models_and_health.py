@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from service.settings import CPU_COUNT
+
+
+def test_models_lists_models_engines_and_cpu(client: httpx.Client) -> None:
+    body = client.get("/v1/models").json()
+    names = {m["name"]: m for m in body["models"]}
+    assert set(names) == {"mobilenet_v2", "blazeface_short", "blazeface_full"}
+    assert names["mobilenet_v2"]["labels"] == 1001
+    assert names["mobilenet_v2"]["precisions"] == ["int8", "fp32"]
+    assert set(names["mobilenet_v2"]["artifacts"]) >= {"int8.onnx", "fp32.onnx", "source.tflite"}
+    assert set(body["engines"]) == {"onnxruntime", "litert"}
+    assert body["engines"]["onnxruntime"]["version"]
+    simd = body["cpu"]["simd"]
+    assert {"AVX2", "AVX-512F", "AVX-512 VNNI"} <= set(simd)
+    assert body["cpu"]["cores"] == CPU_COUNT
+    warmed = {(r["model"], r["engine"]) for r in body["runners"]}
+    assert ("mobilenet_v2", "onnxruntime") in warmed
+
+
+def test_manifest_is_served_as_json(client: httpx.Client) -> None:
+    manifest = client.get("/v1/manifest").json()
+    assert manifest["models"]["blazeface_short"]["anchors"]["strides"] == [8, 16, 16, 16]
+    assert manifest["models"]["mobilenet_v2"]["input"]["mean"] == 128.0
+
+
+def test_health_and_readiness(client: httpx.Client) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready"}
+
+
+def test_metrics_count_requests_and_stages(client: httpx.Client, images: Path) -> None:
+    client.post("/classify", files={"image": (images / "cat.bmp").read_bytes()})
+    client.get("/nope/at/all")
+    text = client.get("/metrics").text
+    assert 'mva_requests_total{route="/classify",status="200"}' in text
+    assert 'mva_requests_total{route="other",status="404"}' in text
+    assert 'mva_stage_seconds_count{route="/classify",stage="inference"}' in text
+    assert "mva_queue_depth" in text
+    assert 'mva_inferences_total{engine="onnxruntime",model="mobilenet_v2"}' in text
+
+
+def test_every_response_names_the_replica(client: httpx.Client) -> None:
+    assert client.get("/healthz").headers["x-served-by"]
+
+
+def test_openapi_documents_the_image_body(client: httpx.Client) -> None:
+    spec = client.get("/openapi.json").json()
+    body = spec["paths"]["/classify"]["post"]["requestBody"]["content"]
+    assert "multipart/form-data" in body and "image/jpeg" in body

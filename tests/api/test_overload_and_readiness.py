@@ -1,0 +1,71 @@
+"""Overload turns into 503 + Retry-After instead of a hang; a broken model leaves the service up but
+not ready, with the reason."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import httpx
+
+from service.artifacts import ArtifactLayout
+
+
+def test_requests_beyond_the_queue_bound_get_503(start_server, images: Path) -> None:  # noqa: ANN001
+    server = start_server(max_pending="2", warm_models='["mobilenet_v2"]')
+    data = (images / "cat.bmp").read_bytes()
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            # scalar reference kernels take ~130 ms each: 10 at once overflow a bound of 2
+            calls = [client.post("/classify?preset=scalar", files={"image": data}) for _ in range(10)]
+            return await asyncio.gather(*calls)
+
+    responses = asyncio.run(burst())
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses.count(200) >= 2 and statuses.count(503) >= 1, statuses
+    rejected = next(r for r in responses if r.status_code == 503)
+    assert rejected.json()["error"]["code"] == "overloaded"
+    assert int(rejected.headers["retry-after"]) >= 1
+    with server.client() as client:  # recovers at once
+        assert client.post("/classify", files={"image": data}).status_code == 200
+
+
+def test_requests_that_wait_too_long_get_503(start_server, images: Path) -> None:  # noqa: ANN001
+    server = start_server(queue_timeout_s="0.05", inference_cores="1", warm_models='["mobilenet_v2"]')
+    data = (images / "cat.bmp").read_bytes()
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            return await asyncio.gather(
+                *[client.post("/classify?preset=scalar", files={"image": data}) for _ in range(4)]
+            )
+
+    statuses = [r.status_code for r in asyncio.run(burst())]
+    assert 200 in statuses and 503 in statuses, statuses
+
+
+def test_corrupt_model_leaves_service_up_but_not_ready(
+    start_server, layout: ArtifactLayout, tmp_path: Path
+) -> None:  # noqa: ANN001
+    models = tmp_path / "models"
+    shutil.copytree(layout.root, models, ignore=shutil.ignore_patterns("cache"))
+    (models / "build" / "mobilenet_v2" / "int8.onnx").write_bytes(b"this is not an onnx model")
+    server = start_server(wait_ready=False, models_dir=str(models))
+    with server.client() as client:
+        for _ in range(50):  # wait for the warm-up to finish failing
+            ready = client.get("/readyz")
+            if "warm-up failed" in ready.text:
+                break
+            asyncio.run(asyncio.sleep(0.1))
+        assert ready.status_code == 503
+        assert ready.json()["error"]["code"] == "not_ready"
+        assert (
+            "mobilenet_v2" in ready.json()["error"]["message"]
+            or "int8.onnx" in ready.json()["error"]["message"]
+        )
+        assert client.get("/healthz").status_code == 200
+        refused = client.post("/classify", content=b"x", headers={"content-type": "image/jpeg"})
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "not_ready"
+    assert server.process.poll() is None  # still running, not crash-looping

@@ -1,0 +1,112 @@
+"""Every engine / precision / SIMD setting classifies the known images right, agrees with LiteRT on the
+original tflite, and really runs what its settings say."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service.engines.litert import LiteRTRunner
+from service.engines.onnx import OnnxRuntimeRunner
+from service.engines.registry import RunnerRegistry, resolve
+from service.imaging.decode import decode_image
+from service.imaging.preprocess import preprocess
+from service.manifest import Manifest
+from service.settings import CPU_COUNT, EngineSettings
+
+KNOWN = {"grace_hopper.bmp": "military uniform", "cat.bmp": "Egyptian cat", "bird.bmp": "chickadee"}
+
+SETTINGS = {
+    "onnxruntime-int8": EngineSettings(engine="onnxruntime", precision="int8"),
+    "onnxruntime-fp32": EngineSettings(engine="onnxruntime", precision="fp32"),
+    "litert-xnnpack": EngineSettings(engine="litert", kernels="xnnpack"),
+    "litert-builtin": EngineSettings(engine="litert", kernels="builtin"),
+    "litert-reference": EngineSettings(engine="litert", simd=False),
+}
+
+
+def pixels_of(manifest: Manifest, path: Path, model: str = "mobilenet_v2") -> np.ndarray:
+    spec = manifest.get(model)
+    return preprocess(decode_image(path.read_bytes(), 10**8).image, spec.input).pixels
+
+
+@pytest.fixture(scope="module")
+def labels(layout) -> list[str]:  # noqa: ANN001
+    return layout.labels("mobilenet_v2").read_text().splitlines()
+
+
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+@pytest.mark.parametrize("image", sorted(KNOWN))
+def test_known_label_and_same_top1_as_litert(
+    name: str, image: str, manifest: Manifest, registry: RunnerRegistry, images: Path, labels: list[str]
+) -> None:
+    spec = manifest.get("mobilenet_v2")
+    pixels = pixels_of(manifest, images / image)
+    scores = registry.get(spec, resolve(spec, SETTINGS[name])).run(pixels)[0].reshape(-1)
+    reference = registry.get(spec, resolve(spec, EngineSettings(engine="litert"))).run(pixels)[0].reshape(-1)
+    assert labels[int(np.argmax(scores))] == KNOWN[image]
+    assert int(np.argmax(scores)) == int(np.argmax(reference))
+
+
+def test_settings_report_what_ran(manifest: Manifest, registry: RunnerRegistry) -> None:
+    spec = manifest.get("mobilenet_v2")
+    ran = {name: registry.get(spec, resolve(spec, s)).settings for name, s in SETTINGS.items()}
+    assert ran["onnxruntime-fp32"].artifact == "mobilenet_v2/fp32.onnx"
+    assert ran["onnxruntime-int8"].artifact == "mobilenet_v2/int8.onnx"
+    assert ran["litert-reference"].kernels == "reference" and ran["litert-reference"].simd is False
+    assert ran["litert-xnnpack"].artifact == "mobilenet_v2/source.tflite"
+
+
+def test_precision_is_observable_in_the_scores(
+    manifest: Manifest, registry: RunnerRegistry, images: Path
+) -> None:
+    """The int8 model's softmax is quantized to steps of 1/256; the fp32 model's is not."""
+    spec = manifest.get("mobilenet_v2")
+    pixels = pixels_of(manifest, images / "cat.bmp")
+    int8 = registry.get(spec, resolve(spec, SETTINGS["onnxruntime-int8"])).run(pixels)[0]
+    fp32 = registry.get(spec, resolve(spec, SETTINGS["onnxruntime-fp32"])).run(pixels)[0]
+    assert np.allclose(int8 * 256, np.round(int8 * 256), atol=1e-4)
+    assert not np.allclose(fp32 * 256, np.round(fp32 * 256), atol=1e-4)
+
+
+def test_litert_kernels_are_observable(layout, manifest: Manifest, images: Path) -> None:  # noqa: ANN001
+    """XNNPACK replaces the graph with delegate nodes; builtin and reference kernels keep TFLite ops and
+    round differently (the reference kernels are the plain scalar code)."""
+    spec = manifest.get("mobilenet_v2")
+    path = layout.tflite("mobilenet_v2")
+    runners = {
+        k: LiteRTRunner(path, spec.input, "int8", k, 1, 1) for k in ("xnnpack", "builtin", "reference")
+    }
+    assert "DELEGATE" in runners["xnnpack"].ops()
+    assert "DELEGATE" not in runners["builtin"].ops() and "CONV_2D" in runners["builtin"].ops()
+    pixels = pixels_of(manifest, images / "grace_hopper.bmp")
+    builtin, reference = (runners[k].run(pixels)[0] for k in ("builtin", "reference"))
+    assert not np.array_equal(builtin, reference)
+
+
+def _os_threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.mark.skipif(CPU_COUNT < 2, reason="needs 2 cores to give a session 2 threads")
+def test_onnxruntime_thread_count_is_real(layout, manifest: Manifest) -> None:  # noqa: ANN001
+    """An intra-op pool of n threads starts n - 1 worker threads besides the caller."""
+    spec = manifest.get("mobilenet_v2")
+    path = layout.onnx("mobilenet_v2", "int8")
+    before = _os_threads()
+    one = OnnxRuntimeRunner(path, spec.input, "int8", threads=1)
+    after_one = _os_threads()
+    two = OnnxRuntimeRunner(path, spec.input, "int8", threads=CPU_COUNT)
+    after_two = _os_threads()
+    assert after_one - before == 0
+    assert after_two - after_one == CPU_COUNT - 1
+    assert one.settings.threads == 1 and two.settings.threads == CPU_COUNT
+
+
+def test_reference_kernels_report_one_thread(layout, manifest: Manifest) -> None:  # noqa: ANN001
+    spec = manifest.get("mobilenet_v2")
+    runner = LiteRTRunner(layout.tflite("mobilenet_v2"), spec.input, "int8", "reference", CPU_COUNT, 1)
+    assert runner.settings.threads == 1

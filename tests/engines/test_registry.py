@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import pytest
+
+from service.artifacts import ArtifactLayout
+from service.engines.registry import RunnerRegistry, resolve
+from service.errors import InvalidSettings
+from service.manifest import Manifest
+from service.settings import EngineSettings
+
+
+def test_resolve_fills_model_defaults(manifest: Manifest) -> None:
+    mobilenet, face = manifest.get("mobilenet_v2"), manifest.get("short")
+    assert resolve(mobilenet, EngineSettings()).precision == "int8"
+    assert resolve(face, EngineSettings()).precision == "fp32"
+    assert resolve(mobilenet, EngineSettings(engine="litert")).kernels == "xnnpack"
+    assert resolve(mobilenet, EngineSettings(engine="litert", simd=False)).kernels == "reference"
+
+
+@pytest.mark.parametrize(
+    ("model", "settings"),
+    [
+        ("mobilenet_v2", EngineSettings(engine="litert", precision="fp32")),  # the tflite is int8
+        ("short", EngineSettings(precision="int8")),  # BlazeFace ships float only
+    ],
+)
+def test_resolve_rejects_missing_variants(manifest: Manifest, model: str, settings: EngineSettings) -> None:
+    with pytest.raises(InvalidSettings) as info:
+        resolve(manifest.get(model), settings)
+    assert info.value.field == "precision"
+
+
+def test_runners_are_cached_and_bounded(layout: ArtifactLayout, manifest: Manifest) -> None:
+    registry = RunnerRegistry(layout, max_runners=2, pool_size=2)
+    spec = manifest.get("short")
+    a = registry.get(spec, resolve(spec, EngineSettings()))
+    assert registry.get(spec, resolve(spec, EngineSettings())) is a
+    registry.get(spec, resolve(spec, EngineSettings(engine="litert")))
+    registry.get(spec, resolve(spec, EngineSettings(engine="litert", kernels="builtin")))
+    cached = [runner for _, runner in registry.cached()]
+    assert len(cached) == 2 and a not in cached  # least recently used went first

@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
+from service.imaging.decode import decode_image
+
+LIMIT = 50_000_000
+
+
+def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt, **params)
+    return out.getvalue()
+
+
+def asymmetric(width: int = 40, height: int = 20) -> Image.Image:
+    """An RGB picture whose every orientation looks different: a red top-left corner block."""
+    pixels = np.zeros((height, width, 3), dtype=np.uint8)
+    pixels[: height // 2, : width // 4] = (255, 0, 0)
+    pixels[height // 2 :, width // 2 :] = (0, 0, 255)
+    return Image.fromarray(pixels, "RGB")
+
+
+def test_rgb_png_round_trips() -> None:
+    image = asymmetric()
+    decoded = decode_image(encode(image, "PNG"), LIMIT)
+    assert (decoded.width, decoded.height, decoded.format) == (40, 20, "PNG")
+    assert np.array_equal(np.asarray(decoded.image), np.asarray(image))
+
+
+# Each EXIF orientation and the transform that makes the stored pixels upright.
+ORIENTATIONS = {
+    1: None,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(ORIENTATIONS))
+def test_exif_orientation_is_applied(orientation: int) -> None:
+    upright = asymmetric()
+    fix = ORIENTATIONS[orientation]
+    # stored = the inverse of the fix applied to the upright picture
+    stored = upright if fix is None else upright.transpose(_inverse(fix))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    decoded = decode_image(encode(stored, "PNG", exif=exif), LIMIT)
+    assert (decoded.width, decoded.height) == upright.size
+    assert np.array_equal(np.asarray(decoded.image), np.asarray(upright))
+
+
+def _inverse(t: Image.Transpose) -> Image.Transpose:
+    return {
+        Image.Transpose.ROTATE_90: Image.Transpose.ROTATE_270,
+        Image.Transpose.ROTATE_270: Image.Transpose.ROTATE_90,
+    }.get(t, t)
+
+
+def test_grey_palette_and_alpha_modes_become_rgb() -> None:
+    grey = Image.new("L", (8, 8), 77)
+    assert np.asarray(decode_image(encode(grey, "PNG"), LIMIT).image)[0, 0].tolist() == [77, 77, 77]
+    grey_alpha = Image.new("LA", (8, 8), (200, 0))
+    # transparent pixels read as black, as a browser canvas reads them
+    assert np.asarray(decode_image(encode(grey_alpha, "PNG"), LIMIT).image)[0, 0].tolist() == [0, 0, 0]
+    rgba = Image.new("RGBA", (8, 8), (10, 20, 30, 255))
+    assert np.asarray(decode_image(encode(rgba, "PNG"), LIMIT).image)[0, 0].tolist() == [10, 20, 30]
+
+
+def test_palette_png_with_transparency() -> None:
+    palette = Image.new("P", (4, 4), 1)
+    palette.putpalette([0, 0, 0, 255, 128, 0] + [0] * 762)
+    palette.putpixel((0, 0), 0)
+    data = encode(palette, "PNG", transparency=0)
+    pixels = np.asarray(decode_image(data, LIMIT).image)
+    assert pixels[0, 0].tolist() == [0, 0, 0]
+    assert pixels[1, 1].tolist() == [255, 128, 0]
+
+
+def test_sixteen_bit_png_keeps_the_top_eight_bits() -> None:
+    wide = np.full((6, 6), 0x8040, dtype=np.uint16)
+    data = encode(Image.frombytes("I;16", (6, 6), wide.tobytes()), "PNG")
+    assert np.asarray(decode_image(data, LIMIT).image)[0, 0].tolist() == [0x80, 0x80, 0x80]
+
+
+def test_cmyk_jpeg_becomes_rgb() -> None:
+    cmyk = Image.new("CMYK", (16, 16), (0, 255, 255, 0))  # pure red in CMYK
+    pixels = np.asarray(decode_image(encode(cmyk, "JPEG", quality=95), LIMIT).image)
+    r, g, b = pixels[8, 8].tolist()
+    assert r > 200 and g < 60 and b < 60
+
+
+def test_animated_gif_gives_its_first_frame() -> None:
+    frames = [Image.new("RGB", (8, 8), c) for c in ((255, 0, 0), (0, 255, 0))]
+    out = io.BytesIO()
+    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    pixels = np.asarray(decode_image(out.getvalue(), LIMIT).image)
+    assert pixels[4, 4, 0] > 200 and pixels[4, 4, 1] < 50
+
+
+def test_large_jpeg_is_decoded_at_reduced_dct_scale_but_never_below_the_minimum(images: Path) -> None:
+    data = (images / "cat_1080p.jpg").read_bytes()
+    full = decode_image(data, LIMIT)
+    reduced = decode_image(data, LIMIT, min_size=lambda w, h: (w // 5, h // 5))
+    assert (reduced.width, reduced.height) == (full.width, full.height)  # reports the original size
+    assert reduced.image.width < full.image.width
+    assert reduced.image.width >= full.width // 5 and reduced.image.height >= full.height // 5
+    assert reduced.downscale > 1
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"", MissingImage),
+        (b"this is text, not a picture", UnsupportedMediaType),
+    ],
+)
+def test_not_an_image(data: bytes, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        decode_image(data, LIMIT)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_truncated_file_is_corrupt(fmt: str) -> None:
+    noise = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    data = encode(Image.fromarray(noise), fmt)
+    with pytest.raises(CorruptImage):
+        decode_image(data[: len(data) // 2], LIMIT)
+
+
+def test_decompression_bomb_is_refused_before_decoding() -> None:
+    bomb = encode(Image.new("1", (12_000, 12_000)), "PNG")  # ~20 KB file, 144 megapixels
+    assert len(bomb) < 100_000
+    with pytest.raises(ImageTooLarge):
+        decode_image(bomb, max_pixels=50_000_000)
+
+
+def test_extreme_aspect_ratios_decode() -> None:
+    assert decode_image(encode(Image.new("RGB", (1, 1)), "PNG"), LIMIT).image.size == (1, 1)
+    assert decode_image(encode(Image.new("RGB", (10_000, 10)), "PNG"), LIMIT).image.size == (10_000, 10)

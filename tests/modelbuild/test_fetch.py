@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from service.artifacts import sha256_of
+from service.manifest import Manifest, UrlSource
+from service.modelbuild.fetch import FetchError, fetch_url
+from tests.conftest import free_port
+
+
+@pytest.fixture
+def source(manifest: Manifest) -> UrlSource:
+    source = manifest.get("mobilenet_v2").labels
+    assert source is not None
+    return UrlSource(kind="url", url=source.url, sha256=source.sha256, filename=source.filename)
+
+
+def test_mirror_file_with_the_right_checksum_is_used(source: UrlSource, layout, tmp_path: Path) -> None:  # noqa: ANN001
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    shutil.copy(layout.labels("mobilenet_v2"), mirror / source.filename)
+    dest = fetch_url(source, tmp_path / "out" / "labels.txt", mirror)
+    assert sha256_of(dest) == source.sha256
+
+
+def test_wrong_checksum_is_refused(source: UrlSource, tmp_path: Path) -> None:
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / source.filename).write_text("background\ntench\n")
+    dest = tmp_path / "out" / "labels.txt"
+    with pytest.raises(FetchError, match="checksum mismatch"):
+        fetch_url(source, dest, mirror)
+    assert not dest.exists()
+
+
+def test_mirror_without_the_file_says_which(source: UrlSource, tmp_path: Path) -> None:
+    with pytest.raises(FetchError, match=source.filename):
+        fetch_url(source, tmp_path / "labels.txt", tmp_path)
+
+
+def test_offline_without_mirror_says_how_to_provide_one(source: UrlSource, tmp_path: Path) -> None:
+    # a closed port on loopback stands for an unreachable host
+    unreachable = source.model_copy(update={"url": f"http://127.0.0.1:{free_port()}/{source.filename}"})
+    with pytest.raises(FetchError) as info:
+        fetch_url(unreachable, tmp_path / "labels.txt", mirror=None, timeout=2)
+    assert "--mirror" in str(info.value) and "MVA_MODEL_MIRROR" in str(info.value)
