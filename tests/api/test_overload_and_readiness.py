@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from service.artifacts import ArtifactLayout
+from tests.conftest import LiveServer
 
 
-def test_requests_beyond_the_queue_bound_get_503(start_server, images: Path) -> None:  # noqa: ANN001
+def test_requests_beyond_the_queue_bound_get_503(
+    start_server: Callable[..., LiveServer], images: Path
+) -> None:
     server = start_server(max_pending="2", warm_models='["mobilenet_v2"]')
     data = (images / "cat.bmp").read_bytes()
 
@@ -32,7 +36,7 @@ def test_requests_beyond_the_queue_bound_get_503(start_server, images: Path) -> 
         assert client.post("/classify", files={"image": data}).status_code == 200
 
 
-def test_requests_that_wait_too_long_get_503(start_server, images: Path) -> None:  # noqa: ANN001
+def test_requests_that_wait_too_long_get_503(start_server: Callable[..., LiveServer], images: Path) -> None:
     server = start_server(queue_timeout_s="0.05", inference_cores="1", warm_models='["mobilenet_v2"]')
     data = (images / "cat.bmp").read_bytes()
 
@@ -47,8 +51,8 @@ def test_requests_that_wait_too_long_get_503(start_server, images: Path) -> None
 
 
 def test_corrupt_model_leaves_service_up_but_not_ready(
-    start_server, layout: ArtifactLayout, tmp_path: Path
-) -> None:  # noqa: ANN001
+    start_server: Callable[..., LiveServer], layout: ArtifactLayout, tmp_path: Path
+) -> None:
     models = tmp_path / "models"
     shutil.copytree(layout.root, models, ignore=shutil.ignore_patterns("cache"))
     (models / "build" / "mobilenet_v2" / "int8.onnx").write_bytes(b"this is not an onnx model")

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from service.artifacts import ArtifactLayout
 from service.engines.litert import LiteRTRunner
 from service.engines.onnx import OnnxRuntimeRunner
 from service.engines.registry import RunnerRegistry, resolve
@@ -34,7 +35,7 @@ def pixels_of(manifest: Manifest, path: Path, model: str = "mobilenet_v2") -> np
 
 
 @pytest.fixture(scope="module")
-def labels(layout) -> list[str]:  # noqa: ANN001
+def labels(layout: ArtifactLayout) -> list[str]:
     return layout.labels("mobilenet_v2").read_text().splitlines()
 
 
@@ -72,7 +73,7 @@ def test_precision_is_observable_in_the_scores(
     assert not np.allclose(fp32 * 256, np.round(fp32 * 256), atol=1e-4)
 
 
-def test_litert_kernels_are_observable(layout, manifest: Manifest, images: Path) -> None:  # noqa: ANN001
+def test_litert_kernels_are_observable(layout: ArtifactLayout, manifest: Manifest, images: Path) -> None:
     """XNNPACK replaces the graph with delegate nodes; builtin and reference kernels keep TFLite ops and
     round differently (the reference kernels are the plain scalar code)."""
     spec = manifest.get("mobilenet_v2")
@@ -92,7 +93,7 @@ def _os_threads() -> int:
 
 
 @pytest.mark.skipif(CPU_COUNT < 2, reason="needs 2 cores to give a session 2 threads")
-def test_onnxruntime_thread_count_is_real(layout, manifest: Manifest) -> None:  # noqa: ANN001
+def test_onnxruntime_thread_count_is_real(layout: ArtifactLayout, manifest: Manifest) -> None:
     """An intra-op pool of n threads starts n - 1 worker threads besides the caller."""
     spec = manifest.get("mobilenet_v2")
     path = layout.onnx("mobilenet_v2", "int8")
@@ -106,7 +107,7 @@ def test_onnxruntime_thread_count_is_real(layout, manifest: Manifest) -> None:  
     assert one.settings.threads == 1 and two.settings.threads == CPU_COUNT
 
 
-def test_reference_kernels_report_one_thread(layout, manifest: Manifest) -> None:  # noqa: ANN001
+def test_reference_kernels_report_one_thread(layout: ArtifactLayout, manifest: Manifest) -> None:
     spec = manifest.get("mobilenet_v2")
     runner = LiteRTRunner(layout.tflite("mobilenet_v2"), spec.input, "int8", "reference", CPU_COUNT, 1)
     assert runner.settings.threads == 1

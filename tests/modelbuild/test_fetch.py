@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from service.artifacts import sha256_of
+from service.artifacts import ArtifactLayout, sha256_of
 from service.manifest import Manifest, UrlSource
 from service.modelbuild.fetch import FetchError, fetch_url
 from tests.conftest import free_port
@@ -18,7 +18,9 @@ def source(manifest: Manifest) -> UrlSource:
     return UrlSource(kind="url", url=source.url, sha256=source.sha256, filename=source.filename)
 
 
-def test_mirror_file_with_the_right_checksum_is_used(source: UrlSource, layout, tmp_path: Path) -> None:  # noqa: ANN001
+def test_mirror_file_with_the_right_checksum_is_used(
+    source: UrlSource, layout: ArtifactLayout, tmp_path: Path
+) -> None:
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     shutil.copy(layout.labels("mobilenet_v2"), mirror / source.filename)
