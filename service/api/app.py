@@ -8,12 +8,14 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from service import __version__
 from service.api import errors
 from service.api.middleware import RequestMetrics
-from service.api.routes import classify, detect, health, models
+from service.api.routes import classify, detect, health, models, web
+from service.api.security import require_api_key
 from service.api.state import AppState
 from service.settings import ServerSettings
 
@@ -45,7 +47,19 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     )
     app.state.mva = state
     errors.install(app)
-    for router in (classify.router, detect.router, models.router, health.router):
+    protected = [Depends(require_api_key)]
+    for router in (classify.router, detect.router, models.router):
+        app.include_router(router, dependencies=protected)
+    for router in (health.router, web.router):
         app.include_router(router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["content-type", "authorization", "x-api-key"],
+            expose_headers=["server-timing", "x-served-by", "retry-after"],
+            max_age=600,
+        )
     app.add_middleware(RequestMetrics, metrics=state.metrics, replica=settings.replica)
     return app

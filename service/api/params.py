@@ -26,12 +26,17 @@ def engine_settings(
     ] = None,
     preset: Annotated[
         Preset | None,
-        Query(description="scalar | simd | simd-threads: TF.js wasm backend variants on LiteRT"),
+        Query(
+            description="scalar | simd | simd-threads: TF.js wasm backend variants on LiteRT; "
+            "auto: the fastest settings measured on this host (see /v1/models)"
+        ),
     ] = None,
 ) -> EngineSettings:
     state = request.app.state.mva
     values: dict[str, object] = state.settings.default_engine_settings().model_dump()
-    if preset is not None:
+    if preset == "auto":
+        values.update(_auto_settings(request))
+    elif preset is not None:
         values.update(EngineSettings.from_preset(preset))
     explicit = {
         "engine": engine,
@@ -53,3 +58,24 @@ def engine_settings(
         field = cause.field if isinstance(cause, SettingsConflict) else ".".join(str(p) for p in error["loc"])
         message = error["msg"].removeprefix("Value error, ")
         raise InvalidSettings(f"{field}: {message}", field=field) from exc
+
+
+def _auto_settings(request: Request) -> dict[str, object]:
+    """preset=auto's settings for the model this request names (or its route's default model).
+    An unknown model gets none here: the route reports it. This dependency is a plain `def`, so
+    FastAPI runs it in a worker thread, where the first use may measure."""
+    state = request.app.state.mva
+    name = request.query_params.get("model") or _route_default_model(request)
+    try:
+        spec = state.manifest.get(name)
+    except KeyError:
+        return {}
+    return state.auto_choice(spec).choice.model_dump()
+
+
+def _route_default_model(request: Request) -> str:
+    route = request.scope.get("route")
+    for param in getattr(getattr(route, "dependant", None), "query_params", []):
+        if param.name == "model":
+            return str(param.default)
+    return ""

@@ -10,6 +10,7 @@ import numpy as np
 
 from service.api.metrics import Metrics
 from service.artifacts import ArtifactLayout
+from service.autotune import AutoChoice, tune
 from service.engines.registry import RunnerRegistry, resolve
 from service.inference import InferencePool
 from service.manifest import Manifest, ModelSpec
@@ -31,7 +32,15 @@ class AppState:
     ready: bool = False
     not_ready_reason: str = "warming up"
     warmup_ms: dict[str, float] = field(default_factory=dict)
+    shutting_down: threading.Event = field(default_factory=threading.Event)
+    auto: dict[str, AutoChoice] = field(default_factory=dict)  # preset=auto, per model
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _auto_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def accepting(self) -> bool:
+        """Ready and not shutting down: what /readyz reports."""
+        return self.ready and not self.shutting_down.is_set()
 
     @classmethod
     def create(cls, settings: ServerSettings) -> AppState:
@@ -68,6 +77,8 @@ class AppState:
                 if spec.labels is not None:
                     self.labels_for(spec)
                 self.warmup_ms[name] = round((time.perf_counter() - start) * 1000, 1)
+            for name in self.settings.auto_tune_models:
+                self.auto_choice(self.manifest.get(name))
         except Exception as exc:
             self.not_ready_reason = f"warm-up failed: {exc.__class__.__name__}: {exc}"
             log.error("not ready: %s", self.not_ready_reason)
@@ -75,6 +86,18 @@ class AppState:
         self.ready = True
         self.not_ready_reason = ""
         log.info("ready: warmed %s in %s ms", ", ".join(self.warmup_ms), self.warmup_ms)
+
+    def auto_choice(self, spec: ModelSpec) -> AutoChoice:
+        """preset=auto's settings for `spec`, measured once (blocking: call off the event loop). The
+        measurement takes every inference core, so no request's inference runs beside it."""
+        with self._auto_lock:
+            choice = self.auto.get(spec.name)
+            if choice is None:
+                cores = self.pool.cores
+                choice = self.pool.run_blocking(lambda: tune(spec, self.layout, cores), cores)
+                self.auto[spec.name] = choice
+                log.info("preset=auto for %s: %s", spec.name, choice.choice.model_dump())
+        return choice
 
     def resolve(self, spec: ModelSpec, settings: EngineSettings) -> EngineSettings:
         return resolve(spec, settings)

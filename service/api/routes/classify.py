@@ -27,6 +27,7 @@ IMAGE_BODY = {
 ERRORS = {
     code: {"model": ErrorResponse, "description": text}
     for code, text in {
+        401: "API key missing or wrong (only when MVA_API_KEY is set)",
         404: "unknown model",
         413: "upload or pixel count above the limit",
         415: "not an image",

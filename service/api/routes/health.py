@@ -16,8 +16,9 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", summary="Readiness: models loaded and warmed")
 async def readyz(request: Request) -> Response:
     state = state_of(request)
-    if not state.ready:
-        return error_response(503, "not_ready", state.not_ready_reason, headers={"Retry-After": "2"})
+    if not state.accepting:
+        reason = "shutting down" if state.shutting_down.is_set() else state.not_ready_reason
+        return error_response(503, "not_ready", reason, headers={"Retry-After": "2"})
     return Response('{"status":"ready"}', media_type="application/json")
 
 

@@ -49,13 +49,15 @@ async def list_models(request: Request) -> dict[str, Any]:
         "settings": {
             "defaults": state.settings.default_engine_settings().model_dump(),
             "threads": {"min": 1, "max": CPU_COUNT},
-            "presets": ["scalar", "simd", "simd-threads"],
+            "presets": ["scalar", "simd", "simd-threads", "auto"],
         },
         "cpu": cpu_info() | {"cores": CPU_COUNT},
         "runners": [
             {"model": name, **runner.settings.model_dump()} for name, runner in state.registry.cached()
         ],
         "warmup_ms": state.warmup_ms,
+        # preset=auto: per model measured so far, the choice and the measurements behind it
+        "auto": {name: choice.as_dict() for name, choice in state.auto.items()},
     }
 
 

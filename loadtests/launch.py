@@ -1,0 +1,87 @@
+"""Run locust headless on this locustfile: one process, or a master with N workers on loopback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from loadtests.report import Summary, read_stats
+from loadtests.server import LOOPBACK, free_port
+
+LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
+WORKER_EXIT_GRACE_S = 30.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    users: int = 8
+    spawn_rate: float = 4.0
+    run_time: str = "30s"
+    max_fail_ratio: float = 0.01
+    max_p95_ms: float | None = None
+    images: Path | None = None
+    extra: tuple[str, ...] = ()  # further locustfile options, e.g. ("--mva-engine", "litert")
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    exit_code: int
+    prefix: Path  # <prefix>_stats.csv, <prefix>_failures.csv, <prefix>.html
+    stats: dict[str, Summary]
+
+    @property
+    def total(self) -> Summary:
+        return self.stats["Aggregated"]
+
+
+def locust_command(host: str, scenario: Scenario, prefix: Path) -> list[str]:
+    command = [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
+        "--host", host,
+        "--users", str(scenario.users),
+        "--spawn-rate", str(scenario.spawn_rate),
+        "--run-time", scenario.run_time,
+        "--stop-timeout", "10",
+        "--csv", str(prefix),
+        "--html", f"{prefix}.html",
+        "--mva-max-fail-ratio", str(scenario.max_fail_ratio),
+        "--mva-max-p95-ms", str(scenario.max_p95_ms or 0),
+    ]  # fmt: skip
+    if scenario.images is not None:
+        command += ["--mva-images", str(scenario.images)]
+    return command + list(scenario.extra)
+
+
+def _workers(count: int, master_port: int) -> list[subprocess.Popen[bytes]]:
+    worker = [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker",
+        "--master-host", LOOPBACK, "--master-port", str(master_port),
+    ]  # fmt: skip
+    return [subprocess.Popen(worker) for _ in range(count)]
+
+
+def run_locust(host: str, scenario: Scenario, prefix: Path, workers: int = 0) -> LoadResult:
+    """Run the scenario against `host`; `workers` > 0 runs locust's distributed mode (master + workers).
+    The exit code is the master's: non-zero when the thresholds are not met."""
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    command = locust_command(host, scenario, prefix)
+    started: list[subprocess.Popen[bytes]] = []
+    if workers:
+        port = free_port()
+        command += [
+            "--master", "--master-bind-host", LOOPBACK, "--master-bind-port", str(port),
+            "--expect-workers", str(workers), "--expect-workers-max-wait", "60",
+        ]  # fmt: skip
+        started = _workers(workers, port)
+    try:
+        exit_code = subprocess.run(command, check=False).returncode
+    finally:
+        for process in started:  # the master tells its workers to quit; wait, then make sure
+            try:
+                process.wait(WORKER_EXIT_GRACE_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    return LoadResult(exit_code=exit_code, prefix=prefix, stats=read_stats(prefix))

@@ -1,0 +1,152 @@
+"""Locust users that POST real pictures to /classify and /detect and check every answer's content.
+
+Run it with `python -m loadtests.run` (or `make loadtest`), or with locust directly:
+    locust -f loadtests/locustfile.py --headless -u 8 -r 4 -t 30s --host http://127.0.0.1:8000
+Every option below is also an environment variable (MVA_LOADTEST_*), so a compose file can set them;
+in distributed mode the master forwards them to its workers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sys
+from argparse import Namespace
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from locust import FastHttpUser, between, events, task
+from locust.argument_parser import LocustArgumentParser
+from locust.env import Environment
+from locust.runners import WorkerRunner
+
+# locust puts only this folder on sys.path; the helpers are imported as the `loadtests` package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from loadtests.expectations import Expected, check_classify, check_detect, load_answers
+from loadtests.images import UploadImage, image_paths, load_uploads
+from loadtests.thresholds import RunTotals, Thresholds, violations
+
+log = logging.getLogger("loadtest")
+
+# a body and the known answer for its picture -> why the body is wrong, or None
+Checker = Callable[[Any, Expected | None], str | None]
+ENGINE_OPTIONS = ("engine", "precision", "simd", "threads", "kernels", "preset")
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser: LocustArgumentParser) -> None:
+    group = parser.add_argument_group("mobile-vision-api")
+    group.add_argument("--mva-images", env_var="MVA_LOADTEST_IMAGES", default="", help="folder of images")
+    group.add_argument(
+        "--mva-answers",
+        env_var="MVA_LOADTEST_ANSWERS",
+        default="",
+        help='JSON file of known answers by file name: {"x.jpg": {"label": "...", "faces": {"short": 1}}}',
+    )
+    group.add_argument("--mva-classify-weight", env_var="MVA_LOADTEST_CLASSIFY_WEIGHT", type=int, default=3)
+    group.add_argument("--mva-detect-weight", env_var="MVA_LOADTEST_DETECT_WEIGHT", type=int, default=1)
+    group.add_argument("--mva-detector", env_var="MVA_LOADTEST_DETECTOR", default="short", help="short|full")
+    for name in ENGINE_OPTIONS:
+        group.add_argument(
+            f"--mva-{name}",
+            env_var=f"MVA_LOADTEST_{name.upper()}",
+            default="",
+            help=f"{name} query parameter (empty: the server's default)",
+        )
+    group.add_argument(
+        "--mva-max-fail-ratio", env_var="MVA_LOADTEST_MAX_FAIL_RATIO", type=float, default=0.01
+    )
+    group.add_argument(
+        "--mva-max-p95-ms", env_var="MVA_LOADTEST_MAX_P95_MS", type=float, default=0.0, help="0: no limit"
+    )
+
+
+def _thresholds(options: Namespace) -> Thresholds:
+    return Thresholds(max_fail_ratio=options.mva_max_fail_ratio, max_p95_ms=options.mva_max_p95_ms or None)
+
+
+@events.quitting.add_listener
+def _apply_thresholds(environment: Environment, **_: Any) -> None:
+    """Exit code of the run (on the master or a standalone runner: workers hold no totals)."""
+    if isinstance(environment.runner, WorkerRunner) or environment.parsed_options is None:
+        return
+    total = environment.stats.total
+    totals = RunTotals(
+        total.num_requests, total.num_failures, total.get_response_time_percentile(0.95) or 0.0
+    )
+    problems = violations(totals, _thresholds(environment.parsed_options))
+    for problem in problems:
+        log.error("threshold not met: %s", problem)
+    if problems:
+        environment.process_exit_code = 1
+    elif environment.runner is not None and not environment.runner.exceptions:
+        # failures within the allowed ratio must not fail the run (locust's default exits 1 on any)
+        environment.process_exit_code = 0
+
+
+_uploads: dict[str, list[UploadImage]] = {}
+
+
+def uploads_for(folder: str) -> list[UploadImage]:
+    """Images are read and multipart-encoded once per process, not per user."""
+    if folder not in _uploads:
+        _uploads[folder] = load_uploads(image_paths(folder or None))
+        log.info("images: %s", ", ".join(u.name for u in _uploads[folder]))
+    return _uploads[folder]
+
+
+class VisionUser(FastHttpUser):
+    """One client sending pictures back to back (a short think time keeps users out of lock-step)."""
+
+    wait_time = between(0.0, 0.01)
+
+    def on_start(self) -> None:
+        options = self.environment.parsed_options
+        self.uploads = uploads_for(options.mva_images)
+        self.answers: dict[str, Expected] = load_answers(options.mva_answers or None)
+        self.detector: str = options.mva_detector
+        self.query = {name: getattr(options, f"mva_{name}") for name in ENGINE_OPTIONS}
+        self.query = {k: v for k, v in self.query.items() if v != ""}
+        # locust picks the next task at random from this list: repeats are weights
+        self.tasks = [VisionUser.classify] * options.mva_classify_weight + [
+            VisionUser.detect
+        ] * options.mva_detect_weight
+
+    def _post(self, path: str, params: dict[str, str], check: Checker) -> None:
+        upload = random.choice(self.uploads)
+        query = "&".join(f"{k}={v}" for k, v in params.items())
+        with self.client.post(
+            f"{path}?{query}" if query else path,
+            data=upload.body,
+            headers={"Content-Type": upload.content_type},
+            name=path,
+            catch_response=True,
+        ) as response:
+            if response.status_code != 200:
+                response.failure(f"{upload.name}: HTTP {response.status_code} {response.text[:200]!r}")
+                return
+            try:
+                body = json.loads(response.content)
+            except ValueError:
+                response.failure(f"{upload.name}: body is not JSON")
+                return
+            problem = check(body, self.answers.get(upload.name))
+            if problem is None:
+                response.success()
+            else:
+                response.failure(f"{upload.name}: {problem}")
+
+    @task(3)
+    def classify(self) -> None:
+        self._post("/classify", self.query, check_classify)
+
+    @task(1)
+    def detect(self) -> None:
+        self._post(
+            "/detect",
+            {"model": self.detector, **self.query},
+            lambda body, expected: check_detect(body, expected, self.detector),
+        )

@@ -1,0 +1,134 @@
+"""`python -m loadtests.run`: load-test a running service, a service it starts itself (CI), or compare the
+service with the baselines. Options after the known ones go to the locustfile (e.g. --mva-engine litert)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from loadtests.launch import LoadResult, Scenario, run_locust
+from loadtests.report import read_failures
+from loadtests.server import LOOPBACK, free_port, running_server
+
+app = typer.Typer(help="Locust load tests for mobile-vision-api.", no_args_is_help=True)
+console = Console()
+PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+DEFAULT_OUT = Path("artifacts/loadtest")
+
+HostOpt = Annotated[str, typer.Option(envvar="LOCUST_HOST", help="service URL")]
+UsersOpt = Annotated[int, typer.Option("--users", "-u", envvar="LOCUST_USERS", help="concurrent users")]
+RateOpt = Annotated[
+    float, typer.Option("--spawn-rate", "-r", envvar="LOCUST_SPAWN_RATE", help="users started per second")
+]
+TimeOpt = Annotated[
+    str, typer.Option("--run-time", "-t", envvar="LOCUST_RUN_TIME", help="duration, e.g. 30s, 2m")
+]
+WorkersOpt = Annotated[int, typer.Option(help="0: one process; N: locust master + N worker processes")]
+OutOpt = Annotated[Path, typer.Option(help="folder for CSV and HTML reports")]
+FailOpt = Annotated[float, typer.Option(envvar="MVA_LOADTEST_MAX_FAIL_RATIO", help="allowed failure ratio")]
+P95Opt = Annotated[float, typer.Option(envvar="MVA_LOADTEST_MAX_P95_MS", help="p95 limit in ms (0: none)")]
+ImagesOpt = Annotated[Path | None, typer.Option(envvar="MVA_LOADTEST_IMAGES", help="folder of images")]
+
+
+def summary_table(result: LoadResult, title: str) -> Table:
+    table = Table(title=title)
+    for column in ("endpoint", "requests", "failures", "req/s", "p50 ms", "p95 ms", "p99 ms"):
+        table.add_column(column, justify="left" if column == "endpoint" else "right")
+    for s in result.stats.values():
+        table.add_row(
+            s.name, str(s.requests), str(s.failures), f"{s.rps:.1f}", f"{s.p50_ms:.0f}", f"{s.p95_ms:.0f}",
+            f"{s.p99_ms:.0f}",
+        )  # fmt: skip
+    return table
+
+
+def report(result: LoadResult, title: str) -> None:
+    console.print(summary_table(result, title))
+    for failure in read_failures(result.prefix)[:10]:
+        console.print(f"[red]failure[/red] {failure['Name']}: {failure['Error']} (x{failure['Occurrences']})")
+    console.print(f"reports: {result.prefix}_stats.csv, {result.prefix}.html; exit code {result.exit_code}")
+
+
+@app.command(context_settings=PASS_THROUGH)
+def run(
+    ctx: typer.Context,
+    host: HostOpt = os.environ.get("MVA_URL", "http://127.0.0.1:8000"),
+    users: UsersOpt = 8,
+    spawn_rate: RateOpt = 4.0,
+    run_time: TimeOpt = "30s",
+    workers: WorkersOpt = 0,
+    out: OutOpt = DEFAULT_OUT,
+    name: Annotated[str, typer.Option(help="report file prefix")] = "run",
+    max_fail_ratio: FailOpt = 0.01,
+    max_p95_ms: P95Opt = 0.0,
+    images: ImagesOpt = None,
+) -> None:
+    """Load-test a running service; exits non-zero when the failure ratio or p95 is above its limit."""
+    scenario = Scenario(
+        users, spawn_rate, run_time, max_fail_ratio, max_p95_ms or None, images, tuple(ctx.args)
+    )
+    result = run_locust(host, scenario, out / name, workers)
+    report(result, f"{host}: {users} users, {run_time}" + (f", {workers} workers" if workers else ""))
+    raise typer.Exit(result.exit_code)
+
+
+def service_command(port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "service",
+        "serve",
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+
+
+@app.command(context_settings=PASS_THROUGH)
+def ci(
+    ctx: typer.Context,
+    users: UsersOpt = 4,
+    spawn_rate: RateOpt = 4.0,
+    run_time: TimeOpt = "20s",
+    workers: WorkersOpt = 0,
+    out: OutOpt = DEFAULT_OUT,
+    images: ImagesOpt = None,
+) -> None:
+    """Start the service on a free loopback port, load-test it briefly, require zero failures, stop it."""
+    port = free_port()
+    url = f"http://{LOOPBACK}:{port}"
+    scenario = Scenario(users, spawn_rate, run_time, 0.0, None, images, tuple(ctx.args))
+    with running_server(service_command(port), f"{url}/readyz", out / "ci-server.log"):
+        result = run_locust(url, scenario, out / "ci", workers)
+    report(result, f"CI load test: {users} users, {run_time}")
+    raise typer.Exit(result.exit_code)
+
+
+@app.command(context_settings=PASS_THROUGH)
+def compare(
+    ctx: typer.Context,
+    users: UsersOpt = 8,
+    spawn_rate: RateOpt = 8.0,
+    run_time: TimeOpt = "30s",
+    out: Annotated[Path, typer.Option(help="folder for reports, table and JSON")] = DEFAULT_OUT / "compare",
+    only: Annotated[list[str] | None, typer.Option(help="run only these targets")] = None,
+    images: ImagesOpt = None,
+) -> None:
+    """The same /classify scenario against our service and each baseline, one after the other."""
+    from loadtests.compare import compare_targets
+
+    scenario = Scenario(users, spawn_rate, run_time, 1.0, None, images, tuple(ctx.args))
+    compare_targets(scenario, out, only, console)
+
+
+if __name__ == "__main__":
+    app()

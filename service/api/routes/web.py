@@ -1,0 +1,74 @@
+"""The browser page (`/`), its scripts and onnxruntime-web's wasm (`/web/...`, from settings.static_dir,
+built by `make web`), and the ONNX files the server runs (`/models/<model>/<precision>.onnx`), so the
+page runs the very same model files in the browser."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from service.api.inference import state_of
+from service.api.static import ETags, file_response, inside
+from service.errors import ServiceError, UnknownModel
+from service.manifest import ModelSpec, Precision
+
+router = APIRouter(tags=["browser page"])
+ETAGS = ETags()
+
+
+class PageNotBuilt(ServiceError):
+    status, code = 404, "not_found"
+
+
+def _page_file(request: Request, relative: str) -> Response:
+    folder = state_of(request).settings.static_dir
+    path = inside(folder, relative)
+    if path is None:
+        hint = " (run `make web` to build the page)" if not (folder / "index.html").is_file() else ""
+        raise PageNotBuilt(f"no page file {relative!r}{hint}", field="path")
+    return file_response(request, path, ETAGS)
+
+
+@router.get("/", include_in_schema=False)
+async def page(request: Request) -> Response:
+    return _page_file(request, "index.html")
+
+
+@router.get("/web/{relative:path}", include_in_schema=False)
+async def page_file(request: Request, relative: str) -> Response:
+    return _page_file(request, relative)
+
+
+@router.get(
+    "/models/{model}/{precision}.onnx",
+    summary="The ONNX file the server runs, for the browser (ETag; If-None-Match -> 304)",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}, 304: {"description": "not modified"}},
+)
+async def model_file(request: Request, model: str, precision: Precision) -> Response:
+    spec = _known_model(request, model)
+    if precision not in spec.precisions:
+        raise UnknownModel(f"{spec.name} comes in {', '.join(spec.precisions)}", field="precision")
+    path = state_of(request).layout.onnx(spec.name, precision)
+    if not path.is_file():
+        raise UnknownModel(f"{spec.name} {precision} is not built (run `make models`)", field="model")
+    return file_response(request, path, ETAGS)
+
+
+@router.get("/models/{model}/labels.txt", summary="The class labels of a classification model")
+async def labels_file(request: Request, model: str) -> Response:
+    spec = _known_model(request, model)
+    path = state_of(request).layout.labels(spec.name)
+    if spec.labels is None or not path.is_file():
+        raise UnknownModel(f"{spec.name} has no labels", field="model")
+    return file_response(request, path, ETAGS)
+
+
+def _known_model(request: Request, model: str) -> ModelSpec:
+    """By manifest name or alias only: the URL never names a path."""
+    manifest = state_of(request).manifest
+    try:
+        return manifest.get(model)
+    except KeyError:
+        raise UnknownModel(
+            f"unknown model {model!r}; known: {', '.join(manifest.models)}", field="model"
+        ) from None

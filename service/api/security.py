@@ -1,0 +1,34 @@
+"""Optional API key (MVA_API_KEY): required on the inference and model routes when set. Compared in
+constant time. Accepted as `X-API-Key: KEY` or `Authorization: Bearer KEY`."""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import Request
+
+from service.errors import ServiceError
+
+
+class Unauthorized(ServiceError):
+    status, code = 401, "unauthorized"
+
+
+def presented_key(request: Request) -> str | None:
+    key = request.headers.get("x-api-key")
+    if key is not None:
+        return key
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token if scheme.lower() == "bearer" and token else None
+
+
+async def require_api_key(request: Request) -> None:
+    expected = request.app.state.mva.settings.api_key
+    if expected is None:
+        return
+    key = presented_key(request)
+    if key is None or not hmac.compare_digest(key.encode(), expected.get_secret_value().encode()):
+        raise Unauthorized(
+            "a valid API key is required: send it as `X-API-Key: KEY` or `Authorization: Bearer KEY`",
+            headers={"WWW-Authenticate": "Bearer"},
+        )

@@ -1,0 +1,110 @@
+"""Files for the browser page: the right MIME type, cross-origin isolation (onnxruntime-web's threads
+need SharedArrayBuffer), a content security policy, and validators (ETag -> 304) so a returning
+visitor does not download the wasm binaries and models again."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
+MEDIA_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".wasm": "application/wasm",
+    ".onnx": "application/octet-stream",
+    ".txt": "text/plain; charset=utf-8",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+}
+
+# 'wasm-unsafe-eval' lets WebAssembly compile; blob: workers are how the threaded wasm starts its
+# pthreads; mediastream: is the webcam. Nothing comes from another origin.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self' 'wasm-unsafe-eval'",
+        "worker-src 'self' blob:",
+        "connect-src 'self'",
+        "img-src 'self' blob: data:",
+        "media-src 'self' blob: mediastream:",
+        "style-src 'self'",
+        "frame-src 'self'",
+        "frame-ancestors 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+    )
+)
+
+ISOLATION_HEADERS = {
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
+
+# Revalidate every time: a rebuilt model or page must never be served stale; 304 keeps it cheap.
+CACHE_CONTROL = "no-cache"
+
+
+class ETags:
+    """Strong ETags (content SHA-256), computed once per file version (path, size, mtime)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[Path, tuple[tuple[int, int], str]] = {}
+        self._lock = threading.Lock()
+
+    def of(self, path: Path) -> str:
+        stat = path.stat()
+        version = (stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            cached = self._cache.get(path)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        etag = f'"{digest.hexdigest()[:32]}"'
+        with self._lock:
+            self._cache[path] = (version, etag)
+        return etag
+
+
+def matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in candidates or etag in candidates
+
+
+def file_response(request: Request, path: Path, etags: ETags) -> Response:
+    """`path` must already be known to be a file inside an allowed folder."""
+    etag = etags.of(path)
+    headers = {
+        **ISOLATION_HEADERS,
+        "ETag": etag,
+        "Cache-Control": CACHE_CONTROL,
+    }
+    media_type = MEDIA_TYPES.get(path.suffix, "application/octet-stream")
+    if media_type.startswith("text/html"):
+        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    if matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return FileResponse(path, headers=headers, media_type=media_type)
+
+
+def inside(folder: Path, relative: str) -> Path | None:
+    """`folder/relative` if it is an existing file under `folder` (no `..`, no symlink escapes)."""
+    root = folder.resolve()
+    candidate = (root / relative).resolve()
+    if not candidate.is_relative_to(root) or not candidate.is_file():
+        return None
+    return candidate

@@ -1,0 +1,103 @@
+"""preset=auto: measure the candidate engine / precision / threads settings of a model on this host
+and pick the fastest (lowest median latency), as TF.js picks its best backend. Candidates are every
+SIMD setting (the scalar reference kernels never win); rounds interleave the candidates so that a
+burst of load elsewhere hits them all alike."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from statistics import median
+from typing import Any
+
+import numpy as np
+
+from service.artifacts import ArtifactLayout
+from service.engines.registry import RunnerRegistry, resolve
+from service.manifest import ModelSpec
+from service.settings import CPU_COUNT, EngineSettings
+
+ROUNDS, WARMUP = 20, 3
+
+
+@dataclass(frozen=True)
+class Measurement:
+    settings: EngineSettings
+    p50_ms: float
+    runs: int
+
+
+@dataclass(frozen=True)
+class AutoChoice:
+    model: str
+    choice: EngineSettings
+    measurements: list[Measurement]
+    measured_at: str
+    took_ms: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "choice": self.choice.model_dump(),
+            "criterion": "lowest median latency of the engine alone, 1 request at a time",
+            "measurements": [
+                {**m.settings.model_dump(), "p50_ms": m.p50_ms, "runs": m.runs}
+                for m in sorted(self.measurements, key=lambda m: m.p50_ms)
+            ],
+            "measured_at": self.measured_at,
+            "took_ms": self.took_ms,
+        }
+
+
+def candidates(spec: ModelSpec, cores: int = CPU_COUNT) -> list[EngineSettings]:
+    threads = sorted({1, min(cores, CPU_COUNT)})
+    found = [
+        EngineSettings(engine="onnxruntime", precision=p, threads=t) for p in spec.precisions for t in threads
+    ]
+    found += [
+        EngineSettings(engine="litert", precision=spec.precisions[0], kernels=k, threads=t)
+        for k in ("xnnpack", "builtin")
+        for t in threads
+    ]
+    return [resolve(spec, s) for s in found]
+
+
+def tune(
+    spec: ModelSpec,
+    layout: ArtifactLayout,
+    cores: int = CPU_COUNT,
+    rounds: int = ROUNDS,
+    warmup: int = WARMUP,
+) -> AutoChoice:
+    """Builds each candidate's runner in a registry of its own (the server's cache keeps its runners),
+    times `rounds` interleaved runs after `warmup`, and closes them again."""
+    start = time.perf_counter()
+    settings = candidates(spec, cores)
+    registry = RunnerRegistry(layout, max_runners=len(settings), pool_size=cores)
+    runners = [registry.get(spec, s) for s in settings]
+    pixels = np.random.default_rng(0).integers(0, 256, (1, spec.input.height, spec.input.width, 3), np.uint8)
+    samples: list[list[float]] = [[] for _ in settings]
+    try:
+        for runner in runners:
+            for _ in range(warmup):
+                runner.run(pixels)
+        for _ in range(rounds):
+            for runner, times in zip(runners, samples, strict=True):
+                begin = time.perf_counter()
+                runner.run(pixels)
+                times.append((time.perf_counter() - begin) * 1000.0)
+    finally:
+        for runner in runners:
+            runner.close()
+    measurements = [
+        Measurement(s, round(median(times), 3), len(times))
+        for s, times in zip(settings, samples, strict=True)
+    ]
+    best = min(measurements, key=lambda m: m.p50_ms)
+    return AutoChoice(
+        model=spec.name,
+        choice=best.settings,
+        measurements=measurements,
+        measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        took_ms=round((time.perf_counter() - start) * 1000.0, 1),
+    )

@@ -1,0 +1,60 @@
+"""The PNG chart: one panel per model, one row of bars per configuration (p50, whisker to p99), one
+colour per mode, log latency axis (the scalar kernels are ~20x the SIMD ones)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from service.bench.matrix import MODES
+from service.bench.run import Result
+
+COLOURS = {"engine": "#4c72b0", "pipeline": "#55a868", "http": "#dd8452"}
+MODE_NAMES = {"engine": "engine only", "pipeline": "decode + engine + post", "http": "HTTP round trip"}
+
+
+def write_chart(path: Path, results: list[Result], title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(r.cell.model for r in results))
+    modes = [m for m in MODES if any(r.mode == m for r in results)]
+    rows = max(len({r.cell for r in results if r.cell.model == m}) for m in models)
+    figure, axes = plt.subplots(
+        1, len(models), figsize=(6.5 * len(models), 1.0 + 0.55 * rows * max(1, len(modes)) / 2), squeeze=False
+    )
+    height = 0.8 / len(modes)
+    for axis, model in zip(axes[0], models, strict=True):
+        cells = list(dict.fromkeys(r.cell for r in results if r.cell.model == model))
+        for m, mode in enumerate(modes):
+            stats = {r.cell: r.stats for r in results if r.cell.model == model and r.mode == mode}
+            ys = [i + (m - (len(modes) - 1) / 2) * height for i, c in enumerate(cells) if c in stats]
+            shown = [c for c in cells if c in stats]
+            p50 = [stats[c].p50_ms for c in shown]
+            p99 = [stats[c].p99_ms for c in shown]
+            axis.barh(
+                ys,
+                p50,
+                height=height,
+                color=COLOURS[mode],
+                label=MODE_NAMES[mode],
+                xerr=[[0] * len(p50), [hi - lo for lo, hi in zip(p50, p99, strict=True)]],
+                error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "#333333"},
+            )
+            for y, value, top in zip(ys, p50, p99, strict=True):
+                axis.text(top * 1.05, y, f"{value:.1f}", va="center", fontsize=7)
+        axis.set_yticks(range(len(cells)), [c.label for c in cells], fontsize=8)
+        axis.invert_yaxis()
+        axis.set_xscale("log")
+        longest = max(r.stats.p99_ms for r in results if r.cell.model == model)
+        axis.set_xlim(right=longest * 1.8)  # room for the value labels
+        axis.set_xlabel("latency, ms (bar p50, whisker p99; log scale)")
+        axis.set_title(model)
+        axis.grid(axis="x", which="both", alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=len(modes), fontsize=9, frameon=False)
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout(rect=(0, 0.05, 1, 1))
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

@@ -1,0 +1,134 @@
+"""The `bench` command: options -> matrix run with a progress bar -> table on stdout, files in --out."""
+
+from __future__ import annotations
+
+import shlex
+import textwrap
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from service.bench.chart import write_chart
+from service.bench.machine import machine_info
+from service.bench.matrix import DEFAULT_MODELS, ENGINE_CHOICES, MODES, default_threads
+from service.bench.ratios import compute_ratios
+from service.bench.report import markdown_machine, markdown_ratios, markdown_table, write_csv, write_json
+from service.bench.run import Bench, BenchConfig
+from service.settings import PROJECT_ROOT
+
+console = Console(stderr=True)  # progress and notes; the table goes to stdout
+QUICK_RUNS, QUICK_WARMUP = 10, 2
+
+
+def default_image() -> Path:
+    """A photo with a face that ships inside matplotlib, so a fresh clone has one."""
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+
+
+def bench(
+    ctx: typer.Context,
+    models: Annotated[list[str] | None, typer.Option("--model", help="model name (repeatable)")] = None,
+    engines: Annotated[
+        list[str] | None, typer.Option("--engine", help=f"one of {', '.join(ENGINE_CHOICES)} (repeatable)")
+    ] = None,
+    threads: Annotated[list[int] | None, typer.Option("--threads", help="thread count (repeatable)")] = None,
+    modes: Annotated[list[str] | None, typer.Option("--mode", help="engine | pipeline | http")] = None,
+    runs: Annotated[int, typer.Option(help="timed runs per cell (reference kernels: at most 10)")] = 200,
+    warmup: Annotated[int, typer.Option(help="untimed runs per cell first")] = 20,
+    quick: Annotated[bool, typer.Option(help=f"CI-sized: {QUICK_RUNS} runs, {QUICK_WARMUP} warm-up")] = False,
+    image: Annotated[
+        Path | None, typer.Option(help="image for every model (default: grace_hopper.jpg)")
+    ] = None,
+    url: Annotated[str | None, typer.Option(help="bench this running server instead of starting one")] = None,
+    out: Annotated[Path, typer.Option(help="folder for bench.{json,csv,png,md}")] = PROJECT_ROOT
+    / "artifacts"
+    / "bench",
+    models_dir: Annotated[Path | None, typer.Option(envvar="MVA_MODELS_DIR")] = None,
+) -> None:
+    """Latency matrix: model x engine x precision x SIMD x threads; engine only, pipeline, HTTP."""
+    for name in engines or []:
+        if name not in ENGINE_CHOICES:
+            raise typer.BadParameter(
+                f"{name!r}: choose from {', '.join(ENGINE_CHOICES)}", param_hint="--engine"
+            )
+    for name in modes or []:
+        if name not in MODES:
+            raise typer.BadParameter(f"{name!r}: choose from {', '.join(MODES)}", param_hint="--mode")
+    picture = image or default_image()
+    config = BenchConfig(
+        models_dir=models_dir or PROJECT_ROOT / "models",
+        models=models or list(DEFAULT_MODELS),
+        engines=engines or list(ENGINE_CHOICES),
+        threads=sorted(set(threads)) if threads else default_threads(),
+        runs=QUICK_RUNS if quick else runs,
+        warmup=QUICK_WARMUP if quick else warmup,
+        images={"classification": picture, "detection": picture},
+        modes=[m for m in MODES if m in (modes or MODES)],  # type: ignore[misc]
+        url=url,
+    )
+    command = _command_line(ctx)
+    machine = machine_info()
+    runner = Bench(config)
+    with Progress(
+        TextColumn("{task.description:<48}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("starting", total=runner.total_runs())
+        results = runner.run(lambda what: progress.update(task, advance=1, description=what))
+    ratios = compute_ratios(results)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {
+        "command": command,
+        "runs": config.runs,
+        "warmup": config.warmup,
+        "threads": config.threads,
+        "image": picture.name,
+        "url": config.url or "a server started by the command",
+    }
+    write_json(out / "bench.json", machine, settings, results, ratios)
+    write_csv(out / "bench.csv", results)
+    write_chart(
+        out / "bench.png",
+        results,
+        f"{textwrap.fill(command, 140)}\n{machine['cpu']}, {machine['cores']} cores",
+    )
+    summary = "\n\n".join(
+        [
+            f"Command: `{command}` (image {picture.name}, {config.runs} runs, "
+            f"{config.warmup} warm-up per cell)",
+            markdown_machine(machine),
+            markdown_table(results),
+            markdown_ratios(ratios),
+        ]
+    )
+    (out / "bench.md").write_text(summary + "\n")
+    typer.echo(summary)
+    console.print(f"wrote {', '.join(str(out / f'bench.{ext}') for ext in ('json', 'csv', 'png', 'md'))}")
+
+
+def _command_line(ctx: typer.Context) -> str:
+    """The command as typed (options given on the command line, in a canonical order), for the
+    report: "mobile-vision-api bench --quick ..."."""
+    words = ["mobile-vision-api", ctx.info_name or "bench"]
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name or "")
+        if source is None or source.name != "COMMANDLINE":
+            continue
+        flag = max(param.opts, key=len)
+        value = ctx.params[param.name or ""]
+        if isinstance(value, bool):
+            words.append(flag if value else max(param.secondary_opts, key=len))
+        else:
+            words += [
+                w for v in (value if isinstance(value, list | tuple) else [value]) for w in (flag, str(v))
+            ]
+    return shlex.join(words)

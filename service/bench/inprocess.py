@@ -1,0 +1,70 @@
+"""In-process timing: the engine alone (runner.run on ready model pixels), and the whole pipeline the
+server runs per request (decode, preprocess, inference, task postprocessing) without HTTP."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from service.artifacts import ArtifactLayout
+from service.bench.matrix import Cell
+from service.engines.base import Runner
+from service.engines.registry import RunnerRegistry, resolve
+from service.imaging.decode import decode_image
+from service.imaging.preprocess import min_source_size, preprocess
+from service.manifest import Manifest, ModelSpec
+from service.pipeline import PipelineOutput, run_pipeline
+from service.settings import CPU_COUNT, ServerSettings
+from service.tasks.classification import Labels, top_k
+from service.tasks.detection import detect
+from service.timing import StageTimer
+
+
+class InProcess:
+    """Builds each cell's runner once (a cache of one: cells run one after another)."""
+
+    def __init__(self, layout: ArtifactLayout, manifest: Manifest) -> None:
+        self._manifest = manifest
+        self._layout = layout
+        self._registry = RunnerRegistry(layout, max_runners=1, pool_size=CPU_COUNT)
+        self._max_pixels = ServerSettings().max_pixels
+        self._labels: dict[str, Labels] = {}
+
+    def runner(self, cell: Cell) -> Runner:
+        spec = self._manifest.get(cell.model)
+        return self._registry.get(spec, resolve(spec, cell.settings()))
+
+    def engine_call(self, cell: Cell, image: bytes) -> Callable[[], object]:
+        spec = self._manifest.get(cell.model)
+        runner = self.runner(cell)
+        decoded = decode_image(image, self._max_pixels, lambda w, h: min_source_size(spec.input, w, h))
+        pixels = preprocess(decoded.image, spec.input).pixels
+        return lambda: runner.run(pixels)
+
+    def pipeline_call(self, cell: Cell, image: bytes) -> Callable[[], object]:
+        spec = self._manifest.get(cell.model)
+        runner = self.runner(cell)
+        postprocess = self._postprocess(spec)
+
+        def call() -> object:
+            output = run_pipeline(image, spec.input, runner, self._max_pixels, StageTimer())
+            return postprocess(output)
+
+        return call
+
+    def _postprocess(self, spec: ModelSpec) -> Callable[[PipelineOutput], object]:
+        if spec.task == "classification":
+            assert spec.labels is not None
+            labels = self._labels.setdefault(
+                spec.name, Labels.load(self._layout.labels(spec.name), spec.labels.background_index)
+            )
+            return lambda out: top_k(out.outputs[0], labels, 5)
+        return lambda out: detect(
+            out.outputs, spec, out.model_pixels.letterbox, (out.decoded.width, out.decoded.height)
+        )
+
+
+def time_call(call: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    call()
+    return (time.perf_counter() - start) * 1000.0

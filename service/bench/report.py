@@ -1,0 +1,91 @@
+"""Writes a benchmark's results: a markdown table (stdout, README), JSON (everything) and CSV (one row
+per cell and mode)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from service.bench.matrix import Cell
+from service.bench.ratios import Ratio
+from service.bench.run import Result
+
+
+def _by_cell(results: list[Result]) -> dict[Cell, dict[str, Result]]:
+    table: dict[Cell, dict[str, Result]] = {}
+    for r in results:
+        table.setdefault(r.cell, {})[r.mode] = r
+    return table
+
+
+def _ms(result: Result | None, field: str = "p50_ms") -> str:
+    return "" if result is None else f"{getattr(result.stats, field):.2f}"
+
+
+def markdown_table(results: list[Result]) -> str:
+    lines = [
+        "| model | engine | precision | threads | engine p50 | engine p99 | engine inf/s "
+        "| pipeline p50 | HTTP p50 | HTTP p99 | HTTP - pipeline |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for cell, modes in _by_cell(results).items():
+        engine, pipeline, http = modes.get("engine"), modes.get("pipeline"), modes.get("http")
+        overhead = (
+            f"{http.stats.p50_ms - pipeline.stats.p50_ms:+.2f}"
+            if http is not None and pipeline is not None
+            else ""
+        )
+        throughput = "" if engine is None else f"{engine.stats.throughput_rps:.0f}"
+        lines.append(
+            f"| {cell.model} | {cell.backend} | {cell.precision} | {cell.threads} | {_ms(engine)} "
+            f"| {_ms(engine, 'p99_ms')} | {throughput} | {_ms(pipeline)} | {_ms(http)} "
+            f"| {_ms(http, 'p99_ms')} | {overhead} |"
+        )
+    return "\n".join(lines)
+
+
+def markdown_ratios(ratios: list[Ratio]) -> str:
+    lines = ["| ratio | model | compared | value |", "|---|---|---|---:|"]
+    for r in ratios:
+        value = f"{r.value:+.2f} ms" if r.kind == "http_overhead_ms" else f"{r.value:.2f}x"
+        lines.append(f"| {r.kind} | {r.model} | {r.name} | {value} |")
+    return "\n".join(lines)
+
+
+def markdown_machine(machine: dict[str, object]) -> str:
+    packages = machine["packages"]
+    assert isinstance(packages, dict)
+    simd = machine["simd"]
+    assert isinstance(simd, list)
+    versions = ", ".join(f"{k} {v}" for k, v in packages.items())
+    return (
+        f"Machine: {machine['cpu']} ({machine['machine']}), {machine['cores']} cores usable, "
+        f"SIMD: {', '.join(simd)}; load average at start {machine['load_average']}; "
+        f"Python {machine['python']}, {machine['system']}.\n\nPackages: {versions}."
+    )
+
+
+def write_json(
+    path: Path,
+    machine: dict[str, object],
+    config: dict[str, object],
+    results: list[Result],
+    ratios: list[Ratio],
+) -> None:
+    document = {
+        "machine": machine,
+        "config": config,
+        "results": [r.row() for r in results],
+        "ratios": [asdict(r) for r in ratios],
+    }
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+
+
+def write_csv(path: Path, results: list[Result]) -> None:
+    rows = [r.row() for r in results]
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)

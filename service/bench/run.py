@@ -1,0 +1,120 @@
+"""Runs the matrix: for each cell, every mode back to back (so the ratios between modes compare
+figures taken seconds apart on a shared machine), warm-up first."""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from service.artifacts import ArtifactLayout
+from service.bench.http import HttpClient, local_server
+from service.bench.inprocess import InProcess, time_call
+from service.bench.matrix import MODES, Cell, Mode, build_matrix
+from service.bench.stats import Stats
+from service.manifest import Manifest
+
+# LiteRT's scalar reference kernels take ~130 ms per MobileNetV2 inference: fewer runs keep the
+# matrix short, and their spread is small next to their size.
+REFERENCE_RUNS_CAP = 10
+REFERENCE_WARMUP_CAP = 1
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    models_dir: Path
+    models: list[str]
+    engines: list[str]
+    threads: list[int]
+    runs: int
+    warmup: int
+    images: dict[str, Path]  # task ("classification" / "detection") -> image file
+    modes: list[Mode] = field(default_factory=lambda: list(MODES))
+    url: str | None = None  # an already running server; None starts one
+
+    def runs_for(self, cell: Cell) -> tuple[int, int]:
+        """(warm-up, timed runs) for a cell."""
+        if cell.kernels == "reference":
+            return min(self.warmup, REFERENCE_WARMUP_CAP), min(self.runs, REFERENCE_RUNS_CAP)
+        return self.warmup, self.runs
+
+
+@dataclass(frozen=True)
+class Result:
+    cell: Cell
+    mode: Mode
+    stats: Stats
+
+    def row(self) -> dict[str, object]:
+        return {
+            **asdict(self.cell),
+            "backend": self.cell.backend,
+            "simd": self.cell.simd,
+            "mode": self.mode,
+            **asdict(self.stats),
+        }
+
+
+class Bench:
+    def __init__(self, config: BenchConfig) -> None:
+        self.config = config
+        self.layout = ArtifactLayout(config.models_dir)
+        self.manifest = Manifest.load(self.layout.manifest)
+        self.cells = build_matrix(self.manifest, config.models, config.engines, config.threads)
+        self._images = {task: path.read_bytes() for task, path in config.images.items()}
+
+    def total_runs(self) -> int:
+        return sum(sum(self.config.runs_for(c)) for c in self.cells) * len(self.config.modes)
+
+    def run(self, advance: Callable[[str], None]) -> list[Result]:
+        """Every cell in every mode; `advance(description)` is called after each run."""
+        results: list[Result] = []
+        inprocess = InProcess(self.layout, self.manifest)
+        with self._http() as http:
+            for cell in self.cells:
+                task = self.manifest.get(cell.model).task
+                image = self._images[task]
+                for mode in self.config.modes:
+                    if mode == "engine":
+                        call = inprocess.engine_call(cell, image)
+                    elif mode == "pipeline":
+                        call = inprocess.pipeline_call(cell, image)
+                    else:
+                        assert http is not None
+                        call = http.call(cell, image, _content_type(self.config.images[task]))
+                    warmup, runs = self.config.runs_for(cell)
+                    description = f"{cell.model} {cell.label} {mode}"
+                    for _ in range(warmup):
+                        call()
+                        advance(description)
+                    samples = []
+                    for _ in range(runs):
+                        samples.append(time_call(call))
+                        advance(description)
+                    results.append(Result(cell, mode, Stats.of(samples)))
+        return results
+
+    @contextmanager
+    def _http(self) -> Iterator[HttpClient | None]:
+        if "http" not in self.config.modes:
+            yield None
+            return
+        if self.config.url is not None:
+            client = HttpClient(self.config.url, self.manifest)
+            try:
+                yield client
+            finally:
+                client.close()
+            return
+        with local_server(self.config.models_dir) as (url, _):
+            client = HttpClient(url, self.manifest)
+            try:
+                yield client
+            finally:
+                client.close()
+
+
+def _content_type(path: Path) -> str:
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"

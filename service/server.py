@@ -1,0 +1,59 @@
+"""Running the app under uvicorn, with a shutdown that loses no accepted request: on SIGTERM the
+service reports not-ready at once, keeps serving for MVA_SHUTDOWN_DELAY_S (so a load balancer or
+Kubernetes stops routing to it), then stops accepting, lets in-flight requests finish (up to the
+graceful timeout) and exits."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from types import FrameType
+
+import uvicorn
+
+from service.api.app import create_app
+
+log = logging.getLogger("mobile_vision_api")
+
+GRACEFUL_TIMEOUT_S = 10
+
+
+class GracefulServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, begin_shutdown: threading.Event, delay_s: float) -> None:
+        super().__init__(config)
+        self._begin_shutdown = begin_shutdown
+        self._delay_s = delay_s
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._begin_shutdown.is_set():  # a second signal: shut down now
+            super().handle_exit(sig, frame)
+            return
+        self._begin_shutdown.set()
+        log.info("signal %s: not ready; draining in %.1f s", sig, self._delay_s)
+        if self._delay_s > 0:
+            # uvicorn polls should_exit on its own loop; setting it from a timer thread is safe
+            threading.Timer(self._delay_s, super().handle_exit, (sig, frame)).start()
+        else:
+            super().handle_exit(sig, frame)
+
+
+def serve(host: str, port: int, workers: int, log_level: str) -> None:
+    common = dict(
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_TIMEOUT_S,
+    )
+    if workers > 1:
+        # several processes: uvicorn's supervisor imports the factory in each (no shutdown delay)
+        uvicorn.run("service.api.app:create_app", factory=True, workers=workers, **common)
+        return
+    app = create_app()
+    state = app.state.mva
+    server = GracefulServer(
+        uvicorn.Config(app, **common), state.shutting_down, state.settings.shutdown_delay_s
+    )
+    server.run()

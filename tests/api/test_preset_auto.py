@@ -1,0 +1,61 @@
+"""preset=auto over HTTP: measured on first use (or at start-up), shown in /v1/models, and run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.conftest import LiveServer
+
+SETTINGS = ("engine", "precision", "simd", "threads", "kernels")
+
+
+def test_auto_measures_on_first_use_and_runs_the_choice(
+    start_server: Callable[..., LiveServer], images: Path
+) -> None:
+    server = start_server()
+    with server.client() as client:
+        assert client.get("/v1/models").json()["auto"] == {}
+        response = client.post(
+            "/detect", params={"preset": "auto"}, files={"image": (images / "face.jpg").read_bytes()}
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert len(body["faces"]) == 2
+        models = client.get("/v1/models").json()
+        assert "auto" in models["settings"]["presets"]
+        auto = models["auto"]["blazeface_short"]
+        ran = body["settings"]
+        chosen = auto["choice"]
+        assert {k: ran[k] for k in ("engine", "precision", "simd", "threads")} == {
+            k: chosen[k] for k in ("engine", "precision", "simd", "threads")
+        }
+        assert ran["kernels"] == (chosen["kernels"] or "mlas")
+        measured = [{k: m[k] for k in SETTINGS} for m in auto["measurements"]]
+        assert chosen in measured
+        assert (
+            min(auto["measurements"], key=lambda m: m["p50_ms"])["p50_ms"]
+            == auto["measurements"][0]["p50_ms"]
+        )
+        # explicit parameters still win over the preset's
+        forced = client.post(
+            "/detect",
+            params={"preset": "auto", "engine": "litert", "kernels": "builtin", "threads": 1},
+            files={"image": (images / "face.jpg").read_bytes()},
+        ).json()["settings"]
+        assert (forced["engine"], forced["kernels"], forced["threads"]) == ("litert", "builtin", 1)
+
+
+def test_auto_tune_models_are_measured_before_ready(
+    start_server: Callable[..., LiveServer], images: Path
+) -> None:
+    server = start_server(auto_tune_models='["mobilenet_v2"]')
+    with server.client() as client:
+        auto = client.get("/v1/models").json()["auto"]
+        assert set(auto) == {"mobilenet_v2"}
+        body = client.post(
+            "/classify", params={"preset": "auto"}, files={"image": (images / "cat.bmp").read_bytes()}
+        ).json()
+        assert body["predictions"][0]["label"] == "Egyptian cat"
+        assert body["settings"]["precision"] == auto["mobilenet_v2"]["choice"]["precision"]
+        assert body["settings"]["engine"] == auto["mobilenet_v2"]["choice"]["engine"]

@@ -1,0 +1,59 @@
+"""API key (off by default; when set, required on inference and model routes) and CORS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import LiveServer
+
+KEY = "s3cret-key-for-tests"
+
+
+@pytest.fixture(scope="module")
+def guarded(start_server: Callable[..., LiveServer]) -> LiveServer:
+    return start_server(api_key=KEY, cors_origins='["https://app.example"]', warm_models='["mobilenet_v2"]')
+
+
+def test_no_key_needed_by_default(client: httpx.Client, images: Path) -> None:
+    assert client.post("/classify", files={"image": (images / "cat.bmp").read_bytes()}).status_code == 200
+
+
+@pytest.mark.parametrize("headers", [{}, {"x-api-key": "wrong"}, {"authorization": "Bearer wrong"}])
+def test_missing_or_wrong_key_is_401(guarded: LiveServer, images: Path, headers: dict[str, str]) -> None:
+    with guarded.client() as client:
+        response = client.post(
+            "/classify", headers=headers, files={"image": (images / "cat.bmp").read_bytes()}
+        )
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "unauthorized"
+        assert client.get("/v1/models", headers=headers).status_code == 401
+
+
+@pytest.mark.parametrize("headers", [{"x-api-key": KEY}, {"authorization": f"Bearer {KEY}"}])
+def test_right_key_is_let_in(guarded: LiveServer, images: Path, headers: dict[str, str]) -> None:
+    with guarded.client() as client:
+        response = client.post(
+            "/classify", headers=headers, files={"image": (images / "cat.bmp").read_bytes()}
+        )
+        assert response.status_code == 200
+        assert response.json()["predictions"][0]["label"] == "Egyptian cat"
+
+
+def test_probes_stay_open(guarded: LiveServer) -> None:
+    with guarded.client() as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/readyz").status_code == 200
+
+
+def test_cors_allows_only_the_configured_origin(guarded: LiveServer) -> None:
+    preflight = {"access-control-request-method": "POST", "access-control-request-headers": "x-api-key"}
+    with guarded.client() as client:
+        allowed = client.options("/classify", headers={"origin": "https://app.example", **preflight})
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+        denied = client.options("/classify", headers={"origin": "https://evil.example", **preflight})
+        assert "access-control-allow-origin" not in denied.headers

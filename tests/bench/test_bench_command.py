@@ -1,0 +1,86 @@
+"""`mobile-vision-api bench` for real on a tiny matrix: in-process and over HTTP against a server it
+starts itself; checks the files it writes, never the timings."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from service.artifacts import ArtifactLayout
+from service.cli import app
+from service.settings import CPU_COUNT
+
+
+@pytest.fixture(scope="module")
+def bench_out(tmp_path_factory: pytest.TempPathFactory, layout: ArtifactLayout) -> Path:
+    out = tmp_path_factory.mktemp("bench")
+    args = ["bench", "--quick", "--model", "blazeface_short", "--model", "mobilenet_v2"]
+    args += ["--engine", "onnxruntime", "--engine", "xnnpack", "--threads", "1", "--threads", str(CPU_COUNT)]
+    args += ["--runs", "3", "--warmup", "1", "--out", str(out), "--models-dir", str(layout.root)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "| model | engine | precision | threads |" in result.stdout
+    return out
+
+
+def expected_cells() -> set[tuple[str, str, str, int]]:
+    threads = {1, CPU_COUNT}
+    cells = {
+        ("blazeface_short", backend, "fp32", t)
+        for backend in ("onnxruntime", "litert-xnnpack")
+        for t in threads
+    }
+    cells |= {("mobilenet_v2", "onnxruntime", p, t) for p in ("int8", "fp32") for t in threads}
+    cells |= {("mobilenet_v2", "litert-xnnpack", "int8", t) for t in threads}
+    return cells
+
+
+def test_json_has_every_cell_in_every_mode_with_statistics(bench_out: Path) -> None:
+    document = json.loads((bench_out / "bench.json").read_text())
+    rows = document["results"]
+    for mode in ("engine", "pipeline", "http"):
+        cells = {(r["model"], r["backend"], r["precision"], r["threads"]) for r in rows if r["mode"] == mode}
+        assert cells == expected_cells(), mode
+    for row in rows:
+        assert row["runs"] == 10  # --quick wins over --runs
+        assert 0 < row["p50_ms"] <= row["p90_ms"] <= row["p99_ms"]
+        assert row["throughput_rps"] > 0
+    assert document["machine"]["cores"] == CPU_COUNT
+    assert document["machine"]["packages"]["onnxruntime"]
+    assert document["config"]["command"].startswith("mobile-vision-api bench --model blazeface_short")
+    assert "--quick" in document["config"]["command"]
+
+
+def test_json_reports_the_ratios_users_ask_about(bench_out: Path) -> None:
+    ratios = json.loads((bench_out / "bench.json").read_text())["ratios"]
+    kinds = {r["kind"] for r in ratios}
+    assert {"int8_vs_fp32", "http_overhead_ms", "simd_speedup"} <= kinds
+    if CPU_COUNT > 1:
+        assert "thread_speedup" in kinds
+    overhead = [r for r in ratios if r["kind"] == "http_overhead_ms"]
+    assert len(overhead) == len(expected_cells())
+    for r in ratios:
+        if r["kind"] == "http_overhead_ms":
+            assert r["value"] == pytest.approx(r["numerator_ms"] - r["denominator_ms"], abs=1e-3)
+        else:
+            assert r["value"] == pytest.approx(r["numerator_ms"] / r["denominator_ms"], abs=0.01)
+
+
+def test_csv_matches_json(bench_out: Path) -> None:
+    with (bench_out / "bench.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    document = json.loads((bench_out / "bench.json").read_text())
+    assert len(rows) == len(document["results"]) == 3 * len(expected_cells())
+    assert {"model", "backend", "mode", "p50_ms", "p90_ms", "p99_ms", "throughput_rps"} <= set(rows[0])
+
+
+def test_chart_and_markdown_are_written(bench_out: Path) -> None:
+    png = (bench_out / "bench.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
+    markdown = (bench_out / "bench.md").read_text()
+    assert "| mobilenet_v2 | onnxruntime | int8 | 1 |" in markdown
+    assert "Machine:" in markdown

@@ -1,0 +1,60 @@
+"""The answer checks on real service responses: a right body passes, a wrong one is named."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import httpx
+
+from loadtests.expectations import KNOWN_ANSWERS, Expected, check_classify, check_detect, load_answers
+
+
+def _post(client: httpx.Client, path: str, image: Path, **params: str) -> dict:
+    response = client.post(path, params=params, files={"image": (image.name, image.read_bytes())})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_right_bodies_pass(client: httpx.Client, images: Path) -> None:
+    for name in ("grace_hopper.bmp", "cat.bmp", "bird.bmp"):
+        body = _post(client, "/classify", images / name)
+        assert check_classify(body, KNOWN_ANSWERS[name]) is None
+    for detector in ("short", "full"):
+        body = _post(client, "/detect", images / "face.jpg", model=detector)
+        assert check_detect(body, KNOWN_ANSWERS["face.jpg"], detector) is None
+
+
+def test_wrong_label_and_face_count_are_named(client: httpx.Client, images: Path) -> None:
+    hopper = _post(client, "/classify", images / "grace_hopper.bmp")
+    assert check_classify(hopper, Expected("Egyptian cat")) == (
+        "top-1 is 'military uniform', expected 'Egyptian cat'"
+    )
+    faces = _post(client, "/detect", images / "face.jpg", model="short")
+    assert check_detect(faces, Expected(faces={"short": 3}), "blazeface_short") == (
+        "2 face(s), expected 3 with the short detector"
+    )
+
+
+def test_malformed_bodies_fail_the_shape_checks(client: httpx.Client, images: Path) -> None:
+    body = _post(client, "/detect", images / "grace_hopper.bmp")
+    broken = copy.deepcopy(body)
+    broken["faces"][0]["keypoints"].pop()
+    assert check_detect(broken, None, "short") == "a face needs 6 keypoints"
+    assert check_detect({"error": "x"}, None, "short") == "no faces list in the body"
+    classified = _post(client, "/classify", images / "cat.bmp")
+    classified["predictions"].reverse()
+    assert check_classify(classified, None) == "predictions are not sorted by score"
+    assert check_classify({"predictions": []}, None) == "no predictions in the body"
+
+
+def test_answers_file_overrides_and_extends(tmp_path: Path) -> None:
+    path = tmp_path / "answers.json"
+    path.write_text(
+        json.dumps({"cat.bmp": {"label": "tabby, tabby cat"}, "mine.png": {"faces": {"full": 2}}})
+    )
+    answers = load_answers(path)
+    assert answers["cat.bmp"] == Expected("tabby, tabby cat")
+    assert answers["mine.png"].faces == {"full": 2}
+    assert answers["bird.bmp"] == KNOWN_ANSWERS["bird.bmp"]

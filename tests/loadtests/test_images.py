@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+from loadtests.images import image_paths, load_uploads, packaged_images
+
+
+def test_folder_option_takes_only_images(tmp_path: Path, images: Path) -> None:
+    shutil.copy(images / "cat.bmp", tmp_path)
+    (tmp_path / "notes.txt").write_text("not an image")
+    assert [p.name for p in image_paths(tmp_path)] == ["cat.bmp"]
+
+
+def test_empty_or_missing_folder_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no images"):
+        image_paths(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        image_paths(tmp_path / "missing")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="matplotlib is not installed")
+def test_defaults_include_the_picture_shipped_with_matplotlib() -> None:
+    assert [p.name for p in packaged_images()] == ["grace_hopper.jpg"]
+    assert "grace_hopper.jpg" in [p.name for p in image_paths(None)]
+
+
+def test_uploads_are_multipart_bodies_with_the_file(images: Path) -> None:
+    [upload] = load_uploads([images / "bird.bmp"])
+    assert upload.content_type.startswith("multipart/form-data; boundary=")
+    assert b'name="image"; filename="bird.bmp"' in upload.body
+    assert (images / "bird.bmp").read_bytes() in upload.body

@@ -1,0 +1,47 @@
+"""Real, short locust runs (headless, separate processes) against a real server on loopback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from loadtests.launch import Scenario, run_locust
+from loadtests.report import read_failures
+from tests.conftest import LiveServer
+
+SHORT = Scenario(users=2, spawn_rate=2, run_time="4s", max_fail_ratio=0.0)
+
+
+def test_a_run_has_requests_and_no_failures(server: LiveServer, images: Path, tmp_path: Path) -> None:
+    result = run_locust(server.url, Scenario(**{**SHORT.__dict__, "images": images}), tmp_path / "run")
+    assert result.exit_code == 0
+    assert result.total.requests > 0
+    assert result.total.failures == 0
+    assert result.stats["/classify"].requests > 0 and result.stats["/detect"].requests > 0
+    assert (tmp_path / "run.html").stat().st_size > 0
+
+
+def test_a_wrong_body_is_a_failure(server: LiveServer, images: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    shutil.copy(images / "grace_hopper.bmp", folder)
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"grace_hopper.bmp": {"label": "Egyptian cat"}}))
+    scenario = Scenario(**{**SHORT.__dict__, "images": folder, "extra": ("--mva-answers", str(answers))})
+    result = run_locust(server.url, scenario, tmp_path / "wrong")
+    assert result.exit_code == 1
+    classify, detect = result.stats["/classify"], result.stats["/detect"]
+    assert classify.requests > 0 and classify.failures == classify.requests
+    assert detect.failures == 0
+    [failure] = read_failures(tmp_path / "wrong")
+    assert "top-1 is 'military uniform', expected 'Egyptian cat'" in failure["Error"]
+
+
+def test_distributed_master_and_one_worker(server: LiveServer, images: Path, tmp_path: Path) -> None:
+    scenario = Scenario(**{**SHORT.__dict__, "images": images, "extra": ("--mva-detector", "full")})
+    result = run_locust(server.url, scenario, tmp_path / "dist", workers=1)
+    assert result.exit_code == 0
+    assert result.total.requests > 0
+    assert result.total.failures == 0
+    assert result.stats["/detect"].requests > 0

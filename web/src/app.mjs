@@ -1,0 +1,279 @@
+// Page wiring: pick a picture and settings, run both paths, show results and timings side by side.
+// Results land in window.mva (last, bench) too, so the browser tests and `bench --browser` read the
+// very numbers the page shows.
+import { callApi } from './api.mjs';
+import { runBenchmark } from './bench.mjs';
+import { runInBrowser } from './browser.mjs';
+import { drawChart } from './chart.mjs';
+import { drawScene } from './draw.mjs';
+import { configKey } from './engines.mjs';
+import { LiveMode } from './live.mjs';
+import { loadManifest, loadServerInfo } from './manifest.mjs';
+
+const $ = (id) => document.getElementById(id);
+const state = { manifest: null, server: null, picture: null, blob: null, live: null };
+window.mva = { state, last: null, bench: null, errors: [] };
+
+const ms = (v) => (v === null || v === undefined || Number.isNaN(v) ? '–' : `${v.toFixed(1)} ms`);
+const kib = (b) => (b === null || b === undefined ? '–' : `${(b / 1024).toFixed(0)} KiB`);
+
+function setStatus(text, busy = false) {
+  $('status').textContent = text;
+  document.body.dataset.state = busy ? 'busy' : 'idle';
+}
+
+function job() {
+  const classify = $('task').value === 'classify';
+  return {
+    task: $('task').value,
+    model: classify ? 'mobilenet_v2' : $('detector').value,
+    precision: classify ? $('precision').value : 'fp32',
+    topK: 5,
+  };
+}
+
+function browserConfig() {
+  return { backend: $('backend').value, simd: $('browser-simd').value === '1', threads: Number($('browser-threads').value) };
+}
+
+function apiQuery(j) {
+  const engine = $('engine').value;
+  const query = { engine, threads: $('server-threads').value };
+  if (engine === 'litert') query.simd = $('server-simd').value;
+  if (j.task === 'classify') Object.assign(query, { model: j.model, top_k: '5' });
+  else query.model = j.model;
+  if (j.task === 'classify' && engine === 'onnxruntime') query.precision = j.precision;
+  return query;
+}
+
+function fillThreads(select, max) {
+  select.replaceChildren(...Array.from({ length: max }, (_, i) => new Option(String(i + 1))));
+}
+
+function rows(table, pairs) {
+  table.replaceChildren(
+    ...pairs.map(([name, value]) => {
+      const tr = document.createElement('tr');
+      const th = document.createElement('th');
+      th.textContent = name;
+      const td = document.createElement('td');
+      td.className = 'num';
+      td.textContent = value;
+      tr.append(th, td);
+      return tr;
+    }),
+  );
+}
+
+function describeResult(target, result) {
+  const list = document.createElement('ol');
+  if (result.predictions) {
+    for (const p of result.predictions) {
+      const li = document.createElement('li');
+      li.textContent = `${p.label} — ${(p.score * 100).toFixed(1)}%`;
+      list.append(li);
+    }
+  } else {
+    for (const f of result.faces) {
+      const li = document.createElement('li');
+      const b = f.box;
+      li.textContent = `face ${(f.score * 100).toFixed(0)}% at (${b.x_min.toFixed(0)}, ${b.y_min.toFixed(0)}) ${b.width.toFixed(0)}×${b.height.toFixed(0)}`;
+      list.append(li);
+    }
+    if (!result.faces.length) list.append(Object.assign(document.createElement('li'), { textContent: 'no face' }));
+  }
+  target.replaceChildren(list);
+}
+
+function showBrowser(run) {
+  describeResult($('browser-result'), run.result);
+  const first = run.timing.firstUse;
+  const e = run.engine;
+  const pairs = [
+    ['configuration', `${configKey(e)}${e.threadsEffective !== null ? ` (effective ${e.threadsEffective} thread(s), ${e.simdEffective ? 'SIMD' : 'no SIMD'})` : ''}`],
+    ['crossOriginIsolated', String(e.crossOriginIsolated)],
+  ];
+  if (e.webglRenderer) pairs.push(['WebGL renderer', e.webglRenderer]);
+  if (first) {
+    const wasm = first.wasmFiles.map((f) => `${f.file} ${kib(f.transferBytes)}`).join(', ');
+    pairs.push(
+      ['runtime (first use)', wasm || '–'],
+      ['model download (first use)', `${kib(first.transferBytes)} of ${kib(first.modelBytes)} in ${ms(first.downloadMs)}`],
+      ['session creation (first use)', ms(first.sessionMs)],
+    );
+  } else {
+    pairs.push(['model + session', 'cached in this page']);
+  }
+  pairs.push(
+    ['preprocessing', ms(run.timing.preprocessMs)],
+    ['inference', ms(run.timing.inferenceMs)],
+    ['postprocessing', ms(run.timing.postprocessMs)],
+    ['total', ms(run.timing.totalMs)],
+  );
+  rows($('browser-timing'), pairs);
+}
+
+function showServer(run) {
+  describeResult($('server-result'), run.payload);
+  const t = run.timing;
+  const s = run.payload.settings;
+  const pairs = [
+    ['configuration', `${s.engine} ${s.precision ?? ''} simd=${s.simd ? 'on' : 'off'} threads=${s.threads}${s.kernels ? ` ${s.kernels}` : ''}`],
+    ['upload', kib(t.uploadBytes)],
+  ];
+  for (const [stage, value] of Object.entries(t.server)) if (stage !== 'total') pairs.push([`server ${stage}`, ms(value)]);
+  pairs.push(
+    ['server total', ms(t.serverTotalMs)],
+    ['round trip', ms(t.roundTripMs)],
+    ['network + HTTP share', `${ms(t.networkMs)} (${((100 * t.networkMs) / t.roundTripMs).toFixed(0)}%)`],
+  );
+  rows($('server-timing'), pairs);
+}
+
+async function usePicture(blob) {
+  const bitmap = await createImageBitmap(blob);
+  state.picture = { bitmap, width: bitmap.width, height: bitmap.height };
+  state.blob = blob;
+  drawScene($('scene'), state.picture, []);
+  for (const id of ['run', 'bench']) $(id).disabled = false;
+  setStatus(`${bitmap.width}×${bitmap.height} picture, ${kib(blob.size)}: press Run`);
+}
+
+async function runBoth() {
+  const j = job();
+  setStatus('running in the browser and on the server…', true);
+  try {
+    const browser = await runInBrowser(state.manifest, state.picture, j, browserConfig());
+    showBrowser(browser);
+    const server = await callApi(j.task, state.blob, apiQuery(j));
+    showServer(server);
+    window.mva.last = { job: j, browser, server: { payload: server.payload, timing: server.timing } };
+    drawScene($('scene'), state.picture, [
+      { side: 'browser', ...browser.result },
+      { side: 'server', ...server.payload },
+    ]);
+    setStatus('done');
+    document.body.dataset.state = 'done';
+  } catch (error) {
+    fail(error);
+  }
+}
+
+async function benchmark() {
+  const j = job();
+  const iterations = Math.max(1, Number($('iterations').value) || 10);
+  $('benchmark').hidden = false;
+  try {
+    const result = await runBenchmark({
+      manifest: state.manifest,
+      picture: state.picture,
+      blob: state.blob,
+      job: j,
+      apiQuery: apiQuery(j),
+      iterations,
+      cores: state.server.settings.threads.max,
+      onProgress: (label) => setStatus(`benchmark: ${label} (${iterations} iterations)…`, true),
+    });
+    window.mva.bench = {
+      job: j,
+      iterations,
+      picture: { width: state.picture.width, height: state.picture.height, bytes: state.blob.size },
+      userAgent: navigator.userAgent,
+      hardwareConcurrency: navigator.hardwareConcurrency,
+      rows: result,
+    };
+    drawChart($('chart'), result);
+    rows(
+      $('bench-table'),
+      result.map((r) => [r.label, `median ${ms(r.medianMs)} · p90 ${ms(r.p90Ms)} · inference ${ms(r.inferenceMs)}`]),
+    );
+    setStatus('benchmark done');
+    document.body.dataset.state = 'bench-done';
+  } catch (error) {
+    fail(error);
+  }
+}
+
+async function toggleLive() {
+  if (state.live) {
+    state.live.stop();
+    state.live = null;
+    $('live').textContent = 'Live webcam';
+    $('fps').hidden = true;
+    return;
+  }
+  $('task').value = 'detect';
+  $('task').dispatchEvent(new Event('change'));
+  const j = job();
+  state.live = new LiveMode({
+    video: $('video'),
+    manifest: state.manifest,
+    job: j,
+    browserConfig: browserConfig(),
+    apiQuery: apiQuery(j),
+    onFrame: (side, picture, latest, fps, error) => {
+      if (picture) drawScene($('scene'), picture, [{ side: 'browser', faces: latest.browser }, { side: 'server', faces: latest.server }]);
+      $('fps').hidden = false;
+      $('fps').textContent = `browser ${fps.browser.toFixed(1)} fps · API ${fps.server.toFixed(1)} fps${error ? ` · ${error.message}` : ''}`;
+      window.mva.live = { fps: { ...fps } };
+    },
+  });
+  try {
+    await state.live.start();
+    $('live').textContent = 'Stop webcam';
+  } catch (error) {
+    state.live = null;
+    setStatus(`webcam unavailable: ${error.message}`);
+  }
+}
+
+function fail(error) {
+  window.mva.errors.push(String(error?.message ?? error));
+  setStatus(`error: ${error?.message ?? error}`);
+  document.body.dataset.state = 'error';
+}
+
+async function gpuNote() {
+  const notes = [];
+  if (!('gpu' in navigator)) notes.push('WebGPU: not offered by this browser');
+  else notes.push((await navigator.gpu.requestAdapter()) ? 'WebGPU: adapter present (not used: ort.min.js has no WebGPU EP)' : 'WebGPU: no adapter');
+  const gl = document.createElement('canvas').getContext('webgl2');
+  const info = gl?.getExtension('WEBGL_debug_renderer_info');
+  const renderer = info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : null;
+  notes.push(renderer ? `WebGL: ${renderer}${/swiftshader/i.test(renderer) ? ' (software, not a GPU)' : ''}` : 'WebGL: none');
+  $('gpu-note').textContent = notes.join(' · ');
+}
+
+async function init() {
+  try {
+    [state.manifest, state.server] = await Promise.all([loadManifest(), loadServerInfo()]);
+  } catch (error) {
+    fail(error);
+    return;
+  }
+  fillThreads($('browser-threads'), Math.max(1, navigator.hardwareConcurrency || 1));
+  fillThreads($('server-threads'), state.server.settings.threads.max);
+  $('task').addEventListener('change', () => {
+    const classify = $('task').value === 'classify';
+    $('precision-label').hidden = !classify;
+    $('detector-label').hidden = classify;
+  });
+  $('file').addEventListener('change', () => $('file').files[0] && usePicture($('file').files[0]));
+  const drop = $('drop');
+  drop.addEventListener('dragover', (e) => (e.preventDefault(), drop.classList.add('over')));
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    drop.classList.remove('over');
+    if (e.dataTransfer.files[0]) usePicture(e.dataTransfer.files[0]);
+  });
+  $('run').addEventListener('click', runBoth);
+  $('bench').addEventListener('click', benchmark);
+  $('live').addEventListener('click', toggleLive);
+  $('live').disabled = !navigator.mediaDevices?.getUserMedia;
+  gpuNote().catch(() => {});
+  setStatus('pick an image');
+  document.body.dataset.state = 'ready';
+}
+
+init();

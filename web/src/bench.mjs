@@ -1,0 +1,72 @@
+// Benchmark mode: N iterations of each configuration on the current picture, browser variants
+// (SIMD off/on x threads) and server engines one after the other, so they share the machine's state.
+import { callApi } from './api.mjs';
+import { runInBrowser } from './browser.mjs';
+import { configKey } from './engines.mjs';
+import { quantile } from './stats.mjs';
+
+export function browserConfigs(maxThreads) {
+  const threads = [1, 2].filter((t) => t <= Math.max(1, maxThreads));
+  return [false, true].flatMap((simd) => threads.map((t) => ({ backend: 'wasm', simd, threads: t })));
+}
+
+export function serverConfigs(cores) {
+  const configs = [{ engine: 'onnxruntime', threads: 1 }];
+  if (cores >= 2) configs.push({ engine: 'onnxruntime', threads: 2 });
+  configs.push({ engine: 'litert', simd: 'on', threads: 1 }, { engine: 'litert', simd: 'off', threads: 1 });
+  return configs;
+}
+
+function serverLabel(c) {
+  return `server ${c.engine}${c.simd ? ` simd=${c.simd}` : ''} threads=${c.threads}`;
+}
+
+function summarize(row) {
+  const totals = row.samples.map((s) => s.totalMs);
+  return {
+    ...row,
+    medianMs: quantile(totals, 0.5),
+    p90Ms: quantile(totals, 0.9),
+    inferenceMs: quantile(row.samples.map((s) => s.inferenceMs), 0.5),
+  };
+}
+
+export async function runBenchmark({ manifest, picture, blob, job, apiQuery, iterations, cores, onProgress }) {
+  const rows = [];
+  const hw = navigator.hardwareConcurrency || 1;
+  for (const config of browserConfigs(hw)) {
+    const label = `browser ${configKey(config)}`;
+    onProgress?.(label);
+    const first = await runInBrowser(manifest, picture, job, config); // first use: download + session
+    const samples = [];
+    for (let i = 0; i < iterations; i++) {
+      const { timing } = await runInBrowser(manifest, picture, job, config);
+      samples.push({
+        totalMs: timing.totalMs,
+        inferenceMs: timing.inferenceMs,
+        preprocessMs: timing.preprocessMs,
+        postprocessMs: timing.postprocessMs,
+      });
+    }
+    rows.push(summarize({ side: 'browser', label, config, engine: first.engine, firstUse: first.timing.firstUse, samples }));
+  }
+  for (const config of serverConfigs(cores)) {
+    const label = serverLabel(config);
+    onProgress?.(label);
+    const query = { ...apiQuery, ...config };
+    await callApi(job.task, blob, query); // first use builds the runner on the server
+    const samples = [];
+    for (let i = 0; i < iterations; i++) {
+      const { timing } = await callApi(job.task, blob, query);
+      samples.push({
+        totalMs: timing.roundTripMs,
+        inferenceMs: timing.server.inference,
+        serverTotalMs: timing.serverTotalMs,
+        networkMs: timing.networkMs,
+        uploadBytes: timing.uploadBytes,
+      });
+    }
+    rows.push(summarize({ side: 'server', label, config, samples }));
+  }
+  return rows;
+}

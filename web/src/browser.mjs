@@ -1,0 +1,50 @@
+// The browser path: preprocess on the page, infer in the engine frame, decode on the page; every
+// stage timed so it sits beside the server's stages.
+import { topK } from './classification.mjs';
+import { detectFaces } from './detection.mjs';
+import { engineFor } from './engines.mjs';
+import { loadLabels, modelUrl } from './manifest.mjs';
+import { toModelInput } from './preprocess.mjs';
+
+/**
+ * picture: {bitmap, width, height}; job: {task, model, precision, topK};
+ * config: {backend, simd, threads}.
+ */
+export async function runInBrowser(manifest, picture, job, config) {
+  const spec = manifest.models[job.model];
+  const engine = engineFor(config);
+  const url = modelUrl(job.model, job.precision);
+  const start = performance.now();
+  const load = await engine.load(url);
+  const input = toModelInput(picture.bitmap, picture.width, picture.height, spec.input);
+  const ran = await engine.run(url, input.data, input.dims);
+  const postStart = performance.now();
+  let result;
+  if (spec.task === 'classification') {
+    const labels = await loadLabels(job.model);
+    const scores = Object.values(ran.outputs)[0].data;
+    result = { predictions: topK(scores, labels, spec.labels?.background_index ?? null, job.topK ?? 5) };
+  } else {
+    result = { faces: detectFaces(ran.outputs, spec, input.letterbox, picture.width, picture.height) };
+  }
+  const postprocessMs = performance.now() - postStart;
+  return {
+    result,
+    engine: load.engine,
+    timing: {
+      firstUse: load.cached
+        ? null
+        : {
+            modelBytes: load.modelBytes,
+            transferBytes: load.transferBytes,
+            downloadMs: load.downloadMs,
+            sessionMs: load.sessionMs,
+            wasmFiles: load.engine.wasmFiles,
+          },
+      preprocessMs: input.ms,
+      inferenceMs: ran.inferenceMs,
+      postprocessMs,
+      totalMs: performance.now() - start,
+    },
+  };
+}

@@ -1,0 +1,122 @@
+// Runs inside engine.html?backend=wasm&simd=1&threads=2 (one frame per configuration) and answers
+// the page's messages: load a model, run it, describe itself. Timing is taken here, next to ort.
+const ort = globalThis.ort;
+const params = new URLSearchParams(location.search);
+const backend = params.get('backend') || 'wasm';
+const simd = params.get('simd') !== '0';
+const threads = Math.max(1, Number(params.get('threads') || 1));
+
+ort.env.wasm.wasmPaths = new URL('vendor/', location.href).href;
+ort.env.wasm.simd = simd;
+ort.env.wasm.numThreads = threads; // the default is half the cores: always say it
+ort.env.wasm.proxy = false;
+ort.env.logLevel = 'error';
+
+const sessions = new Map(); // model URL -> {session, load}
+
+function resourceEntry(url) {
+  const entries = performance.getEntriesByName(new URL(url, location.href).href, 'resource');
+  return entries[entries.length - 1];
+}
+
+function wasmFiles() {
+  return performance
+    .getEntriesByType('resource')
+    .filter((e) => e.name.endsWith('.wasm'))
+    .map((e) => ({
+      file: e.name.split('/').pop(),
+      transferBytes: e.transferSize,
+      bodyBytes: e.decodedBodySize,
+      ms: e.duration,
+    }));
+}
+
+function webglRenderer() {
+  const gl = document.createElement('canvas').getContext('webgl2');
+  if (!gl) return null;
+  const info = gl.getExtension('WEBGL_debug_renderer_info');
+  return info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER);
+}
+
+function describe() {
+  const files = wasmFiles();
+  const threaded = files.some((f) => f.file.includes('threaded'));
+  return {
+    backend,
+    simd,
+    threadsRequested: threads,
+    // ort 1.18 quietly runs one thread when SharedArrayBuffer is missing; the binary it loaded says
+    // what it really does.
+    threadsEffective: backend === 'wasm' && files.length ? (threaded ? ort.env.wasm.numThreads : 1) : null,
+    simdEffective: backend === 'wasm' && files.length ? files.some((f) => f.file.includes('simd')) : null,
+    crossOriginIsolated: self.crossOriginIsolated,
+    hardwareConcurrency: navigator.hardwareConcurrency,
+    ortVersion: ort.env.versions?.common ?? null,
+    wasmFiles: files,
+    webglRenderer: backend === 'webgl' ? webglRenderer() : null,
+  };
+}
+
+async function load({ url }) {
+  const known = sessions.get(url);
+  if (known) return { ...known.load, cached: true, engine: describe() };
+  const fetchStart = performance.now();
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  const downloadMs = performance.now() - fetchStart;
+  const entry = resourceEntry(url);
+  const sessionStart = performance.now();
+  const session = await ort.InferenceSession.create(bytes, {
+    executionProviders: [backend],
+    graphOptimizationLevel: 'all',
+  });
+  const sessionMs = performance.now() - sessionStart;
+  const info = {
+    modelBytes: bytes.byteLength,
+    // 0 when the HTTP cache answered (a 304 revalidation sends headers only)
+    transferBytes: entry ? entry.transferSize : null,
+    downloadMs,
+    sessionMs,
+    inputNames: session.inputNames,
+    outputNames: session.outputNames,
+  };
+  sessions.set(url, { session, load: info });
+  return { ...info, cached: false, engine: describe() };
+}
+
+async function run({ url, data, dims }) {
+  const entry = sessions.get(url);
+  if (!entry) throw new Error(`model ${url} is not loaded`);
+  const { session } = entry;
+  const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', data, dims) };
+  const start = performance.now();
+  const results = await session.run(feeds);
+  const inferenceMs = performance.now() - start;
+  const outputs = {};
+  const transfer = [];
+  for (const name of session.outputNames) {
+    const copy = new Float32Array(results[name].data); // own buffer, transferable
+    outputs[name] = { dims: results[name].dims, data: copy };
+    transfer.push(copy.buffer);
+  }
+  return { result: { outputs, inferenceMs }, transfer };
+}
+
+const handlers = {
+  load: async (args) => ({ result: await load(args), transfer: [] }),
+  run,
+  describe: async () => ({ result: describe(), transfer: [] }),
+};
+
+window.addEventListener('message', async (event) => {
+  if (event.origin !== location.origin || event.source !== parent) return;
+  const { id, op, args } = event.data;
+  try {
+    const { result, transfer } = await handlers[op](args ?? {});
+    parent.postMessage({ id, ok: true, result }, location.origin, transfer);
+  } catch (error) {
+    parent.postMessage({ id, ok: false, error: String(error?.message ?? error) }, location.origin);
+  }
+});
+parent.postMessage({ id: 0, ok: true, result: 'ready' }, location.origin);

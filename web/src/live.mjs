@@ -1,0 +1,65 @@
+// Live mode: webcam frames through BlazeFace in the browser and via the API, two independent loops,
+// each with its own frames per second (a frame is dropped by a loop that is still busy).
+import { callApi } from './api.mjs';
+import { runInBrowser } from './browser.mjs';
+
+export class LiveMode {
+  constructor({ video, canvas, manifest, job, browserConfig, apiQuery, onFrame }) {
+    Object.assign(this, { video, canvas, manifest, job, browserConfig, apiQuery, onFrame });
+    this.running = false;
+    this.latest = { browser: [], server: [] };
+    this.fps = { browser: 0, server: 0 };
+  }
+
+  async start() {
+    this.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
+    this.video.srcObject = this.stream;
+    await this.video.play();
+    this.running = true;
+    this.loop('browser', () => this.browserFrame());
+    this.loop('server', () => this.serverFrame());
+  }
+
+  stop() {
+    this.running = false;
+    this.stream?.getTracks().forEach((t) => t.stop());
+  }
+
+  async grab() {
+    const bitmap = await createImageBitmap(this.video);
+    return { bitmap, width: bitmap.width, height: bitmap.height };
+  }
+
+  async browserFrame() {
+    const picture = await this.grab();
+    const { result } = await runInBrowser(this.manifest, picture, this.job, this.browserConfig);
+    return { picture, faces: result.faces };
+  }
+
+  async serverFrame() {
+    const picture = await this.grab();
+    const canvas = new OffscreenCanvas(picture.width, picture.height);
+    canvas.getContext('2d').drawImage(picture.bitmap, 0, 0);
+    const blob = await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.85 });
+    const { payload } = await callApi('detect', blob, this.apiQuery);
+    return { picture, faces: payload.faces };
+  }
+
+  async loop(side, step) {
+    const times = [];
+    while (this.running) {
+      try {
+        const { picture, faces } = await step();
+        this.latest[side] = faces;
+        const now = performance.now();
+        times.push(now);
+        while (times.length && now - times[0] > 2000) times.shift();
+        this.fps[side] = times.length > 1 ? ((times.length - 1) * 1000) / (now - times[0]) : 0;
+        this.onFrame?.(side, picture, this.latest, this.fps);
+      } catch (error) {
+        this.onFrame?.(side, null, this.latest, this.fps, error);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+}
