@@ -48,6 +48,19 @@ web/dist/build.json: web/node_modules/.installed web/build.mjs $(wildcard web/sr
 browser-deps:
 	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
+# --- latency lab (README section "results") ---
+# The whole matrix (in-process + HTTP on a server it starts itself); files in artifacts/bench/.
+# Copy artifacts/bench/bench.png to docs/ and the table into the README after a run on a quiet host.
+BENCH_ARGS ?=
+.PHONY: bench bench-goals
+
+bench: models
+	$(BIN)/mobile-vision-api bench $(BENCH_ARGS)
+
+# The server-speed goals (HTTP overhead, saturation, workers x threads grid, RSS, preset=auto vs bench).
+bench-goals: models
+	$(BIN)/mobile-vision-api bench-goals $(if $(IMAGES),--large-image $(IMAGES)/cat_1080p.jpg)
+
 # Re-pin every transitive dependency after changing pyproject.toml.
 lock: install
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
@@ -77,3 +90,38 @@ image: docker-context $(if $(shell command -v npm),web)
 # stopped under load, compose down. Starts the Docker stand-in first where no engine answers.
 containers-ci: install
 	bash .ci/containers.sh
+
+# --- load tests (README section "loadtests"): locust against a running service, CI run, baselines ---
+URL ?= http://$(HOST):$(PORT)
+USERS ?= 8
+SPAWN_RATE ?= 4
+RUN_TIME ?= 30s
+WORKERS ?= 0
+MAX_FAIL_RATIO ?= 0.01
+MAX_P95_MS ?= 0
+LOADTEST_ARGS ?=
+BASELINES_VENV := .venv-baselines
+
+.PHONY: loadtest loadtest-ci baselines compare
+
+# Against a running service (URL); reports in artifacts/loadtest/; non-zero exit when a threshold is missed.
+loadtest: install
+	$(BIN)/python -m loadtests.run run --host $(URL) --users $(USERS) --spawn-rate $(SPAWN_RATE) \
+	  --run-time $(RUN_TIME) --workers $(WORKERS) --max-fail-ratio $(MAX_FAIL_RATIO) --max-p95-ms $(MAX_P95_MS) \
+	  $(LOADTEST_ARGS)
+
+# Starts the service on a free loopback port, 20 s of load, zero failures required, stops the service.
+loadtest-ci: models
+	$(BIN)/python -m loadtests.run ci
+
+# BentoML in its own venv (its pins would clash with ours); Ray Serve is not used, see the README.
+baselines: $(BASELINES_VENV)/.installed
+
+$(BASELINES_VENV)/.installed: loadtests/baselines/requirements-bentoml.txt
+	$(PYTHON) -m venv $(BASELINES_VENV)
+	$(BASELINES_VENV)/bin/pip install -q --disable-pip-version-check -r $<
+	touch $@
+
+# The same /classify scenario against ours, the naive tutorial service and BentoML, side by side.
+compare: models baselines
+	$(BIN)/python -m loadtests.run compare --users $(USERS) --run-time $(RUN_TIME) $(LOADTEST_ARGS)

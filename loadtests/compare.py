@@ -10,13 +10,14 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 from rich.console import Console
 
 from loadtests.images import image_paths
 from loadtests.launch import LoadResult, Scenario, run_locust
-from loadtests.server import LOOPBACK, free_port, running_server
+from loadtests.server import LOOPBACK, ServerDidNotStart, free_port, running_server
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BENTOML_VENV = PROJECT_ROOT / ".venv-baselines"
@@ -71,51 +72,63 @@ def measure(target: Target, scenario: Scenario, out: Path) -> LoadResult:
     port = free_port()
     url = f"http://{LOOPBACK}:{port}"
     command = [part.replace("{port}", str(port)) for part in target.command]
-    with running_server(command, f"{url}/readyz", out / f"{target.name}-server.log", dict(target.env), 180,
-                        PROJECT_ROOT):  # fmt: skip
+    log = out / f"{target.name}-server.log"
+    with running_server(command, f"{url}/readyz", log, dict(target.env), 180, PROJECT_ROOT):
         warm_up(url, image_paths(scenario.images)[0])
         return run_locust(url, scenario, out / target.name)
 
 
-def markdown(rows: list[dict[str, object]]) -> str:
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """One line per service and round; "vs ours" divides by ours in the same round (background load
+    drifts between rounds on a shared machine)."""
     lines = [
-        "| service | requests | failures | req/s | vs ours | p50 ms | p95 ms | p99 ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| round | service | requests | failures | req/s | vs ours | p50 ms | p95 ms | p99 ms | load 1m |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    ours = next((r["rps"] for r in rows if r["service"] == "ours"), None)
+    ours = {r["round"]: r["rps"] for r in rows if r["service"] == "ours" and "rps" in r}
     for r in rows:
-        if r.get("missing"):
-            lines.append(f"| {r['service']} | not run: {r['missing']} | | | | | | |")
+        if "rps" not in r:
+            lines.append(f"| {r['round']} | {r['service']} | not run: {r['missing']} | | | | | | | |")
             continue
-        ratio = f"{r['rps'] / ours:.2f}x" if ours else "-"
+        ratio = f"{r['rps'] / ours[r['round']]:.2f}x" if ours.get(r["round"]) else "-"
         lines.append(
-            f"| {r['service']} | {r['requests']} | {r['failures']} | {r['rps']:.1f} | {ratio} | "
-            f"{r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['p99_ms']:.0f} |"
+            f"| {r['round']} | {r['service']} | {r['requests']} | {r['failures']} | {r['rps']:.1f} "
+            f"| {ratio} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['p99_ms']:.0f} | {r['load_1m']:.1f} |"
         )
     return "\n".join(lines)
 
 
-def compare_targets(scenario: Scenario, out: Path, only: list[str] | None, console: Console) -> None:
+def measure_row(target: Target, scenario: Scenario, out: Path, round_: int) -> dict[str, Any]:
+    row: dict[str, Any] = {"round": round_, "service": target.name}
+    if target.missing:
+        return {**row, "missing": target.missing}
+    load_1m = os.getloadavg()[0]  # what else the machine was doing when this one started
+    try:
+        result = measure(target, scenario, out / f"round{round_}")
+    except ServerDidNotStart as exc:
+        return {**row, "missing": f"did not start: {exc}"}
+    return {**row, "description": target.description, "load_1m": load_1m, **result.total.as_dict()}
+
+
+def compare_targets(
+    scenario: Scenario, out: Path, only: list[str] | None, rounds: int, console: Console
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     scenario = replace(scenario, extra=CLASSIFY_ONLY + scenario.extra)
-    rows: list[dict[str, object]] = []
-    for target in targets(out):
-        if only and target.name not in only:
-            continue
-        if target.missing:
-            console.print(f"[yellow]{target.name}: not run, {target.missing}[/yellow]")
-            rows.append({"service": target.name, "missing": target.missing})
-            continue
-        console.print(f"[bold]{target.name}[/bold]: {target.description}")
-        result = measure(target, scenario, out)
-        rows.append({"service": target.name, "description": target.description, **result.total.as_dict()})
+    chosen = [t for t in targets(out) if not only or t.name in only]
+    rows: list[dict[str, Any]] = []
+    for round_ in range(1, rounds + 1):
+        for target in chosen:  # interleaved, so that drifting background load hits every service alike
+            console.print(f"[bold]round {round_}, {target.name}[/bold]: {target.description}")
+            rows.append(measure_row(target, scenario, out, round_))
     table = markdown(rows)
-    console.print(table)
+    console.print(table, soft_wrap=True)
     (out / "compare.md").write_text(table + "\n")
     scenario_info = {
         "users": scenario.users,
         "spawn_rate": scenario.spawn_rate,
         "run_time": scenario.run_time,
+        "rounds": rounds,
         "endpoint": "/classify",
         "images": [p.name for p in image_paths(scenario.images)],
     }

@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtests.report import Summary, read_stats
+from loadtests.report import RunReport, Summary, read_report
 from loadtests.server import LOOPBACK, free_port
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
@@ -28,8 +28,12 @@ class Scenario:
 @dataclass(frozen=True)
 class LoadResult:
     exit_code: int
-    prefix: Path  # <prefix>_stats.csv, <prefix>_failures.csv, <prefix>.html
-    stats: dict[str, Summary]
+    prefix: Path  # <prefix>_summary.json, <prefix>_stats.csv, <prefix>_failures.csv, <prefix>.html
+    report: RunReport
+
+    @property
+    def stats(self) -> dict[str, Summary]:
+        return self.report.stats
 
     @property
     def total(self) -> Summary:
@@ -84,4 +88,4 @@ def run_locust(host: str, scenario: Scenario, prefix: Path, workers: int = 0) ->
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-    return LoadResult(exit_code=exit_code, prefix=prefix, stats=read_stats(prefix))
+    return LoadResult(exit_code=exit_code, prefix=prefix, report=read_report(prefix))

@@ -21,6 +21,7 @@ from locust import FastHttpUser, between, events, task
 from locust.argument_parser import LocustArgumentParser
 from locust.env import Environment
 from locust.runners import WorkerRunner
+from locust.stats import StatsEntry
 
 # locust puts only this folder on sys.path; the helpers are imported as the `loadtests` package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -68,18 +69,47 @@ def _thresholds(options: Namespace) -> Thresholds:
     return Thresholds(max_fail_ratio=options.mva_max_fail_ratio, max_p95_ms=options.mva_max_p95_ms or None)
 
 
+def _entry(entry: StatsEntry, name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "requests": entry.num_requests,
+        "failures": entry.num_failures,
+        "rps": entry.total_rps,
+        **{f"p{q}_ms": entry.get_response_time_percentile(q / 100) or 0.0 for q in (50, 95, 99)},
+    }
+
+
+def write_summary(environment: Environment, path: Path, problems: list[str]) -> None:
+    """The final figures (the CSV files are written on a timer and can miss the last requests)."""
+    stats = environment.stats
+    summary = {
+        "endpoints": [_entry(e, e.name) for e in sorted(stats.entries.values(), key=lambda e: e.name)]
+        + [_entry(stats.total, "Aggregated")],
+        "errors": [
+            {"name": e.name, "error": str(e.error), "occurrences": e.occurrences}
+            for e in stats.errors.values()
+        ],
+        "violations": problems,
+    }
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+
+
 @events.quitting.add_listener
 def _apply_thresholds(environment: Environment, **_: Any) -> None:
-    """Exit code of the run (on the master or a standalone runner: workers hold no totals)."""
-    if isinstance(environment.runner, WorkerRunner) or environment.parsed_options is None:
+    """Exit code of the run, and its summary next to the CSV files (on the master or a standalone
+    runner: workers hold no totals)."""
+    options = environment.parsed_options
+    if isinstance(environment.runner, WorkerRunner) or options is None:
         return
     total = environment.stats.total
     totals = RunTotals(
         total.num_requests, total.num_failures, total.get_response_time_percentile(0.95) or 0.0
     )
-    problems = violations(totals, _thresholds(environment.parsed_options))
+    problems = violations(totals, _thresholds(options))
     for problem in problems:
         log.error("threshold not met: %s", problem)
+    if options.csv_prefix:
+        write_summary(environment, Path(f"{options.csv_prefix}_summary.json"), problems)
     if problems:
         environment.process_exit_code = 1
     elif environment.runner is not None and not environment.runner.exceptions:

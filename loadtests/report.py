@@ -1,15 +1,15 @@
-"""Read the figures of a locust run back from its CSV statistics."""
+"""Read the figures of a locust run back from the summary the locustfile writes when the run ends."""
 
 from __future__ import annotations
 
-import csv
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 
 @dataclass(frozen=True)
 class Summary:
-    """One row of locust's <prefix>_stats.csv (an endpoint, or "Aggregated"); times in ms."""
+    """One endpoint, or "Aggregated" for the whole run; times in ms."""
 
     name: str
     requests: int
@@ -23,30 +23,18 @@ class Summary:
         return asdict(self)
 
 
-def _number(value: str) -> float:
-    return float(value) if value not in ("", "N/A") else float("nan")
+@dataclass(frozen=True)
+class RunReport:
+    stats: dict[str, Summary]
+    errors: list[dict[str, object]] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
 
 
-def read_stats(prefix: Path) -> dict[str, Summary]:
-    """All rows of <prefix>_stats.csv by name ("Aggregated" is the whole run)."""
-    rows = {}
-    with Path(f"{prefix}_stats.csv").open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            rows[row["Name"]] = Summary(
-                name=row["Name"],
-                requests=int(row["Request Count"]),
-                failures=int(row["Failure Count"]),
-                rps=_number(row["Requests/s"]),
-                p50_ms=_number(row["50%"]),
-                p95_ms=_number(row["95%"]),
-                p99_ms=_number(row["99%"]),
-            )
-    return rows
+def summary_path(prefix: Path) -> Path:
+    return Path(f"{prefix}_summary.json")
 
 
-def read_failures(prefix: Path) -> list[dict[str, str]]:
-    path = Path(f"{prefix}_failures.csv")
-    if not path.is_file():
-        return []
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
+def read_report(prefix: Path) -> RunReport:
+    data = json.loads(summary_path(prefix).read_text())
+    stats = {entry["name"]: Summary(**entry) for entry in data["endpoints"]}
+    return RunReport(stats=stats, errors=data["errors"], violations=data["violations"])

@@ -13,7 +13,6 @@ from rich.console import Console
 from rich.table import Table
 
 from loadtests.launch import LoadResult, Scenario, run_locust
-from loadtests.report import read_failures
 from loadtests.server import LOOPBACK, free_port, running_server
 
 app = typer.Typer(help="Locust load tests for mobile-vision-api.", no_args_is_help=True)
@@ -50,9 +49,11 @@ def summary_table(result: LoadResult, title: str) -> Table:
 
 def report(result: LoadResult, title: str) -> None:
     console.print(summary_table(result, title))
-    for failure in read_failures(result.prefix)[:10]:
-        console.print(f"[red]failure[/red] {failure['Name']}: {failure['Error']} (x{failure['Occurrences']})")
-    console.print(f"reports: {result.prefix}_stats.csv, {result.prefix}.html; exit code {result.exit_code}")
+    for error in result.report.errors[:10]:
+        console.print(f"[red]failure[/red] {error['name']}: {error['error']} (x{error['occurrences']})")
+    for violation in result.report.violations:
+        console.print(f"[red]threshold not met[/red]: {violation}")
+    console.print(f"reports: {result.prefix}.html, {result.prefix}_*.csv; exit code {result.exit_code}")
 
 
 @app.command(context_settings=PASS_THROUGH)
@@ -120,14 +121,15 @@ def compare(
     spawn_rate: RateOpt = 8.0,
     run_time: TimeOpt = "30s",
     out: Annotated[Path, typer.Option(help="folder for reports, table and JSON")] = DEFAULT_OUT / "compare",
-    only: Annotated[list[str] | None, typer.Option(help="run only these targets")] = None,
+    only: Annotated[list[str] | None, typer.Option(help="run only these: ours, naive, bentoml")] = None,
+    rounds: Annotated[int, typer.Option(help="repeat the sequence of services (interleaved)")] = 2,
     images: ImagesOpt = None,
 ) -> None:
-    """The same /classify scenario against our service and each baseline, one after the other."""
+    """The same /classify scenario against our service and each baseline, one after the other, in rounds."""
     from loadtests.compare import compare_targets
 
     scenario = Scenario(users, spawn_rate, run_time, 1.0, None, images, tuple(ctx.args))
-    compare_targets(scenario, out, only, console)
+    compare_targets(scenario, out, only, rounds, console)
 
 
 if __name__ == "__main__":

@@ -111,6 +111,8 @@ class ServerSettings(BaseSettings):
     max_pending: int = 32  # requests admitted (running + waiting for a core); more get 503
     queue_timeout_s: float = 5.0
     runner_cache_size: int = 8
+    # onnxruntime intra-op workers spin-wait for work (only matters with threads > 1); see README Results
+    ort_spinning: bool = False
     inference_cores: int = Field(default_factory=cpu_count)
     warm_models: list[str] = ["mobilenet_v2", "blazeface_short", "blazeface_full"]
     # preset=auto measures a model on first use; models listed here are measured at start-up instead

@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from service import __version__
-from service.api import errors
+from service.api import errors, openapi
 from service.api.middleware import RequestMetrics
 from service.api.routes import classify, detect, health, models, web
 from service.api.security import require_api_key
@@ -52,6 +52,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         app.include_router(router, dependencies=protected)
     for router in (health.router, web.router):
         app.include_router(router)
+    openapi.install(
+        app, {r.path for router in (classify.router, detect.router, models.router) for r in router.routes}
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

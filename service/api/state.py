@@ -46,7 +46,9 @@ class AppState:
     def create(cls, settings: ServerSettings) -> AppState:
         layout = ArtifactLayout(settings.models_dir)
         manifest = Manifest.load(layout.manifest)
-        registry = RunnerRegistry(layout, settings.runner_cache_size, settings.inference_cores)
+        registry = RunnerRegistry(
+            layout, settings.runner_cache_size, settings.inference_cores, settings.ort_spinning
+        )
         pool = InferencePool(settings.inference_cores, settings.max_pending, settings.queue_timeout_s)
         metrics = Metrics(lambda: pool.pending)
         return cls(settings, layout, manifest, registry, pool, metrics)

@@ -24,12 +24,13 @@ MEDIA_TYPES = {
     ".svg": "image/svg+xml",
 }
 
-# 'wasm-unsafe-eval' lets WebAssembly compile; blob: workers are how the threaded wasm starts its
-# pthreads; mediastream: is the webcam. Nothing comes from another origin.
+# 'wasm-unsafe-eval' lets WebAssembly compile; the threaded wasm starts its pthreads as blob: workers
+# that importScripts() a blob: copy of the glue code, hence blob: for scripts and workers;
+# mediastream: is the webcam. Nothing comes from another origin.
 CONTENT_SECURITY_POLICY = "; ".join(
     (
         "default-src 'self'",
-        "script-src 'self' 'wasm-unsafe-eval'",
+        "script-src 'self' 'wasm-unsafe-eval' blob:",
         "worker-src 'self' blob:",
         "connect-src 'self'",
         "img-src 'self' blob: data:",

@@ -33,8 +33,11 @@ def resolve(spec: ModelSpec, settings: EngineSettings) -> EngineSettings:
 
 
 class RunnerRegistry:
-    def __init__(self, layout: ArtifactLayout, max_runners: int, pool_size: int) -> None:
+    def __init__(
+        self, layout: ArtifactLayout, max_runners: int, pool_size: int, ort_spinning: bool = False
+    ) -> None:
         self._layout = layout
+        self._ort_spinning = ort_spinning
         self._max = max_runners
         self._pool_size = pool_size
         self._runners: OrderedDict[tuple[str, EngineSettings], Runner] = OrderedDict()
@@ -78,7 +81,9 @@ class RunnerRegistry:
 
             path = self._layout.onnx(spec.name, settings.precision)
             _require(path)
-            return OnnxRuntimeRunner(path, spec.input, settings.precision, settings.threads)
+            return OnnxRuntimeRunner(
+                path, spec.input, settings.precision, settings.threads, spinning=self._ort_spinning
+            )
         from service.engines.litert import LiteRTRunner
 
         path = self._layout.tflite(spec.name)

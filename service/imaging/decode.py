@@ -4,6 +4,7 @@ reduced DCT scale (libjpeg's 1/2, 1/4, 1/8) never below the size the model needs
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
 
+# What Pillow raises for damaged data (found by tests/imaging/test_fuzz.py).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError, TypeError)
 # Orientations 5..8 swap width and height (EXIF tag 0x0112).
 _SWAPS_AXES = {5, 6, 7, 8}
 _EXIF_ORIENTATION = 0x0112
@@ -49,6 +52,8 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
         ) from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLarge(str(exc)) from exc
+    except _DECODE_ERRORS as exc:  # a known format whose header is damaged
+        raise CorruptImage(f"the image header could not be read: {exc}") from exc
     width, height = image.size
     if width * height > max_pixels:
         raise ImageTooLarge(f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}")
@@ -65,7 +70,7 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
             image.draft("RGB" if image.mode != "CMYK" else None, (want_w, want_h))
         image.seek(0)  # first frame of an animation
         image.load()
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except _DECODE_ERRORS as exc:
         raise CorruptImage(f"the {fmt} image could not be decoded: {exc}") from exc
     image = _to_rgb(ImageOps.exif_transpose(image) if orientation != 1 else image)
     if orientation in _SWAPS_AXES:

@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 from loadtests.launch import Scenario, run_locust
-from loadtests.report import read_failures
 from tests.conftest import LiveServer
 
 SHORT = Scenario(users=2, spawn_rate=2, run_time="4s", max_fail_ratio=0.0)
@@ -34,8 +33,9 @@ def test_a_wrong_body_is_a_failure(server: LiveServer, images: Path, tmp_path: P
     classify, detect = result.stats["/classify"], result.stats["/detect"]
     assert classify.requests > 0 and classify.failures == classify.requests
     assert detect.failures == 0
-    [failure] = read_failures(tmp_path / "wrong")
-    assert "top-1 is 'military uniform', expected 'Egyptian cat'" in failure["Error"]
+    [error] = result.report.errors
+    assert "top-1 is 'military uniform', expected 'Egyptian cat'" in str(error["error"])
+    assert result.report.violations[0].startswith("failure ratio")
 
 
 def test_distributed_master_and_one_worker(server: LiveServer, images: Path, tmp_path: Path) -> None:

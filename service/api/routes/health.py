@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request, Response
 
 from service.api.errors import error_response
 from service.api.inference import state_of
+from service.api.schemas import ErrorResponse
 
 router = APIRouter(tags=["health"])
 
@@ -13,7 +14,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: models loaded and warmed")
+@router.get(
+    "/readyz",
+    summary="Readiness: models loaded and warmed, not shutting down",
+    responses={503: {"model": ErrorResponse, "description": "not ready (warming up, failed, shutting down)"}},
+)
 async def readyz(request: Request) -> Response:
     state = state_of(request)
     if not state.accepting:

@@ -54,7 +54,12 @@ async def model_file(request: Request, model: str, precision: Precision) -> Resp
     return file_response(request, path, ETAGS)
 
 
-@router.get("/models/{model}/labels.txt", summary="The class labels of a classification model")
+@router.get(
+    "/models/{model}/labels.txt",
+    summary="The class labels of a classification model",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}, 304: {"description": "not modified"}},
+)
 async def labels_file(request: Request, model: str) -> Response:
     spec = _known_model(request, model)
     path = state_of(request).layout.labels(spec.name)

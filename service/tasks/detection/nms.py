@@ -34,6 +34,8 @@ def weighted_nms(detections: Detections, threshold: float, max_count: int | None
             remaining = remaining[remaining != best]
         weights = detections.scores[group]
         total = weights.sum()
+        if total <= 0:  # scores that underflowed to 0 (min_score=0): the best one alone, unweighted
+            group, weights, total = group[:1], np.ones(1, dtype=np.float32), np.float32(1)
         boxes.append((detections.boxes[group] * weights[:, None]).sum(axis=0) / total)
         keypoints.append((detections.keypoints[group] * weights[:, None, None]).sum(axis=0) / total)
         scores.append(detections.scores[best])

@@ -33,3 +33,8 @@ def test_max_count_and_empty_input() -> None:
     assert len(weighted_nms(many, 0.3, max_count=2)) == 2
     empty = weighted_nms(detections([[0, 0, 1, 1]], [0.9]), 0.3)
     assert len(weighted_nms(Detections(empty.scores[:0], empty.boxes[:0], empty.keypoints[:0]), 0.3)) == 0
+
+
+def test_zero_scores_give_the_best_box_not_nan() -> None:
+    kept = weighted_nms(detections([[0, 0, 1, 1], [0.1, 0, 1.1, 1]], [0.0, 0.0]), 0.3)
+    assert len(kept) == 1 and np.isfinite(kept.boxes).all() and np.isfinite(kept.keypoints).all()

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# The container step of CI (`make containers-ci`): build the image, `docker-compose up` (2 api replicas
+# behind nginx), real /classify and /detect requests through the balancer (answers checked, both replicas
+# seen), a headless locust run through the balancer with zero failures, one replica stopped while locust
+# runs (zero failures: nginx retries on the other replica), the replica started again and seen serving,
+# then `docker-compose down`. Where no Docker engine answers, ../shared/tools/docker-standin.sh starts
+# one first. Everything listens on loopback ports picked free.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$SECONDS
+say() { echo "::: containers: $* ($((SECONDS - start)) s)"; }
+
+DOCKER=/usr/bin/docker
+[ -x "$DOCKER" ] || DOCKER=docker
+STANDIN=${MVA_DOCKER_STANDIN:-../shared/tools/docker-standin.sh}
+if ! "$DOCKER" info >/dev/null 2>&1; then
+  [ -f "$STANDIN" ] || { echo "no Docker engine answers, and no stand-in at $STANDIN" >&2; exit 1; }
+  say "no Docker engine answers: running $STANDIN"
+  bash "$STANDIN"
+  DOCKER=/usr/bin/docker
+fi
+if command -v docker-compose >/dev/null; then COMPOSE=(docker-compose); else COMPOSE=("$DOCKER" compose); fi
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+export COMPOSE_PROJECT_NAME=mvaci
+export MVA_IMAGE=mobile-vision-api:ci MVA_LOCUST_IMAGE=mobile-vision-api-locust:ci
+export MVA_LB_BIND=127.0.0.1 MVA_LB_PORT=${MVA_LB_PORT:-$(free_port)} LOCUST_WEB_PORT=$(free_port)
+export MVA_REPLICAS=2 LOCUST_WORKERS=2
+LB_URL=http://127.0.0.1:$MVA_LB_PORT
+compose() { "${COMPOSE[@]}" --profile loadtest "$@"; }
+
+finish() {
+  local rc=$?
+  if [ $rc -ne 0 ]; then
+    echo "--- containers: failed; the last log lines of every service:"
+    compose logs --no-color --tail 30 || true
+  fi
+  compose down --volumes --remove-orphans >/dev/null 2>&1 || true
+  say "$([ $rc -eq 0 ] && echo passed || echo FAILED) in $((SECONDS - start)) s"
+}
+trap finish EXIT
+compose down --volumes --remove-orphans >/dev/null 2>&1 || true
+
+say "build $MVA_IMAGE and $MVA_LOCUST_IMAGE"
+mkdir -p artifacts/containers
+build_log=artifacts/containers/build.log
+make --no-print-directory image IMAGE="$MVA_IMAGE" DOCKER="$DOCKER" >"$build_log" 2>&1 &&
+  "$DOCKER" build -t "$MVA_LOCUST_IMAGE" -f docker/locust.Dockerfile . >>"$build_log" 2>&1 ||
+  { tail -40 "$build_log"; exit 1; }
+"$DOCKER" image inspect "$MVA_IMAGE" --format 'image {{index .RepoTags 0}}: {{.Size}} bytes' |
+  awk '{ printf "::: containers: %s %s %.0f MB\n", $1, $2, $3 / 1e6 }'
+
+healthy() { # service...: every container of these services reports healthy
+  local id
+  for service in "$@"; do
+    for id in $(compose ps -q "$service"); do
+      [ "$("$DOCKER" inspect -f '{{.State.Health.Status}}' "$id")" = healthy ] || return 1
+    done
+  done
+}
+wait_healthy() {
+  for _ in $(seq 120); do healthy "$@" && return 0; sleep 1; done
+  echo "not healthy after 120 s: $*" >&2
+  return 1
+}
+
+say "compose up: $MVA_REPLICAS api replicas behind lb on $LB_URL"
+compose up -d api lb 2>&1 | grep -v 'not supported' || true
+wait_healthy api lb
+
+say "real requests through lb"
+MVA_LB_URL=$LB_URL MVA_EXPECT_REPLICAS=$MVA_REPLICAS .venv/bin/pytest -q -p no:cacheprovider \
+  tests/deploy/test_compose_stack.py
+
+# locust (master + workers, compose profile `loadtest`) runs headless against lb and exits with the
+# locustfile's verdict: any failed request fails the run.
+export LOCUST_HEADLESS=true LOCUST_USERS=8 LOCUST_SPAWN_RATE=8 MVA_LOADTEST_MAX_FAIL_RATIO=0
+if ls docker/images/*.jpg >/dev/null 2>&1; then export MVA_LOADTEST_IMAGES=/images; fi
+locust_start() { # run time
+  export LOCUST_RUN_TIME=$1
+  compose up -d --no-deps --force-recreate locust-master locust-worker 2>&1 | grep -v 'not supported' >/dev/null || true
+}
+locust_result() { # waits for the master; prints its totals; fails unless it passed
+  local master rc
+  master=$(compose ps -q locust-master)
+  rc=$("$DOCKER" wait "$master")
+  "$DOCKER" logs "$master" 2>&1 | grep -E '^ +Aggregated +[0-9]+ +[0-9]+\(' | head -1 |
+    awk '{ printf "::: containers: locust: %s requests, %s failed, %s req/s, median %s ms\n", $2, $3, $10, $8 }'
+  [ "$rc" -eq 0 ] || { "$DOCKER" logs "$master" 2>&1 | tail -30; echo "locust exited $rc" >&2; return 1; }
+}
+
+say "locust through lb, 15 s"
+locust_start 15s
+locust_result
+
+say "locust through lb, 30 s; one api replica stopped after 10 s"
+since=$(date +%s)
+locust_start 30s
+sleep 10
+victim=$(compose ps -q api | head -1)
+t0=$(date +%s%N)
+"$DOCKER" stop "$victim" >/dev/null
+stop_ms=$((($(date +%s%N) - t0) / 1000000))
+exit_code=$("$DOCKER" inspect -f '{{.State.ExitCode}}' "$victim")
+say "stopped replica ${victim:0:12} (SIGTERM): exited $exit_code after $stop_ms ms"
+[ "$exit_code" -eq 0 ] || { echo "the replica did not exit cleanly on SIGTERM" >&2; exit 1; }
+locust_result
+lb_log=$("$DOCKER" logs --since "$since" "$(compose ps -q lb)" 2>&1)
+retried=$(grep -cE 'upstream=[^ ]+, ' <<<"$lb_log" || true)
+echo "::: containers: lb: $retried requests failed on the stopped replica and were answered by the other one"
+grep -E 'upstream=[^ ]+, ' <<<"$lb_log" | head -3 || true
+
+say "start the stopped replica again: lb picks it up"
+"$DOCKER" start "$victim" >/dev/null
+wait_healthy api
+sleep 3 # lb re-resolves the service every 2 s
+MVA_LB_URL=$LB_URL MVA_EXPECT_REPLICAS=$MVA_REPLICAS .venv/bin/pytest -q -p no:cacheprovider \
+  tests/deploy/test_compose_stack.py -k every_replica
+
+say "compose down"

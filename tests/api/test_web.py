@@ -1,0 +1,72 @@
+"""The page's files and the model files it downloads: MIME types, isolation headers, CSP, ETag/304,
+and model files chosen by manifest name only."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from service.artifacts import ArtifactLayout
+
+
+def test_page_has_isolation_headers_and_a_csp(client: httpx.Client) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["cross-origin-opener-policy"] == "same-origin"
+    assert response.headers["cross-origin-embedder-policy"] == "require-corp"
+    csp = response.headers["content-security-policy"]
+    assert "'wasm-unsafe-eval'" in csp and "worker-src 'self' blob:" in csp and "default-src 'self'" in csp
+
+
+@pytest.mark.parametrize(
+    ("path", "media_type"),
+    [
+        ("/web/vendor/ort-wasm.wasm", "application/wasm"),
+        ("/web/vendor/ort-wasm-simd-threaded.wasm", "application/wasm"),
+        ("/web/vendor/ort.min.js", "text/javascript"),
+        ("/web/app.mjs", "text/javascript"),
+    ],
+)
+def test_vendor_and_module_files_have_the_right_mime_type(
+    client: httpx.Client, path: str, media_type: str
+) -> None:
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response.headers["content-type"].split(";")[0] == media_type
+    assert response.headers["cross-origin-resource-policy"] == "same-origin"
+
+
+def test_model_file_is_the_servers_and_revalidates_with_304(client: httpx.Client, layout: ArtifactLayout) -> None:
+    response = client.get("/models/mobilenet_v2/int8.onnx")
+    assert response.status_code == 200
+    assert response.content == layout.onnx("mobilenet_v2", "int8").read_bytes()
+    assert response.headers["cache-control"] == "no-cache"
+    etag = response.headers["etag"]
+    again = client.get("/models/mobilenet_v2/int8.onnx", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    other = client.get("/models/mobilenet_v2/fp32.onnx", headers={"If-None-Match": etag})
+    assert other.status_code == 200
+
+
+def test_model_by_alias_and_labels(client: httpx.Client, layout: ArtifactLayout) -> None:
+    assert client.get("/models/short/fp32.onnx").content == layout.onnx("blazeface_short", "fp32").read_bytes()
+    labels = client.get("/models/mobilenet_v2/labels.txt")
+    assert labels.text.splitlines()[653] == "military uniform"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/models/nope/int8.onnx",
+        "/models/blazeface_short/int8.onnx",  # not a precision this model comes in
+        "/models/..%2F..%2Fmanifest/int8.onnx",
+        "/web/../../pyproject.toml",
+        "/web/..%2F..%2Fpyproject.toml",
+        "/web/missing.js",
+    ],
+)
+def test_unknown_models_and_paths_outside_the_page_are_404(client: httpx.Client, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code in (404, 422)
+    assert "error" in response.json()

@@ -1,0 +1,35 @@
+"""`mobile-vision-api bench-goals` for real, CI-sized (no grid): every goal gets a measured figure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from service.artifacts import ArtifactLayout
+from service.cli import app
+
+
+def test_goals_measures_every_goal_and_writes_goals_json(
+    tmp_path: Path, layout: ArtifactLayout, images: Path
+) -> None:
+    args = ["bench-goals", "--seconds", "1", "--concurrency", "2", "--rss-requests", "40", "--no-grid"]
+    args += ["--large-image", str(images / "cat_1080p.jpg"), "--out", str(tmp_path)]
+    result = CliRunner().invoke(app, [*args, "--models-dir", str(layout.root)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "goals.json").read_text())
+    assert report["decode_preprocess"]["image"] == "cat_1080p.jpg"
+    assert report["decode_preprocess"]["p50_ms"] > 0
+    assert report["engine_throughput"]["best"] in report["engine_throughput"]["options"]
+    overhead = report["http_overhead"]
+    assert overhead["overhead_ms"] == round(overhead["http"]["p50_ms"] - overhead["pipeline"]["p50_ms"], 3)
+    saturation = report["saturation"]
+    assert saturation["failed"] == 0 and saturation["ok"] > 0
+    assert saturation["vs_engine"] > 0
+    rss = report["rss"]
+    assert rss["failed"] == 0
+    assert [n for n, _ in rss["rss_mb"]] == list(range(0, 41, 4))
+    assert all(mb > 0 for _, mb in rss["rss_mb"])
+    assert "grid" not in report
+    assert "not found" in report["auto_vs_bench"]["note"]  # no bench.json in a fresh folder

@@ -1,0 +1,78 @@
+"""The page at `/` in a real chromium: the same model files in onnxruntime-web and via the API must
+agree (top-1, faces), SIMD and threads must be what they claim to be, and nothing may log an error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.browser.conftest import PageSession
+
+
+def box_iou(a: dict[str, float], b: dict[str, float]) -> float:
+    w = max(0.0, min(a["x_max"], b["x_max"]) - max(a["x_min"], b["x_min"]))
+    h = max(0.0, min(a["y_max"], b["y_max"]) - max(a["y_min"], b["y_min"]))
+    inter = w * h
+    union = a["width"] * a["height"] + b["width"] * b["height"] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def test_page_loads_with_isolation_and_no_console_errors(session: PageSession) -> None:
+    assert session.page.evaluate("crossOriginIsolated") is True
+    assert session.page.evaluate("Object.keys(window.mva.state.manifest.models)") == [
+        "mobilenet_v2",
+        "blazeface_short",
+        "blazeface_full",
+    ]
+    # nothing from another origin: no CDN at page load
+    assert all(url.startswith(session.url) for url in session.requests), session.requests
+    assert session.console_errors == []
+
+
+def test_grace_hopper_is_a_military_uniform_in_the_browser_and_via_the_api(
+    session: PageSession, images: Path
+) -> None:
+    session.pick(images / "grace_hopper.bmp")
+    last = session.run(task="classify", precision="int8", backend="wasm")
+    browser_top = last["browser"]["result"]["predictions"][0]
+    server_top = last["server"]["payload"]["predictions"][0]
+    assert browser_top["label"] == server_top["label"] == "military uniform"
+    assert browser_top["class_id"] == server_top["class_id"]
+    # the same model file was downloaded by the browser
+    assert any(url.endswith("/models/mobilenet_v2/int8.onnx") for url in session.requests)
+    assert session.screenshot("classify_grace_hopper").stat().st_size > 10_000
+    assert session.console_errors == []
+
+
+def test_face_jpg_gives_the_same_faces_in_the_browser_and_via_the_api(
+    session: PageSession, images: Path
+) -> None:
+    session.pick(images / "face.jpg")
+    last = session.run(task="detect", detector="blazeface_short", backend="wasm")
+    browser_faces = last["browser"]["result"]["faces"]
+    server_faces = last["server"]["payload"]["faces"]
+    assert len(browser_faces) == len(server_faces) == 2
+    for face in server_faces:
+        best = max(box_iou(face["box"], other["box"]) for other in browser_faces)
+        assert best > 0.85, (face, browser_faces)
+    assert [k["name"] for k in browser_faces[0]["keypoints"]] == [k["name"] for k in server_faces[0]["keypoints"]]
+    session.screenshot("detect_face")
+    assert session.console_errors == []
+
+
+def test_simd_off_and_on_load_different_wasm_and_two_threads_really_run(
+    session: PageSession, images: Path
+) -> None:
+    session.pick(images / "cat.bmp")
+    plain = session.run(task="classify", precision="int8", backend="wasm", **{"browser-simd": "0", "browser-threads": "1"})
+    threaded = session.run(**{"browser-simd": "1", "browser-threads": "2"})
+    wasm = [url.rsplit("/", 1)[-1] for url in session.requests if url.endswith(".wasm")]
+    assert wasm == ["ort-wasm.wasm", "ort-wasm-simd-threaded.wasm"]
+    plain_engine, threaded_engine = plain["browser"]["engine"], threaded["browser"]["engine"]
+    assert (plain_engine["simdEffective"], plain_engine["threadsEffective"]) == (False, 1)
+    assert (threaded_engine["simdEffective"], threaded_engine["threadsEffective"]) == (True, 2)
+    assert threaded_engine["crossOriginIsolated"] is True
+    # the threaded runtime started its pthreads as workers; the single-threaded one started none
+    assert len(session.workers) >= 1
+    for last in (plain, threaded):
+        assert last["browser"]["result"]["predictions"][0]["label"] == "Egyptian cat"
+    assert session.console_errors == []

@@ -1,0 +1,106 @@
+"""compose.yaml, the nginx configuration and the Dockerfile agree with each other and with the service's
+settings (read as files: no Docker needed; `make containers-ci` runs the stack itself)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from service.api.upload import _MULTIPART_SLACK
+from service.settings import PROJECT_ROOT, ServerSettings
+
+NGINX_CONF = (PROJECT_ROOT / "deploy" / "nginx" / "default.conf").read_text()
+DOCKERFILE = (PROJECT_ROOT / "Dockerfile").read_text()
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((PROJECT_ROOT / "compose.yaml").read_text())
+
+
+def _nginx(directive: str) -> str:
+    match = re.search(rf"^\s*{directive}\s+([^;]+);", NGINX_CONF, re.M)
+    assert match, f"{directive} not in default.conf"
+    return match.group(1)
+
+
+def _bytes(size: str) -> int:
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    return int(size[:-1]) * units[size[-1].lower()] if size[-1].isalpha() else int(size)
+
+
+def test_balancer_body_limit_is_the_apis() -> None:
+    """nginx refuses exactly what the API would: the image limit plus the multipart allowance."""
+    limit = ServerSettings().max_upload_bytes
+    assert _bytes(_nginx("client_max_body_size")) == limit + _MULTIPART_SLACK
+    assert "10 MiB" in NGINX_CONF and limit == 10 * 1024 * 1024
+
+
+def test_compose_upload_limit_is_the_services(compose: dict[str, Any]) -> None:
+    env = compose["services"]["api"]["environment"]
+    assert int(env["MVA_MAX_UPLOAD_BYTES"]) == ServerSettings().max_upload_bytes
+
+
+def test_failed_attempts_go_to_another_replica() -> None:
+    retry_on = _nginx("proxy_next_upstream").split()
+    assert {"error", "timeout", "http_502", "http_503", "non_idempotent"} <= set(retry_on)
+    assert int(_nginx("proxy_next_upstream_tries")) >= 2
+    # retrying a POST needs its body buffered, and upstream keep-alive needs HTTP/1.1 without "close"
+    assert _nginx("proxy_request_buffering") == "on"
+    assert _nginx("proxy_http_version") == "1.1"
+    assert _nginx("proxy_set_header Connection") == '""'
+    assert int(_nginx("keepalive")) > 0
+
+
+def test_api_cpus_follow_the_threads(compose: dict[str, Any]) -> None:
+    api = compose["services"]["api"]
+    threads = api["environment"]["MVA_THREADS"]
+    assert threads == api["environment"]["MVA_INFERENCE_CORES"] == "${MVA_THREADS:-1}"
+    assert api["deploy"]["resources"]["limits"]["cpus"] == threads
+
+
+def test_api_is_replicated_read_only_and_checked_on_readiness(compose: dict[str, Any]) -> None:
+    api = compose["services"]["api"]
+    assert api["deploy"]["replicas"] == "${MVA_REPLICAS:-2}"
+    assert api["read_only"] is True and "/tmp" in api["tmpfs"]
+    assert api["healthcheck"]["test"] == ["CMD", "python", "-m", "service.healthcheck", "/readyz"]
+
+
+def test_balancer_waits_for_healthy_replicas_and_serves_one_port(compose: dict[str, Any]) -> None:
+    lb = compose["services"]["lb"]
+    assert lb["image"] == "nginx:stable"
+    assert lb["depends_on"]["api"]["condition"] == "service_healthy"
+    assert lb["ports"] == ["${MVA_LB_BIND:-127.0.0.1}:${MVA_LB_PORT:-8000}:80"]
+    for volume in lb["volumes"]:
+        host_path = volume.split(":")[0]
+        assert (PROJECT_ROOT / host_path).is_file(), f"{host_path} is missing"
+    assert not [
+        s for s, spec in compose["services"].items() if "ports" in spec and s not in ("lb", "locust-master")
+    ]
+
+
+def test_locust_runs_the_projects_locustfile_against_the_balancer(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in ("locust-master", "locust-worker"):
+        assert services[name]["profiles"] == ["loadtest"]
+        locustfile = services[name]["command"][services[name]["command"].index("-f") + 1]
+        mount = next(v for v in services[name]["volumes"] if v.startswith("./loadtests:"))
+        in_repo = locustfile.replace(mount.split(":")[1], "loadtests")
+        assert (PROJECT_ROOT / in_repo).is_file()
+    assert services["locust-master"]["environment"]["LOCUST_HOST"] == "http://lb"
+    assert services["locust-master"]["depends_on"]["lb"]["condition"] == "service_healthy"
+
+
+def test_image_serves_every_setting_from_the_environment() -> None:
+    """The server binds where MVA_HOST/MVA_PORT say, and the health check asks the same port."""
+    env = dict(re.findall(r"^\s+(MVA_[A-Z_]+)=(\S+?)\s*\\?$", DOCKERFILE, re.M))
+    assert env["MVA_HOST"] == "0.0.0.0" and env["MVA_PORT"] == "8000"
+    assert env["MVA_THREADS"] == env["MVA_INFERENCE_CORES"]
+    assert re.search(r'^CMD \["mobile-vision-api", "serve"\]$', DOCKERFILE, re.M), "exec form, no shell"
+    assert re.search(
+        r"^HEALTHCHECK .*\n\s+CMD \[\"python\", \"-m\", \"service.healthcheck\"", DOCKERFILE, re.M
+    )
+    assert re.search(r"^USER \d+:\d+$", DOCKERFILE, re.M)

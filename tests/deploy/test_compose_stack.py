@@ -1,0 +1,83 @@
+"""The compose stack, through its load balancer: real requests, real answers, the load spread over the
+replicas. Needs the running stack, so it runs in `make containers-ci` (.ci/containers.sh), which sets
+MVA_LB_URL; a plain `pytest` skips it."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.settings import ServerSettings
+
+LB_URL = os.environ.get("MVA_LB_URL", "")
+REPLICAS = int(os.environ.get("MVA_EXPECT_REPLICAS", "2"))
+
+pytestmark = pytest.mark.skipif(not LB_URL, reason="needs the compose stack: `make containers-ci`")
+
+
+@pytest.fixture(scope="module")
+def lb() -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=LB_URL, timeout=30.0) as client:
+        yield client
+
+
+def _post(lb: httpx.Client, path: str, image: Path, **params: str) -> httpx.Response:
+    return lb.post(path, params=params, files={"image": (image.name, image.read_bytes())})
+
+
+def test_classify_through_the_balancer(lb: httpx.Client, images: Path) -> None:
+    response = _post(lb, "/classify", images / "grace_hopper.bmp", top_k="3")
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"][0]["label"] == "military uniform"
+    assert "inference;dur=" in response.headers["server-timing"]
+
+
+@pytest.mark.parametrize(("model", "faces"), [("short", 2), ("full", 4)])
+def test_detect_through_the_balancer(lb: httpx.Client, images: Path, model: str, faces: int) -> None:
+    response = _post(lb, "/detect", images / "face.jpg", model=model)
+    assert response.status_code == 200, response.text
+    found = response.json()["faces"]
+    assert len(found) == faces
+    assert all(len(face["keypoints"]) == 6 and face["score"] > 0.5 for face in found)
+
+
+def test_every_replica_serves(lb: httpx.Client, images: Path) -> None:
+    picture = images / "cat.bmp"
+    served_by = Counter()
+    for _ in range(10 * REPLICAS):
+        response = _post(lb, "/classify", picture, top_k="1")
+        assert response.status_code == 200, response.text
+        assert response.json()["predictions"][0]["label"] == "Egyptian cat"
+        served_by[response.headers["x-served-by"]] += 1
+    assert len(served_by) == REPLICAS, f"replicas that answered: {dict(served_by)}"
+    # round robin: no replica gets more than twice its share
+    assert max(served_by.values()) <= 2 * 10
+
+
+def test_the_page_and_the_models_it_loads(lb: httpx.Client) -> None:
+    page = lb.get("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert page.headers["cross-origin-embedder-policy"] == "require-corp"
+    model = lb.get("/models/mobilenet_v2/int8.onnx")
+    assert model.status_code == 200 and len(model.content) > 1_000_000
+    assert lb.get("/v1/manifest").json()["models"].keys() >= {"mobilenet_v2", "blazeface_short"}
+
+
+def test_bodies_over_the_limit_are_refused_as_json(lb: httpx.Client) -> None:
+    limit = ServerSettings().max_upload_bytes
+    # just over the image limit: the API refuses it; far over: nginx does, in the same shape
+    for size in (limit + 1, limit + 1024 * 1024):
+        response = lb.post("/classify", content=b"\xff" * size, headers={"content-type": "image/jpeg"})
+        assert response.status_code == 413, size
+        assert response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_balancer_health(lb: httpx.Client) -> None:
+    assert lb.get("/lb/healthz").json() == {"status": "ok"}
+    assert lb.get("/readyz").status_code == 200

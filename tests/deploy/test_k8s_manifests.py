@@ -1,0 +1,126 @@
+"""deploy/k8s/*.yaml: valid against the Kubernetes JSON schemas (kubernetes-validate ships them, so
+this runs offline), strict (unknown fields are errors), and consistent with each other and the image."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from service.settings import PROJECT_ROOT, ServerSettings
+
+K8S = PROJECT_ROOT / "deploy" / "k8s"
+# The oldest release these manifests target (autoscaling/v2 and policy/v1 are GA since 1.23) and the
+# newest one the installed schemas cover.
+VERSIONS = ("1.27.0", kubernetes_validate.latest_version())
+
+
+def _documents() -> list[tuple[str, dict[str, Any]]]:
+    docs = []
+    for path in sorted(K8S.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                docs.append((f"{path.name}:{doc['kind']}", doc))
+    return docs
+
+
+DOCS = _documents()
+
+
+def _by_kind(kind: str) -> dict[str, Any]:
+    found = [doc for _, doc in DOCS if doc["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind} in {K8S}, found {len(found)}"
+    return found[0]
+
+
+def _cpus(quantity: str) -> float:
+    return int(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+
+
+@pytest.fixture(scope="module")
+def container() -> dict[str, Any]:
+    (api,) = _by_kind("Deployment")["spec"]["template"]["spec"]["containers"]
+    return api
+
+
+@pytest.fixture(scope="module")
+def env(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container["env"] if "value" in e}
+
+
+def test_every_kind_is_there() -> None:
+    kinds = sorted(doc["kind"] for _, doc in DOCS)
+    assert kinds == ["Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Service"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(("name", "doc"), DOCS, ids=[name for name, _ in DOCS])
+def test_manifest_is_valid_against_the_schema(name: str, doc: dict[str, Any], version: str) -> None:
+    try:
+        kubernetes_validate.validate(doc, version, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        pytest.fail(f"{name} is not a valid Kubernetes {version} object: {exc.message} at {list(exc.path)}")
+
+
+def test_a_broken_manifest_is_caught() -> None:
+    """The validator really checks: a misspelt field and a wrong type both fail."""
+    deployment = _by_kind("Deployment")
+    misspelt = {**deployment, "spec": {**deployment["spec"], "replica": 2}}
+    wrong_type = {**deployment, "spec": {**deployment["spec"], "replicas": "two"}}
+    for broken in (misspelt, wrong_type):
+        with pytest.raises(kubernetes_validate.ValidationError):
+            kubernetes_validate.validate(broken, VERSIONS[-1], strict=True)
+
+
+def test_cpu_matches_the_inference_threads(container: dict[str, Any], env: dict[str, str]) -> None:
+    threads = int(env["MVA_THREADS"])
+    assert int(env["MVA_INFERENCE_CORES"]) == threads
+    resources = container["resources"]
+    assert _cpus(resources["requests"]["cpu"]) == threads
+    assert _cpus(resources["limits"]["cpu"]) == threads
+
+
+def test_upload_limit_is_the_services(env: dict[str, str]) -> None:
+    assert int(env["MVA_MAX_UPLOAD_BYTES"]) == ServerSettings().max_upload_bytes
+
+
+def test_probes(container: dict[str, Any]) -> None:
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+def test_runs_as_the_images_non_root_user_on_a_read_only_root(container: dict[str, Any]) -> None:
+    pod = _by_kind("Deployment")["spec"]["template"]["spec"]
+    image_user = re.search(r"^USER (\d+):(\d+)$", (PROJECT_ROOT / "Dockerfile").read_text(), re.M)
+    assert image_user is not None
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert str(pod["securityContext"]["runAsUser"]) == image_user.group(1)
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    tmp = next(m for m in container["volumeMounts"] if m["mountPath"] == "/tmp")
+    volume = next(v for v in pod["volumes"] if v["name"] == tmp["name"])
+    assert "emptyDir" in volume
+
+
+def test_service_hpa_and_pdb_point_at_the_deployment(container: dict[str, Any]) -> None:
+    deployment = _by_kind("Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    service, hpa, pdb = (
+        _by_kind("Service"),
+        _by_kind("HorizontalPodAutoscaler"),
+        _by_kind("PodDisruptionBudget"),
+    )
+    assert service["spec"]["selector"] == pod_labels
+    assert pdb["spec"]["selector"]["matchLabels"] == pod_labels
+    assert deployment["spec"]["selector"]["matchLabels"] == pod_labels
+    target = hpa["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", deployment["metadata"]["name"])
+    assert {"type": "Resource"}.items() <= hpa["spec"]["metrics"][0].items()
+    assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+    # a drain may never take the last ready replica the autoscaler keeps
+    assert pdb["spec"]["minAvailable"] < hpa["spec"]["minReplicas"]
+    ports = {p["name"] for p in container["ports"]}
+    assert all(p["targetPort"] in ports for p in service["spec"]["ports"])
