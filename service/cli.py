@@ -14,12 +14,14 @@ from rich.table import Table
 
 from service.bench import bench
 from service.bench.goals import goals as bench_goals
+from service.browserbench.command import bench_browser
 
 app = typer.Typer(help="MobileNetV2 + BlazeFace inference service and its tools.", no_args_is_help=True)
 models_app = typer.Typer(help="Build and inspect the model artifacts.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.command()(bench)
 app.command("bench-goals")(bench_goals)
+app.command("bench-browser")(bench_browser)
 console = Console()
 
 DEFAULT_URL = os.environ.get("MVA_URL", "http://127.0.0.1:8000")

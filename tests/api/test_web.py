@@ -37,7 +37,9 @@ def test_vendor_and_module_files_have_the_right_mime_type(
     assert response.headers["cross-origin-resource-policy"] == "same-origin"
 
 
-def test_model_file_is_the_servers_and_revalidates_with_304(client: httpx.Client, layout: ArtifactLayout) -> None:
+def test_model_file_is_the_servers_and_revalidates_with_304(
+    client: httpx.Client, layout: ArtifactLayout
+) -> None:
     response = client.get("/models/mobilenet_v2/int8.onnx")
     assert response.status_code == 200
     assert response.content == layout.onnx("mobilenet_v2", "int8").read_bytes()
@@ -50,7 +52,9 @@ def test_model_file_is_the_servers_and_revalidates_with_304(client: httpx.Client
 
 
 def test_model_by_alias_and_labels(client: httpx.Client, layout: ArtifactLayout) -> None:
-    assert client.get("/models/short/fp32.onnx").content == layout.onnx("blazeface_short", "fp32").read_bytes()
+    assert (
+        client.get("/models/short/fp32.onnx").content == layout.onnx("blazeface_short", "fp32").read_bytes()
+    )
     labels = client.get("/models/mobilenet_v2/labels.txt")
     assert labels.text.splitlines()[653] == "military uniform"
 

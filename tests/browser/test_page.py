@@ -54,7 +54,9 @@ def test_face_jpg_gives_the_same_faces_in_the_browser_and_via_the_api(
     for face in server_faces:
         best = max(box_iou(face["box"], other["box"]) for other in browser_faces)
         assert best > 0.85, (face, browser_faces)
-    assert [k["name"] for k in browser_faces[0]["keypoints"]] == [k["name"] for k in server_faces[0]["keypoints"]]
+    assert [k["name"] for k in browser_faces[0]["keypoints"]] == [
+        k["name"] for k in server_faces[0]["keypoints"]
+    ]
     session.screenshot("detect_face")
     assert session.console_errors == []
 
@@ -63,7 +65,9 @@ def test_simd_off_and_on_load_different_wasm_and_two_threads_really_run(
     session: PageSession, images: Path
 ) -> None:
     session.pick(images / "cat.bmp")
-    plain = session.run(task="classify", precision="int8", backend="wasm", **{"browser-simd": "0", "browser-threads": "1"})
+    plain = session.run(
+        task="classify", precision="int8", backend="wasm", **{"browser-simd": "0", "browser-threads": "1"}
+    )
     threaded = session.run(**{"browser-simd": "1", "browser-threads": "2"})
     wasm = [url.rsplit("/", 1)[-1] for url in session.requests if url.endswith(".wasm")]
     assert wasm == ["ort-wasm.wasm", "ort-wasm-simd-threaded.wasm"]

@@ -45,3 +45,11 @@ def test_distributed_master_and_one_worker(server: LiveServer, images: Path, tmp
     assert result.total.requests > 0
     assert result.total.failures == 0
     assert result.stats["/detect"].requests > 0
+
+
+def test_a_p95_above_its_limit_fails_the_run(server: LiveServer, images: Path, tmp_path: Path) -> None:
+    scenario = Scenario(**{**SHORT.__dict__, "run_time": "3s", "images": images, "max_p95_ms": 0.001})
+    result = run_locust(server.url, scenario, tmp_path / "p95")
+    assert result.exit_code == 1
+    assert result.total.failures == 0
+    assert [v.split(" ms above")[0].split(" ")[0] for v in result.report.violations] == ["p95"]

@@ -90,12 +90,14 @@ function showBrowser(run) {
   const first = run.timing.firstUse;
   const e = run.engine;
   const pairs = [
-    ['configuration', `${configKey(e)}${e.threadsEffective !== null ? ` (effective ${e.threadsEffective} thread(s), ${e.simdEffective ? 'SIMD' : 'no SIMD'})` : ''}`],
+    ['configuration', `${configKey({ ...e, threads: e.threadsRequested })}${e.threadsEffective !== null ? ` (effective ${e.threadsEffective} thread(s), ${e.simdEffective ? 'SIMD' : 'no SIMD'})` : ''}`],
     ['crossOriginIsolated', String(e.crossOriginIsolated)],
   ];
   if (e.webglRenderer) pairs.push(['WebGL renderer', e.webglRenderer]);
   if (first) {
-    const wasm = first.wasmFiles.map((f) => `${f.file} ${kib(f.transferBytes)}`).join(', ');
+    const wasm = first.wasmFiles
+      .map((f) => `${f.file} ${f.transferBytes ? kib(f.transferBytes) : `(HTTP cache, ${kib(f.bodyBytes)})`}`)
+      .join(', ');
     pairs.push(
       ['runtime (first use)', wasm || '–'],
       ['model download (first use)', `${kib(first.transferBytes)} of ${kib(first.modelBytes)} in ${ms(first.downloadMs)}`],

@@ -48,7 +48,17 @@ export async function runBenchmark({ manifest, picture, blob, job, apiQuery, ite
         postprocessMs: timing.postprocessMs,
       });
     }
-    rows.push(summarize({ side: 'browser', label, config, engine: first.engine, firstUse: first.timing.firstUse, samples }));
+    rows.push(
+      summarize({
+        side: 'browser',
+        label,
+        config,
+        engine: first.engine,
+        firstUse: first.timing.firstUse,
+        firstTotalMs: first.timing.totalMs,
+        samples,
+      }),
+    );
   }
   for (const config of serverConfigs(cores)) {
     const label = serverLabel(config);

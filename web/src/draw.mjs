@@ -8,9 +8,9 @@ export function drawScene(canvas, picture, layers) {
   canvas.height = Math.round(picture.height * scale);
   const ctx = canvas.getContext('2d');
   ctx.drawImage(picture.bitmap, 0, 0, canvas.width, canvas.height);
-  ctx.lineWidth = 3;
   for (const { side, faces = [], predictions = [] } of layers) {
     ctx.strokeStyle = ctx.fillStyle = COLORS[side];
+    ctx.lineWidth = side === 'server' ? 2 : 5; // the browser's wider solid box stays visible under the server's
     ctx.setLineDash(side === 'server' ? [8, 5] : []);
     for (const face of faces) {
       const { x_min, y_min, width, height } = face.box;

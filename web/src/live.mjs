@@ -25,7 +25,13 @@ export class LiveMode {
     this.stream?.getTracks().forEach((t) => t.stop());
   }
 
+  nextFrame() {
+    // each loop takes only frames it has not seen: FPS is capped by the camera, not by repeats
+    return new Promise((resolve) => this.video.requestVideoFrameCallback(() => resolve()));
+  }
+
   async grab() {
+    await this.nextFrame();
     const bitmap = await createImageBitmap(this.video);
     return { bitmap, width: bitmap.width, height: bitmap.height };
   }

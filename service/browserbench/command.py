@@ -1,0 +1,78 @@
+"""`mobile-vision-api bench-browser` (also `python -m service.browserbench`): the page's benchmark mode
+in headless chromium for classification and detection, merged into one report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from service.settings import PROJECT_ROOT
+
+DEFAULT_IMAGES = PROJECT_ROOT.parent / "shared" / "images"
+
+
+def bench_browser(
+    iterations: Annotated[int, typer.Option(help="timed runs per configuration")] = 10,
+    images: Annotated[
+        Path, typer.Option(envvar="MVA_TEST_IMAGES", help="folder with grace_hopper.bmp and face.jpg")
+    ] = DEFAULT_IMAGES,
+    url: Annotated[
+        str | None, typer.Option(help="a running server (default: start one on a free port)")
+    ] = None,
+    target_p99_ms: Annotated[float, typer.Option(help="p99 target for the sizing")] = 200.0,
+    out: Annotated[Path, typer.Option(help="folder for browser.{json,md}")] = PROJECT_ROOT
+    / "artifacts"
+    / "browser",
+) -> None:
+    """Browser (onnxruntime-web wasm, SIMD off/on x 1/2 threads) vs server engines, one report."""
+    from contextlib import nullcontext
+
+    from service.browserbench.chromium import find_chromium
+    from service.browserbench.lab import LAB_JSON, native_p50
+    from service.browserbench.report import add_lab, deployment, markdown, summarize
+    from service.browserbench.run import BrowserJob, new_visitor, page_benchmark
+    from service.browserbench.server import running_server
+
+    chromium = find_chromium()
+    if chromium is None:
+        typer.echo("chromium not found: `make browser-deps` (or set MVA_CHROMIUM)", err=True)
+        raise typer.Exit(2)
+    jobs = [
+        BrowserJob(
+            "mobilenet_v2 int8",
+            images / "grace_hopper.bmp",
+            "classify",
+            ("precision", "int8"),
+            "mobilenet_v2",
+            "int8",
+        ),
+        BrowserJob(
+            "blazeface_short",
+            images / "face.jpg",
+            "detect",
+            ("detector", "blazeface_short"),
+            "blazeface_short",
+            "fp32",
+        ),
+    ]
+    with nullcontext(url) if url else running_server() as base:
+        benches = []
+        for job in jobs:
+            typer.echo(f"{job.name}: {iterations} iterations per configuration ...")
+            benches.append(page_benchmark(chromium, base, job, iterations))
+        visitors = [new_visitor(chromium, base, job, simd=True, threads=2) for job in jobs]
+    summaries = [
+        add_lab(summarize(bench), native_p50(LAB_JSON, job.model, job.precision))
+        for job, bench in zip(jobs, benches, strict=True)
+    ]
+    deployments = [deployment(s, target_p99_ms) for s in summaries]
+    text = markdown(summaries, deployments, visitors)
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {"summaries": summaries, "deployment": deployments, "new_visitor": visitors, "raw": benches}
+    (out / "browser.json").write_text(json.dumps(payload, indent=2))
+    (out / "browser.md").write_text(text + "\n")
+    typer.echo(text)
+    typer.echo(f"\nwritten: {out / 'browser.json'}, {out / 'browser.md'}")

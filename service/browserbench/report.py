@@ -1,0 +1,182 @@
+"""Browser rows and server rows (both measured by the page, same picture, same moment) -> the ratios
+the published claims talk about, and the deployment numbers. Ratios only: the CPU is shared."""
+
+from __future__ import annotations
+
+import math
+from statistics import median
+from typing import Any
+
+CLAIMS = {
+    "simd": ("TF.js 2020: SIMD over plain wasm", 1.7, 4.5),
+    "threads": ("TF.js 2020: threads on top of SIMD", 1.8, 2.9),
+    "native": ("Wang et al. 2025: in-browser vs native, CPU (average)", 16.9, 16.9),
+}
+UTILIZATION_CAP = 0.7  # per-core busy fraction that keeps queueing delay small next to the service time
+CORES_PER_REPLICA = 2  # the compose/Kubernetes replica shape (2 CPUs each)
+RATES = (10, 50, 200)  # requests per second to size for
+
+
+def _row(bench: dict[str, Any], side: str, **config: Any) -> dict[str, Any] | None:
+    for row in bench["rows"]:
+        if row["side"] == side and all(row["config"].get(k) == v for k, v in config.items()):
+            return row
+    return None
+
+
+def _median(row: dict[str, Any] | None, key: str) -> float | None:
+    if row is None:
+        return None
+    values = [s[key] for s in row["samples"] if s.get(key) is not None]
+    return median(values) if values else None
+
+
+def _p99(row: dict[str, Any], key: str) -> float:
+    values = sorted(s[key] for s in row["samples"])
+    return values[min(len(values) - 1, math.ceil(0.99 * len(values)) - 1)]
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def summarize(bench: dict[str, Any]) -> dict[str, Any]:
+    wasm = {
+        (simd, threads): _row(bench, "browser", backend="wasm", simd=simd, threads=threads)
+        for simd in (False, True)
+        for threads in (1, 2)
+    }
+    ort1 = _row(bench, "server", engine="onnxruntime", threads=1)
+    ort2 = _row(bench, "server", engine="onnxruntime", threads=2)
+    xnn = _row(bench, "server", engine="litert", simd="on")
+    ref = _row(bench, "server", engine="litert", simd="off")
+    inf = {k: _median(v, "inferenceMs") for k, v in wasm.items()}
+    server_inf = {
+        name: _median(row, "inferenceMs")
+        for name, row in (("ort1", ort1), ("ort2", ort2), ("xnn", xnn), ("ref", ref))
+    }
+    network = _median(ort1, "networkMs")
+    round_trip = _median(ort1, "totalMs")
+    service_ms = _median(ort1, "serverTotalMs")
+    return {
+        "job": bench["job"],
+        "picture": bench["picture"],
+        "iterations": bench["iterations"],
+        "browser_inference_ms": {f"simd={'on' if s else 'off'} threads={t}": v for (s, t), v in inf.items()},
+        "browser_total_ms": {
+            f"simd={'on' if s else 'off'} threads={t}": _median(r, "totalMs") for (s, t), r in wasm.items()
+        },
+        "server_inference_ms": server_inf,
+        "simd_speedup_browser": _ratio(inf[(False, 1)], inf[(True, 1)]),
+        "simd_speedup_browser_2_threads": _ratio(inf[(False, 2)], inf[(True, 2)]),
+        "simd_speedup_native_litert": _ratio(server_inf["ref"], server_inf["xnn"]),
+        "thread_speedup_browser": _ratio(inf[(True, 1)], inf[(True, 2)]),
+        "thread_speedup_native_ort": _ratio(server_inf["ort1"], server_inf["ort2"]),
+        "wasm_over_native_1_thread": _ratio(inf[(True, 1)], server_inf["ort1"]),
+        "wasm_plain_over_native": _ratio(inf[(False, 1)], server_inf["ort1"]),
+        "api_round_trip_ms": round_trip,
+        "api_server_total_ms": service_ms,
+        "api_network_ms": network,
+        "api_network_share": _ratio(network, round_trip),
+        "api_round_trip_p99_ms": _p99(ort1, "totalMs") if ort1 else None,
+        "browser_best_total_ms": min(
+            v for v in (_median(r, "totalMs") for r in wasm.values()) if v is not None
+        ),
+    }
+
+
+def add_lab(summary: dict[str, Any], lab: dict[str, Any] | None) -> dict[str, Any]:
+    """The latency lab's in-process p50s beside the API-measured ones, and wasm over that native."""
+    native = (lab or {}).get("onnxruntime t1")
+    wasm = summary["browser_inference_ms"]["simd=on threads=1"]
+    return {**summary, "lab_native_p50_ms": lab, "wasm_over_lab_native_1_thread": _ratio(wasm, native)}
+
+
+def deployment(summary: dict[str, Any], target_p99_ms: float) -> dict[str, Any]:
+    """Cores and replicas per request rate, from the server's own time per request on one thread."""
+    service_ms = summary["api_server_total_ms"]
+    per_core_rps = 1000.0 / service_ms
+    sizing = []
+    for rate in RATES:
+        cores = math.ceil(rate / (per_core_rps * UTILIZATION_CAP))
+        sizing.append({"rate_rps": rate, "cores": cores, "replicas": math.ceil(cores / CORES_PER_REPLICA)})
+    return {
+        "service_ms_per_request_1_thread": service_ms,
+        "throughput_per_core_rps": per_core_rps,
+        "target_p99_ms": target_p99_ms,
+        "measured_round_trip_p99_ms": summary["api_round_trip_p99_ms"],
+        "p99_met_unloaded": summary["api_round_trip_p99_ms"] <= target_p99_ms,
+        "sizing": sizing,
+    }
+
+
+def _fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def markdown(
+    summaries: list[dict[str, Any]], deployments: list[dict[str, Any]], visitors: list[dict[str, Any]]
+) -> str:
+    lines = [
+        "| model | browser wasm ms (SIMD off → on → on+2 threads) | server ORT ms (1 / 2 threads) "
+        "| SIMD speedup (browser / native LiteRT) | thread speedup (browser / native) "
+        "| wasm ÷ native (SIMD, 1 thread) | API round trip (server / network share) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in summaries:
+        b = s["browser_inference_ms"]
+        lines.append(
+            f"| {s['job']['name']} "
+            f"| {_fmt(b['simd=off threads=1'])} → {_fmt(b['simd=on threads=1'])} "
+            f"→ {_fmt(b['simd=on threads=2'])} "
+            f"| {_fmt(s['server_inference_ms']['ort1'])} / {_fmt(s['server_inference_ms']['ort2'])} "
+            f"| {_fmt(s['simd_speedup_browser'], 'x')} / {_fmt(s['simd_speedup_native_litert'], 'x')} "
+            f"| {_fmt(s['thread_speedup_browser'], 'x')} / {_fmt(s['thread_speedup_native_ort'], 'x')} "
+            f"| {_fmt(s['wasm_over_native_1_thread'], 'x')} "
+            f"| {_fmt(s['api_round_trip_ms'], ' ms')} ({_fmt(s['api_server_total_ms'], ' ms')} / "
+            f"{_fmt(100 * (s['api_network_share'] or 0), '%', 0)}) |"
+        )
+    lines += ["", "Published claims, against the measured ratios:", ""]
+    for key, (text, lo, hi) in CLAIMS.items():
+        field = {
+            "simd": "simd_speedup_browser",
+            "threads": "thread_speedup_browser",
+            "native": "wasm_over_native_1_thread",
+        }[key]
+        measured = ", ".join(f"{s['job']['name']} {_fmt(s[field], 'x')}" for s in summaries)
+        claim = f"{lo}x" if lo == hi else f"{lo}-{hi}x"
+        lines.append(f"- {text}: {claim}; measured {measured}")
+    with_lab = [s for s in summaries if s.get("wasm_over_lab_native_1_thread") is not None]
+    if with_lab:
+        measured = ", ".join(
+            f"{s['job']['name']} {_fmt(s['wasm_over_lab_native_1_thread'], 'x')}" for s in with_lab
+        )
+        lines.append(f"- wasm (SIMD, 1 thread) over the latency lab's in-process onnxruntime p50: {measured}")
+    lines += ["", "Deployment (server path, onnxruntime 1 thread per request):", ""]
+    for s, d in zip(summaries, deployments, strict=True):
+        sizing = "; ".join(
+            f"{x['rate_rps']} req/s → {x['cores']} cores = {x['replicas']} replicas" for x in d["sizing"]
+        )
+        lines.append(
+            f"- {s['job']['name']}: {_fmt(d['service_ms_per_request_1_thread'], ' ms')} per request → "
+            f"{_fmt(d['throughput_per_core_rps'], ' req/s', 0)} per core; {sizing}; unloaded round-trip p99 "
+            f"{_fmt(d['measured_round_trip_p99_ms'], ' ms')} (target {d['target_p99_ms']:.0f} ms: "
+            f"{'met' if d['p99_met_unloaded'] else 'NOT met'})"
+        )
+    lines += ["", "Browser path, a new visitor (empty cache, SIMD + 2 threads):", ""]
+    for v in visitors:
+        kinds = v["by_kind"]
+        lines.append(
+            f"- {v['job']}: {v['bytes'] / 1e6:.1f} MB downloaded (wasm {kinds['wasm'] / 1e6:.1f} MB, model "
+            f"{kinds['model'] / 1e6:.1f} MB, scripts {kinds['script'] / 1e6:.2f} MB, uncompressed); "
+            f"first result {v['time_to_first_result_ms'] / 1000:.1f} s after navigation"
+        )
+    lines += [
+        "",
+        f"Assumptions: one request uses one core for the server's own total time; cores are kept at most "
+        f"{UTILIZATION_CAP:.0%} busy so that queueing adds little to p99 (check with the load tests); "
+        f"replicas have {CORES_PER_REPLICA} cores; network here is loopback, so the network share is "
+        "HTTP + JSON + upload copy, a floor for real networks. Browser and server share one 2-core machine; "
+        "the CPU is shared with other work, so read ratios, not absolute milliseconds.",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,84 @@
+"""Drive the page's own benchmark mode in headless chromium (the numbers the page shows), and time a
+new visitor's first result in a fresh profile."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from service.browserbench.chromium import chromium_context
+
+BENCH_TIMEOUT_MS = 1_800_000
+
+
+@dataclass(frozen=True)
+class BrowserJob:
+    name: str
+    image: Path
+    task: str  # classify | detect
+    choice: tuple[str, str]  # (select id, value): the precision or the detector
+    model: str
+    precision: str
+
+
+def page_benchmark(chromium: Path, url: str, job: BrowserJob, iterations: int) -> dict[str, Any]:
+    with chromium_context(chromium) as context:
+        page = context.new_page()
+        page.goto(url + "/")
+        page.wait_for_selector("body[data-state=ready]", timeout=60_000)
+        page.set_input_files("#file", str(job.image))
+        page.wait_for_selector("#bench:not([disabled])")
+        page.select_option("#task", job.task)
+        page.select_option(f"#{job.choice[0]}", job.choice[1])
+        page.fill("#iterations", str(iterations))
+        page.click("#bench")
+        page.wait_for_selector(
+            "body[data-state=bench-done], body[data-state=error]", timeout=BENCH_TIMEOUT_MS
+        )
+        errors = page.evaluate("window.mva.errors")
+        if errors:
+            raise RuntimeError(f"the page's benchmark failed: {errors}")
+        result = page.evaluate("window.mva.bench")
+        result["job"]["name"] = job.name
+        return result
+
+
+def new_visitor(chromium: Path, url: str, job: BrowserJob, simd: bool, threads: int) -> dict[str, Any]:
+    """Fresh profile (empty HTTP cache): navigation to the first browser result, and every byte fetched."""
+    with chromium_context(chromium) as context:
+        page = context.new_page()
+        fetched: list[tuple[str, int]] = []
+
+        def finished(request: Any) -> None:
+            sizes = request.sizes()
+            fetched.append((request.url, sizes["responseBodySize"] + sizes["responseHeadersSize"]))
+
+        page.on("requestfinished", finished)
+        start = time.perf_counter()
+        page.goto(url + "/")
+        page.wait_for_selector("body[data-state=ready]", timeout=60_000)
+        page.set_input_files("#file", str(job.image))
+        page.select_option("#task", job.task)
+        page.select_option(f"#{job.choice[0]}", job.choice[1])
+        page.select_option("#browser-simd", "1" if simd else "0")
+        page.select_option("#browser-threads", str(threads))
+        page.click("#run")
+        page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=300_000)
+        seconds = time.perf_counter() - start
+        last = page.evaluate("window.mva.last")
+        api_paths = ("/classify", "/detect")
+        downloads = [(u, n) for u, n in fetched if not u.split("?")[0].endswith(api_paths)]
+        return {
+            "job": job.name,
+            "simd": simd,
+            "threads": threads,
+            "time_to_first_result_ms": seconds * 1000,
+            "bytes": sum(n for _, n in downloads),
+            "by_kind": {
+                kind: sum(n for u, n in downloads if u.split("?")[0].endswith(suffix))
+                for kind, suffix in (("wasm", ".wasm"), ("model", ".onnx"), ("script", ".js"))
+            },
+            "first_use": last["browser"]["timing"]["firstUse"] if last else None,
+        }
