@@ -58,11 +58,13 @@ def bench_browser(
             "fp32",
         ),
     ]
+    out.mkdir(parents=True, exist_ok=True)
     with nullcontext(url) if url else running_server() as base:
         benches = []
         for job in jobs:
             typer.echo(f"{job.name}: {iterations} iterations per configuration ...")
-            benches.append(page_benchmark(chromium, base, job, iterations))
+            shot = out / f"page-{job.model}.png"
+            benches.append(page_benchmark(chromium, base, job, iterations, shot))
         visitors = [new_visitor(chromium, base, job, simd=True, threads=2) for job in jobs]
     summaries = [
         add_lab(summarize(bench), native_p50(LAB_JSON, job.model, job.precision))
@@ -70,7 +72,6 @@ def bench_browser(
     ]
     deployments = [deployment(s, target_p99_ms) for s in summaries]
     text = markdown(summaries, deployments, visitors)
-    out.mkdir(parents=True, exist_ok=True)
     payload = {"summaries": summaries, "deployment": deployments, "new_visitor": visitors, "raw": benches}
     (out / "browser.json").write_text(json.dumps(payload, indent=2))
     (out / "browser.md").write_text(text + "\n")

@@ -23,7 +23,9 @@ class BrowserJob:
     precision: str
 
 
-def page_benchmark(chromium: Path, url: str, job: BrowserJob, iterations: int) -> dict[str, Any]:
+def page_benchmark(
+    chromium: Path, url: str, job: BrowserJob, iterations: int, screenshot: Path | None = None
+) -> dict[str, Any]:
     with chromium_context(chromium) as context:
         page = context.new_page()
         page.goto(url + "/")
@@ -40,6 +42,10 @@ def page_benchmark(chromium: Path, url: str, job: BrowserJob, iterations: int) -
         errors = page.evaluate("window.mva.errors")
         if errors:
             raise RuntimeError(f"the page's benchmark failed: {errors}")
+        if screenshot is not None:
+            page.click("#run")  # results and drawn picture above the chart
+            page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=300_000)
+            page.screenshot(path=str(screenshot), full_page=True)
         result = page.evaluate("window.mva.bench")
         result["job"]["name"] = job.name
         return result
