@@ -59,6 +59,12 @@ def _options(parser: LocustArgumentParser) -> None:
             help=f"{name} query parameter (empty: the server's default)",
         )
     group.add_argument(
+        "--mva-overload-ok",
+        env_var="MVA_LOADTEST_OVERLOAD_OK",
+        action="store_true",
+        help="overload test: a 503 'overloaded' with Retry-After is a right answer (row '<route> [503]')",
+    )
+    group.add_argument(
         "--mva-max-fail-ratio", env_var="MVA_LOADTEST_MAX_FAIL_RATIO", type=float, default=0.01
     )
     group.add_argument(
@@ -129,6 +135,16 @@ def uploads_for(folder: str) -> list[UploadImage]:
     return _uploads[folder]
 
 
+def _is_overload_refusal(response: Any) -> bool:
+    """The service's documented answer to overload: 503, Retry-After, error code 'overloaded'."""
+    if response.status_code != 503 or not response.headers.get("Retry-After"):
+        return False
+    try:
+        return json.loads(response.content)["error"]["code"] == "overloaded"
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
 class VisionUser(FastHttpUser):
     """One client sending pictures back to back (a short think time keeps users out of lock-step)."""
 
@@ -139,6 +155,7 @@ class VisionUser(FastHttpUser):
         self.uploads = uploads_for(options.mva_images)
         self.answers: dict[str, Expected] = load_answers(options.mva_answers or None)
         self.detector: str = options.mva_detector
+        self.overload_ok: bool = options.mva_overload_ok
         self.query = {name: getattr(options, f"mva_{name}") for name in ENGINE_OPTIONS}
         self.query = {k: v for k, v in self.query.items() if v != ""}
         # locust picks the next task at random from this list: repeats are weights
@@ -156,6 +173,10 @@ class VisionUser(FastHttpUser):
             name=path,
             catch_response=True,
         ) as response:
+            if self.overload_ok and _is_overload_refusal(response):
+                response.request_meta["name"] = f"{path} [503]"  # its own row: rejections are fast
+                response.success()
+                return
             if response.status_code != 200:
                 response.failure(
                     f"{upload.name}: HTTP {response.status_code} {(response.text or '')[:200]!r}"

@@ -20,6 +20,7 @@ from service.manifest import Manifest
 # matrix short, and their spread is small next to their size.
 REFERENCE_RUNS_CAP = 10
 REFERENCE_WARMUP_CAP = 1
+BLOCKS = 5
 
 
 @dataclass(frozen=True)
@@ -76,24 +77,30 @@ class Bench:
             for cell in self.cells:
                 task = self.manifest.get(cell.model).task
                 image = self._images[task]
+                calls: dict[Mode, Callable[[], object]] = {}
                 for mode in self.config.modes:
                     if mode == "engine":
-                        call = inprocess.engine_call(cell, image)
+                        calls[mode] = inprocess.engine_call(cell, image)
                     elif mode == "pipeline":
-                        call = inprocess.pipeline_call(cell, image)
+                        calls[mode] = inprocess.pipeline_call(cell, image)
                     else:
                         assert http is not None
-                        call = http.call(cell, image, _content_type(self.config.images[task]))
-                    warmup, runs = self.config.runs_for(cell)
-                    description = f"{cell.model} {cell.label} {mode}"
+                        calls[mode] = http.call(cell, image, _content_type(self.config.images[task]))
+                warmup, runs = self.config.runs_for(cell)
+                samples: dict[Mode, list[float]] = {mode: [] for mode in calls}
+                for call in calls.values():
                     for _ in range(warmup):
                         call()
-                        advance(description)
-                    samples = []
-                    for _ in range(runs):
-                        samples.append(time_call(call))
-                        advance(description)
-                    results.append(Result(cell, mode, Stats.of(samples)))
+                        advance(f"{cell.model} {cell.label} warm-up")
+                # the modes take turns in blocks, so a burst of load elsewhere hits them alike
+                blocks = min(BLOCKS, runs)
+                for block in range(blocks):
+                    size = runs // blocks + (1 if block < runs % blocks else 0)
+                    for mode, call in calls.items():
+                        for _ in range(size):
+                            samples[mode].append(time_call(call))
+                            advance(f"{cell.model} {cell.label} {mode}")
+                results += [Result(cell, mode, Stats.of(values)) for mode, values in samples.items()]
         return results
 
     @contextmanager

@@ -10,6 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from service.server import GRACEFUL_TIMEOUT_S
 from service.settings import PROJECT_ROOT, ServerSettings
 
 K8S = PROJECT_ROOT / "deploy" / "k8s"
@@ -90,6 +91,14 @@ def test_upload_limit_is_the_services(env: dict[str, str]) -> None:
 def test_probes(container: dict[str, Any]) -> None:
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+def test_shutdown_fits_the_grace_period(env: dict[str, str]) -> None:
+    """Not ready at SIGTERM, serving for the delay, then draining: all before Kubernetes kills the pod."""
+    pod = _by_kind("Deployment")["spec"]["template"]["spec"]
+    delay = float(env["MVA_SHUTDOWN_DELAY_S"])
+    assert delay > 0
+    assert delay + GRACEFUL_TIMEOUT_S < pod["terminationGracePeriodSeconds"]
 
 
 def test_runs_as_the_images_non_root_user_on_a_read_only_root(container: dict[str, Any]) -> None:
