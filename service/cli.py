@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from service.bench import bench
 from service.bench.goals import goals as bench_goals
@@ -95,30 +95,20 @@ def models_mirror(
         raise typer.Exit(1) from exc
 
 
-def _post(url: str, path: str, image: Path, params: dict[str, object]) -> dict:
-    import httpx
+def _call(url: str, path: str, image: Path, params: dict[str, object], raw: bool, render: Callable) -> None:
+    """Post IMAGE, then print the raw JSON or the rendered answer and its timing."""
+    from service.client import ApiError, post_image, timing_table
 
-    query = {k: v for k, v in params.items() if v is not None}
-    with httpx.Client(base_url=url, timeout=60) as client:
-        response = client.post(path, params=query, files={"image": (image.name, image.read_bytes())})
-    body = response.json()
-    if response.status_code != 200:
-        console.print(
-            f"[red]{response.status_code}[/red] {body['error']['code']}: {body['error']['message']}"
-        )
-        raise typer.Exit(1)
-    return body
-
-
-def _timing_table(body: dict) -> Table:
-    table = Table(
-        title=f"timing (ms) - {body['settings']['engine']} {body['settings']['precision']} "
-        f"kernels={body['settings']['kernels']} threads={body['settings']['threads']}"
-    )
-    for stage in body["timing"]:
-        table.add_column(stage, justify="right")
-    table.add_row(*(f"{v:.2f}" for v in body["timing"].values()))
-    return table
+    try:
+        body = post_image(url, path, image, params)
+    except ApiError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    if raw:
+        json.dump(body, sys.stdout, indent=2)
+        return
+    console.print(render(body, image.name))
+    console.print(timing_table(body))
 
 
 EngineOpt = Annotated[str | None, typer.Option(help="onnxruntime | litert")]
@@ -143,25 +133,10 @@ def classify(
     raw: JsonOpt = False,
 ) -> None:
     """Classify IMAGE with a running service."""
-    params = {
-        "top_k": top_k,
-        "engine": engine,
-        "precision": precision,
-        "simd": simd,
-        "threads": threads,
-        "preset": preset,
-    }
-    body = _post(url, "/classify", image, params)
-    if raw:
-        json.dump(body, sys.stdout, indent=2)
-        return
-    table = Table(title=f"{image.name}: {body['model']}")
-    table.add_column("label")
-    table.add_column("score", justify="right")
-    for p in body["predictions"]:
-        table.add_row(p["label"], f"{p['score']:.3f}")
-    console.print(table)
-    console.print(_timing_table(body))
+    from service.client import predictions_table
+
+    params = {"top_k": top_k, "engine": engine, "precision": precision, "simd": simd, "threads": threads}
+    _call(url, "/classify", image, params | {"preset": preset}, raw, predictions_table)
 
 
 @app.command()
@@ -176,19 +151,10 @@ def detect(
     raw: JsonOpt = False,
 ) -> None:
     """Detect faces in IMAGE with a running service."""
+    from service.client import faces_table
+
     params = {"model": model, "engine": engine, "simd": simd, "threads": threads, "preset": preset}
-    body = _post(url, "/detect", image, params)
-    if raw:
-        json.dump(body, sys.stdout, indent=2)
-        return
-    table = Table(title=f"{image.name}: {len(body['faces'])} face(s), {body['model']}")
-    for column in ("score", "x_min", "y_min", "x_max", "y_max"):
-        table.add_column(column, justify="right")
-    for f in body["faces"]:
-        b = f["box"]
-        table.add_row(f"{f['score']:.3f}", *(f"{b[k]:.0f}" for k in ("x_min", "y_min", "x_max", "y_max")))
-    console.print(table)
-    console.print(_timing_table(body))
+    _call(url, "/detect", image, params, raw, faces_table)
 
 
 if __name__ == "__main__":
