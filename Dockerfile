@@ -43,7 +43,8 @@ RUN set -eu; \
     mirror=""; images=""; \
     if ls /src/model-mirror/*.tflite >/dev/null 2>&1; then mirror="--mirror /src/model-mirror"; fi; \
     if ls /src/images/*.jpg /src/images/*.bmp /src/images/*.png >/dev/null 2>&1; then images="--images /src/images"; fi; \
-    /opt/venv/bin/mobile-vision-api models build --models-dir /app/models $mirror $images; \
+    /opt/venv/bin/mobile-vision-api models build --models-dir /app/models $mirror $images || { \
+      echo "Offline? \`make docker-context\` puts the model files into docker/model-mirror first." >&2; exit 1; }; \
     rm -rf /app/models/cache
 
 # --- the browser page: web/dist when `make web` built it on the host, else built here with Debian's node
@@ -64,8 +65,8 @@ COPY --from=python-deps /opt/venv /opt/venv
 COPY --from=models /app/models /app/models
 COPY --from=web /out /app/web
 # Every server setting is an MVA_* variable (service/settings.py); these are the container's defaults.
-# Nothing is written at run time except uploads spooled by the parser, which go to /tmp (mount a tmpfs
-# there with a read-only root filesystem).
+# The service writes no files (uploads are read into memory, bytecode is precompiled); /tmp and HOME=/tmp
+# are for whatever a library might write: mount a tmpfs there when the root filesystem is read-only.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -1,13 +1,16 @@
 """`mobile-vision-api bench-goals`: the server-speed goals of the latency lab, measured side by side:
-HTTP overhead at default settings, saturation throughput against the in-process engine, p99/p50 at
-saturation, decode + preprocess of a 1080p JPEG, RSS over 10,000 requests, a workers x threads grid,
-onnxruntime spinning under load, and preset=auto against the bench's best cell."""
+HTTP overhead at default settings, saturation throughput against the in-process engine and p99/p50
+there (server configurations and the engine take turns), decode + preprocess of a 1080p JPEG, RSS
+over 10,000 requests, a workers x threads grid with onnxruntime spinning, what batching could buy,
+and preset=auto against the bench's best cell."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 from statistics import median
@@ -22,7 +25,7 @@ from service.autotune import tune
 from service.bench.command import default_image
 from service.bench.http import HttpClient, local_server
 from service.bench.inprocess import InProcess, time_call
-from service.bench.load import http_load, thread_load
+from service.bench.load import LoadResult, http_load, thread_load
 from service.bench.machine import machine_info
 from service.bench.matrix import Cell
 from service.bench.stats import Stats
@@ -33,6 +36,7 @@ from service.settings import CPU_COUNT, PROJECT_ROOT, ServerSettings
 
 console = Console(stderr=True)
 MODEL = "mobilenet_v2"
+Measure = Callable[[float], LoadResult]  # seconds -> one measured window
 
 
 def _default_cell(manifest: Manifest) -> Cell:
@@ -81,23 +85,40 @@ def http_overhead(
     }
 
 
-def engine_throughput(inprocess: InProcess, manifest: Manifest, image: bytes, seconds: float) -> dict:
-    """The best the engine alone does on this host for the default model and precision: 1-thread
+def engine_measures(inprocess: InProcess, manifest: Manifest, image: bytes) -> dict[str, Measure]:
+    """The engine alone for the default model and precision, as hard as this host allows: 1-thread
     runners on every core at once, or one runner with every core."""
     cell = _default_cell(manifest)
     wide = Cell(cell.model, cell.engine, cell.precision, cell.kernels, CPU_COUNT)
-    options = {
-        f"{cell.label} x{CPU_COUNT} callers": thread_load(
-            inprocess.engine_call(cell, image), CPU_COUNT, seconds
-        ),
-        f"{cell.label} x1 caller": thread_load(inprocess.engine_call(cell, image), 1, seconds),
-        f"{wide.label} x1 caller": thread_load(inprocess.engine_call(wide, image), 1, seconds),
-    }
-    best = max(options, key=lambda k: options[k].throughput_rps)
+    narrow_call, wide_call = inprocess.engine_call(cell, image), inprocess.engine_call(wide, image)
     return {
-        "best": best,
-        "best_rps": options[best].throughput_rps,
-        "options": {k: {"rps": v.throughput_rps, "p50_ms": v.latency.p50_ms} for k, v in options.items()},
+        f"engine {cell.label} x{CPU_COUNT} callers": lambda s: thread_load(narrow_call, CPU_COUNT, s, 0.3),
+        f"engine {wide.label} x1 caller": lambda s: thread_load(wide_call, 1, s, 0.3),
+    }
+
+
+def http_measure(url: str, image: bytes, concurrency: int) -> Measure:
+    return lambda seconds: http_load(url, "/classify", {}, image, "image/jpeg", concurrency, seconds, 0.5)
+
+
+def interleaved(measures: dict[str, Measure], rounds: int, seconds: float) -> dict[str, LoadResult]:
+    """Each measure runs `rounds` times for seconds / rounds, the measures taking turns, so load from
+    elsewhere on a shared machine hits all of them alike."""
+    parts: dict[str, list[LoadResult]] = {name: [] for name in measures}
+    for _ in range(rounds):
+        for name, measure in measures.items():
+            parts[name].append(measure(seconds / rounds))
+    return {name: LoadResult.combine(results) for name, results in parts.items()}
+
+
+def summary(result: LoadResult) -> dict[str, Any]:
+    return {
+        "rps": result.throughput_rps,
+        "ok": result.ok,
+        "failures": result.failures,
+        "p50_ms": result.latency.p50_ms,
+        "p99_ms": result.latency.p99_ms,
+        "p99_over_p50": round(result.latency.p99_ms / result.latency.p50_ms, 2),
     }
 
 
@@ -116,21 +137,6 @@ def decode_preprocess(path: Path, manifest: Manifest, runs: int) -> dict:
         "image": path.name,
         "bytes": len(data),
         **asdict(Stats.of([time_call(call) for _ in range(runs)])),
-    }
-
-
-def saturate(
-    url: str, image: bytes, concurrency: int, seconds: float, params: dict[str, str] | None = None
-) -> dict:
-    result = http_load(url, "/classify", params or {}, image, "image/jpeg", concurrency, seconds)
-    return {
-        "concurrency": concurrency,
-        "rps": result.throughput_rps,
-        "ok": result.ok,
-        "failed": result.failed,
-        "p50_ms": result.latency.p50_ms,
-        "p99_ms": result.latency.p99_ms,
-        "p99_over_p50": round(result.latency.p99_ms / result.latency.p50_ms, 2),
     }
 
 
@@ -246,10 +252,11 @@ def batching_potential(layout: ArtifactLayout, rounds: int = 15) -> dict:
 
 
 def goals(
-    seconds: Annotated[float, typer.Option(help="measured seconds per load test")] = 15.0,
+    seconds: Annotated[float, typer.Option(help="measured seconds per load configuration")] = 16.0,
+    rounds: Annotated[int, typer.Option(help="turns the configurations take")] = 4,
     concurrency: Annotated[int, typer.Option(help="clients at saturation")] = 8,
     rss_requests: Annotated[int, typer.Option(help="requests for the RSS check")] = 10_000,
-    grid: Annotated[bool, typer.Option(help="also the workers x threads grid and the spinning test")] = True,
+    grid: Annotated[bool, typer.Option(help="workers x threads grid, spinning, batching")] = True,
     image: Annotated[Path | None, typer.Option(help="image for /classify (default grace_hopper.jpg)")] = None,
     large_image: Annotated[Path | None, typer.Option(help="the 1080p JPEG for the decode goal")] = None,
     out: Annotated[Path, typer.Option()] = PROJECT_ROOT / "artifacts" / "bench",
@@ -261,53 +268,50 @@ def goals(
     picture = (image or default_image()).read_bytes()
     large = large_image or PROJECT_ROOT.parent / "shared" / "images" / "cat_1080p.jpg"
     inprocess = InProcess(layout, manifest)
-    report: dict[str, Any] = {"machine": machine_info()}
+    report: dict[str, Any] = {"machine": machine_info(), "concurrency": concurrency, "seconds": seconds}
     started = time.perf_counter()
     if large.exists():
         console.print("decode + preprocess")
         report["decode_preprocess"] = decode_preprocess(large, manifest, 100)
-    console.print("in-process engine throughput")
-    report["engine_throughput"] = engine_throughput(inprocess, manifest, picture, seconds / 2)
-    with local_server(models_dir) as (url, process):
+    with ExitStack() as servers:
+        console.print("starting the servers")
+        url, process = servers.enter_context(local_server(models_dir))
+        configs = {"1 worker x 1 thread (default)": url}
+        if grid:
+            # each worker process gets its share of the cores for its core budget
+            for workers, threads, spinning in [
+                (1, CPU_COUNT, False),
+                (CPU_COUNT, 1, False),
+                (CPU_COUNT, CPU_COUNT, False),
+                (1, CPU_COUNT, True),
+            ]:
+                env = {
+                    "MVA_THREADS": str(threads),
+                    "MVA_INFERENCE_CORES": str(max(1, CPU_COUNT // workers)),
+                    "MVA_ORT_SPINNING": str(spinning).lower(),
+                    "MVA_WARM_MODELS": '["mobilenet_v2"]',
+                }
+                name = f"{workers} worker(s) x {threads} thread(s)" + (", spinning" if spinning else "")
+                configs[name] = servers.enter_context(local_server(models_dir, env, workers=workers))[0]
         console.print("HTTP overhead at default settings")
         report["http_overhead"] = http_overhead(url, inprocess, manifest, picture, blocks=6, per_block=40)
-        console.print("saturation")
-        report["saturation"] = saturate(url, picture, concurrency, seconds)
-        report["saturation"]["vs_engine"] = round(
-            report["saturation"]["rps"] / report["engine_throughput"]["best_rps"], 3
-        )
+        console.print(f"saturation: {len(configs)} server configurations and the engine, interleaved")
+        measures = engine_measures(inprocess, manifest, picture)
+        measures |= {name: http_measure(u, picture, concurrency) for name, u in configs.items()}
+        loads = {name: summary(r) for name, r in interleaved(measures, rounds, seconds).items()}
+        report["loads"] = loads
+        best_engine = max((n for n in loads if n.startswith("engine")), key=lambda n: loads[n]["rps"])
+        default = loads["1 worker x 1 thread (default)"]
+        best_server = max((n for n in loads if not n.startswith("engine")), key=lambda n: loads[n]["rps"])
+        report["saturation"] = {
+            "default": default,
+            "best_engine": best_engine,
+            "default_vs_engine": round(default["rps"] / loads[best_engine]["rps"], 3),
+            "best_server": best_server,
+            "best_server_vs_engine": round(loads[best_server]["rps"] / loads[best_engine]["rps"], 3),
+        }
         console.print(f"RSS over {rss_requests} requests")
         report["rss"] = rss_over_requests(url, process.pid, picture, rss_requests, max(1, rss_requests // 10))
-    if grid:
-        report["grid"] = []
-        for workers in sorted({1, CPU_COUNT}):
-            for threads in sorted({1, CPU_COUNT}):
-                console.print(f"grid: {workers} workers x {threads} threads")
-                env = {"MVA_THREADS": str(threads), "MVA_WARM_MODELS": '["mobilenet_v2"]'}
-                with local_server(models_dir, env, workers=workers) as (url, _):
-                    report["grid"].append(
-                        {
-                            "workers": workers,
-                            "threads": threads,
-                            **saturate(url, picture, concurrency, seconds),
-                        }
-                    )
-        report["spinning"] = []
-        for spinning in ("false", "true"):
-            console.print(f"onnxruntime spinning={spinning}")
-            env = {
-                "MVA_THREADS": str(CPU_COUNT),
-                "MVA_ORT_SPINNING": spinning,
-                "MVA_WARM_MODELS": '["mobilenet_v2"]',
-            }
-            with local_server(models_dir, env) as (url, _):
-                report["spinning"].append(
-                    {
-                        "spinning": spinning,
-                        "threads": CPU_COUNT,
-                        **saturate(url, picture, concurrency, seconds),
-                    }
-                )
     if grid:
         console.print("batching potential")
         report["batching"] = batching_potential(layout)

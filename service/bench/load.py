@@ -8,7 +8,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -23,16 +23,30 @@ class LoadResult:
     failed: int
     throughput_rps: float
     latency: Stats
+    samples_ms: list[float] = field(default_factory=list, repr=False)
+    failures: dict[int, int] = field(default_factory=dict)  # HTTP status -> count
+
+    @classmethod
+    def combine(cls, parts: list[LoadResult]) -> LoadResult:
+        """Several measured windows of the same configuration as one."""
+        samples = [s for p in parts for s in p.samples_ms]
+        failures: dict[int, int] = {}
+        for p in parts:
+            for status, n in p.failures.items():
+                failures[status] = failures.get(status, 0) + n
+        return _result(parts[0].concurrency, sum(p.seconds for p in parts), samples, failures)
 
 
-def _result(concurrency: int, elapsed: float, samples: list[float], failed: int) -> LoadResult:
+def _result(concurrency: int, elapsed: float, samples: list[float], failures: dict[int, int]) -> LoadResult:
     return LoadResult(
         concurrency=concurrency,
-        seconds=round(elapsed, 2),
+        seconds=round(elapsed, 3),
         ok=len(samples),
-        failed=failed,
+        failed=sum(failures.values()),
         throughput_rps=round(len(samples) / elapsed, 1),
         latency=Stats.of(samples),
+        samples_ms=samples,
+        failures=failures,
     )
 
 
@@ -49,14 +63,13 @@ async def _http_load(
 ) -> LoadResult:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     samples: list[float] = []
-    failed = 0
+    failures: dict[int, int] = {}
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits, headers=headers) as client:
         loop_start = time.perf_counter()
         measure_from = loop_start + warmup_s
         stop = measure_from + seconds
 
         async def user() -> None:
-            nonlocal failed
             body_headers = {"content-type": content_type}
             while (begin := time.perf_counter()) < stop:
                 response = await client.post(path, params=params, content=image, headers=body_headers)
@@ -65,11 +78,11 @@ async def _http_load(
                     if response.status_code == 200:
                         samples.append((end - begin) * 1000.0)
                     else:
-                        failed += 1
+                        failures[response.status_code] = failures.get(response.status_code, 0) + 1
 
         await asyncio.gather(*(user() for _ in range(concurrency)))
         elapsed = time.perf_counter() - measure_from
-    return _result(concurrency, elapsed, samples, failed)
+    return _result(concurrency, elapsed, samples, failures)
 
 
 def http_load(
@@ -113,4 +126,4 @@ def thread_load(
         t.start()
     for t in threads:
         t.join()
-    return _result(concurrency, time.perf_counter() - measure_from, samples, 0)
+    return _result(concurrency, time.perf_counter() - measure_from, samples, {})

@@ -14,19 +14,23 @@ from service.cli import app
 def test_goals_measures_every_goal_and_writes_goals_json(
     tmp_path: Path, layout: ArtifactLayout, images: Path
 ) -> None:
-    args = ["bench-goals", "--seconds", "1", "--concurrency", "2", "--rss-requests", "40", "--no-grid"]
+    args = ["bench-goals", "--seconds", "1", "--rounds", "2", "--concurrency", "2", "--rss-requests", "40"]
+    args += ["--no-grid"]
     args += ["--large-image", str(images / "cat_1080p.jpg"), "--out", str(tmp_path)]
     result = CliRunner().invoke(app, [*args, "--models-dir", str(layout.root)])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "goals.json").read_text())
     assert report["decode_preprocess"]["image"] == "cat_1080p.jpg"
     assert report["decode_preprocess"]["p50_ms"] > 0
-    assert report["engine_throughput"]["best"] in report["engine_throughput"]["options"]
     overhead = report["http_overhead"]
     assert overhead["overhead_ms"] == round(overhead["http"]["p50_ms"] - overhead["pipeline"]["p50_ms"], 3)
     saturation = report["saturation"]
-    assert saturation["failed"] == 0 and saturation["ok"] > 0
-    assert saturation["vs_engine"] > 0
+    assert saturation["default"]["failures"] == {} and saturation["default"]["ok"] > 0
+    assert saturation["best_engine"].startswith("engine ")
+    assert saturation["default_vs_engine"] > 0
+    assert set(report["loads"]) == {saturation["best_engine"], saturation["best_server"]} | {
+        n for n in report["loads"] if n.startswith("engine ")
+    }
     rss = report["rss"]
     assert rss["failed"] == 0
     assert [n for n, _ in rss["rss_mb"]] == list(range(0, 41, 4))

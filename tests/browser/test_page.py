@@ -43,6 +43,22 @@ def test_grace_hopper_is_a_military_uniform_in_the_browser_and_via_the_api(
     assert session.console_errors == []
 
 
+def test_fp32_scores_match_the_servers_because_the_input_pixels_do(
+    session: PageSession, images: Path
+) -> None:
+    """Same resize (Pillow's bilinear in JS) and a lossless picture: the same input tensor, so fp32
+    scores agree to rounding. (int8 scores differ by a few points: onnxruntime-web's quantized wasm
+    kernels round differently from native onnxruntime's.)"""
+    session.pick(images / "grace_hopper.bmp")
+    last = session.run(task="classify", precision="fp32", backend="wasm")
+    browser = last["browser"]["result"]["predictions"]
+    server = last["server"]["payload"]["predictions"]
+    assert [p["class_id"] for p in browser] == [p["class_id"] for p in server]
+    for b, s in zip(browser, server, strict=True):
+        assert abs(b["score"] - s["score"]) < 1e-3, (browser, server)
+    assert session.console_errors == []
+
+
 def test_face_jpg_gives_the_same_faces_in_the_browser_and_via_the_api(
     session: PageSession, images: Path
 ) -> None:
@@ -53,7 +69,7 @@ def test_face_jpg_gives_the_same_faces_in_the_browser_and_via_the_api(
     assert len(browser_faces) == len(server_faces) == 2
     for face in server_faces:
         best = max(box_iou(face["box"], other["box"]) for other in browser_faces)
-        assert best > 0.85, (face, browser_faces)
+        assert best > 0.9, (face, browser_faces)
     assert [k["name"] for k in browser_faces[0]["keypoints"]] == [
         k["name"] for k in server_faces[0]["keypoints"]
     ]

@@ -26,7 +26,7 @@ export function drawScene(canvas, picture, layers) {
       const y = side === 'browser' ? 28 : 58;
       ctx.font = 'bold 18px system-ui, sans-serif';
       ctx.setLineDash([]);
-      ctx.fillStyle = 'rgba(0,0,0,0.6)';
+      ctx.fillStyle = 'rgba(255,255,255,0.85)';
       ctx.fillRect(8, y - 20, ctx.measureText(text).width + 12, 28);
       ctx.fillStyle = COLORS[side];
       ctx.fillText(text, 14, y);

@@ -119,4 +119,9 @@ window.addEventListener('message', async (event) => {
     parent.postMessage({ id, ok: false, error: String(error?.message ?? error) }, location.origin);
   }
 });
+// A failure outside a handler (e.g. a pthread worker that cannot start) would leave the page waiting:
+// report it so the page fails every pending call instead.
+window.addEventListener('error', (event) => {
+  parent.postMessage({ id: -1, ok: false, error: String(event.message) }, location.origin);
+});
 parent.postMessage({ id: 0, ok: true, result: 'ready' }, location.origin);

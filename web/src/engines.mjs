@@ -28,6 +28,14 @@ class BrowserEngine {
   onMessage(event) {
     if (event.origin !== location.origin || event.source !== this.frame.contentWindow) return;
     const { id, ok, result, error } = event.data;
+    if (id === -1) {
+      for (const [pendingId, waiter] of this.pending) {
+        if (pendingId === 0) continue;
+        this.pending.delete(pendingId);
+        waiter.reject(new Error(`${configKey(this.config)}: ${error}`));
+      }
+      return;
+    }
     const waiter = this.pending.get(id);
     if (!waiter) return;
     this.pending.delete(id);

@@ -1,7 +1,10 @@
+import { resizeBilinear } from './resample.mjs';
+
 // Picture -> model input, as service/imaging/preprocess.py does it: MobileNet takes the central
 // fraction then a bilinear resize, BlazeFace a letterbox that keeps the aspect ratio; then
-// (pixel - mean) / std into a float32 NHWC tensor. The canvas resamples (Pillow's bilinear differs
-// slightly), so agreement is judged on results (same top-1, same faces), not on pixels.
+// (pixel - mean) / std into a float32 NHWC tensor. The resize is Pillow's own bilinear (resample.mjs);
+// the picture's decoder still differs (browser vs Pillow, and the server decodes large JPEGs at a
+// reduced DCT scale), so agreement is judged on results (same top-1, same faces), not on pixels.
 
 // Python's round(): halves go to the even neighbour, so both sides pick the same letterbox size.
 export function roundHalfEven(value) {
@@ -41,25 +44,33 @@ export function layout(input, width, height) {
 
 let canvas = null;
 
+/** The picture's RGBA bytes at its own size (the resize below is Pillow's, not the canvas's). */
+function pixelsOf(picture, width, height) {
+  canvas ??= new OffscreenCanvas(width, height);
+  canvas.width = width;
+  canvas.height = height;
+  const context = canvas.getContext('2d', { willReadFrequently: true });
+  context.drawImage(picture, 0, 0);
+  return context.getImageData(0, 0, width, height).data;
+}
+
 export function toModelInput(picture, width, height, input) {
   const start = performance.now();
   const plan = layout(input, width, height);
-  canvas ??= new OffscreenCanvas(input.width, input.height);
-  canvas.width = input.width;
-  canvas.height = input.height;
-  const context = canvas.getContext('2d', { willReadFrequently: true });
-  context.fillStyle = '#000';
-  context.fillRect(0, 0, input.width, input.height);
-  context.imageSmoothingEnabled = true;
-  context.imageSmoothingQuality = 'high'; // antialiased like Pillow's downscaling filter
-  context.drawImage(picture, ...plan.source, ...plan.target);
-  const rgba = context.getImageData(0, 0, input.width, input.height).data;
-  const data = new Float32Array(input.width * input.height * 3);
+  const [sx, sy, sw, sh] = plan.source;
+  const [left, top, newW, newH] = plan.target;
+  const rgb = resizeBilinear(pixelsOf(picture, width, height), width, height, [sx, sy, sx + sw, sy + sh], newW, newH);
+  // zeros outside the picture (the letterbox bars), as the server's np.zeros canvas
+  const data = new Float32Array(input.width * input.height * 3).fill((0 - input.mean) / input.std);
   const { mean, std } = input;
-  for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) {
-    data[j] = (rgba[i] - mean) / std;
-    data[j + 1] = (rgba[i + 1] - mean) / std;
-    data[j + 2] = (rgba[i + 2] - mean) / std;
+  for (let y = 0; y < newH; y++) {
+    for (let x = 0; x < newW; x++) {
+      const i = (y * newW + x) * 3;
+      const j = ((y + top) * input.width + x + left) * 3;
+      data[j] = (rgb[i] - mean) / std;
+      data[j + 1] = (rgb[i + 1] - mean) / std;
+      data[j + 2] = (rgb[i + 2] - mean) / std;
+    }
   }
   return {
     data,
