@@ -17,7 +17,7 @@ from rich.console import Console
 
 from loadtests.images import image_paths
 from loadtests.launch import LoadResult, Scenario, run_locust
-from loadtests.server import LOOPBACK, ServerDidNotStart, free_port, running_server
+from service.localserver import LOOPBACK, ServerDidNotStart, free_port, running_server
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BENTOML_VENV = PROJECT_ROOT / ".venv-baselines"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loadtests.report import RunReport, Summary, read_report
-from loadtests.server import LOOPBACK, free_port
+from service.localserver import LOOPBACK, free_port
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 WORKER_EXIT_GRACE_S = 30.0

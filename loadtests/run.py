@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from loadtests.launch import LoadResult, Scenario, run_locust
-from loadtests.server import LOOPBACK, free_port, running_server
+from service.localserver import LOOPBACK, free_port, running_server
 
 app = typer.Typer(help="Locust load tests for mobile-vision-api.", no_args_is_help=True)
 console = Console()

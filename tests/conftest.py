@@ -4,10 +4,8 @@ on loopback (separate processes, as in production)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pytest
 
 from service.artifacts import ArtifactLayout
 from service.engines.registry import RunnerRegistry
+from service.localserver import LOOPBACK, free_port, serve_command, stop, wait_until_ready
 from service.manifest import Manifest
 from service.settings import PROJECT_ROOT
 
@@ -47,51 +46,31 @@ def registry(layout: ArtifactLayout) -> RunnerRegistry:
     return RunnerRegistry(layout, max_runners=32, pool_size=2)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class LiveServer:
     """`mobile-vision-api serve` in a child process on a free loopback port."""
 
     def __init__(self, env: dict[str, str], wait_ready: bool = True) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"mva-test-server-{self.port}.log"
+        self.url = f"http://{LOOPBACK}:{self.port}"
+        self.log_path = Path(tempfile.gettempdir()) / f"mva-test-server-{self.port}.log"
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve", "--port", str(self.port), "--log-level", "warning"],
+            serve_command(self.port),
             cwd=PROJECT_ROOT,
             env={**os.environ, **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # stop() signals the process group
         )
-        self._wait("/readyz" if wait_ready else "/healthz")
-
-    def _wait(self, path: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()}")
-            try:
-                if httpx.get(self.url + path, timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server not answering {path} after {timeout} s: {self.log_path.read_text()}")
+        wait_until_ready(
+            self.url + ("/readyz" if wait_ready else "/healthz"), self.process, 60.0, self.log_path
+        )
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60.0)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop(self.process)
         self._log.close()
 
 

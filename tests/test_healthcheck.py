@@ -5,8 +5,9 @@ import subprocess
 import sys
 
 from service.healthcheck import check
+from service.localserver import free_port
 from service.settings import PROJECT_ROOT
-from tests.conftest import LiveServer, free_port
+from tests.conftest import LiveServer
 
 
 def _run(port: int, *args: str) -> subprocess.CompletedProcess[str]:

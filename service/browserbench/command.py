@@ -34,7 +34,7 @@ def bench_browser(
     from service.browserbench.lab import LAB_JSON, native_p50
     from service.browserbench.report import add_lab, deployment, markdown, summarize
     from service.browserbench.run import BrowserJob, new_visitor, page_benchmark
-    from service.browserbench.server import running_server
+    from service.localserver import serve_app
 
     chromium = find_chromium()
     if chromium is None:
@@ -59,7 +59,7 @@ def bench_browser(
         ),
     ]
     out.mkdir(parents=True, exist_ok=True)
-    with nullcontext(url) if url else running_server() as base:
+    with nullcontext((url, None)) if url else serve_app() as (base, _):
         benches = []
         for job in jobs:
             typer.echo(f"{job.name}: {iterations} iterations per configuration ...")

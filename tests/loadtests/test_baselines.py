@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from loadtests.expectations import KNOWN_ANSWERS, check_classify
-from loadtests.server import LOOPBACK, free_port, running_server
+from service.localserver import LOOPBACK, free_port, running_server
 from service.settings import PROJECT_ROOT
 
 

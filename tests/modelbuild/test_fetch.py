@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from service.artifacts import ArtifactLayout, sha256_of
+from service.localserver import free_port
 from service.manifest import Manifest, UrlSource
 from service.modelbuild.fetch import FetchError, fetch_url
-from tests.conftest import free_port
 
 
 @pytest.fixture

@@ -1,4 +1,6 @@
-"""Start an HTTP service as a child process on a free loopback port, wait until it is ready, stop it."""
+"""Start an HTTP service as a child process on a free loopback port, wait until it is ready, stop it.
+Used by the tests, the benchmarks and the load tests, for this service (`serve_app`) and for the
+baselines (`running_server` with any command)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ import os
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -76,3 +80,23 @@ def stop(process: subprocess.Popen[bytes], grace_s: float = 15.0) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def serve_command(port: int, workers: int = 1, log_level: str = "warning") -> list[str]:
+    """`mobile-vision-api serve` on LOOPBACK:port, with the interpreter running this code."""
+    return [
+        sys.executable, "-m", "service", "serve", "--host", LOOPBACK, "--port", str(port),
+        "--workers", str(workers), "--log-level", log_level,
+    ]  # fmt: skip
+
+
+@contextmanager
+def serve_app(
+    env: dict[str, str] | None = None, workers: int = 1, log: Path | None = None, timeout_s: float = 180.0
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """This service on a free loopback port; yields (url, process) once /readyz answers 200."""
+    port = free_port()
+    url = f"http://{LOOPBACK}:{port}"
+    log = log or Path(tempfile.gettempdir()) / f"mobile-vision-api-{port}.log"
+    with running_server(serve_command(port, workers), f"{url}/readyz", log, env, timeout_s) as process:
+        yield url, process
