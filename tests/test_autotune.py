@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from service.artifacts import ArtifactLayout
-from service.autotune import candidates, tune
+from service.autotune import WIDER_MARGIN, Measurement, candidates, pick, tune
 from service.manifest import Manifest
 from service.settings import CPU_COUNT
 
@@ -20,7 +20,7 @@ def test_candidates_cover_engines_precisions_and_threads_but_not_the_scalar_kern
     assert all(c.simd for c in found)
 
 
-def test_tune_measures_every_candidate_and_picks_the_fastest(
+def test_tune_measures_every_candidate_and_picks_by_the_rule(
     manifest: Manifest, layout: ArtifactLayout
 ) -> None:
     spec = manifest.get("blazeface_short")
@@ -28,7 +28,19 @@ def test_tune_measures_every_candidate_and_picks_the_fastest(
     assert choice.model == "blazeface_short"
     assert [m.settings for m in choice.measurements] == candidates(spec)
     assert all(m.runs == 3 and m.p50_ms > 0 for m in choice.measurements)
-    assert choice.choice == min(choice.measurements, key=lambda m: m.p50_ms).settings
+    assert choice.choice == pick(choice.measurements).settings
     report = choice.as_dict()
     assert report["choice"] == choice.choice.model_dump()
     assert [m["p50_ms"] for m in report["measurements"]] == sorted(m.p50_ms for m in choice.measurements)
+
+
+def test_pick_prefers_one_thread_unless_more_threads_are_clearly_faster(manifest: Manifest) -> None:
+    one, wide = [c for c in candidates(manifest.get("mobilenet_v2"), cores=2) if c.engine == "onnxruntime"][
+        :2
+    ]
+    assert (one.threads, wide.threads) == (1, 2)
+    close = [Measurement(one, 5.0, 10), Measurement(wide, 5.0 / WIDER_MARGIN + 0.01, 10)]
+    assert pick(close).settings == one
+    clear = [Measurement(one, 5.0, 10), Measurement(wide, 5.0 / WIDER_MARGIN - 0.01, 10)]
+    assert pick(clear).settings == wide
+    assert pick([Measurement(wide, 9.0, 10), Measurement(one, 4.0, 10)]).settings == one

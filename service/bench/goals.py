@@ -7,7 +7,10 @@ and preset=auto against the bench's best cell."""
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
+import os
+import socket
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -15,6 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from statistics import median
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import httpx
 import typer
@@ -23,7 +27,7 @@ from rich.console import Console
 from service.artifacts import ArtifactLayout
 from service.autotune import tune
 from service.bench.command import default_image
-from service.bench.http import HttpClient, local_server
+from service.bench.http import LOOPBACK, HttpClient, local_server
 from service.bench.inprocess import InProcess, time_call
 from service.bench.load import LoadResult, http_load, thread_load
 from service.bench.machine import machine_info
@@ -58,8 +62,10 @@ def http_overhead(
     http_call = client.call(cell, image, "image/jpeg")
     for _ in range(10):
         pipeline_call(), http_call()
+    stdlib_call = _stdlib_client(url, image)
     pipeline: list[float] = []
     http: list[float] = []
+    stdlib: list[float] = []
     server_stages: list[dict[str, float]] = []
 
     def timed_http() -> float:
@@ -72,6 +78,7 @@ def http_overhead(
     for _ in range(blocks):
         pipeline += [time_call(pipeline_call) for _ in range(per_block)]
         http += [timed_http() for _ in range(per_block)]
+        stdlib += [time_call(stdlib_call) for _ in range(per_block)]
     client.close()
     p, h = Stats.of(pipeline), Stats.of(http)
     # where the difference goes: the server's own stage figures (p50 of each)
@@ -82,7 +89,33 @@ def http_overhead(
         "http": asdict(h),
         "server_timing_p50_ms": stages,
         "overhead_ms": round(h.p50_ms - p.p50_ms, 3),
+        # the same request from the standard library's http.client: how much of it is httpx's own
+        "stdlib_client_p50_ms": Stats.of(stdlib).p50_ms,
+        "stdlib_client_overhead_ms": round(Stats.of(stdlib).p50_ms - p.p50_ms, 3),
     }
+
+
+def _stdlib_client(url: str, image: bytes) -> Callable[[], object]:
+    """A lean keep-alive client (http.client, TCP_NODELAY) for the default /classify request."""
+    parsed = urlsplit(url)
+    connection = http.client.HTTPConnection(parsed.hostname or LOOPBACK, parsed.port, timeout=60)
+    connection.connect()
+    assert connection.sock is not None
+    connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    key = os.environ.get("MVA_API_KEY")
+    headers = {"content-type": "image/jpeg"} | ({"x-api-key": key} if key else {})
+
+    def call() -> object:
+        connection.request("POST", "/classify", body=image, headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"/classify: HTTP {response.status}: {body[:300]!r}")
+        return body
+
+    for _ in range(10):
+        call()
+    return call
 
 
 def engine_measures(inprocess: InProcess, manifest: Manifest, image: bytes) -> dict[str, Measure]:
@@ -91,9 +124,14 @@ def engine_measures(inprocess: InProcess, manifest: Manifest, image: bytes) -> d
     cell = _default_cell(manifest)
     wide = Cell(cell.model, cell.engine, cell.precision, cell.kernels, CPU_COUNT)
     narrow_call, wide_call = inprocess.engine_call(cell, image), inprocess.engine_call(wide, image)
+    pipeline_call = inprocess.pipeline_call(cell, image)
     return {
         f"engine {cell.label} x{CPU_COUNT} callers": lambda s: thread_load(narrow_call, CPU_COUNT, s, 0.3),
         f"engine {wide.label} x1 caller": lambda s: thread_load(wide_call, 1, s, 0.3),
+        # not an engine figure: decode + engine + postprocessing, what the server does minus HTTP
+        f"pipeline {cell.label} x{CPU_COUNT} callers": lambda s: thread_load(
+            pipeline_call, CPU_COUNT, s, 0.3
+        ),
     }
 
 
@@ -101,18 +139,28 @@ def http_measure(url: str, image: bytes, concurrency: int) -> Measure:
     return lambda seconds: http_load(url, "/classify", {}, image, "image/jpeg", concurrency, seconds, 0.5)
 
 
-def interleaved(measures: dict[str, Measure], rounds: int, seconds: float) -> dict[str, LoadResult]:
+def interleaved(
+    measures: dict[str, Measure], rounds: int, seconds: float
+) -> dict[str, tuple[LoadResult, float]]:
     """Each measure runs `rounds` times for seconds / rounds, the measures taking turns, so load from
-    elsewhere on a shared machine hits all of them alike."""
+    elsewhere on a shared machine hits all of them alike. Also returns the cores this (the bench)
+    process kept busy meanwhile: for HTTP, what the load generator itself takes from the server."""
     parts: dict[str, list[LoadResult]] = {name: [] for name in measures}
+    cpu_s = dict.fromkeys(measures, 0.0)
+    wall_s = dict.fromkeys(measures, 0.0)
     for _ in range(rounds):
         for name, measure in measures.items():
+            cpu_before, wall_before = time.process_time(), time.perf_counter()
             parts[name].append(measure(seconds / rounds))
-    return {name: LoadResult.combine(results) for name, results in parts.items()}
+            cpu_s[name] += time.process_time() - cpu_before
+            wall_s[name] += time.perf_counter() - wall_before
+    combined = {name: LoadResult.combine(results) for name, results in parts.items()}
+    return {name: (r, round(cpu_s[name] / wall_s[name], 2)) for name, r in combined.items()}
 
 
-def summary(result: LoadResult) -> dict[str, Any]:
+def summary(result: LoadResult, bench_process_cores: float) -> dict[str, Any]:
     return {
+        "bench_process_cores": bench_process_cores,
         "rps": result.throughput_rps,
         "ok": result.ok,
         "failures": result.failures,
@@ -298,17 +346,21 @@ def goals(
         console.print(f"saturation: {len(configs)} server configurations and the engine, interleaved")
         measures = engine_measures(inprocess, manifest, picture)
         measures |= {name: http_measure(u, picture, concurrency) for name, u in configs.items()}
-        loads = {name: summary(r) for name, r in interleaved(measures, rounds, seconds).items()}
+        loads = {name: summary(*r) for name, r in interleaved(measures, rounds, seconds).items()}
         report["loads"] = loads
         best_engine = max((n for n in loads if n.startswith("engine")), key=lambda n: loads[n]["rps"])
         default = loads["1 worker x 1 thread (default)"]
-        best_server = max((n for n in loads if not n.startswith("engine")), key=lambda n: loads[n]["rps"])
+        best_server = max(
+            (n for n in loads if not n.startswith(("engine", "pipeline"))), key=lambda n: loads[n]["rps"]
+        )
+        pipeline = next(n for n in loads if n.startswith("pipeline"))
         report["saturation"] = {
             "default": default,
             "best_engine": best_engine,
             "default_vs_engine": round(default["rps"] / loads[best_engine]["rps"], 3),
             "best_server": best_server,
             "best_server_vs_engine": round(loads[best_server]["rps"] / loads[best_engine]["rps"], 3),
+            "default_vs_pipeline": round(default["rps"] / loads[pipeline]["rps"], 3),
         }
         console.print(f"RSS over {rss_requests} requests")
         report["rss"] = rss_over_requests(url, process.pid, picture, rss_requests, max(1, rss_requests // 10))

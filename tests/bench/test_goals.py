@@ -24,13 +24,16 @@ def test_goals_measures_every_goal_and_writes_goals_json(
     assert report["decode_preprocess"]["p50_ms"] > 0
     overhead = report["http_overhead"]
     assert overhead["overhead_ms"] == round(overhead["http"]["p50_ms"] - overhead["pipeline"]["p50_ms"], 3)
+    assert overhead["stdlib_client_p50_ms"] > 0
+    assert overhead["server_timing_p50_ms"]["inference"] > 0
     saturation = report["saturation"]
     assert saturation["default"]["failures"] == {} and saturation["default"]["ok"] > 0
     assert saturation["best_engine"].startswith("engine ")
     assert saturation["default_vs_engine"] > 0
     assert set(report["loads"]) == {saturation["best_engine"], saturation["best_server"]} | {
-        n for n in report["loads"] if n.startswith("engine ")
+        n for n in report["loads"] if n.startswith(("engine ", "pipeline "))
     }
+    assert saturation["default_vs_pipeline"] > 0
     rss = report["rss"]
     assert rss["failed"] == 0
     assert [n for n, _ in rss["rss_mb"]] == list(range(0, 41, 4))
