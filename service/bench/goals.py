@@ -27,7 +27,7 @@ from rich.console import Console
 from service.artifacts import ArtifactLayout
 from service.autotune import tune
 from service.bench.command import default_image
-from service.bench.http import LOOPBACK, HttpClient, local_server
+from service.bench.http import HttpClient, local_server
 from service.bench.inprocess import InProcess, time_call
 from service.bench.load import LoadResult, http_load, thread_load
 from service.bench.machine import machine_info
@@ -35,6 +35,7 @@ from service.bench.matrix import Cell
 from service.bench.stats import Stats
 from service.imaging.decode import decode_image
 from service.imaging.preprocess import min_source_size, preprocess
+from service.localserver import LOOPBACK
 from service.manifest import Manifest
 from service.settings import CPU_COUNT, PROJECT_ROOT, ServerSettings
 
