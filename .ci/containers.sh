@@ -68,6 +68,21 @@ say "compose up: $MVA_REPLICAS api replicas behind lb on $LB_URL"
 compose up -d api lb
 wait_healthy api lb
 
+say "each api replica runs as a non-root user on a read-only root filesystem"
+for id in $(compose ps -q api); do
+  read -r user readonly < <("$DOCKER" inspect -f '{{.Config.User}} {{.HostConfig.ReadonlyRootfs}}' "$id")
+  uid=$("$DOCKER" exec "$id" id -u)
+  if [ "$uid" = 0 ] || [ "$readonly" != true ]; then
+    echo "replica ${id:0:12}: user '$user' (uid $uid), read-only rootfs: $readonly" >&2
+    exit 1
+  fi
+  if "$DOCKER" exec "$id" sh -c 'touch /app/probe 2>/dev/null || touch /probe 2>/dev/null'; then
+    echo "replica ${id:0:12}: the root filesystem is writable" >&2
+    exit 1
+  fi
+  "$DOCKER" exec "$id" sh -c 'touch /tmp/probe && rm /tmp/probe'  # the tmpfs is writable
+done
+
 say "real requests through lb"
 MVA_LB_URL=$LB_URL MVA_EXPECT_REPLICAS=$MVA_REPLICAS .venv/bin/pytest -q -p no:cacheprovider \
   tests/deploy/test_compose_stack.py

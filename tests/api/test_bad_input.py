@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import LiveServer
+from tests.conftest import IMAGES, LiveServer
+from tests.reference import box_iou
 
 LIMIT = 1_000_000  # the small-limit server's upload limit
 
@@ -172,3 +173,41 @@ def test_odd_but_valid_images_are_answered(small: httpx.Client, images: Path, ca
 def test_unknown_route_and_method_are_json(small: httpx.Client) -> None:
     assert_error(small.get("/nope"), 404, "not_found")
     assert_error(small.get("/classify"), 405, "method_not_allowed")
+
+
+def _exif_oriented(orientation: int) -> bytes:
+    """face.jpg stored so that EXIF `orientation` turns it upright again."""
+    fix = {
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_90,  # the stored picture is the upright one turned the other way
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_270,
+    }
+    upright = Image.open(IMAGES / "face.jpg").convert("RGB")
+    stored = upright if orientation == 1 else upright.transpose(fix[orientation])
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return encoded(stored, "JPEG", quality=95, exif=exif)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientations_give_the_upright_faces(small: httpx.Client, orientation: int) -> None:
+    upright = small.post("/detect?model=full", files={"image": (IMAGES / "face.jpg").read_bytes()}).json()
+    response = small.post("/detect?model=full", files={"image": _exif_oriented(orientation)})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["image"]["width"], body["image"]["height"]) == (
+        upright["image"]["width"],
+        upright["image"]["height"],
+    )
+    assert len(body["faces"]) == len(upright["faces"]) == 4
+    for face in upright["faces"]:
+        box = tuple(face["box"][k] for k in ("x_min", "y_min", "x_max", "y_max"))
+        best = max(
+            box_iou(box, tuple(f["box"][k] for k in ("x_min", "y_min", "x_max", "y_max")))
+            for f in body["faces"]
+        )
+        assert best >= 0.8
