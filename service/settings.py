@@ -127,10 +127,4 @@ class ServerSettings(BaseSettings):
     shutdown_delay_s: float = 0.0
 
     def default_engine_settings(self) -> EngineSettings:
-        return EngineSettings(
-            engine=self.engine,
-            precision=self.precision,
-            simd=self.simd,
-            threads=self.threads,
-            kernels=self.kernels,
-        )
+        return EngineSettings.model_validate(self.model_dump(include=set(EngineSettings.model_fields)))
