@@ -36,12 +36,14 @@ async def _read_body(request: Request, hard_limit: int, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > hard_limit:
         raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
-    body = bytearray()
+    chunks: list[bytes] = []
+    size = 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > hard_limit:
+        size += len(chunk)
+        if size > hard_limit:
             raise PayloadTooLarge(f"the body exceeds the limit of {limit} bytes")
-    return bytes(body)
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one copy at most
 
 
 def _multipart_field(content_type_header: str, body: bytes, name: str) -> bytes:
