@@ -73,7 +73,9 @@ clean:
 DOCKER ?= $(if $(wildcard /usr/bin/docker),/usr/bin/docker,docker)
 IMAGE ?= mobile-vision-api:latest
 
-.PHONY: docker-context image containers-ci
+API_KEY_FILE := deploy/secrets/api_key
+
+.PHONY: docker-context image containers-ci api-key
 
 # The build context's optional inputs: the URL-sourced model files (without them the build downloads from
 # the official URLs) and pictures to verify the converted models on (without them: seeded noise).
@@ -81,14 +83,24 @@ docker-context: install
 	$(BIN)/mobile-vision-api models mirror docker/model-mirror $(if $(MIRROR),--source $(MIRROR))
 	$(if $(IMAGES),cp -u $(IMAGES)/*.jpg $(IMAGES)/*.bmp docker/images/)
 
+# compose.yaml's secret `api_key`: a random key, written only when the file is missing (git-ignored). The
+# folder is private (0700); the file 0644 because the containers' non-root users read the bind-mounted file.
+api-key: $(API_KEY_FILE)
+
+$(API_KEY_FILE):
+	install -d -m 700 $(@D)
+	$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))' > $@.tmp
+	chmod 644 $@.tmp && mv $@.tmp $@
+	@echo "API key for the compose stack written to $@"
+
 # The page is built on the host when npm is here (else the Dockerfile builds it with Debian's node).
-image: docker-context $(if $(shell command -v npm),web)
+image: docker-context api-key $(if $(shell command -v npm),web)
 	$(DOCKER) build -t $(IMAGE) --build-arg REVISION=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) \
 	  --build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) .
 
 # Build, compose up (2 replicas behind nginx), real requests and locust through the balancer, a replica
 # stopped under load, compose down. Starts the Docker stand-in first where no engine answers.
-containers-ci: install
+containers-ci: install api-key
 	bash .ci/containers.sh
 
 # --- load tests (README section "loadtests"): locust against a running service, CI run, baselines ---

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The container step of CI (`make containers-ci`): build the image, `docker-compose up` (2 api replicas
-# behind nginx), real /classify and /detect requests through the balancer (answers checked, both replicas
-# seen), a headless locust run through the balancer with zero failures, one replica stopped while locust
+# behind nginx, the API key on: compose's secret from deploy/secrets/api_key), real /classify and /detect
+# requests through the balancer with the key (answers checked, both replicas seen; without it: 401), a headless locust run through the balancer with zero failures, one replica stopped while locust
 # runs (zero failures: nginx retries on the other replica), the replica started again and seen serving,
 # then `docker-compose down`. Where no Docker engine answers, ../shared/tools/docker-standin.sh starts
 # one first. Everything listens on loopback ports picked free.
@@ -26,6 +26,10 @@ export COMPOSE_PROJECT_NAME=mvaci
 export MVA_IMAGE=mobile-vision-api:ci MVA_LOCUST_IMAGE=mobile-vision-api-locust:ci
 export MVA_LB_BIND=127.0.0.1 MVA_LB_PORT=${MVA_LB_PORT:-$(free_port)} LOCUST_WEB_PORT=$(free_port)
 export MVA_REPLICAS=2 LOCUST_WORKERS=2
+# the key on (compose's default MVA_API_KEY_FILE), from the secret file `make image` writes when missing,
+# whatever the caller's shell says; unset, not exported: pytest reads the service's settings here too
+export MVA_API_KEY_SECRET=./deploy/secrets/api_key
+unset MVA_API_KEY_FILE MVA_API_KEY
 LB_URL=http://127.0.0.1:$MVA_LB_PORT
 compose() { "${COMPOSE[@]}" --profile loadtest "$@"; }
 

@@ -67,9 +67,32 @@ def _options(parser: LocustArgumentParser) -> None:
     group.add_argument(
         "--mva-max-fail-ratio", env_var="MVA_LOADTEST_MAX_FAIL_RATIO", type=float, default=0.01
     )
+    # on the parser: only its add_argument knows is_secret (a masked field in the web UI)
+    parser.add_argument(
+        "--mva-api-key",
+        env_var="MVA_LOADTEST_API_KEY",
+        default="",
+        is_secret=True,
+        help="sent as X-API-Key (empty: none; the server's MVA_API_KEY)",
+    )
+    group.add_argument(
+        "--mva-api-key-file",
+        env_var="MVA_LOADTEST_API_KEY_FILE",
+        default="",
+        help="a file holding the key to send (the compose secret); used when --mva-api-key is empty",
+    )
     group.add_argument(
         "--mva-max-p95-ms", env_var="MVA_LOADTEST_MAX_P95_MS", type=float, default=0.0, help="0: no limit"
     )
+
+
+def api_key_headers(options: Namespace) -> dict[str, str]:
+    """X-API-Key from --mva-api-key, else from --mva-api-key-file (whitespace stripped); none when both
+    are empty, so runs against a server without a key are unchanged."""
+    key = options.mva_api_key or (
+        Path(options.mva_api_key_file).read_text().strip() if options.mva_api_key_file else ""
+    )
+    return {"X-API-Key": key} if key else {}
 
 
 def _thresholds(options: Namespace) -> Thresholds:
@@ -156,6 +179,7 @@ class VisionUser(FastHttpUser):
         self.answers: dict[str, Expected] = load_answers(options.mva_answers or None)
         self.detector: str = options.mva_detector
         self.overload_ok: bool = options.mva_overload_ok
+        self.auth = api_key_headers(options)
         self.query = {name: getattr(options, f"mva_{name}") for name in ENGINE_OPTIONS}
         self.query = {k: v for k, v in self.query.items() if v != ""}
         # locust picks the next task at random from this list: repeats are weights
@@ -169,7 +193,7 @@ class VisionUser(FastHttpUser):
         with self.client.post(
             f"{path}?{query}" if query else path,
             data=upload.body,
-            headers={"Content-Type": upload.content_type},
+            headers={"Content-Type": upload.content_type, **self.auth},
             name=path,
             catch_response=True,
         ) as response:

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from service.bench import bench
+from service.bench.goals import batching as bench_batching
 from service.bench.goals import goals as bench_goals
 from service.browserbench.command import bench_browser
 
@@ -21,6 +22,7 @@ models_app = typer.Typer(help="Build and inspect the model artifacts.", no_args_
 app.add_typer(models_app, name="models")
 app.command()(bench)
 app.command("bench-goals")(bench_goals)
+app.command("bench-batching")(bench_batching)
 app.command("bench-browser")(bench_browser)
 console = Console()
 
@@ -38,9 +40,14 @@ def serve(
     import logging
 
     from service.server import serve as run_server
+    from service.settings import ApiKeyFileError
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run_server(host, port, workers, log_level)
+    try:
+        run_server(host, port, workers, log_level)
+    except ApiKeyFileError as exc:  # a configuration mistake: one line, no traceback
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @models_app.command("build")

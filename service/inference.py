@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from typing import TypeVar
 
 from service.errors import Overloaded
@@ -56,7 +57,9 @@ class InferencePool:
     def retry_after(self) -> str:
         return str(max(1, round(self.queue_timeout_s / 2)))
 
-    async def run(self, fn: Callable[[], T], threads: int, timer: StageTimer) -> T:
+    @asynccontextmanager
+    async def admit(self) -> AsyncIterator[None]:
+        """Count one request against `max_pending` for as long as it is inside; refuse it when full."""
         if self.pending >= self.max_pending:
             raise Overloaded(
                 f"{self.pending} requests are queued or running (limit {self.max_pending}); retry later",
@@ -64,12 +67,19 @@ class InferencePool:
             )
         self.pending += 1
         try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
-                self._executor, self._work, fn, threads, time.perf_counter(), timer
-            )
+            yield
         finally:
             self.pending -= 1
+
+    async def run(self, fn: Callable[[], T], threads: int, timer: StageTimer) -> T:
+        """Admit the request, then run `fn` on `threads` cores of the pool."""
+        async with self.admit():
+            return await self.execute(fn, threads, timer)
+
+    async def execute(self, fn: Callable[[], T], threads: int, timer: StageTimer) -> T:
+        """Run `fn` on the pool for a request already admitted (or for work on behalf of several)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._work, fn, threads, time.perf_counter(), timer)
 
     def _work(self, fn: Callable[[], T], threads: int, enqueued: float, timer: StageTimer) -> T:
         remaining = self.queue_timeout_s - (time.perf_counter() - enqueued)

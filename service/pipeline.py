@@ -21,13 +21,21 @@ class PipelineOutput:
     outputs: list[np.ndarray]
 
 
-def run_pipeline(
-    data: bytes | memoryview, spec: InputSpec, runner: Runner, max_pixels: int, timer: StageTimer
-) -> PipelineOutput:
+def prepare(
+    data: bytes | memoryview, spec: InputSpec, max_pixels: int, timer: StageTimer
+) -> tuple[DecodedImage, ModelPixels]:
+    """bytes -> decoded image -> model pixels."""
     with timer.stage("decode"):
         decoded = decode_image(data, max_pixels, min_size=lambda w, h: min_source_size(spec, w, h))
     with timer.stage("preprocess"):
         model_pixels = preprocess(decoded.image, spec)
+    return decoded, model_pixels
+
+
+def run_pipeline(
+    data: bytes | memoryview, spec: InputSpec, runner: Runner, max_pixels: int, timer: StageTimer
+) -> PipelineOutput:
+    decoded, model_pixels = prepare(data, spec, max_pixels, timer)
     with timer.stage("inference"):
         outputs = runner.run(model_pixels.pixels)
     return PipelineOutput(decoded, model_pixels, outputs)

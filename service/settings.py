@@ -93,6 +93,23 @@ class EngineSettings(BaseModel):
         return self.kernels or ("xnnpack" if self.simd else "reference")
 
 
+class ApiKeyFileError(RuntimeError):
+    """MVA_API_KEY_FILE cannot be used. Not a ValueError on purpose: pydantic would wrap that in a
+    ValidationError that echoes every input, the API key included."""
+
+
+def read_api_key_file(path: Path) -> str:
+    """The key in a secret file, surrounding whitespace (the trailing newline) stripped."""
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ApiKeyFileError(f"MVA_API_KEY_FILE {str(path)!r} cannot be read: {reason}") from None
+    if not key:
+        raise ApiKeyFileError(f"MVA_API_KEY_FILE {str(path)!r} is empty: put the API key in it")
+    return key
+
+
 class ServerSettings(BaseSettings):
     """Server configuration; every field is an environment variable MVA_<FIELD> (e.g. MVA_THREADS)."""
 
@@ -119,12 +136,32 @@ class ServerSettings(BaseSettings):
     auto_tune_models: list[str] = []
     replica: str = Field(default_factory=lambda: os.environ.get("HOSTNAME", "local"))
     static_dir: Path = PROJECT_ROOT / "web" / "dist"  # the browser page, built by `make web`
-    # access: an API key for the inference and model routes (off when unset), CORS origins (none)
+    # opt-in micro-batching (onnxruntime only): requests for the same model and settings that arrive
+    # within this window run as one batch of at most max_batch images; 0 turns it off
+    batch_window_ms: float = Field(default=0.0, ge=0.0, le=1000.0)
+    max_batch: int = Field(default=8, ge=1, le=64)
+    # access: an API key for the inference and model routes (off when unset), CORS origins (none);
+    # api_key_file: a file holding the key (a compose or Kubernetes secret), read once here at start-up
     api_key: SecretStr | None = None
+    api_key_file: Path | None = None
     cors_origins: list[str] = []
     # after SIGTERM: report not-ready at once, keep serving this long (so a load balancer or
     # Kubernetes stops sending), then drain in-flight requests and exit
     shutdown_delay_s: float = 0.0
+
+    @field_validator("api_key_file", mode="before")
+    @classmethod
+    def _empty_means_no_file(cls, value: object) -> object:
+        return None if value == "" else value  # MVA_API_KEY_FILE= turns the file off (compose)
+
+    @model_validator(mode="after")
+    def _read_api_key_file(self) -> ServerSettings:
+        if self.api_key_file is None:
+            return self
+        if self.api_key is not None:
+            raise ApiKeyFileError("set MVA_API_KEY or MVA_API_KEY_FILE, not both")
+        self.api_key = SecretStr(read_api_key_file(self.api_key_file))
+        return self
 
     def default_engine_settings(self) -> EngineSettings:
         return EngineSettings.model_validate(self.model_dump(include=set(EngineSettings.model_fields)))

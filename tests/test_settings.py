@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
-from service.settings import CPU_COUNT, EngineSettings, ServerSettings
+from service.settings import CPU_COUNT, ApiKeyFileError, EngineSettings, ServerSettings
 
 
 def test_presets_mirror_tfjs_wasm_backends() -> None:
@@ -45,3 +47,48 @@ def test_server_defaults_come_from_the_environment(monkeypatch: pytest.MonkeyPat
     settings = ServerSettings()
     assert settings.default_engine_settings().engine == "litert"
     assert settings.max_upload_bytes == 1234
+
+
+def test_api_key_is_read_from_a_secret_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    secret = tmp_path / "api_key"
+    secret.write_text("  key-from-a-file\n")
+    monkeypatch.setenv("MVA_API_KEY_FILE", str(secret))
+    settings = ServerSettings()
+    assert settings.api_key is not None
+    assert settings.api_key.get_secret_value() == "key-from-a-file"
+    assert "key-from-a-file" not in repr(settings)
+
+
+def test_an_empty_api_key_file_setting_means_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MVA_API_KEY_FILE", "")
+    assert ServerSettings().api_key is None
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [(None, "cannot be read: No such file or directory"), (" \n", "is empty"), ("dir", "Is a directory")],
+)
+def test_an_unusable_api_key_file_stops_start_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, content: str | None, problem: str
+) -> None:
+    secret = tmp_path / "api_key"
+    if content == "dir":
+        secret.mkdir()
+    elif content is not None:
+        secret.write_text(content)
+    monkeypatch.setenv("MVA_API_KEY_FILE", str(secret))
+    with pytest.raises(ApiKeyFileError, match=problem) as info:
+        ServerSettings()
+    assert str(secret) in str(info.value)
+
+
+def test_a_key_and_a_key_file_together_are_refused_without_echoing_the_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    secret = tmp_path / "api_key"
+    secret.write_text("from-the-file")
+    monkeypatch.setenv("MVA_API_KEY_FILE", str(secret))
+    monkeypatch.setenv("MVA_API_KEY", "from-the-environment")
+    with pytest.raises(ApiKeyFileError, match="not both") as info:
+        ServerSettings()
+    assert "from-the-environment" not in str(info.value) and "from-the-file" not in str(info.value)

@@ -12,10 +12,12 @@ from fastapi import Request, Response
 from service.api.schemas import ImageInfo
 from service.api.state import AppState
 from service.api.upload import read_image
-from service.engines.base import EffectiveSettings
+from service.engines.base import EffectiveSettings, Runner
 from service.errors import NotReady, UnknownModel
+from service.imaging.decode import DecodedImage
+from service.imaging.preprocess import ModelPixels
 from service.manifest import ModelSpec, Task
-from service.pipeline import PipelineOutput, run_pipeline
+from service.pipeline import PipelineOutput, prepare, run_pipeline
 from service.settings import EngineSettings
 from service.timing import StageTimer, server_timing_header
 
@@ -28,6 +30,7 @@ class InferenceResult(Generic[R]):
     output: PipelineOutput
     settings: EffectiveSettings
     timer: StageTimer
+    batch_size: int = 1
 
     @property
     def image(self) -> ImageInfo:
@@ -70,6 +73,9 @@ async def infer(
     with timer.stage("receive"):
         data = await read_image(request, state.settings.max_upload_bytes)
 
+    if state.batcher is not None and resolved.engine == "onnxruntime":
+        return await _infer_batched(state, spec, resolved, data, postprocess, timer)
+
     def job() -> tuple[R, PipelineOutput, EffectiveSettings]:
         with timer.stage("load"):
             runner = state.registry.get(spec, resolved)
@@ -81,6 +87,37 @@ async def infer(
     result, output, effective = await state.pool.run(job, resolved.threads, timer)
     state.metrics.inferences.labels(spec.name, effective.engine).inc()
     return InferenceResult(result, output, effective, timer)
+
+
+async def _infer_batched(
+    state: AppState,
+    spec: ModelSpec,
+    resolved: EngineSettings,
+    data: bytes,
+    postprocess: Callable[[PipelineOutput], R],
+    timer: StageTimer,
+) -> InferenceResult[R]:
+    """The same path in three hops: decode + preprocess on one core, the engine call in a micro-batch,
+    postprocessing on one core. Admitted once for all three."""
+
+    def prepare_job() -> tuple[Runner, DecodedImage, ModelPixels]:
+        with timer.stage("load"):
+            runner = state.registry.get(spec, resolved)
+        return runner, *prepare(data, spec.input, state.settings.max_pixels, timer)
+
+    assert state.batcher is not None
+    async with state.pool.admit():
+        runner, decoded, model_pixels = await state.pool.execute(prepare_job, 1, timer)
+        outputs, batch_size = await state.batcher.run(runner, resolved.threads, model_pixels.pixels, timer)
+        output = PipelineOutput(decoded, model_pixels, outputs)
+
+        def post_job() -> R:
+            with timer.stage("postprocess"):
+                return postprocess(output)
+
+        result = await state.pool.execute(post_job, 1, timer)
+    state.metrics.inferences.labels(spec.name, runner.settings.engine).inc()
+    return InferenceResult(result, output, runner.settings, timer, batch_size)
 
 
 def finish_timing(request: Request, response: Response, timer: StageTimer) -> dict[str, float]:

@@ -29,6 +29,12 @@ class Metrics:
         self.inferences = Counter(
             "mva_inferences", "Inferences by model and engine", ["model", "engine"], registry=self.registry
         )
+        self.batch_size = Histogram(
+            "mva_batch_size",
+            "Images per engine call with micro-batching (MVA_BATCH_WINDOW_MS > 0)",
+            buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64),
+            registry=self.registry,
+        )
         depth = Gauge(
             "mva_queue_depth", "Requests admitted to inference (running or waiting)", registry=self.registry
         )

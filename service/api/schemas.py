@@ -40,6 +40,7 @@ class ClassifyResponse(BaseModel):
     settings: EffectiveSettings
     image: ImageInfo
     predictions: list[Prediction]
+    batch_size: int = Field(default=1, description="images in the engine call (> 1 with micro-batching)")
     timing: Timing
 
 
@@ -69,6 +70,7 @@ class DetectResponse(BaseModel):
     settings: EffectiveSettings
     image: ImageInfo
     faces: list[FaceOut]
+    batch_size: int = Field(default=1, description="images in the engine call (> 1 with micro-batching)")
     timing: Timing
 
 

@@ -11,6 +11,7 @@ import numpy as np
 from service.api.metrics import Metrics
 from service.artifacts import ArtifactLayout
 from service.autotune import AutoChoice, tune
+from service.batching import MicroBatcher
 from service.engines.registry import RunnerRegistry, resolve
 from service.inference import InferencePool
 from service.manifest import Manifest, ModelSpec
@@ -28,6 +29,7 @@ class AppState:
     registry: RunnerRegistry
     pool: InferencePool
     metrics: Metrics
+    batcher: MicroBatcher | None = None
     labels: dict[str, Labels] = field(default_factory=dict)
     ready: bool = False
     not_ready_reason: str = "warming up"
@@ -51,7 +53,11 @@ class AppState:
         )
         pool = InferencePool(settings.inference_cores, settings.max_pending, settings.queue_timeout_s)
         metrics = Metrics(lambda: pool.pending)
-        return cls(settings, layout, manifest, registry, pool, metrics)
+        batcher = None
+        if settings.batch_window_ms > 0:
+            observe = metrics.batch_size.observe
+            batcher = MicroBatcher(pool, settings.batch_window_ms, settings.max_batch, observe)
+        return cls(settings, layout, manifest, registry, pool, metrics, batcher)
 
     def labels_for(self, spec: ModelSpec) -> Labels:
         with self._lock:

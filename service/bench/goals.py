@@ -262,24 +262,12 @@ def auto_vs_bench(layout: ArtifactLayout, manifest: Manifest, bench_json: Path) 
 
 def batching_potential(layout: ArtifactLayout, rounds: int = 15) -> dict:
     """What micro-batching could buy at best: per-image engine time of MobileNetV2 int8 at batch
-    1/2/4/8, on an in-memory copy of the ONNX model whose batch dimension is made symbolic (tflite2onnx
-    fixes it at 1; MobileNetV2's only batch-bound constant is its final Reshape to [1, 1001])."""
+    1/2/4/8 (the built ONNX models have a symbolic batch dimension)."""
     import numpy as np
     import onnx
     import onnxruntime as ort
-    from onnx import numpy_helper
 
-    model = onnx.load(layout.onnx(MODEL, "int8"))
-    for value in [*model.graph.input, *model.graph.output]:
-        value.type.tensor_type.shape.dim[0].dim_param = "batch"
-    del model.graph.value_info[:]
-    constants = {i.name: i for i in model.graph.initializer}
-    for node in model.graph.node:
-        if node.op_type == "Reshape":
-            shape = numpy_helper.to_array(constants[node.input[1]]).copy()
-            shape[0] = -1
-            constants[node.input[1]].CopyFrom(numpy_helper.from_array(shape, node.input[1]))
-    serialized = model.SerializeToString()
+    serialized = onnx.load(layout.onnx(MODEL, "int8")).SerializeToString()  # batch dim is symbolic
     result: dict[str, dict[str, float]] = {}
     for threads in sorted({1, CPU_COUNT}):
         options = ort.SessionOptions()
@@ -373,3 +361,49 @@ def goals(
     out.mkdir(parents=True, exist_ok=True)
     (out / "goals.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     typer.echo(json.dumps({k: v for k, v in report.items() if k != "machine"}, indent=2, default=str))
+
+
+BATCH_WINDOWS_MS = (0.0, 2.0, 5.0, 10.0)
+
+
+def batching(
+    seconds: Annotated[float, typer.Option(help="measured seconds per configuration")] = 20.0,
+    rounds: Annotated[int, typer.Option(help="turns the configurations take")] = 4,
+    concurrency: Annotated[int, typer.Option(help="clients")] = 8,
+    threads: Annotated[int, typer.Option(help="intra-op threads per engine call")] = 1,
+    image: Annotated[Path | None, typer.Option(help="image for /classify (default grace_hopper.jpg)")] = None,
+    out: Annotated[Path, typer.Option()] = PROJECT_ROOT / "artifacts" / "bench",
+    models_dir: Annotated[Path, typer.Option(envvar="MVA_MODELS_DIR")] = PROJECT_ROOT / "models",
+) -> None:
+    """Micro-batching through the server: throughput and latency at windows 0 (off), 2, 5, 10 ms,
+    the servers taking turns; writes batching.json."""
+    picture = (image or default_image()).read_bytes()
+    with ExitStack() as servers:
+        urls = {}
+        for window in BATCH_WINDOWS_MS:
+            env = {"MVA_BATCH_WINDOW_MS": str(window), "MVA_THREADS": str(threads)}
+            env["MVA_WARM_MODELS"] = '["mobilenet_v2"]'
+            urls[f"window {window:g} ms"] = servers.enter_context(local_server(models_dir, env))[0]
+        measures = {name: http_measure(url, picture, concurrency) for name, url in urls.items()}
+        loads = {name: summary(*r) for name, r in interleaved(measures, rounds, seconds).items()}
+        for name, url in urls.items():
+            loads[name]["mean_batch"] = _mean_batch(url)
+    report = {"machine": machine_info(), "concurrency": concurrency, "threads": threads, "loads": loads}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "batching.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    typer.echo("| window | req/s | p50 ms | p99 ms | mean batch |\n|---|---:|---:|---:|---:|")
+    for name, load in loads.items():
+        batch = load["mean_batch"]
+        typer.echo(f"| {name} | {load['rps']} | {load['p50_ms']} | {load['p99_ms']} | {batch or 1:.2f} |")
+
+
+def _mean_batch(url: str) -> float | None:
+    """From the server's mva_batch_size histogram (None when batching is off)."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    values = dict(
+        line.rsplit(" ", 1)
+        for line in text.splitlines()
+        if line.startswith(("mva_batch_size_sum", "mva_batch_size_count"))
+    )
+    count = float(values.get("mva_batch_size_count", 0))
+    return round(float(values["mva_batch_size_sum"]) / count, 2) if count else None

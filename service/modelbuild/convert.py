@@ -38,6 +38,7 @@ def convert(tflite_path: Path, onnx_path: Path, precision: Precision, quantized:
     elif precision == "int8":
         raise ValueError(f"{tflite_path.name} is a float model: no int8 variant")
     use_nhwc_input(model)
+    use_symbolic_batch(model)
     model.producer_name = "mobile-vision-api"
     onnx.checker.check_model(model)
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,6 +61,52 @@ def use_nhwc_input(model: onnx.ModelProto) -> None:
     graph.input.remove(old)
     graph.input.append(new_input)
     graph.node.insert(0, helper.make_node("Transpose", [INPUT_NAME], [nchw_name], perm=[0, 3, 1, 2]))
+
+
+def use_symbolic_batch(model: onnx.ModelProto) -> None:
+    """tflite fixes the batch at 1; make it symbolic so that onnxruntime can run several images in one
+    call (the server's opt-in micro-batching). The batch-bound constants are the Reshape targets that
+    start with 1: a 0 there copies the input's batch dimension instead (ONNX Reshape, allowzero=0)."""
+    graph = model.graph
+    for value in [*graph.input, *graph.output]:
+        value.type.tensor_type.shape.dim[0].dim_param = "batch"
+    inits = _initializers(graph)
+    for node in graph.node:
+        if node.op_type != "Reshape" or node.input[1] not in inits:
+            continue
+        target = numpy_helper.to_array(inits[node.input[1]]).copy()
+        if target.size and target[0] == 1:
+            target[0] = 0
+            inits[node.input[1]].CopyFrom(numpy_helper.from_array(target, node.input[1]))
+    for node in [
+        n for n in graph.node if n.op_type == "Resize" and len(n.input) == 4 and n.input[3] in inits
+    ]:
+        _resize_keeps_batch(graph, node, numpy_helper.to_array(inits[node.input[3]]))
+    # intermediate shapes recorded with batch 1 would contradict the symbolic batch
+    del graph.value_info[:]
+    _drop_unused_initializers(graph)
+
+
+def _resize_keeps_batch(graph: onnx.GraphProto, node: onnx.NodeProto, sizes: np.ndarray) -> None:
+    """A Resize to constant sizes [1, C, H, W] becomes a Resize to [batch of its input, C, H, W]."""
+    base = node.name or node.output[0]
+    names = {k: f"{base}/batch_{k}" for k in ("shape", "batch", "sizes", "rest", "start", "end")}
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(sizes[1:].astype(np.int64), names["rest"]),
+            numpy_helper.from_array(np.array([0], dtype=np.int64), names["start"]),
+            numpy_helper.from_array(np.array([1], dtype=np.int64), names["end"]),
+        ]
+    )
+    at = list(graph.node).index(node)
+    new_nodes = [
+        helper.make_node("Shape", [node.input[0]], [names["shape"]]),
+        helper.make_node("Slice", [names["shape"], names["start"], names["end"]], [names["batch"]]),
+        helper.make_node("Concat", [names["batch"], names["rest"]], [names["sizes"]], axis=0),
+    ]
+    for offset, new in enumerate(new_nodes):
+        graph.node.insert(at + offset, new)
+    node.input[3] = names["sizes"]
 
 
 def _initializers(graph: onnx.GraphProto) -> dict[str, onnx.TensorProto]:

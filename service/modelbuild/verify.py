@@ -62,7 +62,21 @@ def verify(
         raise VerificationError(
             f"{onnx_path}: max |ONNX - LiteRT| = {worst:.6g} exceeds tolerance {tolerance}"
         )
-    return {"tolerance": tolerance, "max_abs": worst, "images": per_image}
+    batch_worst = _batch_check(candidate, samples)
+    return {"tolerance": tolerance, "max_abs": worst, "images": per_image, "batch_max_abs": batch_worst}
+
+
+def _batch_check(runner: OnnxRuntimeRunner, samples: list[tuple[str, np.ndarray]]) -> float:
+    """All samples in one call must give what each gives alone (the server's micro-batching relies on
+    it): the max |difference| must stay below 1e-4."""
+    stacked = runner.run(np.concatenate([pixels for _, pixels in samples]))
+    worst = 0.0
+    for i, (_, pixels) in enumerate(samples):
+        for together, alone in zip(stacked, runner.run(pixels), strict=True):
+            worst = max(worst, float(np.max(np.abs(together[i : i + 1] - alone))))
+    if worst > 1e-4:
+        raise VerificationError(f"batched outputs differ from single-image outputs by {worst:.3g}")
+    return worst
 
 
 def _check_top1(expected: np.ndarray, actual: np.ndarray, where: str) -> int:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
+from service.localserver import free_port, serve_command
+from service.settings import PROJECT_ROOT
 from tests.conftest import LiveServer
 
 KEY = "s3cret-key-for-tests"
@@ -41,6 +45,37 @@ def test_right_key_is_let_in(guarded: LiveServer, images: Path, headers: dict[st
         )
         assert response.status_code == 200
         assert response.json()["predictions"][0]["label"] == "Egyptian cat"
+
+
+def test_key_from_a_secret_file(
+    start_server: Callable[..., LiveServer], images: Path, tmp_path: Path
+) -> None:
+    """MVA_API_KEY_FILE, as compose and Kubernetes mount it: the file's key (newline stripped) is the key."""
+    secret = tmp_path / "api_key"
+    secret.write_text("key-from-a-secret-file\n")
+    server = start_server(api_key_file=str(secret), warm_models='["mobilenet_v2"]')
+    picture = {"image": (images / "cat.bmp").read_bytes()}
+    with server.client() as client:
+        assert client.post("/classify", files=picture).status_code == 401
+        assert client.post("/classify", headers={"x-api-key": "key"}, files=picture).status_code == 401
+        response = client.post("/classify", headers={"x-api-key": "key-from-a-secret-file"}, files=picture)
+        assert response.status_code == 200
+        assert response.json()["predictions"][0]["label"] == "Egyptian cat"
+        assert client.get("/healthz").status_code == 200
+
+
+def test_a_missing_key_file_stops_the_server_with_the_reason(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-key"
+    result = subprocess.run(
+        serve_command(free_port()),
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "MVA_API_KEY_FILE": str(missing)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr == f"error: MVA_API_KEY_FILE '{missing}' cannot be read: No such file or directory\n"
 
 
 def test_probes_stay_open(guarded: LiveServer) -> None:

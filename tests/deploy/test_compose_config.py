@@ -4,6 +4,7 @@ settings (read as files: no Docker needed; `make containers-ci` runs the stack i
 from __future__ import annotations
 
 import re
+import subprocess
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from service.settings import PROJECT_ROOT, ServerSettings
 
 NGINX_CONF = (PROJECT_ROOT / "deploy" / "nginx" / "default.conf").read_text()
 DOCKERFILE = (PROJECT_ROOT / "Dockerfile").read_text()
+MAKEFILE = (PROJECT_ROOT / "Makefile").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +106,27 @@ def test_image_serves_every_setting_from_the_environment() -> None:
         r"^HEALTHCHECK .*\n\s+CMD \[\"python\", \"-m\", \"service.healthcheck\"", DOCKERFILE, re.M
     )
     assert re.search(r"^USER \d+:\d+$", DOCKERFILE, re.M)
+
+
+def test_the_api_key_is_on_from_a_secret_file_that_is_not_in_git(compose: dict[str, Any]) -> None:
+    """The api replicas and the locust processes read the same compose secret; its source is generated
+    by `make api-key` into a git-ignored folder, never committed."""
+    source = compose["secrets"]["api_key"]["file"]
+    assert source == "${MVA_API_KEY_SECRET:-./deploy/secrets/api_key}"
+    default_path = source.split(":-")[1].rstrip("}")
+    assert re.search(rf"^API_KEY_FILE := {re.escape(default_path.removeprefix('./'))}$", MAKEFILE, re.M)
+    assert re.search(r"^image: .*\bapi-key\b", MAKEFILE, re.M) and re.search(
+        r"^containers-ci: .*\bapi-key\b", MAKEFILE, re.M
+    )
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "--no-index", default_path], cwd=PROJECT_ROOT, check=False
+    )
+    assert ignored.returncode == 0, f"{default_path} is not git-ignored"
+    mounted = "${MVA_API_KEY_FILE-/run/secrets/api_key}"  # empty MVA_API_KEY_FILE: the key is off
+    services = compose["services"]
+    assert services["api"]["environment"]["MVA_API_KEY_FILE"] == mounted
+    assert "MVA_API_KEY" not in services["api"]["environment"]  # one way in: the file
+    for name in ("locust-master", "locust-worker"):
+        assert services[name]["environment"]["MVA_LOADTEST_API_KEY_FILE"] == mounted
+    for name in ("api", "locust-master", "locust-worker"):
+        assert services[name]["secrets"] == ["api_key"]

@@ -1,6 +1,7 @@
 """The compose stack, through its load balancer: real requests, real answers, the load spread over the
 replicas. Needs the running stack, so it runs in `make containers-ci` (.ci/containers.sh), which sets
-MVA_LB_URL; a plain `pytest` skips it."""
+MVA_LB_URL; a plain `pytest` skips it. The stack wants its API key: read from the file compose mounts as the
+secret (MVA_API_KEY_SECRET, default deploy/secrets/api_key), as any client of the stack would."""
 
 from __future__ import annotations
 
@@ -12,18 +13,32 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.settings import ServerSettings
+from service.settings import PROJECT_ROOT, ServerSettings, read_api_key_file
 
 LB_URL = os.environ.get("MVA_LB_URL", "")
 REPLICAS = int(os.environ.get("MVA_EXPECT_REPLICAS", "2"))
+API_KEY_FILE = PROJECT_ROOT / os.environ.get("MVA_API_KEY_SECRET", "deploy/secrets/api_key")
 
 pytestmark = pytest.mark.skipif(not LB_URL, reason="needs the compose stack: `make containers-ci`")
 
 
 @pytest.fixture(scope="module")
 def lb() -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=LB_URL, timeout=30.0) as client:
+    key = read_api_key_file(API_KEY_FILE)
+    with httpx.Client(base_url=LB_URL, timeout=30.0, headers={"x-api-key": key}) as client:
         yield client
+
+
+def test_without_the_key_the_api_refuses_and_the_probes_and_page_stay_open(images: Path) -> None:
+    with httpx.Client(base_url=LB_URL, timeout=30.0) as anonymous:
+        for response in (
+            _post(anonymous, "/classify", images / "cat.bmp"),
+            anonymous.get("/v1/models"),
+            anonymous.get("/v1/models", headers={"x-api-key": "wrong"}),
+        ):
+            assert response.status_code == 401, response.text
+            assert response.json()["error"]["code"] == "unauthorized"
+        assert {anonymous.get(path).status_code for path in ("/readyz", "/healthz", "/", "/metrics")} == {200}
 
 
 def _post(lb: httpx.Client, path: str, image: Path, **params: str) -> httpx.Response:

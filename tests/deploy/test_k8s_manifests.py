@@ -3,7 +3,10 @@ this runs offline), strict (unknown fields are errors), and consistent with each
 
 from __future__ import annotations
 
+import base64
 import re
+import secrets
+from pathlib import PurePosixPath
 from typing import Any
 
 import kubernetes_validate
@@ -17,6 +20,8 @@ K8S = PROJECT_ROOT / "deploy" / "k8s"
 # The oldest release these manifests target (autoscaling/v2 and policy/v1 are GA since 1.23) and the
 # newest one the installed schemas cover.
 VERSIONS = ("1.27.0", kubernetes_validate.latest_version())
+# the Secret the Deployment reads the API key from (created by the operator, never committed)
+SECRET_NAME, SECRET_KEY = "mobile-vision-api", "api-key"
 
 
 def _documents() -> list[tuple[str, dict[str, Any]]]:
@@ -133,3 +138,37 @@ def test_service_hpa_and_pdb_point_at_the_deployment(container: dict[str, Any]) 
     assert pdb["spec"]["minAvailable"] < hpa["spec"]["minReplicas"]
     ports = {p["name"] for p in container["ports"]}
     assert all(p["targetPort"] in ports for p in service["spec"]["ports"])
+
+
+def test_the_api_key_is_required_from_a_mounted_secret(
+    container: dict[str, Any], env: dict[str, str]
+) -> None:
+    """MVA_API_KEY_FILE names a file in a read-only mount of the non-optional secret `mobile-vision-api`
+    (key `api-key`): no pod starts without it, and the key never sits in the environment."""
+    pod = _by_kind("Deployment")["spec"]["template"]["spec"]
+    assert "MVA_API_KEY" not in {e["name"] for e in container["env"]}
+    key_file = PurePosixPath(env["MVA_API_KEY_FILE"])
+    mount = next(m for m in container["volumeMounts"] if PurePosixPath(m["mountPath"]) == key_file.parent)
+    assert mount["readOnly"] is True
+    secret = next(v for v in pod["volumes"] if v["name"] == mount["name"])["secret"]
+    assert (secret["secretName"], secret["optional"]) == (SECRET_NAME, False)
+    assert {"key": SECRET_KEY, "path": key_file.name} in secret["items"]
+    # the file is root-owned with the pod's fsGroup: the non-root user reads it through its group
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+    assert secret["defaultMode"] & 0o040 and not secret["defaultMode"] & 0o007
+
+
+def test_the_documented_secret_is_a_valid_object() -> None:
+    """What `kubectl create secret generic mobile-vision-api --from-literal=api-key=...` (the command in
+    deployment.yaml and the README) creates."""
+    comment = (K8S / "deployment.yaml").read_text()
+    assert f"kubectl create secret generic {SECRET_NAME} --from-literal={SECRET_KEY}=" in comment
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": SECRET_NAME},
+        "type": "Opaque",
+        "data": {SECRET_KEY: base64.b64encode(secrets.token_bytes(32)).decode()},
+    }
+    for version in VERSIONS:
+        kubernetes_validate.validate(secret, version, strict=True)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from loadtests.launch import Scenario, run_locust
 from tests.conftest import LiveServer
@@ -54,3 +57,23 @@ def test_a_p95_above_its_limit_fails_the_run(server: LiveServer, images: Path, t
     assert result.total.failures == 0
     [violation] = result.report.violations
     assert violation.startswith("p95 ") and violation.endswith(" ms above 0 ms")
+
+
+def test_a_server_with_an_api_key(
+    start_server: Callable[..., LiveServer], images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in the compose stack: master and worker read the key from the file that
+    MVA_LOADTEST_API_KEY_FILE names and send it; without it every request is a 401 failure."""
+    guarded = start_server(api_key="locust-key", warm_models='["mobilenet_v2", "blazeface_short"]')
+    scenario = Scenario(**{**SHORT.__dict__, "images": images})
+    refused = run_locust(guarded.url, scenario, tmp_path / "no-key")
+    assert refused.exit_code == 1
+    assert refused.total.requests > 0 and refused.total.failures == refused.total.requests
+    assert "HTTP 401" in str(refused.report.errors[0]["error"])
+
+    secret = tmp_path / "api_key"
+    secret.write_text("locust-key\n")
+    monkeypatch.setenv("MVA_LOADTEST_API_KEY_FILE", str(secret))  # the worker inherits it
+    let_in = run_locust(guarded.url, scenario, tmp_path / "key", workers=1)
+    assert let_in.exit_code == 0
+    assert let_in.total.requests > 0 and let_in.total.failures == 0

@@ -18,12 +18,14 @@ def ops(path: Path) -> Counter[str]:
 
 
 @pytest.mark.parametrize("model", ["mobilenet_v2", "blazeface_short", "blazeface_full"])
-def test_every_model_takes_nhwc_float(layout: ArtifactLayout, manifest: Manifest, model: str) -> None:
+def test_every_model_takes_nhwc_float_with_a_symbolic_batch(
+    layout: ArtifactLayout, manifest: Manifest, model: str
+) -> None:
     spec = manifest.get(model)
     graph = onnx.load(str(layout.onnx(model, spec.precisions[0]))).graph
     (graph_input,) = graph.input
-    dims = [d.dim_value for d in graph_input.type.tensor_type.shape.dim]
-    assert dims == [1, spec.input.height, spec.input.width, 3]
+    dims = [d.dim_param or d.dim_value for d in graph_input.type.tensor_type.shape.dim]
+    assert dims == ["batch", spec.input.height, spec.input.width, 3]  # symbolic batch: micro-batching
     assert graph_input.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
 
 
@@ -66,3 +68,9 @@ def test_lock_records_checksums_and_verification(layout: ArtifactLayout, manifes
     assert set(entry["files"]) == {"source.tflite", "labels.txt", "int8.onnx", "fp32.onnx"}
     assert entry["verification"]["int8"]["max_abs"] == 0.0
     assert "grace_hopper.bmp" in entry["verified_on"] or entry["verified_on"][0].startswith("noise")
+
+
+def test_lock_records_that_batches_equal_single_images(layout: ArtifactLayout) -> None:
+    for entry in layout.read_lock()["models"].values():
+        for figures in entry["verification"].values():
+            assert figures["batch_max_abs"] <= 1e-4

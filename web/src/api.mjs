@@ -1,5 +1,32 @@
 // The server path: POST the picture's bytes to /classify or /detect and split the round trip into
 // the server's own stages (Server-Timing) and the rest (network, HTTP, JSON).
+
+// The API key (the server's MVA_API_KEY), sent as X-API-Key when set. Kept in this tab only: module
+// memory plus sessionStorage (gone when the tab closes; never localStorage or a cookie).
+const KEY_STORAGE = 'mva-api-key';
+let apiKey = sessionStorage.getItem(KEY_STORAGE) ?? '';
+
+export function getApiKey() {
+  return apiKey;
+}
+
+export function setApiKey(key) {
+  apiKey = key.trim();
+  if (apiKey) sessionStorage.setItem(KEY_STORAGE, apiKey);
+  else sessionStorage.removeItem(KEY_STORAGE);
+}
+
+export function authHeaders() {
+  return apiKey ? { 'X-API-Key': apiKey } : {};
+}
+
+// An answer that is not 2xx; `status` 401 means the API key is missing or wrong.
+export class HttpError extends Error {
+  constructor(what, status, message = '') {
+    super(`${what}: HTTP ${status}${message ? `: ${message}` : ''}`);
+    this.status = status;
+  }
+}
 export function parseServerTiming(header) {
   const stages = {};
   for (const part of (header || '').split(',')) {
@@ -22,12 +49,12 @@ export async function callApi(task, blob, query) {
   const response = await fetch(url, {
     method: 'POST',
     body,
-    headers: rawImage ? { 'Content-Type': blob.type } : undefined,
+    headers: { ...(rawImage ? { 'Content-Type': blob.type } : {}), ...authHeaders() },
     cache: 'no-store',
   });
   const payload = await response.json();
   const roundTripMs = performance.now() - start;
-  if (!response.ok) throw new Error(`${task}: HTTP ${response.status}: ${payload?.error?.message ?? ''}`);
+  if (!response.ok) throw new HttpError(task, response.status, payload?.error?.message ?? '');
   const server = parseServerTiming(response.headers.get('Server-Timing'));
   return {
     payload,

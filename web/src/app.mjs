@@ -1,7 +1,7 @@
 // Page wiring: pick a picture and settings, run both paths, show results and timings side by side.
 // Results land in window.mva (last, bench) too, so the browser tests and `bench --browser` read the
 // very numbers the page shows.
-import { callApi } from './api.mjs';
+import { callApi, getApiKey, setApiKey } from './api.mjs';
 import { runBenchmark } from './bench.mjs';
 import { runInBrowser } from './browser.mjs';
 import { drawChart } from './chart.mjs';
@@ -137,6 +137,7 @@ async function usePicture(blob) {
   state.picture = { bitmap, width: bitmap.width, height: bitmap.height };
   state.blob = blob;
   drawScene($('scene'), state.picture, []);
+  if (!state.manifest) return; // waiting for the API key: loadServer() enables the buttons
   for (const id of ['run', 'bench']) $(id).disabled = false;
   setStatus(`${bitmap.width}×${bitmap.height} picture, ${kib(blob.size)}: press Run`);
 }
@@ -246,15 +247,34 @@ async function gpuNote() {
   $('gpu-note').textContent = notes.join(' · ');
 }
 
-async function init() {
+// The manifest and the server's settings; a 401 (the server wants an API key) is not an error of the
+// page: it asks for the key, and entering one loads again.
+async function loadServer() {
   try {
     [state.manifest, state.server] = await Promise.all([loadManifest(), loadServerInfo()]);
   } catch (error) {
-    fail(error);
+    if (error.status !== 401) {
+      fail(error);
+      return;
+    }
+    setStatus(getApiKey() ? 'the API key was refused: check it (Server › API key)' : 'the server wants an API key: enter it under Server › API key');
+    document.body.dataset.state = 'needs-key';
+    $('api-key').focus();
     return;
   }
-  fillThreads($('browser-threads'), Math.max(1, navigator.hardwareConcurrency || 1));
   fillThreads($('server-threads'), state.server.settings.threads.max);
+  if (state.picture) await usePicture(state.blob);
+  else setStatus('pick an image');
+  document.body.dataset.state = 'ready';
+}
+
+async function init() {
+  fillThreads($('browser-threads'), Math.max(1, navigator.hardwareConcurrency || 1));
+  $('api-key').value = getApiKey();
+  $('api-key').addEventListener('change', () => {
+    setApiKey($('api-key').value);
+    if (!state.manifest) loadServer();
+  });
   $('task').addEventListener('change', () => {
     const classify = $('task').value === 'classify';
     $('precision-label').hidden = !classify;
@@ -274,8 +294,7 @@ async function init() {
   $('live').addEventListener('click', toggleLive);
   $('live').disabled = !navigator.mediaDevices?.getUserMedia;
   gpuNote().catch(() => {});
-  setStatus('pick an image');
-  document.body.dataset.state = 'ready';
+  await loadServer();
 }
 
 init();

@@ -1,15 +1,20 @@
 // The one manifest (GET /v1/manifest) gives input sizes, normalization, resize mode, anchors and
 // decoder thresholds; the page never carries its own copy. Model files come from the service too.
-export async function loadManifest() {
-  const response = await fetch('/v1/manifest');
-  if (!response.ok) throw new Error(`/v1/manifest: HTTP ${response.status}`);
+// Both /v1 routes want the API key when the server has one; the model and label files do not.
+import { authHeaders, HttpError } from './api.mjs';
+
+async function getJson(path) {
+  const response = await fetch(path, { headers: authHeaders() });
+  if (!response.ok) throw new HttpError(path, response.status);
   return response.json();
 }
 
+export async function loadManifest() {
+  return getJson('/v1/manifest');
+}
+
 export async function loadServerInfo() {
-  const response = await fetch('/v1/models');
-  if (!response.ok) throw new Error(`/v1/models: HTTP ${response.status}`);
-  return response.json();
+  return getJson('/v1/models');
 }
 
 export function modelUrl(name, precision) {

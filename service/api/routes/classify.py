@@ -66,5 +66,6 @@ async def classify(
         settings=done.settings,
         image=done.image,
         predictions=[Prediction(class_id=p.class_id, label=p.label, score=p.score) for p in done.result],
+        batch_size=done.batch_size,
         timing=Timing(**timing),
     )

@@ -89,5 +89,6 @@ async def detect(
             )
             for f in faces
         ],
+        batch_size=done.batch_size,
         timing=Timing(**timing),
     )
