@@ -42,7 +42,8 @@ def test_the_page_asks_for_the_key_then_sends_it(
 
     page.fill("#api-key", "wrong")
     page.dispatch_event("#api-key", "change")
-    page.wait_for_function("document.querySelector('#status').textContent.includes('refused')")
+    # a locator wait runs in Playwright's own world: the page's CSP (no eval) does not apply
+    page.locator("#status", has_text="refused").wait_for(timeout=30_000)
     assert page.evaluate("document.body.dataset.state") == "needs-key"
 
     page.fill("#api-key", f"  {KEY} ")
