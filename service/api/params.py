@@ -35,11 +35,6 @@ async def engine_settings(
 ) -> EngineSettings:
     # async on purpose: a plain `def` dependency costs a thread-pool hop per request (~0.35 ms here)
     state = request.app.state.mva
-    values: dict[str, object] = state.settings.default_engine_settings().model_dump()
-    if preset == "auto":
-        values.update(await _auto_settings(request))
-    elif preset is not None:
-        values.update(EngineSettings.from_preset(preset))
     explicit = {
         "engine": engine,
         "precision": precision,
@@ -47,6 +42,13 @@ async def engine_settings(
         "threads": threads,
         "kernels": kernels,
     }
+    if preset is None and all(v is None for v in explicit.values()):
+        return state.default_settings  # the common case: nothing to validate again
+    values: dict[str, object] = state.default_settings.model_dump()
+    if preset == "auto":
+        values.update(await _auto_settings(request))
+    elif preset is not None:
+        values.update(EngineSettings.from_preset(preset))
     values.update({k: v for k, v in explicit.items() if v is not None})
     if values["engine"] == "onnxruntime" and engine is not None and kernels is None:
         values["kernels"] = None  # a preset's litert kernels do not carry over to onnxruntime

@@ -30,6 +30,7 @@ class AppState:
     pool: InferencePool
     metrics: Metrics
     batcher: MicroBatcher | None = None
+    default_settings: EngineSettings = field(default_factory=EngineSettings)  # set from settings in create()
     labels: dict[str, Labels] = field(default_factory=dict)
     ready: bool = False
     not_ready_reason: str = "warming up"
@@ -57,7 +58,8 @@ class AppState:
         if settings.batch_window_ms > 0:
             observe = metrics.batch_size.observe
             batcher = MicroBatcher(pool, settings.batch_window_ms, settings.max_batch, observe)
-        return cls(settings, layout, manifest, registry, pool, metrics, batcher)
+        defaults = settings.default_engine_settings()
+        return cls(settings, layout, manifest, registry, pool, metrics, batcher, defaults)
 
     def labels_for(self, spec: ModelSpec) -> Labels:
         with self._lock:
@@ -73,7 +75,7 @@ class AppState:
         A failure (a missing or corrupt model) leaves the service up but not ready, with the reason."""
         import time
 
-        defaults = self.settings.default_engine_settings()
+        defaults = self.default_settings
         try:
             for name in self.settings.warm_models:
                 spec = self.manifest.get(name)

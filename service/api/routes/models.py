@@ -47,7 +47,7 @@ async def list_models(request: Request) -> dict[str, Any]:
             },
         },
         "settings": {
-            "defaults": state.settings.default_engine_settings().model_dump(),
+            "defaults": state.default_settings.model_dump(),
             "threads": {"min": 1, "max": CPU_COUNT},
             "presets": ["scalar", "simd", "simd-threads", "auto"],
         },
