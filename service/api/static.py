@@ -4,6 +4,7 @@ visitor does not download the wasm binaries and models again."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 from pathlib import Path
@@ -86,9 +87,10 @@ def matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
-def file_response(request: Request, path: Path, etags: ETags) -> Response:
-    """`path` must already be known to be a file inside an allowed folder."""
-    etag = etags.of(path)
+async def file_response(request: Request, path: Path, etags: ETags) -> Response:
+    """`path` must already be known to be a file inside an allowed folder. The first ETag of a file
+    hashes it (10 MB of wasm): off the event loop."""
+    etag = await asyncio.to_thread(etags.of, path)
     headers = {
         **ISOLATION_HEADERS,
         "ETag": etag,

@@ -19,23 +19,23 @@ class PageNotBuilt(ServiceError):
     status, code = 404, "not_found"
 
 
-def _page_file(request: Request, relative: str) -> Response:
+async def _page_file(request: Request, relative: str) -> Response:
     folder = state_of(request).settings.static_dir
     path = inside(folder, relative)
     if path is None:
         hint = " (run `make web` to build the page)" if not (folder / "index.html").is_file() else ""
         raise PageNotBuilt(f"no page file {relative!r}{hint}", field="path")
-    return file_response(request, path, ETAGS)
+    return await file_response(request, path, ETAGS)
 
 
 @router.get("/", include_in_schema=False)
 async def page(request: Request) -> Response:
-    return _page_file(request, "index.html")
+    return await _page_file(request, "index.html")
 
 
 @router.get("/web/{relative:path}", include_in_schema=False)
 async def page_file(request: Request, relative: str) -> Response:
-    return _page_file(request, relative)
+    return await _page_file(request, relative)
 
 
 @router.get(
@@ -51,7 +51,7 @@ async def model_file(request: Request, model: str, precision: Precision) -> Resp
     path = state_of(request).layout.onnx(spec.name, precision)
     if not path.is_file():
         raise UnknownModel(f"{spec.name} {precision} is not built (run `make models`)", field="model")
-    return file_response(request, path, ETAGS)
+    return await file_response(request, path, ETAGS)
 
 
 @router.get(
@@ -65,7 +65,7 @@ async def labels_file(request: Request, model: str) -> Response:
     path = state_of(request).layout.labels(spec.name)
     if spec.labels is None or not path.is_file():
         raise UnknownModel(f"{spec.name} has no labels", field="model")
-    return file_response(request, path, ETAGS)
+    return await file_response(request, path, ETAGS)
 
 
 def _known_model(request: Request, model: str) -> ModelSpec:
