@@ -4,7 +4,6 @@ service with the baselines. Options after the known ones go to the locustfile (e
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from loadtests.launch import LoadResult, Scenario, run_locust
-from service.localserver import LOOPBACK, free_port, running_server
+from service.localserver import serve_app
 
 app = typer.Typer(help="Locust load tests for mobile-vision-api.", no_args_is_help=True)
 console = Console()
@@ -79,21 +78,6 @@ def run(
     raise typer.Exit(result.exit_code)
 
 
-def service_command(port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "service",
-        "serve",
-        "--host",
-        LOOPBACK,
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-
-
 @app.command(context_settings=PASS_THROUGH)
 def ci(
     ctx: typer.Context,
@@ -105,10 +89,8 @@ def ci(
     images: ImagesOpt = None,
 ) -> None:
     """Start the service on a free loopback port, load-test it briefly, require zero failures, stop it."""
-    port = free_port()
-    url = f"http://{LOOPBACK}:{port}"
     scenario = Scenario(users, spawn_rate, run_time, 0.0, None, images, tuple(ctx.args))
-    with running_server(service_command(port), f"{url}/readyz", out / "ci-server.log"):
+    with serve_app(log=out / "ci-server.log") as (url, _):
         result = run_locust(url, scenario, out / "ci", workers)
     report(result, f"CI load test: {users} users, {run_time}")
     raise typer.Exit(result.exit_code)
