@@ -100,10 +100,12 @@ locust_start() { # run time
   compose up -d --no-deps --force-recreate locust-master locust-worker
 }
 locust_result() { # waits for the master; prints its totals; fails unless it passed
-  local master rc
+  local master rc logs
   master=$(compose ps -q locust-master)
   rc=$("$DOCKER" wait "$master")
-  "$DOCKER" logs "$master" 2>&1 | grep -E '^ +Aggregated +[0-9]+ +[0-9]+\(' | head -1 |
+  # no `| head` under pipefail: a writer cut off early dies of SIGPIPE and fails the step
+  logs=$("$DOCKER" logs "$master" 2>&1)
+  grep -m1 -E '^ +Aggregated +[0-9]+ +[0-9]+\(' <<<"$logs" |
     awk '{ printf "::: containers: locust: %s requests, %s failed, %s req/s, median %s ms\n", $2, $3, $10, $8 }'
   [ "$rc" -eq 0 ] || { "$DOCKER" logs "$master" 2>&1 | tail -30; echo "locust exited $rc" >&2; return 1; }
 }
@@ -116,7 +118,8 @@ say "locust through lb, 30 s; one api replica stopped after 10 s"
 since=$(date +%s)
 locust_start 30s
 sleep 10
-victim=$(compose ps -q api | head -1)
+mapfile -t api_ids < <(compose ps -q api)
+victim=${api_ids[0]}
 t0=$(date +%s%N)
 "$DOCKER" stop "$victim" >/dev/null
 stop_ms=$((($(date +%s%N) - t0) / 1000000))
@@ -127,7 +130,7 @@ locust_result
 lb_log=$("$DOCKER" logs --since "$since" "$(compose ps -q lb)" 2>&1)
 retried=$(grep -cE 'upstream=[^ ]+, ' <<<"$lb_log" || true)
 echo "::: containers: lb: $retried requests failed on the stopped replica and were answered by the other one"
-grep -E 'upstream=[^ ]+, ' <<<"$lb_log" | head -3 || true
+grep -m3 -E 'upstream=[^ ]+, ' <<<"$lb_log" || true
 # zero failures must come from nginx's retries, not from the stopped replica never being asked
 [ "$retried" -gt 0 ] || { echo "no request reached the stopped replica: the failover was not exercised" >&2; exit 1; }
 
