@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from fastapi import Request, Response
+from pydantic import BaseModel
 
+from service.api.params import EngineQuery, resolve_settings
 from service.api.schemas import ImageInfo
 from service.api.state import AppState
 from service.api.upload import read_image
@@ -62,14 +64,14 @@ def model_for(state: AppState, name: str, task: Task) -> ModelSpec:
 async def infer(
     request: Request,
     spec: ModelSpec,
-    settings: EngineSettings,
+    query: EngineQuery,
     postprocess: Callable[[PipelineOutput], R],
 ) -> InferenceResult[R]:
     state = state_of(request)
     if not state.ready:
         raise NotReady(f"not ready: {state.not_ready_reason}", headers={"Retry-After": "2"})
     timer = StageTimer()
-    resolved = state.resolve(spec, settings)
+    resolved = state.resolve(spec, await resolve_settings(state, query))
     with timer.stage("receive"):
         data = await read_image(request, state.settings.max_upload_bytes)
 
@@ -120,10 +122,15 @@ async def _infer_batched(
     return InferenceResult(result, output, runner.settings, timer, batch_size)
 
 
-def finish_timing(request: Request, response: Response, timer: StageTimer) -> dict[str, float]:
-    """Close the timer; put the figures in Server-Timing and the stage histograms."""
+def finish_timing(request: Request, timer: StageTimer) -> tuple[dict[str, float], dict[str, str]]:
+    """Close the timer; observe the stage histograms. Returns the figures and the Server-Timing header."""
     timing = timer.finish()
-    response.headers["Server-Timing"] = server_timing_header(timing)
     route = request.scope.get("route")
     state_of(request).metrics.observe_timing(getattr(route, "path", "other"), timing)
-    return timing
+    return timing, {"Server-Timing": server_timing_header(timing)}
+
+
+def json_response(body: BaseModel, headers: dict[str, str]) -> Response:
+    """The typed body serialized once, by pydantic-core. Returning a Response skips FastAPI's own
+    response-model pass (validate again, jsonable_encoder, json.dumps): ~0.3 ms a request here."""
+    return Response(body.model_dump_json(), media_type="application/json", headers=headers)

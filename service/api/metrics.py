@@ -39,10 +39,16 @@ class Metrics:
             "mva_queue_depth", "Requests admitted to inference (running or waiting)", registry=self.registry
         )
         depth.set_function(queue_depth)
+        # labels() looks its child up under a lock on every call; a request observes eight stages
+        self._stage_children: dict[tuple[str, str], Histogram] = {}
 
     def observe_timing(self, route: str, timing: dict[str, float]) -> None:
+        children = self._stage_children
         for stage, ms in timing.items():
-            self.stage_seconds.labels(route, stage).observe(ms / 1000.0)
+            child = children.get((route, stage))
+            if child is None:
+                child = children[(route, stage)] = self.stage_seconds.labels(route, stage)
+            child.observe(ms / 1000.0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

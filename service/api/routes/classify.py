@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Request, Response
+from pydantic import Field
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-
-from service.api.inference import finish_timing, infer, model_for, state_of
-from service.api.params import engine_settings
+from service.api.inference import finish_timing, infer, json_response, model_for, state_of
+from service.api.params import EngineQuery
+from service.api.query import openapi_parameters, parse_query
 from service.api.schemas import ClassifyResponse, ErrorResponse, Prediction, Timing
-from service.settings import EngineSettings
 from service.tasks.classification import top_k
 
 router = APIRouter(tags=["inference"])
@@ -37,11 +36,16 @@ ERRORS = {
 }
 
 
+class ClassifyQuery(EngineQuery):
+    top_k: int = Field(5, ge=1, le=1000, description="how many labels")
+    model: str = Field("mobilenet_v2", description="classification model name from the manifest")
+
+
 @router.post(
     "/classify",
     response_model=ClassifyResponse,
     responses=ERRORS,
-    openapi_extra=IMAGE_BODY,
+    openapi_extra=IMAGE_BODY | {"parameters": openapi_parameters(ClassifyQuery)},
     summary="Classify an image with MobileNetV2 (ImageNet)",
     description=(
         "Send the image as multipart field `image` or as the raw body with an image content type, e.g. "
@@ -49,19 +53,15 @@ ERRORS = {
         "bilinear resize to 224x224, (pixel - 128) / 128."
     ),
 )
-async def classify(
-    request: Request,
-    response: Response,
-    settings: Annotated[EngineSettings, Depends(engine_settings)],
-    top_k_: Annotated[int, Query(alias="top_k", ge=1, le=1000, description="how many labels")] = 5,
-    model: Annotated[str, Query(description="classification model name from the manifest")] = "mobilenet_v2",
-) -> ClassifyResponse:
+async def classify(request: Request) -> Response:
+    query = parse_query(ClassifyQuery, request)
     state = state_of(request)
-    spec = model_for(state, model, "classification")
+    spec = model_for(state, query.model, "classification")
     labels = state.labels_for(spec)
-    done = await infer(request, spec, settings, lambda out: top_k(out.outputs[0], labels, top_k_))
-    timing = finish_timing(request, response, done.timer)
-    return ClassifyResponse(
+    count = query.top_k
+    done = await infer(request, spec, query, lambda out: top_k(out.outputs[0], labels, count))
+    timing, headers = finish_timing(request, done.timer)
+    body = ClassifyResponse(
         model=spec.name,
         settings=done.settings,
         image=done.image,
@@ -69,3 +69,4 @@ async def classify(
         batch_size=done.batch_size,
         timing=Timing(**timing),
     )
+    return json_response(body, headers)

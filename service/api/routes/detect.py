@@ -1,16 +1,17 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Request, Response
+from pydantic import Field
 
 from service.annotate import annotate
-from service.api.inference import finish_timing, infer, model_for, state_of
-from service.api.params import engine_settings
+from service.api.inference import finish_timing, infer, json_response, model_for, state_of
+from service.api.params import EngineQuery
+from service.api.query import openapi_parameters, parse_query
 from service.api.routes.classify import ERRORS, IMAGE_BODY
 from service.api.schemas import Box, DetectResponse, FaceOut, Point, Timing
 from service.pipeline import PipelineOutput
-from service.settings import EngineSettings
 from service.tasks.detection import Face
 from service.tasks.detection import detect as detect_faces
 
@@ -19,11 +20,20 @@ router = APIRouter(tags=["inference"])
 _IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG"}
 
 
+class DetectQuery(EngineQuery):
+    model: str = Field("short", description="short (128x128, faces within ~2 m) or full (192x192)")
+    min_score: float | None = Field(None, ge=0.0, le=1.0, description="default: the manifest's")
+    iou_threshold: float | None = Field(None, gt=0.0, le=1.0, description="weighted-NMS overlap")
+    max_faces: int | None = Field(None, ge=1, le=1000)
+    annotate: bool = Field(False, description="return the picture with faces drawn")
+    format: Literal["png", "jpeg"] = Field("png", description="of the annotated picture")
+
+
 @router.post(
     "/detect",
     response_model=DetectResponse,
     responses=ERRORS | {200: {"content": {"image/png": {}, "image/jpeg": {}}}},
-    openapi_extra=IMAGE_BODY,
+    openapi_extra=IMAGE_BODY | {"parameters": openapi_parameters(DetectQuery)},
     summary="Detect faces with BlazeFace",
     description=(
         "`curl -F image=@face.jpg 'localhost:8000/detect?model=full'`. The image is letterboxed to the model "
@@ -32,45 +42,36 @@ _IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG"}
         "with the faces drawn, and the JSON figures in headers."
     ),
 )
-async def detect(
-    request: Request,
-    response: Response,
-    settings: Annotated[EngineSettings, Depends(engine_settings)],
-    model: Annotated[
-        str, Query(description="short (128x128, faces within ~2 m) or full (192x192)")
-    ] = "short",
-    min_score: Annotated[float | None, Query(ge=0.0, le=1.0, description="default: the manifest's")] = None,
-    iou_threshold: Annotated[float | None, Query(gt=0.0, le=1.0, description="weighted-NMS overlap")] = None,
-    max_faces: Annotated[int | None, Query(ge=1, le=1000)] = None,
-    annotate_: Annotated[
-        bool, Query(alias="annotate", description="return the picture with faces drawn")
-    ] = False,
-    annotate_format: Annotated[Literal["png", "jpeg"], Query(alias="format")] = "png",
-) -> DetectResponse | Response:
+async def detect(request: Request) -> Response:
+    query = parse_query(DetectQuery, request)
     state = state_of(request)
-    spec = model_for(state, model, "detection")
+    spec = model_for(state, query.model, "detection")
     accept = request.headers.get("accept", "")
     image_type = next((t for t in _IMAGE_TYPES if t in accept), None)
-    if annotate_ and image_type is None:
-        image_type = f"image/{annotate_format}"
+    if query.annotate and image_type is None:
+        image_type = f"image/{query.format}"
 
     def postprocess(out: PipelineOutput) -> tuple[list[Face], bytes | None]:
         size = (out.decoded.width, out.decoded.height)
         faces = detect_faces(
-            out.outputs, spec, out.model_pixels.letterbox, size, min_score, iou_threshold, max_faces
+            out.outputs,
+            spec,
+            out.model_pixels.letterbox,
+            size,
+            query.min_score,
+            query.iou_threshold,
+            query.max_faces,
         )
         if image_type is None:
             return faces, None
         return faces, annotate(out.decoded.image, faces, size, _IMAGE_TYPES[image_type])
 
-    done = await infer(request, spec, settings, postprocess)
+    done = await infer(request, spec, query, postprocess)
     faces, picture = done.result
+    timing, headers = finish_timing(request, done.timer)
     if picture is not None:
-        annotated = Response(picture, media_type=image_type, headers={"X-Faces": str(len(faces))})
-        finish_timing(request, annotated, done.timer)
-        return annotated
-    timing = finish_timing(request, response, done.timer)
-    return DetectResponse(
+        return Response(picture, media_type=image_type, headers=headers | {"X-Faces": str(len(faces))})
+    body = DetectResponse(
         model=spec.name,
         settings=done.settings,
         image=done.image,
@@ -92,3 +93,4 @@ async def detect(
         batch_size=done.batch_size,
         timing=Timing(**timing),
     )
+    return json_response(body, headers)
