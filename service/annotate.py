@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 from service.tasks.detection.projection import Face
@@ -11,9 +12,9 @@ from service.tasks.detection.projection import Face
 _COLORS = ["#ff3b30", "#34c759", "#007aff", "#ffcc00", "#af52de", "#5ac8fa"]
 
 
-def annotate(image: Image.Image, faces: list[Face], original_size: tuple[int, int], fmt: str) -> bytes:
-    """`faces` are in original-image pixels; `image` may be the smaller decoded picture."""
-    canvas = image.copy()
+def annotate(pixels: np.ndarray, faces: list[Face], original_size: tuple[int, int], fmt: str) -> bytes:
+    """`faces` are in original-image pixels; `pixels` (RGB) may be the smaller decoded picture."""
+    canvas = Image.fromarray(pixels, "RGB")  # a copy: the decoded pixels stay as they were
     draw = ImageDraw.Draw(canvas)
     sx, sy = canvas.width / original_size[0], canvas.height / original_size[1]
     line = max(2, round(min(canvas.size) / 200))

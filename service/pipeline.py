@@ -28,7 +28,7 @@ def prepare(
     with timer.stage("decode"):
         decoded = decode_image(data, max_pixels, min_size=lambda w, h: min_source_size(spec, w, h))
     with timer.stage("preprocess"):
-        model_pixels = preprocess(decoded.image, spec)
+        model_pixels = preprocess(decoded.pixels, spec)
     return decoded, model_pixels
 
 

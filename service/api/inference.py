@@ -41,8 +41,8 @@ class InferenceResult(Generic[R]):
             width=decoded.width,
             height=decoded.height,
             format=decoded.format,
-            decoded_width=decoded.image.width,
-            decoded_height=decoded.image.height,
+            decoded_width=decoded.decoded_width,
+            decoded_height=decoded.decoded_height,
         )
 
 

@@ -178,7 +178,7 @@ def decode_preprocess(path: Path, manifest: Manifest, runs: int) -> dict:
 
     def call() -> None:
         decoded = decode_image(data, max_pixels, lambda w, h: min_source_size(spec, w, h))
-        preprocess(decoded.image, spec)
+        preprocess(decoded.pixels, spec)
 
     for _ in range(5):
         call()

@@ -38,7 +38,7 @@ class InProcess:
         spec = self._manifest.get(cell.model)
         runner = self.runner(cell)
         decoded = decode_image(image, self._max_pixels, lambda w, h: min_source_size(spec.input, w, h))
-        pixels = preprocess(decoded.image, spec.input).pixels
+        pixels = preprocess(decoded.pixels, spec.input).pixels
         return lambda: runner.run(pixels)
 
     def pipeline_call(self, cell: Cell, image: bytes) -> Callable[[], object]:

@@ -1,5 +1,6 @@
-"""Bytes -> RGB image. Limits are checked before pixels are decoded; large JPEGs are decoded at a
-reduced DCT scale (libjpeg's 1/2, 1/4, 1/8) never below the size the model needs."""
+"""Bytes -> RGB pixels. Limits are checked before pixels are decoded; JPEGs are decoded by libjpeg-turbo
+(simplejpeg) straight into a numpy array, at the smallest DCT scale (in eighths) that still gives the
+size the model needs. Other formats go through Pillow."""
 
 from __future__ import annotations
 
@@ -10,28 +11,49 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+import simplejpeg
+from PIL import Image, UnidentifiedImageError
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
 
-# What Pillow raises for damaged data (found by tests/imaging/test_fuzz.py).
+# What Pillow and simplejpeg raise for damaged data (found by tests/imaging/test_fuzz.py).
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError, TypeError)
 # Orientations 5..8 swap width and height (EXIF tag 0x0112).
 _SWAPS_AXES = {5, 6, 7, 8}
 _EXIF_ORIENTATION = 0x0112
+# JPEG modes libjpeg-turbo converts to RGB itself (YCbCr, RGB, greyscale); CMYK/YCCK go through Pillow.
+_TURBO_MODES = {"RGB", "L"}
+# EXIF orientation -> the view of the stored pixels that stands the picture up.
+_UPRIGHT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    2: lambda p: p[:, ::-1],  # mirrored
+    3: lambda p: p[::-1, ::-1],  # rotated 180
+    4: lambda p: p[::-1],  # mirrored vertically
+    5: lambda p: p.transpose(1, 0, 2),  # transposed
+    6: lambda p: p.transpose(1, 0, 2)[:, ::-1],  # stored rotated 90 counter-clockwise
+    7: lambda p: p[::-1, ::-1].transpose(1, 0, 2),  # transversed
+    8: lambda p: p.transpose(1, 0, 2)[::-1],  # stored rotated 90 clockwise
+}
 
 
 @dataclass(frozen=True)
 class DecodedImage:
-    image: Image.Image  # RGB, EXIF orientation applied, possibly DCT-downscaled
+    pixels: np.ndarray  # RGB uint8 [H, W, 3], C-contiguous, EXIF orientation applied, maybe DCT-downscaled
     width: int  # of the original picture, after EXIF orientation
     height: int
     format: str
 
     @property
+    def decoded_width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def decoded_height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
     def downscale(self) -> float:
         """Original width over decoded width (1.0 when decoded at full size)."""
-        return self.width / self.image.width
+        return self.width / self.decoded_width
 
 
 MinSize = Callable[[int, int], tuple[int, int]]
@@ -45,7 +67,7 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data))  # reads the header only
     except UnidentifiedImageError as exc:
         raise UnsupportedMediaType(
             "the body is not an image format this service reads (JPEG, PNG, ...)"
@@ -61,34 +83,43 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
     try:
         # PNG keeps EXIF after the pixels, so reading it may already decode (and fail on truncation)
         orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
-        if min_size is not None and fmt == "JPEG":
-            swapped = orientation in _SWAPS_AXES
-            want_w, want_h = min_size(*((height, width) if swapped else (width, height)))
-            if swapped:
-                want_w, want_h = want_h, want_w
-            # draft keeps each side >= the requested size; "RGB" lets libjpeg convert YCbCr itself.
-            image.draft("RGB" if image.mode != "CMYK" else None, (want_w, want_h))
-        image.seek(0)  # first frame of an animation
-        image.load()
+        swapped = orientation in _SWAPS_AXES
+        if fmt == "JPEG" and image.mode in _TURBO_MODES:
+            want_w, want_h = (0, 0)
+            if min_size is not None:
+                want_w, want_h = min_size(*((height, width) if swapped else (width, height)))
+                if swapped:
+                    want_w, want_h = want_h, want_w
+            pixels = simplejpeg.decode_jpeg(data, colorspace="RGB", min_width=want_w, min_height=want_h)
+        else:
+            image.seek(0)  # first frame of an animation
+            image.load()
+            pixels = _rgb_pixels(image)
     except _DECODE_ERRORS as exc:
         raise CorruptImage(f"the {fmt} image could not be decoded: {exc}") from exc
-    image = _to_rgb(ImageOps.exif_transpose(image) if orientation != 1 else image)
-    if orientation in _SWAPS_AXES:
+    if swapped:
         width, height = height, width
-    return DecodedImage(image=image, width=width, height=height, format=fmt)
+    return DecodedImage(pixels=upright(pixels, orientation), width=width, height=height, format=fmt)
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
+def upright(pixels: np.ndarray, orientation: object) -> np.ndarray:
+    """Apply an EXIF orientation (as Pillow's ImageOps.exif_transpose) to [H, W, C] pixels; unknown
+    values leave them as they are."""
+    turn = _UPRIGHT.get(orientation) if isinstance(orientation, int) else None
+    return pixels if turn is None else np.ascontiguousarray(turn(pixels))
+
+
+def _rgb_pixels(image: Image.Image) -> np.ndarray:
     mode = image.mode
     if mode == "RGB":
-        return image
+        return np.asarray(image)
     if mode.startswith("I;16") or mode == "I":
         # 16-bit greyscale: keep the top 8 bits (Pillow's convert("L") would clip at 255)
         wide = np.asarray(image, dtype=np.uint32)
         shift = 8 if mode.startswith("I;16") or wide.max(initial=0) > 255 else 0
-        return Image.fromarray((wide >> shift).astype(np.uint8), "L").convert("RGB")
+        return _grey_to_rgb((wide >> shift).astype(np.uint8))
     if mode == "F":
-        return Image.fromarray(np.clip(np.asarray(image), 0, 255).astype(np.uint8), "L").convert("RGB")
+        return _grey_to_rgb(np.clip(np.asarray(image), 0, 255).astype(np.uint8))
     if (mode == "P" and "transparency" in image.info) or mode in ("PA", "LA", "RGBa", "La"):
         image = image.convert("RGBA")
         mode = "RGBA"
@@ -96,5 +127,9 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         # Composite over black, as a browser canvas reads transparent pixels (0, 0, 0, 0).
         background = Image.new("RGB", image.size, (0, 0, 0))
         background.paste(image, mask=image.getchannel("A"))
-        return background
-    return image.convert("RGB")  # L, P, CMYK, YCbCr, 1, ...
+        return np.asarray(background)
+    return np.asarray(image.convert("RGB"))  # L, P, CMYK, YCbCr, 1, ...
+
+
+def _grey_to_rgb(grey: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.repeat(grey[:, :, np.newaxis], 3, axis=2))

@@ -1,16 +1,22 @@
-"""Decoded image -> pixels at the model's input size, as the model was trained:
-MobileNet takes a central crop then a bilinear resize (TF-slim), BlazeFace a letterbox that keeps
-the aspect ratio (MediaPipe's ImageToTensor with keep_aspect_ratio). One resize, no extra copies."""
+"""Decoded pixels -> pixels at the model's input size, as each model's own reference pipeline does it:
+MobileNet takes TF-slim's central crop (tf.image.central_crop) then a bilinear resize, BlazeFace a
+letterbox that keeps the aspect ratio (MediaPipe's ImageToTensor, OpenCV warpAffine INTER_LINEAR on
+CPU). The resize is OpenCV's INTER_LINEAR (half-pixel centres, no antialiasing, as tf.image.resize);
+a picture still 2x or more the target size is first box-averaged by an integer factor, what DCT
+scaling does for JPEGs while they decode. web/src/resample.mjs repeats this arithmetic exactly."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
-from PIL import Image
 
 from service.manifest import InputSpec
+
+# Preprocessing runs inside an inference worker that holds its cores; OpenCV must not add threads.
+cv2.setNumThreads(1)
 
 
 @dataclass(frozen=True)
@@ -48,28 +54,45 @@ def min_source_size(spec: InputSpec, width: int, height: int) -> tuple[int, int]
     return max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))
 
 
-def preprocess(image: Image.Image, spec: InputSpec) -> ModelPixels:
+def preprocess(pixels: np.ndarray, spec: InputSpec) -> ModelPixels:
     if spec.resize == "center_crop":
-        return ModelPixels(_center_crop(image, spec), IDENTITY)
-    return _letterbox(image, spec)
+        return ModelPixels(_center_crop(pixels, spec), IDENTITY)
+    return _letterbox(pixels, spec)
 
 
-def _center_crop(image: Image.Image, spec: InputSpec) -> np.ndarray:
-    w, h = image.size
-    crop_w, crop_h = w * spec.central_fraction, h * spec.central_fraction
-    box = ((w - crop_w) / 2, (h - crop_h) / 2, (w + crop_w) / 2, (h + crop_h) / 2)
-    resized = image.resize((spec.width, spec.height), Image.Resampling.BILINEAR, box=box)
-    return np.asarray(resized)[np.newaxis]
+def resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
+    """[H, W, 3] uint8 (a view with strided rows is fine) -> [height, width, 3] uint8."""
+    h, w = pixels.shape[:2]
+    factor = min(w // width, h // height)
+    if factor >= 2:
+        pixels = box_reduce(pixels, factor)
+    return cv2.resize(pixels, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def _letterbox(image: Image.Image, spec: InputSpec) -> ModelPixels:
-    w, h = image.size
+def box_reduce(pixels: np.ndarray, factor: int) -> np.ndarray:
+    """Mean of each factor x factor block, rounded half up; a partial last row or column is dropped."""
+    h, w = pixels.shape[0] // factor, pixels.shape[1] // factor
+    blocks = pixels[: h * factor, : w * factor].reshape(h, factor, w, factor, -1)
+    area = factor * factor
+    total = blocks.sum(axis=(1, 3), dtype=np.uint32)
+    return ((total + area // 2) // area).astype(np.uint8)
+
+
+def _center_crop(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
+    h, w = pixels.shape[:2]
+    # tf.image.central_crop's integer offsets: the same margin on both sides
+    top = int((h - h * spec.central_fraction) / 2)
+    left = int((w - w * spec.central_fraction) / 2)
+    return resize(pixels[top : h - top, left : w - left], spec.width, spec.height)[np.newaxis]
+
+
+def _letterbox(pixels: np.ndarray, spec: InputSpec) -> ModelPixels:
+    h, w = pixels.shape[:2]
     scale = min(spec.width / w, spec.height / h)
     new_w = max(1, min(spec.width, round(w * scale)))
     new_h = max(1, min(spec.height, round(h * scale)))
     left, top = (spec.width - new_w) // 2, (spec.height - new_h) // 2
-    pixels = np.zeros((1, spec.height, spec.width, 3), dtype=np.uint8)
-    resized = image.resize((new_w, new_h), Image.Resampling.BILINEAR)
-    pixels[0, top : top + new_h, left : left + new_w] = np.asarray(resized)
+    canvas = np.zeros((1, spec.height, spec.width, 3), dtype=np.uint8)
+    canvas[0, top : top + new_h, left : left + new_w] = resize(pixels, new_w, new_h)
     box = Letterbox(left / spec.width, top / spec.height, new_w / spec.width, new_h / spec.height)
-    return ModelPixels(pixels, box)
+    return ModelPixels(canvas, box)

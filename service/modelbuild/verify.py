@@ -28,7 +28,7 @@ def sample_pixels(spec: ModelSpec, images: Path | None) -> list[tuple[str, np.nd
         files = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if files:
             return [
-                (p.name, preprocess(decode_image(p.read_bytes(), 10**9).image, spec.input).pixels)
+                (p.name, preprocess(decode_image(p.read_bytes(), 10**9).pixels, spec.input).pixels)
                 for p in files
             ]
     rng = np.random.default_rng(0)

@@ -46,9 +46,9 @@ def test_grace_hopper_is_a_military_uniform_in_the_browser_and_via_the_api(
 def test_fp32_scores_match_the_servers_because_the_input_pixels_do(
     session: PageSession, images: Path
 ) -> None:
-    """Same resize (Pillow's bilinear in JS) and a lossless picture: the same input tensor, so fp32
-    scores agree to rounding. (int8 scores differ by a few points: onnxruntime-web's quantized wasm
-    kernels round differently from native onnxruntime's.)"""
+    """Same resize (the server's, to the byte: web/src/resample.mjs) and a lossless picture: the same
+    input tensor, so fp32 scores agree to rounding. (int8 scores differ by a few points:
+    onnxruntime-web's quantized wasm kernels round differently from native onnxruntime's.)"""
     session.pick(images / "grace_hopper.bmp")
     last = session.run(task="classify", precision="fp32", backend="wasm")
     browser = last["browser"]["result"]["predictions"]

@@ -31,7 +31,7 @@ SETTINGS = {
 
 def pixels_of(manifest: Manifest, path: Path, model: str = "mobilenet_v2") -> np.ndarray:
     spec = manifest.get(model)
-    return preprocess(decode_image(path.read_bytes(), 10**8).image, spec.input).pixels
+    return preprocess(decode_image(path.read_bytes(), 10**8).pixels, spec.input).pixels
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ def test_rgb_png_round_trips() -> None:
     image = asymmetric()
     decoded = decode_image(encode(image, "PNG"), LIMIT)
     assert (decoded.width, decoded.height, decoded.format) == (40, 20, "PNG")
-    assert np.array_equal(np.asarray(decoded.image), np.asarray(image))
+    assert np.array_equal(decoded.pixels, np.asarray(image))
 
 
 # Each EXIF orientation and the transform that makes the stored pixels upright.
@@ -57,7 +57,29 @@ def test_exif_orientation_is_applied(orientation: int) -> None:
     exif[0x0112] = orientation
     decoded = decode_image(encode(stored, "PNG", exif=exif), LIMIT)
     assert (decoded.width, decoded.height) == upright.size
-    assert np.array_equal(np.asarray(decoded.image), np.asarray(upright))
+    assert np.array_equal(decoded.pixels, np.asarray(upright))
+
+
+@pytest.mark.parametrize("orientation", sorted(ORIENTATIONS))
+def test_exif_orientation_is_applied_to_jpegs_decoded_by_libjpeg_turbo(orientation: int) -> None:
+    upright = asymmetric(64, 32)  # blocks on 8-pixel boundaries: JPEG keeps them nearly exact
+    fix = ORIENTATIONS[orientation]
+    stored = upright if fix is None else upright.transpose(_inverse(fix))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    decoded = decode_image(encode(stored, "JPEG", exif=exif, quality=95), LIMIT)
+    assert (decoded.width, decoded.height, decoded.format) == (64, 32, "JPEG")
+    assert decoded.pixels.flags.c_contiguous
+    assert np.abs(decoded.pixels.astype(int) - np.asarray(upright)).mean() < 8  # chroma blurs the edges
+    # the red block is top-left once upright, whatever the stored orientation
+    assert decoded.pixels[4, 4].tolist()[0] > 200 and decoded.pixels[28, 60].tolist()[2] > 200
+
+
+def test_jpeg_pixels_are_those_pillow_decodes() -> None:
+    """simplejpeg and Pillow both run libjpeg-turbo with the same settings (islow DCT, fancy upsampling)."""
+    photo = Image.fromarray(np.random.default_rng(3).integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    data = encode(photo, "JPEG", quality=80)
+    assert np.array_equal(decode_image(data, LIMIT).pixels, np.asarray(Image.open(io.BytesIO(data))))
 
 
 def _inverse(t: Image.Transpose) -> Image.Transpose:
@@ -69,12 +91,12 @@ def _inverse(t: Image.Transpose) -> Image.Transpose:
 
 def test_grey_palette_and_alpha_modes_become_rgb() -> None:
     grey = Image.new("L", (8, 8), 77)
-    assert np.asarray(decode_image(encode(grey, "PNG"), LIMIT).image)[0, 0].tolist() == [77, 77, 77]
+    assert decode_image(encode(grey, "PNG"), LIMIT).pixels[0, 0].tolist() == [77, 77, 77]
     grey_alpha = Image.new("LA", (8, 8), (200, 0))
     # transparent pixels read as black, as a browser canvas reads them
-    assert np.asarray(decode_image(encode(grey_alpha, "PNG"), LIMIT).image)[0, 0].tolist() == [0, 0, 0]
+    assert decode_image(encode(grey_alpha, "PNG"), LIMIT).pixels[0, 0].tolist() == [0, 0, 0]
     rgba = Image.new("RGBA", (8, 8), (10, 20, 30, 255))
-    assert np.asarray(decode_image(encode(rgba, "PNG"), LIMIT).image)[0, 0].tolist() == [10, 20, 30]
+    assert decode_image(encode(rgba, "PNG"), LIMIT).pixels[0, 0].tolist() == [10, 20, 30]
 
 
 def test_palette_png_with_transparency() -> None:
@@ -82,7 +104,7 @@ def test_palette_png_with_transparency() -> None:
     palette.putpalette([0, 0, 0, 255, 128, 0] + [0] * 762)
     palette.putpixel((0, 0), 0)
     data = encode(palette, "PNG", transparency=0)
-    pixels = np.asarray(decode_image(data, LIMIT).image)
+    pixels = decode_image(data, LIMIT).pixels
     assert pixels[0, 0].tolist() == [0, 0, 0]
     assert pixels[1, 1].tolist() == [255, 128, 0]
 
@@ -90,12 +112,12 @@ def test_palette_png_with_transparency() -> None:
 def test_sixteen_bit_png_keeps_the_top_eight_bits() -> None:
     wide = np.full((6, 6), 0x8040, dtype=np.uint16)
     data = encode(Image.frombytes("I;16", (6, 6), wide.tobytes()), "PNG")
-    assert np.asarray(decode_image(data, LIMIT).image)[0, 0].tolist() == [0x80, 0x80, 0x80]
+    assert decode_image(data, LIMIT).pixels[0, 0].tolist() == [0x80, 0x80, 0x80]
 
 
 def test_cmyk_jpeg_becomes_rgb() -> None:
     cmyk = Image.new("CMYK", (16, 16), (0, 255, 255, 0))  # pure red in CMYK
-    pixels = np.asarray(decode_image(encode(cmyk, "JPEG", quality=95), LIMIT).image)
+    pixels = decode_image(encode(cmyk, "JPEG", quality=95), LIMIT).pixels
     r, g, b = pixels[8, 8].tolist()
     assert r > 200 and g < 60 and b < 60
 
@@ -104,7 +126,7 @@ def test_animated_gif_gives_its_first_frame() -> None:
     frames = [Image.new("RGB", (8, 8), c) for c in ((255, 0, 0), (0, 255, 0))]
     out = io.BytesIO()
     frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
-    pixels = np.asarray(decode_image(out.getvalue(), LIMIT).image)
+    pixels = decode_image(out.getvalue(), LIMIT).pixels
     assert pixels[4, 4, 0] > 200 and pixels[4, 4, 1] < 50
 
 
@@ -113,8 +135,8 @@ def test_large_jpeg_is_decoded_at_reduced_dct_scale_but_never_below_the_minimum(
     full = decode_image(data, LIMIT)
     reduced = decode_image(data, LIMIT, min_size=lambda w, h: (w // 5, h // 5))
     assert (reduced.width, reduced.height) == (full.width, full.height)  # reports the original size
-    assert reduced.image.width < full.image.width
-    assert reduced.image.width >= full.width // 5 and reduced.image.height >= full.height // 5
+    assert reduced.decoded_width < full.decoded_width
+    assert reduced.decoded_width >= full.width // 5 and reduced.decoded_height >= full.height // 5
     assert reduced.downscale > 1
 
 
@@ -146,5 +168,5 @@ def test_decompression_bomb_is_refused_before_decoding() -> None:
 
 
 def test_extreme_aspect_ratios_decode() -> None:
-    assert decode_image(encode(Image.new("RGB", (1, 1)), "PNG"), LIMIT).image.size == (1, 1)
-    assert decode_image(encode(Image.new("RGB", (10_000, 10)), "PNG"), LIMIT).image.size == (10_000, 10)
+    assert decode_image(encode(Image.new("RGB", (1, 1)), "PNG"), LIMIT).pixels.shape == (1, 1, 3)
+    assert decode_image(encode(Image.new("RGB", (10_000, 10)), "PNG"), LIMIT).pixels.shape == (10, 10_000, 3)

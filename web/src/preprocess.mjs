@@ -1,10 +1,11 @@
-import { resizeBilinear } from './resample.mjs';
+import { resize } from './resample.mjs';
 
 // Picture -> model input, as service/imaging/preprocess.py does it: MobileNet takes the central
 // fraction then a bilinear resize, BlazeFace a letterbox that keeps the aspect ratio; then
-// (pixel - mean) / std into a float32 NHWC tensor. The resize is Pillow's own bilinear (resample.mjs);
-// the picture's decoder still differs (browser vs Pillow, and the server decodes large JPEGs at a
-// reduced DCT scale), so agreement is judged on results (same top-1, same faces), not on pixels.
+// (pixel - mean) / std into a float32 NHWC tensor. The resize is the server's own, to the byte
+// (resample.mjs); the picture's decoder still differs (the browser's vs libjpeg-turbo, and the server
+// decodes large JPEGs at a reduced DCT scale), so on JPEGs agreement is judged on results (same top-1,
+// same faces); on lossless pictures the model input is the same.
 
 // Python's round(): halves go to the even neighbour, so both sides pick the same letterbox size.
 export function roundHalfEven(value) {
@@ -17,10 +18,11 @@ export function roundHalfEven(value) {
 
 export function layout(input, width, height) {
   if (input.resize === 'center_crop') {
-    const cropW = width * input.central_fraction;
-    const cropH = height * input.central_fraction;
+    // tf.image.central_crop's whole-pixel margins, as the server (Python's int() truncates)
+    const left = Math.trunc((width - width * input.central_fraction) / 2);
+    const top = Math.trunc((height - height * input.central_fraction) / 2);
     return {
-      source: [(width - cropW) / 2, (height - cropH) / 2, cropW, cropH],
+      source: [left, top, width - 2 * left, height - 2 * top],
       target: [0, 0, input.width, input.height],
       letterbox: { left: 0, top: 0, width: 1, height: 1 },
     };
@@ -44,7 +46,7 @@ export function layout(input, width, height) {
 
 let canvas = null;
 
-/** The picture's RGBA bytes at its own size (the resize below is Pillow's, not the canvas's). */
+/** The picture's RGBA bytes at its own size (the resize below is the server's, not the canvas's). */
 function pixelsOf(picture, width, height) {
   canvas ??= new OffscreenCanvas(width, height);
   canvas.width = width;
@@ -57,9 +59,8 @@ function pixelsOf(picture, width, height) {
 export function toModelInput(picture, width, height, input) {
   const start = performance.now();
   const plan = layout(input, width, height);
-  const [sx, sy, sw, sh] = plan.source;
   const [left, top, newW, newH] = plan.target;
-  const rgb = resizeBilinear(pixelsOf(picture, width, height), width, height, [sx, sy, sx + sw, sy + sh], newW, newH);
+  const rgb = resize(pixelsOf(picture, width, height), width, plan.source, newW, newH);
   // zeros outside the picture (the letterbox bars), as the server's np.zeros canvas
   const data = new Float32Array(input.width * input.height * 3).fill((0 - input.mean) / input.std);
   const { mean, std } = input;

@@ -1,98 +1,114 @@
-// Pillow's bilinear resize (Image.resize(..., BILINEAR, box)), so the browser feeds the model the same
-// pixels as the server: a separable triangle filter whose support widens with the downscale factor
-// (antialiasing), 8-bit fixed-point weights, horizontal pass then vertical pass, each rounded to 8 bits.
-const PRECISION_BITS = 32 - 8 - 2;
-const ONE = 2 ** PRECISION_BITS;
-const HALF = 2 ** (PRECISION_BITS - 1);
+// service/imaging/preprocess.py's resize, to the same bytes, so the browser feeds the model the
+// server's pixels: a box average by the integer factor that leaves less than 2x to go (rounded half
+// up), then OpenCV's INTER_LINEAR for 8-bit pictures: half-pixel centres, 11-bit weights computed in
+// float32, a horizontal pass kept at 2^11 and OpenCV's vector rounding in the vertical pass.
 
-function triangle(x) {
-  const a = Math.abs(x);
-  return a < 1 ? 1 - a : 0;
+const ONE = 2048; // OpenCV's INTER_RESIZE_COEF_SCALE
+
+// cvRound: halves go to the even neighbour.
+function roundHalfEven(value) {
+  const floor = Math.floor(value);
+  const diff = value - floor;
+  if (diff > 0.5) return floor + 1;
+  if (diff < 0.5) return floor;
+  return floor % 2 === 0 ? floor : floor + 1;
 }
 
-/** Per output pixel: the first input index and the fixed-point weights. */
-function coefficients(inSize, in0, in1, outSize) {
-  const scale = (in1 - in0) / outSize;
-  const filterScale = Math.max(scale, 1);
-  const support = filterScale; // the bilinear filter's support is 1
-  const inverse = 1 / filterScale;
-  const bounds = new Int32Array(outSize);
-  const weights = [];
-  for (let xx = 0; xx < outSize; xx++) {
-    const center = in0 + (xx + 0.5) * scale;
-    const xmin = Math.max(Math.trunc(center - support + 0.5), 0);
-    const count = Math.min(Math.trunc(center + support + 0.5), inSize) - xmin;
-    const k = new Float64Array(Math.max(count, 0));
-    let total = 0;
-    for (let x = 0; x < count; x++) {
-      k[x] = triangle((x + xmin - center + 0.5) * inverse);
-      total += k[x];
+/** Per output pixel: the two source indices and their weights. */
+function taps(inSize, outSize) {
+  const scale = 1 / (outSize / inSize);
+  const first = new Int32Array(outSize);
+  const second = new Int32Array(outSize);
+  const w0 = new Int32Array(outSize);
+  const w1 = new Int32Array(outSize);
+  for (let d = 0; d < outSize; d++) {
+    let f = Math.fround((d + 0.5) * scale - 0.5);
+    let s = Math.floor(f);
+    f = Math.fround(f - s);
+    if (s < 0) {
+      s = 0;
+      f = 0;
     }
-    const fixed = new Int32Array(k.length);
-    for (let x = 0; x < k.length; x++) {
-      const w = total === 0 ? k[x] : k[x] / total;
-      fixed[x] = w < 0 ? Math.trunc(-0.5 + w * ONE) : Math.trunc(0.5 + w * ONE);
+    if (s >= inSize - 1) {
+      s = inSize - 1;
+      f = 0;
     }
-    bounds[xx] = xmin;
-    weights.push(fixed);
+    first[d] = s;
+    second[d] = Math.min(s + 1, inSize - 1);
+    w0[d] = roundHalfEven(Math.fround(1 - f) * ONE);
+    w1[d] = roundHalfEven(f * ONE);
   }
-  return { bounds, weights };
+  return { first, second, w0, w1 };
 }
 
-const clip8 = (sum) => Math.min(255, Math.max(0, Math.floor(sum / ONE)));
-
-/**
- * rgba: RGBA bytes of a width x height picture; box: [x0, y0, x1, y1] in input pixels.
- * Returns RGB bytes of outW x outH.
- */
-export function resizeBilinear(rgba, width, height, box, outW, outH) {
-  const [x0, y0, x1, y1] = box;
-  const horizontal = coefficients(width, x0, x1, outW);
-  const vertical = coefficients(height, y0, y1, outH);
-  // only the rows the vertical pass reads go through the horizontal pass
-  const firstRow = vertical.bounds[0];
-  const lastRow = vertical.bounds[outH - 1] + vertical.weights[outH - 1].length;
-  const rows = lastRow - firstRow;
-  const temp = new Uint8Array(rows * outW * 3);
-  for (let y = 0; y < rows; y++) {
-    const inRow = (y + firstRow) * width * 4;
-    for (let xx = 0; xx < outW; xx++) {
-      const k = horizontal.weights[xx];
-      const start = inRow + horizontal.bounds[xx] * 4;
-      let r = HALF;
-      let g = HALF;
-      let b = HALF;
-      for (let i = 0; i < k.length; i++) {
-        const p = start + i * 4;
-        r += rgba[p] * k[i];
-        g += rgba[p + 1] * k[i];
-        b += rgba[p + 2] * k[i];
+/** RGB bytes of a width x height picture -> the mean of each factor x factor block (partial edges dropped). */
+export function boxReduce(rgb, width, height, factor) {
+  const outW = Math.floor(width / factor);
+  const outH = Math.floor(height / factor);
+  const area = factor * factor;
+  const out = new Uint8Array(outW * outH * 3);
+  for (let y = 0; y < outH; y++) {
+    for (let x = 0; x < outW; x++) {
+      for (let c = 0; c < 3; c++) {
+        let sum = 0;
+        for (let dy = 0; dy < factor; dy++) {
+          const row = (y * factor + dy) * width;
+          for (let dx = 0; dx < factor; dx++) sum += rgb[(row + x * factor + dx) * 3 + c];
+        }
+        out[(y * outW + x) * 3 + c] = Math.floor((sum + (area >> 1)) / area);
       }
-      const o = (y * outW + xx) * 3;
-      temp[o] = clip8(r);
-      temp[o + 1] = clip8(g);
-      temp[o + 2] = clip8(b);
+    }
+  }
+  return { rgb: out, width: outW, height: outH };
+}
+
+/** OpenCV INTER_LINEAR on RGB bytes. */
+export function resizeLinear(rgb, width, height, outW, outH) {
+  const h = taps(width, outW);
+  const v = taps(height, outH);
+  const rows = new Int32Array(height * outW * 3); // horizontal pass, each value x 2^11
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < outW; x++) {
+      const a = (y * width + h.first[x]) * 3;
+      const b = (y * width + h.second[x]) * 3;
+      const o = (y * outW + x) * 3;
+      for (let c = 0; c < 3; c++) rows[o + c] = rgb[a + c] * h.w0[x] + rgb[b + c] * h.w1[x];
     }
   }
   const out = new Uint8Array(outW * outH * 3);
-  for (let yy = 0; yy < outH; yy++) {
-    const k = vertical.weights[yy];
-    const top = vertical.bounds[yy] - firstRow;
-    for (let xx = 0; xx < outW; xx++) {
-      let r = HALF;
-      let g = HALF;
-      let b = HALF;
-      for (let i = 0; i < k.length; i++) {
-        const p = ((top + i) * outW + xx) * 3;
-        r += temp[p] * k[i];
-        g += temp[p + 1] * k[i];
-        b += temp[p + 2] * k[i];
-      }
-      const o = (yy * outW + xx) * 3;
-      out[o] = clip8(r);
-      out[o + 1] = clip8(g);
-      out[o + 2] = clip8(b);
+  for (let y = 0; y < outH; y++) {
+    const top = v.first[y] * outW * 3;
+    const bottom = v.second[y] * outW * 3;
+    const b0 = v.w0[y];
+    const b1 = v.w1[y];
+    for (let i = 0; i < outW * 3; i++) {
+      // (s >> 4) * b fits 32 bits; >> 16 is the vector path's high half of a 16-bit product
+      const sum = (((rows[top + i] >> 4) * b0) >> 16) + (((rows[bottom + i] >> 4) * b1) >> 16);
+      out[y * outW * 3 + i] = Math.min(255, Math.max(0, (sum + 2) >> 2));
     }
   }
   return out;
+}
+
+/**
+ * rgba: RGBA bytes of a width x height picture; box: [left, top, width, height] in whole pixels.
+ * Returns RGB bytes of outW x outH.
+ */
+export function resize(rgba, width, box, outW, outH) {
+  const [left, top, boxW, boxH] = box;
+  let rgb = new Uint8Array(boxW * boxH * 3);
+  for (let y = 0; y < boxH; y++) {
+    for (let x = 0; x < boxW; x++) {
+      const p = ((y + top) * width + x + left) * 4;
+      const o = (y * boxW + x) * 3;
+      rgb[o] = rgba[p];
+      rgb[o + 1] = rgba[p + 1];
+      rgb[o + 2] = rgba[p + 2];
+    }
+  }
+  let w = boxW;
+  let h = boxH;
+  const factor = Math.min(Math.floor(w / outW), Math.floor(h / outH));
+  if (factor >= 2) ({ rgb, width: w, height: h } = boxReduce(rgb, w, h, factor));
+  return resizeLinear(rgb, w, h, outW, outH);
 }

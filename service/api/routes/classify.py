@@ -50,7 +50,7 @@ class ClassifyQuery(EngineQuery):
     description=(
         "Send the image as multipart field `image` or as the raw body with an image content type, e.g. "
         "`curl -F image=@cat.jpg 'localhost:8000/classify?top_k=3'`. Preprocessing: central 87.5% crop, "
-        "bilinear resize to 224x224, (pixel - 128) / 128."
+        "bilinear resize to 224x224 (OpenCV INTER_LINEAR), (pixel - 128) / 128."
     ),
 )
 async def classify(request: Request) -> Response:

@@ -64,7 +64,7 @@ async def detect(request: Request) -> Response:
         )
         if image_type is None:
             return faces, None
-        return faces, annotate(out.decoded.image, faces, size, _IMAGE_TYPES[image_type])
+        return faces, annotate(out.decoded.pixels, faces, size, _IMAGE_TYPES[image_type])
 
     done = await infer(request, spec, query, postprocess)
     faces, picture = done.result
