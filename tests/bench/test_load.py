@@ -1,0 +1,58 @@
+"""The saturation load generator: raw keep-alive HTTP/1.1 against the real service."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from service.bench.load import LoadFailed, http_load, read_response, request_bytes, thread_load
+from tests.conftest import LiveServer
+
+
+def test_request_bytes_is_a_complete_http_11_post() -> None:
+    raw = request_bytes("127.0.0.1", 8000, "/classify", {"top_k": "1"}, b"JPEG", {"x-api-key": "k"})
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n") == [
+        b"POST /classify?top_k=1 HTTP/1.1",
+        b"host: 127.0.0.1:8000",
+        b"content-length: 4",
+        b"x-api-key: k",
+    ]
+    assert body == b"JPEG"
+
+
+def test_one_request_on_a_raw_connection_gets_the_services_answer(server: LiveServer, images: Path) -> None:
+    async def one() -> tuple[int, bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        image = (images / "cat.bmp").read_bytes()
+        writer.write(
+            request_bytes(
+                "127.0.0.1", server.port, "/classify", {"top_k": "1"}, image, {"content-type": "image/bmp"}
+            )
+        )
+        answer = await read_response(reader)
+        writer.close()
+        return answer
+
+    status, body = asyncio.run(one())
+    assert status == 200
+    assert json.loads(body)["predictions"][0]["label"] == "Egyptian cat"
+
+
+def test_http_load_counts_answers_and_names_statuses_when_none_succeeds(
+    server: LiveServer, images: Path
+) -> None:
+    image = (images / "cat.bmp").read_bytes()
+    ok = http_load(server.url, "/classify", {}, image, "image/bmp", concurrency=2, seconds=1.0, warmup_s=0.2)
+    assert ok.ok > 5 and ok.failed == 0 and ok.failures == {}
+    assert ok.throughput_rps > 0 and ok.latency.p50_ms > 0
+    with pytest.raises(LoadFailed, match=r"failures by HTTP status: \{422: \d+\}"):
+        http_load(server.url, "/classify", {"top_k": "0"}, image, "image/bmp", 2, seconds=0.5, warmup_s=0)
+
+
+def test_thread_load_runs_the_call_from_several_threads() -> None:
+    result = thread_load(lambda: sum(range(1000)), concurrency=2, seconds=0.2, warmup_s=0.05)
+    assert result.ok > 10 and result.failed == 0
