@@ -27,6 +27,7 @@ from rich.console import Console
 from service.artifacts import ArtifactLayout
 from service.autotune import tune
 from service.bench.command import default_image
+from service.bench.floor import floor_server
 from service.bench.http import HttpClient, local_server
 from service.bench.inprocess import InProcess, time_call
 from service.bench.load import LoadResult, http_load, thread_load
@@ -54,9 +55,17 @@ def _default_cell(manifest: Manifest) -> Cell:
 
 
 def http_overhead(
-    url: str, inprocess: InProcess, manifest: Manifest, image: bytes, blocks: int, per_block: int
+    url: str,
+    floor_url: str,
+    inprocess: InProcess,
+    manifest: Manifest,
+    image: bytes,
+    blocks: int,
+    per_block: int,
 ) -> dict:
-    """Pipeline and HTTP p50 from alternating blocks, so drift on a shared machine hits both alike."""
+    """Pipeline and HTTP p50 from alternating blocks, so drift on a shared machine hits both alike.
+    The floor (service/bench/floor.py, the same pipeline behind a bare ASGI app) says how much of
+    the overhead uvicorn, loopback TCP and the thread hop take on this host whatever the app does."""
     cell = _default_cell(manifest)
     client = HttpClient(url, manifest)
     pipeline_call = inprocess.pipeline_call(cell, image)
@@ -64,9 +73,11 @@ def http_overhead(
     for _ in range(10):
         pipeline_call(), http_call()
     stdlib_call = _stdlib_client(url, image)
+    floor_call = _stdlib_client(floor_url, image)
     pipeline: list[float] = []
     http: list[float] = []
     stdlib: list[float] = []
+    floor: list[float] = []
     server_stages: list[dict[str, float]] = []
 
     def timed_http() -> float:
@@ -80,6 +91,7 @@ def http_overhead(
         pipeline += [time_call(pipeline_call) for _ in range(per_block)]
         http += [timed_http() for _ in range(per_block)]
         stdlib += [time_call(stdlib_call) for _ in range(per_block)]
+        floor += [time_call(floor_call) for _ in range(per_block)]
     client.close()
     p, h = Stats.of(pipeline), Stats.of(http)
     # where the difference goes: the server's own stage figures (p50 of each)
@@ -93,6 +105,9 @@ def http_overhead(
         # the same request from the standard library's http.client: how much of it is httpx's own
         "stdlib_client_p50_ms": Stats.of(stdlib).p50_ms,
         "stdlib_client_overhead_ms": round(Stats.of(stdlib).p50_ms - p.p50_ms, 3),
+        # a bare ASGI app with the same pipeline, same client: the part of the overhead no app avoids
+        "floor_p50_ms": Stats.of(floor).p50_ms,
+        "floor_overhead_ms": round(Stats.of(floor).p50_ms - p.p50_ms, 3),
     }
 
 
@@ -313,6 +328,7 @@ def goals(
     with ExitStack() as servers:
         console.print("starting the servers")
         url, process = servers.enter_context(local_server(models_dir))
+        floor_url = servers.enter_context(floor_server(models_dir))[0]
         configs = {"1 worker x 1 thread (default)": url}
         if grid:
             # each worker process gets its share of the cores for its core budget
@@ -331,7 +347,9 @@ def goals(
                 name = f"{workers} worker(s) x {threads} thread(s)" + (", spinning" if spinning else "")
                 configs[name] = servers.enter_context(local_server(models_dir, env, workers=workers))[0]
         console.print("HTTP overhead at default settings")
-        report["http_overhead"] = http_overhead(url, inprocess, manifest, picture, blocks=6, per_block=40)
+        report["http_overhead"] = http_overhead(
+            url, floor_url, inprocess, manifest, picture, blocks=6, per_block=40
+        )
         console.print(f"saturation: {len(configs)} server configurations and the engine, interleaved")
         measures = engine_measures(inprocess, manifest, picture)
         measures |= {name: http_measure(u, picture, concurrency) for name, u in configs.items()}

@@ -25,6 +25,8 @@ def test_goals_measures_every_goal_and_writes_goals_json(
     overhead = report["http_overhead"]
     assert overhead["overhead_ms"] == round(overhead["http"]["p50_ms"] - overhead["pipeline"]["p50_ms"], 3)
     assert overhead["stdlib_client_p50_ms"] > 0
+    floor = overhead["floor_p50_ms"] - overhead["pipeline"]["p50_ms"]
+    assert overhead["floor_overhead_ms"] == round(floor, 3)
     assert overhead["server_timing_p50_ms"]["inference"] > 0
     saturation = report["saturation"]
     assert saturation["default"]["failures"] == {} and saturation["default"]["ok"] > 0

@@ -1,0 +1,92 @@
+"""The least an HTTP server adds on this host: a bare ASGI app (no framework, validation, metrics or
+JSON model) on uvicorn with the service's loop and parser, running the same pipeline call on a worker
+thread and answering the top label. bench-goals times it beside the service, so the HTTP overhead
+splits into what uvicorn, loopback TCP and the thread hop cost here and what the service adds.
+
+Run as `python -m service.bench.floor PORT MODELS_DIR`; GET / answers 200 once the model is loaded."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from subprocess import Popen
+
+import uvicorn
+from starlette.types import Receive, Scope, Send
+
+from service.artifacts import ArtifactLayout
+from service.engines.registry import RunnerRegistry, resolve
+from service.localserver import LOOPBACK, free_port, running_server
+from service.manifest import Manifest
+from service.pipeline import run_pipeline
+from service.settings import ServerSettings
+from service.tasks.classification import Labels, top_k
+from service.timing import StageTimer
+
+MODEL = "mobilenet_v2"
+
+
+def create_app(models_dir: Path) -> object:
+    layout = ArtifactLayout(models_dir)
+    spec = Manifest.load(layout.manifest).get(MODEL)
+    settings = ServerSettings()
+    runner = RunnerRegistry(layout, max_runners=1, pool_size=1).get(
+        spec, resolve(spec, settings.default_engine_settings())
+    )
+    assert spec.labels is not None
+    labels = Labels.load(layout.labels(MODEL), spec.labels.background_index)
+    executor = ThreadPoolExecutor(max_workers=1)
+
+    def classify(data: bytes) -> bytes:
+        output = run_pipeline(data, spec.input, runner, settings.max_pixels, StageTimer())
+        best = top_k(output.outputs[0], labels, 1)[0]
+        return json.dumps({"label": best.label, "score": best.score}).encode()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"{}"
+        if scope["method"] == "POST":
+            body = await asyncio.get_running_loop().run_in_executor(executor, classify, b"".join(chunks))
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+@contextmanager
+def floor_server(models_dir: Path) -> Iterator[tuple[str, Popen[bytes]]]:
+    port = free_port()
+    url = f"http://{LOOPBACK}:{port}"
+    command = [sys.executable, "-m", "service.bench.floor", str(port), str(models_dir)]
+    log = Path(tempfile.gettempdir()) / f"mobile-vision-api-floor-{port}.log"
+    with running_server(command, f"{url}/", log) as process:
+        yield url, process
+
+
+if __name__ == "__main__":
+    port, models_dir = int(sys.argv[1]), Path(sys.argv[2])
+    uvicorn.run(
+        create_app(models_dir),  # type: ignore[arg-type]
+        host=LOOPBACK,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+    )

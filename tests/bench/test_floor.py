@@ -1,0 +1,19 @@
+"""The bare ASGI reference server: the same pipeline, no framework."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from service.artifacts import ArtifactLayout
+from service.bench.floor import floor_server
+
+
+def test_floor_server_classifies_the_body_with_the_same_pipeline(
+    layout: ArtifactLayout, images: Path
+) -> None:
+    with floor_server(layout.root) as (url, _):
+        response = httpx.post(url, content=(images / "grace_hopper.bmp").read_bytes(), timeout=30)
+    assert response.status_code == 200
+    assert response.json()["label"] == "military uniform"
