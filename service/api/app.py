@@ -17,6 +17,7 @@ from service.api.middleware import RequestMetrics
 from service.api.routes import classify, detect, health, models, web
 from service.api.security import require_api_key
 from service.api.state import AppState
+from service.memory import keep_freed_memory
 from service.settings import ServerSettings
 
 log = logging.getLogger("mobile_vision_api")
@@ -24,6 +25,7 @@ log = logging.getLogger("mobile_vision_api")
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings()
+    keep_freed_memory()
     state = AppState.create(settings)
 
     @asynccontextmanager

@@ -24,6 +24,7 @@ from service.artifacts import ArtifactLayout
 from service.engines.registry import RunnerRegistry, resolve
 from service.localserver import LOOPBACK, free_port, running_server
 from service.manifest import Manifest
+from service.memory import keep_freed_memory
 from service.pipeline import run_pipeline
 from service.settings import ServerSettings
 from service.tasks.classification import Labels, top_k
@@ -33,6 +34,7 @@ MODEL = "mobilenet_v2"
 
 
 def create_app(models_dir: Path) -> object:
+    keep_freed_memory()  # as the service's app factory does
     layout = ArtifactLayout(models_dir)
     spec = Manifest.load(layout.manifest).get(MODEL)
     settings = ServerSettings()

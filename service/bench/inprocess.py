@@ -13,6 +13,7 @@ from service.engines.registry import RunnerRegistry, resolve
 from service.imaging.decode import decode_image
 from service.imaging.preprocess import min_source_size, preprocess
 from service.manifest import Manifest, ModelSpec
+from service.memory import keep_freed_memory
 from service.pipeline import PipelineOutput, run_pipeline
 from service.settings import CPU_COUNT, ServerSettings
 from service.tasks.classification import Labels, top_k
@@ -24,6 +25,7 @@ class InProcess:
     """Builds each cell's runner once (a cache of one: cells run one after another)."""
 
     def __init__(self, layout: ArtifactLayout, manifest: Manifest) -> None:
+        keep_freed_memory()  # as the server does, so both sides allocate alike
         self._manifest = manifest
         self._layout = layout
         self._registry = RunnerRegistry(layout, max_runners=1, pool_size=CPU_COUNT)

@@ -16,6 +16,8 @@ PACKAGES = (
     "ai-edge-litert",
     "numpy",
     "pillow",
+    "simplejpeg",
+    "opencv-python-headless",
     "fastapi",
     "uvicorn",
     "httpx",

@@ -16,6 +16,12 @@ from PIL import Image, UnidentifiedImageError
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
 
+# Pillow gives every image buffer back to the OS by default, so each decode page-faults its pixels in
+# again: 2.0-2.5 ms instead of 0.4 ms for a 512x600 BMP here. Keep up to 16 blocks of 1 MiB for reuse
+# (PILLOW_BLOCK_SIZE / PILLOW_BLOCKS_MAX in Pillow's block allocator).
+Image.core.set_block_size(1 << 20)
+Image.core.set_blocks_max(16)
+
 # What Pillow and simplejpeg raise for damaged data (found by tests/imaging/test_fuzz.py).
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError, TypeError)
 # Orientations 5..8 swap width and height (EXIF tag 0x0112).

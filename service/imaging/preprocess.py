@@ -70,12 +70,11 @@ def resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def box_reduce(pixels: np.ndarray, factor: int) -> np.ndarray:
-    """Mean of each factor x factor block, rounded half up; a partial last row or column is dropped."""
+    """Mean of each factor x factor block, a partial last row or column dropped: OpenCV's INTER_AREA at
+    an integer scale (factor 2 rounds half up, larger factors round sum * float32(1 / area) half to
+    even, as web/src/resample.mjs repeats)."""
     h, w = pixels.shape[0] // factor, pixels.shape[1] // factor
-    blocks = pixels[: h * factor, : w * factor].reshape(h, factor, w, factor, -1)
-    area = factor * factor
-    total = blocks.sum(axis=(1, 3), dtype=np.uint32)
-    return ((total + area // 2) // area).astype(np.uint8)
+    return cv2.resize(pixels[: h * factor, : w * factor], (w, h), interpolation=cv2.INTER_AREA)
 
 
 def _center_crop(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:

@@ -102,9 +102,9 @@ def test_resize_reads_strided_views_without_copying_them_first() -> None:
     assert np.array_equal(resize(view, 224, 224), resize(np.ascontiguousarray(view), 224, 224))
 
 
-def test_box_reduce_averages_blocks_rounding_half_up_and_drops_the_partial_edge() -> None:
+def test_box_reduce_averages_blocks_and_drops_the_partial_edge() -> None:
     pixels = np.zeros((5, 5, 3), dtype=np.uint8)
-    pixels[0:2, 0:2] = [[0], [1]]  # block sum 2 over 4 pixels: 0.5 rounds up
+    pixels[0:2, 0:2] = [[0], [1]]  # block sum 2 over 4 pixels: 0.5 rounds up (factor 2)
     pixels[0:2, 2:4] = 255
     pixels[4, :] = 200  # the partial last row is dropped
     out = box_reduce(pixels, 2)
@@ -119,3 +119,11 @@ def test_center_crop_takes_tf_central_crop_offsets() -> None:
     pixels[37:563, 32:480] = 100
     out = preprocess(pixels, CROP).pixels
     assert (out == 100).all()
+
+
+def test_box_reduce_rounds_halves_to_even_above_factor_2() -> None:
+    pixels = np.zeros((8, 8, 3), dtype=np.uint8)
+    pixels[0:4, 0:2] = 1  # block sum 8 over 16: 0.5 -> 0
+    pixels[0:4, 4:6] = 3  # block sum 24 over 16: 1.5 -> 2
+    out = box_reduce(pixels, 4)
+    assert out[0, 0, 0] == 0 and out[0, 1, 0] == 2

@@ -53,6 +53,8 @@ def browser_resize(pixels: np.ndarray, box: tuple[int, int, int, int], out_w: in
         ((600, 512), (32, 37, 448, 526), (224, 224)),  # grace_hopper's central crop: box 2x, then linear
         ((270, 480), (30, 16, 420, 238), (224, 224)),  # a 1080p JPEG at DCT 1/4, cropped: linear only
         ((1080, 1920), (0, 0, 1920, 1080), (128, 72)),  # letterbox of a 1080p PNG: box 15x
+        ((600, 800), (0, 0, 800, 600), (192, 144)),  # box 4x: halves round to even
+        ((700, 700), (0, 0, 700, 700), (224, 224)),  # box 3x
         ((100, 90), (0, 0, 90, 100), (224, 224)),  # upscaling a small picture
     ],
 )

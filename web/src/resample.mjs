@@ -1,6 +1,6 @@
 // service/imaging/preprocess.py's resize, to the same bytes, so the browser feeds the model the
-// server's pixels: a box average by the integer factor that leaves less than 2x to go (rounded half
-// up), then OpenCV's INTER_LINEAR for 8-bit pictures: half-pixel centres, 11-bit weights computed in
+// server's pixels: a box average by the integer factor that leaves less than 2x to go (OpenCV's
+// INTER_AREA), then OpenCV's INTER_LINEAR for 8-bit pictures: half-pixel centres, 11-bit weights computed in
 // float32, a horizontal pass kept at 2^11 and OpenCV's vector rounding in the vertical pass.
 
 const ONE = 2048; // OpenCV's INTER_RESIZE_COEF_SCALE
@@ -41,11 +41,15 @@ function taps(inSize, outSize) {
   return { first, second, w0, w1 };
 }
 
-/** RGB bytes of a width x height picture -> the mean of each factor x factor block (partial edges dropped). */
+/**
+ * RGB bytes of a width x height picture -> the mean of each factor x factor block (partial edges
+ * dropped), rounded as OpenCV's INTER_AREA at an integer scale: factor 2 half up, larger factors
+ * float32(sum * float32(1 / area)) half to even.
+ */
 export function boxReduce(rgb, width, height, factor) {
   const outW = Math.floor(width / factor);
   const outH = Math.floor(height / factor);
-  const area = factor * factor;
+  const scale = Math.fround(1 / (factor * factor));
   const out = new Uint8Array(outW * outH * 3);
   for (let y = 0; y < outH; y++) {
     for (let x = 0; x < outW; x++) {
@@ -55,7 +59,7 @@ export function boxReduce(rgb, width, height, factor) {
           const row = (y * factor + dy) * width;
           for (let dx = 0; dx < factor; dx++) sum += rgb[(row + x * factor + dx) * 3 + c];
         }
-        out[(y * outW + x) * 3 + c] = Math.floor((sum + (area >> 1)) / area);
+        out[(y * outW + x) * 3 + c] = factor === 2 ? (sum + 2) >> 2 : roundHalfEven(Math.fround(sum * scale));
       }
     }
   }
