@@ -7,10 +7,8 @@ and preset=auto against the bench's best cell."""
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import os
-import socket
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -18,7 +16,6 @@ from dataclasses import asdict
 from pathlib import Path
 from statistics import median
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import httpx
 import typer
@@ -28,7 +25,7 @@ from service.artifacts import ArtifactLayout
 from service.autotune import tune
 from service.bench.command import default_image
 from service.bench.floor import floor_server
-from service.bench.http import local_server
+from service.bench.http import LeanClient, local_server
 from service.bench.inprocess import InProcess, time_call
 from service.bench.load import LoadResult, http_load, thread_load
 from service.bench.machine import machine_info
@@ -36,7 +33,6 @@ from service.bench.matrix import Cell
 from service.bench.stats import Stats
 from service.imaging.decode import decode_image
 from service.imaging.preprocess import min_source_size, preprocess
-from service.localserver import LOOPBACK
 from service.manifest import Manifest
 from service.settings import CPU_COUNT, PROJECT_ROOT, ServerSettings
 
@@ -71,8 +67,8 @@ def http_overhead(
     thread hop take on this host whatever the app does."""
     cell = _default_cell(manifest)
     pipeline_call = inprocess.pipeline_call(cell, image)
-    lean_call = _stdlib_client(url, image)
-    floor_call = _stdlib_client(floor_url, image)
+    lean_call = _default_request(url, image)
+    floor_call = _default_request(floor_url, image)
     key = os.environ.get("MVA_API_KEY")
     client = httpx.Client(base_url=url, timeout=60, headers={"x-api-key": key} if key else None)
 
@@ -90,7 +86,7 @@ def http_overhead(
         begin = time.perf_counter()
         body = lean_call()
         elapsed = (time.perf_counter() - begin) * 1000.0
-        server_stages.append(json.loads(body)["timing"])  # type: ignore[arg-type]
+        server_stages.append(json.loads(body)["timing"])
         return elapsed
 
     calls = {"pipeline": lambda: time_call(pipeline_call), "http": timed_lean}
@@ -114,23 +110,12 @@ def http_overhead(
     }
 
 
-def _stdlib_client(url: str, image: bytes) -> Callable[[], object]:
-    """A lean keep-alive client (http.client, TCP_NODELAY) for the default /classify request."""
-    parsed = urlsplit(url)
-    connection = http.client.HTTPConnection(parsed.hostname or LOOPBACK, parsed.port, timeout=60)
-    connection.connect()
-    assert connection.sock is not None
-    connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    key = os.environ.get("MVA_API_KEY")
-    headers = {"content-type": "image/jpeg"} | ({"x-api-key": key} if key else {})
+def _default_request(url: str, image: bytes) -> Callable[[], bytes]:
+    """The default /classify request (raw JPEG body, no parameters) from a LeanClient, warmed up."""
+    client = LeanClient(url)
 
-    def call() -> object:
-        connection.request("POST", "/classify", body=image, headers=headers)
-        response = connection.getresponse()
-        body = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"/classify: HTTP {response.status}: {body[:300]!r}")
-        return body
+    def call() -> bytes:
+        return client.post("/classify", {}, image, "image/jpeg")
 
     for _ in range(10):
         call()
