@@ -96,11 +96,16 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
                 want_w, want_h = min_size(*((height, width) if swapped else (width, height)))
                 if swapped:
                     want_w, want_h = want_h, want_w
-            pixels = simplejpeg.decode_jpeg(data, colorspace="RGB", min_width=want_w, min_height=want_h)
+            try:
+                pixels = simplejpeg.decode_jpeg(data, colorspace="RGB", min_width=want_w, min_height=want_h)
+            except ValueError:
+                # strict libjpeg-turbo refuses what libjpeg only warns about (extraneous bytes, a bad
+                # Huffman code: pictures a browser still shows); Pillow decides them, as it always did
+                if min_size is not None:
+                    image.draft("RGB", (want_w, want_h))
+                pixels = _pillow_pixels(image)
         else:
-            image.seek(0)  # first frame of an animation
-            image.load()
-            pixels = _rgb_pixels(image)
+            pixels = _pillow_pixels(image)
     except _DECODE_ERRORS as exc:
         raise CorruptImage(f"the {fmt} image could not be decoded: {exc}") from exc
     if swapped:
@@ -113,6 +118,12 @@ def upright(pixels: np.ndarray, orientation: object) -> np.ndarray:
     values leave them as they are."""
     turn = _UPRIGHT.get(orientation) if isinstance(orientation, int) else None
     return pixels if turn is None else np.ascontiguousarray(turn(pixels))
+
+
+def _pillow_pixels(image: Image.Image) -> np.ndarray:
+    image.seek(0)  # first frame of an animation
+    image.load()
+    return _rgb_pixels(image)
 
 
 def _rgb_pixels(image: Image.Image) -> np.ndarray:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import simplejpeg
 from PIL import Image
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
@@ -73,6 +74,29 @@ def test_exif_orientation_is_applied_to_jpegs_decoded_by_libjpeg_turbo(orientati
     assert np.abs(decoded.pixels.astype(int) - np.asarray(upright)).mean() < 8  # chroma blurs the edges
     # the red block is top-left once upright, whatever the stored orientation
     assert decoded.pixels[4, 4].tolist()[0] > 200 and decoded.pixels[28, 60].tolist()[2] > 200
+
+
+def test_a_damaged_jpeg_that_pillow_shows_still_decodes() -> None:
+    """libjpeg-turbo in strict mode refuses entropy-coded data with stray bytes; libjpeg (Pillow, a
+    browser) only warns and shows the picture. The service keeps Pillow's verdict."""
+    photo = Image.fromarray(np.random.default_rng(4).integers(0, 256, (240, 320, 3), dtype=np.uint8))
+    clean = encode(photo, "JPEG")
+    scan = clean.find(b"\xff\xda") + 20
+    rng = np.random.default_rng(1)
+    for _ in range(50):  # three random bytes in the scan; most such files strict decoding refuses
+        data = bytearray(clean)
+        for position in rng.integers(scan, len(clean) - 10, 3):
+            data[position] = int(rng.integers(0, 256))
+        damaged = bytes(data)
+        try:
+            simplejpeg.decode_jpeg(damaged, colorspace="RGB")
+        except ValueError:
+            break
+    else:
+        pytest.fail("no damaged sample that strict libjpeg-turbo refuses")
+    Image.open(io.BytesIO(damaged)).load()  # Pillow shows it
+    decoded = decode_image(damaged, LIMIT, min_size=lambda w, h: (w // 2, h // 2))
+    assert decoded.pixels.shape == (120, 160, 3)  # at the DCT scale asked for
 
 
 def test_jpeg_pixels_are_those_pillow_decodes() -> None:
