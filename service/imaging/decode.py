@@ -4,6 +4,7 @@ size the model needs. Other formats go through Pillow."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import struct
 import warnings
@@ -90,21 +91,21 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
         # PNG keeps EXIF after the pixels, so reading it may already decode (and fail on truncation)
         orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
         swapped = orientation in _SWAPS_AXES
-        if fmt == "JPEG" and image.mode in _TURBO_MODES:
-            want_w, want_h = (0, 0)
-            if min_size is not None:
-                want_w, want_h = min_size(*((height, width) if swapped else (width, height)))
-                if swapped:
-                    want_w, want_h = want_h, want_w
-            try:
+        want_w, want_h = (0, 0)
+        if min_size is not None and fmt == "JPEG":
+            want_w, want_h = min_size(*((height, width) if swapped else (width, height)))
+            if swapped:
+                want_w, want_h = want_h, want_w
+        pixels = None
+        # strict libjpeg-turbo refuses what libjpeg only warns about (extraneous bytes, a bad Huffman
+        # code: pictures a browser still shows); Pillow decides those below, as it always did
+        with contextlib.suppress(ValueError):
+            if fmt == "JPEG" and image.mode in _TURBO_MODES:
                 pixels = simplejpeg.decode_jpeg(data, colorspace="RGB", min_width=want_w, min_height=want_h)
-            except ValueError:
-                # strict libjpeg-turbo refuses what libjpeg only warns about (extraneous bytes, a bad
-                # Huffman code: pictures a browser still shows); Pillow decides them, as it always did
-                if min_size is not None:
-                    image.draft("RGB", (want_w, want_h))
-                pixels = _pillow_pixels(image)
-        else:
+        if pixels is None:
+            if want_w:
+                # the same DCT scaling through Pillow; "RGB" lets libjpeg convert YCbCr itself
+                image.draft("RGB" if image.mode != "CMYK" else None, (want_w, want_h))
             pixels = _pillow_pixels(image)
     except _DECODE_ERRORS as exc:
         raise CorruptImage(f"the {fmt} image could not be decoded: {exc}") from exc
