@@ -21,33 +21,22 @@ import uvicorn
 from starlette.types import Receive, Scope, Send
 
 from service.artifacts import ArtifactLayout
-from service.engines.registry import RunnerRegistry, resolve
+from service.bench.inprocess import InProcess, default_cell
 from service.localserver import LOOPBACK, free_port, running_server
 from service.manifest import Manifest
-from service.memory import keep_freed_memory
-from service.pipeline import run_pipeline
-from service.settings import ServerSettings
-from service.tasks.classification import Labels, top_k
-from service.timing import StageTimer
 
 MODEL = "mobilenet_v2"
 
 
 def create_app(models_dir: Path) -> object:
-    keep_freed_memory()  # as the service's app factory does
     layout = ArtifactLayout(models_dir)
-    spec = Manifest.load(layout.manifest).get(MODEL)
-    settings = ServerSettings()
-    runner = RunnerRegistry(layout, max_runners=1, pool_size=1).get(
-        spec, resolve(spec, settings.default_engine_settings())
-    )
-    assert spec.labels is not None
-    labels = Labels.load(layout.labels(MODEL), spec.labels.background_index)
+    manifest = Manifest.load(layout.manifest)
+    inprocess = InProcess(layout, manifest)  # the very pipeline bench-goals times in-process
+    pipeline = inprocess.pipeline(default_cell(manifest, MODEL))
     executor = ThreadPoolExecutor(max_workers=1)
 
     def classify(data: bytes) -> bytes:
-        output = run_pipeline(data, spec.input, runner, settings.max_pixels, StageTimer())
-        best = top_k(output.outputs[0], labels, 1)[0]
+        best = pipeline(data)[0]  # type: ignore[index]
         return json.dumps({"label": best.label, "score": best.score}).encode()
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:

@@ -26,7 +26,7 @@ from service.autotune import tune
 from service.bench.command import default_image
 from service.bench.floor import floor_server
 from service.bench.http import LeanClient, local_server
-from service.bench.inprocess import InProcess, time_call
+from service.bench.inprocess import InProcess, default_cell, time_call
 from service.bench.load import LoadResult, http_load, thread_load
 from service.bench.machine import machine_info
 from service.bench.matrix import Cell
@@ -42,12 +42,7 @@ Measure = Callable[[float], LoadResult]  # seconds -> one measured window
 
 
 def _default_cell(manifest: Manifest) -> Cell:
-    """What a /classify request without parameters runs (ServerSettings defaults)."""
-    defaults = ServerSettings().default_engine_settings()
-    spec = manifest.get(MODEL)
-    return Cell(
-        MODEL, defaults.engine, defaults.precision or spec.precisions[0], defaults.kernels, defaults.threads
-    )
+    return default_cell(manifest, MODEL)
 
 
 def http_overhead(

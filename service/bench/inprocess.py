@@ -21,6 +21,15 @@ from service.tasks.detection import detect
 from service.timing import StageTimer
 
 
+def default_cell(manifest: Manifest, model: str) -> Cell:
+    """What a request for `model` without parameters runs (ServerSettings defaults)."""
+    defaults = ServerSettings().default_engine_settings()
+    spec = manifest.get(model)
+    return Cell(
+        model, defaults.engine, defaults.precision or spec.precisions[0], defaults.kernels, defaults.threads
+    )
+
+
 class InProcess:
     """Builds each cell's runner once (a cache of one: cells run one after another)."""
 
@@ -43,16 +52,20 @@ class InProcess:
         pixels = preprocess(decoded.pixels, spec.input).pixels
         return lambda: runner.run(pixels)
 
-    def pipeline_call(self, cell: Cell, image: bytes) -> Callable[[], object]:
+    def pipeline(self, cell: Cell) -> Callable[[bytes], object]:
+        """What a request runs for this cell, minus HTTP: bytes -> the task's result."""
         spec = self._manifest.get(cell.model)
         runner = self.runner(cell)
         postprocess = self._postprocess(spec)
 
-        def call() -> object:
-            output = run_pipeline(image, spec.input, runner, self._max_pixels, StageTimer())
-            return postprocess(output)
+        def run(data: bytes) -> object:
+            return postprocess(run_pipeline(data, spec.input, runner, self._max_pixels, StageTimer()))
 
-        return call
+        return run
+
+    def pipeline_call(self, cell: Cell, image: bytes) -> Callable[[], object]:
+        run = self.pipeline(cell)
+        return lambda: run(image)
 
     def _postprocess(self, spec: ModelSpec) -> Callable[[PipelineOutput], object]:
         if spec.task == "classification":
