@@ -17,6 +17,8 @@ from rich.console import Console
 
 from loadtests.images import image_paths
 from loadtests.launch import LoadResult, Scenario, run_locust
+from service.artifacts import ArtifactLayout
+from service.engines.registry import onnx_file
 from service.localserver import LOOPBACK, ServerDidNotStart, free_port, running_server
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +39,9 @@ class Target:
 
 def targets(out: Path) -> list[Target]:
     bentoml = BENTOML_VENV / "bin" / "bentoml"
+    # the baselines run the same ONNX file as ours does here (int8-signed.onnx on a VNNI CPU)
+    model_file = onnx_file(ArtifactLayout(PROJECT_ROOT / "models"), "mobilenet_v2", "int8", "auto").name
+    same_model = (("BASELINE_ONNX_FILE", model_file),)
     return [
         Target(
             "ours",
@@ -49,13 +54,14 @@ def targets(out: Path) -> list[Target]:
             "tutorial FastAPI: session.run inside async def, full-size decode, no limits",
             (sys.executable, "-m", "uvicorn", "loadtests.baselines.naive_app:app", "--host", LOOPBACK,
              "--port", "{port}", "--log-level", "warning"),
+            env=same_model,
         ),
         Target(
             "bentoml",
             "BentoML 1.4 service (1 worker) around the same naive model code",
             (str(bentoml), "serve", "loadtests.baselines.bentoml_service:MobileNetV2", "--host", LOOPBACK,
              "--port", "{port}"),
-            env=(("BENTOML_DO_NOT_TRACK", "true"), ("BENTOML_HOME", str(out / "bentoml-home"))),
+            env=(("BENTOML_DO_NOT_TRACK", "true"), ("BENTOML_HOME", str(out / "bentoml-home")), *same_model),
             missing=None if bentoml.exists() else "its venv is missing: run `make baselines`",
         ),
     ]  # fmt: skip

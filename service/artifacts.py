@@ -21,7 +21,8 @@ def sha256_of(path: Path) -> str:
 
 @dataclass(frozen=True)
 class ArtifactLayout:
-    """`<root>/build/<model>/{source.tflite,labels.txt,<precision>.onnx}` plus `<root>/build/lock.json`."""
+    """`<root>/build/<model>/{source.tflite,labels.txt,<precision>.onnx,int8-signed.onnx}` plus
+    `<root>/build/lock.json`."""
 
     root: Path  # the `models/` folder that holds manifest.json
 
@@ -52,6 +53,11 @@ class ArtifactLayout:
 
     def onnx(self, model: str, precision: Precision) -> Path:
         return self.model_dir(model) / f"{precision}.onnx"
+
+    def onnx_signed_int8(self, model: str) -> Path:
+        """int8.onnx with signed weights (modelbuild.convert.signed_int8_weights): same results, the
+        file onnxruntime runs on CPUs with VNNI."""
+        return self.model_dir(model) / "int8-signed.onnx"
 
     def read_lock(self) -> dict[str, Any]:
         if not self.lock.exists():

@@ -16,7 +16,7 @@ import numpy as np
 from service.artifacts import ArtifactLayout
 from service.engines.registry import RunnerRegistry, resolve
 from service.manifest import ModelSpec
-from service.settings import CPU_COUNT, EngineSettings
+from service.settings import CPU_COUNT, EngineSettings, Int8Weights
 
 ROUNDS, WARMUP = 30, 3
 # more threads must win by this much: their cores could serve another request instead, and on a busy
@@ -83,12 +83,13 @@ def tune(
     cores: int = CPU_COUNT,
     rounds: int = ROUNDS,
     warmup: int = WARMUP,
+    int8_weights: Int8Weights = "auto",
 ) -> AutoChoice:
     """Builds each candidate's runner in a registry of its own (the server's cache keeps its runners),
     times `rounds` interleaved runs after `warmup`, and closes them again."""
     start = time.perf_counter()
     settings = candidates(spec, cores)
-    registry = RunnerRegistry(layout, max_runners=len(settings), pool_size=cores)
+    registry = RunnerRegistry(layout, len(settings), cores, int8_weights=int8_weights)
     runners = [registry.get(spec, s) for s in settings]
     pixels = np.random.default_rng(0).integers(0, 256, (1, spec.input.height, spec.input.width, 3), np.uint8)
     samples: list[list[float]] = [[] for _ in settings]

@@ -38,3 +38,11 @@ def cpu_info() -> dict[str, object]:
         "machine": platform.machine(),
         "simd": {label: flag in flags for flag, label in _FLAGS.items()},
     }
+
+
+def has_vnni() -> bool:
+    """x86 VNNI (AVX-512 VNNI or AVX-VNNI): 8-bit dot products into 32-bit sums, which onnxruntime's
+    u8 x s8 kernels use; without it those kernels go through 16-bit sums that can saturate."""
+    simd = cpu_info()["simd"]
+    assert isinstance(simd, dict)
+    return bool(simd["AVX-512 VNNI"] or simd["AVX-VNNI"])

@@ -16,6 +16,8 @@ Engine = Literal["onnxruntime", "litert"]
 Kernels = Literal["xnnpack", "builtin", "reference"]
 # auto: the fastest settings measured on this host, per model (service.autotune)
 Preset = Literal["scalar", "simd", "simd-threads", "auto"]
+# which int8 file onnxruntime runs: int8-signed.onnx (same results; VNNI kernels) or int8.onnx
+Int8Weights = Literal["auto", "signed", "unsigned"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -130,6 +132,9 @@ class ServerSettings(BaseSettings):
     runner_cache_size: int = 8
     # onnxruntime intra-op workers spin-wait for work (only matters with threads > 1); see README Results
     ort_spinning: bool = False
+    # onnxruntime int8: signed weights (its VNNI kernels) where the CPU has VNNI (auto), or always /
+    # never; the results are the same bit for bit on VNNI CPUs (README Results, "int8 weights")
+    ort_int8_weights: Int8Weights = "auto"
     inference_cores: int = Field(default_factory=cpu_count)
     warm_models: list[str] = ["mobilenet_v2", "blazeface_short", "blazeface_full"]
     # preset=auto measures a model on first use; models listed here are measured at start-up instead

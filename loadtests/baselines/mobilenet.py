@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,9 @@ class NaiveClassifier:
         self.mean, self.std, self.fraction = spec["mean"], spec["std"], spec["central_fraction"]
         self.labels = (models / "build" / MODEL_NAME / "labels.txt").read_text().splitlines()
         # onnxruntime's defaults, as in the tutorials: intra-op threads = all cores
-        self.session = ort.InferenceSession(str(models / "build" / MODEL_NAME / f"{precision}.onnx"))
+        # the very file our service runs on this host (loadtests/compare.py names it), else int8.onnx
+        filename = os.environ.get("BASELINE_ONNX_FILE", f"{precision}.onnx")
+        self.session = ort.InferenceSession(str(models / "build" / MODEL_NAME / filename))
         self.input_name = self.session.get_inputs()[0].name
 
     def predict(self, picture: Image.Image, top_k: int = 5) -> list[dict[str, Any]]:

@@ -50,7 +50,11 @@ class AppState:
         layout = ArtifactLayout(settings.models_dir)
         manifest = Manifest.load(layout.manifest)
         registry = RunnerRegistry(
-            layout, settings.runner_cache_size, settings.inference_cores, settings.ort_spinning
+            layout,
+            settings.runner_cache_size,
+            settings.inference_cores,
+            settings.ort_spinning,
+            settings.ort_int8_weights,
         )
         pool = InferencePool(settings.inference_cores, settings.max_pending, settings.queue_timeout_s)
         metrics = Metrics(lambda: pool.pending)
@@ -104,7 +108,10 @@ class AppState:
             choice = self.auto.get(spec.name)
             if choice is None:
                 cores = self.pool.cores
-                choice = self.pool.run_blocking(lambda: tune(spec, self.layout, cores), cores)
+                weights = self.settings.ort_int8_weights
+                choice = self.pool.run_blocking(
+                    lambda: tune(spec, self.layout, cores, int8_weights=weights), cores
+                )
                 self.auto[spec.name] = choice
                 log.info("preset=auto for %s: %s", spec.name, choice.choice.model_dump())
         return choice

@@ -37,8 +37,9 @@ class InProcess:
         keep_freed_memory()  # as the server does, so both sides allocate alike
         self._manifest = manifest
         self._layout = layout
-        self._registry = RunnerRegistry(layout, max_runners=1, pool_size=CPU_COUNT)
-        self._max_pixels = ServerSettings().max_pixels
+        settings = ServerSettings()  # what the server would run (MVA_ORT_INT8_WEIGHTS among them)
+        self._registry = RunnerRegistry(layout, 1, CPU_COUNT, int8_weights=settings.ort_int8_weights)
+        self._max_pixels = settings.max_pixels
         self._labels: dict[str, Labels] = {}
 
     def runner(self, cell: Cell) -> Runner:

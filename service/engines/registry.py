@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from pathlib import Path
 
 from service.artifacts import ArtifactLayout
+from service.cpu import has_vnni
 from service.engines.base import Runner
 from service.errors import InvalidSettings, NotReady
-from service.manifest import ModelSpec
-from service.settings import EngineSettings
+from service.manifest import ModelSpec, Precision
+from service.settings import EngineSettings, Int8Weights
 
 
 def resolve(spec: ModelSpec, settings: EngineSettings) -> EngineSettings:
@@ -32,12 +34,27 @@ def resolve(spec: ModelSpec, settings: EngineSettings) -> EngineSettings:
     return settings.model_copy(update={"precision": precision, "kernels": settings.resolved_kernels()})
 
 
+def onnx_file(layout: ArtifactLayout, model: str, precision: Precision, int8_weights: Int8Weights) -> Path:
+    """The file onnxruntime runs: for int8, the variant with signed weights where they run on VNNI
+    kernels (`auto`: this CPU has VNNI; same results, ~1.4x faster here), else int8.onnx."""
+    signed = int8_weights == "signed" or (int8_weights == "auto" and has_vnni())
+    if precision == "int8" and signed:
+        return layout.onnx_signed_int8(model)
+    return layout.onnx(model, precision)
+
+
 class RunnerRegistry:
     def __init__(
-        self, layout: ArtifactLayout, max_runners: int, pool_size: int, ort_spinning: bool = False
+        self,
+        layout: ArtifactLayout,
+        max_runners: int,
+        pool_size: int,
+        ort_spinning: bool = False,
+        int8_weights: Int8Weights = "auto",
     ) -> None:
         self._layout = layout
         self._ort_spinning = ort_spinning
+        self._int8_weights = int8_weights
         self._max = max_runners
         self._pool_size = pool_size
         self._runners: OrderedDict[tuple[str, EngineSettings], Runner] = OrderedDict()
@@ -79,7 +96,7 @@ class RunnerRegistry:
         if settings.engine == "onnxruntime":
             from service.engines.onnx import OnnxRuntimeRunner
 
-            path = self._layout.onnx(spec.name, settings.precision)
+            path = onnx_file(self._layout, spec.name, settings.precision, self._int8_weights)
             _require(path)
             return OnnxRuntimeRunner(
                 path, spec.input, settings.precision, settings.threads, spinning=self._ort_spinning
@@ -97,6 +114,6 @@ class RunnerRegistry:
             return [(name, runner) for (name, _), runner in self._runners.items()]
 
 
-def _require(path) -> None:
+def _require(path: Path) -> None:
     if not path.exists():
         raise NotReady(f"model file {path} is missing: run `mobile-vision-api models build`")

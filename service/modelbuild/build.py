@@ -12,13 +12,15 @@ from importlib.metadata import version
 from pathlib import Path
 
 from service.artifacts import ArtifactLayout, sha256_of
+from service.cpu import has_vnni
 from service.manifest import Manifest, ModelSpec, PypiSource
-from service.modelbuild.convert import convert
+from service.modelbuild.convert import convert, write_signed_int8_variant
 from service.modelbuild.fetch import fetch_pypi, fetch_url
 from service.modelbuild.verify import sample_pixels, verify
 
 # Bump when convert.py changes what it writes: it invalidates every lock entry.
-CONVERTER_REVISION = 3  # 2: symbolic batch dimension; 3: batch check in the lock
+# 2: symbolic batch dimension; 3: batch check in the lock; 4: int8-signed.onnx
+CONVERTER_REVISION = 4
 TOOLS = ("tflite2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy", "pillow")
 
 
@@ -81,16 +83,33 @@ def build_model(
         convert(tflite, out, precision, quantized)
         verification[precision] = verify(spec, tflite, out, precision, samples)
         files[out.name] = sha256_of(out)
-        log(
-            f"{spec.name}: {out.name} {out.stat().st_size / 1e6:.1f} MB, max |ONNX - LiteRT| = "
-            f"{verification[precision]['max_abs']:.3g} (tolerance {spec.tolerance(precision)})"
-        )
+        _log_verified(spec, out, verification[precision], log)
+        if precision == "int8":
+            signed = layout.onnx_signed_int8(spec.name)
+            write_signed_int8_variant(out, signed)
+            files[signed.name] = sha256_of(signed)
+            # exact only where onnxruntime's u8 x s8 kernels use VNNI; the server uses it only there
+            verification[signed.stem] = (
+                verify(spec, tflite, signed, precision, samples)
+                if has_vnni()
+                else {"skipped": "no VNNI on the build host; the server uses int8.onnx there"}
+            )
+            _log_verified(spec, signed, verification[signed.stem], log)
     return {
         "spec_sha256": _spec_digest(spec),
         "files": files,
         "verified_on": [name for name, _ in samples],
         "verification": verification,
     }
+
+
+def _log_verified(spec: ModelSpec, out: Path, figures: dict, log: Callable[[str], None]) -> None:
+    checked = (
+        f"max |ONNX - LiteRT| = {figures['max_abs']:.3g} (tolerance {figures['tolerance']})"
+        if "max_abs" in figures
+        else f"not verified: {figures['skipped']}"
+    )
+    log(f"{spec.name}: {out.name} {out.stat().st_size / 1e6:.1f} MB, {checked}")
 
 
 def _up_to_date(layout: ArtifactLayout, spec: ModelSpec, entry: dict | None, tools: dict[str, str]) -> bool:

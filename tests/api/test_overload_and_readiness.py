@@ -55,7 +55,8 @@ def test_corrupt_model_leaves_service_up_but_not_ready(
 ) -> None:
     models = tmp_path / "models"
     shutil.copytree(layout.root, models, ignore=shutil.ignore_patterns("cache"))
-    (models / "build" / "mobilenet_v2" / "int8.onnx").write_bytes(b"this is not an onnx model")
+    for int8_file in (models / "build" / "mobilenet_v2").glob("int8*.onnx"):  # int8-signed.onnx too
+        int8_file.write_bytes(b"this is not an onnx model")
     server = start_server(wait_ready=False, models_dir=str(models))
     with server.client() as client:
         for _ in range(50):  # wait for the warm-up to finish failing
@@ -66,8 +67,7 @@ def test_corrupt_model_leaves_service_up_but_not_ready(
         assert ready.status_code == 503
         assert ready.json()["error"]["code"] == "not_ready"
         assert (
-            "mobilenet_v2" in ready.json()["error"]["message"]
-            or "int8.onnx" in ready.json()["error"]["message"]
+            "mobilenet_v2" in ready.json()["error"]["message"] or "int8" in ready.json()["error"]["message"]
         )
         assert client.get("/healthz").status_code == 200
         refused = client.post("/classify", content=b"x", headers={"content-type": "image/jpeg"})

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 
 from service.artifacts import ArtifactLayout
+from service.cpu import has_vnni
 from service.engines.litert import LiteRTRunner
 from service.engines.onnx import OnnxRuntimeRunner
 from service.engines.registry import RunnerRegistry, resolve
 from service.imaging.decode import decode_image
 from service.imaging.preprocess import preprocess
 from service.manifest import Manifest
-from service.settings import CPU_COUNT, EngineSettings
+from service.settings import CPU_COUNT, EngineSettings, Int8Weights
 
 KNOWN = {"grace_hopper.bmp": "military uniform", "cat.bmp": "Egyptian cat", "bird.bmp": "chickadee"}
 
@@ -56,7 +57,9 @@ def test_settings_report_what_ran(manifest: Manifest, registry: RunnerRegistry) 
     spec = manifest.get("mobilenet_v2")
     ran = {name: registry.get(spec, resolve(spec, s)).settings for name, s in SETTINGS.items()}
     assert ran["onnxruntime-fp32"].artifact == "mobilenet_v2/fp32.onnx"
-    assert ran["onnxruntime-int8"].artifact == "mobilenet_v2/int8.onnx"
+    # signed weights where onnxruntime's VNNI kernels run them exactly (test_int8_weights_* below)
+    int8_file = "int8-signed.onnx" if has_vnni() else "int8.onnx"
+    assert ran["onnxruntime-int8"].artifact == f"mobilenet_v2/{int8_file}"
     assert ran["litert-reference"].kernels == "reference" and ran["litert-reference"].simd is False
     assert ran["litert-xnnpack"].artifact == "mobilenet_v2/source.tflite"
 
@@ -71,6 +74,41 @@ def test_precision_is_observable_in_the_scores(
     fp32 = registry.get(spec, resolve(spec, SETTINGS["onnxruntime-fp32"])).run(pixels)[0]
     assert np.allclose(int8 * 256, np.round(int8 * 256), atol=1e-4)
     assert not np.allclose(fp32 * 256, np.round(fp32 * 256), atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("weights", "expected"),
+    [("signed", "int8-signed.onnx"), ("unsigned", "int8.onnx"), ("auto", None)],
+)
+def test_int8_weights_setting_picks_the_file(
+    layout: ArtifactLayout, manifest: Manifest, weights: Int8Weights, expected: str | None
+) -> None:
+    spec = manifest.get("mobilenet_v2")
+    registry = RunnerRegistry(layout, max_runners=2, pool_size=2, int8_weights=weights)
+    ran = registry.get(spec, resolve(spec, SETTINGS["onnxruntime-int8"])).settings
+    expected = expected or ("int8-signed.onnx" if has_vnni() else "int8.onnx")
+    assert ran.artifact == f"mobilenet_v2/{expected}"
+    # fp32 and the other models have one file whatever the setting
+    assert registry.get(spec, resolve(spec, SETTINGS["onnxruntime-fp32"])).settings.artifact.endswith(
+        "fp32.onnx"
+    )
+
+
+@pytest.mark.skipif(not has_vnni(), reason="u8 x s8 kernels are exact only with VNNI")
+def test_int8_signed_weights_give_the_same_bits(
+    layout: ArtifactLayout, manifest: Manifest, images: Path
+) -> None:
+    """int8-signed.onnx runs other kernels (u8 x s8, VNNI) than int8.onnx (u8 x u8) on the same
+    arithmetic: the outputs are identical on every test image, batched too."""
+    spec = manifest.get("mobilenet_v2")
+    runners = {
+        path.name: OnnxRuntimeRunner(path, spec.input, "int8", threads=1)
+        for path in (layout.onnx("mobilenet_v2", "int8"), layout.onnx_signed_int8("mobilenet_v2"))
+    }
+    batch = np.concatenate([pixels_of(manifest, p) for p in sorted(images.glob("*.jpg"))])
+    assert len(batch) >= 3
+    unsigned, signed = (runner.run(batch)[0] for runner in runners.values())
+    assert np.array_equal(unsigned, signed)
 
 
 def test_litert_kernels_are_observable(layout: ArtifactLayout, manifest: Manifest, images: Path) -> None:
