@@ -31,6 +31,7 @@ from service.bench.load import LoadResult, http_load, thread_load
 from service.bench.machine import machine_info
 from service.bench.matrix import Cell
 from service.bench.stats import Stats
+from service.cpu import has_vnni
 from service.imaging.decode import decode_image
 from service.imaging.preprocess import min_source_size, preprocess
 from service.manifest import Manifest
@@ -258,6 +259,28 @@ def auto_vs_bench(layout: ArtifactLayout, manifest: Manifest, bench_json: Path) 
     return out
 
 
+def int8_weights(layout: ArtifactLayout, manifest: Manifest, image: bytes, rounds: int = 6) -> dict:
+    """What the signed int8 weights buy: MobileNetV2 int8, 1 thread, engine alone, int8.onnx (u8 x u8
+    kernels) against int8-signed.onnx (u8 x s8, VNNI where the CPU has it), taking turns."""
+    from service.engines.onnx import OnnxRuntimeRunner
+
+    spec = manifest.get(MODEL)
+    pixels = preprocess(decode_image(image, 10**8).pixels, spec.input).pixels
+    paths = {"int8.onnx": layout.onnx(MODEL, "int8"), "int8-signed.onnx": layout.onnx_signed_int8(MODEL)}
+    runners = {name: OnnxRuntimeRunner(path, spec.input, "int8", 1) for name, path in paths.items()}
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, runner in runners.items():
+            runner.run(pixels)
+            times[name] += [time_call(lambda r=runner: r.run(pixels)) for _ in range(40)]
+    p50 = {name: round(median(t), 3) for name, t in times.items()}
+    return {
+        "vnni": has_vnni(),
+        "p50_ms": p50,
+        "signed_speedup": round(p50["int8.onnx"] / p50["int8-signed.onnx"], 2),
+    }
+
+
 def batching_potential(layout: ArtifactLayout, rounds: int = 15) -> dict:
     """What micro-batching could buy at best: per-image engine time of MobileNetV2 int8 at batch
     1/2/4/8 (the built ONNX models have a symbolic batch dimension)."""
@@ -354,6 +377,8 @@ def goals(
         }
         console.print(f"RSS over {rss_requests} requests")
         report["rss"] = rss_over_requests(url, process.pid, picture, rss_requests, max(1, rss_requests // 10))
+    console.print("int8 weights: unsigned vs signed")
+    report["int8_weights"] = int8_weights(layout, manifest, picture)
     if grid:
         console.print("batching potential")
         report["batching"] = batching_potential(layout)

@@ -41,4 +41,7 @@ def test_goals_measures_every_goal_and_writes_goals_json(
     assert [n for n, _ in rss["rss_mb"]] == list(range(0, 41, 4))
     assert all(mb > 0 for _, mb in rss["rss_mb"])
     assert "grid" not in report
+    weights = report["int8_weights"]  # both int8 files timed side by side (no timing claim here)
+    assert set(weights["p50_ms"]) == {"int8.onnx", "int8-signed.onnx"}
+    assert all(ms > 0 for ms in weights["p50_ms"].values()) and weights["signed_speedup"] > 0
     assert "not found" in report["auto_vs_bench"]["note"]  # no bench.json in a fresh folder
