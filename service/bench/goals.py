@@ -32,6 +32,7 @@ from service.bench.machine import machine_info
 from service.bench.matrix import Cell
 from service.bench.stats import Stats
 from service.cpu import has_vnni
+from service.engines.registry import onnx_file
 from service.imaging.decode import decode_image
 from service.imaging.preprocess import min_source_size, preprocess
 from service.manifest import Manifest
@@ -288,7 +289,9 @@ def batching_potential(layout: ArtifactLayout, rounds: int = 15) -> dict:
     import onnx
     import onnxruntime as ort
 
-    serialized = onnx.load(layout.onnx(MODEL, "int8")).SerializeToString()  # batch dim is symbolic
+    # the file the server runs (int8-signed.onnx on a VNNI CPU); the batch dimension is symbolic
+    path = onnx_file(layout, MODEL, "int8", ServerSettings().ort_int8_weights)
+    serialized = onnx.load(path).SerializeToString()
     result: dict[str, dict[str, float]] = {}
     for threads in sorted({1, CPU_COUNT}):
         options = ort.SessionOptions()
@@ -306,7 +309,7 @@ def batching_potential(layout: ArtifactLayout, rounds: int = 15) -> dict:
             for b, x in inputs.items():
                 per_image[b].append(time_call(lambda s=session, feed={name: x}: s.run(None, feed)) / b)
         result[f"threads={threads}"] = {f"batch={b}": round(median(v), 3) for b, v in per_image.items()}
-    return {"per_image_ms": result}
+    return {"file": path.name, "per_image_ms": result}
 
 
 def goals(

@@ -143,7 +143,7 @@ def fold_weight_quantization(model: onnx.ModelProto) -> None:
 def signed_int8_weights(model: onnx.ModelProto) -> int:
     """Every uint8 weight w with zero point z (a DequantizeLinear feeding a Conv) becomes the int8
     w - 128 with zero point z - 128. (w - z) is unchanged, so results are bit for bit the same, but
-    onnxruntime then runs its u8 x s8 GEMM, which uses VNNI (vpdpbusd) on AVX-512 VNNI / AVX-VNNI
+    onnxruntime then runs its u8 x s8 GEMM, which uses VNNI (vpdpbusds) on AVX-512 VNNI / AVX-VNNI
     CPUs; with uint8 weights it runs the u8 x u8 kernels, which do not (MobileNetV2 at 1 thread here:
     7.3 -> 5.2 ms). Without VNNI, x86 u8 x s8 kernels can saturate 16-bit sums (onnxruntime's
     quantization docs), so the service picks this variant only where VNNI is (service/cpu.py).
