@@ -2,6 +2,8 @@
 JSON model) on uvicorn with the service's loop and parser, running the same pipeline call on a worker
 thread and answering the top label. bench-goals times it beside the service, so the HTTP overhead
 splits into what uvicorn, loopback TCP and the thread hop cost here and what the service adds.
+`POST /?busy_ms=N` spins N ms on the worker thread instead of running the pipeline: the same wait
+without the pipeline's work (N=0: the hop and HTTP alone).
 
 Run as `python -m service.bench.floor PORT MODELS_DIR`; GET / answers 200 once the model is loaded."""
 
@@ -11,11 +13,13 @@ import asyncio
 import json
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from subprocess import Popen
+from urllib.parse import parse_qs
 
 import uvicorn
 from starlette.types import Receive, Scope, Send
@@ -35,6 +39,12 @@ def create_app(models_dir: Path) -> object:
     pipeline = inprocess.pipeline(default_cell(manifest, MODEL))
     executor = ThreadPoolExecutor(max_workers=1)
 
+    def busy(ms: float) -> bytes:
+        end = time.perf_counter() + ms / 1000.0
+        while time.perf_counter() < end:
+            pass
+        return b"{}"
+
     def classify(data: bytes) -> bytes:
         best = pipeline(data)[0]  # type: ignore[index]
         return json.dumps({"label": best.label, "score": best.score}).encode()
@@ -51,8 +61,12 @@ def create_app(models_dir: Path) -> object:
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
         body = b"{}"
-        if scope["method"] == "POST":
-            body = await asyncio.get_running_loop().run_in_executor(executor, classify, b"".join(chunks))
+        busy_ms = parse_qs(scope["query_string"].decode()).get("busy_ms")
+        loop = asyncio.get_running_loop()
+        if scope["method"] == "POST" and busy_ms:
+            body = await loop.run_in_executor(executor, busy, float(busy_ms[0]))
+        elif scope["method"] == "POST":
+            body = await loop.run_in_executor(executor, classify, b"".join(chunks))
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -76,7 +76,7 @@ def http_overhead(
 
     for _ in range(10):
         pipeline_call(), httpx_call()
-    runs: dict[str, list[float]] = {"pipeline": [], "http": [], "httpx": [], "floor": []}
+    runs: dict[str, list[float]] = {}
     server_stages: list[dict[str, float]] = []
 
     def timed_lean() -> float:
@@ -86,12 +86,21 @@ def http_overhead(
         server_stages.append(json.loads(body)["timing"])
         return elapsed
 
+    # the floor's parts: the hop and HTTP with no work, and with a busy-wait as long as the pipeline
+    wait_ms = round(median(time_call(pipeline_call) for _ in range(20)), 1)
+    floor_client = LeanClient(floor_url)
+
+    def floor_busy(ms: float) -> float:
+        return time_call(lambda: floor_client.post("/", {"busy_ms": str(ms)}, b"", "image/jpeg"))
+
     calls = {"pipeline": lambda: time_call(pipeline_call), "http": timed_lean}
     calls |= {"httpx": lambda: time_call(httpx_call), "floor": lambda: time_call(floor_call)}
+    calls |= {"floor_no_work": lambda: floor_busy(0), "floor_busy_wait": lambda: floor_busy(wait_ms)}
     for _ in range(blocks):
         for name, timed in calls.items():
-            runs[name] += [timed() for _ in range(per_block)]
+            runs.setdefault(name, []).extend(timed() for _ in range(per_block))
     client.close()
+    floor_client.close()
     stats = {name: Stats.of(values) for name, values in runs.items()}
     pipeline_p50 = stats["pipeline"].p50_ms
     # where the difference goes: the server's own stage figures (p50 of each)
@@ -104,6 +113,12 @@ def http_overhead(
         "overhead_ms": round(stats["http"].p50_ms - pipeline_p50, 3),
         "httpx_overhead_ms": round(stats["httpx"].p50_ms - pipeline_p50, 3),
         "floor_overhead_ms": round(stats["floor"].p50_ms - pipeline_p50, 3),
+        # what the floor costs with no work in the thread, and with a busy-wait of wait_ms instead
+        # of the pipeline: when the second is about the floor's overhead and the first far below,
+        # the time goes to waking what slept through the wait, not to the pipeline or to HTTP
+        "floor_no_work_ms": stats["floor_no_work"].p50_ms,
+        "busy_wait_ms": wait_ms,
+        "floor_busy_wait_excess_ms": round(stats["floor_busy_wait"].p50_ms - wait_ms, 3),
     }
 
 

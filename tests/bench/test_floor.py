@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -15,5 +16,10 @@ def test_floor_server_classifies_the_body_with_the_same_pipeline(
 ) -> None:
     with floor_server(layout.root) as (url, _):
         response = httpx.post(url, content=(images / "grace_hopper.bmp").read_bytes(), timeout=30)
+        # busy_ms: the same hop with a busy-wait instead of the pipeline (no label), at least that long
+        started = time.perf_counter()
+        waited = httpx.post(f"{url}/?busy_ms=50", content=b"", timeout=30)
+        elapsed_ms = (time.perf_counter() - started) * 1000
     assert response.status_code == 200
     assert response.json()["label"] == "military uniform"
+    assert waited.status_code == 200 and waited.json() == {} and elapsed_ms >= 50

@@ -28,6 +28,10 @@ def test_goals_measures_every_goal_and_writes_goals_json(
         figure = overhead[name]["p50_ms"] - overhead["pipeline"]["p50_ms"]
         assert overhead[f"{name}_overhead_ms"] == round(figure, 3)
     assert overhead["server_timing_p50_ms"]["inference"] > 0
+    assert overhead["floor_no_work_ms"] > 0 and overhead["busy_wait_ms"] > 0
+    assert overhead["floor_busy_wait_excess_ms"] == round(
+        overhead["floor_busy_wait"]["p50_ms"] - overhead["busy_wait_ms"], 3
+    )
     saturation = report["saturation"]
     assert saturation["default"]["failures"] == {} and saturation["default"]["ok"] > 0
     assert saturation["best_engine"].startswith("engine ")
