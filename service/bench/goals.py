@@ -221,14 +221,17 @@ async def _send(url: str, image: bytes, count: int, concurrency: int) -> int:
     return failed
 
 
-def rss_over_requests(url: str, pid: int, image: bytes, total: int, step: int) -> dict:
+def tree_rss_mb(pid: int) -> float:
+    """RSS of a server process and its children (uvicorn's worker processes), in MiB."""
     import psutil
 
+    process = psutil.Process(pid)
+    return round(sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20, 1)
+
+
+def rss_over_requests(url: str, pid: int, image: bytes, total: int, step: int) -> dict:
     def rss_mb() -> float:
-        process = psutil.Process(pid)
-        return round(
-            sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20, 1
-        )
+        return tree_rss_mb(pid)
 
     samples = [(0, rss_mb())]
     failed = 0
@@ -353,7 +356,7 @@ def goals(
         console.print("starting the servers")
         url, process = servers.enter_context(local_server(models_dir))
         floor_url = servers.enter_context(floor_server(models_dir))[0]
-        configs = {"1 worker x 1 thread (default)": url}
+        configs = {"1 worker x 1 thread (default)": (url, process)}
         if grid:
             # each worker process gets its share of the cores for its core budget
             for workers, threads, spinning in [
@@ -369,15 +372,17 @@ def goals(
                     "MVA_WARM_MODELS": '["mobilenet_v2"]',
                 }
                 name = f"{workers} worker(s) x {threads} thread(s)" + (", spinning" if spinning else "")
-                configs[name] = servers.enter_context(local_server(models_dir, env, workers=workers))[0]
+                configs[name] = servers.enter_context(local_server(models_dir, env, workers=workers))
         console.print("HTTP overhead at default settings")
         report["http_overhead"] = http_overhead(
             url, floor_url, inprocess, manifest, picture, blocks=6, per_block=40
         )
         console.print(f"saturation: {len(configs)} server configurations and the engine, interleaved")
         measures = engine_measures(inprocess, manifest, picture)
-        measures |= {name: http_measure(u, picture, concurrency) for name, u in configs.items()}
+        measures |= {name: http_measure(u, picture, concurrency) for name, (u, _) in configs.items()}
         loads = {name: summary(*r) for name, r in interleaved(measures, rounds, seconds).items()}
+        for name, (_, server) in configs.items():  # after the load: what each configuration holds
+            loads[name]["rss_mb"] = tree_rss_mb(server.pid)
         report["loads"] = loads
         best_engine = max((n for n in loads if n.startswith("engine")), key=lambda n: loads[n]["rps"])
         default = loads["1 worker x 1 thread (default)"]

@@ -40,6 +40,7 @@ def test_goals_measures_every_goal_and_writes_goals_json(
         n for n in report["loads"] if n.startswith(("engine ", "pipeline "))
     }
     assert saturation["default_vs_pipeline"] > 0
+    assert saturation["default"]["rss_mb"] > 50  # the server's memory after the load
     rss = report["rss"]
     assert rss["failed"] == 0
     assert [n for n, _ in rss["rss_mb"]] == list(range(0, 41, 4))
