@@ -49,7 +49,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     )
     app.state.mva = state
     errors.install(app)
-    protected = [Depends(require_api_key)]
+    # without a key the check is a no-op: leaving the dependency out saves its resolution per request
+    protected = [Depends(require_api_key)] if settings.api_key is not None else []
     for router in (classify.router, detect.router, models.router):
         app.include_router(router, dependencies=protected)
     for router in (health.router, web.router):
