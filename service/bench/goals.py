@@ -25,7 +25,7 @@ from service.artifacts import ArtifactLayout
 from service.autotune import tune
 from service.bench.command import default_image
 from service.bench.floor import floor_server
-from service.bench.http import LeanClient, local_server
+from service.bench.http import LeanClient, SpinningClient, local_server
 from service.bench.inprocess import InProcess, default_cell, time_call
 from service.bench.load import LoadResult, http_load, thread_load
 from service.bench.machine import machine_info
@@ -96,11 +96,18 @@ def http_overhead(
     calls = {"pipeline": lambda: time_call(pipeline_call), "http": timed_lean}
     calls |= {"httpx": lambda: time_call(httpx_call), "floor": lambda: time_call(floor_call)}
     calls |= {"floor_no_work": lambda: floor_busy(0), "floor_busy_wait": lambda: floor_busy(wait_ms)}
+    # the default request again from a client that polls instead of sleeping: what is left without
+    # the client's own wake-up (a diagnostic; the goal figure is the lean client's)
+    spinning = SpinningClient(url)
+    calls["http_spinning_client"] = lambda: time_call(
+        lambda: spinning.post("/classify", {}, image, "image/jpeg")
+    )
     for _ in range(blocks):
         for name, timed in calls.items():
             runs.setdefault(name, []).extend(timed() for _ in range(per_block))
     client.close()
     floor_client.close()
+    spinning.close()
     stats = {name: Stats.of(values) for name, values in runs.items()}
     pipeline_p50 = stats["pipeline"].p50_ms
     # where the difference goes: the server's own stage figures (p50 of each)
@@ -119,6 +126,7 @@ def http_overhead(
         "floor_no_work_ms": stats["floor_no_work"].p50_ms,
         "busy_wait_ms": wait_ms,
         "floor_busy_wait_excess_ms": round(stats["floor_busy_wait"].p50_ms - wait_ms, 3),
+        "spinning_client_overhead_ms": round(stats["http_spinning_client"].p50_ms - pipeline_p50, 3),
     }
 
 

@@ -72,13 +72,13 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     """Status and body of one response; the service always sends Content-Length."""
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
-    match = _CONTENT_LENGTH.search(head)
+    match = CONTENT_LENGTH.search(head)
     if match is None:
         raise ValueError(f"a response without Content-Length: {head[:200]!r}")
     return status, await reader.readexactly(int(match.group(1)))
 
 
-_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
+CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 
 
 async def _closed_loop(

@@ -29,6 +29,8 @@ def test_goals_measures_every_goal_and_writes_goals_json(
         assert overhead[f"{name}_overhead_ms"] == round(figure, 3)
     assert overhead["server_timing_p50_ms"]["inference"] > 0
     assert overhead["floor_no_work_ms"] > 0 and overhead["busy_wait_ms"] > 0
+    spinning = overhead["http_spinning_client"]["p50_ms"] - overhead["pipeline"]["p50_ms"]
+    assert overhead["spinning_client_overhead_ms"] == round(spinning, 3)
     assert overhead["floor_busy_wait_excess_ms"] == round(
         overhead["floor_busy_wait"]["p50_ms"] - overhead["busy_wait_ms"], 3
     )

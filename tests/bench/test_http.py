@@ -1,0 +1,30 @@
+"""The bench's 1-client HTTP clients against the real service: the lean one and the spinning one give
+the same answers on one keep-alive connection, and name the status of anything but a 200."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from service.bench.http import LeanClient, SpinningClient
+from tests.conftest import LiveServer
+
+
+@pytest.mark.parametrize("client_type", [LeanClient, SpinningClient])
+def test_client_gets_the_services_answers_on_one_connection(
+    server: LiveServer, images: Path, client_type: type[LeanClient] | type[SpinningClient]
+) -> None:
+    client = client_type(server.url)
+    try:
+        for name, label in [("cat.bmp", "Egyptian cat"), ("grace_hopper.bmp", "military uniform")]:
+            body = client.post("/classify", {"top_k": "2"}, (images / name).read_bytes(), "image/bmp")
+            predictions = json.loads(body)["predictions"]
+            assert len(predictions) == 2 and predictions[0]["label"] == label
+        with pytest.raises(RuntimeError, match="HTTP 422"):
+            client.post("/classify", {"top_k": "0"}, (images / "cat.bmp").read_bytes(), "image/bmp")
+        # the connection stays usable after an error answer
+        assert json.loads(client.post("/classify", {}, (images / "cat.bmp").read_bytes(), "image/bmp"))
+    finally:
+        client.close()
