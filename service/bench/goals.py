@@ -163,6 +163,53 @@ def http_measure(url: str, image: bytes, concurrency: int) -> Measure:
     return lambda seconds: http_load(url, "/classify", {}, image, "image/jpeg", concurrency, seconds, 0.5)
 
 
+def thread_cpu_s(pid: int) -> tuple[float, float]:
+    """CPU seconds so far of a process's main thread (the server's event loop) and of all its other
+    threads (inference, onnxruntime), from /proc (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    main = other = 0.0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a thread that ended meanwhile
+        seconds = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        if int(tid) == pid:
+            main += seconds
+        else:
+            other += seconds
+    return main, other
+
+
+def with_thread_cpu(measure: Measure, pid: int, windows: list[dict[str, float]]) -> Measure:
+    """`measure`, also noting the server's CPU by thread over each window."""
+
+    def run(seconds: float) -> LoadResult:
+        before, start = thread_cpu_s(pid), time.perf_counter()
+        result = measure(seconds)
+        after = thread_cpu_s(pid)
+        loop, other = after[0] - before[0], after[1] - before[1]
+        windows.append({"wall": time.perf_counter() - start, "ok": result.ok, "loop": loop, "other": other})
+        return result
+
+    return run
+
+
+def server_cpu(windows: list[dict[str, float]], pipeline: dict[str, Any]) -> dict[str, float]:
+    """Where a request's CPU goes at saturation: the event loop (HTTP, FastAPI, the response), the
+    other threads (decode ... postprocessing, the engine), against the in-process pipeline's CPU per
+    request; and the cores the server kept busy."""
+    wall, ok = sum(w["wall"] for w in windows), sum(w["ok"] for w in windows)
+    loop, other = sum(w["loop"] for w in windows), sum(w["other"] for w in windows)
+    in_process = pipeline["bench_process_cores"] * 1000 / pipeline["rps"]
+    return {
+        "event_loop_ms_per_request": round(loop * 1000 / ok, 2),
+        "other_threads_ms_per_request": round(other * 1000 / ok, 2),
+        "in_process_pipeline_ms_per_request": round(in_process, 2),
+        "server_busy_cores": round((loop + other) / wall, 2),
+    }
+
+
 def interleaved(
     measures: dict[str, Measure], rounds: int, seconds: float
 ) -> dict[str, tuple[LoadResult, float]]:
@@ -388,6 +435,10 @@ def goals(
         console.print(f"saturation: {len(configs)} server configurations and the engine, interleaved")
         measures = engine_measures(inprocess, manifest, picture)
         measures |= {name: http_measure(u, picture, concurrency) for name, (u, _) in configs.items()}
+        cpu_windows: list[dict[str, float]] = []
+        if Path("/proc").is_dir():
+            default_name = "1 worker x 1 thread (default)"
+            measures[default_name] = with_thread_cpu(measures[default_name], process.pid, cpu_windows)
         loads = {name: summary(*r) for name, r in interleaved(measures, rounds, seconds).items()}
         for name, (_, server) in configs.items():  # after the load: what each configuration holds
             loads[name]["rss_mb"] = tree_rss_mb(server.pid)
@@ -406,6 +457,8 @@ def goals(
             "best_server_vs_engine": round(loads[best_server]["rps"] / loads[best_engine]["rps"], 3),
             "default_vs_pipeline": round(default["rps"] / loads[pipeline]["rps"], 3),
         }
+        if cpu_windows:
+            report["saturation"]["server_cpu"] = server_cpu(cpu_windows, loads[pipeline])
         console.print(f"RSS over {rss_requests} requests")
         report["rss"] = rss_over_requests(url, process.pid, picture, rss_requests, max(1, rss_requests // 10))
     console.print("int8 weights: unsigned vs signed")

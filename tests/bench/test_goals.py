@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -43,6 +44,9 @@ def test_goals_measures_every_goal_and_writes_goals_json(
     }
     assert saturation["default_vs_pipeline"] > 0
     assert saturation["default"]["rss_mb"] > 50  # the server's memory after the load
+    cpu = saturation["server_cpu"]  # where a request's CPU went, by thread (Linux /proc)
+    assert cpu["event_loop_ms_per_request"] > 0 and cpu["other_threads_ms_per_request"] > 0
+    assert 0 < cpu["server_busy_cores"] <= os.cpu_count() + 0.1  # clock-tick granularity
     rss = report["rss"]
     assert rss["failed"] == 0
     assert [n for n, _ in rss["rss_mb"]] == list(range(0, 41, 4))
