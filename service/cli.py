@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -29,12 +30,28 @@ console = Console()
 DEFAULT_URL = os.environ.get("MVA_URL", "http://127.0.0.1:8000")
 
 
+class EventLoop(StrEnum):
+    uvloop = "uvloop"
+    asyncio = "asyncio"
+
+
+class HttpParser(StrEnum):
+    httptools = "httptools"
+    h11 = "h11"
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(envvar="MVA_HOST", help="bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="MVA_PORT", help="TCP port")] = 8000,
     workers: Annotated[int, typer.Option(envvar="MVA_WORKERS", help="uvicorn worker processes")] = 1,
     log_level: Annotated[str, typer.Option(envvar="MVA_LOG_LEVEL")] = "info",
+    loop: Annotated[
+        EventLoop, typer.Option(envvar="MVA_LOOP", help="event loop (asyncio: to measure what uvloop buys)")
+    ] = EventLoop.uvloop,
+    http: Annotated[
+        HttpParser, typer.Option(envvar="MVA_HTTP", help="HTTP/1.1 parser (h11: to measure httptools)")
+    ] = HttpParser.httptools,
 ) -> None:
     """Run the HTTP service (uvicorn with uvloop and httptools). Settings: MVA_* environment variables."""
     import logging
@@ -44,7 +61,7 @@ def serve(
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        run_server(host, port, workers, log_level)
+        run_server(host, port, workers, log_level, loop.value, http.value)
     except ApiKeyFileError as exc:  # a configuration mistake: one line, no traceback
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

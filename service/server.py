@@ -37,12 +37,14 @@ class GracefulServer(uvicorn.Server):
             super().handle_exit(sig, frame)
 
 
-def serve(host: str, port: int, workers: int, log_level: str) -> None:
+def serve(
+    host: str, port: int, workers: int, log_level: str, loop: str = "uvloop", http: str = "httptools"
+) -> None:
     common = dict(
         host=host,
         port=port,
-        loop="uvloop",
-        http="httptools",
+        loop=loop,
+        http=http,
         log_level=log_level,
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_TIMEOUT_S,

@@ -70,3 +70,23 @@ def test_sigterm_under_load_loses_no_accepted_request(
     assert first_not_ready - signalled < 0.5
     assert outcomes["lost"] == outcomes["refused"] == outcomes["error_status"] == 0, outcomes
     assert outcomes["answered"] > 10
+
+
+def _mapped(pid: int, fragment: str) -> bool:
+    """Whether a shared object whose path contains `fragment` is loaded in process `pid`."""
+    return fragment in Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_loop_and_http_parser_are_what_serve_was_told(
+    start_server: Callable[..., LiveServer], server: LiveServer, images: Path
+) -> None:
+    """`serve --loop/--http` (MVA_LOOP / MVA_HTTP) really change what serves: the default runs on uvloop
+    with httptools; asyncio + h11 (what the README's levers compare against) loads neither parser."""
+    plain = start_server(loop="asyncio", http="h11", warm_models='["mobilenet_v2"]')
+    picture = (images / "cat.bmp").read_bytes()
+    for live, loop, parser_loaded in [(server, "uvloop.Loop", True), (plain, "asyncio.", False)]:
+        with live.client() as client:
+            assert client.get("/v1/models").json()["event_loop"].startswith(loop)
+            answer = client.post("/classify", content=picture, headers={"content-type": "image/bmp"})
+        assert answer.status_code == 200 and answer.json()["predictions"][0]["label"] == "Egyptian cat"
+        assert _mapped(live.process.pid, "httptools/parser") is parser_loaded

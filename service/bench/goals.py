@@ -40,6 +40,7 @@ from service.settings import CPU_COUNT, PROJECT_ROOT, ServerSettings
 
 console = Console(stderr=True)
 MODEL = "mobilenet_v2"
+PLAIN = "1 worker x 1 thread, asyncio + h11"  # the default without uvloop and httptools
 Measure = Callable[[float], LoadResult]  # seconds -> one measured window
 
 
@@ -55,6 +56,7 @@ def http_overhead(
     image: bytes,
     blocks: int,
     per_block: int,
+    plain_url: str | None = None,
 ) -> dict:
     """The default request (`POST /classify`, raw JPEG body, no parameters) against the same pipeline
     in-process, in alternating blocks so drift on a shared machine hits all alike. The goal figure
@@ -102,6 +104,9 @@ def http_overhead(
     calls["http_spinning_client"] = lambda: time_call(
         lambda: spinning.post("/classify", {}, image, "image/jpeg")
     )
+    if plain_url is not None:  # the same server on asyncio + h11
+        plain_call = _default_request(plain_url, image)
+        calls["http_asyncio_h11"] = lambda: time_call(plain_call)
     for _ in range(blocks):
         for name, timed in calls.items():
             runs.setdefault(name, []).extend(timed() for _ in range(per_block))
@@ -127,7 +132,11 @@ def http_overhead(
         "busy_wait_ms": wait_ms,
         "floor_busy_wait_excess_ms": round(stats["floor_busy_wait"].p50_ms - wait_ms, 3),
         "spinning_client_overhead_ms": round(stats["http_spinning_client"].p50_ms - pipeline_p50, 3),
-    }
+    } | (
+        {"asyncio_h11_overhead_ms": round(stats["http_asyncio_h11"].p50_ms - pipeline_p50, 3)}
+        if plain_url is not None
+        else {}
+    )
 
 
 def _default_request(url: str, image: bytes) -> Callable[[], bytes]:
@@ -428,9 +437,12 @@ def goals(
                 }
                 name = f"{workers} worker(s) x {threads} thread(s)" + (", spinning" if spinning else "")
                 configs[name] = servers.enter_context(local_server(models_dir, env, workers=workers))
+            # the default without uvloop and httptools: what they buy, at saturation and for 1 client
+            plain = {"MVA_LOOP": "asyncio", "MVA_HTTP": "h11", "MVA_WARM_MODELS": '["mobilenet_v2"]'}
+            configs[PLAIN] = servers.enter_context(local_server(models_dir, plain))
         console.print("HTTP overhead at default settings")
         report["http_overhead"] = http_overhead(
-            url, floor_url, inprocess, manifest, picture, blocks=6, per_block=40
+            url, floor_url, inprocess, manifest, picture, 6, 40, configs[PLAIN][0] if grid else None
         )
         console.print(f"saturation: {len(configs)} server configurations and the engine, interleaved")
         measures = engine_measures(inprocess, manifest, picture)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 from importlib.metadata import version
 from typing import Any
@@ -52,6 +53,8 @@ async def list_models(request: Request) -> dict[str, Any]:
             "presets": ["scalar", "simd", "simd-threads", "auto"],
         },
         "cpu": cpu_info() | {"cores": CPU_COUNT},
+        # the event loop this process serves on (uvloop by default; `serve --loop asyncio` to compare)
+        "event_loop": _class_name(asyncio.get_running_loop()),
         "runners": [
             {"model": name, **runner.settings.model_dump()} for name, runner in state.registry.cached()
         ],
@@ -59,6 +62,10 @@ async def list_models(request: Request) -> dict[str, Any]:
         # preset=auto: per model measured so far, the choice and the measurements behind it
         "auto": {name: choice.as_dict() for name, choice in state.auto.items()},
     }
+
+
+def _class_name(value: object) -> str:
+    return f"{type(value).__module__}.{type(value).__qualname__}"
 
 
 @router.get("/v1/manifest", summary="The model manifest, as the browser page reads it")
