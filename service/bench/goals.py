@@ -24,15 +24,15 @@ from rich.console import Console
 from service.artifacts import ArtifactLayout
 from service.autotune import tune
 from service.bench.command import default_image
+from service.bench.engine_figures import batching_potential, int8_weights
 from service.bench.floor import floor_server
 from service.bench.http import LeanClient, SpinningClient, local_server
 from service.bench.inprocess import InProcess, default_cell, time_call
 from service.bench.load import LoadResult, http_load, thread_load
 from service.bench.machine import machine_info
 from service.bench.matrix import Cell
+from service.bench.process import Measure, server_cpu, tree_rss_mb, with_thread_cpu
 from service.bench.stats import Stats
-from service.cpu import has_vnni
-from service.engines.registry import onnx_file
 from service.imaging.decode import decode_image
 from service.imaging.preprocess import min_source_size, preprocess
 from service.manifest import Manifest
@@ -41,7 +41,6 @@ from service.settings import CPU_COUNT, PROJECT_ROOT, ServerSettings
 console = Console(stderr=True)
 MODEL = "mobilenet_v2"
 PLAIN = "1 worker x 1 thread, asyncio + h11"  # the default without uvloop and httptools
-Measure = Callable[[float], LoadResult]  # seconds -> one measured window
 
 
 def _default_cell(manifest: Manifest) -> Cell:
@@ -172,53 +171,6 @@ def http_measure(url: str, image: bytes, concurrency: int) -> Measure:
     return lambda seconds: http_load(url, "/classify", {}, image, "image/jpeg", concurrency, seconds, 0.5)
 
 
-def thread_cpu_s(pid: int) -> tuple[float, float]:
-    """CPU seconds so far of a process's main thread (the server's event loop) and of all its other
-    threads (inference, onnxruntime), from /proc (Linux)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    main = other = 0.0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # a thread that ended meanwhile
-        seconds = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
-        if int(tid) == pid:
-            main += seconds
-        else:
-            other += seconds
-    return main, other
-
-
-def with_thread_cpu(measure: Measure, pid: int, windows: list[dict[str, float]]) -> Measure:
-    """`measure`, also noting the server's CPU by thread over each window."""
-
-    def run(seconds: float) -> LoadResult:
-        before, start = thread_cpu_s(pid), time.perf_counter()
-        result = measure(seconds)
-        after = thread_cpu_s(pid)
-        loop, other = after[0] - before[0], after[1] - before[1]
-        windows.append({"wall": time.perf_counter() - start, "ok": result.ok, "loop": loop, "other": other})
-        return result
-
-    return run
-
-
-def server_cpu(windows: list[dict[str, float]], pipeline: dict[str, Any]) -> dict[str, float]:
-    """Where a request's CPU goes at saturation: the event loop (HTTP, FastAPI, the response), the
-    other threads (decode ... postprocessing, the engine), against the in-process pipeline's CPU per
-    request; and the cores the server kept busy."""
-    wall, ok = sum(w["wall"] for w in windows), sum(w["ok"] for w in windows)
-    loop, other = sum(w["loop"] for w in windows), sum(w["other"] for w in windows)
-    in_process = pipeline["bench_process_cores"] * 1000 / pipeline["rps"]
-    return {
-        "event_loop_ms_per_request": round(loop * 1000 / ok, 2),
-        "other_threads_ms_per_request": round(other * 1000 / ok, 2),
-        "in_process_pipeline_ms_per_request": round(in_process, 2),
-        "server_busy_cores": round((loop + other) / wall, 2),
-    }
-
-
 def interleaved(
     measures: dict[str, Measure], rounds: int, seconds: float
 ) -> dict[str, tuple[LoadResult, float]]:
@@ -285,23 +237,12 @@ async def _send(url: str, image: bytes, count: int, concurrency: int) -> int:
     return failed
 
 
-def tree_rss_mb(pid: int) -> float:
-    """RSS of a server process and its children (uvicorn's worker processes), in MiB."""
-    import psutil
-
-    process = psutil.Process(pid)
-    return round(sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20, 1)
-
-
 def rss_over_requests(url: str, pid: int, image: bytes, total: int, step: int) -> dict:
-    def rss_mb() -> float:
-        return tree_rss_mb(pid)
-
-    samples = [(0, rss_mb())]
+    samples = [(0, tree_rss_mb(pid))]
     failed = 0
     for done in range(step, total + 1, step):
         failed += asyncio.run(_send(url, image, step, concurrency=4))
-        samples.append((done, rss_mb()))
+        samples.append((done, tree_rss_mb(pid)))
     after_warm = [mb for n, mb in samples if n >= step]
     return {
         "requests": total,
@@ -340,58 +281,6 @@ def auto_vs_bench(layout: ArtifactLayout, manifest: Manifest, bench_json: Path) 
             "ratio": picked and round(picked["p50_ms"] / best["p50_ms"], 3),
         }
     return out
-
-
-def int8_weights(layout: ArtifactLayout, manifest: Manifest, image: bytes, rounds: int = 6) -> dict:
-    """What the signed int8 weights buy: MobileNetV2 int8, 1 thread, engine alone, int8.onnx (u8 x u8
-    kernels) against int8-signed.onnx (u8 x s8, VNNI where the CPU has it), taking turns."""
-    from service.engines.onnx import OnnxRuntimeRunner
-
-    spec = manifest.get(MODEL)
-    pixels = preprocess(decode_image(image, 10**8).pixels, spec.input).pixels
-    paths = {"int8.onnx": layout.onnx(MODEL, "int8"), "int8-signed.onnx": layout.onnx_signed_int8(MODEL)}
-    runners = {name: OnnxRuntimeRunner(path, spec.input, "int8", 1) for name, path in paths.items()}
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(rounds):
-        for name, runner in runners.items():
-            runner.run(pixels)
-            times[name] += [time_call(lambda r=runner: r.run(pixels)) for _ in range(40)]
-    p50 = {name: round(median(t), 3) for name, t in times.items()}
-    return {
-        "vnni": has_vnni(),
-        "p50_ms": p50,
-        "signed_speedup": round(p50["int8.onnx"] / p50["int8-signed.onnx"], 2),
-    }
-
-
-def batching_potential(layout: ArtifactLayout, rounds: int = 15) -> dict:
-    """What micro-batching could buy at best: per-image engine time of MobileNetV2 int8 at batch
-    1/2/4/8 (the built ONNX models have a symbolic batch dimension)."""
-    import numpy as np
-    import onnx
-    import onnxruntime as ort
-
-    # the file the server runs (int8-signed.onnx on a VNNI CPU); the batch dimension is symbolic
-    path = onnx_file(layout, MODEL, "int8", ServerSettings().ort_int8_weights)
-    serialized = onnx.load(path).SerializeToString()
-    result: dict[str, dict[str, float]] = {}
-    for threads in sorted({1, CPU_COUNT}):
-        options = ort.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(serialized, options, providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-        rng = np.random.default_rng(0)
-        inputs = {b: rng.random((b, 224, 224, 3), dtype=np.float32) for b in (1, 2, 4, 8)}
-        per_image: dict[int, list[float]] = {b: [] for b in inputs}
-        for _ in range(3):
-            for x in inputs.values():
-                session.run(None, {name: x})
-        for _ in range(rounds):
-            for b, x in inputs.items():
-                per_image[b].append(time_call(lambda s=session, feed={name: x}: s.run(None, feed)) / b)
-        result[f"threads={threads}"] = {f"batch={b}": round(median(v), 3) for b, v in per_image.items()}
-    return {"file": path.name, "per_image_ms": result}
 
 
 def goals(

@@ -1,0 +1,69 @@
+"""Engine-only figures for bench-goals: what the signed int8 weights buy, and what batching could buy
+at best (per-image engine time at batch 1/2/4/8)."""
+
+from __future__ import annotations
+
+from statistics import median
+
+from service.artifacts import ArtifactLayout
+from service.bench.inprocess import time_call
+from service.cpu import has_vnni
+from service.engines.registry import onnx_file
+from service.imaging.decode import decode_image
+from service.imaging.preprocess import preprocess
+from service.manifest import Manifest
+from service.settings import CPU_COUNT, ServerSettings
+
+MODEL = "mobilenet_v2"
+
+
+def int8_weights(layout: ArtifactLayout, manifest: Manifest, image: bytes, rounds: int = 6) -> dict:
+    """What the signed int8 weights buy: MobileNetV2 int8, 1 thread, engine alone, int8.onnx (u8 x u8
+    kernels) against int8-signed.onnx (u8 x s8, VNNI where the CPU has it), taking turns."""
+    from service.engines.onnx import OnnxRuntimeRunner
+
+    spec = manifest.get(MODEL)
+    pixels = preprocess(decode_image(image, 10**8).pixels, spec.input).pixels
+    paths = {"int8.onnx": layout.onnx(MODEL, "int8"), "int8-signed.onnx": layout.onnx_signed_int8(MODEL)}
+    runners = {name: OnnxRuntimeRunner(path, spec.input, "int8", 1) for name, path in paths.items()}
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, runner in runners.items():
+            runner.run(pixels)
+            times[name] += [time_call(lambda r=runner: r.run(pixels)) for _ in range(40)]
+    p50 = {name: round(median(t), 3) for name, t in times.items()}
+    return {
+        "vnni": has_vnni(),
+        "p50_ms": p50,
+        "signed_speedup": round(p50["int8.onnx"] / p50["int8-signed.onnx"], 2),
+    }
+
+
+def batching_potential(layout: ArtifactLayout, rounds: int = 15) -> dict:
+    """What micro-batching could buy at best: per-image engine time of MobileNetV2 int8 at batch
+    1/2/4/8 (the built ONNX models have a symbolic batch dimension)."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    # the file the server runs (int8-signed.onnx on a VNNI CPU); the batch dimension is symbolic
+    path = onnx_file(layout, MODEL, "int8", ServerSettings().ort_int8_weights)
+    serialized = onnx.load(path).SerializeToString()
+    result: dict[str, dict[str, float]] = {}
+    for threads in sorted({1, CPU_COUNT}):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = ort.InferenceSession(serialized, options, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        rng = np.random.default_rng(0)
+        inputs = {b: rng.random((b, 224, 224, 3), dtype=np.float32) for b in (1, 2, 4, 8)}
+        per_image: dict[int, list[float]] = {b: [] for b in inputs}
+        for _ in range(3):
+            for x in inputs.values():
+                session.run(None, {name: x})
+        for _ in range(rounds):
+            for b, x in inputs.items():
+                per_image[b].append(time_call(lambda s=session, feed={name: x}: s.run(None, feed)) / b)
+        result[f"threads={threads}"] = {f"batch={b}": round(median(v), 3) for b, v in per_image.items()}
+    return {"file": path.name, "per_image_ms": result}

@@ -1,0 +1,69 @@
+"""What a server process uses while the bench loads it: CPU by thread (the event loop against the
+inference threads) and the RSS of the process tree."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from service.bench.load import LoadResult
+
+Measure = Callable[[float], LoadResult]  # seconds -> one measured window
+
+
+def thread_cpu_s(pid: int) -> tuple[float, float]:
+    """CPU seconds so far of a process's main thread (the server's event loop) and of all its other
+    threads (inference, onnxruntime), from /proc (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    main = other = 0.0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a thread that ended meanwhile
+        seconds = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        if int(tid) == pid:
+            main += seconds
+        else:
+            other += seconds
+    return main, other
+
+
+def with_thread_cpu(measure: Measure, pid: int, windows: list[dict[str, float]]) -> Measure:
+    """`measure`, also noting the server's CPU by thread over each window."""
+
+    def run(seconds: float) -> LoadResult:
+        before, start = thread_cpu_s(pid), time.perf_counter()
+        result = measure(seconds)
+        after = thread_cpu_s(pid)
+        loop, other = after[0] - before[0], after[1] - before[1]
+        windows.append({"wall": time.perf_counter() - start, "ok": result.ok, "loop": loop, "other": other})
+        return result
+
+    return run
+
+
+def server_cpu(windows: list[dict[str, float]], pipeline: dict[str, Any]) -> dict[str, float]:
+    """Where a request's CPU goes at saturation: the event loop (HTTP, FastAPI, the response), the
+    other threads (decode ... postprocessing, the engine), against the in-process pipeline's CPU per
+    request; and the cores the server kept busy."""
+    wall, ok = sum(w["wall"] for w in windows), sum(w["ok"] for w in windows)
+    loop, other = sum(w["loop"] for w in windows), sum(w["other"] for w in windows)
+    in_process = pipeline["bench_process_cores"] * 1000 / pipeline["rps"]
+    return {
+        "event_loop_ms_per_request": round(loop * 1000 / ok, 2),
+        "other_threads_ms_per_request": round(other * 1000 / ok, 2),
+        "in_process_pipeline_ms_per_request": round(in_process, 2),
+        "server_busy_cores": round((loop + other) / wall, 2),
+    }
+
+
+def tree_rss_mb(pid: int) -> float:
+    """RSS of a server process and its children (uvicorn's worker processes), in MiB."""
+    import psutil
+
+    process = psutil.Process(pid)
+    return round(sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20, 1)

@@ -1,0 +1,70 @@
+"""What a server process uses, read from /proc: CPU by thread and the RSS of a process tree."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from service.bench.process import server_cpu, thread_cpu_s, tree_rss_mb
+
+pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc (Linux)")
+
+
+def test_thread_cpu_tells_the_main_thread_from_the_others() -> None:
+    spun, done = threading.Event(), threading.Event()
+
+    def spin() -> None:  # a long-lived thread, as the server's inference threads are
+        end = time.perf_counter() + 0.4
+        while time.perf_counter() < end:
+            pass
+        spun.set()
+        done.wait()
+
+    main_before, other_before = thread_cpu_s(os.getpid())
+    worker = threading.Thread(target=spin)
+    worker.start()
+    spun.wait()  # the main thread sleeps meanwhile
+    main_after, other_after = thread_cpu_s(os.getpid())
+    done.set()
+    worker.join()
+    assert other_after - other_before >= 0.25  # clock ticks: 10 ms granularity
+    assert main_after - main_before < 0.15
+
+
+def test_server_cpu_is_per_request() -> None:
+    windows = [
+        {"wall": 2.0, "ok": 400, "loop": 0.4, "other": 3.2},
+        {"wall": 2.0, "ok": 400, "loop": 0.4, "other": 3.2},
+    ]
+    figures = server_cpu(windows, {"bench_process_cores": 1.9, "rps": 250.0})
+    assert figures == {
+        "event_loop_ms_per_request": 1.0,
+        "other_threads_ms_per_request": 8.0,
+        "in_process_pipeline_ms_per_request": 7.6,
+        "server_busy_cores": 1.8,
+    }
+
+
+HOLD_64_MB = "import sys, time; b = bytearray(64 << 20); print('x', flush=True); time.sleep(30)"
+
+
+def test_tree_rss_counts_the_children() -> None:
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            HOLD_64_MB,
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.read(1) == b"x"  # allocated
+        assert tree_rss_mb(os.getpid()) >= 64
+    finally:
+        child.kill()
+        child.wait()
