@@ -20,6 +20,7 @@ from loadtests.launch import LoadResult, Scenario, run_locust
 from service.artifacts import ArtifactLayout
 from service.engines.registry import onnx_file
 from service.localserver import LOOPBACK, ServerDidNotStart, free_port, running_server
+from service.settings import ServerSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BENTOML_VENV = PROJECT_ROOT / ".venv-baselines"
@@ -40,7 +41,8 @@ class Target:
 def targets(out: Path) -> list[Target]:
     bentoml = BENTOML_VENV / "bin" / "bentoml"
     # the baselines run the same ONNX file as ours does here (int8-signed.onnx on a VNNI CPU)
-    model_file = onnx_file(ArtifactLayout(PROJECT_ROOT / "models"), "mobilenet_v2", "int8", "auto").name
+    weights = ServerSettings().ort_int8_weights
+    model_file = onnx_file(ArtifactLayout(PROJECT_ROOT / "models"), "mobilenet_v2", "int8", weights).name
     same_model = (("BASELINE_ONNX_FILE", model_file),)
     return [
         Target(

@@ -29,6 +29,12 @@ def local_server(
         yield server
 
 
+def api_key_headers() -> dict[str, str]:
+    """MVA_API_KEY as a request header when set (a server started here inherits it too)."""
+    key = os.environ.get("MVA_API_KEY")
+    return {"x-api-key": key} if key else {}
+
+
 class LeanClient:
     """One keep-alive connection through the standard library's http.client with TCP_NODELAY: about
     what curl or a load balancer costs per request (httpx's own work is ~0.9 ms a request on this
@@ -41,8 +47,7 @@ class LeanClient:
         self._connection.connect()
         assert self._connection.sock is not None
         self._connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        key = os.environ.get("MVA_API_KEY")
-        self._headers = {"x-api-key": key} if key else {}
+        self._headers = api_key_headers()
 
     def post(self, path: str, params: dict[str, str], body: bytes, content_type: str) -> bytes:
         """The response body of a 200; anything else raises."""
@@ -70,8 +75,7 @@ class SpinningClient:
         self._host, self._port = parsed.hostname or LOOPBACK, parsed.port or 80
         self._sock = socket.create_connection((self._host, self._port), timeout=60)
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        key = os.environ.get("MVA_API_KEY")
-        self._headers = {"x-api-key": key} if key else {}
+        self._headers = api_key_headers()
 
     def post(self, path: str, params: dict[str, str], body: bytes, content_type: str) -> bytes:
         """The response body of a 200; anything else raises."""
