@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -26,7 +25,7 @@ from service.autotune import tune
 from service.bench.command import default_image
 from service.bench.engine_figures import batching_potential, int8_weights
 from service.bench.floor import floor_server
-from service.bench.http import LeanClient, SpinningClient, local_server
+from service.bench.http import LeanClient, SpinningClient, api_key_headers, local_server
 from service.bench.inprocess import InProcess, default_cell, time_call
 from service.bench.load import LoadResult, http_load, thread_load
 from service.bench.machine import machine_info
@@ -67,8 +66,7 @@ def http_overhead(
     pipeline_call = inprocess.pipeline_call(cell, image)
     lean_call = _default_request(url, image)
     floor_call = _default_request(floor_url, image)
-    key = os.environ.get("MVA_API_KEY")
-    client = httpx.Client(base_url=url, timeout=60, headers={"x-api-key": key} if key else None)
+    client = httpx.Client(base_url=url, timeout=60, headers=api_key_headers())
 
     def httpx_call() -> object:
         response = client.post("/classify", content=image, headers={"content-type": "image/jpeg"})
