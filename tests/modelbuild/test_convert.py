@@ -90,6 +90,7 @@ def test_lock_records_checksums_and_verification(layout: ArtifactLayout, manifes
     assert {"tflite2onnx", "onnxruntime", "ai-edge-litert"} <= set(lock["tools"])
     entry = lock["models"]["mobilenet_v2"]
     files = {"source.tflite", "labels.txt", "int8.onnx", "int8-signed.onnx", "fp32.onnx"}
+    files |= {"int8.onnx.gz", "fp32.onnx.gz"}  # the copies the page downloads
     assert set(entry["files"]) == files
     assert entry["verification"]["int8"]["max_abs"] == 0.0
     # the signed variant is verified (bit for bit) where the build host has VNNI
