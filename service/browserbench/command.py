@@ -23,6 +23,10 @@ def bench_browser(
         str | None, typer.Option(help="a running server (default: start one on a free port)")
     ] = None,
     target_p99_ms: Annotated[float, typer.Option(help="p99 target for the sizing")] = 200.0,
+    link_mbps: Annotated[
+        float, typer.Option(help="new visitor on an emulated link: download Mbit/s (upload half)")
+    ] = 50.0,
+    link_rtt_ms: Annotated[float, typer.Option(help="the emulated link's round trip")] = 20.0,
     out: Annotated[Path, typer.Option(help="folder for browser.{json,md}")] = PROJECT_ROOT
     / "artifacts"
     / "browser",
@@ -33,7 +37,7 @@ def bench_browser(
     from service.browserbench.chromium import find_chromium
     from service.browserbench.lab import LAB_JSON, native_p50
     from service.browserbench.report import add_lab, deployment, markdown, summarize
-    from service.browserbench.run import BrowserJob, new_visitor, page_benchmark
+    from service.browserbench.run import BrowserJob, Link, new_visitor, page_benchmark
     from service.localserver import serve_app
 
     chromium = find_chromium()
@@ -65,7 +69,12 @@ def bench_browser(
             typer.echo(f"{job.name}: {iterations} iterations per configuration ...")
             shot = out / f"page-{job.model}.png"
             benches.append(page_benchmark(chromium, base, job, iterations, shot))
-        visitors = [new_visitor(chromium, base, job, simd=True, threads=2) for job in jobs]
+        link = Link(link_mbps, link_mbps / 2, link_rtt_ms)
+        visitors = [
+            new_visitor(chromium, base, job, simd=True, threads=2, link=hop, compressed=compressed)
+            for job in jobs
+            for hop, compressed in ((None, True), (link, True), (link, False))
+        ]
     summaries = [
         add_lab(summarize(bench), native_p50(LAB_JSON, job.model, job.precision))
         for job, bench in zip(jobs, benches, strict=True)

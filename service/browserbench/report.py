@@ -163,13 +163,21 @@ def markdown(
             f"{_fmt(d['measured_round_trip_p99_ms'], ' ms')} (target {d['target_p99_ms']:.0f} ms: "
             f"{'met' if d['p99_met_unloaded'] else 'NOT met'})"
         )
-    lines += ["", "Browser path, a new visitor (empty cache, SIMD + 2 threads):", ""]
+    lines += [
+        "",
+        "Browser path, a new visitor (empty cache, SIMD + 2 threads; bytes as sent, i.e. compressed where "
+        "the service sent its brotli / gzip copy):",
+        "",
+        "| model | link | encoding | MB sent (wasm / model / scripts) | first result after navigation |",
+        "|---|---|---|---|---|",
+    ]
     for v in visitors:
         kinds = v["by_kind"]
         lines.append(
-            f"- {v['job']}: {v['bytes'] / 1e6:.1f} MB downloaded (wasm {kinds['wasm'] / 1e6:.1f} MB, model "
-            f"{kinds['model'] / 1e6:.1f} MB, scripts {kinds['script'] / 1e6:.2f} MB, uncompressed); "
-            f"first result {v['time_to_first_result_ms'] / 1000:.1f} s after navigation"
+            f"| {v['job']} | {v.get('link', 'loopback')} | "
+            f"{'brotli / gzip copies' if v.get('compressed', False) else 'identity (uncompressed)'} | "
+            f"{v['bytes'] / 1e6:.1f} ({kinds['wasm'] / 1e6:.1f} / {kinds['model'] / 1e6:.1f} / "
+            f"{kinds['script'] / 1e6:.2f}) | {v['time_to_first_result_ms'] / 1000:.1f} s |"
         )
     lines += [
         "",

@@ -1,5 +1,6 @@
 """Drive the page's own benchmark mode in headless chromium (the numbers the page shows), and time a
-new visitor's first result in a fresh profile."""
+new visitor's first result in a fresh profile: on loopback or on an emulated link (chromium's network
+throttling), with the service's brotli / gzip copies or, for comparison, without them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,26 @@ from typing import Any
 from service.browserbench.chromium import chromium_context
 
 BENCH_TIMEOUT_MS = 1_800_000
+
+
+@dataclass(frozen=True)
+class Link:
+    """An emulated network link (DevTools Network.emulateNetworkConditions): throughput and round trip."""
+
+    down_mbps: float
+    up_mbps: float
+    rtt_ms: float
+
+    def describe(self) -> str:
+        return f"{self.down_mbps:g}/{self.up_mbps:g} Mbit/s, {self.rtt_ms:g} ms RTT"
+
+    def conditions(self) -> dict[str, Any]:
+        return {
+            "offline": False,
+            "latency": self.rtt_ms,
+            "downloadThroughput": self.down_mbps * 1e6 / 8,  # bytes per second
+            "uploadThroughput": self.up_mbps * 1e6 / 8,
+        }
 
 
 @dataclass(frozen=True)
@@ -51,10 +72,26 @@ def page_benchmark(
         return result
 
 
-def new_visitor(chromium: Path, url: str, job: BrowserJob, simd: bool, threads: int) -> dict[str, Any]:
-    """Fresh profile (empty HTTP cache): navigation to the first browser result, and every byte fetched."""
+def new_visitor(
+    chromium: Path,
+    url: str,
+    job: BrowserJob,
+    simd: bool,
+    threads: int,
+    link: Link | None = None,
+    compressed: bool = True,
+) -> dict[str, Any]:
+    """Fresh profile (empty HTTP cache): navigation to the first browser result, and every byte fetched
+    (as sent: compressed bytes when compressed). `compressed=False` asks for `identity`, as a server
+    without the build's copies would answer."""
     with chromium_context(chromium) as context:
+        if not compressed:
+            context.set_extra_http_headers({"Accept-Encoding": "identity"})
         page = context.new_page()
+        if link is not None:
+            devtools = context.new_cdp_session(page)
+            devtools.send("Network.enable")
+            devtools.send("Network.emulateNetworkConditions", link.conditions())
         fetched: list[tuple[str, int]] = []
 
         def finished(request: Any) -> None:
@@ -80,6 +117,8 @@ def new_visitor(chromium: Path, url: str, job: BrowserJob, simd: bool, threads: 
             "job": job.name,
             "simd": simd,
             "threads": threads,
+            "link": link.describe() if link else "loopback",
+            "compressed": compressed,
             # the page calls the API after the browser run: its round trip is not the browser path's
             "time_to_first_result_ms": seconds * 1000 - last["server"]["timing"]["roundTripMs"],
             "bytes": sum(n for _, n in downloads),

@@ -53,7 +53,10 @@ def test_sizing_uses_time_per_request_and_the_utilization_cap() -> None:
 def test_markdown_names_every_claim() -> None:
     s = summarize(_bench())
     visitor = {"job": "m", "bytes": 15e6, "by_kind": {"wasm": 10e6, "model": 4e6, "script": 5e5}}
-    text = markdown([s], [deployment(s, 100.0)], [visitor | {"time_to_first_result_ms": 3000.0}])
+    visitor |= {"time_to_first_result_ms": 3000.0, "link": "50/25 Mbit/s, 20 ms RTT", "compressed": False}
+    text = markdown([s], [deployment(s, 100.0)], [visitor])
     for claim in ("TF.js 2020: SIMD", "threads on top of SIMD", "Wang et al. 2025"):
         assert claim in text
     assert "| m | 120.0 → 40.0 → 25.0 |" in text
+    row = "| m | 50/25 Mbit/s, 20 ms RTT | identity (uncompressed) | 15.0 (10.0 / 4.0 / 0.50) | 3.0 s |"
+    assert row in text

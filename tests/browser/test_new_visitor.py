@@ -1,0 +1,36 @@
+"""`bench-browser`'s new visitor (service/browserbench/run.py) in real chromium: the build's brotli /
+gzip copies cut what a first visit downloads, and the emulated link really limits the download."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from service.browserbench.run import BrowserJob, Link, new_visitor
+from tests.conftest import LiveServer
+
+
+def test_compressed_visit_downloads_a_fraction_and_the_link_is_emulated(
+    chromium: Path, page_built: None, server: LiveServer, images: Path
+) -> None:
+    job = BrowserJob(
+        "blazeface_short",
+        images / "face.jpg",
+        "detect",
+        ("detector", "blazeface_short"),
+        "blazeface_short",
+        "fp32",
+    )
+    compressed = new_visitor(chromium, server.url, job, simd=True, threads=1)
+    link = Link(down_mbps=100, up_mbps=50, rtt_ms=10)
+    plain = new_visitor(chromium, server.url, job, simd=True, threads=1, link=link, compressed=False)
+    for visit in (compressed, plain):
+        assert visit["first_use"] is not None  # the browser ran the model
+    assert (compressed["link"], compressed["compressed"]) == ("loopback", True)
+    assert (plain["link"], plain["compressed"]) == ("100/50 Mbit/s, 10 ms RTT", False)
+    # ort-wasm-simd.wasm: 10.6 MB as is, ~1.8 MB as brotli
+    assert plain["by_kind"]["wasm"] > 9e6
+    assert compressed["by_kind"]["wasm"] < plain["by_kind"]["wasm"] / 4
+    assert compressed["by_kind"]["model"] < 0.7 * plain["by_kind"]["model"]
+    assert compressed["bytes"] < plain["bytes"] / 3
+    # the wasm alone cannot arrive faster than the link carries it
+    assert plain["time_to_first_result_ms"] >= plain["by_kind"]["wasm"] * 8 / (link.down_mbps * 1e6) * 1000
