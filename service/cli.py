@@ -25,7 +25,7 @@ app.command()(bench)
 app.command("bench-goals")(bench_goals)
 app.command("bench-batching")(bench_batching)
 app.command("bench-browser")(bench_browser)
-console = Console()
+console = Console(soft_wrap=True)  # never break a path or a log line: output is copied and grepped
 
 DEFAULT_URL = os.environ.get("MVA_URL", "http://127.0.0.1:8000")
 

@@ -39,4 +39,5 @@ def test_client_reports_api_errors(server: LiveServer, images: Path) -> None:
 def test_models_build_without_mirror_dir_fails_clearly(tmp_path: Path) -> None:
     result = run_cli("models", "build", "--mirror", str(tmp_path / "nope"))
     assert result.returncode == 2
-    assert "does not exist" in result.stdout
+    # on one line, whatever the path's length: rich must not wrap it at 80 columns
+    assert f"mirror folder {tmp_path / 'nope'} does not exist\n" in result.stdout
