@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The container step of CI (`make containers-ci`): build the image, `docker-compose up` (2 api replicas
 # behind nginx, the API key on: compose's secret from deploy/secrets/api_key), real /classify and /detect
-# requests through the balancer with the key (answers checked, both replicas seen; without it: 401), a headless locust run through the balancer with zero failures, one replica stopped while locust
+# requests through the balancer with the key (answers checked, both replicas seen; without it: 401; a
+# request's X-Request-ID in the api's JSON access log), a headless locust run through the balancer with zero failures, one replica stopped while locust
 # runs (zero failures: nginx retries on the other replica), the replica started again and seen serving,
 # then `docker-compose down`. Where no Docker engine answers, ../shared/tools/docker-standin.sh starts
 # one first. Everything listens on loopback ports picked free.
@@ -90,6 +91,10 @@ done
 say "real requests through lb"
 MVA_LB_URL=$LB_URL MVA_EXPECT_REPLICAS=$MVA_REPLICAS .venv/bin/pytest -q -p no:cacheprovider \
   tests/deploy/test_compose_stack.py
+say "the api's JSON access log has the request the test tagged (X-Request-ID through nginx)"
+# (grep reads it all: -q would stop early and fail the pipe under pipefail)
+compose logs --no-color api | grep -F '"request_id":"ci-compose-access-log","method":"POST","path":"/classify"' >/dev/null ||
+  { echo "no access log line for X-Request-ID ci-compose-access-log in: compose logs api" >&2; exit 1; }
 
 # locust (master + workers, compose profile `loadtest`) runs headless against lb and exits with the
 # locustfile's verdict: any failed request fails the run.

@@ -153,6 +153,9 @@ class ServerSettings(BaseSettings):
     # after SIGTERM: report not-ready at once, keep serving this long (so a load balancer or
     # Kubernetes stops sending), then drain in-flight requests and exit
     shutdown_delay_s: float = 0.0
+    # one JSON line per request on stdout (service/api/access_log.py); off: the latency lab measures
+    # without it (its cost is in README Results, "Levers tried")
+    access_log: bool = False
 
     @field_validator("api_key_file", mode="before")
     @classmethod

@@ -67,5 +67,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             expose_headers=["server-timing", "x-served-by", "retry-after"],
             max_age=600,
         )
-    app.add_middleware(RequestMetrics, metrics=state.metrics, replica=settings.replica)
+    app.add_middleware(
+        RequestMetrics, metrics=state.metrics, replica=settings.replica, access_log=settings.access_log
+    )
     return app

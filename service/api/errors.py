@@ -44,8 +44,9 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", exc_info=exc)
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    rid = getattr(request.state, "request_id", None)
+    log.exception("unhandled error (request %s %s, X-Request-ID %s)", request.method, request.url.path, rid)
     return error_response(500, "internal_error", "internal error; see the server log")
 
 

@@ -1,35 +1,51 @@
-"""A pure ASGI middleware (no per-request task or body buffering, unlike BaseHTTPMiddleware):
-counts requests by route template and status, and names the replica that answered."""
+"""A pure ASGI middleware (no per-request task or body buffering, unlike BaseHTTPMiddleware): counts
+requests by route template and status, names the replica that answered, gives every response its
+request ID, and writes the access log line when that is on (service/api/access_log.py)."""
 
 from __future__ import annotations
 
+import time
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.api.access_log import HEADER, AccessLog, request_id
 from service.api.metrics import Metrics
 
 
 class RequestMetrics:
-    def __init__(self, app: ASGIApp, metrics: Metrics, replica: str) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, replica: str, access_log: bool = False) -> None:
         self.app = app
         self.metrics = metrics
         self.replica = replica.encode()
+        self.access_log = AccessLog(replica) if access_log else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
+        rid = request_id(scope)
+        scope.setdefault("state", {})["request_id"] = rid  # request.state.request_id, for error logs
         status = 500
+        bytes_out = 0
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, bytes_out
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-served-by", self.replica)]
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    (b"x-served-by", self.replica),
+                    (HEADER, rid.encode()),
+                ]
+            elif message["type"] == "http.response.body":
+                bytes_out += len(message.get("body", b""))
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
-            self.metrics.requests.labels(getattr(route, "path", "other"), str(status)).inc()
+            route = getattr(scope.get("route"), "path", "other")
+            self.metrics.requests.labels(route, str(status)).inc()
+            if self.access_log is not None:
+                self.access_log.write(scope, rid, route, status, started, bytes_out)

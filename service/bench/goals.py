@@ -40,6 +40,9 @@ from service.settings import CPU_COUNT, PROJECT_ROOT, ServerSettings
 console = Console(stderr=True)
 MODEL = "mobilenet_v2"
 PLAIN = "1 worker x 1 thread, asyncio + h11"  # the default without uvloop and httptools
+ACCESS_LOG = "1 worker x 1 thread, access log on"  # the default with MVA_ACCESS_LOG=true
+# the default server changed in one setting, timed for 1 client beside it: name -> grid configuration
+VARIANTS = {"asyncio_h11": PLAIN, "access_log": ACCESS_LOG}
 
 
 def _default_cell(manifest: Manifest) -> Cell:
@@ -54,14 +57,15 @@ def http_overhead(
     image: bytes,
     blocks: int,
     per_block: int,
-    plain_url: str | None = None,
+    variant_urls: dict[str, str] | None = None,
 ) -> dict:
     """The default request (`POST /classify`, raw JPEG body, no parameters) against the same pipeline
     in-process, in alternating blocks so drift on a shared machine hits all alike. The goal figure
     uses a lean client (http.client, as curl or a load balancer costs); httpx is shown beside it, as
     its own per-request work is part of what a Python caller sees. The floor (service/bench/floor.py,
     the same pipeline behind a bare ASGI app, same lean client) is what uvicorn, loopback TCP and the
-    thread hop take on this host whatever the app does."""
+    thread hop take on this host whatever the app does. `variant_urls` (VARIANTS' names): the default
+    server with one setting changed, timed the same way."""
     cell = _default_cell(manifest)
     pipeline_call = inprocess.pipeline_call(cell, image)
     lean_call = _default_request(url, image)
@@ -101,9 +105,9 @@ def http_overhead(
     calls["http_spinning_client"] = lambda: time_call(
         lambda: spinning.post("/classify", {}, image, "image/jpeg")
     )
-    if plain_url is not None:  # the same server on asyncio + h11
-        plain_call = _default_request(plain_url, image)
-        calls["http_asyncio_h11"] = lambda: time_call(plain_call)
+    for name, variant_url in (variant_urls or {}).items():
+        variant_call = _default_request(variant_url, image)
+        calls[f"http_{name}"] = lambda call=variant_call: time_call(call)
     for _ in range(blocks):
         for name, timed in calls.items():
             runs.setdefault(name, []).extend(timed() for _ in range(per_block))
@@ -129,11 +133,10 @@ def http_overhead(
         "busy_wait_ms": wait_ms,
         "floor_busy_wait_excess_ms": round(stats["floor_busy_wait"].p50_ms - wait_ms, 3),
         "spinning_client_overhead_ms": round(stats["http_spinning_client"].p50_ms - pipeline_p50, 3),
-    } | (
-        {"asyncio_h11_overhead_ms": round(stats["http_asyncio_h11"].p50_ms - pipeline_p50, 3)}
-        if plain_url is not None
-        else {}
-    )
+    } | {
+        f"{name}_overhead_ms": round(stats[f"http_{name}"].p50_ms - pipeline_p50, 3)
+        for name in variant_urls or {}
+    }
 
 
 def _default_request(url: str, image: bytes) -> Callable[[], bytes]:
@@ -327,9 +330,19 @@ def goals(
             # the default without uvloop and httptools: what they buy, at saturation and for 1 client
             plain = {"MVA_LOOP": "asyncio", "MVA_HTTP": "h11", "MVA_WARM_MODELS": '["mobilenet_v2"]'}
             configs[PLAIN] = servers.enter_context(local_server(models_dir, plain))
+            # what the JSON access log costs (the container examples turn it on)
+            logged = {"MVA_ACCESS_LOG": "true", "MVA_WARM_MODELS": '["mobilenet_v2"]'}
+            configs[ACCESS_LOG] = servers.enter_context(local_server(models_dir, logged))
         console.print("HTTP overhead at default settings")
         report["http_overhead"] = http_overhead(
-            url, floor_url, inprocess, manifest, picture, 6, 40, configs[PLAIN][0] if grid else None
+            url,
+            floor_url,
+            inprocess,
+            manifest,
+            picture,
+            6,
+            40,
+            {name: configs[config][0] for name, config in VARIANTS.items()} if grid else None,
         )
         console.print(f"saturation: {len(configs)} server configurations and the engine, interleaved")
         measures = engine_measures(inprocess, manifest, picture)

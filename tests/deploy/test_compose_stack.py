@@ -98,6 +98,20 @@ def test_bodies_over_the_limit_are_refused_as_json(lb: httpx.Client) -> None:
         assert response.json()["error"]["code"] == "payload_too_large"
 
 
+ACCESS_LOG_PROBE_ID = "ci-compose-access-log"  # .ci/containers.sh looks for it in the api's log
+
+
+def test_request_ids_pass_the_balancer(lb: httpx.Client, images: Path) -> None:
+    response = lb.post(
+        "/classify",
+        files={"image": ("cat.bmp", (images / "cat.bmp").read_bytes())},
+        headers={"X-Request-ID": ACCESS_LOG_PROBE_ID},
+    )
+    assert response.status_code == 200 and response.headers["x-request-id"] == ACCESS_LOG_PROBE_ID
+    own = lb.get("/healthz").headers["x-request-id"]  # none sent: nginx's $request_id
+    assert len(own) == 32 and int(own, 16) >= 0
+
+
 def test_balancer_health(lb: httpx.Client) -> None:
     assert lb.get("/lb/healthz").json() == {"status": "ok"}
     assert lb.get("/readyz").status_code == 200

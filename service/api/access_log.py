@@ -1,0 +1,67 @@
+"""Request IDs and the access log. Every response carries `X-Request-ID`: the caller's (nginx sets one
+per request, `$request_id`) when it is a sane token, else a new one, so a line in the balancer's log, the
+API's log and a client's error report name the same request. With MVA_ACCESS_LOG=true each request
+also writes one JSON line to stdout after its response is sent (off by default: the latency lab
+measures without it; the compose and Kubernetes examples turn it on)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import sys
+import time
+
+from starlette.types import Scope
+
+LOGGER = "mobile_vision_api.access"
+# probes and scrapes come every few seconds from every balancer, kubelet and Prometheus: logged only
+# when they fail
+QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+HEADER = b"x-request-id"
+# what may be echoed and logged: no spaces, quotes or control characters (log and header injection)
+_SANE = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+
+
+def request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == HEADER:
+            if _SANE.fullmatch(value):
+                return value.decode()
+            break
+    return secrets.token_hex(8)
+
+
+class AccessLog:
+    """One JSON object per line on stdout, through a logger of its own (not the root's text format)."""
+
+    def __init__(self, replica: str) -> None:
+        self.replica = replica
+        self.logger = logging.getLogger(LOGGER)
+        if not self.logger.handlers:
+            handler = logging.StreamHandler(sys.stdout)
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            self.logger.addHandler(handler)
+        self.logger.setLevel(logging.INFO)
+        self.logger.propagate = False
+
+    def write(self, scope: Scope, rid: str, route: str, status: int, started: float, bytes_out: int) -> None:
+        if route in QUIET_ROUTES and status < 400:
+            return
+        ended = time.time()
+        client = scope.get("client")
+        line = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ended)) + f".{int(ended % 1 * 1000):03d}Z",
+            "request_id": rid,
+            "method": scope["method"],
+            "path": scope["path"],
+            "query": scope["query_string"].decode("latin-1"),
+            "route": route,
+            "status": status,
+            "ms": round((time.perf_counter() - started) * 1000, 3),
+            "bytes_out": bytes_out,
+            "client": client[0] if client else None,
+            "replica": self.replica,
+        }
+        self.logger.info(json.dumps(line, separators=(",", ":")))

@@ -1,0 +1,79 @@
+"""Request IDs on every response, and the JSON access log (MVA_ACCESS_LOG) of a real server."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from service.api.access_log import request_id
+from tests.conftest import LiveServer
+
+
+def _access_lines(server: LiveServer, count: int, path: str) -> list[dict]:
+    """The server's JSON lines for `path` (its log also has text lines), once `count` are written."""
+    deadline = time.monotonic() + 10
+    while True:
+        text = server.log_path.read_text()
+        lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+        lines = [line for line in lines if line["path"] == path]
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
+def test_every_response_has_a_request_id_and_the_log_is_off_by_default(
+    client: httpx.Client, server: LiveServer
+) -> None:
+    first, second = client.get("/healthz"), client.get("/healthz")
+    for response in (first, second):
+        assert re.fullmatch("[0-9a-f]{16}", response.headers["x-request-id"])
+    assert first.headers["x-request-id"] != second.headers["x-request-id"]
+    assert client.get("/healthz", headers={"X-Request-ID": "lb-42"}).headers["x-request-id"] == "lb-42"
+    assert not any(line.startswith("{") for line in server.log_path.read_text().splitlines())
+
+
+def test_access_log_writes_one_json_line_per_request(
+    start_server: Callable[..., LiveServer], images: Path
+) -> None:
+    server = start_server(access_log="true", replica="replica-a")
+    with server.client() as client:
+        ok = client.post(
+            "/classify",
+            params={"top_k": 1},
+            headers={"X-Request-ID": "nginx-0f3a"},
+            files={"image": ("cat.bmp", (images / "cat.bmp").read_bytes())},
+        )
+        refused = client.post("/classify", content=b"not an image", headers={"content-type": "text/plain"})
+        assert client.get("/healthz").status_code == 200  # a probe: not logged
+    assert ok.status_code == 200 and refused.status_code == 415
+    lines = _access_lines(server, 2, "/classify")
+    assert len(lines) == 2, lines
+    logged_ok, logged_refused = lines
+    assert logged_ok["request_id"] == "nginx-0f3a" == ok.headers["x-request-id"]
+    assert (logged_ok["method"], logged_ok["path"], logged_ok["route"]) == ("POST", "/classify", "/classify")
+    assert (logged_ok["status"], logged_ok["query"], logged_ok["replica"]) == (200, "top_k=1", "replica-a")
+    assert logged_ok["bytes_out"] == len(ok.content)
+    # the server's own time for the request covers at least its reported stages
+    assert logged_ok["ms"] >= ok.json()["timing"]["total"]
+    assert logged_ok["client"] == "127.0.0.1"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", logged_ok["time"])
+    assert logged_refused["status"] == 415
+    assert logged_refused["request_id"] == refused.headers["x-request-id"]
+    # probes are logged only when they fail (a 503 while warming up would be)
+    time.sleep(0.2)
+    assert _access_lines(server, 0, "/healthz") == []
+
+
+def test_an_unsafe_request_id_is_replaced_not_echoed() -> None:
+    def scope(value: bytes) -> dict:
+        return {"headers": [(b"host", b"x"), (b"x-request-id", value)]}
+
+    assert request_id(scope(b"abc-123_4.5:6")) == "abc-123_4.5:6"
+    for unsafe in (b'a" injected', b"line\nbreak", b"x" * 65, b"", "é".encode()):
+        replaced = request_id(scope(unsafe))
+        assert re.fullmatch("[0-9a-f]{16}", replaced), unsafe
