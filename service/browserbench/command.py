@@ -37,31 +37,14 @@ def bench_browser(
     from service.browserbench.chromium import find_chromium
     from service.browserbench.lab import LAB_JSON, native_p50
     from service.browserbench.report import add_lab, deployment, markdown, summarize
-    from service.browserbench.run import BrowserJob, Link, new_visitor, page_benchmark
+    from service.browserbench.run import Link, browser_jobs, new_visitor, page_benchmark
     from service.localserver import serve_app
 
     chromium = find_chromium()
     if chromium is None:
         typer.echo("chromium not found: `make browser-deps` (or set MVA_CHROMIUM)", err=True)
         raise typer.Exit(2)
-    jobs = [
-        BrowserJob(
-            "mobilenet_v2 int8",
-            images / "grace_hopper.bmp",
-            "classify",
-            ("precision", "int8"),
-            "mobilenet_v2",
-            "int8",
-        ),
-        BrowserJob(
-            "blazeface_short",
-            images / "face.jpg",
-            "detect",
-            ("detector", "blazeface_short"),
-            "blazeface_short",
-            "fp32",
-        ),
-    ]
+    jobs = browser_jobs(images)
     out.mkdir(parents=True, exist_ok=True)
     with nullcontext((url, None)) if url else serve_app() as (base, _):
         benches = []

@@ -44,6 +44,28 @@ class BrowserJob:
     precision: str
 
 
+def browser_jobs(images: Path) -> list[BrowserJob]:
+    """What the report measures: MobileNetV2 int8 on grace_hopper, BlazeFace short on face.jpg."""
+    return [
+        BrowserJob(
+            name="mobilenet_v2 int8",
+            image=images / "grace_hopper.bmp",
+            task="classify",
+            choice=("precision", "int8"),
+            model="mobilenet_v2",
+            precision="int8",
+        ),
+        BrowserJob(
+            name="blazeface_short",
+            image=images / "face.jpg",
+            task="detect",
+            choice=("detector", "blazeface_short"),
+            model="blazeface_short",
+            precision="fp32",
+        ),
+    ]
+
+
 def page_benchmark(
     chromium: Path, url: str, job: BrowserJob, iterations: int, screenshot: Path | None = None
 ) -> dict[str, Any]:

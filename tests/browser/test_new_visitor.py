@@ -5,21 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service.browserbench.run import BrowserJob, Link, new_visitor
+from service.browserbench.run import Link, browser_jobs, new_visitor
 from tests.conftest import LiveServer
 
 
 def test_compressed_visit_downloads_a_fraction_and_the_link_is_emulated(
     chromium: Path, page_built: None, server: LiveServer, images: Path
 ) -> None:
-    job = BrowserJob(
-        "blazeface_short",
-        images / "face.jpg",
-        "detect",
-        ("detector", "blazeface_short"),
-        "blazeface_short",
-        "fp32",
-    )
+    job = browser_jobs(images)[1]  # BlazeFace short: the smaller model
     compressed = new_visitor(chromium, server.url, job, simd=True, threads=1)
     link = Link(down_mbps=100, up_mbps=50, rtt_ms=10)
     plain = new_visitor(chromium, server.url, job, simd=True, threads=1, link=link, compressed=False)
