@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from loadtests.expectations import Expected, check_classify, check_detect, load_answers
 from loadtests.images import UploadImage, image_paths, load_uploads
+from loadtests.server_timing import StageTimes
 from loadtests.thresholds import RunTotals, Thresholds, violations
 
 log = logging.getLogger("loadtest")
@@ -36,6 +37,18 @@ log = logging.getLogger("loadtest")
 # a body and the known answer for its picture -> why the body is wrong, or None
 Checker = Callable[[Any, Expected | None], str | None]
 ENGINE_OPTIONS = ("engine", "precision", "simd", "threads", "kernels", "preset")
+# the server's stage figures from every right answer (this process's; the master's also the workers')
+SERVER_STAGES = StageTimes()
+
+
+@events.report_to_master.add_listener
+def _send_stages(client_id: str, data: dict[str, Any]) -> None:
+    data["mva_server_stages"] = SERVER_STAGES.drain()
+
+
+@events.worker_report.add_listener
+def _merge_stages(client_id: str, data: dict[str, Any]) -> None:
+    SERVER_STAGES.merge(data.get("mva_server_stages", {}))
 
 
 @events.init_command_line_parser.add_listener
@@ -120,6 +133,7 @@ def write_summary(environment: Environment, path: Path, problems: list[str]) -> 
             for e in stats.errors.values()
         ],
         "violations": problems,
+        "server_stages": SERVER_STAGES.percentiles(),
     }
     path.write_text(json.dumps(summary, indent=2) + "\n")
 
@@ -214,6 +228,7 @@ class VisionUser(FastHttpUser):
             problem = check(body, self.answers.get(upload.name))
             if problem is None:
                 response.success()
+                SERVER_STAGES.add(path, body.get("timing") if isinstance(body, dict) else None)
             else:
                 response.failure(f"{upload.name}: {problem}")
 

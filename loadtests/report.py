@@ -28,6 +28,8 @@ class RunReport:
     stats: dict[str, Summary]
     errors: list[dict[str, object]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
+    # route -> stage -> {"count", "p50_ms", "p95_ms", "p99_ms"}: the server's own timing of right answers
+    server_stages: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
 
 def summary_path(prefix: Path) -> Path:
@@ -37,4 +39,9 @@ def summary_path(prefix: Path) -> Path:
 def read_report(prefix: Path) -> RunReport:
     data = json.loads(summary_path(prefix).read_text())
     stats = {entry["name"]: Summary(**entry) for entry in data["endpoints"]}
-    return RunReport(stats=stats, errors=data["errors"], violations=data["violations"])
+    return RunReport(
+        stats=stats,
+        errors=data["errors"],
+        violations=data["violations"],
+        server_stages=data.get("server_stages", {}),
+    )

@@ -46,8 +46,26 @@ def summary_table(result: LoadResult, title: str) -> Table:
     return table
 
 
+def stages_table(result: LoadResult) -> Table | None:
+    """The server's own stage figures (its `timing`), per route; stages that took no time are left out."""
+    stages = result.report.server_stages
+    if not stages:
+        return None
+    table = Table(title="on the server (each right answer's timing)")
+    for column in ("endpoint", "stage", "p50 ms", "p95 ms", "p99 ms"):
+        table.add_column(column, justify="left" if column in ("endpoint", "stage") else "right")
+    for route, figures in stages.items():
+        for stage, f in figures.items():
+            if f.get("p99_ms", 0) > 0:
+                table.add_row(route, stage, f"{f['p50_ms']:.1f}", f"{f['p95_ms']:.1f}", f"{f['p99_ms']:.1f}")
+    return table
+
+
 def report(result: LoadResult, title: str) -> None:
     console.print(summary_table(result, title))
+    stages = stages_table(result)
+    if stages is not None:
+        console.print(stages)
     for error in result.report.errors[:10]:
         console.print(f"[red]failure[/red] {error['name']}: {error['error']} (x{error['occurrences']})")
     for violation in result.report.violations:

@@ -22,6 +22,13 @@ def test_a_run_has_requests_and_no_failures(server: LiveServer, images: Path, tm
     assert result.total.failures == 0
     assert result.stats["/classify"].requests > 0 and result.stats["/detect"].requests > 0
     assert (tmp_path / "run.html").stat().st_size > 0
+    # the server's own stages under load, from every right answer
+    stages = result.report.server_stages
+    for route in ("/classify", "/detect"):
+        inference, total = stages[route]["inference"], stages[route]["total"]
+        assert inference["count"] == result.stats[route].requests
+        assert 0 < inference["p50_ms"] <= total["p50_ms"] <= total["p99_ms"]
+        assert stages[route]["decode"]["p50_ms"] > 0
 
 
 def test_a_wrong_body_is_a_failure(server: LiveServer, images: Path, tmp_path: Path) -> None:
@@ -48,6 +55,8 @@ def test_distributed_master_and_one_worker(server: LiveServer, images: Path, tmp
     assert result.total.requests > 0
     assert result.total.failures == 0
     assert result.stats["/detect"].requests > 0
+    # the worker's stage figures reached the master's summary
+    assert result.report.server_stages["/detect"]["inference"]["count"] == result.stats["/detect"].requests
 
 
 def test_a_p95_above_its_limit_fails_the_run(server: LiveServer, images: Path, tmp_path: Path) -> None:
