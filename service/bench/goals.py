@@ -22,6 +22,7 @@ from rich.console import Console
 
 from service.artifacts import ArtifactLayout
 from service.autotune import tune
+from service.bench.asgi import InProcessApp
 from service.bench.command import default_image
 from service.bench.engine_figures import batching_potential, int8_weights
 from service.bench.floor import floor_server
@@ -105,6 +106,10 @@ def http_overhead(
     calls["http_spinning_client"] = lambda: time_call(
         lambda: spinning.post("/classify", {}, image, "image/jpeg")
     )
+    # the same request without HTTP, in this process: the whole app, and our handler alone
+    in_process_app = InProcessApp(MODEL)
+    calls["asgi_app"] = lambda call=in_process_app.call(image): time_call(call)
+    calls["asgi_handler"] = lambda call=in_process_app.call(image, handler_only=True): time_call(call)
     for name, variant_url in (variant_urls or {}).items():
         variant_call = _default_request(variant_url, image)
         calls[f"http_{name}"] = lambda call=variant_call: time_call(call)
@@ -114,6 +119,7 @@ def http_overhead(
     client.close()
     floor_client.close()
     spinning.close()
+    in_process_app.close()
     stats = {name: Stats.of(values) for name, values in runs.items()}
     pipeline_p50 = stats["pipeline"].p50_ms
     # where the difference goes: the server's own stage figures (p50 of each)
@@ -133,6 +139,11 @@ def http_overhead(
         "busy_wait_ms": wait_ms,
         "floor_busy_wait_excess_ms": round(stats["floor_busy_wait"].p50_ms - wait_ms, 3),
         "spinning_client_overhead_ms": round(stats["http_spinning_client"].p50_ms - pipeline_p50, 3),
+        # without HTTP (service/bench/asgi.py): our handler around the pipeline (the hop there and back,
+        # upload, settings, timing, metrics, typed response), then FastAPI's layers and our middleware
+        "asgi_handler_overhead_ms": round(stats["asgi_handler"].p50_ms - pipeline_p50, 3),
+        "asgi_app_over_handler_ms": round(stats["asgi_app"].p50_ms - stats["asgi_handler"].p50_ms, 3),
+        "http_over_asgi_app_ms": round(stats["http"].p50_ms - stats["asgi_app"].p50_ms, 3),
     } | {
         f"{name}_overhead_ms": round(stats[f"http_{name}"].p50_ms - pipeline_p50, 3)
         for name in variant_urls or {}

@@ -32,6 +32,11 @@ def test_goals_measures_every_goal_and_writes_goals_json(
     assert overhead["floor_no_work_ms"] > 0 and overhead["busy_wait_ms"] > 0
     spinning = overhead["http_spinning_client"]["p50_ms"] - overhead["pipeline"]["p50_ms"]
     assert overhead["spinning_client_overhead_ms"] == round(spinning, 3)
+    # the same request without HTTP: our handler alone, then the whole app (service/bench/asgi.py)
+    handler, whole = overhead["asgi_handler"]["p50_ms"], overhead["asgi_app"]["p50_ms"]
+    assert overhead["asgi_handler_overhead_ms"] == round(handler - overhead["pipeline"]["p50_ms"], 3)
+    assert overhead["asgi_app_over_handler_ms"] == round(whole - handler, 3)
+    assert overhead["http_over_asgi_app_ms"] == round(overhead["http"]["p50_ms"] - whole, 3)
     assert overhead["floor_busy_wait_excess_ms"] == round(
         overhead["floor_busy_wait"]["p50_ms"] - overhead["busy_wait_ms"], 3
     )

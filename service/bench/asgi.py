@@ -1,0 +1,92 @@
+"""The service's request path without HTTP, in this process: the whole app called as an ASGI callable
+(our middleware, FastAPI's routing and request handling, the handler, the hop to the inference thread
+and back), and the /classify handler alone (called with a Request: no middleware, no routing). Timed
+beside the same pipeline in-process (bench-goals, http_overhead), they split the HTTP overhead into
+what our handler adds around the pipeline, what FastAPI's layers add, and what is left for uvicorn,
+loopback TCP and the client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import uvloop
+from starlette.requests import Request
+from starlette.types import Message, Scope
+
+from service.api.app import create_app
+from service.api.routes.classify import classify
+from service.settings import ServerSettings
+
+PATH = "/classify"
+
+
+class InProcessApp:
+    """The app with default settings (no API key), warmed for `model`, on a uvloop loop of its own
+    that runs only while a call is timed (as the server's loop would be idle between requests)."""
+
+    def __init__(self, model: str) -> None:
+        self.loop = uvloop.new_event_loop()
+        self.app = create_app(ServerSettings(api_key=None, api_key_file=None, warm_models=[model]))
+        self._lifespan = self.app.router.lifespan_context(self.app)
+        self.loop.run_until_complete(self._lifespan.__aenter__())
+        state = self.app.state.mva
+        while not state.ready:
+            if state.not_ready_reason and "warming" not in state.not_ready_reason:
+                raise RuntimeError(f"in-process app not ready: {state.not_ready_reason}")
+            self.loop.run_until_complete(asyncio.sleep(0.05))
+
+    def _scope(self, body: bytes) -> Scope:
+        return {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": PATH,
+            "raw_path": PATH.encode(),
+            "query_string": b"",
+            "root_path": "",
+            # the content type only tells an image body from a multipart one: the decoder sniffs the format
+            "headers": [(b"content-type", b"image/jpeg"), (b"content-length", str(len(body)).encode())],
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80),
+            "state": {},
+        }
+
+    async def _run(self, body: bytes, handler_only: bool) -> bytes:
+        sent: list[Message] = []
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        scope = self._scope(body)
+        if handler_only:
+            scope["app"] = self.app
+            response = await classify(Request(scope, receive))
+            await response(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+        status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+        answer = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        if status != 200:
+            raise RuntimeError(f"in-process {PATH}: HTTP {status}: {answer[:300]!r}")
+        return answer
+
+    def call(self, body: bytes, handler_only: bool = False) -> Callable[[], Any]:
+        """A timed call: the whole app, or the handler alone; warmed up."""
+
+        def once() -> bytes:
+            return self.loop.run_until_complete(self._run(body, handler_only))
+
+        for _ in range(10):
+            once()
+        return once
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self._lifespan.__aexit__(None, None, None))
+        self.loop.close()
