@@ -3,7 +3,17 @@
 // Every file worth it gets brotli (.br) and gzip (.gz) copies, which the service sends by the request's
 // Accept-Encoding (service/api/precompressed.py): the 10.7 MB wasm goes out as ~1.8 MB.
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -41,7 +51,9 @@ async function cached(key, make) {
   if (existsSync(file)) return readFileSync(file);
   const data = await make();
   mkdirSync(cacheDir, { recursive: true });
-  writeFileSync(file, data);
+  // written whole or not at all: an interrupted build must not leave a truncated copy to be served later
+  writeFileSync(`${file}.tmp`, data);
+  renameSync(`${file}.tmp`, file);
   return data;
 }
 
