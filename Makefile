@@ -50,9 +50,10 @@ browser-deps:
 
 # --- latency lab (README section "results") ---
 # The whole matrix (in-process + HTTP on a server it starts itself); files in artifacts/bench/.
-# Copy artifacts/bench/bench.png to docs/ and the table into the README after a run on a quiet host.
+# After bench, bench-goals (and bench-batching, compare) on a quiet host, `make results` rewrites the
+# README's Results blocks from those files and copies the chart to docs/.
 BENCH_ARGS ?=
-.PHONY: bench bench-goals
+.PHONY: bench bench-goals results
 
 bench: models
 	$(BIN)/mobile-vision-api bench $(BENCH_ARGS)
@@ -60,6 +61,10 @@ bench: models
 # The server-speed goals (HTTP overhead, saturation, workers x threads grid, RSS, preset=auto vs bench).
 bench-goals: models
 	$(BIN)/mobile-vision-api bench-goals $(if $(IMAGES),--large-image $(IMAGES)/cat_1080p.jpg)
+
+# The README's generated Results blocks (<!-- results:NAME -->) from artifacts/bench and the compare run.
+results: install
+	$(BIN)/mobile-vision-api bench-readme
 
 # Re-pin every transitive dependency after changing pyproject.toml.
 lock: install

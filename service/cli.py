@@ -16,6 +16,7 @@ from rich.console import Console
 from service.bench import bench
 from service.bench.goals import batching as bench_batching
 from service.bench.goals import goals as bench_goals
+from service.bench.readme import bench_readme
 from service.browserbench.command import bench_browser
 
 app = typer.Typer(help="MobileNetV2 + BlazeFace inference service and its tools.", no_args_is_help=True)
@@ -25,6 +26,7 @@ app.command()(bench)
 app.command("bench-goals")(bench_goals)
 app.command("bench-batching")(bench_batching)
 app.command("bench-browser")(bench_browser)
+app.command("bench-readme")(bench_readme)
 console = Console(soft_wrap=True)  # never break a path or a log line: output is copied and grepped
 
 DEFAULT_URL = os.environ.get("MVA_URL", "http://127.0.0.1:8000")

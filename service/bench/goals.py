@@ -409,7 +409,7 @@ def batching(
     models_dir: Annotated[Path, typer.Option(envvar="MVA_MODELS_DIR")] = PROJECT_ROOT / "models",
 ) -> None:
     """Micro-batching through the server: throughput and latency at windows 0 (off), 2, 5, 10 ms,
-    the servers taking turns; writes batching.json."""
+    the servers taking turns; writes batching-t<threads>.json."""
     picture = (image or default_image()).read_bytes()
     with ExitStack() as servers:
         urls = {}
@@ -423,7 +423,7 @@ def batching(
             loads[name]["mean_batch"] = _mean_batch(url)
     report = {"machine": machine_info(), "concurrency": concurrency, "threads": threads, "loads": loads}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "batching.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (out / f"batching-t{threads}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     typer.echo("| window | req/s | p50 ms | p99 ms | mean batch |\n|---|---:|---:|---:|---:|")
     for name, load in loads.items():
         batch = load["mean_batch"]

@@ -8,23 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from service.artifacts import ArtifactLayout
-from service.cli import app
 from service.settings import CPU_COUNT
-
-
-@pytest.fixture(scope="module")
-def bench_out(tmp_path_factory: pytest.TempPathFactory, layout: ArtifactLayout) -> Path:
-    out = tmp_path_factory.mktemp("bench")
-    args = ["bench", "--quick", "--model", "blazeface_short", "--model", "mobilenet_v2"]
-    args += ["--engine", "onnxruntime", "--engine", "xnnpack", "--threads", "1", "--threads", str(CPU_COUNT)]
-    args += ["--runs", "3", "--warmup", "1", "--out", str(out), "--models-dir", str(layout.root)]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
-    assert "| model | engine | precision | threads |" in result.stdout
-    return out
 
 
 def expected_cells() -> set[tuple[str, str, str, int]]:

@@ -1,0 +1,103 @@
+"""`mobile-vision-api bench-readme` (`make results`): rewrite the README's generated Results blocks from
+the latency lab's artifacts, and copy the bench chart to docs/. A block is the text between
+`<!-- results:NAME -->` and `<!-- /results:NAME -->`; nothing outside the markers is touched. A block
+whose artifacts are missing is left as it is, and said so."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from service.bench import results_md
+from service.settings import PROJECT_ROOT
+
+
+class MissingMarker(ValueError):
+    pass
+
+
+def replace_block(text: str, name: str, body: str) -> str:
+    """The block's body replaced; indented markers (a block inside a list item) indent the body alike."""
+    start, end = re.escape(f"<!-- results:{name} -->"), re.escape(f"<!-- /results:{name} -->")
+    pattern = re.compile(rf"^([ \t]*){start}\n.*?^[ \t]*{end}$", re.S | re.M)
+    match = pattern.search(text)
+    if match is None:
+        raise MissingMarker(f"the README has no block <!-- results:{name} --> ... <!-- /results:{name} -->")
+    indent = match.group(1)
+    lines = [indent + line if line else "" for line in body.strip("\n").splitlines()]
+    block = "\n".join([f"{indent}<!-- results:{name} -->", *lines, f"{indent}<!-- /results:{name} -->"])
+    return text[: match.start()] + block + text[match.end() :]
+
+
+def _json(path: Path) -> Any | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def render_blocks(bench_dir: Path, compare_dir: Path) -> tuple[dict[str, str], list[str]]:
+    """name -> markdown for every block whose artifacts exist; and what was missing."""
+    bench, goals = _json(bench_dir / "bench.json"), _json(bench_dir / "goals.json")
+    compare = _json(compare_dir / "compare.json")
+    batching = [run for t in (1, 2) if (run := _json(bench_dir / f"batching-t{t}.json")) is not None]
+    bench_md = bench_dir / "bench.md"
+    makers: dict[str, tuple[list[object | None], Callable[[], str]]] = {
+        "run": ([bench, goals], lambda: results_md.run_block(bench_md.read_text(), bench, goals)),
+        "goals": ([goals], lambda: results_md.goals_block(goals, compare)),
+        "grid": ([goals], lambda: results_md.grid_block(goals)),
+        "levers": ([goals], lambda: results_md.levers_block(goals)),
+        "batching-engine": (
+            [goals and goals.get("batching")],
+            lambda: results_md.batching_engine_block(goals),
+        ),
+        "batching-server": ([batching or None], lambda: results_md.batching_server_block(batching)),
+        "auto": ([goals], lambda: results_md.auto_block(goals)),
+        "compare": (
+            [compare],
+            lambda: results_md.compare_block((compare_dir / "compare.md").read_text(), compare),
+        ),
+    }
+    blocks, missing = {}, []
+    for name, (needs, make) in makers.items():
+        if all(n is not None for n in needs):
+            blocks[name] = make()
+        else:
+            missing.append(name)
+    return blocks, missing
+
+
+def update_readme(readme: Path, bench_dir: Path, compare_dir: Path, docs: Path | None) -> list[str]:
+    """Rewrite the blocks that can be rendered; returns the names left as they were."""
+    blocks, missing = render_blocks(bench_dir, compare_dir)
+    text = readme.read_text()
+    for name, body in blocks.items():
+        text = replace_block(text, name, body)
+    readme.write_text(text)
+    chart = bench_dir / "bench.png"
+    if docs is not None and chart.is_file() and "run" in blocks:
+        docs.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(chart, docs / "bench.png")
+    return missing
+
+
+def bench_readme(
+    bench_dir: Annotated[
+        Path, typer.Option(help="bench, bench-goals and bench-batching output")
+    ] = PROJECT_ROOT / "artifacts" / "bench",
+    compare_dir: Annotated[Path, typer.Option(help="`loadtests.run compare` output")] = PROJECT_ROOT
+    / "artifacts"
+    / "loadtest"
+    / "compare",
+    readme: Annotated[Path, typer.Option()] = PROJECT_ROOT / "README.md",
+    docs: Annotated[Path, typer.Option(help="where the chart goes")] = PROJECT_ROOT / "docs",
+) -> None:
+    """Rewrite the README's Results blocks from the artifacts of bench, bench-goals, bench-batching and
+    compare (run those first, on a quiet host)."""
+    missing = update_readme(readme, bench_dir, compare_dir, docs)
+    for name in missing:
+        typer.echo(f"{name}: its artifacts are missing; the block is left as it was", err=True)
+    typer.echo(f"{readme}: Results blocks rewritten" + (f" except {', '.join(missing)}" if missing else ""))

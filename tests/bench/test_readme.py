@@ -1,0 +1,77 @@
+"""`mobile-vision-api bench-readme`: the README's Results blocks rewritten from real (CI-sized) runs of
+bench and bench-goals; nothing outside the markers changes."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from service.bench.readme import MissingMarker, replace_block
+from service.cli import app
+from service.settings import PROJECT_ROOT
+
+MARKED = re.compile(r"^([ \t]*)<!-- results:([\w-]+) -->\n.*?^[ \t]*<!-- /results:\2 -->$", re.S | re.M)
+
+
+def _outside_markers(text: str) -> str:
+    return MARKED.sub(lambda m: f"{m.group(1)}[{m.group(2)}]", text)
+
+
+def test_a_block_is_replaced_between_its_markers_with_their_indentation() -> None:
+    text = "intro\n  <!-- results:table -->\n  | old |\n  <!-- /results:table -->\noutro\n"
+    once = replace_block(text, "table", "| a |\n|---|\n\n| b |\n")
+    assert once == (
+        "intro\n  <!-- results:table -->\n  | a |\n  |---|\n\n  | b |\n  <!-- /results:table -->\noutro\n"
+    )
+    assert replace_block(once, "table", "| a |\n|---|\n\n| b |\n") == once
+    with pytest.raises(MissingMarker):
+        replace_block(text, "other", "x")
+
+
+@pytest.fixture
+def lab(tmp_path: Path, bench_out: Path, goals_out: Path) -> Path:
+    """What a person has after `make bench` and `make bench-goals` (CI-sized), in one folder."""
+    folder = tmp_path / "bench"
+    shutil.copytree(bench_out, folder)
+    shutil.copy(goals_out / "goals.json", folder)
+    return folder
+
+
+def test_the_readme_blocks_come_from_the_runs_and_the_prose_stays(lab: Path, tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    shutil.copy(PROJECT_ROOT / "README.md", readme)
+    before = readme.read_text()
+    args = ["bench-readme", "--bench-dir", str(lab), "--compare-dir", str(tmp_path / "no-compare")]
+    args += ["--readme", str(readme), "--docs", str(tmp_path / "docs")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    # no batching or compare runs here: those blocks keep what they had, and the command says so
+    for name in ("batching-engine", "batching-server", "compare"):
+        assert f"{name}: its artifacts are missing" in result.output
+    after = readme.read_text()
+    assert _outside_markers(after) == _outside_markers(before)
+    goals = json.loads((lab / "goals.json").read_text())
+    bench = json.loads((lab / "bench.json").read_text())
+    overhead = goals["http_overhead"]
+    assert f"`make bench-goals` {goals['machine']['started_utc']}" in after
+    assert f"`make bench` started {bench['machine']['started_utc']}" in after
+    verdict = "met" if overhead["overhead_ms"] <= 1.0 else "**missed**"
+    assert f"**+{overhead['overhead_ms']:.2f} ms** (lean client" in after
+    assert re.search(rf"\+{overhead['floor_overhead_ms']:.2f} ms \| {re.escape(verdict)} \|", after)
+    first_cell = (lab / "bench.md").read_text().split("| model | engine")[1].splitlines()[2]
+    assert first_cell in after
+    default = goals["loads"]["1 worker x 1 thread (default)"]
+    assert f"| server: 1 worker x 1 thread (default) | {default['rps']:.0f} |" in after
+    weights = goals["int8_weights"]["p50_ms"]
+    assert f"`int8.onnx`: {weights['int8.onnx']:.2f} ms" in after
+    # bench-goals ran in a folder of its own here, so preset=auto had no bench.json to be compared with
+    assert "| within 1.1x | not compared: bench-goals found no bench.json beside it" in after
+    assert (tmp_path / "docs" / "bench.png").read_bytes() == (lab / "bench.png").read_bytes()
+    # a second run changes nothing
+    CliRunner().invoke(app, args)
+    assert readme.read_text() == after

@@ -1,0 +1,45 @@
+"""The Results blocks that the CI-sized runs do not produce (compare, bench-batching), from documents
+shaped as those commands write them; and the verdicts."""
+
+from __future__ import annotations
+
+from service.bench.results_md import batching_server_block, compare_block
+
+
+def _row(round_: int, service: str, rps: float, p50: float, p99: float) -> dict:
+    return {"round": round_, "service": service, "rps": rps, "p50_ms": p50, "p99_ms": p99}
+
+
+def test_compare_block_gives_the_range_over_rounds() -> None:
+    compare = {
+        "finished": "2026-11-25T22:48:22Z",
+        "results": [
+            _row(1, "ours", 200.0, 30, 50),
+            _row(1, "naive", 100.0, 60, 200),
+            _row(1, "bentoml", 80.0, 90, 190),
+            _row(2, "ours", 210.0, 33, 50),
+            _row(2, "naive", 84.0, 66, 250),
+            _row(2, "bentoml", 84.0, 99, 200),
+        ],
+    }
+    table = "| round | service | requests |\n|---:|---|---:|\n| 1 | ours | 6000 |"
+    text = compare_block(f"intro\n\n{table}\n\nafter", compare)
+    assert text.startswith(table + "\n\n")
+    assert "**2.00-2.50x** the naive service's throughput and **2.50x** BentoML's" in text
+    assert "its p50 was 0.50x the naive one's and its p99 0.20-0.25x" in text
+
+
+def test_batching_block_puts_the_thread_counts_side_by_side() -> None:
+    def run(threads: int, rps: list[float]) -> dict:
+        loads = {
+            f"window {w} ms": {"rps": r, "p50_ms": 30.0, "p99_ms": 45.0, "mean_batch": w or None}
+            for w, r in zip((0, 2), rps, strict=True)
+        }
+        machine = {"started_utc": f"T{threads}", "load_average": [1.2, 1.0, 1.0]}
+        return {"threads": threads, "machine": machine, "loads": loads}
+
+    text = batching_server_block([run(2, [170.0, 190.0]), run(1, [240.0, 255.0])])
+    first = "Runs: 1 thread(s): T1 (load average 1.2), 2 thread(s): T2 (load average 1.2)."
+    assert text.splitlines()[0] == first
+    assert "| off | 240.0 | 30.0 | 45.0 | 1.00 | 170.0 | 30.0 | 45.0 | 1.00 |" in text
+    assert "| 2 ms | 255.0 | 30.0 | 45.0 | 2.00 | 190.0 | 30.0 | 45.0 | 2.00 |" in text
