@@ -44,25 +44,18 @@ class BrowserJob:
     precision: str
 
 
+# name, picture, task, (select id, value), model, precision
+JOBS = (
+    ("mobilenet_v2 int8", "grace_hopper.bmp", "classify", ("precision", "int8"), "mobilenet_v2", "int8"),
+    ("blazeface_short", "face.jpg", "detect", ("detector", "blazeface_short"), "blazeface_short", "fp32"),
+)
+
+
 def browser_jobs(images: Path) -> list[BrowserJob]:
     """What the report measures: MobileNetV2 int8 on grace_hopper, BlazeFace short on face.jpg."""
     return [
-        BrowserJob(
-            name="mobilenet_v2 int8",
-            image=images / "grace_hopper.bmp",
-            task="classify",
-            choice=("precision", "int8"),
-            model="mobilenet_v2",
-            precision="int8",
-        ),
-        BrowserJob(
-            name="blazeface_short",
-            image=images / "face.jpg",
-            task="detect",
-            choice=("detector", "blazeface_short"),
-            model="blazeface_short",
-            precision="fp32",
-        ),
+        BrowserJob(name, images / picture, task, choice, model, precision)
+        for name, picture, task, choice, model, precision in JOBS
     ]
 
 
