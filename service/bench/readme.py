@@ -39,10 +39,11 @@ def _json(path: Path) -> Any | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def render_blocks(bench_dir: Path, compare_dir: Path) -> tuple[dict[str, str], list[str]]:
+def render_blocks(bench_dir: Path, compare_dir: Path, browser_dir: Path) -> tuple[dict[str, str], list[str]]:
     """name -> markdown for every block whose artifacts exist; and what was missing."""
     bench, goals = _json(bench_dir / "bench.json"), _json(bench_dir / "goals.json")
-    compare = _json(compare_dir / "compare.json")
+    compare, browser = _json(compare_dir / "compare.json"), _json(browser_dir / "browser.json")
+    browser_md = browser_dir / "browser.md"
     batching = [run for t in (1, 2) if (run := _json(bench_dir / f"batching-t{t}.json")) is not None]
     bench_md = bench_dir / "bench.md"
     makers: dict[str, tuple[list[object | None], Callable[[], str]]] = {
@@ -60,6 +61,8 @@ def render_blocks(bench_dir: Path, compare_dir: Path) -> tuple[dict[str, str], l
             [compare],
             lambda: results_md.compare_block((compare_dir / "compare.md").read_text(), compare),
         ),
+        "browser": ([browser], lambda: results_md.browser_block(browser_md.read_text(), browser)),
+        "browser-visitor": ([browser], lambda: results_md.browser_visitor_block(browser_md.read_text())),
     }
     blocks, missing = {}, []
     for name, (needs, make) in makers.items():
@@ -70,9 +73,11 @@ def render_blocks(bench_dir: Path, compare_dir: Path) -> tuple[dict[str, str], l
     return blocks, missing
 
 
-def update_readme(readme: Path, bench_dir: Path, compare_dir: Path, docs: Path | None) -> list[str]:
+def update_readme(
+    readme: Path, bench_dir: Path, compare_dir: Path, browser_dir: Path, docs: Path | None
+) -> list[str]:
     """Rewrite the blocks that can be rendered; returns the names left as they were."""
-    blocks, missing = render_blocks(bench_dir, compare_dir)
+    blocks, missing = render_blocks(bench_dir, compare_dir, browser_dir)
     text = readme.read_text()
     for name, body in blocks.items():
         text = replace_block(text, name, body)
@@ -92,12 +97,15 @@ def bench_readme(
     / "artifacts"
     / "loadtest"
     / "compare",
+    browser_dir: Annotated[Path, typer.Option(help="`bench-browser` output")] = PROJECT_ROOT
+    / "artifacts"
+    / "browser",
     readme: Annotated[Path, typer.Option()] = PROJECT_ROOT / "README.md",
     docs: Annotated[Path, typer.Option(help="where the chart goes")] = PROJECT_ROOT / "docs",
 ) -> None:
-    """Rewrite the README's Results blocks from the artifacts of bench, bench-goals, bench-batching and
-    compare (run those first, on a quiet host)."""
-    missing = update_readme(readme, bench_dir, compare_dir, docs)
+    """Rewrite the README's generated blocks from the artifacts of bench, bench-goals, bench-batching,
+    compare and bench-browser (run those first, on a quiet host)."""
+    missing = update_readme(readme, bench_dir, compare_dir, browser_dir, docs)
     for name in missing:
         typer.echo(f"{name}: its artifacts are missing; the block is left as it was", err=True)
     typer.echo(f"{readme}: Results blocks rewritten" + (f" except {', '.join(missing)}" if missing else ""))

@@ -1,8 +1,8 @@
-"""The README's generated Results blocks, as markdown, from the latency lab's artifacts: `bench`
-(bench.md, bench.json), `bench-goals` (goals.json), `bench-batching` (batching-t<threads>.json) and
-`python -m loadtests.run compare` (compare.{md,json}). Every figure in these blocks comes from those
-files; the prose around the blocks in the README is written by hand and says nothing a new run could
-contradict. service/bench/readme.py puts the blocks in place."""
+"""The README's generated blocks, as markdown, from the lab's artifacts: `bench` (bench.md, bench.json),
+`bench-goals` (goals.json), `bench-batching` (batching-t<threads>.json), `python -m loadtests.run
+compare` (compare.{md,json}) and `bench-browser` (browser.{md,json}). Every figure in these blocks
+comes from those files; the prose around the blocks in the README is written by hand and says nothing
+a new run could contradict. service/bench/readme.py puts the blocks in place."""
 
 from __future__ import annotations
 
@@ -327,3 +327,25 @@ def compare_block(compare_md: str, compare: Doc) -> str:
             f"and its p99 {_span(min(p99), max(p99))}."
         )
     return text
+
+
+VISITOR_HEADING = "Browser path, a new visitor"
+
+
+def browser_block(browser_md: str, browser: Doc) -> str:
+    """bench-browser's report minus its new-visitor part: the table, the claims, the sizing."""
+    machine = browser.get("machine")
+    run = (
+        f"Run: `bench-browser` started {machine['started_utc']}, load average "
+        f"{machine['load_average'][0]:.1f} on {machine['cores']} cores.\n\n"
+        if machine
+        else ""
+    )
+    head, _, tail = browser_md.partition(f"\n\n{VISITOR_HEADING}")
+    assumptions = tail[tail.index("Assumptions:") :] if "Assumptions:" in tail else ""
+    return run + head.strip("\n") + ("\n\n" + assumptions.strip("\n") if assumptions else "")
+
+
+def browser_visitor_block(browser_md: str) -> str:
+    """The new-visitor table of bench-browser's report."""
+    return _table(browser_md, "| model | link |")

@@ -34,6 +34,7 @@ def bench_browser(
     """Browser (onnxruntime-web wasm, SIMD off/on x 1/2 threads) vs server engines, one report."""
     from contextlib import nullcontext
 
+    from service.bench.machine import machine_info
     from service.browserbench.chromium import find_chromium
     from service.browserbench.lab import LAB_JSON, native_p50
     from service.browserbench.report import add_lab, deployment, markdown, summarize
@@ -46,6 +47,7 @@ def bench_browser(
         raise typer.Exit(2)
     jobs = browser_jobs(images)
     out.mkdir(parents=True, exist_ok=True)
+    machine = machine_info()  # when, on what, with what load (bench-readme names the run)
     with nullcontext((url, None)) if url else serve_app() as (base, _):
         benches = []
         for job in jobs:
@@ -64,7 +66,8 @@ def bench_browser(
     ]
     deployments = [deployment(s, target_p99_ms) for s in summaries]
     text = markdown(summaries, deployments, visitors)
-    payload = {"summaries": summaries, "deployment": deployments, "new_visitor": visitors, "raw": benches}
+    payload = {"machine": machine, "summaries": summaries, "deployment": deployments, "new_visitor": visitors}
+    payload["raw"] = benches
     (out / "browser.json").write_text(json.dumps(payload, indent=2))
     (out / "browser.md").write_text(text + "\n")
     typer.echo(text)

@@ -47,11 +47,12 @@ def test_the_readme_blocks_come_from_the_runs_and_the_prose_stays(lab: Path, tmp
     shutil.copy(PROJECT_ROOT / "README.md", readme)
     before = readme.read_text()
     args = ["bench-readme", "--bench-dir", str(lab), "--compare-dir", str(tmp_path / "no-compare")]
+    args += ["--browser-dir", str(tmp_path / "no-browser")]
     args += ["--readme", str(readme), "--docs", str(tmp_path / "docs")]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     # no batching or compare runs here: those blocks keep what they had, and the command says so
-    for name in ("batching-engine", "batching-server", "compare"):
+    for name in ("batching-engine", "batching-server", "compare", "browser", "browser-visitor"):
         assert f"{name}: its artifacts are missing" in result.output
     after = readme.read_text()
     assert _outside_markers(after) == _outside_markers(before)

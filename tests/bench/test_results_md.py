@@ -3,7 +3,12 @@ shaped as those commands write them; and the verdicts."""
 
 from __future__ import annotations
 
-from service.bench.results_md import batching_server_block, compare_block
+from service.bench.results_md import (
+    batching_server_block,
+    browser_block,
+    browser_visitor_block,
+    compare_block,
+)
 
 
 def _row(round_: int, service: str, rps: float, p50: float, p99: float) -> dict:
@@ -43,3 +48,32 @@ def test_batching_block_puts_the_thread_counts_side_by_side() -> None:
     assert text.splitlines()[0] == first
     assert "| off | 240.0 | 30.0 | 45.0 | 1.00 | 170.0 | 30.0 | 45.0 | 1.00 |" in text
     assert "| 2 ms | 255.0 | 30.0 | 45.0 | 2.00 | 190.0 | 30.0 | 45.0 | 2.00 |" in text
+
+
+BROWSER_MD = """| model | browser wasm ms | server ORT ms |
+|---|---|---|
+| m | 120.0 → 40.0 → 25.0 | 5.4 / 3.8 |
+
+Published claims, against the measured ratios:
+
+- TF.js 2020: SIMD over plain wasm: 1.7-4.5x; measured m 3.0x
+
+Browser path, a new visitor (empty cache, SIMD + 2 threads; bytes as sent):
+
+| model | link | encoding | MB sent | first result |
+|---|---|---|---|---|
+| m | loopback | brotli / gzip copies | 4.8 | 1.8 s |
+
+Assumptions: one request uses one core."""
+
+
+def test_browser_report_splits_into_the_report_and_the_new_visitor() -> None:
+    machine = {"started_utc": "2026-11-26T01:33:50+00:00", "load_average": [0.7, 1.0, 1.1], "cores": 2}
+    report = browser_block(BROWSER_MD, {"machine": machine})
+    assert report.startswith("Run: `bench-browser` started 2026-11-26T01:33:50+00:00, load average 0.7")
+    assert "| m | 120.0 → 40.0 → 25.0 | 5.4 / 3.8 |" in report and "measured m 3.0x" in report
+    assert report.endswith("Assumptions: one request uses one core.")
+    assert "| m | loopback |" not in report
+    visitor = browser_visitor_block(BROWSER_MD).splitlines()
+    assert visitor[2] == "| m | loopback | brotli / gzip copies | 4.8 | 1.8 s |"
+    assert not browser_block(BROWSER_MD, {}).startswith("Run:")  # reports written before it had a machine
