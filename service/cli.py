@@ -42,6 +42,11 @@ class HttpParser(StrEnum):
     h11 = "h11"
 
 
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(envvar="MVA_HOST", help="bind address")] = "127.0.0.1",
@@ -54,16 +59,21 @@ def serve(
     http: Annotated[
         HttpParser, typer.Option(envvar="MVA_HTTP", help="HTTP/1.1 parser (h11: to measure httptools)")
     ] = HttpParser.httptools,
+    log_format: Annotated[
+        LogFormat, typer.Option(envvar="MVA_LOG_FORMAT", help="text, or one JSON object per line")
+    ] = LogFormat.text,
 ) -> None:
     """Run the HTTP service (uvicorn with uvloop and httptools). Settings: MVA_* environment variables."""
-    import logging
+    import logging.config
 
+    from service.logs import log_config
     from service.server import serve as run_server
     from service.settings import ApiKeyFileError
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # this process logs alike before uvicorn applies the same configuration (loading the app's settings)
+    logging.config.dictConfig(log_config(log_level, log_format.value))
     try:
-        run_server(host, port, workers, log_level, loop.value, http.value)
+        run_server(host, port, workers, log_level, loop.value, http.value, log_format.value)
     except ApiKeyFileError as exc:  # a configuration mistake: one line, no traceback
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -92,11 +92,16 @@ def serve_command(port: int, workers: int = 1, log_level: str = "warning") -> li
 
 @contextmanager
 def serve_app(
-    env: dict[str, str] | None = None, workers: int = 1, log: Path | None = None, timeout_s: float = 180.0
+    env: dict[str, str] | None = None,
+    workers: int = 1,
+    log: Path | None = None,
+    timeout_s: float = 180.0,
+    log_level: str = "warning",
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """This service on a free loopback port; yields (url, process) once /readyz answers 200."""
     port = free_port()
     url = f"http://{LOOPBACK}:{port}"
     log = log or Path(tempfile.gettempdir()) / f"mobile-vision-api-{port}.log"
-    with running_server(serve_command(port, workers), f"{url}/readyz", log, env, timeout_s) as process:
+    command = serve_command(port, workers, log_level)
+    with running_server(command, f"{url}/readyz", log, env, timeout_s) as process:
         yield url, process

@@ -12,6 +12,7 @@ from types import FrameType
 import uvicorn
 
 from service.api.app import create_app
+from service.logs import log_config
 
 log = logging.getLogger("mobile_vision_api")
 
@@ -38,7 +39,13 @@ class GracefulServer(uvicorn.Server):
 
 
 def serve(
-    host: str, port: int, workers: int, log_level: str, loop: str = "uvloop", http: str = "httptools"
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    loop: str = "uvloop",
+    http: str = "httptools",
+    log_format: str = "text",
 ) -> None:
     common = dict(
         host=host,
@@ -46,6 +53,7 @@ def serve(
         loop=loop,
         http=http,
         log_level=log_level,
+        log_config=log_config(log_level, log_format),  # applied in every worker process too
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_TIMEOUT_S,
     )

@@ -15,6 +15,8 @@ import time
 
 from starlette.types import Scope
 
+from service.logs import utc_timestamp
+
 LOGGER = "mobile_vision_api.access"
 # probes and scrapes come every few seconds from every balancer, kubelet and Prometheus: logged only
 # when they fail
@@ -49,10 +51,9 @@ class AccessLog:
     def write(self, scope: Scope, rid: str, route: str, status: int, started: float, bytes_out: int) -> None:
         if route in QUIET_ROUTES and status < 400:
             return
-        ended = time.time()
         client = scope.get("client")
         line = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ended)) + f".{int(ended % 1 * 1000):03d}Z",
+            "time": utc_timestamp(time.time()),
             "request_id": rid,
             "method": scope["method"],
             "path": scope["path"],
