@@ -26,6 +26,7 @@ from service.bench.asgi import InProcessApp
 from service.bench.command import default_image
 from service.bench.engine_figures import batching_potential, int8_weights
 from service.bench.floor import floor_server
+from service.bench.grid_names import ACCESS_LOG, DEFAULT, PLAIN, grid_name
 from service.bench.http import LeanClient, SpinningClient, api_key_headers, local_server
 from service.bench.inprocess import InProcess, default_cell, time_call
 from service.bench.load import LoadResult, http_load, thread_load
@@ -40,8 +41,6 @@ from service.settings import CPU_COUNT, PROJECT_ROOT, ServerSettings
 
 console = Console(stderr=True)
 MODEL = "mobilenet_v2"
-PLAIN = "1 worker x 1 thread, asyncio + h11"  # the default without uvloop and httptools
-ACCESS_LOG = "1 worker x 1 thread, access log on"  # the default with MVA_ACCESS_LOG=true
 # the default server changed in one setting, timed for 1 client beside it: name -> grid configuration
 VARIANTS = {"asyncio_h11": PLAIN, "access_log": ACCESS_LOG}
 
@@ -321,7 +320,7 @@ def goals(
         console.print("starting the servers")
         url, process = servers.enter_context(local_server(models_dir))
         floor_url = servers.enter_context(floor_server(models_dir))[0]
-        configs = {"1 worker x 1 thread (default)": (url, process)}
+        configs = {DEFAULT: (url, process)}
         if grid:
             # each worker process gets its share of the cores for its core budget
             for workers, threads, spinning in [
@@ -336,7 +335,7 @@ def goals(
                     "MVA_ORT_SPINNING": str(spinning).lower(),
                     "MVA_WARM_MODELS": '["mobilenet_v2"]',
                 }
-                name = f"{workers} worker(s) x {threads} thread(s)" + (", spinning" if spinning else "")
+                name = grid_name(workers, threads, spinning)
                 configs[name] = servers.enter_context(local_server(models_dir, env, workers=workers))
             # the default without uvloop and httptools: what they buy, at saturation and for 1 client
             plain = {"MVA_LOOP": "asyncio", "MVA_HTTP": "h11", "MVA_WARM_MODELS": '["mobilenet_v2"]'}
@@ -360,14 +359,13 @@ def goals(
         measures |= {name: http_measure(u, picture, concurrency) for name, (u, _) in configs.items()}
         cpu_windows: list[dict[str, float]] = []
         if Path("/proc").is_dir():
-            default_name = "1 worker x 1 thread (default)"
-            measures[default_name] = with_thread_cpu(measures[default_name], process.pid, cpu_windows)
+            measures[DEFAULT] = with_thread_cpu(measures[DEFAULT], process.pid, cpu_windows)
         loads = {name: summary(*r) for name, r in interleaved(measures, rounds, seconds).items()}
         for name, (_, server) in configs.items():  # after the load: what each configuration holds
             loads[name]["rss_mb"] = tree_rss_mb(server.pid)
         report["loads"] = loads
         best_engine = max((n for n in loads if n.startswith("engine")), key=lambda n: loads[n]["rps"])
-        default = loads["1 worker x 1 thread (default)"]
+        default = loads[DEFAULT]
         best_server = max(
             (n for n in loads if not n.startswith(("engine", "pipeline"))), key=lambda n: loads[n]["rps"]
         )

@@ -9,13 +9,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from service.bench.grid_names import ACCESS_LOG, DEFAULT, PLAIN, grid_name
+
 Doc = dict[str, Any]
-DEFAULT = "1 worker x 1 thread (default)"
-TWO_WORKERS = "2 worker(s) x 1 thread(s)"
-TWO_THREADS = "1 worker(s) x 2 thread(s)"
-SPINNING = "1 worker(s) x 2 thread(s), spinning"
-PLAIN = "1 worker x 1 thread, asyncio + h11"
-ACCESS_LOG = "1 worker x 1 thread, access log on"
+TWO_WORKERS = grid_name(2, 1)
+TWO_THREADS = grid_name(1, 2)
+SPINNING = grid_name(1, 2, spinning=True)
 NO_BENCH = "not compared: bench-goals found no bench.json beside it (run `make bench` first)"
 
 
