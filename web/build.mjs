@@ -1,5 +1,6 @@
-// `npm run build` (make web): copy the page and the onnxruntime-web files it loads into dist/, which
-// the service serves at /web/. Plain ES modules, no bundler; nothing is fetched from a CDN.
+// `npm run build` (make web): copy the page, the onnxruntime-web files it loads and Swagger UI (the
+// service's /docs) into dist/, which the service serves at /web/. Plain ES modules, no bundler; nothing
+// is fetched from a CDN.
 // Every file worth it gets brotli (.br) and gzip (.gz) copies, which the service sends by the request's
 // Accept-Encoding (service/api/precompressed.py): the 10.7 MB wasm goes out as ~1.8 MB.
 import { createHash } from 'node:crypto';
@@ -21,6 +22,7 @@ import { brotliCompress, constants, gzip } from 'node:zlib';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ortDir = join(here, 'node_modules', 'onnxruntime-web');
+const swaggerDir = join(here, 'node_modules', 'swagger-ui-dist');
 const out = join(here, 'dist');
 
 // ort.min.js is the build with the wasm (and WebGL) backends that picks one of these four binaries
@@ -37,6 +39,12 @@ rmSync(out, { recursive: true, force: true });
 cpSync(join(here, 'src'), out, { recursive: true });
 mkdirSync(join(out, 'vendor'), { recursive: true });
 for (const file of VENDOR) cpSync(join(ortDir, 'dist', file), join(out, 'vendor', file));
+
+// FastAPI's /docs loads Swagger UI from a CDN, which an offline or locked-down network never reaches;
+// the service serves these instead (service/api/routes/docs.py).
+const SWAGGER_UI = ['swagger-ui-bundle.js', 'swagger-ui.css', 'LICENSE', 'NOTICE'];
+mkdirSync(join(out, 'vendor', 'swagger-ui'), { recursive: true });
+for (const file of SWAGGER_UI) cpSync(join(swaggerDir, file), join(out, 'vendor', 'swagger-ui', file));
 
 // Brotli's best quality takes ~20 s per wasm binary; the copies are kept by content hash, so only a
 // new onnxruntime-web pays that again.
@@ -90,9 +98,18 @@ const compressed = await Promise.all(
 );
 const total = (key) => compressed.reduce((sum, c) => sum + c[key], 0);
 
-const ortVersion = JSON.parse(readFileSync(join(ortDir, 'package.json'), 'utf8')).version;
-writeFileSync(join(out, 'build.json'), JSON.stringify({ onnxruntimeWeb: ortVersion, vendor: VENDOR }, null, 2));
-console.log(`web/dist: page + onnxruntime-web ${ortVersion} (${VENDOR.length} files)`);
+const versionOf = (dir) => JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).version;
+const ortVersion = versionOf(ortDir);
+const swaggerVersion = versionOf(swaggerDir);
+writeFileSync(
+  join(out, 'build.json'),
+  JSON.stringify(
+    { onnxruntimeWeb: ortVersion, vendor: VENDOR, swaggerUi: swaggerVersion, swaggerUiFiles: SWAGGER_UI },
+    null,
+    2,
+  ),
+);
+console.log(`web/dist: page + onnxruntime-web ${ortVersion} (${VENDOR.length} files) + swagger-ui ${swaggerVersion}`);
 console.log(
   `web/dist: ${compressed.length} files precompressed: ${(total('bytes') / 1e6).toFixed(1)} MB -> ` +
     `${(total('br') / 1e6).toFixed(1)} MB brotli, ${(total('gzip') / 1e6).toFixed(1)} MB gzip`,

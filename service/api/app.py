@@ -14,7 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from service import __version__
 from service.api import errors, openapi
 from service.api.middleware import RequestMetrics
-from service.api.routes import classify, detect, health, models, web
+from service.api.routes import classify, detect, docs, health, models, web
 from service.api.security import require_api_key
 from service.api.state import AppState
 from service.memory import keep_freed_memory
@@ -46,6 +46,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             "(onnxruntime, LiteRT), SIMD, threads and precision, and a timing breakdown for every request."
         ),
         lifespan=lifespan,
+        # /docs is ours (routes/docs.py: Swagger UI without a CDN); ReDoc has no offline copy here
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.mva = state
     errors.install(app)
@@ -53,10 +56,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     protected = [Depends(require_api_key)] if settings.api_key is not None else []
     for router in (classify.router, detect.router, models.router):
         app.include_router(router, dependencies=protected)
-    for router in (health.router, web.router):
+    for router in (health.router, web.router, docs.router):
         app.include_router(router)
     openapi.install(
-        app, {r.path for router in (classify.router, detect.router, models.router) for r in router.routes}
+        app,
+        {r.path for router in (classify.router, detect.router, models.router) for r in router.routes},
+        api_key=settings.api_key is not None,
     )
     if settings.cors_origins:
         app.add_middleware(

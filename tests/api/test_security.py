@@ -92,3 +92,19 @@ def test_cors_allows_only_the_configured_origin(guarded: LiveServer) -> None:
         assert allowed.headers["access-control-allow-origin"] == "https://app.example"
         denied = client.options("/classify", headers={"origin": "https://evil.example", **preflight})
         assert "access-control-allow-origin" not in denied.headers
+
+
+def test_openapi_declares_the_key_only_when_the_server_wants_one(
+    guarded: LiveServer, client: httpx.Client
+) -> None:
+    """So Swagger UI's "Authorize" (/docs) sends the key; without a key the document claims no security."""
+    with guarded.client() as keyed:
+        document = keyed.get("/openapi.json").json()
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["ApiKey"] == {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    assert schemes["Bearer"] == {"type": "http", "scheme": "bearer"}
+    assert document["paths"]["/classify"]["post"]["security"] == [{"ApiKey": []}, {"Bearer": []}]
+    assert "security" not in document["paths"]["/healthz"]["get"]
+    plain = client.get("/openapi.json").json()
+    assert "securitySchemes" not in plain["components"]
+    assert "security" not in plain["paths"]["/classify"]["post"]

@@ -89,6 +89,16 @@ def test_the_page_and_the_models_it_loads(lb: httpx.Client) -> None:
     assert lb.get("/v1/manifest").json()["models"].keys() >= {"mobilenet_v2", "blazeface_short"}
 
 
+def test_the_api_docs_and_their_swagger_ui(lb: httpx.Client) -> None:
+    """/docs from the image's own Swagger UI copy; the document declares the stack's key for "Authorize"."""
+    docs = lb.get("/docs")
+    assert docs.status_code == 200 and "/web/vendor/swagger-ui/swagger-ui-bundle.js" in docs.text
+    assert "https://" not in docs.text
+    bundle = lb.get("/web/vendor/swagger-ui/swagger-ui-bundle.js", headers={"accept-encoding": "br"})
+    assert bundle.status_code == 200 and bundle.headers["content-encoding"] == "br"
+    assert "ApiKey" in lb.get("/openapi.json").json()["components"]["securitySchemes"]
+
+
 def test_bodies_over_the_limit_are_refused_as_json(lb: httpx.Client) -> None:
     limit = ServerSettings().max_upload_bytes
     # just over the image limit: the API refuses it; far over: nginx does, in the same shape
