@@ -19,6 +19,10 @@ class PayloadTooLarge(ServiceError):
     status, code = 413, "payload_too_large"
 
 
+class RequestTimeout(ServiceError):
+    status, code = 408, "request_timeout"
+
+
 class ImageTooLarge(ServiceError):
     status, code = 413, "image_too_large"
 

@@ -126,6 +126,9 @@ class ServerSettings(BaseSettings):
     kernels: Kernels | None = None
     # limits
     max_upload_bytes: int = 10 * 1024 * 1024
+    # an upload that stops arriving for this long gets 408 and its connection closed (nginx's
+    # client_body_timeout, for a server reached without a proxy in front)
+    receive_timeout_s: Annotated[float, Field(gt=0)] = 30.0
     max_pixels: int = 50_000_000
     max_pending: int = 32  # requests admitted (running + waiting for a core); more get 503
     queue_timeout_s: float = 5.0

@@ -73,7 +73,7 @@ async def infer(
     timer = StageTimer()
     resolved = state.resolve(spec, await resolve_settings(state, query))
     with timer.stage("receive"):
-        data = await read_image(request, state.settings.max_upload_bytes)
+        data = await read_image(request, state.settings.max_upload_bytes, state.settings.receive_timeout_s)
 
     if state.batcher is not None and resolved.engine == "onnxruntime":
         return await _infer_batched(state, spec, resolved, data, postprocess, timer)

@@ -1,20 +1,23 @@
 """Request body -> image bytes: a multipart field `image`, or the raw body with an image content type.
 The size limit holds while reading (a lying Content-Length or a chunked body is cut off at the limit),
-so no upload is ever held in memory beyond it."""
+so no upload is ever held in memory beyond it; an upload that stalls is cut off after a timeout, so a
+slow client cannot hold its connection open by trickling nothing."""
 
 from __future__ import annotations
+
+import asyncio
 
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from service.errors import MissingImage, PayloadTooLarge, UnsupportedMediaType
+from service.errors import MissingImage, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 
 # Room for multipart boundaries and part headers on top of the image limit.
 _MULTIPART_SLACK = 16 * 1024
 FIELD = "image"
 
 
-async def read_image(request: Request, limit: int) -> bytes:
+async def read_image(request: Request, limit: int, timeout_s: float) -> bytes:
     content_type, _ = parse_options_header(request.headers.get("content-type", ""))
     kind = content_type.decode("latin-1").lower()
     is_multipart = kind == "multipart/form-data"
@@ -23,7 +26,7 @@ async def read_image(request: Request, limit: int) -> bytes:
             f"content type {kind or '(none)'!r} is not accepted: send multipart/form-data with a field "
             f"'{FIELD}', or the image as the body with an image/* content type"
         )
-    body = await _read_body(request, limit + (_MULTIPART_SLACK if is_multipart else 0), limit)
+    body = await _read_body(request, limit + (_MULTIPART_SLACK if is_multipart else 0), limit, timeout_s)
     if not is_multipart:
         return body
     image = _multipart_field(request.headers.get("content-type", ""), body, FIELD)
@@ -32,17 +35,30 @@ async def read_image(request: Request, limit: int) -> bytes:
     return image
 
 
-async def _read_body(request: Request, hard_limit: int, limit: int) -> bytes:
+async def _read_body(request: Request, hard_limit: int, limit: int, timeout_s: float) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > hard_limit:
         raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    stream = request.stream()
+    while True:
+        # between two chunks, not for the whole body: a large upload on a slow link keeps going
+        try:
+            async with asyncio.timeout(timeout_s):
+                chunk = await anext(stream)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise RequestTimeout(
+                f"the upload stalled: nothing arrived for {timeout_s:g} s after {size} bytes",
+                headers={"Connection": "close"},  # the rest of the body would be read as a new request
+            ) from None
         size += len(chunk)
         if size > hard_limit:
             raise PayloadTooLarge(f"the body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
+        if chunk:  # starlette ends the stream with b""
+            chunks.append(chunk)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one copy at most
 
 

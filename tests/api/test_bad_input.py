@@ -4,6 +4,9 @@ where the input is valid but odd), and the next valid request still succeeds."""
 from __future__ import annotations
 
 import io
+import json
+import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -140,6 +143,57 @@ def test_content_length_that_lies_is_refused_up_front(small_limit_server: LiveSe
     assert b'"payload_too_large"' in reply
     with small_limit_server.client() as c:
         assert_still_serving(c, images)
+
+
+@pytest.fixture(scope="module")
+def impatient_server(start_server: Callable[..., LiveServer]) -> LiveServer:
+    return start_server(receive_timeout_s="1", warm_models='["mobilenet_v2"]')
+
+
+def _read_reply(sock: socket.socket) -> bytes:
+    reply = b""
+    while chunk := sock.recv(65536):  # until the server closes the connection
+        reply += chunk
+    return reply
+
+
+def test_a_stalled_upload_gets_408_and_its_connection_closed(
+    impatient_server: LiveServer, images: Path
+) -> None:
+    started = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", impatient_server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 5000\r\n\r\n"
+            + (images / "cat_720p.jpg").read_bytes()[:1000]
+        )
+        reply = _read_reply(sock)  # returns only once the server closes
+    waited = time.perf_counter() - started
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408") and b"connection: close" in head.lower(), reply
+    error = json.loads(body)["error"]
+    assert error["code"] == "request_timeout" and "after 1000 bytes" in error["message"]
+    assert 1.0 <= waited < 5.0
+    with impatient_server.client() as c:
+        assert_still_serving(c, images)
+
+
+def test_a_slow_upload_that_keeps_coming_is_answered(impatient_server: LiveServer, images: Path) -> None:
+    """The timeout is between two chunks, not for the whole body: 2.4 s of upload with a 1 s timeout."""
+    data = (images / "grace_hopper.bmp").read_bytes()
+    parts = [data[i : i + len(data) // 4 + 1] for i in range(0, len(data), len(data) // 4 + 1)]
+    with socket.create_connection(("127.0.0.1", impatient_server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /classify?top_k=1 HTTP/1.1\r\nHost: x\r\nContent-Type: image/bmp\r\nConnection: close\r\n"
+            + f"Content-Length: {len(data)}\r\n\r\n".encode()
+        )
+        for part in parts:
+            time.sleep(0.6)
+            sock.sendall(part)
+        reply = _read_reply(sock)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), reply
+    assert json.loads(body)["predictions"][0]["label"] == "military uniform"
+    assert json.loads(body)["timing"]["receive"] > 1800  # ms: it really was read slowly
 
 
 ODD_BUT_VALID = {
