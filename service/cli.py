@@ -131,14 +131,30 @@ def models_mirror(
         raise typer.Exit(1) from exc
 
 
-def _call(url: str, path: str, image: Path, params: dict[str, object], raw: bool, render: Callable) -> None:
+def _call(
+    url: str,
+    path: str,
+    image: Path,
+    params: dict[str, object],
+    key: tuple[str | None, Path | None],
+    raw: bool,
+    render: Callable,
+) -> None:
     """Post IMAGE, then print the raw JSON or the rendered answer and its timing."""
-    from service.client import ApiError, post_image, timing_table
+    from service.client import ApiError, Unreachable, post_image, timing_table
+    from service.settings import ApiKeyFileError, read_api_key_file
 
+    api_key, api_key_file = key
     try:
-        body = post_image(url, path, image, params)
-    except ApiError as exc:
-        console.print(f"[red]{exc}[/red]")
+        if api_key_file is not None:
+            api_key = read_api_key_file(api_key_file)
+        body = post_image(url, path, image, params, api_key)
+    except (ApiError, Unreachable, ApiKeyFileError) as exc:
+        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        if isinstance(exc, Unreachable):
+            console.print("is the service running? `make serve`, or --url / MVA_URL for another address")
+        elif isinstance(exc, ApiError) and exc.status == 401:
+            console.print("the service wants its key: --api-key or --api-key-file (MVA_API_KEY[_FILE])")
         raise typer.Exit(1) from exc
     if raw:
         json.dump(body, sys.stdout, indent=2)
@@ -153,12 +169,20 @@ SimdOpt = Annotated[str | None, typer.Option(help="on | off")]
 ThreadsOpt = Annotated[int | None, typer.Option()]
 PresetOpt = Annotated[str | None, typer.Option(help="scalar | simd | simd-threads | auto")]
 UrlOpt = Annotated[str, typer.Option(help="service URL (MVA_URL)")]
+ImageArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="the image file")]
+ApiKeyOpt = Annotated[
+    str | None, typer.Option(envvar="MVA_API_KEY", show_envvar=True, help="sent as X-API-Key")
+]
+ApiKeyFileOpt = Annotated[
+    Path | None,
+    typer.Option(envvar="MVA_API_KEY_FILE", show_envvar=True, help="a file holding the key (compose secret)"),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the raw JSON")]
 
 
 @app.command()
 def classify(
-    image: Path,
+    image: ImageArg,
     top_k: Annotated[int, typer.Option()] = 5,
     engine: EngineOpt = None,
     precision: PrecisionOpt = None,
@@ -166,31 +190,36 @@ def classify(
     threads: ThreadsOpt = None,
     preset: PresetOpt = None,
     url: UrlOpt = DEFAULT_URL,
+    api_key: ApiKeyOpt = None,
+    api_key_file: ApiKeyFileOpt = None,
     raw: JsonOpt = False,
 ) -> None:
     """Classify IMAGE with a running service."""
     from service.client import predictions_table
 
     params = {"top_k": top_k, "engine": engine, "precision": precision, "simd": simd, "threads": threads}
-    _call(url, "/classify", image, params | {"preset": preset}, raw, predictions_table)
+    key = (api_key, api_key_file)
+    _call(url, "/classify", image, params | {"preset": preset}, key, raw, predictions_table)
 
 
 @app.command()
 def detect(
-    image: Path,
+    image: ImageArg,
     model: Annotated[str, typer.Option(help="short | full")] = "short",
     engine: EngineOpt = None,
     simd: SimdOpt = None,
     threads: ThreadsOpt = None,
     preset: PresetOpt = None,
     url: UrlOpt = DEFAULT_URL,
+    api_key: ApiKeyOpt = None,
+    api_key_file: ApiKeyFileOpt = None,
     raw: JsonOpt = False,
 ) -> None:
     """Detect faces in IMAGE with a running service."""
     from service.client import faces_table
 
     params = {"model": model, "engine": engine, "simd": simd, "threads": threads, "preset": preset}
-    _call(url, "/detect", image, params, raw, faces_table)
+    _call(url, "/detect", image, params, (api_key, api_key_file), raw, faces_table)
 
 
 if __name__ == "__main__":

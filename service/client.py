@@ -10,19 +10,39 @@ from rich.table import Table
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        error = body.get("error", {})
-        super().__init__(f"{status} {error.get('code', 'error')}: {error.get('message', body)}")
+    """The service answered with an error, or something that is not the service did (a proxy's HTML)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status} {message}")
+        self.status = status
+
+    @classmethod
+    def of(cls, response: httpx.Response) -> ApiError:
+        try:
+            error = response.json()["error"]
+            return cls(response.status_code, f"{error['code']}: {error['message']}")
+        except (ValueError, KeyError, TypeError):
+            text = " ".join(response.text.split())[:200]
+            return cls(response.status_code, f"{response.reason_phrase}: {text or '(empty body)'}")
 
 
-def post_image(url: str, path: str, image: Path, params: dict[str, object]) -> dict[str, Any]:
+class Unreachable(Exception):
+    """No answer at all: nothing listens, DNS, a timeout."""
+
+
+def post_image(
+    url: str, path: str, image: Path, params: dict[str, object], api_key: str | None = None
+) -> dict[str, Any]:
     query = {k: v for k, v in params.items() if v is not None}
-    with httpx.Client(base_url=url, timeout=60) as client:
-        response = client.post(path, params=query, files={"image": (image.name, image.read_bytes())})
-    body = response.json()
+    headers = {"X-API-Key": api_key} if api_key else {}
+    try:
+        with httpx.Client(base_url=url, timeout=60, headers=headers) as client:
+            response = client.post(path, params=query, files={"image": (image.name, image.read_bytes())})
+    except httpx.TransportError as exc:
+        raise Unreachable(f"no answer from {url}: {exc or type(exc).__name__}") from exc
     if response.status_code != 200:
-        raise ApiError(response.status_code, body)
-    return body
+        raise ApiError.of(response)
+    return response.json()
 
 
 def timing_table(body: dict[str, Any]) -> Table:

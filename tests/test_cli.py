@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+
+from service.localserver import free_port
 from tests.conftest import LiveServer
 
+KEY = "cli-key-for-tests"
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "service", *args], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "service", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
     )
 
 
@@ -41,3 +55,65 @@ def test_models_build_without_mirror_dir_fails_clearly(tmp_path: Path) -> None:
     assert result.returncode == 2
     # on one line, whatever the path's length: rich must not wrap it at 80 columns
     assert f"mirror folder {tmp_path / 'nope'} does not exist\n" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def guarded(start_server: Callable[..., LiveServer]) -> LiveServer:
+    return start_server(api_key=KEY, warm_models='["mobilenet_v2"]')
+
+
+def test_the_key_from_an_option_a_file_or_the_environment(
+    guarded: LiveServer, images: Path, tmp_path: Path
+) -> None:
+    image = str(images / "cat.bmp")
+    refused = run_cli("classify", image, "--url", guarded.url)
+    assert refused.returncode == 1
+    assert "401 unauthorized" in refused.stdout and "--api-key" in refused.stdout
+    assert "Egyptian cat" in run_cli("classify", image, "--url", guarded.url, "--api-key", KEY).stdout
+    secret = tmp_path / "api_key"
+    secret.write_text(KEY + "\n")  # as `make api-key` writes compose's secret
+    by_file = run_cli("detect", str(images / "face.jpg"), "--url", guarded.url, "--api-key-file", str(secret))
+    assert by_file.returncode == 0 and "2 face(s)" in by_file.stdout
+    by_env = run_cli("classify", image, "--url", guarded.url, env={**os.environ, "MVA_API_KEY": KEY})
+    assert by_env.returncode == 0 and "Egyptian cat" in by_env.stdout
+
+
+def test_no_service_is_one_line_and_a_hint() -> None:
+    result = run_cli("classify", str(Path(__file__)), "--url", f"http://127.0.0.1:{free_port()}")
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    assert "no answer from http://127.0.0.1:" in result.stdout and "make serve" in result.stdout
+
+
+def test_a_missing_image_file_is_a_usage_error() -> None:
+    result = run_cli("classify", "/no/such/image.jpg")
+    assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+@pytest.fixture
+def html_error_server() -> Iterator[str]:
+    """A real HTTP server that answers like a proxy with its upstream down: 502 and an HTML page."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["content-length"]))
+            body = b"<html><body><h1>502 Bad Gateway</h1><hr>nginx</body></html>"
+            self.send_response(502)
+            self.send_header("content-type", "text/html")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_a_proxy_error_page_is_shown_not_crashed_on(html_error_server: str, images: Path) -> None:
+    result = run_cli("classify", str(images / "cat.bmp"), "--url", html_error_server)
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    assert "502 Bad Gateway: <html><body><h1>502 Bad Gateway</h1>" in result.stdout
