@@ -6,12 +6,16 @@ graceful timeout) and exits."""
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 import threading
 from types import FrameType
 
 import uvicorn
 
 from service.api.app import create_app
+from service.api.metrics import MULTIPROC_DIR
 from service.logs import log_config
 
 log = logging.getLogger("mobile_vision_api")
@@ -58,8 +62,16 @@ def serve(
         timeout_graceful_shutdown=GRACEFUL_TIMEOUT_S,
     )
     if workers > 1:
-        # several processes: uvicorn's supervisor imports the factory in each (no shutdown delay)
-        uvicorn.run("service.api.app:create_app", factory=True, workers=workers, **common)
+        # several processes: uvicorn's supervisor imports the factory in each (no shutdown delay);
+        # their metrics go to files in one folder that any of them sums up for a scrape
+        given = os.environ.get(MULTIPROC_DIR)
+        folder = given or tempfile.mkdtemp(prefix="mva-metrics-")
+        os.environ[MULTIPROC_DIR] = folder  # the worker processes inherit it
+        try:
+            uvicorn.run("service.api.app:create_app", factory=True, workers=workers, **common)
+        finally:
+            if not given:
+                shutil.rmtree(folder, ignore_errors=True)
         return
     app = create_app()
     state = app.state.mva

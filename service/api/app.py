@@ -37,6 +37,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             yield
         finally:
             await asyncio.to_thread(state.pool.shutdown)
+            state.metrics.close()
 
     app = FastAPI(
         title="mobile-vision-api",

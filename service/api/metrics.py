@@ -1,17 +1,27 @@
 """Prometheus metrics, in a registry of the app's own. Label sets are bounded: route templates
-(unmatched paths count as "other"), status codes, stages, manifest model names, two engines."""
+(unmatched paths count as "other"), status codes, stages, manifest model names, two engines.
+
+With several worker processes (`serve --workers N`) one scrape reaches one process, so each would show
+its own share and a scraper would see counters jump between processes. There the metrics live in
+prometheus_client's multiprocess files (PROMETHEUS_MULTIPROC_DIR, which `serve` sets up) and a scrape
+sums every process's."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class Metrics:
     def __init__(self, queue_depth: Callable[[], int]) -> None:
+        # prometheus_client picks file-backed values when it is imported with the variable set
+        self.shared = MULTIPROC_DIR in os.environ
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "mva_requests",
@@ -35,12 +45,22 @@ class Metrics:
             buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64),
             registry=self.registry,
         )
-        depth = Gauge(
-            "mva_queue_depth", "Requests admitted to inference (running or waiting)", registry=self.registry
+        self._depth = Gauge(
+            "mva_queue_depth",
+            "Requests admitted to inference (running or waiting)",
+            registry=self.registry,
+            multiprocess_mode="livesum",  # the processes' depths added up, of live processes only
         )
-        depth.set_function(queue_depth)
+        self._queue_depth = queue_depth
+        if not self.shared:
+            self._depth.set_function(queue_depth)  # read at scrape time
         # labels() looks its child up under a lock on every call; a request observes eight stages
         self._stage_children: dict[tuple[str, str], Histogram] = {}
+
+    def count_request(self, route: str, status: int) -> None:
+        self.requests.labels(route, str(status)).inc()
+        if self.shared:  # a scrape reads other processes' files, not their pools: keep this one's current
+            self._depth.set(self._queue_depth())
 
     def observe_timing(self, route: str, timing: dict[str, float]) -> None:
         children = self._stage_children
@@ -51,4 +71,14 @@ class Metrics:
             child.observe(ms / 1000.0)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if not self.shared:
+            return generate_latest(self.registry)
+        self._depth.set(self._queue_depth())
+        every_process = CollectorRegistry()
+        multiprocess.MultiProcessCollector(every_process)
+        return generate_latest(every_process)
+
+    def close(self) -> None:
+        """This process stops: its live gauges leave the sum (its counters stay, as they should)."""
+        if self.shared:
+            multiprocess.mark_process_dead(os.getpid())

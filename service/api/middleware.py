@@ -46,6 +46,6 @@ class RequestMetrics:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = getattr(scope.get("route"), "path", "other")
-            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.count_request(route, status)
             if self.access_log is not None:
                 self.access_log.write(scope, rid, route, status, started, bytes_out)

@@ -1,0 +1,63 @@
+"""service/api/metrics.py with two worker processes (`serve --workers 2`): every scrape, whichever
+process answers it, counts every request of both (prometheus_client's multiprocess files). One process:
+tests/api/test_models_and_health.py."""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from service.localserver import serve_app
+
+
+def _pids_that_counted(folder: Path) -> set[str]:
+    return {f.stem.removeprefix("counter_") for f in folder.glob("counter_*.db")}
+
+
+def _sample(text: str, name: str) -> float:
+    match = re.search(rf"^{re.escape(name)} (\S+)$", text, flags=re.MULTILINE)
+    assert match, f"{name} not in the scrape"
+    return float(match.group(1))
+
+
+def test_two_workers_scrape_as_one_service(tmp_path: Path, images: Path) -> None:
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    image = (images / "cat.bmp").read_bytes()
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(folder), "MVA_WARM_MODELS": '["mobilenet_v2"]'}
+    with serve_app(env, workers=2) as (url, _):
+
+        def classify(_: int) -> int:
+            with httpx.Client(base_url=url, timeout=60) as fresh:  # a new connection: either process
+                return fresh.post("/classify", files={"image": image}).status_code
+
+        sent = 0
+        with ThreadPoolExecutor(4) as pool:
+            while len(_pids_that_counted(folder)) < 2 and sent < 400:  # until both processes answered
+                assert set(pool.map(classify, range(20))) == {200}
+                sent += 20
+        assert len(_pids_that_counted(folder)) == 2
+
+        for _ in range(8):  # each scrape on a new connection: both processes answer some
+            with httpx.Client(base_url=url) as fresh:
+                text = fresh.get("/metrics").text
+            assert _sample(text, 'mva_requests_total{route="/classify",status="200"}') == sent
+            assert _sample(text, 'mva_inferences_total{engine="onnxruntime",model="mobilenet_v2"}') == sent
+            assert _sample(text, 'mva_stage_seconds_count{route="/classify",stage="inference"}') == sent
+            assert _sample(text, "mva_queue_depth") == 0
+
+
+def test_serve_makes_the_folder_when_none_is_given(images: Path) -> None:
+    """Without PROMETHEUS_MULTIPROC_DIR, `serve --workers 2` makes one in the temp folder for the run."""
+    image = (images / "cat.bmp").read_bytes()
+    with serve_app({"MVA_WARM_MODELS": '["mobilenet_v2"]'}, workers=2) as (url, _):
+        for _ in range(20):
+            with httpx.Client(base_url=url, timeout=60) as fresh:
+                assert fresh.post("/classify", files={"image": image}).status_code == 200
+        for _ in range(4):
+            with httpx.Client(base_url=url) as fresh:
+                text = fresh.get("/metrics").text
+            assert _sample(text, 'mva_requests_total{route="/classify",status="200"}') == 20
