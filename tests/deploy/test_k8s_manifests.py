@@ -172,3 +172,12 @@ def test_the_documented_secret_is_a_valid_object() -> None:
     }
     for version in VERSIONS:
         kubernetes_validate.validate(secret, version, strict=True)
+
+
+def test_prometheus_scrapes_each_pod_on_its_metrics_port(container: dict[str, Any]) -> None:
+    annotations = _by_kind("Deployment")["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/path"] == "/metrics"
+    assert int(annotations["prometheus.io/port"]) == next(
+        p["containerPort"] for p in container["ports"] if p["name"] == "http"
+    )
