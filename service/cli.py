@@ -62,6 +62,15 @@ def serve(
     log_format: Annotated[
         LogFormat, typer.Option(envvar="MVA_LOG_FORMAT", help="text, or one JSON object per line")
     ] = LogFormat.text,
+    keep_alive_s: Annotated[
+        float,
+        typer.Option(
+            envvar="MVA_KEEP_ALIVE_S",
+            min=0.1,
+            help="close a client's idle connection after this long; behind a proxy, longer than the "
+            "proxy keeps its idle connections (nginx's upstream keepalive_timeout)",
+        ),
+    ] = 5.0,
 ) -> None:
     """Run the HTTP service (uvicorn with uvloop and httptools). Settings: MVA_* environment variables."""
     import logging.config
@@ -73,7 +82,7 @@ def serve(
     # this process logs alike before uvicorn applies the same configuration (loading the app's settings)
     logging.config.dictConfig(log_config(log_level, log_format.value))
     try:
-        run_server(host, port, workers, log_level, loop.value, http.value, log_format.value)
+        run_server(host, port, workers, log_level, loop.value, http.value, log_format.value, keep_alive_s)
     except ApiKeyFileError as exc:  # a configuration mistake: one line, no traceback
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -50,6 +50,7 @@ def serve(
     loop: str = "uvloop",
     http: str = "httptools",
     log_format: str = "text",
+    keep_alive_s: float = 5.0,
 ) -> None:
     common = dict(
         host=host,
@@ -60,6 +61,8 @@ def serve(
         log_config=log_config(log_level, log_format),  # applied in every worker process too
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_TIMEOUT_S,
+        # a proxy that reuses a connection this side is just closing gets a reset and answers 502
+        timeout_keep_alive=keep_alive_s,
     )
     if workers > 1:
         # several processes: uvicorn's supervisor imports the factory in each (no shutdown delay);

@@ -90,3 +90,46 @@ def test_loop_and_http_parser_are_what_serve_was_told(
             answer = client.post("/classify", content=picture, headers={"content-type": "image/bmp"})
         assert answer.status_code == 200 and answer.json()["predictions"][0]["label"] == "Egyptian cat"
         assert _mapped(live.process.pid, "httptools/parser") is parser_loaded
+
+
+def _idle_then_ask(port: int, idle_s: float) -> bytes:
+    """One keep-alive connection: a request, `idle_s` of silence, a second request; the second answer's
+    status line, or b"" when the server had closed the connection."""
+    import socket
+
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+
+    def answer(sock: socket.socket) -> bytes:
+        data = b""
+        while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < length(data):
+            chunk = sock.recv(65536)
+            if not chunk:
+                return b""
+            data += chunk
+        return data.split(b"\r\n", 1)[0]
+
+    def length(data: bytes) -> int:
+        for line in data.partition(b"\r\n\r\n")[0].split(b"\r\n"):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                return int(value)
+        return 0
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request)
+        assert answer(sock) == b"HTTP/1.1 200 OK"
+        time.sleep(idle_s)
+        try:
+            sock.sendall(request)
+            return answer(sock)
+        except ConnectionError:
+            return b""  # reset by the server
+
+
+def test_idle_connections_close_after_the_keep_alive_setting(start_server: Callable[..., LiveServer]) -> None:
+    """MVA_KEEP_ALIVE_S reaches uvicorn: behind a proxy it must outlast the proxy's idle connections
+    (compose: 75 s against nginx's 60 s; tests/deploy checks that pairing)."""
+    patient = start_server(keep_alive_s="3", warm_models="[]")
+    assert _idle_then_ask(patient.port, 1.5) == b"HTTP/1.1 200 OK"  # uvicorn's 5 s default would too
+    brisk = start_server(keep_alive_s="0.5", warm_models="[]")
+    assert _idle_then_ask(brisk.port, 1.5) == b""

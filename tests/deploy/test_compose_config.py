@@ -130,3 +130,15 @@ def test_the_api_key_is_on_from_a_secret_file_that_is_not_in_git(compose: dict[s
         assert services[name]["environment"]["MVA_LOADTEST_API_KEY_FILE"] == mounted
     for name in ("api", "locust-master", "locust-worker"):
         assert services[name]["secrets"] == ["api_key"]
+
+
+def test_the_api_keeps_idle_connections_longer_than_the_balancer(compose: dict[str, Any]) -> None:
+    """nginx must close an idle upstream connection before the API does: else a request can go out on a
+    connection the API is closing at that moment and come back as a reset (a 502, and a replica marked
+    failed). uvicorn's default (5 s) is far below nginx's."""
+    upstream = re.search(r"^upstream api \{(.*?)^\}", NGINX_CONF, re.M | re.S)
+    assert upstream
+    nginx_idle = re.search(r"^\s*keepalive_timeout\s+(\d+)s;", upstream.group(1), re.M)
+    assert nginx_idle
+    api_idle = float(compose["services"]["api"]["environment"]["MVA_KEEP_ALIVE_S"])
+    assert api_idle >= int(nginx_idle.group(1)) + 10

@@ -181,3 +181,8 @@ def test_prometheus_scrapes_each_pod_on_its_metrics_port(container: dict[str, An
     assert int(annotations["prometheus.io/port"]) == next(
         p["containerPort"] for p in container["ports"] if p["name"] == "http"
     )
+
+
+def test_the_api_keeps_idle_connections_longer_than_an_ingress(env: dict[str, str]) -> None:
+    """ingress-nginx keeps idle upstream connections 60 s by default: the pod must keep them longer."""
+    assert float(env["MVA_KEEP_ALIVE_S"]) > 60
