@@ -54,6 +54,7 @@ def swagger_page(root_path: str, openapi_url: str, title: str) -> tuple[bytes, s
     return bytes(html), policy
 
 
+@router.head("/docs", include_in_schema=False)
 @router.get("/docs", include_in_schema=False)
 async def swagger_ui(request: Request) -> Response:
     if inside(state_of(request).settings.static_dir, f"{SWAGGER_UI}/swagger-ui-bundle.js") is None:

@@ -14,6 +14,7 @@ from service.settings import CPU_COUNT
 router = APIRouter(tags=["models"])
 
 
+@router.head("/v1/models", include_in_schema=False)
 @router.get("/v1/models", summary="Models, engines, settings and the CPU's SIMD features")
 async def list_models(request: Request) -> dict[str, Any]:
     state = state_of(request)
@@ -68,6 +69,7 @@ def _class_name(value: object) -> str:
     return f"{type(value).__module__}.{type(value).__qualname__}"
 
 
+@router.head("/v1/manifest", include_in_schema=False)
 @router.get("/v1/manifest", summary="The model manifest, as the browser page reads it")
 async def manifest(request: Request) -> dict[str, Any]:
     return json.loads(state_of(request).layout.manifest.read_text())

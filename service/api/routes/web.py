@@ -28,16 +28,19 @@ async def _page_file(request: Request, relative: str) -> Response:
     return await file_response(request, path, ETAGS)
 
 
+@router.head("/", include_in_schema=False)
 @router.get("/", include_in_schema=False)
 async def page(request: Request) -> Response:
     return await _page_file(request, "index.html")
 
 
+@router.head("/web/{relative:path}", include_in_schema=False)
 @router.get("/web/{relative:path}", include_in_schema=False)
 async def page_file(request: Request, relative: str) -> Response:
     return await _page_file(request, relative)
 
 
+@router.head("/models/{model}/{precision}.onnx", include_in_schema=False)
 @router.get(
     "/models/{model}/{precision}.onnx",
     summary="The ONNX file the server runs, for the browser (ETag; If-None-Match -> 304)",
@@ -54,6 +57,7 @@ async def model_file(request: Request, model: str, precision: Precision) -> Resp
     return await file_response(request, path, ETAGS)
 
 
+@router.head("/models/{model}/labels.txt", include_in_schema=False)
 @router.get(
     "/models/{model}/labels.txt",
     summary="The class labels of a classification model",
