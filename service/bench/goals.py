@@ -1,6 +1,7 @@
 """`mobile-vision-api bench-goals`: the server-speed goals of the latency lab, measured side by side:
 HTTP overhead at default settings, saturation throughput against the in-process engine and p99/p50
-there (server configurations and the engine take turns), decode + preprocess of a 1080p JPEG, RSS
+there (server configurations and the engine take turns), decode + preprocess of a 1080p JPEG (and of
+the same picture in each upload format), RSS
 over 10,000 requests, a workers x threads grid with onnxruntime spinning, what batching could buy,
 and preset=auto against the bench's best cell."""
 
@@ -26,6 +27,7 @@ from service.bench.asgi import InProcessApp
 from service.bench.command import default_image
 from service.bench.engine_figures import batching_potential, int8_weights
 from service.bench.floor import floor_server
+from service.bench.formats import decode_by_format, decode_preprocess
 from service.bench.grid_names import ACCESS_LOG, DEFAULT, PLAIN, grid_name
 from service.bench.http import LeanClient, SpinningClient, api_key_headers, local_server
 from service.bench.inprocess import InProcess, default_cell, time_call
@@ -34,10 +36,8 @@ from service.bench.machine import machine_info
 from service.bench.matrix import Cell
 from service.bench.process import Measure, server_cpu, tree_rss_mb, with_thread_cpu
 from service.bench.stats import Stats
-from service.imaging.decode import decode_image
-from service.imaging.preprocess import min_source_size, preprocess
 from service.manifest import Manifest
-from service.settings import CPU_COUNT, PROJECT_ROOT, ServerSettings
+from service.settings import CPU_COUNT, PROJECT_ROOT
 
 console = Console(stderr=True)
 MODEL = "mobilenet_v2"
@@ -213,24 +213,6 @@ def summary(result: LoadResult, bench_process_cores: float) -> dict[str, Any]:
     }
 
 
-def decode_preprocess(path: Path, manifest: Manifest, runs: int) -> dict:
-    spec = manifest.get(MODEL).input
-    data = path.read_bytes()
-    max_pixels = ServerSettings().max_pixels
-
-    def call() -> None:
-        decoded = decode_image(data, max_pixels, lambda w, h: min_source_size(spec, w, h))
-        preprocess(decoded.pixels, spec)
-
-    for _ in range(5):
-        call()
-    return {
-        "image": path.name,
-        "bytes": len(data),
-        **asdict(Stats.of([time_call(call) for _ in range(runs)])),
-    }
-
-
 async def _send(url: str, image: bytes, count: int, concurrency: int) -> int:
     sent, failed = 0, 0
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
@@ -314,8 +296,10 @@ def goals(
     report: dict[str, Any] = {"machine": machine_info(), "concurrency": concurrency, "seconds": seconds}
     started = time.perf_counter()
     if large.exists():
-        console.print("decode + preprocess")
-        report["decode_preprocess"] = decode_preprocess(large, manifest, 300)
+        console.print("decode + preprocess, and by upload format")
+        model_input = manifest.get(MODEL).input
+        report["decode_preprocess"] = decode_preprocess(large, model_input, 300)
+        report["decode_by_format"] = decode_by_format(large, model_input, budget_s=min(3.0, seconds / 5))
     with ExitStack() as servers:
         console.print("starting the servers")
         url, process = servers.enter_context(local_server(models_dir))

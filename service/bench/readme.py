@@ -57,6 +57,7 @@ def render_blocks(bench_dir: Path, compare_dir: Path, browser_dir: Path) -> tupl
         ),
         "batching-server": ([batching or None], lambda: results_md.batching_server_block(batching)),
         "auto": ([goals], lambda: results_md.auto_block(goals)),
+        "formats": ([goals and goals.get("decode_by_format")], lambda: results_md.formats_block(goals)),
         "compare": (
             [compare],
             lambda: results_md.compare_block((compare_dir / "compare.md").read_text(), compare),

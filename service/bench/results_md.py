@@ -296,6 +296,27 @@ def batching_server_block(runs: list[Doc]) -> str:
     return "\n".join(lines)
 
 
+def formats_block(goals: Doc) -> str:
+    """Decode + preprocess of one picture in each upload format and size, against the inference."""
+    figures = goals["decode_by_format"]
+    inference = goals["http_overhead"]["server_timing_p50_ms"]["inference"]
+    lines = [
+        f"`{figures['source']}` re-encoded (JPEG and WebP at quality 90); p50 of decode and preprocess "
+        f"in the bench process; the last column against the server's inference p50 ({inference:.2f} ms, "
+        "same run).",
+        "",
+        "| picture | upload | decoded at | decode ms | preprocess ms | together | / inference |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for row in figures["rows"]:
+        lines.append(
+            f"| {row['size']} {row['format']} | {row['bytes'] / 1e6:.2f} MB | {row['decoded']} "
+            f"| {row['decode_p50_ms']:.2f} | {row['preprocess_p50_ms']:.2f} | {row['total_p50_ms']:.2f} "
+            f"| {row['total_p50_ms'] / inference:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
 def auto_block(goals: Doc) -> str:
     lines = [
         "| model | auto chose | its p50 in the bench (ms) | best bench cell | best p50 (ms) | ratio |",

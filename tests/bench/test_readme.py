@@ -68,6 +68,8 @@ def test_the_readme_blocks_come_from_the_runs_and_the_prose_stays(lab: Path, tmp
     assert first_cell in after
     default = goals["loads"]["1 worker x 1 thread (default)"]
     assert f"| server: 1 worker x 1 thread (default) | {default['rps']:.0f} |" in after
+    png = next(r for r in goals["decode_by_format"]["rows"] if (r["size"], r["format"]) == ("1080p", "PNG"))
+    assert f"| 1080p PNG | {png['bytes'] / 1e6:.2f} MB | 1920x1080 | {png['decode_p50_ms']:.2f} |" in after
     weights = goals["int8_weights"]["p50_ms"]
     assert f"`int8.onnx`: {weights['int8.onnx']:.2f} ms" in after
     # bench-goals ran in a folder of its own here, so preset=auto had no bench.json to be compared with
