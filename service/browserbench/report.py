@@ -17,9 +17,15 @@ CORES_PER_REPLICA = 2  # the compose/Kubernetes replica shape (2 CPUs each)
 RATES = (10, 50, 200)  # requests per second to size for
 
 
-def _row(bench: dict[str, Any], side: str, **config: Any) -> dict[str, Any] | None:
+def _row(bench: dict[str, Any], side: str, upload: str = "original", **config: Any) -> dict[str, Any] | None:
+    """The row of `side` with this configuration; server rows also by upload (the picture as picked, or
+    shrunk in the browser first: web/src/upload.mjs; reports from before that have only the former)."""
     for row in bench["rows"]:
-        if row["side"] == side and all(row["config"].get(k) == v for k, v in config.items()):
+        if (
+            row["side"] == side
+            and (side == "browser" or row.get("upload", "original") == upload)
+            and all(row["config"].get(k) == v for k, v in config.items())
+        ):
             return row
     return None
 
@@ -47,6 +53,7 @@ def summarize(bench: dict[str, Any]) -> dict[str, Any]:
         for threads in (1, 2)
     }
     ort1 = _row(bench, "server", engine="onnxruntime", threads=1)
+    shrunk = _row(bench, "server", upload="shrunk", engine="onnxruntime", threads=1)
     ort2 = _row(bench, "server", engine="onnxruntime", threads=2)
     xnn = _row(bench, "server", engine="litert", simd="on")
     ref = _row(bench, "server", engine="litert", simd="off")
@@ -79,6 +86,11 @@ def summarize(bench: dict[str, Any]) -> dict[str, Any]:
         "api_network_ms": network,
         "api_network_share": _ratio(network, round_trip),
         "api_round_trip_p99_ms": _p99(ort1, "totalMs") if ort1 else None,
+        "api_upload_bytes": _median(ort1, "uploadBytes"),
+        "shrunk_upload_bytes": _median(shrunk, "uploadBytes"),
+        "shrunk_total_ms": _median(shrunk, "totalMs"),
+        "shrunk_shrink_ms": _median(shrunk, "shrinkMs"),
+        "shrunk_server_total_ms": _median(shrunk, "serverTotalMs"),
         "browser_best_total_ms": min(
             v for v in (_median(r, "totalMs") for r in wasm.values()) if v is not None
         ),
@@ -112,6 +124,10 @@ def deployment(summary: dict[str, Any], target_p99_ms: float) -> dict[str, Any]:
 
 def _fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def _kib(value: float | None) -> str:
+    return "-" if value is None else f"{value / 1024:.0f}"
 
 
 def markdown(
@@ -152,6 +168,25 @@ def markdown(
             f"{s['job']['name']} {_fmt(s['wasm_over_lab_native_1_thread'], 'x')}" for s in with_lab
         )
         lines.append(f"- wasm (SIMD, 1 thread) over the latency lab's in-process onnxruntime p50: {measured}")
+    shrunk = [s for s in summaries if s.get("shrunk_total_ms") is not None]
+    if shrunk:
+        lines += [
+            "",
+            "Server path, the picture as picked against a JPEG shrunk in the browser first to the smallest "
+            "size that keeps the model input whole (onnxruntime 1 thread; medians; the shrunk total "
+            "includes shrinking):",
+            "",
+            "| model | picture | upload KiB | server total ms | total ms (shrink) |",
+            "|---|---|---|---|---|",
+        ]
+        for s in shrunk:
+            lines.append(
+                f"| {s['job']['name']} | {s['picture']['width']}x{s['picture']['height']} "
+                f"| {_kib(s['api_upload_bytes'])} → {_kib(s['shrunk_upload_bytes'])} "
+                f"| {_fmt(s['api_server_total_ms'])} → {_fmt(s['shrunk_server_total_ms'])} "
+                f"| {_fmt(s['api_round_trip_ms'])} → {_fmt(s['shrunk_total_ms'])} "
+                f"({_fmt(s['shrunk_shrink_ms'])}) |"
+            )
     lines += ["", "Deployment (server path, onnxruntime 1 thread per request):", ""]
     for s, d in zip(summaries, deployments, strict=True):
         sizing = "; ".join(

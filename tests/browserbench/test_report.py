@@ -8,12 +8,21 @@ from service.browserbench.report import deployment, markdown, summarize
 
 
 def _row(
-    side: str, config: dict[str, Any], inference: float, total: float, server_total: float = 0.0
+    side: str,
+    config: dict[str, Any],
+    inference: float,
+    total: float,
+    server_total: float = 0.0,
+    upload: tuple[str, int, float] = ("original", 900_000, 0.0),
 ) -> dict:
     sample = {"inferenceMs": inference, "totalMs": total}
+    row: dict[str, Any] = {"side": side, "config": config}
     if side == "server":
-        sample |= {"serverTotalMs": server_total, "networkMs": total - server_total}
-    return {"side": side, "config": config, "samples": [sample] * 5}
+        mode, size, shrink = upload
+        sample |= {"serverTotalMs": server_total, "networkMs": total - server_total - shrink}
+        sample |= {"uploadBytes": size, "shrinkMs": shrink}
+        row["upload"] = mode
+    return row | {"samples": [sample] * 5}
 
 
 def _bench() -> dict[str, Any]:
@@ -27,8 +36,10 @@ def _bench() -> dict[str, Any]:
         _row("server", {"engine": "onnxruntime", "threads": 2}, 5.0, 27.0, 17.0),
         _row("server", {"engine": "litert", "simd": "on", "threads": 1}, 7.0, 29.0, 19.0),
         _row("server", {"engine": "litert", "simd": "off", "threads": 1}, 130.0, 150.0, 140.0),
+        # the first configuration again, the picture shrunk in the browser first
+        _row("server", {"engine": "onnxruntime", "threads": 1}, 8.0, 14.0, 9.0, ("shrunk", 16_384, 2.0)),
     ]
-    return {"job": {"name": "m"}, "picture": {}, "iterations": 5, "rows": rows}
+    return {"job": {"name": "m"}, "picture": {"width": 512, "height": 600}, "iterations": 5, "rows": rows}
 
 
 def test_ratios_come_from_the_matching_rows() -> None:
@@ -39,6 +50,9 @@ def test_ratios_come_from_the_matching_rows() -> None:
     assert s["thread_speedup_native_ort"] == 1.6
     assert s["simd_speedup_native_litert"] == 130.0 / 7.0
     assert s["api_network_ms"] == 10.0 and s["api_network_share"] == 10.0 / 30.0
+    # the original upload's row, not the shrunk one after it with the same configuration
+    assert s["api_round_trip_ms"] == 30.0 and s["api_upload_bytes"] == 900_000
+    assert (s["shrunk_total_ms"], s["shrunk_shrink_ms"], s["shrunk_upload_bytes"]) == (14.0, 2.0, 16_384)
 
 
 def test_sizing_uses_time_per_request_and_the_utilization_cap() -> None:
@@ -58,5 +72,6 @@ def test_markdown_names_every_claim() -> None:
     for claim in ("TF.js 2020: SIMD", "threads on top of SIMD", "Wang et al. 2025"):
         assert claim in text
     assert "| m | 120.0 → 40.0 → 25.0 |" in text
+    assert "| m | 512x600 | 879 → 16 | 20.0 → 9.0 | 30.0 → 14.0 (2.0) |" in text
     row = "| m | 50/25 Mbit/s, 20 ms RTT | identity (uncompressed) | 15.0 (10.0 / 4.0 / 0.50) | 3.0 s |"
     assert row in text

@@ -1,7 +1,7 @@
 // Page wiring: pick a picture and settings, run both paths, show results and timings side by side.
 // Results land in window.mva (last, bench) too, so the browser tests and `bench --browser` read the
 // very numbers the page shows.
-import { callApi, getApiKey, setApiKey } from './api.mjs';
+import { getApiKey, setApiKey } from './api.mjs';
 import { runBenchmark } from './bench.mjs';
 import { runInBrowser } from './browser.mjs';
 import { drawChart } from './chart.mjs';
@@ -9,6 +9,7 @@ import { drawScene } from './draw.mjs';
 import { configKey } from './engines.mjs';
 import { LiveMode } from './live.mjs';
 import { loadManifest, loadServerInfo } from './manifest.mjs';
+import { callWithUpload } from './upload.mjs';
 
 const $ = (id) => document.getElementById(id);
 const state = { manifest: null, server: null, picture: null, blob: null, live: null };
@@ -121,12 +122,14 @@ function showServer(run) {
   const s = run.payload.settings;
   const pairs = [
     ['configuration', `${s.engine} ${s.precision ?? ''} simd=${s.simd ? 'on' : 'off'} threads=${s.threads}${s.kernels ? ` ${s.kernels}` : ''}`],
-    ['upload', kib(t.uploadBytes)],
+    ['upload', `${kib(t.uploadBytes)}${t.upload === 'shrunk' ? ' (JPEG shrunk in the browser)' : ''}`],
   ];
+  if (t.upload === 'shrunk') pairs.push(['shrink in the browser', ms(t.shrinkMs)]);
   for (const [stage, value] of Object.entries(t.server)) if (stage !== 'total') pairs.push([`server ${stage}`, ms(value)]);
   pairs.push(
     ['server total', ms(t.serverTotalMs)],
     ['round trip', ms(t.roundTripMs)],
+    ['total', ms(t.totalMs)],
     ['network + HTTP share', `${ms(t.networkMs)} (${((100 * t.networkMs) / t.roundTripMs).toFixed(0)}%)`],
   );
   rows($('server-timing'), pairs);
@@ -148,7 +151,8 @@ async function runBoth() {
   try {
     const browser = await runInBrowser(state.manifest, state.picture, j, browserConfig());
     showBrowser(browser);
-    const server = await callApi(j.task, state.blob, apiQuery(j));
+    const input = state.manifest.models[j.model].input;
+    const server = await callWithUpload($('upload').value, state.picture, state.blob, input, j.task, apiQuery(j));
     showServer(server);
     window.mva.last = { job: j, browser, server: { payload: server.payload, timing: server.timing } };
     drawScene($('scene'), state.picture, [
@@ -171,6 +175,7 @@ async function benchmark() {
       manifest: state.manifest,
       picture: state.picture,
       blob: state.blob,
+      upload: $('upload').value,
       job: j,
       apiQuery: apiQuery(j),
       iterations,

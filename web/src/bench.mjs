@@ -1,9 +1,9 @@
 // Benchmark mode: N iterations of each configuration on the current picture, browser variants
 // (SIMD off/on x threads) and server engines one after the other, so they share the machine's state.
-import { callApi } from './api.mjs';
 import { runInBrowser } from './browser.mjs';
 import { configKey } from './engines.mjs';
 import { quantile } from './stats.mjs';
+import { callWithUpload } from './upload.mjs';
 
 export function browserConfigs(maxThreads) {
   const threads = [1, 2].filter((t) => t <= Math.max(1, maxThreads));
@@ -17,8 +17,9 @@ export function serverConfigs(cores) {
   return configs;
 }
 
-function serverLabel(c) {
-  return `server ${c.engine}${c.simd ? ` simd=${c.simd}` : ''} threads=${c.threads}`;
+function serverLabel(c, upload) {
+  const shrunk = upload === 'shrunk' ? ', shrunk upload' : '';
+  return `server ${c.engine}${c.simd ? ` simd=${c.simd}` : ''} threads=${c.threads}${shrunk}`;
 }
 
 function summarize(row) {
@@ -31,7 +32,17 @@ function summarize(row) {
   };
 }
 
-export async function runBenchmark({ manifest, picture, blob, job, apiQuery, iterations, cores, onProgress }) {
+export async function runBenchmark({
+  manifest,
+  picture,
+  blob,
+  upload = 'original',
+  job,
+  apiQuery,
+  iterations,
+  cores,
+  onProgress,
+}) {
   const rows = [];
   const hw = navigator.hardwareConcurrency || 1;
   for (const config of browserConfigs(hw)) {
@@ -60,23 +71,30 @@ export async function runBenchmark({ manifest, picture, blob, job, apiQuery, ite
       }),
     );
   }
-  for (const config of serverConfigs(cores)) {
-    const label = serverLabel(config);
+  // the first server configuration once more with the other upload (the picture as picked, or shrunk
+  // in the browser first), so every report has the two side by side
+  const other = upload === 'shrunk' ? 'original' : 'shrunk';
+  const runs = [...serverConfigs(cores).map((config) => [config, upload]), [serverConfigs(cores)[0], other]];
+  for (const [config, mode] of runs) {
+    const label = serverLabel(config, mode);
     onProgress?.(label);
     const query = { ...apiQuery, ...config };
-    await callApi(job.task, blob, query); // first use builds the runner on the server
+    // each iteration shrinks again when asked to: a real client would, per picture
+    const call = () => callWithUpload(mode, picture, blob, manifest.models[job.model].input, job.task, query);
+    await call(); // first use builds the runner on the server
     const samples = [];
     for (let i = 0; i < iterations; i++) {
-      const { timing } = await callApi(job.task, blob, query);
+      const { timing } = await call();
       samples.push({
-        totalMs: timing.roundTripMs,
+        totalMs: timing.totalMs,
+        shrinkMs: timing.shrinkMs,
         inferenceMs: timing.server.inference,
         serverTotalMs: timing.serverTotalMs,
         networkMs: timing.networkMs,
         uploadBytes: timing.uploadBytes,
       });
     }
-    rows.push(summarize({ side: 'server', label, config, samples }));
+    rows.push(summarize({ side: 'server', label, config, upload: mode, samples }));
   }
   return rows;
 }
