@@ -30,6 +30,7 @@ serve: models web
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check service tests loadtests
+	$(BIN)/mypy
 
 test: models web lint
 	MVA_TEST_IMAGES=$(IMAGES) $(BIN)/pytest

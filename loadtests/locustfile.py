@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from locust import FastHttpUser, between, events, task
+from locust import FastHttpUser, TaskSet, between, events, task
 from locust.argument_parser import LocustArgumentParser
 from locust.env import Environment
 from locust.runners import WorkerRunner
@@ -197,16 +197,15 @@ class VisionUser(FastHttpUser):
         self.query = {name: getattr(options, f"mva_{name}") for name in ENGINE_OPTIONS}
         self.query = {k: v for k, v in self.query.items() if v != ""}
         # locust picks the next task at random from this list: repeats are weights
-        self.tasks = [VisionUser.classify] * options.mva_classify_weight + [
-            VisionUser.detect
-        ] * options.mva_detect_weight
+        tasks: list[TaskSet | Callable[..., Any]] = [VisionUser.classify] * options.mva_classify_weight
+        self.tasks = tasks + [VisionUser.detect] * options.mva_detect_weight
 
     def _post(self, path: str, params: dict[str, str], check: Checker) -> None:
         upload = random.choice(self.uploads)
         query = urlencode(params)
         with self.client.post(
             f"{path}?{query}" if query else path,
-            data=upload.body,
+            data=upload.body,  # type: ignore[arg-type]  # bytes are sent as they are; locust's hint says str
             headers={"Content-Type": upload.content_type, **self.auth},
             name=path,
             catch_response=True,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ from service.bench.goals import batching as bench_batching
 from service.bench.goals import goals as bench_goals
 from service.bench.readme import bench_readme
 from service.browserbench.command import bench_browser
+
+if TYPE_CHECKING:
+    from service.client import QueryValue
 
 app = typer.Typer(help="MobileNetV2 + BlazeFace inference service and its tools.", no_args_is_help=True)
 models_app = typer.Typer(help="Build and inspect the model artifacts.", no_args_is_help=True)
@@ -144,7 +147,7 @@ def _call(
     url: str,
     path: str,
     image: Path,
-    params: dict[str, object],
+    params: Mapping[str, QueryValue],
     key: tuple[str | None, Path | None],
     raw: bool,
     render: Callable,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,11 @@ class Unreachable(Exception):
     """No answer at all: nothing listens, DNS, a timeout."""
 
 
+QueryValue = str | int | float | None
+
+
 def post_image(
-    url: str, path: str, image: Path, params: dict[str, object], api_key: str | None = None
+    url: str, path: str, image: Path, params: Mapping[str, QueryValue], api_key: str | None = None
 ) -> dict[str, Any]:
     query = {k: v for k, v in params.items() if v is not None}
     headers = {"X-API-Key": api_key} if api_key else {}

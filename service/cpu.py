@@ -23,7 +23,7 @@ _FLAGS = {
 
 @cache
 def cpu_info() -> dict[str, object]:
-    model, flags = platform.processor() or platform.machine(), set()
+    model, flags = platform.processor() or platform.machine(), set[str]()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
         for line in cpuinfo.read_text().splitlines():

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import threading
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -52,7 +53,7 @@ def serve(
     log_format: str = "text",
     keep_alive_s: float = 5.0,
 ) -> None:
-    common = dict(
+    common: dict[str, Any] = dict(
         host=host,
         port=port,
         loop=loop,

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 
 from service import __version__
 from service.api import errors, openapi
@@ -59,11 +60,13 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         app.include_router(router, dependencies=protected)
     for router in (health.router, web.router, docs.router):
         app.include_router(router)
-    openapi.install(
-        app,
-        {r.path for router in (classify.router, detect.router, models.router) for r in router.routes},
-        api_key=settings.api_key is not None,
-    )
+    protected_paths = {
+        route.path
+        for router in (classify.router, detect.router, models.router)
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    }
+    openapi.install(app, protected_paths, api_key=settings.api_key is not None)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -62,5 +62,7 @@ async def _auto_settings(state: AppState, model: str) -> dict[str, object]:
         spec = state.manifest.get(model)
     except KeyError:
         return {}
-    choice = state.auto.get(spec.name) or await asyncio.to_thread(state.auto_choice, spec)
+    choice = state.auto.get(spec.name)
+    if choice is None:
+        choice = await asyncio.to_thread(state.auto_choice, spec)
     return choice.choice.model_dump()

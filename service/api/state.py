@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -87,7 +88,7 @@ class AppState:
                 start = time.perf_counter()
                 runner = self.registry.get(spec, resolved)
                 pixels = np.zeros((1, spec.input.height, spec.input.width, 3), dtype=np.uint8)
-                self.pool.run_blocking(lambda r=runner, p=pixels: r.run(p), resolved.threads)
+                self.pool.run_blocking(partial(runner.run, pixels), resolved.threads)
                 if spec.labels is not None:
                     self.labels_for(spec)
                 self.warmup_ms[name] = round((time.perf_counter() - start) * 1000, 1)

@@ -6,6 +6,7 @@ slow client cannot hold its connection open by trickling nothing."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -62,36 +63,46 @@ async def _read_body(request: Request, hard_limit: int, limit: int, timeout_s: f
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one copy at most
 
 
+@dataclass
+class _PartState:
+    """The multipart parser's callbacks' memory: the header being read, and the target part's data."""
+
+    header: bytes = b""
+    value: bytes = b""
+    is_target: bool = False
+    parts: list[bytes] = field(default_factory=list)
+
+
 def _multipart_field(content_type_header: str, body: bytes, name: str) -> bytes:
     _, params = parse_options_header(content_type_header)
     boundary = params.get(b"boundary")
     if not boundary:
         raise UnsupportedMediaType("multipart/form-data without a boundary")
     found: list[bytes] = []
-    state = {"header": b"", "value": b"", "is_target": False, "parts": []}
+    state = _PartState()
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
-        state["header"] += data[start:end]
+        state.header += data[start:end]
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
-        state["value"] += data[start:end]
+        state.value += data[start:end]
 
     def on_header_end() -> None:
-        if state["header"].lower() == b"content-disposition":
-            _, disposition = parse_options_header(state["value"])
-            state["is_target"] = disposition.get(b"name") == name.encode()
-        state["header"], state["value"] = b"", b""
+        if state.header.lower() == b"content-disposition":
+            _, disposition = parse_options_header(state.value)
+            state.is_target = disposition.get(b"name") == name.encode()
+        state.header, state.value = b"", b""
 
     def on_part_begin() -> None:
-        state["is_target"], state["parts"] = False, []
+        state.is_target, state.parts = False, []
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
-        if state["is_target"]:
-            state["parts"].append(data[start:end])
+        if state.is_target:
+            state.parts.append(data[start:end])
 
     def on_part_end() -> None:
-        if state["is_target"] and not found:
-            found.append(b"".join(state["parts"]))
+        if state.is_target and not found:
+            found.append(b"".join(state.parts))
 
     parser = MultipartParser(
         boundary,

@@ -68,7 +68,7 @@ def bench(
         runs=QUICK_RUNS if quick else runs,
         warmup=QUICK_WARMUP if quick else warmup,
         images={"classification": picture, "detection": picture},
-        modes=[m for m in MODES if m in (modes or MODES)],  # type: ignore[misc]
+        modes=[m for m in MODES if m in (modes or MODES)],
         url=url,
     )
     command = _command_line(ctx)

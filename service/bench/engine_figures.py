@@ -3,6 +3,7 @@ at best (per-image engine time at batch 1/2/4/8)."""
 
 from __future__ import annotations
 
+from functools import partial
 from statistics import median
 
 from service.artifacts import ArtifactLayout
@@ -30,7 +31,7 @@ def int8_weights(layout: ArtifactLayout, manifest: Manifest, image: bytes, round
     for _ in range(rounds):
         for name, runner in runners.items():
             runner.run(pixels)
-            times[name] += [time_call(lambda r=runner: r.run(pixels)) for _ in range(40)]
+            times[name] += [time_call(partial(runner.run, pixels)) for _ in range(40)]
     p50 = {name: round(median(t), 3) for name, t in times.items()}
     return {
         "vnni": has_vnni(),
@@ -64,6 +65,6 @@ def batching_potential(layout: ArtifactLayout, rounds: int = 15) -> dict:
                 session.run(None, {name: x})
         for _ in range(rounds):
             for b, x in inputs.items():
-                per_image[b].append(time_call(lambda s=session, feed={name: x}: s.run(None, feed)) / b)
+                per_image[b].append(time_call(partial(session.run, None, {name: x})) / b)
         result[f"threads={threads}"] = {f"batch={b}": round(median(v), 3) for b, v in per_image.items()}
     return {"file": path.name, "per_image_ms": result}

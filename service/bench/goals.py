@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from statistics import median
 from typing import Annotated, Any
@@ -107,11 +108,11 @@ def http_overhead(
     )
     # the same request without HTTP, in this process: the whole app, and our handler alone
     in_process_app = InProcessApp(MODEL)
-    calls["asgi_app"] = lambda call=in_process_app.call(image): time_call(call)
-    calls["asgi_handler"] = lambda call=in_process_app.call(image, handler_only=True): time_call(call)
+    calls["asgi_app"] = partial(time_call, in_process_app.call(image))
+    calls["asgi_handler"] = partial(time_call, in_process_app.call(image, handler_only=True))
     for name, variant_url in (variant_urls or {}).items():
         variant_call = _default_request(variant_url, image)
-        calls[f"http_{name}"] = lambda call=variant_call: time_call(call)
+        calls[f"http_{name}"] = partial(time_call, variant_call)
     for _ in range(blocks):
         for name, timed in calls.items():
             runs.setdefault(name, []).extend(timed() for _ in range(per_block))

@@ -35,7 +35,8 @@ def replace_block(text: str, name: str, body: str) -> str:
     return text[: match.start()] + block + text[match.end() :]
 
 
-def _json(path: Path) -> Any | None:
+def _json(path: Path) -> Any:
+    """The file's JSON, or None when there is no such file."""
     return json.loads(path.read_text()) if path.is_file() else None
 
 

@@ -212,7 +212,8 @@ def grid_block(goals: Doc) -> str:
         "| configuration | req/s | p50 ms | p99 ms | p99/p50 | RSS MB after | cores the bench process used |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    servers, in_process = [], []
+    servers: list[str] = []
+    in_process: list[str] = []
     for name, v in loads.items():
         kind = "in-process" if name.startswith(("engine", "pipeline")) else "server"
         row = (

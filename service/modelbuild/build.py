@@ -78,7 +78,7 @@ def build_model(
         files["labels.txt"] = spec.labels.sha256
     quantized = spec.precisions[0] == "int8"
     samples = sample_pixels(spec, images)
-    verification = {}
+    verification: dict[str, dict[str, object]] = {}
     for precision in spec.precisions:
         out = layout.onnx(spec.name, precision)
         convert(tflite, out, precision, quantized)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from pydantic import Field
 
@@ -23,7 +25,7 @@ IMAGE_BODY = {
         "required": True,
     }
 }
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}
     for code, text in {
         401: "API key missing or wrong (only when MVA_API_KEY is set)",

@@ -23,7 +23,9 @@ def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 
 def weighted_nms(detections: Detections, threshold: float, max_count: int | None = None) -> Detections:
     remaining = np.argsort(-detections.scores, kind="stable")
-    scores, boxes, keypoints = [], [], []
+    scores: list[float] = []
+    boxes: list[np.ndarray] = []
+    keypoints: list[np.ndarray] = []
     while remaining.size and (max_count is None or len(scores) < max_count):
         best = remaining[0]
         overlap = iou(detections.boxes[best], detections.boxes[remaining])
