@@ -42,24 +42,23 @@ async def _read_body(request: Request, hard_limit: int, limit: int, timeout_s: f
         raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
     chunks: list[bytes] = []
     size = 0
-    stream = request.stream()
-    while True:
-        # between two chunks, not for the whole body: a large upload on a slow link keeps going
-        try:
-            async with asyncio.timeout(timeout_s):
-                chunk = await anext(stream)
-        except StopAsyncIteration:
-            break
-        except TimeoutError:
-            raise RequestTimeout(
-                f"the upload stalled: nothing arrived for {timeout_s:g} s after {size} bytes",
-                headers={"Connection": "close"},  # the rest of the body would be read as a new request
-            ) from None
-        size += len(chunk)
-        if size > hard_limit:
-            raise PayloadTooLarge(f"the body exceeds the limit of {limit} bytes")
-        if chunk:  # starlette ends the stream with b""
-            chunks.append(chunk)
+    loop = asyncio.get_running_loop()
+    try:
+        # one timer for the whole read, moved on at every chunk: the limit is between two chunks, not
+        # for the whole body, so a large upload on a slow link keeps going
+        async with asyncio.timeout(timeout_s) as deadline:
+            async for chunk in request.stream():
+                deadline.reschedule(loop.time() + timeout_s)
+                size += len(chunk)
+                if size > hard_limit:
+                    raise PayloadTooLarge(f"the body exceeds the limit of {limit} bytes")
+                if chunk:  # starlette ends the stream with b""
+                    chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"the upload stalled: nothing arrived for {timeout_s:g} s after {size} bytes",
+            headers={"Connection": "close"},  # the rest of the body would be read as a new request
+        ) from None
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one copy at most
 
 

@@ -74,7 +74,8 @@ export async function runBenchmark({
   // the first server configuration once more with the other upload (the picture as picked, or shrunk
   // in the browser first), so every report has the two side by side
   const other = upload === 'shrunk' ? 'original' : 'shrunk';
-  const runs = [...serverConfigs(cores).map((config) => [config, upload]), [serverConfigs(cores)[0], other]];
+  const configs = serverConfigs(cores);
+  const runs = [...configs.map((config) => [config, upload]), [configs[0], other]];
   for (const [config, mode] of runs) {
     const label = serverLabel(config, mode);
     onProgress?.(label);
