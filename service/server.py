@@ -6,9 +6,6 @@ graceful timeout) and exits."""
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 import threading
 from types import FrameType
 from typing import Any
@@ -16,8 +13,8 @@ from typing import Any
 import uvicorn
 
 from service.api.app import create_app
-from service.api.metrics import MULTIPROC_DIR
 from service.logs import log_config
+from service.workers import shared_run_folder
 
 log = logging.getLogger("mobile_vision_api")
 
@@ -67,15 +64,9 @@ def serve(
     )
     if workers > 1:
         # several processes: uvicorn's supervisor imports the factory in each (no shutdown delay);
-        # their metrics go to files in one folder that any of them sums up for a scrape
-        given = os.environ.get(MULTIPROC_DIR)
-        folder = given or tempfile.mkdtemp(prefix="mva-metrics-")
-        os.environ[MULTIPROC_DIR] = folder  # the worker processes inherit it
-        try:
+        # they share a folder for their metrics and their readiness (service/workers.py)
+        with shared_run_folder(workers):
             uvicorn.run("service.api.app:create_app", factory=True, workers=workers, **common)
-        finally:
-            if not given:
-                shutil.rmtree(folder, ignore_errors=True)
         return
     app = create_app()
     state = app.state.mva

@@ -39,6 +39,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         finally:
             await asyncio.to_thread(state.pool.shutdown)
             state.metrics.close()
+            if state.siblings is not None:
+                state.siblings.mark_gone()
 
     app = FastAPI(
         title="mobile-vision-api",

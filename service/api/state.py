@@ -18,6 +18,7 @@ from service.inference import InferencePool
 from service.manifest import Manifest, ModelSpec
 from service.settings import EngineSettings, ServerSettings
 from service.tasks.classification import Labels
+from service.workers import Siblings
 
 log = logging.getLogger("mobile_vision_api")
 
@@ -38,6 +39,8 @@ class AppState:
     warmup_ms: dict[str, float] = field(default_factory=dict)
     shutting_down: threading.Event = field(default_factory=threading.Event)
     auto: dict[str, AutoChoice] = field(default_factory=dict)  # preset=auto, per model
+    # the other worker processes of `serve --workers N` (None with one process)
+    siblings: Siblings | None = field(default_factory=Siblings.from_environment)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _auto_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -100,6 +103,8 @@ class AppState:
             return
         self.ready = True
         self.not_ready_reason = ""
+        if self.siblings is not None:
+            self.siblings.mark_ready()
         log.info("ready: warmed %s in %s ms", ", ".join(self.warmup_ms), self.warmup_ms)
 
     def auto_choice(self, spec: ModelSpec) -> AutoChoice:

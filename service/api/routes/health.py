@@ -26,6 +26,12 @@ async def readyz(request: Request) -> Response:
     if not state.accepting:
         reason = "shutting down" if state.shutting_down.is_set() else state.not_ready_reason
         return error_response(503, "not_ready", reason, headers={"Retry-After": "2"})
+    # with several worker processes, ready means all of them: a probe reaches only one (reading a
+    # handful of names in a folder on the temp filesystem: no need to leave the loop)
+    siblings = state.siblings
+    if siblings is not None and (waiting := siblings.waiting_for()):
+        reason = f"{waiting} of {siblings.expected} worker processes still warming up"
+        return error_response(503, "not_ready", reason, headers={"Retry-After": "2"})
     return Response('{"status":"ready"}', media_type="application/json")
 
 

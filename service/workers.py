@@ -1,0 +1,76 @@
+"""What several worker processes (`serve --workers N`) share: a folder for the run, made by `serve`
+before uvicorn starts them, holding prometheus_client's multiprocess files (service/api/metrics.py)
+and one file per warmed-up process, so that /readyz answers for the whole server, not only for the
+process the probe happened to reach."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from service.api.metrics import MULTIPROC_DIR
+
+RUN_DIR = "MVA_RUN_DIR"  # the folder (set by `serve`)
+WORKER_PROCESSES = "MVA_WORKER_PROCESSES"  # how many processes share it
+
+
+@contextlib.contextmanager
+def shared_run_folder(workers: int) -> Iterator[Path]:
+    """The run's folder in the environment the worker processes inherit; removed afterwards unless the
+    caller named it (MVA_RUN_DIR). Metrics go to its `metrics/` unless PROMETHEUS_MULTIPROC_DIR is set."""
+    given = os.environ.get(RUN_DIR)
+    folder = Path(given or tempfile.mkdtemp(prefix="mva-run-"))
+    (folder / "ready").mkdir(parents=True, exist_ok=True)
+    os.environ[RUN_DIR] = str(folder)
+    os.environ[WORKER_PROCESSES] = str(workers)
+    os.environ.setdefault(MULTIPROC_DIR, str(folder / "metrics"))
+    Path(os.environ[MULTIPROC_DIR]).mkdir(parents=True, exist_ok=True)
+    try:
+        yield folder
+    finally:
+        if not given:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Siblings:
+    """This process's view of the others: who has warmed up."""
+
+    ready_dir: Path
+    expected: int
+
+    @classmethod
+    def from_environment(cls) -> Siblings | None:
+        folder, count = os.environ.get(RUN_DIR), os.environ.get(WORKER_PROCESSES)
+        if not folder or not count or int(count) < 2:
+            return None
+        return cls(Path(folder) / "ready", int(count))
+
+    def mark_ready(self) -> None:
+        (self.ready_dir / str(os.getpid())).touch()
+
+    def mark_gone(self) -> None:
+        (self.ready_dir / str(os.getpid())).unlink(missing_ok=True)
+
+    def waiting_for(self) -> int:
+        """How many processes have yet to warm up. A file whose process is gone (killed before it could
+        take its file away; uvicorn starts a new one) does not count."""
+        ready = sum(
+            1 for entry in self.ready_dir.iterdir() if entry.name.isdigit() and _alive(int(entry.name))
+        )
+        return max(0, self.expected - ready)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
