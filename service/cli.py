@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from service.bench import bench
-from service.bench.goals import batching as bench_batching
+from service.bench.batching_windows import batching as bench_batching
 from service.bench.goals import goals as bench_goals
 from service.bench.readme import bench_readme
 from service.browserbench.command import bench_browser

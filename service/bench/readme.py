@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from service.bench import results_md
+from service.bench import results_goals_md, results_md
 from service.settings import PROJECT_ROOT
 
 
@@ -49,16 +49,16 @@ def render_blocks(bench_dir: Path, compare_dir: Path, browser_dir: Path) -> tupl
     bench_md = bench_dir / "bench.md"
     makers: dict[str, tuple[list[object | None], Callable[[], str]]] = {
         "run": ([bench, goals], lambda: results_md.run_block(bench_md.read_text(), bench, goals)),
-        "goals": ([goals], lambda: results_md.goals_block(goals, compare)),
-        "grid": ([goals], lambda: results_md.grid_block(goals)),
-        "levers": ([goals], lambda: results_md.levers_block(goals)),
+        "goals": ([goals], lambda: results_goals_md.goals_block(goals, compare)),
+        "grid": ([goals], lambda: results_goals_md.grid_block(goals)),
+        "levers": ([goals], lambda: results_goals_md.levers_block(goals)),
         "batching-engine": (
             [goals and goals.get("batching")],
-            lambda: results_md.batching_engine_block(goals),
+            lambda: results_goals_md.batching_engine_block(goals),
         ),
-        "batching-server": ([batching or None], lambda: results_md.batching_server_block(batching)),
-        "auto": ([goals], lambda: results_md.auto_block(goals)),
-        "formats": ([goals and goals.get("decode_by_format")], lambda: results_md.formats_block(goals)),
+        "batching-server": ([batching or None], lambda: results_goals_md.batching_server_block(batching)),
+        "auto": ([goals], lambda: results_goals_md.auto_block(goals)),
+        "formats": ([goals and goals.get("decode_by_format")], lambda: results_goals_md.formats_block(goals)),
         "compare": (
             [compare],
             lambda: results_md.compare_block((compare_dir / "compare.md").read_text(), compare),

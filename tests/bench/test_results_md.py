@@ -1,10 +1,9 @@
-"""The Results blocks that the CI-sized runs do not produce (compare, bench-batching), from documents
-shaped as those commands write them; and the verdicts."""
+"""The Results blocks that the CI-sized runs do not produce (compare, bench-browser), from documents
+shaped as those commands write them."""
 
 from __future__ import annotations
 
 from service.bench.results_md import (
-    batching_server_block,
     browser_block,
     browser_visitor_block,
     compare_block,
@@ -32,22 +31,6 @@ def test_compare_block_gives_the_range_over_rounds() -> None:
     assert text.startswith(table + "\n\n")
     assert "**2.00-2.50x** the naive service's throughput and **2.50x** BentoML's" in text
     assert "its p50 was 0.50x the naive one's and its p99 0.20-0.25x" in text
-
-
-def test_batching_block_puts_the_thread_counts_side_by_side() -> None:
-    def run(threads: int, rps: list[float]) -> dict:
-        loads = {
-            f"window {w} ms": {"rps": r, "p50_ms": 30.0, "p99_ms": 45.0, "mean_batch": w or None}
-            for w, r in zip((0, 2), rps, strict=True)
-        }
-        machine = {"started_utc": f"T{threads}", "load_average": [1.2, 1.0, 1.0]}
-        return {"threads": threads, "machine": machine, "loads": loads}
-
-    text = batching_server_block([run(2, [170.0, 190.0]), run(1, [240.0, 255.0])])
-    first = "Runs: 1 thread(s): T1 (load average 1.2), 2 thread(s): T2 (load average 1.2)."
-    assert text.splitlines()[0] == first
-    assert "| off | 240.0 | 30.0 | 45.0 | 1.00 | 170.0 | 30.0 | 45.0 | 1.00 |" in text
-    assert "| 2 ms | 255.0 | 30.0 | 45.0 | 2.00 | 190.0 | 30.0 | 45.0 | 2.00 |" in text
 
 
 BROWSER_MD = """| model | browser wasm ms | server ORT ms |

@@ -1,0 +1,300 @@
+"""The README's generated blocks made from `bench-goals` (goals.json) and `bench-batching`
+(batching-t<threads>.json): the goal table and where the overhead and the saturation CPU go, the
+workers x threads grid, the levers, batching, upload formats and preset=auto. Every figure comes from
+those files; service/bench/readme.py puts the blocks in place."""
+
+from __future__ import annotations
+
+from service.bench.grid_names import ACCESS_LOG, DEFAULT, PLAIN, grid_name
+from service.bench.results_md import Doc, compare_ratios, span
+
+TWO_WORKERS = grid_name(2, 1)
+TWO_THREADS = grid_name(1, 2)
+SPINNING = grid_name(1, 2, spinning=True)
+NO_BENCH = "not compared: bench-goals found no bench.json beside it (run `make bench` first)"
+# the latency lab's goals (issue 3), as the table states and judges them
+OVERHEAD_GOAL_MS, SATURATION_GOAL, P99_GOAL, DECODE_GOAL_MS, RSS_GOAL_MB, AUTO_GOAL = 1.0, 0.9, 3, 3, 300, 1.1
+
+
+def goals_block(goals: Doc, compare: Doc | None) -> str:
+    """The goal table, and where the 1-client overhead and the saturation CPU go."""
+    text = "\n".join(_goal_rows(goals, compare)) + "\n\n" + _overhead_split(goals["http_overhead"])
+    return text + "\n\n" + _saturation_ceiling(goals)
+
+
+def _goal_rows(goals: Doc, compare: Doc | None) -> list[str]:
+    h, s, dp, rss = goals["http_overhead"], goals["saturation"], goals["decode_preprocess"], goals["rss"]
+    d, engine, pipe = s["default"], goals["loads"][s["best_engine"]], _pipeline(goals)
+    rss_at = dict(rss["rss_mb"])
+    first_step = rss["rss_mb"][1][0]
+    rss_met = rss["max_mb"] <= RSS_GOAL_MB and rss["growth_after_first_step_mb"] < 10
+    overhead_met = _verdict(h["overhead_ms"] <= OVERHEAD_GOAL_MS)
+    saturation_met = _verdict(s["default_vs_engine"] >= SATURATION_GOAL)
+    return [
+        "| goal | target | measured | |",
+        "|---|---|---|---|",
+        f"| `/classify` p50, loopback, 1 client, defaults | <= pipeline p50 + {OVERHEAD_GOAL_MS} ms | HTTP "
+        f"{h['http']['p50_ms']:.2f} ms vs pipeline {h['pipeline']['p50_ms']:.2f} ms: "
+        f"**+{h['overhead_ms']:.2f} ms** (lean client; httpx +{h['httpx_overhead_ms']:.2f} ms); a bare ASGI "
+        f"app with the same pipeline: +{h['floor_overhead_ms']:.2f} ms | {overhead_met} |",
+        f"| saturation throughput ({goals['machine']['cores']} cores, c={goals['concurrency']}) | >= "
+        f"{SATURATION_GOAL}x best in-process engine | {d['rps']:.0f} req/s vs engine "
+        f"{engine['rps']:.0f} inf/s ({s['best_engine'].removeprefix('engine ')}): "
+        f"**{s['default_vs_engine']:.2f}x**; vs the in-process pipeline {pipe['rps']:.0f}/s: "
+        f"{s['default_vs_pipeline']:.2f}x | {saturation_met} |",
+        _baseline_row(compare),
+        f"| p99 at saturation | <= {P99_GOAL}x p50 | {d['p99_ms']:.1f} / {d['p50_ms']:.1f} ms = "
+        f"**{d['p99_over_p50']:.2f}x** | {_verdict(d['p99_over_p50'] <= P99_GOAL)} |",
+        f"| `{dp['image']}` decode + preprocess | <= {DECODE_GOAL_MS} ms | p50 **{dp['p50_ms']:.2f} ms** "
+        f"(p90 {dp['p90_ms']:.2f}, p99 {dp['p99_ms']:.2f}; {dp['runs']} runs) | "
+        f"{_verdict(dp['p50_ms'] <= DECODE_GOAL_MS)} |",
+        f"| RSS of the default service | <= {RSS_GOAL_MB} MB, flat over {rss['requests']:,} requests | "
+        f"**{rss['max_mb']:.0f} MB** max; {rss_at[first_step]} MB after {first_step:,} -> "
+        f"{rss_at[rss['requests']]} MB after {rss['requests']:,} ({rss['failed']} failed) | "
+        f"{_verdict(rss_met)} |",
+        _auto_row(goals["auto_vs_bench"]),
+    ]
+
+
+def _pipeline(goals: Doc) -> Doc:
+    return next(v for k, v in goals["loads"].items() if k.startswith("pipeline"))
+
+
+def _baseline_row(compare: Doc | None) -> str:
+    goal = "| ... vs the naive baseline and BentoML | >= 2x naive, >= BentoML |"
+    if compare is None:
+        return f"{goal} not measured (no compare.json) | |"
+    spans = compare_ratios(compare)
+    naive, bento = spans.get("naive"), spans.get("bentoml")
+    if not naive:
+        return f"{goal} no naive round in compare.json | |"
+    measured = f"`make compare` (locust, below): **{span(*naive)}** naive" + (
+        f", **{span(*bento)}** BentoML" if bento else ""
+    )
+    met = naive[0] >= 2.0 and (bento is None or bento[0] >= 1.0)
+    return f"{goal} {measured} | {_verdict(met)} |"
+
+
+def _choices(auto: Doc) -> dict[str, Doc]:
+    """auto_vs_bench's figures by model (without a bench.json it holds only a note)."""
+    return {model: v for model, v in auto.items() if isinstance(v, dict) and "auto" in v}
+
+
+def _compared(auto: Doc) -> dict[str, Doc]:
+    """The models whose auto choice the bench measured too (a ratio to the bench's best cell)."""
+    return {model: v for model, v in _choices(auto).items() if v["ratio"] is not None}
+
+
+def _auto_row(auto: Doc) -> str:
+    compared = _compared(auto)
+    figures = "; ".join(
+        f"{model}: auto = {_label(v['auto'])} ({v['auto_p50_ms_in_bench']} ms) vs best {v['best']} "
+        f"({v['best_p50_ms']} ms): **{v['ratio']:.2f}x**"
+        for model, v in compared.items()
+    )
+    unmeasured = [
+        f"{model}: auto = {_label(v['auto'])}, not in the bench"
+        for model, v in _choices(auto).items()
+        if model not in compared
+    ]
+    measured = "; ".join(filter(None, [figures, *unmeasured])) or NO_BENCH
+    met = _verdict(all(v["ratio"] <= AUTO_GOAL for v in compared.values())) if compared else ""
+    return f"| `preset=auto` vs the bench's best cell | within {AUTO_GOAL}x | {measured} | {met} |"
+
+
+def _overhead_split(h: Doc) -> str:
+    """Where the 1-client overhead goes: the server's own stage timer, the floor, the spinning client,
+    and the same request without HTTP."""
+    st = h["server_timing_p50_ms"]
+    small = st["receive"] + st["queue"] + st["load"] + st["postprocess"]
+    text = (
+        f"**Where the HTTP overhead goes** (same run). The handler's own timer says {st['total']:.2f} ms "
+        f"(decode {st['decode']:.2f}, preprocess {st['preprocess']:.2f}, inference {st['inference']:.2f}, "
+        f"receive + queue + load + postprocess {small:.2f}) against {h['pipeline']['p50_ms']:.2f} ms "
+        "in-process. The floor (`service/bench/floor.py`: the same pipeline call behind a bare ASGI app "
+        f"under the same uvicorn) costs +{h['floor_overhead_ms']:.2f} ms; with no work in its thread the "
+        f"whole round trip takes **{h['floor_no_work_ms']:.2f} ms**, and with a busy-wait of "
+        f"{h['busy_wait_ms']} ms in place of the pipeline **+{h['floor_busy_wait_excess_ms']:.2f} ms** over "
+        "the wait: the floor is mostly waking what slept through the wait. A client that polls its socket "
+        "instead of sleeping (`SpinningClient`, a diagnostic) sees "
+        f"**+{h['spinning_client_overhead_ms']:.2f} ms** against +{h['overhead_ms']:.2f} ms for the lean "
+        "client."
+    )
+    if "asgi_handler_overhead_ms" in h:
+        text += (
+            " The same request without HTTP, in the bench process (`service/bench/asgi.py`): the `/classify` "
+            f"handler alone takes **+{h['asgi_handler_overhead_ms']:.2f} ms** over the pipeline (the hop to "
+            "the inference thread and back, reading the upload, settings, stage timing and histograms, the "
+            "typed response: Python code run on cold caches right after the inference); the whole app (our "
+            f"middleware, FastAPI's routing and request handling) **+{h['asgi_app_over_handler_ms']:.2f} "
+            "ms** more; uvicorn, HTTP, loopback TCP and the client the remaining "
+            f"**{h['http_over_asgi_app_ms']:.2f} ms**."
+        )
+    return text
+
+
+def _saturation_ceiling(goals: Doc) -> str:
+    """Why saturation stays below the goal: the in-process pipeline's own ceiling against the engine,
+    and where the server's CPU went by thread. CPU per request = cores x 1000 / throughput."""
+    s, cores = goals["saturation"], goals["machine"]["cores"]
+    engine, pipe = goals["loads"][s["best_engine"]], _pipeline(goals)
+    engine_ms, pipe_ms = cores * 1000 / engine["rps"], cores * 1000 / pipe["rps"]
+    room_ms = cores * 1000 / (SATURATION_GOAL * engine["rps"]) - engine_ms
+    text = (
+        f"**Why saturation stays below {SATURATION_GOAL}x** (same run). With {cores} requests side by "
+        f"side the pipeline's decode + preprocess + top-k take ~{pipe_ms - engine_ms:.1f} ms of CPU each on "
+        f"top of the engine's {engine_ms:.1f} ms, so the in-process ceiling is {pipe['rps']:.0f}/s = "
+        f"**{pipe['rps'] / engine['rps']:.2f}x** of the engine before any HTTP; {SATURATION_GOAL}x would "
+        f"leave {room_ms:.1f} ms per request beyond the engine, less than decoding this one JPEG."
+    )
+    cpu = s.get("server_cpu")
+    if cpu:
+        text += (
+            " By thread (`/proc` CPU times over the default's saturation windows): the inference threads "
+            f"spend **{cpu['other_threads_ms_per_request']:.2f} ms** of CPU per request against "
+            f"{cpu['in_process_pipeline_ms_per_request']:.2f} ms for the same work in-process, the event "
+            f"loop **{cpu['event_loop_ms_per_request']:.2f} ms**, and the server keeps "
+            f"{cpu['server_busy_cores']:.2f} of the {cores} cores busy. The load generator "
+            "(`service/bench/load.py`, raw keep-alive HTTP/1.1 as wrk does it) uses "
+            f"{s['default']['bench_process_cores']} of a core."
+        )
+    return text
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "**missed**"
+
+
+def _label(settings: Doc) -> str:
+    engine = f"litert-{settings['kernels']}" if settings["engine"] == "litert" else settings["engine"]
+    return f"{engine} {settings['precision']} t{settings['threads']}"
+
+
+def grid_block(goals: Doc) -> str:
+    """Every server configuration and the in-process references at saturation, same run."""
+    loads = goals["loads"]
+    lines = [
+        "| configuration | req/s | p50 ms | p99 ms | p99/p50 | RSS MB after | cores the bench process used |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    servers: list[str] = []
+    in_process: list[str] = []
+    for name, v in loads.items():
+        kind = "in-process" if name.startswith(("engine", "pipeline")) else "server"
+        row = (
+            f"| {kind}: {name} | {v['rps']:.0f} | {v['p50_ms']:.1f} | {v['p99_ms']:.1f} | "
+            f"{v['p99_over_p50']:.2f} "
+            f"| {v.get('rss_mb', '')} | {v['bench_process_cores']}{' (client)' if kind == 'server' else ''} |"
+        )
+        (servers if kind == "server" else in_process).append(row)
+    return "\n".join(lines + servers + in_process)
+
+
+def levers_block(goals: Doc) -> str:
+    """The levers bench-goals measures beside the default, same run."""
+    h, loads, weights = goals["http_overhead"], goals["loads"], goals["int8_weights"]
+    d = loads[DEFAULT]
+    rows = ["| lever | with it | without it (the default unless said) |", "|---|---|---|"]
+
+    def server_row(lever: str, name: str, overhead_key: str | None) -> None:
+        if name not in loads:
+            return
+        v = loads[name]
+        one = f"1 client +{h[overhead_key]:.2f} ms; " if overhead_key and overhead_key in h else ""
+        base = f"1 client +{h['overhead_ms']:.2f} ms; " if one else ""
+        rows.append(
+            f"| {lever} | {one}{v['rps']:.0f} req/s, p99 {v['p99_ms']:.0f} ms | {base}{d['rps']:.0f} req/s, "
+            f"p99 {d['p99_ms']:.0f} ms |"
+        )
+
+    server_row("asyncio + h11 instead of uvloop + httptools", PLAIN, "asyncio_h11_overhead_ms")
+    server_row("JSON access log on (`MVA_ACCESS_LOG`)", ACCESS_LOG, "access_log_overhead_ms")
+    server_row("2 worker processes x 1 thread", TWO_WORKERS, None)
+    if SPINNING in loads and TWO_THREADS in loads:
+        s, t = loads[SPINNING], loads[TWO_THREADS]
+        rows.append(
+            f"| onnxruntime spinning, 2 threads per request | {s['rps']:.0f} req/s, p99 {s['p99_ms']:.0f} "
+            f"ms | "
+            f"2 threads without spinning: {t['rps']:.0f} req/s, p99 {t['p99_ms']:.0f} ms |"
+        )
+    if weights.get("vnni"):
+        p50 = weights["p50_ms"]
+        rows.append(
+            f"| `int8-signed.onnx` (VNNI kernels), engine p50, 1 thread | {p50['int8-signed.onnx']:.2f} ms "
+            f"(**{weights['signed_speedup']:.2f}x**) | `int8.onnx`: {p50['int8.onnx']:.2f} ms |"
+        )
+    return "\n".join(rows)
+
+
+def batching_engine_block(goals: Doc) -> str:
+    per_image = goals["batching"]["per_image_ms"]
+    sizes = list(next(iter(per_image.values())))
+    lines = [
+        "| intra-op threads | " + " | ".join(sizes) + " |",
+        "|---|" + "---:|" * len(sizes),
+    ]
+    for threads, row in per_image.items():
+        lines.append(f"| {threads.split('=')[1]} | " + " | ".join(f"{ms:.2f}" for ms in row.values()) + " |")
+    return "\n".join(lines)
+
+
+def batching_server_block(runs: list[Doc]) -> str:
+    """bench-batching runs (one per thread count), side by side by window."""
+    runs = sorted(runs, key=lambda r: r["threads"])
+    when = ", ".join(
+        f"{r['threads']} thread(s): {r['machine']['started_utc']} (load average "
+        f"{r['machine']['load_average'][0]:.1f})"
+        for r in runs
+    )
+    head = "| window |" + "".join(
+        f" {r['threads']} thread(s): req/s | p50 ms | p99 ms | mean batch |" for r in runs
+    )
+    lines = [f"Runs: {when}.", "", head, "|---|" + "---:|---:|---:|---:|" * len(runs)]
+    for window in runs[0]["loads"]:
+        cells = []
+        for r in runs:
+            v = r["loads"][window]
+            cells.append(
+                f" {v['rps']:.1f} | {v['p50_ms']:.1f} | {v['p99_ms']:.1f} | {v['mean_batch'] or 1:.2f} |"
+            )
+        label = "off" if window == "window 0 ms" else window.removeprefix("window ")
+        lines.append(f"| {label} |" + "".join(cells))
+    return "\n".join(lines)
+
+
+def formats_block(goals: Doc) -> str:
+    """Decode + preprocess of one picture in each upload format and size, against the inference."""
+    figures = goals["decode_by_format"]
+    inference = goals["http_overhead"]["server_timing_p50_ms"]["inference"]
+    lines = [
+        f"`{figures['source']}` re-encoded (JPEG and WebP at quality 90); p50 of decode and preprocess "
+        f"in the bench process; the last column against the server's inference p50 ({inference:.2f} ms, "
+        "same run).",
+        "",
+        "| picture | upload | decoded at | decode ms | preprocess ms | together | / inference |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for row in figures["rows"]:
+        lines.append(
+            f"| {row['size']} {row['format']} | {row['bytes'] / 1e6:.2f} MB | {row['decoded']} "
+            f"| {row['decode_p50_ms']:.2f} | {row['preprocess_p50_ms']:.2f} | {row['total_p50_ms']:.2f} "
+            f"| {row['total_p50_ms'] / inference:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
+def auto_block(goals: Doc) -> str:
+    lines = [
+        "| model | auto chose | its p50 in the bench (ms) | best bench cell | best p50 (ms) | ratio |",
+        "|---|---|---:|---|---:|---:|",
+    ]
+    for model, v in _choices(goals["auto_vs_bench"]).items():
+        if v["ratio"] is None:  # a configuration the bench's matrix left out
+            best = f"{v['best']} | {v['best_p50_ms']}"
+            lines.append(f"| {model} | {_label(v['auto'])} | not in the bench | {best} | |")
+            continue
+        lines.append(
+            f"| {model} | {_label(v['auto'])} | {v['auto_p50_ms_in_bench']} | {v['best']} | "
+            f"{v['best_p50_ms']} | {v['ratio']:.2f}x |"
+        )
+    return "\n".join(lines) if len(lines) > 2 else NO_BENCH

@@ -1,0 +1,34 @@
+"""preset=auto against a real (quick) bench run: the best cell is the bench's fastest SIMD cell, and
+the ratio is auto's own cell in that bench against it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from service.artifacts import ArtifactLayout
+from service.bench.auto_check import auto_vs_bench
+from service.manifest import Manifest
+
+
+def test_auto_is_compared_with_the_best_simd_cell_of_the_bench(
+    bench_out: Path, layout: ArtifactLayout, manifest: Manifest
+) -> None:
+    rows = [r for r in json.loads((bench_out / "bench.json").read_text())["results"] if r["mode"] == "engine"]
+    compared = auto_vs_bench(layout, manifest, bench_out / "bench.json", rounds=3)
+    assert set(compared) == {"blazeface_short", "mobilenet_v2"}  # the models the bench ran
+    for model, figures in compared.items():
+        cells = [r for r in rows if r["model"] == model and r["kernels"] != "reference"]
+        assert figures["best_p50_ms"] == min(r["p50_ms"] for r in cells)
+        auto = figures["auto"]
+        mine = [
+            r
+            for r in cells
+            if (r["engine"], r["precision"], r["kernels"], r["threads"])
+            == (auto["engine"], auto["precision"], auto["kernels"], auto["threads"])
+        ]
+        if mine:  # the quick bench has onnxruntime and XNNPACK only: auto may pick another
+            assert figures["auto_p50_ms_in_bench"] == mine[0]["p50_ms"]
+            assert figures["ratio"] == round(mine[0]["p50_ms"] / figures["best_p50_ms"], 3) >= 1.0
+        else:
+            assert figures["auto_p50_ms_in_bench"] is None and figures["ratio"] is None

@@ -1,0 +1,29 @@
+"""`mobile-vision-api bench-batching` for real, CI-sized: two servers (batching off, and a 2 ms
+window) under the same closed-loop load, their figures and the mean batch each server reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from service.artifacts import ArtifactLayout
+from service.cli import app
+
+
+def test_bench_batching_loads_each_window_and_reads_the_mean_batch(
+    tmp_path: Path, layout: ArtifactLayout
+) -> None:
+    args = ["bench-batching", "--seconds", "1", "--rounds", "1", "--concurrency", "4"]
+    args += ["--window", "0", "--window", "2", "--out", str(tmp_path), "--models-dir", str(layout.root)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "batching-t1.json").read_text())
+    assert report["threads"] == 1 and report["concurrency"] == 4
+    off, on = report["loads"]["window 0 ms"], report["loads"]["window 2 ms"]
+    for load in (off, on):
+        assert load["ok"] > 0 and load["failures"] == {}
+    assert off["mean_batch"] is None  # batching off: the server has no batch histogram entries
+    assert 1.0 <= on["mean_batch"] <= 4  # at most as many as there are clients
+    assert "| window 2 ms |" in result.stdout

@@ -1,0 +1,45 @@
+"""The goal-side Results blocks in cases the CI-sized runs do not reach (bench-batching's two thread
+counts, a preset=auto choice outside the bench's matrix), from documents shaped as the commands write
+them."""
+
+from __future__ import annotations
+
+from service.bench.results_goals_md import auto_block, batching_server_block
+
+
+def test_batching_block_puts_the_thread_counts_side_by_side() -> None:
+    def run(threads: int, rps: list[float]) -> dict:
+        loads = {
+            f"window {w} ms": {"rps": r, "p50_ms": 30.0, "p99_ms": 45.0, "mean_batch": w or None}
+            for w, r in zip((0, 2), rps, strict=True)
+        }
+        machine = {"started_utc": f"T{threads}", "load_average": [1.2, 1.0, 1.0]}
+        return {"threads": threads, "machine": machine, "loads": loads}
+
+    text = batching_server_block([run(2, [170.0, 190.0]), run(1, [240.0, 255.0])])
+    first = "Runs: 1 thread(s): T1 (load average 1.2), 2 thread(s): T2 (load average 1.2)."
+    assert text.splitlines()[0] == first
+    assert "| off | 240.0 | 30.0 | 45.0 | 1.00 | 170.0 | 30.0 | 45.0 | 1.00 |" in text
+    assert "| 2 ms | 255.0 | 30.0 | 45.0 | 2.00 | 190.0 | 30.0 | 45.0 | 2.00 |" in text
+
+
+def test_a_choice_the_bench_did_not_measure_is_shown_without_a_ratio() -> None:
+    auto = {"engine": "litert", "precision": "int8", "kernels": "builtin", "threads": 1}
+    measured = {"engine": "onnxruntime", "precision": "int8", "kernels": None, "threads": 1}
+    goals = {
+        "auto_vs_bench": {
+            "mobilenet_v2": {"auto": auto, "best": "onnxruntime int8 t1", "best_p50_ms": 5.0, "ratio": None},
+            "blazeface_short": {
+                "auto": measured,
+                "best": "onnxruntime int8 t1",
+                "best_p50_ms": 1.0,
+                "auto_p50_ms_in_bench": 1.05,
+                "ratio": 1.05,
+            },
+        }
+    }
+    rows = auto_block(goals).splitlines()
+    assert rows[2:] == [
+        "| mobilenet_v2 | litert-builtin int8 t1 | not in the bench | onnxruntime int8 t1 | 5.0 | |",
+        "| blazeface_short | onnxruntime int8 t1 | 1.05 | onnxruntime int8 t1 | 1.0 | 1.05x |",
+    ]
