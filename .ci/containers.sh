@@ -3,8 +3,8 @@
 # behind nginx, the API key on: compose's secret from deploy/secrets/api_key), real /classify and /detect
 # requests through the balancer with the key (answers checked, both replicas seen; without it: 401; a
 # request's X-Request-ID in the api's JSON access log), a headless locust run through the balancer with zero failures, one replica stopped while locust
-# runs (zero failures: nginx retries on the other replica), the replica started again and seen serving,
-# then `docker-compose down`. Where no Docker engine answers, ../shared/tools/docker-standin.sh starts
+# runs (zero failures: nginx retries on the other replica), the replica started again and seen serving;
+# Prometheus (profile `monitoring`) scraping both replicas throughout; then `docker-compose down`. Where no Docker engine answers, ../shared/tools/docker-standin.sh starts
 # one first. Everything listens on loopback ports picked free.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,14 +25,21 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 
 export COMPOSE_PROJECT_NAME=mvaci
 export MVA_IMAGE=mobile-vision-api:ci MVA_LOCUST_IMAGE=mobile-vision-api-locust:ci
+export MVA_PROMETHEUS_IMAGE=mobile-vision-api-prometheus:ci
 export MVA_LB_BIND=127.0.0.1 MVA_LB_PORT=${MVA_LB_PORT:-$(free_port)} LOCUST_WEB_PORT=$(free_port)
+export MVA_PROMETHEUS_PORT=$(free_port)
 export MVA_REPLICAS=2 LOCUST_WORKERS=2
 # the key on (compose's default MVA_API_KEY_FILE), from the secret file `make image` writes when missing,
 # whatever the caller's shell says; unset, not exported: pytest reads the service's settings here too
 export MVA_API_KEY_SECRET=./deploy/secrets/api_key
 unset MVA_API_KEY_FILE MVA_API_KEY
 LB_URL=http://127.0.0.1:$MVA_LB_PORT
-compose() { "${COMPOSE[@]}" --profile loadtest "$@"; }
+PROMETHEUS_URL=http://127.0.0.1:$MVA_PROMETHEUS_PORT
+compose() { "${COMPOSE[@]}" --profile loadtest --profile monitoring "$@"; }
+stack_tests() { # pytest arguments: tests/deploy/test_compose_stack.py against this stack
+  MVA_LB_URL=$LB_URL MVA_PROMETHEUS_URL=$PROMETHEUS_URL MVA_EXPECT_REPLICAS=$MVA_REPLICAS \
+    .venv/bin/pytest -q -p no:cacheprovider tests/deploy/test_compose_stack.py "$@"
+}
 
 finish() {
   local rc=$?
@@ -46,11 +53,12 @@ finish() {
 trap finish EXIT
 compose down --volumes --remove-orphans >/dev/null 2>&1 || true
 
-say "build $MVA_IMAGE and $MVA_LOCUST_IMAGE"
+say "build $MVA_IMAGE, $MVA_LOCUST_IMAGE and $MVA_PROMETHEUS_IMAGE"
 mkdir -p artifacts/containers
 build_log=artifacts/containers/build.log
 make --no-print-directory image IMAGE="$MVA_IMAGE" DOCKER="$DOCKER" >"$build_log" 2>&1 &&
-  "$DOCKER" build -t "$MVA_LOCUST_IMAGE" -f docker/locust.Dockerfile . >>"$build_log" 2>&1 ||
+  "$DOCKER" build -t "$MVA_LOCUST_IMAGE" -f docker/locust.Dockerfile . >>"$build_log" 2>&1 &&
+  "$DOCKER" build -t "$MVA_PROMETHEUS_IMAGE" -f docker/prometheus.Dockerfile . >>"$build_log" 2>&1 ||
   { tail -40 "$build_log"; exit 1; }
 "$DOCKER" image inspect "$MVA_IMAGE" --format 'image {{index .RepoTags 0}}: {{.Size}} bytes' |
   awk '{ printf "::: containers: %s %s %.0f MB\n", $1, $2, $3 / 1e6 }'
@@ -69,9 +77,13 @@ wait_healthy() {
   return 1
 }
 
-say "compose up: $MVA_REPLICAS api replicas behind lb on $LB_URL"
-compose up -d api lb
-wait_healthy api lb
+say "Prometheus' configuration and rules pass promtool (the image's own)"
+"$DOCKER" run --rm --entrypoint promtool -v "$PWD/deploy/prometheus:/etc/prometheus:ro" "$MVA_PROMETHEUS_IMAGE" \
+  check config /etc/prometheus/prometheus.yml
+
+say "compose up: $MVA_REPLICAS api replicas behind lb on $LB_URL, Prometheus on $PROMETHEUS_URL"
+compose up -d api lb prometheus
+wait_healthy api lb prometheus
 
 say "each api replica runs as a non-root user on a read-only root filesystem"
 for id in $(compose ps -q api); do
@@ -88,9 +100,8 @@ for id in $(compose ps -q api); do
   "$DOCKER" exec "$id" sh -c 'touch /tmp/probe && rm /tmp/probe'  # the tmpfs is writable
 done
 
-say "real requests through lb"
-MVA_LB_URL=$LB_URL MVA_EXPECT_REPLICAS=$MVA_REPLICAS .venv/bin/pytest -q -p no:cacheprovider \
-  tests/deploy/test_compose_stack.py
+say "real requests through lb; Prometheus counts them on both replicas"
+stack_tests
 say "the api's JSON access log has the request the test tagged (X-Request-ID through nginx)"
 # (grep reads it all: -q would stop early and fail the pipe under pipefail)
 compose logs --no-color api | grep -F '"request_id":"ci-compose-access-log","method":"POST","path":"/classify"' >/dev/null ||
@@ -139,11 +150,10 @@ grep -m3 -E 'upstream=[^ ]+, ' <<<"$lb_log" || true
 # zero failures must come from nginx's retries, not from the stopped replica never being asked
 [ "$retried" -gt 0 ] || { echo "no request reached the stopped replica: the failover was not exercised" >&2; exit 1; }
 
-say "start the stopped replica again: lb picks it up"
+say "start the stopped replica again: lb and Prometheus pick it up"
 "$DOCKER" start "$victim" >/dev/null
 wait_healthy api
 sleep 3 # lb re-resolves the service every 2 s
-MVA_LB_URL=$LB_URL MVA_EXPECT_REPLICAS=$MVA_REPLICAS .venv/bin/pytest -q -p no:cacheprovider \
-  tests/deploy/test_compose_stack.py -k every_replica
+stack_tests -k "every_replica or prometheus"
 
 say "compose down"

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from service.api.metrics import Metrics
 from service.api.upload import _MULTIPART_SLACK
 from service.settings import PROJECT_ROOT, ServerSettings
 
@@ -80,7 +82,9 @@ def test_balancer_waits_for_healthy_replicas_and_serves_one_port(compose: dict[s
         host_path = volume.split(":")[0]
         assert (PROJECT_ROOT / host_path).is_file(), f"{host_path} is missing"
     assert not [
-        s for s, spec in compose["services"].items() if "ports" in spec and s not in ("lb", "locust-master")
+        s
+        for s, spec in compose["services"].items()
+        if "ports" in spec and s not in ("lb", "locust-master", "prometheus")
     ]
 
 
@@ -142,3 +146,38 @@ def test_the_api_keeps_idle_connections_longer_than_the_balancer(compose: dict[s
     assert nginx_idle
     api_idle = float(compose["services"]["api"]["environment"]["MVA_KEEP_ALIVE_S"])
     assert api_idle >= int(nginx_idle.group(1)) + 10
+
+
+PROMETHEUS_DIR = PROJECT_ROOT / "deploy" / "prometheus"
+
+
+def test_prometheus_scrapes_each_api_replica_where_it_listens(compose: dict[str, Any]) -> None:
+    """The `monitoring` profile's Prometheus finds the replicas by the api service's name and scrapes the
+    port the image serves on; its configuration and rules come from deploy/prometheus/."""
+    prometheus = compose["services"]["prometheus"]
+    assert prometheus["profiles"] == ["monitoring"] and prometheus["read_only"] is True
+    assert prometheus["build"]["dockerfile"] == "docker/prometheus.Dockerfile"
+    assert (PROJECT_ROOT / prometheus["build"]["dockerfile"]).is_file()
+    assert "./deploy/prometheus:/etc/prometheus:ro" in prometheus["volumes"]
+    assert prometheus["ports"] == ["${MVA_LB_BIND:-127.0.0.1}:${MVA_PROMETHEUS_PORT:-9090}:9090"]
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    (job,) = config["scrape_configs"]
+    (discovery,) = job["dns_sd_configs"]
+    assert discovery["names"] == ["api"] and "api" in compose["services"]
+    assert re.search(rf"^\s*MVA_PORT={discovery['port']} \\$", DOCKERFILE, re.M)  # in the runtime ENV
+    assert job["metrics_path"] == "/metrics"
+    assert [Path(f).name for f in config["rule_files"]] == ["rules.yml"]
+
+
+def test_prometheus_rules_use_the_services_metric_names() -> None:
+    """Every series a recording rule reads is one the API exports (service/api/metrics.py), so a renamed
+    metric cannot leave a rule silently empty."""
+    rules = yaml.safe_load((PROMETHEUS_DIR / "rules.yml").read_text())
+    exprs = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    read = {name for expr in exprs for name in re.findall(r"\b(mva_[a-z_]+)\b", expr)}
+    metrics = Metrics(queue_depth=lambda: 0)
+    metrics.stage_seconds.labels("/classify", "inference").observe(0.005)
+    metrics.requests.labels("/classify", "200").inc()
+    metrics.inferences.labels("mobilenet_v2", "onnxruntime").inc()
+    exported = {sample.name for family in metrics.registry.collect() for sample in family.samples}
+    assert read and read <= exported, read - exported

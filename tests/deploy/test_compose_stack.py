@@ -6,8 +6,9 @@ secret (MVA_API_KEY_SECRET, default deploy/secrets/api_key), as any client of th
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -125,3 +126,59 @@ def test_request_ids_pass_the_balancer(lb: httpx.Client, images: Path) -> None:
 def test_balancer_health(lb: httpx.Client) -> None:
     assert lb.get("/lb/healthz").json() == {"status": "ok"}
     assert lb.get("/readyz").status_code == 200
+
+
+PROMETHEUS_URL = os.environ.get("MVA_PROMETHEUS_URL", "")
+SCRAPE_INTERVAL_S = 5  # deploy/prometheus/prometheus.yml
+
+
+def _query(prometheus: httpx.Client, expr: str) -> dict[str, float]:
+    """An instant query: each series' labels (as text) -> its value."""
+    answer = prometheus.get("/api/v1/query", params={"query": expr}).json()
+    assert answer["status"] == "success", answer
+    return {str(sorted(s["metric"].items())): float(s["value"][1]) for s in answer["data"]["result"]}
+
+
+def _eventually(check: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"not within {timeout_s:g} s: {what}"
+        time.sleep(1)
+
+
+@pytest.mark.skipif(not PROMETHEUS_URL, reason="needs the stack's `monitoring` profile (MVA_PROMETHEUS_URL)")
+def test_prometheus_scrapes_every_replica_and_records_the_stages(lb: httpx.Client, images: Path) -> None:
+    """The profile's Prometheus finds the replicas through Docker's DNS and scrapes each: its sum over
+    them counts every request sent through the balancer, which no single /metrics through lb does."""
+    with httpx.Client(base_url=PROMETHEUS_URL, timeout=10.0) as prometheus:
+        up = 'count(up{job="api"} == 1)'
+        _eventually(lambda: _query(prometheus, up) == {"[]": REPLICAS}, 60, f"{REPLICAS} replicas up")
+        per_replica = 'mva_requests_total{route="/classify",status="200"}'
+
+        def counted() -> float:
+            return sum(_query(prometheus, per_replica).values())
+
+        # the count before ours, once every replica has been scraped since the last request (5 s apart)
+        before = [counted()]
+
+        def settled() -> bool:
+            time.sleep(SCRAPE_INTERVAL_S + 1)
+            before.append(counted())
+            return before[-1] == before[-2]
+
+        _eventually(settled, 40, "the request count settles")
+        sent = 6 * REPLICAS
+        for _ in range(sent):
+            assert _post(lb, "/classify", images / "cat.bmp", top_k="1").status_code == 200
+        _eventually(lambda: counted() == before[-1] + sent, 30, f"exactly {sent} more counted")
+        counts = _query(prometheus, per_replica)
+        assert len(counts) == REPLICAS and all(n > 0 for n in counts.values()), counts
+        # the recorded breakdown (deploy/prometheus/rules.yml): every stage of /classify, over all replicas
+        p50 = 'mva:stage_seconds:p50_1m{route="/classify"}'
+
+        def stages() -> set[str]:
+            answer = prometheus.get("/api/v1/query", params={"query": f"{p50} > 0"}).json()
+            return {s["metric"]["stage"] for s in answer["data"]["result"]}
+
+        expected = {"receive", "queue", "decode", "preprocess", "inference", "postprocess", "total"}
+        _eventually(lambda: stages() >= expected, 30, f"recorded p50 > 0 for {sorted(expected)}")
