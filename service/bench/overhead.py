@@ -31,7 +31,7 @@ def http_overhead(
     variant_urls: dict[str, str] | None = None,
 ) -> dict:
     """The default request (`POST /classify`, raw JPEG body, no parameters) against the same pipeline
-    in-process, in alternating blocks so drift on a shared machine hits all alike. The goal figure
+    in-process (`cell`: what that request runs), in alternating blocks so drift on a shared machine hits all alike. The goal figure
     uses a lean client (http.client, as curl or a load balancer costs); httpx is shown beside it, as
     its own per-request work is part of what a Python caller sees. The floor (service/bench/floor.py,
     the same pipeline behind a bare ASGI app, same lean client) is what uvicorn, loopback TCP and the
