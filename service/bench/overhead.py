@@ -31,12 +31,13 @@ def http_overhead(
     variant_urls: dict[str, str] | None = None,
 ) -> dict:
     """The default request (`POST /classify`, raw JPEG body, no parameters) against the same pipeline
-    in-process (`cell`: what that request runs), in alternating blocks so drift on a shared machine hits all alike. The goal figure
-    uses a lean client (http.client, as curl or a load balancer costs); httpx is shown beside it, as
-    its own per-request work is part of what a Python caller sees. The floor (service/bench/floor.py,
-    the same pipeline behind a bare ASGI app, same lean client) is what uvicorn, loopback TCP and the
-    thread hop take on this host whatever the app does. `variant_urls` (by name, as goals.py's
-    VARIANTS): the default server with one setting changed, timed the same way."""
+    in-process (`cell`: what that request runs), in alternating blocks so drift on a shared machine
+    hits all alike. The goal figure uses a lean client (http.client, as curl or a load balancer
+    costs); httpx is shown beside it, as its own per-request work is part of what a Python caller
+    sees. The floor (service/bench/floor.py, the same pipeline behind a bare ASGI app, same lean
+    client) is what uvicorn, loopback TCP and the thread hop take on this host whatever the app does.
+    `variant_urls` (by name, as goals.py's VARIANTS): the default server with one setting changed,
+    timed the same way."""
     pipeline_call = inprocess.pipeline_call(cell, image)
     lean_call = default_request(url, image)
     floor_call = default_request(floor_url, image)
