@@ -182,3 +182,6 @@ def test_prometheus_scrapes_every_replica_and_records_the_stages(lb: httpx.Clien
 
         expected = {"receive", "queue", "decode", "preprocess", "inference", "postprocess", "total"}
         _eventually(lambda: stages() >= expected, 30, f"recorded p50 > 0 for {sorted(expected)}")
+        # the web UI (Debian's package serves Prometheus' classic one) graphs the same names
+        ui = prometheus.get("/", follow_redirects=True)
+        assert ui.status_code == 200 and "<title>Prometheus" in ui.text
