@@ -98,7 +98,12 @@ def _auto_row(auto: Doc) -> str:
         if model not in compared
     ]
     measured = "; ".join(filter(None, [figures, *unmeasured])) or NO_BENCH
-    met = _verdict(all(v["ratio"] <= AUTO_GOAL for v in compared.values())) if compared else ""
+    # judged only when every model's choice was measured by the bench too
+    met = (
+        _verdict(all(v["ratio"] <= AUTO_GOAL for v in compared.values()))
+        if compared and not unmeasured
+        else ""
+    )
     return f"| `preset=auto` vs the bench's best cell | within {AUTO_GOAL}x | {measured} | {met} |"
 
 

@@ -4,7 +4,10 @@ them."""
 
 from __future__ import annotations
 
-from service.bench.results_goals_md import auto_block, batching_server_block
+import json
+from pathlib import Path
+
+from service.bench.results_goals_md import NO_BENCH, auto_block, batching_server_block, goals_block
 
 
 def test_batching_block_puts_the_thread_counts_side_by_side() -> None:
@@ -43,3 +46,22 @@ def test_a_choice_the_bench_did_not_measure_is_shown_without_a_ratio() -> None:
         "| mobilenet_v2 | litert-builtin int8 t1 | not in the bench | onnxruntime int8 t1 | 5.0 | |",
         "| blazeface_short | onnxruntime int8 t1 | 1.05 | onnxruntime int8 t1 | 1.0 | 1.05x |",
     ]
+
+
+def test_the_auto_goal_is_judged_only_when_the_bench_measured_every_choice(goals_out: Path) -> None:
+    goals = json.loads((goals_out / "goals.json").read_text())
+    auto = {"engine": "onnxruntime", "precision": "int8", "kernels": None, "threads": 1}
+    measured = {"auto": auto, "best": "onnxruntime int8 t1", "best_p50_ms": 1.0, "auto_p50_ms_in_bench": 1.0}
+    goals["auto_vs_bench"] = {"blazeface_short": measured | {"ratio": 1.0}}
+
+    def auto_row() -> str:
+        (row,) = [line for line in goals_block(goals, None).splitlines() if "`preset=auto`" in line]
+        return row
+
+    assert auto_row().endswith("| met |")
+    builtin = auto | {"engine": "litert", "kernels": "builtin"}
+    goals["auto_vs_bench"]["mobilenet_v2"] = {"auto": builtin, "best": "x", "best_p50_ms": 5.0, "ratio": None}
+    assert "mobilenet_v2: auto = litert-builtin int8 t1, not in the bench" in auto_row()
+    assert auto_row().endswith("|  |")  # no verdict: one choice was not measured
+    goals["auto_vs_bench"] = {"note": "bench.json not found"}
+    assert auto_row().endswith(f"| {NO_BENCH} |  |")
