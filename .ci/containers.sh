@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The container step of CI (`make containers-ci`): build the image, `docker-compose up` (2 api replicas
-# behind nginx, the API key on: compose's secret from deploy/secrets/api_key), real /classify and /detect
-# requests through the balancer with the key (answers checked, both replicas seen; without it: 401; a
-# request's X-Request-ID in the api's JSON access log), a headless locust run through the balancer with zero failures, one replica stopped while locust
-# runs (zero failures: nginx retries on the other replica), the replica started again and seen serving;
-# Prometheus (profile `monitoring`) scraping both replicas throughout; then `docker-compose down`. Where no Docker engine answers, ../shared/tools/docker-standin.sh starts
-# one first. Everything listens on loopback ports picked free.
+# The container step of CI (`make containers-ci`): build the images (API, locust, Prometheus),
+# `docker-compose up` (2 api replicas behind nginx, the API key on: compose's secret from
+# deploy/secrets/api_key; Prometheus of the profile `monitoring` scraping both replicas throughout),
+# real /classify and /detect requests through the balancer with the key (answers checked, both replicas
+# seen; without it: 401; a request's X-Request-ID in the api's JSON access log; every request counted by
+# Prometheus), a headless locust run through the balancer with zero failures, one replica stopped while
+# locust runs (zero failures: nginx retries on the other replica), the replica started again and seen
+# serving, then `docker-compose down`. Where no Docker engine answers, ../shared/tools/docker-standin.sh
+# starts one first. Everything listens on loopback ports picked free.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
