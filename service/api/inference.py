@@ -123,10 +123,10 @@ async def _infer_batched(
 
 
 def finish_timing(request: Request, timer: StageTimer) -> tuple[dict[str, float], dict[str, str]]:
-    """Close the timer; observe the stage histograms. Returns the figures and the Server-Timing header."""
+    """Close the timer. Returns the figures and the Server-Timing header; the stage histograms observe
+    the figures once the response is sent (service/api/middleware.py), off the client's wait."""
     timing = timer.finish()
-    route = request.scope.get("route")
-    state_of(request).metrics.observe_timing(getattr(route, "path", "other"), timing)
+    request.state.stage_timing = timing
     return timing, {"Server-Timing": server_timing_header(timing)}
 
 

@@ -1,6 +1,8 @@
-"""A pure ASGI middleware (no per-request task or body buffering, unlike BaseHTTPMiddleware): counts
-requests by route template and status, names the replica that answered, gives every response its
-request ID, and writes the access log line when that is on (service/api/access_log.py)."""
+"""A pure ASGI middleware (no per-request task or body buffering, unlike BaseHTTPMiddleware): names the
+replica that answered, gives every response its request ID and, once the response is sent, counts the
+request by route template and status, observes the stage histograms of an inference request (the
+figures its handler put in `request.state.stage_timing`) and writes the access log line when that is on
+(service/api/access_log.py)."""
 
 from __future__ import annotations
 
@@ -45,7 +47,11 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            # after the response is sent: the client does not wait for the bookkeeping
             route = getattr(scope.get("route"), "path", "other")
             self.metrics.count_request(route, status)
+            timing = scope["state"].get("stage_timing")
+            if timing is not None:
+                self.metrics.observe_timing(route, timing)
             if self.access_log is not None:
                 self.access_log.write(scope, rid, route, status, started, bytes_out)

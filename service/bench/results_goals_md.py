@@ -129,10 +129,11 @@ def _overhead_split(h: Doc) -> str:
         text += (
             " The same request without HTTP, in the bench process (`service/bench/asgi.py`): the `/classify` "
             f"handler alone takes **+{h['asgi_handler_overhead_ms']:.2f} ms** over the pipeline (the hop to "
-            "the inference thread and back, reading the upload, settings, stage timing and histograms, the "
-            "typed response: Python code run on cold caches right after the inference); the whole app (our "
-            f"middleware, FastAPI's routing and request handling) **+{h['asgi_app_over_handler_ms']:.2f} "
-            "ms** more; uvicorn, HTTP, loopback TCP and the client the remaining "
+            "the inference thread and back, reading the upload, settings, stage timing, the typed response: "
+            "Python code run on cold caches right after the inference); the whole app (our middleware, "
+            "FastAPI's routing and request handling; here also the stage histograms, which over HTTP come "
+            f"after the response is sent) **+{h['asgi_app_over_handler_ms']:.2f} ms** more; uvicorn, HTTP, "
+            "loopback TCP and the client the remaining "
             f"**{h['http_over_asgi_app_ms']:.2f} ms**."
         )
     return text

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
+import pytest
 
 from service.settings import CPU_COUNT
 
@@ -43,6 +45,37 @@ def test_metrics_count_requests_and_stages(client: httpx.Client, images: Path) -
     assert 'mva_stage_seconds_count{route="/classify",stage="inference"}' in text
     assert "mva_queue_depth" in text
     assert 'mva_inferences_total{engine="onnxruntime",model="mobilenet_v2"}' in text
+
+
+def _scrape(client: httpx.Client, route: str) -> dict[str, tuple[float, float]]:
+    """(count, sum) of every stage histogram of `route`."""
+    found: dict[str, list[float]] = {}
+    labels = rf'route="{re.escape(route)}",stage="(\w+)"'
+    pattern = re.compile(rf"mva_stage_seconds_(count|sum)\{{{labels}\}} (\S+)$")
+    for line in client.get("/metrics").text.splitlines():
+        match = pattern.match(line)
+        if match:
+            found.setdefault(match.group(2), [0.0, 0.0])[match.group(1) == "sum"] = float(match.group(3))
+    return {stage: (count, total) for stage, (count, total) in found.items()}
+
+
+@pytest.mark.parametrize(("route", "image"), [("/classify", "cat_720p.jpg"), ("/detect", "face.jpg")])
+def test_stage_histograms_hold_the_figures_the_response_gave(
+    client: httpx.Client, images: Path, route: str, image: str
+) -> None:
+    """The middleware observes them once the response is sent: each stage once per request, with the
+    very figures of the body's `timing` (and none for a request that failed)."""
+    before = _scrape(client, route)
+    timing = client.post(route, files={"image": (images / image).read_bytes()}).json()["timing"]
+    failed = client.post(route, content=b"not an image", headers={"content-type": "image/jpeg"})
+    assert failed.status_code == 415
+    after = _scrape(client, route)
+    assert set(after) == set(timing)
+    for stage, ms in timing.items():
+        count, seconds = after[stage]
+        count_before, seconds_before = before.get(stage, (0.0, 0.0))
+        assert count - count_before == 1, stage
+        assert seconds - seconds_before == pytest.approx(ms / 1000.0, abs=1e-6), stage
 
 
 def test_every_response_names_the_replica(client: httpx.Client) -> None:
