@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from service.bench import bench
+from service.bench.ab import ab as bench_ab
 from service.bench.batching_windows import batching as bench_batching
 from service.bench.goals import goals as bench_goals
 from service.bench.readme import bench_readme
@@ -28,6 +29,7 @@ app.add_typer(models_app, name="models")
 app.command()(bench)
 app.command("bench-goals")(bench_goals)
 app.command("bench-batching")(bench_batching)
+app.command("bench-ab")(bench_ab)
 app.command("bench-browser")(bench_browser)
 app.command("bench-readme")(bench_readme)
 console = Console(soft_wrap=True)  # never break a path or a log line: output is copied and grepped

@@ -97,11 +97,16 @@ def serve_app(
     log: Path | None = None,
     timeout_s: float = 180.0,
     log_level: str = "warning",
+    tree: Path | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """This service on a free loopback port; yields (url, process) once /readyz answers 200."""
+    """This service on a free loopback port; yields (url, process) once /readyz answers 200. `tree`:
+    the code of another checkout of the project (service/bench/checkout.py) instead of this one."""
     port = free_port()
     url = f"http://{LOOPBACK}:{port}"
     log = log or Path(tempfile.gettempdir()) / f"mobile-vision-api-{port}.log"
     command = serve_command(port, workers, log_level)
-    with running_server(command, f"{url}/readyz", log, env, timeout_s) as process:
+    if tree is not None:  # `python -m service` finds the package in the working folder first
+        path = os.pathsep.join(p for p in (str(tree), os.environ.get("PYTHONPATH", "")) if p)
+        env = (env or {}) | {"PYTHONPATH": path}
+    with running_server(command, f"{url}/readyz", log, env, timeout_s, cwd=tree) as process:
         yield url, process

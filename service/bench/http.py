@@ -20,11 +20,16 @@ from service.manifest import Manifest
 
 @contextmanager
 def local_server(
-    models_dir: Path, env: dict[str, str] | None = None, workers: int = 1, ready_timeout_s: float = 180
+    models_dir: Path,
+    env: dict[str, str] | None = None,
+    workers: int = 1,
+    ready_timeout_s: float = 180,
+    tree: Path | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`mobile-vision-api serve` on a free loopback port with these models; yields (url, process)."""
+    """`mobile-vision-api serve` on a free loopback port with these models (the code of `tree` when
+    given: another checkout); yields (url, process)."""
     with serve_app(
-        {"MVA_MODELS_DIR": str(models_dir)} | (env or {}), workers, timeout_s=ready_timeout_s
+        {"MVA_MODELS_DIR": str(models_dir)} | (env or {}), workers, timeout_s=ready_timeout_s, tree=tree
     ) as server:
         yield server
 

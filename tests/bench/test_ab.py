@@ -1,0 +1,68 @@
+"""`mobile-vision-api bench-ab` for real, CI-sized: the default server, the same with another event loop
+and HTTP parser, and the code of a git revision, side by side; what each server says it runs, and the
+figures of each."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from service.artifacts import ArtifactLayout
+from service.bench.ab import Variant, parse_variant
+from service.cli import app
+from service.settings import PROJECT_ROOT
+
+
+def test_a_variant_is_a_name_and_its_environment() -> None:
+    assert parse_variant("default") == Variant("default")
+    assert parse_variant("h11:MVA_LOOP=asyncio,MVA_HTTP=h11") == Variant(
+        "h11", {"MVA_LOOP": "asyncio", "MVA_HTTP": "h11"}
+    )
+    assert parse_variant('w:MVA_WARM_MODELS=["a"]').env == {"MVA_WARM_MODELS": '["a"]'}
+    assert parse_variant("empty:MVA_API_KEY=").env == {"MVA_API_KEY": ""}
+    for bad in (":MVA_LOOP=asyncio", "x:MVA_LOOP", "x:1X=2", "x:=2"):
+        with pytest.raises(typer.BadParameter):
+            parse_variant(bad)
+
+
+def test_one_variant_is_refused(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["bench-ab", "--variant", "alone", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "two variants or more" in result.output
+    assert not (tmp_path / "ab.json").exists()
+
+
+@pytest.mark.skipif(not (PROJECT_ROOT / ".git").exists(), reason="not a git checkout")
+def test_bench_ab_times_settings_and_a_revision_side_by_side(tmp_path: Path, layout: ArtifactLayout) -> None:
+    args = ["bench-ab", "--variant", "default", "--variant", "h11:MVA_LOOP=asyncio,MVA_HTTP=h11"]
+    args += ["--rev", "HEAD", "--replicas", "1", "--rounds", "2", "--per-round", "5"]
+    args += ["--load-seconds", "1", "--concurrency", "2"]
+    args += ["--out", str(tmp_path), "--models-dir", str(layout.root)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "ab.json").read_text())
+    assert report["reference"] == "default"
+    variants = report["variants"]
+    assert list(variants) == ["default", "h11", "rev HEAD"]
+    # the settings reached the servers: each names the loop it runs on
+    assert variants["default"]["event_loop"] == "uvloop.Loop"
+    assert variants["h11"]["event_loop"].startswith("asyncio.")
+    assert variants["h11"]["env"] == {"MVA_LOOP": "asyncio", "MVA_HTTP": "h11"}
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert variants["rev HEAD"]["code"] == {"commit": head.stdout.strip(), "changed": False}
+    assert variants["default"]["code"]["commit"] == head.stdout.strip()
+    for variant in variants.values():
+        assert variant["one_client"]["runs"] == 10  # 2 turns x 5 requests, 1 server
+        assert 0 < variant["one_client"]["p50_ms"] < 1000
+        assert variant["load"]["ok"] > 0 and variant["load"]["failures"] == {}
+        assert variant["defaults"]["threads"] == 1
+    for name in variants:
+        assert f"| {name} |" in result.stdout
+    assert "| default | " in result.stdout and "+0.000 ms" in result.stdout
+    worktrees = subprocess.run(["git", "worktree", "list"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert "mobile-vision-api-" not in worktrees.stdout  # the revision's checkout is gone

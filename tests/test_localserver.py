@@ -1,0 +1,24 @@
+"""service/localserver.py: a server from another checkout runs that checkout's code."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from service.bench.checkout import checkout
+from service.localserver import serve_app
+from service.settings import PROJECT_ROOT
+
+
+@pytest.mark.skipif(not (PROJECT_ROOT / ".git").exists(), reason="not a git checkout")
+def test_serve_app_runs_the_code_of_the_tree_it_is_given() -> None:
+    with checkout("HEAD") as tree:
+        init = tree / "service" / "__init__.py"
+        init.write_text(re.sub(r'__version__ = "[^"]*"', '__version__ = "0.0.0+tree"', init.read_text()))
+        env = {"MVA_MODELS_DIR": str(PROJECT_ROOT / "models"), "MVA_WARM_MODELS": "[]"}
+        with serve_app(env, tree=tree) as (url, _):
+            assert httpx.get(f"{url}/openapi.json").json()["info"]["version"] == "0.0.0+tree"
+        with serve_app(env) as (url, _):
+            assert httpx.get(f"{url}/openapi.json").json()["info"]["version"] != "0.0.0+tree"
