@@ -18,15 +18,16 @@ import httpx
 import typer
 from rich.console import Console
 
-from service.bench.checkout import checkout, resolve, working_tree
+from service.bench.checkout import CheckoutFailed, checkout, resolve, working_tree
 from service.bench.command import default_image
-from service.bench.http import local_server
+from service.bench.http import api_key_headers, local_server
 from service.bench.inprocess import time_call
 from service.bench.load import LoadResult
 from service.bench.machine import machine_info
 from service.bench.overhead import default_request
 from service.bench.saturation import http_measure, interleaved, summary
 from service.bench.stats import Stats
+from service.bench.turns import rotated
 from service.settings import PROJECT_ROOT
 
 console = Console(stderr=True)
@@ -76,7 +77,10 @@ def ab(
 ) -> None:
     """Time server variants side by side (settings, or code with --rev): 1 client and under load."""
     variants = [parse_variant(v) for v in variant or ([] if not rev else ["this tree"])]
-    variants += [Variant(f"rev {r}", rev=resolve(r)) for r in rev or []]
+    try:
+        variants += [Variant(f"rev {r}", rev=resolve(r)) for r in rev or []]
+    except CheckoutFailed as exc:
+        raise typer.BadParameter(str(exc), param_hint="--rev") from exc
     if len(variants) < 2 or len({v.name for v in variants}) < len(variants):
         raise typer.BadParameter("name two variants or more, each once (--variant, --rev)")
     picture = (image or default_image()).read_bytes()
@@ -93,21 +97,19 @@ def ab(
         described = {v.name: _describe(v, next(u for w, u in servers.values() if w == v)) for v in variants}
         console.print(f"1 client: {rounds} turns of {per_round} requests per server")
         one_client = _one_client(servers, picture, rounds, per_round)
-        loads: dict[str, list[LoadResult]] = {}
+        loads: dict[str, list[tuple[LoadResult, float]]] = {}
         if load_seconds > 0:
             console.print(f"{concurrency} clients: {rounds} turns, {load_seconds:g} s per server in all")
             measures = {name: http_measure(url, picture, concurrency) for name, (_, url) in servers.items()}
-            for turn in range(rounds):
-                order = {name: measures[name] for name in rotated(list(measures), turn)}
-                for name, (result, _) in interleaved(order, 1, load_seconds / rounds).items():
-                    loads.setdefault(servers[name][0].name, []).append(result)
+            for name, measured in interleaved(measures, rounds, load_seconds).items():
+                loads.setdefault(servers[name][0].name, []).append(measured)
     report: dict[str, Any] = {"machine": machine_info(), "reference": variants[0].name, "variants": {}}
     report |= {"replicas": replicas, "concurrency": concurrency}
     for v in variants:
         entry = described[v.name] | {"one_client": asdict(Stats.of(one_client[v.name]))}
-        if v.name in loads:
-            entry["load"] = summary(LoadResult.combine(loads[v.name]), bench_process_cores=0.0)
-            del entry["load"]["bench_process_cores"]  # not measured here
+        if v.name in loads:  # the replicas' windows are of equal length: the cores' mean is the whole's
+            results, cores = zip(*loads[v.name], strict=True)
+            entry["load"] = summary(LoadResult.combine(list(results)), round(sum(cores) / len(cores), 2))
         report["variants"][v.name] = entry
     out.mkdir(parents=True, exist_ok=True)
     (out / "ab.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
@@ -116,7 +118,7 @@ def ab(
 
 def _describe(v: Variant, url: str) -> dict[str, Any]:
     """What the variant is, and what its server says it runs (its loop, its default settings)."""
-    models = httpx.get(f"{url}/v1/models", timeout=30).json()
+    models = httpx.get(f"{url}/v1/models", headers=api_key_headers(), timeout=30).json()
     code = {"commit": v.rev, "changed": False} if v.rev else working_tree()
     defaults = models["settings"]["defaults"]
     return {"env": v.env, "code": code, "event_loop": models["event_loop"], "defaults": defaults}
@@ -134,14 +136,6 @@ def _one_client(
                 time_call(calls[name]) for _ in range(per_round)
             )
     return samples
-
-
-def rotated(names: list[str], turn: int) -> list[str]:
-    """The order of the servers in a turn: shifted by one each turn, so no server always follows the
-    same one or goes first (a fixed order showed a bias of ~0.06 ms for the first, as large as a
-    small change's effect)."""
-    shift = turn % len(names)
-    return names[shift:] + names[:shift]
 
 
 def table(report: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ from service.bench.http import LeanClient, SpinningClient, api_key_headers
 from service.bench.inprocess import InProcess, time_call
 from service.bench.matrix import Cell
 from service.bench.stats import Stats
+from service.bench.turns import rotated
 
 
 def http_overhead(
@@ -83,9 +84,9 @@ def http_overhead(
     for name, variant_url in (variant_urls or {}).items():
         variant_call = default_request(variant_url, image)
         calls[f"http_{name}"] = partial(time_call, variant_call)
-    for _ in range(blocks):
-        for name, timed in calls.items():
-            runs.setdefault(name, []).extend(timed() for _ in range(per_block))
+    for block in range(blocks):
+        for name in rotated(list(calls), block):
+            runs.setdefault(name, []).extend(calls[name]() for _ in range(per_block))
     client.close()
     floor_client.close()
     spinning.close()

@@ -12,6 +12,7 @@ from service.bench.inprocess import InProcess
 from service.bench.load import LoadResult, http_load, thread_load
 from service.bench.matrix import Cell
 from service.bench.process import Measure, server_cpu
+from service.bench.turns import rotated
 from service.settings import CPU_COUNT
 
 
@@ -38,16 +39,17 @@ def http_measure(url: str, image: bytes, concurrency: int) -> Measure:
 def interleaved(
     measures: dict[str, Measure], rounds: int, seconds: float
 ) -> dict[str, tuple[LoadResult, float]]:
-    """Each measure runs `rounds` times for seconds / rounds, the measures taking turns, so load from
-    elsewhere on a shared machine hits all of them alike. Also returns the cores this (the bench)
-    process kept busy meanwhile: for HTTP, what the load generator itself takes from the server."""
+    """Each measure runs `rounds` times for seconds / rounds, the measures taking turns (service/bench/
+    turns.py), so load from elsewhere on a shared machine hits all of them alike. Also returns the cores
+    this (the bench) process kept busy meanwhile: for HTTP, what the load generator itself takes from
+    the server."""
     parts: dict[str, list[LoadResult]] = {name: [] for name in measures}
     cpu_s = dict.fromkeys(measures, 0.0)
     wall_s = dict.fromkeys(measures, 0.0)
-    for _ in range(rounds):
-        for name, measure in measures.items():
+    for turn in range(rounds):
+        for name in rotated(list(measures), turn):
             cpu_before, wall_before = time.process_time(), time.perf_counter()
-            parts[name].append(measure(seconds / rounds))
+            parts[name].append(measures[name](seconds / rounds))
             cpu_s[name] += time.process_time() - cpu_before
             wall_s[name] += time.perf_counter() - wall_before
     combined = {name: LoadResult.combine(results) for name, results in parts.items()}

@@ -30,11 +30,14 @@ def test_a_variant_is_a_name_and_its_environment() -> None:
             parse_variant(bad)
 
 
-def test_one_variant_is_refused(tmp_path: Path) -> None:
+def test_one_variant_or_an_unknown_revision_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["bench-ab", "--variant", "alone", "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "two variants or more" in result.output
     assert not (tmp_path / "ab.json").exists()
+    result = CliRunner().invoke(app, ["bench-ab", "--rev", "no-such-revision", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "no-such-revision" in result.output
 
 
 @pytest.mark.skipif(not (PROJECT_ROOT / ".git").exists(), reason="not a git checkout")
@@ -60,6 +63,7 @@ def test_bench_ab_times_settings_and_a_revision_side_by_side(tmp_path: Path, lay
         assert variant["one_client"]["runs"] == 10  # 2 turns x 5 requests, 1 server
         assert 0 < variant["one_client"]["p50_ms"] < 1000
         assert variant["load"]["ok"] > 0 and variant["load"]["failures"] == {}
+        assert 0 <= variant["load"]["bench_process_cores"] <= 2  # the load generator's own share
         assert variant["defaults"]["threads"] == 1
     for name in variants:
         assert f"| {name} |" in result.stdout
