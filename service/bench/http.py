@@ -40,6 +40,13 @@ def api_key_headers() -> dict[str, str]:
     return {"x-api-key": key} if key else {}
 
 
+# What a keep-alive connection the server closed while it was idle raises on the next request (the
+# service closes idle connections after MVA_KEEP_ALIVE_S, 5 s by default: a bench that lets many
+# configurations take turns can leave one idle that long). The clients here reconnect and send again
+# once, as HTTP clients do; a request to /classify or /detect changes nothing, so sending it twice is safe.
+STALE_CONNECTION = (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected)
+
+
 class LeanClient:
     """One keep-alive connection through the standard library's http.client with TCP_NODELAY: about
     what curl or a load balancer costs per request (httpx's own work is ~0.9 ms a request on this
@@ -49,17 +56,26 @@ class LeanClient:
     def __init__(self, url: str) -> None:
         parsed = urlsplit(url)
         self._connection = http.client.HTTPConnection(parsed.hostname or LOOPBACK, parsed.port, timeout=60)
+        self._connect()
+        self._headers = api_key_headers()
+
+    def _connect(self) -> None:
+        self._connection.close()
         self._connection.connect()
         assert self._connection.sock is not None
         self._connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._headers = api_key_headers()
 
     def post(self, path: str, params: dict[str, str], body: bytes, content_type: str) -> bytes:
         """The response body of a 200; anything else raises."""
         target = path + (f"?{urlencode(params)}" if params else "")
         headers = {"content-type": content_type} | self._headers
-        self._connection.request("POST", target, body=body, headers=headers)
-        response = self._connection.getresponse()
+        try:
+            self._connection.request("POST", target, body=body, headers=headers)
+            response = self._connection.getresponse()
+        except STALE_CONNECTION:
+            self._connect()
+            self._connection.request("POST", target, body=body, headers=headers)
+            response = self._connection.getresponse()
         answer = response.read()
         if response.status != 200:
             raise RuntimeError(f"{target}: HTTP {response.status}: {answer[:300]!r}")
@@ -78,15 +94,28 @@ class SpinningClient:
     def __init__(self, url: str) -> None:
         parsed = urlsplit(url)
         self._host, self._port = parsed.hostname or LOOPBACK, parsed.port or 80
-        self._sock = socket.create_connection((self._host, self._port), timeout=60)
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = self._connect()
         self._headers = api_key_headers()
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection((self._host, self._port), timeout=60)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
 
     def post(self, path: str, params: dict[str, str], body: bytes, content_type: str) -> bytes:
         """The response body of a 200; anything else raises."""
         headers = {"content-type": content_type} | self._headers
+        request = request_bytes(self._host, self._port, path, params, body, headers)
+        try:
+            return self._exchange(path, request)
+        except STALE_CONNECTION:  # see LeanClient
+            self._sock.close()
+            self._sock = self._connect()
+            return self._exchange(path, request)
+
+    def _exchange(self, path: str, request: bytes) -> bytes:
         self._sock.setblocking(True)
-        self._sock.sendall(request_bytes(self._host, self._port, path, params, body, headers))
+        self._sock.sendall(request)
         self._sock.setblocking(False)
         answer, head_end, length = bytearray(), -1, 0
         while head_end < 0 or len(answer) < head_end + 4 + length:
@@ -95,7 +124,9 @@ class SpinningClient:
             except BlockingIOError:
                 continue  # the point: poll, do not sleep
             if not chunk:
-                raise ConnectionError("the server closed the connection")
+                if not answer:  # closed before answering: an idle connection the server let go
+                    raise ConnectionResetError("the server closed the connection")
+                raise ConnectionError("the server closed the connection mid-answer")
             answer += chunk
             if head_end < 0 and (head_end := answer.find(b"\r\n\r\n")) >= 0:
                 match = CONTENT_LENGTH.search(answer, 0, head_end + 2)

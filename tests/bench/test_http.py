@@ -4,6 +4,8 @@ the same answers on one keep-alive connection, and name the status of anything b
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,5 +28,25 @@ def test_client_gets_the_services_answers_on_one_connection(
             client.post("/classify", {"top_k": "0"}, (images / "cat.bmp").read_bytes(), "image/bmp")
         # the connection stays usable after an error answer
         assert json.loads(client.post("/classify", {}, (images / "cat.bmp").read_bytes(), "image/bmp"))
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("client_type", [LeanClient, SpinningClient])
+def test_client_reconnects_when_the_server_closed_its_idle_connection(
+    start_server: Callable[..., LiveServer],
+    images: Path,
+    client_type: type[LeanClient] | type[SpinningClient],
+) -> None:
+    """bench-goals lets a dozen configurations take turns, which can leave a connection idle past the
+    server's keep-alive timeout (the crash that showed it: BrokenPipeError, made a silent exit 1 by
+    click)."""
+    server = start_server(keep_alive_s="0.2", warm_models='["mobilenet_v2"]')
+    client = client_type(server.url)
+    image = (images / "cat.bmp").read_bytes()
+    try:
+        for _ in range(2):
+            assert json.loads(client.post("/classify", {}, image, "image/bmp"))["predictions"]
+            time.sleep(0.6)  # the server has closed the connection by now
     finally:
         client.close()
