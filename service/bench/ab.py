@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -45,15 +46,19 @@ class Variant:
 def parse_variant(text: str) -> Variant:
     """`NAME` (the default settings) or `NAME:KEY=VALUE,KEY=VALUE` (environment of its servers)."""
     name, _, pairs = text.partition(":")
-    env: dict[str, str] = {}
-    for pair in filter(None, pairs.split(",")):
-        key, eq, value = pair.partition("=")
-        if not eq or not _ENV_NAME.fullmatch(key):
-            raise typer.BadParameter(f"{pair!r} in {text!r} is not KEY=VALUE")
-        env[key] = value
     if not name.strip():
         raise typer.BadParameter(f"{text!r} has no name: NAME or NAME:KEY=VALUE,...")
-    return Variant(name.strip(), env)
+    return Variant(name.strip(), parse_env(filter(None, pairs.split(",")), text))
+
+
+def parse_env(pairs: Iterable[str], where: str = "") -> dict[str, str]:
+    env: dict[str, str] = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or not _ENV_NAME.fullmatch(key):
+            raise typer.BadParameter(f"{pair!r}{f' in {where!r}' if where else ''} is not KEY=VALUE")
+        env[key] = value
+    return env
 
 
 def ab(
@@ -63,6 +68,9 @@ def ab(
     ] = None,
     rev: Annotated[
         list[str] | None, typer.Option(help="also serve this git revision's code, default settings (repeat)")
+    ] = None,
+    env: Annotated[
+        list[str] | None, typer.Option(help="KEY=VALUE for every server, --rev ones too (repeat)")
     ] = None,
     replicas: Annotated[int, typer.Option(min=1, help="servers per variant")] = 2,
     rounds: Annotated[int, typer.Option(min=1, help="turns the servers take")] = 6,
@@ -83,6 +91,7 @@ def ab(
         raise typer.BadParameter(str(exc), param_hint="--rev") from exc
     if len(variants) < 2 or len({v.name for v in variants}) < len(variants):
         raise typer.BadParameter("name two variants or more, each once (--variant, --rev)")
+    common = {"MVA_WARM_MODELS": WARM} | parse_env(env or [])
     picture = (image or default_image()).read_bytes()
     with ExitStack() as stack:
         trees = {v.rev: stack.enter_context(checkout(v.rev)) for v in variants if v.rev}
@@ -90,9 +99,8 @@ def ab(
         for replica in range(replicas):
             for v in variants:
                 console.print(f"starting {v.name} #{replica + 1}")
-                env = {"MVA_WARM_MODELS": WARM} | v.env
                 tree = trees[v.rev] if v.rev else None
-                url = stack.enter_context(local_server(models_dir, env, tree=tree))[0]
+                url = stack.enter_context(local_server(models_dir, common | v.env, tree=tree))[0]
                 servers[f"{v.name} #{replica + 1}"] = (v, url)
         described = {v.name: _describe(v, next(u for w, u in servers.values() if w == v)) for v in variants}
         console.print(f"1 client: {rounds} turns of {per_round} requests per server")
@@ -104,7 +112,7 @@ def ab(
             for name, measured in interleaved(measures, rounds, load_seconds).items():
                 loads.setdefault(servers[name][0].name, []).append(measured)
     report: dict[str, Any] = {"machine": machine_info(), "reference": variants[0].name, "variants": {}}
-    report |= {"replicas": replicas, "concurrency": concurrency}
+    report |= {"env": common, "replicas": replicas, "concurrency": concurrency}
     for v in variants:
         entry = described[v.name] | {"one_client": asdict(Stats.of(one_client[v.name]))}
         if v.name in loads:  # the replicas' windows are of equal length: the cores' mean is the whole's

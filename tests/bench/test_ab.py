@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from service.artifacts import ArtifactLayout
-from service.bench.ab import Variant, parse_variant
+from service.bench.ab import Variant, parse_env, parse_variant
 from service.cli import app
 from service.settings import PROJECT_ROOT
 
@@ -28,6 +28,9 @@ def test_a_variant_is_a_name_and_its_environment() -> None:
     for bad in (":MVA_LOOP=asyncio", "x:MVA_LOOP", "x:1X=2", "x:=2"):
         with pytest.raises(typer.BadParameter):
             parse_variant(bad)
+    assert parse_env(["A=1", "B=x=y"]) == {"A": "1", "B": "x=y"}
+    with pytest.raises(typer.BadParameter, match="'A' is not KEY=VALUE"):
+        parse_env(["A"])
 
 
 def test_one_variant_or_an_unknown_revision_is_refused(tmp_path: Path) -> None:
@@ -43,13 +46,25 @@ def test_one_variant_or_an_unknown_revision_is_refused(tmp_path: Path) -> None:
 @pytest.mark.skipif(not (PROJECT_ROOT / ".git").exists(), reason="not a git checkout")
 def test_bench_ab_times_settings_and_a_revision_side_by_side(tmp_path: Path, layout: ArtifactLayout) -> None:
     args = ["bench-ab", "--variant", "default", "--variant", "h11:MVA_LOOP=asyncio,MVA_HTTP=h11"]
-    args += ["--rev", "HEAD", "--replicas", "1", "--rounds", "2", "--per-round", "5"]
+    args += [
+        "--rev",
+        "HEAD",
+        "--env",
+        "MVA_THREADS=2",
+        "--replicas",
+        "1",
+        "--rounds",
+        "2",
+        "--per-round",
+        "5",
+    ]
     args += ["--load-seconds", "1", "--concurrency", "2"]
     args += ["--out", str(tmp_path), "--models-dir", str(layout.root)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "ab.json").read_text())
     assert report["reference"] == "default"
+    assert report["env"]["MVA_THREADS"] == "2"
     variants = report["variants"]
     assert list(variants) == ["default", "h11", "rev HEAD"]
     # the settings reached the servers: each names the loop it runs on
@@ -64,7 +79,7 @@ def test_bench_ab_times_settings_and_a_revision_side_by_side(tmp_path: Path, lay
         assert 0 < variant["one_client"]["p50_ms"] < 1000
         assert variant["load"]["ok"] > 0 and variant["load"]["failures"] == {}
         assert 0 <= variant["load"]["bench_process_cores"] <= 2  # the load generator's own share
-        assert variant["defaults"]["threads"] == 1
+        assert variant["defaults"]["threads"] == 2  # --env reached every server, the revision's too
     for name in variants:
         assert f"| {name} |" in result.stdout
     assert "| default | " in result.stdout and "+0.000 ms" in result.stdout
