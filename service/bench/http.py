@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlencode, urlsplit
 
 from service.bench.load import CONTENT_LENGTH, request_bytes
@@ -45,6 +46,21 @@ def api_key_headers() -> dict[str, str]:
 # configurations take turns can leave one idle that long). The clients here reconnect and send again
 # once, as HTTP clients do; a request to /classify or /detect changes nothing, so sending it twice is safe.
 STALE_CONNECTION = (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected)
+T = TypeVar("T")
+
+
+def once_more_if_stale(exchange: Callable[[], T], reconnect: Callable[[], None], what: str) -> T:
+    """`exchange()`; if the server had closed the idle connection, `reconnect()` and exchange once more.
+    A second close is no idle timeout and raises a RuntimeError that says so (a bare BrokenPipeError
+    would make a typer command exit 1 without a word: click takes it for a closed stdout)."""
+    try:
+        return exchange()
+    except STALE_CONNECTION:
+        reconnect()
+    try:
+        return exchange()
+    except STALE_CONNECTION as exc:
+        raise RuntimeError(f"{what}: the server closed the connection again right after a reconnect") from exc
 
 
 class LeanClient:
@@ -69,13 +85,12 @@ class LeanClient:
         """The response body of a 200; anything else raises."""
         target = path + (f"?{urlencode(params)}" if params else "")
         headers = {"content-type": content_type} | self._headers
-        try:
+
+        def exchange() -> http.client.HTTPResponse:
             self._connection.request("POST", target, body=body, headers=headers)
-            response = self._connection.getresponse()
-        except STALE_CONNECTION:
-            self._connect()
-            self._connection.request("POST", target, body=body, headers=headers)
-            response = self._connection.getresponse()
+            return self._connection.getresponse()
+
+        response = once_more_if_stale(exchange, self._connect, target)
         answer = response.read()
         if response.status != 200:
             raise RuntimeError(f"{target}: HTTP {response.status}: {answer[:300]!r}")
@@ -106,12 +121,12 @@ class SpinningClient:
         """The response body of a 200; anything else raises."""
         headers = {"content-type": content_type} | self._headers
         request = request_bytes(self._host, self._port, path, params, body, headers)
-        try:
-            return self._exchange(path, request)
-        except STALE_CONNECTION:  # see LeanClient
+
+        def reconnect() -> None:
             self._sock.close()
             self._sock = self._connect()
-            return self._exchange(path, request)
+
+        return once_more_if_stale(lambda: self._exchange(path, request), reconnect, path)
 
     def _exchange(self, path: str, request: bytes) -> bytes:
         self._sock.setblocking(True)

@@ -3,7 +3,10 @@ the same answers on one keep-alive connection, and name the status of anything b
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from service.bench.http import LeanClient, SpinningClient
+from service.localserver import LOOPBACK
 from tests.conftest import LiveServer
 
 
@@ -50,3 +54,32 @@ def test_client_reconnects_when_the_server_closed_its_idle_connection(
             time.sleep(0.6)  # the server has closed the connection by now
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("client_type", [LeanClient, SpinningClient])
+def test_a_server_that_hangs_up_on_every_request_is_named_not_retried_for_ever(
+    client_type: type[LeanClient] | type[SpinningClient],
+) -> None:
+    """A loopback listener that reads each request and closes the connection without an answer."""
+    listener = socket.create_server((LOOPBACK, 0))
+    port = listener.getsockname()[1]
+
+    def hang_up() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # the listener was closed: the test is over
+                return
+            with connection:
+                connection.settimeout(5)
+                with contextlib.suppress(OSError):
+                    connection.recv(1 << 16)
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    try:
+        client = client_type(f"http://{LOOPBACK}:{port}")
+        with pytest.raises(RuntimeError, match="closed the connection again"):
+            client.post("/classify", {}, b"not read", "image/jpeg")
+        client.close()
+    finally:
+        listener.close()
