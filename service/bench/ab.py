@@ -92,6 +92,7 @@ def ab(
     if len(variants) < 2 or len({v.name for v in variants}) < len(variants):
         raise typer.BadParameter("name two variants or more, each once (--variant, --rev)")
     common = {"MVA_WARM_MODELS": WARM} | parse_env(env or [])
+    machine = machine_info()  # at the start, as the other bench commands take it
     picture = (image or default_image()).read_bytes()
     with ExitStack() as stack:
         trees = {v.rev: stack.enter_context(checkout(v.rev)) for v in variants if v.rev}
@@ -111,7 +112,7 @@ def ab(
             measures = {name: http_measure(url, picture, concurrency) for name, (_, url) in servers.items()}
             for name, measured in interleaved(measures, rounds, load_seconds).items():
                 loads.setdefault(servers[name][0].name, []).append(measured)
-    report: dict[str, Any] = {"machine": machine_info(), "reference": variants[0].name, "variants": {}}
+    report: dict[str, Any] = {"machine": machine, "reference": variants[0].name, "variants": {}}
     report |= {"env": common, "replicas": replicas, "concurrency": concurrency}
     for v in variants:
         entry = described[v.name] | {"one_client": asdict(Stats.of(one_client[v.name]))}
