@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import random
 import re
 import secrets
 import sys
@@ -24,6 +26,11 @@ QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 HEADER = b"x-request-id"
 # what may be echoed and logged: no spaces, quotes or control characters (log and header injection)
 _SANE = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+# request IDs need to be unique, not secret: a generator seeded once per process from the OS, because
+# secrets.token_hex reads os.urandom, whose getrandom call releases the GIL on every request, and the
+# event loop then has to win it back from the inference threads
+_ids = random.Random(secrets.randbits(128))
+os.register_at_fork(after_in_child=lambda: _ids.seed(secrets.randbits(128)))  # no twin IDs after a fork
 
 
 def request_id(scope: Scope) -> str:
@@ -32,7 +39,7 @@ def request_id(scope: Scope) -> str:
             if _SANE.fullmatch(value):
                 return value.decode()
             break
-    return secrets.token_hex(8)
+    return f"{_ids.getrandbits(64):016x}"
 
 
 class AccessLog:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Callable
@@ -77,3 +78,21 @@ def test_an_unsafe_request_id_is_replaced_not_echoed() -> None:
     for unsafe in (b'a" injected', b"line\nbreak", b"x" * 65, b"", "é".encode()):
         replaced = request_id(scope(unsafe))
         assert re.fullmatch("[0-9a-f]{16}", replaced), unsafe
+
+
+def test_generated_request_ids_differ_also_across_a_fork() -> None:
+    """They come from a generator seeded once per process (no system call per request), and again in a
+    forked child, so two processes never hand out the same sequence."""
+    ids = {request_id({"headers": []}) for _ in range(10_000)}
+    assert len(ids) == 10_000
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next IDs, then out without running the parent's cleanup
+        os.write(write, ",".join(request_id({"headers": []}) for _ in range(3)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 1000).decode().split(",")
+    os.close(read)
+    parent = [request_id({"headers": []}) for _ in range(3)]
+    assert len(child) == 3 and not set(child) & set(parent)
