@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -10,8 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
-from service.api.access_log import request_id
+from service.api.access_log import AccessLog, request_id
 from tests.conftest import LiveServer
 
 
@@ -96,3 +98,29 @@ def test_generated_request_ids_differ_also_across_a_fork() -> None:
     os.close(read)
     parent = [request_id({"headers": []}) for _ in range(3)]
     assert len(child) == 3 and not set(child) & set(parent)
+
+
+def test_lines_are_written_together_once_flush_s_has_passed(capsys: pytest.CaptureFixture[str]) -> None:
+    """One write for the lines of FLUSH_S (a write on the event loop gives up the GIL), scheduled by
+    the first line; what is left at exit is written by the atexit hook, flush()."""
+    log = AccessLog("r")
+    scope = {"method": "POST", "path": "/classify", "query_string": b"top_k=1", "client": ("10.0.0.9", 1)}
+
+    async def requests() -> str:
+        for n in range(3):
+            log.write(scope, f"id{n}", "/classify", 200, time.perf_counter(), 10)
+        before = capsys.readouterr().out
+        await asyncio.sleep(AccessLog.FLUSH_S * 2)
+        return before
+
+    assert asyncio.run(requests()) == ""
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["request_id"] for line in lines] == ["id0", "id1", "id2"]
+    assert lines[0]["client"] == "10.0.0.9" and lines[0]["query"] == "top_k=1"
+
+    async def last_request() -> None:
+        log.write(scope, "last", "/classify", 503, time.perf_counter(), 10)
+
+    asyncio.run(last_request())  # its loop is gone before the flush was due
+    log.flush()
+    assert json.loads(capsys.readouterr().out)["request_id"] == "last"
