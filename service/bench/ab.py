@@ -34,6 +34,7 @@ from service.settings import PROJECT_ROOT
 console = Console(stderr=True)
 WARM = '["mobilenet_v2"]'  # what the default request uses; a variant's own MVA_WARM_MODELS wins
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PAIR_START = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,18 @@ def parse_variant(text: str) -> Variant:
     name, _, pairs = text.partition(":")
     if not name.strip():
         raise typer.BadParameter(f"{text!r} has no name: NAME or NAME:KEY=VALUE,...")
-    return Variant(name.strip(), parse_env(filter(None, pairs.split(",")), text))
+    return Variant(name.strip(), parse_env(_split_pairs(pairs), text))
+
+
+def _split_pairs(text: str) -> list[str]:
+    """KEY=VALUE,KEY=VALUE; a comma not followed by KEY= belongs to the value (a JSON list)."""
+    pairs: list[str] = []
+    for piece in text.split(","):
+        if pairs and not _PAIR_START.match(piece):
+            pairs[-1] += "," + piece
+        elif piece:
+            pairs.append(piece)
+    return pairs
 
 
 def parse_env(pairs: Iterable[str], where: str = "") -> dict[str, str]:

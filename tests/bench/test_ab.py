@@ -25,6 +25,11 @@ def test_a_variant_is_a_name_and_its_environment() -> None:
     )
     assert parse_variant('w:MVA_WARM_MODELS=["a"]').env == {"MVA_WARM_MODELS": '["a"]'}
     assert parse_variant("empty:MVA_API_KEY=").env == {"MVA_API_KEY": ""}
+    # a comma not followed by KEY= is part of the value
+    assert parse_variant('all:MVA_WARM_MODELS=["a","b"],MVA_THREADS=2').env == {
+        "MVA_WARM_MODELS": '["a","b"]',
+        "MVA_THREADS": "2",
+    }
     for bad in (":MVA_LOOP=asyncio", "x:MVA_LOOP", "x:1X=2", "x:=2"):
         with pytest.raises(typer.BadParameter):
             parse_variant(bad)
