@@ -32,13 +32,13 @@ def http_overhead(
     variant_urls: dict[str, str] | None = None,
 ) -> dict:
     """The default request (`POST /classify`, raw JPEG body, no parameters) against the same pipeline
-    in-process (`cell`: what that request runs), in alternating blocks so drift on a shared machine
-    hits all alike. The goal figure uses a lean client (http.client, as curl or a load balancer
-    costs); httpx is shown beside it, as its own per-request work is part of what a Python caller
-    sees. The floor (service/bench/floor.py, the same pipeline behind a bare ASGI app, same lean
-    client) is what uvicorn, loopback TCP and the thread hop take on this host whatever the app does.
-    `variant_urls` (by name, as goals.py's VARIANTS): the default server with one setting changed,
-    timed the same way."""
+    in-process (`cell`: what that request runs), in blocks taking turns (service/bench/turns.py) so
+    drift on a shared machine hits all alike. The goal figure uses a lean client (http.client, as
+    curl or a load balancer costs); httpx is shown beside it, as its own per-request work is part of
+    what a Python caller sees. The floor (service/bench/floor.py, the same pipeline behind a bare
+    ASGI app, same lean client) is what uvicorn, loopback TCP and the thread hop take on this host
+    whatever the app does. `variant_urls` (by name, as goals.py's VARIANTS): the default server with
+    one setting changed, timed the same way."""
     pipeline_call = inprocess.pipeline_call(cell, image)
     lean_call = default_request(url, image)
     floor_call = default_request(floor_url, image)
@@ -111,7 +111,8 @@ def http_overhead(
         "floor_busy_wait_excess_ms": round(stats["floor_busy_wait"].p50_ms - wait_ms, 3),
         "spinning_client_overhead_ms": round(stats["http_spinning_client"].p50_ms - pipeline_p50, 3),
         # without HTTP (service/bench/asgi.py): our handler around the pipeline (the hop there and back,
-        # upload, settings, timing, metrics, typed response), then FastAPI's layers and our middleware
+        # upload, settings, timing, typed response), then FastAPI's layers and our middleware (which
+        # also counts the request and observes the stage histograms)
         "asgi_handler_overhead_ms": round(stats["asgi_handler"].p50_ms - pipeline_p50, 3),
         "asgi_app_over_handler_ms": round(stats["asgi_app"].p50_ms - stats["asgi_handler"].p50_ms, 3),
         "http_over_asgi_app_ms": round(stats["http"].p50_ms - stats["asgi_app"].p50_ms, 3),
