@@ -34,7 +34,7 @@ from service.settings import PROJECT_ROOT
 console = Console(stderr=True)
 WARM = '["mobilenet_v2"]'  # what the default request uses; a variant's own MVA_WARM_MODELS wins
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_PAIR_START = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+_PAIR_START = re.compile(_ENV_NAME.pattern + "=")
 
 
 @dataclass(frozen=True)
