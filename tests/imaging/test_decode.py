@@ -9,7 +9,7 @@ import simplejpeg
 from PIL import Image
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
-from service.imaging.decode import decode_image
+from service.imaging.decode import MAX_JPEG_SCANS, decode_image
 
 LIMIT = 50_000_000
 
@@ -194,3 +194,61 @@ def test_decompression_bomb_is_refused_before_decoding() -> None:
 def test_extreme_aspect_ratios_decode() -> None:
     assert decode_image(encode(Image.new("RGB", (1, 1)), "PNG"), LIMIT).pixels.shape == (1, 1, 3)
     assert decode_image(encode(Image.new("RGB", (10_000, 10)), "PNG"), LIMIT).pixels.shape == (10, 10_000, 3)
+
+
+def test_a_pixel_limit_above_pillows_own_holds() -> None:
+    """The service's limit, not Pillow's built-in 89 M pixels, decides (MVA_MAX_PIXELS may be higher)."""
+    big = encode(Image.new("1", (10_000, 10_000)), "PNG")  # 100 M pixels
+    assert decode_image(big, max_pixels=120_000_000).width == 10_000
+    with pytest.raises(ImageTooLarge, match="the limit is 99999999"):
+        decode_image(big, max_pixels=99_999_999)
+
+
+def with_repeated_scan(progressive_jpeg: bytes, times: int) -> bytes:
+    """The file with its last scan (start-of-scan segment and its coded data) repeated: a valid header,
+    and as many scans as wanted."""
+    last = progressive_jpeg.rindex(b"\xff\xda")
+    end = progressive_jpeg.rindex(b"\xff\xd9")
+    return progressive_jpeg[:end] + progressive_jpeg[last:end] * times + progressive_jpeg[end:]
+
+
+def test_a_progressive_jpeg_with_too_many_scans_is_refused_before_decoding() -> None:
+    """Each scan is a pass over every coefficient: thousands of them in a small file would hold a core
+    for seconds. Encoders write about 10."""
+    progressive = encode(asymmetric(64, 64), "JPEG", progressive=True)
+    assert decode_image(progressive, LIMIT).pixels.shape == (64, 64, 3)
+    assert decode_image(with_repeated_scan(progressive, 10), LIMIT).pixels.shape == (64, 64, 3)
+    with pytest.raises(CorruptImage, match=f"at most {MAX_JPEG_SCANS} are read"):
+        decode_image(with_repeated_scan(progressive, MAX_JPEG_SCANS), LIMIT)
+
+
+def test_formats_outside_the_accepted_list_are_415() -> None:
+    """Pillow reads forty formats; the service reads those browsers and cameras write."""
+    picture = asymmetric()
+    for fmt in ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF", "AVIF"):
+        assert decode_image(encode(picture, fmt), LIMIT).pixels.shape == (20, 40, 3)
+    for fmt in ("ICO", "PPM", "TGA", "PCX", "DDS"):
+        with pytest.raises(UnsupportedMediaType, match="JPEG, PNG, GIF, WEBP, BMP, TIFF, AVIF"):
+            decode_image(encode(picture, fmt), LIMIT)
+
+
+def test_a_damaged_avif_is_corrupt() -> None:
+    """Pillow's AVIF decoder raises RuntimeError for damaged data (fuzzing found it as a 500)."""
+    data = bytearray(encode(asymmetric(), "AVIF"))
+    tail = len(data) // 10  # in the coded pixels, after the header
+    data[-tail:] = b"\xff" * tail
+    with pytest.raises(CorruptImage, match="AVIF"):
+        decode_image(bytes(data), LIMIT)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning:PIL.TiffImagePlugin")  # Pillow on the cut TIFFs
+@pytest.mark.parametrize("fmt", ["PNG", "GIF", "TIFF", "WEBP", "JPEG", "AVIF"])
+def test_a_file_cut_inside_its_header_is_corrupt_not_another_format(fmt: str) -> None:
+    data = encode(asymmetric(), fmt)
+    for length in range(16, min(len(data), 200)):
+        try:
+            decode_image(data[:length], LIMIT)
+        except CorruptImage:
+            continue
+        except UnsupportedMediaType:
+            pytest.fail(f"{fmt} cut at {length} bytes answered as not an image")
