@@ -7,13 +7,21 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw
 
+from service.errors import InvalidSettings
 from service.tasks.detection.projection import Face
 
 _COLORS = ["#ff3b30", "#34c759", "#007aff", "#ffcc00", "#af52de", "#5ac8fa"]
+JPEG_MAX_SIDE = 65_535  # the format's own limit
 
 
 def annotate(pixels: np.ndarray, faces: list[Face], original_size: tuple[int, int], fmt: str) -> bytes:
     """`faces` are in original-image pixels; `pixels` (RGB) may be the smaller decoded picture."""
+    if fmt == "JPEG" and max(pixels.shape[:2]) > JPEG_MAX_SIDE:
+        raise InvalidSettings(
+            f"a JPEG has at most {JPEG_MAX_SIDE} pixels a side; this picture is {pixels.shape[1]}x"
+            f"{pixels.shape[0]}: ask for format=png",
+            field="format",
+        )
     canvas = Image.fromarray(pixels, "RGB")  # a copy: the decoded pixels stay as they were
     draw = ImageDraw.Draw(canvas)
     sx, sy = canvas.width / original_size[0], canvas.height / original_size[1]

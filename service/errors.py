@@ -23,6 +23,13 @@ class RequestTimeout(ServiceError):
     status, code = 408, "request_timeout"
 
 
+class ClientClosedRequest(ServiceError):
+    """The client went away before its upload was read; nobody reads the answer. nginx's 499, so that
+    logs and metrics tell it from the service's own errors."""
+
+    status, code = 499, "client_closed_request"
+
+
 class ImageTooLarge(ServiceError):
     status, code = 413, "image_too_large"
 

@@ -79,21 +79,43 @@ class InferencePool:
     async def execute(self, fn: Callable[[], T], threads: int, timer: StageTimer) -> T:
         """Run `fn` on the pool for a request already admitted (or for work on behalf of several)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._work, fn, threads, time.perf_counter(), timer)
+        enqueued = time.perf_counter()
+        job = self._executor.submit(self._work, fn, threads, enqueued, timer)
+        expired = False
+
+        def expire() -> None:
+            # the pool has a thread a core, so with all of them busy a queued job would check its
+            # deadline (in _work) only once it is taken: drop it here if no thread has taken it yet
+            nonlocal expired
+            expired = job.cancel()
+
+        deadline = loop.call_later(self.queue_timeout_s, expire)
+        try:
+            return await asyncio.wrap_future(job)
+        except asyncio.CancelledError:
+            if not expired:
+                raise
+            timer.add("queue", (time.perf_counter() - enqueued) * 1000)
+            raise self._too_late() from None
+        finally:
+            deadline.cancel()
 
     def _work(self, fn: Callable[[], T], threads: int, enqueued: float, timer: StageTimer) -> T:
         remaining = self.queue_timeout_s - (time.perf_counter() - enqueued)
         if remaining <= 0 or not self._budget.acquire(threads, remaining):
             timer.add("queue", (time.perf_counter() - enqueued) * 1000)
-            raise Overloaded(
-                f"waited more than {self.queue_timeout_s:g} s for a free core; retry later",
-                headers={"Retry-After": self.retry_after()},
-            )
+            raise self._too_late()
         timer.add("queue", (time.perf_counter() - enqueued) * 1000)
         try:
             return fn()
         finally:
             self._budget.release(threads)
+
+    def _too_late(self) -> Overloaded:
+        return Overloaded(
+            f"waited more than {self.queue_timeout_s:g} s for a free core; retry later",
+            headers={"Retry-After": self.retry_after()},
+        )
 
     def run_blocking(self, fn: Callable[[], T], threads: int) -> T:
         """For start-up work (warm-up): same budget, no admission limit."""

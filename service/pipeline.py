@@ -4,6 +4,7 @@ Runs in an inference worker thread, never on the event loop."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -22,20 +23,27 @@ class PipelineOutput:
 
 
 def prepare(
-    data: bytes | memoryview, spec: InputSpec, max_pixels: int, timer: StageTimer
+    data: bytes | memoryview, spec: InputSpec, max_pixels: int, timer: StageTimer, full_size: bool = False
 ) -> tuple[DecodedImage, ModelPixels]:
-    """bytes -> decoded image -> model pixels."""
+    """bytes -> decoded image -> model pixels. JPEGs are decoded at the smallest DCT scale the model
+    input allows, unless `full_size` (the picture itself is wanted back, e.g. annotated)."""
+    min_size = None if full_size else partial(min_source_size, spec)
     with timer.stage("decode"):
-        decoded = decode_image(data, max_pixels, min_size=lambda w, h: min_source_size(spec, w, h))
+        decoded = decode_image(data, max_pixels, min_size=min_size)
     with timer.stage("preprocess"):
         model_pixels = preprocess(decoded.pixels, spec)
     return decoded, model_pixels
 
 
 def run_pipeline(
-    data: bytes | memoryview, spec: InputSpec, runner: Runner, max_pixels: int, timer: StageTimer
+    data: bytes | memoryview,
+    spec: InputSpec,
+    runner: Runner,
+    max_pixels: int,
+    timer: StageTimer,
+    full_size: bool = False,
 ) -> PipelineOutput:
-    decoded, model_pixels = prepare(data, spec, max_pixels, timer)
+    decoded, model_pixels = prepare(data, spec, max_pixels, timer, full_size)
     with timer.stage("inference"):
         outputs = runner.run(model_pixels.pixels)
     return PipelineOutput(decoded, model_pixels, outputs)

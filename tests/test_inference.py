@@ -65,3 +65,28 @@ def test_queue_time_is_recorded() -> None:
     asyncio.run(pool.run(lambda: None, 1, timer))
     pool.shutdown()
     assert "queue" in timer.ms
+
+
+def test_a_job_no_thread_has_taken_is_refused_at_the_queue_deadline() -> None:
+    """The pool has a thread a core: with all of them busy for longer than the queue timeout, a job
+    waiting behind them gets 503 at the deadline, and never runs."""
+    pool = InferencePool(cores=1, max_pending=4, queue_timeout_s=0.2)
+    release = threading.Event()
+    ran: list[str] = []
+
+    async def main() -> float:
+        busy = asyncio.ensure_future(pool.run(lambda: release.wait(10), 1, StageTimer()))
+        await asyncio.sleep(0.05)
+        started = time.perf_counter()
+        timer = StageTimer()
+        with pytest.raises(Overloaded, match=r"waited more than 0\.2 s"):
+            await pool.run(lambda: ran.append("late"), 1, timer)
+        waited = time.perf_counter() - started
+        assert timer.ms["queue"] >= 200
+        release.set()
+        await busy
+        return waited
+
+    waited = asyncio.run(main())
+    pool.shutdown()
+    assert waited < 2.0 and ran == []

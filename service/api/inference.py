@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from service.api.params import EngineQuery, resolve_settings
 from service.api.schemas import ImageInfo
 from service.api.state import AppState
-from service.api.upload import read_image
+from service.api.upload import Upload, read_upload
 from service.engines.base import EffectiveSettings, Runner
 from service.errors import NotReady, UnknownModel
 from service.imaging.decode import DecodedImage
@@ -66,22 +66,26 @@ async def infer(
     spec: ModelSpec,
     query: EngineQuery,
     postprocess: Callable[[PipelineOutput], R],
+    full_size: bool = False,
 ) -> InferenceResult[R]:
+    """`full_size`: decode the picture whole (postprocess wants it back), not at the model's scale."""
     state = state_of(request)
     if not state.ready:
         raise NotReady(f"not ready: {state.not_ready_reason}", headers={"Retry-After": "2"})
     timer = StageTimer()
-    resolved = state.resolve(spec, await resolve_settings(state, query))
+    resolved = state.resolve(spec, await resolve_settings(state, query, timer))
     with timer.stage("receive"):
-        data = await read_image(request, state.settings.max_upload_bytes, state.settings.receive_timeout_s)
+        upload = await read_upload(request, state.settings.max_upload_bytes, state.settings.receive_timeout_s)
 
     if state.batcher is not None and resolved.engine == "onnxruntime":
-        return await _infer_batched(state, spec, resolved, data, postprocess, timer)
+        return await _infer_batched(state, spec, resolved, upload, postprocess, timer, full_size)
 
     def job() -> tuple[R, PipelineOutput, EffectiveSettings]:
+        with timer.stage("receive"):
+            data = upload.image()
         with timer.stage("load"):
             runner = state.registry.get(spec, resolved)
-        output = run_pipeline(data, spec.input, runner, state.settings.max_pixels, timer)
+        output = run_pipeline(data, spec.input, runner, state.settings.max_pixels, timer, full_size)
         with timer.stage("postprocess"):
             result = postprocess(output)
         return result, output, runner.settings
@@ -95,17 +99,20 @@ async def _infer_batched(
     state: AppState,
     spec: ModelSpec,
     resolved: EngineSettings,
-    data: bytes,
+    upload: Upload,
     postprocess: Callable[[PipelineOutput], R],
     timer: StageTimer,
+    full_size: bool,
 ) -> InferenceResult[R]:
     """The same path in three hops: decode + preprocess on one core, the engine call in a micro-batch,
     postprocessing on one core. Admitted once for all three."""
 
     def prepare_job() -> tuple[Runner, DecodedImage, ModelPixels]:
+        with timer.stage("receive"):
+            data = upload.image()
         with timer.stage("load"):
             runner = state.registry.get(spec, resolved)
-        return runner, *prepare(data, spec.input, state.settings.max_pixels, timer)
+        return runner, *prepare(data, spec.input, state.settings.max_pixels, timer, full_size)
 
     assert state.batcher is not None
     async with state.pool.admit():

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 from service.api.state import AppState
 from service.errors import InvalidSettings
 from service.settings import Engine, EngineSettings, Kernels, Precision, Preset, SettingsConflict
+from service.timing import StageTimer
 
 _ENGINE_FIELDS = ("engine", "precision", "simd", "threads", "kernels")
 
@@ -31,15 +32,15 @@ class EngineQuery(BaseModel):
     model: str
 
 
-async def resolve_settings(state: AppState, query: EngineQuery) -> EngineSettings:
+async def resolve_settings(state: AppState, query: EngineQuery, timer: StageTimer) -> EngineSettings:
     explicit = {name: getattr(query, name) for name in _ENGINE_FIELDS}
     if query.preset is None and all(v is None for v in explicit.values()):
         return state.default_settings  # the common case: nothing to validate again
     values: dict[str, object] = state.default_settings.model_dump()
     if query.preset == "auto":
-        values.update(await _auto_settings(state, query.model))
+        values.update(await _auto_settings(state, query.model, timer))
     elif query.preset is not None:
-        values.update(EngineSettings.from_preset(query.preset))
+        values.update(EngineSettings.from_preset(query.preset, state.pool.cores))
     values.update({k: v for k, v in explicit.items() if v is not None})
     if values["engine"] == "onnxruntime" and query.engine is not None and query.kernels is None:
         values["kernels"] = None  # a preset's litert kernels do not carry over to onnxruntime
@@ -55,14 +56,15 @@ async def resolve_settings(state: AppState, query: EngineQuery) -> EngineSetting
         raise InvalidSettings(f"{field}: {message}", field=field) from exc
 
 
-async def _auto_settings(state: AppState, model: str) -> dict[str, object]:
+async def _auto_settings(state: AppState, model: str, timer: StageTimer) -> dict[str, object]:
     """preset=auto's settings for the model this request names. An unknown model gets none here: the
-    route reports it. The first use measures, off the loop."""
+    route reports it. The first use measures, off the loop; the time shows as `load`."""
     try:
         spec = state.manifest.get(model)
     except KeyError:
         return {}
     choice = state.auto.get(spec.name)
     if choice is None:
-        choice = await asyncio.to_thread(state.auto_choice, spec)
+        with timer.stage("load"):
+            choice = await asyncio.to_thread(state.auto_choice, spec)
     return choice.choice.model_dump()

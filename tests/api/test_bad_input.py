@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import IMAGES, LiveServer
+from tests.imaging.test_decode import with_repeated_scan
 from tests.reference import box_iou
 
 LIMIT = 1_000_000  # the small-limit server's upload limit
@@ -42,6 +43,12 @@ def noise_jpeg() -> bytes:
     return encoded(
         Image.fromarray(np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)), "JPEG"
     )
+
+
+def many_scans() -> bytes:
+    """A few KB that would take a core for seconds: a flat picture's tiny last scan, 2,000 times."""
+    progressive = encoded(Image.new("L", (2048, 2048), 128), "JPEG", progressive=True)
+    return with_repeated_scan(progressive, 2000)
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> None:
@@ -88,6 +95,30 @@ BAD = {
         dict(files={"image": encoded(Image.new("1", (12_000, 12_000)), "PNG")}),
         413,
         "image_too_large",
+    ),
+    "no body and no content type": (dict(content=b""), 422, "missing_image"),
+    "multipart without a boundary": (
+        dict(content=b"abc", headers={"content-type": "multipart/form-data"}),
+        422,
+        "missing_image",
+    ),
+    "multipart of many tiny parts": (
+        dict(
+            content=b"--x\r\nA: b\r\n\r\n\r\n" * 50_000 + b"--x--\r\n",
+            headers={"content-type": "multipart/form-data; boundary=x"},
+        ),
+        422,
+        "missing_image",
+    ),
+    "progressive jpeg of thousands of scans": (
+        dict(content=many_scans(), headers={"content-type": "image/jpeg"}),
+        422,
+        "corrupt_image",
+    ),
+    "an icon (not an accepted format)": (
+        dict(content=encoded(Image.new("RGB", (32, 32)), "ICO"), headers={"content-type": "image/x-icon"}),
+        415,
+        "unsupported_media_type",
     ),
     "malformed multipart": (
         dict(content=b"--xyz\r\nnot a part", headers={"content-type": "multipart/form-data; boundary=xyz"}),
@@ -143,6 +174,25 @@ def test_content_length_that_lies_is_refused_up_front(small_limit_server: LiveSe
     assert b'"payload_too_large"' in reply
     with small_limit_server.client() as c:
         assert_still_serving(c, images)
+
+
+def test_a_client_gone_mid_upload_is_a_499_not_a_server_error(
+    small_limit_server: LiveServer, images: Path
+) -> None:
+    """nginx's 499: counted apart from the service's own errors, and no traceback in the log."""
+    with socket.create_connection(("127.0.0.1", small_limit_server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 5000\r\n\r\n"
+            + (images / "cat_720p.jpg").read_bytes()[:1000]
+        )
+    with small_limit_server.client() as c:
+        deadline = time.monotonic() + 10
+        while 'mva_requests_total{route="/classify",status="499"}' not in c.get("/metrics").text:
+            assert time.monotonic() < deadline, "the disconnect was never counted"
+            time.sleep(0.05)
+        assert 'route="/classify",status="500"' not in c.get("/metrics").text
+        assert_still_serving(c, images)
+    assert "Traceback" not in small_limit_server.log_path.read_text()
 
 
 @pytest.fixture(scope="module")

@@ -70,6 +70,49 @@ def test_annotated_picture(
     assert green > 500
 
 
+def test_an_annotated_jpeg_comes_back_at_its_own_size(client: httpx.Client, images: Path) -> None:
+    """JPEGs are decoded at a reduced DCT scale for the model; the annotated picture is the whole one."""
+    for name in ("face.jpg", "cat_1080p.jpg"):
+        response = client.post("/detect?annotate=true", files={"image": (images / name).read_bytes()})
+        assert response.status_code == 200
+        assert Image.open(io.BytesIO(response.content)).size == Image.open(images / name).size
+
+
+@pytest.mark.parametrize(
+    ("query", "accept", "media_type"),
+    [
+        ("", "application/json, image/png;q=0", "application/json"),
+        ("", "IMAGE/PNG", "image/png"),
+        ("", "image/pngx", "application/json"),
+        ("", "image/jpeg;q=0.5, application/json", "application/json"),
+        ("", "application/json;q=0.4, image/jpeg", "image/jpeg"),
+        ("", "*/*", "application/json"),
+        ("?annotate=true", "", "image/png"),
+        ("?annotate=true", "image/jpeg", "image/jpeg"),
+        ("?annotate=true&format=png", "image/jpeg", "image/png"),
+        ("?annotate=true&format=jpeg", "", "image/jpeg"),
+    ],
+)
+def test_the_answer_type_follows_the_query_then_accept(
+    client: httpx.Client, images: Path, query: str, accept: str, media_type: str
+) -> None:
+    headers = {"accept": accept} if accept else {}
+    data = (images / "face.jpg").read_bytes()
+    response = client.post(f"/detect{query}", headers=headers, files={"image": data})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == media_type
+
+
+def test_a_jpeg_too_long_for_its_format_is_a_clear_422(client: httpx.Client) -> None:
+    tall = io.BytesIO()
+    Image.new("RGB", (1, 70_000)).save(tall, format="PNG")
+    response = client.post("/detect?annotate=true&format=jpeg", files={"image": tall.getvalue()})
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "format"
+    assert response.json()["error"]["code"] == "invalid_settings"
+    assert client.post("/detect?annotate=true", files={"image": tall.getvalue()}).status_code == 200
+
+
 def test_unknown_model_is_404_and_never_a_path(client: httpx.Client, images: Path) -> None:
     for name in ("huge", "../models/build/blazeface_short/fp32.onnx", "mobilenet_v2"):
         response = client.post(

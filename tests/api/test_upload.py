@@ -10,11 +10,16 @@ from collections.abc import Awaitable
 import pytest
 from starlette.requests import Request
 
-from service.api.upload import read_image
-from service.errors import PayloadTooLarge, RequestTimeout
+from service.api.upload import MAX_PARTS, Upload, read_upload
+from service.errors import ClientClosedRequest, MissingImage, PayloadTooLarge, RequestTimeout
 
 
-def request_of(parts: list[bytes], stall_after: int | None = None) -> Request:
+def request_of(
+    parts: list[bytes],
+    stall_after: int | None = None,
+    content_type: bytes = b"image/jpeg",
+    gone: bool = False,
+) -> Request:
     """A request whose body arrives in `parts`; after `stall_after` of them, nothing more comes."""
     last = len(parts) - 1
     messages = [{"type": "http.request", "body": part, "more_body": i < last} for i, part in enumerate(parts)]
@@ -22,35 +27,70 @@ def request_of(parts: list[bytes], stall_after: int | None = None) -> Request:
 
     async def receive() -> dict[str, object]:
         nonlocal sent
+        if gone and sent == len(messages) - 1:
+            return {"type": "http.disconnect"}  # what uvicorn sends when the client hangs up
         if sent == stall_after:
             await asyncio.sleep(3600)
         sent += 1
         return messages[sent - 1]
 
-    scope = {"type": "http", "method": "POST", "headers": [(b"content-type", b"image/jpeg")]}
+    scope = {"type": "http", "method": "POST", "headers": [(b"content-type", content_type)]}
     return Request(scope, receive)
 
 
-def run(call: Awaitable[bytes]) -> bytes:
-    return asyncio.run(call)  # type: ignore[arg-type]
+def run(call: Awaitable[Upload]) -> bytes:
+    return asyncio.run(call).image()  # type: ignore[arg-type]
 
 
 def test_a_body_that_arrived_whole_is_not_copied() -> None:
     body = b"\xff\xd8" + bytes(200_000)
-    assert run(read_image(request_of([body]), 1 << 20, 5.0)) is body
+    assert run(read_upload(request_of([body]), 1 << 20, 5.0)) is body
 
 
 def test_parts_are_joined() -> None:
-    assert run(read_image(request_of([b"ab", b"", b"cd"]), 1 << 20, 5.0)) == b"abcd"
+    assert run(read_upload(request_of([b"ab", b"", b"cd"]), 1 << 20, 5.0)) == b"abcd"
 
 
 def test_a_stall_between_parts_times_out() -> None:
     with pytest.raises(RequestTimeout, match="after 2 bytes") as caught:
-        run(read_image(request_of([b"ab", b"cd"], stall_after=1), 1 << 20, 0.05))
+        run(read_upload(request_of([b"ab", b"cd"], stall_after=1), 1 << 20, 0.05))
     assert caught.value.headers == {"Connection": "close"}
 
 
 def test_the_limit_holds_while_reading() -> None:
     """No Content-Length (chunked): cut off when the second part passes the limit."""
     with pytest.raises(PayloadTooLarge):
-        run(read_image(request_of([bytes(600), bytes(600)], stall_after=2), 1000, 5.0))
+        run(read_upload(request_of([bytes(600), bytes(600)], stall_after=2), 1000, 5.0))
+
+
+def test_a_client_gone_mid_upload_is_client_closed_request() -> None:
+    with pytest.raises(ClientClosedRequest, match="after 2 bytes"):
+        run(read_upload(request_of([b"ab", b"cd"], gone=True), 1 << 20, 5.0))
+
+
+def multipart(*parts: tuple[str, bytes]) -> tuple[Request, bytes]:
+    body = b"".join(
+        b'--b\r\nContent-Disposition: form-data; name="' + name.encode() + b'"\r\n\r\n' + value + b"\r\n"
+        for name, value in parts
+    )
+    return request_of([body + b"--b--\r\n"], content_type=b"multipart/form-data; boundary=b"), body
+
+
+def test_the_image_field_is_found_among_others() -> None:
+    request, _ = multipart(("note", b"hello"), ("image", b"\xff\xd8pixels"), ("image", b"second"))
+    assert run(read_upload(request, 1 << 20, 5.0)) == b"\xff\xd8pixels"
+
+
+def test_the_multipart_body_is_read_whole_and_parsed_later() -> None:
+    """read_upload (on the event loop) only reads; Upload.image() (in the inference worker) parses."""
+    request, body = multipart(("image", b"\xff\xd8pixels"))
+    upload = asyncio.run(read_upload(request, 1 << 20, 5.0))
+    assert upload.boundary == b"b" and upload.body.startswith(body)
+
+
+def test_a_body_of_many_parts_is_refused_at_the_limit() -> None:
+    request, _ = multipart(*[("note", b"x")] * (MAX_PARTS + 1), ("image", b"\xff\xd8pixels"))
+    with pytest.raises(MissingImage, match=f"more than {MAX_PARTS} parts"):
+        run(read_upload(request, 1 << 20, 5.0))
+    request, _ = multipart(*[("note", b"x")] * (MAX_PARTS - 1), ("image", b"\xff\xd8pixels"))
+    assert run(read_upload(request, 1 << 20, 5.0)) == b"\xff\xd8pixels"

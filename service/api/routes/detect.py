@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import Field
 
 from service.annotate import annotate
+from service.api.accept import preferred
 from service.api.inference import finish_timing, infer, json_response, model_for, state_of
 from service.api.params import EngineQuery
 from service.api.query import openapi_parameters, parse_query
@@ -18,6 +19,7 @@ from service.tasks.detection import detect as detect_faces
 router = APIRouter(tags=["inference"])
 
 _IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG"}
+_ANSWER_TYPES = ("application/json", *_IMAGE_TYPES)
 
 
 class DetectQuery(EngineQuery):
@@ -26,7 +28,9 @@ class DetectQuery(EngineQuery):
     iou_threshold: float | None = Field(None, gt=0.0, le=1.0, description="weighted-NMS overlap")
     max_faces: int | None = Field(None, ge=1, le=1000)
     annotate: bool = Field(False, description="return the picture with faces drawn")
-    format: Literal["png", "jpeg"] = Field("png", description="of the annotated picture")
+    format: Literal["png", "jpeg"] | None = Field(
+        None, description="of the annotated picture (default: the image type Accept names, else png)"
+    )
 
 
 @router.post(
@@ -46,10 +50,10 @@ async def detect(request: Request) -> Response:
     query = parse_query(DetectQuery, request)
     state = state_of(request)
     spec = model_for(state, query.model, "detection")
-    accept = request.headers.get("accept", "")
-    image_type = next((t for t in _IMAGE_TYPES if t in accept), None)
-    if query.annotate and image_type is None:
-        image_type = f"image/{query.format}"
+    negotiated = preferred(request.headers.get("accept", ""), _ANSWER_TYPES)
+    image_type = negotiated if negotiated in _IMAGE_TYPES else None
+    if query.annotate:
+        image_type = f"image/{query.format}" if query.format else image_type or "image/png"
 
     def postprocess(out: PipelineOutput) -> tuple[list[Face], bytes | None]:
         size = (out.decoded.width, out.decoded.height)
@@ -66,7 +70,7 @@ async def detect(request: Request) -> Response:
             return faces, None
         return faces, annotate(out.decoded.pixels, faces, size, _IMAGE_TYPES[image_type])
 
-    done = await infer(request, spec, query, postprocess)
+    done = await infer(request, spec, query, postprocess, full_size=image_type is not None)
     faces, picture = done.result
     timing, headers = finish_timing(request, done.timer)
     if picture is not None:
