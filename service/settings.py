@@ -81,12 +81,13 @@ class EngineSettings(BaseModel):
         return self
 
     @classmethod
-    def from_preset(cls, preset: Preset) -> dict[str, object]:
-        """TF.js's wasm backend variants, on LiteRT (XNNPACK is what TF.js's wasm backend runs)."""
+    def from_preset(cls, preset: Preset, cores: int = CPU_COUNT) -> dict[str, object]:
+        """TF.js's wasm backend variants, on LiteRT (XNNPACK is what TF.js's wasm backend runs);
+        `cores`: what "all cores" means (the server's inference cores)."""
         return {
             "scalar": {"engine": "litert", "simd": False, "kernels": "reference", "threads": 1},
             "simd": {"engine": "litert", "simd": True, "kernels": "xnnpack", "threads": 1},
-            "simd-threads": {"engine": "litert", "simd": True, "kernels": "xnnpack", "threads": CPU_COUNT},
+            "simd-threads": {"engine": "litert", "simd": True, "kernels": "xnnpack", "threads": cores},
         }[preset]
 
     def resolved_kernels(self) -> Kernels | None:
@@ -138,7 +139,7 @@ class ServerSettings(BaseSettings):
     # onnxruntime int8: signed weights (its VNNI kernels) where the CPU has VNNI (auto), or always /
     # never; the results are the same bit for bit on VNNI CPUs (README Results, "int8 weights")
     ort_int8_weights: Int8Weights = "auto"
-    inference_cores: int = Field(default_factory=cpu_count)
+    inference_cores: int = Field(default_factory=cpu_count, ge=1)
     warm_models: list[str] = ["mobilenet_v2", "blazeface_short", "blazeface_full"]
     # preset=auto measures a model on first use; models listed here are measured at start-up instead
     auto_tune_models: list[str] = []
@@ -172,6 +173,15 @@ class ServerSettings(BaseSettings):
         if self.api_key is not None:
             raise ApiKeyFileError("set MVA_API_KEY or MVA_API_KEY_FILE, not both")
         self.api_key = SecretStr(read_api_key_file(self.api_key_file))
+        return self
+
+    @model_validator(mode="after")
+    def _threads_within_inference_cores(self) -> ServerSettings:
+        if self.threads > self.inference_cores:
+            raise ValueError(
+                f"MVA_THREADS={self.threads} is more than MVA_INFERENCE_CORES={self.inference_cores}: "
+                "a request could never get its cores"
+            )
         return self
 
     def default_engine_settings(self) -> EngineSettings:

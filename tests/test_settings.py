@@ -92,3 +92,10 @@ def test_a_key_and_a_key_file_together_are_refused_without_echoing_the_key(
     with pytest.raises(ApiKeyFileError, match="not both") as info:
         ServerSettings()
     assert "from-the-environment" not in str(info.value) and "from-the-file" not in str(info.value)
+
+
+def test_default_threads_above_the_inference_cores_stop_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MVA_INFERENCE_CORES", "1")
+    monkeypatch.setenv("MVA_THREADS", "2")
+    with pytest.raises(ValidationError, match="MVA_THREADS=2 is more than MVA_INFERENCE_CORES=1"):
+        ServerSettings()

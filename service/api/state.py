@@ -14,6 +14,7 @@ from service.artifacts import ArtifactLayout
 from service.autotune import AutoChoice, tune
 from service.batching import MicroBatcher
 from service.engines.registry import RunnerRegistry, resolve
+from service.errors import InvalidSettings, NotReady
 from service.inference import InferencePool
 from service.manifest import Manifest, ModelSpec
 from service.settings import EngineSettings, ServerSettings
@@ -73,7 +74,13 @@ class AppState:
         with self._lock:
             labels = self.labels.get(spec.name)
             if labels is None and spec.labels is not None:
-                labels = Labels.load(self.layout.labels(spec.name), spec.labels.background_index)
+                try:
+                    labels = Labels.load(self.layout.labels(spec.name), spec.labels.background_index)
+                except OSError as exc:  # models not built: the service is up, this model is not
+                    raise NotReady(
+                        f"the labels of {spec.name} cannot be read ({exc.strerror or exc}); build the models",
+                        headers={"Retry-After": "2"},
+                    ) from exc
                 self.labels[spec.name] = labels
         assert labels is not None
         return labels
@@ -123,4 +130,11 @@ class AppState:
         return choice
 
     def resolve(self, spec: ModelSpec, settings: EngineSettings) -> EngineSettings:
-        return resolve(spec, settings)
+        resolved = resolve(spec, settings)
+        if resolved.threads > self.pool.cores:  # the core budget could not hold them
+            raise InvalidSettings(
+                f"threads={resolved.threads} is more than the {self.pool.cores} core(s) this server gives "
+                "inference (MVA_INFERENCE_CORES)",
+                field="threads",
+            )
+        return resolved

@@ -31,7 +31,10 @@ def resolve(spec: ModelSpec, settings: EngineSettings) -> EngineSettings:
             f"{spec.name} has no {precision} variant (available: {', '.join(spec.precisions)})",
             field="precision",
         )
-    return settings.model_copy(update={"precision": precision, "kernels": settings.resolved_kernels()})
+    kernels = settings.resolved_kernels()
+    # the reference kernels are single-threaded: the request takes one core, and says so
+    threads = 1 if kernels == "reference" else settings.threads
+    return settings.model_copy(update={"precision": precision, "kernels": kernels, "threads": threads})
 
 
 def onnx_file(layout: ArtifactLayout, model: str, precision: Precision, int8_weights: Int8Weights) -> Path:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from service.timing import STAGES
+from tests.conftest import LiveServer
 
 
 def test_multipart_upload(client: httpx.Client, images: Path) -> None:
@@ -107,3 +109,19 @@ def test_onnxruntime_simd_off_points_to_litert(client: httpx.Client, images: Pat
     response = client.post("/classify?simd=off", files={"image": (images / "cat.bmp").read_bytes()})
     message = response.json()["error"]["message"]
     assert "onnxruntime" in message and "engine=litert" in message
+
+
+def test_threads_are_bounded_by_the_inference_cores(
+    start_server: Callable[..., LiveServer], images: Path
+) -> None:
+    """MVA_INFERENCE_CORES=1: the core budget holds one thread, so 2 are refused, "all cores" (the
+    simd-threads preset) means 1, and /v1/models says so."""
+    server = start_server(inference_cores="1", warm_models='["mobilenet_v2"]')
+    data = (images / "grace_hopper.bmp").read_bytes()
+    with server.client() as client:
+        refused = client.post("/classify", params={"threads": 2}, files={"image": data})
+        assert refused.status_code == 422 and refused.json()["error"]["field"] == "threads"
+        assert "MVA_INFERENCE_CORES" in refused.json()["error"]["message"]
+        ran = client.post("/classify", params={"preset": "simd-threads"}, files={"image": data})
+        assert ran.status_code == 200 and ran.json()["settings"]["threads"] == 1
+        assert client.get("/v1/models").json()["settings"]["threads"]["max"] == 1

@@ -73,3 +73,28 @@ def test_corrupt_model_leaves_service_up_but_not_ready(
         refused = client.post("/classify", content=b"x", headers={"content-type": "image/jpeg"})
         assert refused.status_code == 503 and refused.json()["error"]["code"] == "not_ready"
     assert server.process.poll() is None  # still running, not crash-looping
+
+
+def test_models_not_built_leave_service_up_and_every_route_answers(
+    start_server: Callable[..., LiveServer], layout: ArtifactLayout, tmp_path: Path, images: Path
+) -> None:
+    """Only the manifest, no built models: inference is 503 not_ready on both routes (not a 500 from
+    the missing labels file), and /v1/models still says what there is."""
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(layout.manifest, models / "manifest.json")
+    server = start_server(wait_ready=False, models_dir=str(models))
+    with server.client() as client:
+        for _ in range(50):
+            if "warm-up failed" in client.get("/readyz").text:
+                break
+            asyncio.run(asyncio.sleep(0.1))
+        for route in ("/classify", "/detect"):
+            refused = client.post(route, files={"image": (images / "face.jpg").read_bytes()})
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"]["code"] == "not_ready"
+        listing = client.get("/v1/models")
+        assert listing.status_code == 200
+        mobilenet = next(m for m in listing.json()["models"] if m["name"] == "mobilenet_v2")
+        assert mobilenet["labels"] is None and mobilenet["artifacts"] == {}
+    assert "Traceback" not in server.log_path.read_text()

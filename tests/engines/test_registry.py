@@ -30,6 +30,13 @@ def test_resolve_rejects_missing_variants(manifest: Manifest, model: str, settin
     assert info.value.field == "precision"
 
 
+def test_the_reference_kernels_take_one_thread_whatever_was_asked(manifest: Manifest) -> None:
+    """They are single-threaded: the request reserves one core and reports one thread."""
+    asked = EngineSettings(engine="litert", simd=False, threads=2)
+    assert resolve(manifest.get("mobilenet_v2"), asked).threads == 1
+    assert resolve(manifest.get("mobilenet_v2"), EngineSettings(engine="litert", threads=2)).threads == 2
+
+
 def test_runners_are_cached_and_bounded(layout: ArtifactLayout, manifest: Manifest) -> None:
     registry = RunnerRegistry(layout, max_runners=2, pool_size=2)
     spec = manifest.get("short")

@@ -60,9 +60,9 @@ async def classify(request: Request) -> Response:
     query = parse_query(ClassifyQuery, request)
     state = state_of(request)
     spec = model_for(state, query.model, "classification")
-    labels = state.labels_for(spec)
     count = query.top_k
-    done = await infer(request, spec, query, lambda out: top_k(out.outputs[0], labels, count))
+    # the labels are looked up in the worker, after infer() has checked that the service is ready
+    done = await infer(request, spec, query, lambda out: top_k(out.outputs[0], state.labels_for(spec), count))
     timing, headers = finish_timing(request, done.timer)
     body = ClassifyResponse(
         model=spec.name,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 
 from service.api.inference import state_of
 from service.cpu import cpu_info
+from service.errors import NotReady
 from service.settings import CPU_COUNT
 
 router = APIRouter(tags=["models"])
@@ -31,7 +32,10 @@ async def list_models(request: Request) -> dict[str, Any]:
             "artifacts": lock.get(spec.name, {}).get("files", {}),
         }
         if spec.labels is not None:
-            entry["labels"] = len(state.labels_for(spec))
+            try:
+                entry["labels"] = len(state.labels_for(spec))
+            except NotReady:  # models not built: the rest of this answer still says what is missing
+                entry["labels"] = None
         models.append(entry)
     return {
         "models": models,
@@ -50,7 +54,7 @@ async def list_models(request: Request) -> dict[str, Any]:
         },
         "settings": {
             "defaults": state.default_settings.model_dump(),
-            "threads": {"min": 1, "max": CPU_COUNT},
+            "threads": {"min": 1, "max": state.pool.cores},
             "presets": ["scalar", "simd", "simd-threads", "auto"],
         },
         "cpu": cpu_info() | {"cores": CPU_COUNT},
