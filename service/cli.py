@@ -82,14 +82,15 @@ def serve(
 
     from service.logs import log_config
     from service.server import serve as run_server
-    from service.settings import ApiKeyFileError
+    from service.settings import ApiKeyFileError, InvalidSettings
 
     # this process logs alike before uvicorn applies the same configuration (loading the app's settings)
     logging.config.dictConfig(log_config(log_level, log_format.value))
     try:
         run_server(host, port, workers, log_level, loop.value, http.value, log_format.value, keep_alive_s)
-    except ApiKeyFileError as exc:  # a configuration mistake: one line, no traceback
-        typer.echo(f"error: {exc}", err=True)
+    except (ApiKeyFileError, InvalidSettings) as exc:  # configuration mistakes: a line each, no traceback
+        for line in str(exc).splitlines():
+            typer.echo(f"error: {line}", err=True)
         raise typer.Exit(2) from None
 
 

@@ -117,3 +117,24 @@ def test_a_proxy_error_page_is_shown_not_crashed_on(html_error_server: str, imag
     result = run_cli("classify", str(images / "cat.bmp"), "--url", html_error_server)
     assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
     assert "502 Bad Gateway: <html><body><h1>502 Bad Gateway</h1>" in result.stdout
+
+
+def test_serve_with_invalid_settings_says_which_variable_and_stops(tmp_path: Path) -> None:
+    env = {**os.environ, "MVA_ENGINE": "foo", "MVA_THREADS": "abc", "MVA_MODELS_DIR": str(tmp_path)}
+    result = run_cli("serve", "--port", str(free_port()), env=env)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"error: MVA_MODELS_DIR: no manifest.json there: it should be the models folder (manifest.json, "
+        f"build/) (got {str(tmp_path)!r})",
+        "error: MVA_ENGINE: Input should be 'onnxruntime' or 'litert' (got 'foo')",
+        "error: MVA_THREADS: Input should be a valid integer, unable to parse string as an integer "
+        "(got 'abc')",
+    ]
+
+
+def test_serve_with_several_workers_checks_the_settings_before_starting_them() -> None:
+    env = {**os.environ, "MVA_SIMD": "off"}
+    result = run_cli("serve", "--port", str(free_port()), "--workers", "2", env=env)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: MVA_SIMD: onnxruntime cannot switch SIMD off")
+    assert len(result.stderr.splitlines()) == 1
