@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from service.client import QueryValue
 
 app = typer.Typer(help="MobileNetV2 + BlazeFace inference service and its tools.", no_args_is_help=True)
-models_app = typer.Typer(help="Build and inspect the model artifacts.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="Build the model artifacts, or mirror their source files for an offline build.", no_args_is_help=True
+)
 app.add_typer(models_app, name="models")
 app.command()(bench)
 app.command("bench-goals")(bench_goals)
