@@ -185,7 +185,20 @@ PrecisionOpt = Annotated[str | None, typer.Option(help="int8 | fp32")]
 SimdOpt = Annotated[str | None, typer.Option(help="on | off")]
 ThreadsOpt = Annotated[int | None, typer.Option()]
 PresetOpt = Annotated[str | None, typer.Option(help="scalar | simd | simd-threads | auto")]
-UrlOpt = Annotated[str, typer.Option(help="service URL (MVA_URL)")]
+
+
+def _service_url(url: str) -> str:
+    from service.client import service_url
+
+    try:
+        return service_url(url)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+UrlOpt = Annotated[
+    str, typer.Option(callback=_service_url, help="service URL (MVA_URL); host:port means http://")
+]
 ImageArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="the image file")]
 ApiKeyOpt = Annotated[
     str | None, typer.Option(envvar="MVA_API_KEY", show_envvar=True, help="sent as X-API-Key")

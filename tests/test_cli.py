@@ -84,6 +84,20 @@ def test_no_service_is_one_line_and_a_hint() -> None:
     assert "no answer from http://127.0.0.1:" in result.stdout and "make serve" in result.stdout
 
 
+def test_a_url_without_a_scheme_means_http(server: LiveServer, images: Path) -> None:
+    bare = server.url.removeprefix("http://")  # 127.0.0.1:PORT, as typed for curl
+    result = run_cli("classify", str(images / "cat.bmp"), "--url", bare)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Egyptian cat" in result.stdout
+
+
+def test_a_url_with_another_scheme_is_a_usage_error(images: Path) -> None:
+    wide = {**os.environ, "COLUMNS": "200"}  # rich's error box would wrap the line at 80
+    result = run_cli("classify", str(images / "cat.bmp"), "--url", "ftp://127.0.0.1:8000", env=wide)
+    assert result.returncode == 2
+    assert "'ftp://127.0.0.1:8000' is not an http:// or https:// URL" in result.stderr
+
+
 def test_a_missing_image_file_is_a_usage_error() -> None:
     result = run_cli("classify", "/no/such/image.jpg")
     assert result.returncode == 2 and "does not exist" in result.stderr
