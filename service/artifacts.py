@@ -63,3 +63,13 @@ class ArtifactLayout:
         if not self.lock.exists():
             return {}
         return json.loads(self.lock.read_text())
+
+    def write_lock(self, lock: dict[str, Any]) -> bool:
+        """Write lock.json only when its content changes (True then): a build that changed nothing
+        leaves the file, and its mtime, alone."""
+        text = json.dumps(lock, indent=2, sort_keys=True) + "\n"
+        if self.lock.exists() and self.lock.read_text() == text:
+            return False
+        self.build_dir.mkdir(parents=True, exist_ok=True)
+        self.lock.write_text(text)
+        return True

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from service.client import QueryValue
 
 app = typer.Typer(help="MobileNetV2 + BlazeFace inference service and its tools.", no_args_is_help=True)
-models_app = typer.Typer(help="Build and inspect the model artifacts.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="Build the model artifacts, or mirror their source files for an offline build.", no_args_is_help=True
+)
 app.add_typer(models_app, name="models")
 app.command()(bench)
 app.command("bench-goals")(bench_goals)
@@ -82,14 +84,18 @@ def serve(
 
     from service.logs import log_config
     from service.server import serve as run_server
-    from service.settings import ApiKeyFileError
+    from service.settings import ApiKeyFileError, InvalidServerSettings
 
     # this process logs alike before uvicorn applies the same configuration (loading the app's settings)
     logging.config.dictConfig(log_config(log_level, log_format.value))
     try:
         run_server(host, port, workers, log_level, loop.value, http.value, log_format.value, keep_alive_s)
-    except ApiKeyFileError as exc:  # a configuration mistake: one line, no traceback
-        typer.echo(f"error: {exc}", err=True)
+    except (
+        ApiKeyFileError,
+        InvalidServerSettings,
+    ) as exc:  # configuration mistakes: a line each, no traceback
+        for line in str(exc).splitlines():
+            typer.echo(f"error: {line}", err=True)
         raise typer.Exit(2) from None
 
 
@@ -182,7 +188,20 @@ PrecisionOpt = Annotated[str | None, typer.Option(help="int8 | fp32")]
 SimdOpt = Annotated[str | None, typer.Option(help="on | off")]
 ThreadsOpt = Annotated[int | None, typer.Option()]
 PresetOpt = Annotated[str | None, typer.Option(help="scalar | simd | simd-threads | auto")]
-UrlOpt = Annotated[str, typer.Option(help="service URL (MVA_URL)")]
+
+
+def _service_url(url: str) -> str:
+    from service.client import service_url
+
+    try:
+        return service_url(url)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+UrlOpt = Annotated[
+    str, typer.Option(callback=_service_url, help="service URL (MVA_URL); host:port means http://")
+]
 ImageArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="the image file")]
 ApiKeyOpt = Annotated[
     str | None, typer.Option(envvar="MVA_API_KEY", show_envvar=True, help="sent as X-API-Key")

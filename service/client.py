@@ -34,6 +34,16 @@ class Unreachable(Exception):
 QueryValue = str | int | float | None
 
 
+def service_url(url: str) -> str:
+    """The service's base URL. A bare host[:port] means http:// (as curl reads it): httpx would
+    otherwise fail on it as if nothing listened there."""
+    if "://" not in url:
+        url = f"http://{url}"
+    if url.split("://", 1)[0].lower() not in ("http", "https"):
+        raise ValueError(f"{url!r} is not an http:// or https:// URL")
+    return url
+
+
 def post_image(
     url: str, path: str, image: Path, params: Mapping[str, QueryValue], api_key: str | None = None
 ) -> dict[str, Any]:

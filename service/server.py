@@ -14,6 +14,7 @@ import uvicorn
 
 from service.api.app import create_app
 from service.logs import log_config
+from service.settings import load_server_settings
 from service.workers import shared_run_folder
 
 log = logging.getLogger("mobile_vision_api")
@@ -62,13 +63,15 @@ def serve(
         # a proxy that reuses a connection this side is just closing gets a reset and answers 502
         timeout_keep_alive=keep_alive_s,
     )
+    # read and checked here, before any worker starts: a bad MVA_* value stops start-up with the reason
+    settings = load_server_settings()
     if workers > 1:
         # several processes: uvicorn's supervisor imports the factory in each (no shutdown delay);
         # they share a folder for their metrics and their readiness (service/workers.py)
         with shared_run_folder(workers):
             uvicorn.run("service.api.app:create_app", factory=True, workers=workers, **common)
         return
-    app = create_app()
+    app = create_app(settings)
     state = app.state.mva
     server = GracefulServer(
         uvicorn.Config(app, **common), state.shutting_down, state.settings.shutdown_delay_s

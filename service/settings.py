@@ -4,11 +4,20 @@ from MVA_* environment variables)."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from service.manifest import Precision
 
@@ -20,6 +29,7 @@ Preset = Literal["scalar", "simd", "simd-threads", "auto"]
 Int8Weights = Literal["auto", "signed", "unsigned"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+ENV_PREFIX = "MVA_"  # ServerSettings' variables
 
 
 def cpu_count() -> int:
@@ -116,7 +126,7 @@ def read_api_key_file(path: Path) -> str:
 class ServerSettings(BaseSettings):
     """Server configuration; every field is an environment variable MVA_<FIELD> (e.g. MVA_THREADS)."""
 
-    model_config = SettingsConfigDict(env_prefix="MVA_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     models_dir: Path = PROJECT_ROOT / "models"
     # defaults for requests that do not say otherwise
@@ -161,6 +171,13 @@ class ServerSettings(BaseSettings):
     # without it (its cost is in README Results, "Levers tried")
     access_log: bool = False
 
+    @field_validator("models_dir")
+    @classmethod
+    def _holds_the_manifest(cls, value: Path) -> Path:
+        if not (value / "manifest.json").is_file():
+            raise ValueError("no manifest.json there: it should be the models folder (manifest.json, build/)")
+        return value
+
     @field_validator("api_key_file", mode="before")
     @classmethod
     def _empty_means_no_file(cls, value: object) -> object:
@@ -178,11 +195,53 @@ class ServerSettings(BaseSettings):
     @model_validator(mode="after")
     def _threads_within_inference_cores(self) -> ServerSettings:
         if self.threads > self.inference_cores:
-            raise ValueError(
-                f"MVA_THREADS={self.threads} is more than MVA_INFERENCE_CORES={self.inference_cores}: "
-                "a request could never get its cores"
-            )
+            message = f"above MVA_INFERENCE_CORES={self.inference_cores}, the cores a request can get"
+            raise SettingsConflict("threads", message)
         return self
 
     def default_engine_settings(self) -> EngineSettings:
         return EngineSettings.model_validate(self.model_dump(include=set(EngineSettings.model_fields)))
+
+
+SECRET_FIELDS = {"api_key"}  # their values are never echoed in an error
+
+
+class InvalidServerSettings(RuntimeError):
+    """MVA_* values the server cannot start with: one line per problem, each naming its variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _problem(error: Any) -> str:
+    """One pydantic error as `MVA_FIELD: what is wrong (got 'value')`."""
+    cause = error.get("ctx", {}).get("error")
+    field = getattr(cause, "field", None) or (error["loc"][0] if error["loc"] else "")
+    where = "".join(f"[{part}]" for part in error["loc"][1:])  # an item of a list: MVA_WARM_MODELS[0]
+    # a validator's own message, without pydantic's "Value error, " in front
+    message = str(cause) if isinstance(cause, ValueError) else error["msg"]
+    value = error.get("input")
+    if isinstance(value, dict):  # a model-level check (SettingsConflict): the value of the field it names
+        value = value.get(field)
+    got = "" if field in SECRET_FIELDS or value is None else f" (got {value!r})"
+    return f"{ENV_PREFIX}{str(field).upper()}{where}: {message}{got}"
+
+
+def load_server_settings() -> ServerSettings:
+    """ServerSettings from the environment, checked as the server uses them (the request defaults
+    too); InvalidServerSettings instead of pydantic's report, which is many lines per problem and names
+    fields, not the variables to change."""
+    try:
+        settings = ServerSettings()
+        settings.default_engine_settings()
+    except ValidationError as exc:
+        raise InvalidServerSettings([_problem(error) for error in exc.errors()]) from None
+    except SettingsError as exc:  # a list or other JSON-typed variable that is not JSON
+        named = re.search(r'field "(\w+)"', str(exc))
+        if named is None:  # pragma: no cover - pydantic-settings worded it differently
+            raise InvalidServerSettings([str(exc)]) from None
+        raise InvalidServerSettings(
+            [f"{ENV_PREFIX}{named[1].upper()}: not valid JSON ({exc.__cause__})"]
+        ) from None
+    return settings

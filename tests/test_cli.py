@@ -84,6 +84,20 @@ def test_no_service_is_one_line_and_a_hint() -> None:
     assert "no answer from http://127.0.0.1:" in result.stdout and "make serve" in result.stdout
 
 
+def test_a_url_without_a_scheme_means_http(server: LiveServer, images: Path) -> None:
+    bare = server.url.removeprefix("http://")  # 127.0.0.1:PORT, as typed for curl
+    result = run_cli("classify", str(images / "cat.bmp"), "--url", bare)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Egyptian cat" in result.stdout
+
+
+def test_a_url_with_another_scheme_is_a_usage_error(images: Path) -> None:
+    wide = {**os.environ, "COLUMNS": "200"}  # rich's error box would wrap the line at 80
+    result = run_cli("classify", str(images / "cat.bmp"), "--url", "ftp://127.0.0.1:8000", env=wide)
+    assert result.returncode == 2
+    assert "'ftp://127.0.0.1:8000' is not an http:// or https:// URL" in result.stderr
+
+
 def test_a_missing_image_file_is_a_usage_error() -> None:
     result = run_cli("classify", "/no/such/image.jpg")
     assert result.returncode == 2 and "does not exist" in result.stderr
@@ -117,3 +131,24 @@ def test_a_proxy_error_page_is_shown_not_crashed_on(html_error_server: str, imag
     result = run_cli("classify", str(images / "cat.bmp"), "--url", html_error_server)
     assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
     assert "502 Bad Gateway: <html><body><h1>502 Bad Gateway</h1>" in result.stdout
+
+
+def test_serve_with_invalid_settings_says_which_variable_and_stops(tmp_path: Path) -> None:
+    env = {**os.environ, "MVA_ENGINE": "foo", "MVA_THREADS": "abc", "MVA_MODELS_DIR": str(tmp_path)}
+    result = run_cli("serve", "--port", str(free_port()), env=env)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"error: MVA_MODELS_DIR: no manifest.json there: it should be the models folder (manifest.json, "
+        f"build/) (got {str(tmp_path)!r})",
+        "error: MVA_ENGINE: Input should be 'onnxruntime' or 'litert' (got 'foo')",
+        "error: MVA_THREADS: Input should be a valid integer, unable to parse string as an integer "
+        "(got 'abc')",
+    ]
+
+
+def test_serve_with_several_workers_checks_the_settings_before_starting_them() -> None:
+    env = {**os.environ, "MVA_SIMD": "off"}
+    result = run_cli("serve", "--port", str(free_port()), "--workers", "2", env=env)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: MVA_SIMD: onnxruntime cannot switch SIMD off")
+    assert len(result.stderr.splitlines()) == 1

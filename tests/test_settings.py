@@ -5,7 +5,15 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from service.settings import CPU_COUNT, ApiKeyFileError, EngineSettings, ServerSettings
+from service.settings import (
+    CPU_COUNT,
+    ApiKeyFileError,
+    EngineSettings,
+    InvalidServerSettings,
+    ServerSettings,
+    _problem,
+    load_server_settings,
+)
 
 
 def test_presets_mirror_tfjs_wasm_backends() -> None:
@@ -94,8 +102,50 @@ def test_a_key_and_a_key_file_together_are_refused_without_echoing_the_key(
     assert "from-the-environment" not in str(info.value) and "from-the-file" not in str(info.value)
 
 
+def test_invalid_values_are_one_line_each_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MVA_ENGINE", "foo")
+    monkeypatch.setenv("MVA_THREADS", "abc")
+    monkeypatch.setenv("MVA_MODELS_DIR", str(tmp_path))
+    with pytest.raises(InvalidServerSettings) as info:
+        load_server_settings()
+    assert info.value.problems == [
+        f"MVA_MODELS_DIR: no manifest.json there: it should be the models folder (manifest.json, build/) "
+        f"(got {str(tmp_path)!r})",
+        "MVA_ENGINE: Input should be 'onnxruntime' or 'litert' (got 'foo')",
+        "MVA_THREADS: Input should be a valid integer, unable to parse string as an integer (got 'abc')",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"MVA_SIMD": "off"}, "MVA_SIMD: onnxruntime cannot switch SIMD off"),  # the request defaults too
+        ({"MVA_THREADS": str(CPU_COUNT + 1)}, f"MVA_THREADS: above MVA_INFERENCE_CORES={CPU_COUNT}"),
+        ({"MVA_WARM_MODELS": "mobilenet_v2"}, "MVA_WARM_MODELS: not valid JSON"),  # a list wants ["..."]
+        ({"MVA_WARM_MODELS": "[1]"}, "MVA_WARM_MODELS[0]: Input should be a valid string (got 1)"),
+    ],
+)
+def test_invalid_values_in_checks_beyond_the_types(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], problem: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(InvalidServerSettings) as info:
+        load_server_settings()
+    assert len(info.value.problems) == 1 and info.value.problems[0].startswith(problem)
+
+
+def test_the_api_key_is_never_echoed_in_a_problem() -> None:
+    error = {"loc": ("api_key",), "msg": "String should have at least 16 characters", "input": "secret-key"}
+    assert _problem(error) == "MVA_API_KEY: String should have at least 16 characters"
+
+
 def test_default_threads_above_the_inference_cores_stop_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MVA_INFERENCE_CORES", "1")
     monkeypatch.setenv("MVA_THREADS", "2")
-    with pytest.raises(ValidationError, match="MVA_THREADS=2 is more than MVA_INFERENCE_CORES=1"):
-        ServerSettings()
+    with pytest.raises(InvalidServerSettings) as info:
+        load_server_settings()
+    problem = "MVA_THREADS: above MVA_INFERENCE_CORES=1, the cores a request can get (got '2')"
+    assert info.value.problems == [problem]

@@ -6,7 +6,6 @@ skipped."""
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -53,8 +52,7 @@ def build_all(
             continue
         models[spec.name] = build_model(layout, spec, mirror, images, log)
     lock = {"tools": tools, "models": models}
-    layout.build_dir.mkdir(parents=True, exist_ok=True)
-    layout.lock.write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n")
+    layout.write_lock(lock)
     return lock
 
 

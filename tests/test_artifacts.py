@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from service.artifacts import ArtifactLayout
+
+LOCK = {"tools": {"onnx": "1.0"}, "models": {"mobilenet_v2": {"files": {"int8.onnx": "ab12"}}}}
+
+
+def test_the_lock_file_is_written_only_when_its_content_changes(tmp_path: Path) -> None:
+    layout = ArtifactLayout(tmp_path / "models")
+    assert layout.write_lock(LOCK)  # the build folder is made on the way
+    assert layout.read_lock() == LOCK
+    os.utime(layout.lock, ns=(1_000_000_000, 1_000_000_000))  # an mtime a rewrite could not keep
+    assert not layout.write_lock({"models": LOCK["models"], "tools": LOCK["tools"]})  # same, keys reordered
+    assert layout.lock.stat().st_mtime_ns == 1_000_000_000
+    changed = LOCK | {"tools": {"onnx": "1.1"}}
+    assert layout.write_lock(changed)
+    assert layout.read_lock() == changed and layout.lock.stat().st_mtime_ns != 1_000_000_000
