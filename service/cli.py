@@ -90,10 +90,8 @@ def serve(
     logging.config.dictConfig(log_config(log_level, log_format.value))
     try:
         run_server(host, port, workers, log_level, loop.value, http.value, log_format.value, keep_alive_s)
-    except (
-        ApiKeyFileError,
-        InvalidServerSettings,
-    ) as exc:  # configuration mistakes: a line each, no traceback
+    except (ApiKeyFileError, InvalidServerSettings) as exc:
+        # configuration mistakes: a line each, no traceback
         for line in str(exc).splitlines():
             typer.echo(f"error: {line}", err=True)
         raise typer.Exit(2) from None
