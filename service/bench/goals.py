@@ -110,11 +110,11 @@ def goals(
     typer.echo(json.dumps({k: v for k, v in report.items() if k != "machine"}, indent=2, default=str))
 
 
-def _grid_servers(stack: ExitStack, models_dir: Path) -> dict[str, tuple[str, subprocess.Popen[bytes]]]:
-    """The server configurations timed beside the default (each warms only the goals' model), started
-    on free loopback ports and stopped with `stack`."""
+def grid_configurations() -> dict[str, tuple[int, dict[str, str]]]:
+    """The workers x threads grid beside the default: name -> (worker processes, environment)."""
     configs = {}
-    # each worker process gets its share of the cores for its core budget
+    # each worker process gets its share of the cores for its core budget, and at least its threads
+    # (2 workers x 2 threads: each runs one 2-thread request at a time, 4 threads on 2 cores)
     for workers, threads, spinning in [
         (1, CPU_COUNT, False),
         (CPU_COUNT, 1, False),
@@ -123,12 +123,21 @@ def _grid_servers(stack: ExitStack, models_dir: Path) -> dict[str, tuple[str, su
     ]:
         env = {
             "MVA_THREADS": str(threads),
-            "MVA_INFERENCE_CORES": str(max(1, CPU_COUNT // workers)),
+            "MVA_INFERENCE_CORES": str(max(threads, CPU_COUNT // workers)),
             "MVA_ORT_SPINNING": str(spinning).lower(),
             "MVA_WARM_MODELS": WARM,
         }
-        name = grid_name(workers, threads, spinning)
-        configs[name] = stack.enter_context(local_server(models_dir, env, workers=workers))
+        configs[grid_name(workers, threads, spinning)] = (workers, env)
+    return configs
+
+
+def _grid_servers(stack: ExitStack, models_dir: Path) -> dict[str, tuple[str, subprocess.Popen[bytes]]]:
+    """The server configurations timed beside the default (each warms only the goals' model), started
+    on free loopback ports and stopped with `stack`."""
+    configs = {
+        name: stack.enter_context(local_server(models_dir, env, workers=workers))
+        for name, (workers, env) in grid_configurations().items()
+    }
     # the default without uvloop and httptools: what they buy, at saturation and for 1 client
     plain = {"MVA_LOOP": "asyncio", "MVA_HTTP": "h11", "MVA_WARM_MODELS": WARM}
     configs[PLAIN] = stack.enter_context(local_server(models_dir, plain))

@@ -6,6 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from service.bench.goals import grid_configurations
+from service.settings import CPU_COUNT, load_server_settings
+
 
 def test_goals_measures_every_goal_and_writes_goals_json(goals_out: Path) -> None:
     report = json.loads((goals_out / "goals.json").read_text())
@@ -18,3 +23,16 @@ def test_goals_measures_every_goal_and_writes_goals_json(goals_out: Path) -> Non
     weights = report["int8_weights"]  # both int8 files timed side by side (no timing claim here)
     assert set(weights["p50_ms"]) == {"int8.onnx", "int8-signed.onnx"}
     assert all(ms > 0 for ms in weights["p50_ms"].values()) and weights["signed_speedup"] > 0
+
+
+def test_every_grid_configuration_is_one_the_server_accepts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI runs bench-goals without the grid: this checks its servers' settings would start (2 workers x
+    2 threads once asked for more threads than its inference cores, which start-up refuses)."""
+    configurations = grid_configurations()
+    assert len(configurations) == 4
+    for workers, env in configurations.values():
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        settings = load_server_settings()
+        assert settings.threads <= settings.inference_cores
+        assert workers * settings.inference_cores >= CPU_COUNT  # together they use every core
