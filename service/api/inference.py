@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from service.api.params import EngineQuery, resolve_settings
 from service.api.schemas import ImageInfo
 from service.api.state import AppState
-from service.api.upload import Upload, read_upload
+from service.api.upload import read_upload
 from service.engines.base import EffectiveSettings, Runner
 from service.errors import NotReady, UnknownModel
 from service.imaging.decode import DecodedImage
@@ -77,14 +77,18 @@ async def infer(
     with timer.stage("receive"):
         upload = await read_upload(request, state.settings.max_upload_bytes, state.settings.receive_timeout_s)
 
-    if state.batcher is not None and resolved.engine == "onnxruntime":
-        return await _infer_batched(state, spec, resolved, upload, postprocess, timer, full_size)
-
-    def job() -> tuple[R, PipelineOutput, EffectiveSettings]:
+    def image_and_runner() -> tuple[bytes, Runner]:
+        """The worker's first steps, batched or not: the image out of the upload, the runner."""
         with timer.stage("receive"):
             data = upload.image()
         with timer.stage("load"):
-            runner = state.registry.get(spec, resolved)
+            return data, state.registry.get(spec, resolved)
+
+    if state.batcher is not None and resolved.engine == "onnxruntime":
+        return await _infer_batched(state, spec, resolved, image_and_runner, postprocess, timer, full_size)
+
+    def job() -> tuple[R, PipelineOutput, EffectiveSettings]:
+        data, runner = image_and_runner()
         output = run_pipeline(data, spec.input, runner, state.settings.max_pixels, timer, full_size)
         with timer.stage("postprocess"):
             result = postprocess(output)
@@ -99,7 +103,7 @@ async def _infer_batched(
     state: AppState,
     spec: ModelSpec,
     resolved: EngineSettings,
-    upload: Upload,
+    image_and_runner: Callable[[], tuple[bytes, Runner]],
     postprocess: Callable[[PipelineOutput], R],
     timer: StageTimer,
     full_size: bool,
@@ -108,10 +112,7 @@ async def _infer_batched(
     postprocessing on one core. Admitted once for all three."""
 
     def prepare_job() -> tuple[Runner, DecodedImage, ModelPixels]:
-        with timer.stage("receive"):
-            data = upload.image()
-        with timer.stage("load"):
-            runner = state.registry.get(spec, resolved)
+        data, runner = image_and_runner()
         return runner, *prepare(data, spec.input, state.settings.max_pixels, timer, full_size)
 
     assert state.batcher is not None
