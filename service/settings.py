@@ -19,7 +19,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
-from service.manifest import Precision
+from service.manifest import Manifest, Precision
 
 Engine = Literal["onnxruntime", "litert"]
 Kernels = Literal["xnnpack", "builtin", "reference"]
@@ -106,6 +106,14 @@ class EngineSettings(BaseModel):
         return self.kernels or ("xnnpack" if self.simd else "reference")
 
 
+def _in_manifest(manifest: Manifest, name: str) -> bool:
+    try:
+        manifest.get(name)
+    except KeyError:
+        return False
+    return True
+
+
 class ApiKeyFileError(RuntimeError):
     """MVA_API_KEY_FILE cannot be used. Not a ValueError on purpose: pydantic would wrap that in a
     ValidationError that echoes every input, the API key included."""
@@ -190,6 +198,18 @@ class ServerSettings(BaseSettings):
         if self.api_key is not None:
             raise ApiKeyFileError("set MVA_API_KEY or MVA_API_KEY_FILE, not both")
         self.api_key = SecretStr(read_api_key_file(self.api_key_file))
+        return self
+
+    @model_validator(mode="after")
+    def _models_in_the_manifest(self) -> ServerSettings:
+        """A model to warm or tune that the manifest does not name would leave the service up but
+        never ready: say so at start-up instead."""
+        manifest = Manifest.load(self.models_dir / "manifest.json")
+        for field in ("warm_models", "auto_tune_models"):
+            unknown = [name for name in getattr(self, field) if not _in_manifest(manifest, name)]
+            if unknown:
+                known = ", ".join(manifest.models)
+                raise SettingsConflict(field, f"not in the manifest: {', '.join(unknown)} (known: {known})")
         return self
 
     @model_validator(mode="after")

@@ -149,3 +149,18 @@ def test_default_threads_above_the_inference_cores_stop_start_up(monkeypatch: py
         load_server_settings()
     problem = "MVA_THREADS: above MVA_INFERENCE_CORES=1, the cores a request can get (got '2')"
     assert info.value.problems == [problem]
+
+
+def test_a_model_to_warm_that_the_manifest_does_not_name_stops_start_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Else the service would stay up and never become ready."""
+    monkeypatch.setenv("MVA_WARM_MODELS", '["mobilenet_v2", "resnet50"]')
+    with pytest.raises(InvalidServerSettings) as info:
+        load_server_settings()
+    assert len(info.value.problems) == 1
+    assert info.value.problems[0].startswith(
+        "MVA_WARM_MODELS: not in the manifest: resnet50 (known: mobilenet_v2"
+    )
+    monkeypatch.setenv("MVA_WARM_MODELS", '["short"]')  # an alias is a name the manifest knows
+    assert load_server_settings().warm_models == ["short"]
