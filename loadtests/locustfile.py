@@ -214,6 +214,9 @@ class VisionUser(FastHttpUser):
                 response.request_meta["name"] = f"{path} [503]"  # its own row: rejections are fast
                 response.success()
                 return
+            if response.status_code == 0:  # FastHttpUser's mark for no HTTP answer at all
+                response.failure(f"{upload.name}: no answer: {response.error!r}")
+                return
             if response.status_code != 200:
                 response.failure(
                     f"{upload.name}: HTTP {response.status_code} {(response.text or '')[:200]!r}"

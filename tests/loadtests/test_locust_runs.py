@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from loadtests.launch import Scenario, run_locust
+from service.localserver import LOOPBACK, free_port
 from tests.conftest import LiveServer
 
 SHORT = Scenario(users=2, spawn_rate=2, run_time="4s", max_fail_ratio=0.0)
@@ -46,6 +47,18 @@ def test_a_wrong_body_is_a_failure(server: LiveServer, images: Path, tmp_path: P
     [error] = result.report.errors
     assert "top-1 is 'military uniform', expected 'Egyptian cat'" in str(error["error"])
     assert result.report.violations[0].startswith("failure ratio")
+
+
+def test_no_server_is_a_failure_that_says_so(tmp_path: Path, images: Path) -> None:
+    """Nothing listens on the port: each request fails as "no answer" with the connection error."""
+    url = f"http://{LOOPBACK}:{free_port()}"
+    result = run_locust(
+        url, Scenario(**{**SHORT.__dict__, "run_time": "2s", "images": images}), tmp_path / "down"
+    )
+    assert result.exit_code == 1
+    assert result.total.requests > 0 and result.total.failures == result.total.requests
+    assert all("no answer" in str(error["error"]) for error in result.report.errors)
+    assert any("ConnectionRefused" in str(error["error"]) for error in result.report.errors)
 
 
 def test_distributed_master_and_one_worker(server: LiveServer, images: Path, tmp_path: Path) -> None:
