@@ -131,5 +131,9 @@ class Manifest(_Model):
             return self.models[name]
         return self._by_alias[name]
 
+    def knows(self, name: str) -> bool:
+        """Whether `get(name)` finds a model (a name or an alias)."""
+        return name in self.models or name in self._by_alias
+
     def by_task(self, task: Task) -> list[ModelSpec]:
         return [m for m in self.models.values() if m.task == task]

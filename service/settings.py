@@ -106,14 +106,6 @@ class EngineSettings(BaseModel):
         return self.kernels or ("xnnpack" if self.simd else "reference")
 
 
-def _in_manifest(manifest: Manifest, name: str) -> bool:
-    try:
-        manifest.get(name)
-    except KeyError:
-        return False
-    return True
-
-
 class ApiKeyFileError(RuntimeError):
     """MVA_API_KEY_FILE cannot be used. Not a ValueError on purpose: pydantic would wrap that in a
     ValidationError that echoes every input, the API key included."""
@@ -206,7 +198,7 @@ class ServerSettings(BaseSettings):
         never ready: say so at start-up instead."""
         manifest = Manifest.load(self.models_dir / "manifest.json")
         for field in ("warm_models", "auto_tune_models"):
-            unknown = [name for name in getattr(self, field) if not _in_manifest(manifest, name)]
+            unknown = [name for name in getattr(self, field) if not manifest.knows(name)]
             if unknown:
                 known = ", ".join(manifest.models)
                 raise SettingsConflict(field, f"not in the manifest: {', '.join(unknown)} (known: {known})")
