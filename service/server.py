@@ -1,21 +1,25 @@
 """Running the app under uvicorn, with a shutdown that loses no accepted request: on SIGTERM the
 service reports not-ready at once, keeps serving for MVA_SHUTDOWN_DELAY_S (so a load balancer or
 Kubernetes stops routing to it), then stops accepting, lets in-flight requests finish (up to the
-graceful timeout) and exits."""
+graceful timeout) and exits. With `--workers N` uvicorn's supervisor gets the signal, so the same
+shutdown is the supervisor's (DrainingSupervisor)."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
+from socket import socket
 from types import FrameType
 from typing import Any
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from service.api.app import create_app
 from service.logs import log_config
 from service.settings import load_server_settings
-from service.workers import shared_run_folder
+from service.workers import drain_marker, shared_run_folder
 
 log = logging.getLogger("mobile_vision_api")
 
@@ -39,6 +43,37 @@ class GracefulServer(uvicorn.Server):
             threading.Timer(self._delay_s, super().handle_exit, (sig, frame)).start()
         else:
             super().handle_exit(sig, frame)
+
+
+class DrainingSupervisor(Multiprocess):
+    """uvicorn's supervisor of `--workers N` with the shutdown above: on SIGTERM every process reports
+    not-ready at once (the run folder's `draining` file, read by /readyz) and keeps serving for the
+    delay; then uvicorn stops them as usual, each finishing its in-flight requests. SIGINT (Ctrl-C
+    reaches the workers too) and a second SIGTERM stop at once."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket], marker: Path, delay_s: float) -> None:
+        super().__init__(config, sockets)
+        self._marker = marker
+        self._delay_s = delay_s
+
+    def handle_term(self) -> None:
+        if self._delay_s <= 0 or self._marker.exists():
+            super().handle_term()
+            return
+        self._marker.touch()
+        log.info("SIGTERM: not ready; draining in %.1f s", self._delay_s)
+        # the supervisor's loop waits on should_exit, an Event: setting it from a timer thread is safe
+        timer = threading.Timer(self._delay_s, super().handle_term)
+        timer.daemon = True  # a SIGINT meanwhile ends the run without waiting for it
+        timer.start()
+
+    def keep_subprocess_alive(self) -> None:
+        if not self._marker.exists():
+            super().keep_subprocess_alive()
+        elif not any(process.process.is_alive() for process in self.processes):
+            # shutting down: a worker that stopped (the signal reached the process group) is not
+            # replaced, and once none is left there is nothing to drain
+            self.should_exit.set()
 
 
 def serve(
@@ -66,10 +101,12 @@ def serve(
     # read and checked here, before any worker starts: a bad MVA_* value stops start-up with the reason
     settings = load_server_settings()
     if workers > 1:
-        # several processes: uvicorn's supervisor imports the factory in each (no shutdown delay);
-        # they share a folder for their metrics and their readiness (service/workers.py)
-        with shared_run_folder(workers):
-            uvicorn.run("service.api.app:create_app", factory=True, workers=workers, **common)
+        # several processes: uvicorn's supervisor imports the factory in each; they share a folder for
+        # their metrics, their readiness and the shutdown (service/workers.py)
+        with shared_run_folder(workers) as folder:
+            config = uvicorn.Config("service.api.app:create_app", factory=True, workers=workers, **common)
+            marker = drain_marker(folder)
+            DrainingSupervisor(config, [config.bind_socket()], marker, settings.shutdown_delay_s).run()
         return
     app = create_app(settings)
     state = app.state.mva

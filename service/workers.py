@@ -1,7 +1,7 @@
 """What several worker processes (`serve --workers N`) share: a folder for the run, made by `serve`
-before uvicorn starts them, holding prometheus_client's multiprocess files (service/api/metrics.py)
-and one file per warmed-up process, so that /readyz answers for the whole server, not only for the
-process the probe happened to reach."""
+before uvicorn starts them, holding prometheus_client's multiprocess files (service/api/metrics.py),
+one file per warmed-up process and, once the supervisor got SIGTERM, a `draining` file, so that
+/readyz answers for the whole server, not only for the process the probe happened to reach."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ from service.api.metrics import MULTIPROC_DIR
 
 RUN_DIR = "MVA_RUN_DIR"  # the folder (set by `serve`)
 WORKER_PROCESSES = "MVA_WORKER_PROCESSES"  # how many processes share it
+DRAINING = "draining"  # in the run folder: the supervisor got SIGTERM (service/server.py)
+
+
+def drain_marker(run_dir: Path) -> Path:
+    return run_dir / DRAINING
 
 
 @contextlib.contextmanager
@@ -26,6 +31,7 @@ def shared_run_folder(workers: int) -> Iterator[Path]:
     given = os.environ.get(RUN_DIR)
     folder = Path(given or tempfile.mkdtemp(prefix="mva-run-"))
     (folder / "ready").mkdir(parents=True, exist_ok=True)
+    drain_marker(folder).unlink(missing_ok=True)  # a named folder may hold the last run's
     os.environ[RUN_DIR] = str(folder)
     os.environ[WORKER_PROCESSES] = str(workers)
     os.environ.setdefault(MULTIPROC_DIR, str(folder / "metrics"))
@@ -50,6 +56,10 @@ class Siblings:
         if not folder or not count or int(count) < 2:
             return None
         return cls(Path(folder) / "ready", int(count))
+
+    def draining(self) -> bool:
+        """Whether the supervisor is shutting the server down (every process then reports not ready)."""
+        return drain_marker(self.ready_dir.parent).exists()
 
     def mark_ready(self) -> None:
         (self.ready_dir / str(os.getpid())).touch()

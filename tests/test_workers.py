@@ -1,10 +1,12 @@
 """service/workers.py: the folder `serve --workers N` shares among its processes, and readiness that
-speaks for all of them (a real two-process server at the end)."""
+speaks for all of them, also while shutting down (real two-process servers at the end)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 
 from service.api.metrics import MULTIPROC_DIR
 from service.localserver import serve_app
-from service.workers import RUN_DIR, WORKER_PROCESSES, Siblings, shared_run_folder
+from service.workers import RUN_DIR, WORKER_PROCESSES, Siblings, drain_marker, shared_run_folder
 
 
 @pytest.fixture
@@ -31,6 +33,15 @@ def test_the_run_folder_is_made_shared_and_removed(clean_env: None) -> None:
         assert os.environ[MULTIPROC_DIR] == str(folder / "metrics") and (folder / "ready").is_dir()
         assert Siblings.from_environment() == Siblings(folder / "ready", 3)
     assert not folder.exists()
+
+
+def test_a_named_run_folder_starts_without_the_last_runs_drain(
+    clean_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(RUN_DIR, str(tmp_path))
+    drain_marker(tmp_path).touch()
+    with shared_run_folder(2) as folder:
+        assert folder == tmp_path and not Siblings(folder / "ready", 2).draining()
 
 
 def test_a_given_metrics_folder_is_kept(
@@ -79,3 +90,48 @@ def test_two_processes_are_ready_together(tmp_path: Path, images: Path) -> None:
             with httpx.Client(base_url=url, timeout=60) as fresh:  # a new connection: either process
                 assert fresh.post("/classify", files={"image": image}).status_code == 200
     assert list((tmp_path / "ready").iterdir()) == []  # each process took its file away as it stopped
+
+
+def test_sigterm_drains_every_process(tmp_path: Path, images: Path) -> None:
+    """SIGTERM to the supervisor of `serve --workers 2` shuts down as one process does: every process
+    reports not ready (within the supervisor's 0.5 s signal check) and keeps answering for
+    MVA_SHUTDOWN_DELAY_S; then the server exits by itself."""
+    image = (images / "cat.bmp").read_bytes()
+    env = {RUN_DIR: str(tmp_path), "MVA_WARM_MODELS": '["mobilenet_v2"]', "MVA_SHUTDOWN_DELAY_S": "3"}
+    with serve_app(env, workers=2) as (url, process):
+        process.send_signal(signal.SIGTERM)  # the supervisor only, as Docker and Kubernetes send it
+        signalled = time.monotonic()
+        time.sleep(0.7)
+        readiness, labels = [], []
+        while time.monotonic() - signalled < 2.5:
+            with httpx.Client(base_url=url, timeout=30) as fresh:  # a new connection: either process
+                ready = fresh.get("/readyz")
+                readiness.append((ready.status_code, ready.json()["error"]["message"]))
+                answer = fresh.post("/classify", files={"image": image})
+                labels.append(answer.json()["predictions"][0]["label"])
+        assert process.poll() is None  # still serving within the delay
+        assert len(readiness) >= 10 and set(readiness) == {(503, "shutting down")}
+        assert set(labels) == {"Egyptian cat"}
+        assert process.wait(timeout=20) == 0
+    assert list((tmp_path / "ready").iterdir()) == []
+
+
+def test_a_second_sigterm_stops_at_once(tmp_path: Path) -> None:
+    env = {RUN_DIR: str(tmp_path), "MVA_WARM_MODELS": "[]", "MVA_SHUTDOWN_DELAY_S": "60"}
+    with serve_app(env, workers=2) as (url, process):
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.7)
+        assert httpx.get(f"{url}/readyz").status_code == 503
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0 and time.monotonic() - started < 20
+
+
+def test_sigterm_to_the_whole_process_group_ends_the_drain(tmp_path: Path) -> None:
+    """A terminal or `kill -- -PGID` signals the workers too: they stop, are not replaced, and the
+    supervisor does not wait out a drain with nobody left to serve."""
+    env = {RUN_DIR: str(tmp_path), "MVA_WARM_MODELS": "[]", "MVA_SHUTDOWN_DELAY_S": "60"}
+    with serve_app(env, workers=2) as (_, process):
+        started = time.monotonic()
+        os.killpg(process.pid, signal.SIGTERM)
+        assert process.wait(timeout=20) == 0 and time.monotonic() - started < 20

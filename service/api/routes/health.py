@@ -29,9 +29,12 @@ async def readyz(request: Request) -> Response:
     # with several worker processes, ready means all of them: a probe reaches only one (reading a
     # handful of names in a folder on the temp filesystem: no need to leave the loop)
     siblings = state.siblings
-    if siblings is not None and (waiting := siblings.waiting_for()):
-        reason = f"{waiting} of {siblings.expected} worker processes still warming up"
-        return error_response(503, "not_ready", reason, headers={"Retry-After": "2"})
+    if siblings is not None:
+        if siblings.draining():
+            return error_response(503, "not_ready", "shutting down", headers={"Retry-After": "2"})
+        if waiting := siblings.waiting_for():
+            reason = f"{waiting} of {siblings.expected} worker processes still warming up"
+            return error_response(503, "not_ready", reason, headers={"Retry-After": "2"})
     return Response('{"status":"ready"}', media_type="application/json")
 
 
