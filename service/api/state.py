@@ -91,8 +91,10 @@ class AppState:
         import time
 
         defaults = self.default_settings
+        step = "start-up"
         try:
             for name in self.settings.warm_models:
+                step = name
                 spec = self.manifest.get(name)
                 resolved = resolve(spec, defaults)
                 start = time.perf_counter()
@@ -103,10 +105,14 @@ class AppState:
                     self.labels_for(spec)
                 self.warmup_ms[name] = round((time.perf_counter() - start) * 1000, 1)
             for name in self.settings.auto_tune_models:
+                step = f"{name} (preset=auto)"
                 self.auto_choice(self.manifest.get(name))
         except Exception as exc:
-            self.not_ready_reason = f"warm-up failed: {exc.__class__.__name__}: {exc}"
-            log.error("not ready: %s", self.not_ready_reason)
+            # /readyz and the 503s are often open to anyone: the exception's text, which can name
+            # server paths, goes to the log only
+            failure = f"warm-up of {step} failed ({exc.__class__.__name__})"
+            self.not_ready_reason = f"{failure}; the server log has the details"
+            log.error("not ready: %s: %s", failure, exc)
             return
         self.ready = True
         self.not_ready_reason = ""
