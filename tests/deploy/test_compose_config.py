@@ -59,6 +59,13 @@ def test_failed_attempts_go_to_another_replica() -> None:
     assert int(_nginx("keepalive")) > 0
 
 
+def test_the_balancer_passes_the_clients_host_with_its_port() -> None:
+    """The API builds absolute URLs (its redirects: /web -> /web/, a trailing slash dropped) from the Host
+    header. nginx's $host has no port, so through lb on 127.0.0.1:8000 they pointed at port 80; the
+    client's own Host header ($http_host) keeps the port it connected to."""
+    assert _nginx("proxy_set_header Host") == "$http_host"
+
+
 def test_api_cpus_follow_the_threads(compose: dict[str, Any]) -> None:
     api = compose["services"]["api"]
     threads = api["environment"]["MVA_THREADS"]
