@@ -140,6 +140,14 @@ def test_service_hpa_and_pdb_point_at_the_deployment(container: dict[str, Any]) 
     assert all(p["targetPort"] in ports for p in service["spec"]["ports"])
 
 
+def test_the_autoscaler_alone_sets_the_replica_count() -> None:
+    """With an HPA, a Deployment that names spec.replicas is scaled back to that number by every
+    `kubectl apply` (e.g. the one that rolls out a new image), whatever the HPA had scaled it to:
+    Kubernetes' HPA documentation says to leave the field out. The HPA's minimum is the floor."""
+    assert "replicas" not in _by_kind("Deployment")["spec"]
+    assert _by_kind("HorizontalPodAutoscaler")["spec"]["minReplicas"] >= 2
+
+
 def test_the_api_key_is_required_from_a_mounted_secret(
     container: dict[str, Any], env: dict[str, str]
 ) -> None:
