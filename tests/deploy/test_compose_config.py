@@ -155,6 +155,20 @@ def test_the_api_keeps_idle_connections_longer_than_the_balancer(compose: dict[s
     assert api_idle >= int(nginx_idle.group(1)) + 10
 
 
+def test_the_readmes_stack_examples_send_the_key() -> None:
+    """The stack wants the API key on /classify, /detect and /v1/models: a README example in the section
+    "Containers" that calls them through lb without it only shows the 401."""
+    section = re.search(r"^## Containers\n(.*?)^## ", (PROJECT_ROOT / "README.md").read_text(), re.M | re.S)
+    assert section
+    calls = [
+        line
+        for line in section.group(1).splitlines()
+        if "curl " in line and re.search(r"127\.0\.0\.1:8000/(classify|detect|v1/models)", line)
+    ]
+    assert calls
+    assert [line for line in calls if "X-API-Key: " not in line] == []
+
+
 PROMETHEUS_DIR = PROJECT_ROOT / "deploy" / "prometheus"
 
 
