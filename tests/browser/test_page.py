@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from tests.browser.conftest import PageSession
 
 
@@ -95,4 +98,23 @@ def test_simd_off_and_on_load_different_wasm_and_two_threads_really_run(
     assert len(session.workers) >= 1
     for last in (plain, threaded):
         assert last["browser"]["result"]["predictions"][0]["label"] == "Egyptian cat"
+    assert session.console_errors == []
+
+
+def test_a_half_transparent_png_gives_the_servers_scores(
+    session: PageSession, images: Path, tmp_path: Path
+) -> None:
+    """The server composites alpha over black; a canvas's getImageData gives a half-transparent pixel's
+    colour back at full strength, so the page composites over black too: the same input tensor."""
+    rgba = np.array(Image.open(images / "grace_hopper.bmp").convert("RGBA"))
+    rgba[:, :, 3] = 90
+    picture = tmp_path / "grace_hopper_alpha90.png"
+    Image.fromarray(rgba).save(picture)
+    session.pick(picture)
+    last = session.run(task="classify", precision="fp32", backend="wasm")
+    browser = last["browser"]["result"]["predictions"]
+    server = last["server"]["payload"]["predictions"]
+    assert [p["class_id"] for p in browser] == [p["class_id"] for p in server]
+    for b, s in zip(browser, server, strict=True):
+        assert abs(b["score"] - s["score"]) < 1e-3, (browser, server)
     assert session.console_errors == []

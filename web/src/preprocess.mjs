@@ -46,12 +46,18 @@ export function layout(input, width, height) {
 
 let canvas = null;
 
-/** The picture's RGBA bytes at its own size (the resize below is the server's, not the canvas's). */
+/**
+ * The picture's RGBA bytes at its own size (the resize below is the server's, not the canvas's),
+ * composited over black as the server does (service/imaging/decode.py): getImageData on a transparent
+ * canvas gives a half-transparent pixel's colour back at full strength, the server a darker one.
+ */
 function pixelsOf(picture, width, height) {
   canvas ??= new OffscreenCanvas(width, height);
   canvas.width = width;
   canvas.height = height;
   const context = canvas.getContext('2d', { willReadFrequently: true });
+  context.fillStyle = '#000';
+  context.fillRect(0, 0, width, height);
   context.drawImage(picture, 0, 0);
   return context.getImageData(0, 0, width, height).data;
 }
