@@ -118,3 +118,21 @@ def test_a_half_transparent_png_gives_the_servers_scores(
     for b, s in zip(browser, server, strict=True):
         assert abs(b["score"] - s["score"]) < 1e-3, (browser, server)
     assert session.console_errors == []
+
+
+def test_a_file_that_is_not_a_picture_is_refused_and_the_page_stays_usable(
+    session: PageSession, images: Path, tmp_path: Path
+) -> None:
+    """Run must not quietly run on the previous picture, and nothing may go uncaught."""
+    session.pick(images / "grace_hopper.bmp")
+    text = tmp_path / "notes.txt"
+    text.write_text("not a picture\n")
+    session.page.set_input_files("#file", str(text))
+    session.page.wait_for_selector("body[data-state=error]")
+    assert "notes.txt is not a picture" in session.page.text_content("#status")
+    assert session.page.is_disabled("#run") and session.page.is_disabled("#bench")
+    assert session.console_errors == []
+    session.page.evaluate("window.mva.errors = []")
+    session.pick(images / "cat.bmp")
+    last = session.run(task="classify", precision="int8")
+    assert last["server"]["payload"]["predictions"][0]["label"] == "Egyptian cat"

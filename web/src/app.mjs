@@ -136,7 +136,18 @@ function showServer(run) {
 }
 
 async function usePicture(blob) {
-  const bitmap = await createImageBitmap(blob);
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(blob);
+  } catch (error) {
+    // not a picture (or one this browser cannot decode): forget the previous one, or Run would
+    // quietly run on it
+    state.picture = state.blob = null;
+    for (const id of ['run', 'bench']) $(id).disabled = true;
+    $('scene').getContext('2d').clearRect(0, 0, $('scene').width, $('scene').height);
+    fail(new Error(`${blob.name || 'the file'} is not a picture this browser can decode (${error.message})`));
+    return;
+  }
   state.picture = { bitmap, width: bitmap.width, height: bitmap.height };
   state.blob = blob;
   drawScene($('scene'), state.picture, []);
