@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tests.browser.conftest import PageSession
+from tests.browser.conftest import RUN_TIMEOUT_MS, PageSession
 
 
 def box_iou(a: dict[str, float], b: dict[str, float]) -> float:
@@ -136,3 +136,29 @@ def test_a_file_that_is_not_a_picture_is_refused_and_the_page_stays_usable(
     session.pick(images / "cat.bmp")
     last = session.run(task="classify", precision="int8")
     assert last["server"]["payload"]["predictions"][0]["label"] == "Egyptian cat"
+
+
+def test_a_run_keeps_the_picture_and_settings_it_started_with(session: PageSession, images: Path) -> None:
+    """Run is locked while running, and a picture or setting changed meanwhile does not reach the half
+    still to come: browser and server answer for the same picture, with the settings shown."""
+    session.pick(images / "grace_hopper.bmp")
+    session.page.select_option("#task", "classify")
+    session.page.select_option("#precision", "fp32")  # a cold model: the run takes a while
+    session.page.select_option("#engine", "onnxruntime")
+    session.page.evaluate("document.body.dataset.state = 'busy'")
+    session.page.click("#run")
+    assert session.page.is_disabled("#run") and session.page.is_disabled("#bench")
+    assert session.page.is_disabled("#file")
+    # playwright sets a disabled file input all the same: the change arrives mid-run
+    session.page.set_input_files("#file", str(images / "bird.bmp"))
+    session.page.select_option("#engine", "litert")
+    session.page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=RUN_TIMEOUT_MS)
+    assert session.page.evaluate("window.mva.errors") == []
+    last = session.page.evaluate("window.mva.last")
+    server = last["server"]["payload"]
+    assert (server["image"]["width"], server["image"]["height"]) == (512, 600)
+    assert server["settings"]["engine"] == "onnxruntime"
+    assert last["browser"]["result"]["predictions"][0]["label"] == "military uniform"
+    assert server["predictions"][0]["label"] == "military uniform"
+    assert not session.page.is_disabled("#run")
+    assert session.console_errors == []

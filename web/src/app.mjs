@@ -12,7 +12,7 @@ import { loadManifest, loadServerInfo } from './manifest.mjs';
 import { callWithUpload } from './upload.mjs';
 
 const $ = (id) => document.getElementById(id);
-const state = { manifest: null, server: null, picture: null, blob: null, live: null };
+const state = { manifest: null, server: null, picture: null, blob: null, live: null, busy: false };
 window.mva = { state, last: null, bench: null, errors: [] };
 
 const ms = (v) => (v === null || v === undefined || Number.isNaN(v) ? '–' : `${v.toFixed(1)} ms`);
@@ -21,6 +21,26 @@ const kib = (b) => (b === null || b === undefined ? '–' : `${(b / 1024).toFixe
 function setStatus(text, busy = false) {
   $('status').textContent = text;
   document.body.dataset.state = busy ? 'busy' : 'idle';
+}
+
+// Run and Benchmark need a picture and the manifest, and go one at a time: a run reads its picture
+// and settings when it starts, and neither the picture nor a second run may change under it.
+function enableButtons() {
+  const ready = Boolean(state.picture && state.manifest && !state.busy);
+  for (const id of ['run', 'bench']) $(id).disabled = !ready;
+  $('file').disabled = state.busy;
+}
+
+async function exclusively(work) {
+  if (state.busy) return;
+  state.busy = true;
+  enableButtons();
+  try {
+    await work();
+  } finally {
+    state.busy = false;
+    enableButtons();
+  }
 }
 
 function job() {
@@ -143,7 +163,7 @@ async function usePicture(blob) {
     // not a picture (or one this browser cannot decode): forget the previous one, or Run would
     // quietly run on it
     state.picture = state.blob = null;
-    for (const id of ['run', 'bench']) $(id).disabled = true;
+    enableButtons();
     $('scene').getContext('2d').clearRect(0, 0, $('scene').width, $('scene').height);
     fail(new Error(`${blob.name || 'the file'} is not a picture this browser can decode (${error.message})`));
     return;
@@ -152,21 +172,26 @@ async function usePicture(blob) {
   state.blob = blob;
   drawScene($('scene'), state.picture, []);
   if (!state.manifest) return; // waiting for the API key: loadServer() enables the buttons
-  for (const id of ['run', 'bench']) $(id).disabled = false;
+  enableButtons();
   setStatus(`${bitmap.width}×${bitmap.height} picture, ${kib(blob.size)}: press Run`);
 }
 
 async function runBoth() {
   const j = job();
+  // everything the two sides use, read once: both run on the same picture with the settings shown
+  const { picture, blob } = state;
+  const config = browserConfig();
+  const upload = $('upload').value;
+  const query = apiQuery(j);
   setStatus('running in the browser and on the server…', true);
   try {
-    const browser = await runInBrowser(state.manifest, state.picture, j, browserConfig());
+    const browser = await runInBrowser(state.manifest, picture, j, config);
     showBrowser(browser);
     const input = state.manifest.models[j.model].input;
-    const server = await callWithUpload($('upload').value, state.picture, state.blob, input, j.task, apiQuery(j));
+    const server = await callWithUpload(upload, picture, blob, input, j.task, query);
     showServer(server);
     window.mva.last = { job: j, browser, server: { payload: server.payload, timing: server.timing } };
-    drawScene($('scene'), state.picture, [
+    drawScene($('scene'), picture, [
       { side: 'browser', ...browser.result },
       { side: 'server', ...server.payload },
     ]);
@@ -179,13 +204,14 @@ async function runBoth() {
 
 async function benchmark() {
   const j = job();
+  const { picture, blob } = state;
   const iterations = Math.max(1, Number($('iterations').value) || 10);
   $('benchmark').hidden = false;
   try {
     const result = await runBenchmark({
       manifest: state.manifest,
-      picture: state.picture,
-      blob: state.blob,
+      picture,
+      blob,
       upload: $('upload').value,
       job: j,
       apiQuery: apiQuery(j),
@@ -196,7 +222,7 @@ async function benchmark() {
     window.mva.bench = {
       job: j,
       iterations,
-      picture: { width: state.picture.width, height: state.picture.height, bytes: state.blob.size },
+      picture: { width: picture.width, height: picture.height, bytes: blob.size },
       userAgent: navigator.userAgent,
       hardwareConcurrency: navigator.hardwareConcurrency,
       rows: result,
@@ -303,10 +329,10 @@ async function init() {
   drop.addEventListener('drop', (e) => {
     e.preventDefault();
     drop.classList.remove('over');
-    if (e.dataTransfer.files[0]) usePicture(e.dataTransfer.files[0]);
+    if (e.dataTransfer.files[0] && !state.busy) usePicture(e.dataTransfer.files[0]);
   });
-  $('run').addEventListener('click', runBoth);
-  $('bench').addEventListener('click', benchmark);
+  $('run').addEventListener('click', () => exclusively(runBoth));
+  $('bench').addEventListener('click', () => exclusively(benchmark));
   $('live').addEventListener('click', toggleLive);
   $('live').disabled = !navigator.mediaDevices?.getUserMedia;
   gpuNote().catch(() => {});
