@@ -184,9 +184,19 @@ async function runBoth() {
   const upload = $('upload').value;
   const query = apiQuery(j);
   setStatus('running in the browser and on the server…', true);
+  // the previous run's answers go: a side that fails now must not show them as this run's
+  window.mva.last = null;
+  drawScene($('scene'), picture, []);
+  for (const side of ['browser', 'server']) {
+    $(`${side}-result`).textContent = 'running…';
+    $(`${side}-timing`).replaceChildren();
+  }
+  let side = 'browser';
   try {
     const browser = await runInBrowser(state.manifest, picture, j, config);
     showBrowser(browser);
+    drawScene($('scene'), picture, [{ side: 'browser', ...browser.result }]);
+    side = 'server';
     const input = state.manifest.models[j.model].input;
     const server = await callWithUpload(upload, picture, blob, input, j.task, query);
     showServer(server);
@@ -198,6 +208,8 @@ async function runBoth() {
     setStatus('done');
     document.body.dataset.state = 'done';
   } catch (error) {
+    $(`${side}-result`).textContent = `failed: ${error?.message ?? error}`;
+    if (side === 'browser') $('server-result').textContent = 'not run';
     fail(error);
   }
 }

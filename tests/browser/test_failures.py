@@ -1,0 +1,61 @@
+"""The page when one side fails: it says which side and why, shows nothing from an earlier run as this
+run's answer, and stays usable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.browser.conftest import RUN_TIMEOUT_MS
+from tests.conftest import LiveServer
+
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, Page
+
+SMALL_LIMIT = 400_000  # pixels: grace_hopper (512x600) passes, cat_1080p (1920x1080) does not
+
+
+@pytest.fixture(scope="module")
+def strict(start_server: Callable[..., LiveServer]) -> LiveServer:
+    return start_server(max_pixels=str(SMALL_LIMIT), warm_models='["mobilenet_v2"]')
+
+
+@pytest.fixture
+def page(browser: BrowserContext, strict: LiveServer) -> Iterator[Page]:
+    page = browser.new_page()
+    page.goto(strict.url + "/")
+    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+    yield page
+    page.close()
+
+
+def run(page: Page, picture: Path) -> str:
+    page.set_input_files("#file", str(picture))
+    page.wait_for_selector("#run:not([disabled])")
+    page.evaluate("document.body.dataset.state = 'busy'")
+    page.click("#run")
+    page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=RUN_TIMEOUT_MS)
+    return str(page.evaluate("document.body.dataset.state"))
+
+
+def test_a_refused_upload_leaves_no_earlier_answer_on_the_server_side(page: Page, images: Path) -> None:
+    page.select_option("#task", "classify")
+    assert run(page, images / "grace_hopper.bmp") == "done"
+    assert "military uniform" in page.text_content("#server-result")
+
+    # the browser decodes the 1080p photo; the server refuses it (MVA_MAX_PIXELS)
+    assert run(page, images / "cat_1080p.jpg") == "error"
+    assert "Egyptian cat" in page.text_content("#browser-result")
+    server = page.text_content("#server-result")
+    assert "military uniform" not in server and "HTTP 413" in server, server
+    assert "HTTP 413" in page.text_content("#status")
+    assert page.text_content("#server-timing") == ""
+    assert page.evaluate("window.mva.last") is None
+
+    # still usable
+    page.evaluate("window.mva.errors = []")
+    assert run(page, images / "grace_hopper.bmp") == "done"
+    assert "military uniform" in page.text_content("#server-result")
