@@ -59,3 +59,24 @@ def test_a_refused_upload_leaves_no_earlier_answer_on_the_server_side(page: Page
     page.evaluate("window.mva.errors = []")
     assert run(page, images / "grace_hopper.bmp") == "done"
     assert "military uniform" in page.text_content("#server-result")
+
+
+def test_a_server_stopped_mid_session_is_named_as_such(
+    browser: BrowserContext, start_server: Callable[..., LiveServer], images: Path
+) -> None:
+    server = start_server(warm_models='["mobilenet_v2"]')
+    page = browser.new_page()
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+    page.select_option("#task", "classify")
+    assert run(page, images / "cat.bmp") == "done"
+    server.stop()
+    # the browser side still runs (model cached in the page); the server side says what happened
+    page.evaluate("document.body.dataset.state = 'busy'")
+    page.click("#run")
+    page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=RUN_TIMEOUT_MS)
+    assert "Egyptian cat" in page.text_content("#browser-result")
+    assert "no answer from the server" in page.text_content("#server-result")
+    assert "no answer from the server" in page.text_content("#status")
+    assert not page.is_disabled("#run")
+    page.close()

@@ -46,12 +46,18 @@ export async function callApi(task, blob, query) {
     body.append('image', blob, 'image');
   }
   const start = performance.now();
-  const response = await fetch(url, {
-    method: 'POST',
-    body,
-    headers: { ...(rawImage ? { 'Content-Type': blob.type } : {}), ...authHeaders() },
-    cache: 'no-store',
-  });
+  let response;
+  try {
+    response = await fetch(url, {
+      method: 'POST',
+      body,
+      headers: { ...(rawImage ? { 'Content-Type': blob.type } : {}), ...authHeaders() },
+      cache: 'no-store',
+    });
+  } catch (error) {
+    // fetch says only "Failed to fetch": name what did not answer
+    throw new Error(`${task}: no answer from the server at ${location.host} (stopped?): ${error.message}`);
+  }
   const payload = await response.json();
   const roundTripMs = performance.now() - start;
   if (!response.ok) throw new HttpError(task, response.status, payload?.error?.message ?? '');
