@@ -22,7 +22,7 @@ def sha256_of(path: Path) -> str:
 @dataclass(frozen=True)
 class ArtifactLayout:
     """`<root>/build/<model>/{source.tflite,labels.txt,<precision>.onnx,<precision>.onnx.gz,
-    int8-signed.onnx}` plus `<root>/build/lock.json`."""
+    int8-signed.onnx,fp32-batch1.onnx}` plus `<root>/build/lock.json`."""
 
     root: Path  # the `models/` folder that holds manifest.json
 
@@ -58,6 +58,11 @@ class ArtifactLayout:
         """int8.onnx with signed weights (modelbuild.convert.signed_int8_weights): same results, the
         file onnxruntime runs on CPUs with VNNI."""
         return self.model_dir(model) / "int8-signed.onnx"
+
+    def onnx_fixed_batch(self, model: str, precision: Precision) -> Path:
+        """<precision>.onnx with the batch fixed at 1 (built for fp32 only): for onnxruntime-web's
+        WebGL backend, which cannot run the symbolic batch the server's micro-batching needs."""
+        return self.model_dir(model) / f"{precision}-batch1.onnx"
 
     def read_lock(self) -> dict[str, Any]:
         if not self.lock.exists():

@@ -19,8 +19,9 @@ from service.modelbuild.fetch import fetch_pypi, fetch_url
 from service.modelbuild.verify import sample_pixels, verify
 
 # Bump when convert.py changes what it writes: it invalidates every lock entry.
-# 2: symbolic batch dimension; 3: batch check in the lock; 4: int8-signed.onnx; 5: <precision>.onnx.gz
-CONVERTER_REVISION = 5
+# 2: symbolic batch dimension; 3: batch check in the lock; 4: int8-signed.onnx; 5: <precision>.onnx.gz;
+# 6: fp32-batch1.onnx
+CONVERTER_REVISION = 6
 TOOLS = ("tflite2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy", "pillow")
 
 
@@ -79,12 +80,20 @@ def build_model(
     verification: dict[str, dict[str, object]] = {}
     for precision in spec.precisions:
         out = layout.onnx(spec.name, precision)
-        convert(tflite, out, precision, quantized)
+        # WebGL in the browser runs fp32 only (no int8 kernels), and only with a fixed batch
+        fixed = layout.onnx_fixed_batch(spec.name, precision) if precision == "fp32" else None
+        convert(tflite, out, precision, quantized, fixed)
         verification[precision] = verify(spec, tflite, out, precision, samples)
         files[out.name] = sha256_of(out)
         _log_verified(spec, out, verification[precision], log)
         gz = write_gzip_copy(out)  # the file the page downloads, compressed once here
         files[gz.name] = sha256_of(gz)
+        if fixed is not None:
+            verification[fixed.stem] = verify(spec, tflite, fixed, precision, samples, batched=False)
+            files[fixed.name] = sha256_of(fixed)
+            _log_verified(spec, fixed, verification[fixed.stem], log)
+            fixed_gz = write_gzip_copy(fixed)
+            files[fixed_gz.name] = sha256_of(fixed_gz)
         if precision == "int8":
             signed = layout.onnx_signed_int8(spec.name)
             write_signed_int8_variant(out, signed)

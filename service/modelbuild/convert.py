@@ -7,6 +7,8 @@ give every model the same NHWC float input and produce the two MobileNet precisi
 - fp32: every Quantize/Dequantize pair removed; weights are the dequantized tflite weights.
 - int8 with signed weights (`signed_int8_weights`): the same arithmetic with int8 instead of uint8
   weights, for onnxruntime's VNNI kernels.
+- fp32 with the batch fixed at 1 (`fixed_batch_path`): the same graph before the batch dimension is
+  made symbolic, for onnxruntime-web's WebGL backend, which cannot run a symbolic batch.
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ from service.manifest import Precision
 INPUT_NAME = "input"
 
 
-def convert(tflite_path: Path, onnx_path: Path, precision: Precision, quantized: bool) -> None:
+def convert(
+    tflite_path: Path,
+    onnx_path: Path,
+    precision: Precision,
+    quantized: bool,
+    fixed_batch_path: Path | None = None,
+) -> None:
+    """Write `onnx_path` (symbolic batch) and, when given, `fixed_batch_path` (batch 1)."""
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.onnx"
         # tflite2onnx warns once per float16 tensor (BlazeFace full range); the verification step
@@ -40,13 +49,19 @@ def convert(tflite_path: Path, onnx_path: Path, precision: Precision, quantized:
     elif precision == "int8":
         raise ValueError(f"{tflite_path.name} is a float model: no int8 variant")
     use_nhwc_input(model)
-    use_symbolic_batch(model)
     model.producer_name = "mobile-vision-api"
+    if fixed_batch_path is not None:
+        _save(model, fixed_batch_path)
+    use_symbolic_batch(model)
+    _save(model, onnx_path)
+
+
+def _save(model: onnx.ModelProto, path: Path) -> None:
     onnx.checker.check_model(model)
-    onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = onnx_path.with_name(onnx_path.name + ".part")
-    onnx.save(model, str(tmp_out))
-    tmp_out.replace(onnx_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    onnx.save(model, str(part))
+    part.replace(path)
 
 
 def use_nhwc_input(model: onnx.ModelProto) -> None:

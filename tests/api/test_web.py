@@ -62,11 +62,24 @@ def test_model_by_alias_and_labels(client: httpx.Client, layout: ArtifactLayout)
     assert labels.text.splitlines()[653] == "military uniform"
 
 
+def test_the_fixed_batch_copy_for_webgl(client: httpx.Client, layout: ArtifactLayout) -> None:
+    fixed = client.get("/models/short/fp32-batch1.onnx")
+    assert fixed.status_code == 200
+    assert fixed.content == layout.onnx_fixed_batch("blazeface_short", "fp32").read_bytes()
+    assert fixed.content != layout.onnx("blazeface_short", "fp32").read_bytes()
+    # built for fp32 only: WebGL has no int8 kernels
+    missing = client.get("/models/mobilenet_v2/int8-batch1.onnx")
+    assert missing.status_code == 404
+    assert "int8-batch1.onnx is not built" in missing.json()["error"]["message"]
+
+
 @pytest.mark.parametrize(
     "path",
     [
         "/models/nope/int8.onnx",
         "/models/blazeface_short/int8.onnx",  # not a precision this model comes in
+        "/models/blazeface_short/int8-batch1.onnx",
+        "/models/mobilenet_v2/fp16-batch1.onnx",
         "/models/..%2F..%2Fmanifest/int8.onnx",
         "/web/../../pyproject.toml",
         "/web/..%2F..%2Fpyproject.toml",

@@ -162,3 +162,36 @@ def test_a_run_keeps_the_picture_and_settings_it_started_with(session: PageSessi
     assert server["predictions"][0]["label"] == "military uniform"
     assert not session.page.is_disabled("#run")
     assert session.console_errors == []
+
+
+def test_webgl_runs_the_fp32_graph_with_its_batch_fixed_at_1(session: PageSession, images: Path) -> None:
+    """onnxruntime-web's WebGL backend cannot run the symbolic batch of the files the server runs (it
+    refused every input shape): it gets the same graph with the batch fixed at 1, and answers as the
+    server does. Here WebGL is SwiftShader, software, but the same code path as on a GPU."""
+    session.pick(images / "grace_hopper.bmp")
+    last = session.run(task="classify", precision="fp32", backend="webgl")
+    assert last["browser"]["engine"]["backend"] == "webgl"
+    browser_top = last["browser"]["result"]["predictions"][0]
+    assert browser_top["label"] == last["server"]["payload"]["predictions"][0]["label"] == "military uniform"
+    assert any(url.endswith("/models/mobilenet_v2/fp32-batch1.onnx") for url in session.requests)
+
+    session.pick(images / "face.jpg")
+    last = session.run(task="detect", detector="blazeface_short", backend="webgl")
+    browser_faces = last["browser"]["result"]["faces"]
+    assert len(browser_faces) == len(last["server"]["payload"]["faces"]) == 2
+    for face in last["server"]["payload"]["faces"]:
+        assert max(box_iou(face["box"], other["box"]) for other in browser_faces) > 0.9
+    assert session.console_errors == []
+
+
+def test_webgl_with_int8_says_it_runs_fp32_only(session: PageSession, images: Path) -> None:
+    session.pick(images / "grace_hopper.bmp")
+    session.page.select_option("#task", "classify")
+    session.page.select_option("#precision", "int8")
+    session.page.select_option("#backend", "webgl")
+    session.page.click("#run")
+    session.page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=RUN_TIMEOUT_MS)
+    assert "WebGL runs fp32 models only" in session.page.text_content("#browser-result")
+    session.page.evaluate("window.mva.errors = []")
+    last = session.run(precision="fp32")  # and the page stays usable
+    assert last["browser"]["result"]["predictions"][0]["label"] == "military uniform"

@@ -30,6 +30,25 @@ def test_every_model_takes_nhwc_float_with_a_symbolic_batch(
     assert graph_input.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
 
 
+@pytest.mark.parametrize("model", ["mobilenet_v2", "blazeface_short", "blazeface_full"])
+def test_the_fp32_copy_for_webgl_is_the_same_graph_with_the_batch_fixed_at_1(
+    layout: ArtifactLayout, manifest: Manifest, model: str
+) -> None:
+    spec = manifest.get(model)
+    fixed = onnx.load(str(layout.onnx_fixed_batch(model, "fp32"))).graph
+    symbolic = onnx.load(str(layout.onnx(model, "fp32"))).graph
+    for value in (*fixed.input, *fixed.output):
+        assert value.type.tensor_type.shape.dim[0].dim_value == 1
+    assert [d.dim_value for d in fixed.input[0].type.tensor_type.shape.dim] == [
+        1, spec.input.height, spec.input.width, 3
+    ]  # fmt: skip
+    kernels = {t.name: numpy_helper.to_array(t) for t in symbolic.initializer if len(t.dims) == 4}
+    fixed_kernels = {t.name: numpy_helper.to_array(t) for t in fixed.initializer if t.name in kernels}
+    assert fixed_kernels.keys() == kernels.keys()  # the same convolution weights
+    assert all(np.array_equal(w, kernels[name]) for name, w in fixed_kernels.items())
+    assert not layout.onnx_fixed_batch(model, "int8").exists()  # WebGL has no int8 kernels
+
+
 def test_int8_keeps_qdq_with_integer_weights(layout: ArtifactLayout) -> None:
     path = layout.onnx("mobilenet_v2", "int8")
     counts = ops(path)
@@ -89,10 +108,11 @@ def test_lock_records_checksums_and_verification(layout: ArtifactLayout, manifes
     assert set(lock["models"]) == set(manifest.models)
     assert {"tflite2onnx", "onnxruntime", "ai-edge-litert"} <= set(lock["tools"])
     entry = lock["models"]["mobilenet_v2"]
-    files = {"source.tflite", "labels.txt", "int8.onnx", "int8-signed.onnx", "fp32.onnx"}
-    files |= {"int8.onnx.gz", "fp32.onnx.gz"}  # the copies the page downloads
+    files = {"source.tflite", "labels.txt", "int8.onnx", "int8-signed.onnx", "fp32.onnx", "fp32-batch1.onnx"}
+    files |= {"int8.onnx.gz", "fp32.onnx.gz", "fp32-batch1.onnx.gz"}  # the copies the page downloads
     assert set(entry["files"]) == files
     assert entry["verification"]["int8"]["max_abs"] == 0.0
+    assert entry["verification"]["fp32-batch1"]["max_abs"] == entry["verification"]["fp32"]["max_abs"]
     # the signed variant is verified (bit for bit) where the build host has VNNI
     signed = entry["verification"]["int8-signed"]
     assert signed["max_abs"] == 0.0 if has_vnni() else "VNNI" in signed["skipped"]
@@ -101,5 +121,8 @@ def test_lock_records_checksums_and_verification(layout: ArtifactLayout, manifes
 
 def test_lock_records_that_batches_equal_single_images(layout: ArtifactLayout) -> None:
     for entry in layout.read_lock()["models"].values():
-        for figures in entry["verification"].values():
-            assert "skipped" in figures or figures["batch_max_abs"] <= 1e-4
+        for name, figures in entry["verification"].items():
+            if name.endswith("-batch1"):  # no batch to check
+                assert "batch_max_abs" not in figures and figures["max_abs"] <= figures["tolerance"]
+            else:
+                assert "skipped" in figures or figures["batch_max_abs"] <= 1e-4

@@ -12,8 +12,13 @@ import { toModelInput } from './preprocess.mjs';
  */
 export async function runInBrowser(manifest, picture, job, config) {
   const spec = manifest.models[job.model];
+  const webgl = config.backend === 'webgl';
+  if (webgl && job.precision !== 'fp32') {
+    // onnxruntime-web's WebGL backend has no int8 (DequantizeLinear) kernels
+    throw new Error(`WebGL runs fp32 models only, not ${job.precision}: pick fp32, or the wasm backend`);
+  }
   const engine = engineFor(config);
-  const url = modelUrl(job.model, job.precision);
+  const url = modelUrl(job.model, job.precision, webgl);
   const start = performance.now();
   const load = await engine.load(url);
   const input = toModelInput(picture.bitmap, picture.width, picture.height, spec.input);

@@ -17,8 +17,11 @@ export async function loadServerInfo() {
   return getJson('/v1/models');
 }
 
-export function modelUrl(name, precision) {
-  return `/models/${encodeURIComponent(name)}/${encodeURIComponent(precision)}.onnx`;
+// fixedBatch: the same graph with the batch fixed at 1 (fp32 only), for onnxruntime-web's WebGL
+// backend, which cannot run the symbolic batch of the file the server runs.
+export function modelUrl(name, precision, fixedBatch = false) {
+  const file = `${encodeURIComponent(precision)}${fixedBatch ? '-batch1' : ''}.onnx`;
+  return `/models/${encodeURIComponent(name)}/${file}`;
 }
 
 const labelCache = new Map();

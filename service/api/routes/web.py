@@ -1,8 +1,11 @@
 """The browser page (`/`), its scripts and onnxruntime-web's wasm (`/web/...`, from settings.static_dir,
 built by `make web`), and the ONNX files the server runs (`/models/<model>/<precision>.onnx`), so the
-page runs the very same model files in the browser."""
+page runs the very same model files in the browser; for its WebGL backend, which cannot run a symbolic
+batch, the fp32 graph with the batch fixed at 1 (`/models/<model>/fp32-batch1.onnx`)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
@@ -40,20 +43,43 @@ async def page_file(request: Request, relative: str) -> Response:
     return await _page_file(request, relative)
 
 
+ONNX_FILE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/octet-stream": {}}},
+    304: {"description": "not modified"},
+}
+
+
+# before the route below, whose {precision} would take "fp32-batch1" (and refuse it)
+@router.head("/models/{model}/{precision}-batch1.onnx", include_in_schema=False)
+@router.get(
+    "/models/{model}/{precision}-batch1.onnx",
+    summary="The same graph with the batch fixed at 1, for onnxruntime-web's WebGL backend (fp32 only)",
+    response_class=Response,
+    responses=ONNX_FILE,
+)
+async def fixed_batch_model_file(request: Request, model: str, precision: Precision) -> Response:
+    return await _onnx_file(request, model, precision, fixed_batch=True)
+
+
 @router.head("/models/{model}/{precision}.onnx", include_in_schema=False)
 @router.get(
     "/models/{model}/{precision}.onnx",
     summary="The ONNX file the server runs, for the browser (ETag; If-None-Match -> 304)",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}, 304: {"description": "not modified"}},
+    responses=ONNX_FILE,
 )
 async def model_file(request: Request, model: str, precision: Precision) -> Response:
+    return await _onnx_file(request, model, precision, fixed_batch=False)
+
+
+async def _onnx_file(request: Request, model: str, precision: Precision, fixed_batch: bool) -> Response:
     spec = _known_model(request, model)
     if precision not in spec.precisions:
         raise UnknownModel(f"{spec.name} comes in {', '.join(spec.precisions)}", field="precision")
-    path = state_of(request).layout.onnx(spec.name, precision)
+    layout = state_of(request).layout
+    path = layout.onnx_fixed_batch(spec.name, precision) if fixed_batch else layout.onnx(spec.name, precision)
     if not path.is_file():
-        raise UnknownModel(f"{spec.name} {precision} is not built (run `make models`)", field="model")
+        raise UnknownModel(f"{spec.name} {path.name} is not built (run `make models`)", field="model")
     return await file_response(request, path, ETAGS)
 
 
