@@ -195,3 +195,16 @@ def test_webgl_with_int8_says_it_runs_fp32_only(session: PageSession, images: Pa
     session.page.evaluate("window.mva.errors = []")
     last = session.run(precision="fp32")  # and the page stays usable
     assert last["browser"]["result"]["predictions"][0]["label"] == "military uniform"
+
+
+def test_the_labels_come_with_the_model_not_inside_the_postprocessing(
+    session: PageSession, images: Path
+) -> None:
+    """On first use the labels file is fetched beside the model (both before the inference), so the
+    browser's 'postprocessing' figure is only the top-k, as the server's is."""
+    events: list[str] = []
+    session.page.on("request", lambda r: r.url.endswith("/labels.txt") and events.append("labels asked"))
+    session.page.on("requestfinished", lambda r: r.url.endswith(".onnx") and events.append("model in"))
+    session.pick(images / "grace_hopper.bmp")
+    session.run(task="classify", precision="int8", backend="wasm")
+    assert events == ["labels asked", "model in"]
