@@ -158,4 +158,21 @@ wait_healthy api
 sleep 3 # lb re-resolves the service every 2 s
 stack_tests -k "every_replica or prometheus"
 
+say "one api replica paused (it accepts and never answers): lb answers from the other after its read timeout"
+mapfile -t api_ids < <(compose ps -q api)
+hung=${api_ids[0]}
+picture=$(.venv/bin/python -c 'import matplotlib.cbook as c; print(c.get_sample_data("grace_hopper.jpg", asfileobj=False))')
+since=$(date +%s)
+"$DOCKER" pause "$hung" >/dev/null
+codes=$(for _ in 1 2 3 4; do
+  curl -s -o /dev/null -w '%{http_code}\n' --max-time 40 -H "X-API-Key: $(cat "$MVA_API_KEY_SECRET")" \
+    -H 'Content-Type: image/jpeg' --data-binary "@$picture" "$LB_URL/classify" &
+done; wait)
+"$DOCKER" unpause "$hung" >/dev/null
+lb_log=$("$DOCKER" logs --since "$since" "$(compose ps -q lb)" 2>&1)
+echo "::: containers: answers: $(tr '\n' ' ' <<<"$codes")"
+grep -m2 -E 'status=504, 200' <<<"$lb_log" || true
+[ "$(grep -c '^200$' <<<"$codes")" -eq 4 ] || { echo "a request failed while a replica hung" >&2; exit 1; }
+grep -qE 'status=504, 200' <<<"$lb_log" || { echo "no request met the hung replica: not exercised" >&2; exit 1; }
+
 say "compose down"

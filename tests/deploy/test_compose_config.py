@@ -59,6 +59,22 @@ def test_failed_attempts_go_to_another_replica() -> None:
     assert int(_nginx("keepalive")) > 0
 
 
+def test_a_replica_that_hangs_is_retried_on_another(compose: dict[str, Any]) -> None:
+    """A read timeout is retried (`timeout` above) only while proxy_next_upstream_timeout has time left:
+    with a 60 s read timeout and 30 s to retry, a hung replica's requests waited 60 s and failed. The read
+    timeout must also outlast the API's own answer under load (503 after MVA_QUEUE_TIMEOUT_S)."""
+    queue = ServerSettings().queue_timeout_s
+    env = compose["services"]["api"]["environment"]
+    assert env["MVA_QUEUE_TIMEOUT_S"] == f"${{MVA_QUEUE_TIMEOUT_S:-{queue:g}}}"
+    read = _seconds(_nginx("proxy_read_timeout"))
+    assert queue * 2 <= read < _seconds(_nginx("proxy_next_upstream_timeout"))
+
+
+def _seconds(duration: str) -> float:
+    assert duration.endswith("s"), duration
+    return float(duration[:-1])
+
+
 def test_the_balancer_passes_the_clients_host_with_its_port() -> None:
     """The API builds absolute URLs (its redirects: /web -> /web/, a trailing slash dropped) from the Host
     header. nginx's $host has no port, so through lb on 127.0.0.1:8000 they pointed at port 80; the
