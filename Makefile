@@ -10,7 +10,7 @@ IMAGES ?= $(if $(wildcard ../shared/images),../shared/images,)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install models serve test lint clean lock web browser-deps
+.PHONY: install models serve test lint audit clean lock web browser-deps
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,10 @@ lint: install
 
 test: models web lint
 	MVA_TEST_IMAGES=$(IMAGES) $(BIN)/pytest
+
+# The locked Python dependencies against PyPI's vulnerability data (README, "Dependency audit").
+audit: install
+	$(BIN)/python -m service.audit requirements.lock
 
 # The browser page (web/src) and the onnxruntime-web files it loads, from the npm lockfile, into web/dist.
 web: web/dist/build.json
