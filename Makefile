@@ -36,8 +36,9 @@ test: models web lint
 	MVA_TEST_IMAGES=$(IMAGES) $(BIN)/pytest
 
 # The locked Python dependencies against PyPI's vulnerability data (README, "Dependency audit").
+AUDIT_ARGS ?=
 audit: install
-	$(BIN)/python -m service.audit requirements.lock
+	$(BIN)/python -m service.audit requirements.lock $(AUDIT_ARGS)
 
 # The browser page (web/src) and the onnxruntime-web files it loads, from the npm lockfile, into web/dist.
 web: web/dist/build.json

@@ -4,12 +4,13 @@ test asks the real PyPI (`make audit` in CI does it for the whole lock file)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from service.audit import PYPI, Assessment, assess, fetch, read_pins, report
+from service.audit import PYPI, Assessment, assess, fetch, main, read_pins, report
 
 MINERVA = {
     "id": "GHSA-wj6h-64fc-37mp",
@@ -66,3 +67,15 @@ def test_pypi_answers_with_the_newest_release_and_its_vulnerabilities() -> None:
         missing = fetch(client, "no-such-project-mva-audit", "1.0")
     assert result.error is None and result.newest and result.newest != "0.0.1" and not result.fully_checked
     assert missing.newest is None and missing.error == "HTTP 404"
+
+
+def test_ci_may_let_an_unanswered_pypi_pass_but_never_a_finding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CI passes --allow-unanswered: no network is no verdict. A package PyPI does not know is the
+    same case here, and still printed."""
+    lock = tmp_path / "requirements.lock"
+    lock.write_text("no-such-project-mva-audit==1.0\n")
+    assert main([str(lock), "--allow-unanswered"]) == 0
+    assert "NOT CHECKED no-such-project-mva-audit==1.0" in capsys.readouterr().out
+    assert main([str(lock)]) == 2
