@@ -53,6 +53,11 @@ def test_fp32_scores_match_the_servers_because_the_input_pixels_do(
     input tensor, so fp32 scores agree to rounding. (int8 scores differ by a few points:
     onnxruntime-web's quantized wasm kernels round differently from native onnxruntime's.)"""
     session.pick(images / "grace_hopper.bmp")
+    assert_fp32_scores_match(session)
+
+
+def assert_fp32_scores_match(session: PageSession) -> None:
+    """Classify the picked picture at fp32 on both sides: the same top 5, scores within 1e-3."""
     last = session.run(task="classify", precision="fp32", backend="wasm")
     browser = last["browser"]["result"]["predictions"]
     server = last["server"]["payload"]["predictions"]
@@ -111,13 +116,7 @@ def test_a_half_transparent_png_gives_the_servers_scores(
     picture = tmp_path / "grace_hopper_alpha90.png"
     Image.fromarray(rgba).save(picture)
     session.pick(picture)
-    last = session.run(task="classify", precision="fp32", backend="wasm")
-    browser = last["browser"]["result"]["predictions"]
-    server = last["server"]["payload"]["predictions"]
-    assert [p["class_id"] for p in browser] == [p["class_id"] for p in server]
-    for b, s in zip(browser, server, strict=True):
-        assert abs(b["score"] - s["score"]) < 1e-3, (browser, server)
-    assert session.console_errors == []
+    assert_fp32_scores_match(session)
 
 
 def test_a_file_that_is_not_a_picture_is_refused_and_the_page_stays_usable(

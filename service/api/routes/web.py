@@ -49,16 +49,7 @@ ONNX_FILE: dict[int | str, dict[str, Any]] = {
 }
 
 
-# before the route below, whose {precision} would take "fp32-batch1" (and refuse it)
-@router.head("/models/{model}/{precision}-batch1.onnx", include_in_schema=False)
-@router.get(
-    "/models/{model}/{precision}-batch1.onnx",
-    summary="The same graph with the batch fixed at 1, for onnxruntime-web's WebGL backend (fp32 only)",
-    response_class=Response,
-    responses=ONNX_FILE,
-)
-async def fixed_batch_model_file(request: Request, model: str, precision: Precision) -> Response:
-    return await _onnx_file(request, model, precision, fixed_batch=True)
+FIXED_BATCH = "/models/{model}/{precision}-batch1.onnx"
 
 
 @router.head("/models/{model}/{precision}.onnx", include_in_schema=False)
@@ -68,11 +59,17 @@ async def fixed_batch_model_file(request: Request, model: str, precision: Precis
     response_class=Response,
     responses=ONNX_FILE,
 )
+# registered first (decorators apply from the bottom): the route above would take "fp32-batch1" for
+# {precision}, and refuse it
+@router.head(FIXED_BATCH, include_in_schema=False)
+@router.get(
+    FIXED_BATCH,
+    summary="The same graph with the batch fixed at 1, for onnxruntime-web's WebGL backend (fp32 only)",
+    response_class=Response,
+    responses=ONNX_FILE,
+)
 async def model_file(request: Request, model: str, precision: Precision) -> Response:
-    return await _onnx_file(request, model, precision, fixed_batch=False)
-
-
-async def _onnx_file(request: Request, model: str, precision: Precision, fixed_batch: bool) -> Response:
+    fixed_batch = request.scope["route"].path == FIXED_BATCH
     spec = _known_model(request, model)
     if precision not in spec.precisions:
         raise UnknownModel(f"{spec.name} comes in {', '.join(spec.precisions)}", field="precision")
