@@ -59,6 +59,14 @@ def test_failed_attempts_go_to_another_replica() -> None:
     assert int(_nginx("keepalive")) > 0
 
 
+def test_no_replica_is_marked_down_for_the_apis_own_503s() -> None:
+    """nginx counts every answer it retries on as a failure, the API's 503 under overload too: any
+    max_fails would take every replica out at once under load (test_compose_stack.py shows the overload
+    answered by the API)."""
+    assert "http_503" in _nginx("proxy_next_upstream").split()
+    assert _nginx("server api:8000").split()[-1] == "max_fails=0"
+
+
 def test_a_replica_that_hangs_is_retried_on_another(compose: dict[str, Any]) -> None:
     """A read timeout is retried (`timeout` above) only while proxy_next_upstream_timeout has time left:
     with a 60 s read timeout and 30 s to retry, a hung replica's requests waited 60 s and failed. The read

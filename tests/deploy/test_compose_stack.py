@@ -5,6 +5,8 @@ secret (MVA_API_KEY_SECRET, default deploy/secrets/api_key), as any client of th
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import time
 from collections import Counter
@@ -14,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from service.bench.load import read_response, request_bytes
 from service.settings import PROJECT_ROOT, ServerSettings, read_api_key_file
 
 LB_URL = os.environ.get("MVA_LB_URL", "")
@@ -154,6 +157,35 @@ def _eventually(check: Callable[[], bool], timeout_s: float, what: str) -> None:
     while not check():
         assert time.monotonic() < deadline, f"not within {timeout_s:g} s: {what}"
         time.sleep(1)
+
+
+def test_overload_is_refused_by_the_api_not_by_the_balancer(images: Path) -> None:
+    """120 clients at once, far above what 2 replicas serve: the API refuses the excess itself (503
+    `overloaded`) and serves the rest. nginx must not answer for it: when it counted those 503s as
+    failures (max_fails), every replica was marked down at once and nginx answered thousands of its own
+    503 `unavailable` a second while the replicas were up."""
+    key = read_api_key_file(API_KEY_FILE)
+    host, port = LB_URL.removeprefix("http://").split(":")
+    body = (images / "cat.bmp").read_bytes()
+    headers = {"content-type": "image/bmp", "x-api-key": key}
+    request = request_bytes(host, int(port), "/classify", {}, body, headers)
+    answers: Counter[str] = Counter()
+
+    async def client(stop: float) -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        while time.monotonic() < stop:
+            writer.write(request)
+            status, answer = await read_response(reader)
+            answers["200" if status == 200 else f"{status} {json.loads(answer)['error']['code']}"] += 1
+        writer.close()
+
+    async def burst() -> None:
+        stop = time.monotonic() + 4
+        await asyncio.gather(*(client(stop) for _ in range(120)))
+
+    asyncio.run(burst())
+    assert answers["200"] > 0 and answers["503 overloaded"] > 0, answers
+    assert set(answers) == {"200", "503 overloaded"}, answers
 
 
 @pytest.mark.skipif(not PROMETHEUS_URL, reason="needs the stack's `monitoring` profile (MVA_PROMETHEUS_URL)")
