@@ -1,6 +1,8 @@
 // The server path: POST the picture's bytes to /classify or /detect and split the round trip into
 // the server's own stages (Server-Timing) and the rest (network, HTTP, JSON).
 
+import { readJson } from './answers.mjs';
+
 // The API key (the server's MVA_API_KEY), sent as X-API-Key when set. Kept in this tab only: module
 // memory plus sessionStorage (gone when the tab closes; never localStorage or a cookie).
 const KEY_STORAGE = 'mva-api-key';
@@ -20,13 +22,6 @@ export function authHeaders() {
   return apiKey ? { 'X-API-Key': apiKey } : {};
 }
 
-// An answer that is not 2xx; `status` 401 means the API key is missing or wrong.
-export class HttpError extends Error {
-  constructor(what, status, message = '') {
-    super(`${what}: HTTP ${status}${message ? `: ${message}` : ''}`);
-    this.status = status;
-  }
-}
 export function parseServerTiming(header) {
   const stages = {};
   for (const part of (header || '').split(',')) {
@@ -58,9 +53,8 @@ export async function callApi(task, blob, query) {
     // fetch says only "Failed to fetch": name what did not answer
     throw new Error(`${task}: no answer from the server at ${location.host} (stopped?): ${error.message}`);
   }
-  const payload = await response.json();
+  const payload = await readJson(task, response);
   const roundTripMs = performance.now() - start;
-  if (!response.ok) throw new HttpError(task, response.status, payload?.error?.message ?? '');
   const server = parseServerTiming(response.headers.get('Server-Timing'));
   return {
     payload,

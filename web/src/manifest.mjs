@@ -1,12 +1,11 @@
 // The one manifest (GET /v1/manifest) gives input sizes, normalization, resize mode, anchors and
 // decoder thresholds; the page never carries its own copy. Model files come from the service too.
 // Both /v1 routes want the API key when the server has one; the model and label files do not.
-import { authHeaders, HttpError } from './api.mjs';
+import { readJson } from './answers.mjs';
+import { authHeaders } from './api.mjs';
 
 async function getJson(path) {
-  const response = await fetch(path, { headers: authHeaders() });
-  if (!response.ok) throw new HttpError(path, response.status);
-  return response.json();
+  return readJson(path, await fetch(path, { headers: authHeaders() }));
 }
 
 export async function loadManifest() {
