@@ -46,8 +46,21 @@ def read_pins(lock_text: str) -> list[tuple[str, str]]:
 def assess(name: str, pinned: str, project: dict[str, Any]) -> Assessment:
     """`project`: PyPI's JSON document of the project. Its vulnerabilities are the newest release's:
     they affect the pin when it is that release, and are taken to when it is older (still open)."""
-    findings = [_finding(v) for v in project.get("vulnerabilities") or [] if not v.get("withdrawn")]
-    return Assessment(name, pinned, project["info"]["version"], findings)
+    current = [v for v in project.get("vulnerabilities") or [] if not v.get("withdrawn")]
+    return Assessment(name, pinned, project["info"]["version"], [_finding(v) for v in _distinct(current)])
+
+
+def _distinct(vulnerabilities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per vulnerability: PyPI lists some twice, from two databases (a PYSEC id and a GHSA id
+    naming each other, or the same CVE, in their aliases); the first listed stands for both."""
+    seen: set[str] = set()
+    kept = []
+    for vulnerability in vulnerabilities:
+        ids = {vulnerability["id"], *(vulnerability.get("aliases") or [])}
+        if not ids & seen:
+            kept.append(vulnerability)
+        seen |= ids
+    return kept
 
 
 def _finding(vulnerability: dict[str, Any]) -> str:

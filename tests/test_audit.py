@@ -39,6 +39,13 @@ def test_a_pin_at_the_newest_release_is_checked_in_full() -> None:
     ]
 
 
+def test_one_vulnerability_listed_by_two_databases_is_one_finding() -> None:
+    pysec = {"id": "PYSEC-2024-1", "aliases": ["GHSA-wj6h-64fc-37mp", "CVE-2024-23342"], "summary": "Minerva"}
+    other = MINERVA | {"id": "GHSA-0000-0000-0000", "aliases": ["CVE-2024-99999"]}
+    findings = assess("ecdsa", "0.19.2", project("0.19.2", pysec, MINERVA, other)).findings
+    assert [f.split(" ")[0] for f in findings] == ["PYSEC-2024-1", "GHSA-0000-0000-0000"]
+
+
 def test_an_older_pin_is_partly_checked_and_a_withdrawn_advisory_is_no_finding() -> None:
     older = assess("numpy", "2.4.6", project("2.5.5", MINERVA | {"withdrawn": "2026-01-01"}))
     assert not older.fully_checked and older.findings == []
