@@ -91,6 +91,8 @@ def test_an_annotated_jpeg_comes_back_at_its_own_size(client: httpx.Client, imag
         ("?annotate=true", "image/jpeg", "image/jpeg"),
         ("?annotate=true&format=png", "image/jpeg", "image/png"),
         ("?annotate=true&format=jpeg", "", "image/jpeg"),
+        ("?format=png", "image/jpeg", "image/png"),  # a picture Accept asked for: format names its type
+        ("?format=jpeg", "", "application/json"),  # format alone asks for no picture
     ],
 )
 def test_the_answer_type_follows_the_query_then_accept(

@@ -52,7 +52,7 @@ async def detect(request: Request) -> Response:
     spec = model_for(state, query.model, "detection")
     negotiated = preferred(request.headers.get("accept", ""), _ANSWER_TYPES)
     image_type = negotiated if negotiated in _IMAGE_TYPES else None
-    if query.annotate:
+    if query.annotate or image_type is not None:  # a picture: `format` names its type when given
         image_type = f"image/{query.format}" if query.format else image_type or "image/png"
 
     def postprocess(out: PipelineOutput) -> tuple[list[Face], bytes | None]:
