@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -24,20 +25,29 @@ T = TypeVar("T")
 
 
 class CoreBudget:
-    """A counting semaphore that takes several permits at once."""
+    """A counting semaphore that takes several permits at once, first come, first served: a waiter
+    is never overtaken by a later one. Otherwise a pool thread that gives its cores back and asks
+    again at once (its next job) could keep a waiting request out until its queue deadline."""
 
     def __init__(self, cores: int) -> None:
         self.cores = cores
         self._free = cores
         self._cond = threading.Condition()
+        self._line: deque[object] = deque()  # one ticket per waiter, in arrival order
 
     def acquire(self, n: int, timeout: float) -> bool:
         n = min(n, self.cores)
+        ticket = object()
         with self._cond:
-            ok = self._cond.wait_for(lambda: self._free >= n, timeout=timeout)
-            if ok:
-                self._free -= n
-            return ok
+            self._line.append(ticket)
+            try:
+                ok = self._cond.wait_for(lambda: self._line[0] is ticket and self._free >= n, timeout=timeout)
+                if ok:
+                    self._free -= n
+                return ok
+            finally:
+                self._line.remove(ticket)
+                self._cond.notify_all()  # the next in line may fit now, or the head gave up
 
     def release(self, n: int) -> None:
         with self._cond:

@@ -90,3 +90,37 @@ def test_a_job_no_thread_has_taken_is_refused_at_the_queue_deadline() -> None:
     waited = asyncio.run(main())
     pool.shutdown()
     assert waited < 2.0 and ran == []
+
+
+def test_a_waiting_thread_is_not_overtaken_by_one_that_releases_and_takes_again() -> None:
+    """First come, first served: a pool thread that gives its cores back and at once asks for them
+    again (its next job) waits behind a thread already waiting. Without the order one request could
+    wait until its queue deadline (503) while later ones ran (a 2-thread load test here: 1 in ~1000)."""
+    budget = CoreBudget(2)
+    assert budget.acquire(2, timeout=1)
+    waiter_got: list[bool] = []
+    waiter = threading.Thread(target=lambda: waiter_got.append(budget.acquire(2, timeout=5)))
+    waiter.start()
+    time.sleep(0.1)  # the waiter is waiting
+    budget.release(2)
+    # the releasing thread's next job: it must not take the cores the waiter was waiting for
+    assert not budget.acquire(2, timeout=0.5)
+    waiter.join(5)
+    assert waiter_got == [True]
+    budget.release(2)
+    assert budget.acquire(2, timeout=1)  # the budget is whole again
+
+
+def test_a_waiter_that_times_out_does_not_block_the_ones_behind_it() -> None:
+    budget = CoreBudget(2)
+    assert budget.acquire(1, timeout=1)
+    head: list[bool] = []
+    behind: list[bool] = []
+    first = threading.Thread(target=lambda: head.append(budget.acquire(2, timeout=0.2)))
+    first.start()
+    time.sleep(0.05)  # the 2-core request waits at the head of the line
+    second = threading.Thread(target=lambda: behind.append(budget.acquire(1, timeout=5)))
+    second.start()
+    first.join(5)
+    second.join(5)
+    assert head == [False] and behind == [True]  # the head gave up; the one behind got the free core
