@@ -14,7 +14,7 @@ from service.artifacts import ArtifactLayout
 from service.autotune import AutoChoice, tune
 from service.batching import MicroBatcher
 from service.engines.registry import RunnerRegistry, resolve
-from service.errors import InvalidSettings, NotReady
+from service.errors import InvalidSettings, NotReady, ServiceError
 from service.inference import InferencePool
 from service.manifest import Manifest, ModelSpec
 from service.settings import EngineSettings, ServerSettings
@@ -109,10 +109,12 @@ class AppState:
                 self.auto_choice(self.manifest.get(name))
         except Exception as exc:
             # /readyz and the 503s are often open to anyone: the exception's text, which can name
-            # server paths, goes to the log only
-            failure = f"warm-up of {step} failed ({exc.__class__.__name__})"
+            # server paths, goes to the log only; the service's own errors are written for clients
+            detail = exc.message if isinstance(exc, ServiceError) else exc.__class__.__name__
+            failure = f"warm-up of {step} failed ({detail})"
             self.not_ready_reason = f"{failure}; the server log has the details"
-            log.error("not ready: %s: %s", failure, exc)
+            cause = "" if isinstance(exc, ServiceError) else f": {exc}"
+            log.error("not ready: %s%s (models folder: %s)", failure, cause, self.layout.root)
             return
         self.ready = True
         self.not_ready_reason = ""

@@ -100,23 +100,26 @@ class RunnerRegistry:
             from service.engines.onnx import OnnxRuntimeRunner
 
             path = onnx_file(self._layout, spec.name, settings.precision, self._int8_weights)
-            _require(path)
+            self._require(path)
             return OnnxRuntimeRunner(
                 path, spec.input, settings.precision, settings.threads, spinning=self._ort_spinning
             )
         from service.engines.litert import LiteRTRunner
 
         path = self._layout.tflite(spec.name)
-        _require(path)
+        self._require(path)
         assert settings.kernels is not None
         pool = max(1, self._pool_size // settings.threads)
         return LiteRTRunner(path, spec.input, settings.precision, settings.kernels, settings.threads, pool)
 
+    def _require(self, path: Path) -> None:
+        if path.exists():
+            return
+        # a client reads this (503 not_ready): the file within the models folder, not where that is
+        root = self._layout.root
+        shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+        raise NotReady(f"model file {shown} is missing: run `mobile-vision-api models build`")
+
     def cached(self) -> list[tuple[str, Runner]]:
         with self._lock:
             return [(name, runner) for (name, _), runner in self._runners.items()]
-
-
-def _require(path: Path) -> None:
-    if not path.exists():
-        raise NotReady(f"model file {path} is missing: run `mobile-vision-api models build`")

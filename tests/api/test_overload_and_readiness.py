@@ -88,9 +88,15 @@ def test_models_not_built_leave_service_up_and_every_route_answers(
     server = start_server(wait_ready=False, models_dir=str(models))
     with server.client() as client:
         for _ in range(50):
-            if "the server log has the details" in client.get("/readyz").text:
+            ready = client.get("/readyz")
+            if "the server log has the details" in ready.text:
                 break
             asyncio.run(asyncio.sleep(0.1))
+        # what is missing and what to do, without the server's paths
+        message = ready.json()["error"]["message"]
+        assert "build/mobilenet_v2/" in message
+        assert "is missing: run `mobile-vision-api models build`" in message
+        assert str(tmp_path) not in message
         for route in ("/classify", "/detect"):
             refused = client.post(route, files={"image": (images / "face.jpg").read_bytes()})
             assert refused.status_code == 503, refused.text

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from service.artifacts import ArtifactLayout
 from service.engines.registry import RunnerRegistry, resolve
-from service.errors import InvalidSettings
+from service.errors import InvalidSettings, NotReady
 from service.manifest import Manifest
 from service.settings import EngineSettings
 
@@ -46,3 +48,14 @@ def test_runners_are_cached_and_bounded(layout: ArtifactLayout, manifest: Manife
     registry.get(spec, resolve(spec, EngineSettings(engine="litert", kernels="builtin")))
     cached = [runner for _, runner in registry.cached()]
     assert len(cached) == 2 and a not in cached  # least recently used went first
+
+
+def test_a_missing_model_file_is_named_without_server_paths(manifest: Manifest, tmp_path: Path) -> None:
+    """The message reaches clients (503 not_ready): it names the file inside the models folder, not
+    where that folder is on the server."""
+    registry = RunnerRegistry(ArtifactLayout(tmp_path / "models"), max_runners=2, pool_size=2)
+    spec = manifest.get("mobilenet_v2")
+    with pytest.raises(NotReady) as info:
+        registry.get(spec, resolve(spec, EngineSettings(precision="fp32")))
+    assert "build/mobilenet_v2/fp32.onnx is missing" in info.value.message
+    assert str(tmp_path) not in info.value.message
