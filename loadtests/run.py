@@ -70,7 +70,10 @@ def report(result: LoadResult, title: str) -> None:
         console.print(f"[red]failure[/red] {error['name']}: {error['error']} (x{error['occurrences']})")
     for violation in result.report.violations:
         console.print(f"[red]threshold not met[/red]: {violation}")
-    console.print(f"reports: {result.prefix}.html, {result.prefix}_*.csv; exit code {result.exit_code}")
+    console.print(
+        f"reports: {result.prefix}.html, {result.prefix}_*.csv, {result.prefix}_summary.json;"
+        f" exit code {result.exit_code}"
+    )
 
 
 @app.command(context_settings=PASS_THROUGH)
@@ -87,7 +90,9 @@ def run(
     max_p95_ms: P95Opt = 0.0,
     images: ImagesOpt = None,
 ) -> None:
-    """Load-test a running service; exits non-zero when the failure ratio or p95 is above its limit."""
+    """Load-test a running service; exits non-zero when the failure ratio or p95 is above its limit, or
+    when no request was made. Options after these go to the locustfile: --mva-engine litert,
+    --mva-threads 2, --mva-detector full, --mva-api-key KEY... (README, "Load tests")."""
     scenario = Scenario(
         users, spawn_rate, run_time, max_fail_ratio, max_p95_ms or None, images, tuple(ctx.args)
     )
