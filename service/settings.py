@@ -234,8 +234,9 @@ def _problem(error: Any) -> str:
     # a validator's own message, without pydantic's "Value error, " in front
     message = str(cause) if isinstance(cause, ValueError) else error["msg"]
     value = error.get("input")
-    if isinstance(value, dict):  # a model-level check (SettingsConflict): the value of the field it names
-        value = value.get(field)
+    if isinstance(value, dict):  # a model-level check (SettingsConflict): the value of the field it names,
+        # as its variable holds it (the request defaults are checked on parsed values: False for 'off')
+        value = os.environ.get(f"{ENV_PREFIX}{str(field).upper()}", value.get(field))
     got = "" if field in SECRET_FIELDS or value is None else f" (got {value!r})"
     return f"{ENV_PREFIX}{str(field).upper()}{where}: {message}{got}"
 

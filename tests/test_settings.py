@@ -164,3 +164,13 @@ def test_a_model_to_warm_that_the_manifest_does_not_name_stops_start_up(
     )
     monkeypatch.setenv("MVA_WARM_MODELS", '["short"]')  # an alias is a name the manifest knows
     assert load_server_settings().warm_models == ["short"]
+
+
+def test_a_problem_found_in_the_request_defaults_echoes_the_value_as_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """MVA_SIMD=off is checked as the request defaults (a bool by then): the line says 'off', not False."""
+    monkeypatch.setenv("MVA_SIMD", "off")
+    with pytest.raises(InvalidServerSettings) as info:
+        load_server_settings()
+    assert info.value.problems[0].endswith("(got 'off')"), info.value.problems
