@@ -37,7 +37,9 @@ def bench(
         list[str] | None, typer.Option("--engine", help=f"one of {', '.join(ENGINE_CHOICES)} (repeatable)")
     ] = None,
     threads: Annotated[list[int] | None, typer.Option("--threads", help="thread count (repeatable)")] = None,
-    modes: Annotated[list[str] | None, typer.Option("--mode", help="engine | pipeline | http")] = None,
+    modes: Annotated[
+        list[str] | None, typer.Option("--mode", help="engine | pipeline | http (repeatable)")
+    ] = None,
     runs: Annotated[int, typer.Option(help="timed runs per cell (reference kernels: at most 10)")] = 200,
     warmup: Annotated[int, typer.Option(help="untimed runs per cell first")] = 20,
     quick: Annotated[bool, typer.Option(help=f"CI-sized: {QUICK_RUNS} runs, {QUICK_WARMUP} warm-up")] = False,
