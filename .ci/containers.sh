@@ -104,10 +104,18 @@ done
 
 say "real requests through lb; Prometheus counts them on both replicas"
 stack_tests
-say "the api's JSON access log has the request the test tagged (X-Request-ID through nginx)"
+say "the api's JSON access log has the request the test tagged (X-Request-ID through nginx), naming its client"
 # (grep reads it all: -q would stop early and fail the pipe under pipefail)
-compose logs --no-color api | grep -F '"request_id":"ci-compose-access-log","method":"POST","path":"/classify"' >/dev/null ||
+probe=$(compose logs --no-color api | grep -F '"request_id":"ci-compose-access-log","method":"POST","path":"/classify"') ||
   { echo "no access log line for X-Request-ID ci-compose-access-log in: compose logs api" >&2; exit 1; }
+# the client as lb saw it (its log line starts with $remote_addr), not lb and not the X-Forwarded-For
+# the test sent
+seen_by_lb=$("$DOCKER" logs "$(compose ps -q lb)" 2>&1 | grep -F 'POST /classify' | grep -F 'id=ci-compose-access-log' |
+  awk 'NR == 1 { print $1 }')
+client=$(grep -o '"client":"[^"]*"' <<<"$probe" | sed -n 1p) || true
+echo "::: containers: access log: $client (lb saw $seen_by_lb)"
+[ -n "$seen_by_lb" ] && [ "$client" = "\"client\":\"$seen_by_lb\"" ] ||
+  { echo "the api's access log names $client, not the client lb saw ($seen_by_lb)" >&2; exit 1; }
 
 # locust (master + workers, compose profile `loadtest`) runs headless against lb and exits with the
 # locustfile's verdict: any failed request fails the run.

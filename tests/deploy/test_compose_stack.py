@@ -123,13 +123,15 @@ def test_bodies_over_the_limit_are_refused_as_json(lb: httpx.Client) -> None:
 
 
 ACCESS_LOG_PROBE_ID = "ci-compose-access-log"  # .ci/containers.sh looks for it in the api's log
+SPOOFED_CLIENT = "203.0.113.9"  # and checks that the line names the address lb saw, not this one
 
 
 def test_request_ids_pass_the_balancer(lb: httpx.Client, images: Path) -> None:
     response = lb.post(
         "/classify",
         files={"image": ("cat.bmp", (images / "cat.bmp").read_bytes())},
-        headers={"X-Request-ID": ACCESS_LOG_PROBE_ID},
+        # an address of the client's choosing, which the api's access log must not take for the client's
+        headers={"X-Request-ID": ACCESS_LOG_PROBE_ID, "X-Forwarded-For": SPOOFED_CLIENT},
     )
     assert response.status_code == 200 and response.headers["x-request-id"] == ACCESS_LOG_PROBE_ID
     own = lb.get("/healthz").headers["x-request-id"]  # none sent: nginx's $request_id
