@@ -47,12 +47,19 @@ RUN set -eu; \
       echo "Offline? \`make docker-context\` puts the model files into docker/model-mirror first." >&2; exit 1; }; \
     rm -rf /app/models/cache
 
-# --- the browser page: web/dist when `make web` built it on the host, else built here with Debian's node
+# --- the browser page: web/dist when `make web` built it on the host from these very sources (its
+# build.json says which: docker/web-sources.sh), else built here with Debian's node
 FROM ${PYTHON_IMAGE} AS web
 WORKDIR /web
+COPY docker/web-sources.sh /usr/local/bin/web-sources
 COPY web/ ./
 RUN set -eu; \
-    if [ ! -f dist/build.json ]; then \
+    sources=$(sh /usr/local/bin/web-sources .); \
+    if grep -qF "\"sources\": \"$sources\"" dist/build.json 2>/dev/null; then \
+      echo "web: dist/ was built from these sources"; \
+    else \
+      echo "web: no dist/ built from these sources: building the page"; \
+      rm -rf dist; \
       apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
       npm ci --no-audit --no-fund && npm run build; \
     fi; \

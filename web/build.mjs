@@ -98,13 +98,33 @@ const compressed = await Promise.all(
 );
 const total = (key) => compressed.reduce((sum, c) => sum + c[key], 0);
 
+// What dist/ is built from, as docker/web-sources.sh computes it: the Dockerfile's web stage uses a dist/
+// built on the host only when this matches its sources
+function sourcesDigest() {
+  const paths = readdirSync(join(here, 'src'), { recursive: true })
+    .map((name) => join('src', name))
+    .filter((path) => statSync(join(here, path)).isFile())
+    .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  const sha256 = (data) => createHash('sha256').update(data).digest('hex');
+  const lines = [...paths, 'package-lock.json', 'build.mjs'].map(
+    (path) => `${sha256(readFileSync(join(here, path)))}  ${path}\n`,
+  );
+  return sha256(lines.join(''));
+}
+
 const versionOf = (dir) => JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).version;
 const ortVersion = versionOf(ortDir);
 const swaggerVersion = versionOf(swaggerDir);
 writeFileSync(
   join(out, 'build.json'),
   JSON.stringify(
-    { onnxruntimeWeb: ortVersion, vendor: VENDOR, swaggerUi: swaggerVersion, swaggerUiFiles: SWAGGER_UI },
+    {
+      onnxruntimeWeb: ortVersion,
+      vendor: VENDOR,
+      swaggerUi: swaggerVersion,
+      swaggerUiFiles: SWAGGER_UI,
+      sources: sourcesDigest(),
+    },
     null,
     2,
   ),
