@@ -246,15 +246,21 @@ def test_a_slow_upload_that_keeps_coming_is_answered(impatient_server: LiveServe
     assert json.loads(body)["timing"]["receive"] > 1800  # ms: it really was read slowly
 
 
-ODD_BUT_VALID = {
-    "animated gif": lambda: _gif(),
-    "cmyk jpeg": lambda: encoded(Image.new("CMYK", (64, 64), (0, 255, 255, 0)), "JPEG"),
-    "16-bit png": lambda: encoded(
-        Image.frombytes("I;16", (32, 32), np.full((32, 32), 40000, np.uint16).tobytes()), "PNG"
+ODD_BUT_VALID = {  # the picture, and its (width, height, format) as the answer must give them
+    "animated gif": (lambda: _gif(), (32, 32, "GIF")),
+    "cmyk jpeg": (lambda: encoded(Image.new("CMYK", (64, 64), (0, 255, 255, 0)), "JPEG"), (64, 64, "JPEG")),
+    "16-bit png": (
+        lambda: encoded(
+            Image.frombytes("I;16", (32, 32), np.full((32, 32), 40000, np.uint16).tobytes()), "PNG"
+        ),
+        (32, 32, "PNG"),
     ),
-    "palette png with transparency": lambda: encoded(Image.new("P", (32, 32), 0), "PNG", transparency=0),
-    "1x1": lambda: encoded(Image.new("RGB", (1, 1), (9, 9, 9)), "PNG"),
-    "10000x10": lambda: encoded(Image.new("RGB", (10_000, 10), (200, 10, 10)), "PNG"),
+    "palette png with transparency": (
+        lambda: encoded(Image.new("P", (32, 32), 0), "PNG", transparency=0),
+        (32, 32, "PNG"),
+    ),
+    "1x1": (lambda: encoded(Image.new("RGB", (1, 1), (9, 9, 9)), "PNG"), (1, 1, "PNG")),
+    "10000x10": (lambda: encoded(Image.new("RGB", (10_000, 10), (200, 10, 10)), "PNG"), (10_000, 10, "PNG")),
 }
 
 
@@ -268,10 +274,20 @@ def _gif() -> bytes:
 @pytest.mark.parametrize("case", sorted(ODD_BUT_VALID))
 @pytest.mark.parametrize("route", ["/classify", "/detect"])
 def test_odd_but_valid_images_are_answered(small: httpx.Client, images: Path, case: str, route: str) -> None:
-    response = small.post(route, files={"image": ODD_BUT_VALID[case]()})
+    """A whole answer for the picture that was sent (its pixel content: tests/imaging/test_decode.py)."""
+    picture, (width, height, fmt) = ODD_BUT_VALID[case]
+    response = small.post(route, files={"image": picture()})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["predictions" if route == "/classify" else "faces"] is not None
+    assert (body["image"]["width"], body["image"]["height"], body["image"]["format"]) == (width, height, fmt)
+    assert (body["image"]["decoded_width"], body["image"]["decoded_height"]) == (width, height)
+    if route == "/classify":
+        scores = [p["score"] for p in body["predictions"]]
+        assert len(scores) == 5 and all(0.0 <= s <= 1.0 for s in scores)
+        assert scores == sorted(scores, reverse=True)
+    else:
+        assert body["faces"] == []  # flat colours: nothing like a face
+    assert_still_serving(small, images)
 
 
 def test_unknown_route_and_method_are_json(small: httpx.Client) -> None:
