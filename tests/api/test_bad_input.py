@@ -135,6 +135,26 @@ def test_bad_input(small: httpx.Client, images: Path, case: str) -> None:
     assert_still_serving(small, images)
 
 
+def test_a_raw_octet_stream_body_is_an_upload(small: httpx.Client, images: Path) -> None:
+    """README: the raw body may come as `image/*` or `application/octet-stream`."""
+    response = small.post(
+        "/classify",
+        content=(images / "grace_hopper.bmp").read_bytes(),
+        headers={"content-type": "application/octet-stream"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"][0]["label"] == "military uniform"
+
+
+def test_the_pixel_limit_is_the_servers_setting(small: httpx.Client, images: Path) -> None:
+    """MVA_MAX_PIXELS=20000000 on this server: 20.5 M pixels pass the default 50 M, not this limit."""
+    picture = encoded(Image.new("1", (5_000, 4_100)), "PNG")  # a few KB
+    response = small.post("/classify", files={"image": picture})
+    assert_error(response, 413, "image_too_large")
+    assert "20000000" in response.json()["error"]["message"]
+    assert_still_serving(small, images)
+
+
 def test_upload_over_the_limit(small: httpx.Client, images: Path) -> None:
     big = b"\xff\xd8" + b"\0" * (LIMIT + 10)
     assert_error(
