@@ -53,7 +53,10 @@ def test_access_log_writes_one_json_line_per_request(
         )
         refused = client.post("/classify", content=b"not an image", headers={"content-type": "text/plain"})
         assert client.get("/healthz").status_code == 200  # a probe: not logged
+        # logged after the probe: once its line is there, the probe's would be too
+        assert client.get("/no-such-page").status_code == 404
     assert ok.status_code == 200 and refused.status_code == 415
+    assert ok.headers["x-served-by"] == refused.headers["x-served-by"] == "replica-a"  # MVA_REPLICA
     lines = _access_lines(server, 2, "/classify")
     assert len(lines) == 2, lines
     logged_ok, logged_refused = lines
@@ -68,7 +71,7 @@ def test_access_log_writes_one_json_line_per_request(
     assert logged_refused["status"] == 415
     assert logged_refused["request_id"] == refused.headers["x-request-id"]
     # probes are logged only when they fail (a 503 while warming up would be)
-    time.sleep(0.2)
+    assert [line["status"] for line in _access_lines(server, 1, "/no-such-page")] == [404]
     assert _access_lines(server, 0, "/healthz") == []
 
 
