@@ -92,6 +92,15 @@ def test_a_job_no_thread_has_taken_is_refused_at_the_queue_deadline() -> None:
     assert waited < 2.0 and ran == []
 
 
+def _wait_until_waiting(budget: CoreBudget, count: int) -> None:
+    """Until `count` threads wait in the budget's line (a fixed sleep is no synchronization on a busy
+    host: the thread may not have reached acquire() yet)."""
+    deadline = time.monotonic() + 10
+    while len(budget._line) < count:
+        assert time.monotonic() < deadline, "the thread never started waiting"
+        time.sleep(0.005)
+
+
 def test_a_waiting_thread_is_not_overtaken_by_one_that_releases_and_takes_again() -> None:
     """First come, first served: a pool thread that gives its cores back and at once asks for them
     again (its next job) waits behind a thread already waiting. Without the order one request could
@@ -101,7 +110,7 @@ def test_a_waiting_thread_is_not_overtaken_by_one_that_releases_and_takes_again(
     waiter_got: list[bool] = []
     waiter = threading.Thread(target=lambda: waiter_got.append(budget.acquire(2, timeout=5)))
     waiter.start()
-    time.sleep(0.1)  # the waiter is waiting
+    _wait_until_waiting(budget, 1)
     budget.release(2)
     # the releasing thread's next job: it must not take the cores the waiter was waiting for
     assert not budget.acquire(2, timeout=0.5)
@@ -118,7 +127,7 @@ def test_a_waiter_that_times_out_does_not_block_the_ones_behind_it() -> None:
     behind: list[bool] = []
     first = threading.Thread(target=lambda: head.append(budget.acquire(2, timeout=0.2)))
     first.start()
-    time.sleep(0.05)  # the 2-core request waits at the head of the line
+    _wait_until_waiting(budget, 1)  # the 2-core request waits at the head of the line
     second = threading.Thread(target=lambda: behind.append(budget.acquire(1, timeout=5)))
     second.start()
     first.join(5)
