@@ -46,8 +46,13 @@ def test_requests_that_wait_too_long_get_503(start_server: Callable[..., LiveSer
                 *[client.post("/classify?preset=scalar", files={"image": data}) for _ in range(4)]
             )
 
-    statuses = [r.status_code for r in asyncio.run(burst())]
+    responses = asyncio.run(burst())
+    statuses = [r.status_code for r in responses]
     assert 200 in statuses and 503 in statuses, statuses
+    late = next(r for r in responses if r.status_code == 503)
+    assert late.json()["error"]["code"] == "overloaded"
+    assert "waited more than 0.05 s" in late.json()["error"]["message"]
+    assert int(late.headers["retry-after"]) >= 1
 
 
 def test_corrupt_model_leaves_service_up_but_not_ready(
@@ -67,11 +72,16 @@ def test_corrupt_model_leaves_service_up_but_not_ready(
         assert ready.status_code == 503
         assert ready.json()["error"]["code"] == "not_ready"
         message = ready.json()["error"]["message"]
-        assert message.startswith("warm-up of mobilenet_v2 failed (") and "the server log" in message
+        assert (
+            message.startswith("warm-up of mobilenet_v2 failed (InvalidProtobuf)")
+            and "the server log" in message
+        )
         assert str(tmp_path) not in message  # the cause, with its paths, is in the log only
         assert client.get("/healthz").status_code == 200
-        refused = client.post("/classify", content=b"x", headers={"content-type": "image/jpeg"})
-        assert refused.status_code == 503 and refused.json()["error"]["code"] == "not_ready"
+        for route in ("/classify", "/detect"):
+            refused = client.post(route, content=b"x", headers={"content-type": "image/jpeg"})
+            assert refused.status_code == 503 and refused.json()["error"]["code"] == "not_ready"
+        assert client.get("/v1/models").status_code == 200
     assert server.process.poll() is None  # still running, not crash-looping
     logged = server.log_path.read_text()
     assert "not ready: warm-up of mobilenet_v2 failed" in logged and str(models) in logged
