@@ -125,3 +125,25 @@ def test_threads_are_bounded_by_the_inference_cores(
         ran = client.post("/classify", params={"preset": "simd-threads"}, files={"image": data})
         assert ran.status_code == 200 and ran.json()["settings"]["threads"] == 1
         assert client.get("/v1/models").json()["settings"]["threads"]["max"] == 1
+
+
+def test_the_settings_change_what_runs_not_only_what_is_reported(client: httpx.Client, images: Path) -> None:
+    """Through the API, not only in the `settings` the answer reports: the int8 model's softmax comes in
+    steps of 1/256 and the fp32 model's does not; LiteRT's scalar reference kernels round otherwise than
+    XNNPACK (tests/engines/ checks the same on the runners themselves)."""
+    data = (images / "grace_hopper.bmp").read_bytes()
+
+    def scores(**params: str) -> list[float]:
+        response = client.post("/classify", params=params, files={"image": data})
+        assert response.status_code == 200, response.text
+        assert response.json()["predictions"][0]["label"] == "military uniform"
+        return [p["score"] for p in response.json()["predictions"]]
+
+    def on_the_int8_grid(values: list[float]) -> bool:
+        return all(v * 256 == round(v * 256) for v in values)
+
+    assert on_the_int8_grid(scores())
+    assert not on_the_int8_grid(scores(precision="fp32"))
+    xnnpack, reference = scores(engine="litert"), scores(engine="litert", simd="off")
+    assert on_the_int8_grid(xnnpack) and on_the_int8_grid(reference)
+    assert xnnpack != reference
