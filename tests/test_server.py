@@ -92,6 +92,26 @@ def test_loop_and_http_parser_are_what_serve_was_told(
         assert _mapped(live.process.pid, "httptools/parser") is parser_loaded
 
 
+def test_the_default_engine_setting_changes_the_engine_that_is_loaded(
+    start_server: Callable[..., LiveServer], server: LiveServer, images: Path
+) -> None:
+    """MVA_ENGINE=litert: requests without parameters run LiteRT, and onnxruntime's library is never
+    loaded (engines are imported on first use); the default server has loaded onnxruntime's."""
+    litert = start_server(engine="litert", warm_models='["mobilenet_v2"]')
+    with litert.client() as client:
+        answer = client.post("/classify", files={"image": (images / "cat.bmp").read_bytes()}).json()
+        runners = {(r["model"], r["engine"]) for r in client.get("/v1/models").json()["runners"]}
+    assert answer["predictions"][0]["label"] == "Egyptian cat"
+    assert (answer["settings"]["engine"], answer["settings"]["artifact"]) == (
+        "litert",
+        "mobilenet_v2/source.tflite",
+    )
+    assert runners == {("mobilenet_v2", "litert")}
+    assert _mapped(litert.process.pid, "ai_edge_litert/")
+    assert not _mapped(litert.process.pid, "onnxruntime/capi/")
+    assert _mapped(server.process.pid, "onnxruntime/capi/")
+
+
 def _idle_then_ask(port: int, idle_s: float) -> bytes:
     """One keep-alive connection: a request, `idle_s` of silence, a second request; the second answer's
     status line, or b"" when the server had closed the connection."""
