@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from service.artifacts import ArtifactLayout
 from service.localserver import free_port, serve_command
 from service.settings import PROJECT_ROOT
 from tests.conftest import LiveServer
@@ -78,10 +79,22 @@ def test_a_missing_key_file_stops_the_server_with_the_reason(tmp_path: Path) -> 
     assert result.stderr == f"error: MVA_API_KEY_FILE '{missing}' cannot be read: No such file or directory\n"
 
 
-def test_probes_stay_open(guarded: LiveServer) -> None:
+def test_probes_metrics_the_page_and_its_model_files_stay_open(
+    guarded: LiveServer, layout: ArtifactLayout
+) -> None:
+    """README (Limits): with a key set, these still answer without it."""
     with guarded.client() as client:
         assert client.get("/healthz").status_code == 200
         assert client.get("/readyz").status_code == 200
+        metrics = client.get("/metrics")
+        assert metrics.status_code == 200 and "mva_requests_total" in metrics.text
+        page = client.get("/")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        model = client.get("/models/mobilenet_v2/int8.onnx")
+        assert model.status_code == 200
+        assert model.content == layout.onnx("mobilenet_v2", "int8").read_bytes()
+        labels = client.get("/models/mobilenet_v2/labels.txt")
+        assert labels.status_code == 200 and labels.text.splitlines()[653] == "military uniform"
 
 
 def test_cors_allows_only_the_configured_origin(guarded: LiveServer) -> None:
