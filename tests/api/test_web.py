@@ -3,11 +3,15 @@ the build's brotli / gzip copies by Accept-Encoding, and model files chosen by m
 
 from __future__ import annotations
 
+import json
+import socket
+
 import httpx
 import pytest
 
 from service.artifacts import ArtifactLayout
 from service.settings import PROJECT_ROOT
+from tests.conftest import LiveServer
 
 PAGE = PROJECT_ROOT / "web" / "dist"  # what the default server serves (`make web`)
 
@@ -74,22 +78,44 @@ def test_the_fixed_batch_copy_for_webgl(client: httpx.Client, layout: ArtifactLa
 
 
 @pytest.mark.parametrize(
-    "path",
+    ("path", "status", "code"),
     [
-        "/models/nope/int8.onnx",
-        "/models/blazeface_short/int8.onnx",  # not a precision this model comes in
-        "/models/blazeface_short/int8-batch1.onnx",
-        "/models/mobilenet_v2/fp16-batch1.onnx",
-        "/models/..%2F..%2Fmanifest/int8.onnx",
-        "/web/../../pyproject.toml",
-        "/web/..%2F..%2Fpyproject.toml",
-        "/web/missing.js",
+        ("/models/nope/int8.onnx", 404, "unknown_model"),
+        ("/models/blazeface_short/int8.onnx", 404, "unknown_model"),  # not a precision this model comes in
+        ("/models/blazeface_short/int8-batch1.onnx", 404, "unknown_model"),
+        ("/models/mobilenet_v2/fp16-batch1.onnx", 422, "invalid_parameter"),
+        ("/models/..%2F..%2Fmanifest/int8.onnx", 404, "not_found"),
+        ("/web/..%2F..%2Fpyproject.toml", 404, "not_found"),
+        ("/web/missing.js", 404, "not_found"),
     ],
 )
-def test_unknown_models_and_paths_outside_the_page_are_404(client: httpx.Client, path: str) -> None:
+def test_unknown_models_and_paths_outside_the_page_are_refused(
+    client: httpx.Client, path: str, status: int, code: str
+) -> None:
     response = client.get(path)
-    assert response.status_code in (404, 422)
-    assert "error" in response.json()
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+
+
+@pytest.mark.parametrize(
+    "raw_path",
+    [
+        b"/web/../../pyproject.toml",
+        b"/web/vendor/../../../pyproject.toml",
+        b"/models/mobilenet_v2/../../manifest.json",
+    ],
+)
+def test_dot_segments_never_leave_the_page_or_the_models(server: LiveServer, raw_path: bytes) -> None:
+    """Sent as they are: httpx (as browsers) would resolve the dots before sending, so a client that does
+    not is played by a socket."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET " + raw_path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 404"), reply
+    assert json.loads(body)["error"]["code"] == "not_found"
 
 
 WASM = "/web/vendor/ort-wasm-simd-threaded.wasm"
