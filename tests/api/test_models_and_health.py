@@ -18,11 +18,21 @@ def test_models_lists_models_engines_and_cpu(client: httpx.Client) -> None:
     assert set(names["mobilenet_v2"]["artifacts"]) >= {"int8.onnx", "fp32.onnx", "source.tflite"}
     assert set(body["engines"]) == {"onnxruntime", "litert"}
     assert body["engines"]["onnxruntime"]["version"]
+    # each feature's flag as this CPU has it (set(simd) alone would be the labels, true on any CPU)
     simd = body["cpu"]["simd"]
-    assert {"AVX2", "AVX-512F", "AVX-512 VNNI"} <= set(simd)
+    flags = _cpuinfo_flags()
+    for label, flag in (("AVX2", "avx2"), ("AVX-512F", "avx512f"), ("AVX-512 VNNI", "avx512_vnni")):
+        assert simd[label] is (flag in flags), label
     assert body["cpu"]["cores"] == CPU_COUNT
     warmed = {(r["model"], r["engine"]) for r in body["runners"]}
     assert ("mobilenet_v2", "onnxruntime") in warmed
+
+
+def _cpuinfo_flags() -> set[str]:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith(("flags", "Features")):
+            return set(line.partition(":")[2].split())
+    return set()
 
 
 def test_manifest_is_served_as_json(client: httpx.Client) -> None:
