@@ -33,7 +33,8 @@ def test_requests_beyond_the_queue_bound_get_503(
     assert rejected.json()["error"]["code"] == "overloaded"
     assert int(rejected.headers["retry-after"]) >= 1
     with server.client() as client:  # recovers at once
-        assert client.post("/classify", files={"image": data}).status_code == 200
+        recovered = client.post("/classify", files={"image": data})
+        assert recovered.status_code == 200 and recovered.json()["predictions"][0]["label"] == "Egyptian cat"
 
 
 def test_requests_that_wait_too_long_get_503(start_server: Callable[..., LiveServer], images: Path) -> None:

@@ -24,7 +24,10 @@ def guarded(start_server: Callable[..., LiveServer]) -> LiveServer:
 
 
 def test_no_key_needed_by_default(client: httpx.Client, images: Path) -> None:
-    assert client.post("/classify", files={"image": (images / "cat.bmp").read_bytes()}).status_code == 200
+    response = client.post("/classify", files={"image": (images / "cat.bmp").read_bytes()})
+    assert response.status_code == 200
+    assert response.json()["predictions"][0]["label"] == "Egyptian cat"
+    assert client.get("/v1/models").status_code == 200
 
 
 @pytest.mark.parametrize("headers", [{}, {"x-api-key": "wrong"}, {"authorization": "Bearer wrong"}])
