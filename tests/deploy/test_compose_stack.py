@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -74,8 +75,8 @@ def test_every_replica_serves(lb: httpx.Client, images: Path) -> None:
         assert response.json()["predictions"][0]["label"] == "Egyptian cat"
         served_by[response.headers["x-served-by"]] += 1
     assert len(served_by) == REPLICAS, f"replicas that answered: {dict(served_by)}"
-    # round robin: no replica gets more than twice its share
-    assert max(served_by.values()) <= 2 * 10
+    # round robin: every replica gets at least half its share (10 of the requests each)
+    assert min(served_by.values()) >= 10 // 2, f"replicas that answered: {dict(served_by)}"
 
 
 def test_the_page_and_the_models_it_loads(lb: httpx.Client) -> None:
@@ -135,7 +136,7 @@ def test_request_ids_pass_the_balancer(lb: httpx.Client, images: Path) -> None:
     )
     assert response.status_code == 200 and response.headers["x-request-id"] == ACCESS_LOG_PROBE_ID
     own = lb.get("/healthz").headers["x-request-id"]  # none sent: nginx's $request_id
-    assert len(own) == 32 and int(own, 16) >= 0
+    assert re.fullmatch("[0-9a-f]{32}", own), own
 
 
 def test_balancer_health(lb: httpx.Client) -> None:
