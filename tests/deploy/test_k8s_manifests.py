@@ -194,3 +194,15 @@ def test_prometheus_scrapes_each_pod_on_its_metrics_port(container: dict[str, An
 def test_the_api_keeps_idle_connections_longer_than_an_ingress(env: dict[str, str]) -> None:
     """ingress-nginx keeps idle upstream connections 60 s by default: the pod must keep them longer."""
     assert float(env["MVA_KEEP_ALIVE_S"]) > 60
+
+
+def test_replicas_prefer_different_nodes() -> None:
+    """Preferred (not required) anti-affinity on the node: a node lost or drained takes one replica
+    where the cluster has several nodes, and a one-node cluster still schedules them all."""
+    deployment = _by_kind("Deployment")
+    pod = deployment["spec"]["template"]
+    anti = pod["spec"]["affinity"]["podAntiAffinity"]
+    assert "requiredDuringSchedulingIgnoredDuringExecution" not in anti
+    (term,) = anti["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == pod["metadata"]["labels"]
