@@ -31,6 +31,9 @@ class LoadResult:
     latency: Stats
     samples_ms: list[float] = field(default_factory=list, repr=False)
     failures: dict[int, int] = field(default_factory=dict)  # HTTP status -> count
+    # every request answered during the call, warm-up and drain included: what a process's CPU times,
+    # read before and after the whole call, were spent on (the figures above count the window only)
+    answered: int = 0
 
     @classmethod
     def combine(cls, parts: list[LoadResult]) -> LoadResult:
@@ -40,10 +43,13 @@ class LoadResult:
         for p in parts:
             for status, n in p.failures.items():
                 failures[status] = failures.get(status, 0) + n
-        return _result(parts[0].concurrency, sum(p.seconds for p in parts), samples, failures)
+        answered = sum(p.answered for p in parts)
+        return _result(parts[0].concurrency, sum(p.seconds for p in parts), samples, failures, answered)
 
 
-def _result(concurrency: int, elapsed: float, samples: list[float], failures: dict[int, int]) -> LoadResult:
+def _result(
+    concurrency: int, elapsed: float, samples: list[float], failures: dict[int, int], answered: int
+) -> LoadResult:
     if not samples:
         raise LoadFailed(f"no request succeeded in the measured window; failures by HTTP status: {failures}")
     return LoadResult(
@@ -55,6 +61,7 @@ def _result(concurrency: int, elapsed: float, samples: list[float], failures: di
         latency=Stats.of(samples),
         samples_ms=samples,
         failures=failures,
+        answered=answered,
     )
 
 
@@ -86,16 +93,19 @@ async def _closed_loop(
 ) -> LoadResult:
     samples: list[float] = []
     failures: dict[int, int] = {}
+    answered = 0
     measure_from = time.perf_counter() + warmup_s
     stop = measure_from + seconds
 
     async def user() -> None:
+        nonlocal answered
         reader, writer = await asyncio.open_connection(host, port)  # asyncio sets TCP_NODELAY
         try:
             while (begin := time.perf_counter()) < stop:
                 writer.write(request)
                 status, _ = await read_response(reader)
                 end = time.perf_counter()
+                answered += 1
                 if begin >= measure_from:
                     if status == 200:
                         samples.append((end - begin) * 1000.0)
@@ -105,7 +115,7 @@ async def _closed_loop(
             writer.close()
 
     await asyncio.gather(*(user() for _ in range(concurrency)))
-    return _result(concurrency, time.perf_counter() - measure_from, samples, failures)
+    return _result(concurrency, time.perf_counter() - measure_from, samples, failures, answered)
 
 
 def http_load(
@@ -134,23 +144,26 @@ def thread_load(
 ) -> LoadResult:
     """`concurrency` threads calling `call` back to back (engine runners are thread-safe)."""
     samples: list[float] = []
+    calls = [0]
     lock = threading.Lock()
     start = time.perf_counter()
     measure_from = start + warmup_s
     stop = measure_from + seconds
 
     def worker() -> None:
-        mine = []
+        mine, made = [], 0
         while (begin := time.perf_counter()) < stop:
             call()
+            made += 1
             if begin >= measure_from:
                 mine.append((time.perf_counter() - begin) * 1000.0)
         with lock:
             samples.extend(mine)
+            calls[0] += made
 
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return _result(concurrency, time.perf_counter() - measure_from, samples, {})
+    return _result(concurrency, time.perf_counter() - measure_from, samples, {}, calls[0])

@@ -7,10 +7,13 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from service.bench.process import server_cpu, thread_cpu_s, tree_rss_mb
+from service.bench.load import LoadResult, http_load
+from service.bench.process import server_cpu, thread_cpu_s, tree_rss_mb, with_thread_cpu
+from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc (Linux)")
 
@@ -38,8 +41,8 @@ def test_thread_cpu_tells_the_main_thread_from_the_others() -> None:
 
 def test_server_cpu_is_per_request() -> None:
     windows = [
-        {"wall": 2.0, "ok": 400, "loop": 0.4, "other": 3.2},
-        {"wall": 2.0, "ok": 400, "loop": 0.4, "other": 3.2},
+        {"wall": 2.0, "ok": 380, "answered": 400, "loop": 0.4, "other": 3.2},
+        {"wall": 2.0, "ok": 380, "answered": 400, "loop": 0.4, "other": 3.2},
     ]
     figures = server_cpu(windows, {"bench_process_cores": 1.9, "rps": 250.0})
     assert figures == {
@@ -68,3 +71,26 @@ def test_tree_rss_counts_the_children() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_server_cpu_per_request_counts_every_request_of_the_cpu_window(
+    server: LiveServer, images: Path
+) -> None:
+    """The server's CPU is read before and after the whole measure, warm-up and drain included: per
+    request it is divided by every request answered meanwhile, not by the measured window's alone (with
+    a warm-up twice the window, that tripled the figure)."""
+    image = (images / "cat.bmp").read_bytes()
+
+    def per_request(warmup_s: float) -> float:
+        windows: list[dict[str, float]] = []
+
+        def load(seconds: float) -> LoadResult:
+            return http_load(server.url, "/classify", {}, image, "image/bmp", 2, seconds, warmup_s)
+
+        with_thread_cpu(load, server.process.pid, windows)(0.6)
+        figures = server_cpu(windows, {"bench_process_cores": 1.0, "rps": 100.0})
+        return figures["event_loop_ms_per_request"] + figures["other_threads_ms_per_request"]
+
+    http_load(server.url, "/classify", {}, image, "image/bmp", 2, 0.3, 0.3)  # runner built, caches warm
+    without_warmup, with_warmup = per_request(0.0), per_request(1.2)
+    assert with_warmup < 1.4 * without_warmup, (with_warmup, without_warmup)
