@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,18 @@ def test_http_load_counts_answers_and_names_statuses_when_none_succeeds(
 def test_thread_load_runs_the_call_from_several_threads() -> None:
     result = thread_load(lambda: sum(range(1000)), concurrency=2, seconds=0.2, warmup_s=0.05)
     assert result.ok > 10 and result.failed == 0
+
+
+def test_thread_load_throughput_is_the_requests_started_in_the_window_over_the_window() -> None:
+    """A call of 0.15 s from 1 thread over a 0.5 s window: 4 calls start in it (at 0, 0.15, 0.3, 0.45 s),
+    8/s. The drain (the last call, ending at 0.6 s) is no part of the window: dividing by it too gave
+    6.7/s."""
+    result = thread_load(lambda: time.sleep(0.15), concurrency=1, seconds=0.5, warmup_s=0.0)
+    assert result.ok == 4
+    assert result.seconds == 0.5 and result.throughput_rps == 8.0
+
+
+def test_http_load_throughput_is_over_the_window(server: LiveServer, images: Path) -> None:
+    image = (images / "cat.bmp").read_bytes()
+    result = http_load(server.url, "/classify", {}, image, "image/bmp", 2, seconds=0.5, warmup_s=0.2)
+    assert result.seconds == 0.5 and result.throughput_rps == round(result.ok / 0.5, 1)
