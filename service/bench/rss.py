@@ -7,12 +7,14 @@ import asyncio
 
 import httpx
 
+from service.bench.http import api_key_headers
 from service.bench.process import tree_rss_mb
 
 
 async def _send(url: str, image: bytes, count: int, concurrency: int) -> int:
     sent, failed = 0, 0
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+    # MVA_API_KEY when set: a server started by bench-goals inherits it
+    async with httpx.AsyncClient(base_url=url, timeout=60, headers=api_key_headers()) as client:
 
         async def user() -> None:
             nonlocal sent, failed

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from service.bench.grid_names import DEFAULT
+from service.bench.http import api_key_headers
 from service.bench.inprocess import InProcess
 from service.bench.load import LoadResult, http_load, thread_load
 from service.bench.matrix import Cell
@@ -33,7 +34,12 @@ def engine_measures(inprocess: InProcess, cell: Cell, image: bytes) -> dict[str,
 
 
 def http_measure(url: str, image: bytes, concurrency: int) -> Measure:
-    return lambda seconds: http_load(url, "/classify", {}, image, "image/jpeg", concurrency, seconds, 0.5)
+    """The default request under closed-loop load (with MVA_API_KEY when set, as a server started here
+    inherits it)."""
+    headers = api_key_headers()
+    return lambda seconds: http_load(
+        url, "/classify", {}, image, "image/jpeg", concurrency, seconds, 0.5, headers
+    )
 
 
 def interleaved(

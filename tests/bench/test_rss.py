@@ -4,7 +4,14 @@ requests, none of which failed."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
+
+from service.bench.rss import rss_over_requests
+from service.bench.saturation import http_measure
+from tests.conftest import LiveServer
 
 
 def test_rss_is_sampled_at_every_step_and_no_request_failed(goals_out: Path) -> None:
@@ -15,3 +22,16 @@ def test_rss_is_sampled_at_every_step_and_no_request_failed(goals_out: Path) -> 
     assert rss["max_mb"] == max(mb for _, mb in rss["rss_mb"])
     after_first_step = [mb for n, mb in rss["rss_mb"] if n >= 4]
     assert rss["growth_after_first_step_mb"] == round(after_first_step[-1] - after_first_step[0], 1)
+
+
+def test_the_rss_requests_and_the_saturation_load_send_the_api_key(
+    start_server: Callable[..., LiveServer], images: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server started by bench-goals inherits MVA_API_KEY: the requests it is measured with must send
+    it (the RSS figures were taken over 401s, and the saturation load found no request answered)."""
+    keyed = start_server(api_key="bench-key", warm_models='["mobilenet_v2"]')
+    monkeypatch.setenv("MVA_API_KEY", "bench-key")
+    image = (images / "cat_720p.jpg").read_bytes()
+    assert rss_over_requests(keyed.url, keyed.process.pid, image, 8, 4)["failed"] == 0
+    load = http_measure(keyed.url, image, 2)(0.3)
+    assert load.ok > 0 and load.failures == {}
