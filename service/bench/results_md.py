@@ -45,20 +45,29 @@ def run_block(bench_md: str, bench: Doc, goals: Doc) -> str:
 
 
 def _rounds(compare: Doc) -> list[dict[str, Doc]]:
-    """compare.json's rows, one dict (service -> row) per round."""
+    """compare.json's rows, one dict (service -> row) per round; services that did not run (a row with
+    only the reason) are left out."""
     by_round: dict[int, dict[str, Doc]] = {}
     for row in compare["results"]:
-        by_round.setdefault(row["round"], {})[row["service"]] = row
+        if "rps" in row:
+            by_round.setdefault(row["round"], {})[row["service"]] = row
     return list(by_round.values())
 
 
+def served_rps(row: Doc) -> float:
+    """Right answers per second: locust's req/s counts failed requests too (a fast error would count as
+    throughput)."""
+    requests = row.get("requests")
+    return row["rps"] * (requests - row.get("failures", 0)) / requests if requests else row["rps"]
+
+
 def compare_ratios(compare: Doc) -> dict[str, tuple[float, float]]:
-    """service -> (lowest, highest) of ours' throughput over it, one figure per round."""
+    """service -> (lowest, highest) of ours' throughput over it (right answers), one figure per round."""
     ratios: dict[str, list[float]] = {}
     for services in _rounds(compare):
         for name, row in services.items():
-            if name != "ours":
-                ratios.setdefault(name, []).append(services["ours"]["rps"] / row["rps"])
+            if name != "ours" and "ours" in services and served_rps(row) > 0:
+                ratios.setdefault(name, []).append(served_rps(services["ours"]) / served_rps(row))
     return {name: (min(values), max(values)) for name, values in ratios.items()}
 
 
@@ -68,7 +77,7 @@ def span(low: float, high: float) -> str:
 
 def compare_block(compare_md: str, compare: Doc) -> str:
     spans = compare_ratios(compare)
-    rounds = [r for r in _rounds(compare) if "naive" in r]
+    rounds = [r for r in _rounds(compare) if "naive" in r and "ours" in r]
     text = _table(compare_md, "| round | service") + "\n\n"
     naive = spans.get("naive")
     if naive:

@@ -7,6 +7,7 @@ from service.bench.results_md import (
     browser_block,
     browser_visitor_block,
     compare_block,
+    compare_ratios,
 )
 
 
@@ -31,6 +32,15 @@ def test_compare_block_gives_the_range_over_rounds() -> None:
     assert text.startswith(table + "\n\n")
     assert "**2.00-2.50x** the naive service's throughput and **2.50x** BentoML's" in text
     assert "its p50 was 0.50x the naive one's and its p99 0.20-0.25x" in text
+
+
+def test_compare_ratios_count_right_answers_only_and_skip_services_not_run() -> None:
+    """locust's req/s counts failed requests too: a service answering half its requests with fast errors
+    served half that. A baseline that did not run (BentoML without its venv) is left out, not a crash."""
+    ours = _row(1, "ours", 200.0, 30, 50) | {"requests": 6000, "failures": 3000}
+    naive = _row(1, "naive", 50.0, 60, 200) | {"requests": 1500, "failures": 0}
+    missing = {"round": 1, "service": "bentoml", "missing": "its venv is missing"}
+    assert compare_ratios({"results": [ours, naive, missing]}) == {"naive": (2.0, 2.0)}
 
 
 BROWSER_MD = """| model | browser wasm ms | server ORT ms |
