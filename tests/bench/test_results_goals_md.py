@@ -65,3 +65,17 @@ def test_the_auto_goal_is_judged_only_when_the_bench_measured_every_choice(goals
     assert auto_row().endswith("|  |")  # no verdict: one choice was not measured
     goals["auto_vs_bench"] = {"note": "bench.json not found"}
     assert auto_row().endswith(f"| {NO_BENCH} |  |")
+
+
+def test_the_rss_goal_is_missed_when_requests_failed(goals_out: Path) -> None:
+    """Flat over 10,000 requests says nothing when they were refused: failures miss the goal."""
+    goals = json.loads((goals_out / "goals.json").read_text())
+
+    def rss_row() -> str:
+        (row,) = [line for line in goals_block(goals, None).splitlines() if "| RSS of" in line]
+        return row
+
+    goals["rss"] |= {"growth_after_first_step_mb": 0.0, "failed": 0}  # well under the limit, flat
+    assert rss_row().endswith("(0 failed) | met |")
+    goals["rss"]["failed"] = 40
+    assert rss_row().endswith("(40 failed) | **missed** |")
