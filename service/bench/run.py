@@ -3,6 +3,7 @@ figures taken seconds apart on a shared machine), warm-up first."""
 
 from __future__ import annotations
 
+import json
 import mimetypes
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from service.bench.http import HttpClient, local_server
 from service.bench.inprocess import InProcess, time_call
 from service.bench.matrix import MODES, Cell, Mode, build_matrix
 from service.bench.stats import Stats
+from service.engines.base import EffectiveSettings
 from service.manifest import Manifest
 
 # LiteRT's scalar reference kernels take ~130 ms per MobileNetV2 inference: fewer runs keep the
@@ -86,6 +88,7 @@ class Bench:
                     else:
                         assert http is not None
                         calls[mode] = http.call(cell, image, _content_type(self.config.images[task]))
+                        same_settings(cell, calls[mode](), inprocess.runner(cell).settings)
                 warmup, runs = self.config.runs_for(cell)
                 samples: dict[Mode, list[float]] = {mode: [] for mode in calls}
                 for call in calls.values():
@@ -121,6 +124,23 @@ class Bench:
                 yield client
             finally:
                 client.close()
+
+
+class SettingsDiffer(RuntimeError):
+    pass
+
+
+def same_settings(cell: Cell, answer: object, in_process: EffectiveSettings) -> None:
+    """The server's answer ran what the bench process runs for `cell` (engine, its version, precision,
+    SIMD, threads, kernels, model file): else HTTP - pipeline would compare two configurations (a
+    server at --url with other settings, e.g. MVA_ORT_INT8_WEIGHTS, or another onnxruntime)."""
+    assert isinstance(answer, bytes)
+    served = json.loads(answer)["settings"]
+    mine = in_process.model_dump()
+    differ = {k: (served.get(k), v) for k, v in mine.items() if served.get(k) != v}
+    if differ:
+        what = ", ".join(f"{k}: server {s!r}, in-process {m!r}" for k, (s, m) in differ.items())
+        raise SettingsDiffer(f"{cell.model} {cell.label}: the server runs other settings ({what})")
 
 
 def _content_type(path: Path) -> str:

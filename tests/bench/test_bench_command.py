@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from service.artifacts import ArtifactLayout
+from service.cli import app
 from service.settings import CPU_COUNT
+from tests.conftest import LiveServer
 
 
 def expected_cells() -> set[tuple[str, str, str, int]]:
@@ -69,3 +74,20 @@ def test_chart_and_markdown_are_written(bench_out: Path) -> None:
     markdown = (bench_out / "bench.md").read_text()
     assert "| mobilenet_v2 | onnxruntime | int8 | 1 |" in markdown
     assert "Machine:" in markdown
+
+
+def test_http_cells_must_run_what_the_in_process_cells_run(
+    start_server: Callable[..., LiveServer], layout: ArtifactLayout
+) -> None:
+    """HTTP - pipeline compares one cell two ways: a server (--url) that runs other weights for it (here
+    int8.onnx against the bench process's choice) is refused, naming what differs, not timed."""
+    from service.engines.registry import onnx_file
+
+    if onnx_file(layout, "mobilenet_v2", "int8", "auto").name == "int8.onnx":
+        pytest.skip("this CPU runs int8.onnx either way (no VNNI)")
+    other = start_server(ort_int8_weights="unsigned", warm_models='["mobilenet_v2"]')
+    args = ["bench", "--model", "mobilenet_v2", "--engine", "onnxruntime", "--threads", "1"]
+    args += ["--mode", "pipeline", "--mode", "http", "--runs", "2", "--warmup", "1", "--url", other.url]
+    result = CliRunner().invoke(app, [*args, "--models-dir", str(layout.root)])
+    assert result.exit_code != 0
+    assert "int8.onnx" in str(result.exception) and "int8-signed.onnx" in str(result.exception)
