@@ -10,7 +10,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from rich.console import Console
@@ -18,9 +18,12 @@ from rich.console import Console
 from loadtests.images import image_paths
 from loadtests.launch import LoadResult, Scenario, run_locust
 from service.artifacts import ArtifactLayout
+from service.bench.turns import rotated
 from service.engines.registry import onnx_file
 from service.localserver import LOOPBACK, ServerDidNotStart, free_port, running_server
 from service.settings import ServerSettings
+
+T = TypeVar("T")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BENTOML_VENV = PROJECT_ROOT / ".venv-baselines"
@@ -118,6 +121,12 @@ def measure_row(target: Target, scenario: Scenario, out: Path, round_: int) -> d
     return {**row, "description": target.description, "load_1m": load_1m, **result.total.as_dict()}
 
 
+def schedule(chosen: list[T], rounds: int) -> list[tuple[int, T]]:
+    """(round, service) in the order they run: every service once a round, so that drifting background
+    load hits all alike, the order shifting by one each round so that none always goes first."""
+    return [(round_, target) for round_ in range(1, rounds + 1) for target in rotated(chosen, round_ - 1)]
+
+
 def compare_targets(
     scenario: Scenario, out: Path, only: list[str] | None, rounds: int, console: Console
 ) -> None:
@@ -125,10 +134,9 @@ def compare_targets(
     scenario = replace(scenario, extra=CLASSIFY_ONLY + scenario.extra)
     chosen = [t for t in targets(out) if not only or t.name in only]
     rows: list[dict[str, Any]] = []
-    for round_ in range(1, rounds + 1):
-        for target in chosen:  # interleaved, so that drifting background load hits every service alike
-            console.print(f"[bold]round {round_}, {target.name}[/bold]: {target.description}")
-            rows.append(measure_row(target, scenario, out, round_))
+    for round_, target in schedule(chosen, rounds):
+        console.print(f"[bold]round {round_}, {target.name}[/bold]: {target.description}")
+        rows.append(measure_row(target, scenario, out, round_))
     table = markdown(rows)
     console.print(table, soft_wrap=True)
     (out / "compare.md").write_text(table + "\n")
