@@ -157,7 +157,8 @@ def _saturation_ceiling(goals: Doc) -> str:
     cpu = s.get("server_cpu")
     if cpu:
         text += (
-            " By thread (`/proc` CPU times over the default's saturation windows): the inference threads "
+            " By thread (`/proc` CPU times over the default's saturation measures, per request answered in "
+            "them): the inference threads "
             f"spend **{cpu['other_threads_ms_per_request']:.2f} ms** of CPU per request against "
             f"{cpu['in_process_pipeline_ms_per_request']:.2f} ms for the same work in-process, the event "
             f"loop **{cpu['event_loop_ms_per_request']:.2f} ms**, and the server keeps "
