@@ -52,6 +52,7 @@ const COMPRESSIBLE = /\.(wasm|js|mjs|html|css|svg|json)$/;
 const MIN_BYTES = 1024; // below this, the header saved is the gain
 const cacheDir = join(here, 'node_modules', '.cache', 'precompressed');
 const brotli = promisify(brotliCompress);
+const sha256 = (data) => createHash('sha256').update(data).digest('hex');
 const gzipAsync = promisify(gzip);
 
 async function cached(key, make) {
@@ -67,7 +68,7 @@ async function cached(key, make) {
 
 async function precompress(file) {
   const data = readFileSync(file);
-  const digest = createHash('sha256').update(data).digest('hex');
+  const digest = sha256(data);
   const [br, gz] = await Promise.all([
     cached(`${digest}.br`, () =>
       brotli(data, {
@@ -105,7 +106,6 @@ function sourcesDigest() {
     .map((name) => join('src', name))
     .filter((path) => statSync(join(here, path)).isFile())
     .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-  const sha256 = (data) => createHash('sha256').update(data).digest('hex');
   const lines = [...paths, 'package-lock.json', 'build.mjs'].map(
     (path) => `${sha256(readFileSync(join(here, path)))}  ${path}\n`,
   );
