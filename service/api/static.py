@@ -116,7 +116,10 @@ async def file_response(request: Request, path: Path, etags: ETags) -> Response:
 def inside(folder: Path, relative: str) -> Path | None:
     """`folder/relative` if it is an existing file under `folder` (no `..`, no symlink escapes)."""
     root = folder.resolve()
-    candidate = (root / relative).resolve()
-    if not candidate.is_relative_to(root) or not candidate.is_file():
+    try:
+        candidate = (root / relative).resolve()
+        if not candidate.is_relative_to(root) or not candidate.is_file():
+            return None
+    except (ValueError, OSError):  # a NUL byte in the URL, a name or path too long for the filesystem
         return None
     return candidate

@@ -98,6 +98,21 @@ def test_unknown_models_and_paths_outside_the_page_are_refused(
 
 
 @pytest.mark.parametrize(
+    "path",
+    [
+        "/web/app.mjs%00",  # a NUL byte: no file name can hold one
+        "/web/" + "a" * 300,  # a name longer than the filesystem takes
+        "/web/" + "/".join(["a" * 200] * 30),  # a path longer than it takes
+    ],
+)
+def test_names_no_file_can_have_are_404_not_500(client: httpx.Client, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert client.get("/web/app.mjs").status_code == 200
+
+
+@pytest.mark.parametrize(
     "raw_path",
     [
         b"/web/../../pyproject.toml",
