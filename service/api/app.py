@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 
 from service import __version__
 from service.api import errors, openapi
+from service.api.expect import CloseUnreadExpectContinue
 from service.api.middleware import RequestMetrics
 from service.api.routes import classify, detect, docs, health, models, web
 from service.api.security import require_api_key
@@ -78,6 +79,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             expose_headers=["server-timing", "x-served-by", "retry-after"],
             max_age=600,
         )
+    app.add_middleware(CloseUnreadExpectContinue)
     app.add_middleware(
         RequestMetrics, metrics=state.metrics, replica=settings.replica, access_log=settings.access_log
     )
