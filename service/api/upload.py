@@ -48,6 +48,7 @@ class Upload:
 
 
 async def read_upload(request: Request, limit: int, timeout_s: float) -> Upload:
+    _refuse_content_coding(request)
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     kind = content_type.decode("latin-1").lower()
     is_multipart = kind == "multipart/form-data"
@@ -60,6 +61,24 @@ async def read_upload(request: Request, limit: int, timeout_s: float) -> Upload:
         raise MissingImage(f"malformed multipart body: the content type names no boundary; {HOW_TO_SEND}")
     body = await _read_body(request, limit + (_MULTIPART_SLACK if is_multipart else 0), limit, timeout_s)
     return Upload(body, boundary, limit)
+
+
+def _refuse_content_coding(request: Request) -> None:
+    """A compressed body (`Content-Encoding: gzip`) is refused rather than read as if it were not:
+    image formats are compressed already, and inflating would be one more size limit to keep.
+    RFC 9110 15.5.16: 415, with the codings accepted in `Accept-Encoding`."""
+    codings = [
+        coding.strip().lower()
+        for value in request.headers.getlist("content-encoding")
+        for coding in value.split(",")
+        if coding.strip()
+    ]
+    refused = [coding for coding in codings if coding != "identity"]
+    if refused:
+        raise UnsupportedMediaType(
+            f"content encoding {', '.join(refused)!r} is not accepted: send the image as it is, uncompressed",
+            headers={"Accept-Encoding": "identity"},
+        )
 
 
 def _has_no_body(request: Request) -> bool:

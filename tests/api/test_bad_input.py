@@ -3,6 +3,7 @@ where the input is valid but odd), and the next valid request still succeeds."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import socket
@@ -144,6 +145,28 @@ def test_a_raw_octet_stream_body_is_an_upload(small: httpx.Client, images: Path)
     )
     assert response.status_code == 200, response.text
     assert response.json()["predictions"][0]["label"] == "military uniform"
+
+
+@pytest.mark.parametrize("gzipped", [True, False], ids=["gzipped", "labelled only"])
+def test_a_compressed_body_is_refused_with_the_codings_accepted(
+    small: httpx.Client, images: Path, gzipped: bool
+) -> None:
+    """RFC 9110 15.5.16: 415 and `Accept-Encoding`. Not read as an image either way: a gzipped body is no
+    image format, and one only labelled gzip is not what its header says."""
+    picture = (images / "face.jpg").read_bytes()
+    response = small.post(
+        "/detect",
+        content=gzip.compress(picture) if gzipped else picture,
+        headers={"content-type": "image/jpeg", "content-encoding": "gzip"},
+    )
+    assert_error(response, 415, "unsupported_media_type")
+    assert "content encoding 'gzip'" in response.json()["error"]["message"]
+    assert response.headers["accept-encoding"] == "identity"
+    identity = small.post(
+        "/detect", content=picture, headers={"content-type": "image/jpeg", "content-encoding": "identity"}
+    )
+    assert identity.status_code == 200 and len(identity.json()["faces"]) == 2
+    assert_still_serving(small, images)
 
 
 def test_the_pixel_limit_is_the_servers_setting(small: httpx.Client, images: Path) -> None:
