@@ -44,9 +44,21 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     codes = {404: "not_found", 405: "method_not_allowed"}
+    headers = exc.headers
+    if exc.status_code == 405 and headers and "Allow" in headers:
+        headers = {**headers, "Allow": _with_head(headers["Allow"])}
     return error_response(
-        exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail), headers=exc.headers
+        exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail), headers=headers
     )
+
+
+def _with_head(allow: str) -> str:
+    """The router's 405 names the methods of the first route it found on the path: GET, where HEAD is a
+    route of its own beside every GET (service/api/routes/__init__.py). RFC 9110 wants all of them."""
+    methods = [m.strip() for m in allow.split(",") if m.strip()]
+    if "GET" in methods and "HEAD" not in methods:
+        methods.append("HEAD")
+    return ", ".join(methods)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

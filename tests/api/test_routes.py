@@ -34,6 +34,16 @@ def test_head_is_get_without_the_body(client: httpx.Client, path: str) -> None:
         assert head.headers.get(name) == got.headers.get(name), name
 
 
+@pytest.mark.parametrize("path", GET_PATHS)
+def test_a_405_on_a_get_route_allows_head_too(client: httpx.Client, path: str) -> None:
+    """RFC 9110: a 405's Allow lists every method the path answers."""
+    response = client.post(path, content=b"x")
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert {m.strip() for m in response.headers["allow"].split(",")} == {"GET", "HEAD"}
+    assert client.get(path).status_code == client.head(path).status_code
+
+
 def test_head_on_a_post_route_is_405(client: httpx.Client) -> None:
     response = client.head("/classify")
     assert response.status_code == 405 and "POST" in response.headers["allow"]
