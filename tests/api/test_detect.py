@@ -93,6 +93,8 @@ def test_an_annotated_jpeg_comes_back_at_its_own_size(client: httpx.Client, imag
         ("?annotate=true&format=jpeg", "", "image/jpeg"),
         ("?format=png", "image/jpeg", "image/png"),  # a picture Accept asked for: format names its type
         ("?format=jpeg", "", "application/json"),  # format alone asks for no picture
+        ("?annotate=false", "image/png", "application/json"),  # the query's no before Accept's yes
+        ("?annotate=false&format=png", "image/jpeg", "application/json"),
     ],
 )
 def test_the_answer_type_follows_the_query_then_accept(

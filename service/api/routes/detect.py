@@ -27,7 +27,9 @@ class DetectQuery(EngineQuery):
     min_score: float | None = Field(None, ge=0.0, le=1.0, description="default: the manifest's")
     iou_threshold: float | None = Field(None, gt=0.0, le=1.0, description="weighted-NMS overlap")
     max_faces: int | None = Field(None, ge=1, le=1000)
-    annotate: bool = Field(False, description="return the picture with faces drawn")
+    annotate: bool | None = Field(
+        None, description="return the picture with faces drawn (default: when Accept prefers an image type)"
+    )
     format: Literal["png", "jpeg"] | None = Field(
         None, description="of the annotated picture (default: the image type Accept names, else png)"
     )
@@ -52,7 +54,9 @@ async def detect(request: Request) -> Response:
     spec = model_for(state, query.model, "detection")
     negotiated = preferred(request.headers.get("accept", ""), _ANSWER_TYPES)
     image_type = negotiated if negotiated in _IMAGE_TYPES else None
-    if query.annotate or image_type is not None:  # a picture: `format` names its type when given
+    if query.annotate is False:  # the query before Accept, as for `format`
+        image_type = None
+    elif query.annotate or image_type is not None:  # a picture: `format` names its type when given
         image_type = f"image/{query.format}" if query.format else image_type or "image/png"
 
     def postprocess(out: PipelineOutput) -> tuple[list[Face], bytes | None]:
