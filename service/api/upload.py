@@ -42,6 +42,8 @@ class Upload:
         if self.boundary is None:
             return self.body
         image = _multipart_field(self.boundary, self.body, FIELD)
+        if not image:  # a file input left empty, or an empty file: the body itself is not empty
+            raise MissingImage(f"the multipart field '{FIELD}' is empty: {HOW_TO_SEND}")
         if len(image) > self.limit:
             raise PayloadTooLarge(f"the image is {len(image)} bytes; the limit is {self.limit}")
         return image

@@ -136,6 +136,14 @@ def test_bad_input(small: httpx.Client, images: Path, case: str) -> None:
     assert_still_serving(small, images)
 
 
+def test_an_empty_image_field_is_named_as_such(small: httpx.Client, images: Path) -> None:
+    """A file input left empty: the body is not empty, the field is."""
+    response = small.post("/classify", files={"image": ("photo.jpg", b"", "image/jpeg"), "note": b"hello"})
+    assert_error(response, 422, "missing_image")
+    assert "the multipart field 'image' is empty" in response.json()["error"]["message"]
+    assert_still_serving(small, images)
+
+
 def test_a_raw_octet_stream_body_is_an_upload(small: httpx.Client, images: Path) -> None:
     """README: the raw body may come as `image/*` or `application/octet-stream`."""
     response = small.post(
