@@ -118,6 +118,8 @@ def measure_row(target: Target, scenario: Scenario, out: Path, round_: int) -> d
         result = measure(target, scenario, out / f"round{round_}")
     except ServerDidNotStart as exc:
         return {**row, "missing": f"did not start: {exc}"}
+    if "Aggregated" not in result.stats:  # locust itself did not run
+        return {**row, "missing": "; ".join(result.report.violations)}
     return {**row, "description": target.description, "load_1m": load_1m, **result.total.as_dict()}
 
 

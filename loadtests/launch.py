@@ -7,11 +7,21 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtests.report import RunReport, Summary, read_report
+from loadtests.report import RunReport, Summary, read_report, summary_path
 from service.localserver import LOOPBACK, free_port
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 WORKER_EXIT_GRACE_S = 30.0
+# what a run writes next to <prefix>; removed first, so that a run that writes nothing (locust refused its
+# arguments) cannot be reported with an earlier run's figures
+REPORT_SUFFIXES = (
+    "_summary.json",
+    ".html",
+    "_stats.csv",
+    "_stats_history.csv",
+    "_failures.csv",
+    "_exceptions.csv",
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,8 @@ def run_locust(host: str, scenario: Scenario, prefix: Path, workers: int = 0) ->
     """Run the scenario against `host`; `workers` > 0 runs locust's distributed mode (master + workers).
     The exit code is the master's: non-zero when the thresholds are not met."""
     prefix.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in REPORT_SUFFIXES:
+        Path(f"{prefix}{suffix}").unlink(missing_ok=True)
     command = locust_command(host, scenario, prefix)
     started: list[subprocess.Popen[bytes]] = []
     if workers:
@@ -88,4 +100,7 @@ def run_locust(host: str, scenario: Scenario, prefix: Path, workers: int = 0) ->
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+    if not summary_path(prefix).exists():  # locust stopped before its quitting event (its output says why)
+        problem = f"locust exited with code {exit_code} without writing {summary_path(prefix)}"
+        return LoadResult(exit_code or 1, prefix, RunReport(stats={}, violations=[problem]))
     return LoadResult(exit_code=exit_code, prefix=prefix, report=read_report(prefix))

@@ -99,3 +99,22 @@ def test_a_server_with_an_api_key(
     let_in = run_locust(guarded.url, scenario, tmp_path / "key", workers=1)
     assert let_in.exit_code == 0
     assert let_in.total.requests > 0 and let_in.total.failures == 0
+
+
+def test_a_run_locust_refuses_is_not_reported_with_an_earlier_runs_figures(
+    server: LiveServer, images: Path, tmp_path: Path
+) -> None:
+    """Same prefix twice: a good run, then one with an option locust does not know (it exits 2 before
+    its quitting event): the second reports no figures and says why, not the first run's."""
+    scenario = Scenario(**{**SHORT.__dict__, "run_time": "2s", "images": images})
+    first = run_locust(server.url, scenario, tmp_path / "same")
+    assert first.exit_code == 0 and first.total.requests > 0
+    typo = run_locust(
+        server.url, Scenario(**{**scenario.__dict__, "extra": ("--mva-bogus", "1")}), tmp_path / "same"
+    )
+    assert typo.exit_code == 2
+    assert typo.stats == {}
+    assert typo.report.violations == [
+        f"locust exited with code 2 without writing {tmp_path}/same_summary.json"
+    ]
+    assert not (tmp_path / "same.html").exists()
