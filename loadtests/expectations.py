@@ -45,6 +45,15 @@ def load_answers(path: str | Path | None) -> dict[str, Expected]:
     return answers
 
 
+def answer_for(answers: Mapping[str, Expected], name: str) -> Expected | None:
+    """The answer for a file name, else for the same picture in another format (grace_hopper.png takes
+    grace_hopper.bmp's): answers are keyed by name with its extension, pictures get re-encoded."""
+    if name in answers:
+        return answers[name]
+    stem = Path(name).stem.casefold()
+    return next((e for known, e in answers.items() if Path(known).stem.casefold() == stem), None)
+
+
 def _is_score(value: Any) -> bool:
     return isinstance(value, int | float) and 0.0 <= value <= 1.0
 

@@ -27,7 +27,7 @@ from locust.stats import StatsEntry
 # locust puts only this folder on sys.path; the helpers are imported as the `loadtests` package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from loadtests.expectations import Expected, check_classify, check_detect, load_answers
+from loadtests.expectations import Expected, answer_for, check_classify, check_detect, load_answers
 from loadtests.images import UploadImage, image_paths, load_uploads
 from loadtests.server_timing import StageTimes
 from loadtests.thresholds import RunTotals, Thresholds, violations
@@ -227,7 +227,7 @@ class VisionUser(FastHttpUser):
             except ValueError:
                 response.failure(f"{upload.name}: body is not JSON")
                 return
-            problem = check(body, self.answers.get(upload.name))
+            problem = check(body, answer_for(self.answers, upload.name))
             if problem is None:
                 response.success()
                 SERVER_STAGES.add(path, body.get("timing") if isinstance(body, dict) else None)

@@ -7,8 +7,16 @@ import json
 from pathlib import Path
 
 import httpx
+from PIL import Image
 
-from loadtests.expectations import KNOWN_ANSWERS, Expected, check_classify, check_detect, load_answers
+from loadtests.expectations import (
+    KNOWN_ANSWERS,
+    Expected,
+    answer_for,
+    check_classify,
+    check_detect,
+    load_answers,
+)
 
 
 def _post(client: httpx.Client, path: str, image: Path, **params: str) -> dict:
@@ -58,3 +66,22 @@ def test_answers_file_overrides_and_extends(tmp_path: Path) -> None:
     assert answers["cat.bmp"] == Expected("tabby, tabby cat")
     assert answers["mine.png"].faces == {"full": 2}
     assert answers["bird.bmp"] == KNOWN_ANSWERS["bird.bmp"]
+
+
+def test_a_known_picture_in_another_format_is_checked_against_its_answer(
+    client: httpx.Client, images: Path, tmp_path: Path
+) -> None:
+    """grace_hopper.* (README): the PNG of grace_hopper.bmp gets its answer, not shape checks only."""
+    png = tmp_path / "Grace_Hopper.png"
+    Image.open(images / "grace_hopper.bmp").save(png)
+    expected = answer_for(KNOWN_ANSWERS, png.name)
+    assert expected == KNOWN_ANSWERS["grace_hopper.bmp"]
+    body = _post(client, "/classify", png)
+    assert check_classify(body, expected) is None
+    wrong = copy.deepcopy(body)
+    wrong["predictions"][0]["label"] = "Egyptian cat"
+    assert check_classify(wrong, expected) == "top-1 is 'Egyptian cat', expected 'military uniform'"
+    assert answer_for(KNOWN_ANSWERS, "someone_else.png") is None
+    # an answer for the exact name wins over one for the same stem
+    mine = {**KNOWN_ANSWERS, "grace_hopper.png": Expected("mortarboard")}
+    assert answer_for(mine, "grace_hopper.png") == Expected("mortarboard")

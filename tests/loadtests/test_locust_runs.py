@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from loadtests.launch import Scenario, run_locust
 from service.localserver import LOOPBACK, free_port
@@ -118,3 +119,22 @@ def test_a_run_locust_refuses_is_not_reported_with_an_earlier_runs_figures(
         f"locust exited with code 2 without writing {tmp_path}/same_summary.json"
     ]
     assert not (tmp_path / "same.html").exists()
+
+
+def test_a_folder_of_pngs_gets_the_known_answers(server: LiveServer, images: Path, tmp_path: Path) -> None:
+    """Only a PNG of cat.bmp, and an answers file that makes cat.bmp a tabby: every /classify answer
+    fails, so the PNG is checked against cat.bmp's answer (not by its shape only)."""
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    Image.open(images / "cat.bmp").save(folder / "cat.png")
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"cat.bmp": {"label": "tabby, tabby cat"}}))
+    scenario = Scenario(
+        **{**SHORT.__dict__, "run_time": "2s", "images": folder, "extra": ("--mva-answers", str(answers))}
+    )
+    result = run_locust(server.url, scenario, tmp_path / "png")
+    assert result.exit_code == 1
+    classify = result.stats["/classify"]
+    assert classify.requests > 0 and classify.failures == classify.requests
+    [error] = result.report.errors
+    assert "cat.png: top-1 is 'Egyptian cat', expected 'tabby, tabby cat'" in str(error["error"])
