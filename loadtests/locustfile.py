@@ -189,6 +189,9 @@ class VisionUser(FastHttpUser):
 
     def on_start(self) -> None:
         options = self.environment.parsed_options
+        # locust prepends the host as given: with a trailing slash every request would go to //classify
+        if self.client.base_url:
+            self.client.base_url = self.client.base_url.rstrip("/")
         self.uploads = uploads_for(options.mva_images)
         self.answers: dict[str, Expected] = load_answers(options.mva_answers or None)
         self.detector: str = options.mva_detector

@@ -138,3 +138,12 @@ def test_a_folder_of_pngs_gets_the_known_answers(server: LiveServer, images: Pat
     assert classify.requests > 0 and classify.failures == classify.requests
     [error] = result.report.errors
     assert "cat.png: top-1 is 'Egyptian cat', expected 'tabby, tabby cat'" in str(error["error"])
+
+
+def test_a_host_with_a_trailing_slash(server: LiveServer, images: Path, tmp_path: Path) -> None:
+    """URL=http://127.0.0.1:8000/ as a user types it: requests go to /classify, not //classify."""
+    scenario = Scenario(**{**SHORT.__dict__, "run_time": "2s", "images": images})
+    result = run_locust(f"{server.url}/", scenario, tmp_path / "slash")
+    assert result.exit_code == 0
+    assert result.total.requests > 0 and result.total.failures == 0
+    assert result.stats["/classify"].requests > 0
