@@ -133,6 +133,12 @@ def write_summary(environment: Environment, path: Path, problems: list[str]) -> 
             for e in stats.errors.values()
         ],
         "violations": problems,
+        # exceptions in the locustfile (no images, an unreadable key file...): locust exits 1 on them, and
+        # without them a run with no requests would not say why
+        "exceptions": [
+            {"error": e["msg"], "occurrences": e["count"], "traceback": e["traceback"]}
+            for e in (environment.runner.exceptions.values() if environment.runner else ())
+        ],
         "server_stages": SERVER_STAGES.percentiles(),
     }
     path.write_text(json.dumps(summary, indent=2) + "\n")

@@ -28,6 +28,7 @@ class RunReport:
     stats: dict[str, Summary]
     errors: list[dict[str, object]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
+    exceptions: list[dict[str, object]] = field(default_factory=list)  # raised in the locustfile
     # route -> stage -> {"count", "p50_ms", "p95_ms", "p99_ms"}: the server's own timing of right answers
     server_stages: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
@@ -43,5 +44,6 @@ def read_report(prefix: Path) -> RunReport:
         stats=stats,
         errors=data["errors"],
         violations=data["violations"],
+        exceptions=data.get("exceptions", []),
         server_stages=data.get("server_stages", {}),
     )

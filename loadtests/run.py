@@ -68,6 +68,8 @@ def report(result: LoadResult, title: str) -> None:
         console.print(stages)
     for error in result.report.errors[:10]:
         console.print(f"[red]failure[/red] {error['name']}: {error['error']} (x{error['occurrences']})")
+    for exception in result.report.exceptions[:10]:
+        console.print(f"[red]exception[/red] {exception['error']} (x{exception['occurrences']})")
     for violation in result.report.violations:
         console.print(f"[red]threshold not met[/red]: {violation}")
     console.print(

@@ -147,3 +147,19 @@ def test_a_host_with_a_trailing_slash(server: LiveServer, images: Path, tmp_path
     assert result.exit_code == 0
     assert result.total.requests > 0 and result.total.failures == 0
     assert result.stats["/classify"].requests > 0
+
+
+def test_an_empty_image_folder_says_why_nothing_was_sent(server: LiveServer, tmp_path: Path) -> None:
+    """The users cannot start: the summary names the exception, not only '0 requests'."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not an image")
+    result = run_locust(
+        server.url, Scenario(**{**SHORT.__dict__, "run_time": "1s", "images": empty}), tmp_path / "e"
+    )
+    assert result.exit_code == 1
+    assert result.report.violations == ["0 requests, fewer than 1"]
+    [exception] = result.report.exceptions
+    assert str(exception["error"]).startswith("no images (") and str(exception["error"]).endswith(str(empty))
+    assert "FileNotFoundError" in str(exception["traceback"])
+    assert exception["occurrences"] == SHORT.users
