@@ -152,8 +152,13 @@ def _apply_thresholds(environment: Environment, **_: Any) -> None:
     if isinstance(environment.runner, WorkerRunner) or options is None:
         return
     total = environment.stats.total
+    endpoints = {
+        e.name: e.get_response_time_percentile(0.95) or 0.0
+        for e in environment.stats.entries.values()
+        if e.num_requests
+    }
     totals = RunTotals(
-        total.num_requests, total.num_failures, total.get_response_time_percentile(0.95) or 0.0
+        total.num_requests, total.num_failures, total.get_response_time_percentile(0.95) or 0.0, endpoints
     )
     problems = violations(totals, _thresholds(options))
     for problem in problems:

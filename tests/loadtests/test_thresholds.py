@@ -23,3 +23,10 @@ def test_p95_above_limit() -> None:
 
 def test_an_empty_run_fails() -> None:
     assert violations(RunTotals(0, 0, 0.0), Thresholds()) == ["0 requests, fewer than 1"]
+
+
+def test_p95_is_limited_per_endpoint() -> None:
+    """3 fast /detect answers to 1 slow /classify one keep the run's p95 low: /classify still fails."""
+    totals = RunTotals(400, 0, 40.0, {"/classify": 60.0, "/detect": 10.0})
+    assert violations(totals, Thresholds(max_p95_ms=50)) == ["p95 of /classify 60 ms above 50 ms"]
+    assert violations(totals, Thresholds(max_p95_ms=60)) == []
