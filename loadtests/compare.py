@@ -16,7 +16,7 @@ import httpx
 from rich.console import Console
 
 from loadtests.images import image_paths
-from loadtests.launch import LoadResult, Scenario, run_locust
+from loadtests.launch import LoadResult, Scenario, locust_api_key, run_locust, server_key_env
 from service.artifacts import ArtifactLayout
 from service.bench.turns import rotated
 from service.engines.registry import onnx_file
@@ -73,8 +73,11 @@ def targets(out: Path) -> list[Target]:
 
 
 def warm_up(url: str, image: Path) -> None:
-    """First requests build sessions and caches in every framework; keep them out of the figures."""
-    with httpx.Client(base_url=url, timeout=60) as client:
+    """First requests build sessions and caches in every framework; keep them out of the figures.
+    With MVA_API_KEY set, ours inherits it: its key goes along (the baselines ignore it)."""
+    key = locust_api_key({**os.environ, **server_key_env()})
+    headers = {"X-API-Key": key} if key else {}
+    with httpx.Client(base_url=url, timeout=60, headers=headers) as client:
         for _ in range(WARM_UP_REQUESTS):
             client.post("/classify", files={"image": (image.name, image.read_bytes())}).raise_for_status()
 
@@ -86,7 +89,7 @@ def measure(target: Target, scenario: Scenario, out: Path) -> LoadResult:
     log = out / f"{target.name}-server.log"
     with running_server(command, f"{url}/readyz", log, dict(target.env), 180, PROJECT_ROOT):
         warm_up(url, image_paths(scenario.images)[0])
-        return run_locust(url, scenario, out / target.name)
+        return run_locust(url, scenario, out / target.name, env=server_key_env())
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:

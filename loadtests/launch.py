@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,17 +70,42 @@ def locust_command(host: str, scenario: Scenario, prefix: Path) -> list[str]:
     return command + list(scenario.extra)
 
 
-def _workers(count: int, master_port: int) -> list[subprocess.Popen[bytes]]:
+def server_key_env() -> dict[str, str]:
+    """For a server started here, which inherits MVA_API_KEY or MVA_API_KEY_FILE from this environment:
+    the same key for locust (as its MVA_LOADTEST_* variables), unless locust was given one of its own."""
+    if os.environ.get("MVA_LOADTEST_API_KEY") or os.environ.get("MVA_LOADTEST_API_KEY_FILE"):
+        return {}
+    if key := os.environ.get("MVA_API_KEY"):
+        return {"MVA_LOADTEST_API_KEY": key}
+    if key_file := os.environ.get("MVA_API_KEY_FILE"):
+        return {"MVA_LOADTEST_API_KEY_FILE": key_file}
+    return {}
+
+
+def locust_api_key(env: Mapping[str, str]) -> str:
+    """The key the locustfile sends under this environment (its --mva-api-key[-file] defaults)."""
+    if key := env.get("MVA_LOADTEST_API_KEY"):
+        return key
+    if key_file := env.get("MVA_LOADTEST_API_KEY_FILE"):
+        return Path(key_file).read_text().strip()
+    return ""
+
+
+def _workers(count: int, master_port: int, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
     worker = [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker",
         "--master-host", LOOPBACK, "--master-port", str(master_port),
     ]  # fmt: skip
-    return [subprocess.Popen(worker) for _ in range(count)]
+    return [subprocess.Popen(worker, env=env) for _ in range(count)]
 
 
-def run_locust(host: str, scenario: Scenario, prefix: Path, workers: int = 0) -> LoadResult:
-    """Run the scenario against `host`; `workers` > 0 runs locust's distributed mode (master + workers).
+def run_locust(
+    host: str, scenario: Scenario, prefix: Path, workers: int = 0, env: dict[str, str] | None = None
+) -> LoadResult:
+    """Run the scenario against `host`; `workers` > 0 runs locust's distributed mode (master + workers);
+    `env`: variables added to theirs (the environment keeps a key off the command line).
     The exit code is the master's: non-zero when the thresholds are not met."""
+    locust_env = {**os.environ, **(env or {})}
     prefix.parent.mkdir(parents=True, exist_ok=True)
     for suffix in REPORT_SUFFIXES:
         Path(f"{prefix}{suffix}").unlink(missing_ok=True)
@@ -90,9 +117,9 @@ def run_locust(host: str, scenario: Scenario, prefix: Path, workers: int = 0) ->
             "--master", "--master-bind-host", LOOPBACK, "--master-bind-port", str(port),
             "--expect-workers", str(workers), "--expect-workers-max-wait", "60",
         ]  # fmt: skip
-        started = _workers(workers, port)
+        started = _workers(workers, port, locust_env)
     try:
-        exit_code = subprocess.run(command, check=False).returncode
+        exit_code = subprocess.run(command, check=False, env=locust_env).returncode
     finally:
         for process in started:  # the master tells its workers to quit; wait, then make sure
             try:

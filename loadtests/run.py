@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from loadtests.launch import LoadResult, Scenario, run_locust
+from loadtests.launch import LoadResult, Scenario, run_locust, server_key_env
 from service.localserver import serve_app
 
 app = typer.Typer(help="Locust load tests for mobile-vision-api.", no_args_is_help=True)
@@ -116,7 +116,7 @@ def ci(
     """Start the service on a free loopback port, load-test it briefly, require zero failures, stop it."""
     scenario = Scenario(users, spawn_rate, run_time, 0.0, None, images, tuple(ctx.args))
     with serve_app(log=out / "ci-server.log") as (url, _):
-        result = run_locust(url, scenario, out / "ci", workers)
+        result = run_locust(url, scenario, out / "ci", workers, server_key_env())
     report(result, f"CI load test: {users} users, {run_time}")
     raise typer.Exit(result.exit_code)
 

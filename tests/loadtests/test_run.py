@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from typer.testing import CliRunner
 
 from loadtests.run import app
@@ -13,3 +16,25 @@ def test_run_help_names_the_locustfile_options_it_passes_on() -> None:
     text = " ".join(result.output.split())
     assert "Options after these go to the locustfile" in text and "--mva-engine" in text
     assert "no request was made" in text
+
+
+def test_ci_and_compare_send_the_key_of_the_server_they_start(images: Path, tmp_path: Path) -> None:
+    """With MVA_API_KEY (or MVA_API_KEY_FILE) in the environment, the service that `ci` and `compare`
+    start requires it: their locust users and warm-up requests send it, instead of failing with 401s."""
+    secret = tmp_path / "api_key"
+    secret.write_text("ci-key\n")
+    env = {"MVA_API_KEY_FILE": str(secret), "MVA_LOADTEST_API_KEY": None, "MVA_LOADTEST_API_KEY_FILE": None}
+    short = ["-u", "1", "-t", "2s", "--images", str(images)]
+    ci = CliRunner().invoke(app, ["ci", *short, "--out", str(tmp_path / "ci")], env=env)
+    assert ci.exit_code == 0, ci.output
+    summary = json.loads((tmp_path / "ci" / "ci_summary.json").read_text())
+    assert summary["endpoints"][-1]["requests"] > 0 and summary["errors"] == []
+
+    env = {"MVA_API_KEY": "compare-key", "MVA_LOADTEST_API_KEY": None, "MVA_LOADTEST_API_KEY_FILE": None}
+    out = tmp_path / "compare"
+    compared = CliRunner().invoke(
+        app, ["compare", *short, "--only", "ours", "--rounds", "1", "--out", str(out)], env=env
+    )
+    assert compared.exit_code == 0, compared.output
+    [row] = json.loads((out / "compare.json").read_text())["results"]
+    assert row["service"] == "ours" and row["requests"] > 0 and row["failures"] == 0
