@@ -9,7 +9,8 @@ from pathlib import Path
 
 from urllib3 import encode_multipart_formdata
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+# the formats the service accepts (service/imaging/decode.py ACCEPTED_FORMATS)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".avif")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_IMAGES = PROJECT_ROOT.parent / "shared" / "images"
 

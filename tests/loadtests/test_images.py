@@ -4,8 +4,11 @@ import importlib.util
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
+from PIL import Image
 
+from loadtests.expectations import KNOWN_ANSWERS, answer_for, check_classify
 from loadtests.images import image_paths, load_uploads, packaged_images
 
 
@@ -33,3 +36,23 @@ def test_uploads_are_multipart_bodies_with_the_file(images: Path) -> None:
     assert upload.content_type.startswith("multipart/form-data; boundary=")
     assert b'name="image"; filename="bird.bmp"' in upload.body
     assert (images / "bird.bmp").read_bytes() in upload.body
+
+
+def test_folder_option_takes_every_format_the_service_accepts(
+    tmp_path: Path, images: Path, client: httpx.Client
+) -> None:
+    """A folder of TIFF or AVIF pictures is a folder of images: the service answers them."""
+    for source, name in (
+        ("cat.bmp", "cat.tif"),
+        ("cat_720p.jpg", "cat_720p.tiff"),
+        ("bird.bmp", "bird.avif"),
+    ):
+        Image.open(images / source).save(tmp_path / name)
+    paths = image_paths(tmp_path)
+    assert [p.name for p in paths] == ["bird.avif", "cat.tif", "cat_720p.tiff"]
+    for upload in load_uploads(paths):
+        response = client.post(
+            "/classify", content=upload.body, headers={"Content-Type": upload.content_type}
+        )
+        assert response.status_code == 200, response.text
+        assert check_classify(response.json(), answer_for(KNOWN_ANSWERS, upload.name)) is None
