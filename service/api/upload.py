@@ -182,4 +182,6 @@ def _multipart_field(boundary: bytes, body: bytes, name: str) -> bytes:
         return state.found
     except Exception as exc:  # python-multipart raises its own error types for malformed bodies
         raise MissingImage(f"malformed multipart body: {exc}") from exc
+    if state.is_target:  # the field began but its closing boundary never came: the upload was cut off
+        raise MissingImage(f"the multipart body ends inside the field '{name}': it was cut off")
     raise MissingImage(f"the multipart body has no field '{name}'")

@@ -94,3 +94,14 @@ def test_a_body_of_many_parts_is_refused_at_the_limit() -> None:
         run(read_upload(request, 1 << 20, 5.0))
     request, _ = multipart(*[("note", b"x")] * (MAX_PARTS - 1), ("image", b"\xff\xd8pixels"))
     assert run(read_upload(request, 1 << 20, 5.0)) == b"\xff\xd8pixels"
+
+
+def test_a_body_cut_off_inside_the_image_field_says_so() -> None:
+    """Not "has no field 'image'": the field is there, its end is not."""
+    _, body = multipart(("note", b"hello"), ("image", b"\xff\xd8" + bytes(1000)))
+    cut = request_of([body[:-400]], content_type=b"multipart/form-data; boundary=b")
+    with pytest.raises(MissingImage, match="ends inside the field 'image': it was cut off"):
+        run(read_upload(cut, 1 << 20, 5.0))
+    only_note = request_of([body[: body.index(b"--b", 4)]], content_type=b"multipart/form-data; boundary=b")
+    with pytest.raises(MissingImage, match="has no field 'image'"):
+        run(read_upload(only_note, 1 << 20, 5.0))
