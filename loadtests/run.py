@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from loadtests.images import image_paths
 from loadtests.launch import LoadResult, Scenario, run_locust, server_key_env
 from service.localserver import serve_app
 
@@ -78,6 +79,16 @@ def report(result: LoadResult, title: str) -> None:
     )
 
 
+def check_images(images: Path | None) -> None:
+    """Before anything starts: without pictures every locust user fails at its start, and the run would
+    say so only after its whole run time."""
+    try:
+        image_paths(images)
+    except FileNotFoundError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
 @app.command(context_settings=PASS_THROUGH)
 def run(
     ctx: typer.Context,
@@ -95,6 +106,7 @@ def run(
     """Load-test a running service; exits non-zero when the failure ratio or p95 is above its limit, or
     when no request was made. Options after these go to the locustfile: --mva-engine litert,
     --mva-threads 2, --mva-detector full, --mva-api-key KEY... (README, "Load tests")."""
+    check_images(images)
     scenario = Scenario(
         users, spawn_rate, run_time, max_fail_ratio, max_p95_ms or None, images, tuple(ctx.args)
     )
@@ -114,6 +126,7 @@ def ci(
     images: ImagesOpt = None,
 ) -> None:
     """Start the service on a free loopback port, load-test it briefly, require zero failures, stop it."""
+    check_images(images)
     scenario = Scenario(users, spawn_rate, run_time, 0.0, None, images, tuple(ctx.args))
     with serve_app(log=out / "ci-server.log") as (url, _):
         result = run_locust(url, scenario, out / "ci", workers, server_key_env())
@@ -135,6 +148,7 @@ def compare(
     """The same /classify scenario against our service and each baseline, one after the other, in rounds."""
     from loadtests.compare import compare_targets
 
+    check_images(images)
     scenario = Scenario(users, spawn_rate, run_time, 1.0, None, images, tuple(ctx.args))
     compare_targets(scenario, out, only, rounds, console)
 

@@ -18,6 +18,21 @@ def test_run_help_names_the_locustfile_options_it_passes_on() -> None:
     assert "no request was made" in text
 
 
+def test_a_folder_without_pictures_stops_every_command_before_it_starts(tmp_path: Path) -> None:
+    """Exit 2 at once, naming the folder: no locust run of the whole run time, no server started."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not an image")
+    for command in (["run", "--host", "http://127.0.0.1:9"], ["ci"], ["compare", "--only", "ours"]):
+        out = tmp_path / command[0]
+        result = CliRunner().invoke(
+            app, [*command, "-t", "10m", "--images", str(empty), "--out", str(out)], env={"COLUMNS": "300"}
+        )
+        assert result.exit_code == 2, result.output
+        assert "no images (" in result.output and str(empty) in " ".join(result.output.split())
+        assert not out.exists()  # nothing ran, nothing was written
+
+
 def test_ci_and_compare_send_the_key_of_the_server_they_start(images: Path, tmp_path: Path) -> None:
     """With MVA_API_KEY (or MVA_API_KEY_FILE) in the environment, the service that `ci` and `compare`
     start requires it: their locust users and warm-up requests send it, instead of failing with 401s."""
