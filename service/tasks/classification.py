@@ -34,6 +34,7 @@ def top_k(scores: np.ndarray, labels: Labels, k: int) -> list[Prediction]:
         flat = flat.copy()
         flat[labels.background_index] = -np.inf
     k = max(1, min(k, flat.size - (labels.background_index is not None)))
-    best = np.argpartition(-flat, k - 1)[:k]
-    best = best[np.argsort(-flat[best], kind="stable")]
+    # equal scores (frequent in the int8 model's output) in class order, as tf.math.top_k and the
+    # page's topK (web/src/classification.mjs) give them, so both sides list the same classes
+    best = np.argsort(-flat, kind="stable")[:k]
     return [Prediction(int(i), labels.names[i], float(flat[i])) for i in best]

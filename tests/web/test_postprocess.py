@@ -1,0 +1,131 @@
+"""web/src/classification.mjs and web/src/detection.mjs, run by node on the very outputs the server's
+models give for the test pictures, with the manifest the service serves: the page's top-k and faces are
+the server's."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from service.artifacts import ArtifactLayout
+from service.engines.registry import RunnerRegistry, resolve
+from service.manifest import Manifest
+from service.pipeline import PipelineOutput, run_pipeline
+from service.settings import PROJECT_ROOT, EngineSettings
+from service.tasks.classification import Labels, top_k
+from service.tasks.detection import detect
+from service.timing import StageTimer
+from tests.conftest import LiveServer
+
+NODE = shutil.which("node")
+SRC = PROJECT_ROOT / "web" / "src"
+SCRIPT = """
+import { topK } from 'CLASSIFICATION';
+import { detectFaces } from 'DETECTION';
+const chunks = [];
+for await (const chunk of process.stdin) chunks.push(chunk);
+const { manifest, jobs } = JSON.parse(Buffer.concat(chunks));
+const floats = (b64) => new Float32Array(Uint8Array.from(Buffer.from(b64, 'base64')).buffer);
+const answers = jobs.map((job) => {
+  const spec = manifest.models[job.model];
+  const heads = job.outputs.map((o, i) => [`out${i}`, { dims: o.dims, data: floats(o.data) }]);
+  const outputs = Object.fromEntries(heads);
+  if (spec.task === 'classification') {
+    return topK(outputs.out0.data, job.labels, spec.labels?.background_index ?? null, job.k);
+  }
+  return detectFaces(outputs, spec, job.letterbox, job.width, job.height);
+});
+process.stdout.write(JSON.stringify(answers));
+""".replace("CLASSIFICATION", (SRC / "classification.mjs").as_uri()).replace(
+    "DETECTION", (SRC / "detection.mjs").as_uri()
+)
+PICTURES = ["bird.bmp", "cat.bmp", "cat_1080p.jpg", "face.jpg", "grace_hopper.bmp", "squat.bmp"]
+
+
+def page_answers(manifest: dict[str, Any], jobs: list[dict[str, Any]]) -> list[Any]:
+    assert NODE is not None
+    done = subprocess.run(
+        [NODE, "--input-type=module", "-e", SCRIPT],
+        input=json.dumps({"manifest": manifest, "jobs": jobs}).encode(),
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    return json.loads(done.stdout)
+
+
+def encoded(outputs: list[np.ndarray]) -> list[dict[str, Any]]:
+    return [
+        {"dims": list(o.shape), "data": base64.b64encode(o.astype(np.float32).tobytes()).decode()}
+        for o in outputs
+    ]
+
+
+def model_outputs(data: bytes, model: str, manifest: Manifest, registry: RunnerRegistry) -> PipelineOutput:
+    """The server's pipeline up to the model's raw outputs, with the service's default settings."""
+    spec = manifest.get(model)
+    runner = registry.get(spec, resolve(spec, EngineSettings()))
+    return run_pipeline(data, spec.input, runner, 10**8, StageTimer())
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_the_pages_top_k_and_faces_are_the_servers_on_the_same_outputs(
+    server: LiveServer, manifest: Manifest, registry: RunnerRegistry, layout: ArtifactLayout, images: Path
+) -> None:
+    with server.client() as client:
+        served = client.get("/v1/manifest").json()
+    classifier = manifest.get("mobilenet_v2")
+    assert classifier.labels is not None
+    labels = Labels.load(layout.labels(classifier.name), classifier.labels.background_index)
+    jobs: list[dict[str, Any]] = []
+    expected: list[Any] = []
+    for picture in PICTURES:
+        data = (images / picture).read_bytes()
+        # the default int8: its scores come in steps of 1/256, so most classes tie: their order shows
+        out = model_outputs(data, classifier.name, manifest, registry)
+        jobs.append(
+            {"model": classifier.name, "outputs": encoded(out.outputs), "labels": labels.names, "k": 10}
+        )
+        expected.append(top_k(out.outputs[0], labels, 10))
+        for name in ("blazeface_short", "blazeface_full"):
+            out = model_outputs(data, name, manifest, registry)
+            box = out.model_pixels.letterbox
+            jobs.append(
+                {
+                    "model": name,
+                    "outputs": encoded(out.outputs),
+                    "letterbox": {"left": box.left, "top": box.top, "width": box.width, "height": box.height},
+                    "width": out.decoded.width,
+                    "height": out.decoded.height,
+                }
+            )
+            expected.append(
+                detect(out.outputs, manifest.get(name), box, (out.decoded.width, out.decoded.height))
+            )
+    faces_seen = 0
+    for job, page, server_answer in zip(jobs, page_answers(served, jobs), expected, strict=True):
+        if job["model"] == classifier.name:
+            assert [(p["class_id"], p["label"]) for p in page] == [
+                (p.class_id, p.label) for p in server_answer
+            ]
+            assert [p["score"] for p in page] == pytest.approx([p.score for p in server_answer], abs=1e-6)
+            continue
+        assert len(page) == len(server_answer), job["model"]
+        faces_seen += len(page)
+        for mine, theirs in zip(page, server_answer, strict=True):
+            assert mine["score"] == pytest.approx(theirs.score, abs=1e-6)
+            corners = [mine["box"][k] for k in ("x_min", "y_min", "x_max", "y_max")]
+            assert corners == pytest.approx(
+                [theirs.x_min, theirs.y_min, theirs.x_max, theirs.y_max], abs=1e-3
+            )
+            assert [k["name"] for k in mine["keypoints"]] == [k.name for k in theirs.keypoints]
+            points = [v for k in mine["keypoints"] for v in (k["x"], k["y"])]
+            assert points == pytest.approx([v for k in theirs.keypoints for v in (k.x, k.y)], abs=1e-3)
+    assert faces_seen >= 10  # face.jpg alone has 2 (short) and 4 (full)
