@@ -4,11 +4,16 @@ agree (top-1, faces), SIMD and threads must be what they claim to be, and nothin
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from tests.browser.conftest import RUN_TIMEOUT_MS, PageSession
+from tests.conftest import LiveServer
+
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, Route
 
 
 def box_iou(a: dict[str, float], b: dict[str, float]) -> float:
@@ -207,3 +212,33 @@ def test_the_labels_come_with_the_model_not_inside_the_postprocessing(
     session.pick(images / "grace_hopper.bmp")
     session.run(task="classify", precision="int8", backend="wasm")
     assert events == ["labels asked", "model in"]
+
+
+def test_a_detector_runs_the_precision_its_manifest_entry_lists_first(
+    browser: BrowserContext, server: LiveServer, images: Path
+) -> None:
+    """The page keeps no precision of its own for a detector: it runs the model's own, the first the
+    manifest lists (the server's default too). A manifest that lists int8 first, as a BlazeFace
+    quantized later would, sends the page to int8.onnx, which this server refuses (not built)."""
+    page = browser.new_page()
+
+    def int8_first(route: Route) -> None:
+        response = route.fetch()
+        manifest = response.json()
+        manifest["models"]["blazeface_short"]["precisions"] = ["int8", "fp32"]
+        route.fulfill(response=response, json=manifest)
+
+    page.route(f"{server.url}/v1/manifest", int8_first)
+    session = PageSession(page, server.url)
+    page.on("request", lambda r: session.requests.append(r.url))
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+    session.pick(images / "face.jpg")
+    page.select_option("#task", "detect")
+    page.select_option("#detector", "blazeface_short")
+    page.click("#run")
+    page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=RUN_TIMEOUT_MS)
+    models = [url.split("/models/", 1)[1] for url in session.requests if "/models/" in url]
+    assert models == ["blazeface_short/int8.onnx"]
+    assert "/models/blazeface_short/int8.onnx: HTTP 404" in (page.text_content("#browser-result") or "")
+    page.close()

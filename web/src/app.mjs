@@ -45,10 +45,13 @@ async function exclusively(work) {
 
 function job() {
   const classify = $('task').value === 'classify';
+  const model = classify ? 'mobilenet_v2' : $('detector').value;
   return {
     task: $('task').value,
-    model: classify ? 'mobilenet_v2' : $('detector').value,
-    precision: classify ? $('precision').value : 'fp32',
+    model,
+    // a detector has no precision to choose: its own, the first the manifest lists, which is also what
+    // the server runs when the query names none
+    precision: classify ? $('precision').value : state.manifest?.models[model]?.precisions[0],
     topK: 5,
   };
 }
