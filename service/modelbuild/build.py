@@ -25,6 +25,10 @@ CONVERTER_REVISION = 6
 TOOLS = ("tflite2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy", "pillow")
 
 
+class BuildError(RuntimeError):
+    """The build was asked for something the manifest does not have."""
+
+
 def tool_versions() -> dict[str, str]:
     return {name: version(name) for name in TOOLS} | {"converter_revision": str(CONVERTER_REVISION)}
 
@@ -42,6 +46,7 @@ def build_all(
     log: Callable[[str], None] = print,
 ) -> dict[str, object]:
     manifest = Manifest.load(layout.manifest)
+    _check_names(manifest, only)
     lock = layout.read_lock()
     models = lock.get("models", {})
     tools = tool_versions()
@@ -55,6 +60,16 @@ def build_all(
     lock = {"tools": tools, "models": models}
     layout.write_lock(lock)
     return lock
+
+
+def _check_names(manifest: Manifest, only: list[str] | None) -> None:
+    """A misspelt --only would otherwise build nothing and succeed."""
+    unknown = [name for name in only or [] if not manifest.knows(name)]
+    if unknown:
+        models = ", ".join(
+            f"{spec.name} ({spec.alias})" if spec.alias else spec.name for spec in manifest.models.values()
+        )
+        raise BuildError(f"--only {', '.join(unknown)}: no such model; the manifest has {models}")
 
 
 def build_model(
