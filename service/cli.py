@@ -118,11 +118,20 @@ def models_build(
     from service.settings import PROJECT_ROOT
 
     layout = ArtifactLayout(models_dir or PROJECT_ROOT / "models")
+    if not layout.manifest.is_file():
+        console.print(
+            f"[red]error:[/red] no manifest.json in {layout.root}: --models-dir (MVA_MODELS_DIR) should be "
+            "the models folder (manifest.json, build/)"
+        )
+        raise typer.Exit(2)
     if mirror is not None and not mirror.is_dir():
         console.print(f"[red]mirror folder {mirror} does not exist[/red]")
         raise typer.Exit(2)
     try:
         build_all(layout, mirror, images, only, force, log=console.print)
+    except OSError as exc:  # e.g. a read-only or full models folder: the OS's one line says which file
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
     except BuildError as exc:  # asked for something the manifest does not have: a usage error
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc

@@ -40,3 +40,22 @@ def test_an_unknown_model_in_only_is_refused_naming_the_models(models_dir: Path)
         "blazeface_full (full)"
     ]
     assert not (models_dir / "build").exists()
+
+
+def test_a_models_folder_without_a_manifest_is_named(tmp_path: Path) -> None:
+    result = build(tmp_path, "--only", "short")
+    assert result.returncode == 2 and "Traceback" not in result.stdout + result.stderr
+    assert result.stdout.splitlines() == [
+        f"error: no manifest.json in {tmp_path}: --models-dir (MVA_MODELS_DIR) should be the models folder "
+        "(manifest.json, build/)"
+    ]
+
+
+def test_a_build_folder_that_cannot_be_written_is_one_line(models_dir: Path) -> None:
+    # root ignores permission bits, so a file where the build folder should be stands for a
+    # folder the build cannot write into
+    (models_dir / "build").write_text("not a folder")
+    result = build(models_dir, "--only", "short")
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    error = result.stdout.splitlines()[-1]
+    assert error.startswith("error: [Errno ") and str(models_dir / "build") in error
