@@ -10,6 +10,7 @@ import numpy as np
 
 from service.engines.litert import LiteRTRunner
 from service.engines.onnx import OnnxRuntimeRunner
+from service.errors import ServiceError
 from service.imaging.decode import decode_image
 from service.imaging.preprocess import preprocess
 from service.manifest import ModelSpec, Precision
@@ -23,17 +24,28 @@ class VerificationError(RuntimeError):
 
 def sample_pixels(spec: ModelSpec, images: Path | None) -> list[tuple[str, np.ndarray]]:
     """Model pixels of every image in `images`; without a folder, three seeded noise images (stated
-    as such in the lock file)."""
-    if images is not None and images.is_dir():
+    as such in the lock file). A folder given but missing or without pictures is an error: noise
+    in place of the pictures asked for would weaken the check unnoticed."""
+    if images is not None:
+        if not images.is_dir():
+            raise VerificationError(f"images folder {images} does not exist")
         files = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if files:
-            return [
-                (p.name, preprocess(decode_image(p.read_bytes(), 10**9).pixels, spec.input).pixels)
-                for p in files
-            ]
+        if not files:
+            raise VerificationError(
+                f"images folder {images} holds no {', '.join(sorted(IMAGE_SUFFIXES))} file"
+            )
+        return [(p.name, _model_pixels(spec, p)) for p in files]
     rng = np.random.default_rng(0)
     shape = (1, spec.input.height, spec.input.width, 3)
     return [(f"noise-{i}", rng.integers(0, 256, shape, dtype=np.uint8)) for i in range(3)]
+
+
+def _model_pixels(spec: ModelSpec, path: Path) -> np.ndarray:
+    try:
+        decoded = decode_image(path.read_bytes(), 10**9)
+    except ServiceError as exc:
+        raise VerificationError(f"{path}: {exc.message}") from exc
+    return preprocess(decoded.pixels, spec.input).pixels
 
 
 def verify(

@@ -59,3 +59,33 @@ def test_a_build_folder_that_cannot_be_written_is_one_line(models_dir: Path) -> 
     assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
     error = result.stdout.splitlines()[-1]
     assert error.startswith("error: [Errno ") and str(models_dir / "build") in error
+
+
+def test_an_images_folder_that_does_not_exist_is_refused_not_replaced_by_noise(
+    models_dir: Path, tmp_path: Path
+) -> None:
+    missing = tmp_path / "imgaes"
+    result = build(models_dir, "--only", "short", "--images", str(missing))
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == f"error: images folder {missing} does not exist"
+    assert not (models_dir / "build" / "lock.json").exists()
+
+
+def test_an_images_folder_without_pictures_or_with_a_broken_one_is_refused(
+    models_dir: Path, tmp_path: Path, images: Path
+) -> None:
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not a picture")
+    result = build(models_dir, "--only", "short", "--images", str(folder))
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    assert (
+        result.stdout.splitlines()[-1]
+        == f"error: images folder {folder} holds no .bmp, .jpeg, .jpg, .png file"
+    )
+    shutil.copy(images / "cat.bmp", folder / "cat.bmp")
+    (folder / "cut.jpg").write_bytes((images / "face.jpg").read_bytes()[:200])
+    result = build(models_dir, "--only", "short", "--images", str(folder))
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1].startswith(f"error: {folder / 'cut.jpg'}: ")
+    assert not (models_dir / "build" / "lock.json").exists()
