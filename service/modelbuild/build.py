@@ -50,13 +50,29 @@ def build_all(
     lock = layout.read_lock()
     models = lock.get("models", {})
     tools = tool_versions()
+    # an entry without "tools" of its own was built with the lock's
+    lock_tools = lock.get("tools")
+    built: set[str] = set()
     for spec in manifest.models.values():
         if only and spec.name not in only and spec.alias not in only:
             continue
-        if not force and _up_to_date(layout, spec, models.get(spec.name), tools):
+        entry = models.get(spec.name)
+        if (
+            not force
+            and entry
+            and entry.get("tools", lock_tools) == tools
+            and _up_to_date(layout, spec, entry)
+        ):
             log(f"{spec.name}: up to date")
             continue
         models[spec.name] = build_model(layout, spec, mirror, images, log)
+        built.add(spec.name)
+    if lock_tools != tools:
+        # The lock's tools become this run's: a model left out by --only keeps a record of the
+        # tools it was built with, else the next run would take it for up to date.
+        for name, entry in models.items():
+            if name not in built:
+                entry.setdefault("tools", lock_tools)
     lock = {"tools": tools, "models": models}
     layout.write_lock(lock)
     return lock
@@ -137,12 +153,9 @@ def _log_verified(spec: ModelSpec, out: Path, figures: dict, log: Callable[[str]
     log(f"{spec.name}: {out.name} {out.stat().st_size / 1e6:.1f} MB, {checked}")
 
 
-def _up_to_date(layout: ArtifactLayout, spec: ModelSpec, entry: dict | None, tools: dict[str, str]) -> bool:
-    if (
-        not entry
-        or entry.get("spec_sha256") != _spec_digest(spec)
-        or layout.read_lock().get("tools") != tools
-    ):
+def _up_to_date(layout: ArtifactLayout, spec: ModelSpec, entry: dict) -> bool:
+    """The manifest entry and every file are those the lock entry records."""
+    if entry.get("spec_sha256") != _spec_digest(spec):
         return False
     for name, digest in entry.get("files", {}).items():
         path = layout.model_dir(spec.name) / name
