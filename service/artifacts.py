@@ -76,5 +76,8 @@ class ArtifactLayout:
         if self.lock.exists() and self.lock.read_text() == text:
             return False
         self.build_dir.mkdir(parents=True, exist_ok=True)
-        self.lock.write_text(text)
+        # whole or not at all: a lock cut short by an interrupted write would stop every later build
+        part = self.lock.with_name(self.lock.name + ".part")
+        part.write_text(text)
+        part.replace(self.lock)
         return True

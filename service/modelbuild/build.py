@@ -47,7 +47,11 @@ def build_all(
 ) -> dict[str, object]:
     manifest = Manifest.load(layout.manifest)
     _check_names(manifest, only)
-    lock = layout.read_lock()
+    try:
+        lock = layout.read_lock()
+    except ValueError as exc:  # cut short or hand-edited: what it recorded cannot be trusted
+        log(f"{layout.lock} cannot be read ({exc}): building as if there were none")
+        lock = {}
     models = lock.get("models", {})
     tools = tool_versions()
     # an entry without "tools" of its own was built with the lock's

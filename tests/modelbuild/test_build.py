@@ -71,3 +71,17 @@ def test_a_model_left_out_by_only_after_a_tool_change_is_not_taken_for_up_to_dat
     messages.clear()
     build_all(own_layout, mirror, images=None, only=["short", "full"], log=messages.append)
     assert messages == ["blazeface_short: up to date", "blazeface_full: up to date"]
+
+
+def test_a_lock_file_cut_short_means_a_rebuild_not_a_traceback(
+    own_layout: ArtifactLayout, mirror: Path
+) -> None:
+    build_all(own_layout, mirror, images=None, only=["short"], log=lambda _: None)
+    whole = own_layout.lock.read_text()
+    own_layout.lock.write_text(whole[: len(whole) // 2])
+    messages: list[str] = []
+    build_all(own_layout, mirror, images=None, only=["short"], log=messages.append)
+    assert messages[0].startswith(f"{own_layout.lock} cannot be read (")
+    assert "blazeface_short: up to date" not in messages
+    assert own_layout.read_lock()["models"]["blazeface_short"]["files"]
+    assert sorted(p.name for p in own_layout.build_dir.iterdir()) == ["blazeface_short", "lock.json"]
