@@ -64,15 +64,15 @@ def verify(
     per_image = {}
     for name, pixels in samples:
         expected, actual = reference.run(pixels), candidate.run(pixels)
-        diff = max(float(np.max(np.abs(e - a))) for e, a in zip(expected, actual, strict=True))
-        worst = max(worst, diff)
+        diff = _max_abs_diff(expected, actual)
+        worst = diff if np.isnan(diff) else max(worst, diff)
         entry: dict[str, object] = {"max_abs": diff}
         if spec.verify.top1_must_match:
             entry["top1"] = _check_top1(
                 expected[0].reshape(-1), actual[0].reshape(-1), f"{onnx_path} on {name}"
             )
         per_image[name] = entry
-    if worst > tolerance:
+    if not worst <= tolerance:  # a NaN is never within tolerance
         raise VerificationError(
             f"{onnx_path}: max |ONNX - LiteRT| = {worst:.6g} exceeds tolerance {tolerance}"
         )
@@ -89,10 +89,16 @@ def _batch_check(runner: OnnxRuntimeRunner, samples: list[tuple[str, np.ndarray]
     worst = 0.0
     for i, (_, pixels) in enumerate(samples):
         for together, alone in zip(stacked, runner.run(pixels), strict=True):
-            worst = max(worst, float(np.max(np.abs(together[i : i + 1] - alone))))
-    if worst > 1e-4:
+            diff = float(np.max(np.abs(together[i : i + 1] - alone)))
+            worst = diff if np.isnan(diff) else max(worst, diff)
+    if not worst <= 1e-4:  # NaN included
         raise VerificationError(f"batched outputs differ from single-image outputs by {worst:.3g}")
     return worst
+
+
+def _max_abs_diff(expected: list[np.ndarray], actual: list[np.ndarray]) -> float:
+    """Over every output; NaN if any output holds a NaN (Python's max() would drop it)."""
+    return float(np.max([np.max(np.abs(e - a)) for e, a in zip(expected, actual, strict=True)]))
 
 
 def _check_top1(expected: np.ndarray, actual: np.ndarray, where: str) -> int:

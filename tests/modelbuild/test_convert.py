@@ -126,3 +126,20 @@ def test_lock_records_that_batches_equal_single_images(layout: ArtifactLayout) -
                 assert "batch_max_abs" not in figures and figures["max_abs"] <= figures["tolerance"]
             else:
                 assert "skipped" in figures or figures["batch_max_abs"] <= 1e-4
+
+
+def test_verification_catches_a_model_whose_output_holds_a_nan(
+    layout: ArtifactLayout, manifest: Manifest, images: Path, tmp_path: Path
+) -> None:
+    spec = manifest.get("blazeface_short")
+    model = onnx.load(str(layout.onnx("blazeface_short", "fp32")))
+    # one bias value NaN: some anchors' outputs become NaN, the others stay exact
+    floats = (t for t in model.graph.initializer if t.data_type == onnx.TensorProto.FLOAT)
+    bias = next(t for t in floats if len(t.dims) == 1 and t.dims[0] > 1)
+    values = numpy_helper.to_array(bias).copy()
+    values[0] = np.nan
+    bias.CopyFrom(numpy_helper.from_array(values, bias.name))
+    broken = tmp_path / "fp32.onnx"
+    onnx.save(model, str(broken))
+    with pytest.raises(VerificationError, match="= nan exceeds tolerance"):
+        verify(spec, layout.tflite("blazeface_short"), broken, "fp32", sample_pixels(spec, images))
