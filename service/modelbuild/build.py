@@ -6,6 +6,7 @@ skipped."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -113,33 +114,44 @@ def build_model(
     quantized = spec.precisions[0] == "int8"
     samples = sample_pixels(spec, images)
     verification: dict[str, dict[str, object]] = {}
-    for precision in spec.precisions:
-        out = layout.onnx(spec.name, precision)
-        # WebGL in the browser runs fp32 only (no int8 kernels), and only with a fixed batch
-        fixed = layout.onnx_fixed_batch(spec.name, precision) if precision == "fp32" else None
-        convert(tflite, out, precision, quantized, fixed)
-        verification[precision] = verify(spec, tflite, out, precision, samples)
-        files[out.name] = sha256_of(out)
-        _log_verified(spec, out, verification[precision], log)
-        gz = write_gzip_copy(out)  # the file the page downloads, compressed once here
-        files[gz.name] = sha256_of(gz)
-        if fixed is not None:
-            verification[fixed.stem] = verify(spec, tflite, fixed, precision, samples, batched=False)
-            files[fixed.name] = sha256_of(fixed)
-            _log_verified(spec, fixed, verification[fixed.stem], log)
-            fixed_gz = write_gzip_copy(fixed)
-            files[fixed_gz.name] = sha256_of(fixed_gz)
-        if precision == "int8":
-            signed = layout.onnx_signed_int8(spec.name)
-            write_signed_int8_variant(out, signed)
-            files[signed.name] = sha256_of(signed)
-            # exact only where onnxruntime's u8 x s8 kernels use VNNI; the server uses it only there
-            verification[signed.stem] = (
-                verify(spec, tflite, signed, precision, samples)
-                if has_vnni()
-                else {"skipped": "no VNNI on the build host; the server uses int8.onnx there"}
+    # Outputs are made and verified beside the served ones and replace them only once all passed:
+    # a file that failed verification is never left where the server loads it.
+    staging = layout.build_dir / f"{spec.name}.unverified"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        for precision in spec.precisions:
+            out = staging / layout.onnx(spec.name, precision).name
+            # WebGL in the browser runs fp32 only (no int8 kernels), and only with a fixed batch
+            fixed = (
+                staging / layout.onnx_fixed_batch(spec.name, precision).name if precision == "fp32" else None
             )
-            _log_verified(spec, signed, verification[signed.stem], log)
+            convert(tflite, out, precision, quantized, fixed)
+            verification[precision] = verify(spec, tflite, out, precision, samples)
+            files[out.name] = sha256_of(out)
+            _log_verified(spec, out, verification[precision], log)
+            gz = write_gzip_copy(out)  # the file the page downloads, compressed once here
+            files[gz.name] = sha256_of(gz)
+            if fixed is not None:
+                verification[fixed.stem] = verify(spec, tflite, fixed, precision, samples, batched=False)
+                files[fixed.name] = sha256_of(fixed)
+                _log_verified(spec, fixed, verification[fixed.stem], log)
+                fixed_gz = write_gzip_copy(fixed)
+                files[fixed_gz.name] = sha256_of(fixed_gz)
+            if precision == "int8":
+                signed = staging / layout.onnx_signed_int8(spec.name).name
+                write_signed_int8_variant(out, signed)
+                files[signed.name] = sha256_of(signed)
+                # exact only where onnxruntime's u8 x s8 kernels use VNNI; the server uses it only there
+                verification[signed.stem] = (
+                    verify(spec, tflite, signed, precision, samples)
+                    if has_vnni()
+                    else {"skipped": "no VNNI on the build host; the server uses int8.onnx there"}
+                )
+                _log_verified(spec, signed, verification[signed.stem], log)
+        for made in staging.iterdir():
+            made.replace(layout.model_dir(spec.name) / made.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return {
         "spec_sha256": _spec_digest(spec),
         "files": files,

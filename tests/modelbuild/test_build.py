@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from service.artifacts import ArtifactLayout, sha256_of
 from service.manifest import Manifest
 from service.modelbuild.build import build_all
+from service.modelbuild.verify import VerificationError
 
 
 def test_second_build_is_a_no_op(layout: ArtifactLayout, images: Path) -> None:
@@ -85,3 +87,20 @@ def test_a_lock_file_cut_short_means_a_rebuild_not_a_traceback(
     assert "blazeface_short: up to date" not in messages
     assert own_layout.read_lock()["models"]["blazeface_short"]["files"]
     assert sorted(p.name for p in own_layout.build_dir.iterdir()) == ["blazeface_short", "lock.json"]
+
+
+def test_a_model_that_fails_verification_leaves_the_served_files_as_they_were(
+    own_layout: ArtifactLayout, mirror: Path
+) -> None:
+    build_all(own_layout, mirror, images=None, only=["short"], log=lambda _: None)
+    served = {p.name: sha256_of(p) for p in own_layout.model_dir("blazeface_short").iterdir()}
+    lock = own_layout.lock.read_text()
+    # a tolerance the conversion cannot meet (it measures ~1e-4)
+    manifest = json.loads(own_layout.manifest.read_text())
+    manifest["models"]["blazeface_short"]["verify"]["fp32_max_abs"] = 1e-9
+    own_layout.manifest.write_text(json.dumps(manifest))
+    with pytest.raises(VerificationError, match="exceeds tolerance 1e-09"):
+        build_all(own_layout, mirror, images=None, only=["short"], log=lambda _: None)
+    assert {p.name: sha256_of(p) for p in own_layout.model_dir("blazeface_short").iterdir()} == served
+    assert sorted(p.name for p in own_layout.build_dir.iterdir()) == ["blazeface_short", "lock.json"]
+    assert own_layout.lock.read_text() == lock
