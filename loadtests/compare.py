@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 import httpx
 from rich.console import Console
 
+from loadtests.apikey import api_key_headers
 from loadtests.images import image_paths
-from loadtests.launch import LoadResult, Scenario, locust_api_key, run_locust, server_key_env
+from loadtests.launch import LoadResult, Scenario, run_locust, server_key_env
 from service.artifacts import ArtifactLayout
 from service.bench.turns import rotated
 from service.engines.registry import onnx_file
@@ -75,8 +76,8 @@ def targets(out: Path) -> list[Target]:
 def warm_up(url: str, image: Path) -> None:
     """First requests build sessions and caches in every framework; keep them out of the figures.
     With MVA_API_KEY set, ours inherits it: its key goes along (the baselines ignore it)."""
-    key = locust_api_key({**os.environ, **server_key_env()})
-    headers = {"X-API-Key": key} if key else {}
+    env = {**os.environ, **server_key_env()}  # what the locustfile sends, by its MVA_LOADTEST_* defaults
+    headers = api_key_headers(env.get("MVA_LOADTEST_API_KEY"), env.get("MVA_LOADTEST_API_KEY_FILE"))
     with httpx.Client(base_url=url, timeout=60, headers=headers) as client:
         for _ in range(WARM_UP_REQUESTS):
             client.post("/classify", files={"image": (image.name, image.read_bytes())}).raise_for_status()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,15 +79,6 @@ def server_key_env() -> dict[str, str]:
     if key_file := os.environ.get("MVA_API_KEY_FILE"):
         return {"MVA_LOADTEST_API_KEY_FILE": key_file}
     return {}
-
-
-def locust_api_key(env: Mapping[str, str]) -> str:
-    """The key the locustfile sends under this environment (its --mva-api-key[-file] defaults)."""
-    if key := env.get("MVA_LOADTEST_API_KEY"):
-        return key
-    if key_file := env.get("MVA_LOADTEST_API_KEY_FILE"):
-        return Path(key_file).read_text().strip()
-    return ""
 
 
 def _workers(count: int, master_port: int, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:

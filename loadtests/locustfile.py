@@ -27,6 +27,7 @@ from locust.stats import StatsEntry
 # locust puts only this folder on sys.path; the helpers are imported as the `loadtests` package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from loadtests.apikey import api_key_headers
 from loadtests.expectations import Expected, answer_for, check_classify, check_detect, load_answers
 from loadtests.images import UploadImage, image_paths, load_uploads
 from loadtests.server_timing import StageTimes
@@ -97,15 +98,6 @@ def _options(parser: LocustArgumentParser) -> None:
     group.add_argument(
         "--mva-max-p95-ms", env_var="MVA_LOADTEST_MAX_P95_MS", type=float, default=0.0, help="0: no limit"
     )
-
-
-def api_key_headers(options: Namespace) -> dict[str, str]:
-    """X-API-Key from --mva-api-key, else from --mva-api-key-file (whitespace stripped); none when both
-    are empty, so runs against a server without a key are unchanged."""
-    key = options.mva_api_key or (
-        Path(options.mva_api_key_file).read_text().strip() if options.mva_api_key_file else ""
-    )
-    return {"X-API-Key": key} if key else {}
 
 
 def _thresholds(options: Namespace) -> Thresholds:
@@ -207,7 +199,7 @@ class VisionUser(FastHttpUser):
         self.answers: dict[str, Expected] = load_answers(options.mva_answers or None)
         self.detector: str = options.mva_detector
         self.overload_ok: bool = options.mva_overload_ok
-        self.auth = api_key_headers(options)
+        self.auth = api_key_headers(options.mva_api_key, options.mva_api_key_file)
         self.query = {name: getattr(options, f"mva_{name}") for name in ENGINE_OPTIONS}
         self.query = {k: v for k, v in self.query.items() if v != ""}
         # locust picks the next task at random from this list: repeats are weights
