@@ -114,12 +114,16 @@ async def file_response(request: Request, path: Path, etags: ETags) -> Response:
 
 
 def inside(folder: Path, relative: str) -> Path | None:
-    """`folder/relative` if it is an existing file under `folder` (no `..`, no symlink escapes)."""
+    """`folder/relative` if it is an existing file under `folder` (no `..`, no symlink escapes) and no
+    part of its path in there is hidden: a build never writes dotfiles, while a `.env` or `.git` left in
+    the folder would be a secret or the sources."""
     root = folder.resolve()
     try:
         candidate = (root / relative).resolve()
         if not candidate.is_relative_to(root) or not candidate.is_file():
             return None
     except (ValueError, OSError):  # a NUL byte in the URL, a name or path too long for the filesystem
+        return None
+    if any(part.startswith(".") for part in candidate.relative_to(root).parts):
         return None
     return candidate

@@ -4,7 +4,9 @@ the build's brotli / gzip copies by Accept-Encoding, and model files chosen by m
 from __future__ import annotations
 
 import json
+import os
 import socket
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -167,3 +169,36 @@ def test_a_file_without_copies_is_sent_as_is(client: httpx.Client) -> None:
     response = client.get("/web/classification.mjs")  # too small to be worth compressing
     assert response.status_code == 200
     assert "content-encoding" not in response.headers and "vary" not in response.headers
+
+
+@pytest.fixture(scope="module")
+def untidy_page(
+    start_server: Callable[..., LiveServer], tmp_path_factory: pytest.TempPathFactory
+) -> LiveServer:
+    """A page folder holding what a build never writes: dotfiles, a symlink and a directory posing as
+    a file's compressed copies."""
+    page = tmp_path_factory.mktemp("page")
+    outside = tmp_path_factory.mktemp("outside") / "secret.txt"
+    outside.write_text("not part of the page\n")
+    (page / "index.html").write_text("<!doctype html><title>page</title>\n")
+    (page / ".env").write_text("MVA_API_KEY=from-a-dotfile\n")
+    (page / ".git").mkdir()
+    (page / ".git" / "config").write_text("[core]\n")
+    (page / "env.txt").symlink_to(page / ".env")
+    for name in ("linked.mjs", "folder.mjs"):
+        (page / name).write_text(f"export const name = '{name}';\n")
+        os.utime(page / name, (0, 0))  # older than its copies: a copy is not skipped as stale
+    (page / "linked.mjs.gz").symlink_to(outside)
+    (page / "folder.mjs.br").mkdir()
+    return start_server(static_dir=str(page), warm_models="[]")
+
+
+@pytest.mark.parametrize("path", ["/web/.env", "/web/%2Eenv", "/web/.git/config", "/web/env.txt"])
+def test_hidden_files_in_the_page_folder_are_not_served(untidy_page: LiveServer, path: str) -> None:
+    """A `.env` or `.git` left in MVA_STATIC_DIR stays private, also behind a symlink to it."""
+    with untidy_page.client() as client:
+        response = client.get(path)
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"
+        assert "from-a-dotfile" not in response.text
+        assert client.get("/").status_code == 200
