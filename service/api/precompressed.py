@@ -4,12 +4,13 @@ the model build for the ONNX files). Nothing is compressed per request: a 10 MB 
 core for a second each time.
 
 The sibling is chosen by the request's Accept-Encoding (q-values honoured; on a tie brotli, the
-smaller); a sibling older than its file is stale and never served."""
+smaller); a sibling older than its file is stale and never served, nor one that is not a regular file."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 
 # server preference on equal q: smallest first
 SIBLINGS = (("br", ".br"), ("gzip", ".gz"))
@@ -51,9 +52,12 @@ def choose(path: Path, accept_encoding: str | None) -> Representation:
     for encoding, suffix in SIBLINGS:
         sibling = path.with_name(path.name + suffix)
         try:
-            if sibling.stat().st_mtime_ns < mtime:
-                continue  # stale: written before the file it compresses
-        except FileNotFoundError:
+            stat = sibling.lstat()
+        except OSError:  # none (or the name with its suffix is too long for the filesystem)
+            continue
+        # a regular file only (the caller checked that `path` stays in its folder, not its siblings: a
+        # symlink could lead out of it; a directory cannot be sent), and not stale: not older than `path`
+        if not S_ISREG(stat.st_mode) or stat.st_mtime_ns < mtime:
             continue
         negotiated = True
         q = codings.get(encoding, wildcard)

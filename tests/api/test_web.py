@@ -202,3 +202,15 @@ def test_hidden_files_in_the_page_folder_are_not_served(untidy_page: LiveServer,
         assert response.json()["error"]["code"] == "not_found"
         assert "from-a-dotfile" not in response.text
         assert client.get("/").status_code == 200
+
+
+@pytest.mark.parametrize(("name", "accept"), [("linked.mjs", "gzip"), ("folder.mjs", "br")])
+def test_a_compressed_copy_that_is_not_a_regular_file_is_never_sent(
+    untidy_page: LiveServer, name: str, accept: str
+) -> None:
+    """A symlinked copy could lead out of the folder, a directory cannot be sent: the file goes as is."""
+    with untidy_page.client() as client:
+        response = client.get(f"/web/{name}", headers={"Accept-Encoding": accept})
+    assert response.status_code == 200
+    assert "content-encoding" not in response.headers
+    assert response.text == f"export const name = '{name}';\n"
