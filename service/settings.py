@@ -178,6 +178,15 @@ class ServerSettings(BaseSettings):
             raise ValueError("no manifest.json there: it should be the models folder (manifest.json, build/)")
         return value
 
+    @field_validator("api_key")
+    @classmethod
+    def _key_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        # MVA_API_KEY= (an unset variable in a template) would turn the check on with a key any client
+        # has: an empty `X-API-Key:` header
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is empty: set a key, or leave the variable unset for none")
+        return value
+
     @field_validator("api_key_file", mode="before")
     @classmethod
     def _empty_means_no_file(cls, value: object) -> object:

@@ -82,6 +82,20 @@ def test_a_missing_key_file_stops_the_server_with_the_reason(tmp_path: Path) -> 
     assert result.stderr == f"error: MVA_API_KEY_FILE '{missing}' cannot be read: No such file or directory\n"
 
 
+def test_an_empty_key_stops_the_server() -> None:
+    """MVA_API_KEY= would want a key that an empty `X-API-Key:` header matches: no start instead."""
+    result = subprocess.run(
+        serve_command(free_port()),
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "MVA_API_KEY": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr == "error: MVA_API_KEY: is empty: set a key, or leave the variable unset for none\n"
+
+
 def test_probes_metrics_the_page_and_its_model_files_stay_open(
     guarded: LiveServer, layout: ArtifactLayout
 ) -> None:
