@@ -97,10 +97,11 @@ def test_api_cpus_follow_the_threads(compose: dict[str, Any]) -> None:
     assert api["deploy"]["resources"]["limits"]["cpus"] == threads
 
 
-def test_api_is_replicated_read_only_and_checked_on_readiness(compose: dict[str, Any]) -> None:
+def test_api_is_replicated_read_only_unprivileged_and_checked_on_readiness(compose: dict[str, Any]) -> None:
     api = compose["services"]["api"]
     assert api["deploy"]["replicas"] == "${MVA_REPLICAS:-2}"
     assert api["read_only"] is True and "/tmp" in api["tmpfs"]
+    assert api["cap_drop"] == ["ALL"] and api["security_opt"] == ["no-new-privileges:true"]
     assert api["healthcheck"]["test"] == ["CMD", "python", "-m", "service.healthcheck", "/readyz"]
 
 
