@@ -38,7 +38,9 @@ def test_missing_or_wrong_key_is_401(guarded: LiveServer, images: Path, headers:
         )
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "unauthorized"
+        assert client.post("/detect", headers=headers, content=b"").status_code == 401
         assert client.get("/v1/models", headers=headers).status_code == 401
+        assert client.get("/v1/manifest", headers=headers).status_code == 401
 
 
 @pytest.mark.parametrize("headers", [{"x-api-key": KEY}, {"authorization": f"Bearer {KEY}"}])
@@ -112,6 +114,9 @@ def test_probes_metrics_the_page_and_its_model_files_stay_open(
         assert model.content == layout.onnx("mobilenet_v2", "int8").read_bytes()
         labels = client.get("/models/mobilenet_v2/labels.txt")
         assert labels.status_code == 200 and labels.text.splitlines()[653] == "military uniform"
+        assert client.get("/openapi.json").status_code == 200
+        docs = client.get("/docs")
+        assert docs.status_code == 200 and docs.headers["content-type"].startswith("text/html")
 
 
 def test_cors_allows_only_the_configured_origin(guarded: LiveServer) -> None:
