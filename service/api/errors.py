@@ -64,7 +64,12 @@ def _with_head(allow: str) -> str:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     rid = getattr(request.state, "request_id", None)
     log.exception("unhandled error (request %s %s, X-Request-ID %s)", request.method, request.url.path, rid)
-    return error_response(500, "internal_error", "internal error; see the server log")
+    # Starlette sends this answer from outside every middleware, so RequestMetrics cannot add the
+    # headers every other response gets; a 500 is the answer whose request ID matters most
+    headers = {"X-Served-By": request.app.state.mva.settings.replica}
+    if rid is not None:
+        headers["X-Request-ID"] = rid
+    return error_response(500, "internal_error", "internal error; see the server log", headers=headers)
 
 
 def install(app: FastAPI) -> None:

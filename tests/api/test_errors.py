@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
 
 from service.api.app import create_app
+from service.artifacts import ArtifactLayout
 from service.settings import ServerSettings
+from tests.conftest import LiveServer
 
 
 def test_an_unexpected_error_is_a_json_500_logged_with_its_request_id(
@@ -33,3 +39,31 @@ def test_an_unexpected_error_is_a_json_500_logged_with_its_request_id(
     record = next(r for r in caplog.records if r.name == "mobile_vision_api")
     assert "GET /boom" in record.getMessage() and "trace-7" in record.getMessage()
     assert record.exc_info is not None and "a bug" in str(record.exc_info[1])
+
+
+def test_a_500_from_a_real_server_carries_its_request_id_and_replica(
+    start_server: Callable[..., LiveServer], layout: ArtifactLayout, tmp_path: Path, images: Path
+) -> None:
+    """A model file that is corrupt and first read by a request (fp32 is not warmed up) fails in a way
+    no handler expects: the 500 is answered from outside the middleware, and still names the request."""
+    models = tmp_path / "models"
+    # links, not copies: only the corrupt file is written
+    shutil.copytree(layout.root, models, ignore=shutil.ignore_patterns("cache"), copy_function=os.symlink)
+    corrupt = models / "build" / "mobilenet_v2" / "fp32.onnx"
+    corrupt.unlink()
+    corrupt.write_bytes(b"this is not an onnx model")
+    server = start_server(models_dir=str(models), replica="replica-b", warm_models='["mobilenet_v2"]')
+    with server.client() as client:
+        response = client.post(
+            "/classify",
+            params={"precision": "fp32"},
+            headers={"X-Request-ID": "trace-500"},
+            files={"image": (images / "cat.bmp").read_bytes()},
+        )
+        assert response.status_code == 500
+        assert response.json()["error"]["code"] == "internal_error"
+        assert response.headers["x-request-id"] == "trace-500"
+        assert response.headers["x-served-by"] == "replica-b"
+    with server.client() as client:  # uvicorn closes a connection whose request raised
+        assert 'mva_requests_total{route="/classify",status="500"} 1.0' in client.get("/metrics").text
+    assert "X-Request-ID trace-500" in server.log_path.read_text()
