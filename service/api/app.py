@@ -75,8 +75,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["content-type", "authorization", "x-api-key"],
-            expose_headers=["server-timing", "x-served-by", "retry-after"],
+            # x-request-id both ways: a page may send its own ID, and needs to read it for an error report
+            allow_headers=["content-type", "authorization", "x-api-key", "x-request-id"],
+            expose_headers=["server-timing", "x-served-by", "x-request-id", "retry-after"],
             max_age=600,
         )
     app.add_middleware(CloseUnreadExpectContinue)

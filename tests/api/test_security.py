@@ -129,6 +129,26 @@ def test_cors_allows_only_the_configured_origin(guarded: LiveServer) -> None:
         assert "access-control-allow-origin" not in denied.headers
 
 
+def test_a_page_on_an_allowed_origin_can_send_and_read_the_request_id(
+    guarded: LiveServer, images: Path
+) -> None:
+    """The browser only lets a page send headers the preflight allows and read those the answer exposes."""
+    origin = {"origin": "https://app.example"}
+    preflight = {"access-control-request-method": "POST", "access-control-request-headers": "x-request-id"}
+    with guarded.client() as client:
+        allowed = client.options("/classify", headers=origin | preflight)
+        assert allowed.status_code == 200
+        assert "x-request-id" in allowed.headers["access-control-allow-headers"].lower()
+        answer = client.post(
+            "/classify",
+            headers=origin | {"x-api-key": KEY, "x-request-id": "page-1"},
+            files={"image": (images / "cat.bmp").read_bytes()},
+        )
+        assert answer.status_code == 200 and answer.headers["x-request-id"] == "page-1"
+        exposed = {h.strip() for h in answer.headers["access-control-expose-headers"].split(",")}
+        assert {"x-request-id", "server-timing", "x-served-by"} <= exposed
+
+
 def test_openapi_declares_the_key_only_when_the_server_wants_one(
     guarded: LiveServer, client: httpx.Client
 ) -> None:
