@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
@@ -74,6 +75,7 @@ class Metrics:
         if not self.shared:
             return generate_latest(self.registry)
         self._depth.set(self._queue_depth())
+        _forget_dead_processes(os.environ[MULTIPROC_DIR])
         every_process = CollectorRegistry()
         multiprocess.MultiProcessCollector(every_process)
         return generate_latest(every_process)
@@ -82,3 +84,17 @@ class Metrics:
         """This process stops: its live gauges leave the sum (its counters stay, as they should)."""
         if self.shared:
             multiprocess.mark_process_dead(os.getpid())
+
+
+def _forget_dead_processes(folder: str) -> None:
+    """A process killed (SIGKILL, the OOM killer) never ran close(): its last queue depth would stay in
+    the sum for good, however many processes uvicorn starts in its place. Its counters stay, as they
+    should. Done at scrape time, a glob of a few files, off the request path."""
+    for path in Path(folder).glob("gauge_live*_*.db"):
+        pid = int(path.stem.rsplit("_", 1)[1])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, folder)
+        except PermissionError:  # alive, another user's
+            pass

@@ -4,7 +4,10 @@ tests/api/test_models_and_health.py."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -73,3 +76,41 @@ def test_serve_makes_the_folder_when_none_is_given(images: Path) -> None:
             with httpx.Client(base_url=url) as fresh:
                 text = fresh.get("/metrics").text
             assert _sample(text, 'mva_requests_total{route="/classify",status="200"}') == 20
+
+
+def test_a_killed_process_leaves_no_queue_depth_behind(tmp_path: Path, images: Path) -> None:
+    """A process killed with requests inside it (SIGKILL, the OOM killer) cannot take its share of
+    mva_queue_depth away; uvicorn starts another, and the dead one's figure must not stay in the sum."""
+    run = tmp_path / "run"
+    image = (images / "cat.bmp").read_bytes()
+    # LiteRT's reference kernels take a few hundred ms a request, on one core: three wait in turn
+    env = {"MVA_RUN_DIR": str(run), "MVA_WARM_MODELS": '["mobilenet_v2"]', "MVA_INFERENCE_CORES": "1"}
+    slow = {"engine": "litert", "simd": "off"}
+    with serve_app(env, workers=2) as (url, _):
+        victim, other = (int(p.name) for p in (run / "ready").iterdir())
+        os.kill(other, signal.SIGSTOP)  # it accepts nothing: every connection reaches the victim
+        try:
+
+            def send_slow(_: int) -> None:
+                # the victim dies under it
+                with (
+                    contextlib.suppress(httpx.TransportError),
+                    httpx.Client(base_url=url, timeout=60) as fresh,
+                ):
+                    fresh.post("/classify", params=slow, files={"image": image})
+
+            with ThreadPoolExecutor(3) as pool:
+                pool.map(send_slow, range(3))
+                for _ in range(200):  # a scrape the victim answers writes its current depth to its file
+                    with httpx.Client(base_url=url) as fresh:
+                        if _sample(fresh.get("/metrics").text, "mva_queue_depth") > 0:
+                            break
+                os.kill(victim, signal.SIGKILL)
+            depth_file = run / "metrics" / f"gauge_livesum_{victim}.db"
+            left = MmapedDict.read_all_values_from_file(str(depth_file))
+            assert [value for _, value, _, _ in left] and all(value > 0 for _, value, _, _ in left)
+        finally:
+            os.kill(other, signal.SIGCONT)
+        for _ in range(4):  # the survivor or the victim's replacement answers
+            with httpx.Client(base_url=url, timeout=60) as fresh:
+                assert _sample(fresh.get("/metrics").text, "mva_queue_depth") == 0
