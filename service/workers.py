@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from service.api.metrics import MULTIPROC_DIR
+from service.processes import serving
 
 RUN_DIR = "MVA_RUN_DIR"  # the folder (set by `serve`)
 WORKER_PROCESSES = "MVA_WORKER_PROCESSES"  # how many processes share it
@@ -71,16 +72,6 @@ class Siblings:
         """How many processes have yet to warm up. A file whose process is gone (killed before it could
         take its file away; uvicorn starts a new one) does not count."""
         ready = sum(
-            1 for entry in self.ready_dir.iterdir() if entry.name.isdigit() and _alive(int(entry.name))
+            1 for entry in self.ready_dir.iterdir() if entry.name.isdigit() and serving(int(entry.name))
         )
         return max(0, self.expected - ready)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
+from service.processes import serving
+
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -92,20 +94,5 @@ def _forget_dead_processes(folder: str) -> None:
     should. Done at scrape time, a glob of a few files, off the request path."""
     for path in Path(folder).glob("gauge_live*_*.db"):
         pid = int(path.stem.rsplit("_", 1)[1])
-        if not _serving(pid):
+        if not serving(pid):
             multiprocess.mark_process_dead(pid, folder)
-
-
-def _serving(pid: int) -> bool:
-    """Whether process `pid` exists and is not a zombie: a worker killed but not yet reaped (uvicorn's
-    supervisor reaps it at its next health check, which can take seconds) will never serve again."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    try:  # Linux: the state follows the command name, which may hold spaces and parentheses
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    except OSError:  # no /proc (or it just went): take the signal's word
-        return True
