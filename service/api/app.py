@@ -77,7 +77,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             allow_methods=["GET", "POST"],
             # x-request-id both ways: a page may send its own ID, and needs to read it for an error report
             allow_headers=["content-type", "authorization", "x-api-key", "x-request-id"],
-            expose_headers=["server-timing", "x-served-by", "x-request-id", "retry-after"],
+            # x-faces: an annotated /detect answer is a picture, its face count is only in this header
+            expose_headers=["server-timing", "x-served-by", "x-request-id", "retry-after", "x-faces"],
             max_age=600,
         )
     app.add_middleware(CloseUnreadExpectContinue)

@@ -149,6 +149,21 @@ def test_a_page_on_an_allowed_origin_can_send_and_read_the_request_id(
         assert {"x-request-id", "server-timing", "x-served-by"} <= exposed
 
 
+def test_a_page_on_an_allowed_origin_can_read_the_face_count_of_a_picture(
+    guarded: LiveServer, images: Path
+) -> None:
+    """An annotated /detect answer is a picture: the face count travels only in X-Faces."""
+    with guarded.client() as client:
+        answer = client.post(
+            "/detect?annotate=true",
+            headers={"origin": "https://app.example", "x-api-key": KEY},
+            files={"image": (images / "grace_hopper.bmp").read_bytes()},
+        )
+        assert answer.status_code == 200 and answer.headers["x-faces"] == "1"
+        exposed = {h.strip() for h in answer.headers["access-control-expose-headers"].split(",")}
+        assert "x-faces" in exposed
+
+
 def test_openapi_declares_the_key_only_when_the_server_wants_one(
     guarded: LiveServer, client: httpx.Client
 ) -> None:
