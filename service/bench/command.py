@@ -40,8 +40,10 @@ def bench(
     modes: Annotated[
         list[str] | None, typer.Option("--mode", help="engine | pipeline | http (repeatable)")
     ] = None,
-    runs: Annotated[int, typer.Option(help="timed runs per cell (reference kernels: at most 10)")] = 200,
-    warmup: Annotated[int, typer.Option(help="untimed runs per cell first")] = 20,
+    runs: Annotated[
+        int, typer.Option(min=1, help="timed runs per cell (reference kernels: at most 10)")
+    ] = 200,
+    warmup: Annotated[int, typer.Option(min=0, help="untimed runs per cell first")] = 20,
     quick: Annotated[bool, typer.Option(help=f"CI-sized: {QUICK_RUNS} runs, {QUICK_WARMUP} warm-up")] = False,
     image: Annotated[
         Path | None, typer.Option(help="image for every model (default: grace_hopper.jpg)")

@@ -91,3 +91,18 @@ def test_http_cells_must_run_what_the_in_process_cells_run(
     result = CliRunner().invoke(app, [*args, "--models-dir", str(layout.root)])
     assert result.exit_code != 0
     assert "int8.onnx" in str(result.exception) and "int8-signed.onnx" in str(result.exception)
+
+
+@pytest.mark.parametrize(("option", "value"), [("--runs", "0"), ("--runs", "-1"), ("--warmup", "-2")])
+def test_run_counts_that_cannot_give_statistics_are_refused_before_running(
+    option: str, value: str, layout: ArtifactLayout, tmp_path: Path
+) -> None:
+    """No timed run would leave a cell without samples (it failed after the warm-up with 'no samples');
+    a negative warm-up would be recorded in bench.json as if it had run."""
+    args = ["bench", "--model", "blazeface_short", "--engine", "onnxruntime", "--threads", "1"]
+    args += ["--mode", "engine", "--runs", "2", "--warmup", "0", option, value]
+    args += ["--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(app, [*args, "--models-dir", str(layout.root)])
+    assert result.exit_code == 2, result.output
+    assert option in result.output
+    assert not (tmp_path / "out").exists()
