@@ -15,7 +15,14 @@ from service.bench.chart import write_chart
 from service.bench.machine import machine_info
 from service.bench.matrix import DEFAULT_MODELS, ENGINE_CHOICES, MODES, default_threads
 from service.bench.ratios import compute_ratios
-from service.bench.report import markdown_machine, markdown_ratios, markdown_table, write_csv, write_json
+from service.bench.report import (
+    markdown_machine,
+    markdown_ratios,
+    markdown_table,
+    write_csv,
+    write_json,
+    write_together,
+)
 from service.bench.run import Bench, BenchConfig
 from service.settings import PROJECT_ROOT
 
@@ -98,13 +105,6 @@ def bench(
         "image": picture.name,
         "url": config.url or "a server started by the command",
     }
-    write_json(out / "bench.json", machine, settings, results, ratios)
-    write_csv(out / "bench.csv", results)
-    write_chart(
-        out / "bench.png",
-        results,
-        f"{textwrap.fill(command, 140)}\n{machine['cpu']}, {machine['cores']} cores",
-    )
     summary = "\n\n".join(
         [
             f"Command: `{command}` (image {picture.name}, {config.runs} runs, "
@@ -114,7 +114,16 @@ def bench(
             markdown_ratios(ratios),
         ]
     )
-    (out / "bench.md").write_text(summary + "\n")
+    title = f"{textwrap.fill(command, 140)}\n{machine['cpu']}, {machine['cores']} cores"
+    write_together(
+        out,
+        {
+            "bench.json": lambda path: write_json(path, machine, settings, results, ratios),
+            "bench.csv": lambda path: write_csv(path, results),
+            "bench.png": lambda path: write_chart(path, results, title),
+            "bench.md": lambda path: path.write_text(summary + "\n"),
+        },
+    )
     typer.echo(summary)
     console.print(f"wrote {', '.join(str(out / f'bench.{ext}') for ext in ('json', 'csv', 'png', 'md'))}")
 
