@@ -1,7 +1,8 @@
 """`mobile-vision-api bench-readme` (`make results`): rewrite the README's generated Results blocks from
 the latency lab's artifacts, and copy the bench chart to docs/. A block is the text between
 `<!-- results:NAME -->` and `<!-- /results:NAME -->`; nothing outside the markers is touched. A block
-whose artifacts are missing is left as it is, and said so."""
+whose artifacts are missing is left as it is, and said so; artifacts that lack what a block needs (written
+by an older version of the lab) stop the command before the README is written."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ from service.settings import PROJECT_ROOT
 
 
 class MissingMarker(ValueError):
+    pass
+
+
+class OutdatedArtifacts(ValueError):
     pass
 
 
@@ -40,6 +45,11 @@ def _json(path: Path) -> Any:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def _file(path: Path) -> Path | None:
+    """The path, or None when there is no such file."""
+    return path if path.is_file() else None
+
+
 def render_blocks(bench_dir: Path, compare_dir: Path, browser_dir: Path) -> tuple[dict[str, str], list[str]]:
     """name -> markdown for every block whose artifacts exist; and what was missing."""
     bench, goals = _json(bench_dir / "bench.json"), _json(bench_dir / "goals.json")
@@ -48,7 +58,10 @@ def render_blocks(bench_dir: Path, compare_dir: Path, browser_dir: Path) -> tupl
     batching = [run for t in (1, 2) if (run := _json(bench_dir / f"batching-t{t}.json")) is not None]
     bench_md = bench_dir / "bench.md"
     makers: dict[str, tuple[list[object | None], Callable[[], str]]] = {
-        "run": ([bench, goals], lambda: results_md.run_block(bench_md.read_text(), bench, goals)),
+        "run": (
+            [bench, _file(bench_md), goals],
+            lambda: results_md.run_block(bench_md.read_text(), bench, goals),
+        ),
         "goals": ([goals], lambda: results_goals_md.goals_block(goals, compare)),
         "grid": ([goals], lambda: results_goals_md.grid_block(goals)),
         "levers": ([goals], lambda: results_goals_md.levers_block(goals)),
@@ -60,16 +73,28 @@ def render_blocks(bench_dir: Path, compare_dir: Path, browser_dir: Path) -> tupl
         "auto": ([goals], lambda: results_goals_md.auto_block(goals)),
         "formats": ([goals and goals.get("decode_by_format")], lambda: results_goals_md.formats_block(goals)),
         "compare": (
-            [compare],
+            [compare, _file(compare_dir / "compare.md")],
             lambda: results_md.compare_block((compare_dir / "compare.md").read_text(), compare),
         ),
-        "browser": ([browser], lambda: results_md.browser_block(browser_md.read_text(), browser)),
-        "browser-visitor": ([browser], lambda: results_md.browser_visitor_block(browser_md.read_text())),
+        "browser": (
+            [browser, _file(browser_md)],
+            lambda: results_md.browser_block(browser_md.read_text(), browser),
+        ),
+        "browser-visitor": (
+            [browser, _file(browser_md)],
+            lambda: results_md.browser_visitor_block(browser_md.read_text()),
+        ),
     }
     blocks, missing = {}, []
     for name, (needs, make) in makers.items():
         if all(n is not None for n in needs):
-            blocks[name] = make()
+            try:
+                blocks[name] = make()
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
+                raise OutdatedArtifacts(
+                    f"{name}: its artifacts lack what it needs ({type(exc).__name__}: {exc}), written by an "
+                    "older version? Rerun the command that writes them; the README is left as it was"
+                ) from exc
         else:
             missing.append(name)
     return blocks, missing
@@ -107,7 +132,11 @@ def bench_readme(
 ) -> None:
     """Rewrite the README's generated blocks from the artifacts of bench, bench-goals, bench-batching,
     compare and bench-browser (run those first, on a quiet host)."""
-    missing = update_readme(readme, bench_dir, compare_dir, browser_dir, docs)
+    try:
+        missing = update_readme(readme, bench_dir, compare_dir, browser_dir, docs)
+    except OutdatedArtifacts as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
     for name in missing:
         typer.echo(f"{name}: its artifacts are missing; the block is left as it was", err=True)
     typer.echo(f"{readme}: Results blocks rewritten" + (f" except {', '.join(missing)}" if missing else ""))

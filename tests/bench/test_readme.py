@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from service.bench.readme import MissingMarker, replace_block
 from service.cli import app
@@ -78,3 +78,41 @@ def test_the_readme_blocks_come_from_the_runs_and_the_prose_stays(lab: Path, tmp
     # a second run changes nothing
     CliRunner().invoke(app, args)
     assert readme.read_text() == after
+
+
+def _run_block(text: str) -> str:
+    match = re.search(r"<!-- results:run -->.*?<!-- /results:run -->", text, re.S)
+    assert match is not None
+    return match.group(0)
+
+
+def _bench_readme(lab: Path, tmp_path: Path, readme: Path) -> Result:
+    args = ["bench-readme", "--bench-dir", str(lab), "--compare-dir", str(tmp_path / "no-compare")]
+    args += ["--browser-dir", str(tmp_path / "no-browser"), "--readme", str(readme), "--docs", str(tmp_path)]
+    return CliRunner().invoke(app, args)
+
+
+def test_a_bench_json_without_its_bench_md_leaves_the_run_block_and_says_so(
+    lab: Path, tmp_path: Path
+) -> None:
+    (lab / "bench.md").unlink()
+    readme = tmp_path / "README.md"
+    shutil.copy(PROJECT_ROOT / "README.md", readme)
+    result = _bench_readme(lab, tmp_path, readme)
+    assert result.exit_code == 0, result.output
+    assert "run: its artifacts are missing" in result.output
+    assert _run_block(readme.read_text()) == _run_block((PROJECT_ROOT / "README.md").read_text())
+
+
+def test_artifacts_from_an_older_version_are_refused_by_name_and_the_readme_is_left(
+    lab: Path, tmp_path: Path
+) -> None:
+    bench = json.loads((lab / "bench.json").read_text())
+    del bench["machine"]["packages"]  # as if written before the bench recorded package versions
+    (lab / "bench.json").write_text(json.dumps(bench))
+    readme = tmp_path / "README.md"
+    shutil.copy(PROJECT_ROOT / "README.md", readme)
+    result = _bench_readme(lab, tmp_path, readme)
+    assert result.exit_code == 1
+    assert "run: its artifacts lack what it needs (KeyError: 'packages')" in result.output
+    assert readme.read_text() == (PROJECT_ROOT / "README.md").read_text()
