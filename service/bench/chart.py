@@ -4,19 +4,32 @@ colour per mode, log latency axis (the scalar kernels are ~20x the SIMD ones).""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from service.bench.matrix import MODES
 from service.bench.run import Result
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 COLOURS = {"engine": "#4c72b0", "pipeline": "#55a868", "http": "#dd8452"}
 MODE_NAMES = {"engine": "engine only", "pipeline": "decode + engine + post", "http": "HTTP round trip"}
 
 
 def write_chart(path: Path, results: list[Result], title: str) -> None:
+    import matplotlib.pyplot as plt
+
+    figure = draw_chart(results, title)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def draw_chart(results: list[Result], title: str) -> Figure:
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import LogFormatter
 
     models = list(dict.fromkeys(r.cell.model for r in results))
     modes = [m for m in MODES if any(r.mode == m for r in results)]
@@ -47,6 +60,10 @@ def write_chart(path: Path, results: list[Result], title: str) -> None:
         axis.set_yticks(range(len(cells)), [c.label for c in cells], fontsize=8)
         axis.invert_yaxis()
         axis.set_xscale("log")
+        # plain numbers: over less than two decades matplotlib labels minor ticks too, and its
+        # default "3x10^0" labels then run into each other
+        axis.xaxis.set_major_formatter(LogFormatter())
+        axis.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
         longest = max(r.stats.p99_ms for r in results if r.cell.model == model)
         axis.set_xlim(right=longest * 1.8)  # room for the value labels
         axis.set_xlabel("latency, ms (bar p50, whisker p99; log scale)")
@@ -56,5 +73,4 @@ def write_chart(path: Path, results: list[Result], title: str) -> None:
     figure.legend(handles, labels, loc="lower center", ncol=len(modes), fontsize=9, frameon=False)
     figure.suptitle(title, fontsize=9)
     figure.tight_layout(rect=(0, 0.05, 1, 1))
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    return figure

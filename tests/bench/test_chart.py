@@ -1,0 +1,50 @@
+"""The bench chart: one panel per model, readable latency axes."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import matplotlib.pyplot as plt
+import pytest
+
+from service.bench.chart import draw_chart
+from service.bench.matrix import Cell, Mode
+from service.bench.run import Result
+from service.bench.stats import Stats
+
+
+def _result(cell: Cell, mode: Mode, p50: float) -> Result:
+    return Result(cell, mode, Stats.of([p50, p50 * 1.1, p50 * 1.6]))
+
+
+@pytest.mark.parametrize("slowest_ms", [44.0, 7.0])  # less than two decades: minor ticks get labels
+def test_latency_axis_labels_are_plain_numbers_that_do_not_overlap(slowest_ms: float) -> None:
+    modes: tuple[Mode, ...] = ("engine", "pipeline", "http")
+    results = [
+        _result(cell, mode, p50)
+        for model in ("mobilenet_v2", "blazeface_short")
+        for cell, p50 in (
+            (Cell(model, "onnxruntime", "fp32", None, 1), 1.7),
+            (Cell(model, "litert", "fp32", "reference", 1), slowest_ms / 1.6),
+        )
+        for mode in modes
+    ]
+    figure = draw_chart(results, "title")
+    try:
+        figure.canvas.draw()
+        axes = figure.get_axes()
+        assert [a.get_title() for a in axes] == ["mobilenet_v2", "blazeface_short"]
+        for axis in axes:
+            assert "ms" in axis.get_xlabel()
+            left, right = axis.get_xlim()
+            labels = [
+                t.label1
+                for t in axis.xaxis.get_major_ticks() + axis.xaxis.get_minor_ticks()
+                if left <= t.get_loc() <= right and t.label1.get_visible() and t.label1.get_text()
+            ]
+            assert len(labels) >= 2
+            assert all("times" not in t.get_text() and "^" not in t.get_text() for t in labels)
+            boxes = sorted((t.get_window_extent() for t in labels), key=lambda b: b.x0)
+            assert all(a.x1 < b.x0 for a, b in pairwise(boxes)), [t.get_text() for t in labels]
+    finally:
+        plt.close(figure)
