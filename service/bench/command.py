@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from service.bench.chart import write_chart
+from service.bench.http import ServerFailed
 from service.bench.machine import machine_info
 from service.bench.matrix import DEFAULT_MODELS, ENGINE_CHOICES, MODES, default_threads
 from service.bench.ratios import compute_ratios
@@ -23,7 +24,7 @@ from service.bench.report import (
     write_json,
     write_together,
 )
-from service.bench.run import Bench, BenchConfig
+from service.bench.run import Bench, BenchConfig, SettingsDiffer
 from service.settings import PROJECT_ROOT
 
 console = Console(stderr=True)  # progress and notes; the table goes to stdout
@@ -94,7 +95,13 @@ def bench(
         transient=True,
     ) as progress:
         task = progress.add_task("starting", total=runner.total_runs())
-        results = runner.run(lambda what: progress.update(task, advance=1, description=what))
+        try:
+            results = runner.run(lambda what: progress.update(task, advance=1, description=what))
+        except (ServerFailed, SettingsDiffer) as exc:
+            # the server's fault, not the bench's: one line, no traceback; nothing is written
+            progress.stop()
+            typer.echo(f"bench: {exc}", err=True)
+            raise typer.Exit(1) from exc
     ratios = compute_ratios(results)
     out.mkdir(parents=True, exist_ok=True)
     settings = {

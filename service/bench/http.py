@@ -35,6 +35,10 @@ def local_server(
         yield server
 
 
+class ServerFailed(RuntimeError):
+    """The server could not be reached, or answered other than 200: nothing of it is timed."""
+
+
 def api_key_headers() -> dict[str, str]:
     """MVA_API_KEY as a request header when set (a server started here inherits it too)."""
     key = os.environ.get("MVA_API_KEY")
@@ -72,7 +76,10 @@ class LeanClient:
     def __init__(self, url: str) -> None:
         parsed = urlsplit(url)
         self._connection = http.client.HTTPConnection(parsed.hostname or LOOPBACK, parsed.port, timeout=60)
-        self._connect()
+        try:
+            self._connect()
+        except OSError as exc:
+            raise ServerFailed(f"{url}: no server answers there ({exc.strerror or exc})") from exc
         self._headers = api_key_headers()
 
     def _connect(self) -> None:
@@ -93,7 +100,7 @@ class LeanClient:
         response = once_more_if_stale(exchange, self._connect, target)
         answer = response.read()
         if response.status != 200:
-            raise RuntimeError(f"{target}: HTTP {response.status}: {answer[:300]!r}")
+            raise ServerFailed(f"{target}: HTTP {response.status}: {answer[:300]!r}")
         return answer
 
     def close(self) -> None:
@@ -150,7 +157,7 @@ class SpinningClient:
                 length = int(match.group(1))
         content = bytes(answer[head_end + 4 :])
         if answer[9:12] != b"200":
-            raise RuntimeError(f"{path}: HTTP {answer[9:12].decode()}: {content[:300]!r}")
+            raise ServerFailed(f"{path}: HTTP {answer[9:12].decode()}: {content[:300]!r}")
         return content
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from service.artifacts import ArtifactLayout
 from service.cli import app
+from service.localserver import free_port
 from service.settings import CPU_COUNT
 from tests.conftest import LiveServer
 
@@ -89,8 +90,30 @@ def test_http_cells_must_run_what_the_in_process_cells_run(
     args = ["bench", "--model", "mobilenet_v2", "--engine", "onnxruntime", "--threads", "1"]
     args += ["--mode", "pipeline", "--mode", "http", "--runs", "2", "--warmup", "1", "--url", other.url]
     result = CliRunner().invoke(app, [*args, "--models-dir", str(layout.root)])
-    assert result.exit_code != 0
-    assert "int8.onnx" in str(result.exception) and "int8-signed.onnx" in str(result.exception)
+    assert result.exit_code == 1
+    assert "int8.onnx" in result.output and "int8-signed.onnx" in result.output
+
+
+@pytest.mark.parametrize("server", ["none there", "wants a key"])
+def test_a_server_that_cannot_be_timed_stops_the_run_with_one_line(
+    server: str, start_server: Callable[..., LiveServer], layout: ArtifactLayout, tmp_path: Path
+) -> None:
+    """Nothing answering at --url, or answering 401: the reason and the URL or path in one line (it was
+    a long traceback), exit 1, and no files: an error answer is never timed."""
+    if server == "none there":
+        url = f"http://127.0.0.1:{free_port()}"
+    else:
+        url = start_server(api_key="not-the-bench-s", warm_models='["blazeface_short"]').url
+    args = ["bench", "--model", "blazeface_short", "--engine", "onnxruntime", "--threads", "1"]
+    args += ["--mode", "http", "--runs", "2", "--warmup", "1", "--url", url, "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(app, [*args, "--models-dir", str(layout.root)], env={"MVA_API_KEY": None})
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    expected = f"{url}: no server answers there" if server == "none there" else "/detect?"
+    assert expected in result.output
+    if server == "wants a key":
+        assert "HTTP 401" in result.output
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 @pytest.mark.parametrize(("option", "value"), [("--runs", "0"), ("--runs", "-1"), ("--warmup", "-2")])
