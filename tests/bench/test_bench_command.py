@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from service.artifacts import ArtifactLayout
 from service.cli import app
 from service.localserver import free_port
-from service.settings import CPU_COUNT
+from service.settings import CPU_COUNT, PROJECT_ROOT
 from tests.conftest import LiveServer
 
 
@@ -67,6 +67,17 @@ def test_csv_matches_json(bench_out: Path) -> None:
     document = json.loads((bench_out / "bench.json").read_text())
     assert len(rows) == len(document["results"]) == 3 * len(expected_cells())
     assert {"model", "backend", "mode", "p50_ms", "p90_ms", "p99_ms", "throughput_rps"} <= set(rows[0])
+
+
+def test_readme_documents_every_column_and_json_key(bench_out: Path) -> None:
+    """Users load bench.csv / bench.json into their own tools: the README says what each field is."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    with (bench_out / "bench.csv").open() as f:
+        columns = next(csv.reader(f))
+    document = json.loads((bench_out / "bench.json").read_text())
+    ratio_keys = {key for ratio in document["ratios"] for key in ratio}
+    undocumented = [name for name in [*columns, *document, *ratio_keys] if f"`{name}`" not in readme]
+    assert not undocumented
 
 
 def test_chart_and_markdown_are_written(bench_out: Path) -> None:
