@@ -136,14 +136,16 @@ class ServerSettings(BaseSettings):
     threads: int = 1
     kernels: Kernels | None = None
     # limits
-    max_upload_bytes: int = 10 * 1024 * 1024
+    max_upload_bytes: Annotated[int, Field(ge=1)] = 10 * 1024 * 1024
     # an upload that stops arriving for this long gets 408 and its connection closed (nginx's
     # client_body_timeout, for a server reached without a proxy in front)
     receive_timeout_s: Annotated[float, Field(gt=0)] = 30.0
-    max_pixels: int = 50_000_000
-    max_pending: int = 32  # requests admitted (running + waiting for a core); more get 503
-    queue_timeout_s: float = 5.0
-    runner_cache_size: int = 8
+    max_pixels: Annotated[int, Field(ge=1)] = 50_000_000
+    # requests admitted (running + waiting for a core); more get 503 (so 0 would refuse every request)
+    max_pending: Annotated[int, Field(ge=1)] = 32
+    queue_timeout_s: Annotated[float, Field(gt=0)] = 5.0
+    # 0 would close each runner as it is built: no warm runner, a new session per request
+    runner_cache_size: Annotated[int, Field(ge=1)] = 8
     # onnxruntime intra-op workers spin-wait for work (only matters with threads > 1); see README Results
     ort_spinning: bool = False
     # onnxruntime int8: signed weights (its VNNI kernels) where the CPU has VNNI (auto), or always /
@@ -166,7 +168,7 @@ class ServerSettings(BaseSettings):
     cors_origins: list[str] = []
     # after SIGTERM: report not-ready at once, keep serving this long (so a load balancer or
     # Kubernetes stops sending), then drain in-flight requests and exit
-    shutdown_delay_s: float = 0.0
+    shutdown_delay_s: Annotated[float, Field(ge=0)] = 0.0
     # one JSON line per request on stdout (service/api/access_log.py); off: the latency lab measures
     # without it (its cost is in README Results, "Levers tried")
     access_log: bool = False

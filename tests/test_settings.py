@@ -174,3 +174,27 @@ def test_a_problem_found_in_the_request_defaults_echoes_the_value_as_written(
     with pytest.raises(InvalidServerSettings) as info:
         load_server_settings()
     assert info.value.problems[0].endswith("(got 'off')"), info.value.problems
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MVA_MAX_PENDING", "0"),  # every request 503 overloaded
+        ("MVA_MAX_PENDING", "-1"),
+        ("MVA_QUEUE_TIMEOUT_S", "0"),  # every request that waits at all 503
+        ("MVA_QUEUE_TIMEOUT_S", "-1"),
+        ("MVA_MAX_UPLOAD_BYTES", "0"),  # every upload 413
+        ("MVA_MAX_PIXELS", "-5"),  # every image 413
+        ("MVA_RUNNER_CACHE_SIZE", "0"),  # every runner closed as it is built
+        ("MVA_SHUTDOWN_DELAY_S", "-3"),
+    ],
+)
+def test_limits_that_would_refuse_every_request_stop_start_up(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(InvalidServerSettings) as info:
+        load_server_settings()
+    assert len(info.value.problems) == 1
+    assert info.value.problems[0].startswith(f"{name}: Input should be greater than")
+    assert info.value.problems[0].endswith(f"(got {value!r})")
