@@ -215,6 +215,16 @@ class ServerSettings(BaseSettings):
                 raise SettingsConflict(field, f"not in the manifest: {', '.join(unknown)} (known: {known})")
         return self
 
+    @field_validator("inference_cores")
+    @classmethod
+    def _within_the_cores(cls, value: int) -> int:
+        # cores that are not there: `threads` up to them, and preset=simd-threads, would be refused per
+        # request (EngineSettings), and the core budget would run more inferences at once than there are cores
+        cores = cpu_count()
+        if value > cores:
+            raise ValueError(f"above the {cores} cores this process may use")
+        return value
+
     @model_validator(mode="after")
     def _threads_within_inference_cores(self) -> ServerSettings:
         if self.threads > self.inference_cores:

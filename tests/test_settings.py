@@ -198,3 +198,14 @@ def test_limits_that_would_refuse_every_request_stop_start_up(
     assert len(info.value.problems) == 1
     assert info.value.problems[0].startswith(f"{name}: Input should be greater than")
     assert info.value.problems[0].endswith(f"(got {value!r})")
+
+
+def test_inference_cores_above_the_cores_there_are_stop_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Else the server starts and refuses preset=simd-threads (it asks for all of them) on every request."""
+    monkeypatch.setenv("MVA_INFERENCE_CORES", str(CPU_COUNT + 1))
+    with pytest.raises(InvalidServerSettings) as info:
+        load_server_settings()
+    problem = f"MVA_INFERENCE_CORES: above the {CPU_COUNT} cores this process may use (got '{CPU_COUNT + 1}')"
+    assert info.value.problems == [problem]
+    monkeypatch.setenv("MVA_INFERENCE_CORES", str(CPU_COUNT))
+    assert load_server_settings().inference_cores == CPU_COUNT
