@@ -57,8 +57,9 @@ class LogFormat(StrEnum):
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(envvar="MVA_HOST", help="bind address")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="MVA_PORT", help="TCP port")] = 8000,
-    workers: Annotated[int, typer.Option(envvar="MVA_WORKERS", help="uvicorn worker processes")] = 1,
+    # uvicorn takes any int: port 99999 would listen on 99999 % 65536 while logging 99999
+    port: Annotated[int, typer.Option(envvar="MVA_PORT", min=0, max=65535, help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(envvar="MVA_WORKERS", min=1, help="uvicorn worker processes")] = 1,
     log_level: Annotated[str, typer.Option(envvar="MVA_LOG_LEVEL")] = "info",
     loop: Annotated[
         EventLoop, typer.Option(envvar="MVA_LOOP", help="event loop (asyncio: to measure what uvloop buys)")

@@ -152,3 +152,15 @@ def test_serve_with_several_workers_checks_the_settings_before_starting_them() -
     assert result.returncode == 2
     assert result.stderr.startswith("error: MVA_SIMD: onnxruntime cannot switch SIMD off")
     assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [(["--port", "99999"], "--port"), (["--port", "-1"], "--port"), (["--workers", "0"], "--workers")],
+)
+def test_serve_refuses_a_port_or_worker_count_out_of_range(args: list[str], option: str) -> None:
+    """Port 99999 listened on 34463 while the log said 99999; --workers 0 ran one process. (The invalid
+    MVA_ENGINE stops a serve that took them before it listens, with another message.)"""
+    result = run_cli("serve", *args, env={**os.environ, "MVA_ENGINE": "foo"})
+    assert result.returncode == 2
+    assert f"Invalid value for '{option}'" in result.stderr, result.stderr
