@@ -49,6 +49,15 @@ class HttpParser(StrEnum):
     h11 = "h11"
 
 
+class LogLevel(StrEnum):
+    # what logging knows by name: another word failed in dictConfig with a traceback
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
+
+
 class LogFormat(StrEnum):
     text = "text"
     json = "json"
@@ -60,7 +69,9 @@ def serve(
     # uvicorn takes any int: port 99999 would listen on 99999 % 65536 while logging 99999
     port: Annotated[int, typer.Option(envvar="MVA_PORT", min=0, max=65535, help="TCP port")] = 8000,
     workers: Annotated[int, typer.Option(envvar="MVA_WORKERS", min=1, help="uvicorn worker processes")] = 1,
-    log_level: Annotated[str, typer.Option(envvar="MVA_LOG_LEVEL")] = "info",
+    log_level: Annotated[
+        LogLevel, typer.Option(envvar="MVA_LOG_LEVEL", case_sensitive=False)
+    ] = LogLevel.info,
     loop: Annotated[
         EventLoop, typer.Option(envvar="MVA_LOOP", help="event loop (asyncio: to measure what uvloop buys)")
     ] = EventLoop.uvloop,
@@ -88,9 +99,11 @@ def serve(
     from service.settings import ApiKeyFileError, InvalidServerSettings
 
     # this process logs alike before uvicorn applies the same configuration (loading the app's settings)
-    logging.config.dictConfig(log_config(log_level, log_format.value))
+    logging.config.dictConfig(log_config(log_level.value, log_format.value))
     try:
-        run_server(host, port, workers, log_level, loop.value, http.value, log_format.value, keep_alive_s)
+        run_server(
+            host, port, workers, log_level.value, loop.value, http.value, log_format.value, keep_alive_s
+        )
     except (ApiKeyFileError, InvalidServerSettings) as exc:
         # configuration mistakes: a line each, no traceback
         for line in str(exc).splitlines():

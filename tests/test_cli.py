@@ -164,3 +164,14 @@ def test_serve_refuses_a_port_or_worker_count_out_of_range(args: list[str], opti
     result = run_cli("serve", *args, env={**os.environ, "MVA_ENGINE": "foo"})
     assert result.returncode == 2
     assert f"Invalid value for '{option}'" in result.stderr, result.stderr
+
+
+def test_serve_refuses_an_unknown_log_level_in_one_message() -> None:
+    """It was a traceback from logging's dictConfig, exit 1; a known level in capitals still works."""
+    result = run_cli("serve", "--port", str(free_port()), "--log-level", "verbose")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "Invalid value for '--log-level'" in result.stderr, result.stderr
+    upper = run_cli(
+        "serve", "--port", str(free_port()), "--log-level", "WARNING", env={**os.environ, "MVA_ENGINE": "foo"}
+    )
+    assert upper.returncode == 2 and upper.stderr.startswith("error: MVA_ENGINE:"), upper.stderr
