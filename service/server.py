@@ -7,6 +7,7 @@ shutdown is the supervisor's (DrainingSupervisor)."""
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from pathlib import Path
 from socket import socket
@@ -33,14 +34,18 @@ class GracefulServer(uvicorn.Server):
         self._delay_s = delay_s
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self._begin_shutdown.is_set():  # a second signal: shut down now
+        # a second signal, or SIGINT (Ctrl-C), shuts down now, as DrainingSupervisor does
+        if self._begin_shutdown.is_set() or sig == signal.SIGINT:
+            self._begin_shutdown.set()
             super().handle_exit(sig, frame)
             return
         self._begin_shutdown.set()
         log.info("signal %s: not ready; draining in %.1f s", sig, self._delay_s)
         if self._delay_s > 0:
             # uvicorn polls should_exit on its own loop; setting it from a timer thread is safe
-            threading.Timer(self._delay_s, super().handle_exit, (sig, frame)).start()
+            timer = threading.Timer(self._delay_s, super().handle_exit, (sig, frame))
+            timer.daemon = True  # a second signal meanwhile ends the run without waiting for it
+            timer.start()
         else:
             super().handle_exit(sig, frame)
 

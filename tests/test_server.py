@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import LiveServer
 
@@ -153,3 +154,16 @@ def test_idle_connections_close_after_the_keep_alive_setting(start_server: Calla
     assert _idle_then_ask(patient.port, 1.5) == b"HTTP/1.1 200 OK"  # uvicorn's 5 s default would too
     brisk = start_server(keep_alive_s="0.5", warm_models="[]")
     assert _idle_then_ask(brisk.port, 1.5) == b""
+
+
+@pytest.mark.parametrize("signals", [(signal.SIGTERM, signal.SIGINT), (signal.SIGINT,)])
+def test_sigint_or_a_second_signal_stops_at_once(
+    start_server: Callable[..., LiveServer], signals: tuple[signal.Signals, ...]
+) -> None:
+    """Within MVA_SHUTDOWN_DELAY_S: Ctrl-C stopped serving but the process stayed up for the rest of the
+    delay (its timer thread), and a first Ctrl-C waited out the delay (README: SIGINT stops at once)."""
+    server = start_server(shutdown_delay_s="60", warm_models="[]")
+    for sig in signals:
+        assert httpx.get(f"{server.url}/healthz").status_code == 200  # the previous signal was taken
+        server.process.send_signal(sig)
+    assert server.process.wait(timeout=20) in (0, 130, -signal.SIGINT)
