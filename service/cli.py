@@ -170,7 +170,7 @@ def models_mirror(
 
     try:
         fill_mirror(Manifest.load(PROJECT_ROOT / "models" / "manifest.json"), dest, source, log=console.print)
-    except FetchError as exc:
+    except (FetchError, OSError) as exc:  # OSError: e.g. DEST not writable; the OS's one line says which
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
 

@@ -175,3 +175,12 @@ def test_serve_refuses_an_unknown_log_level_in_one_message() -> None:
         "serve", "--port", str(free_port()), "--log-level", "WARNING", env={**os.environ, "MVA_ENGINE": "foo"}
     )
     assert upper.returncode == 2 and upper.stderr.startswith("error: MVA_ENGINE:"), upper.stderr
+
+
+def test_models_mirror_into_a_folder_it_cannot_make_is_one_line(tmp_path: Path) -> None:
+    """It was a traceback (NotADirectoryError), as `models build` was before for its models folder."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = run_cli("models", "mirror", str(blocker / "mirror"), "--source", str(tmp_path))
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    assert result.stdout.startswith("error: [Errno 20] Not a directory"), result.stdout
