@@ -126,7 +126,9 @@ def read_api_key_file(path: Path) -> str:
 class ServerSettings(BaseSettings):
     """Server configuration; every field is an environment variable MVA_<FIELD> (e.g. MVA_THREADS)."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+    # "inf" parses as a float: an infinite queue timeout answered 500 (its Retry-After), an infinite
+    # shutdown delay never drained
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", allow_inf_nan=False)
 
     models_dir: Path = PROJECT_ROOT / "models"
     # defaults for requests that do not say otherwise

@@ -209,3 +209,12 @@ def test_inference_cores_above_the_cores_there_are_stop_start_up(monkeypatch: py
     assert info.value.problems == [problem]
     monkeypatch.setenv("MVA_INFERENCE_CORES", str(CPU_COUNT))
     assert load_server_settings().inference_cores == CPU_COUNT
+
+
+@pytest.mark.parametrize("name", ["MVA_QUEUE_TIMEOUT_S", "MVA_RECEIVE_TIMEOUT_S", "MVA_SHUTDOWN_DELAY_S"])
+def test_an_infinite_time_stops_start_up(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """MVA_QUEUE_TIMEOUT_S=inf answered an overloaded request with 500 (its Retry-After cannot be an int)."""
+    monkeypatch.setenv(name, "inf")
+    with pytest.raises(InvalidServerSettings) as info:
+        load_server_settings()
+    assert info.value.problems == [f"{name}: Input should be a finite number (got 'inf')"]
