@@ -31,12 +31,17 @@ def shared_run_folder(workers: int) -> Iterator[Path]:
     caller named it (MVA_RUN_DIR). Metrics go to its `metrics/` unless PROMETHEUS_MULTIPROC_DIR is set."""
     given = os.environ.get(RUN_DIR)
     folder = Path(given or tempfile.mkdtemp(prefix="mva-run-"))
-    (folder / "ready").mkdir(parents=True, exist_ok=True)
-    drain_marker(folder).unlink(missing_ok=True)  # a named folder may hold the last run's
+    ready = folder / "ready"
+    ready.mkdir(parents=True, exist_ok=True)
+    metrics = Path(os.environ.setdefault(MULTIPROC_DIR, str(folder / "metrics")))
+    metrics.mkdir(parents=True, exist_ok=True)
+    # a named folder may hold the last run's drain marker, ready files and metrics files (whose counts
+    # /metrics would add to this run's); a folder given as PROMETHEUS_MULTIPROC_DIR is the caller's
+    ours = metrics.glob("*.db") if metrics == folder / "metrics" else ()
+    for stale in (drain_marker(folder), *ready.glob("[0-9]*"), *ours):
+        stale.unlink(missing_ok=True)
     os.environ[RUN_DIR] = str(folder)
     os.environ[WORKER_PROCESSES] = str(workers)
-    os.environ.setdefault(MULTIPROC_DIR, str(folder / "metrics"))
-    Path(os.environ[MULTIPROC_DIR]).mkdir(parents=True, exist_ok=True)
     try:
         yield folder
     finally:

@@ -44,12 +44,26 @@ def test_a_named_run_folder_starts_without_the_last_runs_drain(
         assert folder == tmp_path and not Siblings(folder / "ready", 2).draining()
 
 
+def test_a_named_run_folder_starts_without_the_last_runs_counts_and_ready_files(
+    clean_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last run's metrics files were summed into this run's /metrics (its requests counted again)."""
+    monkeypatch.setenv(RUN_DIR, str(tmp_path))
+    for left in (tmp_path / "metrics" / "counter_123.db", tmp_path / "ready" / "123"):
+        left.parent.mkdir()
+        left.touch()
+    with shared_run_folder(2) as folder:
+        assert list((folder / "metrics").iterdir()) == list((folder / "ready").iterdir()) == []
+
+
 def test_a_given_metrics_folder_is_kept(
     clean_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(MULTIPROC_DIR, str(tmp_path))
+    (tmp_path / "counter_123.db").touch()  # the caller's to empty (README)
     with shared_run_folder(2):
         assert os.environ[MULTIPROC_DIR] == str(tmp_path)
+    assert (tmp_path / "counter_123.db").exists()
 
 
 def test_one_process_has_no_siblings(
