@@ -119,7 +119,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("lock", type=Path, nargs="?", default=Path("requirements.lock"))
     parser.add_argument("--allow-unanswered", action="store_true", help="exit 0 when PyPI did not answer")
     args = parser.parse_args(argv)
-    text, status = report(audit(read_pins(args.lock.read_text())))
+    try:
+        pins = read_pins(args.lock.read_text())
+    except OSError as exc:  # a usage error (exit 2), not a traceback with exit 1, which means findings
+        parser.error(f"{args.lock}: {exc.strerror or exc}")
+    text, status = report(audit(pins))
     print(text)
     return 0 if status == 2 and args.allow_unanswered else status
 

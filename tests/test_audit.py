@@ -86,3 +86,13 @@ def test_ci_may_let_an_unanswered_pypi_pass_but_never_a_finding(
     assert main([str(lock), "--allow-unanswered"]) == 0
     assert "NOT CHECKED no-such-project-mva-audit==1.0" in capsys.readouterr().out
     assert main([str(lock)]) == 2
+
+
+def test_a_lock_file_that_cannot_be_read_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was a traceback with exit 1, the code of a finding."""
+    with pytest.raises(SystemExit) as exited:
+        main([str(tmp_path / "missing.lock"), "--allow-unanswered"])
+    assert exited.value.code == 2
+    assert f"{tmp_path / 'missing.lock'}: No such file or directory" in capsys.readouterr().err
