@@ -7,8 +7,9 @@ BIN := $(VENV)/bin
 # the build downloads from the URLs. Override with `make models MIRROR=/path`.
 MIRROR ?= $(if $(wildcard ../shared/models/SOURCES.md),../shared/models,)
 IMAGES ?= $(if $(wildcard ../shared/images),../shared/images,)
-HOST ?= 127.0.0.1
-PORT ?= 8000
+# `make serve`'s address; MVA_HOST / MVA_PORT (what `serve` itself reads) count too, as in the README
+HOST ?= $(or $(MVA_HOST),127.0.0.1)
+PORT ?= $(or $(MVA_PORT),8000)
 
 .PHONY: install models serve test lint audit clean lock web browser-deps
 
