@@ -25,6 +25,7 @@ from service.bench.http import api_key_headers, local_server
 from service.bench.inprocess import time_call
 from service.bench.load import LoadResult
 from service.bench.machine import machine_info
+from service.bench.options import EXISTING_FILE, MODELS_DIR, models_folder
 from service.bench.overhead import default_request
 from service.bench.saturation import http_measure, interleaved, summary
 from service.bench.stats import Stats
@@ -91,9 +92,11 @@ def ab(
         float, typer.Option(min=0, help="seconds of load per server in all (0: 1 client only)")
     ] = 12.0,
     concurrency: Annotated[int, typer.Option(min=1, help="clients under load")] = 8,
-    image: Annotated[Path | None, typer.Option(help="image for /classify (default grace_hopper.jpg)")] = None,
+    image: Annotated[
+        Path | None, typer.Option(help="image for /classify (default grace_hopper.jpg)", **EXISTING_FILE)
+    ] = None,
     out: Annotated[Path, typer.Option()] = PROJECT_ROOT / "artifacts" / "bench",
-    models_dir: Annotated[Path, typer.Option(envvar="MVA_MODELS_DIR")] = PROJECT_ROOT / "models",
+    models_dir: Annotated[Path, typer.Option(envvar="MVA_MODELS_DIR", callback=models_folder)] = MODELS_DIR,
 ) -> None:
     """Time server variants side by side (settings, or code with --rev): 1 client and under load."""
     variants = [parse_variant(v) for v in variant or ([] if not rev else ["this tree"])]

@@ -14,23 +14,27 @@ import typer
 from service.bench.command import default_image
 from service.bench.http import local_server
 from service.bench.machine import machine_info
+from service.bench.options import EXISTING_FILE, MODELS_DIR, models_folder
 from service.bench.saturation import http_measure, interleaved, summary
-from service.settings import PROJECT_ROOT
+from service.settings import CPU_COUNT, PROJECT_ROOT
 
 BATCH_WINDOWS_MS = (0.0, 2.0, 5.0, 10.0)
 
 
 def batching(
-    seconds: Annotated[float, typer.Option(help="measured seconds per configuration")] = 20.0,
-    rounds: Annotated[int, typer.Option(help="turns the configurations take")] = 4,
-    concurrency: Annotated[int, typer.Option(help="clients")] = 8,
-    threads: Annotated[int, typer.Option(help="intra-op threads per engine call")] = 1,
+    seconds: Annotated[float, typer.Option(min=0.1, help="measured seconds per configuration")] = 20.0,
+    rounds: Annotated[int, typer.Option(min=1, help="turns the configurations take")] = 4,
+    concurrency: Annotated[int, typer.Option(min=1, help="clients")] = 8,
+    threads: Annotated[int, typer.Option(min=1, max=CPU_COUNT, help="intra-op threads per engine call")] = 1,
     window: Annotated[
-        list[float] | None, typer.Option(help="batching window in ms, 0 = off (repeat; default 0 2 5 10)")
+        list[float] | None,
+        typer.Option(min=0, max=1000, help="batching window in ms, 0 = off (repeat; default 0 2 5 10)"),
     ] = None,
-    image: Annotated[Path | None, typer.Option(help="image for /classify (default grace_hopper.jpg)")] = None,
+    image: Annotated[
+        Path | None, typer.Option(help="image for /classify (default grace_hopper.jpg)", **EXISTING_FILE)
+    ] = None,
     out: Annotated[Path, typer.Option()] = PROJECT_ROOT / "artifacts" / "bench",
-    models_dir: Annotated[Path, typer.Option(envvar="MVA_MODELS_DIR")] = PROJECT_ROOT / "models",
+    models_dir: Annotated[Path, typer.Option(envvar="MVA_MODELS_DIR", callback=models_folder)] = MODELS_DIR,
 ) -> None:
     """Micro-batching through the server: throughput and latency at each window (default 0 = off, 2, 5
     and 10 ms), the servers taking turns; writes batching-t<threads>.json."""

@@ -15,6 +15,7 @@ from service.bench.chart import write_chart
 from service.bench.http import ServerFailed
 from service.bench.machine import machine_info
 from service.bench.matrix import DEFAULT_MODELS, ENGINE_CHOICES, MODES, default_threads
+from service.bench.options import EXISTING_FILE, known_models, models_folder
 from service.bench.ratios import compute_ratios
 from service.bench.report import (
     markdown_machine,
@@ -25,7 +26,8 @@ from service.bench.report import (
     write_together,
 )
 from service.bench.run import Bench, BenchConfig, SettingsDiffer
-from service.settings import PROJECT_ROOT
+from service.manifest import Manifest
+from service.settings import CPU_COUNT, PROJECT_ROOT
 
 console = Console(stderr=True)  # progress and notes; the table goes to stdout
 QUICK_RUNS, QUICK_WARMUP = 10, 2
@@ -44,7 +46,10 @@ def bench(
     engines: Annotated[
         list[str] | None, typer.Option("--engine", help=f"one of {', '.join(ENGINE_CHOICES)} (repeatable)")
     ] = None,
-    threads: Annotated[list[int] | None, typer.Option("--threads", help="thread count (repeatable)")] = None,
+    threads: Annotated[
+        list[int] | None,
+        typer.Option("--threads", min=1, max=CPU_COUNT, help="thread count (repeatable)"),
+    ] = None,
     modes: Annotated[
         list[str] | None, typer.Option("--mode", help="engine | pipeline | http (repeatable)")
     ] = None,
@@ -54,13 +59,13 @@ def bench(
     warmup: Annotated[int, typer.Option(min=0, help="untimed runs per cell first")] = 20,
     quick: Annotated[bool, typer.Option(help=f"CI-sized: {QUICK_RUNS} runs, {QUICK_WARMUP} warm-up")] = False,
     image: Annotated[
-        Path | None, typer.Option(help="image for every model (default: grace_hopper.jpg)")
+        Path | None, typer.Option(help="image for every model (default: grace_hopper.jpg)", **EXISTING_FILE)
     ] = None,
     url: Annotated[str | None, typer.Option(help="bench this running server instead of starting one")] = None,
     out: Annotated[Path, typer.Option(help="folder for bench.{json,csv,png,md}")] = PROJECT_ROOT
     / "artifacts"
     / "bench",
-    models_dir: Annotated[Path | None, typer.Option(envvar="MVA_MODELS_DIR")] = None,
+    models_dir: Annotated[Path | None, typer.Option(envvar="MVA_MODELS_DIR", callback=models_folder)] = None,
 ) -> None:
     """Latency matrix: model x engine x precision x SIMD x threads; engine only, pipeline, HTTP."""
     for name in engines or []:
@@ -72,9 +77,10 @@ def bench(
         if name not in MODES:
             raise typer.BadParameter(f"{name!r}: choose from {', '.join(MODES)}", param_hint="--mode")
     picture = image or default_image()
+    models_root = models_dir or PROJECT_ROOT / "models"
     config = BenchConfig(
-        models_dir=models_dir or PROJECT_ROOT / "models",
-        models=models or list(DEFAULT_MODELS),
+        models_dir=models_root,
+        models=known_models(Manifest.load(models_root / "manifest.json"), models or list(DEFAULT_MODELS)),
         engines=engines or list(ENGINE_CHOICES),
         threads=sorted(set(threads)) if threads else default_threads(),
         runs=QUICK_RUNS if quick else runs,

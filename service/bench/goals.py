@@ -28,6 +28,7 @@ from service.bench.grid_names import ACCESS_LOG, DEFAULT, PLAIN, grid_name
 from service.bench.http import local_server
 from service.bench.inprocess import InProcess, default_cell
 from service.bench.machine import machine_info
+from service.bench.options import EXISTING_FILE, MODELS_DIR, models_folder
 from service.bench.overhead import http_overhead
 from service.bench.process import tree_rss_mb, with_thread_cpu
 from service.bench.rss import rss_over_requests
@@ -43,15 +44,19 @@ WARM = json.dumps([MODEL])  # MVA_WARM_MODELS of the servers beside the default
 
 
 def goals(
-    seconds: Annotated[float, typer.Option(help="measured seconds per load configuration")] = 16.0,
-    rounds: Annotated[int, typer.Option(help="turns the configurations take")] = 4,
-    concurrency: Annotated[int, typer.Option(help="clients at saturation")] = 8,
-    rss_requests: Annotated[int, typer.Option(help="requests for the RSS check")] = 10_000,
+    seconds: Annotated[float, typer.Option(min=0.1, help="measured seconds per load configuration")] = 16.0,
+    rounds: Annotated[int, typer.Option(min=1, help="turns the configurations take")] = 4,
+    concurrency: Annotated[int, typer.Option(min=1, help="clients at saturation")] = 8,
+    rss_requests: Annotated[int, typer.Option(min=1, help="requests for the RSS check")] = 10_000,
     grid: Annotated[bool, typer.Option(help="workers x threads grid, spinning, batching")] = True,
-    image: Annotated[Path | None, typer.Option(help="image for /classify (default grace_hopper.jpg)")] = None,
-    large_image: Annotated[Path | None, typer.Option(help="the 1080p JPEG for the decode goal")] = None,
+    image: Annotated[
+        Path | None, typer.Option(help="image for /classify (default grace_hopper.jpg)", **EXISTING_FILE)
+    ] = None,
+    large_image: Annotated[
+        Path | None, typer.Option(help="the 1080p JPEG for the decode goal", **EXISTING_FILE)
+    ] = None,
     out: Annotated[Path, typer.Option()] = PROJECT_ROOT / "artifacts" / "bench",
-    models_dir: Annotated[Path, typer.Option(envvar="MVA_MODELS_DIR")] = PROJECT_ROOT / "models",
+    models_dir: Annotated[Path, typer.Option(envvar="MVA_MODELS_DIR", callback=models_folder)] = MODELS_DIR,
 ) -> None:
     """Measure the server-speed goals (README Results) and write goals.json."""
     layout = ArtifactLayout(models_dir)

@@ -15,14 +15,20 @@ DEFAULT_IMAGES = PROJECT_ROOT.parent / "shared" / "images"
 
 
 def bench_browser(
-    iterations: Annotated[int, typer.Option(help="timed runs per configuration")] = 10,
+    iterations: Annotated[int, typer.Option(min=1, help="timed runs per configuration")] = 10,
     images: Annotated[
-        Path, typer.Option(envvar="MVA_TEST_IMAGES", help="folder with grace_hopper.bmp and face.jpg")
+        Path,
+        typer.Option(
+            envvar="MVA_TEST_IMAGES",
+            exists=True,
+            file_okay=False,
+            help="folder with grace_hopper.bmp and face.jpg",
+        ),
     ] = DEFAULT_IMAGES,
     url: Annotated[
         str | None, typer.Option(help="a running server (default: start one on a free port)")
     ] = None,
-    target_p99_ms: Annotated[float, typer.Option(help="p99 target for the sizing")] = 200.0,
+    target_p99_ms: Annotated[float, typer.Option(min=1, help="p99 target for the sizing")] = 200.0,
     link_mbps: Annotated[
         float, typer.Option(help="new visitor on an emulated link: download Mbit/s (upload half)")
     ] = 50.0,
