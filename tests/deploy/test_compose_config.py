@@ -227,3 +227,43 @@ def test_prometheus_rules_use_the_services_metric_names() -> None:
     metrics.inferences.labels("mobilenet_v2", "onnxruntime").inc()
     exported = {sample.name for family in metrics.registry.collect() for sample in family.samples}
     assert read and read <= exported, read - exported
+
+
+def _dockerfile_stages() -> dict[str, tuple[str, list[str]]]:
+    """Each stage's name -> (what it is FROM, its instructions); continuation lines joined."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE)
+    stages: dict[str, tuple[str, list[str]]] = {}
+    current: list[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        stage = re.match(r"FROM\s+(\S+)(?:\s+AS\s+(\S+))?$", line, re.I)
+        if stage:
+            current = []
+            stages[stage.group(2) or "(last)"] = (stage.group(1), current)
+        elif line and not line.startswith("#"):
+            current.append(line)
+    return stages
+
+
+def test_a_code_change_leaves_the_runtime_images_dependency_layer_alone() -> None:
+    """The runtime stage's big layer, the venv with the pinned dependencies (~460 MB), comes from a stage
+    that sees no source file: copied from a stage that also installed the package, every code change
+    made a new copy of the whole venv, to push to a registry and pull on every node."""
+    stages = _dockerfile_stages()
+
+    def sees_the_sources(name: str) -> bool:
+        if name not in stages:  # a base image
+            return False
+        base, instructions = stages[name]
+        copies = [i for i in instructions if i.startswith("COPY ") and "--from=" not in i]
+        return any("service/" in i.split() for i in copies) or sees_the_sources(base)
+
+    _, runtime = stages["runtime"]
+    venv_from = [m.group(1) for i in runtime if (m := re.match(r"COPY --from=(\S+) /opt/venv /opt/venv$", i))]
+    assert len(venv_from) == 1, venv_from
+    assert not sees_the_sources(venv_from[0]), f"/opt/venv comes from {venv_from[0]}, which copies service/"
+    # the package goes into that venv after every other copy, so the layers before it stay cached too
+    package = r"RUN .*/opt/venv/bin/python install .*--no-deps"
+    installs = [n for n, i in enumerate(runtime) if re.match(package, i)]
+    copies = [n for n, i in enumerate(runtime) if i.startswith("COPY --from=")]
+    assert len(installs) == 1 and max(copies) < installs[0], runtime
