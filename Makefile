@@ -87,13 +87,19 @@ IMAGE ?= mobile-vision-api:latest
 
 API_KEY_FILE := deploy/secrets/api_key
 
-.PHONY: docker-context image containers-ci api-key
+.PHONY: docker-context docker-images image containers-ci api-key
 
 # The build context's optional inputs: the URL-sourced model files (without them the build downloads from
 # the official URLs) and pictures to verify the converted models on (without them: seeded noise).
-docker-context: install
+docker-context: install docker-images
 	$(BIN)/mobile-vision-api models mirror docker/model-mirror $(if $(MIRROR),--source $(MIRROR))
-	$(if $(IMAGES),cp -u $(IMAGES)/*.jpg $(IMAGES)/*.bmp docker/images/)
+
+# the pictures of the kinds the Dockerfile verifies on (a folder may lack one kind; cp of a glob that
+# matches nothing failed)
+DOCKER_IMAGES ?= docker/images
+docker-images:
+	$(if $(IMAGES),find $(IMAGES)/ -maxdepth 1 -type f \( -name '*.jpg' -o -name '*.bmp' -o -name '*.png' \) \
+	  -exec cp -u -t $(DOCKER_IMAGES)/ {} +)
 
 # compose.yaml's secret `api_key`: a random key, written only when the file is missing (git-ignored). The
 # folder is private (0700); the file 0644 because the containers' non-root users read the bind-mounted file.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -32,3 +33,21 @@ def serve_line(env: dict[str, str]) -> str:
 )
 def test_make_serve_listens_where_the_variables_say(env: dict[str, str], address: str) -> None:
     assert serve_line(env).endswith(address)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make")
+def test_the_image_pictures_are_copied_whatever_kinds_a_folder_has(tmp_path: Path) -> None:
+    """`make image` fills docker/images from IMAGES: a folder without a .jpg (or .bmp) failed, and PNGs,
+    which the Dockerfile verifies on too, were left out. Other files stay out."""
+    source, dest = tmp_path / "pictures", tmp_path / "context"
+    source.mkdir()
+    dest.mkdir()
+    for name in ("cat.bmp", "cat.png", "notes.txt"):
+        (source / name).write_bytes(b"x")
+    subprocess.run(
+        ["make", "-s", "docker-images", f"IMAGES={source}", f"DOCKER_IMAGES={dest}"],
+        cwd=PROJECT_ROOT,
+        check=True,
+        capture_output=True,
+    )
+    assert sorted(p.name for p in dest.iterdir()) == ["cat.bmp", "cat.png"]
