@@ -1,6 +1,6 @@
 """`python -m service.healthcheck [PATH]`: exit 0 when the local server answers PATH (default /healthz)
 with 200, else 1. For container health checks: the image needs no curl, and it reads the same
-MVA_PORT the server binds to. Standard library only, so it starts in tens of milliseconds."""
+MVA_HOST and MVA_PORT the server binds to. Standard library only, so it starts in tens of milliseconds."""
 
 from __future__ import annotations
 
@@ -9,11 +9,26 @@ import sys
 import urllib.error
 import urllib.request
 
+# bound to every address: asked on loopback
+WILDCARDS = {"", "0.0.0.0", "::", "[::]"}
 
-def check(path: str = "/healthz", port: int | None = None, timeout: float = 2.0) -> bool:
+
+def local_host(bound: str) -> str:
+    """Where to reach a server bound to `bound` (MVA_HOST) from the same machine: a server bound to one
+    address (127.0.0.2, ::1, a pod IP) does not answer on 127.0.0.1."""
+    bound = bound.strip()
+    if bound in WILDCARDS:
+        return "127.0.0.1"
+    return f"[{bound}]" if ":" in bound and not bound.startswith("[") else bound
+
+
+def check(
+    path: str = "/healthz", port: int | None = None, timeout: float = 2.0, host: str | None = None
+) -> bool:
     port = port or int(os.environ.get("MVA_PORT", "8000"))
+    where = local_host(host if host is not None else os.environ.get("MVA_HOST", ""))
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
+        with urllib.request.urlopen(f"http://{where}:{port}{path}", timeout=timeout) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
@@ -21,7 +36,11 @@ def check(path: str = "/healthz", port: int | None = None, timeout: float = 2.0)
 
 def main(argv: list[str]) -> int:
     path = argv[1] if len(argv) > 1 else "/healthz"
-    healthy = check(path)
+    try:
+        healthy = check(path)
+    except ValueError as exc:  # MVA_PORT not a number: unhealthy, said in a line, not a traceback
+        print(f"unhealthy: {exc}", file=sys.stderr)
+        return 1
     if not healthy:
         print(f"unhealthy: {path} did not answer 200", file=sys.stderr)
     return 0 if healthy else 1

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
-from service.healthcheck import check
-from service.localserver import free_port
+import pytest
+
+from service.healthcheck import check, local_host
+from service.localserver import free_port, stop, wait_until_ready
 from service.settings import PROJECT_ROOT
 from tests.conftest import LiveServer
 
@@ -33,3 +37,49 @@ def test_command_exit_code_follows_the_server(server: LiveServer) -> None:
     closed = _run(free_port())
     assert closed.returncode == 1
     assert "unhealthy: /healthz" in closed.stderr
+
+
+def _serve_on(host: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "service", "serve", "--host", host, "--port", str(port)]
+    env = {**os.environ, "MVA_WARM_MODELS": "[]", "MVA_LOG_LEVEL": "warning"}
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+@pytest.mark.parametrize("host", ["127.0.0.2", "::1"])
+def test_a_server_bound_to_one_address_is_asked_there(host: str, tmp_path: Path) -> None:
+    """MVA_HOST names one address (a pod IP, ::1): the check asked 127.0.0.1 and found it unhealthy."""
+    if ":" in host and not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    port = free_port()
+    log = tmp_path / "server.log"
+    process = _serve_on(host, port, log)
+    try:
+        wait_until_ready(f"http://{local_host(host)}:{port}/healthz", process, 60.0, log)
+        answer = subprocess.run(
+            [sys.executable, "-m", "service.healthcheck"],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, "MVA_HOST": host, "MVA_PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert answer.returncode == 0, answer.stderr
+        assert not check("/healthz", port, host="127.0.0.1")  # where it used to ask
+    finally:
+        stop(process)
+
+
+def test_a_port_that_is_no_number_is_unhealthy_in_one_line() -> None:
+    answer = subprocess.run(
+        [sys.executable, "-m", "service.healthcheck"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "MVA_PORT": "http"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert answer.returncode == 1
+    assert answer.stderr.startswith("unhealthy: ") and "Traceback" not in answer.stderr
