@@ -103,6 +103,7 @@ def serve_app(
     the code of another checkout of the project (service/bench/checkout.py) instead of this one."""
     port = free_port()
     url = f"http://{LOOPBACK}:{port}"
+    own_log = log is None
     log = log or Path(tempfile.gettempdir()) / f"mobile-vision-api-{port}.log"
     command = serve_command(port, workers, log_level)
     if tree is not None:  # `python -m service` finds the package in the working folder first
@@ -110,3 +111,5 @@ def serve_app(
         env = (env or {}) | {"PYTHONPATH": path}
     with running_server(command, f"{url}/readyz", log, env, timeout_s, cwd=tree) as process:
         yield url, process
+    if own_log:  # a run that ended well leaves no file behind; a failed one keeps the log its error names
+        log.unlink(missing_ok=True)

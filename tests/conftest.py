@@ -72,6 +72,7 @@ class LiveServer:
     def stop(self) -> None:
         stop(self.process)
         self._log.close()
+        self.log_path.unlink(missing_ok=True)  # thousands of runs would fill the temp folder
 
 
 @pytest.fixture(scope="session")
