@@ -14,11 +14,11 @@ from service.settings import PROJECT_ROOT
 from tests.conftest import LiveServer
 
 
-def _run(port: int, *args: str) -> subprocess.CompletedProcess[str]:
+def _run(port: int | str, *args: str, host: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "service.healthcheck", *args],
         cwd=PROJECT_ROOT,
-        env={**os.environ, "MVA_PORT": str(port)},
+        env={**os.environ, "MVA_PORT": str(port), "MVA_HOST": host},
         capture_output=True,
         text=True,
         timeout=30,
@@ -58,14 +58,7 @@ def test_a_server_bound_to_one_address_is_asked_there(host: str, tmp_path: Path)
     process = _serve_on(host, port, log)
     try:
         wait_until_ready(f"http://{local_host(host)}:{port}/healthz", process, 60.0, log)
-        answer = subprocess.run(
-            [sys.executable, "-m", "service.healthcheck"],
-            cwd=PROJECT_ROOT,
-            env={**os.environ, "MVA_HOST": host, "MVA_PORT": str(port)},
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        answer = _run(port, host=host)
         assert answer.returncode == 0, answer.stderr
         assert not check("/healthz", port, host="127.0.0.1")  # where it used to ask
     finally:
@@ -73,13 +66,6 @@ def test_a_server_bound_to_one_address_is_asked_there(host: str, tmp_path: Path)
 
 
 def test_a_port_that_is_no_number_is_unhealthy_in_one_line() -> None:
-    answer = subprocess.run(
-        [sys.executable, "-m", "service.healthcheck"],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "MVA_PORT": "http"},
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    answer = _run("http")
     assert answer.returncode == 1
     assert answer.stderr.startswith("unhealthy: ") and "Traceback" not in answer.stderr
