@@ -73,7 +73,8 @@ async def infer(
     if not state.ready:
         raise NotReady(f"not ready: {state.not_ready_reason}", headers={"Retry-After": "2"})
     timer = StageTimer()
-    resolved = state.resolve(spec, await resolve_settings(state, query, timer))
+    settings = await resolve_settings(state, query, timer)
+    resolved = state.resolve(spec, settings, precision_asked=query.precision is not None)
     with timer.stage("receive"):
         upload = await read_upload(request, state.settings.max_upload_bytes, state.settings.receive_timeout_s)
 

@@ -96,7 +96,7 @@ class AppState:
             for name in self.settings.warm_models:
                 step = name
                 spec = self.manifest.get(name)
-                resolved = resolve(spec, defaults)
+                resolved = self.resolve(spec, defaults, precision_asked=False)
                 start = time.perf_counter()
                 runner = self.registry.get(spec, resolved)
                 pixels = np.zeros((1, spec.input.height, spec.input.width, 3), dtype=np.uint8)
@@ -137,8 +137,17 @@ class AppState:
                 log.info("preset=auto for %s: %s", spec.name, choice.choice.model_dump())
         return choice
 
-    def resolve(self, spec: ModelSpec, settings: EngineSettings) -> EngineSettings:
-        resolved = resolve(spec, settings)
+    def resolve(self, spec: ModelSpec, settings: EngineSettings, *, precision_asked: bool) -> EngineSettings:
+        """`precision_asked`: the request named its precision. One it did not name (MVA_PRECISION, or
+        preset=auto's choice for another engine) is a preference across models: where this model or
+        engine has no such variant (BlazeFace has no int8, LiteRT runs the tflite's own), the model's
+        own runs instead of every such request failing."""
+        try:
+            resolved = resolve(spec, settings)
+        except InvalidSettings as exc:
+            if precision_asked or exc.field != "precision":
+                raise
+            resolved = resolve(spec, settings.model_copy(update={"precision": None}))
         if resolved.threads > self.pool.cores:  # the core budget could not hold them
             raise InvalidSettings(
                 f"threads={resolved.threads} is more than the {self.pool.cores} core(s) this server gives "

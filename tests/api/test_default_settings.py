@@ -72,3 +72,29 @@ def test_mva_runner_cache_size_bounds_the_runners_kept(
         assert runners() == [("mobilenet_v2", "fp32")]  # the int8 runner made room
         assert on_the_int8_grid(classify(client, picture))  # and is built again when asked for
         assert runners() == [("mobilenet_v2", "int8")]
+
+
+def test_mva_precision_gives_way_where_a_model_or_engine_has_no_such_variant(
+    start_server: Callable[..., LiveServer], images: Path
+) -> None:
+    """MVA_PRECISION is the default of every model: BlazeFace has no int8 and LiteRT runs the tflite's
+    own. Such a model or engine runs its own precision (the server became ready, warming BlazeFace
+    with MVA_PRECISION=int8); a precision the request names itself must still exist."""
+    face = (images / "face.jpg").read_bytes()
+    picture = (images / "grace_hopper.bmp").read_bytes()
+    warm = '["mobilenet_v2", "blazeface_short"]'
+    with start_server(precision="int8", warm_models=warm).client() as client:
+        detected = client.post("/detect", files={"image": face})
+        assert detected.status_code == 200, detected.text
+        assert detected.json()["settings"]["precision"] == "fp32" and len(detected.json()["faces"]) == 2
+        assert classify(client, picture)["settings"]["precision"] == "int8"
+        asked = client.post("/detect", params={"precision": "int8"}, files={"image": face})
+        assert (asked.status_code, asked.json()["error"]["field"]) == (422, "precision")
+    with start_server(precision="fp32", warm_models=WARM).client() as client:
+        simd = classify(client, picture, preset="simd")
+        assert (simd["settings"]["engine"], simd["settings"]["precision"]) == ("litert", "int8")
+        assert on_the_int8_grid(simd)
+        asked = client.post(
+            "/classify", params={"engine": "litert", "precision": "fp32"}, files={"image": picture}
+        )
+        assert (asked.status_code, asked.json()["error"]["field"]) == (422, "precision")
