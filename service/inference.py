@@ -127,9 +127,12 @@ class InferencePool:
             headers={"Retry-After": self.retry_after()},
         )
 
-    def run_blocking(self, fn: Callable[[], T], threads: int) -> T:
-        """For start-up work (warm-up): same budget, no admission limit."""
-        self._budget.acquire(threads, timeout=3600)
+    def run_blocking(self, fn: Callable[[], T], threads: int, timeout_s: float = 3600) -> T:
+        """For start-up work (warm-up, preset=auto's measurement): same budget, no admission limit.
+        Raises TimeoutError when the cores are not free in time: running without them would exceed the
+        budget, and giving back cores never taken would raise it for good."""
+        if not self._budget.acquire(threads, timeout=timeout_s):
+            raise TimeoutError(f"{threads} core(s) not free within {timeout_s:g} s")
         try:
             return fn()
         finally:

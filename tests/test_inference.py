@@ -67,6 +67,21 @@ def test_queue_time_is_recorded() -> None:
     assert "queue" in timer.ms
 
 
+def test_start_up_work_that_cannot_get_its_cores_does_not_run_nor_raise_the_budget() -> None:
+    """run_blocking ran `fn` even when its wait for cores timed out, then gave back cores it never had:
+    the budget grew by them for good."""
+    pool = InferencePool(cores=1, max_pending=4, queue_timeout_s=5)
+    ran: list[int] = []
+    assert pool._budget.acquire(1, timeout=0.1)  # a request holds the only core
+    with pytest.raises(TimeoutError):
+        pool.run_blocking(lambda: ran.append(1), 1, timeout_s=0.05)
+    assert ran == []
+    assert not pool._budget.acquire(1, timeout=0.01)  # still one core, still held
+    pool._budget.release(1)
+    assert pool.run_blocking(lambda: 7, 1) == 7
+    pool.shutdown()
+
+
 def test_a_job_no_thread_has_taken_is_refused_at_the_queue_deadline() -> None:
     """The pool has a thread a core: with all of them busy for longer than the queue timeout, a job
     waiting behind them gets 503 at the deadline, and never runs."""
