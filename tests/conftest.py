@@ -62,9 +62,14 @@ class LiveServer:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # stop() signals the process group
         )
-        wait_until_ready(
-            self.url + ("/readyz" if wait_ready else "/healthz"), self.process, 60.0, self.log_path
-        )
+        try:
+            wait_until_ready(
+                self.url + ("/readyz" if wait_ready else "/healthz"), self.process, 60.0, self.log_path
+            )
+        except BaseException:  # not yet in start_server's list: nothing else would stop it
+            stop(self.process)
+            self._log.close()
+            raise
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60.0)
