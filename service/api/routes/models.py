@@ -63,9 +63,11 @@ async def list_models(request: Request) -> dict[str, Any]:
         "runners": [
             {"model": name, **runner.settings.model_dump()} for name, runner in state.registry.cached()
         ],
-        "warmup_ms": state.warmup_ms,
+        # copies: inference threads add to both (warm-up, a first preset=auto request) while this runs on
+        # the event loop; iterating the dict itself could meet "dictionary changed size" (a 500)
+        "warmup_ms": dict(state.warmup_ms),
         # preset=auto: per model measured so far, the choice and the measurements behind it
-        "auto": {name: choice.as_dict() for name, choice in state.auto.items()},
+        "auto": {name: choice.as_dict() for name, choice in dict(state.auto).items()},
     }
 
 
