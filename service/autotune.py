@@ -38,10 +38,14 @@ class AutoChoice:
     measurements: list[Measurement]
     measured_at: str
     took_ms: float
+    # the server's onnxruntime options the candidates ran with (MVA_ORT_INT8_WEIGHTS, MVA_ORT_SPINNING):
+    # those its requests run with
+    measured_with: dict[str, Any]
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "choice": self.choice.model_dump(),
+            "measured_with": self.measured_with,
             "criterion": f"lowest median latency of the engine alone, 1 request at a time; more threads "
             f"only when {WIDER_MARGIN:.2f}x faster than the best 1-thread setting",
             "measurements": [
@@ -84,12 +88,15 @@ def tune(
     rounds: int = ROUNDS,
     warmup: int = WARMUP,
     int8_weights: Int8Weights = "auto",
+    ort_spinning: bool = False,
 ) -> AutoChoice:
     """Builds each candidate's runner in a registry of its own (the server's cache keeps its runners),
     times `rounds` interleaved runs after `warmup`, and closes them again."""
     start = time.perf_counter()
     settings = candidates(spec, cores)
-    registry = RunnerRegistry(layout, len(settings), cores, int8_weights=int8_weights)
+    registry = RunnerRegistry(
+        layout, len(settings), cores, ort_spinning=ort_spinning, int8_weights=int8_weights
+    )
     runners = [registry.get(spec, s) for s in settings]
     pixels = np.random.default_rng(0).integers(0, 256, (1, spec.input.height, spec.input.width, 3), np.uint8)
     samples: list[list[float]] = [[] for _ in settings]
@@ -116,4 +123,5 @@ def tune(
         measurements=measurements,
         measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
         took_ms=round((time.perf_counter() - start) * 1000.0, 1),
+        measured_with={"ort_int8_weights": int8_weights, "ort_spinning": ort_spinning},
     )

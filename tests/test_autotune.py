@@ -32,6 +32,7 @@ def test_tune_measures_every_candidate_and_picks_by_the_rule(
     report = choice.as_dict()
     assert report["choice"] == choice.choice.model_dump()
     assert [m["p50_ms"] for m in report["measurements"]] == sorted(m.p50_ms for m in choice.measurements)
+    assert report["measured_with"] == {"ort_int8_weights": "auto", "ort_spinning": False}
 
 
 def test_pick_prefers_one_thread_unless_more_threads_are_clearly_faster(manifest: Manifest) -> None:

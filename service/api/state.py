@@ -129,9 +129,9 @@ class AppState:
             choice = self.auto.get(spec.name)
             if choice is None:
                 cores = self.pool.cores
-                weights = self.settings.ort_int8_weights
+                weights, spinning = self.settings.ort_int8_weights, self.settings.ort_spinning
                 choice = self.pool.run_blocking(
-                    lambda: tune(spec, self.layout, cores, int8_weights=weights), cores
+                    lambda: tune(spec, self.layout, cores, int8_weights=weights, ort_spinning=spinning), cores
                 )
                 self.auto[spec.name] = choice
                 log.info("preset=auto for %s: %s", spec.name, choice.choice.model_dump())

@@ -62,3 +62,12 @@ def test_auto_tune_models_are_measured_before_ready(
         assert body["predictions"][0]["label"] == "Egyptian cat"
         assert body["settings"]["precision"] == auto["mobilenet_v2"]["choice"]["precision"]
         assert body["settings"]["engine"] == auto["mobilenet_v2"]["choice"]["engine"]
+
+
+def test_auto_measures_with_the_servers_onnxruntime_options(start_server: Callable[..., LiveServer]) -> None:
+    """preset=auto timed onnxruntime sessions without MVA_ORT_SPINNING, unlike the ones its requests run:
+    the measurement now builds them with the server's options, and says which."""
+    server = start_server(auto_tune_models='["blazeface_short"]', ort_spinning="true", warm_models="[]")
+    with server.client() as client:
+        auto = client.get("/v1/models").json()["auto"]["blazeface_short"]
+    assert auto["measured_with"] == {"ort_int8_weights": "auto", "ort_spinning": True}
