@@ -168,6 +168,47 @@ def test_a_run_keeps_the_picture_and_settings_it_started_with(session: PageSessi
     assert session.console_errors == []
 
 
+HOLD_NEXT_DECODE = """() => {
+    const real = window.createImageBitmap;
+    let release;
+    const gate = new Promise((resolve) => (release = resolve));
+    window.createImageBitmap = (...args) => {
+        window.createImageBitmap = real;  // only the next call is held
+        const decoded = gate.then(() => real(...args));
+        window.heldDecode = { release, settled: decoded.catch(() => null) };
+        return decoded;
+    };
+}"""
+# the held decode finishes, then the page's code awaiting it has its turn before the timeout's
+RELEASE_DECODE = """async () => {
+    window.heldDecode.release();
+    await window.heldDecode.settled;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+}"""
+
+
+def test_the_picture_picked_last_is_the_one_used(session: PageSession, images: Path) -> None:
+    """A big picture decodes slowly (emulated: its decode is held until the test releases it): Run
+    waits for it rather than run on the picture before, the answers for that one leave the panels, and
+    a smaller picture picked meanwhile stays the one used when the slow decode finally ends."""
+    session.pick(images / "grace_hopper.bmp")
+    assert session.run(task="classify", precision="int8")["server"]["payload"]["predictions"]
+    session.page.evaluate(HOLD_NEXT_DECODE)
+    session.page.set_input_files("#file", str(images / "bird.bmp"))
+    assert session.page.is_disabled("#run") and session.page.is_disabled("#bench")
+    assert session.page.evaluate("window.mva.last") is None
+    assert session.page.text_content("#server-result") == session.page.text_content("#server-timing") == ""
+    session.pick(images / "cat.bmp")
+    session.page.evaluate(RELEASE_DECODE)
+    assert session.page.evaluate("window.mva.state.blob.name") == "cat.bmp"
+    last = session.run()
+    server = last["server"]["payload"]
+    assert (server["image"]["width"], server["image"]["height"]) == (512, 341)
+    assert server["predictions"][0]["label"] == last["browser"]["result"]["predictions"][0]["label"]
+    assert server["predictions"][0]["label"] == "Egyptian cat"
+    assert session.console_errors == []
+
+
 def test_webgl_runs_the_fp32_graph_with_its_batch_fixed_at_1(session: PageSession, images: Path) -> None:
     """onnxruntime-web's WebGL backend cannot run the symbolic batch of the files the server runs (it
     refused every input shape): it gets the same graph with the batch fixed at 1, and answers as the

@@ -158,17 +158,37 @@ function showServer(run) {
   rows($('server-timing'), pairs);
 }
 
+function clearAnswers(text) {
+  window.mva.last = null;
+  for (const side of ['browser', 'server']) {
+    $(`${side}-result`).textContent = text;
+    $(`${side}-timing`).replaceChildren();
+  }
+}
+
+// Decoding takes a while for a big picture: a second one picked meanwhile may be ready first, and
+// the page then keeps the one picked last, not the one decoded last.
+let picks = 0;
+
 async function usePicture(blob) {
+  const pick = ++picks;
+  // the previous picture goes at once: Run waits for this one rather than run on that one, and that
+  // one's answers leave the panels (a run under way keeps its own picture and shows its own answers)
+  state.picture = state.blob = null;
+  enableButtons();
+  if (!state.busy) clearAnswers('');
   let bitmap;
   try {
     bitmap = await createImageBitmap(blob);
   } catch (error) {
-    // not a picture (or one this browser cannot decode): forget the previous one, or Run would
-    // quietly run on it
-    state.picture = state.blob = null;
-    enableButtons();
+    if (pick !== picks) return;
+    // not a picture (or one this browser cannot decode)
     $('scene').getContext('2d').clearRect(0, 0, $('scene').width, $('scene').height);
     fail(new Error(`${blob.name || 'the file'} is not a picture this browser can decode (${error.message})`));
+    return;
+  }
+  if (pick !== picks) {
+    bitmap.close();
     return;
   }
   state.picture = { bitmap, width: bitmap.width, height: bitmap.height };
@@ -188,12 +208,8 @@ async function runBoth() {
   const query = apiQuery(j);
   setStatus('running in the browser and on the server…', true);
   // the previous run's answers go: a side that fails now must not show them as this run's
-  window.mva.last = null;
+  clearAnswers('running…');
   drawScene($('scene'), picture, []);
-  for (const side of ['browser', 'server']) {
-    $(`${side}-result`).textContent = 'running…';
-    $(`${side}-timing`).replaceChildren();
-  }
   let side = 'browser';
   try {
     const browser = await runInBrowser(state.manifest, picture, j, config);
