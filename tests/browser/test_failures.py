@@ -41,6 +41,15 @@ def run(page: Page, picture: Path) -> str:
     return str(page.evaluate("document.body.dataset.state"))
 
 
+def bench(page: Page, picture: Path) -> str:
+    page.set_input_files("#file", str(picture))
+    page.wait_for_selector("#bench:not([disabled])")
+    page.evaluate("document.body.dataset.state = 'busy'")
+    page.click("#bench")
+    page.wait_for_selector("body[data-state=bench-done], body[data-state=error]", timeout=RUN_TIMEOUT_MS)
+    return str(page.evaluate("document.body.dataset.state"))
+
+
 def test_a_refused_upload_leaves_no_earlier_answer_on_the_server_side(page: Page, images: Path) -> None:
     page.select_option("#task", "classify")
     assert run(page, images / "grace_hopper.bmp") == "done"
@@ -80,3 +89,17 @@ def test_a_server_stopped_mid_session_is_named_as_such(
     assert "no answer from the server" in page.text_content("#status")
     assert not page.is_disabled("#run")
     page.close()
+
+
+def test_a_failed_benchmark_leaves_no_earlier_chart(page: Page, images: Path) -> None:
+    """A benchmark of another picture that the server refuses must not leave the last one's chart and
+    table standing as if they were its own."""
+    page.select_option("#task", "classify")
+    page.fill("#iterations", "1")
+    assert bench(page, images / "grace_hopper.bmp") == "bench-done"
+    assert page.text_content("#bench-table") and page.evaluate("window.mva.bench") is not None
+
+    assert bench(page, images / "cat_1080p.jpg") == "error"
+    assert "HTTP 413" in page.text_content("#status")
+    assert page.text_content("#bench-table") == page.text_content("#chart") == ""
+    assert page.evaluate("window.mva.bench") is None

@@ -237,6 +237,11 @@ async function benchmark() {
   const j = job();
   const { picture, blob } = state;
   const iterations = Math.max(1, Number($('iterations').value) || 10);
+  // the previous benchmark's chart goes: it may be of another picture, and one that fails now must not
+  // leave it standing as this one's
+  window.mva.bench = null;
+  $('chart').replaceChildren();
+  $('bench-table').replaceChildren();
   $('benchmark').hidden = false;
   try {
     const result = await runBenchmark({
