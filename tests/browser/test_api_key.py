@@ -39,6 +39,8 @@ def test_the_page_asks_for_the_key_then_sends_it(
     page.wait_for_selector("body[data-state=needs-key]", timeout=30_000)
     assert "wants an API key" in page.text_content("#status")
     assert page.evaluate("window.mva.errors") == []
+    # nothing runs without the manifest: the live webcam neither
+    assert page.is_disabled("#live")
 
     page.fill("#api-key", "wrong")
     page.dispatch_event("#api-key", "change")
@@ -49,6 +51,7 @@ def test_the_page_asks_for_the_key_then_sends_it(
     page.fill("#api-key", f"  {KEY} ")
     page.dispatch_event("#api-key", "change")
     page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+    assert not page.is_disabled("#live")
     page.set_input_files("#file", str(images / "cat.bmp"))
     page.wait_for_selector("#run:not([disabled])")
     page.select_option("#task", "classify")

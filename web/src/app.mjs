@@ -341,6 +341,8 @@ async function loadServer() {
     return;
   }
   fillThreads($('server-threads'), state.server.settings.threads.max);
+  // live mode needs the manifest too (and the server's threads): not before it has loaded
+  $('live').disabled = !navigator.mediaDevices?.getUserMedia;
   if (state.picture) await usePicture(state.blob);
   else setStatus('pick an image');
   document.body.dataset.state = 'ready';
@@ -370,7 +372,6 @@ async function init() {
   $('run').addEventListener('click', () => exclusively(runBoth));
   $('bench').addEventListener('click', () => exclusively(benchmark));
   $('live').addEventListener('click', toggleLive);
-  $('live').disabled = !navigator.mediaDevices?.getUserMedia;
   gpuNote().catch(() => {});
   await loadServer();
 }
