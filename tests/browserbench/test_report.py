@@ -75,3 +75,38 @@ def test_markdown_names_every_claim() -> None:
     assert "| m | 512x600 | 879 → 16 | 20.0 → 9.0 | 30.0 → 14.0 (2.0) |" in text
     row = "| m | 50/25 Mbit/s, 20 ms RTT | identity (uncompressed) | 15.0 (10.0 / 4.0 / 0.50) | 3.0 s |"
     assert row in text
+
+
+def test_a_configuration_that_did_not_run_as_asked_gives_no_figure() -> None:
+    """Without cross-origin isolation onnxruntime-web quietly runs one thread (the page's `engine`
+    says so by the binary it loaded): its "2 threads" row is a one-thread row, and a thread speedup
+    from it would be a claim about threads that never ran."""
+    bench = _bench()
+    for row in bench["rows"]:
+        if row["side"] == "browser":
+            threads = 1 if row["config"]["threads"] == 2 else row["config"]["threads"]
+            row["engine"] = {
+                "threadsEffective": threads,
+                "simdEffective": row["config"]["simd"],
+                "crossOriginIsolated": False,
+            }
+    s = summarize(bench)
+    assert s["thread_speedup_browser"] is None and s["simd_speedup_browser_2_threads"] is None
+    assert s["browser_inference_ms"]["simd=on threads=2"] is None
+    assert s["simd_speedup_browser"] == 3.0  # the one-thread rows ran as asked
+    assert set(s["browser_not_as_asked"]) == {"simd=off threads=2", "simd=on threads=2"}
+    text = markdown([s], [deployment(s, 100.0)], [])
+    assert "| m | 120.0 → 40.0 → - |" in text
+    assert "- m, wasm simd=on threads=2: ran 1 thread(s), SIMD on (crossOriginIsolated=False)" in text
+    assert "threads on top of SIMD: 1.8-2.9x; measured m -" in text
+
+
+def test_rows_that_ran_as_asked_are_all_kept() -> None:
+    bench = _bench()
+    for row in bench["rows"]:
+        if row["side"] == "browser":
+            c = row["config"]
+            row["engine"] = {"threadsEffective": c["threads"], "simdEffective": c["simd"]}
+    s = summarize(bench)
+    assert s["browser_not_as_asked"] == {} and s["thread_speedup_browser"] == 1.6
+    assert "did not run as asked" not in markdown([s], [deployment(s, 100.0)], [])
