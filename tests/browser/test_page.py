@@ -209,6 +209,43 @@ def test_the_picture_picked_last_is_the_one_used(session: PageSession, images: P
     assert session.console_errors == []
 
 
+def test_without_isolation_the_benchmark_says_two_threads_ran_as_one(
+    browser: BrowserContext, server: LiveServer, images: Path
+) -> None:
+    """A proxy that drops the isolation headers (or a plain-http host other than localhost): no
+    SharedArrayBuffer, so onnxruntime-web quietly runs one thread; the benchmark rows say so rather
+    than claim 2 threads."""
+    page = browser.new_page()
+
+    def without_isolation(route: Route) -> None:
+        response = route.fetch()
+        dropped = ("cross-origin-opener-policy", "cross-origin-embedder-policy")
+        headers = {k: v for k, v in response.headers.items() if k.lower() not in dropped}
+        route.fulfill(response=response, headers=headers)
+
+    page.route(f"{server.url}/", without_isolation)
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+    assert page.evaluate("crossOriginIsolated") is False
+    page.set_input_files("#file", str(images / "cat.bmp"))
+    page.select_option("#task", "classify")
+    page.fill("#iterations", "1")
+    page.click("#bench")
+    page.wait_for_selector("body[data-state=bench-done], body[data-state=error]", timeout=RUN_TIMEOUT_MS)
+    assert page.evaluate("window.mva.errors") == []
+    rows = page.evaluate("window.mva.bench.rows")
+    labels = {
+        (r["config"]["simd"], r["config"]["threads"]): r["label"] for r in rows if r["side"] == "browser"
+    }
+    assert (
+        labels[(True, 2)]
+        == "browser wasm simd=on threads=2 (ran 1 thread(s), SIMD: not cross-origin isolated)"
+    )
+    assert labels[(True, 1)] == "browser wasm simd=on threads=1"
+    assert labels[(True, 2)] in page.text_content("#bench-table")
+    page.close()
+
+
 def test_webgl_runs_the_fp32_graph_with_its_batch_fixed_at_1(session: PageSession, images: Path) -> None:
     """onnxruntime-web's WebGL backend cannot run the symbolic batch of the files the server runs (it
     refused every input shape): it gets the same graph with the batch fixed at 1, and answers as the

@@ -22,6 +22,14 @@ function serverLabel(c, upload) {
   return `server ${c.engine}${c.simd ? ` simd=${c.simd}` : ''} threads=${c.threads}${shrunk}`;
 }
 
+// onnxruntime-web quietly runs one thread without cross-origin isolation (and the plain binary without
+// wasm SIMD): a row must not claim what did not run
+function asRun(config, engine) {
+  const { threadsEffective: threads, simdEffective: simd } = engine;
+  if (threads === null || (threads === config.threads && simd === config.simd)) return '';
+  return ` (ran ${threads} thread(s), ${simd ? 'SIMD' : 'no SIMD'}${engine.crossOriginIsolated ? '' : ': not cross-origin isolated'})`;
+}
+
 function summarize(row) {
   const totals = row.samples.map((s) => s.totalMs);
   return {
@@ -46,9 +54,10 @@ export async function runBenchmark({
   const rows = [];
   const hw = navigator.hardwareConcurrency || 1;
   for (const config of browserConfigs(hw)) {
-    const label = `browser ${configKey(config)}`;
+    let label = `browser ${configKey(config)}`;
     onProgress?.(label);
     const first = await runInBrowser(manifest, picture, job, config); // first use: download + session
+    label += asRun(config, first.engine);
     const samples = [];
     for (let i = 0; i < iterations; i++) {
       const { timing } = await runInBrowser(manifest, picture, job, config);
