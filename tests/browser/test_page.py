@@ -246,6 +246,20 @@ def test_without_isolation_the_benchmark_says_two_threads_ran_as_one(
     page.close()
 
 
+def test_a_second_model_does_not_count_the_runtime_again(session: PageSession, images: Path) -> None:
+    """The wasm runtime comes once per configuration: the first use of a second model in it fetched
+    no runtime, and its figures must not say it did."""
+    session.pick(images / "cat.bmp")
+    first = session.run(task="classify", precision="int8", backend="wasm", **{"browser-simd": "1"})
+    files = first["browser"]["timing"]["firstUse"]["wasmFiles"]
+    assert [f["file"] for f in files] == ["ort-wasm-simd.wasm"]
+    session.pick(images / "face.jpg")
+    second = session.run(task="detect", detector="blazeface_short")
+    assert second["browser"]["timing"]["firstUse"]["wasmFiles"] == []
+    assert "loaded before, for another model" in session.page.text_content("#browser-timing")
+    assert session.console_errors == []
+
+
 def test_webgl_runs_the_fp32_graph_with_its_batch_fixed_at_1(session: PageSession, images: Path) -> None:
     """onnxruntime-web's WebGL backend cannot run the symbolic batch of the files the server runs (it
     refused every input shape): it gets the same graph with the batch fixed at 1, and answers as the

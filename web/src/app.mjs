@@ -123,7 +123,7 @@ function showBrowser(run) {
       .map((f) => `${f.file} ${f.transferBytes ? kib(f.transferBytes) : `(HTTP cache, ${kib(f.bodyBytes)})`}`)
       .join(', ');
     pairs.push(
-      ['runtime (first use)', wasm || '–'],
+      ['runtime (first use)', wasm || (e.wasmFiles.length ? 'loaded before, for another model' : '–')],
       ['model download (first use)', `${kib(first.transferBytes)} of ${kib(first.modelBytes)} in ${ms(first.downloadMs)}`],
       ['session creation (first use)', ms(first.sessionMs)],
     );

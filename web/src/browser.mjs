@@ -45,7 +45,7 @@ export async function runInBrowser(manifest, picture, job, config) {
             transferBytes: load.transferBytes,
             downloadMs: load.downloadMs,
             sessionMs: load.sessionMs,
-            wasmFiles: load.engine.wasmFiles,
+            wasmFiles: load.runtimeFiles,
           },
       preprocessMs: input.ms,
       inferenceMs: ran.inferenceMs,

@@ -19,10 +19,11 @@ function resourceEntry(url) {
   return entries[entries.length - 1];
 }
 
-function wasmFiles() {
+// since: only the files fetched from that moment (performance.now()) on
+function wasmFiles(since = 0) {
   return performance
     .getEntriesByType('resource')
-    .filter((e) => e.name.endsWith('.wasm'))
+    .filter((e) => e.name.endsWith('.wasm') && e.startTime >= since)
     .map((e) => ({
       file: e.name.split('/').pop(),
       transferBytes: e.transferSize,
@@ -80,6 +81,8 @@ async function load({ url }) {
     sessionMs,
     inputNames: session.inputNames,
     outputNames: session.outputNames,
+    // the runtime this model's first use fetched: none when an earlier model in this frame did
+    runtimeFiles: wasmFiles(fetchStart),
   };
   sessions.set(url, { session, load: info });
   return { ...info, cached: false, engine: describe() };
