@@ -125,6 +125,9 @@ def new_visitor(
         page.click("#run")
         page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=300_000)
         seconds = time.perf_counter() - start
+        errors = page.evaluate("window.mva.errors")
+        if errors:
+            raise RuntimeError(f"the page's run failed: {errors}")
         last = page.evaluate("window.mva.last")
         api_paths = ("/classify", "/detect")
         downloads = [(u, n) for u, n in fetched if not u.split("?")[0].endswith(api_paths)]
@@ -141,5 +144,5 @@ def new_visitor(
                 kind: sum(n for u, n in downloads if u.split("?")[0].endswith(suffix))
                 for kind, suffix in (("wasm", ".wasm"), ("model", ".onnx"), ("script", ".js"))
             },
-            "first_use": last["browser"]["timing"]["firstUse"] if last else None,
+            "first_use": last["browser"]["timing"]["firstUse"],
         }

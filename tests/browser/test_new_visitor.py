@@ -3,7 +3,10 @@ gzip copies cut what a first visit downloads, and the emulated link really limit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from service.browserbench.run import Link, browser_jobs, new_visitor
 from tests.conftest import LiveServer
@@ -27,3 +30,14 @@ def test_compressed_visit_downloads_a_fraction_and_the_link_is_emulated(
     assert compressed["bytes"] < plain["bytes"] / 3
     # the wasm alone cannot arrive faster than the link carries it
     assert plain["time_to_first_result_ms"] >= plain["by_kind"]["wasm"] * 8 / (link.down_mbps * 1e6) * 1000
+
+
+def test_a_failed_visit_says_why(
+    chromium: Path, page_built: None, start_server: Callable[..., LiveServer], images: Path
+) -> None:
+    """A run the page reports as failed (here the server refuses the picture: 413) is named with the
+    page's own message, not a TypeError on the missing answer."""
+    strict = start_server(max_pixels="1000")
+    job = browser_jobs(images)[1]
+    with pytest.raises(RuntimeError, match="HTTP 413"):
+        new_visitor(chromium, strict.url, job, simd=True, threads=1)
