@@ -32,22 +32,22 @@ def page(browser: BrowserContext, strict: LiveServer) -> Iterator[Page]:
     page.close()
 
 
-def run(page: Page, picture: Path) -> str:
+def press(page: Page, picture: Path, button: str, done: str) -> str:
+    """Pick `picture`, press `button`, wait for the page's state `done` or `error`; returns the state."""
     page.set_input_files("#file", str(picture))
-    page.wait_for_selector("#run:not([disabled])")
+    page.wait_for_selector(f"{button}:not([disabled])")
     page.evaluate("document.body.dataset.state = 'busy'")
-    page.click("#run")
-    page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=RUN_TIMEOUT_MS)
+    page.click(button)
+    page.wait_for_selector(f"body[data-state={done}], body[data-state=error]", timeout=RUN_TIMEOUT_MS)
     return str(page.evaluate("document.body.dataset.state"))
+
+
+def run(page: Page, picture: Path) -> str:
+    return press(page, picture, "#run", "done")
 
 
 def bench(page: Page, picture: Path) -> str:
-    page.set_input_files("#file", str(picture))
-    page.wait_for_selector("#bench:not([disabled])")
-    page.evaluate("document.body.dataset.state = 'busy'")
-    page.click("#bench")
-    page.wait_for_selector("body[data-state=bench-done], body[data-state=error]", timeout=RUN_TIMEOUT_MS)
-    return str(page.evaluate("document.body.dataset.state"))
+    return press(page, picture, "#bench", "bench-done")
 
 
 def test_a_refused_upload_leaves_no_earlier_answer_on_the_server_side(page: Page, images: Path) -> None:
