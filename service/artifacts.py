@@ -10,6 +10,9 @@ from typing import Any
 
 from service.manifest import Precision
 
+# what a models folder holds, for the messages that say a given folder is not one
+MODELS_FOLDER = "the models folder (manifest.json, build/)"
+
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()

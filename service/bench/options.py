@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from service.artifacts import MODELS_FOLDER
 from service.manifest import Manifest
 from service.settings import PROJECT_ROOT
 
@@ -16,12 +17,10 @@ MODELS_DIR = PROJECT_ROOT / "models"  # --models-dir's default
 EXISTING_FILE = {"exists": True, "dir_okay": False, "readable": True}
 
 
-def models_folder(value: Path | None) -> Path | None:
-    """--models-dir: the folder that holds manifest.json (None: the project's own)."""
-    if value is not None and not (value / "manifest.json").is_file():
-        raise typer.BadParameter(
-            f"{str(value)!r} has no manifest.json: it should be the models folder (manifest.json, build/)"
-        )
+def models_folder(value: Path) -> Path:
+    """--models-dir: the folder that holds manifest.json."""
+    if not (value / "manifest.json").is_file():
+        raise typer.BadParameter(f"{str(value)!r} has no manifest.json: it should be {MODELS_FOLDER}")
     return value
 
 
