@@ -24,8 +24,8 @@ class RequestTimeout(ServiceError):
 
 
 class ClientClosedRequest(ServiceError):
-    """The client went away before its upload was read; nobody reads the answer. nginx's 499, so that
-    logs and metrics tell it from the service's own errors."""
+    """The client went away before its upload was read, or while its request waited for a core; nobody
+    reads the answer. nginx's 499, so that logs and metrics tell it from the service's own errors."""
 
     status, code = 499, "client_closed_request"
 

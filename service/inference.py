@@ -13,15 +13,21 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-from service.errors import Overloaded
+from service.errors import ClientClosedRequest, Overloaded
 from service.timing import StageTimer
 
 T = TypeVar("T")
+
+# A request still waiting for a core this long after it reached the pool starts watching its
+# connection, so that one whose client left (timed out, retried elsewhere) gives its place up instead
+# of holding a core for an answer nobody reads. Not from the start: watching costs a task, and a
+# request that gets a core at once has nothing to give up.
+WATCH_QUEUED_AFTER_S = 0.02
 
 
 class CoreBudget:
@@ -81,17 +87,32 @@ class InferencePool:
         finally:
             self.pending -= 1
 
-    async def run(self, fn: Callable[[], T], threads: int, timer: StageTimer) -> T:
+    async def run(
+        self,
+        fn: Callable[[], T],
+        threads: int,
+        timer: StageTimer,
+        client_left: Callable[[], Awaitable[None]] | None = None,
+    ) -> T:
         """Admit the request, then run `fn` on `threads` cores of the pool."""
         async with self.admit():
-            return await self.execute(fn, threads, timer)
+            return await self.execute(fn, threads, timer, client_left)
 
-    async def execute(self, fn: Callable[[], T], threads: int, timer: StageTimer) -> T:
-        """Run `fn` on the pool for a request already admitted (or for work on behalf of several)."""
+    async def execute(
+        self,
+        fn: Callable[[], T],
+        threads: int,
+        timer: StageTimer,
+        client_left: Callable[[], Awaitable[None]] | None = None,
+    ) -> T:
+        """Run `fn` on the pool for a request already admitted (or for work on behalf of several).
+        `client_left` returns once the client has gone; a job it ends before a thread took it is
+        dropped (ClientClosedRequest)."""
         loop = asyncio.get_running_loop()
         enqueued = time.perf_counter()
         job = self._executor.submit(self._work, fn, threads, enqueued, timer)
-        expired = False
+        expired = left = False
+        watcher: asyncio.Task[None] | None = None
 
         def expire() -> None:
             # the pool has a thread a core, so with all of them busy a queued job would check its
@@ -99,16 +120,36 @@ class InferencePool:
             nonlocal expired
             expired = job.cancel()
 
+        async def watch(gone: Callable[[], Awaitable[None]]) -> None:
+            nonlocal left
+            await gone()
+            left = job.cancel()
+
+        def start_watching() -> None:
+            nonlocal watcher
+            if client_left is not None and not (job.running() or job.done()):
+                watcher = loop.create_task(watch(client_left))
+
         deadline = loop.call_later(self.queue_timeout_s, expire)
+        watching = loop.call_later(WATCH_QUEUED_AFTER_S, start_watching) if client_left else None
         try:
             return await asyncio.wrap_future(job)
         except asyncio.CancelledError:
-            if not expired:
+            if not (expired or left):
                 raise
             timer.add("queue", (time.perf_counter() - enqueued) * 1000)
+            if left:
+                raise ClientClosedRequest(
+                    "the client went away while its request waited for a core"
+                ) from None
             raise self._too_late() from None
         finally:
             deadline.cancel()
+            if watching is not None:
+                watching.cancel()
+            if watcher is not None:
+                # before the response is sent: uvicorn also answers a pending receive() once it is
+                watcher.cancel()
 
     def _work(self, fn: Callable[[], T], threads: int, enqueued: float, timer: StageTimer) -> T:
         remaining = self.queue_timeout_s - (time.perf_counter() - enqueued)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from service.errors import Overloaded
+from service.errors import ClientClosedRequest, Overloaded
 from service.inference import CoreBudget, InferencePool
 from service.timing import StageTimer
 
@@ -148,3 +148,40 @@ def test_a_waiter_that_times_out_does_not_block_the_ones_behind_it() -> None:
     first.join(5)
     second.join(5)
     assert head == [False] and behind == [True]  # the head gave up; the one behind got the free core
+
+
+def test_a_queued_job_whose_client_left_is_dropped_and_a_running_one_finishes() -> None:
+    """`client_left` returning ends a job no thread has taken (ClientClosedRequest, its function never
+    called, its place in the pool given up); a job already running finishes and answers."""
+    pool = InferencePool(cores=1, max_pending=10, queue_timeout_s=30)
+    release = threading.Event()
+    ran: list[str] = []
+
+    def work(name: str) -> Callable[[], str]:
+        def run() -> str:
+            ran.append(name)
+            release.wait()
+            return name
+
+        return run
+
+    async def main() -> None:
+        gone = asyncio.Event()
+
+        async def client_left() -> None:
+            await gone.wait()
+
+        running = asyncio.ensure_future(pool.run(work("running"), 1, StageTimer(), client_left))
+        await asyncio.sleep(0.05)
+        queued = asyncio.ensure_future(pool.run(work("queued"), 1, StageTimer(), client_left))
+        await asyncio.sleep(0.05)  # past WATCH_QUEUED_AFTER_S: the queued job watches its client
+        gone.set()
+        with pytest.raises(ClientClosedRequest):
+            await queued
+        assert pool.pending == 1  # only the running one is still admitted
+        release.set()
+        assert await running == "running"
+
+    asyncio.run(main())
+    pool.shutdown()
+    assert ran == ["running"]

@@ -3,8 +3,9 @@ task's postprocessing in the inference pool, and report timing (body, Server-Tim
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Generic, TypeVar
 
 from fastapi import Request, Response
@@ -46,6 +47,13 @@ class InferenceResult(Generic[R]):
         )
 
 
+async def client_left(request: Request) -> None:
+    """Returns once the client has disconnected. Only after the body was read: uvicorn then answers
+    receive() with http.disconnect when the connection is lost (or once the response is sent)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 def state_of(request: Request) -> AppState:
     return request.app.state.mva
 
@@ -85,8 +93,11 @@ async def infer(
         with timer.stage("load"):
             return data, state.registry.get(spec, resolved)
 
+    gone = partial(client_left, request)
     if state.batcher is not None and resolved.engine == "onnxruntime":
-        return await _infer_batched(state, spec, resolved, image_and_runner, postprocess, timer, full_size)
+        return await _infer_batched(
+            state, spec, resolved, image_and_runner, postprocess, timer, full_size, gone
+        )
 
     def job() -> tuple[R, PipelineOutput, EffectiveSettings]:
         data, runner = image_and_runner()
@@ -95,7 +106,7 @@ async def infer(
             result = postprocess(output)
         return result, output, runner.settings
 
-    result, output, effective = await state.pool.run(job, resolved.threads, timer)
+    result, output, effective = await state.pool.run(job, resolved.threads, timer, gone)
     state.metrics.inferences.labels(spec.name, effective.engine).inc()
     return InferenceResult(result, output, effective, timer)
 
@@ -108,6 +119,7 @@ async def _infer_batched(
     postprocess: Callable[[PipelineOutput], R],
     timer: StageTimer,
     full_size: bool,
+    gone: Callable[[], Awaitable[None]],
 ) -> InferenceResult[R]:
     """The same path in three hops: decode + preprocess on one core, the engine call in a micro-batch,
     postprocessing on one core. Admitted once for all three."""
@@ -118,7 +130,7 @@ async def _infer_batched(
 
     assert state.batcher is not None
     async with state.pool.admit():
-        runner, decoded, model_pixels = await state.pool.execute(prepare_job, 1, timer)
+        runner, decoded, model_pixels = await state.pool.execute(prepare_job, 1, timer, gone)
         outputs, batch_size = await state.batcher.run(runner, resolved.threads, model_pixels.pixels, timer)
         output = PipelineOutput(decoded, model_pixels, outputs)
 

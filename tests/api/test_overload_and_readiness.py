@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from service.artifacts import ArtifactLayout
 from tests.conftest import LiveServer
@@ -54,6 +56,76 @@ def test_requests_that_wait_too_long_get_503(start_server: Callable[..., LiveSer
     assert late.json()["error"]["code"] == "overloaded"
     assert "waited more than 0.05 s" in late.json()["error"]["message"]
     assert int(late.headers["retry-after"]) >= 1
+
+
+def _counter(text: str, name: str, **labels: str) -> float:
+    """A counter's value in a /metrics scrape (0 before its first increment)."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == f"{name}_total" and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return 0.0
+
+
+def test_a_request_whose_client_left_while_it_waited_for_a_core_never_runs(
+    start_server: Callable[..., LiveServer], images: Path
+) -> None:
+    """A client that times out and leaves must not cost a core: with the one core busy, six requests
+    arrive whole and their clients hang up; they end as 499 without running, and the server keeps
+    serving."""
+    server = start_server(inference_cores="1", warm_models='["mobilenet_v2"]')
+    data = (images / "cat.bmp").read_bytes()
+    host, port = server.url.removeprefix("http://").split(":")
+    request = (
+        f"POST /classify?preset=scalar HTTP/1.1\r\nHost: {host}\r\nContent-Type: image/bmp\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n"
+    ).encode() + data
+    with server.client() as client:
+        assert (
+            client.post(
+                "/classify?preset=scalar", content=data, headers={"content-type": "image/bmp"}
+            ).status_code
+            == 200
+        )
+        before = client.get("/metrics").text
+
+    async def scenario() -> httpx.Response:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as stays:
+            # the scalar reference kernels hold the one core for ~130 ms
+            first = asyncio.create_task(
+                stays.post("/classify?preset=scalar", content=data, headers={"content-type": "image/bmp"})
+            )
+            await asyncio.sleep(0.03)
+            leaving = [await asyncio.open_connection(host, int(port)) for _ in range(6)]
+            for _, writer in leaving:
+                writer.write(request)
+                await writer.drain()
+            await asyncio.sleep(0.05)  # the whole requests are read and queued behind the first
+            for _, writer in leaving:
+                writer.close()
+            return await first
+
+    assert asyncio.run(scenario()).json()["predictions"][0]["label"] == "Egyptian cat"
+    with server.client() as client:
+
+        def ended(status: str) -> float:
+            text = client.get("/metrics").text
+            return _counter(text, "mva_requests", route="/classify", status=status) - _counter(
+                before, "mva_requests", route="/classify", status=status
+            )
+
+        # each of the six ends once: 499 if it was dropped, 200 (to nobody) if it ran
+        deadline = time.monotonic() + 30
+        while ended("499") + ended("200") < 7 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        after = client.get("/metrics").text
+        ran = _counter(after, "mva_inferences", model="mobilenet_v2", engine="litert") - _counter(
+            before, "mva_inferences", model="mobilenet_v2", engine="litert"
+        )
+        # the first, and at most one the core took before its client's hang-up was seen
+        assert ran <= 2 and ended("499") >= 5, (ran, ended("499"), ended("200"))
+        recovered = client.post("/classify", content=data, headers={"content-type": "image/bmp"})
+        assert recovered.status_code == 200 and recovered.json()["predictions"][0]["label"] == "Egyptian cat"
 
 
 def test_corrupt_model_leaves_service_up_but_not_ready(
