@@ -175,7 +175,7 @@ def _pillow_pixels(image: Image.Image) -> np.ndarray:
 
 def _rgb_pixels(image: Image.Image) -> np.ndarray:
     mode = image.mode
-    if mode == "RGB":
+    if mode == "RGB" and "transparency" not in image.info:
         return np.asarray(image)
     if mode.startswith("I;16") or mode == "I":
         # 16-bit greyscale: keep the top 8 bits (Pillow's convert("L") would clip at 255)
@@ -184,7 +184,9 @@ def _rgb_pixels(image: Image.Image) -> np.ndarray:
         return _grey_to_rgb((wide >> shift).astype(np.uint8))
     if mode == "F":
         return _grey_to_rgb(np.clip(np.asarray(image), 0, 255).astype(np.uint8))
-    if (mode == "P" and "transparency" in image.info) or mode in ("PA", "LA", "RGBa", "La"):
+    # a palette's alpha, or the one transparent colour a tRNS chunk gives a greyscale or RGB PNG
+    keyed = "transparency" in image.info and mode in ("P", "L", "RGB", "1")
+    if keyed or mode in ("PA", "LA", "RGBa", "La"):
         image = image.convert("RGBA")
         mode = "RGBA"
     if mode == "RGBA":

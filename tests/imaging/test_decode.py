@@ -133,6 +133,22 @@ def test_palette_png_with_transparency() -> None:
     assert pixels[1, 1].tolist() == [255, 128, 0]
 
 
+@pytest.mark.parametrize(
+    ("mode", "colour", "key"),
+    [("RGB", (255, 128, 0), (10, 20, 30)), ("L", 200, 7), ("1", 0, 1)],
+)
+def test_a_png_transparent_colour_reads_as_black(
+    mode: str, colour: int | tuple[int, int, int], key: int | tuple[int, int, int]
+) -> None:
+    """A tRNS chunk on a greyscale or RGB PNG names one transparent colour; a browser canvas reads those
+    pixels as (0, 0, 0, 0), which the page draws over black (web/src/preprocess.mjs)."""
+    picture = Image.new(mode, (4, 4), colour)
+    picture.putpixel((0, 0), key)
+    pixels = decode_image(encode(picture, "PNG", transparency=key), LIMIT).pixels
+    assert pixels[0, 0].tolist() == [0, 0, 0]
+    assert pixels[1, 1].tolist() == np.asarray(picture.convert("RGB"))[1, 1].tolist()
+
+
 def test_sixteen_bit_png_keeps_the_top_eight_bits() -> None:
     wide = np.full((6, 6), 0x8040, dtype=np.uint16)
     data = encode(Image.frombytes("I;16", (6, 6), wide.tobytes()), "PNG")
