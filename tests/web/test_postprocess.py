@@ -5,6 +5,7 @@ the server's."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from service.artifacts import ArtifactLayout
 from service.engines.registry import RunnerRegistry, resolve
@@ -21,6 +23,8 @@ from service.pipeline import PipelineOutput, run_pipeline
 from service.settings import PROJECT_ROOT, EngineSettings
 from service.tasks.classification import Labels, top_k
 from service.tasks.detection import detect
+from service.tasks.detection.anchors import anchors_for
+from service.tasks.detection.decode import decode
 from service.timing import StageTimer
 from tests.conftest import LiveServer
 
@@ -28,7 +32,7 @@ NODE = shutil.which("node")
 SRC = PROJECT_ROOT / "web" / "src"
 SCRIPT = """
 import { topK } from 'CLASSIFICATION';
-import { detectFaces } from 'DETECTION';
+import { anchorsFor, decode, detectFaces } from 'DETECTION';
 const chunks = [];
 for await (const chunk of process.stdin) chunks.push(chunk);
 const { manifest, jobs } = JSON.parse(Buffer.concat(chunks));
@@ -39,6 +43,12 @@ const answers = jobs.map((job) => {
   const outputs = Object.fromEntries(heads);
   if (spec.task === 'classification') {
     return topK(outputs.out0.data, job.labels, spec.labels?.background_index ?? null, job.k);
+  }
+  if (job.minScore !== undefined) {
+    // the decoding stage alone: the candidates at or above minScore, before NMS
+    const head = (width) => heads.find(([, o]) => o.dims[o.dims.length - 1] === width)[1].data;
+    const { anchors, decoder } = spec;
+    return decode(head(decoder.num_coords), head(1), anchorsFor(anchors), decoder, job.minScore);
   }
   return detectFaces(outputs, spec, job.letterbox, job.width, job.height);
 });
@@ -129,3 +139,24 @@ def test_the_pages_top_k_and_faces_are_the_servers_on_the_same_outputs(
             points = [v for k in mine["keypoints"] for v in (k["x"], k["y"])]
             assert points == pytest.approx([v for k in theirs.keypoints for v in (k.x, k.y)], abs=1e-3)
     assert faces_seen >= 10  # face.jpg alone has 2 (short) and 4 (full)
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_the_pages_candidates_at_min_score_0_are_the_servers(
+    manifest: Manifest, registry: RunnerRegistry, layout: ArtifactLayout
+) -> None:
+    """At min_score=0 every box counts, among them those the short-range model gives a negative size on
+    a black picture: both sides drop them (MediaPipe's TensorsToDetections) and keep the same others."""
+    black = io.BytesIO()
+    Image.new("RGB", (50, 50)).save(black, format="PNG")
+    spec = manifest.get("blazeface_short")
+    assert spec.decoder is not None and spec.anchors is not None
+    out = model_outputs(black.getvalue(), spec.name, manifest, registry)
+    job = {"model": spec.name, "outputs": encoded(out.outputs), "minScore": 0.0}
+    (page,) = page_answers(json.loads(layout.manifest.read_text()), [job])
+    n = spec.decoder.num_coords
+    raw_boxes = next(o for o in out.outputs if o.shape[-1] == n).reshape(-1, n)
+    raw_scores = next(o for o in out.outputs if o.shape[-1] == 1).reshape(-1)
+    server = decode(raw_boxes, raw_scores, anchors_for(spec.anchors), spec.decoder, 0.0)
+    assert len(page) == len(server) < spec.decoder.num_boxes
+    assert np.allclose([c["box"] for c in page], server.boxes, atol=1e-6)

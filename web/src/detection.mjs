@@ -63,6 +63,7 @@ export function decode(rawBoxes, rawScores, anchors, options, minScore) {
     if (score < minScore) continue;
     const [ax, ay, aw, ah] = anchors.subarray(4 * i, 4 * i + 4);
     const raw = rawBoxes.subarray(n * i, n * i + n);
+    if (!(raw[2] >= 0 && raw[3] >= 0)) continue; // a negative (or NaN) size, as the server drops
     const xc = (raw[0] / options.x_scale) * aw + ax;
     const yc = (raw[1] / options.y_scale) * ah + ay;
     const halfW = ((raw[2] / options.w_scale) * aw) / 2;

@@ -31,7 +31,10 @@ def decode(
 ) -> Detections:
     clipped = np.clip(raw_scores, -options.score_clipping_thresh, options.score_clipping_thresh)
     scores = 0.5 + 0.5 * np.tanh(0.5 * clipped)  # sigmoid without exp overflow
-    keep = np.flatnonzero(scores >= min_score)
+    # as MediaPipe, drop boxes the model gives a negative (or NaN) width or height: the anchors' sizes
+    # and the scales are positive, so the raw sizes' signs decide
+    sized = (raw_boxes[:, 2] >= 0) & (raw_boxes[:, 3] >= 0)
+    keep = np.flatnonzero((scores >= min_score) & sized)
     raw = raw_boxes[keep]
     anchor = anchors[keep]
     ax, ay, aw, ah = anchor[:, 0:1], anchor[:, 1:2], anchor[:, 2:3], anchor[:, 3:4]
