@@ -168,7 +168,10 @@ def upright(pixels: np.ndarray, orientation: object) -> np.ndarray:
 
 
 def _pillow_pixels(image: Image.Image) -> np.ndarray:
-    image.seek(0)  # first frame of an animation
+    # first frame of an animation; an APNG's default image outside its animation (frame 0 in Pillow) is
+    # only the fallback for viewers without APNG: browsers show the animation's first frame
+    fallback = image.format == "PNG" and image.info.get("default_image") and getattr(image, "n_frames", 1) > 1
+    image.seek(1 if fallback else 0)
     image.load()
     return _rgb_pixels(image)
 

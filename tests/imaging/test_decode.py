@@ -170,6 +170,16 @@ def test_animated_gif_gives_its_first_frame() -> None:
     assert pixels[4, 4, 0] > 200 and pixels[4, 4, 1] < 50
 
 
+@pytest.mark.parametrize(("default_image", "first"), [(False, (255, 0, 0)), (True, (0, 255, 0))])
+def test_an_animated_png_gives_its_first_animation_frame(default_image: bool, first: tuple[int, ...]) -> None:
+    """An APNG's default image outside its animation is the fallback for viewers without APNG; a browser
+    (and so the page) shows the animation's first frame."""
+    frames = [Image.new("RGB", (8, 8), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    out = io.BytesIO()
+    frames[0].save(out, format="PNG", save_all=True, append_images=frames[1:], default_image=default_image)
+    assert decode_image(out.getvalue(), LIMIT).pixels[4, 4].tolist() == list(first)
+
+
 def test_large_jpeg_is_decoded_at_reduced_dct_scale_but_never_below_the_minimum(images: Path) -> None:
     data = (images / "cat_1080p.jpg").read_bytes()
     full = decode_image(data, LIMIT)
