@@ -24,7 +24,8 @@ from service.settings import PROJECT_ROOT, EngineSettings
 from service.tasks.classification import Labels, top_k
 from service.tasks.detection import detect
 from service.tasks.detection.anchors import anchors_for
-from service.tasks.detection.decode import decode
+from service.tasks.detection.decode import Detections, decode
+from service.tasks.detection.nms import weighted_nms
 from service.timing import StageTimer
 from tests.conftest import LiveServer
 
@@ -32,12 +33,13 @@ NODE = shutil.which("node")
 SRC = PROJECT_ROOT / "web" / "src"
 SCRIPT = """
 import { topK } from 'CLASSIFICATION';
-import { anchorsFor, decode, detectFaces } from 'DETECTION';
+import { anchorsFor, decode, detectFaces, weightedNms } from 'DETECTION';
 const chunks = [];
 for await (const chunk of process.stdin) chunks.push(chunk);
 const { manifest, jobs } = JSON.parse(Buffer.concat(chunks));
 const floats = (b64) => new Float32Array(Uint8Array.from(Buffer.from(b64, 'base64')).buffer);
 const answers = jobs.map((job) => {
+  if (job.candidates) return weightedNms(job.candidates, job.threshold); // the NMS stage alone
   const spec = manifest.models[job.model];
   const heads = job.outputs.map((o, i) => [`out${i}`, { dims: o.dims, data: floats(o.data) }]);
   const outputs = Object.fromEntries(heads);
@@ -160,3 +162,24 @@ def test_the_pages_candidates_at_min_score_0_are_the_servers(
     server = decode(raw_boxes, raw_scores, anchors_for(spec.anchors), spec.decoder, 0.0)
     assert len(page) == len(server) < spec.decoder.num_boxes
     assert np.allclose([c["box"] for c in page], server.boxes, atol=1e-6)
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_the_pages_nms_of_candidates_scored_0_is_the_servers() -> None:
+    """Scores that underflow to 0 (min_score=0) weigh nothing: both sides keep the best box alone rather
+    than divide by a zero total (the page gave NaN boxes)."""
+    boxes = np.array([[0.1, 0.1, 0.5, 0.5], [0.12, 0.1, 0.52, 0.5], [0.7, 0.7, 0.9, 0.9]], np.float32)
+    keypoints = np.stack([boxes[:, :2], boxes[:, 2:]], axis=1)
+    scores = np.array([0.0, 0.0, 0.4], np.float32)
+    server = weighted_nms(Detections(scores, boxes, keypoints), 0.3)
+    job = {
+        "candidates": [
+            {"score": float(s), "box": b.tolist(), "keypoints": k.tolist()}
+            for s, b, k in zip(scores, boxes, keypoints, strict=True)
+        ],
+        "threshold": 0.3,
+    }
+    (page,) = page_answers({}, [job])
+    assert [c["score"] for c in page] == pytest.approx(server.scores.tolist())
+    assert np.allclose([c["box"] for c in page], server.boxes, atol=1e-6)
+    assert np.allclose([c["keypoints"] for c in page], server.keypoints, atol=1e-6)

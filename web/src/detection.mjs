@@ -102,16 +102,24 @@ export function weightedNms(candidates, threshold, maxCount = Infinity) {
       rest.splice(rest.indexOf(remaining[0]), 1);
     }
     remaining = rest;
-    let total = 0;
+    let members = group;
+    let weight = (c) => c.score;
+    let total = group.reduce((sum, i) => sum + candidates[i].score, 0);
+    if (total <= 0) {
+      // scores that underflowed to 0 (minScore 0): the best one alone, unweighted, as the server
+      members = group.slice(0, 1);
+      weight = () => 1;
+      total = 1;
+    }
     const box = [0, 0, 0, 0];
     const keypoints = best.keypoints.map(() => [0, 0]);
-    for (const i of group) {
+    for (const i of members) {
       const c = candidates[i];
-      total += c.score;
-      c.box.forEach((v, j) => (box[j] += v * c.score));
+      const w = weight(c);
+      c.box.forEach((v, j) => (box[j] += v * w));
       c.keypoints.forEach(([x, y], j) => {
-        keypoints[j][0] += x * c.score;
-        keypoints[j][1] += y * c.score;
+        keypoints[j][0] += x * w;
+        keypoints[j][1] += y * w;
       });
     }
     kept.push({
