@@ -46,6 +46,9 @@ async def resolve_settings(state: AppState, query: EngineQuery, timer: StageTime
         values["kernels"] = None  # a preset's litert kernels do not carry over to onnxruntime
     if query.simd is False and query.kernels is None and values["engine"] == "litert":
         values["kernels"] = "reference"
+    if query.simd is True and query.kernels is None and values["kernels"] == "reference":
+        values["kernels"] = None  # simd=on over preset=scalar: the kernels simd=on implies, not a 422
+
     try:
         return EngineSettings.model_validate(values)
     except ValidationError as exc:

@@ -66,6 +66,9 @@ def test_timing_in_body_and_server_timing_header(client: httpx.Client, images: P
         ({"engine": "litert", "simd": "off"}, {"engine": "litert", "kernels": "reference", "simd": False}),
         ({"preset": "scalar"}, {"engine": "litert", "kernels": "reference", "simd": False, "threads": 1}),
         ({"preset": "simd"}, {"engine": "litert", "kernels": "xnnpack", "threads": 1}),
+        # explicit parameters override the preset (README, Settings), simd both ways
+        ({"preset": "scalar", "simd": "on"}, {"engine": "litert", "kernels": "xnnpack", "simd": True}),
+        ({"preset": "simd", "simd": "off"}, {"engine": "litert", "kernels": "reference", "simd": False}),
     ],
 )
 def test_settings_that_ran_are_reported(
