@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,8 @@ from pydantic import ValidationError
 
 from service.settings import (
     CPU_COUNT,
+    ENV_PREFIX,
+    PROJECT_ROOT,
     ApiKeyFileError,
     EngineSettings,
     InvalidServerSettings,
@@ -218,3 +221,12 @@ def test_an_infinite_time_stops_start_up(monkeypatch: pytest.MonkeyPatch, name: 
     with pytest.raises(InvalidServerSettings) as info:
         load_server_settings()
     assert info.value.problems == [f"{name}: Input should be a finite number (got 'inf')"]
+
+
+def test_the_readme_names_every_server_variable() -> None:
+    """README, "Settings": a variable the section leaves out is one a user cannot find."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    section = re.search(r"^### Settings\n(.*?)^### ", readme, re.M | re.S)
+    assert section
+    variables = {f"{ENV_PREFIX}{name.upper()}" for name in ServerSettings.model_fields}
+    assert {v for v in variables if f"`{v}`" not in section.group(1)} == set()
