@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 KEYPOINTS_PER_FACE = 6
+BOX_CORNERS = ("x_min", "y_min", "x_max", "y_max")
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,12 @@ def answer_for(answers: Mapping[str, Expected], name: str) -> Expected | None:
     return next((e for known, e in answers.items() if Path(known).stem.casefold() == stem), None)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)  # JSON true is no number
+
+
 def _is_score(value: Any) -> bool:
-    return isinstance(value, int | float) and 0.0 <= value <= 1.0
+    return _is_number(value) and 0.0 <= value <= 1.0
 
 
 def check_classify(body: Any, expected: Expected | None) -> str | None:
@@ -77,9 +82,13 @@ def _face_problem(face: Any) -> str | None:
     box = face.get("box") if isinstance(face, dict) else None
     if not isinstance(box, dict) or not _is_score(face.get("score")):
         return f"malformed face {face!r}"
-    if not (box.get("x_min", 1) <= box.get("x_max", 0) and box.get("y_min", 1) <= box.get("y_max", 0)):
+    # a check names what is wrong: a comparison or len() that raised would not count the answer as a failure
+    if not all(_is_number(box.get(corner)) for corner in BOX_CORNERS):
+        return f"malformed box {box!r}"
+    if not (box["x_min"] <= box["x_max"] and box["y_min"] <= box["y_max"]):
         return f"inverted box {box!r}"
-    if len(face.get("keypoints", [])) != KEYPOINTS_PER_FACE:
+    keypoints = face.get("keypoints")
+    if not isinstance(keypoints, list) or len(keypoints) != KEYPOINTS_PER_FACE:
         return f"a face needs {KEYPOINTS_PER_FACE} keypoints"
     return None
 

@@ -57,6 +57,25 @@ def test_malformed_bodies_fail_the_shape_checks(client: httpx.Client, images: Pa
     assert check_classify({"predictions": []}, None) == "no predictions in the body"
 
 
+def test_wrong_types_are_named_not_raised(client: httpx.Client, images: Path) -> None:
+    """A check that raised would leave the answer uncounted (locust records a locustfile exception
+    instead of a failure of the request): every wrong value gets its reason."""
+    body = _post(client, "/detect", images / "grace_hopper.bmp")
+    for mutate, reason in (
+        (lambda f: f.update(keypoints=None), "a face needs 6 keypoints"),
+        (lambda f: f["box"].update(x_min=None), "malformed box "),
+        (lambda f: f["box"].pop("y_max"), "malformed box "),
+        (lambda f: f["box"].update(x_max="12"), "malformed box "),
+        (lambda f: f.update(score=True), "malformed face "),
+    ):
+        broken = copy.deepcopy(body)
+        mutate(broken["faces"][0])
+        assert (check_detect(broken, None, "short") or "").startswith(reason), reason
+    classified = _post(client, "/classify", images / "cat.bmp")
+    classified["predictions"][0]["score"] = True
+    assert (check_classify(classified, None) or "").startswith("malformed prediction ")
+
+
 def test_answers_file_overrides_and_extends(tmp_path: Path) -> None:
     path = tmp_path / "answers.json"
     path.write_text(
