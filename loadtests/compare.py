@@ -73,6 +73,21 @@ def targets(out: Path) -> list[Target]:
     ]  # fmt: skip
 
 
+class UnknownService(ValueError):
+    pass
+
+
+def chosen_targets(out: Path, only: list[str] | None) -> list[Target]:
+    """The targets `only` names, all when it names none. A name that is no target is an error: ignored,
+    a typo (--only bento) would run nothing and write an empty table over the last compare.{md,json}."""
+    available = targets(out)
+    names = [t.name for t in available]
+    unknown = [name for name in only or () if name not in names]
+    if unknown:
+        raise UnknownService(f"no service named {', '.join(unknown)}: choose from {', '.join(names)}")
+    return [t for t in available if not only or t.name in only]
+
+
 def warm_up(url: str, image: Path) -> None:
     """First requests build sessions and caches in every framework; keep them out of the figures.
     With MVA_API_KEY set, ours inherits it: its key goes along (the baselines ignore it)."""
@@ -134,11 +149,10 @@ def schedule(chosen: list[T], rounds: int) -> list[tuple[int, T]]:
 
 
 def compare_targets(
-    scenario: Scenario, out: Path, only: list[str] | None, rounds: int, console: Console
+    scenario: Scenario, out: Path, chosen: list[Target], rounds: int, console: Console
 ) -> None:
     out.mkdir(parents=True, exist_ok=True)
     scenario = replace(scenario, extra=CLASSIFY_ONLY + scenario.extra)
-    chosen = [t for t in targets(out) if not only or t.name in only]
     rows: list[dict[str, Any]] = []
     for round_, target in schedule(chosen, rounds):
         console.print(f"[bold]round {round_}, {target.name}[/bold]: {target.description}")

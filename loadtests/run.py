@@ -142,15 +142,20 @@ def compare(
     run_time: TimeOpt = "30s",
     out: Annotated[Path, typer.Option(help="folder for reports, table and JSON")] = DEFAULT_OUT / "compare",
     only: Annotated[list[str] | None, typer.Option(help="run only these: ours, naive, bentoml")] = None,
-    rounds: Annotated[int, typer.Option(help="repeat the sequence of services (interleaved)")] = 2,
+    rounds: Annotated[int, typer.Option(min=1, help="repeat the sequence of services (interleaved)")] = 2,
     images: ImagesOpt = None,
 ) -> None:
     """The same /classify scenario against our service and each baseline, one after the other, in rounds."""
-    from loadtests.compare import compare_targets
+    from loadtests.compare import UnknownService, chosen_targets, compare_targets
 
     check_images(images)
+    try:
+        chosen = chosen_targets(out, only)
+    except UnknownService as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
     scenario = Scenario(users, spawn_rate, run_time, 1.0, None, images, tuple(ctx.args))
-    compare_targets(scenario, out, only, rounds, console)
+    compare_targets(scenario, out, chosen, rounds, console)
 
 
 if __name__ == "__main__":

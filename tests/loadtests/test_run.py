@@ -53,3 +53,17 @@ def test_ci_and_compare_send_the_key_of_the_server_they_start(images: Path, tmp_
     assert compared.exit_code == 0, compared.output
     [row] = json.loads((out / "compare.json").read_text())["results"]
     assert row["service"] == "ours" and row["requests"] > 0 and row["failures"] == 0
+
+
+def test_compare_refuses_a_choice_that_runs_nothing(tmp_path: Path) -> None:
+    """A misspelt --only (or --rounds 0) is an error at once: not a run of nothing that writes an empty
+    table over the last compare.{md,json}."""
+    out = tmp_path / "compare"
+    for args, message in (
+        (["--only", "ours", "--only", "bento"], "no service named bento: choose from ours, naive, bentoml"),
+        (["--rounds", "0"], "--rounds"),
+    ):
+        result = CliRunner().invoke(app, ["compare", *args, "--out", str(out)], env={"COLUMNS": "300"})
+        assert result.exit_code == 2, result.output
+        assert message in " ".join(result.output.split())
+        assert not out.exists()
