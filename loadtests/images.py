@@ -46,8 +46,9 @@ def image_paths(folder: str | Path | None) -> list[Path]:
     """The folder's images when one is given, else the defaults; never empty."""
     if folder:
         folder = Path(folder)
-        if not folder.is_dir():
-            raise FileNotFoundError(f"image folder {folder} does not exist")
+        if not folder.is_dir():  # a picture given as the folder exists: "does not exist" would mislead
+            what = "is a file, not a folder" if folder.exists() else "does not exist"
+            raise FileNotFoundError(f"image folder {folder} {what}")
         paths = images_in(folder)
     else:
         paths = default_image_paths()

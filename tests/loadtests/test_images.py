@@ -23,6 +23,10 @@ def test_empty_or_missing_folder_is_an_error(tmp_path: Path) -> None:
         image_paths(tmp_path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         image_paths(tmp_path / "missing")
+    picture = tmp_path / "cat.bmp"
+    picture.write_bytes(b"BM")
+    with pytest.raises(FileNotFoundError, match=r"cat\.bmp is a file, not a folder"):
+        image_paths(picture)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="matplotlib is not installed")
