@@ -142,6 +142,18 @@ def test_a_folder_of_pngs_gets_the_known_answers(server: LiveServer, images: Pat
     assert "cat.png: top-1 is 'Egyptian cat', expected 'tabby, tabby cat'" in str(error["error"])
 
 
+def test_a_precision_for_the_classifier_leaves_detection_running(
+    server: LiveServer, images: Path, tmp_path: Path
+) -> None:
+    """--mva-precision int8 is MobileNetV2's; BlazeFace has fp32 only and refuses int8 asked by name
+    (422), so /detect goes without it instead of failing every request."""
+    scenario = Scenario(**{**SHORT.__dict__, "images": images, "extra": ("--mva-precision", "int8")})
+    result = run_locust(server.url, scenario, tmp_path / "int8")
+    assert result.exit_code == 0, result.report.errors
+    assert result.stats["/classify"].requests > 0 and result.stats["/detect"].requests > 0
+    assert result.total.failures == 0
+
+
 def test_a_host_with_a_trailing_slash(server: LiveServer, images: Path, tmp_path: Path) -> None:
     """URL=http://127.0.0.1:8000/ as a user types it: requests go to /classify, not //classify."""
     scenario = Scenario(**{**SHORT.__dict__, "run_time": "2s", "images": images})
