@@ -22,6 +22,8 @@ from service.errors import ClientClosedRequest, Overloaded
 from service.timing import StageTimer
 
 T = TypeVar("T")
+# returns once the request's client has disconnected (service/api/inference.py: client_left)
+ClientLeft = Callable[[], Awaitable[None]]
 
 # A request still waiting for a core this long after it reached the pool starts watching its
 # connection, so that one whose client left (timed out, retried elsewhere) gives its place up instead
@@ -88,22 +90,14 @@ class InferencePool:
             self.pending -= 1
 
     async def run(
-        self,
-        fn: Callable[[], T],
-        threads: int,
-        timer: StageTimer,
-        client_left: Callable[[], Awaitable[None]] | None = None,
+        self, fn: Callable[[], T], threads: int, timer: StageTimer, client_left: ClientLeft | None = None
     ) -> T:
         """Admit the request, then run `fn` on `threads` cores of the pool."""
         async with self.admit():
             return await self.execute(fn, threads, timer, client_left)
 
     async def execute(
-        self,
-        fn: Callable[[], T],
-        threads: int,
-        timer: StageTimer,
-        client_left: Callable[[], Awaitable[None]] | None = None,
+        self, fn: Callable[[], T], threads: int, timer: StageTimer, client_left: ClientLeft | None = None
     ) -> T:
         """Run `fn` on the pool for a request already admitted (or for work on behalf of several).
         `client_left` returns once the client has gone; a job it ends before a thread took it is
@@ -120,7 +114,7 @@ class InferencePool:
             nonlocal expired
             expired = job.cancel()
 
-        async def watch(gone: Callable[[], Awaitable[None]]) -> None:
+        async def watch(gone: ClientLeft) -> None:
             nonlocal left
             await gone()
             left = job.cancel()

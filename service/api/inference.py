@@ -3,7 +3,7 @@ task's postprocessing in the inference pool, and report timing (body, Server-Tim
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Generic, TypeVar
@@ -19,6 +19,7 @@ from service.engines.base import EffectiveSettings, Runner
 from service.errors import NotReady, UnknownModel
 from service.imaging.decode import DecodedImage
 from service.imaging.preprocess import ModelPixels
+from service.inference import ClientLeft
 from service.manifest import ModelSpec, Task
 from service.pipeline import PipelineOutput, prepare, run_pipeline
 from service.settings import EngineSettings
@@ -119,7 +120,7 @@ async def _infer_batched(
     postprocess: Callable[[PipelineOutput], R],
     timer: StageTimer,
     full_size: bool,
-    gone: Callable[[], Awaitable[None]],
+    gone: ClientLeft,
 ) -> InferenceResult[R]:
     """The same path in three hops: decode + preprocess on one core, the engine call in a micro-batch,
     postprocessing on one core. Admitted once for all three."""
