@@ -77,7 +77,8 @@ async def detect(request: Request) -> Response:
     done = await infer(request, spec, query, postprocess, full_size=image_type is not None)
     faces, picture = done.result
     timing, headers = finish_timing(request, done.timer)
-    if query.annotate is None:  # Accept chose between JSON and a picture: caches must key on it
+    # Accept chose between JSON and a picture, or the picture's type: caches must key on it
+    if query.annotate is None or (query.annotate and query.format is None):
         headers["Vary"] = "Accept"
     if picture is not None:
         return Response(picture, media_type=image_type, headers=headers | {"X-Faces": str(len(faces))})
