@@ -19,6 +19,7 @@ def presented_key(request: Request) -> str | None:
     if key is not None:
         return key
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.lstrip(" ")  # RFC 9110 11.4: one or more spaces after the scheme
     return token if scheme.lower() == "bearer" and token else None
 
 

@@ -43,7 +43,10 @@ def test_missing_or_wrong_key_is_401(guarded: LiveServer, images: Path, headers:
         assert client.get("/v1/manifest", headers=headers).status_code == 401
 
 
-@pytest.mark.parametrize("headers", [{"x-api-key": KEY}, {"authorization": f"Bearer {KEY}"}])
+@pytest.mark.parametrize(
+    "headers",
+    [{"x-api-key": KEY}, {"authorization": f"Bearer {KEY}"}, {"authorization": f"bearer   {KEY}"}],
+)
 def test_right_key_is_let_in(guarded: LiveServer, images: Path, headers: dict[str, str]) -> None:
     with guarded.client() as client:
         response = client.post(
