@@ -28,7 +28,10 @@ async def require_api_key(request: Request) -> None:
     if expected is None:
         return
     key = presented_key(request)
-    if key is None or not hmac.compare_digest(key.encode(), expected.get_secret_value().encode()):
+    # the header's own bytes (Starlette decodes header values as latin-1) against the key's UTF-8,
+    # the bytes a client sends for a key that is not ASCII
+    sent = None if key is None else key.encode("latin-1")
+    if sent is None or not hmac.compare_digest(sent, expected.get_secret_value().encode()):
         raise Unauthorized(
             "a valid API key is required: send it as `X-API-Key: KEY` or `Authorization: Bearer KEY`",
             headers={"WWW-Authenticate": "Bearer"},

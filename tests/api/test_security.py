@@ -73,6 +73,21 @@ def test_key_from_a_secret_file(
         assert client.get("/healthz").status_code == 200
 
 
+def test_a_key_that_is_not_ascii_is_matched_as_the_utf8_a_client_sends(
+    start_server: Callable[..., LiveServer], images: Path
+) -> None:
+    key = "clé-secrète-ü"
+    server = start_server(api_key=key, warm_models='["mobilenet_v2"]')
+    picture = {"image": (images / "cat.bmp").read_bytes()}
+    with server.client() as client:
+        for headers in ({"x-api-key": key.encode()}, {"authorization": b"Bearer " + key.encode()}):
+            response = client.post("/classify", headers=headers, files=picture)
+            assert response.status_code == 200
+            assert response.json()["predictions"][0]["label"] == "Egyptian cat"
+        # the same characters as latin-1 bytes are another key
+        assert client.get("/v1/models", headers={"x-api-key": key.encode("latin-1")}).status_code == 401
+
+
 def test_a_missing_key_file_stops_the_server_with_the_reason(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-key"
     result = subprocess.run(
