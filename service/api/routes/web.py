@@ -73,6 +73,8 @@ async def model_file(request: Request, model: str, precision: Precision) -> Resp
     spec = _known_model(request, model)
     if precision not in spec.precisions:
         raise UnknownModel(f"{spec.name} comes in {', '.join(spec.precisions)}", field="precision")
+    if fixed_batch and precision != "fp32":  # the model build writes no other: WebGL has no int8 kernels
+        raise UnknownModel(f"the batch-1 graph of {spec.name} comes in fp32 only", field="precision")
     layout = state_of(request).layout
     path = layout.onnx_fixed_batch(spec.name, precision) if fixed_batch else layout.onnx(spec.name, precision)
     if not path.is_file():
