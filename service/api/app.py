@@ -9,11 +9,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from service import __version__
-from service.api import errors, openapi
+from service.api import cors, errors, openapi
 from service.api.expect import CloseUnreadExpectContinue
 from service.api.middleware import RequestMetrics
 from service.api.routes import classify, detect, docs, health, models, web
@@ -70,17 +69,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         if isinstance(route, APIRoute)
     }
     openapi.install(app, protected_paths, api_key=settings.api_key is not None)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
-            # x-request-id both ways: a page may send its own ID, and needs to read it for an error report
-            allow_headers=["content-type", "authorization", "x-api-key", "x-request-id"],
-            # x-faces: an annotated /detect answer is a picture, its face count is only in this header
-            expose_headers=["server-timing", "x-served-by", "x-request-id", "retry-after", "x-faces"],
-            max_age=600,
-        )
+    cors.install(app, settings.cors_origins)
     app.add_middleware(CloseUnreadExpectContinue)
     app.add_middleware(
         RequestMetrics, metrics=state.metrics, replica=settings.replica, access_log=settings.access_log

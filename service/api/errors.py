@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.api import cors
 from service.errors import ServiceError
 
 log = logging.getLogger("mobile_vision_api")
@@ -64,9 +65,11 @@ def _with_head(allow: str) -> str:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     rid = getattr(request.state, "request_id", None)
     log.exception("unhandled error (request %s %s, X-Request-ID %s)", request.method, request.url.path, rid)
-    # Starlette sends this answer from outside every middleware, so RequestMetrics cannot add the
-    # headers every other response gets; a 500 is the answer whose request ID matters most
-    headers = {"X-Served-By": request.app.state.mva.settings.replica}
+    # Starlette sends this answer from outside every middleware, so neither RequestMetrics nor CORS can
+    # add the headers every other response gets; a 500 is the answer whose request ID matters most
+    settings = request.app.state.mva.settings
+    headers = {"X-Served-By": settings.replica}
+    headers |= cors.error_headers(settings.cors_origins, request.headers.get("origin"))
     if rid is not None:
         headers["X-Request-ID"] = rid
     return error_response(500, "internal_error", "internal error; see the server log", headers=headers)

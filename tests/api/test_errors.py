@@ -41,6 +41,34 @@ def test_an_unexpected_error_is_a_json_500_logged_with_its_request_id(
     assert record.exc_info is not None and "a bug" in str(record.exc_info[1])
 
 
+def test_a_500_carries_the_cors_headers_a_page_on_an_allowed_origin_needs_to_read_it() -> None:
+    """Starlette answers it from outside the CORS middleware: without them the browser hides the
+    answer, request ID included, from the page."""
+    app = create_app(ServerSettings(warm_models=[], cors_origins=["https://app.example"]))
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    async def call(origin: str, path: str = "/boom") -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get(path, headers={"Origin": origin, "X-Request-ID": "trace-8"})
+
+    allowed = asyncio.run(call("https://app.example"))
+    assert allowed.status_code == 500 and allowed.json()["error"]["code"] == "internal_error"
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+    assert "x-request-id" in allowed.headers["access-control-expose-headers"].split(", ")
+    assert allowed.headers["vary"] == "Origin"
+    other = asyncio.run(call("https://elsewhere.example"))
+    assert other.status_code == 500 and "access-control-allow-origin" not in other.headers
+    # the same as the CORS middleware gives an answer it sees
+    missing = asyncio.run(call("https://app.example", "/nope"))
+    assert missing.status_code == 404
+    for name in ("access-control-allow-origin", "access-control-expose-headers", "vary"):
+        assert missing.headers[name] == allowed.headers[name]
+
+
 def test_a_500_from_a_real_server_carries_its_request_id_and_replica(
     start_server: Callable[..., LiveServer], layout: ArtifactLayout, tmp_path: Path, images: Path
 ) -> None:
