@@ -32,6 +32,17 @@ ClientLeft = Callable[[], Awaitable[None]]
 WATCH_QUEUED_AFTER_S = 0.02
 
 
+class Claim:
+    """One job's hold on the budget: `holding` once it has its cores; `abandoned` once its client left
+    (set under the budget's lock, which wakes the job if it is waiting in the line)."""
+
+    __slots__ = ("abandoned", "holding")
+
+    def __init__(self) -> None:
+        self.abandoned = False
+        self.holding = False
+
+
 class CoreBudget:
     """A counting semaphore that takes several permits at once, first come, first served: a waiter
     is never overtaken by a later one. Otherwise a pool thread that gives its cores back and asks
@@ -43,19 +54,32 @@ class CoreBudget:
         self._cond = threading.Condition()
         self._line: deque[object] = deque()  # one ticket per waiter, in arrival order
 
-    def acquire(self, n: int, timeout: float) -> bool:
+    def acquire(self, n: int, timeout: float, claim: Claim | None = None) -> bool:
+        """False when `timeout` passed, or `claim` was abandoned, before the cores were free."""
         n = min(n, self.cores)
         ticket = object()
+
+        def given_up() -> bool:
+            return claim is not None and claim.abandoned
+
         with self._cond:
             self._line.append(ticket)
             try:
-                ok = self._cond.wait_for(lambda: self._line[0] is ticket and self._free >= n, timeout=timeout)
-                if ok:
+                ok = self._cond.wait_for(
+                    lambda: given_up() or (self._line[0] is ticket and self._free >= n), timeout=timeout
+                )
+                if ok and not given_up():
                     self._free -= n
-                return ok
+                    return True
+                return False
             finally:
                 self._line.remove(ticket)
                 self._cond.notify_all()  # the next in line may fit now, or the head gave up
+
+    def abandon(self, claim: Claim) -> None:
+        with self._cond:
+            claim.abandoned = True
+            self._cond.notify_all()
 
     def release(self, n: int) -> None:
         with self._cond:
@@ -100,11 +124,13 @@ class InferencePool:
         self, fn: Callable[[], T], threads: int, timer: StageTimer, client_left: ClientLeft | None = None
     ) -> T:
         """Run `fn` on the pool for a request already admitted (or for work on behalf of several).
-        `client_left` returns once the client has gone; a job it ends before a thread took it is
-        dropped (ClientClosedRequest)."""
+        `client_left` returns once the client has gone; a job it ends before it had its cores (still
+        queued, or taken by a thread and waiting there behind a wider job) is dropped
+        (ClientClosedRequest)."""
         loop = asyncio.get_running_loop()
         enqueued = time.perf_counter()
-        job = self._executor.submit(self._work, fn, threads, enqueued, timer)
+        claim = Claim()
+        job = self._executor.submit(self._work, fn, threads, enqueued, timer, claim)
         expired = left = False
         watcher: asyncio.Task[None] | None = None
 
@@ -118,10 +144,12 @@ class InferencePool:
             nonlocal left
             await gone()
             left = job.cancel()
+            if not left:  # a thread took it: it may still wait there for cores (behind a wider job)
+                self._budget.abandon(claim)
 
         def start_watching() -> None:
             nonlocal watcher
-            if client_left is not None and not (job.running() or job.done()):
+            if client_left is not None and not (claim.holding or job.done()):
                 watcher = loop.create_task(watch(client_left))
 
         deadline = loop.call_later(self.queue_timeout_s, expire)
@@ -133,9 +161,7 @@ class InferencePool:
                 raise
             timer.add("queue", (time.perf_counter() - enqueued) * 1000)
             if left:
-                raise ClientClosedRequest(
-                    "the client went away while its request waited for a core"
-                ) from None
+                raise _client_gone() from None
             raise self._too_late() from None
         finally:
             deadline.cancel()
@@ -145,11 +171,12 @@ class InferencePool:
                 # before the response is sent: uvicorn also answers a pending receive() once it is
                 watcher.cancel()
 
-    def _work(self, fn: Callable[[], T], threads: int, enqueued: float, timer: StageTimer) -> T:
+    def _work(self, fn: Callable[[], T], threads: int, enqueued: float, timer: StageTimer, claim: Claim) -> T:
         remaining = self.queue_timeout_s - (time.perf_counter() - enqueued)
-        if remaining <= 0 or not self._budget.acquire(threads, remaining):
+        if remaining <= 0 or not self._budget.acquire(threads, remaining, claim):
             timer.add("queue", (time.perf_counter() - enqueued) * 1000)
-            raise self._too_late()
+            raise _client_gone() if claim.abandoned else self._too_late()
+        claim.holding = True
         timer.add("queue", (time.perf_counter() - enqueued) * 1000)
         try:
             return fn()
@@ -175,3 +202,7 @@ class InferencePool:
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=False)
+
+
+def _client_gone() -> ClientClosedRequest:
+    return ClientClosedRequest("the client went away while its request waited for a core")

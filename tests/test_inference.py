@@ -185,3 +185,42 @@ def test_a_queued_job_whose_client_left_is_dropped_and_a_running_one_finishes() 
     asyncio.run(main())
     pool.shutdown()
     assert ran == ["running"]
+
+
+def test_a_job_a_thread_took_but_still_waiting_for_cores_is_dropped_when_its_client_leaves() -> None:
+    """A pool thread a core: behind a 2-thread inference holding both cores, the next job is taken by
+    the idle thread and waits there for a core. Its client leaving ends it too, before it runs."""
+    pool = InferencePool(cores=2, max_pending=10, queue_timeout_s=30)
+    release = threading.Event()
+    ran: list[str] = []
+
+    def work(name: str) -> Callable[[], str]:
+        def run() -> str:
+            ran.append(name)
+            release.wait()
+            return name
+
+        return run
+
+    async def main() -> None:
+        gone = asyncio.Event()
+
+        async def client_left() -> None:
+            await gone.wait()
+
+        wide = asyncio.ensure_future(pool.run(work("wide"), 2, StageTimer(), client_left))
+        await asyncio.sleep(0.05)
+        timer = StageTimer()
+        waiting = asyncio.ensure_future(pool.run(work("waiting"), 1, timer, client_left))
+        await asyncio.to_thread(_wait_until_waiting, pool._budget, 1)  # taken, waiting for a core
+        await asyncio.sleep(0.05)  # past WATCH_QUEUED_AFTER_S
+        gone.set()
+        with pytest.raises(ClientClosedRequest):
+            await asyncio.wait_for(waiting, 5)
+        assert pool.pending == 1 and timer.finish()["queue"] > 0
+        release.set()
+        assert await wide == "wide"
+
+    asyncio.run(main())
+    pool.shutdown()
+    assert ran == ["wide"]
