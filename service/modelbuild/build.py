@@ -58,6 +58,18 @@ def build_all(
     # an entry without "tools" of its own was built with the lock's
     lock_tools = lock.get("tools")
     built: set[str] = set()
+
+    def record() -> dict[str, object]:
+        if lock_tools != tools:
+            # The lock's tools become this run's: a model left out by --only keeps a record of the
+            # tools it was built with, else the next run would take it for up to date.
+            for name, entry in models.items():
+                if name not in built:
+                    entry.setdefault("tools", lock_tools)
+        written = {"tools": tools, "models": models}
+        layout.write_lock(written)
+        return written
+
     for spec in manifest.models.values():
         if only and spec.name not in only and spec.alias not in only:
             continue
@@ -72,15 +84,10 @@ def build_all(
             continue
         models[spec.name] = build_model(layout, spec, mirror, images, log)
         built.add(spec.name)
-    if lock_tools != tools:
-        # The lock's tools become this run's: a model left out by --only keeps a record of the
-        # tools it was built with, else the next run would take it for up to date.
-        for name, entry in models.items():
-            if name not in built:
-                entry.setdefault("tools", lock_tools)
-    lock = {"tools": tools, "models": models}
-    layout.write_lock(lock)
-    return lock
+        # recorded at once: its files are in place, and a later model that fails must not leave
+        # them unrecorded (the next build would redo it, /v1/models would list stale checksums)
+        record()
+    return record()
 
 
 def _check_names(manifest: Manifest, only: list[str] | None) -> None:

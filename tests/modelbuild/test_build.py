@@ -104,3 +104,21 @@ def test_a_model_that_fails_verification_leaves_the_served_files_as_they_were(
     assert {p.name: sha256_of(p) for p in own_layout.model_dir("blazeface_short").iterdir()} == served
     assert sorted(p.name for p in own_layout.build_dir.iterdir()) == ["blazeface_short", "lock.json"]
     assert own_layout.lock.read_text() == lock
+
+
+def test_a_model_built_before_another_fails_is_recorded_in_the_lock(
+    own_layout: ArtifactLayout, mirror: Path
+) -> None:
+    # a tolerance the conversion of the full-range model cannot meet (it measures ~1e-4)
+    manifest = json.loads(own_layout.manifest.read_text())
+    manifest["models"]["blazeface_full"]["verify"]["fp32_max_abs"] = 1e-9
+    own_layout.manifest.write_text(json.dumps(manifest))
+    with pytest.raises(VerificationError, match="exceeds tolerance 1e-09"):
+        build_all(own_layout, mirror, images=None, only=["short", "full"], log=lambda _: None)
+    # blazeface_short was built and is served: the lock names its files, and it is not built again
+    files = own_layout.read_lock()["models"]["blazeface_short"]["files"]
+    assert files == {name: sha256_of(own_layout.model_dir("blazeface_short") / name) for name in files}
+    assert "blazeface_full" not in own_layout.read_lock()["models"]
+    messages: list[str] = []
+    build_all(own_layout, mirror, images=None, only=["short"], log=messages.append)
+    assert messages == ["blazeface_short: up to date"]
