@@ -7,11 +7,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from service.browserbench.chromium import chromium_context
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
 BENCH_TIMEOUT_MS = 1_800_000
+READY_TIMEOUT_MS = 60_000
+# every state the page settles in after loading: only "ready" lets a run start
+LOADED = "body[data-state=ready], body[data-state=error], body[data-state=needs-key]"
 
 
 @dataclass(frozen=True)
@@ -59,13 +65,23 @@ def browser_jobs(images: Path) -> list[BrowserJob]:
     ]
 
 
+def open_page(page: Page, url: str) -> None:
+    """Load the page and wait until it is ready. A page that cannot get ready (the server wants an API
+    key, the manifest did not load) says so at once, in the page's own words, instead of a timeout on
+    a state that never comes."""
+    page.goto(url + "/")
+    page.wait_for_selector(LOADED, timeout=READY_TIMEOUT_MS)
+    state = page.evaluate("document.body.dataset.state")
+    if state != "ready":
+        raise RuntimeError(f"the page at {url} is not ready ({state}): {page.text_content('#status')}")
+
+
 def page_benchmark(
     chromium: Path, url: str, job: BrowserJob, iterations: int, screenshot: Path | None = None
 ) -> dict[str, Any]:
     with chromium_context(chromium) as context:
         page = context.new_page()
-        page.goto(url + "/")
-        page.wait_for_selector("body[data-state=ready]", timeout=60_000)
+        open_page(page, url)
         page.set_input_files("#file", str(job.image))
         page.wait_for_selector("#bench:not([disabled])")
         page.select_option("#task", job.task)
@@ -115,8 +131,7 @@ def new_visitor(
 
         page.on("requestfinished", finished)
         start = time.perf_counter()
-        page.goto(url + "/")
-        page.wait_for_selector("body[data-state=ready]", timeout=60_000)
+        open_page(page, url)
         page.set_input_files("#file", str(job.image))
         page.select_option("#task", job.task)
         page.select_option(f"#{job.choice[0]}", job.choice[1])

@@ -41,3 +41,14 @@ def test_a_failed_visit_says_why(
     job = browser_jobs(images)[1]
     with pytest.raises(RuntimeError, match="HTTP 413"):
         new_visitor(chromium, strict.url, job, simd=True, threads=1)
+
+
+def test_a_page_that_cannot_get_ready_says_why_at_once(
+    chromium: Path, page_built: None, start_server: Callable[..., LiveServer], images: Path
+) -> None:
+    """A server that wants an API key leaves the page asking for it (data-state=needs-key), never
+    ready: the run names that, rather than a playwright timeout on the ready state."""
+    guarded = start_server(api_key="bench-browser-has-no-key")
+    job = browser_jobs(images)[1]
+    with pytest.raises(RuntimeError, match=r"not ready \(needs-key\): the server wants an API key"):
+        new_visitor(chromium, guarded.url, job, simd=True, threads=1)
