@@ -157,7 +157,8 @@ def new_visitor(
             "bytes": sum(n for _, n in downloads),
             "by_kind": {
                 kind: sum(n for u, n in downloads if u.split("?")[0].endswith(suffix))
-                for kind, suffix in (("wasm", ".wasm"), ("model", ".onnx"), ("script", ".js"))
+                # the page's own modules are .mjs, onnxruntime-web is ort.min.js
+                for kind, suffix in (("wasm", ".wasm"), ("model", ".onnx"), ("script", (".js", ".mjs")))
             },
             "first_use": last["browser"]["timing"]["firstUse"],
         }

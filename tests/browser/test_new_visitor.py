@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from service.browserbench.run import Link, browser_jobs, new_visitor
+from service.settings import PROJECT_ROOT
 from tests.conftest import LiveServer
 
 
@@ -28,6 +29,11 @@ def test_compressed_visit_downloads_a_fraction_and_the_link_is_emulated(
     assert compressed["by_kind"]["wasm"] < plain["by_kind"]["wasm"] / 4
     assert compressed["by_kind"]["model"] < 0.7 * plain["by_kind"]["model"]
     assert compressed["bytes"] < plain["bytes"] / 3
+    # scripts: onnxruntime-web (ort.min.js) and the page's own modules (.mjs), sent as is
+    dist = PROJECT_ROOT / "web" / "dist"
+    assert plain["by_kind"]["script"] > sum(
+        (dist / name).stat().st_size for name in ("vendor/ort.min.js", "app.mjs")
+    )
     # the wasm alone cannot arrive faster than the link carries it
     assert plain["time_to_first_result_ms"] >= plain["by_kind"]["wasm"] * 8 / (link.down_mbps * 1e6) * 1000
 
