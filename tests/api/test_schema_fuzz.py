@@ -3,7 +3,8 @@ cases, no 5xx, every response as documented (status, content type, schema).
 
 `positive_data_acceptance` is left out: it expects every schema-valid request to be accepted, but
 some valid-looking combinations are refused on purpose with 422 naming the field (simd=off with
-onnxruntime, precision=fp32 with litert on the int8 tflite). So is `max_response_time`: a time limit."""
+onnxruntime, precision=fp32 with litert on the int8 tflite). The response time limit is the request
+timeout: a tighter one would be a timing claim."""
 
 from __future__ import annotations
 
@@ -24,9 +25,11 @@ def schemathesis(url: str, max_examples: int, cwd: Path, *options: str) -> int:
         f"{url}/openapi.json",
         f"--max-examples={max_examples}",
         "--checks=all",
-        # max_response_time (10 s under --checks=all) is a timing claim, which tests do not make: on a busy
-        # host the first preset=auto request, which measures the candidate settings, passed it
-        "--exclude-checks=positive_data_acceptance,max_response_time",
+        "--exclude-checks=positive_data_acceptance",
+        # --checks=all limits each response to 10 s, a timing claim, which tests do not make: on a busy
+        # host the first preset=auto request, which measures the candidate settings, took longer. The
+        # limit is the request timeout (the check cannot be excluded by name in this version)
+        "--max-response-time=30",
         "--seed=20261125",
         "--no-color",
         "--request-timeout=30",
