@@ -150,10 +150,19 @@ def test_a_waiter_that_times_out_does_not_block_the_ones_behind_it() -> None:
     assert head == [False] and behind == [True]  # the head gave up; the one behind got the free core
 
 
-def test_a_queued_job_whose_client_left_is_dropped_and_a_running_one_finishes() -> None:
-    """`client_left` returning ends a job no thread has taken (ClientClosedRequest, its function never
-    called, its place in the pool given up); a job already running finishes and answers."""
-    pool = InferencePool(cores=1, max_pending=10, queue_timeout_s=30)
+@pytest.mark.parametrize(
+    ("cores", "first_threads"),
+    [
+        (1, 1),  # the job waits in the executor's queue: no thread has taken it
+        (2, 2),  # behind a 2-thread inference the idle thread takes the job, which waits there for a core
+    ],
+)
+def test_a_job_whose_client_left_before_it_had_its_cores_is_dropped_and_a_running_one_finishes(
+    cores: int, first_threads: int
+) -> None:
+    """`client_left` returning ends a job that does not yet hold its cores (ClientClosedRequest, its
+    function never called, its place in the pool given up); a job already running finishes."""
+    pool = InferencePool(cores=cores, max_pending=10, queue_timeout_s=30)
     release = threading.Event()
     ran: list[str] = []
 
@@ -171,56 +180,22 @@ def test_a_queued_job_whose_client_left_is_dropped_and_a_running_one_finishes() 
         async def client_left() -> None:
             await gone.wait()
 
-        running = asyncio.ensure_future(pool.run(work("running"), 1, StageTimer(), client_left))
+        running = asyncio.ensure_future(pool.run(work("running"), first_threads, StageTimer(), client_left))
         await asyncio.sleep(0.05)
-        queued = asyncio.ensure_future(pool.run(work("queued"), 1, StageTimer(), client_left))
-        await asyncio.sleep(0.05)  # past WATCH_QUEUED_AFTER_S: the queued job watches its client
+        timer = StageTimer()
+        waiting = asyncio.ensure_future(pool.run(work("waiting"), 1, timer, client_left))
+        if cores > 1:
+            await asyncio.to_thread(_wait_until_waiting, pool._budget, 1)  # taken, waiting for a core
+        await asyncio.sleep(0.05)  # past WATCH_QUEUED_AFTER_S: the job watches its client
         gone.set()
         with pytest.raises(ClientClosedRequest):
-            await queued
+            await asyncio.wait_for(waiting, 5)
         assert pool.pending == 1  # only the running one is still admitted
+        if cores > 1:
+            assert timer.finish()["queue"] > 0
         release.set()
         assert await running == "running"
 
     asyncio.run(main())
     pool.shutdown()
     assert ran == ["running"]
-
-
-def test_a_job_a_thread_took_but_still_waiting_for_cores_is_dropped_when_its_client_leaves() -> None:
-    """A pool thread a core: behind a 2-thread inference holding both cores, the next job is taken by
-    the idle thread and waits there for a core. Its client leaving ends it too, before it runs."""
-    pool = InferencePool(cores=2, max_pending=10, queue_timeout_s=30)
-    release = threading.Event()
-    ran: list[str] = []
-
-    def work(name: str) -> Callable[[], str]:
-        def run() -> str:
-            ran.append(name)
-            release.wait()
-            return name
-
-        return run
-
-    async def main() -> None:
-        gone = asyncio.Event()
-
-        async def client_left() -> None:
-            await gone.wait()
-
-        wide = asyncio.ensure_future(pool.run(work("wide"), 2, StageTimer(), client_left))
-        await asyncio.sleep(0.05)
-        timer = StageTimer()
-        waiting = asyncio.ensure_future(pool.run(work("waiting"), 1, timer, client_left))
-        await asyncio.to_thread(_wait_until_waiting, pool._budget, 1)  # taken, waiting for a core
-        await asyncio.sleep(0.05)  # past WATCH_QUEUED_AFTER_S
-        gone.set()
-        with pytest.raises(ClientClosedRequest):
-            await asyncio.wait_for(waiting, 5)
-        assert pool.pending == 1 and timer.finish()["queue"] > 0
-        release.set()
-        assert await wide == "wide"
-
-    asyncio.run(main())
-    pool.shutdown()
-    assert ran == ["wide"]
