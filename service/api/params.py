@@ -48,7 +48,6 @@ async def resolve_settings(state: AppState, query: EngineQuery, timer: StageTime
         values["kernels"] = "reference"
     if query.simd is True and query.kernels is None and values["kernels"] == "reference":
         values["kernels"] = None  # simd=on over preset=scalar: the kernels simd=on implies, not a 422
-
     try:
         return EngineSettings.model_validate(values)
     except ValidationError as exc:
