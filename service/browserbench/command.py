@@ -44,9 +44,14 @@ def bench_browser(
     from service.browserbench.chromium import find_chromium
     from service.browserbench.lab import LAB_JSON, native_p50
     from service.browserbench.report import add_lab, deployment, markdown, summarize
-    from service.browserbench.run import Link, browser_jobs, new_visitor, page_benchmark
+    from service.browserbench.run import Link, PageNotReady, browser_jobs, new_visitor, page_benchmark
     from service.localserver import serve_app
 
+    if url:
+        problem = _unreachable(url)
+        if problem:
+            typer.echo(f"error: --url {url}: {problem}", err=True)
+            raise typer.Exit(2)
     chromium = find_chromium()
     if chromium is None:
         typer.echo("chromium not found: `make browser-deps` (or set MVA_CHROMIUM)", err=True)
@@ -56,16 +61,20 @@ def bench_browser(
     machine = machine_info()  # when, on what, with what load (bench-readme names the run)
     with nullcontext((url, None)) if url else serve_app() as (base, _):
         benches = []
-        for job in jobs:
-            typer.echo(f"{job.name}: {iterations} iterations per configuration ...")
-            shot = out / f"page-{job.model}.png"
-            benches.append(page_benchmark(chromium, base, job, iterations, shot))
-        link = Link(link_mbps, link_mbps / 2, link_rtt_ms)
-        visitors = [
-            new_visitor(chromium, base, job, simd=True, threads=2, link=hop, compressed=compressed)
-            for job in jobs
-            for hop, compressed in ((None, True), (link, True), (link, False))
-        ]
+        try:
+            for job in jobs:
+                typer.echo(f"{job.name}: {iterations} iterations per configuration ...")
+                shot = out / f"page-{job.model}.png"
+                benches.append(page_benchmark(chromium, base, job, iterations, shot))
+            link = Link(link_mbps, link_mbps / 2, link_rtt_ms)
+            visitors = [
+                new_visitor(chromium, base, job, simd=True, threads=2, link=hop, compressed=compressed)
+                for job in jobs
+                for hop, compressed in ((None, True), (link, True), (link, False))
+            ]
+        except PageNotReady as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
     summaries = [
         add_lab(summarize(bench), native_p50(LAB_JSON, job.model, job.precision))
         for job, bench in zip(jobs, benches, strict=True)
@@ -78,3 +87,15 @@ def bench_browser(
     (out / "browser.md").write_text(text + "\n")
     typer.echo(text)
     typer.echo(f"\nwritten: {out / 'browser.json'}, {out / 'browser.md'}")
+
+
+def _unreachable(url: str) -> str | None:
+    """Why no page can load from `url` (no server answers there), or None: a one-line error before
+    chromium starts, not a playwright traceback after."""
+    import httpx
+
+    try:
+        httpx.get(f"{url}/healthz", timeout=10)
+    except httpx.HTTPError as exc:
+        return f"no server answers there ({exc.__class__.__name__}: {exc})"
+    return None

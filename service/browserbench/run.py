@@ -65,6 +65,10 @@ def browser_jobs(images: Path) -> list[BrowserJob]:
     ]
 
 
+class PageNotReady(RuntimeError):
+    """The page settled in another state than ready (needs-key, error): nothing to run."""
+
+
 def open_page(page: Page, url: str) -> None:
     """Load the page and wait until it is ready. A page that cannot get ready (the server wants an API
     key, the manifest did not load) says so at once, in the page's own words, instead of a timeout on
@@ -73,7 +77,7 @@ def open_page(page: Page, url: str) -> None:
     page.wait_for_selector(LOADED, timeout=READY_TIMEOUT_MS)
     state = page.evaluate("document.body.dataset.state")
     if state != "ready":
-        raise RuntimeError(f"the page at {url} is not ready ({state}): {page.text_content('#status')}")
+        raise PageNotReady(f"the page at {url} is not ready ({state}): {page.text_content('#status')}")
 
 
 def page_benchmark(

@@ -7,8 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from service.browserbench.run import Link, browser_jobs, new_visitor
+from service.cli import app
+from service.localserver import free_port
 from service.settings import PROJECT_ROOT
 from tests.conftest import LiveServer
 
@@ -58,3 +61,23 @@ def test_a_page_that_cannot_get_ready_says_why_at_once(
     job = browser_jobs(images)[1]
     with pytest.raises(RuntimeError, match=r"not ready \(needs-key\): the server wants an API key"):
         new_visitor(chromium, guarded.url, job, simd=True, threads=1)
+
+
+def test_the_command_says_in_one_line_why_it_cannot_run(
+    chromium: Path, page_built: None, start_server: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    """`bench-browser --url`: no server there is a usage error before chromium starts (2), a page that
+    cannot get ready (the server wants a key) a one-line error (1); no traceback, no report written."""
+    out = tmp_path / "out"
+    nobody = f"http://127.0.0.1:{free_port()}"
+    guarded = start_server(api_key="bench-browser-has-no-key")
+    for url, code, said in [
+        (nobody, 2, f"error: --url {nobody}: no server answers there (ConnectError"),
+        (guarded.url, 1, "not ready (needs-key): the server wants an API key"),
+    ]:
+        result = CliRunner().invoke(
+            app, ["bench-browser", "--url", url, "--iterations", "1", "--out", str(out)]
+        )
+        assert result.exit_code == code, result.output
+        assert said in result.output and "Traceback" not in result.output
+        assert not (out / "browser.json").exists()
