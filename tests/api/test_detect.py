@@ -86,6 +86,8 @@ def test_an_annotated_jpeg_comes_back_at_its_own_size(client: httpx.Client, imag
         ("", "image/pngx", "application/json"),
         ("", "image/jpeg;q=0.5, application/json", "application/json"),
         ("", "application/json;q=0.4, image/jpeg", "image/jpeg"),
+        ("", "image/png, application/json", "image/png"),  # a tie: the one named first (README, API)
+        ("", "application/json, image/png", "application/json"),
         ("", "*/*", "application/json"),
         ("?annotate=true", "", "image/png"),
         ("?annotate=true", "image/jpeg", "image/jpeg"),
