@@ -1,6 +1,6 @@
-"""SIGTERM under load: /readyz turns false at once, in-flight requests finish, and no request is lost
-when clients route as a load balancer does (stop sending once readiness fails; the service keeps
-serving for MVA_SHUTDOWN_DELAY_S meanwhile)."""
+"""SIGTERM under load: /readyz turns false while the service still serves, in-flight requests finish,
+and no request is lost when clients route as a load balancer does (stop sending once readiness fails;
+the service keeps serving for MVA_SHUTDOWN_DELAY_S meanwhile)."""
 
 from __future__ import annotations
 
@@ -67,8 +67,11 @@ def test_sigterm_under_load_loses_no_accepted_request(
     signalled = asyncio.run(main())
     # uvicorn re-raises the signal once it has shut down cleanly
     assert server.process.wait(timeout=20) in (0, -signal.SIGTERM)
-    first_not_ready = next(t for t, status in readiness if t > signalled and status != 200)
-    assert first_not_ready - signalled < 0.5
+    # the first answer after SIGTERM that is not "ready" is the service's own 503, given while it still
+    # serves: had readiness turned only when the listener closed, it would be a refused connection (0)
+    after = [status for t, status in readiness if t > signalled]
+    first_not_ready = next(status for status in after if status != 200)
+    assert first_not_ready == 503, after
     assert outcomes["lost"] == outcomes["refused"] == outcomes["error_status"] == 0, outcomes
     assert outcomes["answered"] > 10
 
