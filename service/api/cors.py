@@ -1,7 +1,8 @@
 """CORS (MVA_CORS_ORIGINS): Starlette's middleware for every answer the middleware stack sends, and the
 same headers for the one it cannot see: the 500 of an unexpected error, which Starlette sends from
 outside every middleware (service/api/errors.py). Without them a page on an allowed origin could not
-read that answer, nor the request ID its error report needs."""
+read that answer, nor the request ID its error report needs. A preflight the middleware refuses is
+answered in the service's JSON error shape, as every other error."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.datastructures import Headers
+from starlette.responses import Response
+
+# a module import, not a name: errors.py imports this module for error_headers
+from service.api import errors
 
 # x-request-id both ways: a page may send its own ID, and needs to read it for an error report
 ALLOW_HEADERS = ["content-type", "authorization", "x-api-key", "x-request-id"]
@@ -16,10 +22,29 @@ ALLOW_HEADERS = ["content-type", "authorization", "x-api-key", "x-request-id"]
 EXPOSE_HEADERS = ["server-timing", "x-served-by", "x-request-id", "retry-after", "x-faces"]
 
 
+class JsonErrorCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS middleware, but a refused preflight (origin, method or header not allowed) is
+    the service's JSON error, not Starlette's plain-text 400 "Disallowed CORS origin"; same status and
+    CORS headers."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        # the CORS headers only: content-type and content-length are the JSON body's own
+        headers = {
+            name: value
+            for name, value in response.headers.items()
+            if name not in ("content-type", "content-length")
+        }
+        reason = bytes(response.body).decode()  # "Disallowed CORS origin, method"
+        return errors.error_response(400, "cors_not_allowed", f"preflight refused: {reason}", headers=headers)
+
+
 def install(app: FastAPI, origins: Sequence[str]) -> None:
     if origins:
         app.add_middleware(
-            CORSMiddleware,
+            JsonErrorCORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "POST"],
             allow_headers=ALLOW_HEADERS,

@@ -141,10 +141,37 @@ def test_cors_allows_only_the_configured_origin(guarded: LiveServer) -> None:
     preflight = {"access-control-request-method": "POST", "access-control-request-headers": "x-api-key"}
     with guarded.client() as client:
         allowed = client.options("/classify", headers={"origin": "https://app.example", **preflight})
-        assert allowed.status_code == 200
+        assert allowed.status_code == 200 and allowed.text == "OK"  # Starlette's own answer, as it was
         assert allowed.headers["access-control-allow-origin"] == "https://app.example"
         denied = client.options("/classify", headers={"origin": "https://evil.example", **preflight})
         assert "access-control-allow-origin" not in denied.headers
+
+
+@pytest.mark.parametrize(
+    ("origin", "method", "headers", "refused"),
+    [
+        ("https://evil.example", "POST", "x-api-key", "origin"),
+        ("https://app.example", "DELETE", "x-api-key", "method"),
+        ("https://app.example", "POST", "x-secret", "headers"),
+    ],
+)
+def test_a_refused_preflight_is_a_json_400_like_every_other_error(
+    guarded: LiveServer, origin: str, method: str, headers: str, refused: str
+) -> None:
+    """Starlette's CORS middleware answers it in plain text ("Disallowed CORS origin")."""
+    preflight = {"origin": origin, "access-control-request-method": method}
+    with guarded.client() as client:
+        denied = client.options("/classify", headers=preflight | {"access-control-request-headers": headers})
+    assert denied.status_code == 400
+    assert denied.headers["content-type"] == "application/json"
+    error = denied.json()["error"]
+    assert (
+        error["code"] == "cors_not_allowed"
+        and error["message"] == f"preflight refused: Disallowed CORS {refused}"
+    )
+    if refused == "origin":
+        assert "access-control-allow-origin" not in denied.headers
+    assert "x-request-id" in denied.headers  # answered inside the middleware stack, like the others
 
 
 def test_a_page_on_an_allowed_origin_can_send_and_read_the_request_id(
