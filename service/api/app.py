@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
+from starlette.types import ASGIApp
 
 from service import __version__
 from service.api import cors, errors, openapi
@@ -22,6 +23,12 @@ from service.memory import keep_freed_memory
 from service.settings import ServerSettings
 
 log = logging.getLogger("mobile_vision_api")
+
+
+class ServiceApp(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        # the one place outside ServerErrorMiddleware, which re-raises the error it has answered
+        return errors.LoggedOnce(super().build_middleware_stack())
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
@@ -42,7 +49,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             if state.siblings is not None:
                 state.siblings.mark_gone()
 
-    app = FastAPI(
+    app = ServiceApp(
         title="mobile-vision-api",
         version=__version__,
         description=(

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api import cors
 from service.errors import ServiceError
@@ -65,6 +66,7 @@ def _with_head(allow: str) -> str:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     rid = getattr(request.state, "request_id", None)
     log.exception("unhandled error (request %s %s, X-Request-ID %s)", request.method, request.url.path, rid)
+    request.state.logged_error = exc  # for LoggedOnce
     # Starlette sends this answer from outside every middleware, so neither RequestMetrics nor CORS can
     # add the headers every other response gets; a 500 is the answer whose request ID matters most
     settings = request.app.state.mva.settings
@@ -73,6 +75,23 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     if rid is not None:
         headers["X-Request-ID"] = rid
     return error_response(500, "internal_error", "internal error; see the server log", headers=headers)
+
+
+class LoggedOnce:
+    """Wraps the whole app, outside Starlette's ServerErrorMiddleware: that one re-raises an unexpected
+    error once `_unexpected` has logged it (with the request's ID) and answered, for the server to log
+    it again, a second ERROR record with the same traceback. That error ends here; any other (one the
+    handler did not log) goes on to the server."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            if scope.get("state", {}).get("logged_error") is not exc:
+                raise
 
 
 def install(app: FastAPI) -> None:
