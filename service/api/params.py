@@ -2,7 +2,8 @@
 
 Each inference route reads its query string as one pydantic model (service/api/query.py): the engine
 fields below plus its own. Resolving runs on the event loop: it is a few dict operations, and
-preset=auto's first measurement goes to a thread."""
+preset=auto's first measurement goes to a thread, admitted by the inference pool as the request's
+inference is."""
 
 from __future__ import annotations
 
@@ -67,6 +68,9 @@ async def _auto_settings(state: AppState, model: str, timer: StageTimer) -> dict
         return {}
     choice = state.auto.get(spec.name)
     if choice is None:
-        with timer.stage("load"):
-            choice = await asyncio.to_thread(state.auto_choice, spec)
+        # work done for this request (or waited for by it): admitted like its inference, so the
+        # requests that wait for a measurement count against MVA_MAX_PENDING and the next is refused
+        async with state.pool.admit():
+            with timer.stage("load"):
+                choice = await asyncio.to_thread(state.auto_choice, spec)
     return choice.choice.model_dump()

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+
+from service.api.app import create_app
+from service.settings import ServerSettings
 from tests.conftest import LiveServer
 
 SETTINGS = ("engine", "precision", "simd", "threads", "kernels")
@@ -71,3 +77,49 @@ def test_auto_measures_with_the_servers_onnxruntime_options(start_server: Callab
     with server.client() as client:
         auto = client.get("/v1/models").json()["auto"]["blazeface_short"]
     assert auto["measured_with"] == {"ort_int8_weights": "auto", "ort_spinning": True}
+
+
+def test_the_request_that_measures_is_admitted_like_an_inference(images: Path) -> None:
+    """The first preset=auto request waits for its measurement (which waits here for the cores a job
+    of the test holds): it is one of the MVA_MAX_PENDING requests admitted meanwhile, so with a limit of
+    1 the next request is refused at once, and it runs once the measurement is done."""
+    app = create_app(ServerSettings(warm_models=[], max_pending=1))
+    state = app.state.mva
+    state.warm_up()  # no model to warm: ready (the lifespan that would start it is not run here)
+    held, release = threading.Event(), threading.Event()
+
+    def hold_every_core() -> None:
+        held.set()
+        release.wait()
+
+    holder = threading.Thread(target=state.pool.run_blocking, args=(hold_every_core, state.pool.cores))
+    holder.start()
+    held.wait()
+    face = (images / "face.jpg").read_bytes()
+
+    async def requests() -> tuple[int, httpx.Response, httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=120) as client:
+            auto = asyncio.create_task(client.post("/detect?preset=auto", files={"image": face}))
+            try:
+                for _ in range(500):  # until it is admitted (never, before the fix)
+                    if state.pool.pending or auto.done():
+                        break
+                    await asyncio.sleep(0.01)
+                pending = state.pool.pending
+                other = await client.post("/detect", files={"image": face})
+            finally:
+                release.set()
+            return pending, other, await auto
+
+    try:
+        pending, other, auto = asyncio.run(requests())
+    finally:
+        release.set()
+        holder.join()
+        state.pool.shutdown()
+    assert pending == 1
+    assert other.status_code == 503
+    assert other.json()["error"]["message"].endswith("queued or running (limit 1); retry later")
+    assert auto.status_code == 200 and len(auto.json()["faces"]) == 2
+    assert state.pool.pending == 0
