@@ -78,7 +78,7 @@ def build_all(
             not force
             and entry
             and entry.get("tools", lock_tools) == tools
-            and _up_to_date(layout, spec, entry)
+            and up_to_date(layout, spec, entry, has_vnni())
         ):
             log(f"{spec.name}: up to date")
             continue
@@ -176,9 +176,15 @@ def _log_verified(spec: ModelSpec, out: Path, figures: dict, log: Callable[[str]
     log(f"{spec.name}: {out.name} {out.stat().st_size / 1e6:.1f} MB, {checked}")
 
 
-def _up_to_date(layout: ArtifactLayout, spec: ModelSpec, entry: dict) -> bool:
-    """The manifest entry and every file are those the lock entry records."""
+def up_to_date(layout: ArtifactLayout, spec: ModelSpec, entry: dict, vnni: bool) -> bool:
+    """The manifest entry and every file are those the lock entry records, and every file the server
+    runs on this host (`vnni`: its CPU has VNNI) was verified. int8-signed.onnx is verified only where
+    there is VNNI (build_model), the only CPU the server runs it on: a lock written on a host without
+    it (a models folder shared, copied or baked into an image) is stale on one with it."""
     if entry.get("spec_sha256") != _spec_digest(spec):
+        return False
+    signed = entry.get("verification", {}).get(layout.onnx_signed_int8(spec.name).stem)
+    if vnni and signed is not None and "max_abs" not in signed:
         return False
     for name, digest in entry.get("files", {}).items():
         path = layout.model_dir(spec.name) / name

@@ -9,7 +9,7 @@ import pytest
 
 from service.artifacts import ArtifactLayout, sha256_of
 from service.manifest import Manifest
-from service.modelbuild.build import build_all
+from service.modelbuild.build import build_all, up_to_date
 from service.modelbuild.verify import VerificationError
 
 
@@ -122,3 +122,23 @@ def test_a_model_built_before_another_fails_is_recorded_in_the_lock(
     messages: list[str] = []
     build_all(own_layout, mirror, images=None, only=["short"], log=messages.append)
     assert messages == ["blazeface_short: up to date"]
+
+
+def test_an_int8_signed_file_left_unverified_makes_the_lock_stale_on_a_vnni_host(
+    own_layout: ArtifactLayout, mirror: Path, manifest: Manifest
+) -> None:
+    """int8-signed.onnx is verified only where the CPU has VNNI, the only CPU the server runs it on. A
+    lock written on a host without (a models folder shared, copied or baked into an image) must not
+    pass for up to date on a host with VNNI: its server would run the file never verified. The build
+    asks about this host's CPU; both kinds are asked here, whichever this one is."""
+    build_all(own_layout, mirror, images=None, only=["mobilenet_v2"], log=lambda _: None)
+    entry = own_layout.read_lock()["models"]["mobilenet_v2"]
+    # as written on a host without VNNI (this one, or not)
+    entry["verification"]["int8-signed"] = {"skipped": "no VNNI on the build host"}
+    spec = manifest.get("mobilenet_v2")
+    assert up_to_date(own_layout, spec, entry, vnni=False)
+    assert not up_to_date(own_layout, spec, entry, vnni=True)
+    # verified (on a VNNI host): up to date on both kinds
+    entry["verification"]["int8-signed"] = entry["verification"]["int8"]
+    assert up_to_date(own_layout, spec, entry, vnni=True)
+    assert up_to_date(own_layout, spec, entry, vnni=False)
