@@ -9,12 +9,14 @@ import secrets
 from pathlib import PurePosixPath
 from typing import Any
 
+import httpx
 import kubernetes_validate
 import pytest
 import yaml
 
 from service.server import GRACEFUL_TIMEOUT_S
 from service.settings import PROJECT_ROOT, ServerSettings
+from tests.conftest import LiveServer
 
 K8S = PROJECT_ROOT / "deploy" / "k8s"
 # The oldest release these manifests target (autoscaling/v2 and policy/v1 are GA since 1.23) and the
@@ -206,3 +208,22 @@ def test_replicas_prefer_different_nodes() -> None:
     (term,) = anti["preferredDuringSchedulingIgnoredDuringExecution"]
     assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
     assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == pod["metadata"]["labels"]
+
+
+def test_the_api_trusts_the_scheme_and_client_the_ingress_forwards(env: dict[str, str]) -> None:
+    """An ingress reaches the pod from its own address and names the client's scheme and address in
+    X-Forwarded-Proto / X-Forwarded-For; uvicorn trusts them only from FORWARDED_ALLOW_IPS (default
+    127.0.0.1). Without it a redirect (a trailing slash dropped) behind a TLS ingress sends the browser
+    to http://, and the access log's `client` is the ingress. The server runs with the manifest's
+    value, reached from 127.0.0.2: a peer other than the default."""
+    server = LiveServer(
+        {"MVA_WARM_MODELS": "[]"} | {k: v for k, v in env.items() if k == "FORWARDED_ALLOW_IPS"}
+    )
+    try:
+        transport = httpx.HTTPTransport(local_address="127.0.0.2")
+        with httpx.Client(transport=transport, base_url=server.url) as client:
+            answer = client.get("/healthz/", headers={"Host": "api.example", "X-Forwarded-Proto": "https"})
+    finally:
+        server.stop()
+    assert answer.status_code == 307
+    assert answer.headers["location"] == "https://api.example/healthz"
