@@ -27,8 +27,11 @@ def check(
 ) -> bool:
     port = port or int(os.environ.get("MVA_PORT", "8000"))
     where = local_host(host if host is not None else os.environ.get("MVA_HOST", ""))
+    # no proxy: an HTTP_PROXY in the container's environment (Docker's client config puts one in every
+    # container) would be asked for the local server, and the check fail
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with urllib.request.urlopen(f"http://{where}:{port}{path}", timeout=timeout) as response:
+        with direct.open(f"http://{where}:{port}{path}", timeout=timeout) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False

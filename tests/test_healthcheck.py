@@ -14,11 +14,13 @@ from service.settings import PROJECT_ROOT
 from tests.conftest import LiveServer
 
 
-def _run(port: int | str, *args: str, host: str = "") -> subprocess.CompletedProcess[str]:
+def _run(
+    port: int | str, *args: str, host: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "service.healthcheck", *args],
         cwd=PROJECT_ROOT,
-        env={**os.environ, "MVA_PORT": str(port), "MVA_HOST": host},
+        env={**os.environ, **(env or {}), "MVA_PORT": str(port), "MVA_HOST": host},
         capture_output=True,
         text=True,
         timeout=30,
@@ -37,6 +39,15 @@ def test_command_exit_code_follows_the_server(server: LiveServer) -> None:
     closed = _run(free_port())
     assert closed.returncode == 1
     assert "unhealthy: /healthz" in closed.stderr
+
+
+def test_a_proxy_in_the_environment_is_not_asked(server: LiveServer) -> None:
+    """A container may get HTTP_PROXY (Docker's client config adds it to every container it starts):
+    the local server is asked directly, never through the proxy, which would make it look unhealthy."""
+    proxy = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    env = {"http_proxy": proxy, "HTTP_PROXY": proxy, "no_proxy": "", "NO_PROXY": ""}
+    result = _run(server.port, "/readyz", env=env)
+    assert result.returncode == 0, result.stderr
 
 
 def _serve_on(host: str, port: int, log: Path) -> subprocess.Popen[bytes]:
