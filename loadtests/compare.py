@@ -109,20 +109,21 @@ def measure(target: Target, scenario: Scenario, out: Path) -> LoadResult:
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    """One line per service and round; "vs ours" divides by ours in the same round (background load
-    drifts between rounds on a shared machine)."""
+    """One line per service and round. "served/s" counts right answers only (locust's req/s counts
+    failures too: a service answering fast errors would look fast); "vs ours" divides it by ours in the
+    same round (background load drifts between rounds on a shared machine)."""
     lines = [
-        "| round | service | requests | failures | req/s | vs ours | p50 ms | p95 ms | p99 ms | load 1m |",
+        "| round | service | requests | failures | served/s | vs ours | p50 ms | p95 ms | p99 ms | load 1m |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    ours = {r["round"]: r["rps"] for r in rows if r["service"] == "ours" and "rps" in r}
+    ours = {r["round"]: r["served_rps"] for r in rows if r["service"] == "ours" and "served_rps" in r}
     for r in rows:
-        if "rps" not in r:
+        if "served_rps" not in r:
             lines.append(f"| {r['round']} | {r['service']} | not run: {r['missing']} | | | | | | | |")
             continue
-        ratio = f"{r['rps'] / ours[r['round']]:.2f}x" if ours.get(r["round"]) else "-"
+        ratio = f"{r['served_rps'] / ours[r['round']]:.2f}x" if ours.get(r["round"]) else "-"
         lines.append(
-            f"| {r['round']} | {r['service']} | {r['requests']} | {r['failures']} | {r['rps']:.1f} "
+            f"| {r['round']} | {r['service']} | {r['requests']} | {r['failures']} | {r['served_rps']:.1f} "
             f"| {ratio} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['p99_ms']:.0f} | {r['load_1m']:.1f} |"
         )
     return "\n".join(lines)

@@ -54,20 +54,14 @@ def _rounds(compare: Doc) -> list[dict[str, Doc]]:
     return list(by_round.values())
 
 
-def served_rps(row: Doc) -> float:
-    """Right answers per second: locust's req/s counts failed requests too (a fast error would count as
-    throughput)."""
-    requests = row.get("requests")
-    return row["rps"] * (requests - row.get("failures", 0)) / requests if requests else row["rps"]
-
-
 def compare_ratios(compare: Doc) -> dict[str, tuple[float, float]]:
-    """service -> (lowest, highest) of ours' throughput over it (right answers), one figure per round."""
+    """service -> (lowest, highest) of ours' throughput over it, one figure per round: right answers
+    per second (compare.json's served_rps; its rps counts failed requests too)."""
     ratios: dict[str, list[float]] = {}
     for services in _rounds(compare):
         for name, row in services.items():
-            if name != "ours" and "ours" in services and served_rps(row) > 0:
-                ratios.setdefault(name, []).append(served_rps(services["ours"]) / served_rps(row))
+            if name != "ours" and "ours" in services and row["served_rps"] > 0:
+                ratios.setdefault(name, []).append(services["ours"]["served_rps"] / row["served_rps"])
     return {name: (min(values), max(values)) for name, values in ratios.items()}
 
 

@@ -1,8 +1,12 @@
-"""loadtests/compare.py's schedule: every service once a round, none always first."""
+"""loadtests/compare.py: the schedule (every service once a round, none always first), the table of
+what each service served."""
 
 from __future__ import annotations
 
-from loadtests.compare import schedule
+from typing import Any
+
+from loadtests.compare import markdown, schedule
+from loadtests.report import Summary
 
 
 def test_every_service_runs_once_a_round_and_the_order_shifts() -> None:
@@ -14,3 +18,21 @@ def test_every_service_runs_once_a_round_and_the_order_shifts() -> None:
     ]  # fmt: skip
     assert schedule(["ours"], 2) == [(1, "ours"), (2, "ours")]
     assert schedule([], 2) == []
+
+
+def _row(service: str, requests: int, failures: int, rps: float) -> dict[str, Any]:
+    """A row as measure_row writes it from locust's aggregated summary."""
+    summary = Summary("Aggregated", requests, failures, rps, 40.0, 50.0, 60.0)
+    return {"round": 1, "service": service, "description": service, "load_1m": 0.5, **summary.as_dict()}
+
+
+def test_the_table_counts_right_answers_not_fast_errors() -> None:
+    """A service answering half its requests with fast 503s made 200 requests a second but served 100:
+    the table says 100, and "vs ours" compares what was served; the failures stay in sight."""
+    rows = [_row("ours", 3000, 0, 100.0), _row("naive", 6000, 3000, 200.0), _row("bentoml", 900, 900, 30.0)]
+    lines = markdown(rows).splitlines()
+    assert lines[0].startswith("| round | service | requests | failures | served/s | vs ours |")
+    assert lines[2].startswith("| 1 | ours | 3000 | 0 | 100.0 | 1.00x |")
+    assert lines[3].startswith("| 1 | naive | 6000 | 3000 | 100.0 | 1.00x |")
+    assert lines[4].startswith("| 1 | bentoml | 900 | 900 | 0.0 | 0.00x |")
+    assert [row["served_rps"] for row in rows] == [100.0, 100.0, 0.0]  # what compare.json holds
