@@ -88,14 +88,27 @@ def chosen_targets(out: Path, only: list[str] | None) -> list[Target]:
     return [t for t in available if not only or t.name in only]
 
 
+class WarmUpFailed(RuntimeError):
+    pass
+
+
 def warm_up(url: str, image: Path) -> None:
     """First requests build sessions and caches in every framework; keep them out of the figures.
-    With MVA_API_KEY set, ours inherits it: its key goes along (the baselines ignore it)."""
+    With MVA_API_KEY set, ours inherits it: its key goes along (the baselines ignore it).
+    An error answer or no answer is WarmUpFailed, in one line."""
     env = {**os.environ, **server_key_env()}  # what the locustfile sends, by its MVA_LOADTEST_* defaults
     headers = api_key_headers(env.get("MVA_LOADTEST_API_KEY"), env.get("MVA_LOADTEST_API_KEY_FILE"))
     with httpx.Client(base_url=url, timeout=60, headers=headers) as client:
-        for _ in range(WARM_UP_REQUESTS):
-            client.post("/classify", files={"image": (image.name, image.read_bytes())}).raise_for_status()
+        try:
+            for _ in range(WARM_UP_REQUESTS):
+                client.post("/classify", files={"image": (image.name, image.read_bytes())}).raise_for_status()
+        except httpx.HTTPStatusError as exc:
+            answer = exc.response
+            raise WarmUpFailed(
+                f"warm-up: HTTP {answer.status_code} {answer.reason_phrase} from /classify"
+            ) from exc
+        except httpx.HTTPError as exc:  # no answer: refused, reset, timed out
+            raise WarmUpFailed(f"warm-up: {type(exc).__name__}: {' '.join(str(exc).split())}") from exc
 
 
 def measure(target: Target, scenario: Scenario, out: Path) -> LoadResult:
@@ -138,6 +151,8 @@ def measure_row(target: Target, scenario: Scenario, out: Path, round_: int) -> d
         result = measure(target, scenario, out / f"round{round_}")
     except ServerDidNotStart as exc:
         return {**row, "missing": f"did not start: {exc}"}
+    except WarmUpFailed as exc:  # this service's row says why; the others still run
+        return {**row, "missing": str(exc)}
     if "Aggregated" not in result.stats:  # locust itself did not run
         return {**row, "missing": "; ".join(result.report.violations)}
     return {**row, "description": target.description, "load_1m": load_1m, **result.total.as_dict()}

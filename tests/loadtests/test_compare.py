@@ -1,11 +1,19 @@
 """loadtests/compare.py: the schedule (every service once a round, none always first), the table of
-what each service served."""
+what each service served, a service that fails its warm-up."""
 
 from __future__ import annotations
 
+import io
+import json
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-from loadtests.compare import markdown, schedule
+import pytest
+from rich.console import Console
+
+from loadtests.compare import compare_targets, markdown, schedule, targets
+from loadtests.launch import Scenario
 from loadtests.report import Summary
 
 
@@ -36,3 +44,24 @@ def test_the_table_counts_right_answers_not_fast_errors() -> None:
     assert lines[3].startswith("| 1 | naive | 6000 | 3000 | 100.0 | 1.00x |")
     assert lines[4].startswith("| 1 | bentoml | 900 | 900 | 0.0 | 0.00x |")
     assert [row["served_rps"] for row in rows] == [100.0, 100.0, 0.0]  # what compare.json holds
+
+
+def test_a_service_that_fails_its_warm_up_gets_a_row_and_the_others_still_run(
+    images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ours started with a key the warm-up does not send: its /classify answers 401. Its row says so in
+    one line, and the naive service after it is still measured and saved (the 401 ended the whole run)."""
+    monkeypatch.delenv("MVA_API_KEY", raising=False)
+    monkeypatch.delenv("MVA_API_KEY_FILE", raising=False)
+    chosen = [t for t in targets(tmp_path) if t.name in ("ours", "naive")]
+    chosen = [
+        replace(t, env=(*t.env, ("MVA_API_KEY", "not-sent"))) if t.name == "ours" else t for t in chosen
+    ]
+    scenario = Scenario(users=1, spawn_rate=1, run_time="2s", max_fail_ratio=1.0, images=images)
+    compare_targets(scenario, tmp_path, chosen, 1, Console(file=io.StringIO()))
+    ours, naive = json.loads((tmp_path / "compare.json").read_text())["results"]
+    assert ours == {"round": 1, "service": "ours", "missing": "warm-up: HTTP 401 Unauthorized from /classify"}
+    assert naive["service"] == "naive" and naive["served_rps"] > 0 and naive["failures"] == 0
+    table = (tmp_path / "compare.md").read_text()
+    assert "| 1 | ours | not run: warm-up: HTTP 401 Unauthorized from /classify |" in table
+    assert "| 1 | naive | " in table
