@@ -13,6 +13,7 @@ from service.localserver import LOOPBACK, free_port
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 WORKER_EXIT_GRACE_S = 30.0
+WORKER_TERM_WAIT_S = 10.0
 # what a run writes next to <prefix>; removed first, so that a run that writes nothing (locust refused its
 # arguments) cannot be reported with an earlier run's figures
 REPORT_SUFFIXES = (
@@ -89,6 +90,20 @@ def _workers(count: int, master_port: int, env: dict[str, str]) -> list[subproce
     return [subprocess.Popen(worker, env=env) for _ in range(count)]
 
 
+def _stop_workers(workers: list[subprocess.Popen[bytes]], grace_s: float) -> None:
+    """Give each worker `grace_s` to end on its own, then SIGTERM (locust stops cleanly), then SIGKILL."""
+    for process in workers:
+        try:
+            process.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            try:
+                process.wait(WORKER_TERM_WAIT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
 def run_locust(
     host: str, scenario: Scenario, prefix: Path, workers: int = 0, env: dict[str, str] | None = None
 ) -> LoadResult:
@@ -111,12 +126,9 @@ def run_locust(
     try:
         exit_code = subprocess.run(command, check=False, env=locust_env).returncode
     finally:
-        for process in started:  # the master tells its workers to quit; wait, then make sure
-            try:
-                process.wait(WORKER_EXIT_GRACE_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        # a master that reached its quitting event (it writes the summary there) told its workers to quit;
+        # one that stopped before (it refused its options, Ctrl-C) told them nothing: they would wait for it
+        _stop_workers(started, WORKER_EXIT_GRACE_S if summary_path(prefix).exists() else 0.0)
     if not summary_path(prefix).exists():  # locust stopped before its quitting event (its output says why)
         problem = f"locust exited with code {exit_code} without writing {summary_path(prefix)}"
         return LoadResult(exit_code or 1, prefix, RunReport(stats={}, violations=[problem]))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from loadtests.launch import Scenario, run_locust
+from loadtests.launch import WORKER_EXIT_GRACE_S, Scenario, run_locust
 from service.localserver import LOOPBACK, free_port
 from tests.conftest import LiveServer
 
@@ -121,6 +122,24 @@ def test_a_run_locust_refuses_is_not_reported_with_an_earlier_runs_figures(
         f"locust exited with code 2 without writing {tmp_path}/same_summary.json"
     ]
     assert not (tmp_path / "same.html").exists()
+
+
+def test_the_workers_of_a_master_that_refuses_its_options_are_stopped_with_it(
+    images: Path, tmp_path: Path
+) -> None:
+    """The master exits 2 at once on an option it does not know, before it could tell its worker to quit:
+    the worker is stopped then, not waited for WORKER_EXIT_GRACE_S as after a run. The bound on the call
+    is the failure mode (it returned only after the 30 s grace), not a speed claim."""
+    url = f"http://{LOOPBACK}:{free_port()}"  # never reached: the master stops on its options
+    scenario = Scenario(**{**SHORT.__dict__, "images": images, "extra": ("--mva-bogus", "1")})
+    with ThreadPoolExecutor(1) as pool:
+        call = pool.submit(run_locust, url, scenario, tmp_path / "refused", 1)
+        result = call.result(timeout=WORKER_EXIT_GRACE_S / 2)
+    assert result.exit_code == 2
+    assert result.stats == {}
+    assert result.report.violations == [
+        f"locust exited with code 2 without writing {tmp_path}/refused_summary.json"
+    ]
 
 
 def test_a_folder_of_pngs_gets_the_known_answers(server: LiveServer, images: Path, tmp_path: Path) -> None:
