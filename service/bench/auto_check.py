@@ -18,7 +18,12 @@ def auto_vs_bench(layout: ArtifactLayout, manifest: Manifest, bench_json: Path, 
     unless a test asks for fewer)."""
     if not bench_json.exists():
         return {"note": f"{bench_json} not found: run `make bench` first"}
-    rows = [r for r in json.loads(bench_json.read_text())["results"] if r["mode"] == "engine"]
+    # cells that failed have no figures to compare with
+    rows = [
+        r
+        for r in json.loads(bench_json.read_text())["results"]
+        if r["mode"] == "engine" and not r.get("error")
+    ]
     out: dict[str, Any] = {}
     for name in dict.fromkeys(r["model"] for r in rows):
         choice = tune(manifest.get(name), layout, rounds=rounds).choice

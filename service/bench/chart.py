@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from service.bench.matrix import MODES
+from service.bench.matrix import MODES, Cell
 from service.bench.run import Result
 
 if TYPE_CHECKING:
@@ -41,7 +41,11 @@ def draw_chart(results: list[Result], title: str) -> Figure:
     for axis, model in zip(axes[0], models, strict=True):
         cells = list(dict.fromkeys(r.cell for r in results if r.cell.model == model))
         for m, mode in enumerate(modes):
-            stats = {r.cell: r.stats for r in results if r.cell.model == model and r.mode == mode}
+            stats = {
+                r.cell: r.stats
+                for r in results
+                if r.cell.model == model and r.mode == mode and r.stats is not None
+            }
             ys = [i + (m - (len(modes) - 1) / 2) * height for i, c in enumerate(cells) if c in stats]
             shown = [c for c in cells if c in stats]
             p50 = [stats[c].p50_ms for c in shown]
@@ -57,15 +61,18 @@ def draw_chart(results: list[Result], title: str) -> Figure:
             )
             for y, value, top in zip(ys, p50, p99, strict=True):
                 axis.text(top * 1.05, y, f"{value:.1f}", va="center", fontsize=7)
-        axis.set_yticks(range(len(cells)), [c.label for c in cells], fontsize=8)
+        axis.set_yticks(range(len(cells)), [_label(c, results) for c in cells], fontsize=8)
         axis.invert_yaxis()
         axis.set_xscale("log")
         # plain numbers: over less than two decades matplotlib labels minor ticks too, and its
         # default "3x10^0" labels then run into each other
         axis.xaxis.set_major_formatter(LogFormatter())
         axis.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
-        longest = max(r.stats.p99_ms for r in results if r.cell.model == model)
-        axis.set_xlim(right=longest * 1.8)  # room for the value labels
+        longest = max((r.stats.p99_ms for r in results if r.cell.model == model and r.stats), default=None)
+        if longest is None:  # every cell of the model failed: no latency to scale by
+            axis.set_xlim(1, 10)
+        else:
+            axis.set_xlim(right=longest * 1.8)  # room for the value labels
         axis.set_xlabel("latency, ms (bar p50, whisker p99; log scale)")
         axis.set_title(model)
         axis.grid(axis="x", which="both", alpha=0.3)
@@ -74,3 +81,9 @@ def draw_chart(results: list[Result], title: str) -> Figure:
     figure.suptitle(title, fontsize=9)
     figure.tight_layout(rect=(0, 0.05, 1, 1))
     return figure
+
+
+def _label(cell: Cell, results: list[Result]) -> str:
+    """The configuration's name, and the modes it failed in (they have no bar)."""
+    failed = [r.mode for r in results if r.cell == cell and r.stats is None]
+    return f"{cell.label} (failed: {', '.join(failed)})" if failed else cell.label

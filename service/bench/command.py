@@ -18,6 +18,7 @@ from service.bench.matrix import DEFAULT_MODELS, ENGINE_CHOICES, MODES, default_
 from service.bench.options import EXISTING_FILE, MODELS_DIR, known_models, models_folder
 from service.bench.ratios import compute_ratios
 from service.bench.report import (
+    markdown_failures,
     markdown_machine,
     markdown_ratios,
     markdown_table,
@@ -25,7 +26,7 @@ from service.bench.report import (
     write_json,
     write_together,
 )
-from service.bench.run import Bench, BenchConfig, SettingsDiffer
+from service.bench.run import Bench, BenchConfig
 from service.manifest import Manifest
 from service.settings import CPU_COUNT, PROJECT_ROOT
 
@@ -102,8 +103,9 @@ def bench(
         task = progress.add_task("starting", total=runner.total_runs())
         try:
             results = runner.run(lambda what: progress.update(task, advance=1, description=what))
-        except (ServerFailed, SettingsDiffer) as exc:
-            # the server's fault, not the bench's: one line, no traceback; nothing is written
+        except ServerFailed as exc:
+            # no server to time at all: one line, no traceback; nothing is written (a cell the server
+            # fails is that cell's result)
             progress.stop()
             typer.echo(f"bench: {exc}", err=True)
             raise typer.Exit(1) from exc
@@ -118,13 +120,16 @@ def bench(
         "url": config.url or "a server started by the command",
     }
     summary = "\n\n".join(
-        [
+        part
+        for part in [
             f"Command: `{command}` (image {picture.name}, {config.runs} runs, "
             f"{config.warmup} warm-up per cell)",
             markdown_machine(machine),
             markdown_table(results),
+            markdown_failures(results),
             markdown_ratios(ratios),
         ]
+        if part
     )
     title = f"{textwrap.fill(command, 140)}\n{machine['cpu']}, {machine['cores']} cores"
     write_together(
@@ -138,6 +143,12 @@ def bench(
     )
     typer.echo(summary)
     console.print(f"wrote {', '.join(str(out / f'bench.{ext}') for ext in ('json', 'csv', 'png', 'md'))}")
+    failed = [r for r in results if r.error]
+    if failed:  # the figures of the others are written; the run as a whole did not succeed
+        typer.echo(f"bench: {len(failed)} of {len(results)} cells x modes failed:", err=True)
+        for r in failed:
+            typer.echo(f"  {r.cell.model} {r.cell.label}, {r.mode}: {r.error}", err=True)
+        raise typer.Exit(1)
 
 
 def _command_line(ctx: typer.Context) -> str:

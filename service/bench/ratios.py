@@ -20,7 +20,7 @@ class Ratio:
 
 
 def _p50(results: list[Result], mode: Mode) -> dict[Cell, float]:
-    return {r.cell: r.stats.p50_ms for r in results if r.mode == mode}
+    return {r.cell: r.stats.p50_ms for r in results if r.mode == mode and r.stats is not None}
 
 
 def _speedup(kind: str, model: str, name: str, slow: float, fast: float) -> Ratio:

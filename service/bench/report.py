@@ -22,8 +22,13 @@ def _by_cell(results: list[Result]) -> dict[Cell, dict[str, Result]]:
     return table
 
 
-def _ms(result: Result | None, field: str = "p50_ms") -> str:
-    return "" if result is None else f"{getattr(result.stats, field):.2f}"
+def _ms(result: Result | None, field: str = "p50_ms", digits: int = 2) -> str:
+    """A figure of the cell in that mode: empty when the mode did not run, "failed" when it failed."""
+    if result is None:
+        return ""
+    if result.stats is None:
+        return "failed"
+    return f"{getattr(result.stats, field):.{digits}f}"
 
 
 def markdown_table(results: list[Result]) -> str:
@@ -36,16 +41,21 @@ def markdown_table(results: list[Result]) -> str:
         engine, pipeline, http = modes.get("engine"), modes.get("pipeline"), modes.get("http")
         overhead = (
             f"{http.stats.p50_ms - pipeline.stats.p50_ms:+.2f}"
-            if http is not None and pipeline is not None
+            if http is not None and pipeline is not None and http.stats and pipeline.stats
             else ""
         )
-        throughput = "" if engine is None else f"{engine.stats.throughput_rps:.0f}"
         lines.append(
             f"| {cell.model} | {cell.backend} | {cell.precision} | {cell.threads} | {_ms(engine)} "
-            f"| {_ms(engine, 'p99_ms')} | {throughput} | {_ms(pipeline)} | {_ms(http)} "
+            f"| {_ms(engine, 'p99_ms')} | {_ms(engine, 'throughput_rps', 0)} | {_ms(pipeline)} | {_ms(http)} "
             f"| {_ms(http, 'p99_ms')} | {overhead} |"
         )
     return "\n".join(lines)
+
+
+def markdown_failures(results: list[Result]) -> str:
+    """The cells that failed, in which mode and why (empty when none did)."""
+    failed = [f"- {r.cell.model} {r.cell.label}, {r.mode}: {r.error}" for r in results if r.error]
+    return "\n".join(["Failed, no figures:", "", *failed]) if failed else ""
 
 
 def markdown_ratios(ratios: list[Ratio]) -> str:

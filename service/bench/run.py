@@ -7,7 +7,7 @@ import json
 import mimetypes
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from service.artifacts import ArtifactLayout
@@ -46,18 +46,31 @@ class BenchConfig:
 
 @dataclass(frozen=True)
 class Result:
+    """One cell in one mode: its figures, or (stats None) the error that stopped it."""
+
     cell: Cell
     mode: Mode
-    stats: Stats
+    stats: Stats | None
+    error: str | None = None
 
     def row(self) -> dict[str, object]:
+        figures = asdict(self.stats) if self.stats is not None else dict.fromkeys(STATS_FIELDS)
         return {
             **asdict(self.cell),
             "backend": self.cell.backend,
             "simd": self.cell.simd,
             "mode": self.mode,
-            **asdict(self.stats),
+            **figures,
+            "error": self.error,
         }
+
+
+STATS_FIELDS = [f.name for f in fields(Stats)]
+
+
+def one_line(exc: Exception) -> str:
+    """What went wrong, for a table cell or a log line: the exception's name and message, one line."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
 class Bench:
@@ -72,39 +85,71 @@ class Bench:
         return sum(sum(self.config.runs_for(c)) for c in self.cells) * len(self.config.modes)
 
     def run(self, advance: Callable[[str], None]) -> list[Result]:
-        """Every cell in every mode; `advance(description)` is called after each run."""
+        """Every cell in every mode; `advance(description)` is called after each run. A cell that fails
+        in a mode (its engine raises, the server answers an error) is a Result with the error; the
+        other modes and cells go on."""
         results: list[Result] = []
         inprocess = InProcess(self.layout, self.manifest)
         with self._http() as http:
             for cell in self.cells:
-                task = self.manifest.get(cell.model).task
-                image = self._images[task]
-                calls: dict[Mode, Callable[[], object]] = {}
-                for mode in self.config.modes:
-                    if mode == "engine":
-                        calls[mode] = inprocess.engine_call(cell, image)
-                    elif mode == "pipeline":
-                        calls[mode] = inprocess.pipeline_call(cell, image)
-                    else:
-                        assert http is not None
-                        calls[mode] = http.call(cell, image, _content_type(self.config.images[task]))
-                        same_settings(cell, calls[mode](), inprocess.runner(cell).settings)
-                warmup, runs = self.config.runs_for(cell)
-                samples: dict[Mode, list[float]] = {mode: [] for mode in calls}
-                for call in calls.values():
-                    for _ in range(warmup):
-                        call()
-                        advance(f"{cell.model} {cell.label} warm-up")
-                # the modes take turns in blocks, so a burst of load elsewhere hits them alike
-                blocks = min(BLOCKS, runs)
-                for block in range(blocks):
-                    size = runs // blocks + (1 if block < runs % blocks else 0)
-                    for mode, call in calls.items():
-                        for _ in range(size):
-                            samples[mode].append(time_call(call))
-                            advance(f"{cell.model} {cell.label} {mode}")
-                results += [Result(cell, mode, Stats.of(values)) for mode, values in samples.items()]
+                results += self._cell(cell, inprocess, http, advance)
         return results
+
+    def _cell(
+        self, cell: Cell, inprocess: InProcess, http: HttpClient | None, advance: Callable[[str], None]
+    ) -> list[Result]:
+        task = self.manifest.get(cell.model).task
+        image = self._images[task]
+        calls: dict[Mode, Callable[[], object]] = {}
+        failed: dict[Mode, str] = {}
+
+        def attempt(mode: Mode, work: Callable[..., None], *args: object) -> None:
+            try:
+                work(mode, *args)
+            except Exception as exc:  # any failure of this cell in this mode is its result
+                failed[mode] = one_line(exc)
+                calls.pop(mode, None)
+
+        def prepare(mode: Mode) -> None:
+            if mode == "engine":
+                calls[mode] = inprocess.engine_call(cell, image)
+            elif mode == "pipeline":
+                calls[mode] = inprocess.pipeline_call(cell, image)
+            else:
+                assert http is not None
+                call = http.call(cell, image, _content_type(self.config.images[task]))
+                same_settings(cell, call(), inprocess.runner(cell).settings)
+                calls[mode] = call
+
+        for mode in self.config.modes:
+            attempt(mode, prepare)
+        warmup, runs = self.config.runs_for(cell)
+        samples: dict[Mode, list[float]] = {mode: [] for mode in calls}
+
+        def warm(mode: Mode, call: Callable[[], object]) -> None:
+            for _ in range(warmup):
+                call()
+                advance(f"{cell.model} {cell.label} warm-up")
+
+        def timed(mode: Mode, call: Callable[[], object], size: int) -> None:
+            for _ in range(size):
+                samples[mode].append(time_call(call))
+                advance(f"{cell.model} {cell.label} {mode}")
+
+        for mode, call in list(calls.items()):
+            attempt(mode, warm, call)
+        # the modes take turns in blocks, so a burst of load elsewhere hits them alike
+        blocks = min(BLOCKS, runs)
+        for block in range(blocks):
+            size = runs // blocks + (1 if block < runs % blocks else 0)
+            for mode, call in list(calls.items()):
+                attempt(mode, timed, call, size)
+        return [
+            Result(cell, mode, None, failed[mode])
+            if mode in failed
+            else Result(cell, mode, Stats.of(samples[mode]))
+            for mode in self.config.modes
+        ]
 
     @contextmanager
     def _http(self) -> Iterator[HttpClient | None]:

@@ -20,6 +20,9 @@ def native_p50(path: Path, model: str, precision: str) -> dict[str, Any] | None:
     found = {
         f"{row['backend']} t{row['threads']}": row["p50_ms"]
         for row in rows
-        if row.get("model") == model and row.get("precision") == precision and row.get("mode") == "engine"
+        if row.get("model") == model
+        and row.get("precision") == precision
+        and row.get("mode") == "engine"
+        and not row.get("error")  # a cell that failed has no figures
     }
     return found or None

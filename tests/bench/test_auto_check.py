@@ -32,3 +32,23 @@ def test_auto_is_compared_with_the_best_simd_cell_of_the_bench(
             assert figures["ratio"] == round(mine[0]["p50_ms"] / figures["best_p50_ms"], 3) >= 1.0
         else:
             assert figures["auto_p50_ms_in_bench"] is None and figures["ratio"] is None
+
+
+def test_a_cell_the_bench_could_not_run_is_left_out(
+    bench_out: Path, layout: ArtifactLayout, manifest: Manifest, tmp_path: Path
+) -> None:
+    """A failed cell has an error and no figures: it is neither the best cell nor auto's."""
+    document = json.loads((bench_out / "bench.json").read_text())
+    first = next(r for r in document["results"] if r["mode"] == "engine" and r["model"] == "mobilenet_v2")
+    failed = first | {"threads": 7, "p50_ms": None, "p99_ms": None, "error": "RuntimeError: cannot load"}
+    document["results"].append(failed)
+    (tmp_path / "bench.json").write_text(json.dumps(document))
+    compared = auto_vs_bench(layout, manifest, tmp_path / "bench.json", rounds=1)
+    assert compared["mobilenet_v2"]["best_p50_ms"] == min(
+        r["p50_ms"]
+        for r in document["results"]
+        if r["mode"] == "engine"
+        and r["model"] == "mobilenet_v2"
+        and r["kernels"] != "reference"
+        and r is not failed
+    )

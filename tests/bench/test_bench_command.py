@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -105,26 +106,75 @@ def test_http_cells_must_run_what_the_in_process_cells_run(
     assert "int8.onnx" in result.output and "int8-signed.onnx" in result.output
 
 
-@pytest.mark.parametrize("server", ["none there", "wants a key"])
-def test_a_server_that_cannot_be_timed_stops_the_run_with_one_line(
-    server: str, start_server: Callable[..., LiveServer], layout: ArtifactLayout, tmp_path: Path
+def test_a_server_that_is_not_there_stops_the_run_with_one_line(
+    layout: ArtifactLayout, tmp_path: Path
 ) -> None:
-    """Nothing answering at --url, or answering 401: the reason and the URL or path in one line (it was
-    a long traceback), exit 1, and no files: an error answer is never timed."""
-    if server == "none there":
-        url = f"http://127.0.0.1:{free_port()}"
-    else:
-        url = start_server(api_key="not-the-bench-s", warm_models='["blazeface_short"]').url
+    """Nothing answering at --url: the reason and the URL in one line (it was a long traceback), exit 1,
+    and no files: there is no server to time at all."""
+    url = f"http://127.0.0.1:{free_port()}"
     args = ["bench", "--model", "blazeface_short", "--engine", "onnxruntime", "--threads", "1"]
     args += ["--mode", "http", "--runs", "2", "--warmup", "1", "--url", url, "--out", str(tmp_path / "out")]
     result = CliRunner().invoke(app, [*args, "--models-dir", str(layout.root)], env={"MVA_API_KEY": None})
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
-    expected = f"{url}: no server answers there" if server == "none there" else "/detect?"
-    assert expected in result.output
-    if server == "wants a key":
-        assert "HTTP 401" in result.output
+    assert f"{url}: no server answers there" in result.output
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def _failed_run(args: list[str], out: Path, env: dict[str, str | None] | None = None) -> tuple[str, dict]:
+    """Run bench, which must exit 1 for its failed cells after writing them; its output and bench.json."""
+    result = CliRunner().invoke(app, [*args, "--runs", "2", "--warmup", "1", "--out", str(out)], env=env)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    return result.output, json.loads((out / "bench.json").read_text())
+
+
+def test_a_server_that_fails_a_cell_fails_that_cell_only(
+    start_server: Callable[..., LiveServer], layout: ArtifactLayout, tmp_path: Path
+) -> None:
+    """A server at --url that answers 401: its HTTP cell failed, with the answer, never timed; the engine
+    figures of the same cell are measured and written; the run exits 1 at the end."""
+    url = start_server(api_key="not-the-bench-s", warm_models='["blazeface_short"]').url
+    args = ["bench", "--model", "blazeface_short", "--engine", "onnxruntime", "--threads", "1"]
+    args += ["--mode", "engine", "--mode", "http", "--url", url, "--models-dir", str(layout.root)]
+    output, document = _failed_run(args, tmp_path, env={"MVA_API_KEY": None})
+    engine, http = document["results"]
+    assert engine["mode"] == "engine" and engine["error"] is None and engine["p50_ms"] > 0
+    assert http["mode"] == "http" and http["p50_ms"] is None and http["runs"] is None
+    assert http["error"].startswith("ServerFailed: /detect?") and "HTTP 401" in http["error"]
+    assert "blazeface_short onnxruntime fp32 t1, http: ServerFailed: /detect?" in output
+    markdown = (tmp_path / "bench.md").read_text()
+    [line] = [line for line in markdown.splitlines() if line.startswith("| blazeface_short | onnxruntime |")]
+    assert line.endswith("|  | failed | failed |  |")  # no pipeline mode; HTTP p50, p99 failed; no overhead
+    assert f"- blazeface_short onnxruntime fp32 t1, http: {http['error']}" in markdown
+    with (tmp_path / "bench.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [row["error"] for row in rows] == ["", http["error"]]
+
+
+def test_an_engine_that_raises_fails_its_cells_and_the_others_run(
+    layout: ArtifactLayout, tmp_path: Path
+) -> None:
+    """BlazeFace's ONNX file damaged in a copy of the models: onnxruntime cannot load it, so its cell
+    failed with the engine's error; the LiteRT cell of the same model (its own file) is measured and the
+    files are written; exit 1."""
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(layout.manifest, models / "manifest.json")
+    shutil.copytree(layout.build_dir, models / "build")
+    (models / "build" / "blazeface_short" / "fp32.onnx").write_bytes(b"not an onnx model")
+    args = ["bench", "--model", "blazeface_short", "--engine", "onnxruntime", "--engine", "xnnpack"]
+    args += ["--threads", "1", "--mode", "engine", "--models-dir", str(models)]
+    output, document = _failed_run(args, tmp_path / "out")
+    ort, xnnpack = document["results"]
+    assert ort["backend"] == "onnxruntime" and ort["p50_ms"] is None and ort["error"]
+    assert xnnpack["backend"] == "litert-xnnpack" and xnnpack["error"] is None and xnnpack["p50_ms"] > 0
+    assert "1 of 2 cells x modes failed" in output
+    assert (
+        "| blazeface_short | onnxruntime | fp32 | 1 | failed | failed | failed |"
+        in (tmp_path / "out" / "bench.md").read_text()
+    )
+    assert (tmp_path / "out" / "bench.png").read_bytes().startswith(b"\x89PNG")
 
 
 @pytest.mark.parametrize(("option", "value"), [("--runs", "0"), ("--runs", "-1"), ("--warmup", "-2")])

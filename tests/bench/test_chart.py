@@ -48,3 +48,24 @@ def test_latency_axis_labels_are_plain_numbers_that_do_not_overlap(slowest_ms: f
             assert all(a.x1 < b.x0 for a, b in pairwise(boxes)), [t.get_text() for t in labels]
     finally:
         plt.close(figure)
+
+
+def test_a_failed_cell_is_named_as_failed_and_has_no_bar() -> None:
+    """A configuration whose HTTP mode failed keeps its row, named with the failed mode; a model whose
+    every cell failed still gets its panel (it had no latency to scale the axis by)."""
+    good = Cell("mobilenet_v2", "onnxruntime", "int8", None, 1)
+    broken = Cell("blazeface_short", "onnxruntime", "fp32", None, 1)
+    results = [
+        _result(good, "engine", 5.0),
+        Result(good, "http", None, "ServerFailed: /classify: HTTP 401"),
+        Result(broken, "engine", None, "RuntimeError: cannot load"),
+    ]
+    figure = draw_chart(results, "title")
+    try:
+        figure.canvas.draw()
+        mobilenet, blazeface = figure.get_axes()
+        assert [t.get_text() for t in mobilenet.get_yticklabels()] == ["onnxruntime int8 t1 (failed: http)"]
+        assert [t.get_text() for t in blazeface.get_yticklabels()] == ["onnxruntime fp32 t1 (failed: engine)"]
+        assert len(mobilenet.patches) == 1 and not blazeface.patches  # bars: the engine's p50 only
+    finally:
+        plt.close(figure)
