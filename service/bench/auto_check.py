@@ -3,12 +3,12 @@ against the best engine-mode cell of the bench run beside it (bench.json)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from service.artifacts import ArtifactLayout
 from service.autotune import ROUNDS, tune
+from service.bench.bench_json import OtherBenchSchema, read_bench_json
 from service.manifest import Manifest
 
 
@@ -18,12 +18,12 @@ def auto_vs_bench(layout: ArtifactLayout, manifest: Manifest, bench_json: Path, 
     unless a test asks for fewer)."""
     if not bench_json.exists():
         return {"note": f"{bench_json} not found: run `make bench` first"}
+    try:
+        document = read_bench_json(bench_json)
+    except OtherBenchSchema as exc:
+        return {"note": str(exc)}
     # cells that failed have no figures to compare with
-    rows = [
-        r
-        for r in json.loads(bench_json.read_text())["results"]
-        if r["mode"] == "engine" and not r.get("error")
-    ]
+    rows = [r for r in document["results"] if r["mode"] == "engine" and not r.get("error")]
     out: dict[str, Any] = {}
     for name in dict.fromkeys(r["model"] for r in rows):
         choice = tune(manifest.get(name), layout, rounds=rounds).choice

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from service.bench import results_goals_md, results_md
+from service.bench.bench_json import OtherBenchSchema, read_bench_json
 from service.settings import PROJECT_ROOT
 
 
@@ -45,6 +46,14 @@ def _json(path: Path) -> Any:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def _bench(path: Path) -> Any:
+    """bench.json's document, or None when there is no such file; one of another schema is refused."""
+    try:
+        return read_bench_json(path) if path.is_file() else None
+    except OtherBenchSchema as exc:
+        raise OutdatedArtifacts(f"run: {exc}; the README is left as it was") from exc
+
+
 def _file(path: Path) -> Path | None:
     """The path, or None when there is no such file."""
     return path if path.is_file() else None
@@ -52,7 +61,7 @@ def _file(path: Path) -> Path | None:
 
 def render_blocks(bench_dir: Path, compare_dir: Path, browser_dir: Path) -> tuple[dict[str, str], list[str]]:
     """name -> markdown for every block whose artifacts exist; and what was missing."""
-    bench, goals = _json(bench_dir / "bench.json"), _json(bench_dir / "goals.json")
+    bench, goals = _bench(bench_dir / "bench.json"), _json(bench_dir / "goals.json")
     compare, browser = _json(compare_dir / "compare.json"), _json(browser_dir / "browser.json")
     browser_md = browser_dir / "browser.md"
     batching = [run for t in (1, 2) if (run := _json(bench_dir / f"batching-t{t}.json")) is not None]

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+from service.bench.bench_json import BENCH_SCHEMA
 from service.bench.matrix import Cell
 from service.bench.ratios import Ratio
 from service.bench.run import Result
@@ -87,6 +88,7 @@ def write_json(
     ratios: list[Ratio],
 ) -> None:
     document = {
+        "schema": BENCH_SCHEMA,
         "machine": machine,
         "config": config,
         "results": [r.row() for r in results],

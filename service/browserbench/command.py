@@ -40,9 +40,10 @@ def bench_browser(
     """Browser (onnxruntime-web wasm, SIMD off/on x 1/2 threads) vs server engines, one report."""
     from contextlib import nullcontext
 
+    from service.bench.bench_json import OtherBenchSchema
     from service.bench.machine import machine_info
     from service.browserbench.chromium import find_chromium
-    from service.browserbench.lab import LAB_JSON, native_p50
+    from service.browserbench.lab import LAB_JSON, native_p50, read_lab
     from service.browserbench.report import add_lab, deployment, markdown, summarize
     from service.browserbench.run import Link, PageNotReady, browser_jobs, new_visitor, page_benchmark
     from service.localserver import serve_app
@@ -56,6 +57,11 @@ def bench_browser(
     if chromium is None:
         typer.echo("chromium not found: `make browser-deps` (or set MVA_CHROMIUM)", err=True)
         raise typer.Exit(2)
+    try:
+        lab = read_lab(LAB_JSON)
+    except OtherBenchSchema as exc:  # its rows may mean other things: the report goes without them
+        typer.echo(f"note: {exc}; the report leaves the lab's in-process figures out", err=True)
+        lab = None
     jobs = browser_jobs(images)
     out.mkdir(parents=True, exist_ok=True)
     machine = machine_info()  # when, on what, with what load (bench-readme names the run)
@@ -76,7 +82,7 @@ def bench_browser(
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
     summaries = [
-        add_lab(summarize(bench), native_p50(LAB_JSON, job.model, job.precision))
+        add_lab(summarize(bench), native_p50(lab, job.model, job.precision))
         for job, bench in zip(jobs, benches, strict=True)
     ]
     deployments = [deployment(s, target_p99_ms) for s in summaries]

@@ -3,23 +3,27 @@ been run: its in-process engine figures are the "native" side without HTTP aroun
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from service.bench.bench_json import read_bench_json
 from service.settings import PROJECT_ROOT
 
 LAB_JSON = PROJECT_ROOT / "artifacts" / "bench" / "bench.json"
 
 
-def native_p50(path: Path, model: str, precision: str) -> dict[str, Any] | None:
-    """{"onnxruntime t1": p50 ms, ...} for the engine mode of `model`, or None without the file."""
-    if not path.is_file():
+def read_lab(path: Path) -> dict[str, Any] | None:
+    """bench.json's document, None without the file; OtherBenchSchema for a file of another schema."""
+    return read_bench_json(path) if path.is_file() else None
+
+
+def native_p50(lab: dict[str, Any] | None, model: str, precision: str) -> dict[str, Any] | None:
+    """{"onnxruntime t1": p50 ms, ...} for the engine mode of `model`, or None without figures."""
+    if lab is None:
         return None
-    rows = json.loads(path.read_text()).get("results", [])
     found = {
         f"{row['backend']} t{row['threads']}": row["p50_ms"]
-        for row in rows
+        for row in lab["results"]
         if row.get("model") == model
         and row.get("precision") == precision
         and row.get("mode") == "engine"

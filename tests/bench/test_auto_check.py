@@ -52,3 +52,15 @@ def test_a_cell_the_bench_could_not_run_is_left_out(
         and r["kernels"] != "reference"
         and r is not failed
     )
+
+
+def test_a_bench_json_of_another_schema_is_not_compared(
+    bench_out: Path, layout: ArtifactLayout, manifest: Manifest, tmp_path: Path
+) -> None:
+    document = json.loads((bench_out / "bench.json").read_text())
+    document["schema"] = "0"
+    (tmp_path / "bench.json").write_text(json.dumps(document))
+    compared = auto_vs_bench(layout, manifest, tmp_path / "bench.json", rounds=1)
+    assert compared == {
+        "note": f"{tmp_path / 'bench.json'} has schema '0'; this version reads schema 1: rerun `make bench`"
+    }

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from service.bench.bench_json import BENCH_SCHEMA
 from service.bench.readme import MissingMarker, replace_block
 from service.cli import app
 from service.settings import PROJECT_ROOT
@@ -117,4 +118,19 @@ def test_artifacts_from_an_older_version_are_refused_by_name_and_the_readme_is_l
     result = _bench_readme(lab, tmp_path, readme)
     assert result.exit_code == 1
     assert "run: its artifacts lack what it needs (KeyError: 'packages')" in result.output
+    assert readme.read_text() == (PROJECT_ROOT / "README.md").read_text()
+
+
+def test_a_bench_json_of_another_schema_is_refused_and_the_readme_is_left(lab: Path, tmp_path: Path) -> None:
+    """Written before bench.json had a schema (its rows had no error field): bench-readme names it."""
+    bench = json.loads((lab / "bench.json").read_text())
+    assert bench.pop("schema") == BENCH_SCHEMA
+    (lab / "bench.json").write_text(json.dumps(bench))
+    readme = tmp_path / "README.md"
+    shutil.copy(PROJECT_ROOT / "README.md", readme)
+    result = _bench_readme(lab, tmp_path, readme)
+    assert result.exit_code == 1
+    assert f"run: {lab / 'bench.json'} has no schema (written before it had one)" in " ".join(
+        result.output.split()
+    )
     assert readme.read_text() == (PROJECT_ROOT / "README.md").read_text()
