@@ -19,6 +19,7 @@ from loadtests.apikey import api_key_headers
 from loadtests.images import image_paths
 from loadtests.launch import LoadResult, Scenario, run_locust, server_key_env
 from service.artifacts import ArtifactLayout
+from service.bench.files import write_texts
 from service.bench.turns import rotated
 from service.engines.registry import onnx_file
 from service.localserver import LOOPBACK, ServerDidNotStart, free_port, running_server
@@ -175,7 +176,6 @@ def compare_targets(
         rows.append(measure_row(target, scenario, out, round_))
     table = markdown(rows)
     console.print(table, soft_wrap=True)
-    (out / "compare.md").write_text(table + "\n")
     scenario_info = {
         "users": scenario.users,
         "spawn_rate": scenario.spawn_rate,
@@ -187,5 +187,6 @@ def compare_targets(
     machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
     finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     meta = {"scenario": scenario_info, "machine": machine, "finished": finished}
-    (out / "compare.json").write_text(json.dumps({**meta, "results": rows}, indent=2) + "\n")
+    document = json.dumps({**meta, "results": rows}, indent=2) + "\n"
+    write_texts(out, {"compare.md": table + "\n", "compare.json": document})  # whole, and of one run
     console.print(f"saved {out / 'compare.md'} and {out / 'compare.json'}")

@@ -21,6 +21,20 @@ from service.settings import PROJECT_ROOT
 IMAGES = Path(os.environ.get("MVA_TEST_IMAGES") or PROJECT_ROOT.parent / "shared" / "images")
 
 
+def hold_previous(path: Path) -> Path:
+    """An earlier run's report at `path`, and a second name for the same file (a hard link): what a
+    reader that opened it before holds. A report rewritten in place changes it too (a crash then leaves
+    it torn); one written aside and renamed over the name, whole or not at all, leaves it as it was."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(PREVIOUS_REPORT)
+    held = path.with_name(path.name + ".held")
+    os.link(path, held)
+    return held
+
+
+PREVIOUS_REPORT = "the previous run\n"
+
+
 @pytest.fixture(scope="session")
 def images() -> Path:
     if not (IMAGES / "grace_hopper.bmp").exists():

@@ -21,6 +21,7 @@ from rich.console import Console
 
 from service.bench.checkout import CheckoutFailed, checkout, resolve, working_tree
 from service.bench.command import default_image
+from service.bench.files import write_texts
 from service.bench.http import api_key_headers, local_server
 from service.bench.inprocess import time_call
 from service.bench.load import LoadResult
@@ -135,8 +136,7 @@ def ab(
             results, cores = zip(*loads[v.name], strict=True)
             entry["load"] = summary(LoadResult.combine(list(results)), round(sum(cores) / len(cores), 2))
         report["variants"][v.name] = entry
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "ab.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    write_texts(out, {"ab.json": json.dumps(report, indent=2, default=str) + "\n"})
     typer.echo(table(report))
 
 

@@ -12,6 +12,7 @@ import httpx
 import typer
 
 from service.bench.command import default_image
+from service.bench.files import write_texts
 from service.bench.http import local_server
 from service.bench.machine import machine_info
 from service.bench.options import EXISTING_FILE, MODELS_DIR, models_folder
@@ -50,8 +51,7 @@ def batching(
         for name, url in urls.items():
             loads[name]["mean_batch"] = _mean_batch(url)
     report = {"machine": machine_info(), "concurrency": concurrency, "threads": threads, "loads": loads}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"batching-t{threads}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    write_texts(out, {f"batching-t{threads}.json": json.dumps(report, indent=2, default=str) + "\n"})
     typer.echo("| window | req/s | p50 ms | p99 ms | mean batch |\n|---|---:|---:|---:|---:|")
     for name, load in loads.items():
         batch = load["mean_batch"]

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from service.bench.chart import write_chart
+from service.bench.files import write_together
 from service.bench.http import ServerFailed
 from service.bench.machine import machine_info
 from service.bench.matrix import DEFAULT_MODELS, ENGINE_CHOICES, MODES, default_threads
@@ -24,7 +25,6 @@ from service.bench.report import (
     markdown_table,
     write_csv,
     write_json,
-    write_together,
 )
 from service.bench.run import Bench, BenchConfig
 from service.manifest import Manifest

@@ -22,6 +22,7 @@ from service.artifacts import ArtifactLayout
 from service.bench.auto_check import auto_vs_bench
 from service.bench.command import default_image
 from service.bench.engine_figures import batching_potential, int8_weights
+from service.bench.files import write_texts
 from service.bench.floor import floor_server
 from service.bench.formats import decode_by_format, decode_preprocess
 from service.bench.grid_names import ACCESS_LOG, DEFAULT, PLAIN, grid_name
@@ -110,8 +111,7 @@ def goals(
         report["batching"] = batching_potential(layout)
     report["auto_vs_bench"] = auto_vs_bench(layout, manifest, out / "bench.json")
     report["took_s"] = round(time.perf_counter() - started, 1)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "goals.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    write_texts(out, {"goals.json": json.dumps(report, indent=2, default=str) + "\n"})
     typer.echo(json.dumps({k: v for k, v in report.items() if k != "machine"}, indent=2, default=str))
 
 

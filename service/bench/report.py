@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import tempfile
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -103,15 +101,3 @@ def write_csv(path: Path, results: list[Result]) -> None:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-
-
-def write_together(out: Path, writers: dict[str, Callable[[Path], object]]) -> None:
-    """name -> writer(path): every file is written into a folder of its own inside `out` first, then
-    moved into place. A failure or Ctrl-C while writing (the chart takes a second) leaves the previous
-    run's files as they were, never new ones beside old ones: bench-readme reads bench.json and bench.md
-    as one run."""
-    with tempfile.TemporaryDirectory(dir=out, prefix=".writing-") as folder:
-        for name, write in writers.items():
-            write(Path(folder) / name)
-        for name in writers:
-            (Path(folder) / name).replace(out / name)

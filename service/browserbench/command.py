@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -89,10 +89,16 @@ def bench_browser(
     text = markdown(summaries, deployments, visitors)
     payload = {"machine": machine, "summaries": summaries, "deployment": deployments, "new_visitor": visitors}
     payload["raw"] = benches
-    (out / "browser.json").write_text(json.dumps(payload, indent=2))
-    (out / "browser.md").write_text(text + "\n")
+    save_report(out, payload, text)
     typer.echo(text)
     typer.echo(f"\nwritten: {out / 'browser.json'}, {out / 'browser.md'}")
+
+
+def save_report(out: Path, payload: dict[str, Any], text: str) -> None:
+    """browser.json and browser.md, whole and of one run (bench-readme reads both)."""
+    from service.bench.files import write_texts
+
+    write_texts(out, {"browser.json": json.dumps(payload, indent=2) + "\n", "browser.md": text + "\n"})
 
 
 def _unreachable(url: str) -> str | None:

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from service.artifacts import ArtifactLayout
 from service.cli import app
 from service.settings import CPU_COUNT
+from tests.conftest import hold_previous
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +31,7 @@ def bench_out(tmp_path_factory: pytest.TempPathFactory, layout: ArtifactLayout) 
 def goals_out(tmp_path_factory: pytest.TempPathFactory, layout: ArtifactLayout, images: Path) -> Path:
     """`bench-goals` CI-sized (no grid)."""
     out = tmp_path_factory.mktemp("goals")
+    hold_previous(out / "goals.json")  # test_goals.py checks it was replaced, not rewritten
     args = ["bench-goals", "--seconds", "1", "--rounds", "2", "--concurrency", "2", "--rss-requests", "40"]
     args += ["--no-grid"]
     args += ["--large-image", str(images / "cat_1080p.jpg"), "--out", str(out)]

@@ -16,6 +16,7 @@ from service.artifacts import ArtifactLayout
 from service.bench.ab import Variant, parse_env, parse_variant
 from service.cli import app
 from service.settings import PROJECT_ROOT
+from tests.conftest import PREVIOUS_REPORT, hold_previous
 
 
 def test_a_variant_is_a_name_and_its_environment() -> None:
@@ -65,9 +66,11 @@ def test_bench_ab_times_settings_and_a_revision_side_by_side(tmp_path: Path, lay
     ]
     args += ["--load-seconds", "1", "--concurrency", "2"]
     args += ["--out", str(tmp_path), "--models-dir", str(layout.root)]
+    held = hold_previous(tmp_path / "ab.json")
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "ab.json").read_text())
+    assert held.read_text() == PREVIOUS_REPORT  # replaced whole, not rewritten where it was read
     assert report["reference"] == "default"
     assert report["env"]["MVA_THREADS"] == "2"
     variants = report["variants"]

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from service.artifacts import ArtifactLayout
 from service.cli import app
+from tests.conftest import PREVIOUS_REPORT, hold_previous
 
 
 def test_bench_batching_loads_each_window_and_reads_the_mean_batch(
@@ -17,6 +18,7 @@ def test_bench_batching_loads_each_window_and_reads_the_mean_batch(
 ) -> None:
     args = ["bench-batching", "--seconds", "1", "--rounds", "1", "--concurrency", "4"]
     args += ["--window", "0", "--window", "2", "--out", str(tmp_path), "--models-dir", str(layout.root)]
+    held = hold_previous(tmp_path / "batching-t1.json")
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "batching-t1.json").read_text())
@@ -27,3 +29,4 @@ def test_bench_batching_loads_each_window_and_reads_the_mean_batch(
     assert off["mean_batch"] is None  # batching off: the server has no batch histogram entries
     assert 1.0 <= on["mean_batch"] <= 4  # at most as many as there are clients
     assert "| window 2 ms |" in result.stdout
+    assert held.read_text() == PREVIOUS_REPORT  # replaced whole, not rewritten where it was read

@@ -11,10 +11,12 @@ import pytest
 from service.bench.goals import grid_configurations
 from service.cpu import has_vnni
 from service.settings import CPU_COUNT, load_server_settings
+from tests.conftest import PREVIOUS_REPORT
 
 
 def test_goals_measures_every_goal_and_writes_goals_json(goals_out: Path) -> None:
     report = json.loads((goals_out / "goals.json").read_text())
+    assert (goals_out / "goals.json.held").read_text() == PREVIOUS_REPORT  # replaced whole, not in place
     goals = {"decode_preprocess", "http_overhead", "saturation", "loads", "rss", "auto_vs_bench"}
     assert goals <= set(report)
     assert report["decode_preprocess"]["image"] == "cat_1080p.jpg"

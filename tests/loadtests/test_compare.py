@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from loadtests.compare import compare_targets, markdown, schedule, targets
+from loadtests.compare import Target, compare_targets, markdown, schedule, targets
 from loadtests.launch import Scenario
 from loadtests.report import Summary
+from tests.conftest import PREVIOUS_REPORT, hold_previous
 
 
 def test_every_service_runs_once_a_round_and_the_order_shifts() -> None:
@@ -65,3 +66,16 @@ def test_a_service_that_fails_its_warm_up_gets_a_row_and_the_others_still_run(
     table = (tmp_path / "compare.md").read_text()
     assert "| 1 | ours | not run: warm-up: HTTP 401 Unauthorized from /classify |" in table
     assert "| 1 | naive | " in table
+
+
+def test_the_previous_tables_are_replaced_whole(images: Path, tmp_path: Path) -> None:
+    """compare.md and compare.json are written aside and renamed into place: never rewritten where
+    bench-readme reads them (a crash mid-write left a torn file, or a new .md beside an old .json)."""
+    held = {name: hold_previous(tmp_path / name) for name in ("compare.md", "compare.json")}
+    absent = Target("absent", "not installed here", ("true",), missing="not here")
+    compare_targets(Scenario(images=images), tmp_path, [absent], 1, Console(file=io.StringIO()))
+    assert "| 1 | absent | not run: not here |" in (tmp_path / "compare.md").read_text()
+    assert json.loads((tmp_path / "compare.json").read_text())["results"] == [
+        {"round": 1, "service": "absent", "missing": "not here"}
+    ]
+    assert all(path.read_text() == PREVIOUS_REPORT for path in held.values())

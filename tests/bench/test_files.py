@@ -1,4 +1,4 @@
-"""What `bench` writes into its --out folder: all of a run's files, or none of them."""
+"""The lab's report files are written whole: all of a run's files, or none of them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from service.bench.report import write_together
+from service.bench.files import write_texts, write_together
+from tests.conftest import PREVIOUS_REPORT, hold_previous
 
 
 def _fails(path: Path) -> None:
@@ -38,3 +39,13 @@ def test_every_file_is_in_place_once_all_are_written(tmp_path: Path) -> None:
     names = ("bench.json", "bench.md")
     write_together(tmp_path, {name: lambda path: path.write_text(path.name) for name in names})
     assert {p.name: p.read_text() for p in tmp_path.iterdir()} == {name: name for name in names}
+
+
+def test_texts_replace_the_previous_files_instead_of_rewriting_them(tmp_path: Path) -> None:
+    held = hold_previous(tmp_path / "out" / "goals.json")
+    write_texts(tmp_path / "out", {"goals.json": "{}\n", "notes.md": "new\n"})
+    assert (tmp_path / "out" / "goals.json").read_text() == "{}\n"
+    assert (tmp_path / "out" / "notes.md").read_text() == "new\n"
+    assert held.read_text() == PREVIOUS_REPORT
+    write_texts(tmp_path / "made", {"a.json": "1\n"})  # the folder is made if need be
+    assert (tmp_path / "made" / "a.json").read_text() == "1\n"
