@@ -26,8 +26,11 @@ def auto_vs_bench(layout: ArtifactLayout, manifest: Manifest, bench_json: Path, 
     rows = [r for r in document["results"] if r["mode"] == "engine" and not r.get("error")]
     out: dict[str, Any] = {}
     for name in dict.fromkeys(r["model"] for r in rows):
-        choice = tune(manifest.get(name), layout, rounds=rounds).choice
         cells = [r for r in rows if r["model"] == name and r["kernels"] != "reference"]
+        if not cells:  # e.g. `bench --kernels reference`: auto never picks the scalar kernels
+            out[name] = {"note": "the bench ran no SIMD cell of this model: nothing to compare auto with"}
+            continue
+        choice = tune(manifest.get(name), layout, rounds=rounds).choice
         best = min(cells, key=lambda r: r["p50_ms"])
         picked = next(
             (

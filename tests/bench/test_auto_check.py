@@ -54,6 +54,25 @@ def test_a_cell_the_bench_could_not_run_is_left_out(
     )
 
 
+def test_a_model_the_bench_ran_only_on_scalar_kernels_gets_a_note(
+    bench_out: Path, layout: ArtifactLayout, manifest: Manifest, tmp_path: Path
+) -> None:
+    """auto never picks the reference kernels: with no SIMD cell of a model there is no best cell."""
+    document = json.loads((bench_out / "bench.json").read_text())
+    engine = [r for r in document["results"] if r["mode"] == "engine" and r["model"] == "mobilenet_v2"]
+    scalar = engine[0] | {
+        "engine": "litert",
+        "backend": "litert-reference",
+        "kernels": "reference",
+        "threads": 1,
+    }
+    document["results"] = [r for r in document["results"] if r not in engine] + [scalar]
+    (tmp_path / "bench.json").write_text(json.dumps(document))
+    compared = auto_vs_bench(layout, manifest, tmp_path / "bench.json", rounds=1)
+    assert "no SIMD cell" in compared["mobilenet_v2"]["note"]
+    assert compared["blazeface_short"]["ratio"] is None or compared["blazeface_short"]["ratio"] >= 1.0
+
+
 def test_a_bench_json_of_another_schema_is_not_compared(
     bench_out: Path, layout: ArtifactLayout, manifest: Manifest, tmp_path: Path
 ) -> None:
