@@ -34,9 +34,9 @@ def draw_chart(results: list[Result], title: str) -> Figure:
     models = list(dict.fromkeys(r.cell.model for r in results))
     modes = [m for m in MODES if any(r.mode == m for r in results)]
     rows = max(len({r.cell for r in results if r.cell.model == m}) for m in models)
-    figure, axes = plt.subplots(
-        1, len(models), figsize=(6.5 * len(models), 1.0 + 0.55 * rows * max(1, len(modes)) / 2), squeeze=False
-    )
+    # at least 3 inches: the two-line title, the axis label and the legend need them whatever the rows
+    inches = max(3.0, 1.0 + 0.55 * rows * max(1, len(modes)) / 2)
+    figure, axes = plt.subplots(1, len(models), figsize=(6.5 * len(models), inches), squeeze=False)
     height = 0.8 / len(modes)
     for axis, model in zip(axes[0], models, strict=True):
         cells = list(dict.fromkeys(r.cell for r in results if r.cell.model == model))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from itertools import pairwise
 
 import matplotlib.pyplot as plt
@@ -69,3 +70,15 @@ def test_a_failed_cell_is_named_as_failed_and_has_no_bar() -> None:
         assert len(mobilenet.patches) == 1 and not blazeface.patches  # bars: the engine's p50 only
     finally:
         plt.close(figure)
+
+
+def test_a_one_row_chart_has_room_for_its_title_and_legend() -> None:
+    """A matrix of one configuration (a quick bench, a run whose other cells failed) still lays out:
+    matplotlib warns, and leaves title, labels and legend overlapping, when the figure is too low."""
+    cell = Cell("mobilenet_v2", "onnxruntime", "int8", None, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Tight layout not applied"
+        figure = draw_chart(
+            [_result(cell, "engine", 5.0)], "mobile-vision-api bench --quick\nAMD EPYC, 2 cores"
+        )
+    plt.close(figure)
