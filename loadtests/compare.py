@@ -21,6 +21,7 @@ from loadtests.launch import LoadResult, Scenario, run_locust, server_key_env
 from service.artifacts import ArtifactLayout
 from service.bench.files import write_texts
 from service.bench.turns import rotated
+from service.cpu import has_vnni
 from service.engines.registry import onnx_file
 from service.localserver import LOOPBACK, ServerDidNotStart, free_port, running_server
 from service.settings import ServerSettings
@@ -45,9 +46,11 @@ class Target:
 
 def targets(out: Path) -> list[Target]:
     bentoml = BENTOML_VENV / "bin" / "bentoml"
-    # the baselines run the same ONNX file as ours does here (int8-signed.onnx on a VNNI CPU)
+    # the baselines run the same ONNX file as ours does here (int8-signed.onnx on a VNNI CPU, where the
+    # build verified it)
     weights = ServerSettings().ort_int8_weights
-    model_file = onnx_file(ArtifactLayout(PROJECT_ROOT / "models"), "mobilenet_v2", "int8", weights).name
+    layout = ArtifactLayout(PROJECT_ROOT / "models")
+    model_file = onnx_file(layout, "mobilenet_v2", "int8", weights, has_vnni()).name
     same_model = (("BASELINE_ONNX_FILE", model_file),)
     return [
         Target(

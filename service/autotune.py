@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from service.artifacts import ArtifactLayout
+from service.engines.int8_file import Int8Weights
 from service.engines.registry import RunnerRegistry, resolve
 from service.manifest import ModelSpec
-from service.settings import CPU_COUNT, EngineSettings, Int8Weights
+from service.settings import CPU_COUNT, EngineSettings
 
 ROUNDS, WARMUP = 30, 3
 # more threads must win by this much: their cores could serve another request instead, and on a busy

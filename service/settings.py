@@ -19,15 +19,14 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
-from service.artifacts import MODELS_FOLDER
+from service.artifacts import MODELS_FOLDER, ArtifactLayout
+from service.engines.int8_file import Int8Weights, signed_int8_unverified
 from service.manifest import Manifest, Precision
 
 Engine = Literal["onnxruntime", "litert"]
 Kernels = Literal["xnnpack", "builtin", "reference"]
 # auto: the fastest settings measured on this host, per model (service.autotune)
 Preset = Literal["scalar", "simd", "simd-threads", "auto"]
-# which int8 file onnxruntime runs: int8-signed.onnx (same results; VNNI kernels) or int8.onnx
-Int8Weights = Literal["auto", "signed", "unsigned"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENV_PREFIX = "MVA_"  # ServerSettings' variables
@@ -151,8 +150,9 @@ class ServerSettings(BaseSettings):
     runner_cache_size: Annotated[int, Field(ge=1)] = 8
     # onnxruntime intra-op workers spin-wait for work (only matters with threads > 1); see README Results
     ort_spinning: bool = False
-    # onnxruntime int8: signed weights (its VNNI kernels) where the CPU has VNNI (auto), or always /
-    # never; the results are the same bit for bit on VNNI CPUs (README Results, "int8 weights")
+    # onnxruntime int8: signed weights (its VNNI kernels) where the CPU has VNNI and the build verified
+    # them (auto), or always / never; the results are the same bit for bit on VNNI CPUs (README
+    # Results, "int8 weights"; service/engines/int8_file.py)
     ort_int8_weights: Int8Weights = "auto"
     inference_cores: int = Field(default_factory=cpu_count, ge=1)
     warm_models: list[str] = ["mobilenet_v2", "blazeface_short", "blazeface_full"]
@@ -216,6 +216,24 @@ class ServerSettings(BaseSettings):
             if unknown:
                 known = ", ".join(manifest.models)
                 raise SettingsConflict(field, f"not in the manifest: {', '.join(unknown)} (known: {known})")
+        return self
+
+    @model_validator(mode="after")
+    def _signed_int8_verified(self) -> ServerSettings:
+        """`signed` is asked for by name: rather than serve a file never compared with LiteRT (a models
+        folder built on a host without VNNI), refuse to start and say what to do."""
+        if self.ort_int8_weights != "signed":
+            return self
+        layout = ArtifactLayout(self.models_dir)
+        for spec in Manifest.load(layout.manifest).models.values():
+            why = signed_int8_unverified(layout, spec.name) if "int8" in spec.precisions else None
+            if why is not None:
+                raise SettingsConflict(
+                    "ort_int8_weights",
+                    f"{spec.name}/{layout.onnx_signed_int8(spec.name).name} was not verified ({why}): "
+                    "build the models on a host with VNNI (`mobile-vision-api models build`), or use auto "
+                    "(int8.onnx where int8-signed.onnx is not verified) or unsigned",
+                )
         return self
 
     @field_validator("inference_cores")

@@ -4,6 +4,7 @@ on loopback (separate processes, as in production)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -48,6 +49,24 @@ def layout() -> ArtifactLayout:
     if not layout.lock.exists():
         pytest.fail("models are not built: run `make models`")
     return layout
+
+
+def models_with_int8_signed(layout: ArtifactLayout, root: Path, verified: bool) -> ArtifactLayout:
+    """A models folder of its own at `root` (models/build is never written): the manifest, MobileNetV2's
+    two int8 files and the real lock.json, whose int8-signed.onnx entry then says what a build on a host
+    with VNNI writes (`verified`: int8.onnx's figures, the same bits) or one without (skipped), whichever
+    host this is."""
+    own = ArtifactLayout(root)
+    own.model_dir("mobilenet_v2").mkdir(parents=True)
+    shutil.copy(layout.manifest, own.manifest)
+    for path in (layout.onnx("mobilenet_v2", "int8"), layout.onnx_signed_int8("mobilenet_v2")):
+        shutil.copy(path, own.model_dir("mobilenet_v2") / path.name)
+    lock = layout.read_lock()
+    figures = lock["models"]["mobilenet_v2"]["verification"]
+    skipped = {"skipped": "no VNNI on the build host; the server uses int8.onnx there"}
+    figures["int8-signed"] = figures["int8"] if verified else skipped
+    own.write_lock(lock)
+    return own
 
 
 @pytest.fixture(scope="session")

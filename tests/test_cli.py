@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from service.artifacts import ArtifactLayout
 from service.localserver import free_port
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, models_with_int8_signed
 
 KEY = "cli-key-for-tests"
 
@@ -151,6 +152,21 @@ def test_serve_with_several_workers_checks_the_settings_before_starting_them() -
     result = run_cli("serve", "--port", str(free_port()), "--workers", "2", env=env)
     assert result.returncode == 2
     assert result.stderr.startswith("error: MVA_SIMD: onnxruntime cannot switch SIMD off")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_serve_refuses_int8_signed_by_name_from_a_build_that_did_not_verify_it(
+    layout: ArtifactLayout, tmp_path: Path
+) -> None:
+    """A models folder built on a host without VNNI (its lock says int8-signed.onnx was skipped):
+    `serve` with MVA_ORT_INT8_WEIGHTS=signed ran it; it now stops before listening, and says why."""
+    models = models_with_int8_signed(layout, tmp_path / "models", verified=False)
+    env = {**os.environ, "MVA_ORT_INT8_WEIGHTS": "signed", "MVA_MODELS_DIR": str(models.root)}
+    result = run_cli("serve", "--port", str(free_port()), env=env)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(
+        "error: MVA_ORT_INT8_WEIGHTS: mobilenet_v2/int8-signed.onnx was not verified (the build skipped it"
+    )
     assert len(result.stderr.splitlines()) == 1
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from service.artifacts import ArtifactLayout
 from service.settings import (
     CPU_COUNT,
     ENV_PREFIX,
@@ -17,6 +18,7 @@ from service.settings import (
     _problem,
     load_server_settings,
 )
+from tests.conftest import models_with_int8_signed
 
 
 def test_presets_mirror_tfjs_wasm_backends() -> None:
@@ -221,6 +223,25 @@ def test_an_infinite_time_stops_start_up(monkeypatch: pytest.MonkeyPatch, name: 
     with pytest.raises(InvalidServerSettings) as info:
         load_server_settings()
     assert info.value.problems == [f"{name}: Input should be a finite number (got 'inf')"]
+
+
+def test_int8_signed_by_name_stops_start_up_unless_the_build_verified_it(
+    monkeypatch: pytest.MonkeyPatch, layout: ArtifactLayout, tmp_path: Path
+) -> None:
+    """MVA_ORT_INT8_WEIGHTS=signed served a models folder built on a host without VNNI, whose
+    int8-signed.onnx was never compared with LiteRT (auto runs int8.onnx then)."""
+    monkeypatch.setenv("MVA_ORT_INT8_WEIGHTS", "signed")
+    monkeypatch.setenv("MVA_MODELS_DIR", str(models_with_int8_signed(layout, tmp_path / "no", False).root))
+    with pytest.raises(InvalidServerSettings) as info:
+        load_server_settings()
+    assert info.value.problems == [
+        "MVA_ORT_INT8_WEIGHTS: mobilenet_v2/int8-signed.onnx was not verified (the build skipped it: no "
+        "VNNI on the build host; the server uses int8.onnx there): build the models on a host with VNNI "
+        "(`mobile-vision-api models build`), or use auto (int8.onnx where int8-signed.onnx is not "
+        "verified) or unsigned (got 'signed')"
+    ]
+    monkeypatch.setenv("MVA_MODELS_DIR", str(models_with_int8_signed(layout, tmp_path / "yes", True).root))
+    assert load_server_settings().ort_int8_weights == "signed"
 
 
 def test_the_readme_names_every_server_variable() -> None:

@@ -51,7 +51,8 @@ class AppState:
         return self.ready and not self.shutting_down.is_set()
 
     @classmethod
-    def create(cls, settings: ServerSettings) -> AppState:
+    def create(cls, settings: ServerSettings, vnni: bool | None = None) -> AppState:
+        """`vnni`: whether the CPU has VNNI (None: this one's; see service/engines/int8_file.py)."""
         layout = ArtifactLayout(settings.models_dir)
         manifest = Manifest.load(layout.manifest)
         registry = RunnerRegistry(
@@ -60,7 +61,9 @@ class AppState:
             settings.inference_cores,
             settings.ort_spinning,
             settings.ort_int8_weights,
+            vnni,
         )
+        _log_held_back_int8_files(registry, manifest)
         pool = InferencePool(settings.inference_cores, settings.max_pending, settings.queue_timeout_s)
         metrics = Metrics(lambda: pool.pending)
         batcher = None
@@ -155,3 +158,13 @@ class AppState:
                 field="threads",
             )
         return resolved
+
+
+def _log_held_back_int8_files(registry: RunnerRegistry, manifest: Manifest) -> None:
+    """Once per process: a models folder built without VNNI and served with it (an image built on
+    another node) runs int8.onnx, the slower file; the operator learns why and how to get the other."""
+    for spec in manifest.models.values():
+        if "int8" in spec.precisions:
+            chosen = registry.int8_file(spec.name)
+            if chosen.held_back:
+                log.warning("%s: onnxruntime runs %s: %s", spec.name, chosen.path.name, chosen.why)

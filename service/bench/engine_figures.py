@@ -49,7 +49,7 @@ def batching_potential(layout: ArtifactLayout, rounds: int = 15) -> dict:
     import onnxruntime as ort
 
     # the file the server runs (int8-signed.onnx on a VNNI CPU); the batch dimension is symbolic
-    path = onnx_file(layout, MODEL, "int8", ServerSettings().ort_int8_weights)
+    path = onnx_file(layout, MODEL, "int8", ServerSettings().ort_int8_weights, has_vnni())
     serialized = onnx.load(path).SerializeToString()
     result: dict[str, dict[str, float]] = {}
     for threads in sorted({1, CPU_COUNT}):

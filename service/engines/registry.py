@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from service.artifacts import ArtifactLayout
 from service.cpu import has_vnni
 from service.engines.base import Runner
+from service.engines.int8_file import Int8File, Int8Weights, int8_file
 from service.errors import InvalidSettings, NotReady
 from service.manifest import ModelSpec, Precision
-from service.settings import EngineSettings, Int8Weights
+from service.settings import EngineSettings
 
 
 def resolve(spec: ModelSpec, settings: EngineSettings) -> EngineSettings:
@@ -37,12 +40,14 @@ def resolve(spec: ModelSpec, settings: EngineSettings) -> EngineSettings:
     return settings.model_copy(update={"precision": precision, "kernels": kernels, "threads": threads})
 
 
-def onnx_file(layout: ArtifactLayout, model: str, precision: Precision, int8_weights: Int8Weights) -> Path:
-    """The file onnxruntime runs: for int8, the variant with signed weights where they run on VNNI
-    kernels (`auto`: this CPU has VNNI; same results, ~1.4x faster here), else int8.onnx."""
-    signed = int8_weights == "signed" or (int8_weights == "auto" and has_vnni())
-    if precision == "int8" and signed:
-        return layout.onnx_signed_int8(model)
+def onnx_file(
+    layout: ArtifactLayout, model: str, precision: Precision, int8_weights: Int8Weights, vnni: bool
+) -> Path:
+    """The file onnxruntime runs on a CPU with (`vnni`) or without VNNI: for int8, the variant with
+    signed weights where they run on VNNI kernels and the build verified it (`auto`; same results,
+    ~1.4x faster here), else int8.onnx (see service.engines.int8_file)."""
+    if precision == "int8":
+        return int8_file(layout, model, int8_weights, vnni).path
     return layout.onnx(model, precision)
 
 
@@ -54,10 +59,12 @@ class RunnerRegistry:
         pool_size: int,
         ort_spinning: bool = False,
         int8_weights: Int8Weights = "auto",
+        vnni: bool | None = None,
     ) -> None:
         self._layout = layout
         self._ort_spinning = ort_spinning
         self._int8_weights = int8_weights
+        self._vnni = has_vnni() if vnni is None else vnni  # None: this CPU's
         self._max = max_runners
         self._pool_size = pool_size
         self._runners: OrderedDict[tuple[str, EngineSettings], Runner] = OrderedDict()
@@ -99,7 +106,7 @@ class RunnerRegistry:
         if settings.engine == "onnxruntime":
             from service.engines.onnx import OnnxRuntimeRunner
 
-            path = onnx_file(self._layout, spec.name, settings.precision, self._int8_weights)
+            path = onnx_file(self._layout, spec.name, settings.precision, self._int8_weights, self._vnni)
             self._require(path)
             return OnnxRuntimeRunner(
                 path, spec.input, settings.precision, settings.threads, spinning=self._ort_spinning
@@ -111,6 +118,11 @@ class RunnerRegistry:
         assert settings.kernels is not None
         pool = max(1, self._pool_size // settings.threads)
         return LiteRTRunner(path, spec.input, settings.precision, settings.kernels, settings.threads, pool)
+
+    def int8_file(self, model: str, lock: Mapping[str, Any] | None = None) -> Int8File:
+        """The int8 file this registry's onnxruntime runners of `model` load, and why. `lock`: lock.json
+        as the caller already read it, else it is read when needed."""
+        return int8_file(self._layout, model, self._int8_weights, self._vnni, lock)
 
     def _require(self, path: Path) -> None:
         if path.exists():

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from service.artifacts import ArtifactLayout, sha256_of
 from service.cpu import has_vnni
+from service.engines.int8_file import verified
 from service.manifest import Manifest, ModelSpec, PypiSource
 from service.modelbuild.compress import write_gzip_copy
 from service.modelbuild.convert import convert, write_signed_int8_variant
@@ -148,7 +149,8 @@ def build_model(
                 signed = staging / layout.onnx_signed_int8(spec.name).name
                 write_signed_int8_variant(out, signed)
                 files[signed.name] = sha256_of(signed)
-                # exact only where onnxruntime's u8 x s8 kernels use VNNI; the server uses it only there
+                # exact only where onnxruntime's u8 x s8 kernels use VNNI; the server uses it only there,
+                # and only once verified (service/engines/int8_file.py)
                 verification[signed.stem] = (
                     verify(spec, tflite, signed, precision, samples)
                     if has_vnni()
@@ -184,7 +186,7 @@ def up_to_date(layout: ArtifactLayout, spec: ModelSpec, entry: dict, vnni: bool)
     if entry.get("spec_sha256") != _spec_digest(spec):
         return False
     signed = entry.get("verification", {}).get(layout.onnx_signed_int8(spec.name).stem)
-    if vnni and signed is not None and "max_abs" not in signed:
+    if vnni and signed is not None and not verified(signed):
         return False
     for name, digest in entry.get("files", {}).items():
         path = layout.model_dir(spec.name) / name

@@ -28,6 +28,19 @@ def test_models_lists_models_engines_and_cpu(client: httpx.Client) -> None:
     assert ("mobilenet_v2", "onnxruntime") in warmed
 
 
+def test_models_says_which_int8_file_onnxruntime_runs_and_why(client: httpx.Client, images: Path) -> None:
+    """int8-signed.onnx or int8.onnx depends on the CPU and on what the build verified: the listing
+    names the file an int8 request runs, and the reason."""
+    onnxruntime = client.get("/v1/models").json()["engines"]["onnxruntime"]
+    assert onnxruntime["int8_weights"] == "auto"
+    assert set(onnxruntime["int8_files"]) == {"mobilenet_v2"}  # BlazeFace has no int8 variant
+    chosen = onnxruntime["int8_files"]["mobilenet_v2"]
+    assert chosen["why"].startswith("this CPU has")
+    picture = (images / "cat.bmp").read_bytes()
+    answer = client.post("/classify", params={"precision": "int8"}, files={"image": picture})
+    assert answer.json()["settings"]["artifact"] == f"mobilenet_v2/{chosen['file']}"
+
+
 def _cpuinfo_flags() -> set[str]:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith(("flags", "Features")):

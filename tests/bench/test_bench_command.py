@@ -94,9 +94,10 @@ def test_http_cells_must_run_what_the_in_process_cells_run(
 ) -> None:
     """HTTP - pipeline compares one cell two ways: a server (--url) that runs other weights for it (here
     int8.onnx against the bench process's choice) is refused, naming what differs, not timed."""
+    from service.cpu import has_vnni
     from service.engines.registry import onnx_file
 
-    if onnx_file(layout, "mobilenet_v2", "int8", "auto").name == "int8.onnx":
+    if onnx_file(layout, "mobilenet_v2", "int8", "auto", has_vnni()).name == "int8.onnx":
         pytest.skip("this CPU runs int8.onnx either way (no VNNI)")
     other = start_server(ort_int8_weights="unsigned", warm_models='["mobilenet_v2"]')
     args = ["bench", "--model", "mobilenet_v2", "--engine", "onnxruntime", "--threads", "1"]

@@ -11,13 +11,14 @@ import pytest
 
 from service.artifacts import ArtifactLayout
 from service.cpu import has_vnni
+from service.engines.int8_file import Int8Weights, signed_int8_unverified
 from service.engines.litert import LiteRTRunner
 from service.engines.onnx import OnnxRuntimeRunner
 from service.engines.registry import RunnerRegistry, resolve
 from service.imaging.decode import decode_image
 from service.imaging.preprocess import preprocess
 from service.manifest import Manifest
-from service.settings import CPU_COUNT, EngineSettings, Int8Weights
+from service.settings import CPU_COUNT, EngineSettings
 
 KNOWN = {"grace_hopper.bmp": "military uniform", "cat.bmp": "Egyptian cat", "bird.bmp": "chickadee"}
 
@@ -53,13 +54,20 @@ def test_known_label_and_same_top1_as_litert(
     assert int(np.argmax(scores)) == int(np.argmax(reference))
 
 
-def test_settings_report_what_ran(manifest: Manifest, registry: RunnerRegistry) -> None:
+def auto_int8_file(layout: ArtifactLayout) -> str:
+    """What MVA_ORT_INT8_WEIGHTS=auto runs here: signed weights where onnxruntime's VNNI kernels run them
+    exactly and the build verified that (test_int8_file.py decides both kinds of CPU)."""
+    verified = signed_int8_unverified(layout, "mobilenet_v2") is None
+    return "int8-signed.onnx" if has_vnni() and verified else "int8.onnx"
+
+
+def test_settings_report_what_ran(
+    layout: ArtifactLayout, manifest: Manifest, registry: RunnerRegistry
+) -> None:
     spec = manifest.get("mobilenet_v2")
     ran = {name: registry.get(spec, resolve(spec, s)).settings for name, s in SETTINGS.items()}
     assert ran["onnxruntime-fp32"].artifact == "mobilenet_v2/fp32.onnx"
-    # signed weights where onnxruntime's VNNI kernels run them exactly (test_int8_weights_* below)
-    int8_file = "int8-signed.onnx" if has_vnni() else "int8.onnx"
-    assert ran["onnxruntime-int8"].artifact == f"mobilenet_v2/{int8_file}"
+    assert ran["onnxruntime-int8"].artifact == f"mobilenet_v2/{auto_int8_file(layout)}"
     assert ran["litert-reference"].kernels == "reference" and ran["litert-reference"].simd is False
     assert ran["litert-xnnpack"].artifact == "mobilenet_v2/source.tflite"
 
@@ -86,7 +94,7 @@ def test_int8_weights_setting_picks_the_file(
     spec = manifest.get("mobilenet_v2")
     registry = RunnerRegistry(layout, max_runners=2, pool_size=2, int8_weights=weights)
     ran = registry.get(spec, resolve(spec, SETTINGS["onnxruntime-int8"])).settings
-    expected = expected or ("int8-signed.onnx" if has_vnni() else "int8.onnx")
+    expected = expected or auto_int8_file(layout)
     assert ran.artifact == f"mobilenet_v2/{expected}"
     # fp32 and the other models have one file whatever the setting
     assert registry.get(spec, resolve(spec, SETTINGS["onnxruntime-fp32"])).settings.artifact.endswith(

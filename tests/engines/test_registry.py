@@ -9,6 +9,7 @@ from service.engines.registry import RunnerRegistry, resolve
 from service.errors import InvalidSettings, NotReady
 from service.manifest import Manifest
 from service.settings import EngineSettings
+from tests.conftest import models_with_int8_signed
 
 
 def test_resolve_fills_model_defaults(manifest: Manifest) -> None:
@@ -59,3 +60,17 @@ def test_a_missing_model_file_is_named_without_server_paths(manifest: Manifest, 
         registry.get(spec, resolve(spec, EngineSettings(precision="fp32")))
     assert "build/mobilenet_v2/fp32.onnx is missing" in info.value.message
     assert str(tmp_path) not in info.value.message
+
+
+@pytest.mark.parametrize(("verified", "runs"), [(False, "int8.onnx"), (True, "int8-signed.onnx")])
+def test_a_vnni_host_runs_int8_signed_only_once_the_build_verified_it(
+    layout: ArtifactLayout, manifest: Manifest, tmp_path: Path, verified: bool, runs: str
+) -> None:
+    """The runner a request gets, on a CPU with VNNI (this one may have none: the registry is told),
+    from a models folder whose lock says int8-signed.onnx was verified or skipped."""
+    own = models_with_int8_signed(layout, tmp_path / "models", verified)
+    registry = RunnerRegistry(own, max_runners=2, pool_size=2, int8_weights="auto", vnni=True)
+    spec = manifest.get("mobilenet_v2")
+    runner = registry.get(spec, resolve(spec, EngineSettings()))
+    assert runner.settings.artifact == f"mobilenet_v2/{runs}"
+    assert registry.int8_file("mobilenet_v2").path.name == runs

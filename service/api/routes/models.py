@@ -19,7 +19,8 @@ router = APIRouter(tags=["models"])
 @router.get("/v1/models", summary="Models, engines, settings and the CPU's SIMD features")
 async def list_models(request: Request) -> dict[str, Any]:
     state = state_of(request)
-    lock = state.layout.read_lock().get("models", {})
+    lock_file = state.layout.read_lock()
+    lock = lock_file.get("models", {})
     models = []
     for spec in state.manifest.models.values():
         entry: dict[str, Any] = {
@@ -45,6 +46,13 @@ async def list_models(request: Request) -> dict[str, Any]:
                 "precisions": ["int8", "fp32"],
                 "simd": ["on"],
                 "note": "MLAS selects AVX2/AVX-512 kernels at run time; SIMD cannot be switched off",
+                # MVA_ORT_INT8_WEIGHTS, and per int8 model the file its runners load and why
+                "int8_weights": state.settings.ort_int8_weights,
+                "int8_files": {
+                    spec.name: state.registry.int8_file(spec.name, lock_file).as_dict()
+                    for spec in state.manifest.models.values()
+                    if "int8" in spec.precisions
+                },
             },
             "litert": {
                 "version": version("ai-edge-litert"),
