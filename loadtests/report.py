@@ -9,7 +9,8 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Summary:
-    """One endpoint, or "Aggregated" for the whole run; times in ms."""
+    """One endpoint, or "Aggregated" for the whole run; times in ms. The percentiles are locust's, over
+    every request, failed ones included (its stats log each request's time whether or not it failed)."""
 
     name: str
     requests: int
