@@ -37,8 +37,8 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 # A plain list, readable here; tests/modelbuild/test_main.py fails when it and the build's imports differ.
 COPY service/__init__.py service/artifacts.py service/cpu.py service/errors.py service/manifest.py \
      service/settings.py service/
-COPY service/engines/__init__.py service/engines/base.py service/engines/litert.py service/engines/onnx.py \
-     service/engines/
+COPY service/engines/__init__.py service/engines/base.py service/engines/int8_file.py \
+     service/engines/litert.py service/engines/onnx.py service/engines/
 COPY service/imaging/ service/imaging/
 COPY service/modelbuild/ service/modelbuild/
 COPY models/manifest.json /app/models/manifest.json
