@@ -68,9 +68,14 @@ class ArtifactLayout:
         return self.model_dir(model) / f"{precision}-batch1.onnx"
 
     def read_lock(self) -> dict[str, Any]:
+        """{} when there is none; a ValueError when it is cut short or hand-edited (`unreadable_lock`)."""
         if not self.lock.exists():
             return {}
         return json.loads(self.lock.read_text())
+
+    def unreadable_lock(self, error: ValueError) -> str:
+        """What `read_lock`'s ValueError means, in words a client may read (no folder named)."""
+        return f"{self.lock.name} cannot be read ({error})"
 
     def write_lock(self, lock: dict[str, Any]) -> bool:
         """Write lock.json only when its content changes (True then): a build that changed nothing

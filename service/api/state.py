@@ -6,6 +6,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -44,6 +45,7 @@ class AppState:
     siblings: Siblings | None = field(default_factory=Siblings.from_environment)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _auto_lock: threading.Lock = field(default_factory=threading.Lock)
+    _unreadable_lock_logged: bool = False
 
     @property
     def accepting(self) -> bool:
@@ -87,6 +89,24 @@ class AppState:
                 self.labels[spec.name] = labels
         assert labels is not None
         return labels
+
+    def read_lock(self) -> tuple[dict[str, Any] | None, str | None]:
+        """lock.json and None, or None and why it cannot be read (cut short, hand-edited). The service
+        serves from the model files alone, so such a lock only takes its figures out of /v1/models; the
+        log says so once per process, not once per request."""
+        try:
+            return self.layout.read_lock(), None
+        except ValueError as exc:
+            why = self.layout.unreadable_lock(exc)
+            if not self._unreadable_lock_logged:
+                self._unreadable_lock_logged = True
+                log.warning(
+                    "%s: /v1/models lists no artifacts until `mobile-vision-api models build` writes it "
+                    "again (models folder: %s)",
+                    why,
+                    self.layout.root,
+                )
+            return None, why
 
     def warm_up(self) -> None:
         """Build and run the default runner of each warm model once; ready when all succeeded.

@@ -33,7 +33,7 @@ def signed_int8_unverified(
         try:
             lock = layout.read_lock()
         except ValueError as exc:  # cut short or hand-edited: nothing it records can be trusted
-            return f"{layout.lock.name} cannot be read ({exc})"
+            return layout.unreadable_lock(exc)
     entry = lock.get("models", {}).get(model)
     if entry is None:
         return f"{layout.lock.name} has no entry for {model}: the models are not built"

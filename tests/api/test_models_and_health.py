@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import os
 import re
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
+from service.artifacts import ArtifactLayout
 from service.settings import CPU_COUNT
+from tests.conftest import LiveServer
 
 
 def test_models_lists_models_engines_and_cpu(client: httpx.Client) -> None:
@@ -16,6 +21,7 @@ def test_models_lists_models_engines_and_cpu(client: httpx.Client) -> None:
     assert names["mobilenet_v2"]["labels"] == 1001
     assert names["mobilenet_v2"]["precisions"] == ["int8", "fp32"]
     assert set(names["mobilenet_v2"]["artifacts"]) >= {"int8.onnx", "fp32.onnx", "source.tflite"}
+    assert body["lock_error"] is None
     assert set(body["engines"]) == {"onnxruntime", "litert"}
     assert body["engines"]["onnxruntime"]["version"]
     # each feature's flag as this CPU has it (set(simd) alone would be the labels, true on any CPU)
@@ -39,6 +45,38 @@ def test_models_says_which_int8_file_onnxruntime_runs_and_why(client: httpx.Clie
     picture = (images / "cat.bmp").read_bytes()
     answer = client.post("/classify", params={"precision": "int8"}, files={"image": picture})
     assert answer.json()["settings"]["artifact"] == f"mobilenet_v2/{chosen['file']}"
+
+
+def test_a_damaged_lock_leaves_the_service_serving_and_models_says_so(
+    start_server: Callable[..., LiveServer], layout: ArtifactLayout, tmp_path: Path, images: Path
+) -> None:
+    """lock.json cut short (a copy interrupted, a hand edit): the model files still serve, so start-up,
+    /readyz and inference go on, and /v1/models answers with the reason where the lock's figures were,
+    logged once however often it is asked."""
+    models = tmp_path / "models"
+    # links, not copies: only the damaged lock is written
+    shutil.copytree(layout.root, models, ignore=shutil.ignore_patterns("cache"), copy_function=os.symlink)
+    lock = models / "build" / "lock.json"
+    whole = lock.read_text()
+    lock.unlink()
+    lock.write_text(whole[: len(whole) // 2])
+    server = start_server(models_dir=str(models), warm_models='["mobilenet_v2"]')
+    with server.client() as client:
+        assert client.get("/readyz").json() == {"status": "ready"}
+        picture = (images / "cat.bmp").read_bytes()
+        classified = client.post("/classify", files={"image": picture})
+        assert classified.json()["predictions"][0]["label"] == "Egyptian cat"
+        for _ in range(2):
+            listing = client.get("/v1/models")
+            assert listing.status_code == 200, listing.text
+            body = listing.json()
+            assert body["lock_error"].startswith("lock.json cannot be read (")
+            assert str(tmp_path) not in body["lock_error"]
+            assert [m["artifacts"] for m in body["models"]] == [None, None, None]
+            chosen = body["engines"]["onnxruntime"]["int8_files"]["mobilenet_v2"]
+            assert chosen["file"] == "int8.onnx"  # int8-signed.onnx only once a lock says it was verified
+    # (on a VNNI host start-up says it too, of int8-signed.onnx)
+    assert server.log_path.read_text().count("/v1/models lists no artifacts") == 1
 
 
 def _cpuinfo_flags() -> set[str]:
