@@ -44,20 +44,26 @@ class Target:
     missing: str | None = None  # why it cannot run here
 
 
-def targets(out: Path) -> list[Target]:
+def targets(out: Path, vnni: bool | None = None) -> list[Target]:
+    """`vnni`: whether the CPU has VNNI (None: this one's; see service/engines/int8_file.py)."""
     bentoml = BENTOML_VENV / "bin" / "bentoml"
+    settings = ServerSettings()
+    # one models folder for all three, ours' (MVA_MODELS_DIR); absolute, as they start from the project
+    # root, which a relative MVA_MODELS_DIR given here is not relative to
+    models_dir = settings.models_dir.resolve()
     # the baselines run the same ONNX file as ours does here (int8-signed.onnx on a VNNI CPU, where the
     # build verified it)
-    weights = ServerSettings().ort_int8_weights
-    layout = ArtifactLayout(PROJECT_ROOT / "models")
-    model_file = onnx_file(layout, "mobilenet_v2", "int8", weights, has_vnni()).name
-    same_model = (("BASELINE_ONNX_FILE", model_file),)
+    layout = ArtifactLayout(models_dir)
+    cpu_vnni = has_vnni() if vnni is None else vnni
+    model_file = onnx_file(layout, "mobilenet_v2", "int8", settings.ort_int8_weights, cpu_vnni).name
+    same_model = (("BASELINE_MODELS_DIR", str(models_dir)), ("BASELINE_ONNX_FILE", model_file))
     return [
         Target(
             "ours",
             "this service, default settings (onnxruntime int8, 1 thread per request, 2 cores)",
             (sys.executable, "-m", "service", "serve", "--host", LOOPBACK, "--port", "{port}",
              "--log-level", "warning"),
+            env=(("MVA_MODELS_DIR", str(models_dir)),),
         ),
         Target(
             "naive",

@@ -19,7 +19,9 @@ MODEL_NAME = "mobilenet_v2"
 
 
 class NaiveClassifier:
-    def __init__(self, models: Path = MODELS, precision: str = "int8") -> None:
+    def __init__(self, models: Path | None = None, precision: str = "int8") -> None:
+        # the folder our service reads (loadtests/compare.py names it), else the project's
+        models = models or Path(os.environ.get("BASELINE_MODELS_DIR") or MODELS)
         spec = json.loads((models / "manifest.json").read_text())["models"][MODEL_NAME]["input"]
         self.size = (spec["width"], spec["height"])
         self.mean, self.std, self.fraction = spec["mean"], spec["std"], spec["central_fraction"]

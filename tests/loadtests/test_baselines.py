@@ -16,6 +16,7 @@ from service.cpu import has_vnni
 from service.engines.registry import onnx_file
 from service.localserver import LOOPBACK, free_port, running_server
 from service.settings import PROJECT_ROOT, ServerSettings
+from tests.conftest import models_with_int8_signed
 
 
 def test_naive_service_answers_like_ours(images: Path, tmp_path: Path) -> None:
@@ -40,3 +41,28 @@ def test_baselines_run_the_file_ours_runs(layout: ArtifactLayout, monkeypatch: p
     monkeypatch.setenv("BASELINE_ONNX_FILE", "no-such-model.onnx")
     with pytest.raises(Exception, match=r"no-such-model\.onnx"):
         NaiveClassifier()
+
+
+def test_every_service_reads_the_models_folder_ours_reads(
+    layout: ArtifactLayout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, images: Path
+) -> None:
+    """MVA_MODELS_DIR elsewhere, relative even (the services start from the project root, not from
+    here): ours and both baselines load that folder, and the file the baselines are told to run is
+    the one ours picks from that folder's lock, asked as of a CPU with VNNI, where the lock decides."""
+    own = models_with_int8_signed(layout, tmp_path / "models", verified=True)
+    # labels of its own: an answer shows which folder the baseline read
+    labels = layout.labels("mobilenet_v2").read_text().splitlines()
+    own.labels("mobilenet_v2").write_text("".join(f"own {label}\n" for label in labels))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MVA_MODELS_DIR", "models")
+    env = {target.name: dict(target.env) for target in targets(tmp_path / "out", vnni=True)}
+    folder = str(own.root.resolve())
+    assert env["ours"]["MVA_MODELS_DIR"] == folder
+    assert env["naive"]["BASELINE_MODELS_DIR"] == env["bentoml"]["BASELINE_MODELS_DIR"] == folder
+    # this folder's lock says int8-signed.onnx was verified (the project's need not)
+    assert env["naive"]["BASELINE_ONNX_FILE"] == env["bentoml"]["BASELINE_ONNX_FILE"] == "int8-signed.onnx"
+    monkeypatch.chdir(PROJECT_ROOT)  # where compare starts the baselines
+    for name, value in env["naive"].items():
+        monkeypatch.setenv(name, value)
+    best = NaiveClassifier().predict_bytes((images / "cat.bmp").read_bytes(), top_k=1)[0]
+    assert best["label"].startswith("own ")
