@@ -1,7 +1,7 @@
 """`mobile-vision-api models build`: fetch -> convert -> verify for every model in the manifest, and a
 lock file (models/build/lock.json) with the sha256 of every input and output, the tool versions and the
-verification figures. Idempotent: a model whose inputs, outputs and tools match its lock entry is
-skipped."""
+verification figures. Idempotent: a model whose inputs, outputs, tools and verification samples match its
+lock entry is skipped."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from service.manifest import Manifest, ModelSpec, PypiSource
 from service.modelbuild.compress import write_gzip_copy
 from service.modelbuild.convert import convert, write_signed_int8_variant
 from service.modelbuild.fetch import fetch_pypi, fetch_url
-from service.modelbuild.verify import sample_pixels, verify
+from service.modelbuild.verify import sample_names, sample_pixels, verify
 
 # Bump when convert.py changes what it writes: it invalidates every lock entry.
 # 2: symbolic batch dimension; 3: batch check in the lock; 4: int8-signed.onnx; 5: <precision>.onnx.gz;
@@ -49,6 +49,7 @@ def build_all(
 ) -> dict[str, object]:
     manifest = Manifest.load(layout.manifest)
     _check_names(manifest, only)
+    verify_on = sample_names(images)  # pictures asked for after a build on noise: verify again
     try:
         lock = layout.read_lock()
     except ValueError as exc:  # cut short or hand-edited: what it recorded cannot be trusted
@@ -79,7 +80,7 @@ def build_all(
             not force
             and entry
             and entry.get("tools", lock_tools) == tools
-            and up_to_date(layout, spec, entry, has_vnni())
+            and up_to_date(layout, spec, entry, has_vnni(), verify_on)
         ):
             log(f"{spec.name}: up to date")
             continue
@@ -178,12 +179,16 @@ def _log_verified(spec: ModelSpec, out: Path, figures: dict, log: Callable[[str]
     log(f"{spec.name}: {out.name} {out.stat().st_size / 1e6:.1f} MB, {checked}")
 
 
-def up_to_date(layout: ArtifactLayout, spec: ModelSpec, entry: dict, vnni: bool) -> bool:
-    """The manifest entry and every file are those the lock entry records, and every file the server
-    runs on this host (`vnni`: its CPU has VNNI) was verified. int8-signed.onnx is verified only where
-    there is VNNI (build_model), the only CPU the server runs it on: a lock written on a host without
-    it (a models folder shared, copied or baked into an image) is stale on one with it."""
-    if entry.get("spec_sha256") != _spec_digest(spec):
+def up_to_date(
+    layout: ArtifactLayout, spec: ModelSpec, entry: dict, vnni: bool, verify_on: list[str]
+) -> bool:
+    """The manifest entry and every file are those the lock entry records, they were verified on the
+    samples this build verifies on (`verify_on`, sample_names: real pictures asked for after a build
+    on seeded noise, or other pictures, mean verifying again), and every file the server runs on this
+    host (`vnni`: its CPU has VNNI) was verified. int8-signed.onnx is verified only where there is VNNI
+    (build_model), the only CPU the server runs it on: a lock written on a host without it (a models
+    folder shared, copied or baked into an image) is stale on one with it."""
+    if entry.get("spec_sha256") != _spec_digest(spec) or entry.get("verified_on") != verify_on:
         return False
     signed = entry.get("verification", {}).get(layout.onnx_signed_int8(spec.name).stem)
     if vnni and signed is not None and not verified(signed):

@@ -27,17 +27,27 @@ def sample_pixels(spec: ModelSpec, images: Path | None) -> list[tuple[str, np.nd
     as such in the lock file). A folder given but missing or without pictures is an error: noise
     in place of the pictures asked for would weaken the check unnoticed."""
     if images is not None:
-        if not images.is_dir():
-            raise VerificationError(f"images folder {images} does not exist")
-        files = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise VerificationError(
-                f"images folder {images} holds no {', '.join(sorted(IMAGE_SUFFIXES))} file"
-            )
-        return [(p.name, _model_pixels(spec, p)) for p in files]
+        return [(p.name, _model_pixels(spec, p)) for p in _picture_files(images)]
     rng = np.random.default_rng(0)
     shape = (1, spec.input.height, spec.input.width, 3)
-    return [(f"noise-{i}", rng.integers(0, 256, shape, dtype=np.uint8)) for i in range(3)]
+    return [(name, rng.integers(0, 256, shape, dtype=np.uint8)) for name in sample_names(None)]
+
+
+def sample_names(images: Path | None) -> list[str]:
+    """The names of the samples `sample_pixels` gives (a lock entry's verified_on), without decoding
+    a picture; the same errors for a folder that is missing or holds none."""
+    if images is None:
+        return [f"noise-{i}" for i in range(3)]
+    return [p.name for p in _picture_files(images)]
+
+
+def _picture_files(images: Path) -> list[Path]:
+    if not images.is_dir():
+        raise VerificationError(f"images folder {images} does not exist")
+    files = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise VerificationError(f"images folder {images} holds no {', '.join(sorted(IMAGE_SUFFIXES))} file")
+    return files
 
 
 def _model_pixels(spec: ModelSpec, path: Path) -> np.ndarray:

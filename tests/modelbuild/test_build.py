@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from service.artifacts import ArtifactLayout, sha256_of
 from service.manifest import Manifest
 from service.modelbuild.build import build_all, up_to_date
-from service.modelbuild.verify import VerificationError
+from service.modelbuild.verify import VerificationError, sample_names
 
 
 def test_second_build_is_a_no_op(layout: ArtifactLayout, images: Path) -> None:
@@ -113,10 +114,32 @@ def test_an_int8_signed_file_left_unverified_makes_the_lock_stale_on_a_vnni_host
     entry = own_layout.read_lock()["models"]["mobilenet_v2"]
     # as written on a host without VNNI (this one, or not)
     entry["verification"]["int8-signed"] = {"skipped": "no VNNI on the build host"}
-    spec = manifest.get("mobilenet_v2")
-    assert up_to_date(own_layout, spec, entry, vnni=False)
-    assert not up_to_date(own_layout, spec, entry, vnni=True)
+    spec, noise = manifest.get("mobilenet_v2"), sample_names(None)
+    assert up_to_date(own_layout, spec, entry, vnni=False, verify_on=noise)
+    assert not up_to_date(own_layout, spec, entry, vnni=True, verify_on=noise)
     # verified (on a VNNI host): up to date on both kinds
     entry["verification"]["int8-signed"] = entry["verification"]["int8"]
-    assert up_to_date(own_layout, spec, entry, vnni=True)
-    assert up_to_date(own_layout, spec, entry, vnni=False)
+    assert up_to_date(own_layout, spec, entry, vnni=True, verify_on=noise)
+    assert up_to_date(own_layout, spec, entry, vnni=False, verify_on=noise)
+
+
+def test_pictures_asked_for_after_a_build_on_noise_are_verified_on(
+    own_layout: ArtifactLayout, mirror: Path, images: Path, tmp_path: Path
+) -> None:
+    """verified_on says what the files were verified on. A build given --images after one on seeded
+    noise (no pictures at hand then) verifies on the pictures: taken for up to date, it would keep the
+    noise figures for good. The same pictures again: up to date."""
+    build_all(own_layout, mirror, images=None, only=["short"], log=lambda _: None)
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    for name in ("face.jpg", "cat.bmp"):
+        shutil.copy(images / name, pictures / name)
+    messages: list[str] = []
+    build_all(own_layout, mirror, images=pictures, only=["short"], log=messages.append)
+    assert "blazeface_short: up to date" not in messages
+    entry = own_layout.read_lock()["models"]["blazeface_short"]
+    assert entry["verified_on"] == ["cat.bmp", "face.jpg"]
+    assert set(entry["verification"]["fp32"]["images"]) == {"cat.bmp", "face.jpg"}
+    messages.clear()
+    build_all(own_layout, mirror, images=pictures, only=["short"], log=messages.append)
+    assert messages == ["blazeface_short: up to date"]

@@ -16,6 +16,7 @@ from service.artifacts import ArtifactLayout
 from service.cpu import has_vnni
 from service.manifest import Manifest
 from service.modelbuild.build import up_to_date
+from service.modelbuild.verify import sample_names
 from service.settings import PROJECT_ROOT
 from tests.deploy.dockerfile import dockerfile_stages
 
@@ -78,4 +79,4 @@ def test_the_model_build_runs_from_only_the_files_the_models_stage_copies(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     entry = own_layout.read_lock()["models"]["blazeface_short"]
-    assert up_to_date(own_layout, manifest.get("blazeface_short"), entry, has_vnni())
+    assert up_to_date(own_layout, manifest.get("blazeface_short"), entry, has_vnni(), sample_names(None))
