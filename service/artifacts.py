@@ -71,7 +71,10 @@ class ArtifactLayout:
         """{} when there is none; a ValueError when it is cut short or hand-edited (`unreadable_lock`)."""
         if not self.lock.exists():
             return {}
-        return json.loads(self.lock.read_text())
+        lock = json.loads(self.lock.read_text())
+        if not isinstance(lock, dict):  # hand-edited to `[]` or `null`: every reader calls .get on it
+            raise ValueError(f"a JSON {type(lock).__name__}, not an object")
+        return lock
 
     def unreadable_lock(self, error: ValueError) -> str:
         """What `read_lock`'s ValueError means, in words a client may read (no folder named)."""

@@ -3,6 +3,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from service.artifacts import ArtifactLayout
 
 LOCK = {"tools": {"onnx": "1.0"}, "models": {"mobilenet_v2": {"files": {"int8.onnx": "ab12"}}}}
@@ -18,3 +20,15 @@ def test_the_lock_file_is_written_only_when_its_content_changes(tmp_path: Path) 
     changed = LOCK | {"tools": {"onnx": "1.1"}}
     assert layout.write_lock(changed)
     assert layout.read_lock() == changed and layout.lock.stat().st_mtime_ns != 1_000_000_000
+
+
+@pytest.mark.parametrize("text", ["[]", "null", '"models"', "{"])
+def test_a_lock_that_is_no_json_object_cannot_be_read(tmp_path: Path, text: str) -> None:
+    """Every reader of the lock calls .get on it; a hand-edited `[]` was an AttributeError (a 500, a
+    start-up traceback), not the ValueError they handle as "cannot be read"."""
+    layout = ArtifactLayout(tmp_path / "models")
+    layout.build_dir.mkdir(parents=True)
+    layout.lock.write_text(text)
+    with pytest.raises(ValueError) as caught:
+        layout.read_lock()
+    assert layout.unreadable_lock(caught.value).startswith("lock.json cannot be read (")
