@@ -49,7 +49,9 @@ def build_all(
 ) -> dict[str, object]:
     manifest = Manifest.load(layout.manifest)
     _check_names(manifest, only)
-    verify_on = sample_names(images)  # pictures asked for after a build on noise: verify again
+    # pictures asked for after a build on noise (or other pictures): verify again; no pictures asked
+    # for: whatever the lock was verified on will do (noise is no better check than pictures)
+    verify_on = sample_names(images) if images is not None else None
     try:
         lock = layout.read_lock()
     except ValueError as exc:  # cut short or hand-edited: what it recorded cannot be trusted
@@ -180,15 +182,18 @@ def _log_verified(spec: ModelSpec, out: Path, figures: dict, log: Callable[[str]
 
 
 def up_to_date(
-    layout: ArtifactLayout, spec: ModelSpec, entry: dict, vnni: bool, verify_on: list[str]
+    layout: ArtifactLayout, spec: ModelSpec, entry: dict, vnni: bool, verify_on: list[str] | None
 ) -> bool:
     """The manifest entry and every file are those the lock entry records, they were verified on the
-    samples this build verifies on (`verify_on`, sample_names: real pictures asked for after a build
-    on seeded noise, or other pictures, mean verifying again), and every file the server runs on this
+    pictures this build was asked to verify on (`verify_on`, sample_names: real pictures asked for after
+    a build on seeded noise, or other pictures, mean verifying again; None: no pictures asked for, any
+    verification will do), and every file the server runs on this
     host (`vnni`: its CPU has VNNI) was verified. int8-signed.onnx is verified only where there is VNNI
     (build_model), the only CPU the server runs it on: a lock written on a host without it (a models
     folder shared, copied or baked into an image) is stale on one with it."""
-    if entry.get("spec_sha256") != _spec_digest(spec) or entry.get("verified_on") != verify_on:
+    if entry.get("spec_sha256") != _spec_digest(spec):
+        return False
+    if verify_on is not None and entry.get("verified_on") != verify_on:
         return False
     signed = entry.get("verification", {}).get(layout.onnx_signed_int8(spec.name).stem)
     if vnni and signed is not None and not verified(signed):

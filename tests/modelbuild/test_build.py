@@ -143,3 +143,8 @@ def test_pictures_asked_for_after_a_build_on_noise_are_verified_on(
     messages.clear()
     build_all(own_layout, mirror, images=pictures, only=["short"], log=messages.append)
     assert messages == ["blazeface_short: up to date"]
+    # no pictures asked for: the verification on pictures stands (noise would check less)
+    messages.clear()
+    build_all(own_layout, mirror, images=None, only=["short"], log=messages.append)
+    assert messages == ["blazeface_short: up to date"]
+    assert own_layout.read_lock()["models"]["blazeface_short"]["verified_on"] == ["cat.bmp", "face.jpg"]
