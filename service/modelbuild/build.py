@@ -22,8 +22,8 @@ from service.modelbuild.verify import sample_names, sample_pixels, verify
 
 # Bump when convert.py changes what it writes: it invalidates every lock entry.
 # 2: symbolic batch dimension; 3: batch check in the lock; 4: int8-signed.onnx; 5: <precision>.onnx.gz;
-# 6: fp32-batch1.onnx
-CONVERTER_REVISION = 6
+# 6: fp32-batch1.onnx; 7: initializers, value_info and nodes in a canonical order (reproducible bytes)
+CONVERTER_REVISION = 7
 TOOLS = ("tflite2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy", "pillow")
 
 

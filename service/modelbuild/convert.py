@@ -9,12 +9,16 @@ give every model the same NHWC float input and produce the two MobileNet precisi
   weights, for onnxruntime's VNNI kernels.
 - fp32 with the batch fixed at 1 (`fixed_batch_path`): the same graph before the batch dimension is
   made symbolic, for onnxruntime-web's WebGL backend, which cannot run a symbolic batch.
+
+Every file is written in one canonical order (`use_canonical_order`), so that a build's bytes, and the
+sha256 in lock.json, are the same on every run.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +61,7 @@ def convert(
 
 
 def _save(model: onnx.ModelProto, path: Path) -> None:
+    use_canonical_order(model.graph)
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
@@ -191,10 +196,7 @@ def write_signed_int8_variant(int8_path: Path, out_path: Path) -> None:
     model = onnx.load(str(int8_path))
     if not signed_int8_weights(model):
         raise ValueError(f"{int8_path} has no uint8 convolution weights")
-    onnx.checker.check_model(model)
-    tmp_out = out_path.with_name(out_path.name + ".part")
-    onnx.save(model, str(tmp_out))
-    tmp_out.replace(out_path)
+    _save(model, out_path)
 
 
 def strip_fake_quantization(model: onnx.ModelProto) -> None:
@@ -232,3 +234,53 @@ def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
     for init in list(graph.initializer):
         if init.name not in used:
             graph.initializer.remove(init)
+
+
+def use_canonical_order(graph: onnx.GraphProto) -> None:
+    """The same graph in the same order on every build, so that its file's sha256 (lock.json) is too.
+    tflite2onnx collects initializers and value_info in sets of tensor objects, which iterate in
+    memory-address order: each run wrote them in another order. It also inserts its
+    Quantize/Dequantize pairs in that order, so a node fed by two of them (MobileNetV2's first Conv:
+    the input's and the weights') can get them either way round. Initializers and value_info go by
+    name; nodes in depth-first order from the graph outputs, each after the producers of its inputs
+    (in input order): topological, and a function of the graph alone, not of the order it came in."""
+    graph.initializer.sort(key=lambda tensor: tensor.name)
+    graph.value_info.sort(key=lambda value: value.name)
+    reordered = []
+    for index in _depth_first_from_outputs(graph):
+        node = onnx.NodeProto()
+        node.CopyFrom(graph.node[index])
+        reordered.append(node)
+    del graph.node[:]
+    graph.node.extend(reordered)
+
+
+def _depth_first_from_outputs(graph: onnx.GraphProto) -> list[int]:
+    """Indices of `graph.node`, each after the producers of its inputs: a post-order walk from each
+    graph output in turn, then from any node no output depends on (by output names), so none is
+    lost. Iterative: a chain of a few hundred nodes would pass Python's recursion limit."""
+    nodes = graph.node
+    producer = {name: index for index, node in enumerate(nodes) for name in node.output if name}
+
+    def producers_of(index: int) -> Iterator[int]:
+        return (producer[name] for name in nodes[index].input if name in producer)
+
+    roots = [producer[value.name] for value in graph.output if value.name in producer]
+    roots += sorted(range(len(nodes)), key=lambda index: list(nodes[index].output))
+    order: list[int] = []
+    seen: set[int] = set()
+    for root in roots:
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, producers_of(root))]  # a node, and its inputs' producers still to look at
+        while stack:
+            index, pending = stack[-1]
+            unseen = next((p for p in pending if p not in seen), None)
+            if unseen is None:
+                stack.pop()
+                order.append(index)
+            else:
+                seen.add(unseen)
+                stack.append((unseen, producers_of(unseen)))
+    return order

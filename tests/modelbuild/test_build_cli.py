@@ -1,11 +1,13 @@
 """`mobile-vision-api models build` as a user runs it: every mistake is one line and a non-zero exit,
-never a traceback, and nothing is written."""
+never a traceback, and nothing is written; a build writes the same bytes on every run."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -22,13 +24,17 @@ def models_dir(layout: ArtifactLayout, tmp_path: Path) -> Path:
     return folder
 
 
-def build(models_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def build(
+    models_dir: Path, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`env`: variables set on top of this process's."""
     return subprocess.run(
         [sys.executable, "-m", "service", "models", "build", "--models-dir", str(models_dir), *args],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -89,3 +95,32 @@ def test_an_images_folder_without_pictures_or_with_a_broken_one_is_refused(
     assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
     assert result.stdout.splitlines()[-1].startswith(f"error: {folder / 'cut.jpg'}: ")
     assert not (models_dir / "build" / "lock.json").exists()
+
+
+def test_two_builds_write_the_same_bytes_and_lock_the_same_hashes(
+    layout: ArtifactLayout, mirror: Path, tmp_path: Path
+) -> None:
+    """lock.json's sha256 identify a build: two machines, or two images, compare by them. tflite2onnx
+    keeps a graph's tensors in sets, which iterate in memory-address order, different in every process
+    (and string hashes differ with PYTHONHASHSEED): each build wrote the same graph in another order.
+    MobileNetV2 covers the int8 passes (int8-signed.onnx too), BlazeFace a float graph with two
+    outputs; each has an fp32-batch1.onnx, written before the batch is made symbolic."""
+    builds = []
+    for seed in ("1", "2"):
+        folder = tmp_path / f"models-{seed}"
+        folder.mkdir()
+        shutil.copy(layout.manifest, folder / "manifest.json")
+        models = ("--only", "mobilenet_v2", "--only", "short")
+        result = build(folder, "--mirror", str(mirror), *models, env={"PYTHONHASHSEED": seed})
+        assert result.returncode == 0, result.stdout + result.stderr
+        builds.append(ArtifactLayout(folder))
+    first, second = builds
+    onnx_files = sorted(path.relative_to(first.build_dir) for path in first.build_dir.glob("*/*.onnx"))
+    assert len(onnx_files) == 6  # int8, int8-signed, fp32, fp32-batch1; fp32, fp32-batch1
+    assert sorted(p.relative_to(second.build_dir) for p in second.build_dir.glob("*/*.onnx")) == onnx_files
+    for name in onnx_files:
+        assert (first.build_dir / name).read_bytes() == (second.build_dir / name).read_bytes(), name
+    first_hashes, second_hashes = (
+        {model: entry["files"] for model, entry in own.read_lock()["models"].items()} for own in builds
+    )
+    assert first_hashes == second_hashes

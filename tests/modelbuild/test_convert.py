@@ -5,12 +5,14 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
 
 from service.artifacts import ArtifactLayout
 from service.cpu import has_vnni
-from service.manifest import Manifest
+from service.manifest import Manifest, Precision
+from service.modelbuild.convert import use_canonical_order
 from service.modelbuild.verify import VerificationError, sample_pixels, verify
 
 
@@ -143,3 +145,41 @@ def test_verification_catches_a_model_whose_output_holds_a_nan(
     onnx.save(model, str(broken))
     with pytest.raises(VerificationError, match="= nan exceeds tolerance"):
         verify(spec, layout.tflite("blazeface_short"), broken, "fp32", sample_pixels(spec, images))
+
+
+def in_another_topological_order(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+    """The graph's nodes, each after its inputs' producers, the latest ready one first: an order
+    tflite2onnx could have written (it places some Quantize/Dequantize pairs in set order)."""
+    defined = {""} | {value.name for value in graph.input} | {t.name for t in graph.initializer}
+    pending = list(graph.node)
+    ordered = []
+    while pending:
+        node = next(n for n in reversed(pending) if set(n.input) <= defined)
+        pending.remove(node)
+        ordered.append(node)
+        defined.update(node.output)
+    return ordered
+
+
+@pytest.mark.parametrize(("model", "precision"), [("mobilenet_v2", "int8"), ("blazeface_short", "fp32")])
+def test_the_same_graph_in_any_order_is_written_in_one_order_with_the_same_outputs(
+    layout: ArtifactLayout, manifest: Manifest, model: str, precision: Precision
+) -> None:
+    path = layout.onnx(model, precision)
+    as_built, shuffled = onnx.load(str(path)), onnx.load(str(path))
+    nodes, initializers = in_another_topological_order(shuffled.graph), list(shuffled.graph.initializer)
+    del shuffled.graph.node[:], shuffled.graph.initializer[:]
+    shuffled.graph.node.extend(nodes)
+    shuffled.graph.initializer.extend(reversed(initializers))
+    assert [n.output for n in shuffled.graph.node] != [n.output for n in as_built.graph.node]
+    use_canonical_order(as_built.graph)
+    use_canonical_order(shuffled.graph)
+    assert shuffled.SerializeToString() == as_built.SerializeToString()
+    onnx.checker.check_model(as_built)  # nodes still in topological order
+    spec = manifest.get(model)
+    batch = np.random.default_rng(0).uniform(-1, 1, (2, spec.input.height, spec.input.width, 3))
+    feed = {"input": batch.astype(np.float32)}
+    canonical = ort.InferenceSession(as_built.SerializeToString(), providers=["CPUExecutionProvider"])
+    served = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for ours, theirs in zip(canonical.run(None, feed), served.run(None, feed), strict=True):
+        assert np.array_equal(ours, theirs)
