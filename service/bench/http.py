@@ -29,9 +29,9 @@ def local_server(
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`mobile-vision-api serve` on a free loopback port with these models (the code of `tree` when
     given: another checkout); yields (url, process)."""
-    with serve_app(
-        {"MVA_MODELS_DIR": str(models_dir)} | (env or {}), workers, timeout_s=ready_timeout_s, tree=tree
-    ) as server:
+    # absolute: a server from another checkout runs in that checkout's folder
+    models = {"MVA_MODELS_DIR": str(models_dir.resolve())}
+    with serve_app(models | (env or {}), workers, timeout_s=ready_timeout_s, tree=tree) as server:
         yield server
 
 

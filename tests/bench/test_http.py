@@ -11,10 +11,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
-from service.bench.http import LeanClient, SpinningClient
+from service.bench.checkout import checkout
+from service.bench.http import LeanClient, SpinningClient, local_server
 from service.localserver import LOOPBACK
+from service.settings import PROJECT_ROOT
 from tests.conftest import LiveServer
 
 
@@ -83,3 +86,16 @@ def test_a_server_that_hangs_up_on_every_request_is_named_not_retried_for_ever(
         client.close()
     finally:
         listener.close()
+
+
+def test_a_relative_models_folder_is_the_same_folder_for_another_checkouts_server(
+    images: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bench-ab --rev serves the other revision from its own checkout (its working folder): a
+    --models-dir relative to where the command runs must name the same folder there, not the
+    checkout's models/, which holds no build (the models are not in git)."""
+    monkeypatch.chdir(PROJECT_ROOT)
+    with checkout("HEAD") as tree, local_server(Path("models"), tree=tree, ready_timeout_s=90) as (url, _):
+        picture = (images / "cat.bmp").read_bytes()
+        answer = httpx.post(f"{url}/classify", content=picture, headers={"content-type": "image/bmp"})
+    assert answer.status_code == 200 and answer.json()["predictions"][0]["label"] == "Egyptian cat"
