@@ -8,10 +8,41 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from service.manifest import Precision
 
 # what a models folder holds, for the messages that say a given folder is not one
 MODELS_FOLDER = "the models folder (manifest.json, build/)"
+
+
+class _LockEntry(BaseModel):
+    """What readers index into in a model's lock entry (build.up_to_date, int8_file, /v1/models); the
+    rest (spec_sha256, verified_on, tools) they only compare, so no value of it can crash them."""
+
+    # strict: as json.loads gives it, nothing coerced; extra: checked only, the lock is kept as written
+    model_config = ConfigDict(strict=True, extra="allow")
+    files: dict[str, str] = {}
+    verification: dict[str, dict[str, Any]] = {}  # per file its figures: "max_abs" or "skipped"
+
+
+class _LockShape(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow")
+    models: dict[str, _LockEntry] = {}
+
+
+# the JSON names of what json.loads gives, for a message about the file
+_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+
+
+def _wrong_shape(error: ValidationError) -> str:
+    """The first part of the lock that is not what its readers index into, e.g.
+    `models.mobilenet_v2.verification: a JSON null, not an object`."""
+    first = error.errors()[0]
+    where = ".".join(map(str, first["loc"]))
+    found = _JSON_TYPES.get(type(first["input"]), "null")
+    expected = "a string" if first["type"] == "string_type" else "an object"
+    return f"{where + ': ' if where else ''}a JSON {found}, not {expected}"
 
 
 def sha256_of(path: Path) -> str:
@@ -68,12 +99,16 @@ class ArtifactLayout:
         return self.model_dir(model) / f"{precision}-batch1.onnx"
 
     def read_lock(self) -> dict[str, Any]:
-        """{} when there is none; a ValueError when it is cut short or hand-edited (`unreadable_lock`)."""
+        """{} when there is none; a ValueError when it is cut short or hand-edited (`unreadable_lock`),
+        also to a shape its readers cannot index into (`"models": []`, an entry or its "files" or
+        "verification" that is no object): they handle that ValueError, not an AttributeError."""
         if not self.lock.exists():
             return {}
         lock = json.loads(self.lock.read_text())
-        if not isinstance(lock, dict):  # hand-edited to `[]` or `null`: every reader calls .get on it
-            raise ValueError(f"a JSON {type(lock).__name__}, not an object")
+        try:
+            _LockShape.model_validate(lock)
+        except ValidationError as exc:  # a ValueError too, but pages long and in pydantic's words
+            raise ValueError(_wrong_shape(exc)) from None
         return lock
 
     def unreadable_lock(self, error: ValueError) -> str:

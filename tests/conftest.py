@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -67,6 +68,29 @@ def models_with_int8_signed(layout: ArtifactLayout, root: Path, verified: bool) 
     figures["int8-signed"] = figures["int8"] if verified else skipped
     own.write_lock(lock)
     return own
+
+
+def damaged_locks(lock: dict[str, Any], model: str) -> dict[str, dict[str, Any]]:
+    """`lock` hand-edited, one part at a time, to a shape its readers cannot index into (`model`'s entry
+    the part), each under the words ArtifactLayout.read_lock's ValueError says of it. `lock` is left
+    as it was."""
+    entry = lock["models"][model]
+
+    def with_entry(value: object) -> dict[str, Any]:
+        return lock | {"models": lock["models"] | {model: value}}
+
+    return {
+        "models: a JSON array, not an object": lock | {"models": []},
+        f"models.{model}: a JSON string, not an object": with_entry("built"),
+        f"models.{model}.verification: a JSON null, not an object": with_entry(
+            entry | {"verification": None}
+        ),
+        f"models.{model}.files: a JSON number, not an object": with_entry(entry | {"files": 3}),
+        # the figures int8_file reads, on a VNNI host
+        f"models.{model}.verification.int8-signed: a JSON number, not an object": with_entry(
+            entry | {"verification": entry.get("verification", {}) | {"int8-signed": 3}}
+        ),
+    }
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -11,7 +12,7 @@ import pytest
 
 from service.artifacts import ArtifactLayout
 from service.settings import CPU_COUNT
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, damaged_locks
 
 
 def test_models_lists_models_engines_and_cpu(client: httpx.Client) -> None:
@@ -50,9 +51,10 @@ def test_models_says_which_int8_file_onnxruntime_runs_and_why(client: httpx.Clie
 def test_a_damaged_lock_leaves_the_service_serving_and_models_says_so(
     start_server: Callable[..., LiveServer], layout: ArtifactLayout, tmp_path: Path, images: Path
 ) -> None:
-    """lock.json cut short (a copy interrupted, a hand edit): the model files still serve, so start-up,
-    /readyz and inference go on, and /v1/models answers with the reason where the lock's figures were,
-    logged once however often it is asked."""
+    """lock.json cut short (a copy interrupted, a hand edit) or hand-edited to a shape with a wrong part
+    inside (that was a 500): the model files still serve, so start-up, /readyz and inference go on, and
+    /v1/models answers with the reason where the lock's figures were, logged once however often it is
+    asked."""
     models = tmp_path / "models"
     # links, not copies: only the damaged lock is written
     shutil.copytree(layout.root, models, ignore=shutil.ignore_patterns("cache"), copy_function=os.symlink)
@@ -75,6 +77,15 @@ def test_a_damaged_lock_leaves_the_service_serving_and_models_says_so(
             assert [m["artifacts"] for m in body["models"]] == [None, None, None]
             chosen = body["engines"]["onnxruntime"]["int8_files"]["mobilenet_v2"]
             assert chosen["file"] == "int8.onnx"  # int8-signed.onnx only once a lock says it was verified
+        # the lock is read on each request: hand-edited while the server runs
+        for where, damaged in damaged_locks(json.loads(whole), "mobilenet_v2").items():
+            lock.write_text(json.dumps(damaged))
+            listing = client.get("/v1/models")
+            assert listing.status_code == 200, listing.text
+            body = listing.json()
+            assert body["lock_error"] == f"lock.json cannot be read ({where})"
+            assert [m["artifacts"] for m in body["models"]] == [None, None, None]
+            assert body["engines"]["onnxruntime"]["int8_files"]["mobilenet_v2"]["file"] == "int8.onnx"
     # (on a VNNI host start-up says it too, of int8-signed.onnx)
     assert server.log_path.read_text().count("/v1/models lists no artifacts") == 1
 

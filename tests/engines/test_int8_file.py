@@ -3,13 +3,14 @@ parameter, the lock files are the real one as a build with or without VNNI write
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from service.artifacts import ArtifactLayout
 from service.engines.int8_file import int8_file, signed_int8_unverified
-from tests.conftest import models_with_int8_signed
+from tests.conftest import damaged_locks, models_with_int8_signed
 
 
 def test_auto_runs_int8_signed_only_where_the_cpu_has_vnni_and_the_build_verified_it(
@@ -61,3 +62,19 @@ def test_a_lock_that_says_nothing_trustworthy_is_no_verification(
     assert int8_file(own, "mobilenet_v2", "auto", vnni=True).path.name == "int8.onnx"
     own.lock.unlink()
     assert int8_file(own, "mobilenet_v2", "auto", vnni=True).path.name == "int8.onnx"
+
+
+def test_a_lock_of_a_wrong_shape_on_a_vnni_host_is_no_verification(
+    layout: ArtifactLayout, tmp_path: Path
+) -> None:
+    """A lock that verified int8-signed.onnx, hand-edited to a shape with a wrong part inside: this was
+    an AttributeError at server start-up on a VNNI host (or int8-signed.onnx run on a lock whose
+    figures are gone); now int8.onnx, and why."""
+    own = models_with_int8_signed(layout, tmp_path, verified=True)
+    whole = own.read_lock()
+    for where, lock in damaged_locks(whole, "mobilenet_v2").items():
+        own.lock.write_text(json.dumps(lock))
+        assert signed_int8_unverified(own, "mobilenet_v2") == f"lock.json cannot be read ({where})"
+        chosen = int8_file(own, "mobilenet_v2", "auto", vnni=True)
+        assert chosen.path == own.onnx("mobilenet_v2", "int8") and chosen.held_back, where
+        assert f"(lock.json cannot be read ({where}))" in chosen.why

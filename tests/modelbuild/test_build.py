@@ -11,6 +11,7 @@ from service.artifacts import ArtifactLayout, sha256_of
 from service.manifest import Manifest
 from service.modelbuild.build import build_all, up_to_date
 from service.modelbuild.verify import VerificationError, sample_names
+from tests.conftest import damaged_locks
 
 
 def test_second_build_is_a_no_op(layout: ArtifactLayout, images: Path) -> None:
@@ -66,6 +67,22 @@ def test_a_lock_file_cut_short_means_a_rebuild_not_a_traceback(
     assert "blazeface_short: up to date" not in messages
     assert own_layout.read_lock()["models"]["blazeface_short"]["files"]
     assert sorted(p.name for p in own_layout.build_dir.iterdir()) == ["blazeface_short", "lock.json"]
+
+
+def test_a_lock_of_a_wrong_shape_means_a_rebuild_not_a_traceback(
+    own_layout: ArtifactLayout, mirror: Path
+) -> None:
+    """A lock hand-edited to a shape with a wrong part inside (`"models": []`, "verification": null...)
+    was an AttributeError in build_all or up_to_date, a traceback from `models build`: now what a lock
+    cut short is."""
+    build_all(own_layout, mirror, images=None, only=["short"], log=lambda _: None)
+    for where, lock in damaged_locks(own_layout.read_lock(), "blazeface_short").items():
+        own_layout.lock.write_text(json.dumps(lock))
+        messages: list[str] = []
+        build_all(own_layout, mirror, images=None, only=["short"], log=messages.append)
+        assert messages[0] == f"{own_layout.lock} cannot be read ({where}): building as if there were none"
+        assert "blazeface_short: up to date" not in messages
+        assert own_layout.read_lock()["models"]["blazeface_short"]["files"]
 
 
 def test_a_model_that_fails_verification_leaves_the_served_files_as_they_were(
