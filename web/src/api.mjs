@@ -32,6 +32,21 @@ export function parseServerTiming(header) {
   return stages;
 }
 
+/**
+ * The query string of a /classify or /detect call for `job` ({task, model, precision, topK}) on the
+ * server settings {engine, simd, threads}, with only what that engine takes: onnxruntime has no SIMD
+ * switch, and LiteRT runs the tflite's own precision; either refuses the other's parameter (422).
+ */
+export function serverQuery(job, { engine, simd, threads }) {
+  const query = { model: job.model, engine, threads: String(threads) };
+  if (engine === 'litert' && simd) query.simd = simd;
+  if (job.task === 'classify') {
+    query.top_k = String(job.topK ?? 5);
+    if (engine === 'onnxruntime') query.precision = job.precision;
+  }
+  return query;
+}
+
 export async function callApi(task, blob, query) {
   const url = `/${task}?${new URLSearchParams(query)}`;
   const rawImage = blob.type.startsWith('image/');

@@ -1,7 +1,7 @@
 // Page wiring: pick a picture and settings, run both paths, show results and timings side by side.
 // Results land in window.mva (last, bench) too, so the browser tests and `bench --browser` read the
 // very numbers the page shows.
-import { getApiKey, setApiKey } from './api.mjs';
+import { getApiKey, serverQuery, setApiKey } from './api.mjs';
 import { runBenchmark } from './bench.mjs';
 import { runInBrowser } from './browser.mjs';
 import { drawChart } from './chart.mjs';
@@ -61,13 +61,7 @@ function browserConfig() {
 }
 
 function apiQuery(j) {
-  const engine = $('engine').value;
-  const query = { engine, threads: $('server-threads').value };
-  if (engine === 'litert') query.simd = $('server-simd').value;
-  if (j.task === 'classify') Object.assign(query, { model: j.model, top_k: '5' });
-  else query.model = j.model;
-  if (j.task === 'classify' && engine === 'onnxruntime') query.precision = j.precision;
-  return query;
+  return serverQuery(j, { engine: $('engine').value, simd: $('server-simd').value, threads: $('server-threads').value });
 }
 
 function fillThreads(select, max) {
@@ -250,7 +244,6 @@ async function benchmark() {
       blob,
       upload: $('upload').value,
       job: j,
-      apiQuery: apiQuery(j),
       iterations,
       cores: state.server.settings.threads.max,
       onProgress: (label) => setStatus(`benchmark: ${label} (${iterations} iterations)…`, true),

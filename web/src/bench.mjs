@@ -1,5 +1,6 @@
 // Benchmark mode: N iterations of each configuration on the current picture, browser variants
 // (SIMD off/on x threads) and server engines one after the other, so they share the machine's state.
+import { serverQuery } from './api.mjs';
 import { runInBrowser } from './browser.mjs';
 import { configKey } from './engines.mjs';
 import { quantile } from './stats.mjs';
@@ -17,9 +18,11 @@ export function serverConfigs(cores) {
   return configs;
 }
 
-function serverLabel(c, upload) {
+// precision: what the server ran, when not the job's (LiteRT runs MobileNetV2's tflite, int8, only)
+function serverLabel(c, upload, precision) {
   const shrunk = upload === 'shrunk' ? ', shrunk upload' : '';
-  return `server ${c.engine}${c.simd ? ` simd=${c.simd}` : ''} threads=${c.threads}${shrunk}`;
+  const ran = precision ? ` (ran ${precision})` : '';
+  return `server ${c.engine}${c.simd ? ` simd=${c.simd}` : ''} threads=${c.threads}${shrunk}${ran}`;
 }
 
 // onnxruntime-web quietly runs one thread without cross-origin isolation (and the plain binary without
@@ -46,7 +49,6 @@ export async function runBenchmark({
   blob,
   upload = 'original',
   job,
-  apiQuery,
   iterations,
   cores,
   onProgress,
@@ -86,12 +88,14 @@ export async function runBenchmark({
   const configs = serverConfigs(cores);
   const runs = [...configs.map((config) => [config, upload]), [configs[0], other]];
   for (const [config, mode] of runs) {
-    const label = serverLabel(config, mode);
-    onProgress?.(label);
-    const query = { ...apiQuery, ...config };
+    onProgress?.(serverLabel(config, mode));
+    // the configuration's own query: the Server settings chosen for a single run do not apply here
+    const query = serverQuery(job, config);
     // each iteration shrinks again when asked to: a real client would, per picture
     const call = () => callWithUpload(mode, picture, blob, manifest.models[job.model].input, job.task, query);
-    await call(); // first use builds the runner on the server
+    const first = await call(); // first use builds the runner on the server
+    const ran = first.payload.settings.precision;
+    const label = serverLabel(config, mode, ran && ran !== job.precision ? ran : null);
     const samples = [];
     for (let i = 0; i < iterations; i++) {
       const { timing } = await call();

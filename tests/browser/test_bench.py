@@ -1,0 +1,60 @@
+"""web/src/bench.mjs through the page: every server configuration of the benchmark runs as its own
+row, whatever the Server settings of a single run say."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.browser.conftest import RUN_TIMEOUT_MS, PageSession
+
+
+def benchmark(session: PageSession, picture: Path, **choices: str) -> list[dict[str, Any]]:
+    """Set the page's selects (id -> value), benchmark `picture` once per configuration, return its rows."""
+    session.pick(picture)
+    for select, value in choices.items():
+        session.page.select_option(f"#{select}", value)
+    session.page.fill("#iterations", "1")
+    session.page.evaluate("document.body.dataset.state = 'busy'")
+    session.page.click("#bench")
+    session.page.wait_for_selector(
+        "body[data-state=bench-done], body[data-state=error]", timeout=RUN_TIMEOUT_MS
+    )
+    assert session.page.evaluate("window.mva.errors") == [], session.page.text_content("#status")
+    rows: list[dict[str, Any]] = session.page.evaluate("window.mva.bench.rows")
+    return [row for row in rows if row["side"] == "server"]
+
+
+def test_scalar_litert_chosen_for_a_run_does_not_reach_the_onnxruntime_rows(
+    session: PageSession, images: Path
+) -> None:
+    """SIMD off is LiteRT's reference kernels; onnxruntime has no such switch and refuses it (422)."""
+    rows = benchmark(session, images / "face.jpg", task="detect", engine="litert", **{"server-simd": "off"})
+    engines = [(row["config"]["engine"], row["config"].get("simd")) for row in rows]
+    assert engines == [
+        ("onnxruntime", None),
+        ("onnxruntime", None),
+        ("litert", "on"),
+        ("litert", "off"),
+        ("onnxruntime", None),
+    ]
+    assert all(len(row["samples"]) == 1 for row in rows)
+    assert session.console_errors == []
+
+
+def test_fp32_runs_where_the_engine_has_it_and_the_litert_rows_say_they_ran_int8(
+    session: PageSession, images: Path
+) -> None:
+    """MobileNetV2 on LiteRT is the tflite's own int8: asked for fp32 it answers 422, so its rows run
+    int8, and say so beside the fp32 rows of onnxruntime."""
+    rows = benchmark(session, images / "cat.bmp", task="classify", precision="fp32", engine="onnxruntime")
+    labels = [row["label"] for row in rows]
+    assert labels == [
+        "server onnxruntime threads=1",
+        "server onnxruntime threads=2",
+        "server litert simd=on threads=1 (ran int8)",
+        "server litert simd=off threads=1 (ran int8)",
+        "server onnxruntime threads=1, shrunk upload",
+    ]
+    assert labels[2] in session.page.text_content("#bench-table")
+    assert session.console_errors == []
