@@ -149,6 +149,7 @@ def test_a_run_keeps_the_picture_and_settings_it_started_with(session: PageSessi
     session.page.select_option("#task", "classify")
     session.page.select_option("#precision", "fp32")  # a cold model: the run takes a while
     session.page.select_option("#engine", "onnxruntime")
+    session.page.evaluate("window.running = window.mva.state.picture.bitmap")
     session.page.evaluate("document.body.dataset.state = 'busy'")
     session.page.click("#run")
     assert session.page.is_disabled("#run") and session.page.is_disabled("#bench")
@@ -165,6 +166,21 @@ def test_a_run_keeps_the_picture_and_settings_it_started_with(session: PageSessi
     assert last["browser"]["result"]["predictions"][0]["label"] == "military uniform"
     assert server["predictions"][0]["label"] == "military uniform"
     assert not session.page.is_disabled("#run")
+    # replaced mid-run, the run's picture was kept open until the run ended, then closed
+    assert session.page.evaluate("[running.width, running.height]") == [0, 0]
+    assert session.console_errors == []
+
+
+def test_a_replaced_picture_gives_its_pixels_back_at_once(session: PageSession, images: Path) -> None:
+    """A decoded picture holds its full-size pixels (a 12 MP photo: 48 MB) outside the JavaScript
+    heap, where the garbage collector does not see them: the page closes the one it replaces."""
+    session.pick(images / "cat_1080p.jpg")
+    session.page.evaluate("window.replaced = window.mva.state.picture.bitmap")
+    assert session.page.evaluate("[replaced.width, replaced.height]") == [1920, 1080]
+    session.pick(images / "cat.bmp")
+    assert session.page.evaluate("[replaced.width, replaced.height]") == [0, 0]  # closed
+    last = session.run(task="classify", precision="int8")
+    assert last["browser"]["result"]["predictions"][0]["label"] == "Egyptian cat"
     assert session.console_errors == []
 
 

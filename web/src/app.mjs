@@ -12,7 +12,8 @@ import { loadManifest, loadServerInfo } from './manifest.mjs';
 import { callWithUpload } from './upload.mjs';
 
 const $ = (id) => document.getElementById(id);
-const state = { manifest: null, server: null, picture: null, blob: null, live: null, busy: false };
+// inUse: the picture the run or benchmark under way works on (it may have been replaced meanwhile)
+const state = { manifest: null, server: null, picture: null, blob: null, live: null, busy: false, inUse: null };
 window.mva = { state, last: null, bench: null, errors: [] };
 
 const ms = (v) => (v === null || v === undefined || Number.isNaN(v) ? '–' : `${v.toFixed(1)} ms`);
@@ -31,14 +32,24 @@ function enableButtons() {
   $('file').disabled = state.busy;
 }
 
+// A decoded picture holds its full-size pixels outside the JavaScript heap until it is closed: one
+// that is neither the current picture nor the one a run is using goes now, not whenever GC runs.
+function retire(picture) {
+  if (picture && picture !== state.picture && picture !== state.inUse) picture.bitmap.close();
+}
+
 async function exclusively(work) {
   if (state.busy) return;
   state.busy = true;
+  state.inUse = state.picture;
   enableButtons();
   try {
     await work();
   } finally {
+    const used = state.inUse;
     state.busy = false;
+    state.inUse = null;
+    retire(used);
     enableButtons();
   }
 }
@@ -168,7 +179,9 @@ async function usePicture(blob) {
   const pick = ++picks;
   // the previous picture goes at once: Run waits for this one rather than run on that one, and that
   // one's answers leave the panels (a run under way keeps its own picture and shows its own answers)
+  const previous = state.picture;
   state.picture = state.blob = null;
+  retire(previous);
   enableButtons();
   if (!state.busy) clearAnswers('');
   let bitmap;
