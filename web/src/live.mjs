@@ -16,8 +16,8 @@ export class LiveMode {
     this.video.srcObject = this.stream;
     await this.video.play();
     this.running = true;
-    this.loop('browser', () => this.browserFrame());
-    this.loop('server', () => this.serverFrame());
+    this.loop('browser', (picture) => this.browserFaces(picture));
+    this.loop('server', (picture) => this.serverFaces(picture));
   }
 
   stop() {
@@ -36,26 +36,27 @@ export class LiveMode {
     return { bitmap, width: bitmap.width, height: bitmap.height };
   }
 
-  async browserFrame() {
-    const picture = await this.grab();
+  async browserFaces(picture) {
     const { result } = await runInBrowser(this.manifest, picture, this.job, this.browserConfig);
-    return { picture, faces: result.faces };
+    return result.faces;
   }
 
-  async serverFrame() {
-    const picture = await this.grab();
+  async serverFaces(picture) {
     const canvas = new OffscreenCanvas(picture.width, picture.height);
     canvas.getContext('2d').drawImage(picture.bitmap, 0, 0);
     const blob = await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.85 });
     const { payload } = await callApi('detect', blob, this.apiQuery);
-    return { picture, faces: payload.faces };
+    return payload.faces;
   }
 
-  async loop(side, step) {
+  // facesOf(picture) -> faces, for each frame the loop takes
+  async loop(side, facesOf) {
     const times = [];
     while (this.running) {
+      let picture = null;
       try {
-        const { picture, faces } = await step();
+        picture = await this.grab();
+        const faces = await facesOf(picture);
         this.latest[side] = faces;
         const now = performance.now();
         times.push(now);
@@ -65,6 +66,10 @@ export class LiveMode {
       } catch (error) {
         this.onFrame?.(side, null, this.latest, this.fps, error);
         await new Promise((r) => setTimeout(r, 500));
+      } finally {
+        // drawn by onFrame already: a frame's pixels (1.2 MB, 30 times a second) live outside the
+        // JavaScript heap, and left to the garbage collector they pile up
+        picture?.bitmap.close();
       }
     }
   }
