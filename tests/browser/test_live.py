@@ -14,7 +14,7 @@ from service.browserbench.chromium import chromium_context
 from tests.conftest import LiveServer
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Page, Route
 
 FAKE_CAMERA = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
 # every ImageBitmap the page makes (the real createImageBitmap makes it), kept for the test to look at
@@ -80,4 +80,29 @@ def test_each_camera_frame_is_closed_once_shown(camera_page: CameraPage) -> None
     made = page.evaluate("window.bitmaps.length")
     assert still_open <= 2, f"{still_open} of {made} frames still open"
     page.click("#live")
+    assert camera_page.errors == []
+
+
+def test_a_frame_under_way_when_stopped_is_not_shown(camera_page: CameraPage) -> None:
+    """Stop ends live mode there and then: the API's answer for a frame sent before it is dropped, not
+    drawn over the page with the frames-per-second line shown again under a "Live webcam" button."""
+    page = camera_page.page
+    camera_page.start_live()
+    held: list[Route] = []
+    # the next frame's call to the API waits for the test
+    page.route(lambda url: "/detect?" in url, lambda route: held.append(route))
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "no frame went to the API"
+    page.click("#live")
+    assert page.text_content("#live") == "Live webcam" and page.is_hidden("#fps")
+    page.evaluate("window.shown = window.mva.live")
+    with page.expect_event("requestfinished"):
+        held[0].continue_()
+    for _ in range(20):  # the answer is in: its frame would be shown within a few event-loop turns
+        page.wait_for_timeout(100)
+        assert page.evaluate("window.mva.live === window.shown"), "a frame was shown after Stop"
+        assert page.is_hidden("#fps"), page.text_content("#fps")
     assert camera_page.errors == []

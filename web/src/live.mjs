@@ -7,6 +7,7 @@ export class LiveMode {
   constructor({ video, canvas, manifest, job, browserConfig, apiQuery, onFrame }) {
     Object.assign(this, { video, canvas, manifest, job, browserConfig, apiQuery, onFrame });
     this.running = false;
+    this.waiting = new Map(); // requestVideoFrameCallback id -> the loop waiting for that frame
     this.latest = { browser: [], server: [] };
     this.fps = { browser: 0, server: 0 };
   }
@@ -20,18 +21,33 @@ export class LiveMode {
     this.loop('server', (picture) => this.serverFaces(picture));
   }
 
+  // Nothing is shown after this: a frame under way is dropped, and a loop waiting for a frame (which a
+  // stopped camera never sends, but the next stream on the same video element would) ends now.
   stop() {
     this.running = false;
     this.stream?.getTracks().forEach((t) => t.stop());
+    for (const [id, wake] of this.waiting) {
+      this.video.cancelVideoFrameCallback(id);
+      wake();
+    }
+    this.waiting.clear();
   }
 
   nextFrame() {
     // each loop takes only frames it has not seen: FPS is capped by the camera, not by repeats
-    return new Promise((resolve) => this.video.requestVideoFrameCallback(() => resolve()));
+    return new Promise((resolve) => {
+      const id = this.video.requestVideoFrameCallback(() => {
+        this.waiting.delete(id);
+        resolve();
+      });
+      this.waiting.set(id, resolve);
+    });
   }
 
+  /** The next frame, or null when stopped meanwhile. */
   async grab() {
     await this.nextFrame();
+    if (!this.running) return null;
     const bitmap = await createImageBitmap(this.video);
     return { bitmap, width: bitmap.width, height: bitmap.height };
   }
@@ -56,7 +72,9 @@ export class LiveMode {
       let picture = null;
       try {
         picture = await this.grab();
+        if (!picture) break;
         const faces = await facesOf(picture);
+        if (!this.running) break; // stopped meanwhile: not drawn over what the page shows now
         this.latest[side] = faces;
         const now = performance.now();
         times.push(now);
@@ -64,6 +82,7 @@ export class LiveMode {
         this.fps[side] = times.length > 1 ? ((times.length - 1) * 1000) / (now - times[0]) : 0;
         this.onFrame?.(side, picture, this.latest, this.fps);
       } catch (error) {
+        if (!this.running) break;
         this.onFrame?.(side, null, this.latest, this.fps, error);
         await new Promise((r) => setTimeout(r, 500));
       } finally {
