@@ -12,7 +12,10 @@ ort.env.wasm.numThreads = threads; // the default is half the cores: always say 
 ort.env.wasm.proxy = false;
 ort.env.logLevel = 'error';
 
-const sessions = new Map(); // model URL -> {session, load}
+// model URL -> the promise of {session, load}: a second caller during the first one's load (live
+// mode's loop and Run) waits for that session rather than download and create another, whose wasm
+// memory nothing would ever release
+const sessions = new Map();
 
 function resourceEntry(url) {
   const entries = performance.getEntriesByName(new URL(url, location.href).href, 'resource');
@@ -60,7 +63,15 @@ function describe() {
 
 async function load({ url }) {
   const known = sessions.get(url);
-  if (known) return { ...known.load, cached: true, engine: describe() };
+  if (known) return { ...(await known).load, cached: true, engine: describe() };
+  const loading = createSession(url);
+  sessions.set(url, loading);
+  // a load that failed is tried again by the next caller
+  loading.catch(() => sessions.get(url) === loading && sessions.delete(url));
+  return { ...(await loading).load, cached: false, engine: describe() };
+}
+
+async function createSession(url) {
   const fetchStart = performance.now();
   const response = await fetch(url);
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
@@ -84,14 +95,13 @@ async function load({ url }) {
     // the runtime this model's first use fetched: none when an earlier model in this frame did
     runtimeFiles: wasmFiles(fetchStart),
   };
-  sessions.set(url, { session, load: info });
-  return { ...info, cached: false, engine: describe() };
+  return { session, load: info };
 }
 
 async function run({ url, data, dims }) {
   const entry = sessions.get(url);
   if (!entry) throw new Error(`model ${url} is not loaded`);
-  const { session } = entry;
+  const { session } = await entry;
   const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', data, dims) };
   const start = performance.now();
   const results = await session.run(feeds);
