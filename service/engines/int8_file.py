@@ -24,11 +24,21 @@ def verified(figures: Mapping[str, Any] | None) -> bool:
     return figures is not None and "max_abs" in figures
 
 
+@dataclass(frozen=True)
+class UnreadableLock:
+    """lock.json as a caller found it when it could not read it: why (ArtifactLayout.unreadable_lock),
+    so that it is not read a second time to learn the same."""
+
+    why: str
+
+
 def signed_int8_unverified(
-    layout: ArtifactLayout, model: str, lock: Mapping[str, Any] | None = None
+    layout: ArtifactLayout, model: str, lock: Mapping[str, Any] | UnreadableLock | None = None
 ) -> str | None:
     """Why the build did not verify `model`'s int8-signed.onnx, or None when it did. `lock`: lock.json
-    as the caller already read it (ArtifactLayout.read_lock), else it is read here."""
+    as the caller already read it (ArtifactLayout.read_lock) or failed to, else it is read here."""
+    if isinstance(lock, UnreadableLock):
+        return lock.why
     if lock is None:
         try:
             lock = layout.read_lock()
@@ -61,7 +71,7 @@ def int8_file(
     model: str,
     weights: Int8Weights,
     vnni: bool,
-    lock: Mapping[str, Any] | None = None,
+    lock: Mapping[str, Any] | UnreadableLock | None = None,
 ) -> Int8File:
     """The int8 file onnxruntime runs for `model` on a CPU with (`vnni`) or without VNNI. `signed`
     runs int8-signed.onnx whatever the build verified: the server refuses to start with it unverified

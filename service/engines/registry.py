@@ -12,7 +12,7 @@ from typing import Any
 from service.artifacts import ArtifactLayout
 from service.cpu import has_vnni
 from service.engines.base import Runner
-from service.engines.int8_file import Int8File, Int8Weights, int8_file
+from service.engines.int8_file import Int8File, Int8Weights, UnreadableLock, int8_file
 from service.errors import InvalidSettings, NotReady
 from service.manifest import ModelSpec, Precision
 from service.settings import EngineSettings
@@ -119,9 +119,9 @@ class RunnerRegistry:
         pool = max(1, self._pool_size // settings.threads)
         return LiteRTRunner(path, spec.input, settings.precision, settings.kernels, settings.threads, pool)
 
-    def int8_file(self, model: str, lock: Mapping[str, Any] | None = None) -> Int8File:
-        """The int8 file this registry's onnxruntime runners of `model` load, and why. `lock`: lock.json
-        as the caller already read it, else it is read when needed."""
+    def int8_file(self, model: str, lock: Mapping[str, Any] | UnreadableLock | None = None) -> Int8File:
+        """The int8 file this registry's onnxruntime runners of `model` load, and why. `lock`:
+        lock.json as the caller already read it or failed to, else it is read when needed."""
         return int8_file(self._layout, model, self._int8_weights, self._vnni, lock)
 
     def _require(self, path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from service.artifacts import ArtifactLayout
-from service.engines.int8_file import int8_file, signed_int8_unverified
+from service.engines.int8_file import UnreadableLock, int8_file, signed_int8_unverified
 from tests.conftest import damaged_locks, models_with_int8_signed
 
 
@@ -78,3 +78,16 @@ def test_a_lock_of_a_wrong_shape_on_a_vnni_host_is_no_verification(
         chosen = int8_file(own, "mobilenet_v2", "auto", vnni=True)
         assert chosen.path == own.onnx("mobilenet_v2", "int8") and chosen.held_back, where
         assert f"(lock.json cannot be read ({where}))" in chosen.why
+
+
+def test_a_lock_the_caller_could_not_read_is_not_read_again(layout: ArtifactLayout, tmp_path: Path) -> None:
+    """/v1/models reads lock.json once a request; when that read failed, int8_files read the file a
+    second time (on a VNNI host) to learn the same. The caller's reason is used as it is: here the
+    file on disk is whole and verified, so a second read would have chosen int8-signed.onnx."""
+    own = models_with_int8_signed(layout, tmp_path, verified=True)
+    failed = UnreadableLock("lock.json cannot be read (cut short)")
+    assert signed_int8_unverified(own, "mobilenet_v2", failed) == failed.why
+    chosen = int8_file(own, "mobilenet_v2", "auto", vnni=True, lock=failed)
+    assert chosen.path == own.onnx("mobilenet_v2", "int8") and chosen.held_back
+    assert f"({failed.why})" in chosen.why
+    assert int8_file(own, "mobilenet_v2", "auto", vnni=True).path.name == "int8-signed.onnx"

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 
 from service.api.inference import state_of
 from service.cpu import cpu_info
+from service.engines.int8_file import UnreadableLock
 from service.errors import NotReady
 from service.settings import CPU_COUNT
 
@@ -22,6 +23,8 @@ async def list_models(request: Request) -> dict[str, Any]:
     # an unreadable lock (cut short, hand-edited) costs its figures only: the models still serve
     lock_file, lock_error = state.read_lock()
     lock = {} if lock_file is None else lock_file.get("models", {})
+    # what int8_files says of it: that read, not a second one of the same file
+    lock_read = UnreadableLock(lock_error) if lock_error is not None else lock_file
     models = []
     for spec in state.manifest.models.values():
         entry: dict[str, Any] = {
@@ -51,7 +54,7 @@ async def list_models(request: Request) -> dict[str, Any]:
                 # MVA_ORT_INT8_WEIGHTS, and per int8 model the file its runners load and why
                 "int8_weights": state.settings.ort_int8_weights,
                 "int8_files": {
-                    spec.name: state.registry.int8_file(spec.name, lock_file).as_dict()
+                    spec.name: state.registry.int8_file(spec.name, lock_read).as_dict()
                     for spec in state.manifest.models.values()
                     if "int8" in spec.precisions
                 },
