@@ -181,18 +181,34 @@ def test_the_api_keeps_idle_connections_longer_than_the_balancer(compose: dict[s
     assert api_idle >= int(nginx_idle.group(1)) + 10
 
 
+def _readme_containers_section() -> str:
+    section = re.search(r"^## Containers\n(.*?)^## ", (PROJECT_ROOT / "README.md").read_text(), re.M | re.S)
+    assert section
+    return section.group(1)
+
+
 def test_the_readmes_stack_examples_send_the_key() -> None:
     """The stack wants the API key on /classify, /detect and /v1/models: a README example in the section
     "Containers" that calls them through lb without it only shows the 401."""
-    section = re.search(r"^## Containers\n(.*?)^## ", (PROJECT_ROOT / "README.md").read_text(), re.M | re.S)
-    assert section
     calls = [
         line
-        for line in section.group(1).splitlines()
+        for line in _readme_containers_section().splitlines()
         if "curl " in line and re.search(r"127\.0\.0\.1:8000/(classify|detect|v1/models)", line)
     ]
     assert calls
     assert [line for line in calls if "X-API-Key: " not in line] == []
+
+
+def test_the_readmes_stack_examples_send_pictures_that_exist(images: Path) -> None:
+    """Copied from a fresh clone, an example that uploads a file nobody has (`cat.jpg`) answers with curl's
+    "Failed to open/read local data" and the CLI's "no such file", not with the stack's answer. The
+    pictures are the project's own, in ../shared/images beside the checkout (the tests' images)."""
+    upload = r"(?:-F image=@|--data-binary @|mobile-vision-api (?:classify|detect) )(\S+)"
+    uploads = re.findall(upload, _readme_containers_section())
+    assert uploads
+    shared = "../shared/images/"
+    found = [images / p.removeprefix(shared) if p.startswith(shared) else PROJECT_ROOT / p for p in uploads]
+    assert [str(path) for path in found if not path.is_file()] == []
 
 
 PROMETHEUS_DIR = PROJECT_ROOT / "deploy" / "prometheus"
