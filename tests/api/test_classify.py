@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from service.settings import PROJECT_ROOT
 from service.timing import STAGES
 from tests.conftest import LiveServer
 
@@ -28,6 +32,25 @@ def test_multipart_upload(client: httpx.Client, images: Path) -> None:
         "decoded_width": 512,
         "decoded_height": 600,
     }
+
+
+def _readme_answer() -> dict[str, Any]:
+    """The README's "A classification answer (abridged)", its `...` (more predictions) left out."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    block = re.search(r"^A classification answer \(abridged\):\n\n```json\n(.*?)^```", readme, re.M | re.S)
+    assert block
+    return dict(json.loads(block.group(1).replace(", ...]", "]")))
+
+
+def test_the_readmes_answer_has_the_fields_the_service_answers(client: httpx.Client, images: Path) -> None:
+    """The README's example is grace_hopper.bmp at the defaults: a reader writes a client from its fields."""
+    documented = _readme_answer()
+    body = client.post("/classify", files={"image": (images / "grace_hopper.bmp").read_bytes()}).json()
+    assert list(documented) == list(body)
+    assert set(documented["settings"]) == set(body["settings"])
+    assert documented["image"] == body["image"]
+    assert documented["predictions"][0] == body["predictions"][0]
+    assert list(documented["timing"]) == list(body["timing"])
 
 
 @pytest.mark.parametrize(("image", "label"), [("cat.bmp", "Egyptian cat"), ("bird.bmp", "chickadee")])
