@@ -55,7 +55,7 @@ web/dist/build.json: web/node_modules/.installed web/build.mjs $(wildcard web/sr
 browser-deps:
 	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
-# --- latency lab (README section "results") ---
+# --- latency lab (README section "Results: latency lab") ---
 # The whole matrix (in-process + HTTP on a server it starts itself); files in artifacts/bench/.
 # After bench, bench-goals (and bench-batching, compare) on a quiet host, `make results` rewrites the
 # README's Results blocks from those files and copies the chart to docs/.
@@ -80,7 +80,7 @@ lock: install
 clean:
 	rm -rf $(VENV) models/build models/cache artifacts web/dist web/node_modules
 
-# --- containers (README section "containers"): image, compose stack, Kubernetes manifests ---
+# --- containers (README section "Containers"): image, compose stack, Kubernetes manifests ---
 # Debian's docker client when there is one: it speaks the engine's API version (a newer client may not).
 DOCKER ?= $(if $(wildcard /usr/bin/docker),/usr/bin/docker,docker)
 IMAGE ?= mobile-vision-api:latest
@@ -121,7 +121,7 @@ image: docker-context api-key $(if $(shell command -v npm),web)
 containers-ci: install api-key
 	bash .ci/containers.sh
 
-# --- load tests (README section "loadtests"): locust against a running service, CI run, baselines ---
+# --- load tests (README section "Load tests"): locust against a running service, CI run, baselines ---
 URL ?= http://$(HOST):$(PORT)
 USERS ?= 8
 SPAWN_RATE ?= 4
