@@ -46,6 +46,21 @@ def test_vendor_and_module_files_have_the_right_mime_type(
     assert response.headers["cross-origin-resource-policy"] == "same-origin"
 
 
+def test_the_page_folder_leads_to_the_page(client: httpx.Client) -> None:
+    """/web went to /web/ (Starlette's slash redirect), which answered 404 "no page file ''": the page
+    is at `/`, its files under /web/. Both now redirect to the page, query kept."""
+    page = client.get("/")
+    for path in ("/web", "/web/", "/web?x=1"):
+        response = client.get(path, follow_redirects=False)
+        assert response.status_code == 307, path
+        target = httpx.URL(response.headers["location"])
+        assert (target.path, target.query) == ("/", b"x=1" if "?" in path else b""), path
+        assert target.host == client.base_url.host and target.port == client.base_url.port, path
+        followed = client.get(path, follow_redirects=True)
+        assert followed.status_code == 200 and followed.content == page.content, path
+    assert client.head("/web/", follow_redirects=False).status_code == 307
+
+
 def test_model_file_is_the_servers_and_revalidates_with_304(
     client: httpx.Client, layout: ArtifactLayout
 ) -> None:

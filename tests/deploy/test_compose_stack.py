@@ -107,7 +107,7 @@ def test_the_api_docs_and_their_swagger_ui(lb: httpx.Client) -> None:
 def test_redirects_through_the_balancer_keep_its_address(lb: httpx.Client) -> None:
     """The API's redirects (the page's folder, a trailing slash) name the balancer's host and port, the
     address the client used, not the port nginx listens on inside its container."""
-    for path, target in (("/web", "/web/"), ("/v1/models/", "/v1/models")):
+    for path, target in (("/web", "/"), ("/web/", "/"), ("/v1/models/", "/v1/models")):
         response = lb.get(path, follow_redirects=False)
         assert response.status_code == 307, path
         assert response.headers["location"] == f"{LB_URL}{target}"

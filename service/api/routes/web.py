@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
 
 from service.api.inference import state_of
 from service.api.static import ETags, file_response, inside
@@ -35,6 +36,16 @@ async def _page_file(request: Request, relative: str) -> Response:
 @router.get("/", include_in_schema=False)
 async def page(request: Request) -> Response:
     return await _page_file(request, "index.html")
+
+
+@router.head("/web", include_in_schema=False)
+@router.get("/web", include_in_schema=False)
+@router.head("/web/", include_in_schema=False)
+@router.get("/web/", include_in_schema=False)
+async def page_folder(request: Request) -> RedirectResponse:
+    # the page's files live under /web/, the page itself at `/`: a visitor who types the folder wanted
+    # the page (it was a 404, "no page file ''"); absolute, as Starlette's own slash redirects are
+    return RedirectResponse(request.url.replace(path="/"), status_code=307)
 
 
 @router.head("/web/{relative:path}", include_in_schema=False)
