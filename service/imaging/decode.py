@@ -62,6 +62,9 @@ _DECODE_ERRORS = (
 # Orientations 5..8 swap width and height (EXIF tag 0x0112).
 _SWAPS_AXES = {5, 6, 7, 8}
 _EXIF_ORIENTATION = 0x0112
+# Pillow names a JPEG that carries an MP Format index (a phone's Ultra HDR gain map or depth map, a
+# camera's preview) MPO; its first image is the JPEG every viewer shows, so it takes the JPEG path.
+_JPEG_FORMATS = ("JPEG", "MPO")
 # JPEG modes libjpeg-turbo converts to RGB itself (YCbCr, RGB, greyscale); CMYK/YCCK go through Pillow.
 _TURBO_MODES = {"RGB", "L"}
 # EXIF orientation -> the view of the stored pixels that stands the picture up.
@@ -120,7 +123,7 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
     if width * height > max_pixels:
         raise ImageTooLarge(f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}")
     fmt = image.format or "unknown"
-    if fmt in ("JPEG", "MPO") and image.info.get("progressive"):
+    if fmt in _JPEG_FORMATS and image.info.get("progressive"):
         scans = len(_START_OF_SCAN.findall(data))
         if scans > MAX_JPEG_SCANS:
             raise CorruptImage(f"the progressive JPEG has {scans} scans; at most {MAX_JPEG_SCANS} are read")
@@ -129,7 +132,7 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
         orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
         swapped = orientation in _SWAPS_AXES
         want_w, want_h = (0, 0)
-        if min_size is not None and fmt == "JPEG":
+        if min_size is not None and fmt in _JPEG_FORMATS:
             want_w, want_h = min_size(*((height, width) if swapped else (width, height)))
             if swapped:
                 want_w, want_h = want_h, want_w
@@ -137,7 +140,7 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
         # strict libjpeg-turbo refuses what libjpeg only warns about (extraneous bytes, a bad Huffman
         # code: pictures a browser still shows); Pillow decides those below, as it always did
         with contextlib.suppress(ValueError):
-            if fmt == "JPEG" and image.mode in _TURBO_MODES:
+            if fmt in _JPEG_FORMATS and image.mode in _TURBO_MODES:
                 pixels = simplejpeg.decode_jpeg(data, colorspace="RGB", min_width=want_w, min_height=want_h)
         if pixels is None:
             if want_w:

@@ -190,6 +190,21 @@ def test_large_jpeg_is_decoded_at_reduced_dct_scale_but_never_below_the_minimum(
     assert reduced.downscale > 1
 
 
+def test_a_jpeg_with_an_mp_index_decodes_as_the_jpeg_it_begins_with(images: Path) -> None:
+    """Phones write MPO JPEGs (an Ultra HDR gain map, a depth map after the picture): Pillow names them
+    MPO. The first image is the picture, decoded as any JPEG, at the reduced DCT scale too."""
+    photo = Image.open(images / "cat_1080p.jpg")
+    plain = encode(photo, "JPEG", quality=90)
+    mpo = encode(photo, "MPO", quality=90, save_all=True, append_images=[photo.reduce(4)])
+    reduce_by_4 = {"min_size": lambda w, h: (w // 4, h // 4)}
+    expected = decode_image(plain, LIMIT, **reduce_by_4)
+    decoded = decode_image(mpo, LIMIT, **reduce_by_4)
+    assert decoded.format == "MPO"
+    assert (decoded.width, decoded.height) == (expected.width, expected.height) == photo.size
+    assert decoded.pixels.shape == expected.pixels.shape == (270, 480, 3)
+    assert np.array_equal(decoded.pixels, expected.pixels)
+
+
 @pytest.mark.parametrize(
     ("data", "error"),
     [
