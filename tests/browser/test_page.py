@@ -3,11 +3,13 @@ agree (top-1, faces), SIMD and threads must be what they claim to be, and nothin
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from tests.browser.conftest import RUN_TIMEOUT_MS, PageSession
 from tests.conftest import LiveServer
@@ -120,6 +122,20 @@ def test_a_half_transparent_png_gives_the_servers_scores(
     rgba[:, :, 3] = 90
     picture = tmp_path / "grace_hopper_alpha90.png"
     Image.fromarray(rgba).save(picture)
+    session.pick(picture)
+    assert_fp32_scores_match(session)
+
+
+def test_a_png_with_a_gamma_chunk_gives_the_servers_scores(
+    session: PageSession, images: Path, tmp_path: Path
+) -> None:
+    """The server reads the stored values (no colour management, as the models' reference pipelines);
+    a browser by default corrects a PNG's gAMA (or a JPEG's ICC profile) to sRGB: with gamma 1.0, a
+    pixel of 64 became 137. The page asks for the stored values too: the same input tensor."""
+    linear = PngInfo()
+    linear.add(b"gAMA", struct.pack(">I", 100_000))  # gamma 1.0, in units of 1/100000
+    picture = tmp_path / "grace_hopper_gamma1.png"
+    Image.open(images / "grace_hopper.bmp").save(picture, pnginfo=linear)
     session.pick(picture)
     assert_fp32_scores_match(session)
 

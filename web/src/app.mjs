@@ -186,7 +186,10 @@ async function usePicture(blob) {
   if (!state.busy) clearAnswers('');
   let bitmap;
   try {
-    bitmap = await createImageBitmap(blob);
+    // the stored pixel values, as the server decodes them (and the models' reference pipelines):
+    // by default a browser converts a PNG's gamma or a JPEG's ICC profile (a phone's Display P3) to
+    // sRGB, so the page's model input would differ from the server's for the same file
+    bitmap = await createImageBitmap(blob, { colorSpaceConversion: 'none' });
   } catch (error) {
     if (pick !== picks) return;
     // not a picture (or one this browser cannot decode)
