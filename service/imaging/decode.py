@@ -184,8 +184,9 @@ def _rgb_pixels(image: Image.Image) -> np.ndarray:
     if mode == "RGB" and "transparency" not in image.info:
         return np.asarray(image)
     if mode.startswith("I;16") or mode == "I":
-        # 16-bit greyscale: keep the top 8 bits (Pillow's convert("L") would clip at 255)
-        wide = np.asarray(image, dtype=np.uint32)
+        # 16-bit greyscale: keep the top 8 bits (Pillow's convert("L") would clip at 255). Mode I is
+        # 32-bit signed: values outside 16 bits are clipped, not wrapped round to any byte
+        wide = np.clip(np.asarray(image, dtype=np.int32), 0, 0xFFFF)
         shift = 8 if mode.startswith("I;16") or wide.max(initial=0) > 255 else 0
         return _grey_to_rgb((wide >> shift).astype(np.uint8))
     if mode == "F":

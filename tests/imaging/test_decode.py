@@ -155,6 +155,13 @@ def test_sixteen_bit_png_keeps_the_top_eight_bits() -> None:
     assert decode_image(data, LIMIT).pixels[0, 0].tolist() == [0x80, 0x80, 0x80]
 
 
+def test_thirty_two_bit_greyscale_is_clipped_to_sixteen_bits_not_wrapped() -> None:
+    """A mode I TIFF (32-bit signed, e.g. from a microscope): brighter stays brighter."""
+    values = np.array([[0, 0x8040, 0xFFFF, 70_000, 1_000_000, -5]], dtype=np.int32)
+    data = encode(Image.fromarray(values, "I"), "TIFF")
+    assert decode_image(data, LIMIT).pixels[0, :, 0].tolist() == [0, 0x80, 255, 255, 255, 0]
+
+
 def test_cmyk_jpeg_becomes_rgb() -> None:
     cmyk = Image.new("CMYK", (16, 16), (0, 255, 255, 0))  # pure red in CMYK
     pixels = decode_image(encode(cmyk, "JPEG", quality=95), LIMIT).pixels
