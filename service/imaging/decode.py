@@ -65,6 +65,9 @@ _EXIF_ORIENTATION = 0x0112
 # Pillow names a JPEG that carries an MP Format index (a phone's Ultra HDR gain map or depth map, a
 # camera's preview) MPO; its first image is the JPEG every viewer shows, so it takes the JPEG path.
 _JPEG_FORMATS = ("JPEG", "MPO")
+# Pillow's TIFF reader applies the orientation tag itself as it loads (TiffImagePlugin.load_end) and
+# gives the upright size from the header on: turning it here too would turn it twice.
+_UPRIGHT_WHEN_READ = {"TIFF"}
 # JPEG modes libjpeg-turbo converts to RGB itself (YCbCr, RGB, greyscale); CMYK/YCCK go through Pillow.
 _TURBO_MODES = {"RGB", "L"}
 # EXIF orientation -> the view of the stored pixels that stands the picture up.
@@ -129,7 +132,7 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
             raise CorruptImage(f"the progressive JPEG has {scans} scans; at most {MAX_JPEG_SCANS} are read")
     try:
         # PNG keeps EXIF after the pixels, so reading it may already decode (and fail on truncation)
-        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+        orientation = 1 if fmt in _UPRIGHT_WHEN_READ else image.getexif().get(_EXIF_ORIENTATION, 1)
         swapped = orientation in _SWAPS_AXES
         want_w, want_h = (0, 0)
         if min_size is not None and fmt in _JPEG_FORMATS:

@@ -48,15 +48,26 @@ ORIENTATIONS = {
 }
 
 
+# Lossless formats that carry EXIF; Pillow's TIFF reader stands the picture up itself, the others not.
+LOSSLESS_WITH_EXIF = {
+    "PNG": {},
+    "WEBP": {"lossless": True},
+    "TIFF": {},
+    "TIFF-LZW": {"compression": "tiff_lzw"},
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(LOSSLESS_WITH_EXIF))
 @pytest.mark.parametrize("orientation", sorted(ORIENTATIONS))
-def test_exif_orientation_is_applied(orientation: int) -> None:
+def test_exif_orientation_is_applied(orientation: int, fmt: str) -> None:
+    """Once, whichever reader does it (a TIFF was turned twice: stored as it was, or turned back)."""
     upright = asymmetric()
     fix = ORIENTATIONS[orientation]
     # stored = the inverse of the fix applied to the upright picture
     stored = upright if fix is None else upright.transpose(_inverse(fix))
     exif = Image.Exif()
     exif[0x0112] = orientation
-    decoded = decode_image(encode(stored, "PNG", exif=exif), LIMIT)
+    decoded = decode_image(encode(stored, fmt.split("-")[0], exif=exif, **LOSSLESS_WITH_EXIF[fmt]), LIMIT)
     assert (decoded.width, decoded.height) == upright.size
     assert np.array_equal(decoded.pixels, np.asarray(upright))
 
