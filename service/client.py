@@ -48,7 +48,10 @@ def post_image(
     url: str, path: str, image: Path, params: Mapping[str, QueryValue], api_key: str | None = None
 ) -> dict[str, Any]:
     query = {k: v for k, v in params.items() if v is not None}
-    headers = {"X-API-Key": api_key} if api_key else {}
+    # surrounding whitespace (a key from a file or a secret, with its newline) is no part of the key,
+    # and a header cannot carry it: httpx refused to send it, which read as "no answer"
+    key = api_key.strip() if api_key else ""
+    headers = {"X-API-Key": key} if key else {}
     try:
         with httpx.Client(base_url=url, timeout=60, headers=headers) as client:
             response = client.post(path, params=query, files={"image": (image.name, image.read_bytes())})

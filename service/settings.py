@@ -185,12 +185,17 @@ class ServerSettings(BaseSettings):
 
     @field_validator("api_key")
     @classmethod
-    def _key_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+    def _key_stripped(cls, value: SecretStr | None) -> SecretStr | None:
+        """Surrounding whitespace stripped, as the key file's is: no client can send it (HTTP strips it
+        off a header value), so a key from a secret with its trailing newline refused every request."""
+        if value is None:
+            return None
+        key = value.get_secret_value().strip()
         # MVA_API_KEY= (an unset variable in a template) would turn the check on with a key any client
         # has: an empty `X-API-Key:` header
-        if value is not None and not value.get_secret_value().strip():
+        if not key:
             raise ValueError("is empty: set a key, or leave the variable unset for none")
-        return value
+        return SecretStr(key)
 
     @field_validator("api_key_file", mode="before")
     @classmethod

@@ -79,6 +79,15 @@ def test_the_key_from_an_option_a_file_or_the_environment(
     assert by_env.returncode == 0 and "Egyptian cat" in by_env.stdout
 
 
+def test_a_key_with_its_newline_is_sent_without_it(guarded: LiveServer, images: Path) -> None:
+    """MVA_API_KEY="$(cat file)" strips the newline, a secret passed as a variable keeps it: httpx refused
+    the header, and the CLI said there was no answer and asked whether the service was running."""
+    env = {**os.environ, "MVA_API_KEY": f" {KEY}\n"}
+    result = run_cli("classify", str(images / "cat.bmp"), "--url", guarded.url, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Egyptian cat" in result.stdout
+
+
 def test_no_service_is_one_line_and_a_hint() -> None:
     result = run_cli("classify", str(Path(__file__)), "--url", f"http://127.0.0.1:{free_port()}")
     assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr

@@ -73,6 +73,20 @@ def test_key_from_a_secret_file(
         assert client.get("/healthz").status_code == 200
 
 
+def test_a_key_from_the_environment_is_stripped_as_the_file_s_is(
+    start_server: Callable[..., LiveServer], images: Path
+) -> None:
+    """MVA_API_KEY from a secret that ends in a newline (Kubernetes' secretKeyRef of a file written by
+    `make api-key`): the newline was part of the key, which no client can send, so every request got
+    401."""
+    server = start_server(api_key="key-from-a-secret\n", warm_models='["mobilenet_v2"]')
+    picture = {"image": (images / "cat.bmp").read_bytes()}
+    with server.client() as client:
+        response = client.post("/classify", headers={"x-api-key": "key-from-a-secret"}, files=picture)
+        assert response.status_code == 200, response.text
+        assert client.get("/v1/models", headers={"x-api-key": "key-from"}).status_code == 401
+
+
 def test_a_key_that_is_not_ascii_is_matched_as_the_utf8_a_client_sends(
     start_server: Callable[..., LiveServer], images: Path
 ) -> None:
