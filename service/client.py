@@ -41,6 +41,16 @@ def service_url(url: str) -> str:
         url = f"http://{url}"
     if url.split("://", 1)[0].lower() not in ("http", "https"):
         raise ValueError(f"{url!r} is not an http:// or https:// URL")
+    # checked here, a usage error: httpx raised on a bad port with a traceback, posted nowhere for no host
+    # and took port 99999 (the OS dials it modulo 65536, another port)
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"{url!r} is not a URL: {exc}") from None
+    if not parsed.host:
+        raise ValueError(f"{url!r} names no host")
+    if parsed.port is not None and parsed.port > 65535:
+        raise ValueError(f"{url!r}: the port must be at most 65535")
     return url
 
 

@@ -108,6 +108,24 @@ def test_a_url_with_another_scheme_is_a_usage_error(images: Path) -> None:
     assert "'ftp://127.0.0.1:8000' is not an http:// or https:// URL" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("127.0.0.1:port", "'http://127.0.0.1:port' is not a URL: Invalid port: 'port'"),
+        ("http://[::1", "'http://[::1' is not a URL"),
+        ("", "'http://' names no host"),
+        ("127.0.0.1:99999", "'http://127.0.0.1:99999': the port must be at most 65535"),
+    ],
+)
+def test_a_url_that_is_no_address_is_a_usage_error(url: str, said: str, images: Path) -> None:
+    """A typo in the port or the brackets was a traceback from httpx (exit 1); no host ran into DNS
+    ("no answer from http://"); port 99999 was dialled as 34463."""
+    wide = {**os.environ, "COLUMNS": "200"}
+    result = run_cli("classify", str(images / "cat.bmp"), "--url", url, env=wide)
+    assert result.returncode == 2 and "Traceback" not in result.stdout + result.stderr
+    assert said in result.stderr, result.stderr
+
+
 def test_a_missing_image_file_is_a_usage_error() -> None:
     result = run_cli("classify", "/no/such/image.jpg")
     assert result.returncode == 2 and "does not exist" in result.stderr
