@@ -109,7 +109,26 @@ def serve(
         raise typer.Exit(2) from None
 
 
+def _api_key(ctx: typer.Context, api_key: str | None, api_key_file: Path | None) -> str | None:
+    """The key to send: an option typed on the command line wins over the environment's variable (an
+    MVA_API_KEY_FILE exported for a server outranked `--api-key`); --api-key-file when both come from
+    the environment; both typed is a usage error."""
+    from service.settings import read_api_key_file
+
+    typed = {
+        name
+        for name in ("api_key", "api_key_file")
+        if (source := ctx.get_parameter_source(name)) is not None and source.name == "COMMANDLINE"
+    }
+    if len(typed) == 2:
+        raise typer.BadParameter("give --api-key or --api-key-file, not both", param_hint="--api-key-file")
+    if api_key_file is None or typed == {"api_key"}:
+        return api_key
+    return read_api_key_file(api_key_file)
+
+
 def _call(
+    ctx: typer.Context,
     url: str,
     path: str,
     image: Path,
@@ -120,13 +139,10 @@ def _call(
 ) -> None:
     """Post IMAGE, then print the raw JSON or the rendered answer and its timing."""
     from service.client import ApiError, Unreachable, post_image, timing_table
-    from service.settings import ApiKeyFileError, read_api_key_file
+    from service.settings import ApiKeyFileError
 
-    api_key, api_key_file = key
     try:
-        if api_key_file is not None:
-            api_key = read_api_key_file(api_key_file)
-        body = post_image(url, path, image, params, api_key)
+        body = post_image(url, path, image, params, _api_key(ctx, *key))
     except (ApiError, Unreachable, ApiKeyFileError) as exc:
         console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
         if isinstance(exc, Unreachable):
@@ -173,6 +189,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print the raw JSON")]
 
 @app.command()
 def classify(
+    ctx: typer.Context,
     image: ImageArg,
     top_k: Annotated[int, typer.Option()] = 5,
     engine: EngineOpt = None,
@@ -190,11 +207,12 @@ def classify(
 
     params = {"top_k": top_k, "engine": engine, "precision": precision, "simd": simd, "threads": threads}
     key = (api_key, api_key_file)
-    _call(url, "/classify", image, params | {"preset": preset}, key, raw, predictions_table)
+    _call(ctx, url, "/classify", image, params | {"preset": preset}, key, raw, predictions_table)
 
 
 @app.command()
 def detect(
+    ctx: typer.Context,
     image: ImageArg,
     model: Annotated[str, typer.Option(help="short | full")] = "short",
     engine: EngineOpt = None,
@@ -210,7 +228,7 @@ def detect(
     from service.client import faces_table
 
     params = {"model": model, "engine": engine, "simd": simd, "threads": threads, "preset": preset}
-    _call(url, "/detect", image, params, (api_key, api_key_file), raw, faces_table)
+    _call(ctx, url, "/detect", image, params, (api_key, api_key_file), raw, faces_table)
 
 
 if __name__ == "__main__":

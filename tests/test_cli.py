@@ -79,6 +79,26 @@ def test_the_key_from_an_option_a_file_or_the_environment(
     assert by_env.returncode == 0 and "Egyptian cat" in by_env.stdout
 
 
+def test_a_key_typed_on_the_command_line_wins_over_the_environment(
+    guarded: LiveServer, images: Path, tmp_path: Path
+) -> None:
+    """MVA_API_KEY_FILE exported (a server's, in its container) outranked a typed `--api-key`: 401.
+    Both options typed: one was silently dropped; now a usage error."""
+    stale = tmp_path / "stale_key"
+    stale.write_text("not-the-key\n")
+    right = tmp_path / "api_key"
+    right.write_text(KEY + "\n")
+    classify = ("classify", str(images / "cat.bmp"), "--url", guarded.url)
+    typed = run_cli(*classify, "--api-key", KEY, env=os.environ | {"MVA_API_KEY_FILE": str(stale)})
+    assert typed.returncode == 0, typed.stdout + typed.stderr
+    assert "Egyptian cat" in typed.stdout
+    typed_file = run_cli(*classify, "--api-key-file", str(right), env=os.environ | {"MVA_API_KEY": "not"})
+    assert typed_file.returncode == 0, typed_file.stdout + typed_file.stderr
+    both = run_cli(*classify, "--api-key", KEY, "--api-key-file", str(right))
+    assert both.returncode == 2
+    assert "give --api-key or --api-key-file, not both" in both.stderr, both.stderr
+
+
 def test_a_key_with_its_newline_is_sent_without_it(guarded: LiveServer, images: Path) -> None:
     """MVA_API_KEY="$(cat file)" strips the newline, a secret passed as a variable keeps it: httpx refused
     the header, and the CLI said there was no answer and asked whether the service was running."""
