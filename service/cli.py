@@ -19,6 +19,7 @@ from service.bench.batching_windows import batching as bench_batching
 from service.bench.goals import goals as bench_goals
 from service.bench.readme import bench_readme
 from service.browserbench.command import bench_browser
+from service.healthcheck import DEFAULT_PORT
 from service.modelbuild.command import models_app
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ class LogFormat(StrEnum):
 def serve(
     host: Annotated[str, typer.Option(envvar="MVA_HOST", help="bind address")] = "127.0.0.1",
     # uvicorn takes any int: port 99999 would listen on 99999 % 65536 while logging 99999
-    port: Annotated[int, typer.Option(envvar="MVA_PORT", min=0, max=65535, help="TCP port")] = 8000,
+    port: Annotated[int, typer.Option(envvar="MVA_PORT", min=0, max=65535, help="TCP port")] = DEFAULT_PORT,
     workers: Annotated[int, typer.Option(envvar="MVA_WORKERS", min=1, help="uvicorn worker processes")] = 1,
     log_level: Annotated[
         LogLevel, typer.Option(envvar="MVA_LOG_LEVEL", case_sensitive=False)

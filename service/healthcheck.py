@@ -11,6 +11,7 @@ import urllib.request
 
 # bound to every address: asked on loopback
 WILDCARDS = {"", "0.0.0.0", "::", "[::]"}
+DEFAULT_PORT = 8000  # `serve`'s, when MVA_PORT is unset or empty
 
 
 def local_host(bound: str) -> str:
@@ -22,10 +23,16 @@ def local_host(bound: str) -> str:
     return f"[{bound}]" if ":" in bound and not bound.startswith("[") else bound
 
 
+def local_port(configured: str | None) -> int:
+    """The port `serve` listens on for MVA_PORT = `configured`: an empty variable counts as unset there
+    (click ignores it), so it is the default here too, not a number that fails to parse."""
+    return int(configured) if configured else DEFAULT_PORT
+
+
 def check(
     path: str = "/healthz", port: int | None = None, timeout: float = 2.0, host: str | None = None
 ) -> bool:
-    port = port or int(os.environ.get("MVA_PORT", "8000"))
+    port = port or local_port(os.environ.get("MVA_PORT"))
     where = local_host(host if host is not None else os.environ.get("MVA_HOST", ""))
     # no proxy: an HTTP_PROXY in the container's environment (Docker's client config puts one in every
     # container) would be asked for the local server, and the check fail

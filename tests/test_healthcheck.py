@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from service.healthcheck import check, local_host
+from service.healthcheck import DEFAULT_PORT, check, local_host
 from service.localserver import free_port, stop, wait_until_ready
 from service.settings import PROJECT_ROOT
 from tests.conftest import LiveServer
@@ -50,9 +50,13 @@ def test_a_proxy_in_the_environment_is_not_asked(server: LiveServer) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def _serve_on(host: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "service", "serve", "--host", host, "--port", str(port)]
-    env = {**os.environ, "MVA_WARM_MODELS": "[]", "MVA_LOG_LEVEL": "warning"}
+def _serve_on(
+    host: str, port: int | None, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`serve` on host:port; port None: serve's own default (MVA_PORT from `env`)."""
+    command = [sys.executable, "-m", "service", "serve", "--host", host]
+    command += [] if port is None else ["--port", str(port)]
+    env = {**os.environ, "MVA_WARM_MODELS": "[]", "MVA_LOG_LEVEL": "warning", **(env or {})}
     with log.open("wb") as out:
         return subprocess.Popen(
             command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -80,3 +84,21 @@ def test_a_port_that_is_no_number_is_unhealthy_in_one_line() -> None:
     answer = _run("http")
     assert answer.returncode == 1
     assert answer.stderr.startswith("unhealthy: ") and "Traceback" not in answer.stderr
+
+
+def test_an_empty_port_variable_is_the_port_serve_takes(tmp_path: Path) -> None:
+    """MVA_PORT= (a template's unset variable): `serve` ignores it and listens on 8000; the check failed
+    to parse it and reported the container unhealthy for good."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", DEFAULT_PORT))
+        except OSError:
+            pytest.skip(f"port {DEFAULT_PORT} is taken on this host")
+    log = tmp_path / "server.log"
+    process = _serve_on("127.0.0.1", None, log, env={"MVA_PORT": ""})
+    try:
+        wait_until_ready(f"http://127.0.0.1:{DEFAULT_PORT}/healthz", process, 60.0, log)
+        answer = _run("")
+        assert answer.returncode == 0, answer.stderr
+    finally:
+        stop(process)
