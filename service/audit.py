@@ -7,7 +7,8 @@ vulnerabilities of the project's newest release. So a pin at the newest release 
 older pin only against what is still open in the newest release (a vulnerability fixed in between does
 not show there) and is reported as partly checked, with the newest version to move to. Exit status: 1
 on any finding, 2 when PyPI did not answer for a package (0 with `--allow-unanswered`, which CI uses:
-the audit needs the network, the build does not), else 0."""
+the audit needs the network, the build does not) and for a file that is not a lock (a usage error: a
+line that pins no version, or no pin at all), else 0."""
 
 from __future__ import annotations
 
@@ -41,6 +42,13 @@ class Assessment:
 def read_pins(lock_text: str) -> list[tuple[str, str]]:
     """`name==version` lines of a pip freeze; comments, editables and other lines are not pins."""
     return [(m.group(1), m.group(2)) for line in lock_text.splitlines() if (m := _PIN.match(line.strip()))]
+
+
+def unpinned(lock_text: str) -> list[str]:
+    """Requirement lines that pin no version (`name>=1`, `name @ URL`, a bare name): the audit cannot
+    look them up, so they would pass unchecked. Comments and options (`-e`, `--hash`) are neither."""
+    lines = (line.strip() for line in lock_text.splitlines())
+    return [line for line in lines if line and not line.startswith(("#", "-")) and not _PIN.match(line)]
 
 
 def assess(name: str, pinned: str, project: dict[str, Any]) -> Assessment:
@@ -120,9 +128,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--allow-unanswered", action="store_true", help="exit 0 when PyPI did not answer")
     args = parser.parse_args(argv)
     try:
-        pins = read_pins(args.lock.read_text())
+        lock_text = args.lock.read_text()
     except OSError as exc:  # a usage error (exit 2), not a traceback with exit 1, which means findings
         parser.error(f"{args.lock}: {exc.strerror or exc}")
+    # a file that is not a lock (requirements with ranges, pyproject.toml) audited nothing and passed
+    pins, loose = read_pins(lock_text), unpinned(lock_text)
+    if loose or not pins:
+        why = f"no version pinned in {', '.join(map(repr, loose[:5]))}" if loose else "no name==version lines"
+        parser.error(f"{args.lock}: not a lock file ({why}): `make lock` writes one")
     text, status = report(audit(pins))
     print(text)
     return 0 if status == 2 and args.allow_unanswered else status

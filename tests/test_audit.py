@@ -96,3 +96,24 @@ def test_a_lock_file_that_cannot_be_read_is_a_usage_error(
         main([str(tmp_path / "missing.lock"), "--allow-unanswered"])
     assert exited.value.code == 2
     assert f"{tmp_path / 'missing.lock'}: No such file or directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("fastapi>=0.100\nhttpx==0.28.1\n", "not a lock file (no version pinned in 'fastapi>=0.100')"),
+        ('[project]\nname = "mobile-vision-api"\n', "not a lock file (no version pinned in '[project]'"),
+        ("# nothing locked yet\n", "not a lock file (no name==version lines)"),
+    ],
+)
+def test_a_file_that_is_not_a_lock_is_a_usage_error_not_a_pass(
+    text: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Requirements with ranges, pyproject.toml, an empty lock: the lines without a pin were skipped,
+    and "0 vulnerabilities" with exit 0 said that nothing checked was safe."""
+    lock = tmp_path / "requirements.txt"
+    lock.write_text(text)
+    with pytest.raises(SystemExit) as exited:
+        main([str(lock), "--allow-unanswered"])
+    assert exited.value.code == 2
+    assert f"{lock}: {said}" in capsys.readouterr().err
