@@ -15,6 +15,7 @@ from pathlib import Path
 
 from service.api.metrics import MULTIPROC_DIR
 from service.processes import serving
+from service.settings import InvalidServerSettings
 
 RUN_DIR = "MVA_RUN_DIR"  # the folder (set by `serve`)
 WORKER_PROCESSES = "MVA_WORKER_PROCESSES"  # how many processes share it
@@ -30,11 +31,9 @@ def shared_run_folder(workers: int) -> Iterator[Path]:
     """The run's folder in the environment the worker processes inherit; removed afterwards unless the
     caller named it (MVA_RUN_DIR). Metrics go to its `metrics/` unless PROMETHEUS_MULTIPROC_DIR is set."""
     given = os.environ.get(RUN_DIR)
-    folder = Path(given or tempfile.mkdtemp(prefix="mva-run-"))
-    ready = folder / "ready"
-    ready.mkdir(parents=True, exist_ok=True)
-    metrics = Path(os.environ.setdefault(MULTIPROC_DIR, str(folder / "metrics")))
-    metrics.mkdir(parents=True, exist_ok=True)
+    folder = Path(given) if given else _temporary_folder()
+    ready = _made(folder / "ready", RUN_DIR)
+    metrics = _made(Path(os.environ.setdefault(MULTIPROC_DIR, str(folder / "metrics"))), MULTIPROC_DIR)
     # a named folder may hold the last run's drain marker, ready files and metrics files (whose counts
     # /metrics would add to this run's); a folder given as PROMETHEUS_MULTIPROC_DIR is the caller's
     ours = metrics.glob("*.db") if metrics == folder / "metrics" else ()
@@ -47,6 +46,28 @@ def shared_run_folder(workers: int) -> Iterator[Path]:
     finally:
         if not given:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _temporary_folder() -> Path:
+    try:
+        return Path(tempfile.mkdtemp(prefix="mva-run-"))
+    except OSError as exc:  # a read-only root filesystem without a tmpfs on /tmp
+        where = tempfile.gettempdir()
+        raise InvalidServerSettings(
+            [f"{RUN_DIR}: unset, and no run folder can be made in {where}: {exc.strerror or exc}"]
+        ) from None
+
+
+def _made(folder: Path, variable: str) -> Path:
+    """`folder`, made if need be; one it cannot make is the variable's fault (`serve` prints a line
+    and exits 2, as for the other MVA_* values), not a traceback."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidServerSettings(
+            [f"{variable}: cannot make {str(folder)!r}: {exc.strerror or exc}"]
+        ) from None
+    return folder
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,8 @@ import httpx
 import pytest
 
 from service.api.metrics import MULTIPROC_DIR
-from service.localserver import serve_app
+from service.localserver import free_port, serve_app, serve_command
+from service.settings import InvalidServerSettings
 from service.workers import RUN_DIR, WORKER_PROCESSES, Siblings, drain_marker, shared_run_folder
 
 
@@ -64,6 +66,33 @@ def test_a_given_metrics_folder_is_kept(
     with shared_run_folder(2):
         assert os.environ[MULTIPROC_DIR] == str(tmp_path)
     assert (tmp_path / "counter_123.db").exists()
+
+
+@pytest.mark.parametrize("variable", [RUN_DIR, MULTIPROC_DIR])
+def test_serve_says_which_folder_it_cannot_make_and_stops(variable: str, tmp_path: Path) -> None:
+    """A named folder that cannot be made (a read-only filesystem, a file in its path) was a traceback,
+    exit 1; it is now the line and the exit code 2 of the other MVA_* mistakes."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = {**os.environ, variable: str(blocker / "run"), "MVA_WARM_MODELS": "[]"}
+    result = subprocess.run(
+        serve_command(free_port(), workers=2), env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"error: {variable}: cannot make '{blocker / 'run'}")
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_no_temporary_folder_names_the_variable_to_set(
+    clean_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No writable temporary folder (a read-only root filesystem without a tmpfs on /tmp)."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setattr(tempfile, "tempdir", str(blocker / "tmp"))  # Python's own setting of the folder
+    with pytest.raises(InvalidServerSettings) as refused, shared_run_folder(2):
+        pass
+    assert refused.value.problems[0].startswith(f"{RUN_DIR}: unset, and no run folder can be made in ")
 
 
 def test_one_process_has_no_siblings(
