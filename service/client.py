@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,23 @@ def service_url(url: str) -> str:
     return url
 
 
+def loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name
+        return False
+
+
+def direct_to_loopback(url: str) -> dict[str, None]:
+    """httpx `mounts` that keep a loopback service off an HTTP(S)_PROXY from the environment (Docker's
+    client config puts one in every container): the proxy's loopback is not this machine's, so the
+    request got the proxy's error or no answer. Other addresses go through the proxy as asked."""
+    parsed = httpx.URL(url)
+    return {f"all://{parsed.netloc.decode()}": None} if loopback(parsed.host) else {}
+
+
 def post_image(
     url: str, path: str, image: Path, params: Mapping[str, QueryValue], api_key: str | None = None
 ) -> dict[str, Any]:
@@ -63,7 +81,9 @@ def post_image(
     key = api_key.strip() if api_key else ""
     headers = {"X-API-Key": key} if key else {}
     try:
-        with httpx.Client(base_url=url, timeout=60, headers=headers) as client:
+        with httpx.Client(
+            base_url=url, timeout=60, headers=headers, mounts=direct_to_loopback(url)
+        ) as client:
             response = client.post(path, params=query, files={"image": (image.name, image.read_bytes())})
     except httpx.TransportError as exc:
         raise Unreachable(f"no answer from {url}: {exc or type(exc).__name__}") from exc

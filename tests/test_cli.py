@@ -181,6 +181,22 @@ def test_a_proxy_error_page_is_shown_not_crashed_on(html_error_server: str, imag
     assert "502 Bad Gateway: <html><body><h1>502 Bad Gateway</h1>" in result.stdout
 
 
+def test_a_proxy_in_the_environment_is_not_asked_for_a_loopback_service(
+    server: LiveServer, html_error_server: str, images: Path
+) -> None:
+    """HTTP_PROXY (Docker puts one in every container) was asked for 127.0.0.1, which it cannot reach:
+    a proxy's error, or no answer. Another host still goes through it (here it answers 502)."""
+    nothing = f"http://127.0.0.1:{free_port()}"
+    proxied = {"HTTP_PROXY": nothing, "http_proxy": nothing, "NO_PROXY": "", "no_proxy": ""}
+    image = str(images / "cat.bmp")
+    local = run_cli("classify", image, "--url", server.url, env=os.environ | proxied)
+    assert local.returncode == 0, local.stdout + local.stderr
+    assert "Egyptian cat" in local.stdout
+    through = {"HTTP_PROXY": html_error_server, "http_proxy": html_error_server}
+    remote = run_cli("classify", image, "--url", "http://service.example", env=os.environ | proxied | through)
+    assert remote.returncode == 1 and "502 Bad Gateway" in remote.stdout, remote.stdout
+
+
 def test_serve_with_invalid_settings_says_which_variable_and_stops(tmp_path: Path) -> None:
     env = {**os.environ, "MVA_ENGINE": "foo", "MVA_THREADS": "abc", "MVA_MODELS_DIR": str(tmp_path)}
     result = run_cli("serve", "--port", str(free_port()), env=env)
