@@ -153,6 +153,7 @@ def _call(
         raise typer.Exit(1) from exc
     if raw:
         json.dump(body, sys.stdout, indent=2)
+        sys.stdout.write("\n")  # a text line: a saved file or the shell's prompt starts on a new line
         return
     console.print(render(body, image.name))
     console.print(timing_table(body))

@@ -43,6 +43,7 @@ def test_detect_json_output(server: LiveServer, images: Path) -> None:
     result = run_cli("detect", str(images / "face.jpg"), "--model", "full", "--url", server.url, "--json")
     assert result.returncode == 0, result.stderr
     assert len(json.loads(result.stdout)["faces"]) == 4
+    assert result.stdout.endswith("}\n")  # it ended without a newline: `> faces.json` was not a text file
 
 
 def test_client_reports_api_errors(server: LiveServer, images: Path) -> None:
