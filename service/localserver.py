@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx
 
+from service.client import direct_to_loopback
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -36,7 +38,7 @@ def wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout_s: floa
         if process.poll() is not None:
             raise ServerDidNotStart(f"exited with {process.returncode} before {url} answered; see {log}")
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
+            if httpx.get(url, timeout=2, **direct_to_loopback(url)).status_code == 200:
                 return
         except httpx.TransportError:
             pass

@@ -17,6 +17,7 @@ from service.bench.http import local_server
 from service.bench.machine import machine_info
 from service.bench.options import EXISTING_FILE, MODELS_DIR, models_folder
 from service.bench.saturation import http_measure, interleaved, summary
+from service.client import direct_to_loopback
 from service.settings import CPU_COUNT, PROJECT_ROOT
 
 BATCH_WINDOWS_MS = (0.0, 2.0, 5.0, 10.0)
@@ -60,7 +61,7 @@ def batching(
 
 def _mean_batch(url: str) -> float | None:
     """From the server's mva_batch_size histogram (None when batching is off)."""
-    text = httpx.get(f"{url}/metrics", timeout=10).text
+    text = httpx.get(f"{url}/metrics", timeout=10, **direct_to_loopback(url)).text
     values = dict(
         line.rsplit(" ", 1)
         for line in text.splitlines()

@@ -19,6 +19,7 @@ from service.bench.inprocess import InProcess, time_call
 from service.bench.matrix import Cell
 from service.bench.stats import Stats
 from service.bench.turns import rotated
+from service.client import direct_to_loopback
 
 
 def http_overhead(
@@ -42,7 +43,7 @@ def http_overhead(
     pipeline_call = inprocess.pipeline_call(cell, image)
     lean_call = default_request(url, image)
     floor_call = default_request(floor_url, image)
-    client = httpx.Client(base_url=url, timeout=60, headers=api_key_headers())
+    client = httpx.Client(base_url=url, timeout=60, headers=api_key_headers(), **direct_to_loopback(url))
 
     def httpx_call() -> object:
         response = client.post("/classify", content=image, headers={"content-type": "image/jpeg"})
