@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from service.engines.base import Runner
-from service.inference import InferencePool
+from service.errors import ClientClosedRequest
+from service.inference import ClientLeft, InferencePool
 from service.timing import StageTimer
 
 # what a request gets back: its outputs, the batch size, the batch's engine time (ms)
@@ -28,6 +29,12 @@ class _Batch:
     pixels: list[np.ndarray] = field(default_factory=list)
     futures: list[asyncio.Future[BatchResult]] = field(default_factory=list)
     closer: asyncio.TimerHandle | None = None
+    # members whose client went away once the batch was closed (its rows are fixed then); counted on
+    # the event loop, read by the engine job's thread
+    left: int = 0
+
+    def abandoned(self) -> bool:
+        return self.left == len(self.futures)
 
 
 class MicroBatcher:
@@ -42,10 +49,17 @@ class MicroBatcher:
         self._running: set[asyncio.Task[None]] = set()
 
     async def run(
-        self, runner: Runner, threads: int, pixels: np.ndarray, timer: StageTimer
+        self,
+        runner: Runner,
+        threads: int,
+        pixels: np.ndarray,
+        timer: StageTimer,
+        client_left: ClientLeft | None = None,
     ) -> tuple[list[np.ndarray], int]:
         """This request's outputs and the size of the batch they ran in. Time spent waiting for the
-        window and for cores counts as `queue`, the batch's engine call as `inference`."""
+        window and for cores counts as `queue`, the batch's engine call as `inference`. A request whose
+        client leaves (`client_left` returns) before its batch has run ends as ClientClosedRequest: its
+        row is taken out of a batch still open, and a batch all of whose clients left never runs."""
         loop = asyncio.get_running_loop()
         batch = self._open.get(id(runner))
         if batch is None:
@@ -58,10 +72,29 @@ class MicroBatcher:
         if len(batch.pixels) >= self._max_batch:
             self._close(batch)
         waiting_since = time.perf_counter()
-        outputs, size, inference_ms = await future
+        try:
+            outputs, size, inference_ms = await _result(future, client_left)
+        except (ClientClosedRequest, asyncio.CancelledError):
+            self._leave(batch, future)
+            timer.add("queue", (time.perf_counter() - waiting_since) * 1000)
+            raise
         timer.add("queue", (time.perf_counter() - waiting_since) * 1000 - inference_ms)
         timer.add("inference", inference_ms)
         return outputs, size
+
+    def _leave(self, batch: _Batch, future: asyncio.Future[BatchResult]) -> None:
+        """One member will not read its result: out of its batch while that is open, else counted."""
+        if not future.cancel():
+            return  # it has its result already: the batch ran
+        if self._open.get(id(batch.runner)) is not batch:
+            batch.left += 1
+            return
+        row = batch.futures.index(future)
+        del batch.futures[row], batch.pixels[row]
+        if not batch.futures:  # nobody left to run it for
+            del self._open[id(batch.runner)]
+            if batch.closer is not None:
+                batch.closer.cancel()
 
     def _close(self, batch: _Batch) -> None:
         if self._open.get(id(batch.runner)) is not batch:
@@ -76,20 +109,40 @@ class MicroBatcher:
     async def _execute(self, batch: _Batch) -> None:
         stacked = np.concatenate(batch.pixels)
 
-        def job() -> tuple[list[np.ndarray], float]:
+        def job() -> tuple[list[np.ndarray], float] | None:
+            if batch.abandoned():  # every client left while the batch waited for cores
+                return None
             start = time.perf_counter()
             outputs = batch.runner.run(stacked)
             return outputs, (time.perf_counter() - start) * 1000
 
         try:
-            outputs, inference_ms = await self._pool.execute(job, batch.threads, StageTimer())
+            ran = await self._pool.execute(job, batch.threads, StageTimer())
         except Exception as exc:
             for future in batch.futures:
                 if not future.done():
                     future.set_exception(exc)
             return
+        if ran is None:
+            return
+        outputs, inference_ms = ran
         size = len(batch.futures)
         self._observe(size)
         for i, future in enumerate(batch.futures):
             if not future.done():  # a client that went away leaves a cancelled future
                 future.set_result(([o[i : i + 1] for o in outputs], size, inference_ms))
+
+
+async def _result(future: asyncio.Future[BatchResult], client_left: ClientLeft | None) -> BatchResult:
+    """`future`'s result; ClientClosedRequest if `client_left` returns first."""
+    if client_left is None:
+        return await future
+    watcher = asyncio.ensure_future(client_left())
+    try:
+        await asyncio.wait((future, watcher), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        # before the response is sent: uvicorn also answers a pending receive() once it is
+        watcher.cancel()
+    if not future.done():
+        raise ClientClosedRequest("the client went away while its request waited in a micro-batch")
+    return future.result()

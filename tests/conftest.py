@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from service.artifacts import ArtifactLayout
 from service.engines.registry import RunnerRegistry
@@ -91,6 +92,16 @@ def damaged_locks(lock: dict[str, Any], model: str) -> dict[str, dict[str, Any]]
             entry | {"verification": entry.get("verification", {}) | {"int8-signed": 3}}
         ),
     }
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """One sample's value in a /metrics scrape, by its full name (`mva_requests_total`,
+    `mva_batch_size_count`...) and labels; 0 before it is first counted."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return 0.0
 
 
 @pytest.fixture(scope="session")

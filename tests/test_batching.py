@@ -1,16 +1,26 @@
-"""Opt-in micro-batching through a real server: concurrent requests share engine calls, and every
-request still gets its own right answer."""
+"""Opt-in micro-batching, through a real server and in-process with a real runner: concurrent requests
+share engine calls, every request still gets its own right answer, and one whose client left does not run."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import LiveServer
+from service.batching import MicroBatcher
+from service.engines.registry import RunnerRegistry, resolve
+from service.errors import ClientClosedRequest
+from service.inference import InferencePool
+from service.manifest import Manifest
+from service.pipeline import prepare
+from service.settings import EngineSettings
+from service.timing import StageTimer
+from tests.conftest import LiveServer, metric
 
 KNOWN = {"grace_hopper.bmp": "military uniform", "cat.bmp": "Egyptian cat", "bird.bmp": "chickadee"}
 
@@ -59,3 +69,103 @@ def test_batching_is_off_by_default(client: httpx.Client, images: Path) -> None:
     assert (
         client.post("/classify", files={"image": (images / "cat.bmp").read_bytes()}).json()["batch_size"] == 1
     )
+
+
+@pytest.fixture(scope="module")
+def long_window(start_server: Callable[..., LiveServer]) -> LiveServer:
+    """A window long enough for the clients of an open batch to leave before it closes."""
+    return start_server(batch_window_ms="1000", max_batch="8", warm_models='["mobilenet_v2"]')
+
+
+def test_clients_that_leave_an_open_batch_are_dropped_and_the_one_who_stays_gets_its_own_answer(
+    long_window: LiveServer, images: Path
+) -> None:
+    """Two requests whose clients hang up while they wait in a batch end as 499 and run nowhere; the
+    request that joined the batch after them, and stays, gets its own row (the leavers' rows taken out
+    before it): one engine call of one image."""
+    server = long_window
+    host, port = server.url.removeprefix("http://").split(":")
+    leaving_image = (images / "grace_hopper.bmp").read_bytes()
+    request = (
+        f"POST /classify HTTP/1.1\r\nHost: {host}\r\nContent-Type: image/bmp\r\n"
+        f"Content-Length: {len(leaving_image)}\r\n\r\n"
+    ).encode() + leaving_image
+    with server.client() as client:
+        before = client.get("/metrics").text
+
+    async def scenario() -> httpx.Response:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+
+            async def until_admitted(count: int) -> None:
+                while metric((await client.get("/metrics")).text, "mva_queue_depth") < count:
+                    await asyncio.sleep(0.01)
+
+            leaving = [await asyncio.open_connection(host, int(port)) for _ in range(2)]
+            for _, writer in leaving:
+                writer.write(request)
+                await writer.drain()
+            await asyncio.wait_for(until_admitted(2), 30)
+            staying = asyncio.create_task(
+                client.post("/classify", files={"image": (images / "cat.bmp").read_bytes()})
+            )
+            await asyncio.wait_for(until_admitted(3), 30)
+            for _, writer in leaving:
+                writer.close()
+            return await staying
+
+    stayed = asyncio.run(scenario())
+    assert stayed.status_code == 200
+    assert stayed.json()["predictions"][0]["label"] == "Egyptian cat"
+    assert stayed.json()["batch_size"] == 1
+    with server.client() as client:
+
+        def grew(name: str, **labels: str) -> float:
+            return metric(client.get("/metrics").text, name, **labels) - metric(before, name, **labels)
+
+        deadline = time.monotonic() + 30
+        while grew("mva_requests_total", route="/classify") < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert grew("mva_requests_total", route="/classify", status="499") == 2
+        assert grew("mva_inferences_total", model="mobilenet_v2", engine="onnxruntime") == 1
+        assert grew("mva_batch_size_count") == 1 and grew("mva_batch_size_sum") == 1
+
+
+def test_a_closed_batch_all_of_whose_clients_left_before_it_had_a_core_never_runs(
+    registry: RunnerRegistry, manifest: Manifest, images: Path
+) -> None:
+    """The batch is full (closed) and waits behind a job that holds the only core; both its clients
+    leave (499 at once); once the core is free the batch's engine call does not run."""
+    spec = manifest.get("mobilenet_v2")
+    runner = registry.get(spec, resolve(spec, EngineSettings()))
+    _, model_pixels = prepare((images / "cat.bmp").read_bytes(), spec.input, 50_000_000, StageTimer())
+    pool = InferencePool(cores=1, max_pending=10, queue_timeout_s=30)
+    engine_calls: list[int] = []  # the size of each batch that ran
+    batcher = MicroBatcher(pool, window_ms=1000, max_batch=2, observe=engine_calls.append)
+    release = threading.Event()
+
+    async def main() -> list[object]:
+        busy = asyncio.ensure_future(pool.run(release.wait, 1, StageTimer()))
+        gone = asyncio.Event()
+
+        async def client_left() -> None:
+            await gone.wait()
+
+        try:
+            members = [
+                batcher.run(runner, 1, model_pixels.pixels, StageTimer(), client_left) for _ in range(2)
+            ]
+            waiting = asyncio.gather(*(asyncio.wait_for(m, 5) for m in members), return_exceptions=True)
+            await asyncio.sleep(0.05)  # the second member filled the batch, whose engine job now waits
+            gone.set()
+            outcomes = await waiting
+        finally:
+            release.set()
+        await busy
+        # one pool thread, first in first out: once this has run, so has (or not) the batch's job
+        await pool.run(lambda: None, 1, StageTimer())
+        return outcomes
+
+    outcomes = asyncio.run(main())
+    pool.shutdown()
+    assert [type(outcome) for outcome in outcomes] == [ClientClosedRequest, ClientClosedRequest]
+    assert engine_calls == []

@@ -132,7 +132,8 @@ async def _infer_batched(
     assert state.batcher is not None
     async with state.pool.admit():
         runner, decoded, model_pixels = await state.pool.execute(prepare_job, 1, timer, gone)
-        outputs, batch_size = await state.batcher.run(runner, resolved.threads, model_pixels.pixels, timer)
+        pixels = model_pixels.pixels
+        outputs, batch_size = await state.batcher.run(runner, resolved.threads, pixels, timer, gone)
         output = PipelineOutput(decoded, model_pixels, outputs)
 
         def post_job() -> R:

@@ -10,10 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from service.artifacts import ArtifactLayout
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, metric
 
 
 def test_requests_beyond_the_queue_bound_get_503(
@@ -56,15 +55,6 @@ def test_requests_that_wait_too_long_get_503(start_server: Callable[..., LiveSer
     assert late.json()["error"]["code"] == "overloaded"
     assert "waited more than 0.05 s" in late.json()["error"]["message"]
     assert int(late.headers["retry-after"]) >= 1
-
-
-def _counter(text: str, name: str, **labels: str) -> float:
-    """A counter's value in a /metrics scrape (0 before its first increment)."""
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == f"{name}_total" and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return sample.value
-    return 0.0
 
 
 def test_a_request_whose_client_left_while_it_waited_for_a_core_never_runs(
@@ -110,8 +100,8 @@ def test_a_request_whose_client_left_while_it_waited_for_a_core_never_runs(
 
         def ended(status: str) -> float:
             text = client.get("/metrics").text
-            return _counter(text, "mva_requests", route="/classify", status=status) - _counter(
-                before, "mva_requests", route="/classify", status=status
+            return metric(text, "mva_requests_total", route="/classify", status=status) - metric(
+                before, "mva_requests_total", route="/classify", status=status
             )
 
         # each of the six ends once: 499 if it was dropped, 200 (to nobody) if it ran
@@ -119,8 +109,8 @@ def test_a_request_whose_client_left_while_it_waited_for_a_core_never_runs(
         while ended("499") + ended("200") < 7 and time.monotonic() < deadline:
             time.sleep(0.1)
         after = client.get("/metrics").text
-        ran = _counter(after, "mva_inferences", model="mobilenet_v2", engine="litert") - _counter(
-            before, "mva_inferences", model="mobilenet_v2", engine="litert"
+        ran = metric(after, "mva_inferences_total", model="mobilenet_v2", engine="litert") - metric(
+            before, "mva_inferences_total", model="mobilenet_v2", engine="litert"
         )
         # the first, and at most one the core took before its client's hang-up was seen
         assert ran <= 2 and ended("499") >= 5, (ran, ended("499"), ended("200"))
