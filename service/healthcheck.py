@@ -1,6 +1,7 @@
 """`python -m service.healthcheck [PATH]`: exit 0 when the local server answers PATH (default /healthz)
-with 200, else 1. For container health checks: the image needs no curl, and it reads the same
-MVA_HOST and MVA_PORT the server binds to. Standard library only, so it starts in tens of milliseconds."""
+with 200, else 1; a PATH that is none (no leading `/`, a space in it) is a usage error, exit 2. For
+container health checks: the image needs no curl, and it reads the same MVA_HOST and MVA_PORT the
+server binds to. Standard library only, so it starts in tens of milliseconds."""
 
 from __future__ import annotations
 
@@ -44,8 +45,23 @@ def check(
         return False
 
 
+def path_error(path: str) -> str | None:
+    """Why `path` cannot follow the server's address in a URL, or None. Without a leading `/` it would
+    run into the port (`:8000healthz`); urllib refuses spaces and control characters. Either raised
+    http.client.InvalidURL, a traceback."""
+    if not path.startswith("/"):
+        return f"PATH must start with / (got {path!r})"
+    if any(c.isspace() or not c.isprintable() for c in path):
+        return f"PATH must not contain spaces or control characters (got {path!r})"
+    return None
+
+
 def main(argv: list[str]) -> int:
     path = argv[1] if len(argv) > 1 else "/healthz"
+    wrong = path_error(path)
+    if wrong is not None:
+        print(f"usage: python -m service.healthcheck [PATH]: {wrong}", file=sys.stderr)
+        return 2
     try:
         healthy = check(path)
     except ValueError as exc:  # MVA_PORT not a number: unhealthy, said in a line, not a traceback

@@ -102,3 +102,13 @@ def test_an_empty_port_variable_is_the_port_serve_takes(tmp_path: Path) -> None:
         assert answer.returncode == 0, answer.stderr
     finally:
         stop(process)
+
+
+@pytest.mark.parametrize("path", ["healthz", "readyz?x=1", "/ready z", "/healthz\n"])
+def test_a_path_that_is_none_is_a_usage_error_in_one_line(path: str) -> None:
+    """`healthz` without its `/` ran into the port (`:8000healthz`), a space or a newline was refused by
+    urllib: each a traceback, exit 1, as if the server were unhealthy."""
+    answer = _run(free_port(), path)
+    assert answer.returncode == 2
+    assert answer.stderr.startswith("usage: python -m service.healthcheck [PATH]: PATH must ")
+    assert answer.stderr.count("\n") == 1 and "Traceback" not in answer.stderr
