@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
@@ -73,9 +75,16 @@ class LiteRTRunner(Runner):
 
     def ops(self) -> list[str]:
         """Operator names in the execution plan ('DELEGATE' where XNNPACK took over)."""
+        with self.interpreter() as item:
+            return [op["op_name"] for op in item.interpreter._get_ops_details()]
+
+    @contextmanager
+    def interpreter(self) -> Iterator[_Interpreter]:
+        """One interpreter of the pool, the caller's alone until the block ends (built when every one
+        built so far is in use and the pool is not full; else waits for one to come back)."""
         item = self._borrow()
         try:
-            return [op["op_name"] for op in item.interpreter._get_ops_details()]
+            yield item
         finally:
             self._idle.put(item)
 
@@ -86,19 +95,19 @@ class LiteRTRunner(Runner):
             pass
         with self._lock:
             if self._created < self._pool_size:
+                # counted once built: a build that fails (a damaged file) must not shrink the pool
+                # for good, where a caller would wait for an interpreter that never comes back
+                built = _Interpreter(self._path, self._kernels, self._threads)
                 self._created += 1
-                return _Interpreter(self._path, self._kernels, self._threads)
+                return built
         return self._idle.get()
 
     def run(self, pixels: np.ndarray) -> list[np.ndarray]:
-        item = self._borrow()
-        try:
+        with self.interpreter() as item:
             tensor = pixels if self._feeds_pixels else to_float(pixels, self._spec)
             item.interpreter.set_tensor(item.input["index"], tensor)
             item.interpreter.invoke()
             return [_dequantize(item.interpreter.get_tensor(o["index"]), o) for o in item.outputs]
-        finally:
-            self._idle.put(item)
 
 
 def _dequantize(values: np.ndarray, detail: dict) -> np.ndarray:
