@@ -123,7 +123,8 @@ async def _infer_batched(
     gone: ClientLeft,
 ) -> InferenceResult[R]:
     """The same path in three hops: decode + preprocess on one core, the engine call in a micro-batch,
-    postprocessing on one core. Admitted once for all three."""
+    postprocessing on one core. Admitted once for all three; a client that leaves while a hop waits ends
+    the request (ClientClosedRequest), as on the unbatched path."""
 
     def prepare_job() -> tuple[Runner, DecodedImage, ModelPixels]:
         data, runner = image_and_runner()
@@ -140,7 +141,8 @@ async def _infer_batched(
             with timer.stage("postprocess"):
                 return postprocess(output)
 
-        result = await state.pool.execute(post_job, 1, timer)
+        # a client gone while this waits for its core gets no answer: drawing and encoding it is waste
+        result = await state.pool.execute(post_job, 1, timer, gone)
     state.metrics.inferences.labels(spec.name, runner.settings.engine).inc()
     return InferenceResult(result, output, runner.settings, timer, batch_size)
 
