@@ -68,6 +68,11 @@ _JPEG_FORMATS = ("JPEG", "MPO")
 # Pillow's TIFF reader applies the orientation tag itself as it loads (TiffImagePlugin.load_end) and
 # gives the upright size from the header on: turning it here too would turn it twice.
 _UPRIGHT_WHEN_READ = {"TIFF"}
+# A WebP's EXIF orientation is shown by no browser but Safari: the container puts the EXIF chunk after
+# the image data (RFC 9649), where CSS Images 3 lets browsers ignore orientation metadata, and Chromium
+# and Firefox do, as libwebp's own decoder. The page (web/) runs on the picture its browser decodes and
+# draws the server's faces on it: turned here, they were in another frame (tests/browser/test_page.py).
+_ORIENTATION_IGNORED = {"WEBP"}
 # JPEG modes libjpeg-turbo converts to RGB itself (YCbCr, RGB, greyscale); CMYK/YCCK go through Pillow.
 _TURBO_MODES = {"RGB", "L"}
 # EXIF orientation -> the view of the stored pixels that stands the picture up.
@@ -84,7 +89,8 @@ _UPRIGHT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
 
 @dataclass(frozen=True)
 class DecodedImage:
-    pixels: np.ndarray  # RGB uint8 [H, W, 3], C-contiguous, EXIF orientation applied, maybe DCT-downscaled
+    # RGB uint8 [H, W, 3], C-contiguous, EXIF orientation applied (not a WebP's), maybe DCT-downscaled
+    pixels: np.ndarray
     width: int  # of the original picture, after EXIF orientation
     height: int
     format: str
@@ -132,7 +138,8 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
             raise CorruptImage(f"the progressive JPEG has {scans} scans; at most {MAX_JPEG_SCANS} are read")
     try:
         # PNG keeps EXIF after the pixels, so reading it may already decode (and fail on truncation)
-        orientation = 1 if fmt in _UPRIGHT_WHEN_READ else image.getexif().get(_EXIF_ORIENTATION, 1)
+        stands_as_stored = fmt in _UPRIGHT_WHEN_READ or fmt in _ORIENTATION_IGNORED
+        orientation = 1 if stands_as_stored else image.getexif().get(_EXIF_ORIENTATION, 1)
         swapped = orientation in _SWAPS_AXES
         want_w, want_h = (0, 0)
         if min_size is not None and fmt in _JPEG_FORMATS:

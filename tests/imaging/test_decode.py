@@ -48,10 +48,10 @@ ORIENTATIONS = {
 }
 
 
-# Lossless formats that carry EXIF; Pillow's TIFF reader stands the picture up itself, the others not.
+# Lossless formats whose EXIF orientation browsers apply; Pillow's TIFF reader stands the picture up
+# itself, the others not.
 LOSSLESS_WITH_EXIF = {
     "PNG": {},
-    "WEBP": {"lossless": True},
     "TIFF": {},
     "TIFF-LZW": {"compression": "tiff_lzw"},
 }
@@ -70,6 +70,22 @@ def test_exif_orientation_is_applied(orientation: int, fmt: str) -> None:
     decoded = decode_image(encode(stored, fmt.split("-")[0], exif=exif, **LOSSLESS_WITH_EXIF[fmt]), LIMIT)
     assert (decoded.width, decoded.height) == upright.size
     assert np.array_equal(decoded.pixels, np.asarray(upright))
+
+
+@pytest.mark.parametrize("lossless", [True, False])
+@pytest.mark.parametrize("orientation", sorted(ORIENTATIONS))
+def test_a_webps_exif_orientation_is_not_applied(orientation: int, lossless: bool) -> None:
+    """As browsers show it (its EXIF chunk comes after the image data; the page's frame, see
+    tests/browser/test_page.py): the stored pixels, at their stored size."""
+    stored = asymmetric()
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(stored, "WEBP", exif=exif, lossless=lossless, quality=100)
+    assert data.index(b"EXIF") > data.index(b"VP8")
+    decoded = decode_image(data, LIMIT)
+    assert (decoded.width, decoded.height) == stored.size
+    reference = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    assert np.array_equal(decoded.pixels, reference)
 
 
 @pytest.mark.parametrize("orientation", sorted(ORIENTATIONS))
