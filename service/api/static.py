@@ -12,8 +12,11 @@ from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
+from starlette.types import Receive, Scope, Send
 
+from service.api.errors import error_response
 from service.api.precompressed import choose
+from service.api.ranges import RangeAnswer, answer_to
 
 MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -108,9 +111,28 @@ async def file_response(request: Request, path: Path, etags: ETags) -> Response:
         headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     if matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
+    answer = None  # no Range to answer: FileResponse sends the file
+    range_header = request.headers.get("range")
+    if range_header is not None:
+        size = chosen.path.stat().st_size
+        answer = answer_to(range_header, size, request.headers.get("if-range"), etag)
+        if answer is RangeAnswer.UNSATISFIABLE:
+            message = f"no range asked for is in the file of {size} bytes"
+            headers["Content-Range"] = f"bytes */{size}"  # RFC 9110 15.5.17: the size to ask within
+            return error_response(416, "range_not_satisfiable", message, "range", headers)
     if chosen.encoding is not None:
         headers["Content-Encoding"] = chosen.encoding
-    return FileResponse(chosen.path, headers=headers, media_type=media_type)
+    file_class = WholeFileResponse if answer is RangeAnswer.WHOLE else FileResponse
+    return file_class(chosen.path, headers=headers, media_type=media_type)
+
+
+class WholeFileResponse(FileResponse):
+    """The whole file whatever the request's `Range` says: FileResponse reads that header from the
+    request itself, and answers one it cannot use with a plain-text 400 (service/api/ranges.py)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(name, value) for name, value in scope["headers"] if name != b"range"]
+        await super().__call__({**scope, "headers": headers}, receive, send)
 
 
 def inside(folder: Path, relative: str) -> Path | None:

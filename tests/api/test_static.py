@@ -1,0 +1,73 @@
+"""service/api/static.py through a real server: how a file answers a `Range` request (a browser's or a
+download manager's resumed download, a media element seeking)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from service.artifacts import ArtifactLayout
+from service.settings import PROJECT_ROOT
+
+PAGE_FILE = "/web/app.mjs"  # one with brotli and gzip copies
+PAGE_BYTES = (PROJECT_ROOT / "web" / "dist" / "app.mjs").read_bytes()
+AS_IS = {"Accept-Encoding": "identity"}
+
+
+def test_a_resumed_download_gets_the_rest_of_the_file(client: httpx.Client) -> None:
+    etag = client.get(PAGE_FILE, headers=AS_IS).headers["etag"]
+    rest = client.get(PAGE_FILE, headers={**AS_IS, "Range": "bytes=1000-", "If-Range": etag})
+    assert rest.status_code == 206
+    assert rest.content == PAGE_BYTES[1000:]
+    assert rest.headers["content-range"] == f"bytes 1000-{len(PAGE_BYTES) - 1}/{len(PAGE_BYTES)}"
+    assert rest.headers["cross-origin-resource-policy"] == "same-origin"
+
+
+def test_a_range_of_a_compressed_copy_is_a_range_of_its_bytes(
+    client: httpx.Client, layout: ArtifactLayout
+) -> None:
+    gzipped = layout.onnx("mobilenet_v2", "int8").with_suffix(".onnx.gz").read_bytes()
+    with client.stream("GET", "/models/mobilenet_v2/int8.onnx", headers={"Range": "bytes=-100"}) as tail:
+        assert tail.status_code == 206 and tail.headers["content-encoding"] == "gzip"
+        assert b"".join(tail.iter_raw()) == gzipped[-100:]
+
+
+@pytest.mark.parametrize(
+    "range_header",
+    [
+        "items=0-9",  # a unit the server does not know: RFC 9110 14.2 says ignore it
+        "bytes=5-2",  # last before first: an invalid range set, which the server may ignore
+        "bytes=abc",
+        "bytes=0-9, 999999999-",  # one range in the file, one past its end
+    ],
+)
+def test_a_range_the_server_cannot_use_gets_the_whole_file(client: httpx.Client, range_header: str) -> None:
+    """Starlette's FileResponse answered the first three with a plain-text 400 ("Only support bytes
+    range"), the last with 416: a client that asked for a part got neither the file nor a JSON error."""
+    response = client.get(PAGE_FILE, headers={**AS_IS, "Range": range_header})
+    assert response.status_code == 200
+    assert response.content == PAGE_BYTES
+    assert "content-range" not in response.headers
+
+
+def test_a_range_past_the_end_is_a_json_416_saying_the_size(client: httpx.Client) -> None:
+    for accept, size in (
+        ("identity", len(PAGE_BYTES)),
+        ("br", len((PROJECT_ROOT / "web/dist/app.mjs.br").read_bytes())),
+    ):
+        response = client.get(PAGE_FILE, headers={"Accept-Encoding": accept, "Range": "bytes=999999999-"})
+        assert response.status_code == 416
+        assert response.json()["error"]["code"] == "range_not_satisfiable"
+        assert response.headers["content-range"] == f"bytes */{size}"  # of the representation asked for
+        assert "content-encoding" not in response.headers  # the JSON is not brotli
+        assert response.headers["cross-origin-resource-policy"] == "same-origin"
+        assert "x-request-id" in response.headers
+
+
+def test_if_range_naming_another_version_gets_the_whole_file(client: httpx.Client) -> None:
+    """RFC 9110 13.1.5: the client's part is of a file that changed; a range, or a 416 for one past
+    the new end, would be spliced onto it."""
+    for range_header in ("bytes=1000-", "bytes=999999999-"):
+        headers = {**AS_IS, "Range": range_header, "If-Range": '"an-older-version"'}
+        response = client.get(PAGE_FILE, headers=headers)
+        assert response.status_code == 200 and response.content == PAGE_BYTES
