@@ -1,13 +1,15 @@
 """Files for the browser page: the right MIME type, cross-origin isolation (onnxruntime-web's threads
-need SharedArrayBuffer), a content security policy, validators (ETag -> 304) so a returning visitor
-does not download the wasm binaries and models again, and the build's brotli / gzip copies for a new
-one (service/api/precompressed.py)."""
+need SharedArrayBuffer), a content security policy, validators (ETag, Last-Modified -> 304) so a
+returning visitor does not download the wasm binaries and models again, the build's brotli / gzip
+copies for a new one (service/api/precompressed.py), and byte ranges (service/api/ranges.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import threading
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from starlette.requests import Request
@@ -93,6 +95,31 @@ def matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
+def not_modified(request: Request, etag: str, path: Path) -> bool:
+    """RFC 9110 13.2.2: If-None-Match when the request has one (If-Modified-Since is then ignored),
+    else If-Modified-Since against the Last-Modified FileResponse sends (the mtime, whole seconds): a
+    client or cache that kept only that validator revalidates too."""
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        return matches(if_none_match, etag)
+    since = _http_date(request.headers.get("if-modified-since"))
+    return since is not None and int(path.stat().st_mtime) <= since
+
+
+def _http_date(value: str | None) -> float | None:
+    """Seconds since the epoch, or None for a missing or invalid date (which RFC 9110 13.1.3 says to
+    ignore)."""
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # "-0000": HTTP dates are UTC whatever they say
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
 async def file_response(request: Request, path: Path, etags: ETags) -> Response:
     """`path` must already be known to be a file inside an allowed folder. The first ETag of a file
     hashes it (10 MB of wasm): off the event loop. Each encoding is its own representation, with its
@@ -109,7 +136,7 @@ async def file_response(request: Request, path: Path, etags: ETags) -> Response:
     media_type = MEDIA_TYPES.get(path.suffix, "application/octet-stream")
     if media_type.startswith("text/html"):
         headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    if matches(request.headers.get("if-none-match"), etag):
+    if not_modified(request, etag, chosen.path):
         return Response(status_code=304, headers=headers)
     answer = None  # no Range to answer: FileResponse sends the file
     range_header = request.headers.get("range")

@@ -71,3 +71,31 @@ def test_if_range_naming_another_version_gets_the_whole_file(client: httpx.Clien
         headers = {**AS_IS, "Range": range_header, "If-Range": '"an-older-version"'}
         response = client.get(PAGE_FILE, headers=headers)
         assert response.status_code == 200 and response.content == PAGE_BYTES
+
+
+def test_if_modified_since_alone_revalidates_with_304(client: httpx.Client) -> None:
+    """Every file answer carries Last-Modified (FileResponse's); a client or cache that kept only that
+    (curl -z, a proxy) sent it back as If-Modified-Since and got the whole file again each time."""
+    first = client.get(PAGE_FILE, headers=AS_IS)
+    last_modified = first.headers["last-modified"]
+    again = client.get(PAGE_FILE, headers={**AS_IS, "If-Modified-Since": last_modified})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["etag"] == first.headers["etag"]
+    assert again.headers["cross-origin-embedder-policy"] == "require-corp"
+    assert client.head(PAGE_FILE, headers={**AS_IS, "If-Modified-Since": last_modified}).status_code == 304
+
+
+@pytest.mark.parametrize(
+    "conditions",
+    [
+        {"If-Modified-Since": "Thu, 01 Jan 1998 00:00:00 GMT"},  # changed since
+        {"If-Modified-Since": "not a date"},  # RFC 9110 13.1.3: ignored
+        # If-None-Match decides when sent: If-Modified-Since is then ignored (RFC 9110 13.1.3)
+        {"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT", "If-None-Match": '"another"'},
+    ],
+)
+def test_a_file_changed_since_or_another_version_is_sent(
+    client: httpx.Client, conditions: dict[str, str]
+) -> None:
+    response = client.get(PAGE_FILE, headers={**AS_IS, **conditions})
+    assert response.status_code == 200 and response.content == PAGE_BYTES
