@@ -20,6 +20,9 @@ from service.api import errors
 ALLOW_HEADERS = ["content-type", "authorization", "x-api-key", "x-request-id"]
 # x-faces: an annotated /detect answer is a picture, its face count is only in this header
 EXPOSE_HEADERS = ["server-timing", "x-served-by", "x-request-id", "retry-after", "x-faces"]
+# HEAD: every GET route answers it (service/api/routes/__init__.py), and a HEAD that sends the key is
+# preflighted like a GET
+ALLOW_METHODS = ["GET", "HEAD", "POST"]
 
 
 class JsonErrorCORSMiddleware(CORSMiddleware):
@@ -46,7 +49,7 @@ def install(app: FastAPI, origins: Sequence[str]) -> None:
         app.add_middleware(
             JsonErrorCORSMiddleware,
             allow_origins=origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=ALLOW_METHODS,
             allow_headers=ALLOW_HEADERS,
             expose_headers=EXPOSE_HEADERS,
             max_age=600,

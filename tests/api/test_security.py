@@ -161,6 +161,20 @@ def test_cors_allows_only_the_configured_origin(guarded: LiveServer) -> None:
         assert "access-control-allow-origin" not in denied.headers
 
 
+def test_a_page_on_an_allowed_origin_can_send_head_with_the_key(guarded: LiveServer) -> None:
+    """Every GET route answers HEAD, and a HEAD with `X-API-Key` is preflighted: the preflight asking
+    for HEAD was a 400 "Disallowed CORS method", so the page's request never left the browser."""
+    origin = {"origin": "https://app.example"}
+    preflight = {"access-control-request-method": "HEAD", "access-control-request-headers": "x-api-key"}
+    with guarded.client() as client:
+        allowed = client.options("/v1/models", headers=origin | preflight)
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+        answer = client.head("/v1/models", headers=origin | {"x-api-key": KEY})
+        assert answer.status_code == 200 and answer.content == b""
+        assert answer.headers["access-control-allow-origin"] == "https://app.example"
+
+
 @pytest.mark.parametrize(
     ("origin", "method", "headers", "refused"),
     [
