@@ -234,3 +234,12 @@ def test_a_compressed_copy_that_is_not_a_regular_file_is_never_sent(
     assert response.status_code == 200
     assert "content-encoding" not in response.headers
     assert response.text == f"export const name = '{name}';\n"
+
+
+def test_the_openapi_document_says_model_files_answer_ranges(client: httpx.Client) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/models/{model}/{precision}.onnx", "/models/{model}/labels.txt"):
+        responses = paths[path]["get"]["responses"]
+        assert {"200", "206", "304", "416"} <= responses.keys(), path
+        error = responses["416"]["content"]["application/json"]["schema"]
+        assert error == {"$ref": "#/components/schemas/ErrorResponse"}, path

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from service.api.inference import state_of
+from service.api.schemas import ErrorResponse
 from service.api.static import ETags, file_response, inside
 from service.errors import ServiceError, UnknownModel
 from service.manifest import ModelSpec, Precision
@@ -54,9 +55,11 @@ async def page_file(request: Request, relative: str) -> Response:
     return await _page_file(request, relative)
 
 
-ONNX_FILE: dict[int | str, dict[str, Any]] = {
+FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/octet-stream": {}}},
+    206: {"description": "the byte ranges asked for (`Range`; a resumed download)"},
     304: {"description": "not modified"},
+    416: {"model": ErrorResponse, "description": "no range asked for is in the file"},
 }
 
 
@@ -68,7 +71,7 @@ FIXED_BATCH = "/models/{model}/{precision}-batch1.onnx"
     "/models/{model}/{precision}.onnx",
     summary="The ONNX file the server runs, for the browser (ETag; If-None-Match -> 304)",
     response_class=Response,
-    responses=ONNX_FILE,
+    responses=FILE_RESPONSES,
 )
 # registered first (decorators apply from the bottom): the route above would take "fp32-batch1" for
 # {precision}, and refuse it
@@ -77,7 +80,7 @@ FIXED_BATCH = "/models/{model}/{precision}-batch1.onnx"
     FIXED_BATCH,
     summary="The same graph with the batch fixed at 1, for onnxruntime-web's WebGL backend (fp32 only)",
     response_class=Response,
-    responses=ONNX_FILE,
+    responses=FILE_RESPONSES,
 )
 async def model_file(request: Request, model: str, precision: Precision) -> Response:
     fixed_batch = request.scope["route"].path == FIXED_BATCH
@@ -98,7 +101,7 @@ async def model_file(request: Request, model: str, precision: Precision) -> Resp
     "/models/{model}/labels.txt",
     summary="The class labels of a classification model",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}}, 304: {"description": "not modified"}},
+    responses={**FILE_RESPONSES, 200: {"content": {"text/plain": {}}}},
 )
 async def labels_file(request: Request, model: str) -> Response:
     spec = _known_model(request, model)
