@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -103,3 +103,35 @@ def test_a_failed_benchmark_leaves_no_earlier_chart(page: Page, images: Path) ->
     assert "HTTP 413" in page.text_content("#status")
     assert page.text_content("#bench-table") == page.text_content("#chart") == ""
     assert page.evaluate("window.mva.bench") is None
+
+
+# ort.min.js as a proxy or a cut-short download may serve it (missing, or JavaScript that stops
+# midway), and the reason the page gives for each
+BROKEN_ORT = {
+    "missing": ({"status": 404, "content_type": "text/plain", "body": "not found"}, "HTTP 404"),
+    "cut short": (
+        {"status": 200, "content_type": "text/javascript", "body": "var ort = (function () {"},
+        "defined no `ort`",
+    ),
+}
+
+
+@pytest.mark.parametrize(("answer", "reason"), BROKEN_ORT.values(), ids=BROKEN_ORT.keys())
+def test_an_onnxruntime_web_that_does_not_load_fails_the_browser_side_only(
+    browser: BrowserContext, strict: LiveServer, images: Path, answer: dict[str, Any], reason: str
+) -> None:
+    """The browser side says that onnxruntime-web did not load (instead of "running…" for good), the
+    server side still answers, and the page stays usable: a second run says so again."""
+    page = browser.new_page()
+    page.route("**/web/vendor/ort.min.js", lambda route: route.fulfill(**answer))
+    page.goto(strict.url + "/")
+    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+    page.select_option("#task", "classify")
+    for _ in range(2):
+        assert run(page, images / "grace_hopper.bmp") == "error"
+        said = page.text_content("#browser-result")
+        assert "onnxruntime-web did not load" in said and "ort.min.js" in said and reason in said, said
+        assert "military uniform" in page.text_content("#server-result")
+        assert "browser" in page.text_content("#status")
+        assert not page.is_disabled("#run")
+    page.close()

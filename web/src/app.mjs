@@ -220,27 +220,43 @@ async function runBoth() {
   // the previous run's answers go: a side that fails now must not show them as this run's
   clearAnswers('running…');
   drawScene($('scene'), picture, []);
-  let side = 'browser';
+  // each side runs whatever the other did: a browser that cannot run onnxruntime-web still gets the
+  // server's answer, one after the other so neither's timing includes the other's work
+  const failures = [];
+  let browser = null;
   try {
-    const browser = await runInBrowser(state.manifest, picture, j, config);
+    browser = await runInBrowser(state.manifest, picture, j, config);
     showBrowser(browser);
     drawScene($('scene'), picture, [{ side: 'browser', ...browser.result }]);
-    side = 'server';
-    const input = state.manifest.models[j.model].input;
-    const server = await callWithUpload(upload, picture, blob, input, j.task, query);
-    showServer(server);
-    window.mva.last = { job: j, browser, server: { payload: server.payload, timing: server.timing } };
-    drawScene($('scene'), picture, [
-      { side: 'browser', ...browser.result },
-      { side: 'server', ...server.payload },
-    ]);
-    setStatus('done');
-    document.body.dataset.state = 'done';
   } catch (error) {
-    $(`${side}-result`).textContent = `failed: ${error?.message ?? error}`;
-    if (side === 'browser') $('server-result').textContent = 'not run';
-    fail(error);
+    failures.push(sideFailed('browser', error));
   }
+  let server = null;
+  try {
+    const input = state.manifest.models[j.model].input;
+    server = await callWithUpload(upload, picture, blob, input, j.task, query);
+    showServer(server);
+  } catch (error) {
+    failures.push(sideFailed('server', error));
+  }
+  const layers = [];
+  if (browser) layers.push({ side: 'browser', ...browser.result });
+  if (server) layers.push({ side: 'server', ...server.payload });
+  drawScene($('scene'), picture, layers);
+  if (failures.length) {
+    fail(new Error(failures.join('; ')));
+    return;
+  }
+  window.mva.last = { job: j, browser, server: { payload: server.payload, timing: server.timing } };
+  setStatus('done');
+  document.body.dataset.state = 'done';
+}
+
+// Shows why `side` failed in its panel; the line the status names it with.
+function sideFailed(side, error) {
+  const message = error?.message ?? String(error);
+  $(`${side}-result`).textContent = `failed: ${message}`;
+  return `${side} side: ${message}`;
 }
 
 async function benchmark() {

@@ -5,12 +5,7 @@ const params = new URLSearchParams(location.search);
 const backend = params.get('backend') || 'wasm';
 const simd = params.get('simd') !== '0';
 const threads = Math.max(1, Number(params.get('threads') || 1));
-
-ort.env.wasm.wasmPaths = new URL('vendor/', location.href).href;
-ort.env.wasm.simd = simd;
-ort.env.wasm.numThreads = threads; // the default is half the cores: always say it
-ort.env.wasm.proxy = false;
-ort.env.logLevel = 'error';
+const RUNTIME = 'vendor/ort.min.js';
 
 // model URL -> the promise of {session, load}: a second caller during the first one's load (live
 // mode's loop and Run) waits for that session rather than download and create another, whose wasm
@@ -122,19 +117,45 @@ const handlers = {
   describe: async () => ({ result: describe(), transfer: [] }),
 };
 
-window.addEventListener('message', async (event) => {
-  if (event.origin !== location.origin || event.source !== parent) return;
-  const { id, op, args } = event.data;
-  try {
-    const { result, transfer } = await handlers[op](args ?? {});
-    parent.postMessage({ id, ok: true, result }, location.origin, transfer);
-  } catch (error) {
-    parent.postMessage({ id, ok: false, error: String(error?.message ?? error) }, location.origin);
-  }
-});
-// A failure outside a handler (e.g. a pthread worker that cannot start) would leave the page waiting:
-// report it so the page fails every pending call instead.
-window.addEventListener('error', (event) => {
-  parent.postMessage({ id: -1, ok: false, error: String(event.message) }, location.origin);
-});
-parent.postMessage({ id: 0, ok: true, result: 'ready' }, location.origin);
+function configure() {
+  ort.env.wasm.wasmPaths = new URL('vendor/', location.href).href;
+  ort.env.wasm.simd = simd;
+  ort.env.wasm.numThreads = threads; // the default is half the cores: always say it
+  ort.env.wasm.proxy = false;
+  ort.env.logLevel = 'error';
+}
+
+// Why ort.min.js (the classic script before this module) defined no `ort`: its fetch's status, when
+// the browser kept it, else a file that ran but is not (or no longer whole) onnxruntime-web.
+function whyNoRuntime() {
+  const status = resourceEntry(RUNTIME)?.responseStatus;
+  const why = status && status >= 400 ? `HTTP ${status}` : 'it defined no `ort` (cut short, or not onnxruntime-web)';
+  return `onnxruntime-web did not load: ${RUNTIME}: ${why}`;
+}
+
+function serve() {
+  window.addEventListener('message', async (event) => {
+    if (event.origin !== location.origin || event.source !== parent) return;
+    const { id, op, args } = event.data;
+    try {
+      const { result, transfer } = await handlers[op](args ?? {});
+      parent.postMessage({ id, ok: true, result }, location.origin, transfer);
+    } catch (error) {
+      parent.postMessage({ id, ok: false, error: String(error?.message ?? error) }, location.origin);
+    }
+  });
+  // A failure outside a handler (e.g. a pthread worker that cannot start) would leave the page waiting:
+  // report it so the page fails every pending call instead.
+  window.addEventListener('error', (event) => {
+    parent.postMessage({ id: -1, ok: false, error: String(event.message) }, location.origin);
+  });
+  parent.postMessage({ id: 0, ok: true, result: 'ready' }, location.origin);
+}
+
+// Without the runtime the page hears why at once, instead of waiting for a 'ready' that never comes.
+if (ort?.InferenceSession) {
+  configure();
+  serve();
+} else {
+  parent.postMessage({ id: 0, ok: false, error: whyNoRuntime() }, location.origin);
+}

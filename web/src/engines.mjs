@@ -19,8 +19,10 @@ class BrowserEngine {
       simd: config.simd ? '1' : '0',
       threads: String(config.threads),
     });
-    this.ready = new Promise((resolve) => this.pending.set(0, { resolve, reject: resolve }));
-    window.addEventListener('message', (event) => this.onMessage(event));
+    // id 0: the frame's first word, 'ready' or why it cannot run (e.g. onnxruntime-web did not load)
+    this.ready = new Promise((resolve, reject) => this.pending.set(0, { resolve, reject }));
+    this.listener = (event) => this.onMessage(event);
+    window.addEventListener('message', this.listener);
     this.frame.src = `/web/engine.html?${query}`;
     document.body.append(this.frame);
   }
@@ -41,6 +43,15 @@ class BrowserEngine {
     this.pending.delete(id);
     if (ok) waiter.resolve(result);
     else waiter.reject(new Error(`${configKey(this.config)}: ${error}`));
+    if (id === 0 && !ok) this.discard();
+  }
+
+  // A frame that could not start goes: the next run of this configuration tries a new one.
+  discard() {
+    window.removeEventListener('message', this.listener);
+    this.frame.remove();
+    const key = configKey(this.config);
+    if (engines.get(key) === this) engines.delete(key);
   }
 
   async call(op, args = {}, transfer = []) {
