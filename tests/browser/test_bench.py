@@ -9,12 +9,15 @@ from typing import Any
 from tests.browser.conftest import RUN_TIMEOUT_MS, PageSession
 
 
-def benchmark(session: PageSession, picture: Path, **choices: str) -> list[dict[str, Any]]:
-    """Set the page's selects (id -> value), benchmark `picture` once per configuration, return its rows."""
+def benchmark(
+    session: PageSession, picture: Path, iterations: str = "1", **choices: str
+) -> list[dict[str, Any]]:
+    """Set the page's selects (id -> value), benchmark `picture` with `iterations` typed in its field
+    (once per configuration by default), return its server rows."""
     session.pick(picture)
     for select, value in choices.items():
         session.page.select_option(f"#{select}", value)
-    session.page.fill("#iterations", "1")
+    session.page.fill("#iterations", iterations)
     session.page.evaluate("document.body.dataset.state = 'busy'")
     session.page.click("#bench")
     session.page.wait_for_selector(
@@ -57,4 +60,20 @@ def test_fp32_runs_where_the_engine_has_it_and_the_litert_rows_say_they_ran_int8
         "server onnxruntime threads=1, shrunk upload",
     ]
     assert labels[2] in session.page.text_content("#bench-table")
+    assert session.console_errors == []
+
+
+def test_the_iterations_field_shows_the_count_that_runs(session: PageSession, images: Path) -> None:
+    """A browser lets any number be typed in a number field, whatever its min (1) and max (200): the
+    page holds it to that range as a whole number, writes that back into the field, and runs it."""
+    page = session.page
+    for typed, runs in [("500", "200"), ("2.5", "3"), ("-3", "1"), ("", "10")]:
+        page.fill("#iterations", typed)
+        page.press("#iterations", "Tab")  # the field's change event: it has lost the focus
+        assert page.input_value("#iterations") == runs, typed
+    # typed, then Benchmark pressed at once: the field changes as the click takes the focus
+    rows = benchmark(session, images / "face.jpg", iterations="0", task="detect")
+    assert page.input_value("#iterations") == "1"
+    assert page.evaluate("window.mva.bench.iterations") == 1
+    assert all(len(row["samples"]) == 1 for row in rows)
     assert session.console_errors == []

@@ -7,6 +7,7 @@ import { runInBrowser } from './browser.mjs';
 import { drawChart } from './chart.mjs';
 import { drawScene } from './draw.mjs';
 import { configKey } from './engines.mjs';
+import { iterationsFrom } from './iterations.mjs';
 import { LiveMode } from './live.mjs';
 import { loadManifest, loadServerInfo } from './manifest.mjs';
 import { callWithUpload } from './upload.mjs';
@@ -259,10 +260,20 @@ function sideFailed(side, error) {
   return `${side} side: ${message}`;
 }
 
+// The count the benchmark runs, written back into the field when it is not what was typed, so the
+// field always shows what runs.
+function readIterations() {
+  const field = $('iterations');
+  const limits = { min: Number(field.min), max: Number(field.max), fallback: Number(field.defaultValue) };
+  const count = iterationsFrom(field.value, limits);
+  if (field.value !== String(count)) field.value = String(count);
+  return count;
+}
+
 async function benchmark() {
   const j = job();
   const { picture, blob } = state;
-  const iterations = Math.max(1, Number($('iterations').value) || 10);
+  const iterations = readIterations();
   // the previous benchmark's chart goes: it may be of another picture, and one that fails now must not
   // leave it standing as this one's
   window.mva.bench = null;
@@ -397,6 +408,7 @@ async function init() {
   $('run').addEventListener('click', () => exclusively(runBoth));
   $('bench').addEventListener('click', () => exclusively(benchmark));
   $('live').addEventListener('click', toggleLive);
+  $('iterations').addEventListener('change', readIterations);
   gpuNote().catch(() => {});
   await loadServer();
 }
