@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -105,4 +105,23 @@ def test_a_frame_under_way_when_stopped_is_not_shown(camera_page: CameraPage) ->
         page.wait_for_timeout(100)
         assert page.evaluate("window.mva.live === window.shown"), "a frame was shown after Stop"
         assert page.is_hidden("#fps"), page.text_content("#fps")
+    assert camera_page.errors == []
+
+
+def test_the_page_says_the_two_sides_boxes_are_of_different_frames(camera_page: CameraPage) -> None:
+    """Each loop takes the newest frame when it is free, so the browser's and the API's boxes drawn
+    together are of two frames: the line under the picture says so, and how far apart they are."""
+    page = camera_page.page
+    camera_page.start_live()
+    shown: dict[str, Any] = {}
+    for _ in range(120):  # at most a minute: until the two sides' latest frames differ
+        shown = page.evaluate("({ text: document.getElementById('fps').textContent, live: window.mva.live })")
+        if shown["live"].get("apartMs"):
+            break
+        page.wait_for_timeout(500)
+    frames, apart_ms = shown["live"].get("frames"), shown["live"].get("apartMs")
+    assert apart_ms, shown
+    assert abs(frames["browser"] - frames["server"]) * 1000 == pytest.approx(apart_ms)
+    assert f"each side on its own frames: boxes {apart_ms:.0f} ms apart" in shown["text"], shown
+    page.click("#live")
     assert camera_page.errors == []

@@ -328,11 +328,14 @@ async function toggleLive() {
     job: j,
     browserConfig: browserConfig(),
     apiQuery: apiQuery(j),
-    onFrame: (side, picture, latest, fps, error) => {
+    onFrame: (side, picture, latest, fps, error, frames) => {
       if (picture) drawScene($('scene'), picture, [{ side: 'browser', faces: latest.browser }, { side: 'server', faces: latest.server }]);
+      // the loops are independent: the boxes drawn together are of two frames, and the page says so
+      const apartMs = frames.browser !== null && frames.server !== null ? Math.abs(frames.browser - frames.server) * 1000 : null;
+      const apart = apartMs === null ? '' : ` · each side on its own frames: boxes ${apartMs.toFixed(0)} ms apart`;
       $('fps').hidden = false;
-      $('fps').textContent = `browser ${fps.browser.toFixed(1)} fps · API ${fps.server.toFixed(1)} fps${error ? ` · ${error.message}` : ''}`;
-      window.mva.live = { fps: { ...fps } };
+      $('fps').textContent = `browser ${fps.browser.toFixed(1)} fps · API ${fps.server.toFixed(1)} fps${apart}${error ? ` · ${error.message}` : ''}`;
+      window.mva.live = { fps: { ...fps }, frames: { ...frames }, apartMs };
     },
   });
   try {

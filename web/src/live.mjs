@@ -1,5 +1,7 @@
 // Live mode: webcam frames through BlazeFace in the browser and via the API, two independent loops,
-// each with its own frames per second (a frame is dropped by a loop that is still busy).
+// each with its own frames per second (a frame is dropped by a loop that is still busy). Each loop
+// takes the newest frame when it is free, so the two sides' latest faces are of different frames:
+// `frames` keeps the media time of each side's, for the page to say how far apart they are.
 import { callApi } from './api.mjs';
 import { runInBrowser } from './browser.mjs';
 
@@ -10,6 +12,7 @@ export class LiveMode {
     this.waiting = new Map(); // requestVideoFrameCallback id -> the loop waiting for that frame
     this.latest = { browser: [], server: [] };
     this.fps = { browser: 0, server: 0 };
+    this.frames = { browser: null, server: null }; // media time (s) of the frame each side's faces are of
   }
 
   async start() {
@@ -33,12 +36,13 @@ export class LiveMode {
     this.waiting.clear();
   }
 
+  /** The next frame's media time (s); undefined when stopped meanwhile. */
   nextFrame() {
     // each loop takes only frames it has not seen: FPS is capped by the camera, not by repeats
     return new Promise((resolve) => {
-      const id = this.video.requestVideoFrameCallback(() => {
+      const id = this.video.requestVideoFrameCallback((now, metadata) => {
         this.waiting.delete(id);
-        resolve();
+        resolve(metadata.mediaTime);
       });
       this.waiting.set(id, resolve);
     });
@@ -46,10 +50,10 @@ export class LiveMode {
 
   /** The next frame, or null when stopped meanwhile. */
   async grab() {
-    await this.nextFrame();
+    const mediaTime = await this.nextFrame();
     if (!this.running) return null;
     const bitmap = await createImageBitmap(this.video);
-    return { bitmap, width: bitmap.width, height: bitmap.height };
+    return { bitmap, width: bitmap.width, height: bitmap.height, mediaTime };
   }
 
   async browserFaces(picture) {
@@ -76,14 +80,15 @@ export class LiveMode {
         const faces = await facesOf(picture);
         if (!this.running) break; // stopped meanwhile: not drawn over what the page shows now
         this.latest[side] = faces;
+        this.frames[side] = picture.mediaTime;
         const now = performance.now();
         times.push(now);
         while (times.length && now - times[0] > 2000) times.shift();
         this.fps[side] = times.length > 1 ? ((times.length - 1) * 1000) / (now - times[0]) : 0;
-        this.onFrame?.(side, picture, this.latest, this.fps);
+        this.onFrame?.(side, picture, this.latest, this.fps, null, this.frames);
       } catch (error) {
         if (!this.running) break;
-        this.onFrame?.(side, null, this.latest, this.fps, error);
+        this.onFrame?.(side, null, this.latest, this.fps, error, this.frames);
         await new Promise((r) => setTimeout(r, 500));
       } finally {
         // drawn by onFrame already: a frame's pixels (1.2 MB, 30 times a second) live outside the
