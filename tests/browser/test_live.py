@@ -125,3 +125,21 @@ def test_the_page_says_the_two_sides_boxes_are_of_different_frames(camera_page: 
     assert f"each side on its own frames: boxes {apart_ms:.0f} ms apart" in shown["text"], shown
     page.click("#live")
     assert camera_page.errors == []
+
+
+def test_pressed_again_while_the_camera_starts_it_stays_off(camera_page: CameraPage) -> None:
+    """A second press while the camera is still being asked for stops it: the camera is not left on,
+    with both loops running under a "Live webcam" button whose next press starts another pair."""
+    page = camera_page.page
+    # both presses in one turn of the page's event loop: the second lands while getUserMedia is pending
+    page.evaluate("document.getElementById('live').click(); document.getElementById('live').click()")
+    for _ in range(20):  # ten seconds: time for a started camera to show its frames
+        page.wait_for_timeout(500)
+        assert page.is_hidden("#fps"), page.text_content("#fps")
+        assert page.text_content("#live") == "Live webcam"
+    tracks = page.evaluate(
+        "(document.getElementById('video').srcObject?.getTracks() ?? []).map((t) => t.readyState)"
+    )
+    assert "live" not in tracks, tracks
+    assert page.evaluate("window.mva.state.live") is None
+    assert camera_page.errors == []

@@ -322,7 +322,7 @@ async function toggleLive() {
   $('task').value = 'detect';
   $('task').dispatchEvent(new Event('change'));
   const j = job();
-  state.live = new LiveMode({
+  const live = new LiveMode({
     video: $('video'),
     manifest: state.manifest,
     job: j,
@@ -338,11 +338,12 @@ async function toggleLive() {
       window.mva.live = { fps: { ...fps }, frames: { ...frames }, apartMs };
     },
   });
+  state.live = live;
   try {
-    await state.live.start();
-    $('live').textContent = 'Stop webcam';
+    // pressed again while the camera was being asked for: stopped before it started, nothing to show
+    if (await live.start()) $('live').textContent = 'Stop webcam';
   } catch (error) {
-    state.live = null;
+    if (state.live === live) state.live = null;
     setStatus(`webcam unavailable: ${error.message}`);
   }
 }

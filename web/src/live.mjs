@@ -9,24 +9,35 @@ export class LiveMode {
   constructor({ video, canvas, manifest, job, browserConfig, apiQuery, onFrame }) {
     Object.assign(this, { video, canvas, manifest, job, browserConfig, apiQuery, onFrame });
     this.running = false;
+    this.stopped = false;
     this.waiting = new Map(); // requestVideoFrameCallback id -> the loop waiting for that frame
     this.latest = { browser: [], server: [] };
     this.fps = { browser: 0, server: 0 };
     this.frames = { browser: null, server: null }; // media time (s) of the frame each side's faces are of
   }
 
+  /** Starts the camera and both loops; false when stop() came first (a second click while the camera
+   * was being asked for), and then the camera is off and no loop runs. */
   async start() {
-    this.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
-    this.video.srcObject = this.stream;
+    const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
+    this.stream = stream;
+    if (this.stopped) {
+      stream.getTracks().forEach((t) => t.stop());
+      return false;
+    }
+    this.video.srcObject = stream;
     await this.video.play();
+    if (this.stopped) return false; // stop() has stopped the stream already
     this.running = true;
     this.loop('browser', (picture) => this.browserFaces(picture));
     this.loop('server', (picture) => this.serverFaces(picture));
+    return true;
   }
 
   // Nothing is shown after this: a frame under way is dropped, and a loop waiting for a frame (which a
   // stopped camera never sends, but the next stream on the same video element would) ends now.
   stop() {
+    this.stopped = true;
     this.running = false;
     this.stream?.getTracks().forEach((t) => t.stop());
     for (const [id, wake] of this.waiting) {
