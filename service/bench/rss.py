@@ -32,11 +32,17 @@ async def _send(url: str, image: bytes, count: int, concurrency: int) -> int:
     return failed
 
 
+def sample_points(total: int, step: int) -> list[int]:
+    """Requests sent when the RSS is sampled: every `step`, and at `total` whether or not `step` divides
+    it (a last partial step: the figures say `total` requests, and the README reads the RSS at it)."""
+    return [*range(step, total, step), total]
+
+
 def rss_over_requests(url: str, pid: int, image: bytes, total: int, step: int) -> dict:
     samples = [(0, tree_rss_mb(pid))]
     failed = 0
-    for done in range(step, total + 1, step):
-        failed += asyncio.run(_send(url, image, step, concurrency=4))
+    for done in sample_points(total, step):
+        failed += asyncio.run(_send(url, image, done - samples[-1][0], concurrency=4))
         samples.append((done, tree_rss_mb(pid)))
     after_warm = [mb for n, mb in samples if n >= step]
     return {

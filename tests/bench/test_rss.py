@@ -11,7 +11,7 @@ import pytest
 
 from service.bench.rss import rss_over_requests
 from service.bench.saturation import http_measure
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, metric
 
 
 def test_rss_is_sampled_at_every_step_and_no_request_failed(goals_out: Path) -> None:
@@ -35,3 +35,21 @@ def test_the_rss_requests_and_the_saturation_load_send_the_api_key(
     assert rss_over_requests(keyed.url, keyed.process.pid, image, 8, 4)["failed"] == 0
     load = http_measure(keyed.url, image, 2)(0.3)
     assert load.ok > 0 and load.failures == {}
+
+
+def test_a_total_the_step_does_not_divide_is_sent_whole_and_sampled_at_its_end(
+    server: LiveServer, images: Path
+) -> None:
+    """10 requests sampled every 4: the last step sends 2 (not none), so the server answers all 10 and
+    the RSS is sampled at 10, where the README's goal row reads it."""
+
+    def answered() -> float:
+        with server.client() as client:
+            text = client.get("/metrics").text
+        return metric(text, "mva_requests_total", route="/classify", status="200")
+
+    before = answered()
+    rss = rss_over_requests(server.url, server.process.pid, (images / "cat_720p.jpg").read_bytes(), 10, 4)
+    assert answered() - before == 10
+    assert rss["requests"] == 10 and rss["failed"] == 0
+    assert [n for n, _ in rss["rss_mb"]] == [0, 4, 8, 10]
