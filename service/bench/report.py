@@ -21,13 +21,21 @@ def _by_cell(results: list[Result]) -> dict[Cell, dict[str, Result]]:
     return table
 
 
+# below this many runs a p99 is only the slowest runs interpolated (10 runs: 0.91 of the way from the
+# 9th to the 10th), not a 1-in-100 tail: its table cell says how many runs it came from
+P99_MIN_RUNS = 100
+
+
 def _ms(result: Result | None, field: str = "p50_ms", digits: int = 2) -> str:
     """A figure of the cell in that mode: empty when the mode did not run, "failed" when it failed."""
     if result is None:
         return ""
     if result.stats is None:
         return "failed"
-    return f"{getattr(result.stats, field):.{digits}f}"
+    figure = f"{getattr(result.stats, field):.{digits}f}"
+    if field == "p99_ms" and result.stats.runs < P99_MIN_RUNS:
+        return f"{figure} ({result.stats.runs} runs)"
+    return figure
 
 
 def markdown_table(results: list[Result]) -> str:
