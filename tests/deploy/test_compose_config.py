@@ -4,15 +4,18 @@ settings (read as files: no Docker needed; `make containers-ci` runs the stack i
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from PIL import Image
 
 from service.api.metrics import Metrics
 from service.api.upload import _MULTIPART_SLACK
+from service.modelbuild.verify import IMAGE_SUFFIXES
 from service.settings import PROJECT_ROOT, ServerSettings
 from tests.deploy.dockerfile import dockerfile_stages
 
@@ -268,3 +271,36 @@ def test_a_code_change_leaves_the_runtime_images_dependency_layer_alone() -> Non
     installs = [n for n, i in enumerate(runtime) if re.match(package, i)]
     copies = [n for n, i in enumerate(runtime) if i.startswith("COPY --from=")]
     assert len(installs) == 1 and max(copies) < installs[0], runtime
+
+
+def _build_verifies_on_pictures_in(folder: Path) -> bool:
+    """Whether the models stage passes `--images` for a docker/images holding what `folder` holds: its
+    own shell test, run by sh on `folder` in place of /src/images."""
+    _, models = dockerfile_stages(DOCKERFILE)["models"]
+    (build,) = [i for i in models if "service.modelbuild build" in i]
+    tests = {var: test for test, var in re.findall(r"\bif (.*?); then (\w+)=", build)}
+    test = tests["images"].replace("/src/images", shlex.quote(str(folder)))
+    done = subprocess.run(
+        ["sh", "-c", f"if {test}; then echo yes; fi"], capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip() == "yes"
+
+
+# the kinds ../shared/images has (no .png), each kind the build reads alone, a suffix in capitals
+@pytest.mark.parametrize(
+    "names", [["cat.jpg", "grace_hopper.bmp"], *[[f"cat{s}"] for s in sorted(IMAGE_SUFFIXES)], ["CAT.JPG"]]
+)
+def test_the_image_build_verifies_on_the_pictures_it_is_given(
+    names: list[str], images: Path, tmp_path: Path
+) -> None:
+    """Any picture the model build reads (service/modelbuild/verify.py) makes the build verify on
+    docker/images. `ls` of the three kinds failed when one was missing, and ../shared/images has no
+    .png: the image was verified on seeded noise with the pictures in its build context."""
+    for name in names:
+        Image.open(images / "cat.bmp").save(tmp_path / name)
+    assert _build_verifies_on_pictures_in(tmp_path)
+
+
+def test_the_image_build_verifies_on_noise_without_pictures(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("pictures for the build\n")
+    assert not _build_verifies_on_pictures_in(tmp_path)
