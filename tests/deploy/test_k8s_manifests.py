@@ -6,7 +6,8 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-from pathlib import PurePosixPath
+import sys
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from service.localserver import LOOPBACK, free_port, running_server
 from service.server import GRACEFUL_TIMEOUT_S
 from service.settings import PROJECT_ROOT, ServerSettings
 from tests.conftest import LiveServer
@@ -227,3 +229,39 @@ def test_the_api_trusts_the_scheme_and_client_the_ingress_forwards(env: dict[str
         server.stop()
     assert answer.status_code == 307
     assert answer.headers["location"] == "https://api.example/healthz"
+
+
+def _service_links(pod: dict[str, Any], services: list[str]) -> dict[str, str]:
+    """The variables the kubelet puts into every container for each Service of the namespace, unless
+    the pod spec turns them off (enableServiceLinks, on by default): docker-link style names made of
+    the Service's name, e.g. MVA_PORT=tcp://10.96.0.12:80 for a Service `mva`."""
+    if pod.get("enableServiceLinks", True) is False:
+        return {}
+    links: dict[str, str] = {}
+    for name in services:
+        prefix, ip = name.upper().replace("-", "_"), "10.96.0.12"
+        links |= {
+            f"{prefix}_SERVICE_HOST": ip,
+            f"{prefix}_SERVICE_PORT": "80",
+            f"{prefix}_PORT": f"tcp://{ip}:80",
+            f"{prefix}_PORT_80_TCP": f"tcp://{ip}:80",
+            f"{prefix}_PORT_80_TCP_PROTO": "tcp",
+            f"{prefix}_PORT_80_TCP_PORT": "80",
+            f"{prefix}_PORT_80_TCP_ADDR": ip,
+        }
+    return links
+
+
+def test_another_service_of_the_namespace_cannot_set_the_apis_settings(tmp_path: Path) -> None:
+    """The service reads MVA_* variables, and a Service named `mva` (the project's short name) in the
+    namespace made the kubelet set MVA_PORT=tcp://...:80 in every pod: `serve` refused it and every pod
+    crash-looped. The server starts as the image starts it (`serve`, its port from MVA_PORT, here a free
+    one in place of the image's 8000) with what the kubelet adds for the manifest's Service and a `mva`."""
+    pod = _by_kind("Deployment")["spec"]["template"]["spec"]
+    links = _service_links(pod, [_by_kind("Service")["metadata"]["name"], "mva"])
+    port = free_port()
+    env = {"MVA_HOST": LOOPBACK, "MVA_PORT": str(port), "MVA_WARM_MODELS": "[]"} | links
+    command = [sys.executable, "-m", "service", "serve"]
+    url = f"http://{LOOPBACK}:{port}/healthz"
+    with running_server(command, url, tmp_path / "serve.log", env, timeout_s=60.0, cwd=PROJECT_ROOT):
+        pass
