@@ -94,11 +94,12 @@ API_KEY_FILE := deploy/secrets/api_key
 docker-context: install docker-images
 	$(BIN)/mobile-vision-api models mirror docker/model-mirror $(if $(MIRROR),--source $(MIRROR))
 
-# the pictures of the kinds the Dockerfile verifies on (a folder may lack one kind; cp of a glob that
-# matches nothing failed)
+# the pictures of the kinds the Dockerfile verifies on (verify.py's IMAGE_SUFFIXES, any case; a folder
+# may lack one kind: cp of a glob that matches nothing failed)
 DOCKER_IMAGES ?= docker/images
 docker-images:
-	$(if $(IMAGES),find $(IMAGES)/ -maxdepth 1 -type f \( -name '*.jpg' -o -name '*.bmp' -o -name '*.png' \) \
+	$(if $(IMAGES),find $(IMAGES)/ -maxdepth 1 -type f \
+	  \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.bmp' -o -iname '*.png' \) \
 	  -exec cp -u -t $(DOCKER_IMAGES)/ {} +)
 
 # compose.yaml's secret `api_key`: a random key, written only when the file is missing (git-ignored). The

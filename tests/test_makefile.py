@@ -38,11 +38,12 @@ def test_make_serve_listens_where_the_variables_say(env: dict[str, str], address
 @pytest.mark.skipif(shutil.which("make") is None, reason="no make")
 def test_the_image_pictures_are_copied_whatever_kinds_a_folder_has(tmp_path: Path) -> None:
     """`make image` fills docker/images from IMAGES: a folder without a .jpg (or .bmp) failed, and PNGs,
-    which the Dockerfile verifies on too, were left out. Other files stay out."""
+    which the Dockerfile verifies on too, were left out, and so were .jpeg and upper-case names, which
+    the model build reads as well. Other files stay out."""
     source, dest = tmp_path / "pictures", tmp_path / "context"
     source.mkdir()
     dest.mkdir()
-    for name in ("cat.bmp", "cat.png", "notes.txt"):
+    for name in ("cat.bmp", "cat.png", "bird.jpeg", "FACE.JPG", "notes.txt"):
         (source / name).write_bytes(b"x")
     subprocess.run(
         ["make", "-s", "docker-images", f"IMAGES={source}", f"DOCKER_IMAGES={dest}"],
@@ -50,4 +51,4 @@ def test_the_image_pictures_are_copied_whatever_kinds_a_folder_has(tmp_path: Pat
         check=True,
         capture_output=True,
     )
-    assert sorted(p.name for p in dest.iterdir()) == ["cat.bmp", "cat.png"]
+    assert sorted(p.name for p in dest.iterdir()) == ["FACE.JPG", "bird.jpeg", "cat.bmp", "cat.png"]
