@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from service.client import direct_to_loopback
+from service.settings import PROJECT_ROOT
 
 LOOPBACK = "127.0.0.1"
 
@@ -84,6 +85,14 @@ def stop(process: subprocess.Popen[bytes], grace_s: float = 15.0) -> None:
         process.wait()
 
 
+def code_env(tree: Path | None = None) -> dict[str, str]:
+    """Environment for a `python -m service...` child that runs this process's code (`tree`: another
+    checkout's), whatever the working folder holds: `python -m` would import a service/ package
+    there first (another checkout's). PYTHONSAFEPATH leaves that folder out; the code's root goes first."""
+    path = os.pathsep.join(p for p in (str(tree or PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path, "PYTHONSAFEPATH": "1"}
+
+
 def serve_command(port: int, workers: int = 1, log_level: str = "warning") -> list[str]:
     """`mobile-vision-api serve` on LOOPBACK:port, with the interpreter running this code."""
     return [
@@ -101,16 +110,15 @@ def serve_app(
     log_level: str = "warning",
     tree: Path | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """This service on a free loopback port; yields (url, process) once /readyz answers 200. `tree`:
-    the code of another checkout of the project (service/bench/checkout.py) instead of this one."""
+    """This service on a free loopback port, running this process's code whatever the working folder
+    holds; yields (url, process) once /readyz answers 200. `tree`: the code of another checkout of the
+    project (service/bench/checkout.py) instead of this one."""
     port = free_port()
     url = f"http://{LOOPBACK}:{port}"
     own_log = log is None
     log = log or Path(tempfile.gettempdir()) / f"mobile-vision-api-{port}.log"
     command = serve_command(port, workers, log_level)
-    if tree is not None:  # `python -m service` finds the package in the working folder first
-        path = os.pathsep.join(p for p in (str(tree), os.environ.get("PYTHONPATH", "")) if p)
-        env = (env or {}) | {"PYTHONPATH": path}
+    env = (env or {}) | code_env(tree)
     with running_server(command, f"{url}/readyz", log, env, timeout_s, cwd=tree) as process:
         yield url, process
     if own_log:  # a run that ended well leaves no file behind; a failed one keeps the log its error names

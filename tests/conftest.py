@@ -38,6 +38,15 @@ def hold_previous(path: Path) -> Path:
 PREVIOUS_REPORT = "the previous run\n"
 
 
+def other_service_package(folder: Path) -> Path:
+    """A copy of this code's service/ package in `folder` (what another checkout holds), for a test to
+    change; returns the package's path. A server started with `folder` as its working folder must not
+    run it."""
+    package = folder / "service"
+    shutil.copytree(PROJECT_ROOT / "service", package, ignore=shutil.ignore_patterns("__pycache__"))
+    return package
+
+
 @pytest.fixture(scope="session")
 def images() -> Path:
     if not (IMAGES / "grace_hopper.bmp").exists():

@@ -13,6 +13,7 @@ from loadtests.compare import warm_up
 from service.bench.checkout import checkout
 from service.localserver import ServerDidNotStart, free_port, serve_app
 from service.settings import PROJECT_ROOT
+from tests.conftest import other_service_package
 
 
 @pytest.mark.skipif(not (PROJECT_ROOT / ".git").exists(), reason="not a git checkout")
@@ -25,6 +26,20 @@ def test_serve_app_runs_the_code_of_the_tree_it_is_given() -> None:
             assert httpx.get(f"{url}/openapi.json").json()["info"]["version"] == "0.0.0+tree"
         with serve_app(env) as (url, _):
             assert httpx.get(f"{url}/openapi.json").json()["info"]["version"] != "0.0.0+tree"
+
+
+def test_serve_app_runs_this_code_whatever_package_the_working_folder_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m service` imports a service/ package in the working folder first: a bench run from
+    inside another checkout (a worktree beside this one) timed that checkout's server against this
+    code in-process, and bench-ab's "this tree" was that other code under this commit's name."""
+    init = other_service_package(tmp_path) / "__init__.py"
+    init.write_text(re.sub(r'__version__ = "[^"]*"', '__version__ = "0.0.0+cwd"', init.read_text()))
+    monkeypatch.chdir(tmp_path)
+    env = {"MVA_MODELS_DIR": str(PROJECT_ROOT / "models"), "MVA_WARM_MODELS": "[]"}
+    with serve_app(env) as (url, _):
+        assert httpx.get(f"{url}/openapi.json").json()["info"]["version"] != "0.0.0+cwd"
 
 
 def test_serve_app_leaves_no_log_behind_after_a_good_run_and_keeps_a_failed_start_s(tmp_path: Path) -> None:

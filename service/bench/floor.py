@@ -26,7 +26,7 @@ from starlette.types import Receive, Scope, Send
 
 from service.artifacts import ArtifactLayout
 from service.bench.inprocess import InProcess, default_cell
-from service.localserver import LOOPBACK, free_port, running_server
+from service.localserver import LOOPBACK, code_env, free_port, running_server
 from service.manifest import Manifest
 
 MODEL = "mobilenet_v2"
@@ -80,7 +80,7 @@ def floor_server(models_dir: Path) -> Iterator[tuple[str, Popen[bytes]]]:
     url = f"http://{LOOPBACK}:{port}"
     command = [sys.executable, "-m", "service.bench.floor", str(port), str(models_dir)]
     log = Path(tempfile.gettempdir()) / f"mobile-vision-api-floor-{port}.log"
-    with running_server(command, f"{url}/", log) as process:
+    with running_server(command, f"{url}/", log, code_env()) as process:
         yield url, process
 
 

@@ -6,9 +6,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from service.artifacts import ArtifactLayout
 from service.bench.floor import floor_server
+from tests.conftest import other_service_package
 
 
 def test_floor_server_classifies_the_body_with_the_same_pipeline(
@@ -23,3 +25,16 @@ def test_floor_server_classifies_the_body_with_the_same_pipeline(
     assert response.status_code == 200
     assert response.json()["label"] == "military uniform"
     assert waited.status_code == 200 and waited.json() == {} and elapsed_ms >= 50
+
+
+def test_floor_server_runs_this_code_whatever_package_the_working_folder_holds(
+    layout: ArtifactLayout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m service.bench.floor` imported another checkout's floor and pipeline when bench-goals
+    ran from inside it (service/localserver.py, code_env)."""
+    floor = other_service_package(tmp_path) / "bench" / "floor.py"
+    floor.write_text(floor.read_text().replace('body = b"{}"', 'body = b\'{"code": "the other"}\''))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MVA_MODELS_DIR", str(layout.root))  # the other code finds the models too
+    with floor_server(layout.root) as (url, _):
+        assert httpx.get(f"{url}/", timeout=30).json() == {}
