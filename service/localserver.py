@@ -93,18 +93,19 @@ def code_env(tree: Path | None = None) -> dict[str, str]:
     return {"PYTHONPATH": path, "PYTHONSAFEPATH": "1"}
 
 
-def serve_command(port: int, workers: int = 1, log_level: str = "warning") -> list[str]:
-    """`mobile-vision-api serve` on LOOPBACK:port, with the interpreter running this code."""
+def serve_command(port: int, workers: int | None = 1, log_level: str = "warning") -> list[str]:
+    """`mobile-vision-api serve` on LOOPBACK:port, with the interpreter running this code. `workers`
+    None: as its environment's MVA_WORKERS says (a --workers option would outrank it)."""
     return [
         sys.executable, "-m", "service", "serve", "--host", LOOPBACK, "--port", str(port),
-        "--workers", str(workers), "--log-level", log_level,
+        *(["--workers", str(workers)] if workers is not None else []), "--log-level", log_level,
     ]  # fmt: skip
 
 
 @contextmanager
 def serve_app(
     env: dict[str, str] | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     log: Path | None = None,
     timeout_s: float = 180.0,
     log_level: str = "warning",
@@ -112,7 +113,10 @@ def serve_app(
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """This service on a free loopback port, running this process's code whatever the working folder
     holds; yields (url, process) once /readyz answers 200. `tree`: the code of another checkout of the
-    project (service/bench/checkout.py) instead of this one."""
+    project (service/bench/checkout.py) instead of this one. `workers`: uvicorn worker processes;
+    None: `env`'s MVA_WORKERS (a bench-ab variant's), else 1 (whatever this process's environment says)."""
+    if workers is None and "MVA_WORKERS" not in (env or {}):
+        workers = 1
     port = free_port()
     url = f"http://{LOOPBACK}:{port}"
     own_log = log is None

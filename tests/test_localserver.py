@@ -13,6 +13,7 @@ from loadtests.compare import warm_up
 from service.bench.checkout import checkout
 from service.localserver import ServerDidNotStart, free_port, serve_app
 from service.settings import PROJECT_ROOT
+from service.workers import RUN_DIR
 from tests.conftest import other_service_package
 
 
@@ -40,6 +41,15 @@ def test_serve_app_runs_this_code_whatever_package_the_working_folder_holds(
     env = {"MVA_MODELS_DIR": str(PROJECT_ROOT / "models"), "MVA_WARM_MODELS": "[]"}
     with serve_app(env) as (url, _):
         assert httpx.get(f"{url}/openapi.json").json()["info"]["version"] != "0.0.0+cwd"
+
+
+def test_serve_app_runs_as_many_workers_as_its_environment_says(tmp_path: Path) -> None:
+    """bench-ab's `--variant NAME:MVA_WORKERS=2` (or --env): the command line's `--workers 1`
+    outranked the variable, and the variant ran one process under its name."""
+    env = {"MVA_MODELS_DIR": str(PROJECT_ROOT / "models"), "MVA_WARM_MODELS": "[]"}
+    env |= {"MVA_WORKERS": "2", RUN_DIR: str(tmp_path)}
+    with serve_app(env):
+        assert len(list((tmp_path / "ready").iterdir())) == 2  # a file per process that is ready
 
 
 def test_serve_app_leaves_no_log_behind_after_a_good_run_and_keeps_a_failed_start_s(tmp_path: Path) -> None:

@@ -23,12 +23,12 @@ from service.manifest import Manifest
 def local_server(
     models_dir: Path,
     env: dict[str, str] | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     ready_timeout_s: float = 180,
     tree: Path | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`mobile-vision-api serve` on a free loopback port with these models (the code of `tree` when
-    given: another checkout); yields (url, process)."""
+    given: another checkout); yields (url, process). `workers` None: `env`'s MVA_WORKERS, else 1."""
     # absolute: a server from another checkout runs in that checkout's folder
     models = {"MVA_MODELS_DIR": str(models_dir.resolve())}
     with serve_app(models | (env or {}), workers, timeout_s=ready_timeout_s, tree=tree) as server:
