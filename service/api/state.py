@@ -57,14 +57,7 @@ class AppState:
         """`vnni`: whether the CPU has VNNI (None: this one's; see service/engines/int8_file.py)."""
         layout = ArtifactLayout(settings.models_dir)
         manifest = Manifest.load(layout.manifest)
-        registry = RunnerRegistry(
-            layout,
-            settings.runner_cache_size,
-            settings.inference_cores,
-            settings.ort_spinning,
-            settings.ort_int8_weights,
-            vnni,
-        )
+        registry = RunnerRegistry.for_server(layout, settings, settings.runner_cache_size, vnni)
         _log_held_back_int8_files(registry, manifest)
         pool = InferencePool(settings.inference_cores, settings.max_pending, settings.queue_timeout_s)
         metrics = Metrics(lambda: pool.pending)

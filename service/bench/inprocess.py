@@ -15,7 +15,7 @@ from service.imaging.preprocess import min_source_size, preprocess
 from service.manifest import Manifest, ModelSpec
 from service.memory import keep_freed_memory
 from service.pipeline import PipelineOutput, run_pipeline
-from service.settings import CPU_COUNT, ServerSettings
+from service.settings import ServerSettings
 from service.tasks.classification import Labels, top_k
 from service.tasks.detection import detect
 from service.timing import StageTimer
@@ -37,8 +37,10 @@ class InProcess:
         keep_freed_memory()  # as the server does, so both sides allocate alike
         self._manifest = manifest
         self._layout = layout
-        settings = ServerSettings()  # what the server would run (MVA_ORT_INT8_WEIGHTS among them)
-        self._registry = RunnerRegistry(layout, 1, CPU_COUNT, int8_weights=settings.ort_int8_weights)
+        # built as the server builds them (MVA_ORT_INT8_WEIGHTS, MVA_ORT_SPINNING, MVA_INFERENCE_CORES):
+        # spinning is in no answer's settings, so run.py's same_settings cannot catch a difference
+        settings = ServerSettings()
+        self._registry = RunnerRegistry.for_server(layout, settings, 1)
         self._max_pixels = settings.max_pixels
         self._labels: dict[str, Labels] = {}
 

@@ -12,6 +12,8 @@ from service.engines.base import EffectiveSettings, Runner
 from service.imaging.tensor import to_float
 from service.manifest import InputSpec, Precision
 
+SPINNING = "session.intra_op.allow_spinning"
+
 
 class OnnxRuntimeRunner(Runner):
     def __init__(
@@ -24,7 +26,7 @@ class OnnxRuntimeRunner(Runner):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Our pool already keeps inference threads <= cores; spinning workers would only burn the
         # core that the next request's decode needs (off by default; MVA_ORT_SPINNING to measure).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+        options.add_session_config_entry(SPINNING, "1" if spinning else "0")
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
         self._spec = spec
@@ -37,6 +39,11 @@ class OnnxRuntimeRunner(Runner):
             kernels="mlas",
             artifact=f"{path.parent.name}/{path.name}",
         )
+
+    @property
+    def spinning(self) -> bool:
+        """Whether the session's intra-op workers spin-wait (no answer's `settings` says it)."""
+        return self._session.get_session_options().get_session_config_entry(SPINNING) == "1"
 
     def run(self, pixels: np.ndarray) -> list[np.ndarray]:
         return self._session.run(None, {self._input: to_float(pixels, self._spec)})

@@ -15,7 +15,7 @@ from service.engines.base import Runner
 from service.engines.int8_file import Int8File, Int8Weights, UnreadableLock, int8_file
 from service.errors import InvalidSettings, NotReady
 from service.manifest import ModelSpec, Precision
-from service.settings import EngineSettings
+from service.settings import EngineSettings, ServerSettings
 
 
 def resolve(spec: ModelSpec, settings: EngineSettings) -> EngineSettings:
@@ -70,6 +70,20 @@ class RunnerRegistry:
         self._runners: OrderedDict[tuple[str, EngineSettings], Runner] = OrderedDict()
         self._lock = threading.Lock()
         self._building: dict[tuple[str, EngineSettings], threading.Lock] = {}
+
+    @classmethod
+    def for_server(
+        cls, layout: ArtifactLayout, settings: ServerSettings, max_runners: int, vnni: bool | None = None
+    ) -> RunnerRegistry:
+        """Runners built as the server with `settings` builds them (its cores, spinning, int8 file)."""
+        return cls(
+            layout,
+            max_runners,
+            settings.inference_cores,
+            settings.ort_spinning,
+            settings.ort_int8_weights,
+            vnni,
+        )
 
     def get(self, spec: ModelSpec, settings: EngineSettings) -> Runner:
         """The runner for resolved `settings` (see `resolve`). Blocks while it is built: call it off
