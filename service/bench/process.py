@@ -16,20 +16,17 @@ Measure = Callable[[float], LoadResult]  # seconds -> one measured window
 
 def thread_cpu_s(pid: int) -> tuple[float, float]:
     """CPU seconds so far of a process's main thread (the server's event loop) and of all its other
-    threads (inference, onnxruntime), from /proc (Linux)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    main = other = 0.0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # a thread that ended meanwhile
-        seconds = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
-        if int(tid) == pid:
-            main += seconds
-        else:
-            other += seconds
-    return main, other
+    threads (inference, onnxruntime), from /proc (Linux). The others are the process's total less the
+    main thread's: the total keeps the time of threads that have ended (a sum over the threads alive
+    lost it, and a window in which one ended came out short, even negative)."""
+    total, main = _cpu_s(f"/proc/{pid}/stat"), _cpu_s(f"/proc/{pid}/task/{pid}/stat")
+    return main, total - main
+
+
+def _cpu_s(stat: str) -> float:
+    """utime + stime of a /proc stat file."""
+    fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def with_thread_cpu(measure: Measure, pid: int, windows: list[dict[str, float]]) -> Measure:

@@ -40,6 +40,32 @@ def test_thread_cpu_tells_the_main_thread_from_the_others() -> None:
     assert main_after - main_before < 0.15
 
 
+def test_thread_cpu_keeps_the_time_of_a_thread_that_ended_in_the_window() -> None:
+    """A thread alive when the window opens and gone when it closes: its CPU must still count (summed
+    over the threads alive at each reading, its whole time came off the window's figure)."""
+    spun, go = threading.Event(), threading.Event()
+
+    def spin(seconds: float) -> None:
+        end = time.thread_time() + seconds
+        while time.thread_time() < end:
+            pass
+
+    def short_lived() -> None:
+        spin(0.3)
+        spun.set()
+        go.wait()
+        spin(0.3)  # in the window, then the thread ends
+
+    worker = threading.Thread(target=short_lived)
+    worker.start()
+    spun.wait()
+    _, other_before = thread_cpu_s(os.getpid())
+    go.set()
+    worker.join()
+    _, other_after = thread_cpu_s(os.getpid())
+    assert other_after - other_before >= 0.2  # clock ticks: 10 ms granularity
+
+
 def test_server_cpu_is_per_request() -> None:
     windows = [
         {"wall": 2.0, "ok": 380, "answered": 400, "loop": 0.4, "other": 3.2},
