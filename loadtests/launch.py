@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -87,12 +88,12 @@ def _workers(count: int, master_port: int, env: dict[str, str]) -> list[subproce
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker",
         "--master-host", LOOPBACK, "--master-port", str(master_port),
     ]  # fmt: skip
-    return [subprocess.Popen(worker, env=env) for _ in range(count)]
+    return [subprocess.Popen(worker, env=env, start_new_session=True) for _ in range(count)]
 
 
-def _stop_workers(workers: list[subprocess.Popen[bytes]], grace_s: float) -> None:
-    """Give each worker `grace_s` to end on its own, then SIGTERM (locust stops cleanly), then SIGKILL."""
-    for process in workers:
+def _stop(processes: list[subprocess.Popen[bytes]], grace_s: float) -> None:
+    """Give each locust `grace_s` to end on its own, then SIGTERM (locust stops cleanly), then SIGKILL."""
+    for process in processes:
         try:
             process.wait(grace_s)
         except subprocess.TimeoutExpired:
@@ -123,12 +124,21 @@ def run_locust(
             "--expect-workers", str(workers), "--expect-workers-max-wait", "60",
         ]  # fmt: skip
         started = _workers(workers, port, locust_env)
+    # Every locust in a session of its own, so that a Ctrl-C reaches this process alone: the master then
+    # gets one SIGINT from here and is waited for while it writes its reports (subprocess.run killed it
+    # 0.25 s after a Ctrl-C, mid-report), and the workers hear of it from the master.
+    master = subprocess.Popen(command, env=locust_env, start_new_session=True)
     try:
-        exit_code = subprocess.run(command, check=False, env=locust_env).returncode
+        exit_code = master.wait()
+    except KeyboardInterrupt:
+        master.send_signal(signal.SIGINT)
+        _stop([master], WORKER_EXIT_GRACE_S)
+        raise
     finally:
+        _stop([master], 0.0)  # a second Ctrl-C while the master wrote its reports
         # a master that reached its quitting event (it writes the summary there) told its workers to quit;
-        # one that stopped before (it refused its options, Ctrl-C) told them nothing: they would wait for it
-        _stop_workers(started, WORKER_EXIT_GRACE_S if summary_path(prefix).exists() else 0.0)
+        # one that stopped before (it refused its options) told them nothing: they would wait for it
+        _stop(started, WORKER_EXIT_GRACE_S if summary_path(prefix).exists() else 0.0)
     if not summary_path(prefix).exists():  # locust stopped before its quitting event (its output says why)
         problem = f"locust exited with code {exit_code} without writing {summary_path(prefix)}"
         return LoadResult(exit_code or 1, prefix, RunReport(stats={}, violations=[problem]))
