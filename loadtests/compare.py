@@ -8,6 +8,8 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -122,12 +124,20 @@ def warm_up(url: str, image: Path) -> None:
             raise WarmUpFailed(f"warm-up: {type(exc).__name__}: {' '.join(str(exc).split())}") from exc
 
 
-def measure(target: Target, scenario: Scenario, out: Path) -> LoadResult:
+@contextmanager
+def started(target: Target, out: Path) -> Iterator[str]:
+    """The service on a free loopback port until the block ends (its log: out/<name>-server.log); yields
+    its URL once /readyz answers."""
     port = free_port()
     url = f"http://{LOOPBACK}:{port}"
     command = [part.replace("{port}", str(port)) for part in target.command]
     log = out / f"{target.name}-server.log"
     with running_server(command, f"{url}/readyz", log, dict(target.env), 180, PROJECT_ROOT):
+        yield url
+
+
+def measure(target: Target, scenario: Scenario, out: Path) -> LoadResult:
+    with started(target, out) as url:
         warm_up(url, image_paths(scenario.images)[0])
         return run_locust(url, scenario, out / target.name, env=server_key_env())
 

@@ -11,7 +11,9 @@ from PIL.Image import Image
 from loadtests.baselines.mobilenet import NaiveClassifier
 
 
-@bentoml.service(workers=1, traffic={"timeout": 60})
+# no access log: ours has none by default and compare runs the naive service at --log-level warning; a
+# line per request is a cost of its own under load (README Results, "Levers tried")
+@bentoml.service(workers=1, traffic={"timeout": 60}, logging={"access": {"enabled": False}})
 class MobileNetV2:
     def __init__(self) -> None:
         self.model = NaiveClassifier()

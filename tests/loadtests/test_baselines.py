@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from loadtests.baselines.mobilenet import NaiveClassifier
-from loadtests.compare import targets
+from loadtests.compare import started, targets, warm_up
 from loadtests.expectations import KNOWN_ANSWERS, check_classify
 from service.artifacts import ArtifactLayout
 from service.cpu import has_vnni
@@ -66,3 +66,19 @@ def test_every_service_reads_the_models_folder_ours_reads(
         monkeypatch.setenv(name, value)
     best = NaiveClassifier().predict_bytes((images / "cat.bmp").read_bytes(), top_k=1)[0]
     assert best["label"].startswith("own ")
+
+
+def test_bentoml_serves_without_an_access_log_as_ours_and_the_naive_one_do(
+    images: Path, tmp_path: Path
+) -> None:
+    """Ours has no access log by default and compare runs the naive one at --log-level warning; BentoML
+    wrote a line per request (its default), a cost the others did not pay (README Results, "Levers
+    tried": a line per request cost ours up to 9 % under load)."""
+    [bentoml] = [target for target in targets(tmp_path) if target.name == "bentoml"]
+    if bentoml.missing:
+        pytest.skip(f"the BentoML baseline: {bentoml.missing}")
+    with started(bentoml, tmp_path) as url:
+        warm_up(url, images / "cat.bmp")  # right answers, or it raises
+    log = (tmp_path / "bentoml-server.log").read_text()
+    assert "Service MobileNetV2 initialized" in log  # BentoML's own log, written
+    assert "path=/classify" not in log
