@@ -4,6 +4,7 @@ service with the baselines. Options after the known ones go to the locustfile (e
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -159,4 +160,8 @@ def compare(
 
 
 if __name__ == "__main__":
+    # SIGTERM (a CI job's timeout, `kill`) ends a command as Ctrl-C does: the server it started and its
+    # locusts (sessions of their own) are stopped, with the reports written; by default SIGTERM killed
+    # this process alone and left them running
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     app()

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 import shutil
 import signal
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psutil
 import pytest
 from PIL import Image
 
 from loadtests.launch import WORKER_EXIT_GRACE_S, Scenario, run_locust
 from service.localserver import LOOPBACK, free_port
-from service.settings import PROJECT_ROOT
 from tests.conftest import LiveServer
+from tests.loadtests.conftest import signal_under_load
 
 SHORT = Scenario(users=2, spawn_rate=2, run_time="4s", max_fail_ratio=0.0)
 
@@ -209,18 +204,6 @@ def test_an_empty_image_folder_says_why_nothing_was_sent(server: LiveServer, tmp
     assert exception["occurrences"] == SHORT.users
 
 
-def restore_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def requests_made(history: Path) -> bool:
-    """Whether locust's stats history (written every second) counts requests yet: the load is on."""
-    if not history.exists():
-        return False
-    with history.open(newline="") as rows:
-        return any(int(row["Total Request Count"] or 0) > 0 for row in csv.DictReader(rows))
-
-
 def test_ctrl_c_keeps_the_reports_and_leaves_no_locust_behind(
     server: LiveServer, images: Path, tmp_path: Path
 ) -> None:
@@ -230,25 +213,10 @@ def test_ctrl_c_keeps_the_reports_and_leaves_no_locust_behind(
     subprocess.run does on KeyboardInterrupt), mid-report: no summary, no HTML."""
     command = [sys.executable, "-m", "loadtests.run", "run", "--host", server.url, "-u", "2", "-r", "2",
                "-t", "5m", "--workers", "1", "--images", str(images), "--out", str(tmp_path)]  # fmt: skip
-    # a process group of its own, as a shell gives a command; SIGINT not ignored, as it is in a terminal
-    run = subprocess.Popen(command, cwd=PROJECT_ROOT, start_new_session=True, preexec_fn=restore_sigint)
-    history = tmp_path / "run_stats_history.csv"
-    locusts: list[psutil.Process] = []
-    try:
-        deadline = time.monotonic() + 60
-        while run.poll() is None and time.monotonic() < deadline and not requests_made(history):
-            time.sleep(0.2)
-        locusts = psutil.Process(run.pid).children(recursive=True)
-        assert len(locusts) == 2  # master and worker
-        os.killpg(run.pid, signal.SIGINT)
-        assert run.wait(120) != 0
-        assert not [p.cmdline() for p in locusts if p.is_running()]
-    finally:  # what a failure here left running
-        for process in [p for p in locusts if p.is_running()]:
-            process.kill()
-        if run.poll() is None:
-            run.kill()
-            run.wait()
+    interrupted = signal_under_load(command, tmp_path / "run_stats_history.csv", signal.SIGINT)
+    assert len(interrupted.started) == 2  # master and worker
+    assert interrupted.exit_code != 0
+    assert interrupted.left_running == []
     summary = json.loads((tmp_path / "run_summary.json").read_text())
     assert summary["endpoints"][-1]["name"] == "Aggregated" and summary["endpoints"][-1]["requests"] > 0
     assert (tmp_path / "run.html").stat().st_size > 0

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import signal
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from loadtests.run import app
+from tests.loadtests.conftest import signal_under_load
 
 
 def test_run_help_names_the_locustfile_options_it_passes_on() -> None:
@@ -67,3 +70,17 @@ def test_compare_refuses_a_choice_that_runs_nothing(tmp_path: Path) -> None:
         assert result.exit_code == 2, result.output
         assert message in " ".join(result.output.split())
         assert not out.exists()
+
+
+def test_a_sigterm_stops_the_ci_run_its_server_and_its_locusts(images: Path, tmp_path: Path) -> None:
+    """A CI job's timeout (GNU timeout sends SIGTERM to the command's process group) during `ci` with a
+    worker: the command stops everything it started, the service and locust's master and worker, with
+    the master's reports written. SIGTERM killed this process alone and left them running: the server
+    (a session of its own) until someone killed it, the locusts through their whole run time."""
+    command = [sys.executable, "-m", "loadtests.run", "ci", "-u", "1", "-r", "1", "-t", "5m",
+               "--workers", "1", "--images", str(images), "--out", str(tmp_path)]  # fmt: skip
+    interrupted = signal_under_load(command, tmp_path / "ci_stats_history.csv", signal.SIGTERM)
+    assert len(interrupted.started) >= 3  # the service, master and worker
+    assert interrupted.exit_code != 0
+    assert interrupted.left_running == []
+    assert json.loads((tmp_path / "ci_summary.json").read_text())["endpoints"][-1]["requests"] > 0
