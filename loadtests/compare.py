@@ -25,8 +25,9 @@ from service.bench.files import write_texts
 from service.bench.turns import rotated
 from service.client import direct_to_loopback
 from service.cpu import has_vnni
-from service.engines.registry import onnx_file
+from service.engines.registry import onnx_file, resolve
 from service.localserver import LOOPBACK, ServerDidNotStart, free_port, running_server
+from service.manifest import Manifest
 from service.settings import ServerSettings
 
 T = TypeVar("T")
@@ -34,6 +35,7 @@ T = TypeVar("T")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BENTOML_VENV = PROJECT_ROOT / ".venv-baselines"
 WARM_UP_REQUESTS = 10
+MODEL = "mobilenet_v2"  # the baselines serve it alone
 # classification only: the baselines serve MobileNetV2 alone
 CLASSIFY_ONLY = ("--mva-detect-weight", "0")
 
@@ -54,12 +56,18 @@ def targets(out: Path, vnni: bool | None = None) -> list[Target]:
     # one models folder for all three, ours' (MVA_MODELS_DIR); absolute, as they start from the project
     # root, which a relative MVA_MODELS_DIR given here is not relative to
     models_dir = settings.models_dir.resolve()
-    # the baselines run the same ONNX file as ours does here (int8-signed.onnx on a VNNI CPU, where the
-    # build verified it)
+    # the baselines run the same ONNX file as ours does here: its precision (MVA_PRECISION, else the
+    # model's own), int8-signed.onnx on a VNNI CPU where the build verified it
     layout = ArtifactLayout(models_dir)
+    ours = resolve(Manifest.load(layout.manifest).get(MODEL), settings.default_engine_settings())
+    assert ours.precision is not None  # resolve() fills it in
     cpu_vnni = has_vnni() if vnni is None else vnni
-    model_file = onnx_file(layout, "mobilenet_v2", "int8", settings.ort_int8_weights, cpu_vnni).name
+    model_file = onnx_file(layout, MODEL, ours.precision, settings.ort_int8_weights, cpu_vnni).name
     same_model = (("BASELINE_MODELS_DIR", str(models_dir)), ("BASELINE_ONNX_FILE", model_file))
+    # LiteRT runs the original tflite, which the baselines (onnxruntime) cannot
+    other_engine = "ours runs LiteRT here (MVA_ENGINE=litert): the baselines run ONNX files only"
+    baseline_missing = None if ours.engine == "onnxruntime" else other_engine
+    no_venv = None if bentoml.exists() else "its venv is missing: run `make baselines`"
     return [
         Target(
             "ours",
@@ -74,6 +82,7 @@ def targets(out: Path, vnni: bool | None = None) -> list[Target]:
             (sys.executable, "-m", "uvicorn", "loadtests.baselines.naive_app:app", "--host", LOOPBACK,
              "--port", "{port}", "--log-level", "warning"),
             env=same_model,
+            missing=baseline_missing,
         ),
         Target(
             "bentoml",
@@ -81,7 +90,7 @@ def targets(out: Path, vnni: bool | None = None) -> list[Target]:
             (str(bentoml), "serve", "loadtests.baselines.bentoml_service:MobileNetV2", "--host", LOOPBACK,
              "--port", "{port}"),
             env=(("BENTOML_DO_NOT_TRACK", "true"), ("BENTOML_HOME", str(out / "bentoml-home")), *same_model),
-            missing=None if bentoml.exists() else "its venv is missing: run `make baselines`",
+            missing=baseline_missing or no_venv,
         ),
     ]  # fmt: skip
 

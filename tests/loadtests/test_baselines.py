@@ -43,6 +43,27 @@ def test_baselines_run_the_file_ours_runs(layout: ArtifactLayout, monkeypatch: p
         NaiveClassifier()
 
 
+def test_the_baselines_follow_the_precision_and_engine_ours_is_set_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ours reads MVA_PRECISION and MVA_ENGINE (its defaults for every request); compare told the
+    baselines the int8 file whatever they said, so with MVA_PRECISION=fp32 ours ran fp32.onnx beside
+    baselines on int8: not the same model. LiteRT runs the tflite, which no baseline can: they say so."""
+    monkeypatch.setenv("MVA_PRECISION", "fp32")
+    env = {target.name: dict(target.env) for target in targets(tmp_path)}
+    assert env["naive"]["BASELINE_ONNX_FILE"] == env["bentoml"]["BASELINE_ONNX_FILE"] == "fp32.onnx"
+
+    monkeypatch.setenv("MVA_PRECISION", "int8")
+    monkeypatch.setenv("MVA_ENGINE", "litert")
+    chosen = {target.name: target for target in targets(tmp_path)}
+    assert chosen["ours"].missing is None
+    assert (
+        chosen["naive"].missing
+        == chosen["bentoml"].missing
+        == ("ours runs LiteRT here (MVA_ENGINE=litert): the baselines run ONNX files only")
+    )
+
+
 def test_every_service_reads_the_models_folder_ours_reads(
     layout: ArtifactLayout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, images: Path
 ) -> None:
