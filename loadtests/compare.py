@@ -8,7 +8,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -97,6 +97,35 @@ def targets(out: Path, vnni: bool | None = None) -> list[Target]:
 
 class UnknownService(ValueError):
     pass
+
+
+class NotTheSameModel(ValueError):
+    pass
+
+
+# locustfile options (query parameters) that would move ours to another model file or engine per
+# request, where the baselines cannot follow; threads is a serving lever and stays allowed
+MODEL_OPTIONS = ("engine", "precision", "simd", "kernels", "preset")
+
+
+def check_same_model(extra: Sequence[str], environ: Mapping[str, str]) -> None:
+    """Refuse --mva-precision fp32 and the like (or their MVA_LOADTEST_* variables): ours would run
+    another file than the one the baselines are told. MVA_PRECISION, ours' own default, they follow."""
+    given = [
+        f"--mva-{name}"
+        for name in MODEL_OPTIONS
+        if any(arg == f"--mva-{name}" or arg.startswith(f"--mva-{name}=") for arg in extra)
+    ]
+    given += [
+        f"MVA_LOADTEST_{name.upper()}"
+        for name in MODEL_OPTIONS
+        if environ.get(f"MVA_LOADTEST_{name.upper()}")
+    ]
+    if given:
+        raise NotTheSameModel(
+            f"compare runs every service on the same model file: {', '.join(given)} would change ours' alone"
+            " (set MVA_PRECISION for all of them)"
+        )
 
 
 def chosen_targets(out: Path, only: list[str] | None) -> list[Target]:

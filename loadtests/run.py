@@ -147,12 +147,19 @@ def compare(
     images: ImagesOpt = None,
 ) -> None:
     """The same /classify scenario against our service and each baseline, one after the other, in rounds."""
-    from loadtests.compare import UnknownService, chosen_targets, compare_targets
+    from loadtests.compare import (
+        NotTheSameModel,
+        UnknownService,
+        check_same_model,
+        chosen_targets,
+        compare_targets,
+    )
 
     check_images(images)
     try:
+        check_same_model(ctx.args, os.environ)
         chosen = chosen_targets(out, only)
-    except UnknownService as exc:
+    except (UnknownService, NotTheSameModel) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     scenario = Scenario(users, spawn_rate, run_time, 1.0, None, images, tuple(ctx.args))

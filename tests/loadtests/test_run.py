@@ -72,6 +72,34 @@ def test_compare_refuses_a_choice_that_runs_nothing(tmp_path: Path) -> None:
         assert not out.exists()
 
 
+def test_compare_refuses_options_that_would_change_ours_model_alone(images: Path, tmp_path: Path) -> None:
+    """--mva-precision fp32 (or MVA_LOADTEST_ENGINE=litert) went to every request, ours followed it and
+    the baselines, which ignore query parameters, stayed on the int8 file: not the same model. It is
+    an error at once, as for MVA_PRECISION (which the baselines follow) it is not."""
+    out = tmp_path / "compare"
+    short = [
+        "--only",
+        "naive",
+        "--rounds",
+        "1",
+        "-u",
+        "1",
+        "-t",
+        "1s",
+        "--images",
+        str(images),
+        "--out",
+        str(out),
+    ]
+    for extra, env in ((["--mva-precision", "fp32"], {}), ([], {"MVA_LOADTEST_ENGINE": "litert"})):
+        result = CliRunner().invoke(app, ["compare", *short, *extra], env={"COLUMNS": "300", **env})
+        assert result.exit_code == 2, result.output
+        text = " ".join(result.output.split())
+        assert "compare runs every service on the same model file" in text
+        assert (extra or list(env))[0] in text
+        assert not out.exists()
+
+
 def test_a_sigterm_stops_the_ci_run_its_server_and_its_locusts(images: Path, tmp_path: Path) -> None:
     """A CI job's timeout (GNU timeout sends SIGTERM to the command's process group) during `ci` with a
     worker: the command stops everything it started, the service and locust's master and worker, with
