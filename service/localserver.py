@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import httpx
@@ -103,6 +103,15 @@ def serve_command(port: int, workers: int | None = 1, log_level: str = "warning"
 
 
 @contextmanager
+def temporary_log(name: str) -> Iterator[Path]:
+    """A server's log in the temp folder, removed after a run that ended well (every bench or test run
+    left one: thousands); a failed one keeps it, as the error names it."""
+    log = Path(tempfile.gettempdir()) / f"mobile-vision-api-{name}.log"
+    yield log
+    log.unlink(missing_ok=True)
+
+
+@contextmanager
 def serve_app(
     env: dict[str, str] | None = None,
     workers: int | None = None,
@@ -119,11 +128,10 @@ def serve_app(
         workers = 1
     port = free_port()
     url = f"http://{LOOPBACK}:{port}"
-    own_log = log is None
-    log = log or Path(tempfile.gettempdir()) / f"mobile-vision-api-{port}.log"
     command = serve_command(port, workers, log_level)
     env = (env or {}) | code_env(tree)
-    with running_server(command, f"{url}/readyz", log, env, timeout_s, cwd=tree) as process:
+    with (
+        nullcontext(log) if log is not None else temporary_log(str(port)) as log_path,
+        running_server(command, f"{url}/readyz", log_path, env, timeout_s, cwd=tree) as process,
+    ):
         yield url, process
-    if own_log:  # a run that ended well leaves no file behind; a failed one keeps the log its error names
-        log.unlink(missing_ok=True)

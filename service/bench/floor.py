@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from service.artifacts import ArtifactLayout
 from service.bench.inprocess import InProcess, default_cell
-from service.localserver import LOOPBACK, code_env, free_port, running_server
+from service.localserver import LOOPBACK, code_env, free_port, running_server, temporary_log
 from service.manifest import Manifest
 
 MODEL = "mobilenet_v2"
@@ -79,8 +78,10 @@ def floor_server(models_dir: Path) -> Iterator[tuple[str, Popen[bytes]]]:
     port = free_port()
     url = f"http://{LOOPBACK}:{port}"
     command = [sys.executable, "-m", "service.bench.floor", str(port), str(models_dir)]
-    log = Path(tempfile.gettempdir()) / f"mobile-vision-api-floor-{port}.log"
-    with running_server(command, f"{url}/", log, code_env()) as process:
+    with (
+        temporary_log(f"floor-{port}") as log,
+        running_server(command, f"{url}/", log, code_env()) as process,
+    ):
         yield url, process
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,3 +39,12 @@ def test_floor_server_runs_this_code_whatever_package_the_working_folder_holds(
     monkeypatch.setenv("MVA_MODELS_DIR", str(layout.root))  # the other code finds the models too
     with floor_server(layout.root) as (url, _):
         assert httpx.get(f"{url}/", timeout=30).json() == {}
+
+
+def test_floor_server_leaves_no_log_behind_after_a_good_run(layout: ArtifactLayout) -> None:
+    """Every bench-goals run left its floor server's log in the temp folder (dozens there); serve_app's
+    are removed after a good run, and so are these now."""
+    with floor_server(layout.root) as (url, _):
+        log = Path(tempfile.gettempdir()) / f"mobile-vision-api-floor-{url.rsplit(':', 1)[1]}.log"
+        assert log.exists()
+    assert not log.exists()
