@@ -209,14 +209,17 @@ def measure_row(target: Target, scenario: Scenario, out: Path, round_: int) -> d
     if target.missing:
         return {**row, "missing": target.missing}
     load_1m = os.getloadavg()[0]  # what else the machine was doing when this one started
+    # a service that is there but could not be measured: its row says why, the others still run, and
+    # the command ends non-zero (one not installed here, `missing` above, is no failure)
+    failed = {**row, "failed": True}
     try:
         result = measure(target, scenario, out / f"round{round_}")
     except ServerDidNotStart as exc:
-        return {**row, "missing": f"did not start: {exc}"}
-    except WarmUpFailed as exc:  # this service's row says why; the others still run
-        return {**row, "missing": str(exc)}
+        return {**failed, "missing": f"did not start: {exc}"}
+    except WarmUpFailed as exc:
+        return {**failed, "missing": str(exc)}
     if "Aggregated" not in result.stats:  # locust itself did not run
-        return {**row, "missing": "; ".join(result.report.violations)}
+        return {**failed, "missing": "; ".join(result.report.violations)}
     return {**row, "description": target.description, "load_1m": load_1m, **result.total.as_dict()}
 
 
@@ -228,7 +231,8 @@ def schedule(chosen: list[T], rounds: int) -> list[tuple[int, T]]:
 
 def compare_targets(
     scenario: Scenario, out: Path, chosen: list[Target], rounds: int, console: Console
-) -> None:
+) -> list[dict[str, Any]]:
+    """Measure, print and save the rows (compare.md, compare.json); returns them."""
     out.mkdir(parents=True, exist_ok=True)
     scenario = replace(scenario, extra=CLASSIFY_ONLY + scenario.extra)
     rows: list[dict[str, Any]] = []
@@ -251,3 +255,4 @@ def compare_targets(
     document = json.dumps({**meta, "results": rows}, indent=2) + "\n"
     write_texts(out, {"compare.md": table + "\n", "compare.json": document})  # whole, and of one run
     console.print(f"saved {out / 'compare.md'} and {out / 'compare.json'}")
+    return rows

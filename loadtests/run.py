@@ -163,7 +163,11 @@ def compare(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     scenario = Scenario(users, spawn_rate, run_time, 1.0, None, images, tuple(ctx.args))
-    compare_targets(scenario, out, chosen, rounds, console)
+    rows = compare_targets(scenario, out, chosen, rounds, console)
+    failed = [f"round {row['round']} {row['service']}" for row in rows if row.get("failed")]
+    if failed:  # the table is written, but it lacks what a comparison needs
+        console.print(f"[red]not measured: {', '.join(failed)} (the table says why)[/red]")
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

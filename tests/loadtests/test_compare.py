@@ -64,7 +64,12 @@ def test_a_service_that_fails_its_warm_up_gets_a_row_and_the_others_still_run(
     scenario = Scenario(users=1, spawn_rate=1, run_time="2s", max_fail_ratio=1.0, images=images)
     compare_targets(scenario, tmp_path, chosen, 1, Console(file=io.StringIO()))
     ours, naive = json.loads((tmp_path / "compare.json").read_text())["results"]
-    assert ours == {"round": 1, "service": "ours", "missing": "warm-up: HTTP 401 Unauthorized from /classify"}
+    assert ours == {
+        "round": 1,
+        "service": "ours",
+        "failed": True,
+        "missing": "warm-up: HTTP 401 Unauthorized from /classify",
+    }
     assert naive["service"] == "naive" and naive["served_rps"] > 0 and naive["failures"] == 0
     table = (tmp_path / "compare.md").read_text()
     assert "| 1 | ours | not run: warm-up: HTTP 401 Unauthorized from /classify |" in table

@@ -112,3 +112,21 @@ def test_a_sigterm_stops_the_ci_run_its_server_and_its_locusts(images: Path, tmp
     assert interrupted.exit_code != 0
     assert interrupted.left_running == []
     assert json.loads((tmp_path / "ci_summary.json").read_text())["endpoints"][-1]["requests"] > 0
+
+
+def test_compare_ends_non_zero_when_a_service_could_not_be_measured(images: Path, tmp_path: Path) -> None:
+    """Ours answered its warm-up with 401 (a key locust does not send): its row said "not run", and the
+    command still exited 0, so a script or CI job took an empty comparison for a good one. A service
+    not installed here (`missing`, BentoML without its venv) stays no failure."""
+    env = {
+        "MVA_API_KEY": "server-key",
+        "MVA_LOADTEST_API_KEY": "another-key",
+        "MVA_LOADTEST_API_KEY_FILE": None,
+    }
+    out = tmp_path / "compare"
+    args = ["compare", "-u", "1", "-t", "2s", "--images", str(images), "--only", "ours", "--rounds", "1"]
+    result = CliRunner().invoke(app, [*args, "--out", str(out)], env={"COLUMNS": "300", **env})
+    assert result.exit_code == 1, result.output
+    assert "not measured: round 1 ours" in result.output
+    [row] = json.loads((out / "compare.json").read_text())["results"]
+    assert row["failed"] is True and row["missing"] == "warm-up: HTTP 401 Unauthorized from /classify"
