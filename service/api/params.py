@@ -7,8 +7,6 @@ inference is."""
 
 from __future__ import annotations
 
-import asyncio
-
 from pydantic import BaseModel, Field, ValidationError
 
 from service.api.state import AppState
@@ -72,5 +70,5 @@ async def _auto_settings(state: AppState, model: str, timer: StageTimer) -> dict
         # requests that wait for a measurement count against MVA_MAX_PENDING and the next is refused
         async with state.pool.admit():
             with timer.stage("load"):
-                choice = await asyncio.to_thread(state.auto_choice, spec)
+                choice = await state.measured_auto_choice(spec)
     return choice.choice.model_dump()

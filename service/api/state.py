@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ class AppState:
     siblings: Siblings | None = field(default_factory=Siblings.from_environment)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _auto_lock: threading.Lock = field(default_factory=threading.Lock)
+    # preset=auto's measurement under way, per model: what the requests that wait for it await
+    _auto_measuring: dict[str, asyncio.Future[AutoChoice]] = field(default_factory=dict)
     _unreadable_lock_logged: bool = False
 
     @property
@@ -152,6 +155,18 @@ class AppState:
                 self.auto[spec.name] = choice
                 log.info("preset=auto for %s: %s", spec.name, choice.choice.model_dump())
         return choice
+
+    async def measured_auto_choice(self, spec: ModelSpec) -> AutoChoice:
+        """`auto_choice` from the event loop: one thread measures, and the requests that arrive meanwhile
+        wait for it on the loop. Each used to hold a thread of the loop's default pool, blocked on the
+        lock, which the page's files (their first ETag) and shutdown need too. A request that goes away
+        leaves the measurement running for the others; one that failed is tried again by the next."""
+        measuring = self._auto_measuring.get(spec.name)
+        if measuring is None:
+            measuring = asyncio.ensure_future(asyncio.to_thread(self.auto_choice, spec))
+            self._auto_measuring[spec.name] = measuring
+            measuring.add_done_callback(lambda _: self._auto_measuring.pop(spec.name, None))
+        return await asyncio.shield(measuring)
 
     def resolve(self, spec: ModelSpec, settings: EngineSettings, *, precision_asked: bool) -> EngineSettings:
         """`precision_asked`: the request named its precision. One it did not name (MVA_PRECISION, or

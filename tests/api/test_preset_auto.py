@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -122,4 +123,57 @@ def test_the_request_that_measures_is_admitted_like_an_inference(images: Path) -
     assert other.status_code == 503
     assert other.json()["error"]["message"].endswith("queued or running (limit 1); retry later")
     assert auto.status_code == 200 and len(auto.json()["faces"]) == 2
+    assert state.pool.pending == 0
+
+
+def test_requests_waiting_for_the_measurement_leave_the_loops_thread_pool_free(images: Path) -> None:
+    """Each preset=auto request that arrived during the first measurement held a thread of the event
+    loop's default pool, blocked on the measurement's lock: with as many such requests as that pool has
+    threads, the page's files (their first ETag is hashed in that pool) waited for the measurement. Now
+    one thread measures and the others wait on the loop; the page answers while the measurement waits
+    for the cores a job of the test holds."""
+    app = create_app(ServerSettings(warm_models=[], max_pending=8))
+    state = app.state.mva
+    state.warm_up()
+    held, release = threading.Event(), threading.Event()
+
+    def hold_every_core() -> None:
+        held.set()
+        release.wait()
+
+    holder = threading.Thread(target=state.pool.run_blocking, args=(hold_every_core, state.pool.cores))
+    holder.start()
+    held.wait()
+    face = (images / "face.jpg").read_bytes()
+
+    async def requests() -> tuple[int, bool, list[httpx.Response]]:
+        # a pool of 2 threads (min(32, cores + 4) by default): 3 waiting requests filled it before
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(2))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=120) as client:
+            autos = [
+                asyncio.create_task(client.post("/detect?preset=auto", files={"image": face}))
+                for _ in range(3)
+            ]
+            try:
+                for _ in range(500):  # until all three are admitted and wait for the measurement
+                    if state.pool.pending == 3:
+                        break
+                    await asyncio.sleep(0.01)
+                # a guard against a hang, not a speed check: before the fix this waited for `release`
+                page = await asyncio.wait_for(client.get("/web/app.mjs"), 60)
+                measuring = "blazeface_short" not in state.auto
+            finally:
+                release.set()
+            return page.status_code, measuring, list(await asyncio.gather(*autos))
+
+    try:
+        page_status, measuring, autos = asyncio.run(requests())
+    finally:
+        release.set()
+        holder.join()
+        state.pool.shutdown()
+    assert page_status == 200 and measuring
+    assert [len(r.json()["faces"]) for r in autos] == [2, 2, 2]
+    assert all(r.json()["settings"] == autos[0].json()["settings"] for r in autos)
     assert state.pool.pending == 0
