@@ -154,6 +154,7 @@ def compare(
         chosen_targets,
         compare_targets,
     )
+    from service.errors import InvalidSettings
 
     check_images(images)
     try:
@@ -161,6 +162,9 @@ def compare(
         chosen = chosen_targets(out, only)
     except (UnknownService, NotTheSameModel) as exc:
         console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    except InvalidSettings as exc:  # ours' MVA_* defaults, which `serve` would refuse as well
+        console.print(f"[red]the service's settings (MVA_*): {exc}[/red]")
         raise typer.Exit(2) from None
     scenario = Scenario(users, spawn_rate, run_time, 1.0, None, images, tuple(ctx.args))
     rows = compare_targets(scenario, out, chosen, rounds, console)

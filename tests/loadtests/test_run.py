@@ -130,3 +130,15 @@ def test_compare_ends_non_zero_when_a_service_could_not_be_measured(images: Path
     assert "not measured: round 1 ours" in result.output
     [row] = json.loads((out / "compare.json").read_text())["results"]
     assert row["failed"] is True and row["missing"] == "warm-up: HTTP 401 Unauthorized from /classify"
+
+
+def test_compare_refuses_settings_the_service_would_refuse_in_one_line(tmp_path: Path) -> None:
+    """MVA_ENGINE=litert with MVA_PRECISION=fp32 (LiteRT runs MobileNetV2's int8 tflite) was a
+    traceback while compare chose the baselines' model file; `serve` refuses it at start, in one line."""
+    out = tmp_path / "compare"
+    env = {"COLUMNS": "300", "MVA_ENGINE": "litert", "MVA_PRECISION": "fp32"}
+    result = CliRunner().invoke(app, ["compare", "--only", "ours", "--out", str(out)], env=env)
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "the service's settings (MVA_*): engine=litert runs the original tflite of mobilenet_v2" in text
+    assert "Traceback" not in result.output and not out.exists()
