@@ -162,7 +162,9 @@ def _call(
 EngineOpt = Annotated[str | None, typer.Option(help="onnxruntime | litert")]
 PrecisionOpt = Annotated[str | None, typer.Option(help="int8 | fp32")]
 SimdOpt = Annotated[str | None, typer.Option(help="on | off")]
-ThreadsOpt = Annotated[int | None, typer.Option()]
+ThreadsOpt = Annotated[
+    int | None, typer.Option(help="intra-op threads of the inference: 1 .. the server's inference cores")
+]
 PresetOpt = Annotated[str | None, typer.Option(help="scalar | simd | simd-threads | auto")]
 
 
@@ -193,7 +195,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print the raw JSON")]
 def classify(
     ctx: typer.Context,
     image: ImageArg,
-    top_k: Annotated[int, typer.Option()] = 5,
+    top_k: Annotated[int, typer.Option(help="how many labels, best first (1-1000)")] = 5,
     engine: EngineOpt = None,
     precision: PrecisionOpt = None,
     simd: SimdOpt = None,

@@ -264,3 +264,15 @@ def test_models_mirror_into_a_folder_it_cannot_make_is_one_line(tmp_path: Path) 
     result = run_cli("models", "mirror", str(blocker / "mirror"), "--source", str(tmp_path))
     assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
     assert result.stdout.startswith("error: [Errno 20] Not a directory"), result.stdout
+
+
+def test_every_option_of_classify_and_detect_says_what_it_takes() -> None:
+    """--top-k and --threads had no help text: `classify --help` listed them bare."""
+    for command in ("classify", "detect"):
+        result = run_cli(command, "--help", env=os.environ | {"COLUMNS": "200"})
+        assert result.returncode == 0, result.stderr
+        options = [line for line in result.stdout.splitlines() if line.lstrip("│ ").startswith("--")]
+        bare = [line.split()[1] for line in options if len(line.strip("│ ").split()) <= 2]
+        assert options and bare == [], (command, bare)
+    text = run_cli("classify", "--help", env=os.environ | {"COLUMNS": "200"}).stdout
+    assert "how many labels, best first (1-1000)" in text and "intra-op threads of the inference" in text
