@@ -136,17 +136,20 @@ def _call(
     params: Mapping[str, QueryValue],
     key: tuple[str | None, Path | None],
     raw: bool,
+    timeout_s: float,
     render: Callable,
 ) -> None:
     """Post IMAGE, then print the raw JSON or the rendered answer and its timing."""
-    from service.client import ApiError, Unreachable, post_image, timing_table
+    from service.client import ApiError, TimedOut, Unreachable, post_image, timing_table
     from service.settings import ApiKeyFileError
 
     try:
-        body = post_image(url, path, image, params, _api_key(ctx, *key))
+        body = post_image(url, path, image, params, _api_key(ctx, *key), timeout_s)
     except (ApiError, Unreachable, ApiKeyFileError) as exc:
         console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
-        if isinstance(exc, Unreachable):
+        if isinstance(exc, TimedOut):  # it runs: asking whether it does would send the user astray
+            console.print("the service took the request but is slow to answer: --timeout for longer")
+        elif isinstance(exc, Unreachable):
             console.print("is the service running? `make serve`, or --url / MVA_URL for another address")
         elif isinstance(exc, ApiError) and exc.status == 401:
             console.print("the service wants its key: --api-key or --api-key-file (MVA_API_KEY[_FILE])")
@@ -189,6 +192,7 @@ ApiKeyFileOpt = Annotated[
     typer.Option(envvar="MVA_API_KEY_FILE", show_envvar=True, help="a file holding the key (compose secret)"),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the raw JSON")]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", min=0.001, help="seconds to wait for the answer")]
 
 
 @app.command()
@@ -205,13 +209,14 @@ def classify(
     api_key: ApiKeyOpt = None,
     api_key_file: ApiKeyFileOpt = None,
     raw: JsonOpt = False,
+    timeout_s: TimeoutOpt = 60.0,
 ) -> None:
     """Classify IMAGE with a running service."""
     from service.client import predictions_table
 
     params = {"top_k": top_k, "engine": engine, "precision": precision, "simd": simd, "threads": threads}
     key = (api_key, api_key_file)
-    _call(ctx, url, "/classify", image, params | {"preset": preset}, key, raw, predictions_table)
+    _call(ctx, url, "/classify", image, params | {"preset": preset}, key, raw, timeout_s, predictions_table)
 
 
 @app.command()
@@ -227,12 +232,13 @@ def detect(
     api_key: ApiKeyOpt = None,
     api_key_file: ApiKeyFileOpt = None,
     raw: JsonOpt = False,
+    timeout_s: TimeoutOpt = 60.0,
 ) -> None:
     """Detect faces in IMAGE with a running service."""
     from service.client import faces_table
 
     params = {"model": model, "engine": engine, "simd": simd, "threads": threads, "preset": preset}
-    _call(ctx, url, "/detect", image, params, (api_key, api_key_file), raw, faces_table)
+    _call(ctx, url, "/detect", image, params, (api_key, api_key_file), raw, timeout_s, faces_table)
 
 
 if __name__ == "__main__":

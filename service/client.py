@@ -32,6 +32,11 @@ class Unreachable(Exception):
     """No answer at all: nothing listens, DNS, a timeout."""
 
 
+class TimedOut(Unreachable):
+    """The service took the request and did not answer in time: it runs, it is slow (a first
+    preset=auto request measures for seconds)."""
+
+
 QueryValue = str | int | float | None
 
 
@@ -74,7 +79,12 @@ def direct_to_loopback(url: str) -> dict[str, Any]:
 
 
 def post_image(
-    url: str, path: str, image: Path, params: Mapping[str, QueryValue], api_key: str | None = None
+    url: str,
+    path: str,
+    image: Path,
+    params: Mapping[str, QueryValue],
+    api_key: str | None = None,
+    timeout_s: float = 60.0,
 ) -> dict[str, Any]:
     query = {k: v for k, v in params.items() if v is not None}
     # surrounding whitespace (a key from a file or a secret, with its newline) is no part of the key,
@@ -82,8 +92,12 @@ def post_image(
     key = api_key.strip() if api_key else ""
     headers = {"X-API-Key": key} if key else {}
     try:
-        with httpx.Client(base_url=url, timeout=60, headers=headers, **direct_to_loopback(url)) as client:
+        with httpx.Client(
+            base_url=url, timeout=timeout_s, headers=headers, **direct_to_loopback(url)
+        ) as client:
             response = client.post(path, params=query, files={"image": (image.name, image.read_bytes())})
+    except httpx.ReadTimeout as exc:  # connected, sent: no answer in time
+        raise TimedOut(f"no answer from {url} within {timeout_s:g} s") from exc
     except httpx.TransportError as exc:
         raise Unreachable(f"no answer from {url}: {exc or type(exc).__name__}") from exc
     if response.status_code != 200:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -276,3 +277,17 @@ def test_every_option_of_classify_and_detect_says_what_it_takes() -> None:
         assert options and bare == [], (command, bare)
     text = run_cli("classify", "--help", env=os.environ | {"COLUMNS": "200"}).stdout
     assert "how many labels, best first (1-1000)" in text and "intra-op threads of the inference" in text
+
+
+def test_a_service_that_does_not_answer_in_time_is_not_called_unreachable(images: Path) -> None:
+    """A read timeout (the service took the request: a first preset=auto measures for seconds) got the
+    hint for a service that is not running. It now says the service is slow, and --timeout sets the
+    wait (60 s, fixed before)."""
+    with socket.socket() as listening:  # the kernel completes connections; nothing ever answers
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(8)
+        url = f"http://127.0.0.1:{listening.getsockname()[1]}"
+        result = run_cli("classify", str(images / "cat.bmp"), "--url", url, "--timeout", "0.5")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"no answer from {url} within 0.5 s" in result.stdout
+    assert "--timeout for longer" in result.stdout and "is the service running?" not in result.stdout
