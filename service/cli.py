@@ -125,7 +125,7 @@ def _api_key(ctx: typer.Context, api_key: str | None, api_key_file: Path | None)
         raise typer.BadParameter("give --api-key or --api-key-file, not both", param_hint="--api-key-file")
     if api_key_file is None or typed == {"api_key"}:
         return api_key
-    return read_api_key_file(api_key_file)
+    return read_api_key_file(api_key_file, "--api-key-file" if typed else "MVA_API_KEY_FILE")
 
 
 def _call(

@@ -111,15 +111,16 @@ class ApiKeyFileError(RuntimeError):
     ValidationError that echoes every input, the API key included."""
 
 
-def read_api_key_file(path: Path) -> str:
-    """The key in a secret file, surrounding whitespace (the trailing newline) stripped."""
+def read_api_key_file(path: Path, given_as: str = "MVA_API_KEY_FILE") -> str:
+    """The key in a secret file, surrounding whitespace (the trailing newline) stripped. `given_as`:
+    where the path came from, as the error names it (the CLI's --api-key-file, or the variable)."""
     try:
         key = path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ApiKeyFileError(f"MVA_API_KEY_FILE {str(path)!r} cannot be read: {reason}") from None
+        raise ApiKeyFileError(f"{given_as} {str(path)!r} cannot be read: {reason}") from None
     if not key:
-        raise ApiKeyFileError(f"MVA_API_KEY_FILE {str(path)!r} is empty: put the API key in it")
+        raise ApiKeyFileError(f"{given_as} {str(path)!r} is empty: put the API key in it")
     return key
 
 

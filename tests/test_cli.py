@@ -291,3 +291,16 @@ def test_a_service_that_does_not_answer_in_time_is_not_called_unreachable(images
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"no answer from {url} within 0.5 s" in result.stdout
     assert "--timeout for longer" in result.stdout and "is the service running?" not in result.stdout
+
+
+def test_an_unreadable_key_file_is_named_as_it_was_given(images: Path, tmp_path: Path) -> None:
+    """A typed --api-key-file that cannot be read was reported as MVA_API_KEY_FILE, a variable the user
+    never set. Nothing is sent: the error comes before any request."""
+    missing = str(tmp_path / "no-such-key")
+    classify = ("classify", str(images / "cat.bmp"), "--url", f"http://127.0.0.1:{free_port()}")
+    typed = run_cli(*classify, "--api-key-file", missing)
+    assert typed.returncode == 1
+    assert f"--api-key-file {missing!r} cannot be read: No such file or directory" in typed.stdout
+    from_env = run_cli(*classify, env=os.environ | {"MVA_API_KEY_FILE": missing})
+    assert from_env.returncode == 1
+    assert f"MVA_API_KEY_FILE {missing!r} cannot be read: No such file or directory" in from_env.stdout
