@@ -58,7 +58,9 @@ def path_error(path: str) -> str | None:
 
 def main(argv: list[str]) -> int:
     path = argv[1] if len(argv) > 1 else "/healthz"
-    wrong = path_error(path)
+    # a second argument (a port, a timeout, as other checks take) was dropped without a word: the check
+    # then asked what it always asks, and a HEALTHCHECK written that way passed for the wrong reason
+    wrong = f"one PATH at most (got {len(argv) - 1} arguments)" if len(argv) > 2 else path_error(path)
     if wrong is not None:
         print(f"usage: python -m service.healthcheck [PATH]: {wrong}", file=sys.stderr)
         return 2

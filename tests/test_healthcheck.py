@@ -112,3 +112,13 @@ def test_a_path_that_is_none_is_a_usage_error_in_one_line(path: str) -> None:
     assert answer.returncode == 2
     assert answer.stderr.startswith("usage: python -m service.healthcheck [PATH]: PATH must ")
     assert answer.stderr.count("\n") == 1 and "Traceback" not in answer.stderr
+
+
+def test_more_than_one_argument_is_a_usage_error() -> None:
+    """`healthcheck /readyz 9000` (a port, as other checks take) checked /readyz on MVA_PORT and dropped
+    the 9000 without a word."""
+    answer = _run(free_port(), "/readyz", "9000")
+    assert answer.returncode == 2
+    assert (
+        answer.stderr == "usage: python -m service.healthcheck [PATH]: one PATH at most (got 2 arguments)\n"
+    )
