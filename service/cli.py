@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Mapping
 from enum import StrEnum
@@ -34,6 +35,16 @@ app.command("bench-ab")(bench_ab)
 app.command("bench-browser")(bench_browser)
 app.command("bench-readme")(bench_readme)
 console = Console(soft_wrap=True)  # never break a path or a log line: output is copied and grepped
+
+
+@app.callback()
+def _before_every_command(ctx: typer.Context) -> None:
+    # The lab's commands start servers (and browsers) in process groups of their own and stop them in
+    # `finally`: a SIGTERM (a CI job's timeout, `kill`) ended such a command at once and left them
+    # running. Now it unwinds as Ctrl-C does. `serve` keeps uvicorn's own SIGTERM handling (a drain).
+    if (ctx.invoked_subcommand or "").startswith("bench"):
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
 
 DEFAULT_URL = os.environ.get("MVA_URL", "http://127.0.0.1:8000")
 

@@ -5,9 +5,13 @@ figures of each."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -93,3 +97,29 @@ def test_bench_ab_times_settings_and_a_revision_side_by_side(tmp_path: Path, lay
     assert "| default | " in result.stdout and "+0.000 ms" in result.stdout
     worktrees = subprocess.run(["git", "worktree", "list"], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert "mobile-vision-api-" not in worktrees.stdout  # the revision's checkout is gone
+
+
+def test_a_sigterm_stops_the_servers_it_started(tmp_path: Path) -> None:
+    """bench-ab (like every bench command) starts its servers in process groups of their own and stops
+    them in `finally`; a SIGTERM (a CI job's timeout, `kill`) ended it at once and left them serving."""
+    command = [
+        sys.executable, "-m", "service", "bench-ab", "--variant", "a", "--variant", "b", "--replicas", "1",
+        "--rounds", "1000", "--load-seconds", "0", "--out", str(tmp_path),
+    ]  # fmt: skip
+    run = subprocess.Popen(command, cwd=PROJECT_ROOT, start_new_session=True)
+    servers: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 180  # a guard against a hang, not a speed check
+        while run.poll() is None and len(servers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            servers = [p for p in psutil.Process(run.pid).children(recursive=True) if "serve" in p.cmdline()]
+        assert len(servers) == 2, "bench-ab did not start its two servers"
+        run.send_signal(signal.SIGTERM)  # to bench-ab alone, as `kill` does
+        run.wait(120)
+        assert [p for p in servers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+    finally:
+        for process in [p for p in servers if p.is_running()]:
+            process.kill()
+        if run.poll() is None:
+            run.kill()
+            run.wait()
