@@ -26,8 +26,10 @@ KNOWN = {"grace_hopper.bmp": "military uniform", "cat.bmp": "Egyptian cat", "bir
 
 
 @pytest.fixture(scope="module")
-def batching(start_server: Callable[..., LiveServer]) -> LiveServer:
-    return start_server(batch_window_ms="30", max_batch="4", warm_models='["mobilenet_v2", "blazeface_full"]')
+def batching(start_module_server: Callable[..., LiveServer]) -> LiveServer:
+    return start_module_server(
+        batch_window_ms="30", max_batch="4", warm_models='["mobilenet_v2", "blazeface_full"]'
+    )
 
 
 def burst(server: LiveServer, calls: list[tuple[str, dict[str, str], bytes]]) -> list[httpx.Response]:
@@ -72,9 +74,9 @@ def test_batching_is_off_by_default(client: httpx.Client, images: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def long_window(start_server: Callable[..., LiveServer]) -> LiveServer:
+def long_window(start_module_server: Callable[..., LiveServer]) -> LiveServer:
     """A window long enough for the clients of an open batch to leave before it closes."""
-    return start_server(batch_window_ms="1000", max_batch="8", warm_models='["mobilenet_v2"]')
+    return start_module_server(batch_window_ms="1000", max_batch="8", warm_models='["mobilenet_v2"]')
 
 
 def test_clients_that_leave_an_open_batch_are_dropped_and_the_one_who_stays_gets_its_own_answer(

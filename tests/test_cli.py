@@ -61,8 +61,8 @@ def test_models_build_without_mirror_dir_fails_clearly(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def guarded(start_server: Callable[..., LiveServer]) -> LiveServer:
-    return start_server(api_key=KEY, warm_models='["mobilenet_v2"]')
+def guarded(start_module_server: Callable[..., LiveServer]) -> LiveServer:
+    return start_module_server(api_key=KEY, warm_models='["mobilenet_v2"]')
 
 
 def test_the_key_from_an_option_a_file_or_the_environment(

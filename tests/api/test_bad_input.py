@@ -24,8 +24,10 @@ LIMIT = 1_000_000  # the small-limit server's upload limit
 
 
 @pytest.fixture(scope="module")
-def small_limit_server(start_server: Callable[..., LiveServer]) -> LiveServer:
-    return start_server(max_upload_bytes=str(LIMIT), max_pixels="20000000", warm_models='["mobilenet_v2"]')
+def small_limit_server(start_module_server: Callable[..., LiveServer]) -> LiveServer:
+    return start_module_server(
+        max_upload_bytes=str(LIMIT), max_pixels="20000000", warm_models='["mobilenet_v2"]'
+    )
 
 
 @pytest.fixture
@@ -247,8 +249,8 @@ def test_a_client_gone_mid_upload_is_a_499_not_a_server_error(
 
 
 @pytest.fixture(scope="module")
-def impatient_server(start_server: Callable[..., LiveServer]) -> LiveServer:
-    return start_server(receive_timeout_s="1", warm_models='["mobilenet_v2"]')
+def impatient_server(start_module_server: Callable[..., LiveServer]) -> LiveServer:
+    return start_module_server(receive_timeout_s="1", warm_models='["mobilenet_v2"]')
 
 
 def _read_reply(sock: socket.socket) -> bytes:

@@ -19,8 +19,10 @@ KEY = "s3cret-key-for-tests"
 
 
 @pytest.fixture(scope="module")
-def guarded(start_server: Callable[..., LiveServer]) -> LiveServer:
-    return start_server(api_key=KEY, cors_origins='["https://app.example"]', warm_models='["mobilenet_v2"]')
+def guarded(start_module_server: Callable[..., LiveServer]) -> LiveServer:
+    return start_module_server(
+        api_key=KEY, cors_origins='["https://app.example"]', warm_models='["mobilenet_v2"]'
+    )
 
 
 def test_no_key_needed_by_default(client: httpx.Client, images: Path) -> None:

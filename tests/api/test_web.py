@@ -193,7 +193,7 @@ def test_a_file_without_copies_is_sent_as_is(client: httpx.Client) -> None:
 
 @pytest.fixture(scope="module")
 def untidy_page(
-    start_server: Callable[..., LiveServer], tmp_path_factory: pytest.TempPathFactory
+    start_module_server: Callable[..., LiveServer], tmp_path_factory: pytest.TempPathFactory
 ) -> LiveServer:
     """A page folder holding what a build never writes: dotfiles, a symlink and a directory posing as
     a file's compressed copies."""
@@ -210,7 +210,7 @@ def untidy_page(
         os.utime(page / name, (0, 0))  # older than its copies: a copy is not skipped as stale
     (page / "linked.mjs.gz").symlink_to(outside)
     (page / "folder.mjs.br").mkdir()
-    return start_server(static_dir=str(page), warm_models="[]")
+    return start_module_server(static_dir=str(page), warm_models="[]")
 
 
 @pytest.mark.parametrize("path", ["/web/.env", "/web/%2Eenv", "/web/.git/config", "/web/env.txt"])

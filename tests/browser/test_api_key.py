@@ -20,8 +20,8 @@ KEY = "page-key-for-tests"
 
 
 @pytest.fixture(scope="module")
-def guarded(start_server: Callable[..., LiveServer]) -> LiveServer:
-    return start_server(api_key=KEY, warm_models='["mobilenet_v2"]')
+def guarded(start_module_server: Callable[..., LiveServer]) -> LiveServer:
+    return start_module_server(api_key=KEY, warm_models='["mobilenet_v2"]')
 
 
 def test_the_page_asks_for_the_key_then_sends_it(

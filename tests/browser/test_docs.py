@@ -20,8 +20,8 @@ TIMEOUT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
-def guarded(start_server: Callable[..., LiveServer]) -> LiveServer:
-    return start_server(api_key=KEY, warm_models='["mobilenet_v2"]')
+def guarded(start_module_server: Callable[..., LiveServer]) -> LiveServer:
+    return start_module_server(api_key=KEY, warm_models='["mobilenet_v2"]')
 
 
 def open_docs(browser: BrowserContext, server: LiveServer) -> tuple[Page, list[str], list[str]]:

@@ -19,8 +19,8 @@ SMALL_LIMIT = 400_000  # pixels: grace_hopper (512x600) passes, cat_1080p (1920x
 
 
 @pytest.fixture(scope="module")
-def strict(start_server: Callable[..., LiveServer]) -> LiveServer:
-    return start_server(max_pixels=str(SMALL_LIMIT), warm_models='["mobilenet_v2"]')
+def strict(start_module_server: Callable[..., LiveServer]) -> LiveServer:
+    return start_module_server(max_pixels=str(SMALL_LIMIT), warm_models='["mobilenet_v2"]')
 
 
 @pytest.fixture
