@@ -9,10 +9,12 @@ sums every process's."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from service.processes import serving
 
@@ -77,15 +79,37 @@ class Metrics:
         if not self.shared:
             return generate_latest(self.registry)
         self._depth.set(self._queue_depth())
-        _forget_dead_processes(os.environ[MULTIPROC_DIR])
+        folder = os.environ[MULTIPROC_DIR]
+        _forget_dead_processes(folder)
         every_process = CollectorRegistry()
-        multiprocess.MultiProcessCollector(every_process)
+        every_process.register(_EveryProcess(folder))
         return generate_latest(every_process)
 
     def close(self) -> None:
         """This process stops: its live gauges leave the sum (its counters stay, as they should)."""
         if self.shared:
             multiprocess.mark_process_dead(os.getpid())
+
+
+class _EveryProcess(Collector):
+    """prometheus_client's multiprocess merge of the folder's files, without those still empty: a
+    process creates its file, then sizes it, and a scrape in between read 0 bytes (struct.error), which
+    failed the whole scrape with a 500; a process killed in that window leaves such a file for good
+    (prometheus/client_python#1199)."""
+
+    def __init__(self, folder: str) -> None:
+        self._folder = Path(folder)
+
+    def collect(self) -> Iterable[Metric]:
+        files = [str(path) for path in self._folder.glob("*.db") if _size(path) > 0]
+        return multiprocess.MultiProcessCollector.merge(files, accumulate=True)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:  # a dead process's gauge file, removed since the glob
+        return 0
 
 
 def _forget_dead_processes(folder: str) -> None:

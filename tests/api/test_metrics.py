@@ -125,3 +125,19 @@ def test_a_killed_process_leaves_no_queue_depth_behind(tmp_path: Path, images: P
         for _ in range(4):  # the survivor or the victim's replacement answers
             with httpx.Client(base_url=url, timeout=60) as fresh:
                 assert _sample(fresh.get("/metrics").text, "mva_queue_depth") == 0
+
+
+def test_a_metrics_file_not_yet_sized_does_not_fail_the_scrape(tmp_path: Path, images: Path) -> None:
+    """A process creates its metrics file, then sizes it: a scrape in between read 0 bytes and failed
+    whole (500, struct.error; seen in CI when uvicorn replaced a killed worker), and a process killed
+    in that window leaves the empty file for good. The file here is such a leftover."""
+    run = tmp_path / "run"
+    env = {"MVA_RUN_DIR": str(run), "MVA_WARM_MODELS": '["mobilenet_v2"]'}
+    with serve_app(env, workers=2) as (url, _):
+        _classify(url, (images / "cat.bmp").read_bytes())
+        (run / "metrics" / "counter_4194303.db").touch()  # a pid no process has
+        for _ in range(4):  # each scrape on a new connection: both processes answer some
+            with httpx.Client(base_url=url, timeout=60) as fresh:
+                scrape = fresh.get("/metrics")
+            assert scrape.status_code == 200, scrape.text
+            assert 'mva_requests_total{route="/classify",status="200"} 1.0' in scrape.text
