@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -191,3 +192,13 @@ def server(_start_session_server: Callable[..., LiveServer]) -> LiveServer:
 def client(server: LiveServer) -> Iterator[httpx.Client]:
     with server.client() as c:
         yield c
+
+
+def kill_leftovers(command: subprocess.Popen[bytes], started: list[psutil.Process]) -> None:
+    """After a test that signalled `command`: whatever of it and of what it `started` still runs is
+    killed, so that a failing test leaves no server or locust behind."""
+    for process in [p for p in started if p.is_running()]:
+        process.kill()
+    if command.poll() is None:
+        command.kill()
+        command.wait()

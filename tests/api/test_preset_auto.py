@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
 from service.api.app import create_app
+from service.api.state import AppState
 from service.settings import ServerSettings
 from tests.conftest import LiveServer
 
@@ -80,6 +82,27 @@ def test_auto_measures_with_the_servers_onnxruntime_options(start_server: Callab
     assert auto["measured_with"] == {"ort_int8_weights": "auto", "ort_spinning": True}
 
 
+@contextmanager
+def cores_held(state: AppState) -> Iterator[threading.Event]:
+    """A job of the test on every inference core until the yielded event is set (at the latest when
+    the block ends, which also shuts the pool down)."""
+    held, release = threading.Event(), threading.Event()
+
+    def job() -> None:
+        held.set()
+        release.wait()
+
+    holder = threading.Thread(target=state.pool.run_blocking, args=(job, state.pool.cores))
+    holder.start()
+    held.wait()
+    try:
+        yield release
+    finally:
+        release.set()
+        holder.join()
+        state.pool.shutdown()
+
+
 def test_the_request_that_measures_is_admitted_like_an_inference(images: Path) -> None:
     """The first preset=auto request waits for its measurement (which waits here for the cores a job
     of the test holds): it is one of the MVA_MAX_PENDING requests admitted meanwhile, so with a limit of
@@ -87,15 +110,6 @@ def test_the_request_that_measures_is_admitted_like_an_inference(images: Path) -
     app = create_app(ServerSettings(warm_models=[], max_pending=1))
     state = app.state.mva
     state.warm_up()  # no model to warm: ready (the lifespan that would start it is not run here)
-    held, release = threading.Event(), threading.Event()
-
-    def hold_every_core() -> None:
-        held.set()
-        release.wait()
-
-    holder = threading.Thread(target=state.pool.run_blocking, args=(hold_every_core, state.pool.cores))
-    holder.start()
-    held.wait()
     face = (images / "face.jpg").read_bytes()
 
     async def requests() -> tuple[int, httpx.Response, httpx.Response]:
@@ -113,12 +127,8 @@ def test_the_request_that_measures_is_admitted_like_an_inference(images: Path) -
                 release.set()
             return pending, other, await auto
 
-    try:
+    with cores_held(state) as release:
         pending, other, auto = asyncio.run(requests())
-    finally:
-        release.set()
-        holder.join()
-        state.pool.shutdown()
     assert pending == 1
     assert other.status_code == 503
     assert other.json()["error"]["message"].endswith("queued or running (limit 1); retry later")
@@ -135,15 +145,6 @@ def test_requests_waiting_for_the_measurement_leave_the_loops_thread_pool_free(i
     app = create_app(ServerSettings(warm_models=[], max_pending=8))
     state = app.state.mva
     state.warm_up()
-    held, release = threading.Event(), threading.Event()
-
-    def hold_every_core() -> None:
-        held.set()
-        release.wait()
-
-    holder = threading.Thread(target=state.pool.run_blocking, args=(hold_every_core, state.pool.cores))
-    holder.start()
-    held.wait()
     face = (images / "face.jpg").read_bytes()
 
     async def requests() -> tuple[int, bool, list[httpx.Response]]:
@@ -167,12 +168,8 @@ def test_requests_waiting_for_the_measurement_leave_the_loops_thread_pool_free(i
                 release.set()
             return page.status_code, measuring, list(await asyncio.gather(*autos))
 
-    try:
+    with cores_held(state) as release:
         page_status, measuring, autos = asyncio.run(requests())
-    finally:
-        release.set()
-        holder.join()
-        state.pool.shutdown()
     assert page_status == 200 and measuring
     assert [len(r.json()["faces"]) for r in autos] == [2, 2, 2]
     assert all(r.json()["settings"] == autos[0].json()["settings"] for r in autos)

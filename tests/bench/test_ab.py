@@ -20,7 +20,7 @@ from service.artifacts import ArtifactLayout
 from service.bench.ab import Variant, parse_env, parse_variant
 from service.cli import app
 from service.settings import PROJECT_ROOT
-from tests.conftest import PREVIOUS_REPORT, hold_previous
+from tests.conftest import PREVIOUS_REPORT, hold_previous, kill_leftovers
 
 
 def test_a_variant_is_a_name_and_its_environment() -> None:
@@ -118,8 +118,4 @@ def test_a_sigterm_stops_the_servers_it_started(tmp_path: Path) -> None:
         run.wait(120)
         assert [p for p in servers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
     finally:
-        for process in [p for p in servers if p.is_running()]:
-            process.kill()
-        if run.poll() is None:
-            run.kill()
-            run.wait()
+        kill_leftovers(run, servers)

@@ -14,6 +14,7 @@ from pathlib import Path
 import psutil
 
 from service.settings import PROJECT_ROOT
+from tests.conftest import kill_leftovers
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,4 @@ def signal_under_load(command: list[str], history: Path, signum: int) -> Interru
         exit_code = run.wait(120)
         return Interrupted(exit_code, started, [p for p in started if p.is_running()])
     finally:
-        for process in [p for p in started if p.is_running()]:
-            process.kill()
-        if run.poll() is None:
-            run.kill()
-            run.wait()
+        kill_leftovers(run, started)
