@@ -31,7 +31,7 @@ def prepare(
     with timer.stage("decode"):
         decoded = decode_image(data, max_pixels, min_size=min_size)
     with timer.stage("preprocess"):
-        model_pixels = preprocess(decoded.pixels, spec)
+        model_pixels = preprocess(decoded.pixels, spec, decoded.coverage)
     return decoded, model_pixels
 
 

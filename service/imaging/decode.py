@@ -94,6 +94,7 @@ class DecodedImage:
     width: int  # of the original picture, after EXIF orientation
     height: int
     format: str
+    scale: float = 1.0  # decoded pixels per original pixel: a JPEG's DCT scale n/8, else 1
 
     @property
     def decoded_width(self) -> int:
@@ -107,6 +108,15 @@ class DecodedImage:
     def downscale(self) -> float:
         """Original width over decoded width (1.0 when decoded at full size)."""
         return self.width / self.decoded_width
+
+    @property
+    def coverage(self) -> tuple[float, float]:
+        """The share of the decoded width and height the picture fills: libjpeg rounds a DCT-scaled size
+        up (209 rows at 1/8 give 27, not 26.125), so the last column and row are partly block padding."""
+        return (
+            self.width * self.scale / self.decoded_width,
+            self.height * self.scale / self.decoded_height,
+        )
 
 
 MinSize = Callable[[int, int], tuple[int, int]]
@@ -159,9 +169,20 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
             pixels = _pillow_pixels(image)
     except _DECODE_ERRORS as exc:
         raise CorruptImage(f"the {fmt} image could not be decoded: {exc}") from exc
+    scale = dct_scale(width, height, pixels.shape[1], pixels.shape[0])
     if swapped:
         width, height = height, width
-    return DecodedImage(pixels=upright(pixels, orientation), width=width, height=height, format=fmt)
+    return DecodedImage(upright(pixels, orientation), width, height, fmt, scale)
+
+
+def dct_scale(width: int, height: int, decoded_width: int, decoded_height: int) -> float:
+    """The scale n/8 a JPEG of `width` x `height` was decoded at, from the size libjpeg gave (each side
+    rounded up, as simplejpeg's and Pillow's draft decodes both do); 1.0 for a whole decode. From 8/8 down:
+    a side under 8 pixels has several scales that round to its size, and such a picture is decoded whole."""
+    for n in range(8, 0, -1):
+        if (-(-width * n // 8), -(-height * n // 8)) == (decoded_width, decoded_height):
+            return n / 8
+    return 1.0
 
 
 def _format_by_signature(data: bytes | memoryview) -> str | None:

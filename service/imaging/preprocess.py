@@ -54,10 +54,14 @@ def min_source_size(spec: InputSpec, width: int, height: int) -> tuple[int, int]
     return max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))
 
 
-def preprocess(pixels: np.ndarray, spec: InputSpec) -> ModelPixels:
+def preprocess(
+    pixels: np.ndarray, spec: InputSpec, coverage: tuple[float, float] = (1.0, 1.0)
+) -> ModelPixels:
+    """`coverage`: the share of the pixels' width and height the picture fills (DecodedImage.coverage),
+    so that the letterbox says where the picture itself sits."""
     if spec.resize == "center_crop":
         return ModelPixels(_center_crop(pixels, spec), IDENTITY)
-    return _letterbox(pixels, spec)
+    return _letterbox(pixels, spec, coverage)
 
 
 def resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -85,7 +89,7 @@ def _center_crop(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
     return resize(pixels[top : h - top, left : w - left], spec.width, spec.height)[np.newaxis]
 
 
-def _letterbox(pixels: np.ndarray, spec: InputSpec) -> ModelPixels:
+def _letterbox(pixels: np.ndarray, spec: InputSpec, coverage: tuple[float, float]) -> ModelPixels:
     h, w = pixels.shape[:2]
     scale = min(spec.width / w, spec.height / h)
     new_w = max(1, min(spec.width, round(w * scale)))
@@ -93,5 +97,8 @@ def _letterbox(pixels: np.ndarray, spec: InputSpec) -> ModelPixels:
     left, top = (spec.width - new_w) // 2, (spec.height - new_h) // 2
     canvas = np.zeros((1, spec.height, spec.width, 3), dtype=np.uint8)
     canvas[0, top : top + new_h, left : left + new_w] = resize(pixels, new_w, new_h)
-    box = Letterbox(left / spec.width, top / spec.height, new_w / spec.width, new_h / spec.height)
+    fill_w, fill_h = coverage
+    box = Letterbox(
+        left / spec.width, top / spec.height, new_w * fill_w / spec.width, new_h * fill_h / spec.height
+    )
     return ModelPixels(canvas, box)

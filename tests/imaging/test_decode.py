@@ -224,6 +224,21 @@ def test_large_jpeg_is_decoded_at_reduced_dct_scale_but_never_below_the_minimum(
     assert reduced.downscale > 1
 
 
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_a_dct_scaled_decode_gives_its_scale_and_the_share_the_picture_fills(orientation: int) -> None:
+    """209 rows at 1/8 are 26.125 rows, which libjpeg rounds up to 27: the picture fills 26.125 / 27 of
+    them (upright, the stored rows are the columns with EXIF orientation 6)."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored = encode(Image.new("RGB", (1600, 209), (90, 90, 90)), "JPEG", exif=exif)
+    reduced = decode_image(stored, LIMIT, min_size=lambda w, h: (w // 8, h // 8))
+    assert reduced.scale == 1 / 8
+    fills = (1.0, 26.125 / 27)
+    assert reduced.coverage == pytest.approx(fills if orientation == 1 else fills[::-1])
+    whole = decode_image(encode(Image.new("RGB", (1, 1)), "PNG"), LIMIT, min_size=lambda w, h: (1, 1))
+    assert (whole.scale, whole.coverage) == (1.0, (1.0, 1.0))
+
+
 def test_a_jpeg_with_an_mp_index_decodes_as_the_jpeg_it_begins_with(images: Path) -> None:
     """Phones write MPO JPEGs (an Ultra HDR gain map, a depth map after the picture): Pillow names them
     MPO. The first image is the picture, decoded as any JPEG, at the reduced DCT scale too."""
