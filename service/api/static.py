@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import threading
+from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -64,6 +66,16 @@ ISOLATION_HEADERS = {
 CACHE_CONTROL = "no-cache"
 
 
+@dataclass(frozen=True)
+class FileVersion:
+    """What one request says of a file, all from a single stat of one open file: its size (Content-Length,
+    the Range answer), mtime (Last-Modified, If-Modified-Since) and ETag. A rebuild renames a new file
+    over the path: separate stats could give the ETag of one version and the size of another."""
+
+    stat: os.stat_result
+    etag: str
+
+
 class ETags:
     """Strong ETags (content SHA-256), computed once per file version (path, size, mtime)."""
 
@@ -71,21 +83,22 @@ class ETags:
         self._cache: dict[Path, tuple[tuple[int, int], str]] = {}
         self._lock = threading.Lock()
 
-    def of(self, path: Path) -> str:
-        stat = path.stat()
-        version = (stat.st_size, stat.st_mtime_ns)
-        with self._lock:
-            cached = self._cache.get(path)
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        digest = hashlib.sha256()
+    def of(self, path: Path) -> FileVersion:
+        # the stat of the file opened, not of the path: the bytes hashed are the version stat-ed
         with path.open("rb") as f:
+            stat = os.fstat(f.fileno())
+            version = (stat.st_size, stat.st_mtime_ns)
+            with self._lock:
+                cached = self._cache.get(path)
+            if cached is not None and cached[0] == version:
+                return FileVersion(stat, cached[1])
+            digest = hashlib.sha256()
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
         etag = f'"{digest.hexdigest()[:32]}"'
         with self._lock:
             self._cache[path] = (version, etag)
-        return etag
+        return FileVersion(stat, etag)
 
 
 def matches(if_none_match: str | None, etag: str) -> bool:
@@ -95,15 +108,15 @@ def matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
-def not_modified(request: Request, etag: str, path: Path) -> bool:
+def not_modified(request: Request, version: FileVersion) -> bool:
     """RFC 9110 13.2.2: If-None-Match when the request has one (If-Modified-Since is then ignored),
     else If-Modified-Since against the Last-Modified FileResponse sends (the mtime, whole seconds): a
     client or cache that kept only that validator revalidates too."""
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
-        return matches(if_none_match, etag)
+        return matches(if_none_match, version.etag)
     since = _http_date(request.headers.get("if-modified-since"))
-    return since is not None and int(path.stat().st_mtime) <= since
+    return since is not None and int(version.stat.st_mtime) <= since
 
 
 def _http_date(value: str | None) -> float | None:
@@ -125,10 +138,10 @@ async def file_response(request: Request, path: Path, etags: ETags) -> Response:
     hashes it (10 MB of wasm): off the event loop. Each encoding is its own representation, with its
     own ETag (the hash of the bytes sent)."""
     chosen = choose(path, request.headers.get("accept-encoding"))
-    etag = await asyncio.to_thread(etags.of, chosen.path)
+    version = await asyncio.to_thread(etags.of, chosen.path)
     headers = {
         **ISOLATION_HEADERS,
-        "ETag": etag,
+        "ETag": version.etag,
         "Cache-Control": CACHE_CONTROL,
     }
     if chosen.negotiated:
@@ -136,13 +149,13 @@ async def file_response(request: Request, path: Path, etags: ETags) -> Response:
     media_type = MEDIA_TYPES.get(path.suffix, "application/octet-stream")
     if media_type.startswith("text/html"):
         headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    if not_modified(request, etag, chosen.path):
+    if not_modified(request, version):
         return Response(status_code=304, headers=headers)
     answer = None  # no Range to answer: FileResponse sends the file
     range_header = request.headers.get("range")
     if range_header is not None:
-        size = chosen.path.stat().st_size
-        answer = answer_to(range_header, size, request.headers.get("if-range"), etag)
+        size = version.stat.st_size
+        answer = answer_to(range_header, size, request.headers.get("if-range"), version.etag)
         if answer is RangeAnswer.UNSATISFIABLE:
             message = f"no range asked for is in the file of {size} bytes"
             headers["Content-Range"] = f"bytes */{size}"  # RFC 9110 15.5.17: the size to ask within
@@ -150,7 +163,10 @@ async def file_response(request: Request, path: Path, etags: ETags) -> Response:
     if chosen.encoding is not None:
         headers["Content-Encoding"] = chosen.encoding
     file_class = WholeFileResponse if answer is RangeAnswer.WHOLE else FileResponse
-    return file_class(chosen.path, headers=headers, media_type=media_type)
+    # our stat, not one of FileResponse's own: Content-Length, Last-Modified and the ranges it sends
+    # then describe the version the ETag names (it still opens the path to read the bytes: a file
+    # renamed over it after our stat goes out cut to, or short of, that size)
+    return file_class(chosen.path, headers=headers, media_type=media_type, stat_result=version.stat)
 
 
 class WholeFileResponse(FileResponse):

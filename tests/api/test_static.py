@@ -3,10 +3,23 @@ download manager's resumed download, a media element seeking)."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
 import httpx
 import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
+from service.api.static import ETags, file_response
 from service.artifacts import ArtifactLayout
+from service.localserver import LOOPBACK, free_port
 from service.settings import PROJECT_ROOT
 
 PAGE_FILE = "/web/app.mjs"  # one with brotli and gzip copies
@@ -99,3 +112,61 @@ def test_a_file_changed_since_or_another_version_is_sent(
 ) -> None:
     response = client.get(PAGE_FILE, headers={**AS_IS, **conditions})
     assert response.status_code == 200 and response.content == PAGE_BYTES
+
+
+@dataclass
+class Rebuilt:
+    """A page file served by file_response on a real server in this process, and the versions a rebuild
+    renames over it (as `make web` does: written aside, renamed into place) after file_response has
+    answered for it and before that answer goes out: a deterministic rebuild in mid-request."""
+
+    client: httpx.Client
+    path: Path
+    next_versions: list[bytes] = field(default_factory=list)
+
+
+@pytest.fixture
+def rebuilt(tmp_path: Path) -> Iterator[Rebuilt]:
+    page = tmp_path / "app.mjs"
+    page.write_bytes(b"export const version = 'the first build';\n" * 100)
+    etags = ETags()
+
+    async def answer(request: Request) -> Response:
+        response = await file_response(request, page, etags)
+        if served.next_versions:
+            aside = page.with_name(page.name + ".tmp")
+            aside.write_bytes(served.next_versions.pop(0))
+            aside.replace(page)
+        return response
+
+    app = Starlette(routes=[Route("/app.mjs", answer, methods=["GET", "HEAD"])])
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started and thread.is_alive():
+        time.sleep(0.01)
+    with httpx.Client(base_url=f"http://{LOOPBACK}:{port}", timeout=10) as client:
+        served = Rebuilt(client, page)
+        try:
+            yield served
+        finally:
+            server.should_exit = True
+            thread.join()
+
+
+def test_a_rebuild_in_mid_request_never_mixes_two_versions_in_one_answer(rebuilt: Rebuilt) -> None:
+    """The file was stat-ed for its ETag, again for If-Modified-Since, again for the Range, and once more
+    by FileResponse: an answer could carry the first build's ETag with the second build's size in
+    Content-Range and Content-Length, which a client resuming with If-Range would splice."""
+    first = rebuilt.path.read_bytes()
+    whole = rebuilt.client.get("/app.mjs")
+    etag, last_modified = whole.headers["etag"], whole.headers["last-modified"]
+    rebuilt.next_versions.append(b"export const version = 'the second build';\n")
+    headers = {"Range": "bytes=100-", "If-Range": etag, "Accept-Encoding": "identity"}
+    part = rebuilt.client.head("/app.mjs", headers=headers)
+    assert part.status_code == 206
+    assert part.headers["etag"] == etag
+    assert part.headers["content-range"] == f"bytes 100-{len(first) - 1}/{len(first)}"
+    assert part.headers["content-length"] == str(len(first) - 100)
+    assert part.headers["last-modified"] == last_modified
