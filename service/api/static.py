@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from service.api.errors import error_response
 from service.api.precompressed import choose
-from service.api.ranges import RangeAnswer, answer_to
+from service.api.ranges import MAX_RANGES, ByteRange, RangeAnswer, answer_to
 
 MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -151,7 +151,7 @@ async def file_response(request: Request, path: Path, etags: ETags) -> Response:
         headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     if not_modified(request, version):
         return Response(status_code=304, headers=headers)
-    answer = None  # no Range to answer: FileResponse sends the file
+    ranges = None  # no Range to answer: the whole file
     range_header = request.headers.get("range")
     if range_header is not None:
         size = version.stat.st_size
@@ -160,21 +160,42 @@ async def file_response(request: Request, path: Path, etags: ETags) -> Response:
             message = f"no range asked for is in the file of {size} bytes"
             headers["Content-Range"] = f"bytes */{size}"  # RFC 9110 15.5.17: the size to ask within
             return error_response(416, "range_not_satisfiable", message, "range", headers)
+        if isinstance(answer, list):
+            ranges = answer
     if chosen.encoding is not None:
         headers["Content-Encoding"] = chosen.encoding
-    file_class = WholeFileResponse if answer is RangeAnswer.WHOLE else FileResponse
     # our stat, not one of FileResponse's own: Content-Length, Last-Modified and the ranges it sends
     # then describe the version the ETag names (it still opens the path to read the bytes: a file
     # renamed over it after our stat goes out cut to, or short of, that size)
-    return file_class(chosen.path, headers=headers, media_type=media_type, stat_result=version.stat)
+    return RangesResponse(chosen.path, ranges, headers, media_type, version.stat)
 
 
-class WholeFileResponse(FileResponse):
-    """The whole file whatever the request's `Range` says: FileResponse reads that header from the
-    request itself, and answers one it cannot use with a plain-text 400 (service/api/ranges.py)."""
+class RangesResponse(FileResponse):
+    """The file, whole (`ranges` None) or the ranges service/api/ranges.py decided on. FileResponse
+    reads the request's Range and If-Range itself: it gets no If-Range (ours was checked against the
+    ETag) and our ranges written as the Range header it parses back to the very same ones (sorted,
+    apart, in the file, no more than its max_ranges). On the client's own it answered a header it
+    cannot use with a plain-text 400, and more than max_ranges list elements, even empty or repeated
+    ones, with the whole file."""
+
+    max_ranges = MAX_RANGES
+
+    def __init__(
+        self,
+        path: Path,
+        ranges: list[ByteRange] | None,
+        headers: dict[str, str],
+        media_type: str,
+        stat_result: os.stat_result,
+    ) -> None:
+        super().__init__(path, headers=headers, media_type=media_type, stat_result=stat_result)
+        spans = ",".join(f"{start}-{end - 1}" for start, end in ranges or ())
+        self.range_header = f"bytes={spans}".encode("latin-1") if ranges else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = [(name, value) for name, value in scope["headers"] if name != b"range"]
+        headers = [(name, value) for name, value in scope["headers"] if name not in (b"range", b"if-range")]
+        if self.range_header is not None:
+            headers.append((b"range", self.range_header))
         await super().__call__({**scope, "headers": headers}, receive, send)
 
 

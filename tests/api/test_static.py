@@ -63,6 +63,40 @@ def test_a_range_the_server_cannot_use_gets_the_whole_file(client: httpx.Client,
     assert "content-range" not in response.headers
 
 
+@pytest.mark.parametrize(
+    ("range_header", "sent"),
+    [
+        ("bytes=0-9" + "," * 100, slice(0, 10)),  # empty list elements, which RFC 9110 5.6.1 allows
+        ("bytes=" + ",".join(["5-9"] * 101), slice(5, 10)),  # the same range over and over
+        ("bytes=0-9," + ",".join(f"{i}-{i}" for i in range(100)), slice(0, 100)),  # overlapping ones
+    ],
+)
+def test_the_range_sent_is_the_one_our_parse_decided_on(
+    client: httpx.Client, range_header: str, sent: slice
+) -> None:
+    """Our parse said 206 with these bytes; FileResponse parsed the header again and, on more than
+    100 list elements, sent the whole file."""
+    response = client.get(PAGE_FILE, headers={**AS_IS, "Range": range_header})
+    assert response.status_code == 206
+    assert response.content == PAGE_BYTES[sent]
+    assert response.headers["content-range"] == f"bytes {sent.start}-{sent.stop - 1}/{len(PAGE_BYTES)}"
+
+
+def test_several_ranges_go_out_as_multipart_byteranges(client: httpx.Client) -> None:
+    response = client.get(PAGE_FILE, headers={**AS_IS, "Range": "bytes=-10, 100-119, 0-9"})
+    assert response.status_code == 206
+    media_type, _, boundary = response.headers["content-type"].partition("; boundary=")
+    assert media_type == "multipart/byteranges"
+    parts = response.content.split(f"--{boundary}".encode())
+    size = len(PAGE_BYTES)
+    expected = [(0, 10), (100, 120), (size - 10, size)]  # in file order
+    assert len(parts) == len(expected) + 2  # before the first boundary, and the closing "--"
+    for part, (start, end) in zip(parts[1:-1], expected, strict=True):
+        head, _, body = part.partition(b"\r\n\r\n")
+        assert f"Content-Range: bytes {start}-{end - 1}/{size}".encode() in head
+        assert body == PAGE_BYTES[start:end] + b"\r\n"
+
+
 def test_a_range_past_the_end_is_a_json_416_saying_the_size(client: httpx.Client) -> None:
     for accept, size in (
         ("identity", len(PAGE_BYTES)),
