@@ -108,6 +108,18 @@ def matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
+def precondition_failed(request: Request, version: FileVersion) -> bool:
+    """RFC 9110 13.2.2 steps 1-2, which an origin server MUST evaluate (13.1.1, 13.1.4): If-Match when
+    the request has one (strong comparison: a weak tag never matches), else If-Unmodified-Since. A
+    client resuming with If-Match rather than If-Range got a range of the new version to splice."""
+    if_match = request.headers.get("if-match")
+    if if_match is not None:
+        candidates = {tag.strip() for tag in if_match.split(",")}
+        return "*" not in candidates and version.etag not in candidates
+    since = _http_date(request.headers.get("if-unmodified-since"))
+    return since is not None and int(version.stat.st_mtime) > since
+
+
 def not_modified(request: Request, version: FileVersion) -> bool:
     """RFC 9110 13.2.2: If-None-Match when the request has one (If-Modified-Since is then ignored),
     else If-Modified-Since against the Last-Modified FileResponse sends (the mtime, whole seconds): a
@@ -149,6 +161,9 @@ async def file_response(request: Request, path: Path, etags: ETags) -> Response:
     media_type = MEDIA_TYPES.get(path.suffix, "application/octet-stream")
     if media_type.startswith("text/html"):
         headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    if precondition_failed(request, version):
+        message = "the file is not the version If-Match or If-Unmodified-Since names"
+        return error_response(412, "precondition_failed", message, headers=headers)
     if not_modified(request, version):
         return Response(status_code=304, headers=headers)
     ranges = None  # no Range to answer: the whole file

@@ -148,6 +148,49 @@ def test_a_file_changed_since_or_another_version_is_sent(
     assert response.status_code == 200 and response.content == PAGE_BYTES
 
 
+@pytest.mark.parametrize(
+    "conditions",
+    [
+        {"If-Match": '"an-older-version"'},
+        {"If-Match": "W/{etag}"},  # If-Match compares strongly: a weak tag never matches
+        {"If-Unmodified-Since": "Thu, 01 Jan 1998 00:00:00 GMT"},
+        # If-Match decides when sent: If-Unmodified-Since is then ignored (RFC 9110 13.1.4)
+        {"If-Match": '"an-older-version"', "If-Unmodified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"},
+    ],
+)
+def test_a_file_not_the_version_a_precondition_names_is_412(
+    client: httpx.Client, conditions: dict[str, str]
+) -> None:
+    """RFC 9110 13.1.1: an origin server MUST evaluate If-Match. Both were ignored: a client resuming
+    with If-Match of the version it holds got a range of another one to splice onto it."""
+    etag = client.get(PAGE_FILE, headers=AS_IS).headers["etag"]
+    headers = {**AS_IS, "Range": "bytes=1000-", **{k: v.format(etag=etag) for k, v in conditions.items()}}
+    response = client.get(PAGE_FILE, headers=headers)
+    assert response.status_code == 412
+    assert response.json()["error"]["code"] == "precondition_failed"
+    assert response.headers["etag"] == etag  # the version there is
+    assert response.headers["cross-origin-resource-policy"] == "same-origin"
+
+
+@pytest.mark.parametrize(
+    "conditions",
+    [
+        {"If-Match": "{etag}"},
+        {"If-Match": '"another", {etag}'},
+        {"If-Match": "*"},
+        {"If-Unmodified-Since": "{lm}"},
+    ],
+)
+def test_a_file_that_is_the_version_a_precondition_names_is_sent(
+    client: httpx.Client, conditions: dict[str, str]
+) -> None:
+    first = client.get(PAGE_FILE, headers=AS_IS)
+    known = {"etag": first.headers["etag"], "lm": first.headers["last-modified"]}
+    headers = {**AS_IS, "Range": "bytes=1000-", **{k: v.format(**known) for k, v in conditions.items()}}
+    response = client.get(PAGE_FILE, headers=headers)
+    assert response.status_code == 206 and response.content == PAGE_BYTES[1000:]
+
+
 @dataclass
 class Rebuilt:
     """A page file served by file_response on a real server in this process, and the versions a rebuild

@@ -240,6 +240,6 @@ def test_the_openapi_document_says_model_files_answer_ranges(client: httpx.Clien
     paths = client.get("/openapi.json").json()["paths"]
     for path in ("/models/{model}/{precision}.onnx", "/models/{model}/labels.txt"):
         responses = paths[path]["get"]["responses"]
-        assert {"200", "206", "304", "416"} <= responses.keys(), path
+        assert {"200", "206", "304", "412", "416"} <= responses.keys(), path
         error = responses["416"]["content"]["application/json"]["schema"]
         assert error == {"$ref": "#/components/schemas/ErrorResponse"}, path

@@ -59,6 +59,7 @@ FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/octet-stream": {}}},
     206: {"description": "the byte ranges asked for (`Range`; a resumed download)"},
     304: {"description": "not modified"},
+    412: {"model": ErrorResponse, "description": "not the version If-Match or If-Unmodified-Since names"},
     416: {"model": ErrorResponse, "description": "no range asked for is in the file"},
 }
 
