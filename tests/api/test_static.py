@@ -194,7 +194,7 @@ def test_a_file_that_is_the_version_a_precondition_names_is_sent(
 @dataclass
 class Rebuilt:
     """A page file served by file_response on a real server in this process, and the versions a rebuild
-    renames over it (as `make web` does: written aside, renamed into place) after file_response has
+    renames over it (as the model build does: written aside, renamed into place) after file_response has
     answered for it and before that answer goes out: a deterministic rebuild in mid-request."""
 
     client: httpx.Client
