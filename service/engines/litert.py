@@ -59,6 +59,7 @@ class LiteRTRunner(Runner):
         first = _Interpreter(path, kernels, self._threads)
         self._created = 1
         self._idle.put(first)
+        self.input_shape = tuple(int(d) for d in first.input["shape"])  # e.g. (1, 224, 224, 3)
         scale, zero_point = first.input["quantization"]
         self._feeds_pixels = first.input["dtype"] == np.uint8 and quantization_matches(
             spec, scale, zero_point

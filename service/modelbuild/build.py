@@ -18,7 +18,7 @@ from service.manifest import Manifest, ModelSpec, PypiSource
 from service.modelbuild.compress import write_gzip_copy
 from service.modelbuild.convert import convert, write_signed_int8_variant
 from service.modelbuild.fetch import fetch_pypi, fetch_url
-from service.modelbuild.verify import sample_names, sample_pixels, verify
+from service.modelbuild.verify import check_input, sample_names, sample_pixels, verify
 
 # Bump when convert.py changes what it writes: it invalidates every lock entry.
 # 2: symbolic batch dimension; 3: batch check in the lock; 4: int8-signed.onnx; 5: <precision>.onnx.gz;
@@ -118,6 +118,7 @@ def build_model(
     else:
         log(f"{spec.name}: {spec.source.url if mirror is None else mirror / spec.source.filename}")
         fetch_url(spec.source, tflite, mirror)
+    check_input(spec, tflite)
     files = {"source.tflite": spec.source.sha256}
     if spec.labels is not None:
         fetch_url(spec.labels, layout.labels(spec.name), mirror)

@@ -29,8 +29,23 @@ def sample_pixels(spec: ModelSpec, images: Path | None) -> list[tuple[str, np.nd
     if images is not None:
         return [(p.name, _model_pixels(spec, p)) for p in _picture_files(images)]
     rng = np.random.default_rng(0)
-    shape = (1, spec.input.height, spec.input.width, 3)
-    return [(name, rng.integers(0, 256, shape, dtype=np.uint8)) for name in sample_names(None)]
+    return [(name, rng.integers(0, 256, input_shape(spec), dtype=np.uint8)) for name in sample_names(None)]
+
+
+def input_shape(spec: ModelSpec) -> tuple[int, ...]:
+    """The input tensor the manifest says the model takes: one NHWC RGB image."""
+    return (1, spec.input.height, spec.input.width, 3)
+
+
+def check_input(spec: ModelSpec, tflite: Path) -> None:
+    """The tflite takes the input its manifest entry describes. A source changed without its entry (a
+    version bump to a model of another size) failed in LiteRT's set_tensor: a ValueError, a traceback."""
+    takes = LiteRTRunner(tflite, spec.input, spec.precisions[0], "xnnpack", 1, 1).input_shape
+    if takes != input_shape(spec):
+        raise VerificationError(
+            f"{spec.name}: {spec.source.filename} takes input {'x'.join(map(str, takes))}, "
+            f"the manifest says {'x'.join(map(str, input_shape(spec)))}"
+        )
 
 
 def sample_names(images: Path | None) -> list[str]:

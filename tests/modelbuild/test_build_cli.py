@@ -3,6 +3,7 @@ never a traceback, and nothing is written; a build writes the same bytes on ever
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -94,6 +95,22 @@ def test_an_images_folder_without_pictures_or_with_a_broken_one_is_refused(
     result = build(models_dir, "--only", "short", "--images", str(folder))
     assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
     assert result.stdout.splitlines()[-1].startswith(f"error: {folder / 'cut.jpg'}: ")
+    assert not (models_dir / "build" / "lock.json").exists()
+
+
+def test_a_source_of_another_input_size_than_the_manifest_says_is_one_line(models_dir: Path) -> None:
+    """A source bumped to a model of another size, its manifest entry not: LiteRT refused the tensor
+    (a ValueError, a traceback), now the build names the file and both sizes."""
+    manifest = json.loads((models_dir / "manifest.json").read_text())
+    short = manifest["models"]["blazeface_short"]
+    short["source"] = manifest["models"]["blazeface_full"]["source"]  # 192x192, the entry says 128x128
+    (models_dir / "manifest.json").write_text(json.dumps(manifest))
+    result = build(models_dir, "--only", "short")
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        "error: blazeface_short: face_detection_full_range.tflite takes input 1x192x192x3, "
+        "the manifest says 1x128x128x3"
+    )
     assert not (models_dir / "build" / "lock.json").exists()
 
 
