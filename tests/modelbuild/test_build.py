@@ -102,6 +102,24 @@ def test_a_model_that_fails_verification_leaves_the_served_files_as_they_were(
     assert own_layout.lock.read_text() == lock
 
 
+def test_a_new_source_that_fails_leaves_the_served_source_as_it_was(
+    own_layout: ArtifactLayout, mirror: Path
+) -> None:
+    """A source bumped in the manifest was fetched over the served source.tflite before its conversion
+    was verified: when that failed, the server ran the new tflite on LiteRT beside the previous ONNX
+    files (and would have named classes from new labels). The build's inputs are staged too."""
+    build_all(own_layout, mirror, images=None, only=["short"], log=lambda _: None)
+    served = {p.name: sha256_of(p) for p in own_layout.model_dir("blazeface_short").iterdir()}
+    manifest = json.loads(own_layout.manifest.read_text())
+    # another model (192x192) where the entry says 128x128: refused before converting
+    manifest["models"]["blazeface_short"]["source"] = manifest["models"]["blazeface_full"]["source"]
+    own_layout.manifest.write_text(json.dumps(manifest))
+    with pytest.raises(VerificationError, match="takes input 1x192x192x3"):
+        build_all(own_layout, mirror, images=None, only=["short"], log=lambda _: None)
+    assert {p.name: sha256_of(p) for p in own_layout.model_dir("blazeface_short").iterdir()} == served
+    assert sorted(p.name for p in own_layout.build_dir.iterdir()) == ["blazeface_short", "lock.json"]
+
+
 def test_a_model_built_before_another_fails_is_recorded_in_the_lock(
     own_layout: ArtifactLayout, mirror: Path
 ) -> None:
