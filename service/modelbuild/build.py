@@ -17,6 +17,7 @@ from service.engines.int8_file import verified
 from service.manifest import Manifest, ModelSpec, PypiSource
 from service.modelbuild.compress import write_gzip_copy
 from service.modelbuild.convert import convert, write_signed_int8_variant
+from service.modelbuild.exclusive import held
 from service.modelbuild.fetch import fetch_pypi, fetch_url
 from service.modelbuild.verify import check_input, sample_names, sample_pixels, verify
 
@@ -52,46 +53,48 @@ def build_all(
     # pictures asked for after a build on noise (or other pictures): verify again; no pictures asked
     # for: whatever the lock was verified on will do (noise is no better check than pictures)
     verify_on = sample_names(images) if images is not None else None
-    try:
-        lock = layout.read_lock()
-    except ValueError as exc:  # cut short or hand-edited: what it recorded cannot be trusted
-        log(f"{layout.lock} cannot be read ({exc}): building as if there were none")
-        lock = {}
-    models = lock.get("models", {})
-    tools = tool_versions()
-    # an entry without "tools" of its own was built with the lock's
-    lock_tools = lock.get("tools")
-    built: set[str] = set()
+    # the lock is read once this build holds the folder: a build that waited sees the other's work
+    with held(layout.build_dir, log):
+        try:
+            lock = layout.read_lock()
+        except ValueError as exc:  # cut short or hand-edited: what it recorded cannot be trusted
+            log(f"{layout.lock} cannot be read ({exc}): building as if there were none")
+            lock = {}
+        models = lock.get("models", {})
+        tools = tool_versions()
+        # an entry without "tools" of its own was built with the lock's
+        lock_tools = lock.get("tools")
+        built: set[str] = set()
 
-    def record() -> dict[str, object]:
-        if lock_tools != tools:
-            # The lock's tools become this run's: a model left out by --only keeps a record of the
-            # tools it was built with, else the next run would take it for up to date.
-            for name, entry in models.items():
-                if name not in built:
-                    entry.setdefault("tools", lock_tools)
-        written = {"tools": tools, "models": models}
-        layout.write_lock(written)
-        return written
+        def record() -> dict[str, object]:
+            if lock_tools != tools:
+                # The lock's tools become this run's: a model left out by --only keeps a record of the
+                # tools it was built with, else the next run would take it for up to date.
+                for name, entry in models.items():
+                    if name not in built:
+                        entry.setdefault("tools", lock_tools)
+            written = {"tools": tools, "models": models}
+            layout.write_lock(written)
+            return written
 
-    for spec in manifest.models.values():
-        if only and spec.name not in only and spec.alias not in only:
-            continue
-        entry = models.get(spec.name)
-        if (
-            not force
-            and entry
-            and entry.get("tools", lock_tools) == tools
-            and up_to_date(layout, spec, entry, has_vnni(), verify_on)
-        ):
-            log(f"{spec.name}: up to date")
-            continue
-        models[spec.name] = build_model(layout, spec, mirror, images, log)
-        built.add(spec.name)
-        # recorded at once: its files are in place, and a later model that fails must not leave
-        # them unrecorded (the next build would redo it, /v1/models would list stale checksums)
-        record()
-    return record()
+        for spec in manifest.models.values():
+            if only and spec.name not in only and spec.alias not in only:
+                continue
+            entry = models.get(spec.name)
+            if (
+                not force
+                and entry
+                and entry.get("tools", lock_tools) == tools
+                and up_to_date(layout, spec, entry, has_vnni(), verify_on)
+            ):
+                log(f"{spec.name}: up to date")
+                continue
+            models[spec.name] = build_model(layout, spec, mirror, images, log)
+            built.add(spec.name)
+            # recorded at once: its files are in place, and a later model that fails must not leave
+            # them unrecorded (the next build would redo it, /v1/models would list stale checksums)
+            record()
+        return record()
 
 
 def _check_names(manifest: Manifest, only: list[str] | None) -> None:
