@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	touch $@
 
 models: install
-	$(BIN)/mobile-vision-api models build $(if $(MIRROR),--mirror $(MIRROR)) $(if $(IMAGES),--images $(IMAGES))
+	$(BIN)/mobile-vision-api models build $(if $(MIRROR),--mirror '$(MIRROR)') $(if $(IMAGES),--images '$(IMAGES)')
 
 serve: models web
 	$(BIN)/mobile-vision-api serve --host $(HOST) --port $(PORT)
@@ -92,7 +92,7 @@ API_KEY_FILE := deploy/secrets/api_key
 # The build context's optional inputs: the URL-sourced model files (without them the build downloads from
 # the official URLs) and pictures to verify the converted models on (without them: seeded noise).
 docker-context: install docker-images
-	$(BIN)/mobile-vision-api models mirror docker/model-mirror $(if $(MIRROR),--source $(MIRROR))
+	$(BIN)/mobile-vision-api models mirror docker/model-mirror $(if $(MIRROR),--source '$(MIRROR)')
 
 # the pictures of the kinds the Dockerfile verifies on (verify.py's IMAGE_SUFFIXES, any case; a folder
 # may lack one kind: cp of a glob that matches nothing failed)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -52,3 +53,27 @@ def test_the_image_pictures_are_copied_whatever_kinds_a_folder_has(tmp_path: Pat
         capture_output=True,
     )
     assert sorted(p.name for p in dest.iterdir()) == ["FACE.JPG", "bird.jpeg", "cat.bmp", "cat.png"]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make")
+@pytest.mark.parametrize(
+    ("target", "command", "expected"),
+    [
+        ("models", " models build", ["--mirror", "/data/model mirror", "--images", "/data/my pictures"]),
+        ("docker-context", " models mirror ", ["docker/model-mirror", "--source", "/data/model mirror"]),
+    ],
+)
+def test_model_folders_with_spaces_reach_the_model_commands_whole(
+    target: str, command: str, expected: list[str]
+) -> None:
+    """`make models MIRROR="/data/model mirror"` passed `--mirror /data/model mirror`: the shell split
+    it, and the build stopped at an unexpected extra argument."""
+    printed = subprocess.run(
+        ["make", "-n", target, "MIRROR=/data/model mirror", "IMAGES=/data/my pictures"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(line for line in printed.splitlines() if command in line)
+    assert shlex.split(line)[-len(expected) :] == expected
