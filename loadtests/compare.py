@@ -23,7 +23,7 @@ from loadtests.launch import LoadResult, Scenario, run_locust, server_key_env
 from service.artifacts import ArtifactLayout
 from service.bench.files import write_texts
 from service.bench.turns import rotated
-from service.client import direct_to_loopback
+from service.client import client_for
 from service.cpu import has_vnni
 from service.engines.registry import onnx_file, resolve
 from service.localserver import LOOPBACK, ServerDidNotStart, free_port, running_server
@@ -149,7 +149,7 @@ def warm_up(url: str, image: Path) -> None:
     An error answer or no answer is WarmUpFailed, in one line."""
     env = {**os.environ, **server_key_env()}  # what the locustfile sends, by its MVA_LOADTEST_* defaults
     headers = api_key_headers(env.get("MVA_LOADTEST_API_KEY"), env.get("MVA_LOADTEST_API_KEY_FILE"))
-    with httpx.Client(base_url=url, timeout=60, headers=headers, **direct_to_loopback(url)) as client:
+    with client_for(url, timeout=60, headers=headers) as client:
         try:
             for _ in range(WARM_UP_REQUESTS):
                 client.post("/classify", files={"image": (image.name, image.read_bytes())}).raise_for_status()

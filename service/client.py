@@ -1,4 +1,5 @@
-"""Client side of the CLI: post an image to a running service (httpx) and render the answer (rich)."""
+"""Client side of the CLI: post an image to a running service (httpx) and render the answer (rich).
+The httpx clients the CLI and the latency lab reach their servers with are built here (client_for)."""
 
 from __future__ import annotations
 
@@ -69,13 +70,30 @@ def loopback(host: str) -> bool:
         return False
 
 
-def direct_to_loopback(url: str) -> dict[str, Any]:
-    """httpx keyword arguments (a Client, or httpx.get) that keep a loopback service off an
-    HTTP(S)_PROXY from the environment (Docker's client config puts one in every container): the
-    proxy's loopback is not this machine's, so the request got the proxy's error or no answer. Other
-    addresses go through the proxy as asked. The latency lab's clients, which talk to the servers it
-    starts on loopback, use it as well."""
-    return {"trust_env": False} if loopback(httpx.URL(url).host) else {}
+def _trusts_environment(url: str) -> bool:
+    """Whether httpx should read the environment (HTTP(S)_PROXY) for `url`: not for a loopback
+    service, as Docker's client config puts a proxy in every container and the proxy's loopback is
+    not this machine's, so the request got the proxy's error or no answer. Other addresses go
+    through the proxy as asked."""
+    return not loopback(httpx.URL(url).host)
+
+
+def client_for(url: str, timeout: float, headers: Mapping[str, str] | None = None) -> httpx.Client:
+    """An httpx client for the service (or a baseline) at `url`, past any proxy when it is on
+    loopback: what the CLI and the latency lab talk to their servers with."""
+    return httpx.Client(base_url=url, timeout=timeout, headers=headers, trust_env=_trusts_environment(url))
+
+
+def async_client_for(url: str, timeout: float, headers: Mapping[str, str] | None = None) -> httpx.AsyncClient:
+    """client_for's asyncio twin."""
+    return httpx.AsyncClient(
+        base_url=url, timeout=timeout, headers=headers, trust_env=_trusts_environment(url)
+    )
+
+
+def get_from(url: str, timeout: float, headers: Mapping[str, str] | None = None) -> httpx.Response:
+    """One GET of `url`, past any proxy as client_for's clients."""
+    return httpx.get(url, timeout=timeout, headers=headers, trust_env=_trusts_environment(url))
 
 
 def post_image(
@@ -92,9 +110,7 @@ def post_image(
     key = api_key.strip() if api_key else ""
     headers = {"X-API-Key": key} if key else {}
     try:
-        with httpx.Client(
-            base_url=url, timeout=timeout_s, headers=headers, **direct_to_loopback(url)
-        ) as client:
+        with client_for(url, timeout_s, headers) as client:
             response = client.post(path, params=query, files={"image": (image.name, image.read_bytes())})
     except httpx.ReadTimeout as exc:  # connected, sent: no answer in time
         raise TimedOut(f"no answer from {url} within {timeout_s:g} s") from exc

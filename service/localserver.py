@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from service.client import direct_to_loopback
+from service.client import get_from
 from service.settings import PROJECT_ROOT
 
 LOOPBACK = "127.0.0.1"
@@ -39,7 +39,7 @@ def wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout_s: floa
         if process.poll() is not None:
             raise ServerDidNotStart(f"exited with {process.returncode} before {url} answered; see {log}")
         try:
-            if httpx.get(url, timeout=2, **direct_to_loopback(url)).status_code == 200:
+            if get_from(url, timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass

@@ -114,6 +114,17 @@ def metric(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
+@pytest.fixture
+def proxy_nowhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP_PROXY and ALL_PROXY at a loopback port nothing listens on, and no NO_PROXY, as Docker's
+    client config puts a proxy in every container: a request asked of that proxy gets no answer."""
+    nothing = f"http://{LOOPBACK}:{free_port()}"
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, nothing)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="session")
 def manifest(layout: ArtifactLayout) -> Manifest:
     return Manifest.load(layout.manifest)

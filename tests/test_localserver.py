@@ -11,7 +11,7 @@ import pytest
 
 from loadtests.compare import warm_up
 from service.bench.checkout import checkout
-from service.localserver import ServerDidNotStart, free_port, serve_app
+from service.localserver import ServerDidNotStart, serve_app
 from service.settings import PROJECT_ROOT
 from service.workers import RUN_DIR
 from tests.conftest import other_service_package
@@ -67,17 +67,11 @@ def test_serve_app_leaves_no_log_behind_after_a_good_run_and_keeps_a_failed_star
     kept.unlink()
 
 
-def test_the_lab_reaches_its_loopback_servers_past_a_proxy_in_the_environment(
-    monkeypatch: pytest.MonkeyPatch, images: Path
-) -> None:
+@pytest.mark.usefixtures("proxy_nowhere")
+def test_the_lab_reaches_its_loopback_servers_past_a_proxy_in_the_environment(images: Path) -> None:
     """With HTTP_PROXY set (Docker's client config puts one in every container) and no NO_PROXY, the
     lab asked the proxy for the servers it starts on 127.0.0.1: serve_app never saw its server ready
     (ServerDidNotStart after its timeout), and compare's warm-up got no answer."""
-    nothing = f"http://127.0.0.1:{free_port()}"
-    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY"):
-        monkeypatch.setenv(name, nothing)
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
     env = {"MVA_MODELS_DIR": str(PROJECT_ROOT / "models"), "MVA_WARM_MODELS": '["mobilenet_v2"]'}
     with serve_app(env, timeout_s=60) as (url, _):
         warm_up(url, images / "cat.bmp")

@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
 
@@ -31,7 +30,7 @@ from service.bench.overhead import default_request
 from service.bench.saturation import http_measure, interleaved, summary
 from service.bench.stats import Stats
 from service.bench.turns import rotated
-from service.client import direct_to_loopback
+from service.client import get_from
 from service.settings import PROJECT_ROOT
 
 console = Console(stderr=True)
@@ -143,9 +142,7 @@ def ab(
 
 def _describe(v: Variant, url: str) -> dict[str, Any]:
     """What the variant is, and what its server says it runs (its loop, its default settings)."""
-    models = httpx.get(
-        f"{url}/v1/models", headers=api_key_headers(), timeout=30, **direct_to_loopback(url)
-    ).json()
+    models = get_from(f"{url}/v1/models", timeout=30, headers=api_key_headers()).json()
     code = {"commit": v.rev, "changed": False} if v.rev else working_tree()
     defaults = models["settings"]["defaults"]
     return {"env": v.env, "code": code, "event_loop": models["event_loop"], "defaults": defaults}

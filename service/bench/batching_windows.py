@@ -8,7 +8,6 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
 
 from service.bench.command import default_image
@@ -17,7 +16,7 @@ from service.bench.http import local_server
 from service.bench.machine import machine_info
 from service.bench.options import EXISTING_FILE, MODELS_DIR, models_folder
 from service.bench.saturation import http_measure, interleaved, summary
-from service.client import direct_to_loopback
+from service.client import get_from
 from service.settings import CPU_COUNT, PROJECT_ROOT
 
 BATCH_WINDOWS_MS = (0.0, 2.0, 5.0, 10.0)
@@ -61,7 +60,7 @@ def batching(
 
 def _mean_batch(url: str) -> float | None:
     """From the server's mva_batch_size histogram (None when batching is off)."""
-    text = httpx.get(f"{url}/metrics", timeout=10, **direct_to_loopback(url)).text
+    text = get_from(f"{url}/metrics", timeout=10).text
     values = dict(
         line.rsplit(" ", 1)
         for line in text.splitlines()

@@ -11,15 +11,13 @@ from dataclasses import asdict
 from functools import partial
 from statistics import median
 
-import httpx
-
 from service.bench.asgi import InProcessApp
 from service.bench.http import LeanClient, SpinningClient, api_key_headers
 from service.bench.inprocess import InProcess, time_call
 from service.bench.matrix import Cell
 from service.bench.stats import Stats
 from service.bench.turns import rotated
-from service.client import direct_to_loopback
+from service.client import client_for
 
 
 def http_overhead(
@@ -43,7 +41,7 @@ def http_overhead(
     pipeline_call = inprocess.pipeline_call(cell, image)
     lean_call = default_request(url, image)
     floor_call = default_request(floor_url, image)
-    client = httpx.Client(base_url=url, timeout=60, headers=api_key_headers(), **direct_to_loopback(url))
+    client = client_for(url, timeout=60, headers=api_key_headers())
 
     def httpx_call() -> object:
         response = client.post("/classify", content=image, headers={"content-type": "image/jpeg"})

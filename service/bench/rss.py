@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
-
 from service.bench.http import api_key_headers
 from service.bench.process import tree_rss_mb
-from service.client import direct_to_loopback
+from service.client import async_client_for
 
 
 async def _send(url: str, image: bytes, count: int, concurrency: int) -> int:
     sent, failed = 0, 0
     # MVA_API_KEY when set: a server started by bench-goals inherits it
-    async with httpx.AsyncClient(
-        base_url=url, timeout=60, headers=api_key_headers(), **direct_to_loopback(url)
-    ) as client:
+    async with async_client_for(url, timeout=60, headers=api_key_headers()) as client:
 
         async def user() -> None:
             nonlocal sent, failed

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from service.client import direct_to_loopback
+from service.client import get_from
 from service.settings import PROJECT_ROOT
 
 DEFAULT_IMAGES = PROJECT_ROOT.parent / "shared" / "images"
@@ -108,7 +108,7 @@ def _unreachable(url: str) -> str | None:
     import httpx
 
     try:
-        httpx.get(f"{url}/healthz", timeout=10, **direct_to_loopback(url))
+        get_from(f"{url}/healthz", timeout=10)
     except httpx.HTTPError as exc:
         return f"no server answers there ({exc.__class__.__name__}: {exc})"
     return None

@@ -1,0 +1,43 @@
+"""service/client.py's httpx clients, against a real server on loopback (the CLI's commands:
+tests/test_cli.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from service.client import async_client_for, client_for, get_from
+from tests.conftest import LiveServer
+
+KEY = "client-key-for-tests"
+
+
+@pytest.fixture(scope="module")
+def guarded(start_module_server: Callable[..., LiveServer]) -> LiveServer:
+    return start_module_server(api_key=KEY, warm_models="[]")
+
+
+async def _async_status(url: str, headers: dict[str, str]) -> int:
+    async with async_client_for(url, timeout=30, headers=headers) as client:
+        return (await client.get("/v1/models")).status_code
+
+
+@pytest.mark.usefixtures("proxy_nowhere")
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_every_client_reaches_a_loopback_service_past_a_proxy_in_the_environment(
+    guarded: LiveServer, host: str
+) -> None:
+    """The proxy's loopback is not this machine's: asked for the service, it gives no answer. The
+    CLI and every lab client (bench, load tests, browser bench) build their httpx clients here."""
+    url = guarded.url.replace("127.0.0.1", host)
+    key = {"x-api-key": KEY}
+    with client_for(url, timeout=30, headers=key) as client:
+        assert client.timeout == httpx.Timeout(30)
+        assert client.get("/v1/models").status_code == 200
+    assert get_from(f"{url}/v1/models", timeout=30, headers=key).status_code == 200
+    assert asyncio.run(_async_status(url, key)) == 200
+    # the key went as asked: without it the same request is refused
+    assert get_from(f"{url}/v1/models", timeout=30).status_code == 401
