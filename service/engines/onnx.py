@@ -40,10 +40,5 @@ class OnnxRuntimeRunner(Runner):
             artifact=f"{path.parent.name}/{path.name}",
         )
 
-    @property
-    def spinning(self) -> bool:
-        """Whether the session's intra-op workers spin-wait (no answer's `settings` says it)."""
-        return self._session.get_session_options().get_session_config_entry(SPINNING) == "1"
-
     def run(self, pixels: np.ndarray) -> list[np.ndarray]:
         return self._session.run(None, {self._input: to_float(pixels, self._spec)})
