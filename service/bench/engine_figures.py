@@ -9,6 +9,7 @@ from statistics import median
 from service.artifacts import ArtifactLayout
 from service.bench.inprocess import time_call
 from service.cpu import has_vnni
+from service.engines.onnx import session_options
 from service.engines.registry import onnx_file
 from service.imaging.decode import decode_image
 from service.imaging.preprocess import preprocess
@@ -53,10 +54,9 @@ def batching_potential(layout: ArtifactLayout, rounds: int = 15) -> dict:
     serialized = onnx.load(path).SerializeToString()
     result: dict[str, dict[str, float]] = {}
     for threads in sorted({1, CPU_COUNT}):
-        options = ort.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(serialized, options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            serialized, session_options(threads), providers=["CPUExecutionProvider"]
+        )
         name = session.get_inputs()[0].name
         rng = np.random.default_rng(0)
         inputs = {b: rng.random((b, 224, 224, 3), dtype=np.float32) for b in (1, 2, 4, 8)}

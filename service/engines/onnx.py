@@ -15,18 +15,24 @@ from service.manifest import InputSpec, Precision
 SPINNING = "session.intra_op.allow_spinning"
 
 
+def session_options(threads: int, spinning: bool = False) -> ort.SessionOptions:
+    """The options of every onnxruntime session the service and its bench build."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Our pool already keeps inference threads <= cores; spinning workers would only burn the
+    # core that the next request's decode needs (off by default; MVA_ORT_SPINNING to measure).
+    options.add_session_config_entry(SPINNING, "1" if spinning else "0")
+    return options
+
+
 class OnnxRuntimeRunner(Runner):
     def __init__(
         self, path: Path, spec: InputSpec, precision: Precision, threads: int, spinning: bool = False
     ) -> None:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Our pool already keeps inference threads <= cores; spinning workers would only burn the
-        # core that the next request's decode needs (off by default; MVA_ORT_SPINNING to measure).
-        options.add_session_config_entry(SPINNING, "1" if spinning else "0")
+        options = session_options(threads, spinning)
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
         self._spec = spec
