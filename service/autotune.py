@@ -1,12 +1,14 @@
 """preset=auto: measure the candidate engine / precision / threads settings of a model on this host
 and pick the fastest (lowest median latency), as TF.js picks its best backend. Candidates are every
 SIMD setting (the scalar reference kernels never win); rounds interleave the candidates so that a
-burst of load elsewhere hits them all alike."""
+burst of load elsewhere hits them all alike. A candidate this host cannot build or run (a file the
+models folder lacks, an engine that refuses it) is skipped, with why, rather than failing them all."""
 
 from __future__ import annotations
 
+import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from statistics import median
 from typing import Any
@@ -14,10 +16,14 @@ from typing import Any
 import numpy as np
 
 from service.artifacts import ArtifactLayout
+from service.engines.base import Runner
 from service.engines.int8_file import Int8Weights
 from service.engines.registry import RunnerRegistry, resolve
+from service.errors import NotReady, ServiceError
 from service.manifest import ModelSpec
 from service.settings import CPU_COUNT, EngineSettings
+
+log = logging.getLogger("mobile_vision_api")
 
 ROUNDS, WARMUP = 30, 3
 # more threads must win by this much: their cores could serve another request instead, and on a busy
@@ -33,6 +39,15 @@ class Measurement:
 
 
 @dataclass(frozen=True)
+class Skipped:
+    """A candidate that could not be built or run here; `why` is for clients (/v1/models): the
+    service's own message, else the exception's kind (its text, which can name server paths, is logged)."""
+
+    settings: EngineSettings
+    why: str
+
+
+@dataclass(frozen=True)
 class AutoChoice:
     model: str
     choice: EngineSettings
@@ -42,6 +57,7 @@ class AutoChoice:
     # the server's onnxruntime options the candidates ran with (MVA_ORT_INT8_WEIGHTS, MVA_ORT_SPINNING):
     # those its requests run with
     measured_with: dict[str, Any]
+    skipped: list[Skipped] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +69,7 @@ class AutoChoice:
                 {**m.settings.model_dump(), "p50_ms": m.p50_ms, "runs": m.runs}
                 for m in sorted(self.measurements, key=lambda m: m.p50_ms)
             ],
+            "skipped": [{**s.settings.model_dump(), "why": s.why} for s in self.skipped],
             "measured_at": self.measured_at,
             "took_ms": self.took_ms,
         }
@@ -92,30 +109,29 @@ def tune(
     ort_spinning: bool = False,
 ) -> AutoChoice:
     """Builds each candidate's runner in a registry of its own (the server's cache keeps its runners),
-    times `rounds` interleaved runs after `warmup`, and closes them again."""
+    times `rounds` interleaved runs after `warmup`, and closes them again. NotReady when no candidate
+    runs here."""
     start = time.perf_counter()
     settings = candidates(spec, cores)
     registry = RunnerRegistry(
         layout, len(settings), cores, ort_spinning=ort_spinning, int8_weights=int8_weights
     )
-    runners = [registry.get(spec, s) for s in settings]
     pixels = np.random.default_rng(0).integers(0, 256, (1, spec.input.height, spec.input.width, 3), np.uint8)
-    samples: list[list[float]] = [[] for _ in settings]
     try:
-        for runner in runners:
-            for _ in range(warmup):
-                runner.run(pixels)
+        runners, skipped = _warmed(spec, settings, registry, pixels, warmup)
+        samples: list[list[float]] = [[] for _ in runners]
         for _ in range(rounds):
-            for runner, times in zip(runners, samples, strict=True):
+            for (_, runner), times in zip(runners, samples, strict=True):
                 begin = time.perf_counter()
                 runner.run(pixels)
                 times.append((time.perf_counter() - begin) * 1000.0)
     finally:
-        for runner in runners:
+        # every runner built, those a failed warm-up left too
+        for _, runner in registry.cached():
             runner.close()
     measurements = [
         Measurement(s, round(median(times), 3), len(times))
-        for s, times in zip(settings, samples, strict=True)
+        for (s, _), times in zip(runners, samples, strict=True)
     ]
     best = pick(measurements)
     return AutoChoice(
@@ -125,4 +141,32 @@ def tune(
         measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
         took_ms=round((time.perf_counter() - start) * 1000.0, 1),
         measured_with={"ort_int8_weights": int8_weights, "ort_spinning": ort_spinning},
+        skipped=skipped,
     )
+
+
+def _warmed(
+    spec: ModelSpec,
+    settings: list[EngineSettings],
+    registry: RunnerRegistry,
+    pixels: np.ndarray,
+    warmup: int,
+) -> tuple[list[tuple[EngineSettings, Runner]], list[Skipped]]:
+    """The candidates built and run `warmup` times, and those that failed to."""
+    runners: list[tuple[EngineSettings, Runner]] = []
+    skipped: list[Skipped] = []
+    for candidate in settings:
+        try:
+            runner = registry.get(spec, candidate)
+            for _ in range(warmup):
+                runner.run(pixels)
+        except Exception as exc:  # whatever the engine raises: this candidate is out, not the others
+            why = exc.message if isinstance(exc, ServiceError) else exc.__class__.__name__
+            log.warning("preset=auto for %s: skipped %s: %s", spec.name, candidate.model_dump(), exc)
+            skipped.append(Skipped(candidate, why))
+            continue
+        runners.append((candidate, runner))
+    if not runners:
+        reasons = "; ".join(sorted({s.why for s in skipped}))
+        raise NotReady(f"preset=auto: no candidate setting of {spec.name} runs here ({reasons})")
+    return runners, skipped

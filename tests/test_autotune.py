@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+import pytest
+
 from service.artifacts import ArtifactLayout
 from service.autotune import WIDER_MARGIN, Measurement, candidates, pick, tune
+from service.errors import NotReady
 from service.manifest import Manifest
 from service.settings import CPU_COUNT
 
@@ -45,3 +51,34 @@ def test_pick_prefers_one_thread_unless_more_threads_are_clearly_faster(manifest
     clear = [Measurement(one, 5.0, 10), Measurement(wide, 5.0 / WIDER_MARGIN - 0.01, 10)]
     assert pick(clear).settings == wide
     assert pick([Measurement(wide, 9.0, 10), Measurement(one, 4.0, 10)]).settings == one
+
+
+def test_a_candidate_this_host_cannot_build_is_skipped_and_the_others_measured(
+    manifest: Manifest, layout: ArtifactLayout, tmp_path: Path
+) -> None:
+    """A models folder with BlazeFace's tflite but no ONNX file (an image that copied only the
+    tflite): onnxruntime's candidates cannot be built, LiteRT's are measured and one is chosen."""
+    own = ArtifactLayout(tmp_path)
+    own.model_dir("blazeface_short").mkdir(parents=True)
+    shutil.copy(layout.manifest, own.manifest)
+    shutil.copy(layout.tflite("blazeface_short"), own.tflite("blazeface_short"))
+    spec = manifest.get("blazeface_short")
+    choice = tune(spec, own, rounds=2, warmup=1)
+    every = candidates(spec)
+    assert [m.settings for m in choice.measurements] == [s for s in every if s.engine == "litert"]
+    assert [s.settings for s in choice.skipped] == [s for s in every if s.engine == "onnxruntime"]
+    assert all("fp32.onnx is missing" in s.why for s in choice.skipped)
+    assert choice.choice.engine == "litert"
+    report = choice.as_dict()["skipped"]
+    assert [s["engine"] for s in report] == ["onnxruntime"] * len(choice.skipped)
+    assert all("fp32.onnx is missing" in s["why"] for s in report)
+
+
+def test_no_candidate_that_runs_here_is_a_clear_error(
+    manifest: Manifest, layout: ArtifactLayout, tmp_path: Path
+) -> None:
+    own = ArtifactLayout(tmp_path)
+    own.model_dir("blazeface_short").mkdir(parents=True)
+    shutil.copy(layout.manifest, own.manifest)
+    with pytest.raises(NotReady, match="no candidate setting of blazeface_short runs here"):
+        tune(manifest.get("blazeface_short"), own, rounds=2, warmup=1)
