@@ -9,17 +9,21 @@ import asyncio
 import hashlib
 import os
 import threading
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import BinaryIO
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from service.api.errors import error_response
-from service.api.precompressed import choose
+from service.api.precompressed import Representation, choose
 from service.api.ranges import MAX_RANGES, ByteRange, RangeAnswer, answer_to
 
 MEDIA_TYPES = {
@@ -83,22 +87,32 @@ class ETags:
         self._cache: dict[Path, tuple[tuple[int, int], str]] = {}
         self._lock = threading.Lock()
 
-    def of(self, path: Path) -> FileVersion:
-        # the stat of the file opened, not of the path: the bytes hashed are the version stat-ed
-        with path.open("rb") as f:
-            stat = os.fstat(f.fileno())
-            version = (stat.st_size, stat.st_mtime_ns)
-            with self._lock:
-                cached = self._cache.get(path)
-            if cached is not None and cached[0] == version:
-                return FileVersion(stat, cached[1])
-            digest = hashlib.sha256()
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
+    def of(self, path: Path, file: BinaryIO) -> FileVersion:
+        """`file`: `path` opened; its fstat, not the path's: the bytes hashed are the version stat-ed."""
+        stat = os.fstat(file.fileno())
+        version = (stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            cached = self._cache.get(path)
+        if cached is not None and cached[0] == version:
+            return FileVersion(stat, cached[1])
+        digest = hashlib.sha256()
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
         etag = f'"{digest.hexdigest()[:32]}"'
         with self._lock:
             self._cache[path] = (version, etag)
         return FileVersion(stat, etag)
+
+
+def open_version(path: Path, etags: ETags) -> tuple[BinaryIO, FileVersion]:
+    """`path` opened, and what its headers say of it. The caller closes the file: it is the one the body
+    is sent from, whatever a rebuild renames over the path meanwhile."""
+    file = path.open("rb")
+    try:
+        return file, etags.of(path, file)
+    except BaseException:
+        file.close()
+        raise
 
 
 def matches(if_none_match: str | None, etag: str) -> bool:
@@ -150,7 +164,18 @@ async def file_response(request: Request, path: Path, etags: ETags) -> Response:
     hashes it (10 MB of wasm): off the event loop. Each encoding is its own representation, with its
     own ETag (the hash of the bytes sent)."""
     chosen = choose(path, request.headers.get("accept-encoding"))
-    version = await asyncio.to_thread(etags.of, chosen.path)
+    file, version = await asyncio.to_thread(open_version, chosen.path, etags)
+    async with AsyncExitStack() as owned:  # closed here unless the body is sent from it
+        opened = await owned.enter_async_context(anyio.wrap_file(file))
+        response = _answer(request, path, chosen, opened, version)
+        if isinstance(response, RangesResponse):
+            owned.pop_all()  # the response closes the file once sent
+        return response
+
+
+def _answer(
+    request: Request, path: Path, chosen: Representation, file: anyio.AsyncFile[bytes], version: FileVersion
+) -> Response:
     headers = {
         **ISOLATION_HEADERS,
         "ETag": version.etag,
@@ -179,24 +204,29 @@ async def file_response(request: Request, path: Path, etags: ETags) -> Response:
             ranges = answer
     if chosen.encoding is not None:
         headers["Content-Encoding"] = chosen.encoding
-    # our stat, not one of FileResponse's own: Content-Length, Last-Modified and the ranges it sends
-    # then describe the version the ETag names (it still opens the path to read the bytes: a file
-    # renamed over it after our stat goes out cut to, or short of, that size)
-    return RangesResponse(chosen.path, ranges, headers, media_type, version.stat)
+    # our stat and our open file, not FileResponse's own stat and open of the path: Content-Length,
+    # Last-Modified, the ranges and the bytes sent are all of the version the ETag names
+    return RangesResponse(file, chosen.path, ranges, headers, media_type, version.stat)
 
 
 class RangesResponse(FileResponse):
-    """The file, whole (`ranges` None) or the ranges service/api/ranges.py decided on. FileResponse
-    reads the request's Range and If-Range itself: it gets no If-Range (ours was checked against the
-    ETag) and our ranges written as the Range header it parses back to the very same ones (sorted,
-    apart, in the file, no more than its max_ranges). On the client's own it answered a header it
-    cannot use with a plain-text 400, and more than max_ranges list elements, even empty or repeated
+    """The file, whole (`ranges` None) or the ranges service/api/ranges.py decided on, read from `file`,
+    the open file the headers describe, which it closes once sent (or the client gone, or sending
+    failed). FileResponse opened the path again to read the bytes: a rebuild renaming another version
+    over it (web/build.mjs and the model build do) meanwhile sent that one's bytes under this one's
+    Content-Length, cut short or too long, a broken HTTP answer.
+
+    FileResponse reads the request's Range and If-Range itself: it gets no If-Range (ours was checked
+    against the ETag) and our ranges written as the Range header it parses back to the very same ones
+    (sorted, apart, in the file, no more than its max_ranges). On the client's own it answered a header
+    it cannot use with a plain-text 400, and more than max_ranges list elements, even empty or repeated
     ones, with the whole file."""
 
     max_ranges = MAX_RANGES
 
     def __init__(
         self,
+        file: anyio.AsyncFile[bytes],
         path: Path,
         ranges: list[ByteRange] | None,
         headers: dict[str, str],
@@ -204,6 +234,7 @@ class RangesResponse(FileResponse):
         stat_result: os.stat_result,
     ) -> None:
         super().__init__(path, headers=headers, media_type=media_type, stat_result=stat_result)
+        self.file = file
         spans = ",".join(f"{start}-{end - 1}" for start, end in ranges or ())
         self.range_header = f"bytes={spans}".encode("latin-1") if ranges else None
 
@@ -211,7 +242,21 @@ class RangesResponse(FileResponse):
         headers = [(name, value) for name, value in scope["headers"] if name not in (b"range", b"if-range")]
         if self.range_header is not None:
             headers.append((b"range", self.range_header))
-        await super().__call__({**scope, "headers": headers}, receive, send)
+        # no http.response.pathsend: with it the server opens the path itself, whatever version is there
+        extensions = {k: v for k, v in scope.get("extensions", {}).items() if k != "http.response.pathsend"}
+        try:
+            await super().__call__({**scope, "headers": headers, "extensions": extensions}, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):  # closing must finish even when the transfer is cancelled
+                await self.file.aclose()
+
+    @asynccontextmanager
+    async def _open_file(self) -> AsyncIterator[anyio.AsyncFile[bytes]]:
+        # FileResponse's one way to the bytes (starlette 1.10, pinned), whole file, one range or several:
+        # the file already open (the ETag's hash read it to the end; a range seeks anyway). __call__
+        # closes it, HEAD included. tests/api/test_static.py's rebuilds fail if this stops being the way.
+        await self.file.seek(0)
+        yield self.file
 
 
 def inside(folder: Path, relative: str) -> Path | None:

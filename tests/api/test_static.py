@@ -3,20 +3,24 @@ download manager's resumed download, a media element seeking)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
+from service.api.ranges import ByteRange
 from service.api.static import ETags, file_response
 from service.artifacts import ArtifactLayout
 from service.localserver import LOOPBACK, free_port
@@ -82,19 +86,25 @@ def test_the_range_sent_is_the_one_our_parse_decided_on(
     assert response.headers["content-range"] == f"bytes {sent.start}-{sent.stop - 1}/{len(PAGE_BYTES)}"
 
 
-def test_several_ranges_go_out_as_multipart_byteranges(client: httpx.Client) -> None:
-    response = client.get(PAGE_FILE, headers={**AS_IS, "Range": "bytes=-10, 100-119, 0-9"})
-    assert response.status_code == 206
+def byteranges(response: httpx.Response) -> list[tuple[bytes, bytes]]:
+    """The parts of a multipart/byteranges answer: (head, bytes) each, in the order sent."""
     media_type, _, boundary = response.headers["content-type"].partition("; boundary=")
     assert media_type == "multipart/byteranges"
     parts = response.content.split(f"--{boundary}".encode())
+    assert parts[0] == b"" and parts[-1] == b"--"  # nothing before the first boundary, the closing one
+    split = [part.partition(b"\r\n\r\n") for part in parts[1:-1]]
+    assert all(body.endswith(b"\r\n") for _, _, body in split)
+    return [(head, body.removesuffix(b"\r\n")) for head, _, body in split]
+
+
+def test_several_ranges_go_out_as_multipart_byteranges(client: httpx.Client) -> None:
+    response = client.get(PAGE_FILE, headers={**AS_IS, "Range": "bytes=-10, 100-119, 0-9"})
+    assert response.status_code == 206
     size = len(PAGE_BYTES)
     expected = [(0, 10), (100, 120), (size - 10, size)]  # in file order
-    assert len(parts) == len(expected) + 2  # before the first boundary, and the closing "--"
-    for part, (start, end) in zip(parts[1:-1], expected, strict=True):
-        head, _, body = part.partition(b"\r\n\r\n")
+    for (head, body), (start, end) in zip(byteranges(response), expected, strict=True):
         assert f"Content-Range: bytes {start}-{end - 1}/{size}".encode() in head
-        assert body == PAGE_BYTES[start:end] + b"\r\n"
+        assert body == PAGE_BYTES[start:end]
 
 
 def test_a_range_past_the_end_is_a_json_416_saying_the_size(client: httpx.Client) -> None:
@@ -191,32 +201,55 @@ def test_a_file_that_is_the_version_a_precondition_names_is_sent(
     assert response.status_code == 206 and response.content == PAGE_BYTES[1000:]
 
 
+def renamed_over(path: Path, content: bytes) -> None:
+    """A rebuild as the model build and web/build.mjs write a file: aside, then renamed into place."""
+    aside = path.with_name(path.name + ".tmp")
+    aside.write_bytes(content)
+    aside.replace(path)
+
+
+def deleted_and_recopied(path: Path, content: bytes) -> None:
+    path.unlink()
+    path.write_bytes(content)
+
+
+Rebuild = Callable[[Path], None]
+
+
 @dataclass
 class Rebuilt:
-    """A page file served by file_response on a real server in this process, and the versions a rebuild
-    renames over it (as the model build does: written aside, renamed into place) after file_response has
-    answered for it and before that answer goes out: a deterministic rebuild in mid-request."""
+    """A page file served by file_response on a real server in this process, and the rebuilds run on it
+    after file_response has answered for it and before that answer goes out: a deterministic rebuild in
+    mid-request. `answered` is released each time the server is done with a request (the answer sent,
+    or the client gone)."""
 
     client: httpx.Client
     path: Path
-    next_versions: list[bytes] = field(default_factory=list)
+    after_answer: list[Rebuild] = field(default_factory=list)
+    answered: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
 
 
 @pytest.fixture
 def rebuilt(tmp_path: Path) -> Iterator[Rebuilt]:
     page = tmp_path / "app.mjs"
-    page.write_bytes(b"export const version = 'the first build';\n" * 100)
+    page.write_bytes(FIRST_BUILD)
     etags = ETags()
 
     async def answer(request: Request) -> Response:
         response = await file_response(request, page, etags)
-        if served.next_versions:
-            aside = page.with_name(page.name + ".tmp")
-            aside.write_bytes(served.next_versions.pop(0))
-            aside.replace(page)
+        while served.after_answer:
+            served.after_answer.pop(0)(page)
         return response
 
-    app = Starlette(routes=[Route("/app.mjs", answer, methods=["GET", "HEAD"])])
+    routes = Starlette(routes=[Route("/app.mjs", answer, methods=["GET", "HEAD"])])
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await routes(scope, receive, send)
+        finally:
+            if scope["type"] == "http":
+                served.answered.release()
+
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -232,6 +265,10 @@ def rebuilt(tmp_path: Path) -> Iterator[Rebuilt]:
             thread.join()
 
 
+FIRST_BUILD = b"export const version = 'the first build';\n" * 100
+OTHER_BUILD = b"export const version = 'the other build';\n" * 100  # as long: only the bytes tell them apart
+
+
 def test_a_rebuild_in_mid_request_never_mixes_two_versions_in_one_answer(rebuilt: Rebuilt) -> None:
     """The file was stat-ed for its ETag, again for If-Modified-Since, again for the Range, and once more
     by FileResponse: an answer could carry the first build's ETag with the second build's size in
@@ -239,7 +276,9 @@ def test_a_rebuild_in_mid_request_never_mixes_two_versions_in_one_answer(rebuilt
     first = rebuilt.path.read_bytes()
     whole = rebuilt.client.get("/app.mjs")
     etag, last_modified = whole.headers["etag"], whole.headers["last-modified"]
-    rebuilt.next_versions.append(b"export const version = 'the second build';\n")
+    rebuilt.after_answer.append(
+        lambda path: renamed_over(path, b"export const version = 'the second build';\n")
+    )
     headers = {"Range": "bytes=100-", "If-Range": etag, "Accept-Encoding": "identity"}
     part = rebuilt.client.head("/app.mjs", headers=headers)
     assert part.status_code == 206
@@ -247,3 +286,93 @@ def test_a_rebuild_in_mid_request_never_mixes_two_versions_in_one_answer(rebuilt
     assert part.headers["content-range"] == f"bytes 100-{len(first) - 1}/{len(first)}"
     assert part.headers["content-length"] == str(len(first) - 100)
     assert part.headers["last-modified"] == last_modified
+
+
+@pytest.mark.parametrize("rebuild", [renamed_over, deleted_and_recopied])
+@pytest.mark.parametrize(
+    ("range_header", "sent"),
+    [
+        (None, [(0, len(FIRST_BUILD))]),
+        ("bytes=100-", [(100, len(FIRST_BUILD))]),
+        ("bytes=0-9,-10", [(0, 10), (len(FIRST_BUILD) - 10, len(FIRST_BUILD))]),
+    ],
+)
+def test_a_rebuild_after_the_headers_were_decided_sends_the_bytes_they_describe(
+    rebuilt: Rebuilt, rebuild: Callable[[Path, bytes], None], range_header: str | None, sent: list[ByteRange]
+) -> None:
+    """FileResponse opened the path again to send the body: the headers said the first build, the bytes
+    were the other one's (or cut short, or too long for Content-Length: a broken answer)."""
+    rebuilt.after_answer.append(lambda path: rebuild(path, OTHER_BUILD))
+    headers = {**AS_IS, **({"Range": range_header} if range_header else {})}
+    response = rebuilt.client.get("/app.mjs", headers=headers)
+    assert rebuilt.path.read_bytes() == OTHER_BUILD  # the rebuild did happen before the body went out
+    assert int(response.headers["content-length"]) == len(response.content)
+    if len(sent) > 1:
+        assert [body for _, body in byteranges(response)] == [FIRST_BUILD[start:end] for start, end in sent]
+    else:
+        assert response.content == FIRST_BUILD[sent[0][0] : sent[0][1]]
+
+
+def open_on(path: Path) -> list[str]:
+    """The files this process holds open at `path`."""
+    return [f.path for f in psutil.Process().open_files() if f.path == str(path)]
+
+
+def test_the_file_is_closed_whatever_the_answer(rebuilt: Rebuilt) -> None:
+    """The file stays open from the headers to the end of the body: it must be closed then, and at once
+    when no body is sent (HEAD, 304, 412, 416) or the client goes away in mid-body."""
+    etag = rebuilt.client.get("/app.mjs", headers=AS_IS).headers["etag"]
+    answers = {
+        "GET": ({}, 200),
+        "HEAD": ({}, 200),
+        "304": ({"If-None-Match": etag}, 304),
+        "412": ({"If-Match": '"another"'}, 412),
+        "416": ({"Range": "bytes=999999-"}, 416),
+        "206": ({"Range": "bytes=1-2,5-6"}, 206),
+    }
+    assert rebuilt.answered.acquire(timeout=10)
+    for name, (headers, status) in answers.items():
+        method = "HEAD" if name == "HEAD" else "GET"
+        assert rebuilt.client.request(method, "/app.mjs", headers={**AS_IS, **headers}).status_code == status
+        assert rebuilt.answered.acquire(timeout=10)
+        assert open_on(rebuilt.path) == [], name
+
+
+def test_the_file_is_closed_when_the_client_goes_away_in_mid_body(rebuilt: Rebuilt) -> None:
+    rebuilt.path.write_bytes(FIRST_BUILD * 2000)  # 8.6 MB: more than the socket buffers hold
+    with rebuilt.client.stream("GET", "/app.mjs", headers=AS_IS) as response:
+        next(response.iter_raw(1024))
+    assert rebuilt.answered.acquire(timeout=10)
+    assert open_on(rebuilt.path) == []
+
+
+def test_a_server_that_can_send_a_file_by_its_path_is_sent_the_bytes(tmp_path: Path) -> None:
+    """ASGI's http.response.pathsend has the server open the path itself, which finds the version there
+    by then; FileResponse uses it when the server offers it (uvicorn does not, so this one ASGI call is
+    made by hand, as such a server makes it)."""
+    page = tmp_path / "app.mjs"
+    page.write_bytes(FIRST_BUILD)
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "method": "GET",
+        "path": "/app.mjs",
+        "headers": [],
+        "extensions": {"http.response.pathsend": {}},
+    }
+    messages: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        messages.append(message)
+
+    async def serve() -> None:
+        response = await file_response(Request(scope), page, ETags())
+        renamed_over(page, OTHER_BUILD)
+        await response(scope, receive, send)
+
+    asyncio.run(serve())
+    assert [m["type"] for m in messages if m["type"] == "http.response.pathsend"] == []
+    assert b"".join(m.get("body", b"") for m in messages) == FIRST_BUILD
