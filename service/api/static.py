@@ -160,11 +160,16 @@ def _http_date(value: str | None) -> float | None:
 
 
 async def file_response(request: Request, path: Path, etags: ETags) -> Response:
-    """`path` must already be known to be a file inside an allowed folder. The first ETag of a file
-    hashes it (10 MB of wasm): off the event loop. Each encoding is its own representation, with its
-    own ETag (the hash of the bytes sent)."""
-    chosen = choose(path, request.headers.get("accept-encoding"))
-    file, version = await asyncio.to_thread(open_version, chosen.path, etags)
+    """`path` must already be known to be a file inside an allowed folder (one deleted since is a JSON
+    404 not_found). The first ETag of a file hashes it (10 MB of wasm): off the event loop. Each
+    encoding is its own representation, with its own ETag (the hash of the bytes sent)."""
+    try:
+        chosen = choose(path, request.headers.get("accept-encoding"))
+        file, version = await asyncio.to_thread(open_version, chosen.path, etags)
+    except FileNotFoundError:
+        # deleted since the caller found it (web/build.mjs starts by removing the whole folder): as
+        # missing as a file never built, not a 500
+        return error_response(404, "not_found", f"no file {path.name!r} (deleted by a rebuild?)", "path")
     async with AsyncExitStack() as owned:  # closed here unless the body is sent from it
         opened = await owned.enter_async_context(anyio.wrap_file(file))
         response = _answer(request, path, chosen, opened, version)

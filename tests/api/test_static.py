@@ -21,7 +21,7 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from service.api.ranges import ByteRange
-from service.api.static import ETags, file_response
+from service.api.static import ETags, file_response, inside
 from service.artifacts import ArtifactLayout
 from service.localserver import LOOPBACK, free_port
 from service.settings import PROJECT_ROOT
@@ -219,13 +219,15 @@ Rebuild = Callable[[Path], None]
 @dataclass
 class Rebuilt:
     """A page file served by file_response on a real server in this process, and the rebuilds run on it
-    after file_response has answered for it and before that answer goes out: a deterministic rebuild in
-    mid-request. `answered` is released each time the server is done with a request (the answer sent,
-    or the client gone)."""
+    after file_response has answered for it and before that answer goes out (`after_answer`), or after
+    the route found it and before file_response (`after_check`): a deterministic rebuild in mid-request.
+    `answered` is released each time the server is done with a request (the answer sent, or the client
+    gone)."""
 
     client: httpx.Client
     path: Path
     after_answer: list[Rebuild] = field(default_factory=list)
+    after_check: list[Rebuild] = field(default_factory=list)
     answered: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
 
 
@@ -236,7 +238,11 @@ def rebuilt(tmp_path: Path) -> Iterator[Rebuilt]:
     etags = ETags()
 
     async def answer(request: Request) -> Response:
-        response = await file_response(request, page, etags)
+        path = inside(tmp_path, page.name)  # as service/api/routes/web.py finds a page file
+        assert path is not None
+        while served.after_check:
+            served.after_check.pop(0)(path)
+        response = await file_response(request, path, etags)
         while served.after_answer:
             served.after_answer.pop(0)(page)
         return response
@@ -344,6 +350,18 @@ def test_the_file_is_closed_when_the_client_goes_away_in_mid_body(rebuilt: Rebui
         next(response.iter_raw(1024))
     assert rebuilt.answered.acquire(timeout=10)
     assert open_on(rebuilt.path) == []
+
+
+def test_a_file_deleted_after_the_route_found_it_is_a_json_404(rebuilt: Rebuilt) -> None:
+    """web/build.mjs starts by deleting the folder: a request that had found the file before got a 500."""
+    rebuilt.after_check.append(Path.unlink)
+    response = rebuilt.client.get("/app.mjs")
+    assert response.status_code == 404
+    assert response.json()["error"] == {
+        "code": "not_found",
+        "message": "no file 'app.mjs' (deleted by a rebuild?)",
+        "field": "path",
+    }
 
 
 def test_a_server_that_can_send_a_file_by_its_path_is_sent_the_bytes(tmp_path: Path) -> None:
