@@ -16,6 +16,9 @@ from service.errors import ServiceError
 
 log = logging.getLogger("mobile_vision_api")
 
+# Starlette's own HTTPExceptions (an unknown path, a method the route does not take) in our shape
+HTTP_ERROR_CODES = {404: "not_found", 405: "method_not_allowed"}
+
 
 def error_response(
     status: int,
@@ -45,12 +48,11 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    codes = {404: "not_found", 405: "method_not_allowed"}
     headers = exc.headers
     if exc.status_code == 405 and headers and "Allow" in headers:
         headers = {**headers, "Allow": _with_head(headers["Allow"])}
     return error_response(
-        exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail), headers=headers
+        exc.status_code, HTTP_ERROR_CODES.get(exc.status_code, "http_error"), str(exc.detail), headers=headers
     )
 
 

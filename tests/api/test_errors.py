@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -13,8 +14,10 @@ import httpx
 import pytest
 
 from service.api.app import create_app
+from service.api.errors import HTTP_ERROR_CODES
 from service.artifacts import ArtifactLayout
-from service.settings import ServerSettings
+from service.errors import ServiceError
+from service.settings import PROJECT_ROOT, ServerSettings
 from tests.conftest import LiveServer
 
 
@@ -99,3 +102,23 @@ def test_a_500_from_a_real_server_carries_its_request_id_and_replica(
     # one record, ours, with the traceback: Starlette re-raises the error for the server to log again
     assert log.count("Traceback (most recent call last)") == 1
     assert "Exception in ASGI application" not in log
+
+
+def _codes_of(error: type[ServiceError]) -> set[str]:
+    return {code for sub in error.__subclasses__() for code in {sub.code, *_codes_of(sub)}}
+
+
+def test_the_readme_lists_every_error_code_the_service_answers() -> None:
+    """README, "API": a client switches on `code`; one the paragraph leaves out (unauthorized,
+    not_found, method_not_allowed, internal_error were) is one it does not know to handle. The codes:
+    every ServiceError (create_app imports the modules that define theirs), Starlette's errors in our
+    shape, and each literal code given to error_response."""
+    create_app(ServerSettings(warm_models=[]))
+    sources = "".join(path.read_text() for path in (PROJECT_ROOT / "service").rglob("*.py"))
+    literal = set(re.findall(r'error_response\(\s*\d+,\s*"(\w+)"', sources))
+    codes = _codes_of(ServiceError) | set(HTTP_ERROR_CODES.values()) | literal
+    assert {"unauthorized", "precondition_failed", "internal_error", "cors_not_allowed"} <= codes
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    paragraph = re.search(r"^Errors are JSON (.*?)\n\n", readme, re.M | re.S)
+    assert paragraph
+    assert {code for code in codes if f"`{code}`" not in paragraph.group(1)} == set()
