@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -251,3 +252,18 @@ def test_the_readme_names_every_server_variable() -> None:
     assert section
     variables = {f"{ENV_PREFIX}{name.upper()}" for name in ServerSettings.model_fields}
     assert {v for v in variables if f"`{v}`" not in section.group(1)} == set()
+
+
+def test_the_readme_gives_each_list_variables_default_as_json() -> None:
+    """README, "Settings": a list variable is JSON (MVA_WARM_MODELS=mobilenet_v2 stops the server), so
+    its default is written as the JSON to type; MVA_WARM_MODELS had none."""
+    section = re.search(r"^### Settings\n(.*?)^### ", (PROJECT_ROOT / "README.md").read_text(), re.M | re.S)
+    assert section
+    text = " ".join(section.group(1).split())  # a default may wrap over lines
+    defaults = {
+        f"{ENV_PREFIX}{name.upper()}": field.default
+        for name, field in ServerSettings.model_fields.items()
+        if isinstance(field.default, list)
+    }
+    assert defaults
+    assert {v for v, default in defaults.items() if f"`{v}` (`{json.dumps(default)}`" not in text} == set()
