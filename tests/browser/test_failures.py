@@ -32,13 +32,13 @@ def page(browser: BrowserContext, strict: LiveServer) -> Iterator[Page]:
     page.close()
 
 
-def press(page: Page, picture: Path, button: str, done: str) -> str:
+def press(page: Page, picture: Path, button: str, done: str, timeout_ms: int = RUN_TIMEOUT_MS) -> str:
     """Pick `picture`, press `button`, wait for the page's state `done` or `error`; returns the state."""
     page.set_input_files("#file", str(picture))
     page.wait_for_selector(f"{button}:not([disabled])")
     page.evaluate("document.body.dataset.state = 'busy'")
     page.click(button)
-    page.wait_for_selector(f"body[data-state={done}], body[data-state=error]", timeout=RUN_TIMEOUT_MS)
+    page.wait_for_selector(f"body[data-state={done}], body[data-state=error]", timeout=timeout_ms)
     return str(page.evaluate("document.body.dataset.state"))
 
 
@@ -134,4 +134,40 @@ def test_an_onnxruntime_web_that_does_not_load_fails_the_browser_side_only(
         assert "military uniform" in page.text_content("#server-result")
         assert "browser" in page.text_content("#status")
         assert not page.is_disabled("#run")
+    page.close()
+
+
+@pytest.mark.parametrize("missing", ["engine.html", "engine.mjs"])
+def test_a_missing_engine_frame_file_fails_the_browser_side_instead_of_waiting(
+    browser: BrowserContext, strict: LiveServer, images: Path, missing: str
+) -> None:
+    """The hidden frame that runs onnxruntime-web answers nothing when its page or script is a 404: the
+    browser side says which file, the server side still answers, and a second run says so again."""
+    page = browser.new_page()
+    page.route(f"**/web/{missing}*", lambda route: route.fulfill(status=404, body="not found"))
+    page.goto(strict.url + "/")
+    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+    page.select_option("#task", "classify")
+    for _ in range(2):
+        # the frame's failure is known once it has loaded: seconds, not the run's own allowance
+        assert press(page, images / "grace_hopper.bmp", "#run", "done", timeout_ms=60_000) == "error"
+        said = page.text_content("#browser-result")
+        assert "engine frame did not start" in said and f"{missing}: HTTP 404" in said, said
+        assert "military uniform" in page.text_content("#server-result")
+        assert "browser" in page.text_content("#status")
+        assert not page.is_disabled("#run")
+    page.close()
+
+
+def test_a_missing_page_module_says_so_instead_of_loading_for_good(
+    browser: BrowserContext, strict: LiveServer
+) -> None:
+    """One of the modules app.mjs imports is a 404: none of the page's code runs, and the status line
+    says which file did not load rather than "loading the manifest…" for good."""
+    page = browser.new_page()
+    page.route("**/web/api.mjs", lambda route: route.fulfill(status=404, body="not found"))
+    page.goto(strict.url + "/")
+    page.wait_for_selector("body[data-state=error]", timeout=30_000)
+    said = page.text_content("#status")
+    assert "the page's scripts did not load" in said and "api.mjs: HTTP 404" in said, said
     page.close()

@@ -1,5 +1,9 @@
 // Runs inside engine.html?backend=wasm&simd=1&threads=2 (one frame per configuration) and answers
 // the page's messages: load a model, run it, describe itself. Timing is taken here, next to ort.
+import { STARTED } from './engines.mjs';
+
+// the page's mark that this frame's scripts ran: it need not wait for a word that will not come
+window[STARTED] = true;
 const ort = globalThis.ort;
 const params = new URLSearchParams(location.search);
 const backend = params.get('backend') || 'wasm';

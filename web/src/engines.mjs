@@ -2,6 +2,23 @@
 // its wasm flags once per realm, so switching SIMD off means another realm, not another session.
 const engines = new Map();
 let nextId = 1;
+// what engine.mjs sets on its window first thing: the frame's scripts did run
+export const STARTED = 'mvaEngineStarted';
+const FRAME_FILES = ['/web/engine.html', '/web/engine.mjs'];
+
+// Which of the frame's own files did not come (a HEAD each: the frame's failed navigation keeps no
+// status the page can read).
+async function whyNoFrame() {
+  for (const file of FRAME_FILES) {
+    try {
+      const response = await fetch(file, { method: 'HEAD', cache: 'no-store' });
+      if (!response.ok) return `${file.split('/').pop()}: HTTP ${response.status}`;
+    } catch (error) {
+      return `${file.split('/').pop()}: ${error.message}`;
+    }
+  }
+  return 'engine.html did not run engine.mjs';
+}
 
 export function configKey({ backend, simd, threads }) {
   return backend === 'wasm' ? `wasm simd=${simd ? 'on' : 'off'} threads=${threads}` : `${backend}`;
@@ -23,8 +40,28 @@ class BrowserEngine {
     this.ready = new Promise((resolve, reject) => this.pending.set(0, { resolve, reject }));
     this.listener = (event) => this.onMessage(event);
     window.addEventListener('message', this.listener);
+    // engine.html or engine.mjs missing (a 404, a proxy's error page) sends no word at all: without
+    // this the run would wait for good
+    this.frame.addEventListener('load', () => this.checkStarted());
     this.frame.src = `/web/engine.html?${query}`;
     document.body.append(this.frame);
+  }
+
+  // By the frame's load event engine.mjs (a module script: it runs before that event) has run if it
+  // could, and marked the frame; its first word may still be on its way, the mark is not.
+  async checkStarted() {
+    let started;
+    try {
+      if (this.frame.contentWindow.location.href === 'about:blank') return; // not yet engine.html
+      started = this.frame.contentWindow[STARTED] === true;
+    } catch {
+      started = false; // a browser error page (e.g. the answer lacked the isolation headers) is cross-origin
+    }
+    const waiter = this.pending.get(0);
+    if (started || !waiter) return;
+    this.pending.delete(0);
+    waiter.reject(new Error(`${configKey(this.config)}: the engine frame did not start: ${await whyNoFrame()}`));
+    this.discard();
   }
 
   onMessage(event) {
