@@ -143,3 +143,32 @@ def test_pressed_again_while_the_camera_starts_it_stays_off(camera_page: CameraP
     assert "live" not in tracks, tracks
     assert page.evaluate("window.mva.state.live") is None
     assert camera_page.errors == []
+
+
+def test_settings_changed_while_live_apply_from_the_next_frame(camera_page: CameraPage) -> None:
+    """Live mode reads the settings for every frame: another detector, server engine and browser SIMD
+    chosen while it runs are what the next frames use (they were kept until Stop and a new start).
+    The task stays "detect faces", locked, and the page says how settings apply."""
+    page = camera_page.page
+    camera_page.start_live()
+    assert page.is_disabled("#task") and page.is_visible("#live-note")
+    assert "applies from the next frame" in page.text_content("#live-note")
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.select_option("#detector", "blazeface_full")
+    page.select_option("#engine", "litert")
+    page.select_option("#browser-simd", "0")
+    wanted = {
+        "server": lambda url: "/detect?" in url and "model=blazeface_full" in url and "engine=litert" in url,
+        "browser model": lambda url: "/models/blazeface_full/" in url,
+        "browser without SIMD": lambda url: url.endswith("/ort-wasm.wasm"),
+    }
+    for _ in range(120):  # at most a minute: a cold model and runtime in the browser, then frames
+        missing = [what for what, seen in wanted.items() if not any(map(seen, requests))]
+        if not missing:
+            break
+        page.wait_for_timeout(500)
+    assert not missing, f"not used while live: {missing}"
+    page.click("#live")
+    assert not page.is_disabled("#task") and page.is_hidden("#live-note")
+    assert camera_page.errors == []

@@ -311,23 +311,33 @@ async function benchmark() {
   }
 }
 
+// Live mode detects faces: the task stays "detect" while it runs (its control is locked); every other
+// setting is read for each frame, so a change applies from the next one (the note under the button).
+function showLive(on) {
+  $('live').textContent = on ? 'Stop webcam' : 'Live webcam';
+  $('task').disabled = on;
+  $('live-note').hidden = !on;
+  if (!on) $('fps').hidden = true;
+}
+
+function liveSettings() {
+  const j = job();
+  return { job: j, browserConfig: browserConfig(), apiQuery: apiQuery(j), upload: $('upload').value };
+}
+
 async function toggleLive() {
   if (state.live) {
     state.live.stop();
     state.live = null;
-    $('live').textContent = 'Live webcam';
-    $('fps').hidden = true;
+    showLive(false);
     return;
   }
   $('task').value = 'detect';
   $('task').dispatchEvent(new Event('change'));
-  const j = job();
   const live = new LiveMode({
     video: $('video'),
     manifest: state.manifest,
-    job: j,
-    browserConfig: browserConfig(),
-    apiQuery: apiQuery(j),
+    settings: liveSettings,
     onFrame: (side, picture, latest, fps, error, frames) => {
       if (picture) drawScene($('scene'), picture, [{ side: 'browser', faces: latest.browser }, { side: 'server', faces: latest.server }]);
       // the loops are independent: the boxes drawn together are of two frames, and the page says so
@@ -341,7 +351,7 @@ async function toggleLive() {
   state.live = live;
   try {
     // pressed again while the camera was being asked for: stopped before it started, nothing to show
-    if (await live.start()) $('live').textContent = 'Stop webcam';
+    if (await live.start()) showLive(true);
   } catch (error) {
     if (state.live === live) state.live = null;
     setStatus(`webcam unavailable: ${error.message}`);

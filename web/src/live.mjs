@@ -2,12 +2,14 @@
 // each with its own frames per second (a frame is dropped by a loop that is still busy). Each loop
 // takes the newest frame when it is free, so the two sides' latest faces are of different frames:
 // `frames` keeps the media time of each side's, for the page to say how far apart they are.
-import { callApi } from './api.mjs';
+// The settings are read again for every frame: a change applies from the next one.
 import { runInBrowser } from './browser.mjs';
+import { callWithUpload } from './upload.mjs';
 
 export class LiveMode {
-  constructor({ video, canvas, manifest, job, browserConfig, apiQuery, onFrame }) {
-    Object.assign(this, { video, canvas, manifest, job, browserConfig, apiQuery, onFrame });
+  /** settings() -> {job, browserConfig, apiQuery, upload}: what the page's controls say now. */
+  constructor({ video, manifest, settings, onFrame }) {
+    Object.assign(this, { video, manifest, settings, onFrame });
     this.running = false;
     this.stopped = false;
     this.waiting = new Map(); // requestVideoFrameCallback id -> the loop waiting for that frame
@@ -68,15 +70,19 @@ export class LiveMode {
   }
 
   async browserFaces(picture) {
-    const { result } = await runInBrowser(this.manifest, picture, this.job, this.browserConfig);
+    const { job, browserConfig } = this.settings();
+    const { result } = await runInBrowser(this.manifest, picture, job, browserConfig);
     return result.faces;
   }
 
+  // the frame as a JPEG is "the file as picked"; the shrunk upload shrinks it further, as for a picture
   async serverFaces(picture) {
+    const { job, apiQuery, upload } = this.settings();
     const canvas = new OffscreenCanvas(picture.width, picture.height);
     canvas.getContext('2d').drawImage(picture.bitmap, 0, 0);
     const blob = await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.85 });
-    const { payload } = await callApi('detect', blob, this.apiQuery);
+    const input = this.manifest.models[job.model].input;
+    const { payload } = await callWithUpload(upload, picture, blob, input, job.task, apiQuery);
     return payload.faces;
   }
 
