@@ -172,3 +172,42 @@ def test_settings_changed_while_live_apply_from_the_next_frame(camera_page: Came
     page.click("#live")
     assert not page.is_disabled("#task") and page.is_hidden("#live-note")
     assert camera_page.errors == []
+
+
+API_DOWN = {
+    "status": 503,
+    "content_type": "application/json",
+    "body": '{"error": {"code": "x", "message": "down"}}',
+}
+
+
+def test_a_live_error_stays_on_its_line_until_the_next_action(camera_page: CameraPage) -> None:
+    """The API loop's error stayed on the live line only until the browser loop's next frame (a
+    thirtieth of a second): it now stays, beside both sides' frame rates, until the person acts."""
+    page = camera_page.page
+    camera_page.start_live()
+    page.route(lambda url: "/detect?" in url, lambda route: route.fulfill(**API_DOWN))
+    line = ""
+    for _ in range(100):
+        line = page.text_content("#fps") or ""
+        if "API error" in line:
+            break
+        page.wait_for_timeout(100)
+    assert "API error: detect: HTTP 503: down" in line, line
+    frames = page.evaluate("window.mva.live.frames.browser")
+    for _ in range(30):  # while the browser loop goes on showing its frames
+        page.wait_for_timeout(100)
+        line = page.text_content("#fps") or ""
+        assert "API error: detect: HTTP 503: down" in line, line
+    assert page.evaluate("window.mva.live.frames.browser") != frames, "the browser loop showed no frame"
+    page.unroute_all()
+    page.select_option("#engine", "litert")  # the next action: the line shows what happens from now on
+    for _ in range(100):
+        line = page.text_content("#fps") or ""
+        if "error" not in line:
+            break
+        page.wait_for_timeout(100)
+    assert "error" not in line, line
+    page.click("#live")
+    # chromium logs each refused call: nothing else
+    assert [e for e in camera_page.errors if "status of 503" not in e] == []

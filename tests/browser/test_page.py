@@ -186,6 +186,38 @@ def test_a_file_that_is_not_a_picture_is_refused_and_the_page_stays_usable(
     assert last["server"]["payload"]["predictions"][0]["label"] == "Egyptian cat"
 
 
+def test_an_error_stays_on_the_status_line_until_the_next_action(
+    browser: BrowserContext, server: LiveServer, tmp_path: Path, images: Path
+) -> None:
+    """A file that is not a picture, picked while the manifest is still on its way: the manifest's
+    arrival said "pick an image" over the error at once; now the error stays, with the news after it,
+    until the person acts."""
+    page = browser.new_page()
+    held: list[Route] = []
+    page.route("**/v1/manifest", lambda route: held.append(route))
+    page.goto(server.url + "/")
+    text = tmp_path / "notes.txt"
+    text.write_text("not a picture\n")
+    page.set_input_files("#file", str(text))
+    page.wait_for_selector("body[data-state=error]")
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    held[0].continue_()
+    page.wait_for_selector("#status:has-text('pick an image')", timeout=30_000)
+    said = page.text_content("#status")
+    assert "notes.txt is not a picture" in said and said.index("notes.txt") < said.index("pick an image"), (
+        said
+    )
+    assert page.evaluate("document.body.dataset.state") == "error"
+    page.set_input_files("#file", str(images / "cat.bmp"))  # the next action: only its news
+    page.wait_for_selector("#run:not([disabled])")
+    said = page.text_content("#status")
+    assert "press Run" in said and "notes.txt" not in said, said
+    page.close()
+
+
 def test_a_run_keeps_the_picture_and_settings_it_started_with(session: PageSession, images: Path) -> None:
     """Run is locked while running, and a picture or setting changed meanwhile does not reach the half
     still to come: browser and server answer for the same picture, with the settings shown."""

@@ -20,9 +20,25 @@ window.mva = { state, last: null, bench: null, errors: [] };
 const ms = (v) => (v === null || v === undefined || Number.isNaN(v) ? '–' : `${v.toFixed(1)} ms`);
 const kib = (b) => (b === null || b === undefined ? '–' : `${(b / 1024).toFixed(0)} KiB`);
 
-function setStatus(text, busy = false) {
+// An error stays on the status line until the person acts (a button, a change of a control, a
+// drop): what work under way says next (the manifest loaded, a picture decoded meanwhile) is shown
+// after it, and does not wipe it before it is read. Live mode's errors likewise stay on its line.
+let standingError = null;
+const liveErrors = { browser: null, server: null };
+
+function acknowledgeErrors() {
+  standingError = null;
+  liveErrors.browser = liveErrors.server = null;
+}
+
+// pageState: body[data-state], what the tests and `bench --browser` wait for
+function setStatus(text, pageState = 'idle') {
+  if (standingError) {
+    $('status').textContent = `${standingError} · since: ${text}`;
+    return;
+  }
   $('status').textContent = text;
-  document.body.dataset.state = busy ? 'busy' : 'idle';
+  document.body.dataset.state = pageState;
 }
 
 // Run and Benchmark need a picture and the manifest, and go one at a time: a run reads its picture
@@ -217,7 +233,7 @@ async function runBoth() {
   const config = browserConfig();
   const upload = $('upload').value;
   const query = apiQuery(j);
-  setStatus('running in the browser and on the server…', true);
+  setStatus('running in the browser and on the server…', 'busy');
   // the previous run's answers go: a side that fails now must not show them as this run's
   clearAnswers('running…');
   drawScene($('scene'), picture, []);
@@ -249,8 +265,7 @@ async function runBoth() {
     return;
   }
   window.mva.last = { job: j, browser, server: { payload: server.payload, timing: server.timing } };
-  setStatus('done');
-  document.body.dataset.state = 'done';
+  setStatus('done', 'done');
 }
 
 // Shows why `side` failed in its panel; the line the status names it with.
@@ -289,7 +304,7 @@ async function benchmark() {
       job: j,
       iterations,
       cores: state.server.settings.threads.max,
-      onProgress: (label) => setStatus(`benchmark: ${label} (${iterations} iterations)…`, true),
+      onProgress: (label) => setStatus(`benchmark: ${label} (${iterations} iterations)…`, 'busy'),
     });
     window.mva.bench = {
       job: j,
@@ -304,8 +319,7 @@ async function benchmark() {
       $('bench-table'),
       result.map((r) => [r.label, `median ${ms(r.medianMs)} · p90 ${ms(r.p90Ms)} · inference ${ms(r.inferenceMs)}`]),
     );
-    setStatus('benchmark done');
-    document.body.dataset.state = 'bench-done';
+    setStatus('benchmark done', 'bench-done');
   } catch (error) {
     fail(error);
   }
@@ -343,8 +357,13 @@ async function toggleLive() {
       // the loops are independent: the boxes drawn together are of two frames, and the page says so
       const apartMs = frames.browser !== null && frames.server !== null ? Math.abs(frames.browser - frames.server) * 1000 : null;
       const apart = apartMs === null ? '' : ` · each side on its own frames: boxes ${apartMs.toFixed(0)} ms apart`;
+      if (error) liveErrors[side] = error.message;
+      const errors = [['browser', liveErrors.browser], ['API', liveErrors.server]]
+        .filter(([, message]) => message)
+        .map(([name, message]) => ` · ${name} error: ${message}`)
+        .join('');
       $('fps').hidden = false;
-      $('fps').textContent = `browser ${fps.browser.toFixed(1)} fps · API ${fps.server.toFixed(1)} fps${apart}${error ? ` · ${error.message}` : ''}`;
+      $('fps').textContent = `browser ${fps.browser.toFixed(1)} fps · API ${fps.server.toFixed(1)} fps${apart}${errors}`;
       window.mva.live = { fps: { ...fps }, frames: { ...frames }, apartMs };
     },
   });
@@ -360,8 +379,10 @@ async function toggleLive() {
 
 function fail(error) {
   window.mva.errors.push(String(error?.message ?? error));
-  setStatus(`error: ${error?.message ?? error}`);
-  document.body.dataset.state = 'error';
+  // a newer error replaces a standing one (each is in window.mva.errors too)
+  standingError = null;
+  setStatus(`error: ${error?.message ?? error}`, 'error');
+  standingError = $('status').textContent;
 }
 
 async function gpuNote() {
@@ -385,8 +406,10 @@ async function loadServer() {
       fail(error);
       return;
     }
-    setStatus(getApiKey() ? 'the API key was refused: check it (Server › API key)' : 'the server wants an API key: enter it under Server › API key');
-    document.body.dataset.state = 'needs-key';
+    setStatus(
+      getApiKey() ? 'the API key was refused: check it (Server › API key)' : 'the server wants an API key: enter it under Server › API key',
+      'needs-key',
+    );
     $('api-key').focus();
     return;
   }
@@ -394,8 +417,7 @@ async function loadServer() {
   // live mode needs the manifest too (and the server's threads): not before it has loaded
   $('live').disabled = !navigator.mediaDevices?.getUserMedia;
   if (state.picture) await usePicture(state.blob);
-  else setStatus('pick an image');
-  document.body.dataset.state = 'ready';
+  else setStatus('pick an image', 'ready');
 }
 
 async function init() {
@@ -419,6 +441,10 @@ async function init() {
     drop.classList.remove('over');
     if (e.dataTransfer.files[0] && !state.busy) usePicture(e.dataTransfer.files[0]);
   });
+  // before the control's own handler (capture): what it says next is the news, not the error
+  for (const type of ['click', 'change', 'drop']) {
+    $('controls').addEventListener(type, (event) => (type !== 'click' || event.target.closest('button')) && acknowledgeErrors(), true);
+  }
   $('run').addEventListener('click', () => exclusively(runBoth));
   $('bench').addEventListener('click', () => exclusively(benchmark));
   $('live').addEventListener('click', toggleLive);
