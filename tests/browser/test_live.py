@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from service.browserbench.chromium import chromium_context
+from tests.browser.conftest import RUN_TIMEOUT_MS
 from tests.conftest import LiveServer
 
 if TYPE_CHECKING:
@@ -211,3 +212,24 @@ def test_a_live_error_stays_on_its_line_until_the_next_action(camera_page: Camer
     page.click("#live")
     # chromium logs each refused call: nothing else
     assert [e for e in camera_page.errors if "status of 503" not in e] == []
+
+
+def test_live_and_a_run_exclude_each_other(camera_page: CameraPage, images: Path) -> None:
+    """A run (or benchmark) started while live shared the engines and the server with both loops, so
+    its timing included their work, and the loops drew over its answer: they now wait for each other."""
+    page = camera_page.page
+    page.set_input_files("#file", str(images / "grace_hopper.bmp"))
+    page.wait_for_selector("#run:not([disabled])")
+    camera_page.start_live()
+    assert page.is_disabled("#run") and page.is_disabled("#bench")
+    assert "Run and Benchmark wait until it stops" in page.text_content("#live-note")
+    page.click("#live")
+    page.wait_for_selector("#run:not([disabled])")
+    # pressed and looked at in one turn of the page's event loop: while the run is under way
+    live_during_run = page.evaluate(
+        "document.getElementById('run').click(), document.getElementById('live').disabled"
+    )
+    assert live_during_run
+    page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=RUN_TIMEOUT_MS)
+    assert not page.is_disabled("#live")
+    assert camera_page.errors == []

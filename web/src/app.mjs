@@ -42,11 +42,14 @@ function setStatus(text, pageState = 'idle') {
 }
 
 // Run and Benchmark need a picture and the manifest, and go one at a time: a run reads its picture
-// and settings when it starts, and neither the picture nor a second run may change under it.
+// and settings when it starts, and neither the picture nor a second run may change under it. Live
+// mode and a run exclude each other too: they share the browser's engines, the server and the
+// picture shown, and neither's timing may include the other's work.
 function enableButtons() {
-  const ready = Boolean(state.picture && state.manifest && !state.busy);
+  const ready = Boolean(state.picture && state.manifest && !state.busy && !state.live);
   for (const id of ['run', 'bench']) $(id).disabled = !ready;
   $('file').disabled = state.busy;
+  $('live').disabled = state.busy || !state.manifest || !navigator.mediaDevices?.getUserMedia;
 }
 
 // A decoded picture holds its full-size pixels outside the JavaScript heap until it is closed: one
@@ -332,6 +335,7 @@ function showLive(on) {
   $('task').disabled = on;
   $('live-note').hidden = !on;
   if (!on) $('fps').hidden = true;
+  enableButtons();
 }
 
 function liveSettings() {
@@ -368,11 +372,13 @@ async function toggleLive() {
     },
   });
   state.live = live;
+  enableButtons();
   try {
     // pressed again while the camera was being asked for: stopped before it started, nothing to show
     if (await live.start()) showLive(true);
   } catch (error) {
     if (state.live === live) state.live = null;
+    enableButtons();
     setStatus(`webcam unavailable: ${error.message}`);
   }
 }
@@ -415,7 +421,7 @@ async function loadServer() {
   }
   fillThreads($('server-threads'), state.server.settings.threads.max);
   // live mode needs the manifest too (and the server's threads): not before it has loaded
-  $('live').disabled = !navigator.mediaDevices?.getUserMedia;
+  enableButtons();
   if (state.picture) await usePicture(state.blob);
   else setStatus('pick an image', 'ready');
 }
