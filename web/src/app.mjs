@@ -147,6 +147,7 @@ function showBrowser(run) {
     const wasm = first.wasmFiles
       .map((f) => `${f.file} ${f.transferBytes ? kib(f.transferBytes) : `(HTTP cache, ${kib(f.bodyBytes)})`}`)
       .join(', ');
+    if (first.frameMs !== null) pairs.push(['engine frame + ort.min.js start (first use)', ms(first.frameMs)]);
     pairs.push(
       ['runtime (first use)', wasm || (e.wasmFiles.length ? 'loaded before, for another model' : '–')],
       ['model download (first use)', `${kib(first.transferBytes)} of ${kib(first.modelBytes)} in ${ms(first.downloadMs)}`],

@@ -38,6 +38,8 @@ class BrowserEngine {
     });
     // id 0: the frame's first word, 'ready' or why it cannot run (e.g. onnxruntime-web did not load)
     this.ready = new Promise((resolve, reject) => this.pending.set(0, { resolve, reject }));
+    this.started = false; // the frame has said 'ready'
+    this.ready.then(() => (this.started = true), () => {});
     this.listener = (event) => this.onMessage(event);
     window.addEventListener('message', this.listener);
     // engine.html or engine.mjs missing (a 404, a proxy's error page) sends no word at all: without
