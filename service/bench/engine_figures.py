@@ -9,7 +9,6 @@ from statistics import median
 from service.artifacts import ArtifactLayout
 from service.bench.inprocess import time_call
 from service.cpu import has_vnni
-from service.engines.onnx import session_options
 from service.engines.registry import onnx_file
 from service.imaging.decode import decode_image
 from service.imaging.preprocess import preprocess
@@ -48,6 +47,8 @@ def batching_potential(layout: ArtifactLayout, rounds: int = 15) -> dict:
     import numpy as np
     import onnx
     import onnxruntime as ort
+
+    from service.engines.onnx import session_options  # here, like onnxruntime: the CLI imports this module
 
     # the file the server runs (int8-signed.onnx on a VNNI CPU); the batch dimension is symbolic
     path = onnx_file(layout, MODEL, "int8", ServerSettings().ort_int8_weights, has_vnni())
