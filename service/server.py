@@ -37,17 +37,26 @@ class GracefulServer(uvicorn.Server):
         # a second signal, or SIGINT (Ctrl-C), shuts down now, as DrainingSupervisor does
         if self._begin_shutdown.is_set() or sig == signal.SIGINT:
             self._begin_shutdown.set()
-            super().handle_exit(sig, frame)
+            self._stop(sig, frame)
             return
         self._begin_shutdown.set()
         log.info("signal %s: not ready; draining in %.1f s", sig, self._delay_s)
         if self._delay_s > 0:
             # uvicorn polls should_exit on its own loop; setting it from a timer thread is safe
-            timer = threading.Timer(self._delay_s, super().handle_exit, (sig, frame))
+            timer = threading.Timer(self._delay_s, self._stop, (sig, frame))
             timer.daemon = True  # a second signal meanwhile ends the run without waiting for it
             timer.start()
         else:
-            super().handle_exit(sig, frame)
+            self._stop(sig, frame)
+
+    def _stop(self, sig: int, frame: FrameType | None) -> None:
+        if sig != signal.SIGTERM:
+            super().handle_exit(sig, frame)  # SIGINT: raised again once shut down, exit 130 as Ctrl-C's
+            return
+        # uvicorn's handle_exit also records the signal and raises it again once shut down: the process
+        # died of SIGTERM (exit 143; 0 only as a container's PID 1, which ignores it), and orchestrators
+        # log that as a failure. A drained SIGTERM exits 0, as the supervisor of `--workers N` does.
+        self.should_exit = True
 
 
 class DrainingSupervisor(Multiprocess):
