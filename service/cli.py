@@ -101,10 +101,14 @@ def serve(
         ),
     ] = 5.0,
 ) -> None:
-    """Run the HTTP service (uvicorn with uvloop and httptools). Settings: MVA_* environment variables."""
+    """Run the HTTP service (uvicorn with uvloop and httptools). Settings: MVA_* environment variables.
+
+    Exit codes: 0 after SIGTERM; 2: an invalid option or MVA_* value; 3: cannot bind (port in use).
+    """
     import logging.config
 
     from service.logs import log_config
+    from service.server import EXIT_CANNOT_LISTEN, CannotListen
     from service.server import serve as run_server
     from service.settings import ApiKeyFileError, InvalidServerSettings
 
@@ -119,6 +123,9 @@ def serve(
         for line in str(exc).splitlines():
             typer.echo(f"error: {line}", err=True)
         raise typer.Exit(2) from None
+    except CannotListen as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_CANNOT_LISTEN) from None
 
 
 def _api_key(ctx: typer.Context, api_key: str | None, api_key_file: Path | None) -> str | None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 from pathlib import Path
-from socket import socket
 from types import FrameType
 from typing import Any
 
@@ -65,7 +65,9 @@ class DrainingSupervisor(Multiprocess):
     delay; then uvicorn stops them as usual, each finishing its in-flight requests. SIGINT (Ctrl-C
     reaches the workers too) and a second SIGTERM stop at once."""
 
-    def __init__(self, config: uvicorn.Config, sockets: list[socket], marker: Path, delay_s: float) -> None:
+    def __init__(
+        self, config: uvicorn.Config, sockets: list[socket.socket], marker: Path, delay_s: float
+    ) -> None:
         super().__init__(config, sockets)
         self._marker = marker
         self._delay_s = delay_s
@@ -88,6 +90,33 @@ class DrainingSupervisor(Multiprocess):
             # shutting down: a worker that stopped (the signal reached the process group) is not
             # replaced, and once none is left there is nothing to drain
             self.should_exit.set()
+
+
+class CannotListen(Exception):
+    """The address cannot be bound: the port is in use, the host is not this machine's, a port below
+    1024 without the privilege. `serve` says so in one line and exits with EXIT_CANNOT_LISTEN."""
+
+
+EXIT_CANNOT_LISTEN = 3  # uvicorn's own exit code for a start-up failure
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything else starts. uvicorn's own bind failed with its own
+    log line and exit 3, in one process only after the app had started and begun warming up."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is no conflict
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        address = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+        reason = (exc.strerror or str(exc)).lower()
+        raise CannotListen(
+            f"cannot listen on {address}: {reason} (--host/--port, MVA_HOST/MVA_PORT)"
+        ) from None
+    sock.set_inheritable(True)  # the worker processes of --workers N serve on it too
+    return sock
 
 
 def serve(
@@ -114,17 +143,26 @@ def serve(
     )
     # read and checked here, before any worker starts: a bad MVA_* value stops start-up with the reason
     settings = load_server_settings()
-    if workers > 1:
-        # several processes: uvicorn's supervisor imports the factory in each; they share a folder for
-        # their metrics, their readiness and the shutdown (service/workers.py)
-        with shared_run_folder(workers) as folder:
-            config = uvicorn.Config("service.api.app:create_app", factory=True, workers=workers, **common)
-            marker = drain_marker(folder)
-            DrainingSupervisor(config, [config.bind_socket()], marker, settings.shutdown_delay_s).run()
-        return
-    app = create_app(settings)
-    state = app.state.mva
-    server = GracefulServer(
-        uvicorn.Config(app, **common), state.shutting_down, state.settings.shutdown_delay_s
-    )
-    server.run()
+    with listening_socket(host, port) as sock:
+        if workers > 1:
+            # several processes: uvicorn's supervisor imports the factory in each; they share a folder
+            # for their metrics, their readiness and the shutdown (service/workers.py)
+            with shared_run_folder(workers) as folder:
+                config = uvicorn.Config("service.api.app:create_app", factory=True, workers=workers, **common)
+                _log_listening(sock)
+                marker = drain_marker(folder)
+                DrainingSupervisor(config, [sock], marker, settings.shutdown_delay_s).run()
+            return
+        app = create_app(settings)
+        state = app.state.mva
+        config = uvicorn.Config(app, **common)
+        server = GracefulServer(config, state.shutting_down, state.settings.shutdown_delay_s)
+        _log_listening(sock)
+        server.run(sockets=[sock])
+
+
+def _log_listening(sock: socket.socket) -> None:
+    """What uvicorn logs once it has bound, which it leaves out when given the socket."""
+    host, port = sock.getsockname()[:2]
+    address = f"[{host}]" if sock.family == socket.AF_INET6 else host
+    log.info("listening on http://%s:%d (Ctrl-C to quit)", address, port)

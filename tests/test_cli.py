@@ -212,6 +212,22 @@ def test_serve_with_invalid_settings_says_which_variable_and_stops(tmp_path: Pat
     ]
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_on_a_port_in_use_says_so_in_one_line(workers: str) -> None:
+    """It was uvicorn's own log line (`[Errno 98] ...`) among others, exit 3; with one process only once
+    the app had started and begun warming up its models. Now one line that names the address."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--port", str(port), "--workers", workers)
+    assert result.returncode == 3
+    assert result.stderr == (
+        f"error: cannot listen on 127.0.0.1:{port}: address already in use "
+        "(--host/--port, MVA_HOST/MVA_PORT)\n"
+    )
+
+
 def test_serve_with_several_workers_checks_the_settings_before_starting_them() -> None:
     env = {**os.environ, "MVA_SIMD": "off"}
     result = run_cli("serve", "--port", str(free_port()), "--workers", "2", env=env)

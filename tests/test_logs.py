@@ -44,6 +44,7 @@ def test_every_line_of_a_server_is_json(tmp_path: Path, workers: int) -> None:
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     messages = [line["message"] for line in lines]
     # uvicorn's own lines and ours, from every process
-    assert any(m.startswith("Uvicorn running on") for m in messages)
+    assert any(m.startswith("Started server process") for m in messages)
+    assert any(m.startswith("listening on http://127.0.0.1:") for m in messages)
     ready = [line for line in lines if line["message"].startswith("ready: warmed blazeface_short")]
     assert len(ready) == workers and {line["logger"] for line in ready} == {"mobile_vision_api"}
