@@ -29,9 +29,18 @@ class StageTimer:
 
     def finish(self) -> dict[str, float]:
         """Stage figures plus `total` (ms since the timer started), rounded to microseconds."""
-        out = {name: round(self.ms.get(name, 0.0), 3) for name in STAGES}
-        out["total"] = round((time.perf_counter() - self.started) * 1000.0, 3)
-        return out
+        return {**{name: round(self.ms.get(name, 0.0), 3) for name in STAGES}, "total": self._total()}
+
+    def so_far(self) -> dict[str, float]:
+        """The stages a request went through before an error ended it, plus `total`: where its time
+        went. A stage it never reached is left out, not reported as 0."""
+        return {
+            **{name: round(self.ms[name], 3) for name in STAGES if name in self.ms},
+            "total": self._total(),
+        }
+
+    def _total(self) -> float:
+        return round((time.perf_counter() - self.started) * 1000.0, 3)
 
 
 def server_timing_header(timing: dict[str, float]) -> str:

@@ -114,6 +114,12 @@ def metric(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
+def server_timing(response: httpx.Response) -> dict[str, float]:
+    """A response's Server-Timing figures by stage, in the order sent."""
+    parts = (part.split(";dur=") for part in response.headers["server-timing"].split(", "))
+    return {name: float(ms) for name, ms in parts}
+
+
 @pytest.fixture
 def proxy_nowhere(monkeypatch: pytest.MonkeyPatch) -> None:
     """HTTP_PROXY and ALL_PROXY at a loopback port nothing listens on, and no NO_PROXY, as Docker's

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api import cors
+from service.api.inference import timing_so_far
 from service.errors import ServiceError
 
 log = logging.getLogger("mobile_vision_api")
@@ -33,9 +34,12 @@ def error_response(
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
-async def _service_error(_: Request, exc: Exception) -> JSONResponse:
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
-    return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
+    # a request that failed after spending time (413 while reading, 422 corrupt_image in decode, 503
+    # after queueing) tells where that time went, as a successful one does
+    headers = timing_so_far(request) | exc.headers
+    return error_response(exc.status, exc.code, exc.message, exc.field, headers)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -72,7 +76,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Starlette sends this answer from outside every middleware, so neither RequestMetrics nor CORS can
     # add the headers every other response gets; a 500 is the answer whose request ID matters most
     settings = request.app.state.mva.settings
-    headers = {"X-Served-By": settings.replica}
+    headers = {"X-Served-By": settings.replica, **timing_so_far(request)}
     headers |= cors.error_headers(settings.cors_origins, request.headers.get("origin"))
     if rid is not None:
         headers["X-Request-ID"] = rid

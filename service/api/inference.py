@@ -81,7 +81,7 @@ async def infer(
     state = state_of(request)
     if not state.ready:
         raise NotReady(f"not ready: {state.not_ready_reason}", headers={"Retry-After": "2"})
-    timer = StageTimer()
+    timer = start_timer(request)
     settings = await resolve_settings(state, query, timer)
     resolved = state.resolve(spec, settings, precision_asked=query.precision is not None)
     with timer.stage("receive"):
@@ -145,6 +145,21 @@ async def _infer_batched(
         result = await state.pool.execute(post_job, 1, timer, gone)
     state.metrics.inferences.labels(spec.name, runner.settings.engine).inc()
     return InferenceResult(result, output, runner.settings, timer, batch_size)
+
+
+def start_timer(request: Request) -> StageTimer:
+    """The request's stage timer, kept on the request: an error from here on still reports, in
+    Server-Timing, the stages the request went through (service/api/errors.py: timing_so_far)."""
+    timer = StageTimer()
+    request.state.stage_timer = timer
+    return timer
+
+
+def timing_so_far(request: Request) -> dict[str, str]:
+    """The Server-Timing header of an error answer, when the request's timer had started. Not the
+    stage histograms: they describe answered requests, and a stage never reached is no 0 ms."""
+    timer: StageTimer | None = getattr(request.state, "stage_timer", None)
+    return {} if timer is None else {"Server-Timing": server_timing_header(timer.so_far())}
 
 
 def finish_timing(request: Request, timer: StageTimer) -> tuple[dict[str, float], dict[str, str]]:

@@ -18,7 +18,7 @@ from service.api.errors import HTTP_ERROR_CODES
 from service.artifacts import ArtifactLayout
 from service.errors import ServiceError
 from service.settings import PROJECT_ROOT, ServerSettings
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, server_timing
 
 
 def test_an_unexpected_error_is_a_json_500_logged_with_its_request_id(
@@ -95,6 +95,8 @@ def test_a_500_from_a_real_server_carries_its_request_id_and_replica(
         assert response.json()["error"]["code"] == "internal_error"
         assert response.headers["x-request-id"] == "trace-500"
         assert response.headers["x-served-by"] == "replica-b"
+        # the runner's build failed: where the request's time went, as far as it got
+        assert list(server_timing(response)) == ["receive", "queue", "load", "total"]
         # the error ends in the app, so the connection stays open for the next request
         assert 'mva_requests_total{route="/classify",status="500"} 1.0' in client.get("/metrics").text
     log = server.log_path.read_text()

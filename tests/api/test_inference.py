@@ -1,17 +1,84 @@
-"""service/api/inference.py in-process: the real app over ASGI messages (what uvicorn hands it), so
-that the test decides when the client hangs up. Through real servers: tests/test_batching.py."""
+"""service/api/inference.py: errors after the request's timer started, through a real server; in-process,
+the real app over ASGI messages (what uvicorn hands it), so that the test decides when the client hangs
+up. Batching through real servers: tests/test_batching.py."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import httpx
+import pytest
 
 from service.api.app import create_app
 from service.batching import MicroBatcher
 from service.settings import ServerSettings
 from service.timing import StageTimer
+from tests.api.test_bad_input import noise_jpeg
+from tests.conftest import LiveServer, server_timing
+
+LIMIT = 1_000_000  # the upload limit of the module's server
+
+
+@pytest.fixture(scope="module")
+def one_core(start_module_server: Callable[..., LiveServer]) -> LiveServer:
+    """One core, a queue timeout shorter than one scalar inference, a small upload limit."""
+    return start_module_server(
+        inference_cores="1",
+        queue_timeout_s="0.05",
+        max_upload_bytes=str(LIMIT),
+        warm_models='["mobilenet_v2"]',
+    )
+
+
+@pytest.fixture
+def one_core_client(one_core: LiveServer) -> Iterator[httpx.Client]:
+    with one_core.client() as client:
+        yield client
+
+
+def test_a_corrupt_image_reports_the_stages_up_to_its_decode(one_core_client: httpx.Client) -> None:
+    """Server-Timing came only with a success: a request that failed after spending time had none."""
+    response = one_core_client.post("/classify", files={"image": noise_jpeg()[:1500]})
+    assert response.status_code == 422 and response.json()["error"]["code"] == "corrupt_image"
+    timing = server_timing(response)
+    assert list(timing) == ["receive", "queue", "load", "decode", "total"]  # never preprocessed
+    assert timing["total"] >= timing["decode"] > 0
+
+
+def test_an_upload_cut_off_at_the_limit_reports_its_reading(one_core_client: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(2 * LIMIT // 65536):
+            yield b"\0" * 65536
+
+    response = one_core_client.post("/detect", content=chunks(), headers={"content-type": "image/jpeg"})
+    assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"
+    timing = server_timing(response)
+    assert list(timing) == ["receive", "total"]
+    assert timing["total"] >= timing["receive"] > 0
+
+
+def test_a_request_that_waited_too_long_for_a_core_reports_its_queueing(
+    one_core: LiveServer, images: Path
+) -> None:
+    data = (images / "cat.bmp").read_bytes()
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=one_core.url, timeout=60) as client:
+            # scalar reference kernels take ~130 ms on the one core: the queue timeout is 50 ms
+            calls = [client.post("/classify?preset=scalar", files={"image": data}) for _ in range(4)]
+            return await asyncio.gather(*calls)
+
+    late = [r for r in asyncio.run(burst()) if r.status_code == 503]
+    assert late and {r.json()["error"]["code"] for r in late} == {"overloaded"}
+    for response in late:
+        assert response.headers["retry-after"]  # the error's own headers stay
+        timing = server_timing(response)
+        assert list(timing) == ["receive", "queue", "total"]  # never ran
+        assert timing["total"] >= timing["queue"] > 0
 
 
 def test_a_batched_request_whose_client_left_while_it_waited_for_a_core_is_not_postprocessed(
