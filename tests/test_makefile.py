@@ -1,9 +1,12 @@
-"""`make serve` takes its address from HOST / PORT, and from MVA_HOST / MVA_PORT as `serve` itself does:
+"""The Makefile: what its targets run, and that the README names only targets it has.
+
+`make serve` takes its address from HOST / PORT, and from MVA_HOST / MVA_PORT as `serve` itself does:
 `MVA_PORT=9000 make serve` served on 8000 (the Makefile passed --port 8000, which wins over MVA_PORT)."""
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -12,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from service.settings import PROJECT_ROOT
+from tests.readme import README, commands
 
 
 def serve_line(env: dict[str, str]) -> str:
@@ -77,3 +81,39 @@ def test_model_folders_with_spaces_reach_the_model_commands_whole(
     ).stdout
     line = next(line for line in printed.splitlines() if command in line)
     assert shlex.split(line)[-len(expected) :] == expected
+
+
+def make_targets() -> dict[str, bool]:
+    """The Makefile's targets, each with whether it is phony, from make's own database (`make -pq`:
+    printed, nothing run): a name that is no rule of the Makefile is "Not a target" there."""
+    database = subprocess.run(
+        ["make", "-pRrq", "-f", "Makefile"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False
+    ).stdout
+    targets: dict[str, bool] = {}
+    for block in database.split("\n\n"):
+        rule = re.match(r"([^#\s][^:=]*?):(?!=)", block)
+        if rule and not block.startswith("# Not a target:"):
+            targets[rule[1]] = "#  Phony target" in block
+    return targets
+
+
+def unmade_readme_targets(readme: Path) -> list[str]:
+    """Each `make <target>` the README shows whose target the Makefile lacks, or has as a file target under
+    a command's name (one that is no path): not phony, it is "up to date" whenever a file or folder by
+    that name exists (`models/` does)."""
+    targets = make_targets()
+    shown = {word for words in commands(readme, ("make",)) for word in words if not re.match(r"\w+=|-", word)}
+    return sorted(t for t in shown if t not in targets or not (targets[t] or "/" in t))
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make")
+def test_every_make_target_the_readme_shows_is_a_phony_rule_of_the_makefile() -> None:
+    assert make_targets()["serve"] and not make_targets()["deploy/secrets/api_key"]
+    assert unmade_readme_targets(README) == []
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make")
+def test_a_target_the_makefile_lacks_is_named(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("```bash\nmake serve && make PORT=1 sevre\n```\n`make lint install`, `make clena`\n")
+    assert unmade_readme_targets(readme) == ["clena", "sevre"]

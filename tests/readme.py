@@ -1,0 +1,63 @@
+"""The commands the README shows a reader, for the tests that hold them to the Makefile and the CLIs: a
+name or an option the code lost (or never had) is a copied command that fails."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+
+from service.settings import PROJECT_ROOT
+
+README = PROJECT_ROOT / "README.md"
+
+_FENCED = re.compile(r"^```[^\n]*\n(.*?)^```", re.M | re.S)
+_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.S)
+_ASSIGNMENT = re.compile(r"[A-Za-z_]\w*=")
+
+
+def shown_code(readme: Path) -> list[str]:
+    """Every line of the fenced code blocks (a `\\` line joined to the next) and every inline code span
+    (which may wrap a line)."""
+    text = readme.read_text()
+    blocks = [block.replace("\\\n", " ") for block in _FENCED.findall(text)]
+    spans = [" ".join(span.split()) for _, span in _SPAN.findall(_FENCED.sub("", text))]
+    return [line for block in blocks for line in block.splitlines()] + spans
+
+
+def _shell_commands(code: str) -> list[list[str]]:
+    """`code` cut into simple commands (at `&&`, `|`, `;`, `$(`...), each as its words."""
+    # a span inside a span keeps its backticks: another command starts there
+    lexer = shlex.shlex(code.replace("`", " ; "), posix=True, punctuation_chars="();|&")
+    lexer.whitespace_split = True  # `a:b` and `x/y.z` stay one word
+    try:  # a `#` comment ends the words
+        words = list(lexer)
+    except ValueError:  # an unclosed quote: a span that is no command
+        return []
+    found: list[list[str]] = [[]]
+    for word in words:
+        if word and set(word) <= set("();|&$"):
+            found.append([])
+        else:
+            found[-1].append(word.strip("[]"))  # `[--source DIR]` is an optional part
+    return [command for command in found if command]
+
+
+def commands(readme: Path, program: Sequence[str]) -> list[list[str]]:
+    """The words after `program` in each command the README shows that runs it: `program` (e.g. ("make",),
+    ("python", "-m", "loadtests.run")) starts the command, after any VAR=value, its first word by name
+    (.venv/bin/make is make)."""
+    found = []
+    for code in shown_code(readme):
+        for command in _shell_commands(code):
+            words = command[next((i for i, w in enumerate(command) if not _ASSIGNMENT.match(w)), 0) :]
+            head = words[: len(program)]
+            if head and head[0].rsplit("/", 1)[-1] == program[0] and head[1:] == list(program[1:]):
+                found.append(words[len(program) :])
+    return found
+
+
+def options(words: Sequence[str]) -> list[str]:
+    """The option names among a command's words (`--out=x` is `--out`)."""
+    return [word.split("=", 1)[0] for word in words if re.match(r"-{1,2}[A-Za-z]", word)]
