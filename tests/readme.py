@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 
 from service.settings import PROJECT_ROOT
@@ -44,18 +45,25 @@ def _shell_commands(code: str) -> list[list[str]]:
     return [command for command in found if command]
 
 
-def commands(readme: Path, program: Sequence[str]) -> list[list[str]]:
-    """The words after `program` in each command the README shows that runs it: `program` (e.g. ("make",),
-    ("python", "-m", "loadtests.run")) starts the command, after any VAR=value, its first word by name
-    (.venv/bin/make is make)."""
+@cache
+def _shown_commands(readme: Path, mtime_ns: int) -> list[list[str]]:
+    """Every simple command in the README's code, without its leading VAR=value words (`mtime_ns`: a
+    README written again is read again)."""
     found = []
     for code in shown_code(readme):
         for command in _shell_commands(code):
-            words = command[next((i for i, w in enumerate(command) if not _ASSIGNMENT.match(w)), 0) :]
-            head = words[: len(program)]
-            if head and head[0].rsplit("/", 1)[-1] == program[0] and head[1:] == list(program[1:]):
-                found.append(words[len(program) :])
+            found.append(command[next((i for i, w in enumerate(command) if not _ASSIGNMENT.match(w)), 0) :])
     return found
+
+
+def commands(readme: Path, program: Sequence[str]) -> list[list[str]]:
+    """The words after `program` in each command the README shows that runs it: `program` (e.g. ("make",),
+    ("python", "-m", "loadtests.run")) starts the command, its first word by name (.venv/bin/make is make)."""
+    return [
+        words[len(program) :]
+        for words in _shown_commands(readme, readme.stat().st_mtime_ns)
+        if words[0].rsplit("/", 1)[-1] == program[0] and words[1 : len(program)] == list(program[1:])
+    ]
 
 
 def options(words: Sequence[str]) -> list[str]:

@@ -12,10 +12,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import typer.main
+from typer.core import TyperCommand, TyperGroup
 
 from service.artifacts import ArtifactLayout
+from service.cli import app
 from service.localserver import free_port
 from tests.conftest import LiveServer, models_with_int8_signed
+from tests.readme import README, commands, options
 
 KEY = "cli-key-for-tests"
 
@@ -320,3 +324,56 @@ def test_an_unreadable_key_file_is_named_as_it_was_given(images: Path, tmp_path:
     from_env = run_cli(*classify, env=os.environ | {"MVA_API_KEY_FILE": missing})
     assert from_env.returncode == 1
     assert f"MVA_API_KEY_FILE {missing!r} cannot be read: No such file or directory" in from_env.stdout
+
+
+def _command_of(cli: TyperGroup, words: list[str]) -> tuple[list[str], TyperGroup | TyperCommand | None]:
+    """The command the words name (down the groups, `models build`), and its path; None: no such one."""
+    command: TyperGroup | TyperCommand = cli
+    path = ["mobile-vision-api"]
+    for word in words:
+        if not isinstance(command, TyperGroup) or word.startswith("-"):
+            break
+        path.append(word)
+        if word not in command.commands:
+            return path, None
+        command = command.commands[word]
+    return path, command
+
+
+def unknown_cli_words(readme: Path) -> list[str]:
+    """Each command or option of `mobile-vision-api` the README shows that the CLI lacks: in a command
+    line, or in a span its prose starts with a command's name (`serve --workers N`, `bench-ab --rev`)."""
+    cli = typer.main.get_command(app)
+    assert isinstance(cli, TyperGroup)
+    shown = commands(readme, ("mobile-vision-api",)) + [
+        [name, *words] for name in cli.commands for words in commands(readme, (name,))
+    ]
+    unknown = []
+    for words in shown:
+        path, command = _command_of(cli, words)
+        if command is None:
+            unknown.append(" ".join(path))
+            continue
+        known = {name for param in command.params for name in param.opts + param.secondary_opts} | {"--help"}
+        unknown += [f"{' '.join(path)} {option}" for option in options(words) if option not in known]
+    return sorted(set(unknown))
+
+
+def test_every_command_and_option_the_readme_shows_the_cli_has() -> None:
+    assert unknown_cli_words(README) == []
+
+
+def test_a_command_or_option_the_cli_lacks_is_named(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "```bash\n.venv/bin/mobile-vision-api classify x.jpg --top-k 3 --topk 3\n"
+        "MVA_PORT=1 mobile-vision-api models biuld --mirror m\n```\n"
+        "`serve --workers 2 --wrokers 2`, `bench-ab --rev=main --revision main`, `mobile-vision-api sevre`\n"
+    )
+    assert unknown_cli_words(readme) == [
+        "mobile-vision-api bench-ab --revision",
+        "mobile-vision-api classify --topk",
+        "mobile-vision-api models biuld",
+        "mobile-vision-api serve --wrokers",
+        "mobile-vision-api sevre",
+    ]
