@@ -1,14 +1,17 @@
 """Helpers for the load-test tests: the `loadtests.run` command interrupted under load, as a terminal's
-Ctrl-C or a CI job's timeout does it."""
+Ctrl-C or a CI job's timeout does it; the options locust takes with the locustfile."""
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import psutil
@@ -52,3 +55,22 @@ def signal_under_load(command: list[str], history: Path, signum: int) -> Interru
         return Interrupted(exit_code, started, [p for p in started if p.is_running()])
     finally:
         kill_leftovers(run, started)
+
+
+# locust's parser with the locustfile's options added, as `locust -f loadtests/locustfile.py` builds it
+_LOCUST_OPTIONS = """
+import json, loadtests.locustfile
+from locust.argument_parser import get_parser
+parser = get_parser(default_config_files=[])
+print(json.dumps([option for action in parser._actions for option in action.option_strings]))
+"""
+
+
+@cache
+def locust_options() -> frozenset[str]:
+    """Every option `locust -f loadtests/locustfile.py` takes: locust's own and the locustfile's `--mva-*`.
+    In a process of its own: importing locust patches the standard library for gevent."""
+    printed = subprocess.run(
+        [sys.executable, "-c", _LOCUST_OPTIONS], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    return frozenset(json.loads(printed))

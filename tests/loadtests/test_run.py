@@ -7,10 +7,13 @@ import signal
 import sys
 from pathlib import Path
 
+import typer.main
+from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 from loadtests.run import app
-from tests.loadtests.conftest import signal_under_load
+from tests.loadtests.conftest import locust_options, signal_under_load
+from tests.readme import README, commands, options
 
 
 def test_run_help_names_the_locustfile_options_it_passes_on() -> None:
@@ -19,6 +22,55 @@ def test_run_help_names_the_locustfile_options_it_passes_on() -> None:
     text = " ".join(result.output.split())
     assert "Options after these go to the locustfile" in text and "--mva-engine" in text
     assert "no request was made" in text
+
+
+# what `make loadtest` and `make compare` run, with LOADTEST_ARGS after the options they set
+MAKE_TARGETS = {"loadtest": "run", "compare": "compare"}
+
+
+def unknown_run_options(readme: Path) -> list[str]:
+    """Each option the README gives `python -m loadtests.run <command>` (or through `make loadtest` /
+    `make compare` LOADTEST_ARGS="...") that the command lacks and the locustfile, to which the commands
+    pass the options they do not know, lacks too; and each command it lacks."""
+    cli = typer.main.get_command(app)
+    assert isinstance(cli, TyperGroup)
+    shown = commands(readme, ("python", "-m", "loadtests.run"))
+    unknown = []
+    for target, *variables in (words for words in commands(readme, ("make",)) if words):
+        for passed in (v.removeprefix("LOADTEST_ARGS=") for v in variables if v.startswith("LOADTEST_ARGS=")):
+            if target in MAKE_TARGETS:
+                shown.append([MAKE_TARGETS[target], *passed.split()])
+            else:
+                unknown.append(f"make {target} LOADTEST_ARGS")  # a target that passes them nowhere
+    for name, *words in (words for words in shown if words):
+        if name not in cli.commands:
+            unknown.append(name)
+            continue
+        known = {o for param in cli.commands[name].params for o in param.opts + param.secondary_opts}
+        unknown += [f"{name} {o}" for o in options(words) if o not in known | locust_options()]
+    return sorted(set(unknown))
+
+
+def test_every_option_the_readme_gives_loadtests_run_exists() -> None:
+    assert unknown_run_options(README) == []
+
+
+def test_an_option_neither_loadtests_run_nor_the_locustfile_has_is_named(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "```bash\npython -m loadtests.run run --users 2 --mva-engine litert --user 2 --mva-engnie litert\n"
+        'make loadtest LOADTEST_ARGS="--mva-threads 2 --mva-thread 2"\nmake loadtest-ci LOADTEST_ARGS=-u2\n'
+        "```\n"
+        "`python -m loadtests.run compare --rounds=2 --round 2`, `python -m loadtests.run comapre`\n"
+    )
+    assert unknown_run_options(readme) == [
+        "comapre",
+        "compare --round",
+        "make loadtest-ci LOADTEST_ARGS",
+        "run --mva-engnie",
+        "run --mva-thread",
+        "run --user",
+    ]
 
 
 def test_a_folder_without_pictures_stops_every_command_before_it_starts(tmp_path: Path) -> None:
