@@ -184,6 +184,38 @@ def test_the_api_keeps_idle_connections_longer_than_the_balancer(compose: dict[s
     assert api_idle >= int(nginx_idle.group(1)) + 10
 
 
+def compose_environment(compose_text: str) -> tuple[set[str], set[str]]:
+    """What compose.yaml takes from the environment (or .env): its `${NAME...}` interpolations and the
+    environment entries without a value, which compose passes on from there; and every variable it sets."""
+    compose = yaml.safe_load(compose_text)
+    read = set(re.findall(r"\$\{([A-Za-z_]\w*)", compose_text))
+    set_ = set()
+    for service in compose["services"].values():
+        environment = service.get("environment", {})
+        read |= {name for name, value in environment.items() if value is None}
+        set_ |= set(environment)
+    return read, set_
+
+
+def compose_table_variables(readme: Path) -> set[str]:
+    """The variables the README's compose.yaml table names in its settings column."""
+    section = re.search(r"^### compose\.yaml\n(.*?)^#", readme.read_text(), re.M | re.S)
+    assert section
+    rows = [row.split(" | ")[-1] for row in section.group(1).splitlines() if row.startswith("| `")]
+    assert rows
+    return {name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]+)[`=]", row)}
+
+
+def test_the_readmes_compose_table_names_each_setting_the_stack_reads() -> None:
+    """README, "compose.yaml": a variable compose.yaml reads that the table leaves out is a setting a
+    user cannot find (MVA_LOG_FORMAT and MVA_ACCESS_LOG, whose stack defaults are not the service's,
+    were); one the table names that the stack neither reads nor sets does nothing."""
+    read, set_ = compose_environment((PROJECT_ROOT / "compose.yaml").read_text())
+    named = compose_table_variables(PROJECT_ROOT / "README.md")
+    assert sorted(read - named) == []
+    assert sorted(named - read - set_) == []
+
+
 def _readme_containers_section() -> str:
     section = re.search(r"^## Containers\n(.*?)^## ", (PROJECT_ROOT / "README.md").read_text(), re.M | re.S)
     assert section
