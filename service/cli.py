@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 from collections.abc import Callable, Mapping
 from enum import StrEnum
@@ -21,6 +20,7 @@ from service.bench.goals import goals as bench_goals
 from service.bench.readme import bench_readme
 from service.browserbench.command import bench_browser
 from service.healthcheck import DEFAULT_PORT
+from service.localserver import unwind_on_sigterm
 from service.modelbuild.command import models_app
 
 if TYPE_CHECKING:
@@ -39,11 +39,9 @@ console = Console(soft_wrap=True)  # never break a path or a log line: output is
 
 @app.callback()
 def _before_every_command(ctx: typer.Context) -> None:
-    # The lab's commands start servers (and browsers) in process groups of their own and stop them in
-    # `finally`: a SIGTERM (a CI job's timeout, `kill`) ended such a command at once and left them
-    # running. Now it unwinds as Ctrl-C does. `serve` keeps uvicorn's own SIGTERM handling (a drain).
+    # the lab's commands start servers and browsers; `serve` keeps uvicorn's own SIGTERM handling
     if (ctx.invoked_subcommand or "").startswith("bench"):
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        unwind_on_sigterm()
 
 
 DEFAULT_URL = os.environ.get("MVA_URL", "http://127.0.0.1:8000")

@@ -74,6 +74,13 @@ def running_server(
             stop(process)
 
 
+def unwind_on_sigterm() -> None:
+    """A SIGTERM (a CI job's timeout, `kill`) raises KeyboardInterrupt as Ctrl-C does, so the `finally`
+    of `running_server` stops the servers in their own process groups, which an immediate exit left
+    running. For the commands that start servers (and browsers), not for `serve` (uvicorn drains)."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 def stop(process: subprocess.Popen[bytes], grace_s: float = 15.0) -> None:
     if process.poll() is not None:
         return
