@@ -15,6 +15,7 @@ CLAIMS = {
 UTILIZATION_CAP = 0.7  # per-core busy fraction that keeps queueing delay small next to the service time
 CORES_PER_REPLICA = 2  # the compose/Kubernetes replica shape (2 CPUs each)
 RATES = (10, 50, 200)  # requests per second to size for
+P99_MIN_RUNS = 100  # fewer samples have no p99 of their own: the nearest rank is the maximum
 
 
 def _row(bench: dict[str, Any], side: str, upload: str = "original", **config: Any) -> dict[str, Any] | None:
@@ -53,9 +54,13 @@ def _median(row: dict[str, Any] | None, key: str) -> float | None:
     return median(values) if values else None
 
 
-def _p99(row: dict[str, Any], key: str) -> float:
+def _tail(row: dict[str, Any], key: str) -> tuple[float, str]:
+    """The p99 of the row's samples, or their maximum when there are too few for a p99, and which of
+    the two it is: a "p99" of 15 runs is the slowest run."""
     values = sorted(s[key] for s in row["samples"])
-    return values[min(len(values) - 1, math.ceil(0.99 * len(values)) - 1)]
+    if len(values) < P99_MIN_RUNS:
+        return values[-1], f"max of {len(values)} runs (too few for a p99)"
+    return values[math.ceil(0.99 * len(values)) - 1], f"p99 of {len(values)} runs"
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -89,6 +94,7 @@ def summarize(bench: dict[str, Any]) -> dict[str, Any]:
     network = _median(ort1, "networkMs")
     round_trip = _median(ort1, "totalMs")
     service_ms = _median(ort1, "serverTotalMs")
+    tail_ms, tail = _tail(ort1, "totalMs") if ort1 else (None, None)
     return {
         "job": bench["job"],
         "picture": bench["picture"],
@@ -109,7 +115,8 @@ def summarize(bench: dict[str, Any]) -> dict[str, Any]:
         "api_server_total_ms": service_ms,
         "api_network_ms": network,
         "api_network_share": _ratio(network, round_trip),
-        "api_round_trip_p99_ms": _p99(ort1, "totalMs") if ort1 else None,
+        "api_round_trip_tail_ms": tail_ms,
+        "api_round_trip_tail": tail,  # "p99 of N runs", or "max of N runs (...)" under P99_MIN_RUNS
         "api_upload_bytes": _median(ort1, "uploadBytes"),
         "shrunk_upload_bytes": _median(shrunk, "uploadBytes"),
         "shrunk_total_ms": _median(shrunk, "totalMs"),
@@ -141,8 +148,10 @@ def deployment(summary: dict[str, Any], target_p99_ms: float) -> dict[str, Any]:
         "service_ms_per_request_1_thread": service_ms,
         "throughput_per_core_rps": per_core_rps,
         "target_p99_ms": target_p99_ms,
-        "measured_round_trip_p99_ms": summary["api_round_trip_p99_ms"],
-        "p99_met_unloaded": summary["api_round_trip_p99_ms"] <= target_p99_ms,
+        "measured_round_trip_tail_ms": summary["api_round_trip_tail_ms"],
+        "measured_round_trip_tail": summary["api_round_trip_tail"],
+        # a maximum at or under the target holds the p99 there too
+        "target_met_unloaded": summary["api_round_trip_tail_ms"] <= target_p99_ms,
         "sizing": sizing,
     }
 
@@ -227,9 +236,10 @@ def markdown(
         )
         lines.append(
             f"- {s['job']['name']}: {_fmt(d['service_ms_per_request_1_thread'], ' ms')} per request → "
-            f"{_fmt(d['throughput_per_core_rps'], ' req/s', 0)} per core; {sizing}; unloaded round-trip p99 "
-            f"{_fmt(d['measured_round_trip_p99_ms'], ' ms')} (target {d['target_p99_ms']:.0f} ms: "
-            f"{'met' if d['p99_met_unloaded'] else 'NOT met'})"
+            f"{_fmt(d['throughput_per_core_rps'], ' req/s', 0)} per core; {sizing}; unloaded round trip "
+            f"{_fmt(d['measured_round_trip_tail_ms'], ' ms')}, {d['measured_round_trip_tail']} "
+            f"(target p99 {d['target_p99_ms']:.0f} ms: "
+            f"{'met' if d['target_met_unloaded'] else 'NOT met'})"
         )
     lines += [
         "",

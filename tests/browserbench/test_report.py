@@ -61,7 +61,25 @@ def test_sizing_uses_time_per_request_and_the_utilization_cap() -> None:
     by_rate = {x["rate_rps"]: x for x in d["sizing"]}
     assert by_rate[50]["cores"] == 2  # 50 / (50 * 0.7) -> 1.43 -> 2
     assert by_rate[200] == {"rate_rps": 200, "cores": 6, "replicas": 3}
-    assert d["p99_met_unloaded"] is True
+    assert d["target_met_unloaded"] is True
+
+
+def test_a_round_trip_p99_needs_a_hundred_runs_and_fewer_give_their_maximum_by_name() -> None:
+    """The p99 of 15 runs was the slowest of them, and the report called it a p99."""
+    few, many = _bench(), _bench()
+    for bench, runs in ((few, 15), (many, 200)):
+        row = next(r for r in bench["rows"] if r["side"] == "server")  # onnxruntime 1 thread, original
+        row["samples"] = [row["samples"][0] | {"totalMs": float(ms)} for ms in range(1, runs + 1)]
+    d = deployment(summarize(few), target_p99_ms=100.0)
+    assert (d["measured_round_trip_tail_ms"], d["measured_round_trip_tail"]) == (
+        15.0,
+        "max of 15 runs (too few for a p99)",
+    )
+    text = markdown([summarize(few)], [d], [])
+    assert "unloaded round trip 15.0 ms, max of 15 runs (too few for a p99) (target p99 100 ms: met)" in text
+    d = deployment(summarize(many), target_p99_ms=100.0)
+    assert (d["measured_round_trip_tail_ms"], d["measured_round_trip_tail"]) == (198.0, "p99 of 200 runs")
+    assert d["target_met_unloaded"] is False
 
 
 def test_markdown_names_every_claim() -> None:
