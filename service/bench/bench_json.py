@@ -16,11 +16,15 @@ class OtherBenchSchema(ValueError):
 
 def read_bench_json(path: Path) -> dict[str, Any]:
     """bench.json's document, or OtherBenchSchema naming the file, its schema and what to do."""
+    return read_versioned_json(path, BENCH_SCHEMA, "make bench")
+
+
+def read_versioned_json(path: Path, schema: int, rerun: str) -> dict[str, Any]:
+    """A lab document with a `schema` field (bench.json, browser.json) of this version, or
+    OtherBenchSchema naming the file, the schema it has and the command (`rerun`) that writes it anew."""
     document: dict[str, Any] = json.loads(path.read_text())
     found = document.get("schema")
-    if found != BENCH_SCHEMA:
+    if found != schema:
         written = "no schema (written before it had one)" if found is None else f"schema {found!r}"
-        raise OtherBenchSchema(
-            f"{path} has {written}; this version reads schema {BENCH_SCHEMA}: rerun `make bench`"
-        )
+        raise OtherBenchSchema(f"{path} has {written}; this version reads schema {schema}: rerun `{rerun}`")
     return document

@@ -17,6 +17,7 @@ import typer
 
 from service.bench import results_goals_md, results_md
 from service.bench.bench_json import OtherBenchSchema, read_bench_json
+from service.browserbench.browser_json import read_browser_json
 from service.settings import PROJECT_ROOT
 
 
@@ -46,12 +47,13 @@ def _json(path: Path) -> Any:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _bench(path: Path) -> Any:
-    """bench.json's document, or None when there is no such file; one of another schema is refused."""
+def _versioned(block: str, read: Callable[[Path], Any], path: Path) -> Any:
+    """`read`'s document (bench.json, browser.json), or None when there is no such file; one of
+    another schema is refused, naming the block."""
     try:
-        return read_bench_json(path) if path.is_file() else None
+        return read(path) if path.is_file() else None
     except OtherBenchSchema as exc:
-        raise OutdatedArtifacts(f"run: {exc}; the README is left as it was") from exc
+        raise OutdatedArtifacts(f"{block}: {exc}; the README is left as it was") from exc
 
 
 def _file(path: Path) -> Path | None:
@@ -61,8 +63,10 @@ def _file(path: Path) -> Path | None:
 
 def render_blocks(bench_dir: Path, compare_dir: Path, browser_dir: Path) -> tuple[dict[str, str], list[str]]:
     """name -> markdown for every block whose artifacts exist; and what was missing."""
-    bench, goals = _bench(bench_dir / "bench.json"), _json(bench_dir / "goals.json")
-    compare, browser = _json(compare_dir / "compare.json"), _json(browser_dir / "browser.json")
+    bench = _versioned("run", read_bench_json, bench_dir / "bench.json")
+    goals = _json(bench_dir / "goals.json")
+    compare = _json(compare_dir / "compare.json")
+    browser = _versioned("browser", read_browser_json, browser_dir / "browser.json")
     browser_md = browser_dir / "browser.md"
     batching = [run for t in (1, 2) if (run := _json(bench_dir / f"batching-t{t}.json")) is not None]
     bench_md = bench_dir / "bench.md"

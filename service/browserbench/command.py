@@ -98,8 +98,10 @@ def bench_browser(
 def save_report(out: Path, payload: dict[str, Any], text: str) -> None:
     """browser.json and browser.md, whole and of one run (bench-readme reads both)."""
     from service.bench.files import write_texts
+    from service.browserbench.browser_json import BROWSER_SCHEMA
 
-    write_texts(out, {"browser.json": json.dumps(payload, indent=2) + "\n", "browser.md": text + "\n"})
+    document = {"schema": BROWSER_SCHEMA, **payload}
+    write_texts(out, {"browser.json": json.dumps(document, indent=2) + "\n", "browser.md": text + "\n"})
 
 
 def _unreachable(url: str) -> str | None:

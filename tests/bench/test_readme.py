@@ -13,8 +13,11 @@ from typer.testing import CliRunner, Result
 
 from service.bench.bench_json import BENCH_SCHEMA
 from service.bench.readme import MissingMarker, replace_block
+from service.browserbench.browser_json import BROWSER_SCHEMA
+from service.browserbench.command import save_report
 from service.cli import app
 from service.settings import PROJECT_ROOT
+from tests.bench.test_results_md import BROWSER_MD
 
 MARKED = re.compile(r"^([ \t]*)<!-- results:([\w-]+) -->\n.*?^[ \t]*<!-- /results:\2 -->$", re.S | re.M)
 
@@ -134,3 +137,30 @@ def test_a_bench_json_of_another_schema_is_refused_and_the_readme_is_left(lab: P
         result.output.split()
     )
     assert readme.read_text() == (PROJECT_ROOT / "README.md").read_text()
+
+
+def test_a_browser_json_of_another_schema_is_refused_and_the_readme_is_left(tmp_path: Path) -> None:
+    """A bench-browser report from before browser.json had a schema (its round-trip "p99" of a few runs
+    was their maximum) went into the README like a current one; now bench-readme names it. A report
+    as bench-browser writes it now goes in."""
+    browser = tmp_path / "browser"
+    save_report(browser, {"machine": None}, BROWSER_MD)
+    readme = tmp_path / "README.md"
+    shutil.copy(PROJECT_ROOT / "README.md", readme)
+    args = ["bench-readme", "--bench-dir", str(tmp_path / "no-bench"), "--compare-dir", str(tmp_path)]
+    args += ["--browser-dir", str(browser), "--readme", str(readme), "--docs", str(tmp_path / "docs")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "| m | 120.0 → 40.0 → 25.0 | 5.4 / 3.8 |" in readme.read_text()
+
+    document = json.loads((browser / "browser.json").read_text())
+    assert document.pop("schema") == BROWSER_SCHEMA
+    for written, said in [({}, "has no schema (written before it had one)"), ({"schema": 0}, "has schema 0")]:
+        (browser / "browser.json").write_text(json.dumps(document | written))
+        shutil.copy(PROJECT_ROOT / "README.md", readme)
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 1
+        output = " ".join(result.output.split())
+        assert f"browser: {browser / 'browser.json'} {said}; this version reads schema" in output
+        assert "rerun `mobile-vision-api bench-browser`" in output
+        assert readme.read_text() == (PROJECT_ROOT / "README.md").read_text()
