@@ -7,7 +7,9 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +131,46 @@ def proxy_nowhere(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, nothing)
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
+
+
+# what nginx answers when no upstream does (its built-in page)
+NGINX_502 = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1>"
+    b"</center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+
+
+class _ProxyWithNoUpstream(BaseHTTPRequestHandler):
+    """Every POST gets nginx's HTML 502 page, or on /plain a text/plain 503 (Envoy's words)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        plain = self.path == "/plain"
+        body = b"upstream connect error or disconnect/reset before headers" if plain else NGINX_502
+        self.send_response(503 if plain else 502)
+        self.send_header("Content-Type", "text/plain" if plain else "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass  # no line on stderr per request
+
+
+@pytest.fixture(scope="module")
+def proxy_error_page() -> Iterator[str]:
+    """The URL of a real HTTP server on loopback that answers as a proxy whose upstream is down: what
+    the clients (CLI, page) must name as a proxy's error page instead of failing to parse it. Also
+    usable as HTTP_PROXY: it answers an absolute-URL request the same way."""
+    server = ThreadingHTTPServer((LOOPBACK, 0), _ProxyWithNoUpstream)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{LOOPBACK}:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 @pytest.fixture(scope="session")

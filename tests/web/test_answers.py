@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -32,39 +29,6 @@ for (const [what, url, method] of JSON.parse(process.argv[1])) {
 process.stdout.write(JSON.stringify(results));
 """.replace("MODULE", (PROJECT_ROOT / "web" / "src" / "answers.mjs").as_uri())
 
-# what nginx answers when no upstream does (its built-in page)
-NGINX_502 = (
-    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1>"
-    b"</center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
-)
-
-
-class _HtmlProxy(BaseHTTPRequestHandler):
-    """A proxy with no upstream: every request gets its HTML 502 page (or plain text on /plain)."""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        plain = self.path == "/plain"
-        body = b"upstream connect error or disconnect/reset before headers" if plain else NGINX_502
-        self.send_response(503 if plain else 502)
-        self.send_header("Content-Type", "text/plain" if plain else "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def html_proxy() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _HtmlProxy)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
 
 def read_all(calls: list[tuple[str, str, str]]) -> list[dict]:
     assert NODE is not None
@@ -78,13 +42,13 @@ def read_all(calls: list[tuple[str, str, str]]) -> list[dict]:
 
 
 @pytest.mark.skipif(NODE is None, reason="node is not installed")
-def test_api_answers_and_proxy_error_pages(server: LiveServer, html_proxy: str) -> None:
+def test_api_answers_and_proxy_error_pages(server: LiveServer, proxy_error_page: str) -> None:
     manifest, refused, nginx, plain = read_all(
         [
             ("/v1/manifest", f"{server.url}/v1/manifest", "GET"),
             ("classify", f"{server.url}/classify", "POST"),  # three bytes that are no picture
-            ("classify", f"{html_proxy}/classify", "POST"),
-            ("detect", f"{html_proxy}/plain", "POST"),
+            ("classify", f"{proxy_error_page}/classify", "POST"),
+            ("detect", f"{proxy_error_page}/plain", "POST"),
         ]
     )
     assert "mobilenet_v2" in manifest["payload"]["models"]
