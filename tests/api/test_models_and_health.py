@@ -150,8 +150,20 @@ def test_stage_histograms_hold_the_figures_the_response_gave(
         assert seconds - seconds_before == pytest.approx(ms / 1000.0, abs=1e-6), stage
 
 
-def test_every_response_names_the_replica(client: httpx.Client) -> None:
-    assert client.get("/healthz").headers["x-served-by"]
+def test_every_response_names_the_replica(client: httpx.Client, images: Path) -> None:
+    """Answers, errors of every kind and HEAD all carry X-Served-By, the server's default replica name
+    (MVA_REPLICA unset: HOSTNAME, inherited from this process, else "local")."""
+    replica = os.environ.get("MVA_REPLICA") or os.environ.get("HOSTNAME", "local")
+    responses = [
+        client.get("/healthz"),
+        client.head("/v1/models"),
+        client.get("/no-such-route"),
+        client.post("/classify", files={"image": (images / "cat.bmp").read_bytes()}),
+        client.post("/classify?top_k=0", files={"image": (images / "cat.bmp").read_bytes()}),
+        client.post("/classify", content=b"not an image", headers={"content-type": "image/jpeg"}),
+    ]
+    assert [r.status_code for r in responses] == [200, 200, 404, 200, 422, 415]
+    assert [r.headers.get("x-served-by") for r in responses] == [replica] * len(responses)
 
 
 def test_openapi_documents_the_image_body(client: httpx.Client) -> None:

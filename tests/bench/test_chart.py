@@ -7,6 +7,7 @@ from itertools import pairwise
 
 import matplotlib.pyplot as plt
 import pytest
+from matplotlib.transforms import Bbox
 
 from service.bench.chart import draw_chart
 from service.bench.matrix import Cell, Mode
@@ -81,4 +82,17 @@ def test_a_one_row_chart_has_room_for_its_title_and_legend() -> None:
         figure = draw_chart(
             [_result(cell, "engine", 5.0)], "mobile-vision-api bench --quick\nAMD EPYC, 2 cores"
         )
-    plt.close(figure)
+    try:
+        figure.canvas.draw()
+        renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+        (axis,) = figure.get_axes()
+        panel = axis.get_tightbbox(renderer)  # the panel's title, tick labels and axis label too
+        (suptitle,) = figure.texts  # the figure's one text of its own
+        title = suptitle.get_window_extent(renderer)
+        (legend,) = figure.legends
+        # what it shows, not its box (padding, drawn or not, may touch the panel's)
+        key = Bbox.union([t.get_window_extent(renderer) for t in legend.get_texts()])
+        # top to bottom: title, panel, legend, each whole inside the figure and clear of the next
+        assert figure.bbox.y1 >= title.y1 and title.y0 > panel.y1 and panel.y0 > key.y1 >= key.y0 >= 0
+    finally:
+        plt.close(figure)
