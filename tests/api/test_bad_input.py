@@ -4,7 +4,6 @@ where the input is valid but odd), and the next valid request still succeeds."""
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import socket
 import time
@@ -18,6 +17,7 @@ from PIL import Image
 
 from tests.conftest import IMAGES, LiveServer
 from tests.imaging.test_decode import with_repeated_scan
+from tests.pictures import encoded
 from tests.reference import box_iou
 
 LIMIT = 1_000_000  # the small-limit server's upload limit
@@ -34,12 +34,6 @@ def small_limit_server(start_module_server: Callable[..., LiveServer]) -> LiveSe
 def small(small_limit_server: LiveServer) -> Iterator[httpx.Client]:
     with small_limit_server.client() as c:
         yield c
-
-
-def encoded(image: Image.Image, fmt: str, **params: object) -> bytes:
-    out = io.BytesIO()
-    image.save(out, format=fmt, **params)
-    return out.getvalue()
 
 
 def noise_jpeg() -> bytes:
@@ -319,9 +313,7 @@ ODD_BUT_VALID = {  # the picture, and its (width, height, format) as the answer 
 
 def _gif() -> bytes:
     frames = [Image.new("RGB", (32, 32), c) for c in ((255, 0, 0), (0, 0, 255))]
-    out = io.BytesIO()
-    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], duration=40)
-    return out.getvalue()
+    return encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=40)
 
 
 @pytest.mark.parametrize("case", sorted(ODD_BUT_VALID))

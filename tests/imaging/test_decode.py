@@ -10,14 +10,9 @@ from PIL import Image
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
 from service.imaging.decode import MAX_JPEG_SCANS, decode_image
+from tests.pictures import encoded
 
 LIMIT = 50_000_000
-
-
-def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
-    out = io.BytesIO()
-    image.save(out, format=fmt, **params)
-    return out.getvalue()
 
 
 def asymmetric(width: int = 40, height: int = 20) -> Image.Image:
@@ -30,7 +25,7 @@ def asymmetric(width: int = 40, height: int = 20) -> Image.Image:
 
 def test_rgb_png_round_trips() -> None:
     image = asymmetric()
-    decoded = decode_image(encode(image, "PNG"), LIMIT)
+    decoded = decode_image(encoded(image, "PNG"), LIMIT)
     assert (decoded.width, decoded.height, decoded.format) == (40, 20, "PNG")
     assert np.array_equal(decoded.pixels, np.asarray(image))
 
@@ -67,7 +62,7 @@ def test_exif_orientation_is_applied(orientation: int, fmt: str) -> None:
     stored = upright if fix is None else upright.transpose(_inverse(fix))
     exif = Image.Exif()
     exif[0x0112] = orientation
-    decoded = decode_image(encode(stored, fmt.split("-")[0], exif=exif, **LOSSLESS_WITH_EXIF[fmt]), LIMIT)
+    decoded = decode_image(encoded(stored, fmt.split("-")[0], exif=exif, **LOSSLESS_WITH_EXIF[fmt]), LIMIT)
     assert (decoded.width, decoded.height) == upright.size
     assert np.array_equal(decoded.pixels, np.asarray(upright))
 
@@ -80,7 +75,7 @@ def test_a_webps_exif_orientation_is_not_applied(orientation: int, lossless: boo
     stored = asymmetric()
     exif = Image.Exif()
     exif[0x0112] = orientation
-    data = encode(stored, "WEBP", exif=exif, lossless=lossless, quality=100)
+    data = encoded(stored, "WEBP", exif=exif, lossless=lossless, quality=100)
     assert data.index(b"EXIF") > data.index(b"VP8")
     decoded = decode_image(data, LIMIT)
     assert (decoded.width, decoded.height) == stored.size
@@ -95,7 +90,7 @@ def test_exif_orientation_is_applied_to_jpegs_decoded_by_libjpeg_turbo(orientati
     stored = upright if fix is None else upright.transpose(_inverse(fix))
     exif = Image.Exif()
     exif[0x0112] = orientation
-    decoded = decode_image(encode(stored, "JPEG", exif=exif, quality=95), LIMIT)
+    decoded = decode_image(encoded(stored, "JPEG", exif=exif, quality=95), LIMIT)
     assert (decoded.width, decoded.height, decoded.format) == (64, 32, "JPEG")
     assert decoded.pixels.flags.c_contiguous
     assert np.abs(decoded.pixels.astype(int) - np.asarray(upright)).mean() < 8  # chroma blurs the edges
@@ -107,7 +102,7 @@ def test_a_damaged_jpeg_that_pillow_shows_still_decodes() -> None:
     """libjpeg-turbo in strict mode refuses entropy-coded data with stray bytes; libjpeg (Pillow, a
     browser) only warns and shows the picture. The service keeps Pillow's verdict."""
     photo = Image.fromarray(np.random.default_rng(4).integers(0, 256, (240, 320, 3), dtype=np.uint8))
-    clean = encode(photo, "JPEG")
+    clean = encoded(photo, "JPEG")
     scan = clean.find(b"\xff\xda") + 20
     rng = np.random.default_rng(1)
     for _ in range(50):  # three random bytes in the scan; most such files strict decoding refuses
@@ -129,7 +124,7 @@ def test_a_damaged_jpeg_that_pillow_shows_still_decodes() -> None:
 def test_jpeg_pixels_are_those_pillow_decodes() -> None:
     """simplejpeg and Pillow both run libjpeg-turbo with the same settings (islow DCT, fancy upsampling)."""
     photo = Image.fromarray(np.random.default_rng(3).integers(0, 256, (48, 64, 3), dtype=np.uint8))
-    data = encode(photo, "JPEG", quality=80)
+    data = encoded(photo, "JPEG", quality=80)
     assert np.array_equal(decode_image(data, LIMIT).pixels, np.asarray(Image.open(io.BytesIO(data))))
 
 
@@ -142,19 +137,19 @@ def _inverse(t: Image.Transpose) -> Image.Transpose:
 
 def test_grey_palette_and_alpha_modes_become_rgb() -> None:
     grey = Image.new("L", (8, 8), 77)
-    assert decode_image(encode(grey, "PNG"), LIMIT).pixels[0, 0].tolist() == [77, 77, 77]
+    assert decode_image(encoded(grey, "PNG"), LIMIT).pixels[0, 0].tolist() == [77, 77, 77]
     grey_alpha = Image.new("LA", (8, 8), (200, 0))
     # transparent pixels read as black, as a browser canvas reads them
-    assert decode_image(encode(grey_alpha, "PNG"), LIMIT).pixels[0, 0].tolist() == [0, 0, 0]
+    assert decode_image(encoded(grey_alpha, "PNG"), LIMIT).pixels[0, 0].tolist() == [0, 0, 0]
     rgba = Image.new("RGBA", (8, 8), (10, 20, 30, 255))
-    assert decode_image(encode(rgba, "PNG"), LIMIT).pixels[0, 0].tolist() == [10, 20, 30]
+    assert decode_image(encoded(rgba, "PNG"), LIMIT).pixels[0, 0].tolist() == [10, 20, 30]
 
 
 def test_palette_png_with_transparency() -> None:
     palette = Image.new("P", (4, 4), 1)
     palette.putpalette([0, 0, 0, 255, 128, 0] + [0] * 762)
     palette.putpixel((0, 0), 0)
-    data = encode(palette, "PNG", transparency=0)
+    data = encoded(palette, "PNG", transparency=0)
     pixels = decode_image(data, LIMIT).pixels
     assert pixels[0, 0].tolist() == [0, 0, 0]
     assert pixels[1, 1].tolist() == [255, 128, 0]
@@ -171,36 +166,35 @@ def test_a_png_transparent_colour_reads_as_black(
     pixels as (0, 0, 0, 0), which the page draws over black (web/src/preprocess.mjs)."""
     picture = Image.new(mode, (4, 4), colour)
     picture.putpixel((0, 0), key)
-    pixels = decode_image(encode(picture, "PNG", transparency=key), LIMIT).pixels
+    pixels = decode_image(encoded(picture, "PNG", transparency=key), LIMIT).pixels
     assert pixels[0, 0].tolist() == [0, 0, 0]
     assert pixels[1, 1].tolist() == np.asarray(picture.convert("RGB"))[1, 1].tolist()
 
 
 def test_sixteen_bit_png_keeps_the_top_eight_bits() -> None:
     wide = np.full((6, 6), 0x8040, dtype=np.uint16)
-    data = encode(Image.frombytes("I;16", (6, 6), wide.tobytes()), "PNG")
+    data = encoded(Image.frombytes("I;16", (6, 6), wide.tobytes()), "PNG")
     assert decode_image(data, LIMIT).pixels[0, 0].tolist() == [0x80, 0x80, 0x80]
 
 
 def test_thirty_two_bit_greyscale_is_clipped_to_sixteen_bits_not_wrapped() -> None:
     """A mode I TIFF (32-bit signed, e.g. from a microscope): brighter stays brighter."""
     values = np.array([[0, 0x8040, 0xFFFF, 70_000, 1_000_000, -5]], dtype=np.int32)
-    data = encode(Image.fromarray(values, "I"), "TIFF")
+    data = encoded(Image.fromarray(values, "I"), "TIFF")
     assert decode_image(data, LIMIT).pixels[0, :, 0].tolist() == [0, 0x80, 255, 255, 255, 0]
 
 
 def test_cmyk_jpeg_becomes_rgb() -> None:
     cmyk = Image.new("CMYK", (16, 16), (0, 255, 255, 0))  # pure red in CMYK
-    pixels = decode_image(encode(cmyk, "JPEG", quality=95), LIMIT).pixels
+    pixels = decode_image(encoded(cmyk, "JPEG", quality=95), LIMIT).pixels
     r, g, b = pixels[8, 8].tolist()
     assert r > 200 and g < 60 and b < 60
 
 
 def test_animated_gif_gives_its_first_frame() -> None:
     frames = [Image.new("RGB", (8, 8), c) for c in ((255, 0, 0), (0, 255, 0))]
-    out = io.BytesIO()
-    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
-    pixels = decode_image(out.getvalue(), LIMIT).pixels
+    gif = encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    pixels = decode_image(gif, LIMIT).pixels
     assert pixels[4, 4, 0] > 200 and pixels[4, 4, 1] < 50
 
 
@@ -209,9 +203,8 @@ def test_an_animated_png_gives_its_first_animation_frame(default_image: bool, fi
     """An APNG's default image outside its animation is the fallback for viewers without APNG; a browser
     (and so the page) shows the animation's first frame."""
     frames = [Image.new("RGB", (8, 8), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
-    out = io.BytesIO()
-    frames[0].save(out, format="PNG", save_all=True, append_images=frames[1:], default_image=default_image)
-    assert decode_image(out.getvalue(), LIMIT).pixels[4, 4].tolist() == list(first)
+    apng = encoded(frames[0], "PNG", save_all=True, append_images=frames[1:], default_image=default_image)
+    assert decode_image(apng, LIMIT).pixels[4, 4].tolist() == list(first)
 
 
 def test_large_jpeg_is_decoded_at_reduced_dct_scale_but_never_below_the_minimum(images: Path) -> None:
@@ -230,12 +223,12 @@ def test_a_dct_scaled_decode_gives_its_scale_and_the_share_the_picture_fills(ori
     them (upright, the stored rows are the columns with EXIF orientation 6)."""
     exif = Image.Exif()
     exif[0x0112] = orientation
-    stored = encode(Image.new("RGB", (1600, 209), (90, 90, 90)), "JPEG", exif=exif)
+    stored = encoded(Image.new("RGB", (1600, 209), (90, 90, 90)), "JPEG", exif=exif)
     reduced = decode_image(stored, LIMIT, min_size=lambda w, h: (w // 8, h // 8))
     assert reduced.scale == 1 / 8
     fills = (1.0, 26.125 / 27)
     assert reduced.coverage == pytest.approx(fills if orientation == 1 else fills[::-1])
-    whole = decode_image(encode(Image.new("RGB", (1, 1)), "PNG"), LIMIT, min_size=lambda w, h: (1, 1))
+    whole = decode_image(encoded(Image.new("RGB", (1, 1)), "PNG"), LIMIT, min_size=lambda w, h: (1, 1))
     assert (whole.scale, whole.coverage) == (1.0, (1.0, 1.0))
 
 
@@ -243,8 +236,8 @@ def test_a_jpeg_with_an_mp_index_decodes_as_the_jpeg_it_begins_with(images: Path
     """Phones write MPO JPEGs (an Ultra HDR gain map, a depth map after the picture): Pillow names them
     MPO. The first image is the picture, decoded as any JPEG, at the reduced DCT scale too."""
     photo = Image.open(images / "cat_1080p.jpg")
-    plain = encode(photo, "JPEG", quality=90)
-    mpo = encode(photo, "MPO", quality=90, save_all=True, append_images=[photo.reduce(4)])
+    plain = encoded(photo, "JPEG", quality=90)
+    mpo = encoded(photo, "MPO", quality=90, save_all=True, append_images=[photo.reduce(4)])
     reduce_by_4 = {"min_size": lambda w, h: (w // 4, h // 4)}
     expected = decode_image(plain, LIMIT, **reduce_by_4)
     decoded = decode_image(mpo, LIMIT, **reduce_by_4)
@@ -269,13 +262,13 @@ def test_not_an_image(data: bytes, error: type[Exception]) -> None:
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 def test_truncated_file_is_corrupt(fmt: str) -> None:
     noise = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    data = encode(Image.fromarray(noise), fmt)
+    data = encoded(Image.fromarray(noise), fmt)
     with pytest.raises(CorruptImage):
         decode_image(data[: len(data) // 2], LIMIT)
 
 
 def test_decompression_bomb_is_refused_before_decoding() -> None:
-    bomb = encode(Image.new("1", (12_000, 12_000)), "PNG")  # ~20 KB file, 144 megapixels
+    bomb = encoded(Image.new("1", (12_000, 12_000)), "PNG")  # ~20 KB file, 144 megapixels
     with pytest.raises(ImageTooLarge):
         decode_image(bomb, max_pixels=50_000_000)
     # its pixel data cut off: decoding would find that (CorruptImage); only the header was read
@@ -284,13 +277,13 @@ def test_decompression_bomb_is_refused_before_decoding() -> None:
 
 
 def test_extreme_aspect_ratios_decode() -> None:
-    assert decode_image(encode(Image.new("RGB", (1, 1)), "PNG"), LIMIT).pixels.shape == (1, 1, 3)
-    assert decode_image(encode(Image.new("RGB", (10_000, 10)), "PNG"), LIMIT).pixels.shape == (10, 10_000, 3)
+    assert decode_image(encoded(Image.new("RGB", (1, 1)), "PNG"), LIMIT).pixels.shape == (1, 1, 3)
+    assert decode_image(encoded(Image.new("RGB", (10_000, 10)), "PNG"), LIMIT).pixels.shape == (10, 10_000, 3)
 
 
 def test_a_pixel_limit_above_pillows_own_holds() -> None:
     """The service's limit, not Pillow's built-in 89 M pixels, decides (MVA_MAX_PIXELS may be higher)."""
-    big = encode(Image.new("1", (10_000, 10_000)), "PNG")  # 100 M pixels
+    big = encoded(Image.new("1", (10_000, 10_000)), "PNG")  # 100 M pixels
     assert decode_image(big, max_pixels=120_000_000).width == 10_000
     with pytest.raises(ImageTooLarge, match="the limit is 99999999"):
         decode_image(big, max_pixels=99_999_999)
@@ -307,7 +300,7 @@ def with_repeated_scan(progressive_jpeg: bytes, times: int) -> bytes:
 def test_a_progressive_jpeg_with_too_many_scans_is_refused_before_decoding() -> None:
     """Each scan is a pass over every coefficient: thousands of them in a small file would hold a core
     for seconds. Encoders write about 10."""
-    progressive = encode(asymmetric(64, 64), "JPEG", progressive=True)
+    progressive = encoded(asymmetric(64, 64), "JPEG", progressive=True)
     assert decode_image(progressive, LIMIT).pixels.shape == (64, 64, 3)
     assert decode_image(with_repeated_scan(progressive, 10), LIMIT).pixels.shape == (64, 64, 3)
     with pytest.raises(CorruptImage, match=f"at most {MAX_JPEG_SCANS} are read"):
@@ -318,15 +311,15 @@ def test_formats_outside_the_accepted_list_are_415() -> None:
     """Pillow reads forty formats; the service reads those browsers and cameras write."""
     picture = asymmetric()
     for fmt in ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF", "AVIF"):
-        assert decode_image(encode(picture, fmt), LIMIT).pixels.shape == (20, 40, 3)
+        assert decode_image(encoded(picture, fmt), LIMIT).pixels.shape == (20, 40, 3)
     for fmt in ("ICO", "PPM", "TGA", "PCX", "DDS"):
         with pytest.raises(UnsupportedMediaType, match="JPEG, PNG, GIF, WEBP, BMP, TIFF, AVIF"):
-            decode_image(encode(picture, fmt), LIMIT)
+            decode_image(encoded(picture, fmt), LIMIT)
 
 
 def test_a_damaged_avif_is_corrupt() -> None:
     """Pillow's AVIF decoder raises RuntimeError for damaged data (fuzzing found it as a 500)."""
-    data = bytearray(encode(asymmetric(), "AVIF"))
+    data = bytearray(encoded(asymmetric(), "AVIF"))
     tail = len(data) // 10  # in the coded pixels, after the header
     data[-tail:] = b"\xff" * tail
     with pytest.raises(CorruptImage, match="AVIF"):
@@ -336,7 +329,7 @@ def test_a_damaged_avif_is_corrupt() -> None:
 @pytest.mark.filterwarnings("ignore::UserWarning:PIL.TiffImagePlugin")  # Pillow on the cut TIFFs
 @pytest.mark.parametrize("fmt", ["PNG", "GIF", "TIFF", "WEBP", "JPEG", "AVIF"])
 def test_a_file_cut_inside_its_header_is_corrupt_not_another_format(fmt: str) -> None:
-    data = encode(asymmetric(), fmt)
+    data = encoded(asymmetric(), fmt)
     for length in range(16, min(len(data), 200)):
         try:
             decode_image(data[:length], LIMIT)

