@@ -253,6 +253,16 @@ def client(server: LiveServer) -> Iterator[httpx.Client]:
         yield c
 
 
+API_KEY = "key-for-tests"
+
+
+@pytest.fixture(scope="module")
+def guarded(start_module_server: Callable[..., LiveServer]) -> LiveServer:
+    """The service wanting API_KEY (MVA_API_KEY), MobileNetV2 warm: for a module's clients of a guarded
+    service (the CLI, the page, /docs)."""
+    return start_module_server(api_key=API_KEY, warm_models='["mobilenet_v2"]')
+
+
 def kill_leftovers(command: subprocess.Popen[bytes], started: list[psutil.Process]) -> None:
     """After a test that signalled `command`: whatever of it and of what it `started` still runs is
     killed, so that a failing test leaves no server or locust behind."""

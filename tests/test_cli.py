@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,10 +15,8 @@ from typer.core import TyperCommand, TyperGroup
 from service.artifacts import ArtifactLayout
 from service.cli import app
 from service.localserver import free_port
-from tests.conftest import LiveServer, models_with_int8_signed
+from tests.conftest import API_KEY, LiveServer, models_with_int8_signed
 from tests.readme import README, commands, options
-
-KEY = "cli-key-for-tests"
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -62,11 +59,6 @@ def test_models_build_without_mirror_dir_fails_clearly(tmp_path: Path) -> None:
     assert f"mirror folder {tmp_path / 'nope'} does not exist\n" in result.stdout
 
 
-@pytest.fixture(scope="module")
-def guarded(start_module_server: Callable[..., LiveServer]) -> LiveServer:
-    return start_module_server(api_key=KEY, warm_models='["mobilenet_v2"]')
-
-
 def test_the_key_from_an_option_a_file_or_the_environment(
     guarded: LiveServer, images: Path, tmp_path: Path
 ) -> None:
@@ -74,12 +66,12 @@ def test_the_key_from_an_option_a_file_or_the_environment(
     refused = run_cli("classify", image, "--url", guarded.url)
     assert refused.returncode == 1
     assert "401 unauthorized" in refused.stdout and "--api-key" in refused.stdout
-    assert "Egyptian cat" in run_cli("classify", image, "--url", guarded.url, "--api-key", KEY).stdout
+    assert "Egyptian cat" in run_cli("classify", image, "--url", guarded.url, "--api-key", API_KEY).stdout
     secret = tmp_path / "api_key"
-    secret.write_text(KEY + "\n")  # as `make api-key` writes compose's secret
+    secret.write_text(API_KEY + "\n")  # as `make api-key` writes compose's secret
     by_file = run_cli("detect", str(images / "face.jpg"), "--url", guarded.url, "--api-key-file", str(secret))
     assert by_file.returncode == 0 and "2 face(s)" in by_file.stdout
-    by_env = run_cli("classify", image, "--url", guarded.url, env={**os.environ, "MVA_API_KEY": KEY})
+    by_env = run_cli("classify", image, "--url", guarded.url, env={**os.environ, "MVA_API_KEY": API_KEY})
     assert by_env.returncode == 0 and "Egyptian cat" in by_env.stdout
 
 
@@ -91,14 +83,14 @@ def test_a_key_typed_on_the_command_line_wins_over_the_environment(
     stale = tmp_path / "stale_key"
     stale.write_text("not-the-key\n")
     right = tmp_path / "api_key"
-    right.write_text(KEY + "\n")
+    right.write_text(API_KEY + "\n")
     classify = ("classify", str(images / "cat.bmp"), "--url", guarded.url)
-    typed = run_cli(*classify, "--api-key", KEY, env=os.environ | {"MVA_API_KEY_FILE": str(stale)})
+    typed = run_cli(*classify, "--api-key", API_KEY, env=os.environ | {"MVA_API_KEY_FILE": str(stale)})
     assert typed.returncode == 0, typed.stdout + typed.stderr
     assert "Egyptian cat" in typed.stdout
     typed_file = run_cli(*classify, "--api-key-file", str(right), env=os.environ | {"MVA_API_KEY": "not"})
     assert typed_file.returncode == 0, typed_file.stdout + typed_file.stderr
-    both = run_cli(*classify, "--api-key", KEY, "--api-key-file", str(right))
+    both = run_cli(*classify, "--api-key", API_KEY, "--api-key-file", str(right))
     assert both.returncode == 2
     assert "give --api-key or --api-key-file, not both" in both.stderr, both.stderr
 
@@ -106,7 +98,7 @@ def test_a_key_typed_on_the_command_line_wins_over_the_environment(
 def test_a_key_with_its_newline_is_sent_without_it(guarded: LiveServer, images: Path) -> None:
     """MVA_API_KEY="$(cat file)" strips the newline, a secret passed as a variable keeps it: httpx refused
     the header, and the CLI said there was no answer and asked whether the service was running."""
-    env = {**os.environ, "MVA_API_KEY": f" {KEY}\n"}
+    env = {**os.environ, "MVA_API_KEY": f" {API_KEY}\n"}
     result = run_cli("classify", str(images / "cat.bmp"), "--url", guarded.url, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Egyptian cat" in result.stdout

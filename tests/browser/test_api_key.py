@@ -4,24 +4,14 @@ only (sessionStorage). Without a key on the server the page needs none: the othe
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
-
 from tests.browser.conftest import RUN_TIMEOUT_MS
-from tests.conftest import LiveServer
+from tests.conftest import API_KEY, LiveServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Request
-
-KEY = "page-key-for-tests"
-
-
-@pytest.fixture(scope="module")
-def guarded(start_module_server: Callable[..., LiveServer]) -> LiveServer:
-    return start_module_server(api_key=KEY, warm_models='["mobilenet_v2"]')
 
 
 def test_the_page_asks_for_the_key_then_sends_it(
@@ -48,7 +38,7 @@ def test_the_page_asks_for_the_key_then_sends_it(
     page.locator("#status", has_text="refused").wait_for(timeout=30_000)
     assert page.evaluate("document.body.dataset.state") == "needs-key"
 
-    page.fill("#api-key", f"  {KEY} ")
+    page.fill("#api-key", f"  {API_KEY} ")
     page.dispatch_event("#api-key", "change")
     page.wait_for_selector("body[data-state=ready]", timeout=30_000)
     assert not page.is_disabled("#live")
@@ -62,15 +52,15 @@ def test_the_page_asks_for_the_key_then_sends_it(
     assert last["server"]["payload"]["predictions"][0]["label"] == "Egyptian cat"
     assert last["browser"]["result"]["predictions"][0]["label"] == "Egyptian cat"
     # the key (trimmed) goes to the API routes only, not to the page's own and the model files
-    assert sent["/classify"] == sent["/v1/models"] == sent["/v1/manifest"] == KEY
+    assert sent["/classify"] == sent["/v1/models"] == sent["/v1/manifest"] == API_KEY
     assert sent["/models/mobilenet_v2/int8.onnx"] is None and sent["/"] is None
 
     # kept for this tab only: a reload finds it in sessionStorage and loads straight away
-    assert page.evaluate("sessionStorage.getItem('mva-api-key')") == KEY
+    assert page.evaluate("sessionStorage.getItem('mva-api-key')") == API_KEY
     assert page.evaluate("localStorage.length") == 0 and page.context.cookies() == []
     page.reload()
     page.wait_for_selector("body[data-state=ready]", timeout=30_000)
-    assert page.input_value("#api-key") == KEY
+    assert page.input_value("#api-key") == API_KEY
 
     # emptied: forgotten
     page.fill("#api-key", "")

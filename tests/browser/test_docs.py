@@ -4,24 +4,15 @@ key, and "Execute" on /classify with a real photo gets the real answer."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
-
-from tests.conftest import LiveServer
+from tests.conftest import API_KEY, LiveServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
 
-KEY = "docs-key-for-tests"
 TIMEOUT_MS = 60_000
-
-
-@pytest.fixture(scope="module")
-def guarded(start_module_server: Callable[..., LiveServer]) -> LiveServer:
-    return start_module_server(api_key=KEY, warm_models='["mobilenet_v2"]')
 
 
 def open_docs(browser: BrowserContext, server: LiveServer) -> tuple[Page, list[str], list[str]]:
@@ -69,7 +60,7 @@ def test_try_it_out_classifies_a_photo_with_the_key(
     page.locator(".opblock-summary-path[data-path='/classify']").wait_for(timeout=TIMEOUT_MS)
     page.locator("button.authorize").first.click()
     dialog = page.locator(".modal-ux")
-    dialog.locator(".auth-container", has_text="X-API-Key").locator("input").fill(KEY)
+    dialog.locator(".auth-container", has_text="X-API-Key").locator("input").fill(API_KEY)
     dialog.locator(".auth-container", has_text="X-API-Key").locator("button.authorize").click()
     dialog.locator("button.btn-done").first.click()
 
