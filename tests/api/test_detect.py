@@ -27,10 +27,7 @@ def test_faces_in_face_jpg(client: httpx.Client, images: Path, model: str, count
     for face in body["faces"]:
         box = face["box"]
         assert box["width"] == pytest.approx(box["x_max"] - box["x_min"])
-        assert (
-            max(box_iou((box["x_min"], box["y_min"], box["x_max"], box["y_max"]), r) for r in reference)
-            >= 0.8
-        )
+        assert max(box_iou(box, r) for r in reference) >= 0.8
         assert [k["name"] for k in face["keypoints"]][:2] == ["right_eye", "left_eye"]
     scores = [f["score"] for f in body["faces"]]
     assert scores == sorted(scores, reverse=True)

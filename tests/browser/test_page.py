@@ -14,17 +14,10 @@ from PIL.PngImagePlugin import PngInfo
 
 from tests.browser.conftest import RUN_TIMEOUT_MS, PageSession
 from tests.conftest import LiveServer
+from tests.reference import box_iou
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Route
-
-
-def box_iou(a: dict[str, float], b: dict[str, float]) -> float:
-    w = max(0.0, min(a["x_max"], b["x_max"]) - max(a["x_min"], b["x_min"]))
-    h = max(0.0, min(a["y_max"], b["y_max"]) - max(a["y_min"], b["y_min"]))
-    inter = w * h
-    union = a["width"] * a["height"] + b["width"] * b["height"] - inter
-    return inter / union if union > 0 else 0.0
 
 
 def test_page_loads_with_isolation_and_no_console_errors(session: PageSession) -> None:

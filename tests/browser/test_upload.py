@@ -13,7 +13,7 @@ from service.browserbench.report import summarize
 from service.imaging.preprocess import min_source_size
 from service.manifest import Manifest
 from tests.browser.conftest import RUN_TIMEOUT_MS, PageSession
-from tests.browser.test_page import box_iou
+from tests.reference import box_iou
 
 SIZES = [(1920, 1080), (1080, 1920), (512, 600), (300, 200), (100, 100), (4000, 10), (10, 4000), (257, 129)]
 
