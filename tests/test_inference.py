@@ -180,7 +180,14 @@ def test_a_job_whose_client_left_before_it_had_its_cores_is_dropped_and_a_runnin
             await gone.wait()
 
         running = asyncio.ensure_future(pool.run(work("running"), first_threads, StageTimer(), client_left))
-        await asyncio.sleep(0.05)
+
+        async def started() -> None:
+            while not ran:
+                await asyncio.sleep(0.005)
+
+        # its thread holds its cores and runs it (a fixed sleep: maybe not yet, on a busy host, and the
+        # 2-core job would then wait behind the 1-core one)
+        await asyncio.wait_for(started(), 10)
         timer = StageTimer()
         waiting = asyncio.ensure_future(pool.run(work("waiting"), 1, timer, client_left))
         if cores > 1:
