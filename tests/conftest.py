@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -261,6 +262,15 @@ def guarded(start_module_server: Callable[..., LiveServer]) -> LiveServer:
     """The service wanting API_KEY (MVA_API_KEY), MobileNetV2 warm: for a module's clients of a guarded
     service (the CLI, the page, /docs)."""
     return start_module_server(api_key=API_KEY, warm_models='["mobilenet_v2"]')
+
+
+def until_shutting_down(url: str) -> None:
+    """Until the server at `url` says 503 on /readyz: it has taken its SIGTERM (`serve --workers N`'s
+    supervisor looks for signals every 0.5 s). A fixed sleep is no synchronization on a busy host."""
+    deadline = time.monotonic() + 20
+    while httpx.get(f"{url}/readyz", timeout=30).status_code != 503:
+        assert time.monotonic() < deadline, "/readyz never turned 503 after SIGTERM"
+        time.sleep(0.05)
 
 
 def kill_leftovers(command: subprocess.Popen[bytes], started: list[psutil.Process]) -> None:

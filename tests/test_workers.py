@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from service.api.metrics import MULTIPROC_DIR
 from service.localserver import free_port, serve_app, serve_command
 from service.settings import InvalidServerSettings
 from service.workers import RUN_DIR, WORKER_PROCESSES, Siblings, drain_marker, shared_run_folder
+from tests.conftest import until_shutting_down
 
 
 @pytest.fixture
@@ -135,15 +135,6 @@ def test_two_processes_are_ready_together(tmp_path: Path, images: Path) -> None:
     assert list((tmp_path / "ready").iterdir()) == []  # each process took its file away as it stopped
 
 
-def _until_shutting_down(url: str) -> None:
-    """Until /readyz says 503 (the supervisor checks for signals every 0.5 s; its drain file then
-    speaks for every process): a fixed sleep is no synchronization on a busy host."""
-    deadline = time.monotonic() + 20
-    while httpx.get(f"{url}/readyz", timeout=30).status_code != 503:
-        assert time.monotonic() < deadline, "/readyz never turned 503 after SIGTERM"
-        time.sleep(0.05)
-
-
 def test_sigterm_drains_every_process(tmp_path: Path, images: Path) -> None:
     """SIGTERM to the supervisor of `serve --workers 2` shuts down as one process does: every process
     reports not ready and keeps answering for MVA_SHUTDOWN_DELAY_S; then the server exits by itself."""
@@ -151,7 +142,7 @@ def test_sigterm_drains_every_process(tmp_path: Path, images: Path) -> None:
     env = {RUN_DIR: str(tmp_path), "MVA_WARM_MODELS": '["mobilenet_v2"]', "MVA_SHUTDOWN_DELAY_S": "5"}
     with serve_app(env, workers=2) as (url, process):
         process.send_signal(signal.SIGTERM)  # the supervisor only, as Docker and Kubernetes send it
-        _until_shutting_down(url)
+        until_shutting_down(url)
         readiness, labels = [], []
         for _ in range(10):
             with httpx.Client(base_url=url, timeout=30) as fresh:  # a new connection: either process
@@ -170,7 +161,7 @@ def test_a_second_sigterm_stops_at_once(tmp_path: Path) -> None:
     env = {RUN_DIR: str(tmp_path), "MVA_WARM_MODELS": "[]", "MVA_SHUTDOWN_DELAY_S": "60"}
     with serve_app(env, workers=2) as (url, process):
         process.send_signal(signal.SIGTERM)
-        _until_shutting_down(url)
+        until_shutting_down(url)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0  # not the 60 s of the delay
 
