@@ -46,7 +46,7 @@ def bench_browser(
     from service.browserbench.chromium import find_chromium
     from service.browserbench.lab import LAB_JSON, native_p50, read_lab
     from service.browserbench.report import add_lab, deployment, markdown, summarize
-    from service.browserbench.run import Link, PageNotReady, browser_jobs, new_visitor, page_benchmark
+    from service.browserbench.run import Link, PageFailed, browser_jobs, new_visitor, page_benchmark
     from service.localserver import serve_app
 
     if url:
@@ -79,7 +79,7 @@ def bench_browser(
                 for job in jobs
                 for hop, compressed in ((None, True), (link, True), (link, False))
             ]
-        except PageNotReady as exc:
+        except PageFailed as exc:  # nothing measured at all (a failed configuration is a row)
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
     summaries = [
@@ -93,6 +93,19 @@ def bench_browser(
     save_report(out, payload, text)
     typer.echo(text)
     typer.echo(f"\nwritten: {out / 'browser.json'}, {out / 'browser.md'}")
+    failed = failures(summaries, visitors)
+    if failed:  # as `bench` does: the others' figures are written; the run as a whole did not succeed
+        typer.echo(f"bench-browser: {len(failed)} configuration(s) failed:", err=True)
+        for line in failed:
+            typer.echo(f"  {line}", err=True)
+        raise typer.Exit(1)
+
+
+def failures(summaries: list[dict[str, Any]], visitors: list[dict[str, Any]]) -> list[str]:
+    """What failed, one line each: the page's configurations, then the new visitors."""
+    rows = [f"{s['job']['name']}, {f['label']}: {f['error']}" for s in summaries for f in s["failed"]]
+    rows += [f"{v['job']}, new visitor ({v['link']}): {v['error']}" for v in visitors if v.get("error")]
+    return rows
 
 
 def save_report(out: Path, payload: dict[str, Any], text: str) -> None:

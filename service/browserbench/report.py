@@ -20,10 +20,12 @@ P99_MIN_RUNS = 100  # fewer samples have no p99 of their own: the nearest rank i
 
 def _row(bench: dict[str, Any], side: str, upload: str = "original", **config: Any) -> dict[str, Any] | None:
     """The row of `side` with this configuration; server rows also by upload (the picture as picked, or
-    shrunk in the browser first: web/src/upload.mjs; reports from before that have only the former)."""
+    shrunk in the browser first: web/src/upload.mjs; reports from before that have only the former).
+    None too when that configuration failed: its figures are none, and no ratio comes from it."""
     for row in bench["rows"]:
         if (
-            row["side"] == side
+            not row.get("error")
+            and row["side"] == side
             and (side == "browser" or row.get("upload", "original") == upload)
             and all(row["config"].get(k) == v for k, v in config.items())
         ):
@@ -126,7 +128,13 @@ def summarize(bench: dict[str, Any]) -> dict[str, Any]:
             (v for v in (_median(r, "totalMs") for r in wasm.values()) if v is not None), default=None
         ),
         "browser_not_as_asked": not_as_asked,
+        "failed": failed_rows(bench),
     }
+
+
+def failed_rows(bench: dict[str, Any]) -> list[dict[str, str]]:
+    """The configurations the page could not measure, and why (web/src/bench.mjs: a row's `error`)."""
+    return [{"label": row["label"], "error": row["error"]} for row in bench["rows"] if row.get("error")]
 
 
 def add_lab(summary: dict[str, Any], lab: dict[str, Any] | None) -> dict[str, Any]:
@@ -139,11 +147,15 @@ def add_lab(summary: dict[str, Any], lab: dict[str, Any] | None) -> dict[str, An
 def deployment(summary: dict[str, Any], target_p99_ms: float) -> dict[str, Any]:
     """Cores and replicas per request rate, from the server's own time per request on one thread."""
     service_ms = summary["api_server_total_ms"]
-    per_core_rps = 1000.0 / service_ms
+    tail_ms = summary["api_round_trip_tail_ms"]
+    # None when onnxruntime 1 thread failed: no time per request to size from
+    per_core_rps = 1000.0 / service_ms if service_ms else None
     sizing = []
-    for rate in RATES:
-        cores = math.ceil(rate / (per_core_rps * UTILIZATION_CAP))
-        sizing.append({"rate_rps": rate, "cores": cores, "replicas": math.ceil(cores / CORES_PER_REPLICA)})
+    if per_core_rps is not None:
+        for rate in RATES:
+            cores = math.ceil(rate / (per_core_rps * UTILIZATION_CAP))
+            replicas = math.ceil(cores / CORES_PER_REPLICA)
+            sizing.append({"rate_rps": rate, "cores": cores, "replicas": replicas})
     return {
         "service_ms_per_request_1_thread": service_ms,
         "throughput_per_core_rps": per_core_rps,
@@ -151,13 +163,18 @@ def deployment(summary: dict[str, Any], target_p99_ms: float) -> dict[str, Any]:
         "measured_round_trip_tail_ms": summary["api_round_trip_tail_ms"],
         "measured_round_trip_tail": summary["api_round_trip_tail"],
         # a maximum at or under the target holds the p99 there too
-        "target_met_unloaded": summary["api_round_trip_tail_ms"] <= target_p99_ms,
+        "target_met_unloaded": tail_ms <= target_p99_ms if tail_ms is not None else None,
         "sizing": sizing,
     }
 
 
 def _fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def _one_line(text: str) -> str:
+    """An error as one line that keeps a markdown table whole (no line breaks, no bare `|`)."""
+    return " ".join(text.split()).replace("|", "\\|")
 
 
 def _kib(value: float | None) -> str:
@@ -194,6 +211,12 @@ def markdown(
     if not_as_asked:
         lines += ["", "Browser configurations that did not run as asked (their figures are left out: -):", ""]
         lines += not_as_asked
+    failed = [
+        f"- {s['job']['name']}, {f['label']}: {_one_line(f['error'])}" for s in summaries for f in s["failed"]
+    ]
+    if failed:
+        lines += ["", "Failed, no figures (the ratios come from the configurations that ran):", ""]
+        lines += failed
     lines += ["", "Published claims, against the measured ratios:", ""]
     for key, (text, lo, hi) in CLAIMS.items():
         field = {
@@ -234,12 +257,12 @@ def markdown(
         sizing = "; ".join(
             f"{x['rate_rps']} req/s → {x['cores']} cores = {x['replicas']} replicas" for x in d["sizing"]
         )
+        met = {True: "met", False: "NOT met", None: "-"}[d["target_met_unloaded"]]
         lines.append(
             f"- {s['job']['name']}: {_fmt(d['service_ms_per_request_1_thread'], ' ms')} per request → "
-            f"{_fmt(d['throughput_per_core_rps'], ' req/s', 0)} per core; {sizing}; unloaded round trip "
-            f"{_fmt(d['measured_round_trip_tail_ms'], ' ms')}, {d['measured_round_trip_tail']} "
-            f"(target p99 {d['target_p99_ms']:.0f} ms: "
-            f"{'met' if d['target_met_unloaded'] else 'NOT met'})"
+            f"{_fmt(d['throughput_per_core_rps'], ' req/s', 0)} per core; {sizing or 'no sizing'}; "
+            f"unloaded round trip {_fmt(d['measured_round_trip_tail_ms'], ' ms')}, "
+            f"{d['measured_round_trip_tail'] or '-'} (target p99 {d['target_p99_ms']:.0f} ms: {met})"
         )
     lines += [
         "",
@@ -250,10 +273,14 @@ def markdown(
         "|---|---|---|---|---|",
     ]
     for v in visitors:
+        encoding = "brotli / gzip copies" if v.get("compressed", False) else "identity (uncompressed)"
+        if v.get("error"):
+            why = _one_line(v["error"])
+            lines.append(f"| {v['job']} | {v.get('link', 'loopback')} | {encoding} | failed: {why} | - |")
+            continue
         kinds = v["by_kind"]
         lines.append(
-            f"| {v['job']} | {v.get('link', 'loopback')} | "
-            f"{'brotli / gzip copies' if v.get('compressed', False) else 'identity (uncompressed)'} | "
+            f"| {v['job']} | {v.get('link', 'loopback')} | {encoding} | "
             f"{v['bytes'] / 1e6:.1f} ({kinds['wasm'] / 1e6:.1f} / {kinds['model'] / 1e6:.1f} / "
             f"{kinds['script'] / 1e6:.2f}) | {v['time_to_first_result_ms'] / 1000:.1f} s |"
         )

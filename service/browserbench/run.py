@@ -65,7 +65,11 @@ def browser_jobs(images: Path) -> list[BrowserJob]:
     ]
 
 
-class PageNotReady(RuntimeError):
+class PageFailed(RuntimeError):
+    """The page could not measure at all (a configuration that fails is a row with its error)."""
+
+
+class PageNotReady(PageFailed):
     """The page settled in another state than ready (needs-key, error): nothing to run."""
 
 
@@ -95,14 +99,15 @@ def page_benchmark(
         page.wait_for_selector(
             "body[data-state=bench-done], body[data-state=error]", timeout=BENCH_TIMEOUT_MS
         )
-        errors = page.evaluate("window.mva.errors")
-        if errors:
-            raise RuntimeError(f"the page's benchmark failed: {errors}")
+        # a configuration that failed is a row with its `error` (and the page in its error state);
+        # no result at all means the benchmark itself did not run
+        result = page.evaluate("window.mva.bench")
+        if result is None:
+            raise PageFailed(f"the page's benchmark failed: {page.evaluate('window.mva.errors')}")
         if screenshot is not None:
             page.click("#run")  # results and drawn picture above the chart
             page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=300_000)
             page.screenshot(path=str(screenshot), full_page=True)
-        result = page.evaluate("window.mva.bench")
         result["job"]["name"] = job.name
         return result
 
@@ -144,18 +149,20 @@ def new_visitor(
         page.click("#run")
         page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=300_000)
         seconds = time.perf_counter() - start
-        errors = page.evaluate("window.mva.errors")
-        if errors:
-            raise RuntimeError(f"the page's run failed: {errors}")
-        last = page.evaluate("window.mva.last")
-        api_paths = ("/classify", "/detect")
-        downloads = [(u, n) for u, n in fetched if not u.split("?")[0].endswith(api_paths)]
-        return {
+        visitor = {
             "job": job.name,
             "simd": simd,
             "threads": threads,
             "link": link.describe() if link else "loopback",
             "compressed": compressed,
+        }
+        errors = page.evaluate("window.mva.errors")
+        if errors:  # this visitor's row says why; the report goes on with the others
+            return visitor | {"error": "; ".join(errors)}
+        last = page.evaluate("window.mva.last")
+        api_paths = ("/classify", "/detect")
+        downloads = [(u, n) for u, n in fetched if not u.split("?")[0].endswith(api_paths)]
+        return visitor | {
             # the page calls the API after the browser run: its round trip is not the browser path's
             "time_to_first_result_ms": seconds * 1000 - last["server"]["timing"]["roundTripMs"],
             "bytes": sum(n for _, n in downloads),

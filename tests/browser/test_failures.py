@@ -93,7 +93,9 @@ def test_a_server_stopped_mid_session_is_named_as_such(
 
 def test_a_failed_benchmark_leaves_no_earlier_chart(page: Page, images: Path) -> None:
     """A benchmark of another picture that the server refuses must not leave the last one's chart and
-    table standing as if they were its own."""
+    table standing as if they were its own: its rows the server refuses fail, saying why, and the others
+    are measured on that picture (a failed configuration stopped the whole benchmark, the others'
+    figures lost with it)."""
     page.select_option("#task", "classify")
     page.fill("#iterations", "1")
     assert bench(page, images / "grace_hopper.bmp") == "bench-done"
@@ -101,8 +103,19 @@ def test_a_failed_benchmark_leaves_no_earlier_chart(page: Page, images: Path) ->
 
     assert bench(page, images / "cat_1080p.jpg") == "error"
     assert "HTTP 413" in page.text_content("#status")
-    assert page.text_content("#bench-table") == page.text_content("#chart") == ""
-    assert page.evaluate("window.mva.bench") is None
+    assert "4 of 9 configurations failed" in page.text_content("#status")
+    result = page.evaluate("window.mva.bench")
+    assert result["picture"]["width"] == 1920
+    # the picture as picked is over the limit; shrunk in the browser first it is not
+    failed = [row for row in result["rows"] if row.get("error")]
+    measured = [row for row in result["rows"] if not row.get("error")]
+    assert [(row["side"], row["upload"]) for row in failed] == [("server", "original")] * 4
+    assert all("HTTP 413" in row["error"] and row["samples"] == [] for row in failed)
+    assert [row["side"] for row in measured] == ["browser"] * 4 + ["server"]
+    assert all(len(row["samples"]) == 1 for row in measured)
+    assert page.text_content("#bench-table").count("failed: ") == 4
+    # one bar per measured row, none for a failed one
+    assert page.locator("#chart text.label").all_text_contents() == [row["label"] for row in measured]
 
 
 # ort.min.js as a proxy or a cut-short download may serve it (missing, or JavaScript that stops

@@ -128,3 +128,30 @@ def test_rows_that_ran_as_asked_are_all_kept() -> None:
     s = summarize(bench)
     assert s["browser_not_as_asked"] == {} and s["thread_speedup_browser"] == 1.6
     assert "did not run as asked" not in markdown([s], [deployment(s, 100.0)], [])
+
+
+def test_a_failed_configuration_gives_no_figure_and_is_listed_with_its_error() -> None:
+    """The page's failed row (its `error`, no samples): the ratios and the sizing come from the rows
+    that ran, the markdown lists it, and a failed new visitor is a table row saying why."""
+    bench = _bench()
+    for row in bench["rows"]:
+        if row["config"] in (
+            {"backend": "wasm", "simd": True, "threads": 2},
+            {"engine": "onnxruntime", "threads": 1},
+        ):
+            row |= {"label": f"{row['side']} asked", "error": "no answer |\nat all", "samples": []}
+    s = summarize(bench)
+    assert s["failed"] == [
+        {"label": f"{side} asked", "error": "no answer |\nat all"} for side in ("browser", "server", "server")
+    ]
+    assert s["thread_speedup_browser"] is None and s["simd_speedup_browser"] == 3.0
+    assert s["api_round_trip_ms"] is None and s["thread_speedup_native_ort"] is None
+    d = deployment(s, target_p99_ms=100.0)
+    assert d["sizing"] == [] and d["throughput_per_core_rps"] is None and d["target_met_unloaded"] is None
+    visitor = {"job": "m", "link": "loopback", "compressed": True, "error": "wasm | failed"}
+    text = markdown([s], [d], [visitor])
+    assert "- m, browser asked: no answer \\| at all" in text and text.count("- m, server asked: ") == 2
+    assert (
+        "- m: - per request → - per core; no sizing; unloaded round trip -, - (target p99 100 ms: -)" in text
+    )
+    assert "| m | loopback | brotli / gzip copies | failed: wasm \\| failed | - |" in text

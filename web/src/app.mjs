@@ -318,11 +318,21 @@ async function benchmark() {
       hardwareConcurrency: navigator.hardwareConcurrency,
       rows: result,
     };
-    drawChart($('chart'), result);
+    // a configuration that failed has its row, saying why, and no bar; the others were measured
+    const failed = result.filter((r) => r.error);
+    drawChart($('chart'), result.filter((r) => !r.error));
     rows(
       $('bench-table'),
-      result.map((r) => [r.label, `median ${ms(r.medianMs)} · p90 ${ms(r.p90Ms)} · inference ${ms(r.inferenceMs)}`]),
+      result.map((r) => [
+        r.label,
+        r.error ? `failed: ${r.error}` : `median ${ms(r.medianMs)} · p90 ${ms(r.p90Ms)} · inference ${ms(r.inferenceMs)}`,
+      ]),
     );
+    if (failed.length) {
+      const why = failed.map((r) => `${r.label}: ${r.error}`).join('; ');
+      fail(new Error(`benchmark: ${failed.length} of ${result.length} configurations failed: ${why}`));
+      return;
+    }
     setStatus('benchmark done', 'bench-done');
   } catch (error) {
     fail(error);

@@ -43,6 +43,17 @@ function summarize(row) {
   };
 }
 
+// One configuration's row: what `measure` gives (label, samples, ...), or, when it throws, the row
+// with its error and no samples: the benchmark goes on with the next configuration (a failed one
+// must not take the others' figures with it).
+async function measured(row, measure) {
+  try {
+    return summarize({ ...row, ...(await measure()) });
+  } catch (error) {
+    return { ...row, error: String(error?.message ?? error), samples: [] };
+  }
+}
+
 export async function runBenchmark({
   manifest,
   picture,
@@ -56,29 +67,28 @@ export async function runBenchmark({
   const rows = [];
   const hw = navigator.hardwareConcurrency || 1;
   for (const config of browserConfigs(hw)) {
-    let label = `browser ${configKey(config)}`;
-    onProgress?.(label);
-    const first = await runInBrowser(manifest, picture, job, config); // first use: download + session
-    label += asRun(config, first.engine);
-    const samples = [];
-    for (let i = 0; i < iterations; i++) {
-      const { timing } = await runInBrowser(manifest, picture, job, config);
-      samples.push({
-        totalMs: timing.totalMs,
-        inferenceMs: timing.inferenceMs,
-        preprocessMs: timing.preprocessMs,
-        postprocessMs: timing.postprocessMs,
-      });
-    }
+    const asked = `browser ${configKey(config)}`;
+    onProgress?.(asked);
     rows.push(
-      summarize({
-        side: 'browser',
-        label,
-        config,
-        engine: first.engine,
-        firstUse: first.timing.firstUse,
-        firstTotalMs: first.timing.totalMs,
-        samples,
+      await measured({ side: 'browser', label: asked, config }, async () => {
+        const first = await runInBrowser(manifest, picture, job, config); // first use: download + session
+        const samples = [];
+        for (let i = 0; i < iterations; i++) {
+          const { timing } = await runInBrowser(manifest, picture, job, config);
+          samples.push({
+            totalMs: timing.totalMs,
+            inferenceMs: timing.inferenceMs,
+            preprocessMs: timing.preprocessMs,
+            postprocessMs: timing.postprocessMs,
+          });
+        }
+        return {
+          label: asked + asRun(config, first.engine),
+          engine: first.engine,
+          firstUse: first.timing.firstUse,
+          firstTotalMs: first.timing.totalMs,
+          samples,
+        };
       }),
     );
   }
@@ -93,22 +103,27 @@ export async function runBenchmark({
     const query = serverQuery(job, config);
     // each iteration shrinks again when asked to: a real client would, per picture
     const call = () => callWithUpload(mode, picture, blob, manifest.models[job.model].input, job.task, query);
-    const first = await call(); // first use builds the runner on the server
-    const ran = first.payload.settings.precision;
-    const label = serverLabel(config, mode, ran && ran !== job.precision ? ran : null);
-    const samples = [];
-    for (let i = 0; i < iterations; i++) {
-      const { timing } = await call();
-      samples.push({
-        totalMs: timing.totalMs,
-        shrinkMs: timing.shrinkMs,
-        inferenceMs: timing.server.inference,
-        serverTotalMs: timing.serverTotalMs,
-        networkMs: timing.networkMs,
-        uploadBytes: timing.uploadBytes,
-      });
-    }
-    rows.push(summarize({ side: 'server', label, config, upload: mode, samples }));
+    const row = { side: 'server', label: serverLabel(config, mode), config, upload: mode };
+    rows.push(
+      await measured(row, async () => {
+        const first = await call(); // first use builds the runner on the server
+        const ran = first.payload.settings.precision;
+        const label = serverLabel(config, mode, ran && ran !== job.precision ? ran : null);
+        const samples = [];
+        for (let i = 0; i < iterations; i++) {
+          const { timing } = await call();
+          samples.push({
+            totalMs: timing.totalMs,
+            shrinkMs: timing.shrinkMs,
+            inferenceMs: timing.server.inference,
+            serverTotalMs: timing.serverTotalMs,
+            networkMs: timing.networkMs,
+            uploadBytes: timing.uploadBytes,
+          });
+        }
+        return { label, samples };
+      }),
+    );
   }
   return rows;
 }
