@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from service.browserbench.run import PAGE_MAX_ITERATIONS
 from service.client import get_from
 from service.settings import PROJECT_ROOT
 
@@ -16,7 +17,9 @@ DEFAULT_IMAGES = PROJECT_ROOT.parent / "shared" / "images"
 
 
 def bench_browser(
-    iterations: Annotated[int, typer.Option(min=1, help="timed runs per configuration")] = 10,
+    iterations: Annotated[
+        int, typer.Option(min=1, max=PAGE_MAX_ITERATIONS, help="timed runs per configuration")
+    ] = 10,
     images: Annotated[
         Path,
         typer.Option(

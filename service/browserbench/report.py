@@ -177,6 +177,12 @@ def _one_line(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+def _runs(summaries: list[dict[str, Any]]) -> str:
+    """How many timed runs each figure is of (the page's first use of a configuration is not timed)."""
+    counts = sorted({s["iterations"] for s in summaries})
+    return "/".join(str(n) for n in counts) or "-"
+
+
 def _kib(value: float | None) -> str:
     return "-" if value is None else f"{value / 1024:.0f}"
 
@@ -185,6 +191,9 @@ def markdown(
     summaries: list[dict[str, Any]], deployments: list[dict[str, Any]], visitors: list[dict[str, Any]]
 ) -> str:
     lines = [
+        f"{_runs(summaries)} timed runs per configuration after an untimed first use; figures are their "
+        "medians.",
+        "",
         "| model | browser wasm ms (SIMD off → on → on+2 threads) | server ORT ms (1 / 2 threads) "
         "| SIMD speedup (browser / native LiteRT) | thread speedup (browser / native) "
         "| wasm ÷ native (SIMD, 1 thread) | API round trip (server / network share) |",

@@ -65,6 +65,10 @@ def browser_jobs(images: Path) -> list[BrowserJob]:
     ]
 
 
+# web/src/index.html's #iterations max: the page runs no more than this many per configuration
+PAGE_MAX_ITERATIONS = 200
+
+
 class PageFailed(RuntimeError):
     """The page could not measure at all (a configuration that fails is a row with its error)."""
 

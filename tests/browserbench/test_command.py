@@ -85,3 +85,12 @@ def test_a_configuration_that_fails_is_a_failed_row_and_the_others_are_measured(
     # the new visitor runs SIMD + 2 threads: each of its rows failed, saying so
     assert len(report["new_visitor"]) == 6 and all(v.get("error") for v in report["new_visitor"])
     assert text.count("| failed: ") == 6 and run.stderr.count("new visitor (") == 6
+
+
+def test_more_iterations_than_the_page_runs_are_refused_before_anything_runs(tmp_path: Path) -> None:
+    """The page holds its count to 200: `--iterations 500` printed 500 and ran 200."""
+    command = [sys.executable, "-m", "service.browserbench", "--iterations", "500", "--out", str(tmp_path)]
+    run = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert "should be less than or equal to 200" in " ".join(run.stderr.replace("│", " ").split())
+    assert list(tmp_path.iterdir()) == []

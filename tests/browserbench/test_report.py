@@ -82,6 +82,13 @@ def test_a_round_trip_p99_needs_a_hundred_runs_and_fewer_give_their_maximum_by_n
     assert d["target_met_unloaded"] is False
 
 
+def test_markdown_says_how_many_runs_each_figure_is_of() -> None:
+    """The report's figures are medians of --iterations runs; the markdown did not say how many."""
+    s = summarize(_bench())
+    text = markdown([s], [deployment(s, 100.0)], [])
+    assert text.startswith("5 timed runs per configuration after an untimed first use;")
+
+
 def test_markdown_names_every_claim() -> None:
     s = summarize(_bench())
     visitor = {"job": "m", "bytes": 15e6, "by_kind": {"wasm": 10e6, "model": 4e6, "script": 5e5}}
