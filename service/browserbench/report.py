@@ -191,7 +191,7 @@ def markdown(
     summaries: list[dict[str, Any]], deployments: list[dict[str, Any]], visitors: list[dict[str, Any]]
 ) -> str:
     lines = [
-        f"{_runs(summaries)} timed runs per configuration after an untimed first use; figures are their "
+        f"Timed runs per configuration: {_runs(summaries)}, after an untimed first use; figures are their "
         "medians.",
         "",
         "| model | browser wasm ms (SIMD off → on → on+2 threads) | server ORT ms (1 / 2 threads) "

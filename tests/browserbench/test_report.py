@@ -86,7 +86,7 @@ def test_markdown_says_how_many_runs_each_figure_is_of() -> None:
     """The report's figures are medians of --iterations runs; the markdown did not say how many."""
     s = summarize(_bench())
     text = markdown([s], [deployment(s, 100.0)], [])
-    assert text.startswith("5 timed runs per configuration after an untimed first use;")
+    assert text.startswith("Timed runs per configuration: 5, after an untimed first use;")
 
 
 def test_markdown_names_every_claim() -> None:
