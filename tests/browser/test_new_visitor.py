@@ -44,12 +44,15 @@ def test_compressed_visit_downloads_a_fraction_and_the_link_is_emulated(
 def test_a_failed_visit_says_why(
     chromium: Path, page_built: None, start_server: Callable[..., LiveServer], images: Path
 ) -> None:
-    """A run the page reports as failed (here the server refuses the picture: 413) is named with the
-    page's own message, not a TypeError on the missing answer."""
+    """A run the page reports as failed (here the server refuses the picture: 413) is a row that names
+    the page's own message, with no figures (not a TypeError on the missing answer): the report goes on
+    with the other visitors."""
     strict = start_server(max_pixels="1000")
     job = browser_jobs(images)[1]
-    with pytest.raises(RuntimeError, match="HTTP 413"):
-        new_visitor(chromium, strict.url, job, simd=True, threads=1)
+    visit = new_visitor(chromium, strict.url, job, simd=True, threads=1)
+    assert "HTTP 413" in visit["error"]
+    assert (visit["job"], visit["simd"], visit["threads"]) == (job.name, True, 1)
+    assert "first_use" not in visit and "bytes" not in visit
 
 
 def test_a_page_that_cannot_get_ready_says_why_at_once(
