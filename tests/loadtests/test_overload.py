@@ -4,6 +4,7 @@ flat, and the service answers normally as soon as the load stops."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import httpx
 
 from loadtests.launch import Scenario, run_locust
 from service.settings import CPU_COUNT
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, metric
 
 MAX_PENDING = 4
 QUEUE_TIMEOUT_S = 5.0
@@ -64,6 +65,12 @@ def test_overload_is_refused_fast_and_the_service_recovers(
     assert rss_after - rss_before < 50  # no growth with the load
 
     with server.client() as client:  # recovers at once
+        # once the requests the load left admitted (at most MAX_PENDING, whose clients locust dropped as it
+        # stopped) have ended: one still running would hold a core, and this request's queue time with it
+        deadline = time.monotonic() + 30
+        while metric(client.get("/metrics").text, "mva_queue_depth") > 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert metric(client.get("/metrics").text, "mva_queue_depth") == 0
         response = client.post("/classify", files={"image": (images / "grace_hopper.bmp").read_bytes()})
         assert response.status_code == 200
         timing = response.json()["timing"]
