@@ -6,6 +6,13 @@
 import { runInBrowser } from './browser.mjs';
 import { callWithUpload } from './upload.mjs';
 
+/** A webcam frame as the JPEG a camera app would save. */
+async function frameJpeg(picture) {
+  const canvas = new OffscreenCanvas(picture.width, picture.height);
+  canvas.getContext('2d').drawImage(picture.bitmap, 0, 0);
+  return canvas.convertToBlob({ type: 'image/jpeg', quality: 0.85 });
+}
+
 export class LiveMode {
   /** settings() -> {job, browserConfig, apiQuery, upload}: what the page's controls say now. */
   constructor({ video, manifest, settings, onFrame }) {
@@ -75,12 +82,11 @@ export class LiveMode {
     return result.faces;
   }
 
-  // the frame as a JPEG is "the file as picked"; the shrunk upload shrinks it further, as for a picture
+  // the frame as a JPEG is "the file as picked"; the shrunk upload shrinks the frame itself, as for a
+  // picture, so the full-size JPEG is encoded only when it is what goes out
   async serverFaces(picture) {
     const { job, apiQuery, upload } = this.settings();
-    const canvas = new OffscreenCanvas(picture.width, picture.height);
-    canvas.getContext('2d').drawImage(picture.bitmap, 0, 0);
-    const blob = await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.85 });
+    const blob = upload === 'shrunk' ? null : await frameJpeg(picture);
     const input = this.manifest.models[job.model].input;
     const { payload } = await callWithUpload(upload, picture, blob, input, job.task, apiQuery);
     return payload.faces;
