@@ -34,7 +34,7 @@ lint: install
 	$(BIN)/mypy
 
 test: models web lint
-	MVA_TEST_IMAGES=$(IMAGES) $(BIN)/pytest
+	MVA_TEST_IMAGES='$(IMAGES)' $(BIN)/pytest
 
 # The locked Python dependencies against PyPI's vulnerability data (README, "Dependency audit").
 AUDIT_ARGS ?=
@@ -67,7 +67,7 @@ bench: models
 
 # The server-speed goals (HTTP overhead, saturation, workers x threads grid, RSS, preset=auto vs bench).
 bench-goals: models
-	$(BIN)/mobile-vision-api bench-goals $(if $(IMAGES),--large-image $(IMAGES)/cat_1080p.jpg)
+	$(BIN)/mobile-vision-api bench-goals $(if $(IMAGES),--large-image '$(IMAGES)/cat_1080p.jpg')
 
 # The README's generated Results blocks (<!-- results:NAME -->) from artifacts/bench and the compare run.
 results: install
@@ -98,7 +98,7 @@ docker-context: install docker-images
 # may lack one kind: cp of a glob that matches nothing failed)
 DOCKER_IMAGES ?= docker/images
 docker-images:
-	$(if $(IMAGES),find $(IMAGES)/ -maxdepth 1 -type f \
+	$(if $(IMAGES),find '$(IMAGES)/' -maxdepth 1 -type f \
 	  \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.bmp' -o -iname '*.png' \) \
 	  -exec cp -u -t $(DOCKER_IMAGES)/ {} +)
 
