@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api import cors
-from service.api.inference import timing_so_far
+from service.api.request_timing import timing_so_far
 from service.errors import ServiceError
 
 log = logging.getLogger("mobile_vision_api")

@@ -1,5 +1,6 @@
 """What /classify and /detect share: read the upload, resolve settings, run the pipeline and the
-task's postprocessing in the inference pool, and report timing (body, Server-Timing, metrics)."""
+task's postprocessing in the inference pool, and report timing (body, Server-Timing, metrics;
+service/api/request_timing.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fastapi import Request, Response
 from pydantic import BaseModel
 
 from service.api.params import EngineQuery, resolve_settings
+from service.api.request_timing import start_timer
 from service.api.schemas import ImageInfo
 from service.api.state import AppState
 from service.api.upload import read_upload
@@ -23,7 +25,7 @@ from service.inference import ClientLeft
 from service.manifest import ModelSpec, Task
 from service.pipeline import PipelineOutput, prepare, run_pipeline
 from service.settings import EngineSettings
-from service.timing import StageTimer, server_timing_header
+from service.timing import StageTimer
 
 R = TypeVar("R")
 
@@ -145,29 +147,6 @@ async def _infer_batched(
         result = await state.pool.execute(post_job, 1, timer, gone)
     state.metrics.inferences.labels(spec.name, runner.settings.engine).inc()
     return InferenceResult(result, output, runner.settings, timer, batch_size)
-
-
-def start_timer(request: Request) -> StageTimer:
-    """The request's stage timer, kept on the request: an error from here on still reports, in
-    Server-Timing, the stages the request went through (service/api/errors.py: timing_so_far)."""
-    timer = StageTimer()
-    request.state.stage_timer = timer
-    return timer
-
-
-def timing_so_far(request: Request) -> dict[str, str]:
-    """The Server-Timing header of an error answer, when the request's timer had started. Not the
-    stage histograms: they describe answered requests, and a stage never reached is no 0 ms."""
-    timer: StageTimer | None = getattr(request.state, "stage_timer", None)
-    return {} if timer is None else {"Server-Timing": server_timing_header(timer.so_far())}
-
-
-def finish_timing(request: Request, timer: StageTimer) -> tuple[dict[str, float], dict[str, str]]:
-    """Close the timer. Returns the figures and the Server-Timing header; the stage histograms observe
-    the figures once the response is sent (service/api/middleware.py), off the client's wait."""
-    timing = timer.finish()
-    request.state.stage_timing = timing
-    return timing, {"Server-Timing": server_timing_header(timing)}
 
 
 def json_response(body: BaseModel, headers: dict[str, str]) -> Response:

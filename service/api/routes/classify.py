@@ -5,9 +5,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import Field
 
-from service.api.inference import finish_timing, infer, json_response, model_for, state_of
+from service.api.inference import infer, json_response, model_for, state_of
 from service.api.params import EngineQuery
 from service.api.query import openapi_parameters, parse_query
+from service.api.request_timing import finish_timing
 from service.api.schemas import ClassifyResponse, ErrorResponse, Prediction, Timing
 from service.tasks.classification import top_k
 

@@ -7,9 +7,10 @@ from pydantic import Field
 
 from service.annotate import annotate
 from service.api.accept import preferred
-from service.api.inference import finish_timing, infer, json_response, model_for, state_of
+from service.api.inference import infer, json_response, model_for, state_of
 from service.api.params import EngineQuery
 from service.api.query import openapi_parameters, parse_query
+from service.api.request_timing import finish_timing
 from service.api.routes.classify import ERRORS, IMAGE_BODY
 from service.api.schemas import Box, DetectResponse, FaceOut, Point, Timing
 from service.pipeline import PipelineOutput
