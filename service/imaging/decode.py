@@ -105,11 +105,6 @@ class DecodedImage:
         return int(self.pixels.shape[0])
 
     @property
-    def downscale(self) -> float:
-        """Original width over decoded width (1.0 when decoded at full size)."""
-        return self.width / self.decoded_width
-
-    @property
     def coverage(self) -> tuple[float, float]:
         """The share of the decoded width and height the picture fills: libjpeg rounds a DCT-scaled size
         up (209 rows at 1/8 give 27, not 26.125), so the last column and row are partly block padding."""

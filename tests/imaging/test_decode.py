@@ -214,7 +214,7 @@ def test_large_jpeg_is_decoded_at_reduced_dct_scale_but_never_below_the_minimum(
     assert (reduced.width, reduced.height) == (full.width, full.height)  # reports the original size
     assert reduced.decoded_width < full.decoded_width
     assert reduced.decoded_width >= full.width // 5 and reduced.decoded_height >= full.height // 5
-    assert reduced.downscale > 1
+    assert reduced.scale < 1 and full.scale == 1
 
 
 @pytest.mark.parametrize("orientation", [1, 6])
