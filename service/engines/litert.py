@@ -39,6 +39,12 @@ class _Interpreter:
         self.outputs = self.interpreter.get_output_details()
 
 
+def input_shape_of(path: Path) -> tuple[int, ...]:
+    """The input tensor's shape a tflite file declares, e.g. (1, 224, 224, 3): read from the model, with
+    no kernels prepared and no tensors allocated."""
+    return tuple(int(d) for d in Interpreter(model_path=str(path)).get_input_details()[0]["shape"])
+
+
 class LiteRTRunner(Runner):
     def __init__(
         self,
@@ -59,7 +65,6 @@ class LiteRTRunner(Runner):
         first = _Interpreter(path, kernels, self._threads)
         self._created = 1
         self._idle.put(first)
-        self.input_shape = tuple(int(d) for d in first.input["shape"])  # e.g. (1, 224, 224, 3)
         scale, zero_point = first.input["quantization"]
         self._feeds_pixels = first.input["dtype"] == np.uint8 and quantization_matches(
             spec, scale, zero_point

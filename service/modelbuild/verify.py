@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from service.engines.litert import LiteRTRunner
+from service.engines.litert import LiteRTRunner, input_shape_of
 from service.engines.onnx import OnnxRuntimeRunner
 from service.errors import ServiceError
 from service.imaging.decode import decode_image
@@ -40,7 +40,7 @@ def input_shape(spec: ModelSpec) -> tuple[int, ...]:
 def check_input(spec: ModelSpec, tflite: Path) -> None:
     """The tflite takes the input its manifest entry describes. A source changed without its entry (a
     version bump to a model of another size) failed in LiteRT's set_tensor: a ValueError, a traceback."""
-    takes = LiteRTRunner(tflite, spec.input, spec.precisions[0], "xnnpack", 1, 1).input_shape
+    takes = input_shape_of(tflite)
     if takes != input_shape(spec):
         raise VerificationError(
             f"{spec.name}: {spec.source.filename} takes input {'x'.join(map(str, takes))}, "
