@@ -15,6 +15,7 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from service.api.app import create_app
@@ -97,7 +98,7 @@ class CannotListen(Exception):
     1024 without the privilege. `serve` says so in one line and exits with EXIT_CANNOT_LISTEN."""
 
 
-EXIT_CANNOT_LISTEN = 3  # uvicorn's own exit code for a start-up failure
+EXIT_CANNOT_LISTEN = STARTUP_FAILURE  # uvicorn's own exit code for a start-up failure (3)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
