@@ -106,7 +106,9 @@ def bench_browser(
 
 def failures(summaries: list[dict[str, Any]], visitors: list[dict[str, Any]]) -> list[str]:
     """What failed, one line each: the page's configurations, then the new visitors."""
-    rows = [f"{s['job']['name']}, {f['label']}: {f['error']}" for s in summaries for f in s["failed"]]
+    from service.browserbench.report import failed_configurations
+
+    rows = failed_configurations(summaries)
     rows += [f"{v['job']}, new visitor ({v['link']}): {v['error']}" for v in visitors if v.get("error")]
     return rows
 

@@ -187,6 +187,13 @@ def _kib(value: float | None) -> str:
     return "-" if value is None else f"{value / 1024:.0f}"
 
 
+def failed_configurations(summaries: list[dict[str, Any]]) -> list[str]:
+    """The page's configurations that failed, one line each: job, configuration, the error."""
+    return [
+        f"{s['job']['name']}, {f['label']}: {_one_line(f['error'])}" for s in summaries for f in s["failed"]
+    ]
+
+
 def markdown(
     summaries: list[dict[str, Any]], deployments: list[dict[str, Any]], visitors: list[dict[str, Any]]
 ) -> str:
@@ -220,12 +227,10 @@ def markdown(
     if not_as_asked:
         lines += ["", "Browser configurations that did not run as asked (their figures are left out: -):", ""]
         lines += not_as_asked
-    failed = [
-        f"- {s['job']['name']}, {f['label']}: {_one_line(f['error'])}" for s in summaries for f in s["failed"]
-    ]
+    failed = failed_configurations(summaries)
     if failed:
         lines += ["", "Failed, no figures (the ratios come from the configurations that ran):", ""]
-        lines += failed
+        lines += [f"- {line}" for line in failed]
     lines += ["", "Published claims, against the measured ratios:", ""]
     for key, (text, lo, hi) in CLAIMS.items():
         field = {
