@@ -10,7 +10,7 @@ import hashlib
 import os
 import threading
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -170,16 +170,18 @@ async def file_response(request: Request, path: Path, etags: ETags) -> Response:
         # deleted since the caller found it (web/build.mjs starts by removing the whole folder): as
         # missing as a file never built, not a 500
         return error_response(404, "not_found", f"no file {path.name!r} (deleted by a rebuild?)", "path")
-    async with AsyncExitStack() as owned:  # closed here unless the body is sent from it
-        opened = await owned.enter_async_context(anyio.wrap_file(file))
-        response = _answer(request, path, chosen, opened, version)
-        if isinstance(response, RangesResponse):
-            owned.pop_all()  # the response closes the file once sent
-        return response
+    try:
+        response = _answer(request, path, chosen, file, version)
+    except BaseException:
+        file.close()
+        raise
+    if not isinstance(response, RangesResponse):
+        file.close()  # a 304, 412 or 416: no body from it (a response with one closes it once sent)
+    return response
 
 
 def _answer(
-    request: Request, path: Path, chosen: Representation, file: anyio.AsyncFile[bytes], version: FileVersion
+    request: Request, path: Path, chosen: Representation, file: BinaryIO, version: FileVersion
 ) -> Response:
     headers = {
         **ISOLATION_HEADERS,
@@ -231,7 +233,7 @@ class RangesResponse(FileResponse):
 
     def __init__(
         self,
-        file: anyio.AsyncFile[bytes],
+        file: BinaryIO,
         path: Path,
         ranges: list[ByteRange] | None,
         headers: dict[str, str],
@@ -239,7 +241,7 @@ class RangesResponse(FileResponse):
         stat_result: os.stat_result,
     ) -> None:
         super().__init__(path, headers=headers, media_type=media_type, stat_result=stat_result)
-        self.file = file
+        self.file = anyio.wrap_file(file)
         spans = ",".join(f"{start}-{end - 1}" for start, end in ranges or ())
         self.range_header = f"bytes={spans}".encode("latin-1") if ranges else None
 
