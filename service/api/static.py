@@ -115,10 +115,17 @@ def open_version(path: Path, etags: ETags) -> tuple[BinaryIO, FileVersion]:
         raise
 
 
+def _tags(header: str, weak: bool) -> set[str]:
+    """An If-Match / If-None-Match list's entity tags; `weak`: compared weakly (a W/ tag as its strong
+    twin, RFC 9110 8.8.3.2), else as written (a W/ tag then never equals a strong ETag)."""
+    tags = {tag.strip() for tag in header.split(",")}
+    return {tag.removeprefix("W/") for tag in tags} if weak else tags
+
+
 def matches(if_none_match: str | None, etag: str) -> bool:
     if not if_none_match:
         return False
-    candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    candidates = _tags(if_none_match, weak=True)
     return "*" in candidates or etag in candidates
 
 
@@ -128,7 +135,7 @@ def precondition_failed(request: Request, version: FileVersion) -> bool:
     client resuming with If-Match rather than If-Range got a range of the new version to splice."""
     if_match = request.headers.get("if-match")
     if if_match is not None:
-        candidates = {tag.strip() for tag in if_match.split(",")}
+        candidates = _tags(if_match, weak=False)
         return "*" not in candidates and version.etag not in candidates
     since = _http_date(request.headers.get("if-unmodified-since"))
     return since is not None and int(version.stat.st_mtime) > since
