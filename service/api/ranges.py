@@ -21,7 +21,7 @@ MAX_RANGES = 100
 
 
 class RangeAnswer(Enum):
-    # If-Range names another version, another unit, a malformed header, ranges partly past the end
+    # If-Range names another version, another unit, a malformed header, too many ranges
     WHOLE = "whole"  # 200, the whole file
     UNSATISFIABLE = "unsatisfiable"  # no range is in the file: 416
 
@@ -37,7 +37,7 @@ def answer_to(range_header: str, size: int, if_range: str | None, etag: str) -> 
     if not equals or unit.strip().lower() != "bytes":
         return RangeAnswer.WHOLE  # RFC 9110 14.2: a unit the server does not understand MUST be ignored
     in_file: list[ByteRange] = []
-    past_the_end = 0
+    past_the_end = False
     for part in range_set.split(","):
         spec = _RANGE_SPEC.fullmatch(part.strip())
         if spec is None:
@@ -49,19 +49,15 @@ def answer_to(range_header: str, size: int, if_range: str | None, etag: str) -> 
             if int(suffix) > 0 and size > 0:
                 in_file.append((max(size - int(suffix), 0), size))
             else:
-                past_the_end += 1
+                past_the_end = True
         elif last and int(last) < int(first):
             return RangeAnswer.WHOLE
         elif int(first) < size:
             in_file.append((int(first), min(int(last) + 1, size) if last else size))
         else:
-            past_the_end += 1
+            past_the_end = True  # RFC 9110 14.1.1: unsatisfiable; the others in the file are still sent
     if not in_file:
         return RangeAnswer.UNSATISFIABLE if past_the_end else RangeAnswer.WHOLE
-    if past_the_end:
-        # some ranges in the file, some not: the RFC's answer would be the ones in it, which FileResponse
-        # cannot send (416 for all); the whole file is the other answer the RFC allows
-        return RangeAnswer.WHOLE
     merged = _merged(in_file)
     return merged if len(merged) <= MAX_RANGES else RangeAnswer.WHOLE
 
