@@ -66,6 +66,26 @@ def commands(readme: Path, program: Sequence[str]) -> list[list[str]]:
     ]
 
 
+def section(heading: str, readme: Path = README) -> str:
+    """The text under the README's `heading` line (e.g. "### Settings") up to the next heading of its level
+    or above; a `#` line inside a code block is no heading."""
+    level = len(heading) - len(heading.lstrip("#"))
+    lines = readme.read_text().splitlines(keepends=True)
+    start = lines.index(heading + "\n") + 1
+    fenced = False
+    for end in range(start, len(lines)):
+        fenced ^= lines[end].startswith("```")
+        hashes = len(lines[end]) - len(lines[end].lstrip("#"))
+        if not fenced and 0 < hashes <= level and lines[end][hashes : hashes + 1] == " ":
+            return "".join(lines[start:end])
+    return "".join(lines[start:])
+
+
+def paragraphs(text: str) -> list[str]:
+    """`text` cut at its blank lines."""
+    return re.split(r"\n\s*\n", text.strip())
+
+
 def options(words: Sequence[str]) -> list[str]:
     """The option names among a command's words (`--out=x` is `--out`)."""
     return [word.split("=", 1)[0] for word in words if re.match(r"-{1,2}[A-Za-z]", word)]

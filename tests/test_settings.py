@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,6 @@ from service.artifacts import ArtifactLayout
 from service.settings import (
     CPU_COUNT,
     ENV_PREFIX,
-    PROJECT_ROOT,
     ApiKeyFileError,
     EngineSettings,
     InvalidServerSettings,
@@ -20,6 +18,7 @@ from service.settings import (
     load_server_settings,
 )
 from tests.conftest import models_with_int8_signed
+from tests.readme import section
 
 
 def test_presets_mirror_tfjs_wasm_backends() -> None:
@@ -247,19 +246,15 @@ def test_int8_signed_by_name_stops_start_up_unless_the_build_verified_it(
 
 def test_the_readme_names_every_server_variable() -> None:
     """README, "Settings": a variable the section leaves out is one a user cannot find."""
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    section = re.search(r"^### Settings\n(.*?)^### ", readme, re.M | re.S)
-    assert section
+    settings = section("### Settings")
     variables = {f"{ENV_PREFIX}{name.upper()}" for name in ServerSettings.model_fields}
-    assert {v for v in variables if f"`{v}`" not in section.group(1)} == set()
+    assert {v for v in variables if f"`{v}`" not in settings} == set()
 
 
 def test_the_readme_gives_each_list_variables_default_as_json() -> None:
     """README, "Settings": a list variable is JSON (MVA_WARM_MODELS=mobilenet_v2 stops the server), so
     its default is written as the JSON to type; MVA_WARM_MODELS had none."""
-    section = re.search(r"^### Settings\n(.*?)^### ", (PROJECT_ROOT / "README.md").read_text(), re.M | re.S)
-    assert section
-    text = " ".join(section.group(1).split())  # a default may wrap over lines
+    text = " ".join(section("### Settings").split())  # a default may wrap over lines
     defaults = {
         f"{ENV_PREFIX}{name.upper()}": field.default
         for name, field in ServerSettings.model_fields.items()

@@ -19,6 +19,7 @@ from service.artifacts import ArtifactLayout
 from service.errors import ServiceError
 from service.settings import PROJECT_ROOT, ServerSettings
 from tests.conftest import LiveServer, server_timing
+from tests.readme import paragraphs, section
 
 
 def test_an_unexpected_error_is_a_json_500_logged_with_its_request_id(
@@ -120,7 +121,5 @@ def test_the_readme_lists_every_error_code_the_service_answers() -> None:
     literal = set(re.findall(r'error_response\(\s*\d+,\s*"(\w+)"', sources))
     codes = _codes_of(ServiceError) | set(HTTP_ERROR_CODES.values()) | literal
     assert {"unauthorized", "precondition_failed", "internal_error", "cors_not_allowed"} <= codes
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    paragraph = re.search(r"^Errors are JSON (.*?)\n\n", readme, re.M | re.S)
-    assert paragraph
-    assert {code for code in codes if f"`{code}`" not in paragraph.group(1)} == set()
+    paragraph = next(text for text in paragraphs(section("### API")) if text.startswith("Errors are JSON "))
+    assert {code for code in codes if f"`{code}`" not in paragraph} == set()

@@ -3,13 +3,12 @@ no body; it is not an operation of its own in the OpenAPI document."""
 
 from __future__ import annotations
 
-import re
-
 import httpx
 import pytest
 
 from service.api.app import create_app
-from service.settings import PROJECT_ROOT, ServerSettings
+from service.settings import ServerSettings
+from tests.readme import paragraphs, section
 
 GET_PATHS = [
     "/",
@@ -63,12 +62,11 @@ def test_head_is_not_an_operation_in_the_openapi_document(client: httpx.Client) 
 def test_the_readmes_api_table_names_every_route_of_the_openapi_document() -> None:
     """README, "API": a route the table leaves out is one a user does not know to call (the model files
     were missing). The document's `{name}` is the table's `<name>`."""
-    table = re.search(r"^### API\n\n(.*?)\n\n", (PROJECT_ROOT / "README.md").read_text(), re.M | re.S)
-    assert table
+    table = paragraphs(section("### API"))[0]
     document = create_app(ServerSettings(warm_models=[])).openapi()
     routes = {
         f"`{method.upper()} {path.replace('{', '<').replace('}', '>')}`"
         for path, operations in document["paths"].items()
         for method in operations
     }
-    assert {route for route in routes if route not in table.group(1)} == set()
+    assert {route for route in routes if route not in table} == set()

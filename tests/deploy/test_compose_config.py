@@ -18,6 +18,7 @@ from service.api.upload import _MULTIPART_SLACK
 from service.modelbuild.verify import IMAGE_SUFFIXES
 from service.settings import PROJECT_ROOT, ServerSettings
 from tests.deploy.dockerfile import dockerfile_stages
+from tests.readme import section
 
 NGINX_CONF = (PROJECT_ROOT / "deploy" / "nginx" / "default.conf").read_text()
 DOCKERFILE = (PROJECT_ROOT / "Dockerfile").read_text()
@@ -199,9 +200,8 @@ def compose_environment(compose_text: str) -> tuple[set[str], set[str]]:
 
 def compose_table_variables(readme: Path) -> set[str]:
     """The variables the README's compose.yaml table names in its settings column."""
-    section = re.search(r"^### compose\.yaml\n(.*?)^#", readme.read_text(), re.M | re.S)
-    assert section
-    rows = [row.split(" | ")[-1] for row in section.group(1).splitlines() if row.startswith("| `")]
+    table = section("### compose.yaml", readme)
+    rows = [row.split(" | ")[-1] for row in table.splitlines() if row.startswith("| `")]
     assert rows
     return {name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]+)[`=]", row)}
 
@@ -216,18 +216,12 @@ def test_the_readmes_compose_table_names_each_setting_the_stack_reads() -> None:
     assert sorted(named - read - set_) == []
 
 
-def _readme_containers_section() -> str:
-    section = re.search(r"^## Containers\n(.*?)^## ", (PROJECT_ROOT / "README.md").read_text(), re.M | re.S)
-    assert section
-    return section.group(1)
-
-
 def test_the_readmes_stack_examples_send_the_key() -> None:
     """The stack wants the API key on /classify, /detect and /v1/models: a README example in the section
     "Containers" that calls them through lb without it only shows the 401."""
     calls = [
         line
-        for line in _readme_containers_section().splitlines()
+        for line in section("## Containers").splitlines()
         if "curl " in line and re.search(r"127\.0\.0\.1:8000/(classify|detect|v1/models)", line)
     ]
     assert calls
@@ -239,7 +233,7 @@ def test_the_readmes_stack_examples_send_pictures_that_exist(images: Path) -> No
     "Failed to open/read local data" and the CLI's "no such file", not with the stack's answer. The
     pictures are the project's own, in ../shared/images beside the checkout (the tests' images)."""
     upload = r"(?:-F image=@|--data-binary @|mobile-vision-api (?:classify|detect) )(\S+)"
-    uploads = re.findall(upload, _readme_containers_section())
+    uploads = re.findall(upload, section("## Containers"))
     assert uploads
     shared = "../shared/images/"
     found = [images / p.removeprefix(shared) if p.startswith(shared) else PROJECT_ROOT / p for p in uploads]
