@@ -260,7 +260,7 @@ API_KEY = "key-for-tests"
 @pytest.fixture(scope="module")
 def guarded(start_module_server: Callable[..., LiveServer]) -> LiveServer:
     """The service wanting API_KEY (MVA_API_KEY), MobileNetV2 warm: for a module's clients of a guarded
-    service (the CLI, the page, /docs)."""
+    service (the CLI, service/client.py, the page, /docs)."""
     return start_module_server(api_key=API_KEY, warm_models='["mobilenet_v2"]')
 
 

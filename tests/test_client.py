@@ -4,20 +4,12 @@ tests/test_cli.py)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import httpx
 import pytest
 
 from service.client import async_client_for, client_for, get_from
-from tests.conftest import LiveServer
-
-KEY = "client-key-for-tests"
-
-
-@pytest.fixture(scope="module")
-def guarded(start_module_server: Callable[..., LiveServer]) -> LiveServer:
-    return start_module_server(api_key=KEY, warm_models="[]")
+from tests.conftest import API_KEY, LiveServer
 
 
 async def _async_status(url: str, headers: dict[str, str]) -> int:
@@ -33,7 +25,7 @@ def test_every_client_reaches_a_loopback_service_past_a_proxy_in_the_environment
     """The proxy's loopback is not this machine's: asked for the service, it gives no answer. The
     CLI and every lab client (bench, load tests, browser bench) build their httpx clients here."""
     url = guarded.url.replace("127.0.0.1", host)
-    key = {"x-api-key": KEY}
+    key = {"x-api-key": API_KEY}
     with client_for(url, timeout=30, headers=key) as client:
         assert client.timeout == httpx.Timeout(30)
         assert client.get("/v1/models").status_code == 200

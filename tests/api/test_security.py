@@ -13,15 +13,14 @@ import pytest
 from service.artifacts import ArtifactLayout
 from service.localserver import free_port, serve_command
 from service.settings import PROJECT_ROOT
-from tests.conftest import LiveServer
-
-KEY = "s3cret-key-for-tests"
+from tests.conftest import API_KEY, LiveServer
 
 
 @pytest.fixture(scope="module")
-def guarded(start_module_server: Callable[..., LiveServer]) -> LiveServer:
+def guarded_with_cors(start_module_server: Callable[..., LiveServer]) -> LiveServer:
+    """conftest's `guarded` that also lets a page on https://app.example call it (CORS)."""
     return start_module_server(
-        api_key=KEY, cors_origins='["https://app.example"]', warm_models='["mobilenet_v2"]'
+        api_key=API_KEY, cors_origins='["https://app.example"]', warm_models='["mobilenet_v2"]'
     )
 
 
@@ -33,8 +32,10 @@ def test_no_key_needed_by_default(client: httpx.Client, images: Path) -> None:
 
 
 @pytest.mark.parametrize("headers", [{}, {"x-api-key": "wrong"}, {"authorization": "Bearer wrong"}])
-def test_missing_or_wrong_key_is_401(guarded: LiveServer, images: Path, headers: dict[str, str]) -> None:
-    with guarded.client() as client:
+def test_missing_or_wrong_key_is_401(
+    guarded_with_cors: LiveServer, images: Path, headers: dict[str, str]
+) -> None:
+    with guarded_with_cors.client() as client:
         response = client.post(
             "/classify", headers=headers, files={"image": (images / "cat.bmp").read_bytes()}
         )
@@ -47,10 +48,14 @@ def test_missing_or_wrong_key_is_401(guarded: LiveServer, images: Path, headers:
 
 @pytest.mark.parametrize(
     "headers",
-    [{"x-api-key": KEY}, {"authorization": f"Bearer {KEY}"}, {"authorization": f"bearer   {KEY}"}],
+    [
+        {"x-api-key": API_KEY},
+        {"authorization": f"Bearer {API_KEY}"},
+        {"authorization": f"bearer   {API_KEY}"},
+    ],
 )
-def test_right_key_is_let_in(guarded: LiveServer, images: Path, headers: dict[str, str]) -> None:
-    with guarded.client() as client:
+def test_right_key_is_let_in(guarded_with_cors: LiveServer, images: Path, headers: dict[str, str]) -> None:
+    with guarded_with_cors.client() as client:
         response = client.post(
             "/classify", headers=headers, files={"image": (images / "cat.bmp").read_bytes()}
         )
@@ -133,10 +138,10 @@ def test_an_empty_key_stops_the_server() -> None:
 
 
 def test_probes_metrics_the_page_and_its_model_files_stay_open(
-    guarded: LiveServer, layout: ArtifactLayout
+    guarded_with_cors: LiveServer, layout: ArtifactLayout
 ) -> None:
     """README (Limits): with a key set, these still answer without it."""
-    with guarded.client() as client:
+    with guarded_with_cors.client() as client:
         assert client.get("/healthz").status_code == 200
         assert client.get("/readyz").status_code == 200
         metrics = client.get("/metrics")
@@ -153,9 +158,9 @@ def test_probes_metrics_the_page_and_its_model_files_stay_open(
         assert docs.status_code == 200 and docs.headers["content-type"].startswith("text/html")
 
 
-def test_cors_allows_only_the_configured_origin(guarded: LiveServer) -> None:
+def test_cors_allows_only_the_configured_origin(guarded_with_cors: LiveServer) -> None:
     preflight = {"access-control-request-method": "POST", "access-control-request-headers": "x-api-key"}
-    with guarded.client() as client:
+    with guarded_with_cors.client() as client:
         allowed = client.options("/classify", headers={"origin": "https://app.example", **preflight})
         assert allowed.status_code == 200 and allowed.text == "OK"  # Starlette's own answer, as it was
         assert allowed.headers["access-control-allow-origin"] == "https://app.example"
@@ -163,16 +168,16 @@ def test_cors_allows_only_the_configured_origin(guarded: LiveServer) -> None:
         assert "access-control-allow-origin" not in denied.headers
 
 
-def test_a_page_on_an_allowed_origin_can_send_head_with_the_key(guarded: LiveServer) -> None:
+def test_a_page_on_an_allowed_origin_can_send_head_with_the_key(guarded_with_cors: LiveServer) -> None:
     """Every GET route answers HEAD, and a HEAD with `X-API-Key` is preflighted: the preflight asking
     for HEAD was a 400 "Disallowed CORS method", so the page's request never left the browser."""
     origin = {"origin": "https://app.example"}
     preflight = {"access-control-request-method": "HEAD", "access-control-request-headers": "x-api-key"}
-    with guarded.client() as client:
+    with guarded_with_cors.client() as client:
         allowed = client.options("/v1/models", headers=origin | preflight)
         assert allowed.status_code == 200
         assert allowed.headers["access-control-allow-origin"] == "https://app.example"
-        answer = client.head("/v1/models", headers=origin | {"x-api-key": KEY})
+        answer = client.head("/v1/models", headers=origin | {"x-api-key": API_KEY})
         assert answer.status_code == 200 and answer.content == b""
         assert answer.headers["access-control-allow-origin"] == "https://app.example"
 
@@ -186,11 +191,11 @@ def test_a_page_on_an_allowed_origin_can_send_head_with_the_key(guarded: LiveSer
     ],
 )
 def test_a_refused_preflight_is_a_json_400_like_every_other_error(
-    guarded: LiveServer, origin: str, method: str, headers: str, refused: str
+    guarded_with_cors: LiveServer, origin: str, method: str, headers: str, refused: str
 ) -> None:
     """Starlette's CORS middleware answers it in plain text ("Disallowed CORS origin")."""
     preflight = {"origin": origin, "access-control-request-method": method}
-    with guarded.client() as client:
+    with guarded_with_cors.client() as client:
         denied = client.options("/classify", headers=preflight | {"access-control-request-headers": headers})
     assert denied.status_code == 400
     assert denied.headers["content-type"] == "application/json"
@@ -205,18 +210,18 @@ def test_a_refused_preflight_is_a_json_400_like_every_other_error(
 
 
 def test_a_page_on_an_allowed_origin_can_send_and_read_the_request_id(
-    guarded: LiveServer, images: Path
+    guarded_with_cors: LiveServer, images: Path
 ) -> None:
     """The browser only lets a page send headers the preflight allows and read those the answer exposes."""
     origin = {"origin": "https://app.example"}
     preflight = {"access-control-request-method": "POST", "access-control-request-headers": "x-request-id"}
-    with guarded.client() as client:
+    with guarded_with_cors.client() as client:
         allowed = client.options("/classify", headers=origin | preflight)
         assert allowed.status_code == 200
         assert "x-request-id" in allowed.headers["access-control-allow-headers"].lower()
         answer = client.post(
             "/classify",
-            headers=origin | {"x-api-key": KEY, "x-request-id": "page-1"},
+            headers=origin | {"x-api-key": API_KEY, "x-request-id": "page-1"},
             files={"image": (images / "cat.bmp").read_bytes()},
         )
         assert answer.status_code == 200 and answer.headers["x-request-id"] == "page-1"
@@ -225,13 +230,13 @@ def test_a_page_on_an_allowed_origin_can_send_and_read_the_request_id(
 
 
 def test_a_page_on_an_allowed_origin_can_read_the_face_count_of_a_picture(
-    guarded: LiveServer, images: Path
+    guarded_with_cors: LiveServer, images: Path
 ) -> None:
     """An annotated /detect answer is a picture: the face count travels only in X-Faces."""
-    with guarded.client() as client:
+    with guarded_with_cors.client() as client:
         answer = client.post(
             "/detect?annotate=true",
-            headers={"origin": "https://app.example", "x-api-key": KEY},
+            headers={"origin": "https://app.example", "x-api-key": API_KEY},
             files={"image": (images / "grace_hopper.bmp").read_bytes()},
         )
         assert answer.status_code == 200 and answer.headers["x-faces"] == "1"
@@ -240,10 +245,10 @@ def test_a_page_on_an_allowed_origin_can_read_the_face_count_of_a_picture(
 
 
 def test_openapi_declares_the_key_only_when_the_server_wants_one(
-    guarded: LiveServer, client: httpx.Client
+    guarded_with_cors: LiveServer, client: httpx.Client
 ) -> None:
     """So Swagger UI's "Authorize" (/docs) sends the key; without a key the document claims no security."""
-    with guarded.client() as keyed:
+    with guarded_with_cors.client() as keyed:
         document = keyed.get("/openapi.json").json()
     schemes = document["components"]["securitySchemes"]
     assert schemes["ApiKey"] == {"type": "apiKey", "in": "header", "name": "X-API-Key"}
