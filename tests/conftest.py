@@ -20,6 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.artifacts import ArtifactLayout
+from service.browserbench.chromium import find_chromium
 from service.engines.registry import RunnerRegistry
 from service.localserver import LOOPBACK, free_port, serve_command, stop, wait_until_ready
 from service.manifest import Manifest
@@ -56,6 +57,21 @@ def images() -> Path:
     if not (IMAGES / "grace_hopper.bmp").exists():
         pytest.fail(f"test images not found in {IMAGES}: set MVA_TEST_IMAGES")
     return IMAGES
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's chromium (never a downloaded browser): the browser tests and bench-browser's."""
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip("chromium not found (install it with `make browser-deps`, or set MVA_CHROMIUM)")
+    return executable
+
+
+@pytest.fixture(scope="session")
+def page_built() -> None:
+    if not (PROJECT_ROOT / "web" / "dist" / "index.html").is_file():
+        pytest.fail("the page is not built: run `make web`")
 
 
 @pytest.fixture(scope="session")

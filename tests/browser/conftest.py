@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from service.browserbench.chromium import chromium_context, find_chromium
+from service.browserbench.chromium import chromium_context
 from service.settings import PROJECT_ROOT
 from tests.conftest import LiveServer
 
@@ -19,20 +19,6 @@ if TYPE_CHECKING:
 
 ARTIFACTS = PROJECT_ROOT / "artifacts" / "browser"
 RUN_TIMEOUT_MS = 180_000  # a cold non-SIMD wasm run on a busy 2-core machine takes seconds
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Path:
-    executable = find_chromium()
-    if executable is None:
-        pytest.skip("chromium not found (install it with `make browser-deps`, or set MVA_CHROMIUM)")
-    return executable
-
-
-@pytest.fixture(scope="session")
-def page_built() -> None:
-    if not (PROJECT_ROOT / "web" / "dist" / "index.html").is_file():
-        pytest.fail("the page is not built: run `make web`")
 
 
 @pytest.fixture(scope="module")

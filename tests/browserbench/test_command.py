@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from service.browserbench.browser_json import BROWSER_SCHEMA
-from service.browserbench.chromium import find_chromium
 from service.browserbench.command import save_report
 from service.settings import PROJECT_ROOT
 from tests.conftest import PREVIOUS_REPORT, LiveServer, hold_previous
@@ -34,21 +33,12 @@ def test_the_report_replaces_the_previous_one_whole(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def chromium() -> Path:
-    executable = find_chromium()
-    if executable is None:
-        pytest.skip("chromium not found (install it with `make browser-deps`, or set MVA_CHROMIUM)")
-    return executable
-
-
-@pytest.fixture
-def page_without_one_wasm(tmp_path: Path, start_server: Callable[..., LiveServer]) -> LiveServer:
+def page_without_one_wasm(
+    page_built: None, tmp_path: Path, start_server: Callable[..., LiveServer]
+) -> LiveServer:
     """A server of a page built without onnxruntime-web's SIMD + threads binary (nor its copies)."""
-    built = PROJECT_ROOT / "web" / "dist"
-    if not (built / "index.html").is_file():
-        pytest.fail("the page is not built: run `make web`")
     page = tmp_path / "page"
-    shutil.copytree(built, page)
+    shutil.copytree(PROJECT_ROOT / "web" / "dist", page)
     for suffix in ("", ".br", ".gz"):
         (page / "vendor" / f"{MISSING_WASM}{suffix}").unlink()
     return start_server(static_dir=str(page))

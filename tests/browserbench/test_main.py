@@ -12,7 +12,6 @@ from pathlib import Path
 import psutil
 import pytest
 
-from service.browserbench.chromium import find_chromium
 from service.settings import PROJECT_ROOT
 from tests.conftest import kill_leftovers
 
@@ -26,11 +25,10 @@ def _started(run: subprocess.Popen[bytes]) -> list[psutil.Process]:
     ]
 
 
+@pytest.mark.usefixtures("chromium")
 def test_a_sigterm_stops_the_server_and_the_browser(tmp_path: Path, images: Path) -> None:
     """The module ran the command without the CLI's SIGTERM handling: a `kill` ended it at once and
     left the server it started (in a process group of its own) serving."""
-    if find_chromium() is None:
-        pytest.skip("chromium not found (install it with `make browser-deps`, or set MVA_CHROMIUM)")
     command = [
         sys.executable, "-m", "service.browserbench", "--iterations", "1", "--images", str(images),
         "--out", str(tmp_path),
