@@ -17,7 +17,7 @@ from PIL import Image
 
 from tests.conftest import IMAGES, LiveServer
 from tests.imaging.test_decode import with_repeated_scan
-from tests.pictures import encoded
+from tests.pictures import encoded, noise_jpeg
 from tests.reference import box_iou
 
 LIMIT = 1_000_000  # the small-limit server's upload limit
@@ -34,12 +34,6 @@ def small_limit_server(start_module_server: Callable[..., LiveServer]) -> LiveSe
 def small(small_limit_server: LiveServer) -> Iterator[httpx.Client]:
     with small_limit_server.client() as c:
         yield c
-
-
-def noise_jpeg() -> bytes:
-    return encoded(
-        Image.fromarray(np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)), "JPEG"
-    )
 
 
 def many_scans() -> bytes:

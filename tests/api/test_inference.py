@@ -17,8 +17,8 @@ from service.api.app import create_app
 from service.batching import MicroBatcher
 from service.settings import ServerSettings
 from service.timing import StageTimer
-from tests.api.test_bad_input import noise_jpeg
 from tests.conftest import LiveServer, server_timing
+from tests.pictures import noise_jpeg
 
 LIMIT = 1_000_000  # the upload limit of the module's server
 

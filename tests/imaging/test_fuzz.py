@@ -4,7 +4,6 @@ string either gives a correctly shaped model input or one of the service's own e
 
 from __future__ import annotations
 
-import io
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
@@ -19,6 +18,7 @@ from service.imaging.decode import decode_image
 from service.imaging.preprocess import min_source_size, preprocess
 from service.manifest import InputSpec
 from tests.conftest import IMAGES
+from tests.pictures import encoded
 
 SPECS = [
     InputSpec(
@@ -36,9 +36,7 @@ def seeds() -> list[bytes]:
         picture = Image.open(IMAGES / name).convert("RGB")
         picture.thumbnail((96, 96))
         for fmt, params in (("JPEG", {"quality": 80}), ("PNG", {}), ("GIF", {}), ("WEBP", {}), ("BMP", {})):
-            buffer = io.BytesIO()
-            picture.save(buffer, format=fmt, **params)
-            out.append(buffer.getvalue())
+            out.append(encoded(picture, fmt, **params))
     return out
 
 
