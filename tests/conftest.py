@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -137,6 +138,14 @@ def server_timing(response: httpx.Response) -> dict[str, float]:
     """A response's Server-Timing figures by stage, in the order sent."""
     parts = (part.split(";dur=") for part in response.headers["server-timing"].split(", "))
     return {name: float(ms) for name, ms in parts}
+
+
+def read_to_close(sock: socket.socket) -> bytes:
+    """Everything the server sends on `sock` until it closes the connection (a raw-socket client)."""
+    reply = b""
+    while chunk := sock.recv(65536):
+        reply += chunk
+    return reply
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from service.localserver import serve_app
-from tests.conftest import LiveServer, until_shutting_down
+from tests.conftest import LiveServer, read_to_close, until_shutting_down
 
 
 def test_sigterm_under_load_loses_no_accepted_request(
@@ -177,13 +177,6 @@ def test_sigint_or_a_second_signal_stops_at_once(
     assert server.process.wait(timeout=20) in (0, 130, -signal.SIGINT)
 
 
-def _read_to_close(sock: socket.socket) -> bytes:
-    reply = b""
-    while chunk := sock.recv(65536):
-        reply += chunk
-    return reply
-
-
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_finishes_the_request_in_flight_and_exits_0(
     tmp_path: Path, images: Path, workers: int
@@ -210,7 +203,7 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0(
                 time.sleep(0.05)
             assert "Shutting down" in log.read_text()  # the request is in flight as the shutdown begins
             sock.sendall(data[1000:])
-            reply = _read_to_close(sock)
+            reply = read_to_close(sock)
         assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
         assert b"Egyptian cat" in reply
         assert process.wait(timeout=30) == 0

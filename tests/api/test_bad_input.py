@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import IMAGES, LiveServer
+from tests.conftest import IMAGES, LiveServer, read_to_close
 from tests.imaging.test_decode import with_repeated_scan
 from tests.pictures import encoded, noise_jpeg
 from tests.reference import box_iou
@@ -241,13 +241,6 @@ def impatient_server(start_module_server: Callable[..., LiveServer]) -> LiveServ
     return start_module_server(receive_timeout_s="1", warm_models='["mobilenet_v2"]')
 
 
-def _read_reply(sock: socket.socket) -> bytes:
-    reply = b""
-    while chunk := sock.recv(65536):  # until the server closes the connection
-        reply += chunk
-    return reply
-
-
 def test_a_stalled_upload_gets_408_and_its_connection_closed(
     impatient_server: LiveServer, images: Path
 ) -> None:
@@ -257,7 +250,7 @@ def test_a_stalled_upload_gets_408_and_its_connection_closed(
             b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 5000\r\n\r\n"
             + (images / "cat_720p.jpg").read_bytes()[:1000]
         )
-        reply = _read_reply(sock)  # returns only once the server closes
+        reply = read_to_close(sock)  # returns only once the server closes
     waited = time.perf_counter() - started
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408") and b"connection: close" in head.lower(), reply
@@ -280,7 +273,7 @@ def test_a_slow_upload_that_keeps_coming_is_answered(impatient_server: LiveServe
         for part in parts:
             time.sleep(0.6)
             sock.sendall(part)
-        reply = _read_reply(sock)
+        reply = read_to_close(sock)
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200"), reply
     assert json.loads(body)["predictions"][0]["label"] == "military uniform"

@@ -13,7 +13,7 @@ import pytest
 
 from service.artifacts import ArtifactLayout
 from service.settings import PROJECT_ROOT
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, read_to_close
 
 PAGE = PROJECT_ROOT / "web" / "dist"  # what the default server serves (`make web`)
 
@@ -147,9 +147,7 @@ def test_dot_segments_never_leave_the_page_or_the_models(server: LiveServer, raw
     not is played by a socket."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(b"GET " + raw_path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        reply = b""
-        while chunk := sock.recv(65536):
-            reply += chunk
+        reply = read_to_close(sock)
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 404"), reply
     assert json.loads(body)["error"]["code"] == "not_found"
