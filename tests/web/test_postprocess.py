@@ -28,6 +28,7 @@ from service.tasks.detection.nms import weighted_nms
 from service.timing import StageTimer
 from tests import pictures
 from tests.conftest import LiveServer
+from tests.reference import corners
 
 NODE = shutil.which("node")
 SRC = PROJECT_ROOT / "web" / "src"
@@ -133,8 +134,7 @@ def test_the_pages_top_k_and_faces_are_the_servers_on_the_same_outputs(
         faces_seen += len(page)
         for mine, theirs in zip(page, server_answer, strict=True):
             assert mine["score"] == pytest.approx(theirs.score, abs=1e-6)
-            corners = [mine["box"][k] for k in ("x_min", "y_min", "x_max", "y_max")]
-            assert corners == pytest.approx(
+            assert corners(mine["box"]) == pytest.approx(
                 [theirs.x_min, theirs.y_min, theirs.x_max, theirs.y_max], abs=1e-3
             )
             assert [k["name"] for k in mine["keypoints"]] == [k.name for k in theirs.keypoints]
