@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
+import click
+
 from service.settings import PROJECT_ROOT
 
 README = PROJECT_ROOT / "README.md"
@@ -89,3 +91,9 @@ def paragraphs(text: str) -> list[str]:
 def options(words: Sequence[str]) -> list[str]:
     """The option names among a command's words (`--out=x` is `--out`)."""
     return [word.split("=", 1)[0] for word in words if re.match(r"-{1,2}[A-Za-z]", word)]
+
+
+def option_names(command: click.Command) -> set[str]:
+    """The names of `command`'s params: its options with their `--no-x` forms (click's own --help is no
+    param), and its arguments'."""
+    return {name for param in command.params for name in param.opts + param.secondary_opts}

@@ -16,7 +16,7 @@ from service.artifacts import ArtifactLayout
 from service.cli import app
 from service.localserver import free_port
 from tests.conftest import API_KEY, LiveServer, models_with_int8_signed
-from tests.readme import README, commands, options
+from tests.readme import README, commands, option_names, options
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -320,7 +320,7 @@ def unknown_cli_words(readme: Path) -> list[str]:
         if command is None:
             unknown.append(" ".join(path))
             continue
-        known = {name for param in command.params for name in param.opts + param.secondary_opts} | {"--help"}
+        known = option_names(command) | {"--help"}
         unknown += [f"{' '.join(path)} {option}" for option in options(words) if option not in known]
     return sorted(set(unknown))
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from loadtests.run import app
 from tests.loadtests.conftest import locust_options, signal_under_load
-from tests.readme import README, commands, options
+from tests.readme import README, commands, option_names, options
 
 
 def test_run_help_names_the_locustfile_options_it_passes_on() -> None:
@@ -46,7 +46,7 @@ def unknown_run_options(readme: Path) -> list[str]:
         if name not in cli.commands:
             unknown.append(name)
             continue
-        known = {o for param in cli.commands[name].params for o in param.opts + param.secondary_opts}
+        known = option_names(cli.commands[name])
         unknown += [f"{name} {o}" for o in options(words) if o not in known | locust_options()]
     return sorted(set(unknown))
 
