@@ -81,16 +81,18 @@ class FileVersion:
 
 
 class ETags:
-    """Strong ETags (content SHA-256), computed once per file version (path, size, mtime)."""
+    """Strong ETags (content SHA-256), computed once per file version: path, and the file's device, inode,
+    size and mtime. The inode tells a rebuild renamed over the path from the old file even when size and
+    mtime agree (a copy that keeps mtimes, or a rebuild within the timestamp granularity)."""
 
     def __init__(self) -> None:
-        self._cache: dict[Path, tuple[tuple[int, int], str]] = {}
+        self._cache: dict[Path, tuple[tuple[int, int, int, int], str]] = {}
         self._lock = threading.Lock()
 
     def of(self, path: Path, file: BinaryIO) -> FileVersion:
         """`file`: `path` opened; its fstat, not the path's: the bytes hashed are the version stat-ed."""
         stat = os.fstat(file.fileno())
-        version = (stat.st_size, stat.st_mtime_ns)
+        version = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
         with self._lock:
             cached = self._cache.get(path)
         if cached is not None and cached[0] == version:

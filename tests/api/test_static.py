@@ -4,6 +4,7 @@ download manager's resumed download, a media element seeking)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -317,6 +318,22 @@ def test_a_rebuild_after_the_headers_were_decided_sends_the_bytes_they_describe(
         assert [body for _, body in byteranges(response)] == [FIRST_BUILD[start:end] for start, end in sent]
     else:
         assert response.content == FIRST_BUILD[sent[0][0] : sent[0][1]]
+
+
+def test_a_rebuild_of_the_same_size_and_mtime_gets_a_new_etag(rebuilt: Rebuilt) -> None:
+    """The ETag cache knew a version by (size, mtime): a rebuild renamed over the path within the
+    filesystem's timestamp granularity (or copied with its mtime kept), as long as the old file, kept
+    the old ETag, and a client's If-None-Match got a 304 for bytes it never had. The rename gives the
+    path a new inode, which the version now includes."""
+    before = rebuilt.client.get("/app.mjs", headers=AS_IS).headers["etag"]
+    stat = rebuilt.path.stat()
+    renamed_over(rebuilt.path, OTHER_BUILD)
+    os.utime(rebuilt.path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert rebuilt.path.stat().st_size == stat.st_size
+    answer = rebuilt.client.get("/app.mjs", headers={**AS_IS, "If-None-Match": before})
+    assert answer.status_code == 200
+    assert answer.content == OTHER_BUILD
+    assert answer.headers["etag"] != before
 
 
 def open_on(path: Path) -> list[str]:
