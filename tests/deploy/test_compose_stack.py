@@ -116,11 +116,17 @@ def test_redirects_through_the_balancer_keep_its_address(lb: httpx.Client) -> No
 
 def test_bodies_over_the_limit_are_refused_as_json(lb: httpx.Client) -> None:
     limit = ServerSettings().max_upload_bytes
-    # just over the image limit: the API refuses it; far over: nginx does, in the same shape
+    # just over the image limit: the API refuses it; far over: nginx does, in the same shape, and with the
+    # request's ID as the API's answers carry it
     for size in (limit + 1, limit + 1024 * 1024):
-        response = lb.post("/classify", content=b"\xff" * size, headers={"content-type": "image/jpeg"})
+        response = lb.post(
+            "/classify",
+            content=b"\xff" * size,
+            headers={"content-type": "image/jpeg", "X-Request-ID": f"too-large-{size}"},
+        )
         assert response.status_code == 413, size
         assert response.json()["error"]["code"] == "payload_too_large"
+        assert response.headers.get("x-request-id") == f"too-large-{size}", size
 
 
 ACCESS_LOG_PROBE_ID = "ci-compose-access-log"  # .ci/containers.sh looks for it in the api's log
@@ -140,7 +146,9 @@ def test_request_ids_pass_the_balancer(lb: httpx.Client, images: Path) -> None:
 
 
 def test_balancer_health(lb: httpx.Client) -> None:
-    assert lb.get("/lb/healthz").json() == {"status": "ok"}
+    own = lb.get("/lb/healthz")
+    assert own.json() == {"status": "ok"}
+    assert re.fullmatch("[0-9a-f]{32}", own.headers.get("x-request-id", "")), own.headers
     assert lb.get("/readyz").status_code == 200
 
 
