@@ -3,6 +3,7 @@ against the best engine-mode cell of the bench run beside it (bench.json)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,8 @@ def auto_vs_bench(layout: ArtifactLayout, manifest: Manifest, bench_json: Path, 
         if not cells:  # e.g. `bench --kernels reference`: auto never picks the scalar kernels
             out[name] = {"note": "the bench ran no SIMD cell of this model: nothing to compare auto with"}
             continue
-        choice = tune(manifest.get(name), layout, rounds=rounds).choice
+        tuned = tune(manifest.get(name), layout, rounds=rounds)
+        choice = tuned.choice
         best = min(cells, key=lambda r: r["p50_ms"])
         picked = next(
             (
@@ -47,5 +49,9 @@ def auto_vs_bench(layout: ArtifactLayout, manifest: Manifest, bench_json: Path, 
             "best_p50_ms": best["p50_ms"],
             "auto_p50_ms_in_bench": picked and picked["p50_ms"],
             "ratio": picked and round(picked["p50_ms"] / best["p50_ms"], 3),
+            # what auto saw when it chose, and how busy the host was then: a choice that differs from the
+            # bench's best can be told from a busy moment (a 2-thread run loses most when a core is taken)
+            "auto_measurements": tuned.as_dict()["measurements"],
+            "load_average_1m": round(os.getloadavg()[0], 2),
         }
     return out

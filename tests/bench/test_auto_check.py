@@ -27,6 +27,10 @@ def test_auto_is_compared_with_the_best_simd_cell_of_the_bench(
             if (r["engine"], r["precision"], r["kernels"], r["threads"])
             == (auto["engine"], auto["precision"], auto["kernels"], auto["threads"])
         ]
+        seen = [{k: m[k] for k in auto} for m in figures["auto_measurements"]]
+        assert auto in seen  # what auto measured is reported beside its choice
+        assert all(m["runs"] == 3 and m["p50_ms"] > 0 for m in figures["auto_measurements"])
+        assert figures["load_average_1m"] >= 0
         if mine:  # the quick bench has onnxruntime and XNNPACK only: auto may pick another
             assert figures["auto_p50_ms_in_bench"] == mine[0]["p50_ms"]
             assert figures["ratio"] == round(mine[0]["p50_ms"] / figures["best_p50_ms"], 3) >= 1.0
