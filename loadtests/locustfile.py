@@ -31,7 +31,8 @@ from loadtests.apikey import api_key_headers
 from loadtests.expectations import Expected, answer_for, check_classify, check_detect, load_answers
 from loadtests.images import UploadImage, image_paths, load_uploads
 from loadtests.server_timing import StageTimes
-from loadtests.thresholds import RunTotals, Thresholds, violations
+from loadtests.slow_requests import SlowRequests
+from loadtests.thresholds import EndpointLatency, RunTotals, Thresholds, violations
 
 log = logging.getLogger("loadtest")
 
@@ -40,16 +41,34 @@ Checker = Callable[[Any, Expected | None], str | None]
 ENGINE_OPTIONS = ("engine", "precision", "simd", "threads", "kernels", "preset")
 # the server's stage figures from every right answer (this process's; the master's also the workers')
 SERVER_STAGES = StageTimes()
+# per endpoint, the requests slower than the p95 limit (this process's; the master's also the workers')
+SLOW_REQUESTS = SlowRequests()
 
 
 @events.report_to_master.add_listener
-def _send_stages(client_id: str, data: dict[str, Any]) -> None:
+def _send_figures(client_id: str, data: dict[str, Any]) -> None:
     data["mva_server_stages"] = SERVER_STAGES.drain()
+    data["mva_slow_requests"] = SLOW_REQUESTS.drain()
 
 
 @events.worker_report.add_listener
-def _merge_stages(client_id: str, data: dict[str, Any]) -> None:
+def _merge_figures(client_id: str, data: dict[str, Any]) -> None:
     SERVER_STAGES.merge(data.get("mva_server_stages", {}))
+    SLOW_REQUESTS.merge(data.get("mva_slow_requests", {}))
+
+
+@events.init.add_listener
+def _count_slow_requests(environment: Environment, **_: Any) -> None:
+    """Each request's exact time against the p95 limit, which locust's rounded times cannot decide.
+    The limit is read per request: a worker gets it from the master when it spawns its users."""
+
+    def count(name: str, response_time: float | None, **_: Any) -> None:
+        options = environment.parsed_options
+        limit = options.mva_max_p95_ms if options is not None else 0.0
+        if limit and response_time is not None:
+            SLOW_REQUESTS.add(name, response_time, limit)
+
+    environment.events.request.add_listener(count)
 
 
 @events.init_command_line_parser.add_listener
@@ -146,13 +165,13 @@ def _apply_thresholds(environment: Environment, **_: Any) -> None:
         return
     total = environment.stats.total
     endpoints = {
-        e.name: e.get_response_time_percentile(0.95) or 0.0
+        e.name: EndpointLatency(
+            e.num_requests, SLOW_REQUESTS.counts.get(e.name, 0), e.get_response_time_percentile(0.95) or 0.0
+        )
         for e in environment.stats.entries.values()
         if e.num_requests
     }
-    totals = RunTotals(
-        total.num_requests, total.num_failures, total.get_response_time_percentile(0.95) or 0.0, endpoints
-    )
+    totals = RunTotals(total.num_requests, total.num_failures, endpoints)
     problems = violations(totals, _thresholds(options))
     for problem in problems:
         log.error("threshold not met: %s", problem)

@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -183,12 +184,11 @@ class _ProxyWithNoUpstream(BaseHTTPRequestHandler):
         pass  # no line on stderr per request
 
 
-@pytest.fixture(scope="module")
-def proxy_error_page() -> Iterator[str]:
-    """The URL of a real HTTP server on loopback that answers as a proxy whose upstream is down: what
-    the clients (CLI, page) must name as a proxy's error page instead of failing to parse it. Also
-    usable as HTTP_PROXY: it answers an absolute-URL request the same way."""
-    server = ThreadingHTTPServer((LOOPBACK, 0), _ProxyWithNoUpstream)
+@contextmanager
+def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """The URL of a real HTTP server on loopback answering with `handler` (a thread per request) until
+    the block ends."""
+    server = ThreadingHTTPServer((LOOPBACK, 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -197,6 +197,15 @@ def proxy_error_page() -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture(scope="module")
+def proxy_error_page() -> Iterator[str]:
+    """The URL of a real HTTP server on loopback that answers as a proxy whose upstream is down: what
+    the clients (CLI, page) must name as a proxy's error page instead of failing to parse it. Also
+    usable as HTTP_PROXY: it answers an absolute-URL request the same way."""
+    with http_server(_ProxyWithNoUpstream) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """Helpers for the load-test tests: the `loadtests.run` command interrupted under load, as a terminal's
-Ctrl-C or a CI job's timeout does it; the options locust takes with the locustfile."""
+Ctrl-C or a CI job's timeout does it; the options locust takes with the locustfile; a late server
+answering as the service does."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psutil
 
@@ -74,3 +78,28 @@ def locust_options() -> frozenset[str]:
         [sys.executable, "-c", _LOCUST_OPTIONS], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
     ).stdout
     return frozenset(json.loads(printed))
+
+
+def late_replayer(answers: Mapping[str, bytes], delay_s: float) -> type[BaseHTTPRequestHandler]:
+    """A late server's handler: each POST waits `delay_s`, then gets the JSON answer `answers` holds for its
+    path (the service's own, recorded), so that every request takes a little more than `delay_s`. The
+    service itself would add its own time under load, which a busy host makes tens or hundreds of ms."""
+
+    class LateReplayer(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as locust's client expects of the service
+        wbufsize = -1  # head and body in one send: apart, Nagle and delayed ACKs add 40 ms
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            time.sleep(delay_s)
+            body = answers[urlsplit(self.path).path]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass  # no line on stderr per request
+
+    return LateReplayer
