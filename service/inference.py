@@ -95,6 +95,8 @@ class InferencePool:
         self._budget = CoreBudget(cores)
         self._executor = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="inference")
         self.pending = 0  # touched only on the event loop thread
+        # told `pending` at each change, for a figure other processes read (service/api/metrics.py)
+        self.pending_changed: Callable[[int], None] | None = None
 
     def retry_after(self) -> str:
         return str(max(1, round(self.queue_timeout_s / 2)))
@@ -107,11 +109,16 @@ class InferencePool:
                 f"{self.pending} requests are queued or running (limit {self.max_pending}); retry later",
                 headers={"Retry-After": self.retry_after()},
             )
-        self.pending += 1
+        self._count_pending(1)
         try:
             yield
         finally:
-            self.pending -= 1
+            self._count_pending(-1)
+
+    def _count_pending(self, change: int) -> None:
+        self.pending += change
+        if self.pending_changed is not None:
+            self.pending_changed(self.pending)
 
     async def run(
         self, fn: Callable[[], T], threads: int, timer: StageTimer, client_left: ClientLeft | None = None

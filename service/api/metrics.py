@@ -56,16 +56,19 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="livesum",  # the processes' depths added up, of live processes only
         )
-        self._queue_depth = queue_depth
         if not self.shared:
             self._depth.set_function(queue_depth)  # read at scrape time
         # labels() looks its child up under a lock on every call; a request observes eight stages
         self._stage_children: dict[tuple[str, str], Histogram] = {}
 
+    def queue_depth_changed(self, depth: int) -> None:
+        """With several processes (`shared`), the pool's every change: a scrape reads the other processes'
+        files, not their pools. Written only when a request ended or a scrape came, the requests waiting
+        behind a long one were missing from every scrape another process answered."""
+        self._depth.set(depth)
+
     def count_request(self, route: str, status: int) -> None:
         self.requests.labels(route, str(status)).inc()
-        if self.shared:  # a scrape reads other processes' files, not their pools: keep this one's current
-            self._depth.set(self._queue_depth())
 
     def observe_timing(self, route: str, timing: dict[str, float]) -> None:
         children = self._stage_children
@@ -78,7 +81,6 @@ class Metrics:
     def render(self) -> bytes:
         if not self.shared:
             return generate_latest(self.registry)
-        self._depth.set(self._queue_depth())
         folder = os.environ[MULTIPROC_DIR]
         _forget_dead_processes(folder)
         every_process = CollectorRegistry()

@@ -8,6 +8,7 @@ import contextlib
 import os
 import re
 import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -110,7 +111,7 @@ def test_a_killed_process_leaves_no_queue_depth_behind(tmp_path: Path, images: P
         try:
             with ThreadPoolExecutor(3) as pool:
                 pool.map(send_slow, range(3))
-                for _ in range(200):  # a scrape the victim answers writes its current depth to its file
+                for _ in range(200):  # until the victim's file counts a request inside it
                     with httpx.Client(base_url=url) as fresh:
                         fresh.get("/metrics")
                     if any(value > 0 for value in victims_depth()):
@@ -141,3 +142,53 @@ def test_a_metrics_file_not_yet_sized_does_not_fail_the_scrape(tmp_path: Path, i
                 scrape = fresh.get("/metrics")
             assert scrape.status_code == 200, scrape.text
             assert 'mva_requests_total{route="/classify",status="200"} 1.0' in scrape.text
+
+
+def test_a_process_shows_the_requests_it_holds_to_a_scrape_another_answers(
+    tmp_path: Path, images: Path
+) -> None:
+    """Each process wrote its queue depth to its file only when one of its requests ended or it answered
+    a scrape: requests waiting in one process showed in a scrape another answered only once one had
+    finished (one fewer), and never while the first of them ran, however long that took."""
+    run = tmp_path / "run"
+    image = (images / "cat.bmp").read_bytes()
+    # one core, LiteRT's reference kernels (~130 ms a request, more for the first: it builds the
+    # runner): three requests wait in turn
+    env = {"MVA_RUN_DIR": str(run), "MVA_WARM_MODELS": '["mobilenet_v2"]', "MVA_INFERENCE_CORES": "1"}
+    with serve_app(env, workers=2) as (url, _):
+        holder, other = (int(p.name) for p in (run / "ready").iterdir())
+        depth_file = run / "metrics" / f"gauge_livesum_{holder}.db"
+
+        def holders_depth() -> float:
+            values = [value for _, value, _, _ in MmapedDict.read_all_values_from_file(str(depth_file))]
+            return max(values, default=0.0)
+
+        def send_slow() -> int:
+            with httpx.Client(base_url=url, timeout=60) as fresh:
+                answer = fresh.post("/classify", params={"preset": "scalar"}, files={"image": image})
+            return answer.status_code
+
+        def resume(pid: int) -> None:
+            # uvicorn's supervisor kills a worker that has not answered its ping for 5 s
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+        os.kill(other, signal.SIGSTOP)  # it accepts nothing: every connection reaches the holder
+        try:
+            with ThreadPoolExecutor(3) as pool:
+                answers = [pool.submit(send_slow) for _ in range(3)]
+                while holders_depth() < 3 and not all(answer.done() for answer in answers):
+                    time.sleep(0.01)
+                os.kill(holder, signal.SIGSTOP)  # as it is: the scrape below reaches the other
+                held = holders_depth()
+                resume(other)
+                with httpx.Client(base_url=url, timeout=60) as fresh:
+                    scraped = _sample(fresh.get("/metrics").text, "mva_queue_depth")
+                resume(holder)
+                assert [answer.result() for answer in answers] == [200] * 3
+        finally:
+            resume(other)
+            resume(holder)
+        assert held == scraped == 3
+        with httpx.Client(base_url=url, timeout=60) as fresh:  # and none once they are answered
+            assert _sample(fresh.get("/metrics").text, "mva_queue_depth") == 0
