@@ -7,6 +7,7 @@ shutdown is the supervisor's (DrainingSupervisor)."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import threading
@@ -15,17 +16,27 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from service.api.app import create_app
 from service.logs import log_config
+from service.processes import end_with_parent
 from service.settings import load_server_settings
 from service.workers import drain_marker, shared_run_folder
 
 log = logging.getLogger("mobile_vision_api")
 
 GRACEFUL_TIMEOUT_S = 10
+SUPERVISOR_PID = "MVA_SUPERVISOR_PID"  # set by `serve --workers N` for its worker processes
+
+
+def worker_app() -> FastAPI:
+    """The app of one process of `serve --workers N` (uvicorn's supervisor imports this factory in each),
+    which ends with the supervisor, also one killed with SIGKILL."""
+    end_with_parent(int(os.environ[SUPERVISOR_PID]))
+    return create_app()
 
 
 class GracefulServer(uvicorn.Server):
@@ -149,7 +160,8 @@ def serve(
             # several processes: uvicorn's supervisor imports the factory in each; they share a folder
             # for their metrics, their readiness and the shutdown (service/workers.py)
             with shared_run_folder(workers) as folder:
-                config = uvicorn.Config("service.api.app:create_app", factory=True, workers=workers, **common)
+                os.environ[SUPERVISOR_PID] = str(os.getpid())
+                config = uvicorn.Config("service.server:worker_app", factory=True, workers=workers, **common)
                 _log_listening(sock)
                 marker = drain_marker(folder)
                 DrainingSupervisor(config, [sock], marker, settings.shutdown_delay_s).run()

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from service.localserver import serve_app
-from tests.conftest import LiveServer, read_to_close, until_shutting_down
+from tests.conftest import LiveServer, kill_leftovers, read_to_close, until_shutting_down
 
 
 def test_sigterm_under_load_loses_no_accepted_request(
@@ -207,3 +208,23 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0(
         assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
         assert b"Egyptian cat" in reply
         assert process.wait(timeout=30) == 0
+
+
+def test_the_workers_of_a_killed_supervisor_drain_and_exit(tmp_path: Path, images: Path) -> None:
+    """`serve --workers N` killed with SIGKILL (or crashed; Docker and Kubernetes signal the supervisor
+    only): its workers kept serving on the port, ready, for good, with nothing to stop or replace them,
+    and a new `serve` could not bind there. They now drain as on a SIGTERM and exit."""
+    run = tmp_path / "run"
+    env = {"MVA_WARM_MODELS": '["mobilenet_v2"]', "MVA_RUN_DIR": str(run)}
+    with serve_app(env, workers=2) as (url, process):
+        workers = [psutil.Process(int(ready.name)) for ready in (run / "ready").iterdir()]
+        try:
+            process.kill()
+            process.wait()
+            for worker in workers:
+                worker.wait(timeout=30)
+            with pytest.raises(httpx.ConnectError):  # nobody listens on the port any more
+                httpx.get(f"{url}/readyz", timeout=30)
+        finally:
+            kill_leftovers(process, workers)
+    assert list((run / "ready").iterdir()) == []  # each took its file away: a drained shutdown
