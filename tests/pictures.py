@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from service.annotate import annotate
+from service.imaging.decode import decode_image
+from service.tasks.detection.projection import Face, Keypoint
 
 
 def encoded(image: Image.Image, fmt: str, **params: object) -> bytes:
@@ -22,3 +27,23 @@ def noise_jpeg() -> bytes:
     return encoded(
         Image.fromarray(np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)), "JPEG"
     )
+
+
+def drawn(data: bytes, answer: dict[str, Any]) -> np.ndarray:
+    """The RGB pixels of the picture `data`, decoded whole, with the faces of `answer` (a /detect JSON
+    answer) drawn on it as annotate=true draws them: what an annotated answer for the same upload must
+    show."""
+    whole = decode_image(data, max_pixels=1 << 40)  # a test's own picture: no limit
+    faces = [
+        Face(
+            f["score"],
+            f["box"]["x_min"],
+            f["box"]["y_min"],
+            f["box"]["x_max"],
+            f["box"]["y_max"],
+            [Keypoint(k["name"], k["x"], k["y"]) for k in f["keypoints"]],
+        )
+        for f in answer["faces"]
+    ]
+    png = annotate(whole.pixels, faces, (whole.width, whole.height), "PNG")
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))

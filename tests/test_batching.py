@@ -4,13 +4,16 @@ share engine calls, every request still gets its own right answer, and one whose
 from __future__ import annotations
 
 import asyncio
+import io
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 
 from service.batching import MicroBatcher
 from service.engines.registry import RunnerRegistry, resolve
@@ -21,6 +24,7 @@ from service.pipeline import prepare
 from service.settings import EngineSettings
 from service.timing import StageTimer
 from tests.conftest import LiveServer, metric
+from tests.pictures import drawn
 
 KNOWN = {"grace_hopper.bmp": "military uniform", "cat.bmp": "Egyptian cat", "bird.bmp": "chickadee"}
 
@@ -59,6 +63,23 @@ def test_detection_in_a_batch(batching: LiveServer, images: Path) -> None:
     expected = [count for count in data.values() for _ in range(2)]
     assert [len(r.json()["faces"]) for r in responses] == expected
     assert max(r.json()["batch_size"] for r in responses) > 1
+
+
+def test_an_annotated_picture_in_a_batch_shows_the_faces_of_the_json_answer(
+    batching: LiveServer, images: Path
+) -> None:
+    """With batching on, every onnxruntime request takes the batched path, however many share its batch:
+    the model runs on the decode the JSON answer's does (face.jpg at a reduced DCT scale); the whole
+    picture is decoded afterwards, to draw on."""
+    data = (images / "face.jpg").read_bytes()
+    json_call, picture_call = {"model": "full"}, {"model": "full", "annotate": "true"}
+    responses = burst(batching, [("/detect", json_call, data), ("/detect", picture_call, data)] * 2)
+    assert all(r.status_code == 200 for r in responses)
+    answers, pictures = responses[0::2], responses[1::2]
+    for answer, picture in zip(answers, pictures, strict=True):
+        assert picture.headers["x-faces"] == str(len(answer.json()["faces"])) == "4"
+        pixels = np.asarray(Image.open(io.BytesIO(picture.content)).convert("RGB"))
+        assert int((pixels != drawn(data, answer.json())).any(axis=2).sum()) == 0  # pixels that differ
 
 
 def test_litert_is_never_batched(batching: LiveServer, images: Path) -> None:

@@ -23,7 +23,7 @@ from service.imaging.decode import DecodedImage
 from service.imaging.preprocess import ModelPixels
 from service.inference import ClientLeft
 from service.manifest import ModelSpec, Task
-from service.pipeline import PipelineOutput, prepare, run_pipeline
+from service.pipeline import PipelineOutput, prepare, run_pipeline, whole_picture
 from service.settings import EngineSettings
 from service.timing import StageTimer
 
@@ -77,9 +77,10 @@ async def infer(
     spec: ModelSpec,
     query: EngineQuery,
     postprocess: Callable[[PipelineOutput], R],
-    full_size: bool = False,
+    whole: bool = False,
 ) -> InferenceResult[R]:
-    """`full_size`: decode the picture whole (postprocess wants it back), not at the model's scale."""
+    """`whole`: postprocess gets the picture at its own size too (PipelineOutput.whole), to draw on; the
+    model runs on the same decode as without it."""
     state = state_of(request)
     if not state.ready:
         raise NotReady(f"not ready: {state.not_ready_reason}", headers={"Retry-After": "2"})
@@ -98,13 +99,11 @@ async def infer(
 
     gone = partial(client_left, request)
     if state.batcher is not None and resolved.engine == "onnxruntime":
-        return await _infer_batched(
-            state, spec, resolved, image_and_runner, postprocess, timer, full_size, gone
-        )
+        return await _infer_batched(state, spec, resolved, image_and_runner, postprocess, timer, whole, gone)
 
     def job() -> tuple[R, PipelineOutput, EffectiveSettings]:
         data, runner = image_and_runner()
-        output = run_pipeline(data, spec.input, runner, state.settings.max_pixels, timer, full_size)
+        output = run_pipeline(data, spec.input, runner, state.settings.max_pixels, timer, whole)
         with timer.stage("postprocess"):
             result = postprocess(output)
         return result, output, runner.settings
@@ -121,30 +120,32 @@ async def _infer_batched(
     image_and_runner: Callable[[], tuple[bytes, Runner]],
     postprocess: Callable[[PipelineOutput], R],
     timer: StageTimer,
-    full_size: bool,
+    whole: bool,
     gone: ClientLeft,
 ) -> InferenceResult[R]:
     """The same path in three hops: decode + preprocess on one core, the engine call in a micro-batch,
     postprocessing on one core. Admitted once for all three; a client that leaves while a hop waits ends
     the request (ClientClosedRequest), as on the unbatched path."""
 
-    def prepare_job() -> tuple[Runner, DecodedImage, ModelPixels]:
+    def prepare_job() -> tuple[bytes, Runner, DecodedImage, ModelPixels]:
         data, runner = image_and_runner()
-        return runner, *prepare(data, spec.input, state.settings.max_pixels, timer, full_size)
+        return data, runner, *prepare(data, spec.input, state.settings.max_pixels, timer)
 
     assert state.batcher is not None
     async with state.pool.admit():
-        runner, decoded, model_pixels = await state.pool.execute(prepare_job, 1, timer, gone)
+        data, runner, decoded, model_pixels = await state.pool.execute(prepare_job, 1, timer, gone)
         pixels = model_pixels.pixels
         outputs, batch_size = await state.batcher.run(runner, resolved.threads, pixels, timer, gone)
-        output = PipelineOutput(decoded, model_pixels, outputs)
 
-        def post_job() -> R:
+        def post_job() -> tuple[R, PipelineOutput]:
+            picture = whole_picture(data, decoded, state.settings.max_pixels, timer) if whole else None
+            output = PipelineOutput(decoded, model_pixels, outputs, picture)
             with timer.stage("postprocess"):
-                return postprocess(output)
+                return postprocess(output), output
 
-        # a client gone while this waits for its core gets no answer: drawing and encoding it is waste
-        result = await state.pool.execute(post_job, 1, timer, gone)
+        # a client gone while this waits for its core gets no answer: decoding, drawing and encoding it
+        # is waste
+        result, output = await state.pool.execute(post_job, 1, timer, gone)
     state.metrics.inferences.labels(spec.name, runner.settings.engine).inc()
     return InferenceResult(result, output, runner.settings, timer, batch_size)
 
