@@ -11,7 +11,8 @@ from service.errors import InvalidSettings
 from service.tasks.detection.projection import Face
 
 _COLORS = ["#ff3b30", "#34c759", "#007aff", "#ffcc00", "#af52de", "#5ac8fa"]
-JPEG_MAX_SIDE = 65_535  # the format's own limit
+# libjpeg's JPEG_MAX_DIMENSION: under the format's own 65,535, and what Pillow's encoder refuses beyond
+JPEG_MAX_SIDE = 65_500
 
 
 def annotate(pixels: np.ndarray, faces: list[Face], original_size: tuple[int, int], fmt: str) -> bytes:

@@ -134,8 +134,10 @@ def test_the_answer_type_follows_the_query_then_accept(
     assert (response.headers.get("vary") == "Accept") == (not query_decides)
 
 
-def test_a_jpeg_too_long_for_its_format_is_a_clear_422(client: httpx.Client) -> None:
-    tall = encoded(Image.new("RGB", (1, 70_000)), "PNG")
+@pytest.mark.parametrize("height", [65_501, 70_000])
+def test_a_jpeg_too_long_for_its_format_is_a_clear_422(client: httpx.Client, height: int) -> None:
+    """65,501 pixels: under the format's 65,535 but over libjpeg's 65,500, where encoding failed (500)."""
+    tall = encoded(Image.new("RGB", (1, height)), "PNG")
     response = client.post("/detect?annotate=true&format=jpeg", files={"image": tall})
     assert response.status_code == 422
     assert response.json()["error"]["field"] == "format"
