@@ -134,6 +134,24 @@ def test_the_answer_type_follows_the_query_then_accept(
     assert (response.headers.get("vary") == "Accept") == (not query_decides)
 
 
+@pytest.mark.parametrize(
+    ("lines", "media_type"),
+    [
+        (["application/json;q=0.1", "image/png"], "image/png"),
+        (["image/jpeg;q=0.2", "application/json"], "application/json"),
+        (["image/jpeg", "image/png"], "image/jpeg"),  # a tie: the one named first
+    ],
+)
+def test_accept_sent_on_several_lines_is_one_list(
+    client: httpx.Client, images: Path, lines: list[str], media_type: str
+) -> None:
+    """HTTP lets a client split a list header over several lines (RFC 9110, 5.3): only the first was read."""
+    headers = [("accept", line) for line in lines]
+    response = client.post("/detect", headers=headers, files={"image": (images / "face.jpg").read_bytes()})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == media_type
+
+
 @pytest.mark.parametrize("height", [65_501, 70_000])
 def test_a_jpeg_too_long_for_its_format_is_a_clear_422(client: httpx.Client, height: int) -> None:
     """65,501 pixels: under the format's 65,535 but over libjpeg's 65,500, where encoding failed (500)."""

@@ -53,7 +53,8 @@ async def detect(request: Request) -> Response:
     query = parse_query(DetectQuery, request)
     state = state_of(request)
     spec = model_for(state, query.model, "detection")
-    negotiated = preferred(request.headers.get("accept", ""), _ANSWER_TYPES)
+    # a list header may come on several lines, one list in their order (RFC 9110, 5.3)
+    negotiated = preferred(", ".join(request.headers.getlist("accept")), _ANSWER_TYPES)
     image_type = negotiated if negotiated in _IMAGE_TYPES else None
     if query.annotate is False:  # the query before Accept, as for `format`
         image_type = None
