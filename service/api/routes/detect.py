@@ -46,7 +46,8 @@ class DetectQuery(EngineQuery):
         "`curl -F image=@face.jpg 'localhost:8000/detect?model=full'`. The image is letterboxed to the model "
         "input, decoded with MediaPipe's SSD anchors and weighted NMS; boxes and keypoints are in "
         "original-image pixels. `annotate=true` (or `Accept: image/png` / `image/jpeg`) returns the picture "
-        "with the faces drawn, and the JSON figures in headers."
+        "with the faces drawn (those of the JSON answer), the face count in `X-Faces` and the timing in "
+        "`Server-Timing`."
     ),
 )
 async def detect(request: Request) -> Response:
