@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
 from service.api.app import create_app
-from service.api.state import AppState
 from service.settings import ServerSettings
 from tests.conftest import LiveServer
+from tests.inprocess import cores_held
 
 SETTINGS = ("engine", "precision", "simd", "threads", "kernels")
 
@@ -80,27 +78,6 @@ def test_auto_measures_with_the_servers_onnxruntime_options(start_server: Callab
     with server.client() as client:
         auto = client.get("/v1/models").json()["auto"]["blazeface_short"]
     assert auto["measured_with"] == {"ort_int8_weights": "auto", "ort_spinning": True}
-
-
-@contextmanager
-def cores_held(state: AppState) -> Iterator[threading.Event]:
-    """A job of the test on every inference core until the yielded event is set (at the latest when
-    the block ends, which also shuts the pool down)."""
-    held, release = threading.Event(), threading.Event()
-
-    def job() -> None:
-        held.set()
-        release.wait()
-
-    holder = threading.Thread(target=state.pool.run_blocking, args=(job, state.pool.cores))
-    holder.start()
-    held.wait()
-    try:
-        yield release
-    finally:
-        release.set()
-        holder.join()
-        state.pool.shutdown()
 
 
 def test_the_request_that_measures_is_admitted_like_an_inference(images: Path) -> None:

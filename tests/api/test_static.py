@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +13,6 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,8 +22,8 @@ from starlette.types import Message, Receive, Scope, Send
 from service.api.ranges import ByteRange
 from service.api.static import ETags, file_response, inside
 from service.artifacts import ArtifactLayout
-from service.localserver import LOOPBACK, free_port
 from service.settings import PROJECT_ROOT
+from tests.inprocess import serving
 
 PAGE_FILE = "/web/app.mjs"  # one with brotli and gzip copies
 PAGE_BYTES = (PROJECT_ROOT / "web" / "dist" / "app.mjs").read_bytes()
@@ -257,19 +255,9 @@ def rebuilt(tmp_path: Path) -> Iterator[Rebuilt]:
             if scope["type"] == "http":
                 served.answered.release()
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started and thread.is_alive():
-        time.sleep(0.01)
-    with httpx.Client(base_url=f"http://{LOOPBACK}:{port}", timeout=10) as client:
+    with serving(app) as url, httpx.Client(base_url=url, timeout=10) as client:
         served = Rebuilt(client, page)
-        try:
-            yield served
-        finally:
-            server.should_exit = True
-            thread.join()
+        yield served
 
 
 FIRST_BUILD = b"export const version = 'the first build';\n" * 100
