@@ -47,3 +47,11 @@ def drawn(data: bytes, answer: dict[str, Any]) -> np.ndarray:
     ]
     png = annotate(whole.pixels, faces, (whole.width, whole.height), "PNG")
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def with_repeated_scan(progressive_jpeg: bytes, times: int) -> bytes:
+    """The file with its last scan (start-of-scan segment and its coded data) repeated: a valid header,
+    and as many scans as wanted."""
+    last = progressive_jpeg.rindex(b"\xff\xda")
+    end = progressive_jpeg.rindex(b"\xff\xd9")
+    return progressive_jpeg[:end] + progressive_jpeg[last:end] * times + progressive_jpeg[end:]

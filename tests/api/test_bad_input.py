@@ -16,8 +16,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import IMAGES, LiveServer, read_to_close
-from tests.imaging.test_decode import with_repeated_scan
-from tests.pictures import encoded, noise_jpeg
+from tests.pictures import encoded, noise_jpeg, with_repeated_scan
 from tests.reference import box_iou
 
 LIMIT = 1_000_000  # the small-limit server's upload limit

@@ -17,7 +17,7 @@ from service.browserbench.browser_json import BROWSER_SCHEMA
 from service.browserbench.command import save_report
 from service.cli import app
 from service.settings import PROJECT_ROOT
-from tests.bench.test_results_md import BROWSER_MD
+from tests.bench.browser_report import BROWSER_MD
 
 MARKED = re.compile(r"^([ \t]*)<!-- results:([\w-]+) -->\n.*?^[ \t]*<!-- /results:\2 -->$", re.S | re.M)
 

@@ -9,6 +9,7 @@ from service.bench.results_md import (
     compare_block,
     compare_ratios,
 )
+from tests.bench.browser_report import BROWSER_MD
 
 
 def _row(round_: int, service: str, served_rps: float, p50: float, p99: float) -> dict:
@@ -45,23 +46,6 @@ def test_compare_ratios_count_right_answers_only_and_skip_services_not_run() -> 
     naive = _row(1, "naive", 50.0, 60, 200) | {"requests": 1500, "failures": 0}
     missing = {"round": 1, "service": "bentoml", "missing": "its venv is missing"}
     assert compare_ratios({"results": [ours, naive, missing]}) == {"naive": (2.0, 2.0)}
-
-
-BROWSER_MD = """| model | browser wasm ms | server ORT ms |
-|---|---|---|
-| m | 120.0 → 40.0 → 25.0 | 5.4 / 3.8 |
-
-Published claims, against the measured ratios:
-
-- TF.js 2020: SIMD over plain wasm: 1.7-4.5x; measured m 3.0x
-
-Browser path, a new visitor (empty cache, SIMD + 2 threads; bytes as sent):
-
-| model | link | encoding | MB sent | first result |
-|---|---|---|---|---|
-| m | loopback | brotli / gzip copies | 4.8 | 1.8 s |
-
-Assumptions: one request uses one core."""
 
 
 def test_browser_report_splits_into_the_report_and_the_new_visitor() -> None:

@@ -15,10 +15,9 @@ from service.engines.int8_file import Int8Weights, signed_int8_unverified
 from service.engines.litert import LiteRTRunner
 from service.engines.onnx import OnnxRuntimeRunner
 from service.engines.registry import RunnerRegistry, resolve
-from service.imaging.decode import decode_image
-from service.imaging.preprocess import preprocess
 from service.manifest import Manifest
 from service.settings import CPU_COUNT, EngineSettings
+from tests.engines.inputs import pixels_of
 
 KNOWN = {"grace_hopper.bmp": "military uniform", "cat.bmp": "Egyptian cat", "bird.bmp": "chickadee"}
 
@@ -29,11 +28,6 @@ SETTINGS = {
     "litert-builtin": EngineSettings(engine="litert", kernels="builtin"),
     "litert-reference": EngineSettings(engine="litert", simd=False),
 }
-
-
-def pixels_of(manifest: Manifest, path: Path, model: str = "mobilenet_v2") -> np.ndarray:
-    spec = manifest.get(model)
-    return preprocess(decode_image(path.read_bytes(), 10**8).pixels, spec.input).pixels
 
 
 @pytest.fixture(scope="module")

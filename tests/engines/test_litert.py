@@ -13,7 +13,7 @@ import pytest
 from service.artifacts import ArtifactLayout
 from service.engines.litert import LiteRTRunner
 from service.manifest import Manifest
-from tests.engines.test_engines import pixels_of
+from tests.engines.inputs import pixels_of
 
 MODEL = "blazeface_short"  # the smallest tflite
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
 from service.imaging.decode import MAX_JPEG_SCANS, decode_image
-from tests.pictures import encoded
+from tests.pictures import encoded, with_repeated_scan
 
 LIMIT = 50_000_000
 
@@ -287,14 +287,6 @@ def test_a_pixel_limit_above_pillows_own_holds() -> None:
     assert decode_image(big, max_pixels=120_000_000).width == 10_000
     with pytest.raises(ImageTooLarge, match="the limit is 99999999"):
         decode_image(big, max_pixels=99_999_999)
-
-
-def with_repeated_scan(progressive_jpeg: bytes, times: int) -> bytes:
-    """The file with its last scan (start-of-scan segment and its coded data) repeated: a valid header,
-    and as many scans as wanted."""
-    last = progressive_jpeg.rindex(b"\xff\xda")
-    end = progressive_jpeg.rindex(b"\xff\xd9")
-    return progressive_jpeg[:end] + progressive_jpeg[last:end] * times + progressive_jpeg[end:]
 
 
 def test_a_progressive_jpeg_with_too_many_scans_is_refused_before_decoding() -> None:
