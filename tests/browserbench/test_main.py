@@ -25,7 +25,7 @@ def _started(run: subprocess.Popen[bytes]) -> list[psutil.Process]:
     ]
 
 
-@pytest.mark.usefixtures("chromium")
+@pytest.mark.usefixtures("chromium", "page_built")  # the command serves the built page
 def test_a_sigterm_stops_the_server_and_the_browser(tmp_path: Path, images: Path) -> None:
     """The module ran the command without the CLI's SIGTERM handling: a `kill` ended it at once and
     left the server it started (in a process group of its own) serving."""
