@@ -3,6 +3,7 @@ on loopback (separate processes, as in production)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -264,8 +265,9 @@ def _servers() -> Iterator[Callable[..., LiveServer]]:
     try:
         yield start
     finally:
-        for server in servers:
-            server.stop()
+        with contextlib.ExitStack() as stopping:  # each stopped, also when stopping another raised
+            for server in servers:
+                stopping.callback(server.stop)
 
 
 # One factory per scope: a server lives as long as what asked for it. A single session-scoped factory
@@ -310,8 +312,9 @@ def until_shutting_down(url: str) -> None:
 def kill_leftovers(command: subprocess.Popen[bytes], started: list[psutil.Process]) -> None:
     """After a test that signalled `command`: whatever of it and of what it `started` still runs is
     killed, so that a failing test leaves no server or locust behind."""
-    for process in [p for p in started if p.is_running()]:
-        process.kill()
+    for process in started:
+        with contextlib.suppress(psutil.NoSuchProcess):  # gone since: what it was asked
+            process.kill()
     if command.poll() is None:
         command.kill()
         command.wait()
