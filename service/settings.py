@@ -20,6 +20,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from service.artifacts import MODELS_FOLDER, ArtifactLayout
+from service.cpu import has_vnni
 from service.engines.int8_file import Int8Weights, signed_int8_unverified
 from service.manifest import Manifest, Precision
 
@@ -227,7 +228,8 @@ class ServerSettings(BaseSettings):
     @model_validator(mode="after")
     def _signed_int8_verified(self) -> ServerSettings:
         """`signed` is asked for by name: rather than serve a file never compared with LiteRT (a models
-        folder built on a host without VNNI), refuse to start and say what to do."""
+        folder built on a host without VNNI), or one that answers otherwise on this CPU (no VNNI), refuse
+        to start and say what to do."""
         if self.ort_int8_weights != "signed":
             return self
         layout = ArtifactLayout(self.models_dir)
@@ -240,6 +242,12 @@ class ServerSettings(BaseSettings):
                     "build the models on a host with VNNI (`mobile-vision-api models build`), or use auto "
                     "(int8.onnx where int8-signed.onnx is not verified) or unsigned",
                 )
+        if not has_vnni():  # verified on a VNNI host, it still answers otherwise here
+            raise SettingsConflict(
+                "ort_int8_weights",
+                "int8-signed.onnx gives int8.onnx's answers only on a CPU with VNNI, and this one has none "
+                "(its u8 x s8 kernels sum in 16 bits, which saturate): use auto or unsigned",
+            )
         return self
 
     @field_validator("inference_cores")
