@@ -3,6 +3,7 @@ agree (top-1, faces), SIMD and threads must be what they claim to be, and nothin
 
 from __future__ import annotations
 
+import base64
 import struct
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -237,6 +238,39 @@ def test_a_run_keeps_the_picture_and_settings_it_started_with(session: PageSessi
     assert not session.page.is_disabled("#run")
     # replaced mid-run, the run's picture was kept open until the run ended, then closed
     assert session.page.evaluate("[running.width, running.height]") == [0, 0]
+    assert session.console_errors == []
+
+
+# a picture dropped on the drop zone as a person's drag and drop delivers it, pressing Run in the same
+# turn of the page's event loop: the drop lands while the run is under way
+RUN_THEN_DROP = """([name, type, base64]) => {
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    const files = new DataTransfer();
+    files.items.add(new File([bytes], name, { type }));
+    document.getElementById('run').click();
+    const drop = new DragEvent('drop', { dataTransfer: files, bubbles: true, cancelable: true });
+    document.getElementById('drop').dispatchEvent(drop);
+}"""
+
+
+def test_a_picture_dropped_during_a_run_is_refused_saying_so(session: PageSession, images: Path) -> None:
+    """The run keeps its picture to the end: one dropped meanwhile was ignored without a word. The page
+    now says it was not taken, as an error that stands until the next action, and the run goes on."""
+    session.pick(images / "grace_hopper.bmp")
+    session.page.select_option("#task", "classify")
+    dropped = images / "face.jpg"
+    session.page.evaluate(
+        RUN_THEN_DROP, [dropped.name, "image/jpeg", base64.b64encode(dropped.read_bytes()).decode()]
+    )
+    session.page.wait_for_selector("#run:not([disabled])", timeout=RUN_TIMEOUT_MS)
+    said = session.page.text_content("#status")
+    assert said.startswith("error: face.jpg was not taken: a run is under way"), said
+    assert said.endswith("since: done"), said  # the run itself went on, and its end is news after the error
+    assert session.page.evaluate("document.body.dataset.state") == "error"
+    assert session.page.evaluate("window.mva.errors") == [said.removeprefix("error: ").split(" · ")[0]]
+    assert session.page.evaluate("window.mva.state.blob.name") == "grace_hopper.bmp"
+    last = session.page.evaluate("window.mva.last")
+    assert last["server"]["payload"]["predictions"][0]["label"] == "military uniform"
     assert session.console_errors == []
 
 

@@ -13,7 +13,8 @@ import { loadManifest, loadServerInfo } from './manifest.mjs';
 import { callWithUpload } from './upload.mjs';
 
 const $ = (id) => document.getElementById(id);
-// inUse: the picture the run or benchmark under way works on (it may have been replaced meanwhile)
+// busy: what is under way ('run', 'benchmark') or false; inUse: the picture it works on (it may have
+// been replaced meanwhile)
 const state = { manifest: null, server: null, picture: null, blob: null, live: null, busy: false, inUse: null };
 window.mva = { state, last: null, bench: null, errors: [] };
 
@@ -48,8 +49,8 @@ function setStatus(text, pageState = 'idle') {
 function enableButtons() {
   const ready = Boolean(state.picture && state.manifest && !state.busy && !state.live);
   for (const id of ['run', 'bench']) $(id).disabled = !ready;
-  $('file').disabled = state.busy;
-  $('live').disabled = state.busy || !state.manifest || !navigator.mediaDevices?.getUserMedia;
+  $('file').disabled = Boolean(state.busy);
+  $('live').disabled = Boolean(state.busy) || !state.manifest || !navigator.mediaDevices?.getUserMedia;
 }
 
 // A decoded picture holds its full-size pixels outside the JavaScript heap until it is closed: one
@@ -58,9 +59,9 @@ function retire(picture) {
   if (picture && picture !== state.picture && picture !== state.inUse) picture.bitmap.close();
 }
 
-async function exclusively(work) {
+async function exclusively(what, work) {
   if (state.busy) return;
-  state.busy = true;
+  state.busy = what;
   state.inUse = state.picture;
   enableButtons();
   try {
@@ -456,14 +457,19 @@ async function init() {
   drop.addEventListener('drop', (e) => {
     e.preventDefault();
     drop.classList.remove('over');
-    if (e.dataTransfer.files[0] && !state.busy) usePicture(e.dataTransfer.files[0]);
+    const file = e.dataTransfer.files[0];
+    if (!file) return;
+    // the work under way keeps its picture to the end (the file input is locked meanwhile): a drop is
+    // refused, in words, rather than lost without a trace
+    if (state.busy) fail(new Error(`${file.name} was not taken: a ${state.busy} is under way; drop it again when it ends`));
+    else usePicture(file);
   });
   // before the control's own handler (capture): what it says next is the news, not the error
   for (const type of ['click', 'change', 'drop']) {
     $('controls').addEventListener(type, (event) => (type !== 'click' || event.target.closest('button')) && acknowledgeErrors(), true);
   }
-  $('run').addEventListener('click', () => exclusively(runBoth));
-  $('bench').addEventListener('click', () => exclusively(benchmark));
+  $('run').addEventListener('click', () => exclusively('run', runBoth));
+  $('bench').addEventListener('click', () => exclusively('benchmark', benchmark));
   $('live').addEventListener('click', toggleLive);
   $('iterations').addEventListener('change', readIterations);
   gpuNote().catch(() => {});
