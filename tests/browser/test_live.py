@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from service.browserbench.chromium import chromium_context
+from service.localserver import LOOPBACK
 from tests.browser.conftest import RUN_TIMEOUT_MS
 from tests.conftest import LiveServer
 
@@ -233,3 +234,38 @@ def test_live_and_a_run_exclude_each_other(camera_page: CameraPage, images: Path
     page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=RUN_TIMEOUT_MS)
     assert not page.is_disabled("#live")
     assert camera_page.errors == []
+
+
+# chromium without a camera (no fake device): getUserMedia rejects; and the same server under a name
+# that is not loopback, a plain-http page that is no secure context, where the browser offers none
+NO_CAMERA: tuple[str, ...] = ()
+INSECURE_HOST = "mva-page.test"
+NOT_LOOPBACK = (f"--host-resolver-rules=MAP {INSECURE_HOST} {LOOPBACK}",)
+
+
+@pytest.mark.parametrize(
+    ("flags", "host", "why"),
+    [
+        (NO_CAMERA, None, "webcam unavailable: "),
+        (NOT_LOOPBACK, INSECURE_HOST, "webcam unavailable: camera access needs a secure page"),
+    ],
+    ids=["getUserMedia-rejects", "getUserMedia-missing"],
+)
+def test_an_unavailable_webcam_is_an_error_like_the_pages_others(
+    chromium: Path, page_built: None, server: LiveServer, flags: tuple[str, ...], host: str | None, why: str
+) -> None:
+    """No camera was said as plain status ("webcam unavailable", the page's state "idle", in no error
+    list), and with no getUserMedia at all the button was disabled without a word: both are now errors,
+    as the page's others, standing until the next action."""
+    url = server.url if host is None else server.url.replace(LOOPBACK, host)
+    with chromium_context(chromium, flags) as context:
+        page = context.new_page()
+        page.goto(url + "/")
+        page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+        page.click("#live")
+        page.wait_for_selector("body[data-state=error]", timeout=30_000)
+        said = page.text_content("#status") or ""
+        assert said.startswith(f"error: {why}"), said
+        assert page.evaluate("window.mva.errors") == [said.removeprefix("error: ")]
+        assert page.text_content("#live") == "Live webcam" and page.is_hidden("#fps")
+        assert page.evaluate("window.mva.state.live") is None

@@ -50,7 +50,8 @@ function enableButtons() {
   const ready = Boolean(state.picture && state.manifest && !state.busy && !state.live);
   for (const id of ['run', 'bench']) $(id).disabled = !ready;
   $('file').disabled = Boolean(state.busy);
-  $('live').disabled = Boolean(state.busy) || !state.manifest || !navigator.mediaDevices?.getUserMedia;
+  // enabled without getUserMedia too: pressed, it says why there is no camera (a disabled button did not)
+  $('live').disabled = Boolean(state.busy) || !state.manifest;
 }
 
 // A decoded picture holds its full-size pixels outside the JavaScript heap until it is closed: one
@@ -391,7 +392,7 @@ async function toggleLive() {
   } catch (error) {
     if (state.live === live) state.live = null;
     enableButtons();
-    setStatus(`webcam unavailable: ${error.message}`);
+    fail(new Error(`webcam unavailable: ${error.message}`));
   }
 }
 

@@ -13,6 +13,14 @@ async function frameJpeg(picture) {
   return canvas.convertToBlob({ type: 'image/jpeg', quality: 0.85 });
 }
 
+// Browsers offer getUserMedia to secure pages only: a plain-http page from a host other than localhost
+// has none, which is the usual reason it is missing
+function noCameraAccess() {
+  return window.isSecureContext
+    ? 'this browser offers no camera access (navigator.mediaDevices.getUserMedia)'
+    : `camera access needs a secure page (https, or http on localhost); this one is ${location.origin}`;
+}
+
 export class LiveMode {
   /** settings() -> {job, browserConfig, apiQuery, upload}: what the page's controls say now. */
   constructor({ video, manifest, settings, onFrame }) {
@@ -28,6 +36,7 @@ export class LiveMode {
   /** Starts the camera and both loops; false when stop() came first (a second click while the camera
    * was being asked for), and then the camera is off and no loop runs. */
   async start() {
+    if (!navigator.mediaDevices?.getUserMedia) throw new Error(noCameraAccess());
     const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
     this.stream = stream;
     if (this.stopped) {
