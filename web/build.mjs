@@ -15,7 +15,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { brotliCompress, constants, gzip } from 'node:zlib';
@@ -47,10 +47,14 @@ mkdirSync(join(out, 'vendor', 'swagger-ui'), { recursive: true });
 for (const file of SWAGGER_UI) cpSync(join(swaggerDir, file), join(out, 'vendor', 'swagger-ui', file));
 
 // Brotli's best quality takes ~20 s per wasm binary; the copies are kept by content hash, so only a
-// new onnxruntime-web pays that again.
+// new onnxruntime-web pays that again. MVA_WEB_CACHE names the folder they are kept in (relative: to the
+// folder the build runs in), for a node_modules that is read-only or shared; by default it is in
+// node_modules.
 const COMPRESSIBLE = /\.(wasm|js|mjs|html|css|svg|json)$/;
 const MIN_BYTES = 1024; // below this, the header saved is the gain
-const cacheDir = join(here, 'node_modules', '.cache', 'precompressed');
+const cacheDir = process.env.MVA_WEB_CACHE
+  ? resolve(process.env.MVA_WEB_CACHE)
+  : join(here, 'node_modules', '.cache', 'precompressed');
 const brotli = promisify(brotliCompress);
 const sha256 = (data) => createHash('sha256').update(data).digest('hex');
 const gzipAsync = promisify(gzip);
