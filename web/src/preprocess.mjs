@@ -67,16 +67,21 @@ export function toModelInput(picture, width, height, input) {
   const plan = layout(input, width, height);
   const [left, top, newW, newH] = plan.target;
   const rgb = resize(pixelsOf(picture, width, height), width, plan.source, newW, newH);
+  // (pixel - mean) * float32(1 / std), as service/imaging/tensor.py: dividing by 127.5 in float64
+  // instead lands one float32 step off the server for half the pixel values. Both factors are float32
+  // and their product exact in float64, so storing it rounds as a float32 multiply does.
+  const mean = Math.fround(input.mean);
+  const inverseStd = Math.fround(1 / input.std);
+  const normalized = (pixel) => Math.fround(pixel - mean) * inverseStd;
   // zeros outside the picture (the letterbox bars), as the server's np.zeros canvas
-  const data = new Float32Array(input.width * input.height * 3).fill((0 - input.mean) / input.std);
-  const { mean, std } = input;
+  const data = new Float32Array(input.width * input.height * 3).fill(normalized(0));
   for (let y = 0; y < newH; y++) {
     for (let x = 0; x < newW; x++) {
       const i = (y * newW + x) * 3;
       const j = ((y + top) * input.width + x + left) * 3;
-      data[j] = (rgb[i] - mean) / std;
-      data[j + 1] = (rgb[i + 1] - mean) / std;
-      data[j + 2] = (rgb[i + 2] - mean) / std;
+      data[j] = normalized(rgb[i]);
+      data[j + 1] = normalized(rgb[i + 1]);
+      data[j + 2] = normalized(rgb[i + 2]);
     }
   }
   return {

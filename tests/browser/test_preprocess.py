@@ -1,0 +1,48 @@
+"""web/src/preprocess.mjs in chromium: on a lossless picture the model input the page feeds
+onnxruntime-web is the server's, to the bit, for every model in the manifest (its resize, letterbox
+and (pixel - mean) / std)."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service.imaging.decode import decode_image
+from service.imaging.preprocess import min_source_size, preprocess
+from service.imaging.tensor import to_float
+from service.manifest import Manifest
+from tests.browser.conftest import PageSession
+
+# the page's model input for the picked picture, as raw float32 bytes (base64: a JSON list of 150,000
+# floats would round-trip through decimal)
+PAGE_MODEL_INPUT = """async (input) => {
+    const { toModelInput } = await import('/web/preprocess.mjs');
+    const { bitmap, width, height } = window.mva.state.picture;
+    const { data } = toModelInput(bitmap, width, height, input);
+    let text = '';
+    for (const byte of new Uint8Array(data.buffer)) text += String.fromCharCode(byte);
+    return btoa(text);
+}"""
+
+
+def server_model_input(picture: Path, manifest: Manifest, model: str) -> np.ndarray:
+    spec = manifest.get(model).input
+    decoded = decode_image(picture.read_bytes(), 50_000_000, lambda w, h: min_source_size(spec, w, h))
+    return to_float(preprocess(decoded.pixels, spec, decoded.coverage).pixels, spec)
+
+
+@pytest.mark.parametrize("model", ["mobilenet_v2", "blazeface_short", "blazeface_full"])
+def test_a_lossless_picture_gives_the_servers_model_input_to_the_bit(
+    session: PageSession, images: Path, manifest: Manifest, model: str
+) -> None:
+    picture = images / "grace_hopper.bmp"
+    session.pick(picture)
+    spec = manifest.get(model).input
+    found = session.page.evaluate(PAGE_MODEL_INPUT, spec.model_dump())
+    page = np.frombuffer(base64.b64decode(found), dtype="<f4").reshape(1, spec.height, spec.width, 3)
+    server = server_model_input(picture, manifest, model)
+    differ = int(np.count_nonzero(page != server))
+    assert differ == 0, f"{differ} of {server.size} values differ, by up to {np.abs(page - server).max()}"
