@@ -34,11 +34,18 @@ function wasmFiles(since = 0) {
     }));
 }
 
+// Asked once per frame: describe() runs at every load, i.e. every run, and a WebGL context each time
+// was work inside the run's total, and contexts piling up toward chromium's limit, past which it takes
+// the oldest (onnxruntime-web's own) away.
+let renderer;
+
 function webglRenderer() {
+  if (renderer !== undefined) return renderer;
   const gl = document.createElement('canvas').getContext('webgl2');
-  if (!gl) return null;
-  const info = gl.getExtension('WEBGL_debug_renderer_info');
-  return info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER);
+  const info = gl?.getExtension('WEBGL_debug_renderer_info');
+  renderer = !gl ? null : info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER);
+  gl?.getExtension('WEBGL_lose_context')?.loseContext(); // its only use is done: give it back now
+  return renderer;
 }
 
 function describe() {
