@@ -452,12 +452,16 @@ async function init() {
     $('detector-label').hidden = classify;
   });
   $('file').addEventListener('change', () => $('file').files[0] && usePicture($('file').files[0]));
+  // the whole page takes a drop: one a few pixels off the zone was left to the browser, which opens
+  // the file in the page's place; the zone lights up when a drag is over it
   const drop = $('drop');
-  drop.addEventListener('dragover', (e) => (e.preventDefault(), drop.classList.add('over')));
+  drop.addEventListener('dragover', () => drop.classList.add('over'));
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-  drop.addEventListener('drop', (e) => {
+  document.addEventListener('dragover', (e) => e.preventDefault());
+  document.addEventListener('drop', (e) => {
     e.preventDefault();
     drop.classList.remove('over');
+    acknowledgeErrors(); // an action, wherever it lands: what it says next is the news
     const file = e.dataTransfer.files[0];
     if (!file) return;
     // the work under way keeps its picture to the end (the file input is locked meanwhile): a drop is
@@ -466,7 +470,7 @@ async function init() {
     else usePicture(file);
   });
   // before the control's own handler (capture): what it says next is the news, not the error
-  for (const type of ['click', 'change', 'drop']) {
+  for (const type of ['click', 'change']) {
     $('controls').addEventListener(type, (event) => (type !== 'click' || event.target.closest('button')) && acknowledgeErrors(), true);
   }
   $('run').addEventListener('click', () => exclusively('run', runBoth));
