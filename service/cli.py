@@ -35,6 +35,8 @@ app.command("bench-ab")(bench_ab)
 app.command("bench-browser")(bench_browser)
 app.command("bench-readme")(bench_readme)
 console = Console(soft_wrap=True)  # never break a path or a log line: output is copied and grepped
+# errors apart from the answer: `classify --json > answer.json` wrote a failure's text into the file
+errors = Console(stderr=True, soft_wrap=True)
 
 
 @app.callback()
@@ -162,13 +164,13 @@ def _call(
     try:
         body = post_image(url, path, image, params, _api_key(ctx, *key), timeout_s)
     except (ApiError, Unreachable, ApiKeyFileError) as exc:
-        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        errors.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
         if isinstance(exc, TimedOut):  # it runs: asking whether it does would send the user astray
-            console.print("the service took the request but is slow to answer: --timeout for longer")
+            errors.print("the service took the request but is slow to answer: --timeout for longer")
         elif isinstance(exc, Unreachable):
-            console.print("is the service running? `make serve`, or --url / MVA_URL for another address")
+            errors.print("is the service running? `make serve`, or --url / MVA_URL for another address")
         elif isinstance(exc, ApiError) and exc.status == 401:
-            console.print("the service wants its key: --api-key or --api-key-file (MVA_API_KEY[_FILE])")
+            errors.print("the service wants its key: --api-key or --api-key-file (MVA_API_KEY[_FILE])")
         raise typer.Exit(1) from exc
     if raw:
         json.dump(body, sys.stdout, indent=2)

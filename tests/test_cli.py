@@ -49,7 +49,20 @@ def test_detect_json_output(server: LiveServer, images: Path) -> None:
 def test_client_reports_api_errors(server: LiveServer, images: Path) -> None:
     result = run_cli("classify", str(images / "cat.bmp"), "--simd", "off", "--url", server.url)
     assert result.returncode == 1
-    assert "invalid_settings" in result.stdout
+    assert "invalid_settings" in result.stderr
+
+
+def test_an_error_goes_to_stderr_never_into_the_json_answer(server: LiveServer, images: Path) -> None:
+    """`classify --json > answer.json` wrote the failure's text into answer.json, and the terminal showed
+    nothing: stdout holds answers only, as with every other failure of the client."""
+    args = ("classify", str(images / "cat.bmp"), "--json", "--timeout", "30")
+    refused = run_cli(*args, "--simd", "off", "--url", server.url)
+    unreachable = run_cli(*args, "--url", f"http://127.0.0.1:{free_port()}")
+    for result in (refused, unreachable):
+        assert result.returncode == 1
+        assert result.stdout == ""
+        assert result.stderr.startswith("error: "), result.stderr
+    assert "invalid_settings" in refused.stderr and "make serve" in unreachable.stderr
 
 
 def test_models_build_without_mirror_dir_fails_clearly(tmp_path: Path) -> None:
@@ -65,7 +78,7 @@ def test_the_key_from_an_option_a_file_or_the_environment(
     image = str(images / "cat.bmp")
     refused = run_cli("classify", image, "--url", guarded.url)
     assert refused.returncode == 1
-    assert "401 unauthorized" in refused.stdout and "--api-key" in refused.stdout
+    assert "401 unauthorized" in refused.stderr and "--api-key" in refused.stderr
     assert "Egyptian cat" in run_cli("classify", image, "--url", guarded.url, "--api-key", API_KEY).stdout
     secret = tmp_path / "api_key"
     secret.write_text(API_KEY + "\n")  # as `make api-key` writes compose's secret
@@ -107,7 +120,7 @@ def test_a_key_with_its_newline_is_sent_without_it(guarded: LiveServer, images: 
 def test_no_service_is_one_line_and_a_hint() -> None:
     result = run_cli("classify", str(Path(__file__)), "--url", f"http://127.0.0.1:{free_port()}")
     assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
-    assert "no answer from http://127.0.0.1:" in result.stdout and "make serve" in result.stdout
+    assert "no answer from http://127.0.0.1:" in result.stderr and "make serve" in result.stderr
 
 
 def test_a_url_without_a_scheme_means_http(server: LiveServer, images: Path) -> None:
@@ -150,7 +163,7 @@ def test_a_missing_image_file_is_a_usage_error() -> None:
 def test_a_proxy_error_page_is_shown_not_crashed_on(proxy_error_page: str, images: Path) -> None:
     result = run_cli("classify", str(images / "cat.bmp"), "--url", proxy_error_page)
     assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
-    assert "502 Bad Gateway: <html> <head><title>502 Bad Gateway</title></head>" in result.stdout
+    assert "502 Bad Gateway: <html> <head><title>502 Bad Gateway</title></head>" in result.stderr
 
 
 def test_a_proxy_in_the_environment_is_not_asked_for_a_loopback_service(
@@ -166,7 +179,7 @@ def test_a_proxy_in_the_environment_is_not_asked_for_a_loopback_service(
     assert "Egyptian cat" in local.stdout
     through = {"HTTP_PROXY": proxy_error_page, "http_proxy": proxy_error_page}
     remote = run_cli("classify", image, "--url", "http://service.example", env=os.environ | proxied | through)
-    assert remote.returncode == 1 and "502 Bad Gateway" in remote.stdout, remote.stdout
+    assert remote.returncode == 1 and "502 Bad Gateway" in remote.stderr, remote.stderr
 
 
 def test_serve_with_invalid_settings_says_which_variable_and_stops(tmp_path: Path) -> None:
@@ -275,8 +288,8 @@ def test_a_service_that_does_not_answer_in_time_is_not_called_unreachable(images
         url = f"http://127.0.0.1:{listening.getsockname()[1]}"
         result = run_cli("classify", str(images / "cat.bmp"), "--url", url, "--timeout", "0.5")
     assert result.returncode == 1, result.stdout + result.stderr
-    assert f"no answer from {url} within 0.5 s" in result.stdout
-    assert "--timeout for longer" in result.stdout and "is the service running?" not in result.stdout
+    assert f"no answer from {url} within 0.5 s" in result.stderr
+    assert "--timeout for longer" in result.stderr and "is the service running?" not in result.stderr
 
 
 def test_an_unreadable_key_file_is_named_as_it_was_given(images: Path, tmp_path: Path) -> None:
@@ -286,10 +299,10 @@ def test_an_unreadable_key_file_is_named_as_it_was_given(images: Path, tmp_path:
     classify = ("classify", str(images / "cat.bmp"), "--url", f"http://127.0.0.1:{free_port()}")
     typed = run_cli(*classify, "--api-key-file", missing)
     assert typed.returncode == 1
-    assert f"--api-key-file {missing!r} cannot be read: No such file or directory" in typed.stdout
+    assert f"--api-key-file {missing!r} cannot be read: No such file or directory" in typed.stderr
     from_env = run_cli(*classify, env=os.environ | {"MVA_API_KEY_FILE": missing})
     assert from_env.returncode == 1
-    assert f"MVA_API_KEY_FILE {missing!r} cannot be read: No such file or directory" in from_env.stdout
+    assert f"MVA_API_KEY_FILE {missing!r} cannot be read: No such file or directory" in from_env.stderr
 
 
 def _command_of(cli: TyperGroup, words: list[str]) -> tuple[list[str], TyperGroup | TyperCommand | None]:
