@@ -5,6 +5,7 @@ server binds to. Standard library only, so it starts in tens of milliseconds."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import sys
 import urllib.error
@@ -41,7 +42,9 @@ def check(
     try:
         with direct.open(f"http://{where}:{port}{path}", timeout=timeout) as response:
             return response.status == 200
-    except (urllib.error.URLError, OSError):
+    # HTTPException: something else answers on the port (not HTTP, a status line cut short); it was a
+    # traceback in the container's health log, where one line says it
+    except (urllib.error.URLError, OSError, http.client.HTTPException):
         return False
 
 

@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,24 @@ def test_more_than_one_argument_is_a_usage_error() -> None:
     assert (
         answer.stderr == "usage: python -m service.healthcheck [PATH]: one PATH at most (got 2 arguments)\n"
     )
+
+
+def test_a_port_where_something_else_answers_is_unhealthy_in_one_line() -> None:
+    """MVA_PORT naming another service's port (SSH, a TLS endpoint): its first line is no HTTP status
+    line, and http.client's BadStatusLine was a traceback in the container's health log."""
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(1)
+
+        def answer_as_ssh() -> None:
+            connection, _ = listening.accept()
+            with connection:
+                connection.recv(4096)
+                connection.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+
+        server = threading.Thread(target=answer_as_ssh, daemon=True)
+        server.start()
+        answer = _run(listening.getsockname()[1], host="127.0.0.1")
+        server.join(timeout=10)
+    assert answer.returncode == 1
+    assert answer.stderr == "unhealthy: /healthz did not answer 200\n"
