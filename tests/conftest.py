@@ -3,7 +3,7 @@ on loopback (separate processes, as in production)."""
 
 from __future__ import annotations
 
-import contextlib
+import http.client
 import os
 import shutil
 import socket
@@ -12,10 +12,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -189,7 +190,13 @@ class _ProxyWithNoUpstream(BaseHTTPRequestHandler):
 def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     """The URL of a real HTTP server on loopback answering with `handler` (a thread per request) until
     the block ends."""
-    server = ThreadingHTTPServer((LOOPBACK, 0), handler)
+    with _serving(ThreadingHTTPServer((LOOPBACK, 0), handler)) as url:
+        yield url
+
+
+@contextmanager
+def _serving(server: ThreadingHTTPServer) -> Iterator[str]:
+    """`server`'s URL while it serves from a thread; shut down and closed after."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -207,6 +214,71 @@ def proxy_error_page() -> Iterator[str]:
     usable as HTTP_PROXY: it answers an absolute-URL request the same way."""
     with http_server(_ProxyWithNoUpstream) as url:
         yield url
+
+
+class _Gateway(ThreadingHTTPServer):
+    """A reverse proxy on loopback in front of `upstream` that forwards the first `api_calls` POSTs
+    and then answers every later one with nginx's 502 page, as a gateway whose API upstream went away
+    mid-run does; GETs (the page, its files) are always forwarded."""
+
+    def __init__(self, upstream: str, api_calls: int) -> None:
+        super().__init__((LOOPBACK, 0), _Forward)
+        self.upstream = urlsplit(upstream).netloc
+        self.api_calls_left = api_calls
+        self.lock = threading.Lock()
+
+    def forwards_api_call(self) -> bool:
+        with self.lock:
+            self.api_calls_left -= 1
+            return self.api_calls_left >= 0
+
+
+# hop-by-hop, or written by the gateway itself (send_response: Server, Date; the length it sends)
+_NOT_COPIED = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"})
+
+
+class _Forward(BaseHTTPRequestHandler):
+    server: _Gateway
+
+    def do_GET(self) -> None:
+        self._forward(b"")
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.server.forwards_api_call():
+            self._forward(body)
+        else:
+            self._answer(502, [("Content-Type", "text/html")], NGINX_502)
+
+    def _forward(self, body: bytes) -> None:
+        upstream = http.client.HTTPConnection(self.server.upstream, timeout=120)
+        try:
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in _NOT_COPIED}
+            upstream.request(self.command, self.path, body=body or None, headers=headers)
+            response = upstream.getresponse()  # bytes as sent: a brotli copy stays brotli
+            self._answer(response.status, response.getheaders(), response.read())
+        finally:
+            upstream.close()
+
+    def _answer(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            if name.lower() not in _NOT_COPIED:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass  # no line on stderr per request
+
+
+@pytest.fixture
+def gateway() -> Iterator[Callable[[LiveServer, int], str]]:
+    """gateway(server, n) -> the URL of a real reverse proxy in front of `server` whose API upstream
+    goes away after `n` calls (a later call of a run fails, as it can behind a load balancer)."""
+    with ExitStack() as stack:
+        yield lambda server, n: stack.enter_context(_serving(_Gateway(server.url, n)))
 
 
 @pytest.fixture(scope="session")
@@ -265,7 +337,7 @@ def _servers() -> Iterator[Callable[..., LiveServer]]:
     try:
         yield start
     finally:
-        with contextlib.ExitStack() as stopping:  # each stopped, also when stopping another raised
+        with ExitStack() as stopping:  # each stopped, also when stopping another raised
             for server in servers:
                 stopping.callback(server.stop)
 
@@ -313,7 +385,7 @@ def kill_leftovers(command: subprocess.Popen[bytes], started: list[psutil.Proces
     """After a test that signalled `command`: whatever of it and of what it `started` still runs is
     killed, so that a failing test leaves no server or locust behind."""
     for process in started:
-        with contextlib.suppress(psutil.NoSuchProcess):  # gone since: what it was asked
+        with suppress(psutil.NoSuchProcess):  # gone since: what it was asked
             process.kill()
     if command.poll() is None:
         command.kill()

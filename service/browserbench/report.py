@@ -132,9 +132,15 @@ def summarize(bench: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def failed_rows(bench: dict[str, Any]) -> list[dict[str, str]]:
-    """The configurations the page could not measure, and why (web/src/bench.mjs: a row's `error`)."""
-    return [{"label": row["label"], "error": row["error"]} for row in bench["rows"] if row.get("error")]
+def failed_rows(bench: dict[str, Any]) -> list[dict[str, Any]]:
+    """The configurations the page could not measure, and why (web/src/bench.mjs: a row's `error`,
+    naming the call that failed), with how many timed runs it kept from before that call: they stay in
+    the raw row, but a row of fewer runs than the others gives no figure."""
+    return [
+        {"label": row["label"], "error": row["error"], "timed_runs_kept": len(row["samples"])}
+        for row in bench["rows"]
+        if row.get("error")
+    ]
 
 
 def add_lab(summary: dict[str, Any], lab: dict[str, Any] | None) -> dict[str, Any]:
@@ -190,8 +196,14 @@ def _kib(value: float | None) -> str:
 def failed_configurations(summaries: list[dict[str, Any]]) -> list[str]:
     """The page's configurations that failed, one line each: job, configuration, the error."""
     return [
-        f"{s['job']['name']}, {f['label']}: {_one_line(f['error'])}" for s in summaries for f in s["failed"]
+        f"{s['job']['name']}, {f['label']}: {_one_line(f['error'])}{_kept(f['timed_runs_kept'])}"
+        for s in summaries
+        for f in s["failed"]
     ]
+
+
+def _kept(runs: int) -> str:
+    return f" ({runs} timed run(s) before it in browser.json's raw rows, not in the figures)" if runs else ""
 
 
 def markdown(

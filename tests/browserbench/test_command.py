@@ -77,6 +77,37 @@ def test_a_configuration_that_fails_is_a_failed_row_and_the_others_are_measured(
     assert text.count("| failed: ") == 6 and run.stderr.count("new visitor (") == 6
 
 
+def test_a_later_call_that_fails_names_its_run_and_the_runs_before_it_are_kept(
+    chromium: Path, page_built: None, server: LiveServer, gateway: Callable[[LiveServer, int], str],
+    images: Path, tmp_path: Path,
+) -> None:  # fmt: skip
+    """A configuration whose first call answered but a later one did not lost the runs it had timed
+    (the row became `samples: []`) and its error said nothing of which call failed. Here the API's
+    upstream goes away after 2 calls: onnxruntime 1 thread's first use and timed run 1 answer, run 2
+    gets the gateway's 502; the row keeps run 1 and names run 2, the later rows name their first use."""
+    out = tmp_path / "report"
+    command = [
+        sys.executable, "-m", "service.browserbench", "--url", gateway(server, 2),
+        "--iterations", "2", "--images", str(images), "--out", str(out), "--link-mbps", "400",
+    ]  # fmt: skip
+    run = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    report = json.loads((out / "browser.json").read_text())
+    [later, *first_uses] = [row for row in report["raw"][0]["rows"] if row["side"] == "server"]
+    assert later["label"] == "server onnxruntime threads=1"
+    assert later["error"].startswith("timed run 2 of 2: classify: HTTP 502: ")
+    assert len(later["samples"]) == 1 and later["samples"][0]["totalMs"] > 0
+    assert all(row["error"].startswith("first use: ") and row["samples"] == [] for row in first_uses)
+    [failed, *_] = report["summaries"][0]["failed"]
+    assert (failed["label"], failed["timed_runs_kept"]) == (later["label"], 1)
+    line = "mobilenet_v2 int8, server onnxruntime threads=1: timed run 2 of 2: classify: HTTP 502: "
+    kept = " (1 timed run(s) before it in browser.json's raw rows, not in the figures)"
+    assert f"- {line}" in (out / "browser.md").read_text() and line in run.stderr and kept in run.stderr
+    # a row short of its runs gives no figure: the median of 1 run would pass for one of 2
+    assert report["summaries"][0]["server_inference_ms"]["ort1"] is None
+
+
 def test_more_iterations_than_the_page_runs_are_refused_before_anything_runs(tmp_path: Path) -> None:
     """The page holds its count to 200: `--iterations 500` printed 500 and ran 200."""
     command = [sys.executable, "-m", "service.browserbench", "--iterations", "500", "--out", str(tmp_path)]

@@ -149,7 +149,8 @@ def test_a_failed_configuration_gives_no_figure_and_is_listed_with_its_error() -
             row |= {"label": f"{row['side']} asked", "error": "no answer |\nat all", "samples": []}
     s = summarize(bench)
     assert s["failed"] == [
-        {"label": f"{side} asked", "error": "no answer |\nat all"} for side in ("browser", "server", "server")
+        {"label": f"{side} asked", "error": "no answer |\nat all", "timed_runs_kept": 0}
+        for side in ("browser", "server", "server")
     ]
     assert s["thread_speedup_browser"] is None and s["simd_speedup_browser"] == 3.0
     assert s["api_round_trip_ms"] is None and s["thread_speedup_native_ort"] is None
@@ -162,3 +163,17 @@ def test_a_failed_configuration_gives_no_figure_and_is_listed_with_its_error() -
         "- m: - per request → - per core; no sizing; unloaded round trip -, - (target p99 100 ms: -)" in text
     )
     assert "| m | loopback | brotli / gzip copies | failed: wasm \\| failed | - |" in text
+
+
+def test_a_row_that_failed_after_some_runs_keeps_them_out_of_the_figures_and_says_how_many() -> None:
+    """web/src/bench.mjs keeps the runs timed before a later call failed: the row lists them as kept,
+    and its medians (of fewer runs than the report's count) give no figure."""
+    bench = _bench()
+    row = next(r for r in bench["rows"] if r["config"] == {"engine": "onnxruntime", "threads": 2})
+    row |= {"label": "server 2", "error": "timed run 3 of 5: HTTP 502", "samples": row["samples"][:2]}
+    s = summarize(bench)
+    assert s["failed"] == [{"label": "server 2", "error": "timed run 3 of 5: HTTP 502", "timed_runs_kept": 2}]
+    assert s["server_inference_ms"]["ort2"] is None and s["thread_speedup_native_ort"] is None
+    text = markdown([s], [deployment(s, 100.0)], [])
+    kept = "(2 timed run(s) before it in browser.json's raw rows, not in the figures)"
+    assert f"- m, server 2: timed run 3 of 5: HTTP 502 {kept}" in text

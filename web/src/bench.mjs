@@ -43,15 +43,29 @@ function summarize(row) {
   };
 }
 
-// One configuration's row: what `measure` gives (label, samples, ...), or, when it throws, the row
-// with its error and no samples: the benchmark goes on with the next configuration (a failed one
-// must not take the others' figures with it).
-async function measured(row, measure) {
+// One configuration's row: `first` (its untimed first use) gives the row's own fields (label, ...), then
+// `timed` gives one sample per iteration. A call that throws ends the row there with its error, naming
+// the call (first use, or timed run k of n), and keeps the samples timed before it; the benchmark goes
+// on with the next configuration (a failed one must not take the others' figures with it).
+async function measured(row, iterations, first, timed) {
+  const failed = (own, call, error, samples) => {
+    return { ...row, ...own, error: `${call}: ${error?.message ?? error}`, samples };
+  };
+  let own;
   try {
-    return summarize({ ...row, ...(await measure()) });
+    own = await first();
   } catch (error) {
-    return { ...row, error: String(error?.message ?? error), samples: [] };
+    return failed({}, 'first use', error, []);
   }
+  const samples = [];
+  for (let i = 1; i <= iterations; i++) {
+    try {
+      samples.push(await timed());
+    } catch (error) {
+      return failed(own, `timed run ${i} of ${iterations}`, error, samples);
+    }
+  }
+  return summarize({ ...row, ...own, samples });
 }
 
 export async function runBenchmark({
@@ -69,28 +83,17 @@ export async function runBenchmark({
   for (const config of browserConfigs(hw)) {
     const asked = `browser ${configKey(config)}`;
     onProgress?.(asked);
-    rows.push(
-      await measured({ side: 'browser', label: asked, config }, async () => {
-        const first = await runInBrowser(manifest, picture, job, config); // first use: download + session
-        const samples = [];
-        for (let i = 0; i < iterations; i++) {
-          const { timing } = await runInBrowser(manifest, picture, job, config);
-          samples.push({
-            totalMs: timing.totalMs,
-            inferenceMs: timing.inferenceMs,
-            preprocessMs: timing.preprocessMs,
-            postprocessMs: timing.postprocessMs,
-          });
-        }
-        return {
-          label: asked + asRun(config, first.engine),
-          engine: first.engine,
-          firstUse: first.timing.firstUse,
-          firstTotalMs: first.timing.totalMs,
-          samples,
-        };
-      }),
-    );
+    const run = () => runInBrowser(manifest, picture, job, config);
+    const first = async () => {
+      const { engine, timing } = await run(); // first use: download + session
+      return { label: asked + asRun(config, engine), engine, firstUse: timing.firstUse, firstTotalMs: timing.totalMs };
+    };
+    const timed = async () => {
+      const { timing } = await run();
+      const { totalMs, inferenceMs, preprocessMs, postprocessMs } = timing;
+      return { totalMs, inferenceMs, preprocessMs, postprocessMs };
+    };
+    rows.push(await measured({ side: 'browser', label: asked, config }, iterations, first, timed));
   }
   // the first server configuration once more with the other upload (the picture as picked, or shrunk
   // in the browser first), so every report has the two side by side
@@ -104,26 +107,23 @@ export async function runBenchmark({
     // each iteration shrinks again when asked to: a real client would, per picture
     const call = () => callWithUpload(mode, picture, blob, manifest.models[job.model].input, job.task, query);
     const row = { side: 'server', label: serverLabel(config, mode), config, upload: mode };
-    rows.push(
-      await measured(row, async () => {
-        const first = await call(); // first use builds the runner on the server
-        const ran = first.payload.settings.precision;
-        const label = serverLabel(config, mode, ran && ran !== job.precision ? ran : null);
-        const samples = [];
-        for (let i = 0; i < iterations; i++) {
-          const { timing } = await call();
-          samples.push({
-            totalMs: timing.totalMs,
-            shrinkMs: timing.shrinkMs,
-            inferenceMs: timing.server.inference,
-            serverTotalMs: timing.serverTotalMs,
-            networkMs: timing.networkMs,
-            uploadBytes: timing.uploadBytes,
-          });
-        }
-        return { label, samples };
-      }),
-    );
+    const first = async () => {
+      const { payload } = await call(); // first use builds the runner on the server
+      const ran = payload.settings.precision;
+      return { label: serverLabel(config, mode, ran && ran !== job.precision ? ran : null) };
+    };
+    const timed = async () => {
+      const { timing } = await call();
+      return {
+        totalMs: timing.totalMs,
+        shrinkMs: timing.shrinkMs,
+        inferenceMs: timing.server.inference,
+        serverTotalMs: timing.serverTotalMs,
+        networkMs: timing.networkMs,
+        uploadBytes: timing.uploadBytes,
+      };
+    };
+    rows.push(await measured(row, iterations, first, timed));
   }
   return rows;
 }
