@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 BENCH_TIMEOUT_MS = 1_800_000
 READY_TIMEOUT_MS = 60_000
+VISITOR_TIMEOUT_MS = 300_000  # navigation to the first result, the downloads on the emulated link included
 # every state the page settles in after loading: only "ready" lets a run start
 LOADED = "body[data-state=ready], body[data-state=error], body[data-state=needs-key]"
 
@@ -124,10 +125,21 @@ def new_visitor(
     threads: int,
     link: Link | None = None,
     compressed: bool = True,
+    timeout_ms: int = VISITOR_TIMEOUT_MS,
 ) -> dict[str, Any]:
     """Fresh profile (empty HTTP cache): navigation to the first browser result, and every byte fetched
     (as sent: compressed bytes when compressed). `compressed=False` asks for `identity`, as a server
-    without the build's copies would answer."""
+    without the build's copies would answer. A visit the page reports as failed, or with no result in
+    `timeout_ms` (a slow link), is a row with its error: the report goes on with the others."""
+    from playwright.sync_api import Error as PlaywrightError  # its TimeoutError too
+
+    visitor = {
+        "job": job.name,
+        "simd": simd,
+        "threads": threads,
+        "link": link.describe() if link else "loopback",
+        "compressed": compressed,
+    }
     with chromium_context(chromium) as context:
         if not compressed:
             context.set_extra_http_headers({"Accept-Encoding": "identity"})
@@ -143,23 +155,10 @@ def new_visitor(
             fetched.append((request.url, sizes["responseBodySize"] + sizes["responseHeadersSize"]))
 
         page.on("requestfinished", finished)
-        start = time.perf_counter()
-        open_page(page, url)
-        page.set_input_files("#file", str(job.image))
-        page.select_option("#task", job.task)
-        page.select_option(f"#{job.choice[0]}", job.choice[1])
-        page.select_option("#browser-simd", "1" if simd else "0")
-        page.select_option("#browser-threads", str(threads))
-        page.click("#run")
-        page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=300_000)
-        seconds = time.perf_counter() - start
-        visitor = {
-            "job": job.name,
-            "simd": simd,
-            "threads": threads,
-            "link": link.describe() if link else "loopback",
-            "compressed": compressed,
-        }
+        try:  # inside the `with`: a failure closing the browser after a Ctrl-C is no failed visit
+            seconds = _first_result(page, url, job, simd, threads, timeout_ms)
+        except PlaywrightError as exc:  # its first line says what happened, a call log follows
+            return visitor | {"error": f"no first result: {exc.message.splitlines()[0]}"}
         errors = page.evaluate("window.mva.errors")
         if errors:  # this visitor's row says why; the report goes on with the others
             return visitor | {"error": "; ".join(errors)}
@@ -177,3 +176,17 @@ def new_visitor(
             },
             "first_use": last["browser"]["timing"]["firstUse"],
         }
+
+
+def _first_result(page: Page, url: str, job: BrowserJob, simd: bool, threads: int, timeout_ms: int) -> float:
+    """Seconds from navigation to the page's first result (or its error state) for `job`."""
+    start = time.perf_counter()
+    open_page(page, url)
+    page.set_input_files("#file", str(job.image))
+    page.select_option("#task", job.task)
+    page.select_option(f"#{job.choice[0]}", job.choice[1])
+    page.select_option("#browser-simd", "1" if simd else "0")
+    page.select_option("#browser-threads", str(threads))
+    page.click("#run")
+    page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=timeout_ms)
+    return time.perf_counter() - start

@@ -55,6 +55,19 @@ def test_a_failed_visit_says_why(
     assert "first_use" not in visit and "bytes" not in visit
 
 
+def test_a_visit_with_no_result_in_time_is_a_row_saying_so(
+    chromium: Path, page_built: None, server: LiveServer, images: Path
+) -> None:
+    """A visit that did not finish in time (an emulated link too slow for the wasm) raised playwright's
+    TimeoutError out of bench-browser: a traceback and no report, after minutes of measuring."""
+    job = browser_jobs(images)[1]
+    slow = Link(down_mbps=0.2, up_mbps=0.1, rtt_ms=20)  # the 1.8 MB brotli wasm takes over a minute
+    visit = new_visitor(chromium, server.url, job, simd=True, threads=1, link=slow, timeout_ms=5000)
+    assert visit["error"].startswith("no first result: ") and "Timeout 5000ms exceeded." in visit["error"]
+    assert (visit["job"], visit["link"]) == (job.name, "0.2/0.1 Mbit/s, 20 ms RTT")
+    assert "first_use" not in visit and "bytes" not in visit
+
+
 def test_a_page_that_cannot_get_ready_says_why_at_once(
     chromium: Path, page_built: None, start_server: Callable[..., LiveServer], images: Path
 ) -> None:
