@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +37,7 @@ def find_chromium() -> Path | None:
 
 @contextmanager
 def chromium_context(executable: Path, extra_flags: tuple[str, ...] = ()) -> Iterator[BrowserContext]:
+    from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="mva-chromium-") as profile, sync_playwright() as pw:
@@ -49,5 +50,10 @@ def chromium_context(executable: Path, extra_flags: tuple[str, ...] = ()) -> Ite
         )
         try:
             yield context
-        finally:
-            context.close()
+        except BaseException:
+            # a Ctrl-C reaches the whole foreground group: playwright's driver has closed chromium
+            # already, and closing it again must not replace the interrupt with its own error
+            with suppress(PlaywrightError):
+                context.close()
+            raise
+        context.close()
