@@ -53,6 +53,7 @@ def bench_browser(
     from service.localserver import serve_app
 
     if url:
+        url = url.rstrip("/")  # as copied from an address bar; the page is at url + "/"
         problem = _unreachable(url)
         if problem:
             typer.echo(f"error: --url {url}: {problem}", err=True)
@@ -123,12 +124,14 @@ def save_report(out: Path, payload: dict[str, Any], text: str) -> None:
 
 
 def _unreachable(url: str) -> str | None:
-    """Why no page can load from `url` (no server answers there), or None: a one-line error before
-    chromium starts, not a playwright traceback after."""
+    """Why no page can load from `url` (no server answers there, or not this service), or None: a
+    one-line error before chromium starts, not a playwright timeout on the page a minute after."""
     import httpx
 
     try:
-        get_from(f"{url}/healthz", timeout=10)
+        health = get_from(f"{url}/healthz", timeout=10)
     except httpx.HTTPError as exc:
         return f"no server answers there ({exc.__class__.__name__}: {exc})"
+    if health.status_code != 200:
+        return f"{url}/healthz answered HTTP {health.status_code}: not this service's address"
     return None

@@ -11,9 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from service.browserbench.browser_json import BROWSER_SCHEMA
 from service.browserbench.command import save_report
+from service.cli import app
 from service.settings import PROJECT_ROOT
 from tests.conftest import PREVIOUS_REPORT, LiveServer, hold_previous
 
@@ -106,6 +108,26 @@ def test_a_later_call_that_fails_names_its_run_and_the_runs_before_it_are_kept(
     assert f"- {line}" in (out / "browser.md").read_text() and line in run.stderr and kept in run.stderr
     # a row short of its runs gives no figure: the median of 1 run would pass for one of 2
     assert report["summaries"][0]["server_inference_ms"]["ort1"] is None
+
+
+def test_a_url_is_taken_with_its_trailing_slash_and_refused_when_not_the_services(
+    chromium: Path, page_built: None, start_server: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    """`--url http://host:8000/` (as an address bar gives it) loaded `//`, a 404: the page never got
+    ready, and a playwright timeout a minute later ended the run with a traceback; so did an address
+    where /healthz is not this service's (any answer passed the check)."""
+    guarded = start_server(api_key="bench-browser-has-no-key")  # the page stops at once, saying why
+    out, elsewhere = tmp_path / "out", f"{guarded.url}/elsewhere"
+    for url, code, said in [
+        (guarded.url + "/", 1, "not ready (needs-key): the server wants an API key"),
+        (elsewhere, 2, f"{elsewhere}/healthz answered HTTP 404: not this service's address"),
+    ]:
+        result = CliRunner().invoke(
+            app, ["bench-browser", "--url", url, "--iterations", "1", "--out", str(out)]
+        )
+        assert result.exit_code == code, result.output
+        assert said in result.output and "Traceback" not in result.output
+        assert not (out / "browser.json").exists()
 
 
 def test_more_iterations_than_the_page_runs_are_refused_before_anything_runs(tmp_path: Path) -> None:
