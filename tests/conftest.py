@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -219,12 +220,14 @@ def proxy_error_page() -> Iterator[str]:
 class _Gateway(ThreadingHTTPServer):
     """A reverse proxy on loopback in front of `upstream` that forwards the first `api_calls` POSTs
     and then answers every later one with nginx's 502 page, as a gateway whose API upstream went away
-    mid-run does; GETs (the page, its files) are always forwarded."""
+    mid-run does; GETs (the page, its files) are always forwarded. Response headers named in `drop`
+    (lower case) are left out, as a proxy configured without them does."""
 
-    def __init__(self, upstream: str, api_calls: int) -> None:
+    def __init__(self, upstream: str, api_calls: int, drop: frozenset[str]) -> None:
         super().__init__((LOOPBACK, 0), _Forward)
         self.upstream = urlsplit(upstream).netloc
         self.api_calls_left = api_calls
+        self.drop = _NOT_COPIED | drop
         self.lock = threading.Lock()
 
     def forwards_api_call(self) -> bool:
@@ -263,7 +266,7 @@ class _Forward(BaseHTTPRequestHandler):
     def _answer(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         self.send_response(status)
         for name, value in headers:
-            if name.lower() not in _NOT_COPIED:
+            if name.lower() not in self.server.drop:
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -274,11 +277,18 @@ class _Forward(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def gateway() -> Iterator[Callable[[LiveServer, int], str]]:
-    """gateway(server, n) -> the URL of a real reverse proxy in front of `server` whose API upstream
-    goes away after `n` calls (a later call of a run fails, as it can behind a load balancer)."""
+def gateway() -> Iterator[Callable[..., str]]:
+    """gateway(server, api_calls=n, drop=headers) -> the URL of a real reverse proxy in front of
+    `server` whose API upstream goes away after `n` calls (a later call of a run fails, as it can
+    behind a load balancer), and that leaves the response headers `drop` out."""
     with ExitStack() as stack:
-        yield lambda server, n: stack.enter_context(_serving(_Gateway(server.url, n)))
+
+        def start(
+            server: LiveServer, api_calls: int = sys.maxsize, drop: frozenset[str] = frozenset()
+        ) -> str:
+            return stack.enter_context(_serving(_Gateway(server.url, api_calls, drop)))
+
+        yield start
 
 
 @pytest.fixture(scope="session")

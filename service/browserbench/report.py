@@ -33,15 +33,13 @@ def _row(bench: dict[str, Any], side: str, upload: str = "original", **config: A
     return None
 
 
-def _not_as_asked(row: dict[str, Any]) -> str | None:
-    """How a browser row ran when that is not its configuration, from the binary onnxruntime-web loaded
+def _not_as_asked(engine: dict[str, Any] | None, threads_asked: int, simd_asked: bool) -> str | None:
+    """How a browser run went when that is not what was asked, from the binary onnxruntime-web loaded
     (the page's `engine`): without cross-origin isolation it quietly runs one thread, without wasm
     SIMD the plain binary. None when it ran as asked (or says nothing, as reports before it did)."""
-    engine = row.get("engine") or {}
+    engine = engine or {}
     threads, simd = engine.get("threadsEffective"), engine.get("simdEffective")
-    if (threads is None or threads == row["config"]["threads"]) and (
-        simd is None or simd == row["config"]["simd"]
-    ):
+    if (threads is None or threads == threads_asked) and (simd is None or simd == simd_asked):
         return None
     return (
         f"ran {threads} thread(s), SIMD {'on' if simd else 'off'} "
@@ -79,7 +77,7 @@ def summarize(bench: dict[str, Any]) -> dict[str, Any]:
     # never started
     not_as_asked = {}
     for (simd, threads), row in wasm.items():
-        how = _not_as_asked(row) if row is not None else None
+        how = _not_as_asked(row.get("engine"), threads, simd) if row is not None else None
         if how is not None:
             not_as_asked[f"simd={'on' if simd else 'off'} threads={threads}"] = how
             wasm[(simd, threads)] = None
@@ -305,8 +303,11 @@ def markdown(
             lines.append(f"| {v['job']} | {v.get('link', 'loopback')} | {encoding} | failed: {why} | - |")
             continue
         kinds = v["by_kind"]
+        # a visitor that ran another binary than SIMD + 2 threads: its bytes are that binary's
+        how = _not_as_asked(v.get("engine"), v["threads"], v["simd"])
+        model = f"{v['job']} ({how}, not as asked)" if how else v["job"]
         lines.append(
-            f"| {v['job']} | {v.get('link', 'loopback')} | {encoding} | "
+            f"| {model} | {v.get('link', 'loopback')} | {encoding} | "
             f"{v['bytes'] / 1e6:.1f} ({kinds['wasm'] / 1e6:.1f} / {kinds['model'] / 1e6:.1f} / "
             f"{kinds['script'] / 1e6:.2f}) | {v['time_to_first_result_ms'] / 1000:.1f} s |"
         )

@@ -175,6 +175,8 @@ def new_visitor(
                 for kind, suffix in (("wasm", ".wasm"), ("model", ".onnx"), ("script", (".js", ".mjs")))
             },
             "first_use": last["browser"]["timing"]["firstUse"],
+            # what ran (the binary onnxruntime-web loaded): not always what was asked (report.py)
+            "engine": last["browser"]["engine"],
         }
 
 

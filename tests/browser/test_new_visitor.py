@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from service.browserbench.report import markdown
 from service.browserbench.run import Link, browser_jobs, new_visitor
 from service.cli import app
 from service.localserver import free_port
@@ -66,6 +67,23 @@ def test_a_visit_with_no_result_in_time_is_a_row_saying_so(
     assert visit["error"].startswith("no first result: ") and "Timeout 5000ms exceeded." in visit["error"]
     assert (visit["job"], visit["link"]) == (job.name, "0.2/0.1 Mbit/s, 20 ms RTT")
     assert "first_use" not in visit and "bytes" not in visit
+
+
+def test_a_visitor_that_did_not_run_two_threads_is_labelled_with_what_ran(
+    chromium: Path, page_built: None, server: LiveServer, gateway: Callable[..., str], images: Path
+) -> None:
+    """Behind a proxy that drops the isolation headers onnxruntime-web quietly runs one thread (and
+    loads the one-thread binary): the visitor's row, in a table headed "SIMD + 2 threads", gave that
+    binary's bytes and time as two threads'. It now says what ran."""
+    isolation = frozenset({"cross-origin-opener-policy", "cross-origin-embedder-policy"})
+    job = browser_jobs(images)[1]
+    visit = new_visitor(chromium, gateway(server, drop=isolation), job, simd=True, threads=2)
+    assert (visit["engine"]["threadsEffective"], visit["engine"]["crossOriginIsolated"]) == (1, False)
+    ran = "ran 1 thread(s), SIMD on (crossOriginIsolated=False), not as asked"
+    assert f"| {job.name} ({ran}) | loopback |" in markdown([], [], [visit])
+    isolated = new_visitor(chromium, server.url, job, simd=True, threads=2)
+    assert isolated["engine"]["threadsEffective"] == 2
+    assert f"| {job.name} | loopback |" in markdown([], [], [isolated])
 
 
 def test_a_page_that_cannot_get_ready_says_why_at_once(

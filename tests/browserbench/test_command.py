@@ -80,7 +80,7 @@ def test_a_configuration_that_fails_is_a_failed_row_and_the_others_are_measured(
 
 
 def test_a_later_call_that_fails_names_its_run_and_the_runs_before_it_are_kept(
-    chromium: Path, page_built: None, server: LiveServer, gateway: Callable[[LiveServer, int], str],
+    chromium: Path, page_built: None, server: LiveServer, gateway: Callable[..., str],
     images: Path, tmp_path: Path,
 ) -> None:  # fmt: skip
     """A configuration whose first call answered but a later one did not lost the runs it had timed
@@ -89,7 +89,7 @@ def test_a_later_call_that_fails_names_its_run_and_the_runs_before_it_are_kept(
     gets the gateway's 502; the row keeps run 1 and names run 2, the later rows name their first use."""
     out = tmp_path / "report"
     command = [
-        sys.executable, "-m", "service.browserbench", "--url", gateway(server, 2),
+        sys.executable, "-m", "service.browserbench", "--url", gateway(server, api_calls=2),
         "--iterations", "2", "--images", str(images), "--out", str(out), "--link-mbps", "400",
     ]  # fmt: skip
     run = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)

@@ -91,7 +91,8 @@ def test_markdown_says_how_many_runs_each_figure_is_of() -> None:
 
 def test_markdown_names_every_claim() -> None:
     s = summarize(_bench())
-    visitor = {"job": "m", "bytes": 15e6, "by_kind": {"wasm": 10e6, "model": 4e6, "script": 5e5}}
+    visitor = {"job": "m", "simd": True, "threads": 2, "bytes": 15e6}
+    visitor |= {"by_kind": {"wasm": 10e6, "model": 4e6, "script": 5e5}}
     visitor |= {"time_to_first_result_ms": 3000.0, "link": "50/25 Mbit/s, 20 ms RTT", "compressed": False}
     text = markdown([s], [deployment(s, 100.0)], [visitor])
     for claim in ("TF.js 2020: SIMD", "threads on top of SIMD", "Wang et al. 2025"):
