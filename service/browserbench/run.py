@@ -90,20 +90,31 @@ def open_page(page: Page, url: str) -> None:
 
 
 def page_benchmark(
-    chromium: Path, url: str, job: BrowserJob, iterations: int, screenshot: Path | None = None
+    chromium: Path,
+    url: str,
+    job: BrowserJob,
+    iterations: int,
+    screenshot: Path | None = None,
+    timeout_ms: int = BENCH_TIMEOUT_MS,
 ) -> dict[str, Any]:
+    """The page's benchmark of `job` (its `window.mva.bench`); PageFailed, saying why in one line, when
+    it does not run or finish (playwright's own errors included: a timeout, a page that crashed)."""
+    from playwright.sync_api import Error as PlaywrightError  # its TimeoutError too
+
     with chromium_context(chromium) as context:
         page = context.new_page()
-        open_page(page, url)
-        page.set_input_files("#file", str(job.image))
-        page.wait_for_selector("#bench:not([disabled])")
-        page.select_option("#task", job.task)
-        page.select_option(f"#{job.choice[0]}", job.choice[1])
-        page.fill("#iterations", str(iterations))
-        page.click("#bench")
-        page.wait_for_selector(
-            "body[data-state=bench-done], body[data-state=error]", timeout=BENCH_TIMEOUT_MS
-        )
+        try:  # inside the `with`, as new_visitor's: a Ctrl-C is not taken for a failed benchmark
+            open_page(page, url)
+            page.set_input_files("#file", str(job.image))
+            page.wait_for_selector("#bench:not([disabled])")
+            page.select_option("#task", job.task)
+            page.select_option(f"#{job.choice[0]}", job.choice[1])
+            page.fill("#iterations", str(iterations))
+            page.click("#bench")
+            page.wait_for_selector("body[data-state=bench-done], body[data-state=error]", timeout=timeout_ms)
+        except PlaywrightError as exc:  # its first line says what happened, a call log follows
+            line = exc.message.splitlines()[0]
+            raise PageFailed(f"the page's benchmark of {job.name} did not finish: {line}") from None
         # a configuration that failed is a row with its `error` (and the page in its error state);
         # no result at all means the benchmark itself did not run
         result = page.evaluate("window.mva.bench")
