@@ -232,6 +232,12 @@ class ServerSettings(BaseSettings):
         to start and say what to do."""
         if self.ort_int8_weights != "signed":
             return self
+        if not has_vnni():  # first: however the build went, the file answers otherwise here
+            raise SettingsConflict(
+                "ort_int8_weights",
+                "int8-signed.onnx gives int8.onnx's answers only on a CPU with VNNI, and this one has none "
+                "(its u8 x s8 kernels sum in 16 bits, which saturate): use auto or unsigned",
+            )
         layout = ArtifactLayout(self.models_dir)
         for spec in Manifest.load(layout.manifest).models.values():
             why = signed_int8_unverified(layout, spec.name) if "int8" in spec.precisions else None
@@ -242,12 +248,6 @@ class ServerSettings(BaseSettings):
                     "build the models on a host with VNNI (`mobile-vision-api models build`), or use auto "
                     "(int8.onnx where int8-signed.onnx is not verified) or unsigned",
                 )
-        if not has_vnni():  # verified on a VNNI host, it still answers otherwise here
-            raise SettingsConflict(
-                "ort_int8_weights",
-                "int8-signed.onnx gives int8.onnx's answers only on a CPU with VNNI, and this one has none "
-                "(its u8 x s8 kernels sum in 16 bits, which saturate): use auto or unsigned",
-            )
         return self
 
     @field_validator("inference_cores")
