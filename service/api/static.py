@@ -23,6 +23,7 @@ from starlette.responses import FileResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from service.api.errors import error_response
+from service.api.headers import list_header
 from service.api.precompressed import Representation, choose
 from service.api.ranges import MAX_RANGES, ByteRange, RangeAnswer, answer_to
 
@@ -135,7 +136,7 @@ def precondition_failed(request: Request, version: FileVersion) -> bool:
     """RFC 9110 13.2.2 steps 1-2, which an origin server MUST evaluate (13.1.1, 13.1.4): If-Match when
     the request has one (strong comparison: a weak tag never matches), else If-Unmodified-Since. A
     client resuming with If-Match rather than If-Range got a range of the new version to splice."""
-    if_match = request.headers.get("if-match")
+    if_match = list_header(request.headers, "if-match")
     if if_match is not None:
         candidates = _tags(if_match, weak=False)
         return "*" not in candidates and version.etag not in candidates
@@ -147,7 +148,7 @@ def not_modified(request: Request, version: FileVersion) -> bool:
     """RFC 9110 13.2.2: If-None-Match when the request has one (If-Modified-Since is then ignored),
     else If-Modified-Since against the Last-Modified FileResponse sends (the mtime, whole seconds): a
     client or cache that kept only that validator revalidates too."""
-    if_none_match = request.headers.get("if-none-match")
+    if_none_match = list_header(request.headers, "if-none-match")
     if if_none_match is not None:
         return matches(if_none_match, version.etag)
     since = _http_date(request.headers.get("if-modified-since"))
@@ -173,7 +174,7 @@ async def file_response(request: Request, path: Path, etags: ETags) -> Response:
     404 not_found). The first ETag of a file hashes it (10 MB of wasm): off the event loop. Each
     encoding is its own representation, with its own ETag (the hash of the bytes sent)."""
     try:
-        chosen = choose(path, request.headers.get("accept-encoding"))
+        chosen = choose(path, list_header(request.headers, "accept-encoding"))
         file, version = await asyncio.to_thread(open_version, chosen.path, etags)
     except FileNotFoundError:
         # deleted since the caller found it (web/build.mjs starts by removing the whole folder): as

@@ -12,6 +12,7 @@ from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
+from service.api.headers import list_header
 from service.errors import (
     ClientClosedRequest,
     MissingImage,
@@ -71,8 +72,7 @@ def _refuse_content_coding(request: Request) -> None:
     RFC 9110 15.5.16: 415, with the codings accepted in `Accept-Encoding`."""
     codings = [
         coding.strip().lower()
-        for value in request.headers.getlist("content-encoding")
-        for coding in value.split(",")
+        for coding in (list_header(request.headers, "content-encoding") or "").split(",")
         if coding.strip()
     ]
     refused = [coding for coding in codings if coding != "identity"]

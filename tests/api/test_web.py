@@ -176,6 +176,20 @@ def test_wasm_goes_out_as_the_builds_brotli_or_gzip_copy(client: httpx.Client) -
     assert len(etags) == 3  # one representation each
 
 
+def test_list_headers_sent_on_several_lines_are_read_whole(client: httpx.Client) -> None:
+    """Accept-Encoding, If-None-Match and If-Match are lists, which a client or proxy may send on several
+    lines (RFC 9110 5.3): only the first line was read, so `gzip;q=0` then `br` got the whole file, and a
+    matching ETag on the second line a 200 (or a 412 for If-Match)."""
+    two_lines = [("Accept-Encoding", "gzip;q=0"), ("Accept-Encoding", "br")]
+    response = client.get(WASM, headers=two_lines)
+    assert response.status_code == 200 and response.headers.get("content-encoding") == "br"
+    etag = response.headers["etag"]
+    again = client.get(WASM, headers=[*two_lines, ("If-None-Match", '"another"'), ("If-None-Match", etag)])
+    assert again.status_code == 304
+    matched = client.get(WASM, headers=[*two_lines, ("If-Match", '"another"'), ("If-Match", etag)])
+    assert matched.status_code == 200
+
+
 def test_model_file_goes_out_gzipped_when_accepted(client: httpx.Client, layout: ArtifactLayout) -> None:
     response = client.get("/models/mobilenet_v2/int8.onnx", headers={"Accept-Encoding": "br, gzip"})
     assert response.headers["content-encoding"] == "gzip"  # the model build writes gzip only

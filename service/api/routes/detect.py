@@ -7,6 +7,7 @@ from pydantic import Field
 
 from service.annotate import annotate
 from service.api.accept import preferred
+from service.api.headers import list_header
 from service.api.inference import infer, json_response, model_for, state_of
 from service.api.params import EngineQuery
 from service.api.query import openapi_parameters, parse_query
@@ -54,8 +55,7 @@ async def detect(request: Request) -> Response:
     query = parse_query(DetectQuery, request)
     state = state_of(request)
     spec = model_for(state, query.model, "detection")
-    # a list header may come on several lines, one list in their order (RFC 9110, 5.3)
-    negotiated = preferred(", ".join(request.headers.getlist("accept")), _ANSWER_TYPES)
+    negotiated = preferred(list_header(request.headers, "accept") or "", _ANSWER_TYPES)
     image_type = negotiated if negotiated in _IMAGE_TYPES else None
     if query.annotate is False:  # the query before Accept, as for `format`
         image_type = None

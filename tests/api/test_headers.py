@@ -1,0 +1,16 @@
+"""A list header sent on several lines is read as one list, in order (HTTP-level: tests/api/test_web.py)."""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers
+
+from service.api.headers import list_header
+
+
+def test_every_line_of_a_list_header_is_kept_in_order() -> None:
+    headers = Headers(
+        raw=[(b"accept", b"application/json;q=0.1"), (b"x-other", b"1"), (b"accept", b"image/png")]
+    )
+    assert list_header(headers, "accept") == "application/json;q=0.1, image/png"
+    assert list_header(headers, "Accept") == "application/json;q=0.1, image/png"
+    assert list_header(headers, "if-match") is None
