@@ -47,13 +47,13 @@ mkdirSync(join(out, 'vendor', 'swagger-ui'), { recursive: true });
 for (const file of SWAGGER_UI) cpSync(join(swaggerDir, file), join(out, 'vendor', 'swagger-ui', file));
 
 // Brotli's best quality takes ~20 s per wasm binary; the copies are kept by content hash, so only a
-// new onnxruntime-web pays that again. MVA_WEB_CACHE names the folder they are kept in (relative: to the
-// folder the build runs in), for a node_modules that is read-only or shared; by default it is in
+// new onnxruntime-web pays that again. MVA_WEB_CACHE names the folder they are kept in (relative: to web/,
+// wherever node runs), for a node_modules that is read-only or shared; by default it is in
 // node_modules.
 const COMPRESSIBLE = /\.(wasm|js|mjs|html|css|svg|json)$/;
 const MIN_BYTES = 1024; // below this, the header saved is the gain
 const cacheDir = process.env.MVA_WEB_CACHE
-  ? resolve(process.env.MVA_WEB_CACHE)
+  ? resolve(here, process.env.MVA_WEB_CACHE)
   : join(here, 'node_modules', '.cache', 'precompressed');
 const brotli = promisify(brotliCompress);
 const sha256 = (data) => createHash('sha256').update(data).digest('hex');
