@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.imaging.decode import decode_image
-from service.imaging.preprocess import min_source_size, preprocess
 from service.imaging.tensor import to_float
 from service.manifest import Manifest
+from service.pipeline import prepare
+from service.timing import StageTimer
 from tests.browser.conftest import PageSession
 
 # the page's model input for the picked picture, as raw float32 bytes (base64: a JSON list of 150,000
@@ -30,8 +30,9 @@ PAGE_MODEL_INPUT = """async (input) => {
 
 def server_model_input(picture: Path, manifest: Manifest, model: str) -> np.ndarray:
     spec = manifest.get(model).input
-    decoded = decode_image(picture.read_bytes(), 50_000_000, lambda w, h: min_source_size(spec, w, h))
-    return to_float(preprocess(decoded.pixels, spec, decoded.coverage).pixels, spec)
+    # the request path's own steps (decode at the model's scale, then preprocess), not a copy of them
+    _, model_pixels = prepare(picture.read_bytes(), spec, 50_000_000, StageTimer())
+    return to_float(model_pixels.pixels, spec)
 
 
 @pytest.mark.parametrize("model", ["mobilenet_v2", "blazeface_short", "blazeface_full"])
