@@ -74,6 +74,25 @@ class AutoChoice:
             "took_ms": self.took_ms,
         }
 
+    @classmethod
+    def from_dict(cls, model: str, report: dict[str, Any]) -> AutoChoice:
+        """The choice `as_dict` reported (another worker process's, service/shared_auto.py)."""
+
+        def settings_of(entry: dict[str, Any]) -> EngineSettings:
+            return EngineSettings.model_validate({k: entry[k] for k in EngineSettings.model_fields})
+
+        return cls(
+            model=model,
+            choice=EngineSettings.model_validate(report["choice"]),
+            measurements=[
+                Measurement(settings_of(m), m["p50_ms"], m["runs"]) for m in report["measurements"]
+            ],
+            measured_at=report["measured_at"],
+            took_ms=report["took_ms"],
+            measured_with=report["measured_with"],
+            skipped=[Skipped(settings_of(s), s["why"]) for s in report["skipped"]],
+        )
+
 
 def candidates(spec: ModelSpec, cores: int = CPU_COUNT) -> list[EngineSettings]:
     threads = sorted({1, min(cores, CPU_COUNT)})

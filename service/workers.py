@@ -1,7 +1,8 @@
 """What several worker processes (`serve --workers N`) share: a folder for the run, made by `serve`
 before uvicorn starts them, holding prometheus_client's multiprocess files (service/api/metrics.py),
 one file per warmed-up process and, once the supervisor got SIGTERM, a `draining` file, so that
-/readyz answers for the whole server, not only for the process the probe happened to reach."""
+/readyz answers for the whole server, not only for the process the probe happened to reach; and
+preset=auto's measurements, made once for all of them (service/shared_auto.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from service.api.metrics import MULTIPROC_DIR
 from service.processes import serving
 from service.settings import InvalidServerSettings
+from service.shared_auto import AUTO_DIR, RECORD_SUFFIX
 
 RUN_DIR = "MVA_RUN_DIR"  # the folder (set by `serve`)
 WORKER_PROCESSES = "MVA_WORKER_PROCESSES"  # how many processes share it
@@ -33,11 +35,13 @@ def shared_run_folder(workers: int) -> Iterator[Path]:
     given = os.environ.get(RUN_DIR)
     folder = Path(given) if given else _temporary_folder()
     ready = _made(folder / "ready", RUN_DIR)
+    auto = _made(folder / AUTO_DIR, RUN_DIR)
     metrics = _made(Path(os.environ.setdefault(MULTIPROC_DIR, str(folder / "metrics"))), MULTIPROC_DIR)
-    # a named folder may hold the last run's drain marker, ready files and metrics files (whose counts
-    # /metrics would add to this run's); a folder given as PROMETHEUS_MULTIPROC_DIR is the caller's
+    # a named folder may hold the last run's drain marker, ready files, preset=auto choices (measured
+    # with that run's settings, maybe on another host) and metrics files (whose counts /metrics would
+    # add to this run's); a folder given as PROMETHEUS_MULTIPROC_DIR is the caller's
     ours = metrics.glob("*.db") if metrics == folder / "metrics" else ()
-    for stale in (drain_marker(folder), *ready.glob("[0-9]*"), *ours):
+    for stale in (drain_marker(folder), *ready.glob("[0-9]*"), *auto.glob(f"*{RECORD_SUFFIX}"), *ours):
         stale.unlink(missing_ok=True)
     os.environ[RUN_DIR] = str(folder)
     os.environ[WORKER_PROCESSES] = str(workers)
@@ -83,6 +87,11 @@ class Siblings:
         if not folder or not count or int(count) < 2:
             return None
         return cls(Path(folder) / "ready", int(count))
+
+    @property
+    def auto_dir(self) -> Path:
+        """Where preset=auto's measurements are shared (service/shared_auto.py)."""
+        return self.ready_dir.parent / AUTO_DIR
 
     def draining(self) -> bool:
         """Whether the supervisor is shutting the server down (every process then reports not ready)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from service.artifacts import ArtifactLayout
-from service.autotune import WIDER_MARGIN, Measurement, candidates, pick, tune
+from service.autotune import WIDER_MARGIN, AutoChoice, Measurement, candidates, pick, tune
 from service.errors import NotReady
 from service.manifest import Manifest
 from service.settings import CPU_COUNT
@@ -39,6 +39,9 @@ def test_tune_measures_every_candidate_and_picks_by_the_rule(
     assert report["choice"] == choice.choice.model_dump()
     assert [m["p50_ms"] for m in report["measurements"]] == sorted(m.p50_ms for m in choice.measurements)
     assert report["measured_with"] == {"ort_int8_weights": "auto", "ort_spinning": False}
+    # as another worker process reads it (service/shared_auto.py)
+    read = AutoChoice.from_dict("blazeface_short", report)
+    assert read.as_dict() == report and read.choice == choice.choice and read.model == choice.model
 
 
 def test_pick_prefers_one_thread_unless_more_threads_are_clearly_faster(manifest: Manifest) -> None:

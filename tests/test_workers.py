@@ -46,16 +46,21 @@ def test_a_named_run_folder_starts_without_the_last_runs_drain(
         assert folder == tmp_path and not Siblings(folder / "ready", 2).draining()
 
 
-def test_a_named_run_folder_starts_without_the_last_runs_counts_and_ready_files(
+def test_a_named_run_folder_starts_without_the_last_runs_counts_ready_files_and_auto_choices(
     clean_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The last run's metrics files were summed into this run's /metrics (its requests counted again)."""
+    """The last run's metrics files were summed into this run's /metrics (its requests counted again);
+    its preset=auto choice was measured with its settings, maybe on another host."""
     monkeypatch.setenv(RUN_DIR, str(tmp_path))
-    for left in (tmp_path / "metrics" / "counter_123.db", tmp_path / "ready" / "123"):
-        left.parent.mkdir()
-        left.touch()
+    left = (tmp_path / "metrics" / "counter_123.db", tmp_path / "ready" / "123", tmp_path / "auto" / "a.json")
+    for stale in left:
+        stale.parent.mkdir()
+        stale.touch()
     with shared_run_folder(2) as folder:
         assert list((folder / "metrics").iterdir()) == list((folder / "ready").iterdir()) == []
+        assert list((folder / "auto").iterdir()) == []
+        assert Siblings.from_environment() == Siblings(folder / "ready", 2)
+        assert Siblings(folder / "ready", 2).auto_dir == folder / "auto"
 
 
 def test_a_given_metrics_folder_is_kept(

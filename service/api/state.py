@@ -20,6 +20,7 @@ from service.errors import InvalidSettings, NotReady, ServiceError
 from service.inference import InferencePool
 from service.manifest import Manifest, ModelSpec
 from service.settings import EngineSettings, ServerSettings
+from service.shared_auto import SharedAutoChoices
 from service.tasks.classification import Labels
 from service.workers import Siblings
 
@@ -143,19 +144,37 @@ class AppState:
             self.siblings.mark_ready()
         log.info("ready: warmed %s in %s ms", ", ".join(self.warmup_ms), self.warmup_ms)
 
+    @property
+    def shared_auto(self) -> SharedAutoChoices | None:
+        """Where the worker processes of `serve --workers N` share preset=auto's measurements."""
+        return None if self.siblings is None else SharedAutoChoices(self.siblings.auto_dir)
+
+    def auto_choices(self) -> dict[str, AutoChoice]:
+        """preset=auto's choices so far, per model: with several worker processes, also those another
+        measured and this one has not used yet, so that /v1/models says the same in every process."""
+        shared = self.shared_auto
+        return {**(shared.recorded() if shared is not None else {}), **self.auto}
+
     def auto_choice(self, spec: ModelSpec) -> AutoChoice:
         """preset=auto's settings for `spec`, measured once (blocking: call off the event loop). The
-        measurement takes every inference core, so no request's inference runs beside it."""
+        measurement takes every inference core, so no request's inference runs beside it; with several
+        worker processes, one measures (one model at a time) and the others wait for its result."""
         with self._auto_lock:
             choice = self.auto.get(spec.name)
             if choice is None:
-                cores = self.pool.cores
-                weights, spinning = self.settings.ort_int8_weights, self.settings.ort_spinning
-                choice = self.pool.run_blocking(
-                    lambda: tune(spec, self.layout, cores, int8_weights=weights, ort_spinning=spinning), cores
-                )
+                shared = self.shared_auto
+                measure = partial(self._measure_auto, spec)
+                choice = measure() if shared is None else shared.measured_once(spec.name, measure)
                 self.auto[spec.name] = choice
-                log.info("preset=auto for %s: %s", spec.name, choice.choice.model_dump())
+        return choice
+
+    def _measure_auto(self, spec: ModelSpec) -> AutoChoice:
+        cores = self.pool.cores
+        weights, spinning = self.settings.ort_int8_weights, self.settings.ort_spinning
+        choice = self.pool.run_blocking(
+            lambda: tune(spec, self.layout, cores, int8_weights=weights, ort_spinning=spinning), cores
+        )
+        log.info("preset=auto for %s: %s", spec.name, choice.choice.model_dump())
         return choice
 
     async def measured_auto_choice(self, spec: ModelSpec) -> AutoChoice:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from service.api.app import create_app
+from service.localserver import serve_app
 from service.settings import ServerSettings
+from service.workers import RUN_DIR
 from tests.conftest import LiveServer
 from tests.inprocess import cores_held
 
@@ -151,3 +155,42 @@ def test_requests_waiting_for_the_measurement_leave_the_loops_thread_pool_free(i
     assert [len(r.json()["faces"]) for r in autos] == [2, 2, 2]
     assert all(r.json()["settings"] == autos[0].json()["settings"] for r in autos)
     assert state.pool.pending == 0
+
+
+def test_the_workers_of_one_server_measure_once_and_share_the_choice(tmp_path: Path, images: Path) -> None:
+    """`serve --workers 2` with MVA_AUTO_TUNE_MODELS: each process measured for itself, both at once on
+    the same cores (so they could choose differently), and /v1/models showed whichever answered. Now
+    one measures and the other waits for its result: one measurement, the same choice everywhere."""
+    log = tmp_path / "server.log"
+    env = {
+        RUN_DIR: str(tmp_path / "run"),
+        "MVA_WARM_MODELS": '["blazeface_short"]',
+        "MVA_AUTO_TUNE_MODELS": '["blazeface_short"]',
+    }
+    with serve_app(env, workers=2, log=log, log_level="info") as (url, _):
+        autos = [models["auto"] for models in _models_of_each_worker(url, 2)]
+        assert set(autos[0]) == {"blazeface_short"}
+        assert autos[1] == autos[0]  # the choice, the measurements and when they were taken
+        choice = autos[0]["blazeface_short"]["choice"]
+        face = (images / "face.jpg").read_bytes()
+        for _ in range(10):
+            with httpx.Client(base_url=url, timeout=60) as fresh:  # a new connection: either process
+                ran = fresh.post("/detect?preset=auto", files={"image": face}).json()["settings"]
+            assert {k: ran[k] for k in ("engine", "precision", "threads")} == {
+                k: choice[k] for k in ("engine", "precision", "threads")
+            }
+    measured = [line for line in log.read_text().splitlines() if "preset=auto for blazeface_short:" in line]
+    assert len(measured) == 1, measured
+
+
+def _models_of_each_worker(url: str, workers: int) -> list[dict[str, Any]]:
+    """/v1/models as each process answers it, over new connections (which either process accepts), told
+    apart by its warm-up time: each process measured its own."""
+    seen: dict[str, dict[str, Any]] = {}
+    for _ in range(200):
+        with httpx.Client(base_url=url, timeout=60) as fresh:
+            models = fresh.get("/v1/models").json()
+        seen[json.dumps(models["warmup_ms"])] = models
+        if len(seen) == workers:
+            return list(seen.values())
+    raise AssertionError(f"{len(seen)} of {workers} processes answered")

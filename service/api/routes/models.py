@@ -79,8 +79,8 @@ async def list_models(request: Request) -> dict[str, Any]:
         # copies: inference threads add to both (warm-up, a first preset=auto request) while this runs on
         # the event loop; iterating the dict itself could meet "dictionary changed size" (a 500)
         "warmup_ms": dict(state.warmup_ms),
-        # preset=auto: per model measured so far, the choice and the measurements behind it
-        "auto": {name: choice.as_dict() for name, choice in dict(state.auto).items()},
+        # preset=auto: per model measured so far (by any worker process), the choice and the measurements
+        "auto": {name: choice.as_dict() for name, choice in state.auto_choices().items()},
     }
 
 
