@@ -95,7 +95,7 @@ class InferencePool:
         self._budget = CoreBudget(cores)
         self._executor = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="inference")
         self.pending = 0  # touched only on the event loop thread
-        # told `pending` at each change, for a figure other processes read (service/api/metrics.py)
+        # told `pending` at each change: the mva_queue_depth gauge (service/api/metrics.py)
         self.pending_changed: Callable[[int], None] | None = None
 
     def retry_after(self) -> str:

@@ -9,7 +9,7 @@ sums every process's."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
@@ -24,7 +24,7 @@ _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1,
 
 
 class Metrics:
-    def __init__(self, queue_depth: Callable[[], int]) -> None:
+    def __init__(self) -> None:
         # prometheus_client picks file-backed values when it is imported with the variable set
         self.shared = MULTIPROC_DIR in os.environ
         self.registry = CollectorRegistry(auto_describe=True)
@@ -56,15 +56,13 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="livesum",  # the processes' depths added up, of live processes only
         )
-        if not self.shared:
-            self._depth.set_function(queue_depth)  # read at scrape time
         # labels() looks its child up under a lock on every call; a request observes eight stages
         self._stage_children: dict[tuple[str, str], Histogram] = {}
 
     def queue_depth_changed(self, depth: int) -> None:
-        """With several processes (`shared`), the pool's every change: a scrape reads the other processes'
-        files, not their pools. Written only when a request ended or a scrape came, the requests waiting
-        behind a long one were missing from every scrape another process answered."""
+        """The pool's every change (InferencePool.pending_changed). With several processes a scrape reads
+        the other processes' files, not their pools: written only when a request ended or a scrape came,
+        the requests waiting behind a long one were missing from every scrape another process answered."""
         self._depth.set(depth)
 
     def count_request(self, route: str, status: int) -> None:

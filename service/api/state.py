@@ -64,9 +64,8 @@ class AppState:
         registry = RunnerRegistry.for_server(layout, settings, settings.runner_cache_size, vnni)
         _log_held_back_int8_files(registry, manifest)
         pool = InferencePool(settings.inference_cores, settings.max_pending, settings.queue_timeout_s)
-        metrics = Metrics(lambda: pool.pending)
-        if metrics.shared:
-            pool.pending_changed = metrics.queue_depth_changed
+        metrics = Metrics()
+        pool.pending_changed = metrics.queue_depth_changed
         batcher = None
         if settings.batch_window_ms > 0:
             observe = metrics.batch_size.observe

@@ -267,7 +267,7 @@ def test_prometheus_rules_use_the_services_metric_names() -> None:
     rules = yaml.safe_load((PROMETHEUS_DIR / "rules.yml").read_text())
     exprs = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
     read = {name for expr in exprs for name in re.findall(r"\b(mva_[a-z_]+)\b", expr)}
-    metrics = Metrics(queue_depth=lambda: 0)
+    metrics = Metrics()
     metrics.stage_seconds.labels("/classify", "inference").observe(0.005)
     metrics.requests.labels("/classify", "200").inc()
     metrics.inferences.labels("mobilenet_v2", "onnxruntime").inc()
