@@ -46,7 +46,7 @@ def cores_held(state: AppState) -> Iterator[threading.Event]:
 
     holder = threading.Thread(target=state.pool.run_blocking, args=(job, state.pool.cores))
     holder.start()
-    held.wait()
+    assert held.wait(30), "the job never got the cores"
     try:
         yield release
     finally:

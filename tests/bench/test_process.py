@@ -125,7 +125,5 @@ def test_server_cpu_per_request_counts_every_request_of_the_cpu_window(
         while served() - before < windows[0]["answered"] and time.monotonic() < deadline:
             time.sleep(0.05)
         answered = served() - before
-    assert windows[0]["answered"] == answered > result.ok  # the warm-up's requests are in it
-    figures = server_cpu(windows, {"bench_process_cores": 1.0, "rps": 100.0})
-    assert figures["event_loop_ms_per_request"] == round(windows[0]["loop"] * 1000 / answered, 2)
-    assert figures["other_threads_ms_per_request"] == round(windows[0]["other"] * 1000 / answered, 2)
+    # the warm-up's requests are in it; what server_cpu divides by it: test_server_cpu_is_per_request
+    assert windows[0]["answered"] == answered > result.ok

@@ -2,8 +2,8 @@ import { resize } from './resample.mjs';
 
 // Picture -> model input, as service/imaging/preprocess.py does it: MobileNet takes the central
 // fraction then a bilinear resize, BlazeFace a letterbox that keeps the aspect ratio; then
-// (pixel - mean) / std into a float32 NHWC tensor. The resize is the server's own, to the byte
-// (resample.mjs); the picture's decoder still differs (the browser's vs libjpeg-turbo, and the server
+// (pixel - mean) * float32(1 / std) into a float32 NHWC tensor. The resize is the server's own, to the
+// byte (resample.mjs); the picture's decoder still differs (the browser's vs libjpeg-turbo, and the server
 // decodes large JPEGs at a reduced DCT scale), so on JPEGs agreement is judged on results (same top-1,
 // same faces); on lossless pictures the model input is the same.
 
