@@ -66,13 +66,6 @@ def test_an_error_goes_to_stderr_never_into_the_json_answer(server: LiveServer, 
     assert "invalid_settings" in refused.stderr and "make serve" in unreachable.stderr
 
 
-def test_models_build_without_mirror_dir_fails_clearly(tmp_path: Path) -> None:
-    result = run_cli("models", "build", "--mirror", str(tmp_path / "nope"))
-    assert result.returncode == 2
-    # on one line, whatever the path's length: rich must not wrap it at 80 columns
-    assert f"mirror folder {tmp_path / 'nope'} does not exist\n" in result.stdout
-
-
 def test_the_key_from_an_option_a_file_or_the_environment(
     guarded: LiveServer, images: Path, tmp_path: Path
 ) -> None:

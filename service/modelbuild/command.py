@@ -5,10 +5,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 models_app = typer.Typer(
     help="Build the model artifacts, or mirror their source files for an offline build.",
@@ -16,6 +17,22 @@ models_app = typer.Typer(
     add_completion=False,  # run alone (python -m) it is no shell's command to complete
 )
 console = Console(soft_wrap=True)  # never break a path or a log line: output is copied and grepped
+# errors apart from the progress lines, as the client's: `models build > build.log` kept them off the terminal
+errors = Console(stderr=True, soft_wrap=True)
+
+
+def _fail(message: object, exit_code: int) -> NoReturn:
+    """One line on stderr, then exit: plain text, so a path such as `models[old]` is no rich markup."""
+    errors.print(Text.assemble(("error:", "red"), f" {message}"), highlight=False)
+    raise typer.Exit(exit_code)
+
+
+def _check_mirror_folder(folder: Path | None, option: str) -> None:
+    """A mistyped mirror folder is a usage error: the fetch would blame a file missing from it."""
+    if folder is not None and not folder.is_dir():
+        _fail(
+            f"mirror folder {folder} {'is no folder' if folder.exists() else 'does not exist'} ({option})", 2
+        )
 
 
 @models_app.command("build")
@@ -44,25 +61,17 @@ def models_build(
 
     layout = ArtifactLayout(models_dir or PROJECT_ROOT / "models")
     if not layout.manifest.is_file():
-        console.print(
-            f"[red]error:[/red] no manifest.json in {layout.root}: --models-dir (MVA_MODELS_DIR) should be "
-            f"{MODELS_FOLDER}"
+        _fail(
+            f"no manifest.json in {layout.root}: --models-dir (MVA_MODELS_DIR) should be {MODELS_FOLDER}", 2
         )
-        raise typer.Exit(2)
-    if mirror is not None and not mirror.is_dir():
-        console.print(f"[red]mirror folder {mirror} does not exist[/red]")
-        raise typer.Exit(2)
+    _check_mirror_folder(mirror, "--mirror / MVA_MODEL_MIRROR")
     try:
         build_all(layout, mirror, images, only, force, log=console.print)
-    except OSError as exc:  # e.g. a read-only or full models folder: the OS's one line says which file
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
     except BuildError as exc:  # asked for something the manifest does not have: a usage error
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    except (FetchError, VerificationError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        _fail(exc, 2)
+    # OSError: e.g. a read-only or full models folder: the OS's one line says which file
+    except (FetchError, VerificationError, OSError) as exc:
+        _fail(exc, 1)
     console.print(f"lock file: {layout.lock}")
 
 
@@ -76,15 +85,15 @@ def models_mirror(
     """Put the URL-sourced model files (checked by sha256) into DEST, for an offline build elsewhere.
 
     Exit codes: 0 filled; 1: a download, checksum or file error (DEST cannot be made); 2: an invalid
-    option or argument.
+    option or argument (no --source folder).
     """
     from service.manifest import Manifest
     from service.modelbuild.fetch import FetchError
     from service.modelbuild.mirror import fill_mirror
     from service.settings import PROJECT_ROOT
 
+    _check_mirror_folder(source, "--source")
     try:
         fill_mirror(Manifest.load(PROJECT_ROOT / "models" / "manifest.json"), dest, source, log=console.print)
     except (FetchError, OSError) as exc:  # OSError: e.g. DEST not writable; the OS's one line says which
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        _fail(exc, 1)

@@ -1,5 +1,6 @@
-"""`mobile-vision-api models build` as a user runs it: every mistake is one line and a non-zero exit,
-never a traceback, and nothing is written; a build writes the same bytes on every run."""
+"""`mobile-vision-api models build` as a user runs it: every mistake is one line on stderr (stdout holds
+the progress only) and a non-zero exit, never a traceback, and nothing is written; a build writes the
+same bytes on every run."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from service.artifacts import ArtifactLayout
+from service.artifacts import ArtifactLayout, sha256_of
+from service.manifest import Manifest
 
 
 @pytest.fixture
@@ -42,7 +44,7 @@ def build(
 def test_an_unknown_model_in_only_is_refused_naming_the_models(models_dir: Path) -> None:
     result = build(models_dir, "--only", "short", "--only", "mobilenet")
     assert result.returncode == 2 and "Traceback" not in result.stdout + result.stderr
-    assert result.stdout.splitlines() == [
+    assert result.stderr.splitlines() == [
         "error: --only mobilenet: no such model; the manifest has mobilenet_v2, blazeface_short (short), "
         "blazeface_full (full)"
     ]
@@ -52,10 +54,45 @@ def test_an_unknown_model_in_only_is_refused_naming_the_models(models_dir: Path)
 def test_a_models_folder_without_a_manifest_is_named(tmp_path: Path) -> None:
     result = build(tmp_path, "--only", "short")
     assert result.returncode == 2 and "Traceback" not in result.stdout + result.stderr
-    assert result.stdout.splitlines() == [
+    assert result.stderr.splitlines() == [
         f"error: no manifest.json in {tmp_path}: --models-dir (MVA_MODELS_DIR) should be the models folder "
         "(manifest.json, build/)"
     ]
+
+
+def test_a_mirror_folder_that_is_none_is_a_usage_error_named_as_typed(
+    models_dir: Path, tmp_path: Path
+) -> None:
+    """The error was on stdout, mixed with the progress, and read as rich markup: `mirror[old]` lost
+    its `[old]`, so the folder named was not the one typed."""
+    missing = tmp_path / "mirror[old]"
+    result = build(models_dir, "--mirror", str(missing))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        f"error: mirror folder {missing} does not exist (--mirror / MVA_MODEL_MIRROR)"
+    ]
+    missing.write_text("a file")
+    result = build(models_dir, env={"MVA_MODEL_MIRROR": str(missing)})
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        f"error: mirror folder {missing} is no folder (--mirror / MVA_MODEL_MIRROR)"
+    ]
+
+
+def test_a_mirror_file_of_another_sha256_is_one_line_on_stderr_the_progress_on_stdout(
+    models_dir: Path, mirror: Path, manifest: Manifest
+) -> None:
+    spec = manifest.get("short")
+    wrong = mirror / spec.source.filename
+    wrong.write_bytes(b"not the model")
+    result = build(models_dir, "--mirror", str(mirror), "--only", "short")
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"{spec.name}: ") and "error" not in result.stdout
+    assert result.stderr.splitlines() == [
+        f"error: checksum mismatch for {wrong}: expected sha256 {spec.source.sha256}, got "
+        f"{sha256_of(wrong)}. Refusing to use it."
+    ]
+    assert not (models_dir / "build" / "lock.json").exists()
 
 
 def test_a_build_folder_that_cannot_be_written_is_one_line(models_dir: Path) -> None:
@@ -64,7 +101,7 @@ def test_a_build_folder_that_cannot_be_written_is_one_line(models_dir: Path) -> 
     (models_dir / "build").write_text("not a folder")
     result = build(models_dir, "--only", "short")
     assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
-    error = result.stdout.splitlines()[-1]
+    (error,) = result.stderr.splitlines()
     assert error.startswith("error: [Errno ") and str(models_dir / "build") in error
 
 
@@ -74,7 +111,7 @@ def test_an_images_folder_that_does_not_exist_is_refused_not_replaced_by_noise(
     missing = tmp_path / "imgaes"
     result = build(models_dir, "--only", "short", "--images", str(missing))
     assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
-    assert result.stdout.splitlines()[-1] == f"error: images folder {missing} does not exist"
+    assert result.stderr.splitlines() == [f"error: images folder {missing} does not exist"]
     assert not (models_dir / "build" / "lock.json").exists()
 
 
@@ -86,15 +123,15 @@ def test_an_images_folder_without_pictures_or_with_a_broken_one_is_refused(
     (folder / "notes.txt").write_text("not a picture")
     result = build(models_dir, "--only", "short", "--images", str(folder))
     assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
-    assert (
-        result.stdout.splitlines()[-1]
-        == f"error: images folder {folder} holds no .bmp, .jpeg, .jpg, .png file"
-    )
+    assert result.stderr.splitlines() == [
+        f"error: images folder {folder} holds no .bmp, .jpeg, .jpg, .png file"
+    ]
     shutil.copy(images / "cat.bmp", folder / "cat.bmp")
     (folder / "cut.jpg").write_bytes((images / "face.jpg").read_bytes()[:200])
     result = build(models_dir, "--only", "short", "--images", str(folder))
     assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
-    assert result.stdout.splitlines()[-1].startswith(f"error: {folder / 'cut.jpg'}: ")
+    (error,) = result.stderr.splitlines()
+    assert error.startswith(f"error: {folder / 'cut.jpg'}: ")
     assert not (models_dir / "build" / "lock.json").exists()
 
 
@@ -107,10 +144,10 @@ def test_a_source_of_another_input_size_than_the_manifest_says_is_one_line(model
     (models_dir / "manifest.json").write_text(json.dumps(manifest))
     result = build(models_dir, "--only", "short")
     assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
-    assert result.stdout.splitlines()[-1] == (
+    assert result.stderr.splitlines() == [
         "error: blazeface_short: face_detection_full_range.tflite takes input 1x192x192x3, "
         "the manifest says 1x128x128x3"
-    )
+    ]
     assert not (models_dir / "build" / "lock.json").exists()
 
 
