@@ -17,6 +17,7 @@ from service.bench import bench
 from service.bench.ab import ab as bench_ab
 from service.bench.batching_windows import batching as bench_batching
 from service.bench.goals import goals as bench_goals
+from service.bench.options import exit_codes
 from service.bench.readme import bench_readme
 from service.browserbench.command import bench_browser
 from service.healthcheck import DEFAULT_PORT
@@ -28,12 +29,36 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="MobileNetV2 + BlazeFace inference service and its tools.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-app.command()(bench)
-app.command("bench-goals")(bench_goals)
-app.command("bench-batching")(bench_batching)
-app.command("bench-ab")(bench_ab)
-app.command("bench-browser")(bench_browser)
-app.command("bench-readme")(bench_readme)
+# a server that does not start ends these with its traceback: exit 1 too
+NOT_MEASURED = "a server did not start or a measurement failed (nothing written)"
+app.command(
+    epilog=exit_codes(
+        "every cell ran",
+        "a cell failed (the others' figures are written, the failures listed on stderr), no server to "
+        "time at --url, or a server did not start",
+    )
+)(bench)
+app.command("bench-goals", epilog=exit_codes("measured, goals.json written", NOT_MEASURED))(bench_goals)
+app.command("bench-batching", epilog=exit_codes("measured, batching-t<threads>.json written", NOT_MEASURED))(
+    bench_batching
+)
+app.command(
+    "bench-ab",
+    epilog=exit_codes(
+        "measured, ab.json written",
+        NOT_MEASURED,
+        "an invalid option (a --variant, --env or --rev that is none, fewer than two variants)",
+    ),
+)(bench_ab)
+app.command("bench-browser")(bench_browser)  # its docstring says its exit codes: it runs alone too
+app.command(
+    "bench-readme",
+    epilog=exit_codes(
+        "rewritten (a block whose artifacts are missing is left as it was, said on stderr)",
+        "an artifact of another schema (an older version of the lab): the README is left as it was",
+        starts_servers=False,
+    ),
+)(bench_readme)
 console = Console(soft_wrap=True)  # never break a path or a log line: output is copied and grepped
 # errors apart from the answer: `classify --json > answer.json` wrote a failure's text into the file
 errors = Console(stderr=True, soft_wrap=True)

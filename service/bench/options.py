@@ -1,5 +1,6 @@
 """Checks of the bench commands' options, run as typer parses them: a wrong value is a usage error
-(exit 2) that names the option, before any server starts or model loads (it was a traceback)."""
+(exit 2) that names the option, before any server starts or model loads (it was a traceback); and the
+exit codes their --help lists."""
 
 from __future__ import annotations
 
@@ -31,3 +32,14 @@ def known_models(manifest: Manifest, names: list[str]) -> list[str]:
         listed, known = ", ".join(map(repr, unknown)), ", ".join(manifest.models)
         raise typer.BadParameter(f"{listed}: choose from {known}", param_hint="--model")
     return names
+
+
+# typer turns the KeyboardInterrupt into 130; a SIGTERM raises one too (localserver.unwind_on_sigterm)
+INTERRUPTED = "130: interrupted (Ctrl-C, SIGTERM), the servers it started stopped"
+
+
+def exit_codes(done: str, failed: str, usage: str = "an invalid option", starts_servers: bool = True) -> str:
+    """A bench command's --help epilog: what a script running it can tell apart (as the client's
+    CLIENT_EXIT_CODES)."""
+    codes = f"Exit codes: 0 {done}; 1: {failed}; 2: {usage}"
+    return f"{codes}; {INTERRUPTED}." if starts_servers else f"{codes}."

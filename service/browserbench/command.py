@@ -41,7 +41,13 @@ def bench_browser(
     / "artifacts"
     / "browser",
 ) -> None:
-    """Browser (onnxruntime-web wasm, SIMD off/on x 1/2 threads) vs server engines, one report."""
+    """Browser (onnxruntime-web wasm, SIMD off/on x 1/2 threads) vs server engines, one report.
+
+    Exit codes: 0 every configuration measured; 1: the page measured nothing, or a configuration failed
+    (the report is written, the failures listed on stderr); 2: an invalid option, a --url where this
+    service does not answer, or no chromium; 130: interrupted (Ctrl-C, SIGTERM), the server and browser
+    it started stopped.
+    """
     from contextlib import nullcontext
 
     from service.bench.bench_json import OtherBenchSchema

@@ -115,7 +115,7 @@ def test_a_sigterm_stops_the_servers_it_started(tmp_path: Path) -> None:
             servers = [p for p in psutil.Process(run.pid).children(recursive=True) if "serve" in p.cmdline()]
         assert len(servers) == 2, "bench-ab did not start its two servers"
         run.send_signal(signal.SIGTERM)  # to bench-ab alone, as `kill` does
-        run.wait(120)
+        assert run.wait(120) == 130  # "interrupted", as its --help says
         assert [p for p in servers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
     finally:
         kill_leftovers(run, servers)
