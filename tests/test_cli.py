@@ -55,6 +55,19 @@ def test_client_reports_api_errors(server: LiveServer, images: Path) -> None:
     assert "invalid_settings" in result.stderr
 
 
+def test_an_error_is_printed_as_it_was_said(server: LiveServer, images: Path, tmp_path: Path) -> None:
+    """The client printed its errors as rich markup: a key file's path such as `k[/x]` ended in a
+    MarkupError traceback, and `[old]` vanished from the line."""
+    for name in ("k[/x]", "k[old]"):
+        key_file = tmp_path / name  # not there: the error names it
+        result = run_cli(
+            "classify", str(images / "cat.bmp"), "--api-key-file", str(key_file), "--url", server.url
+        )
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.startswith("error: ") and name in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+
+
 def test_an_error_goes_to_stderr_never_into_the_json_answer(server: LiveServer, images: Path) -> None:
     """`classify --json > answer.json` wrote the failure's text into answer.json, and the terminal showed
     nothing: stdout holds answers only, as with every other failure of the client."""

@@ -16,7 +16,8 @@ models_app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,  # run alone (python -m) it is no shell's command to complete
 )
-console = Console(soft_wrap=True)  # never break a path or a log line: output is copied and grepped
+# never break a path or a log line (output is copied and grepped); no markup: a path may hold `[old]`
+console = Console(soft_wrap=True, markup=False)
 # errors apart from the progress lines, as the client's: `models build > build.log` kept them off the terminal
 errors = Console(stderr=True, soft_wrap=True)
 

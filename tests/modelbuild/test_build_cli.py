@@ -95,6 +95,18 @@ def test_a_mirror_file_of_another_sha256_is_one_line_on_stderr_the_progress_on_s
     assert not (models_dir / "build" / "lock.json").exists()
 
 
+def test_progress_lines_give_paths_as_they_are(models_dir: Path, tmp_path: Path, manifest: Manifest) -> None:
+    """Progress went through rich markup: a mirror folder named `mirror[bold]` lost its `[bold]` (taken
+    for a style) in the progress line that names the file read."""
+    spec = manifest.get("short")
+    mirror = tmp_path / "mirror[bold]"
+    mirror.mkdir()
+    (mirror / spec.source.filename).write_bytes(b"not the model")  # the build stops at its checksum
+    result = build(models_dir, "--mirror", str(mirror), "--only", "short")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert str(mirror / spec.source.filename) in result.stdout
+
+
 def test_a_build_folder_that_cannot_be_written_is_one_line(models_dir: Path) -> None:
     # root ignores permission bits, so a file where the build folder should be stands for a
     # folder the build cannot write into
