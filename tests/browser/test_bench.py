@@ -77,3 +77,23 @@ def test_the_iterations_field_shows_the_count_that_runs(session: PageSession, im
     assert page.evaluate("window.mva.bench.iterations") == 1
     assert all(len(row["samples"]) == 1 for row in rows)
     assert session.console_errors == []
+
+
+def test_the_chart_names_the_picture_and_settings_it_was_made_with(
+    session: PageSession, images: Path
+) -> None:
+    """The chart stays when another picture is picked (to compare against): it said nothing of the
+    picture or settings it was made with, and read as the new picture's. Its caption now says both."""
+    benchmark(session, images / "face.jpg", task="detect", detector="blazeface_full", upload="shrunk")
+    made_with = (
+        "face.jpg (512\N{MULTIPLICATION SIGN}355, 70 KiB) · detect blazeface_full fp32"
+        " · upload: JPEG shrunk in the browser · 1 iteration per configuration"
+    )
+    page = session.page
+    assert page.get_attribute("#chart", "aria-label") == f"benchmark chart of {made_with}"
+    assert page.text_content("#bench-of") == f"of {made_with}"
+    session.pick(images / "cat.bmp")
+    page.select_option("#task", "classify")
+    assert page.locator("#chart text.label").count() == 9  # still standing, and still saying of what
+    assert page.text_content("#bench-of") == f"of {made_with}"
+    assert session.console_errors == []

@@ -291,6 +291,16 @@ function readIterations() {
   return count;
 }
 
+// What a benchmark is of: its chart stays when another picture is picked or a setting changes (to
+// compare against), so it names its own picture and settings rather than read as the current ones'.
+function benchmarkOf(j, picture, blob, iterations) {
+  const file = `${blob.name || 'the picture'} (${picture.width}×${picture.height}, ${kib(blob.size)})`;
+  const model = `${j.task} ${j.model} ${j.precision}`;
+  const upload = `upload: ${$('upload').selectedOptions[0].textContent}`;
+  const count = `${iterations} iteration${iterations === 1 ? '' : 's'} per configuration`;
+  return `of ${[file, model, upload, count].join(' · ')}`;
+}
+
 async function benchmark() {
   const j = job();
   const { picture, blob } = state;
@@ -300,6 +310,9 @@ async function benchmark() {
   window.mva.bench = null;
   $('chart').replaceChildren();
   $('bench-table').replaceChildren();
+  const of = benchmarkOf(j, picture, blob, iterations);
+  $('bench-of').textContent = of;
+  $('chart').setAttribute('aria-label', `benchmark chart ${of}`);
   $('benchmark').hidden = false;
   try {
     const result = await runBenchmark({
