@@ -286,6 +286,29 @@ def test_a_picture_dropped_during_a_run_is_refused_saying_so(session: PageSessio
     assert session.console_errors == []
 
 
+# text dragged from another page or a field: a drop with no file in it
+DROP_TEXT = """(target) => {
+    const text = new DataTransfer();
+    text.setData('text/plain', 'a caption, not a picture');
+    const drop = new DragEvent('drop', { dataTransfer: text, bubbles: true, cancelable: true });
+    return !document.getElementById(target).dispatchEvent(drop);
+}"""
+
+
+def test_a_drop_that_holds_no_file_is_refused_saying_so(session: PageSession, images: Path) -> None:
+    """Text dropped on the page was ignored without a word: the page now says that only picture files
+    are taken, as it does of a picture dropped during a run, and keeps the picture it has."""
+    session.pick(images / "grace_hopper.bmp")
+    assert session.page.evaluate(DROP_TEXT, "scene")
+    said = session.page.text_content("#status")
+    assert said == "error: what was dropped (text/plain) was not taken: only picture files are", said
+    assert session.page.evaluate("document.body.dataset.state") == "error"
+    assert session.page.evaluate("window.mva.errors") == [said.removeprefix("error: ")]
+    assert session.page.evaluate("window.mva.state.blob.name") == "grace_hopper.bmp"
+    assert not session.page.is_disabled("#run")
+    assert session.console_errors == []
+
+
 def test_a_replaced_picture_gives_its_pixels_back_at_once(session: PageSession, images: Path) -> None:
     """A decoded picture holds its full-size pixels (a 12 MP photo: 48 MB) outside the JavaScript
     heap, where the garbage collector does not see them: the page closes the one it replaces."""

@@ -476,7 +476,12 @@ async function init() {
     drop.classList.remove('over');
     acknowledgeErrors(); // an action, wherever it lands: what it says next is the news
     const file = e.dataTransfer.files[0];
-    if (!file) return;
+    // text or a link dragged from elsewhere holds no file: refused in words, as a drop during a run is
+    if (!file) {
+      const held = e.dataTransfer.types.length ? ` (${e.dataTransfer.types.join(', ')})` : '';
+      fail(new Error(`what was dropped${held} was not taken: only picture files are`));
+      return;
+    }
     // the work under way keeps its picture to the end (the file input is locked meanwhile): a drop is
     // refused, in words, rather than lost without a trace
     if (state.busy) fail(new Error(`${file.name} was not taken: a ${state.busy} is under way; drop it again when it ends`));
