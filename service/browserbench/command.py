@@ -55,7 +55,14 @@ def bench_browser(
     from service.browserbench.chromium import find_chromium
     from service.browserbench.lab import LAB_JSON, native_p50, read_lab
     from service.browserbench.report import add_lab, deployment, markdown, summarize
-    from service.browserbench.run import Link, PageFailed, browser_jobs, new_visitor, page_benchmark
+    from service.browserbench.run import (
+        Link,
+        PageFailed,
+        browser_jobs,
+        new_visitor,
+        page_benchmark,
+        unfinished_benchmark,
+    )
     from service.localserver import serve_app
 
     if url:
@@ -78,18 +85,24 @@ def bench_browser(
     machine = machine_info()  # when, on what, with what load (bench-readme names the run)
     with nullcontext((url, None)) if url else serve_app() as (base, _):
         benches = []
-        try:
-            for job in jobs:
-                typer.echo(f"{job.name}: {iterations} iterations per configuration ...")
-                shot = out / f"page-{job.model}.png"
+        for job in jobs:
+            typer.echo(f"{job.name}: {iterations} iterations per configuration ...")
+            shot = out / f"page-{job.model}.png"
+            try:
                 benches.append(page_benchmark(chromium, base, job, iterations, shot))
-            link = Link(link_mbps, link_mbps / 2, link_rtt_ms)
+            except PageFailed as exc:  # a failed entry: the other model's figures are kept
+                typer.echo(f"error: {exc}", err=True)
+                benches.append(unfinished_benchmark(job, iterations, str(exc)))
+        if all(bench.get("error") for bench in benches):  # nothing measured at all: no report
+            raise typer.Exit(1)
+        link = Link(link_mbps, link_mbps / 2, link_rtt_ms)
+        try:
             visitors = [
                 new_visitor(chromium, base, job, simd=True, threads=2, link=hop, compressed=compressed)
                 for job in jobs
                 for hop, compressed in ((None, True), (link, True), (link, False))
             ]
-        except PageFailed as exc:  # nothing measured at all (a failed configuration is a row)
+        except PageFailed as exc:  # a visitor's page not ready (a failed visit is a row)
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
     summaries = [

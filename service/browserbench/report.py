@@ -133,12 +133,16 @@ def summarize(bench: dict[str, Any]) -> dict[str, Any]:
 def failed_rows(bench: dict[str, Any]) -> list[dict[str, Any]]:
     """The configurations the page could not measure, and why (web/src/bench.mjs: a row's `error`,
     naming the call that failed), with how many timed runs it kept from before that call: they stay in
-    the raw row, but a row of fewer runs than the others gives no figure."""
-    return [
+    the raw row, but a row of fewer runs than the others gives no figure. A benchmark that did not
+    finish at all (run.unfinished_benchmark) is one such entry, "page benchmark"."""
+    rows = [
         {"label": row["label"], "error": row["error"], "timed_runs_kept": len(row["samples"])}
         for row in bench["rows"]
         if row.get("error")
     ]
+    if bench.get("error"):
+        rows.insert(0, {"label": "page benchmark", "error": bench["error"], "timed_runs_kept": 0})
+    return rows
 
 
 def add_lab(summary: dict[str, Any], lab: dict[str, Any] | None) -> dict[str, Any]:

@@ -128,6 +128,18 @@ def page_benchmark(
         return result
 
 
+def unfinished_benchmark(job: BrowserJob, iterations: int, error: str) -> dict[str, Any]:
+    """The entry of a job whose page benchmark did not finish (PageFailed's words in `error`), in
+    page_benchmark's shape: no rows, so no figures; report.py lists it as failed."""
+    return {
+        "job": {"name": job.name, "task": job.task, "model": job.model, "precision": job.precision},
+        "iterations": iterations,
+        "picture": None,
+        "rows": [],
+        "error": error,
+    }
+
+
 def new_visitor(
     chromium: Path,
     url: str,

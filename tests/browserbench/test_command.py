@@ -137,3 +137,36 @@ def test_more_iterations_than_the_page_runs_are_refused_before_anything_runs(tmp
     assert run.returncode == 2, run.stderr
     assert "should be less than or equal to 200" in " ".join(run.stderr.replace("│", " ").split())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_model_whose_page_benchmark_does_not_finish_is_a_failed_entry_beside_the_others(
+    chromium: Path, page_built: None, server: LiveServer, images: Path, tmp_path: Path
+) -> None:
+    """The second model's page benchmark not finishing (here face.jpg is no picture: the page cannot
+    decode it and its Benchmark button never enables, a playwright timeout) threw the first model's
+    figures away: no report, one error line. Now the report has MobileNetV2's figures and BlazeFace as
+    a failed "page benchmark" entry, and the command exits 1 naming it."""
+    pictures = tmp_path / "images"
+    pictures.mkdir()
+    shutil.copy(images / "grace_hopper.bmp", pictures)
+    (pictures / "face.jpg").write_bytes(b"not a picture")
+    out = tmp_path / "report"
+    command = [
+        sys.executable, "-m", "service.browserbench", "--url", server.url, "--iterations", "1",
+        "--images", str(pictures), "--out", str(out), "--link-mbps", "400",
+    ]  # fmt: skip
+    run = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    report = json.loads((out / "browser.json").read_text())
+    measured, unfinished = report["summaries"]
+    assert measured["failed"] == [] and measured["browser_inference_ms"]["simd=on threads=1"] > 0
+    assert measured["server_inference_ms"]["ort1"] > 0 and report["deployment"][0]["sizing"] != []
+    [failed] = unfinished["failed"]
+    assert (unfinished["job"]["name"], failed["label"]) == ("blazeface_short", "page benchmark")
+    assert failed["error"].startswith("the page's benchmark of blazeface_short did not finish: ")
+    assert unfinished["server_inference_ms"]["ort1"] is None and report["deployment"][1]["sizing"] == []
+    assert report["raw"][1]["error"] == failed["error"] and report["raw"][1]["rows"] == []
+    line = f"blazeface_short, page benchmark: {failed['error']}"
+    assert f"- {line}" in (out / "browser.md").read_text() and f"  {line}" in run.stderr
+    assert (out / "page-mobilenet_v2.png").is_file()
