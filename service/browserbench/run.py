@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 BENCH_TIMEOUT_MS = 1_800_000
 READY_TIMEOUT_MS = 60_000
 VISITOR_TIMEOUT_MS = 300_000  # navigation to the first result, the downloads on the emulated link included
+SHOT_TIMEOUT_MS = 300_000  # the run shown in the screenshot, to its result
 # every state the page settles in after loading: only "ready" lets a run start
 LOADED = "body[data-state=ready], body[data-state=error], body[data-state=needs-key]"
 
@@ -96,9 +97,11 @@ def page_benchmark(
     iterations: int,
     screenshot: Path | None = None,
     timeout_ms: int = BENCH_TIMEOUT_MS,
+    shot_timeout_ms: int = SHOT_TIMEOUT_MS,
 ) -> dict[str, Any]:
     """The page's benchmark of `job` (its `window.mva.bench`); PageFailed, saying why in one line, when
-    it does not run or finish (playwright's own errors included: a timeout, a page that crashed)."""
+    it does not run or finish (playwright's own errors included: a timeout, a page that crashed). A
+    screenshot that cannot be taken leaves the benchmark as measured, with its `screenshot_error`."""
     from playwright.sync_api import Error as PlaywrightError  # its TimeoutError too
 
     with chromium_context(chromium) as context:
@@ -121,11 +124,27 @@ def page_benchmark(
         if result is None:
             raise PageFailed(f"the page's benchmark failed: {page.evaluate('window.mva.errors')}")
         if screenshot is not None:
-            page.click("#run")  # results and drawn picture above the chart
-            page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=300_000)
-            page.screenshot(path=str(screenshot), full_page=True)
+            error = _screenshot(page, screenshot, shot_timeout_ms)
+            if error is not None:
+                result["screenshot_error"] = error
         result["job"]["name"] = job.name
         return result
+
+
+def _screenshot(page: Page, path: Path, timeout_ms: int) -> str | None:
+    """A run's results and drawn picture above the benchmark's chart, in `path`; or, when playwright
+    fails on the way (the run does not end in time, the page crashed), its first line, and no file
+    at `path` (an earlier run's picture would pass for this one's)."""
+    from playwright.sync_api import Error as PlaywrightError  # its TimeoutError too
+
+    try:
+        page.click("#run")
+        page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=timeout_ms)
+        page.screenshot(path=str(path), full_page=True)
+    except PlaywrightError as exc:
+        path.unlink(missing_ok=True)
+        return f"screenshot: {exc.message.splitlines()[0]}"
+    return None
 
 
 def unfinished_benchmark(job: BrowserJob, iterations: int, error: str) -> dict[str, Any]:
