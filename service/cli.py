@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from service.bench import bench
 from service.bench.ab import ab as bench_ab
@@ -60,9 +60,11 @@ app.command(
         starts_servers=False,
     ),
 )(bench_readme)
-console = Console(soft_wrap=True)  # never break a path or a log line: output is copied and grepped
+# never break a path or a log line (output is copied and grepped); no markup: what is printed is data (a
+# picture's name such as `cat[old].jpg`, a service's message), and `[/x]` in it ended in a MarkupError
+console = Console(soft_wrap=True, markup=False)
 # errors apart from the answer: `classify --json > answer.json` wrote a failure's text into the file
-errors = Console(stderr=True, soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True, markup=False)
 
 
 @app.callback()
@@ -190,7 +192,7 @@ def _call(
     try:
         body = post_image(url, path, image, params, _api_key(ctx, *key), timeout_s)
     except (ApiError, Unreachable, ApiKeyFileError) as exc:
-        errors.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False)
+        errors.print(Text.assemble(("error:", "red"), f" {exc}"), highlight=False)
         if isinstance(exc, TimedOut):  # it runs: asking whether it does would send the user astray
             errors.print("the service took the request but is slow to answer: --timeout for longer")
         elif isinstance(exc, Unreachable):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -66,6 +67,18 @@ def test_an_error_is_printed_as_it_was_said(server: LiveServer, images: Path, tm
         assert result.returncode == 1, result.stderr
         assert result.stderr.startswith("error: ") and name in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_an_answer_names_its_picture_as_it_is_called(
+    server: LiveServer, images: Path, tmp_path: Path
+) -> None:
+    """The answer's table was printed as rich markup: a picture named `cat[bold].bmp` was shown as
+    `cat.bmp` (and a `[/x]` in a name would end in a MarkupError traceback)."""
+    picture = tmp_path / "cat[bold].bmp"
+    shutil.copy(images / "cat.bmp", picture)
+    result = run_cli("classify", str(picture), "--url", server.url)
+    assert result.returncode == 0, result.stderr
+    assert "cat[bold].bmp" in result.stdout
 
 
 def test_an_error_goes_to_stderr_never_into_the_json_answer(server: LiveServer, images: Path) -> None:
