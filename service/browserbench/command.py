@@ -58,6 +58,7 @@ def bench_browser(
     from service.browserbench.run import (
         Link,
         PageFailed,
+        PageNotReady,
         browser_jobs,
         new_visitor,
         page_benchmark,
@@ -90,6 +91,9 @@ def bench_browser(
             shot = out / f"page-{job.model}.png"
             try:
                 benches.append(page_benchmark(chromium, base, job, iterations, shot))
+            except PageNotReady as exc:  # the server's doing (its key, its manifest): the same for each
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(1) from None
             except PageFailed as exc:  # a failed entry: the other model's figures are kept
                 typer.echo(f"error: {exc}", err=True)
                 benches.append(unfinished_benchmark(job, iterations, str(exc)))

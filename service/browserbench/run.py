@@ -104,6 +104,8 @@ def page_benchmark(
     screenshot that cannot be taken leaves the benchmark as measured, with its `screenshot_error`."""
     from playwright.sync_api import Error as PlaywrightError  # its TimeoutError too
 
+    if screenshot is not None:  # an earlier run's picture would pass for this one's, whatever happens
+        screenshot.unlink(missing_ok=True)
     with chromium_context(chromium) as context:
         page = context.new_page()
         try:  # inside the `with`, as new_visitor's: a Ctrl-C is not taken for a failed benchmark
@@ -115,14 +117,14 @@ def page_benchmark(
             page.fill("#iterations", str(iterations))
             page.click("#bench")
             page.wait_for_selector("body[data-state=bench-done], body[data-state=error]", timeout=timeout_ms)
+            # a configuration that failed is a row with its `error` (and the page in its error state);
+            # no result at all means the benchmark itself did not run
+            result = page.evaluate("window.mva.bench")
+            if result is None:
+                raise PageFailed(f"the page's benchmark failed: {page.evaluate('window.mva.errors')}")
         except PlaywrightError as exc:  # its first line says what happened, a call log follows
             line = exc.message.splitlines()[0]
             raise PageFailed(f"the page's benchmark of {job.name} did not finish: {line}") from None
-        # a configuration that failed is a row with its `error` (and the page in its error state);
-        # no result at all means the benchmark itself did not run
-        result = page.evaluate("window.mva.bench")
-        if result is None:
-            raise PageFailed(f"the page's benchmark failed: {page.evaluate('window.mva.errors')}")
         if screenshot is not None:
             error = _screenshot(page, screenshot, shot_timeout_ms)
             if error is not None:
@@ -133,8 +135,8 @@ def page_benchmark(
 
 def _screenshot(page: Page, path: Path, timeout_ms: int) -> str | None:
     """A run's results and drawn picture above the benchmark's chart, in `path`; or, when playwright
-    fails on the way (the run does not end in time, the page crashed), its first line, and no file
-    at `path` (an earlier run's picture would pass for this one's)."""
+    fails on the way (the run does not end in time, the page crashed), its first line, and no file at
+    `path` (page_benchmark removed an earlier run's)."""
     from playwright.sync_api import Error as PlaywrightError  # its TimeoutError too
 
     try:
@@ -142,7 +144,6 @@ def _screenshot(page: Page, path: Path, timeout_ms: int) -> str | None:
         page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=timeout_ms)
         page.screenshot(path=str(path), full_page=True)
     except PlaywrightError as exc:
-        path.unlink(missing_ok=True)
         return f"screenshot: {exc.message.splitlines()[0]}"
     return None
 

@@ -36,15 +36,19 @@ def test_the_iterations_bound_is_the_pages_own() -> None:
 
 
 def test_a_benchmark_that_does_not_finish_is_a_page_failure_saying_why(
-    chromium: Path, page_built: None, server: LiveServer, images: Path
+    chromium: Path, page_built: None, server: LiveServer, images: Path, tmp_path: Path
 ) -> None:
     """playwright's TimeoutError (or any of its errors: a crashed page) left page_benchmark as is, and
-    bench-browser, which stops with one line on PageFailed, ended in a traceback."""
+    bench-browser, which stops with one line on PageFailed, ended in a traceback. The page's picture of
+    an earlier run is gone too: beside this run's report it would pass for this one's."""
     job = browser_jobs(images)[1]
+    shot = tmp_path / "page-blazeface_short.png"
+    shot.write_text(PREVIOUS_REPORT)
     with pytest.raises(
         PageFailed, match=r"benchmark of blazeface_short did not finish: .*Timeout 500ms exceeded"
     ):
-        page_benchmark(chromium, server.url, job, iterations=1, timeout_ms=500)
+        page_benchmark(chromium, server.url, job, iterations=1, screenshot=shot, timeout_ms=500)
+    assert not shot.exists()
 
 
 def test_a_screenshot_that_cannot_be_taken_leaves_the_benchmark_as_measured(
