@@ -19,7 +19,7 @@ from service.artifacts import ArtifactLayout
 from service.engines.base import Runner
 from service.engines.int8_file import Int8Weights
 from service.engines.registry import RunnerRegistry, resolve
-from service.errors import NotReady, ServiceError
+from service.errors import NotReady, client_detail
 from service.manifest import ModelSpec
 from service.settings import CPU_COUNT, EngineSettings
 
@@ -180,7 +180,7 @@ def _warmed(
             for _ in range(warmup):
                 runner.run(pixels)
         except Exception as exc:  # whatever the engine raises: this candidate is out, not the others
-            why = exc.message if isinstance(exc, ServiceError) else exc.__class__.__name__
+            why = client_detail(exc)
             log.warning("preset=auto for %s: skipped %s: %s", spec.name, candidate.model_dump(), exc)
             skipped.append(Skipped(candidate, why))
             continue

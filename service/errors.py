@@ -15,6 +15,12 @@ class ServiceError(Exception):
         self.headers = headers or {}
 
 
+def client_detail(exc: Exception) -> str:
+    """What a client may be told of `exc`: the service's own message, else only the exception's kind
+    (its text can name server paths; the log keeps it)."""
+    return exc.message if isinstance(exc, ServiceError) else exc.__class__.__name__
+
+
 class PayloadTooLarge(ServiceError):
     status, code = 413, "payload_too_large"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from service.autotune import AutoChoice
-from service.errors import NotReady, ServiceError
+from service.errors import NotReady, client_detail
 
 AUTO_DIR = "auto"  # in the run folder (service/workers.py)
 RECORD_SUFFIX = ".json"
@@ -46,9 +46,8 @@ class SharedAutoChoices:
             try:
                 choice = measure()
             except Exception as exc:
-                # for clients: the service's own message, else the exception's kind (its text, which can
-                # name server paths, is in the log of the process that measured)
-                why = exc.message if isinstance(exc, ServiceError) else exc.__class__.__name__
+                # its full text is in the log of the process that measured
+                why = client_detail(exc)
                 failed = f"preset=auto's measurement of {model} failed in another worker process ({why})"
                 _write(record, {"attempts": attempt, "failed": failed})
                 raise

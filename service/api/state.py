@@ -16,7 +16,7 @@ from service.artifacts import ArtifactLayout
 from service.autotune import AutoChoice, tune
 from service.batching import MicroBatcher
 from service.engines.registry import RunnerRegistry, resolve
-from service.errors import InvalidSettings, NotReady, ServiceError
+from service.errors import InvalidSettings, NotReady, ServiceError, client_detail
 from service.inference import InferencePool
 from service.manifest import Manifest, ModelSpec
 from service.settings import EngineSettings, ServerSettings
@@ -129,9 +129,8 @@ class AppState:
                 step = f"{name} (preset=auto)"
                 self.auto_choice(self.manifest.get(name))
         except Exception as exc:
-            # /readyz and the 503s are often open to anyone: the exception's text, which can name
-            # server paths, goes to the log only; the service's own errors are written for clients
-            detail = exc.message if isinstance(exc, ServiceError) else exc.__class__.__name__
+            # /readyz and the 503s are often open to anyone: the exception's full text goes to the log
+            detail = client_detail(exc)
             failure = f"warm-up of {step} failed ({detail})"
             self.not_ready_reason = f"{failure}; the server log has the details"
             cause = "" if isinstance(exc, ServiceError) else f": {exc}"
