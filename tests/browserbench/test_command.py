@@ -24,6 +24,16 @@ from tests.conftest import PREVIOUS_REPORT, LiveServer, hold_previous
 MISSING_WASM = "ort-wasm-simd-threaded.wasm"
 
 
+def bench_browser(url: str, iterations: int, images: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    """The whole command, as a user runs it, against `url` (a fast emulated link: the visitors' rows
+    are not what these tests look at)."""
+    command = [
+        sys.executable, "-m", "service.browserbench", "--url", url, "--iterations", str(iterations),
+        "--images", str(images), "--out", str(out), "--link-mbps", "400",
+    ]  # fmt: skip
+    return subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
+
+
 def test_the_report_replaces_the_previous_one_whole(tmp_path: Path) -> None:
     """browser.json and browser.md are written aside and renamed into place, never rewritten where
     bench-readme reads them (a crash mid-write left them torn, or a new .json beside an old .md)."""
@@ -53,11 +63,7 @@ def test_a_configuration_that_fails_is_a_failed_row_and_the_others_are_measured(
     written). Now it is a row with its error in browser.json and the markdown, the ratios come from
     the rows that ran, and the command exits 1 at the end, naming it."""
     out = tmp_path / "report"
-    command = [
-        sys.executable, "-m", "service.browserbench", "--url", page_without_one_wasm.url,
-        "--iterations", "1", "--images", str(images), "--out", str(out), "--link-mbps", "400",
-    ]  # fmt: skip
-    run = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
+    run = bench_browser(page_without_one_wasm.url, 1, images, out)
     assert run.returncode == 1, run.stderr
     assert "Traceback" not in run.stderr
     report = json.loads((out / "browser.json").read_text())
@@ -88,11 +94,7 @@ def test_a_later_call_that_fails_names_its_run_and_the_runs_before_it_are_kept(
     upstream goes away after 2 calls: onnxruntime 1 thread's first use and timed run 1 answer, run 2
     gets the gateway's 502; the row keeps run 1 and names run 2, the later rows name their first use."""
     out = tmp_path / "report"
-    command = [
-        sys.executable, "-m", "service.browserbench", "--url", gateway(server, api_calls=2),
-        "--iterations", "2", "--images", str(images), "--out", str(out), "--link-mbps", "400",
-    ]  # fmt: skip
-    run = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
+    run = bench_browser(gateway(server, api_calls=2), 2, images, out)
     assert run.returncode == 1, run.stderr
     assert "Traceback" not in run.stderr
     report = json.loads((out / "browser.json").read_text())
@@ -151,11 +153,7 @@ def test_a_model_whose_page_benchmark_does_not_finish_is_a_failed_entry_beside_t
     shutil.copy(images / "grace_hopper.bmp", pictures)
     (pictures / "face.jpg").write_bytes(b"not a picture")
     out = tmp_path / "report"
-    command = [
-        sys.executable, "-m", "service.browserbench", "--url", server.url, "--iterations", "1",
-        "--images", str(pictures), "--out", str(out), "--link-mbps", "400",
-    ]  # fmt: skip
-    run = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
+    run = bench_browser(server.url, 1, pictures, out)
     assert run.returncode == 1, run.stderr
     assert "Traceback" not in run.stderr
     report = json.loads((out / "browser.json").read_text())
