@@ -7,8 +7,6 @@ import os
 import re
 import shutil
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,19 +17,9 @@ from service.artifacts import ArtifactLayout
 from service.cli import app
 from service.cpu import has_vnni
 from service.localserver import free_port
+from tests.cli import run_cli
 from tests.conftest import API_KEY, LiveServer, models_with_int8_signed
 from tests.readme import README, commands, option_names, options
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "service", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-    )
 
 
 def test_classify_prints_labels_and_timing(server: LiveServer, images: Path) -> None:
@@ -281,15 +269,6 @@ def test_serve_refuses_an_unknown_log_level_in_one_message() -> None:
         "serve", "--port", str(free_port()), "--log-level", "WARNING", env={**os.environ, "MVA_ENGINE": "foo"}
     )
     assert upper.returncode == 2 and upper.stderr.startswith("error: MVA_ENGINE:"), upper.stderr
-
-
-def test_models_mirror_into_a_folder_it_cannot_make_is_one_line(tmp_path: Path) -> None:
-    """It was a traceback (NotADirectoryError), as `models build` was before for its models folder."""
-    blocker = tmp_path / "a-file"
-    blocker.write_text("")
-    result = run_cli("models", "mirror", str(blocker / "mirror"), "--source", str(tmp_path))
-    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
-    assert result.stdout.startswith("error: [Errno 20] Not a directory"), result.stdout
 
 
 def test_every_option_of_classify_and_detect_says_what_it_takes() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from service.artifacts import sha256_of
 from service.manifest import Manifest
 from service.modelbuild.mirror import url_sources
-from tests.test_cli import run_cli
+from tests.cli import run_cli
 
 
 def test_a_source_folder_that_does_not_exist_is_a_usage_error_not_a_missing_file(tmp_path: Path) -> None:
