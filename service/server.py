@@ -116,7 +116,10 @@ def listening_socket(host: str, port: int) -> socket.socket:
     """The server's socket, bound before anything else starts. uvicorn's own bind failed with its own
     log line and exit 3, in one process only after the app had started and begun warming up."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family)
+    # IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on connections of a socket that says
+    # TCP, so with `--loop asyncio` an answer's body, written after its head, waited ~40 ms for the
+    # client's delayed ACK (uvloop sets TCP_NODELAY itself)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is no conflict
     try:
         sock.bind((host, port))
