@@ -79,10 +79,9 @@ class Metrics:
     def render(self) -> bytes:
         if not self.shared:
             return generate_latest(self.registry)
-        folder = os.environ[MULTIPROC_DIR]
-        _forget_dead_processes(folder)
+        listed = Path(os.environ[MULTIPROC_DIR]).glob("*.db")
         every_process = CollectorRegistry()
-        every_process.register(_EveryProcess(folder))
+        every_process.register(_EveryProcess(_forget_dead_processes(listed)))
         return generate_latest(every_process)
 
     def close(self) -> None:
@@ -92,31 +91,37 @@ class Metrics:
 
 
 class _EveryProcess(Collector):
-    """prometheus_client's multiprocess merge of the folder's files, without those still empty: a
-    process creates its file, then sizes it, and a scrape in between read 0 bytes (struct.error), which
-    failed the whole scrape with a 500; a process killed in that window leaves such a file for good
-    (prometheus/client_python#1199)."""
+    """prometheus_client's multiprocess merge of a scrape's listing of the folder, without the files
+    still empty: a process creates its file, then sizes it, and a scrape in between read 0 bytes
+    (struct.error), which failed the whole scrape with a 500; a process killed in that window leaves
+    such a file for good (prometheus/client_python#1199). A live gauge's file removed since the listing
+    (its process stopped: close()) is skipped by the merge itself."""
 
-    def __init__(self, folder: str) -> None:
-        self._folder = Path(folder)
+    def __init__(self, files: Iterable[Path]) -> None:
+        self._files = files
 
     def collect(self) -> Iterable[Metric]:
-        files = [str(path) for path in self._folder.glob("*.db") if _size(path) > 0]
+        files = [str(path) for path in self._files if _size(path) > 0]
         return multiprocess.MultiProcessCollector.merge(files, accumulate=True)
 
 
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
-    except FileNotFoundError:  # a dead process's gauge file, removed since the glob
+    except FileNotFoundError:  # a dead process's gauge file, removed since the listing
         return 0
 
 
-def _forget_dead_processes(folder: str) -> None:
-    """A process killed (SIGKILL, the OOM killer) never ran close(): its last queue depth would stay in
-    the sum for good, however many processes uvicorn starts in its place. Its counters stay, as they
-    should. Done at scrape time, a glob of a few files, off the request path."""
-    for path in Path(folder).glob("gauge_live*_*.db"):
-        pid = int(path.stem.rsplit("_", 1)[1])
-        if not serving(pid):
-            multiprocess.mark_process_dead(pid, folder)
+def _forget_dead_processes(files: Iterable[Path]) -> list[Path]:
+    """The scrape's listing without the live gauges (mva_queue_depth) of processes gone, whose files
+    it removes. A process killed (SIGKILL, the OOM killer) never ran close(): its last queue depth
+    would stay in the sum for good, however many processes uvicorn starts in its place. Its counters
+    stay, as they should. Another scrape (two at once) may have removed the file since this one listed
+    it: the process is forgotten all the same, where mark_process_dead's os.remove failed the scrape."""
+    kept = []
+    for path in files:
+        if path.name.startswith("gauge_live") and not serving(int(path.stem.rsplit("_", 1)[1])):
+            path.unlink(missing_ok=True)
+        else:
+            kept.append(path)
+    return kept

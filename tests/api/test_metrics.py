@@ -1,6 +1,7 @@
 """service/api/metrics.py with two worker processes (`serve --workers 2`): every scrape, whichever
-process answers it, counts every request of both (prometheus_client's multiprocess files). One process:
-tests/api/test_models_and_health.py."""
+process answers it, counts every request of both (prometheus_client's multiprocess files); and a scrape
+meeting the files of processes that stop or died, at the moments no server can be made to hit on demand
+(a child process's real files). One process: tests/api/test_models_and_health.py."""
 
 from __future__ import annotations
 
@@ -8,14 +9,21 @@ import contextlib
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.mmap_dict import MmapedDict
 
+from service.api.metrics import MULTIPROC_DIR, Metrics, _EveryProcess, _forget_dead_processes
 from service.localserver import serve_app
+from service.settings import PROJECT_ROOT
+from tests.conftest import metric
 
 
 def _pids_that_served_classify(folder: Path) -> set[str]:
@@ -192,3 +200,88 @@ def test_a_process_shows_the_requests_it_holds_to_a_scrape_another_answers(
         assert held == scraped == 3
         with httpx.Client(base_url=url, timeout=60) as fresh:  # and none once they are answered
             assert _sample(fresh.get("/metrics").text, "mva_queue_depth") == 0
+
+
+# A worker process's metrics: one request answered, `argv[1]` requests held; then, on "close" from the
+# test, it stops as a worker does (close()), or, at the end of its input, without (as one killed).
+_WORKER = """
+import os, sys
+from service.api.metrics import Metrics
+metrics = Metrics()
+metrics.count_request("/classify", 200)
+metrics.queue_depth_changed(int(sys.argv[1]))
+print(os.getpid(), flush=True)
+if sys.stdin.readline() == "close\\n":
+    metrics.close()
+"""
+
+
+def _worker(folder: Path, held: int) -> subprocess.Popen[str]:
+    worker = subprocess.Popen(
+        [sys.executable, "-c", _WORKER, str(held)],
+        env={**os.environ, MULTIPROC_DIR: str(folder)},
+        cwd=PROJECT_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert worker.stdout is not None and worker.stdout.readline().strip()  # its files are written
+    return worker
+
+
+def _dead_worker(folder: Path, held: int) -> int:
+    """The pid of a worker gone without close(), its queue depth left in its file."""
+    worker = _worker(folder, held)
+    worker.communicate("")  # reaped: the pid is no process's
+    assert worker.returncode == 0
+    return worker.pid
+
+
+def _scrape(files: list[Path]) -> str:
+    every_process = CollectorRegistry()
+    every_process.register(_EveryProcess(files))
+    return generate_latest(every_process).decode()
+
+
+def test_two_scrapes_forgetting_the_same_dead_process_both_answer(tmp_path: Path) -> None:
+    """Two scrapes at once both list a dead worker's queue-depth file: the one that removes it second
+    found it gone (mark_process_dead's os.remove: FileNotFoundError, a 500)."""
+    pid = _dead_worker(tmp_path, held=2)
+    listings = [sorted(tmp_path.glob("*.db")) for _ in range(2)]  # both listed before either removed
+    assert tmp_path / f"gauge_livesum_{pid}.db" in listings[0]
+    first, second = (_forget_dead_processes(listing) for listing in listings)
+    assert first == second and not (tmp_path / f"gauge_livesum_{pid}.db").exists()
+    scraped = _scrape(second)
+    assert metric(scraped, "mva_requests_total", route="/classify", status="200") == 1  # counts stay
+    assert "mva_queue_depth" not in scraped  # the dead worker's 2 is out of the sum
+
+
+def test_a_worker_stopping_during_a_scrape_leaves_it_whole(tmp_path: Path) -> None:
+    """A worker stops (close() removes its queue-depth file) after a scrape listed the folder, before it
+    merged the files: prometheus_client's merge skips a live gauge's file gone (0.26.0), which this
+    holds it to."""
+    stopping, staying = _worker(tmp_path, held=1), _worker(tmp_path, held=2)
+    try:
+        listing = _forget_dead_processes(sorted(tmp_path.glob("*.db")))  # both serving: all kept
+        stopping.communicate("close\n")
+        assert tmp_path / f"gauge_livesum_{stopping.pid}.db" in listing
+        assert not (tmp_path / f"gauge_livesum_{stopping.pid}.db").exists()
+        scraped = _scrape(listing)
+    finally:
+        staying.communicate("close\n")
+    assert metric(scraped, "mva_requests_total", route="/classify", status="200") == 2
+    assert metric(scraped, "mva_queue_depth") == 2
+
+
+def test_a_dead_process_is_forgotten_in_a_folder_named_with_glob_characters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mark_process_dead finds the files by glob.glob(folder + name): in a folder named with `[`, `*` or
+    `?` it found none, and a killed worker's queue depth stayed in every scrape's sum."""
+    folder = tmp_path / "run[1]"
+    folder.mkdir()
+    _dead_worker(folder, held=2)
+    monkeypatch.setenv(MULTIPROC_DIR, str(folder))
+    scraped = Metrics().render().decode()
+    assert metric(scraped, "mva_requests_total", route="/classify", status="200") == 1
+    assert "mva_queue_depth" not in scraped
