@@ -21,10 +21,11 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from service.api.app import create_app
+from service.api.metrics import MULTIPROC_DIR
 from service.logs import log_config
 from service.processes import end_with_parent
 from service.settings import load_server_settings
-from service.workers import drain_marker, shared_run_folder
+from service.workers import drain_marker, made_folder, shared_run_folder
 
 log = logging.getLogger("mobile_vision_api")
 
@@ -169,6 +170,10 @@ def serve(
                 marker = drain_marker(folder)
                 DrainingSupervisor(config, [sock], marker, settings.shutdown_delay_s).run()
             return
+        if MULTIPROC_DIR in os.environ:
+            # prometheus_client writes its files there from the first metric on, one process too: a
+            # folder not there yet was a traceback at start-up, where `--workers N` makes it
+            made_folder(Path(os.environ[MULTIPROC_DIR]), MULTIPROC_DIR)
         app = create_app(settings)
         state = app.state.mva
         config = uvicorn.Config(app, **common)

@@ -34,9 +34,9 @@ def shared_run_folder(workers: int) -> Iterator[Path]:
     caller named it (MVA_RUN_DIR). Metrics go to its `metrics/` unless PROMETHEUS_MULTIPROC_DIR is set."""
     given = os.environ.get(RUN_DIR)
     folder = Path(given) if given else _temporary_folder()
-    ready = _made(folder / "ready", RUN_DIR)
-    auto = _made(folder / AUTO_DIR, RUN_DIR)
-    metrics = _made(Path(os.environ.setdefault(MULTIPROC_DIR, str(folder / "metrics"))), MULTIPROC_DIR)
+    ready = made_folder(folder / "ready", RUN_DIR)
+    auto = made_folder(folder / AUTO_DIR, RUN_DIR)
+    metrics = made_folder(Path(os.environ.setdefault(MULTIPROC_DIR, str(folder / "metrics"))), MULTIPROC_DIR)
     # a named folder may hold the last run's drain marker, ready files, preset=auto choices (measured
     # with that run's settings, maybe on another host) and metrics files (whose counts /metrics would
     # add to this run's); a folder given as PROMETHEUS_MULTIPROC_DIR is the caller's
@@ -62,7 +62,7 @@ def _temporary_folder() -> Path:
         ) from None
 
 
-def _made(folder: Path, variable: str) -> Path:
+def made_folder(folder: Path, variable: str) -> Path:
     """`folder`, made if need be; one it cannot make is the variable's fault (`serve` prints a line
     and exits 2, as for the other MVA_* values), not a traceback."""
     try:

@@ -15,9 +15,10 @@ import httpx
 import psutil
 import pytest
 
+from service.api.metrics import MULTIPROC_DIR
 from service.localserver import serve_app
 from service.server import listening_socket
-from tests.conftest import LiveServer, kill_leftovers, read_to_close, until_shutting_down
+from tests.conftest import LiveServer, kill_leftovers, metric, read_to_close, until_shutting_down
 
 
 def test_sigterm_under_load_loses_no_accepted_request(
@@ -256,3 +257,17 @@ def test_the_workers_of_a_killed_supervisor_drain_and_exit(tmp_path: Path, image
         finally:
             kill_leftovers(process, workers)
     assert list((run / "ready").iterdir()) == []  # each took its file away: a drained shutdown
+
+
+def test_one_process_makes_the_metrics_folder_it_is_given(tmp_path: Path) -> None:
+    """PROMETHEUS_MULTIPROC_DIR set for one process too (an environment shared with `--workers N`, which
+    makes the folder): prometheus_client writes its files there from the app's first metric on, and a
+    folder not there yet was a traceback at start-up, exit 1."""
+    folder = tmp_path / "metrics"
+    env = {MULTIPROC_DIR: str(folder), "MVA_WARM_MODELS": "[]"}
+    with serve_app(env, workers=1) as (url, _), httpx.Client(base_url=url, timeout=30) as client:
+        assert client.get("/healthz").status_code == 200
+        scrape = client.get("/metrics")
+    assert scrape.status_code == 200
+    assert metric(scrape.text, "mva_requests_total", route="/healthz", status="200") == 1
+    assert list(folder.glob("counter_*.db"))  # what was scraped: the folder's files

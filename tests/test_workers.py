@@ -73,15 +73,18 @@ def test_a_given_metrics_folder_is_kept(
     assert (tmp_path / "counter_123.db").exists()
 
 
-@pytest.mark.parametrize("variable", [RUN_DIR, MULTIPROC_DIR])
-def test_serve_says_which_folder_it_cannot_make_and_stops(variable: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("variable", "workers"), [(RUN_DIR, 2), (MULTIPROC_DIR, 2), (MULTIPROC_DIR, 1)])
+def test_serve_says_which_folder_it_cannot_make_and_stops(
+    variable: str, workers: int, tmp_path: Path
+) -> None:
     """A named folder that cannot be made (a read-only filesystem, a file in its path) was a traceback,
-    exit 1; it is now the line and the exit code 2 of the other MVA_* mistakes."""
+    exit 1; it is now the line and the exit code 2 of the other MVA_* mistakes. One process writes its
+    metrics to PROMETHEUS_MULTIPROC_DIR too, when set."""
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     env = {**os.environ, variable: str(blocker / "run"), "MVA_WARM_MODELS": "[]"}
     result = subprocess.run(
-        serve_command(free_port(), workers=2), env=env, capture_output=True, text=True, timeout=60
+        serve_command(free_port(), workers=workers), env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(f"error: {variable}: cannot make '{blocker / 'run'}")
