@@ -73,6 +73,8 @@ def goals(
         model_input = manifest.get(MODEL).input
         report["decode_preprocess"] = decode_preprocess(large, model_input, 300)
         report["decode_by_format"] = decode_by_format(large, model_input, budget_s=min(3.0, seconds / 5))
+    else:
+        console.print(f"decode + preprocess: not measured, {large} not found (--large-image)")
     with ExitStack() as servers:
         console.print("starting the servers")
         url, process = servers.enter_context(local_server(models_dir))

@@ -23,7 +23,7 @@ def goals_block(goals: Doc, compare: Doc | None) -> str:
 
 
 def _goal_rows(goals: Doc, compare: Doc | None) -> list[str]:
-    h, s, dp, rss = goals["http_overhead"], goals["saturation"], goals["decode_preprocess"], goals["rss"]
+    h, s, rss = goals["http_overhead"], goals["saturation"], goals["rss"]
     d, engine, pipe = s["default"], goals["loads"][s["best_engine"]], _pipeline(goals)
     rss_at = dict(rss["rss_mb"])
     first_step = rss["rss_mb"][1][0]
@@ -46,15 +46,28 @@ def _goal_rows(goals: Doc, compare: Doc | None) -> list[str]:
         _baseline_row(compare),
         f"| p99 at saturation | <= {P99_GOAL}x p50 | {d['p99_ms']:.1f} / {d['p50_ms']:.1f} ms = "
         f"**{d['p99_over_p50']:.2f}x** | {_verdict(d['p99_over_p50'] <= P99_GOAL)} |",
-        f"| `{dp['image']}` decode + preprocess | <= {DECODE_GOAL_MS} ms | p50 **{dp['p50_ms']:.2f} ms** "
-        f"(p90 {dp['p90_ms']:.2f}, p99 {dp['p99_ms']:.2f}; {dp['runs']} runs) | "
-        f"{_verdict(dp['p50_ms'] <= DECODE_GOAL_MS)} |",
+        _decode_row(goals.get("decode_preprocess")),
         f"| RSS of the default service | <= {RSS_GOAL_MB} MB, flat over {rss['requests']:,} requests | "
         f"**{rss['max_mb']:.0f} MB** max; {rss_at[first_step]} MB after {first_step:,} -> "
         f"{rss_at[rss['requests']]} MB after {rss['requests']:,} ({rss['failed']} failed) | "
         f"{_verdict(rss_met)} |",
         _auto_row(goals["auto_vs_bench"]),
     ]
+
+
+def _decode_row(dp: Doc | None) -> str:
+    """The 1080p decode goal; bench-goals skips it without the picture (no ../shared/images, no
+    --large-image): then not measured, and not judged."""
+    if dp is None:
+        return (
+            f"| 1080p JPEG decode + preprocess | <= {DECODE_GOAL_MS} ms | not measured: bench-goals had no "
+            "1080p JPEG (`--large-image`) | |"
+        )
+    return (
+        f"| `{dp['image']}` decode + preprocess | <= {DECODE_GOAL_MS} ms | p50 **{dp['p50_ms']:.2f} ms** "
+        f"(p90 {dp['p90_ms']:.2f}, p99 {dp['p99_ms']:.2f}; {dp['runs']} runs) | "
+        f"{_verdict(dp['p50_ms'] <= DECODE_GOAL_MS)} |"
+    )
 
 
 def _pipeline(goals: Doc) -> Doc:

@@ -104,3 +104,15 @@ def test_figures_a_noisy_host_made_impossible_are_named_so_not_printed_as_negati
     assert "the in-process ceiling is" in text and "the remaining **0.44 ms**" in text
     saturation["default_vs_engine"] = 0.95
     assert "**Where the CPU goes at saturation**" in goals_block(goals, None)
+
+
+def test_the_decode_goal_without_its_picture_is_not_measured_and_not_judged(goals_out: Path) -> None:
+    """bench-goals skips the 1080p decode goal when it has no such picture (a host without
+    ../shared/images): the table says so, with no verdict, rather than refusing the whole README."""
+    goals = json.loads((goals_out / "goals.json").read_text())
+    del goals["decode_preprocess"], goals["decode_by_format"]
+    (row,) = [line for line in goals_block(goals, None).splitlines() if "decode + preprocess |" in line]
+    assert row == (
+        "| 1080p JPEG decode + preprocess | <= 3 ms | not measured: bench-goals had no 1080p JPEG "
+        "(`--large-image`) | |"
+    )
