@@ -116,3 +116,22 @@ def test_the_decode_goal_without_its_picture_is_not_measured_and_not_judged(goal
         "| 1080p JPEG decode + preprocess | <= 3 ms | not measured: bench-goals had no 1080p JPEG "
         "(`--large-image`) | |"
     )
+
+
+def test_the_baseline_goal_is_not_met_while_bentoml_was_not_measured(goals_out: Path) -> None:
+    """The goal is 2x the naive service and at least BentoML: with BentoML's round missing from
+    compare.json (no venv), half of it was measured, so no verdict; a naive ratio below 2x misses it
+    whatever BentoML would have done."""
+    goals = json.loads((goals_out / "goals.json").read_text())
+
+    def baseline_row(served: dict[str, float]) -> str:
+        rows = [{"round": 1, "service": name, "served_rps": rps, "rps": rps} for name, rps in served.items()]
+        rows.append({"round": 1, "service": "bentoml", "missing": "its venv is missing"})
+        (row,) = [
+            line for line in goals_block(goals, {"results": rows}).splitlines() if "naive baseline" in line
+        ]
+        return row
+
+    row = baseline_row({"ours": 200.0, "naive": 80.0})
+    assert "**2.50x** naive; no BentoML figure in compare.json" in row and row.endswith("| |")
+    assert baseline_row({"ours": 120.0, "naive": 80.0}).endswith("| **missed** |")
