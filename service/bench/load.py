@@ -144,9 +144,11 @@ def thread_load(
     call: Callable[[], object], concurrency: int, seconds: float, warmup_s: float = 1.0
 ) -> LoadResult:
     """`concurrency` threads calling `call` back to back (engine runners are thread-safe). The calls that
-    started inside the measured window count; throughput = their number / window."""
+    started inside the measured window count; throughput = their number / window. A call that raises
+    stops the measure (LoadFailed): the others' calls alone would pass for the figure of fewer callers."""
     samples: list[float] = []
     calls = [0]
+    errors: list[Exception] = []
     lock = threading.Lock()
     start = time.perf_counter()
     measure_from = start + warmup_s
@@ -154,11 +156,14 @@ def thread_load(
 
     def worker() -> None:
         mine, made = [], 0
-        while (begin := time.perf_counter()) < stop:
-            call()
-            made += 1
-            if begin >= measure_from:
-                mine.append((time.perf_counter() - begin) * 1000.0)
+        try:
+            while (begin := time.perf_counter()) < stop and not errors:
+                call()
+                made += 1
+                if begin >= measure_from:
+                    mine.append((time.perf_counter() - begin) * 1000.0)
+        except Exception as exc:  # noted for the caller: a thread's exception is otherwise only printed
+            errors.append(exc)
         with lock:
             samples.extend(mine)
             calls[0] += made
@@ -168,4 +173,6 @@ def thread_load(
         t.start()
     for t in threads:
         t.join()
+    if errors:
+        raise LoadFailed(f"a caller failed: {type(errors[0]).__name__}: {errors[0]}") from errors[0]
     return _result(concurrency, seconds, samples, {}, calls[0])  # over the window, as http_load

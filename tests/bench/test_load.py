@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import threading
 import time
@@ -65,6 +66,20 @@ def test_thread_load_runs_the_call_from_several_threads() -> None:
     result = thread_load(call, concurrency=2, seconds=0.2, warmup_s=0.05)
     assert len(callers) == 2 and threading.get_ident() not in callers
     assert result.ok > 0 and result.failed == 0
+
+
+def test_a_caller_that_raises_fails_the_thread_load() -> None:
+    """One thread's call raising ended that thread alone: the other's calls came back as the figure,
+    as if one caller had been asked for."""
+    made = itertools.count()
+
+    def call() -> None:
+        if next(made) == 20:
+            raise RuntimeError("the runner broke")
+        time.sleep(0.001)
+
+    with pytest.raises(LoadFailed, match="a caller failed: RuntimeError: the runner broke"):
+        thread_load(call, concurrency=2, seconds=1.0, warmup_s=0.0)
 
 
 def test_thread_load_throughput_is_the_requests_started_in_the_window_over_the_window() -> None:
