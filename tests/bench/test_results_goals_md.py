@@ -135,3 +135,19 @@ def test_the_baseline_goal_is_not_met_while_bentoml_was_not_measured(goals_out: 
     row = baseline_row({"ours": 200.0, "naive": 80.0})
     assert "**2.50x** naive; no BentoML figure in compare.json" in row and row.endswith("| |")
     assert baseline_row({"ours": 120.0, "naive": 80.0}).endswith("| **missed** |")
+
+
+def test_the_p99_goal_is_missed_when_requests_failed_under_load(goals_out: Path) -> None:
+    """The saturation percentiles are of the answered requests only: fast refusals (503 overloaded)
+    leave the slow tail out, so a p99 within 3x of p50 says nothing when requests failed."""
+    goals = json.loads((goals_out / "goals.json").read_text())
+    default = goals["saturation"]["default"]
+    default |= {"p50_ms": 30.0, "p99_ms": 45.0, "p99_over_p50": 1.5, "failures": {}}
+
+    def p99_row() -> str:
+        (row,) = [line for line in goals_block(goals, None).splitlines() if "| p99 at saturation" in line]
+        return row
+
+    assert p99_row().endswith("= **1.50x** | met |")
+    default["failures"] = {"503": 12}
+    assert p99_row().endswith("= **1.50x** (12 failed: 12 x 503) | **missed** |")
