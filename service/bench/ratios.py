@@ -60,7 +60,8 @@ def compute_ratios(results: list[Result], mode: Mode = "engine") -> list[Ratio]:
                         single[("litert-xnnpack", precision)],
                     )
                 )
-        # threads: 1 vs the most threads measured, same backend and precision
+        # threads: each wider count against 1, same backend and precision; named as the others, the
+        # faster-expected side first ("t2 vs t1": how much faster 2 threads are)
         for cell, one in cells.items():
             if cell.threads != 1:
                 continue
@@ -74,7 +75,7 @@ def compute_ratios(results: list[Result], mode: Mode = "engine") -> list[Ratio]:
                     _speedup(
                         "thread_speedup",
                         model,
-                        f"{cell.backend} {cell.precision} t1 vs t{other.threads}",
+                        f"{cell.backend} {cell.precision} t{other.threads} vs t1",
                         one,
                         cells[other],
                     )
