@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from typing import Any
 
 import numpy as np
@@ -55,3 +57,28 @@ def with_repeated_scan(progressive_jpeg: bytes, times: int) -> bytes:
     last = progressive_jpeg.rindex(b"\xff\xda")
     end = progressive_jpeg.rindex(b"\xff\xd9")
     return progressive_jpeg[:end] + progressive_jpeg[last:end] * times + progressive_jpeg[end:]
+
+
+def grey_png(values: np.ndarray, bit_depth: int, transparent: int) -> bytes:
+    """A greyscale PNG of `values` ([H, W] ints below 2**bit_depth) at `bit_depth` 2, 4 (which Pillow does
+    not write) or 16, with a tRNS chunk naming `transparent` (a stored value) as its transparent grey."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    height, width = values.shape
+    if bit_depth == 16:
+        rows = [row.astype(">u2").tobytes() for row in values]
+    else:  # samples packed into bytes, high bits first, each row padded to a whole byte
+        rows = [
+            np.packbits(np.unpackbits(row.astype(np.uint8)[:, None], axis=1)[:, -bit_depth:]).tobytes()
+            for row in values
+        ]
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"tRNS", struct.pack(">H", transparent))
+        + chunk(b"IDAT", zlib.compress(b"".join(b"\x00" + row for row in rows)))  # filter 0 per row
+        + chunk(b"IEND", b"")
+    )

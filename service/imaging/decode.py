@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import simplejpeg
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
 
@@ -73,6 +73,8 @@ _UPRIGHT_WHEN_READ = {"TIFF"}
 # and Firefox do, as libwebp's own decoder. The page (web/) runs on the picture its browser decodes and
 # draws the server's faces on it: turned here, they were in another frame (tests/browser/test_page.py).
 _ORIENTATION_IGNORED = {"WEBP"}
+# Pillow's raw modes of the PNG greyscale depths under 8 bits it stores as mode L (1-bit is mode "1").
+_GREY_BITS = {"L;2": 2, "L;4": 4}
 # JPEG modes libjpeg-turbo converts to RGB itself (YCbCr, RGB, greyscale); CMYK/YCCK go through Pillow.
 _TURBO_MODES = {"RGB", "L"}
 # EXIF orientation -> the view of the stored pixels that stands the picture up.
@@ -133,6 +135,7 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
         ) from exc
     except _DECODE_ERRORS as exc:  # a known format whose header is damaged
         raise CorruptImage(f"the image header could not be read: {exc}") from exc
+    _scale_grey_key(image)
     width, height = image.size
     if width * height > max_pixels:
         raise ImageTooLarge(f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}")
@@ -196,6 +199,15 @@ def upright(pixels: np.ndarray, orientation: object) -> np.ndarray:
     return pixels if turn is None else np.ascontiguousarray(turn(pixels))
 
 
+def _scale_grey_key(image: ImageFile.ImageFile) -> None:
+    """A 2- or 4-bit greyscale PNG's transparent grey in the 0..255 values Pillow unpacks its pixels to:
+    Pillow keeps the tRNS value as stored (1 of 0..3), so the grey it names (85) was never transparent."""
+    bits = _GREY_BITS.get(str(image.tile[0].args)) if image.format == "PNG" and image.tile else None
+    key = image.info.get("transparency")
+    if bits is not None and isinstance(key, int):
+        image.info["transparency"] = key * 255 // ((1 << bits) - 1)
+
+
 def _pillow_pixels(image: Image.Image) -> np.ndarray:
     # first frame of an animation; an APNG's default image outside its animation (frame 0 in Pillow) is
     # only the fallback for viewers without APNG: browsers show the animation's first frame
@@ -214,7 +226,11 @@ def _rgb_pixels(image: Image.Image) -> np.ndarray:
         # 32-bit signed: values outside 16 bits are clipped, not wrapped round to any byte
         wide = np.clip(np.asarray(image, dtype=np.int32), 0, 0xFFFF)
         shift = 8 if mode.startswith("I;16") or wide.max(initial=0) > 255 else 0
-        return _grey_to_rgb((wide >> shift).astype(np.uint8))
+        grey = (wide >> shift).astype(np.uint8)
+        key = image.info.get("transparency")
+        if isinstance(key, int):  # a 16-bit PNG's transparent grey, compared at 16 bits as libpng does
+            grey[wide == key] = 0
+        return _grey_to_rgb(grey)
     if mode == "F":
         return _grey_to_rgb(np.clip(np.asarray(image), 0, 255).astype(np.uint8))
     # a palette's alpha, or the one transparent colour a tRNS chunk gives a greyscale or RGB PNG

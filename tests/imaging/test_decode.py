@@ -10,7 +10,7 @@ from PIL import Image
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
 from service.imaging.decode import MAX_JPEG_SCANS, decode_image
-from tests.pictures import encoded, with_repeated_scan
+from tests.pictures import encoded, grey_png, with_repeated_scan
 
 LIMIT = 50_000_000
 
@@ -169,6 +169,16 @@ def test_a_png_transparent_colour_reads_as_black(
     pixels = decode_image(encoded(picture, "PNG", transparency=key), LIMIT).pixels
     assert pixels[0, 0].tolist() == [0, 0, 0]
     assert pixels[1, 1].tolist() == np.asarray(picture.convert("RGB"))[1, 1].tolist()
+
+
+@pytest.mark.parametrize("bit_depth", [2, 4, 16])
+def test_a_greyscale_pngs_transparent_grey_reads_as_black_at_every_bit_depth(bit_depth: int) -> None:
+    """The tRNS grey is a stored value (0..3 at 2 bits): Pillow unpacks the pixels to 0..255 but kept the
+    key as stored, and compared a 16-bit key with nothing, so those pixels showed grey, not transparent."""
+    top = (1 << bit_depth) - 1
+    key = (top + 1) // 2  # a mid grey: 170 at 2 bits, 128 at 16
+    pixels = decode_image(grey_png(np.array([[key, top, 0, key]]), bit_depth, transparent=key), LIMIT).pixels
+    assert pixels[0, :, 0].tolist() == [0, 255, 0, 0]
 
 
 def test_sixteen_bit_png_keeps_the_top_eight_bits() -> None:
