@@ -145,9 +145,8 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
         if scans > MAX_JPEG_SCANS:
             raise CorruptImage(f"the progressive JPEG has {scans} scans; at most {MAX_JPEG_SCANS} are read")
     try:
-        # PNG keeps EXIF after the pixels, so reading it may already decode (and fail on truncation)
         stands_as_stored = fmt in _UPRIGHT_WHEN_READ or fmt in _ORIENTATION_IGNORED
-        orientation = 1 if stands_as_stored else image.getexif().get(_EXIF_ORIENTATION, 1)
+        orientation = 1 if stands_as_stored else _orientation(image)
         swapped = orientation in _SWAPS_AXES
         want_w, want_h = (0, 0)
         if min_size is not None and fmt in _JPEG_FORMATS:
@@ -197,6 +196,17 @@ def upright(pixels: np.ndarray, orientation: object) -> np.ndarray:
     values leave them as they are."""
     turn = _UPRIGHT.get(orientation) if isinstance(orientation, int) else None
     return pixels if turn is None else np.ascontiguousarray(turn(pixels))
+
+
+def _orientation(image: Image.Image) -> object:
+    """The EXIF orientation tag; 1 for EXIF that cannot be read, as a browser shows such a picture (and as
+    Pillow's JPEG reader drops it on opening: a PNG's damaged eXIf chunk was a 422 where a JPEG's was not)."""
+    if image.format == "PNG":
+        image.load()  # PNG may keep EXIF after the pixels: their damage (a file cut short) is the picture's
+    try:
+        return image.getexif().get(_EXIF_ORIENTATION, 1)
+    except _DECODE_ERRORS:
+        return 1
 
 
 def _scale_grey_key(image: ImageFile.ImageFile) -> None:

@@ -98,6 +98,19 @@ def test_exif_orientation_is_applied_to_jpegs_decoded_by_libjpeg_turbo(orientati
     assert decoded.pixels[4, 4].tolist()[0] > 200 and decoded.pixels[28, 60].tolist()[2] > 200
 
 
+@pytest.mark.parametrize("damage", [b"\x01\x02\x03 not a TIFF header", b"II*\x00"])
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_exif_that_cannot_be_read_leaves_the_picture_as_stored(fmt: str, damage: bytes) -> None:
+    """A browser shows the pixels and ignores such EXIF; Pillow's JPEG reader drops it on opening, and a
+    PNG with the same bytes in its eXIf chunk was refused as corrupt (422)."""
+    stored = asymmetric()
+    decoded = decode_image(encoded(stored, fmt, exif=b"Exif\x00\x00" + damage), LIMIT)
+    assert (decoded.width, decoded.height) == stored.size
+    assert np.array_equal(
+        decoded.pixels, np.asarray(Image.open(io.BytesIO(encoded(stored, fmt))).convert("RGB"))
+    )
+
+
 def test_a_damaged_jpeg_that_pillow_shows_still_decodes() -> None:
     """libjpeg-turbo in strict mode refuses entropy-coded data with stray bytes; libjpeg (Pillow, a
     browser) only warns and shows the picture. The service keeps Pillow's verdict."""
