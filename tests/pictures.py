@@ -82,3 +82,23 @@ def grey_png(values: np.ndarray, bit_depth: int, transparent: int) -> bytes:
         + chunk(b"IDAT", zlib.compress(b"".join(b"\x00" + row for row in rows)))  # filter 0 per row
         + chunk(b"IEND", b"")
     )
+
+
+def tiled_tiff(width: int, height: int, tile: int, colour: tuple[int, int, int]) -> bytes:
+    """An RGB TIFF of `width` x `height` (at most `tile` a side) in one deflate-compressed `tile` x `tile`
+    tile of `colour`, which Pillow does not write: a tile may be larger than its picture."""
+    pixels = zlib.compress(bytes(colour) * (tile * tile))
+    short, long = 3, 4  # TIFF field types
+    entries = 11
+    bits_at = 8 + 2 + entries * 12 + 4  # after the header, the IFD and its next-IFD offset
+    tags = [(256, short, width), (257, short, height), (258, short, bits_at), (259, short, 8)]  # 8: deflate
+    tags += [(262, short, 2), (277, short, 3), (284, short, 1), (322, long, tile), (323, long, tile)]
+    tags += [(324, long, bits_at + 6), (325, long, len(pixels))]  # the tile: where, how many bytes
+    ifd = b"".join(
+        struct.pack("<HHII", tag, kind, 3, value)
+        if tag == 258  # BitsPerSample 8, 8, 8: three SHORTs, stored at bits_at
+        else struct.pack("<HHII" if kind == long else "<HHIHxx", tag, kind, 1, value)
+        for tag, kind, value in tags
+    )
+    assert len(tags) == entries
+    return b"II*\x00" + struct.pack("<IH", 8, entries) + ifd + bytes(4) + struct.pack("<3H", 8, 8, 8) + pixels

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import IMAGES, LiveServer, read_to_close
-from tests.pictures import encoded, noise_jpeg, with_repeated_scan
+from tests.pictures import encoded, noise_jpeg, tiled_tiff, with_repeated_scan
 from tests.reference import box_iou
 
 LIMIT = 1_000_000  # the small-limit server's upload limit
@@ -83,6 +83,11 @@ BAD = {
     ),
     "png decompression bomb": (
         dict(files={"image": encoded(Image.new("1", (12_000, 12_000)), "PNG")}),
+        413,
+        "image_too_large",
+    ),
+    "a small tiff in tiles over the pixel limit (each decoded whole)": (
+        dict(files={"image": tiled_tiff(16, 16, tile=4500, colour=(0, 0, 0))}),  # 20.25 M pixels a tile
         413,
         "image_too_large",
     ),

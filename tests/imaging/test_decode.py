@@ -10,7 +10,7 @@ from PIL import Image
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
 from service.imaging.decode import MAX_JPEG_SCANS, decode_image
-from tests.pictures import encoded, grey_png, with_repeated_scan
+from tests.pictures import encoded, grey_png, tiled_tiff, with_repeated_scan
 
 LIMIT = 50_000_000
 
@@ -297,6 +297,16 @@ def test_decompression_bomb_is_refused_before_decoding() -> None:
     # its pixel data cut off: decoding would find that (CorruptImage); only the header was read
     with pytest.raises(ImageTooLarge):
         decode_image(bomb[: len(bomb) // 2], max_pixels=50_000_000)
+
+
+def test_a_tiff_whose_tiles_hold_more_pixels_than_the_limit_is_refused_before_decoding() -> None:
+    """libtiff decodes a tile whole, whatever the picture's size: tiles under the limit decode, bigger ones
+    are refused from the header, as a picture of that many pixels."""
+    tiff = tiled_tiff(16, 16, tile=1024, colour=(10, 200, 30))
+    decoded = decode_image(tiff, max_pixels=1024 * 1024)
+    assert decoded.pixels.shape == (16, 16, 3) and (decoded.pixels == (10, 200, 30)).all()
+    with pytest.raises(ImageTooLarge, match="TIFF tiles of 1024x1024 = 1048576 pixels"):
+        decode_image(tiff, max_pixels=1024 * 1024 - 1)
 
 
 def test_extreme_aspect_ratios_decode() -> None:
