@@ -216,12 +216,16 @@ def _tiff_tile(image: Image.Image) -> tuple[int, int]:
 
 
 def _orientation(image: Image.Image) -> object:
-    """The EXIF orientation tag; 1 for EXIF that cannot be read, as a browser shows such a picture (and as
-    Pillow's JPEG reader drops it on opening: a PNG's damaged eXIf chunk was a 422 where a JPEG's was not)."""
+    """The orientation tag of the picture's EXIF block, as browsers read it: not Pillow's getexif(),
+    which falls back on an XMP tiff:Orientation or a PNG's "Raw profile type exif" text: chromium shows
+    such a picture as stored, and the page draws the server's faces on the picture its browser decodes.
+    1 for EXIF that cannot be read, which a browser ignores too (a PNG's damaged eXIf chunk was a 422)."""
     if image.format == "PNG":
         image.load()  # PNG may keep EXIF after the pixels: their damage (a file cut short) is the picture's
+    exif = Image.Exif()
     try:
-        return image.getexif().get(_EXIF_ORIENTATION, 1)
+        exif.load(image.info.get("exif", b""))
+        return exif.get(_EXIF_ORIENTATION, 1)
     except _DECODE_ERRORS:
         return 1
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import simplejpeg
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
 from service.imaging.decode import MAX_JPEG_SCANS, decode_image
@@ -109,6 +109,46 @@ def test_exif_that_cannot_be_read_leaves_the_picture_as_stored(fmt: str, damage:
     assert np.array_equal(
         decoded.pixels, np.asarray(Image.open(io.BytesIO(encoded(stored, fmt))).convert("RGB"))
     )
+
+
+XMP_TURNED = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/>'
+    b"</rdf:RDF></x:xmpmeta>"
+)
+
+
+def _png_text(key: str, text: str) -> PngImagePlugin.PngInfo:
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt(key, text)
+    return info
+
+
+def _raw_exif_profile(exif: Image.Exif) -> str:
+    """EXIF as ImageMagick writes it into a PNG text chunk: a name, the byte count, then hex."""
+    block = exif.tobytes()
+    return f"\nexif\n{len(block)}\n{block.hex()}"
+
+
+@pytest.mark.parametrize("where", ["JPEG XMP", "PNG XMP", "PNG raw profile"])
+def test_an_orientation_outside_the_exif_block_is_not_applied(where: str) -> None:
+    """Chromium applies the EXIF block's tag only (checked with Debian's chromium: an <img> and
+    createImageBitmap keep these pictures as stored); Pillow's getexif() also takes an XMP
+    tiff:Orientation or ImageMagick's "Raw profile type exif" PNG text, and turned them."""
+    stored = asymmetric()
+    turned = Image.Exif()
+    turned[0x0112] = 6
+    data = {
+        "JPEG XMP": lambda: encoded(stored, "JPEG", xmp=XMP_TURNED, quality=95),
+        "PNG XMP": lambda: encoded(
+            stored, "PNG", pnginfo=_png_text("XML:com.adobe.xmp", XMP_TURNED.decode())
+        ),
+        "PNG raw profile": lambda: encoded(
+            stored, "PNG", pnginfo=_png_text("Raw profile type exif", _raw_exif_profile(turned))
+        ),
+    }[where]()
+    decoded = decode_image(data, LIMIT)
+    assert (decoded.width, decoded.height) == stored.size
 
 
 def test_a_damaged_jpeg_that_pillow_shows_still_decodes() -> None:
