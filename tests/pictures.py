@@ -102,3 +102,21 @@ def tiled_tiff(width: int, height: int, tile: int, colour: tuple[int, int, int])
     )
     assert len(tags) == entries
     return b"II*\x00" + struct.pack("<IH", 8, entries) + ifd + bytes(4) + struct.pack("<3H", 8, 8, 8) + pixels
+
+
+def gif_with_frame_at(frame: Image.Image, screen: tuple[int, int], at: tuple[int, int]) -> bytes:
+    """A GIF of a `screen` (width, height) whose one frame, `frame`, sits at `at` (left, top) and covers
+    part of it: Pillow writes a frame at (0, 0) on a screen of its size, so its header and image
+    descriptor are rewritten."""
+    data = bytearray(encoded(frame, "GIF"))
+    data[6:10] = struct.pack("<HH", *screen)
+    flags = data[10]
+    position = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)  # past the global colour table
+    while data[position] == 0x21:  # extension blocks: label, then sub-blocks up to an empty one
+        position += 2
+        while data[position]:
+            position += data[position] + 1
+        position += 1
+    assert data[position] == 0x2C  # the image descriptor: left, top, width, height
+    data[position + 1 : position + 5] = struct.pack("<HH", *at)
+    return bytes(data)

@@ -245,7 +245,22 @@ def _pillow_pixels(image: Image.Image) -> np.ndarray:
     fallback = image.format == "PNG" and image.info.get("default_image") and getattr(image, "n_frames", 1) > 1
     image.seek(1 if fallback else 0)
     image.load()
-    return _rgb_pixels(image)
+    return _outside_the_first_gif_frame_black(image, _rgb_pixels(image))
+
+
+def _outside_the_first_gif_frame_black(image: Image.Image, pixels: np.ndarray) -> np.ndarray:
+    """A GIF's first frame may cover part of its screen only. Browsers leave the rest transparent (a
+    canvas reads (0, 0, 0, 0), black over the page's black); Pillow fills it with palette colour 0, unless
+    the frame has a transparent colour, whose fill the compositing over black already turns black."""
+    extent = getattr(image, "dispose_extent", None)
+    if image.format != "GIF" or extent is None or "transparency" in image.info:
+        return pixels
+    left, top, right, bottom = extent
+    if (left, top, right, bottom) == (0, 0, *image.size):
+        return pixels
+    covered = np.zeros_like(pixels)
+    covered[top:bottom, left:right] = pixels[top:bottom, left:right]
+    return covered
 
 
 def _rgb_pixels(image: Image.Image) -> np.ndarray:

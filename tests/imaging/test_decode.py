@@ -10,7 +10,7 @@ from PIL import Image, PngImagePlugin
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
 from service.imaging.decode import MAX_JPEG_SCANS, decode_image
-from tests.pictures import encoded, grey_png, tiled_tiff, with_repeated_scan
+from tests.pictures import encoded, gif_with_frame_at, grey_png, tiled_tiff, with_repeated_scan
 
 LIMIT = 50_000_000
 
@@ -259,6 +259,23 @@ def test_animated_gif_gives_its_first_frame() -> None:
     gif = encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
     pixels = decode_image(gif, LIMIT).pixels
     assert pixels[4, 4, 0] > 200 and pixels[4, 4, 1] < 50
+
+
+@pytest.mark.parametrize("transparent", [False, True])
+def test_a_gif_screen_outside_its_first_frame_reads_as_black(transparent: bool) -> None:
+    """A browser leaves it transparent (chromium's canvas reads (0, 0, 0, 0) there), which the page draws
+    over black; Pillow filled it with palette colour 0 (here the frame's own red) when the frame had no
+    transparent colour."""
+    frame = Image.new("P", (4, 4), 0)
+    frame.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    frame.putpixel((3, 3), 1)  # a blue corner: the frame is where it was put
+    if transparent:
+        frame.info["transparency"] = 1
+    pixels = decode_image(gif_with_frame_at(frame, screen=(8, 6), at=(2, 1)), LIMIT).pixels
+    expected = np.zeros((6, 8, 3), dtype=np.uint8)  # black outside the frame
+    expected[1:5, 2:6] = (255, 0, 0)
+    expected[4, 5] = (0, 0, 0) if transparent else (0, 0, 255)
+    assert np.array_equal(pixels, expected)
 
 
 @pytest.mark.parametrize(("default_image", "first"), [(False, (255, 0, 0)), (True, (0, 255, 0))])
