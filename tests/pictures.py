@@ -59,12 +59,14 @@ def with_repeated_scan(progressive_jpeg: bytes, times: int) -> bytes:
     return progressive_jpeg[:end] + progressive_jpeg[last:end] * times + progressive_jpeg[end:]
 
 
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    """A PNG chunk: length, type, data, CRC."""
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
 def grey_png(values: np.ndarray, bit_depth: int, transparent: int) -> bytes:
     """A greyscale PNG of `values` ([H, W] ints below 2**bit_depth) at `bit_depth` 2, 4 (which Pillow does
     not write) or 16, with a tRNS chunk naming `transparent` (a stored value) as its transparent grey."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     height, width = values.shape
     if bit_depth == 16:
@@ -77,10 +79,10 @@ def grey_png(values: np.ndarray, bit_depth: int, transparent: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, bit_depth, 0, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"tRNS", struct.pack(">H", transparent))
-        + chunk(b"IDAT", zlib.compress(b"".join(b"\x00" + row for row in rows)))  # filter 0 per row
-        + chunk(b"IEND", b"")
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"tRNS", struct.pack(">H", transparent))
+        + png_chunk(b"IDAT", zlib.compress(b"".join(b"\x00" + row for row in rows)))  # filter 0 per row
+        + png_chunk(b"IEND", b"")
     )
 
 

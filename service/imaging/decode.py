@@ -216,12 +216,11 @@ def _tiff_tile(image: Image.Image) -> tuple[int, int]:
 
 
 def _orientation(image: Image.Image) -> object:
-    """The orientation tag of the picture's EXIF block, as browsers read it: not Pillow's getexif(),
-    which falls back on an XMP tiff:Orientation or a PNG's "Raw profile type exif" text: chromium shows
-    such a picture as stored, and the page draws the server's faces on the picture its browser decodes.
-    1 for EXIF that cannot be read, which a browser ignores too (a PNG's damaged eXIf chunk was a 422)."""
-    if image.format == "PNG":
-        image.load()  # PNG may keep EXIF after the pixels: their damage (a file cut short) is the picture's
+    """The orientation tag of the EXIF block read with the header, as browsers read it: not Pillow's
+    getexif(), which falls back on an XMP tiff:Orientation or a PNG's "Raw profile type exif" text, and
+    loads a PNG's pixels to find an eXIf chunk after them: chromium shows all those pictures as stored,
+    and the page draws the server's faces on the picture its browser decodes. 1 for EXIF that cannot be
+    read, which a browser ignores too (a PNG's damaged eXIf chunk was a 422)."""
     exif = Image.Exif()
     try:
         exif.load(image.info.get("exif", b""))

@@ -10,7 +10,7 @@ from PIL import Image, PngImagePlugin
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
 from service.imaging.decode import MAX_JPEG_SCANS, decode_image
-from tests.pictures import encoded, gif_with_frame_at, grey_png, tiled_tiff, with_repeated_scan
+from tests.pictures import encoded, gif_with_frame_at, grey_png, png_chunk, tiled_tiff, with_repeated_scan
 
 LIMIT = 50_000_000
 
@@ -128,6 +128,20 @@ def _raw_exif_profile(exif: Image.Exif) -> str:
     """EXIF as ImageMagick writes it into a PNG text chunk: a name, the byte count, then hex."""
     block = exif.tobytes()
     return f"\nexif\n{len(block)}\n{block.hex()}"
+
+
+def test_a_png_orientation_after_its_pixels_is_not_applied() -> None:
+    """An eXIf chunk after IDAT: chromium shows the PNG as stored (one before IDAT it applies, as the
+    service does); Pillow's getexif() loads the pixels to find it, and the picture was turned."""
+    stored = asymmetric()
+    turned = Image.Exif()
+    turned[0x0112] = 6
+    plain = encoded(stored, "PNG")
+    end = plain.index(b"IEND") - 4  # the IEND chunk's length field
+    data = plain[:end] + png_chunk(b"eXIf", turned.tobytes().removeprefix(b"Exif\x00\x00")) + plain[end:]
+    decoded = decode_image(data, LIMIT)
+    assert (decoded.width, decoded.height) == stored.size
+    assert np.array_equal(decoded.pixels, np.asarray(stored))
 
 
 @pytest.mark.parametrize("where", ["JPEG XMP", "PNG XMP", "PNG raw profile"])
