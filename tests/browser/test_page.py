@@ -4,6 +4,7 @@ agree (top-1, faces), SIMD and threads must be what they claim to be, and nothin
 from __future__ import annotations
 
 import base64
+import mimetypes
 import struct
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -241,28 +242,34 @@ def test_a_run_keeps_the_picture_and_settings_it_started_with(session: PageSessi
     assert session.console_errors == []
 
 
-# a picture dropped on the element `target` as a person's drag and drop delivers it; `run`: Run pressed
-# in the same turn of the page's event loop, so that the drop lands while the run is under way. Whether
-# the page took the drop (a drop it does not take, the browser opens the file in the page's place).
-DROP = """([name, type, base64, target, run]) => {
-    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+# pictures dropped together on the element `target` as a person's drag and drop delivers them; `run`:
+# Run pressed in the same turn of the page's event loop, so that the drop lands while the run is under
+# way. Whether the page took the drop (a drop it does not take, the browser opens the file in the
+# page's place).
+DROP = """([pictures, target, run]) => {
     const files = new DataTransfer();
-    files.items.add(new File([bytes], name, { type }));
+    for (const [name, type, base64] of pictures) {
+        const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+        files.items.add(new File([bytes], name, { type }));
+    }
     if (run) document.getElementById('run').click();
     const drop = new DragEvent('drop', { dataTransfer: files, bubbles: true, cancelable: true });
     return !document.getElementById(target).dispatchEvent(drop);
 }"""
 
 
-def drop(session: PageSession, picture: Path, target: str, run: bool = False) -> bool:
-    data = base64.b64encode(picture.read_bytes()).decode()
-    return bool(session.page.evaluate(DROP, [picture.name, "image/jpeg", data, target, run]))
+def drop(session: PageSession, pictures: list[Path], target: str, run: bool = False) -> bool:
+    files = [
+        [picture.name, mimetypes.guess_type(picture.name)[0], base64.b64encode(picture.read_bytes()).decode()]
+        for picture in pictures
+    ]
+    return bool(session.page.evaluate(DROP, [files, target, run]))
 
 
 def test_a_picture_dropped_anywhere_on_the_page_is_taken(session: PageSession, images: Path) -> None:
     """Only the drop zone took a drop: one on the picture or the results, a few pixels off, was left to
     the browser, which opens the file in the page's place (the models loaded, the answers gone)."""
-    assert drop(session, images / "face.jpg", "scene")
+    assert drop(session, [images / "face.jpg"], "scene")
     session.page.wait_for_selector("#run:not([disabled])")
     assert session.page.evaluate("window.mva.state.blob.name") == "face.jpg"
     assert session.console_errors == []
@@ -273,7 +280,7 @@ def test_a_picture_dropped_during_a_run_is_refused_saying_so(session: PageSessio
     now says it was not taken, as an error that stands until the next action, and the run goes on."""
     session.pick(images / "grace_hopper.bmp")
     session.page.select_option("#task", "classify")
-    assert drop(session, images / "face.jpg", "drop", run=True)
+    assert drop(session, [images / "face.jpg"], "drop", run=True)
     session.page.wait_for_selector("#run:not([disabled])", timeout=RUN_TIMEOUT_MS)
     said = session.page.text_content("#status")
     assert said.startswith("error: face.jpg was not taken: a run is under way"), said
@@ -283,6 +290,38 @@ def test_a_picture_dropped_during_a_run_is_refused_saying_so(session: PageSessio
     assert session.page.evaluate("window.mva.state.blob.name") == "grace_hopper.bmp"
     last = session.page.evaluate("window.mva.last")
     assert last["server"]["payload"]["predictions"][0]["label"] == "military uniform"
+    assert session.console_errors == []
+
+
+def test_of_several_pictures_dropped_the_page_says_which_it_takes(session: PageSession, images: Path) -> None:
+    """The page compares one picture: of three dropped at once it took the first without a word. It
+    now says on the status line how many came and which one it uses, and uses that one."""
+    assert drop(session, [images / "cat.bmp", images / "face.jpg", images / "bird.bmp"], "drop")
+    session.page.wait_for_selector("#run:not([disabled])")
+    said = session.page.text_content("#status")
+    assert (
+        said == "3 files dropped: using cat.bmp · 512\N{MULTIPLICATION SIGN}341 picture, 512 KiB: press Run"
+    ), said
+    assert session.page.evaluate("window.mva.state.blob.name") == "cat.bmp"
+    last = session.run(task="classify", precision="int8")
+    assert last["browser"]["result"]["predictions"][0]["label"] == "Egyptian cat"
+    assert session.console_errors == []
+
+
+def test_several_pictures_dropped_during_a_run_are_refused_saying_so(
+    session: PageSession, images: Path
+) -> None:
+    """As one picture dropped during a run is: refused in words, naming each file, the run going on."""
+    session.pick(images / "grace_hopper.bmp")
+    session.page.select_option("#task", "classify")
+    assert drop(session, [images / "cat.bmp", images / "face.jpg"], "drop", run=True)
+    session.page.wait_for_selector("#run:not([disabled])", timeout=RUN_TIMEOUT_MS)
+    said = session.page.text_content("#status")
+    expected = (
+        "error: 2 files (cat.bmp, face.jpg) were not taken: a run is under way; drop one again when it ends"
+    )
+    assert said.startswith(expected), said
+    assert session.page.evaluate("window.mva.state.blob.name") == "grace_hopper.bmp"
     assert session.console_errors == []
 
 

@@ -15,7 +15,8 @@ import { callWithUpload } from './upload.mjs';
 const $ = (id) => document.getElementById(id);
 // busy: what is under way ('run', 'benchmark') or false; inUse: the picture it works on (it may have
 // been replaced meanwhile)
-const state = { manifest: null, server: null, picture: null, blob: null, live: null, busy: false, inUse: null };
+// note: what usePicture() said first of the picture (it says it again once the manifest is in)
+const state = { manifest: null, server: null, picture: null, blob: null, note: '', live: null, busy: false, inUse: null };
 window.mva = { state, last: null, bench: null, errors: [] };
 
 const ms = (v) => (v === null || v === undefined || Number.isNaN(v) ? '–' : `${v.toFixed(1)} ms`);
@@ -198,7 +199,8 @@ function clearAnswers(text) {
 // the page then keeps the one picked last, not the one decoded last.
 let picks = 0;
 
-async function usePicture(blob) {
+// note: what the status line says first of this picture, e.g. that it was one of several dropped
+async function usePicture(blob, note = '') {
   const pick = ++picks;
   // the previous picture goes at once: Run waits for this one rather than run on that one, and that
   // one's answers leave the panels (a run under way keeps its own picture and shows its own answers)
@@ -217,7 +219,8 @@ async function usePicture(blob) {
     if (pick !== picks) return;
     // not a picture (or one this browser cannot decode)
     $('scene').getContext('2d').clearRect(0, 0, $('scene').width, $('scene').height);
-    fail(new Error(`${blob.name || 'the file'} is not a picture this browser can decode (${error.message})`));
+    const what = `${blob.name || 'the file'} is not a picture this browser can decode (${error.message})`;
+    fail(new Error(note ? `${note}: ${what}` : what));
     return;
   }
   if (pick !== picks) {
@@ -226,10 +229,11 @@ async function usePicture(blob) {
   }
   state.picture = { bitmap, width: bitmap.width, height: bitmap.height };
   state.blob = blob;
+  state.note = note;
   drawScene($('scene'), state.picture, []);
   if (!state.manifest) return; // waiting for the API key: loadServer() enables the buttons
   enableButtons();
-  setStatus(`${bitmap.width}×${bitmap.height} picture, ${kib(blob.size)}: press Run`);
+  setStatus(`${note ? `${note} · ` : ''}${bitmap.width}×${bitmap.height} picture, ${kib(blob.size)}: press Run`);
 }
 
 async function runBoth() {
@@ -448,7 +452,7 @@ async function loadServer() {
   fillThreads($('server-threads'), state.server.settings.threads.max);
   // live mode needs the manifest too (and the server's threads): not before it has loaded
   enableButtons();
-  if (state.picture) await usePicture(state.blob);
+  if (state.picture) await usePicture(state.blob, state.note);
   else setStatus('pick an image', 'ready');
 }
 
@@ -475,7 +479,8 @@ async function init() {
     e.preventDefault();
     drop.classList.remove('over');
     acknowledgeErrors(); // an action, wherever it lands: what it says next is the news
-    const file = e.dataTransfer.files[0];
+    const { files } = e.dataTransfer;
+    const file = files[0];
     // text or a link dragged from elsewhere holds no file: refused in words, as a drop during a run is
     if (!file) {
       const held = e.dataTransfer.types.length ? ` (${e.dataTransfer.types.join(', ')})` : '';
@@ -484,8 +489,12 @@ async function init() {
     }
     // the work under way keeps its picture to the end (the file input is locked meanwhile): a drop is
     // refused, in words, rather than lost without a trace
-    if (state.busy) fail(new Error(`${file.name} was not taken: a ${state.busy} is under way; drop it again when it ends`));
-    else usePicture(file);
+    // the page compares one picture: of several dropped it takes the first, and says which
+    const several = files.length > 1;
+    if (state.busy) {
+      const what = several ? `${files.length} files (${Array.from(files, (f) => f.name).join(', ')}) were` : `${file.name} was`;
+      fail(new Error(`${what} not taken: a ${state.busy} is under way; drop ${several ? 'one' : 'it'} again when it ends`));
+    } else usePicture(file, several ? `${files.length} files dropped: using ${file.name}` : '');
   });
   // before the control's own handler (capture): what it says next is the news, not the error
   for (const type of ['click', 'change']) {
