@@ -97,3 +97,14 @@ def test_the_chart_names_the_picture_and_settings_it_was_made_with(
     assert page.locator("#chart text.label").count() == 9  # still standing, and still saying of what
     assert page.text_content("#bench-of") == f"of {made_with}"
     assert session.console_errors == []
+
+
+def test_the_benchmark_keeps_the_browsers_decode_of_its_picture(session: PageSession, images: Path) -> None:
+    """bench-browser reads window.mva.bench: the picture's decode in the browser (taken once, when it
+    was picked) is beside its size there, as the server rows carry the server's decode."""
+    benchmark(session, images / "face.jpg", task="detect")
+    picture = session.page.evaluate("window.mva.bench.picture")
+    assert picture["decodeMs"] > 0, picture
+    assert picture["decodeMs"] == session.page.evaluate("window.mva.state.picture.decodeMs")
+    assert (picture["width"], picture["height"]) == (512, 355)
+    assert session.console_errors == []

@@ -469,6 +469,33 @@ def test_the_engine_frames_start_is_its_own_line_on_first_use(session: PageSessi
     assert session.console_errors == []
 
 
+# the page's timing table of `side`: each row's name -> its figure, as shown
+TIMING_ROWS = """(side) => Object.fromEntries(
+    Array.from(document.querySelectorAll(`#${side}-timing tr`), (tr) => [
+        tr.cells[0].textContent,
+        tr.cells[1].textContent,
+    ])
+)"""
+
+
+def test_the_browsers_decode_of_the_picture_is_shown_beside_its_inference(
+    session: PageSession, images: Path
+) -> None:
+    """The server's panel shows its decode (Server-Timing), the browser's showed no decode at all: the
+    file's decode into the picture's bitmap is now timed when picked and shown, outside the run's
+    total (every run reuses the bitmap), beside the preprocessing and the inference."""
+    session.pick(images / "cat_1080p.jpg")
+    last = session.run(task="classify", precision="int8", backend="wasm")
+    timing = last["browser"]["timing"]
+    decode_ms = timing["decodeMs"]
+    assert isinstance(decode_ms, int | float) and decode_ms > 0, timing
+    shown = session.page.evaluate(TIMING_ROWS, "browser")
+    assert shown["decode (once, when picked; not in the total)"] == f"{decode_ms:.1f} ms", shown
+    assert list(shown)[-4:] == ["preprocessing", "inference", "postprocessing", "total"], shown
+    assert "server decode" in session.page.evaluate(TIMING_ROWS, "server")
+    assert session.console_errors == []
+
+
 def test_webgl_runs_the_fp32_graph_with_its_batch_fixed_at_1(session: PageSession, images: Path) -> None:
     """onnxruntime-web's WebGL backend cannot run the symbolic batch of the files the server runs (it
     refused every input shape): it gets the same graph with the batch fixed at 1, and answers as the

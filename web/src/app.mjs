@@ -159,6 +159,7 @@ function showBrowser(run) {
   } else {
     pairs.push(['model + session', 'cached in this page']);
   }
+  if (run.timing.decodeMs !== null) pairs.push(['decode (once, when picked; not in the total)', ms(run.timing.decodeMs)]);
   pairs.push(
     ['preprocessing', ms(run.timing.preprocessMs)],
     ['inference', ms(run.timing.inferenceMs)],
@@ -210,6 +211,7 @@ async function usePicture(blob, note = '') {
   enableButtons();
   if (!state.busy) clearAnswers('');
   let bitmap;
+  const decodeStart = performance.now();
   try {
     // the stored pixel values, as the server decodes them (and the models' reference pipelines):
     // by default a browser converts a PNG's gamma or a JPEG's ICC profile (a phone's Display P3) to
@@ -223,11 +225,14 @@ async function usePicture(blob, note = '') {
     fail(new Error(note ? `${note}: ${what}` : what));
     return;
   }
+  // the browser's counterpart of the server's `decode` stage (the file's bytes to pixels), taken once
+  // per picture: the runs reuse the bitmap
+  const decodeMs = performance.now() - decodeStart;
   if (pick !== picks) {
     bitmap.close();
     return;
   }
-  state.picture = { bitmap, width: bitmap.width, height: bitmap.height };
+  state.picture = { bitmap, width: bitmap.width, height: bitmap.height, decodeMs };
   state.blob = blob;
   state.note = note;
   drawScene($('scene'), state.picture, []);
@@ -332,7 +337,7 @@ async function benchmark() {
     window.mva.bench = {
       job: j,
       iterations,
-      picture: { width: picture.width, height: picture.height, bytes: blob.size },
+      picture: { width: picture.width, height: picture.height, bytes: blob.size, decodeMs: picture.decodeMs },
       userAgent: navigator.userAgent,
       hardwareConcurrency: navigator.hardwareConcurrency,
       rows: result,

@@ -7,7 +7,8 @@ import { loadLabels, modelUrl } from './manifest.mjs';
 import { toModelInput } from './preprocess.mjs';
 
 /**
- * picture: {bitmap, width, height}; job: {task, model, precision, topK};
+ * picture: {bitmap, width, height, decodeMs}, decodeMs the file's decode into the bitmap (none for a
+ * camera frame); job: {task, model, precision, topK};
  * config: {backend, simd, threads}.
  */
 export async function runInBrowser(manifest, picture, job, config) {
@@ -53,6 +54,7 @@ export async function runInBrowser(manifest, picture, job, config) {
             sessionMs: load.sessionMs,
             wasmFiles: load.runtimeFiles,
           },
+      decodeMs: picture.decodeMs ?? null, // at the pick, before the run: not in totalMs
       preprocessMs: input.ms,
       inferenceMs: ran.inferenceMs,
       postprocessMs,
