@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
 from service.imaging.tensor import to_float
-from service.manifest import Manifest
+from service.manifest import InputSpec, Manifest
 from service.pipeline import prepare
 from service.timing import StageTimer
 from tests.browser.conftest import PageSession
+from tests.conftest import LiveServer
+
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, Route
 
 # the page's model input for the picked picture, as raw float32 bytes (base64: a JSON list of 150,000
 # floats would round-trip through decimal)
@@ -47,3 +52,33 @@ def test_a_lossless_picture_gives_the_servers_model_input_to_the_bit(
     server = server_model_input(picture, manifest, model)
     differ = int(np.count_nonzero(page != server))
     assert differ == 0, f"{differ} of {server.size} values differ, by up to {np.abs(page - server).max()}"
+
+
+def test_a_crop_the_manifest_leaves_to_its_default_is_the_servers(
+    browser: BrowserContext, server: LiveServer, images: Path, manifest: Manifest
+) -> None:
+    """`central_fraction` may be left out of a center_crop input (service/manifest.py: 1.0, the whole
+    picture): the page read it from the manifest as served, undefined, and cropped by NaN. The
+    manifest the page loads now has the schema's default, and its model input is the server's."""
+    page = browser.new_page()
+
+    def without_fraction(route: Route) -> None:
+        response = route.fetch()
+        served = response.json()
+        del served["models"]["mobilenet_v2"]["input"]["central_fraction"]
+        route.fulfill(response=response, json=served)
+
+    page.route(f"{server.url}/v1/manifest", without_fraction)
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+    picture = images / "grace_hopper.bmp"
+    PageSession(page, server.url).pick(picture)
+    loaded = page.evaluate("window.mva.state.manifest.models.mobilenet_v2.input")
+    raw = manifest.get("mobilenet_v2").input.model_dump(exclude={"central_fraction"})
+    spec = InputSpec.model_validate(raw)
+    found = page.evaluate(PAGE_MODEL_INPUT, loaded)
+    tensor = np.frombuffer(base64.b64decode(found), dtype="<f4").reshape(1, spec.height, spec.width, 3)
+    _, model_pixels = prepare(picture.read_bytes(), spec, 50_000_000, StageTimer())
+    assert np.array_equal(tensor, to_float(model_pixels.pixels, spec))
+    assert loaded["central_fraction"] == spec.central_fraction == 1.0
+    page.close()

@@ -8,8 +8,15 @@ async function getJson(path) {
   return readJson(path, await fetch(path, { headers: authHeaders() }));
 }
 
+// The schema's defaults (service/manifest.py) of the fields the page reads: /v1/manifest serves the
+// file as written, and a field it leaves out is the server's default, not undefined (a center_crop
+// without central_fraction cropped by NaN: the model saw a black picture).
+const INPUT_DEFAULTS = { central_fraction: 1.0 };
+
 export async function loadManifest() {
-  return getJson('/v1/manifest');
+  const manifest = await getJson('/v1/manifest');
+  for (const spec of Object.values(manifest.models)) spec.input = { ...INPUT_DEFAULTS, ...spec.input };
+  return manifest;
 }
 
 export async function loadServerInfo() {
