@@ -184,3 +184,30 @@ def test_a_missing_page_module_says_so_instead_of_loading_for_good(
     said = page.text_content("#status")
     assert "the page's scripts did not load" in said and "api.mjs: HTTP 404" in said, said
     page.close()
+
+
+def test_a_model_file_cut_short_fails_the_browser_side_naming_the_file(
+    browser: BrowserContext, strict: LiveServer, images: Path
+) -> None:
+    """A model download cut short (a proxy's limit, a dropped connection) arrives as 200 with part of
+    the file: onnxruntime-web cannot parse it. The browser side says which model file, the server's
+    side still answers, and the next run tries the download again."""
+    page = browser.new_page()
+    page.route(
+        "**/models/mobilenet_v2/int8.onnx",
+        lambda route: route.fulfill(
+            status=200, content_type="application/octet-stream", body=b"\x08\x07" * 500
+        ),
+    )
+    page.goto(strict.url + "/")
+    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+    page.select_option("#task", "classify")
+    page.select_option("#precision", "int8")
+    assert run(page, images / "grace_hopper.bmp") == "error"
+    said = page.text_content("#browser-result")
+    assert said.startswith("failed: ") and "/models/mobilenet_v2/int8.onnx" in said, said
+    assert "military uniform" in page.text_content("#server-result")
+    page.unroute("**/models/mobilenet_v2/int8.onnx")
+    assert run(page, images / "grace_hopper.bmp") == "done"
+    assert "military uniform" in page.text_content("#browser-result")
+    page.close()

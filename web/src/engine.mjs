@@ -85,10 +85,16 @@ async function createSession(url) {
   const downloadMs = performance.now() - fetchStart;
   const entry = resourceEntry(url);
   const sessionStart = performance.now();
-  const session = await ort.InferenceSession.create(bytes, {
-    executionProviders: [backend],
-    graphOptimizationLevel: 'all',
-  });
+  let session;
+  try {
+    session = await ort.InferenceSession.create(bytes, {
+      executionProviders: [backend],
+      graphOptimizationLevel: 'all',
+    });
+  } catch (error) {
+    // ort's words ("No graph was found in the protobuf") name no file: which model, and how much came
+    throw new Error(`${url} (${bytes.byteLength} bytes): ${error?.message ?? error}`);
+  }
   const sessionMs = performance.now() - sessionStart;
   const info = {
     modelBytes: bytes.byteLength,
