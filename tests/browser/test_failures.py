@@ -211,3 +211,21 @@ def test_a_model_file_cut_short_fails_the_browser_side_naming_the_file(
     assert run(page, images / "grace_hopper.bmp") == "done"
     assert "military uniform" in page.text_content("#browser-result")
     page.close()
+
+
+def test_a_model_download_that_fails_names_the_file(
+    browser: BrowserContext, strict: LiveServer, images: Path
+) -> None:
+    """A model download with no answer (connection refused or dropped) failed the browser side with
+    fetch's "Failed to fetch" alone: it now names the model file, as an HTTP error does."""
+    page = browser.new_page()
+    page.route("**/models/blazeface_short/fp32.onnx", lambda route: route.abort("connectionreset"))
+    page.goto(strict.url + "/")
+    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+    page.select_option("#task", "detect")
+    page.select_option("#detector", "blazeface_short")
+    assert run(page, images / "face.jpg") == "error"
+    said = page.text_content("#browser-result")
+    assert said.startswith("failed: ") and "/models/blazeface_short/fp32.onnx: " in said, said
+    assert "face" in page.text_content("#server-result")
+    page.close()

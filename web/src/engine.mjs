@@ -77,11 +77,21 @@ async function load({ url }) {
   return { ...(await loading).load, cached: false, engine: describe() };
 }
 
+// The model file's bytes; an error names the file: fetch's own words ("Failed to fetch", for a
+// connection refused or dropped midway) do not.
+async function download(url) {
+  try {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    return new Uint8Array(await response.arrayBuffer());
+  } catch (error) {
+    throw new Error(`${url}: ${error.message}`);
+  }
+}
+
 async function createSession(url) {
   const fetchStart = performance.now();
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
-  const bytes = new Uint8Array(await response.arrayBuffer());
+  const bytes = await download(url);
   const downloadMs = performance.now() - fetchStart;
   const entry = resourceEntry(url);
   const sessionStart = performance.now();
