@@ -229,3 +229,20 @@ def test_a_model_download_that_fails_names_the_file(
     assert said.startswith("failed: ") and "/models/blazeface_short/fp32.onnx: " in said, said
     assert "face" in page.text_content("#server-result")
     page.close()
+
+
+def test_a_labels_download_that_fails_names_the_labels(
+    browser: BrowserContext, strict: LiveServer, images: Path
+) -> None:
+    """The labels come beside the model on first use: with no answer for them the browser side said
+    "Failed to fetch" alone; it now says whose labels did not come."""
+    page = browser.new_page()
+    page.route("**/models/mobilenet_v2/labels.txt", lambda route: route.abort("connectionreset"))
+    page.goto(strict.url + "/")
+    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+    page.select_option("#task", "classify")
+    assert run(page, images / "grace_hopper.bmp") == "error"
+    said = page.text_content("#browser-result")
+    assert said.startswith("failed: labels of mobilenet_v2: no answer from the server"), said
+    assert "military uniform" in page.text_content("#server-result")
+    page.close()

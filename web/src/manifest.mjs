@@ -4,8 +4,17 @@
 import { readJson } from './answers.mjs';
 import { authHeaders } from './api.mjs';
 
+// fetch, naming `what` when no answer came: fetch's own words ("Failed to fetch") name nothing
+async function fetchNamed(what, url, init = {}) {
+  try {
+    return await fetch(url, init);
+  } catch (error) {
+    throw new Error(`${what}: no answer from the server (${error.message})`);
+  }
+}
+
 async function getJson(path) {
-  return readJson(path, await fetch(path, { headers: authHeaders() }));
+  return readJson(path, await fetchNamed(path, path, { headers: authHeaders() }));
 }
 
 // The schema's defaults (service/manifest.py) of the fields the page reads: /v1/manifest serves the
@@ -34,7 +43,7 @@ const labelCache = new Map();
 
 export async function loadLabels(name) {
   if (!labelCache.has(name)) {
-    const response = await fetch(`/models/${encodeURIComponent(name)}/labels.txt`);
+    const response = await fetchNamed(`labels of ${name}`, `/models/${encodeURIComponent(name)}/labels.txt`);
     if (!response.ok) throw new Error(`labels of ${name}: HTTP ${response.status}`);
     labelCache.set(name, (await response.text()).split(/\r?\n/));
   }
