@@ -14,11 +14,11 @@ from starlette.types import ASGIApp
 
 from service import __version__
 from service.api import cors, errors, openapi
-from service.api.expect import CloseUnreadExpectContinue
 from service.api.middleware import RequestMetrics
 from service.api.routes import classify, detect, docs, health, models, web
 from service.api.security import require_api_key
 from service.api.state import AppState
+from service.api.unread_body import CloseOnUnreadBody
 from service.memory import keep_freed_memory
 from service.settings import ServerSettings
 
@@ -77,7 +77,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     }
     openapi.install(app, protected_paths, api_key=settings.api_key is not None)
     cors.install(app, settings.cors_origins)
-    app.add_middleware(CloseUnreadExpectContinue)
+    app.add_middleware(CloseOnUnreadBody)
     app.add_middleware(
         RequestMetrics, metrics=state.metrics, replica=settings.replica, access_log=settings.access_log
     )

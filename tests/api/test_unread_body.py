@@ -1,10 +1,13 @@
-"""service/api/expect.py through a real server: an answer given before an `Expect: 100-continue` body was
-asked for closes the connection, so the client's next request is never read as that body; an answer
-that read the body keeps the connection. Played by a socket: httpx never sends the expectation."""
+"""service/api/unread_body.py through a real server: an answer given before an `Expect: 100-continue` body
+was asked for closes the connection, so the client's next request is never read as that body; so does
+one given before a body that keeps coming was read to its end, so the server does not go on reading it;
+an answer that read the body keeps the connection. Played by a socket: httpx never sends the
+expectation, and stops sending once it has an answer."""
 
 from __future__ import annotations
 
 import json
+import select
 import socket
 from pathlib import Path
 
@@ -70,3 +73,54 @@ def test_a_body_that_was_asked_for_keeps_the_connection(server: LiveServer, imag
             head, body, rest = _response(sock, rest.removeprefix(b"HTTP/1.1 100 Continue\r\n\r\n"))
             assert head.startswith(b"HTTP/1.1 200") and b"connection: close" not in head.lower()
             assert json.loads(body)["predictions"][0]["label"] == "Egyptian cat"
+
+
+CHUNK = b"\0" * 65536
+
+
+def _stream_until_closed(sock: socket.socket, head: bytes, most: int) -> tuple[bytes, int]:
+    """Sends `head`, then a chunked body, without end, until the server closes the connection or `most`
+    bytes of it went out. Returns what the server answered meanwhile and the body's bytes sent."""
+    sock.sendall(head)
+    frame = b"%x\r\n%s\r\n" % (len(CHUNK), CHUNK)
+    reply, sent = b"", 0
+    while sent < most:
+        readable, writable, _ = select.select([sock], [sock], [], 10)
+        try:
+            if readable:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                reply += data
+            elif writable:
+                sock.sendall(frame)
+                sent += len(CHUNK)
+        except (BrokenPipeError, ConnectionResetError):  # closed, with the rest of our body unread
+            break
+    return reply, sent
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "code"),
+    [("top_k=1", 413, "payload_too_large"), ("top_k=0", 422, "invalid_parameter")],
+)
+def test_an_answer_before_a_chunked_body_s_end_stops_reading_it(
+    server: LiveServer, images: Path, query: str, status: int, code: str
+) -> None:
+    """A body over the limit (the default 10 MiB), or one never read for a bad parameter: the server
+    stops at its answer, not when the client stops sending."""
+    limit = 10 * 1024 * 1024
+    head = (
+        f"POST /classify?{query} HTTP/1.1\r\nHost: x\r\nContent-Type: image/bmp\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        reply, sent = _stream_until_closed(sock, head, most=5 * limit)
+    assert sent < 5 * limit, f"the server read {sent} bytes of body after its answer"
+    response_head, _, body = reply.partition(b"\r\n\r\n")
+    assert response_head.startswith(f"HTTP/1.1 {status}".encode()), reply[:300]
+    assert b"\r\nconnection: close" in response_head.lower()
+    assert json.loads(body)["error"]["code"] == code
+    with server.client() as client:
+        response = client.post("/classify", files={"image": (images / "cat.bmp").read_bytes()})
+    assert response.status_code == 200 and response.json()["predictions"][0]["label"] == "Egyptian cat"
