@@ -101,14 +101,19 @@ class InferencePool:
     def retry_after(self) -> str:
         return str(max(1, round(self.queue_timeout_s / 2)))
 
-    @asynccontextmanager
-    async def admit(self) -> AsyncIterator[None]:
-        """Count one request against `max_pending` for as long as it is inside; refuse it when full."""
+    def refuse_when_full(self) -> None:
+        """Raises Overloaded when a request would be refused now: also asked before an upload is read, so
+        a full server does not take in a whole body only to refuse it."""
         if self.pending >= self.max_pending:
             raise Overloaded(
                 f"{self.pending} requests are queued or running (limit {self.max_pending}); retry later",
                 headers={"Retry-After": self.retry_after()},
             )
+
+    @asynccontextmanager
+    async def admit(self) -> AsyncIterator[None]:
+        """Count one request against `max_pending` for as long as it is inside; refuse it when full."""
+        self.refuse_when_full()
         self._count_pending(1)
         try:
             yield

@@ -87,6 +87,9 @@ async def infer(
     timer = start_timer(request)
     settings = await resolve_settings(state, query, timer)
     resolved = state.resolve(spec, settings, precision_asked=query.precision is not None)
+    # before the upload, not only after it: a full server answers at once, and never asks for (with
+    # `Expect: 100-continue`) or reads a body it would refuse (service/api/unread_body.py closes)
+    state.pool.refuse_when_full()
     with timer.stage("receive"):
         upload = await read_upload(request, state.settings.max_upload_bytes, state.settings.receive_timeout_s)
 

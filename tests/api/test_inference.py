@@ -5,7 +5,10 @@ up. Batching through real servers: tests/test_batching.py."""
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,8 @@ from service.api.app import create_app
 from service.batching import MicroBatcher
 from service.settings import ServerSettings
 from service.timing import StageTimer
-from tests.conftest import LiveServer, server_timing
+from tests.conftest import LiveServer, read_to_close, server_timing
+from tests.inprocess import cores_held, serving
 from tests.pictures import noise_jpeg
 
 LIMIT = 1_000_000  # the upload limit of the module's server
@@ -149,3 +153,34 @@ def test_a_batched_request_whose_client_left_while_it_waited_for_a_core_is_not_p
     assert len(holder) == 1  # the batch ran
     start = next(message for message in sent if message["type"] == "http.response.start")
     assert start["status"] == 499
+
+
+def test_a_full_server_refuses_before_it_asks_for_the_upload(images: Path) -> None:
+    """MVA_MAX_PENDING=1, taken by a request waiting for the one core (held by a job of the test): the
+    next, which holds its body back for `100 Continue`, gets its 503 at once, without being asked for
+    the body it would only have been refused after (and the connection closes: the body is not read)."""
+    app = create_app(ServerSettings(warm_models=[], inference_cores=1, max_pending=1, queue_timeout_s=120))
+    state = app.state.mva
+    data = (images / "cat.bmp").read_bytes()
+    with serving(app) as url, cores_held(state) as release:
+        port = int(url.rsplit(":", 1)[1])
+        with httpx.Client(base_url=url, timeout=60) as client:
+            waiting = threading.Thread(
+                target=client.post, args=("/classify",), kwargs={"files": {"image": data}}
+            )
+            waiting.start()
+            while state.pool.pending < 1:  # the first request is in, waiting for the core
+                assert waiting.is_alive()
+                time.sleep(0.01)
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+                sock.sendall(
+                    b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/bmp\r\n"
+                    + f"Content-Length: {len(data)}\r\nExpect: 100-continue\r\n\r\n".encode()
+                )
+                reply = read_to_close(sock)
+            release.set()
+            waiting.join()
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503"), reply[:200]  # not "100 Continue"
+    assert b"\r\nretry-after: " in head.lower() and b"\r\nconnection: close" in head.lower()
+    assert json.loads(body)["error"]["code"] == "overloaded"
