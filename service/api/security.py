@@ -7,6 +7,7 @@ import hmac
 
 from fastapi import Request
 
+from service.api.headers import OWS
 from service.errors import ServiceError
 
 
@@ -14,16 +15,11 @@ class Unauthorized(ServiceError):
     status, code = 401, "unauthorized"
 
 
-# RFC 9112 5.1: whitespace around a field value is no part of it. h11 leaves it out; httptools, uvicorn's
-# default, keeps the trailing whitespace, and the right key followed by a space was refused
-_OWS = " \t"
-
-
 def presented_key(request: Request) -> str | None:
     key = request.headers.get("x-api-key")
     if key is not None:
-        return key.strip(_OWS)
-    scheme, _, token = request.headers.get("authorization", "").strip(_OWS).partition(" ")
+        return key.strip(OWS)
+    scheme, _, token = request.headers.get("authorization", "").strip(OWS).partition(" ")
     token = token.lstrip(" ")  # RFC 9110 11.4: one or more spaces after the scheme
     return token if scheme.lower() == "bearer" and token else None
 
