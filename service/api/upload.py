@@ -9,7 +9,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from fastapi import Request
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MAX_BOUNDARY_LENGTH, MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
 from service.api.headers import list_header
@@ -62,6 +62,11 @@ async def read_upload(request: Request, limit: int, timeout_s: float) -> Upload:
     boundary = params.get(b"boundary") if is_multipart else None
     if is_multipart and not boundary:
         raise MissingImage(f"malformed multipart body: the content type names no boundary; {HOW_TO_SEND}")
+    if boundary and len(boundary) > MAX_BOUNDARY_LENGTH:  # the parser's own refusal would be a 500
+        raise MissingImage(
+            f"malformed multipart body: the boundary is {len(boundary)} bytes, over "
+            f"{MAX_BOUNDARY_LENGTH} (RFC 2046: at most 70); {HOW_TO_SEND}"
+        )
     body = await _read_body(request, limit + (_MULTIPART_SLACK if is_multipart else 0), limit, timeout_s)
     return Upload(body, boundary, limit)
 

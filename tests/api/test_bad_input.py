@@ -97,6 +97,14 @@ BAD = {
         422,
         "missing_image",
     ),
+    "multipart with a boundary longer than the parser takes": (
+        dict(
+            content=b"--" + b"b" * 300 + b"\r\n",
+            headers={"content-type": "multipart/form-data; boundary=" + "b" * 300},
+        ),
+        422,
+        "missing_image",
+    ),
     "multipart of many tiny parts": (
         dict(
             content=b"--x\r\nA: b\r\n\r\n\r\n" * 50_000 + b"--x--\r\n",
