@@ -172,3 +172,21 @@ def test_the_settings_change_what_runs_not_only_what_is_reported(client: httpx.C
     xnnpack, reference = scores(engine="litert"), scores(engine="litert", simd="off")
     assert on_the_int8_grid(xnnpack) and on_the_int8_grid(reference)
     assert xnnpack != reference
+
+
+def _named(media_type: str, ranges: list[str]) -> bool:
+    return any(r == media_type or (r.endswith("/*") and media_type.startswith(r[:-1])) for r in ranges)
+
+
+@pytest.mark.parametrize("content_type", ["image/bmp", "application/octet-stream"])
+def test_every_raw_body_type_the_routes_take_is_in_the_openapi_document(
+    client: httpx.Client, images: Path, content_type: str
+) -> None:
+    """A client generated from the document, or Swagger UI's "Try it out", can send what the server
+    takes: a BMP as itself, an untyped body."""
+    data = (images / "cat.bmp").read_bytes()
+    document = client.get("/openapi.json").json()
+    for route in ("/classify", "/detect"):
+        assert client.post(route, content=data, headers={"content-type": content_type}).status_code == 200
+        accepted = list(document["paths"][route]["post"]["requestBody"]["content"])
+        assert _named(content_type, accepted), (route, accepted)

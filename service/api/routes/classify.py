@@ -20,8 +20,11 @@ IMAGE_BODY = {
             "multipart/form-data": {
                 "schema": {"type": "object", "properties": {"image": {"type": "string", "format": "binary"}}}
             },
-            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
-            "image/png": {"schema": {"type": "string", "format": "binary"}},
+            # the raw body: any image type (the decoder goes by the bytes, not the type), or untyped
+            **{
+                media_type: {"schema": {"type": "string", "format": "binary"}}
+                for media_type in ("image/jpeg", "image/png", "image/*", "application/octet-stream")
+            },
         },
         "required": True,
     }
