@@ -77,15 +77,23 @@ def request_bytes(
 
 async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     """Status and body of one response; the service always sends Content-Length."""
+    status, body, _ = await _read_answer(reader)
+    return status, body
+
+
+async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """read_response's, and whether the server closes the connection after it (`Connection: close`:
+    the service's answer given before the request's body was read, such as a 422 or an early 503)."""
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
     match = CONTENT_LENGTH.search(head)
     if match is None:
         raise ValueError(f"a response without Content-Length: {head[:200]!r}")
-    return status, await reader.readexactly(int(match.group(1)))
+    return status, await reader.readexactly(int(match.group(1))), CLOSES.search(head) is not None
 
 
 CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
+CLOSES = re.compile(rb"\r\nconnection:\s*close\r\n", re.IGNORECASE)
 
 
 async def _closed_loop(
@@ -103,8 +111,11 @@ async def _closed_loop(
         try:
             while (begin := time.perf_counter()) < stop:
                 writer.write(request)
-                status, _ = await read_response(reader)
+                status, _, closes = await _read_answer(reader)
                 end = time.perf_counter()
+                if closes:  # the next request needs a connection of its own
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
                 answered += 1
                 if begin >= measure_from:
                     if status == 200:
