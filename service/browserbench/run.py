@@ -79,6 +79,11 @@ class PageNotReady(PageFailed):
     """The page settled in another state than ready (needs-key, error): nothing to run."""
 
 
+class PictureNotDecoded(PageFailed):
+    """The page could not decode the job's picture (not a picture, or a format this browser does not
+    decode): its Run and Benchmark buttons stay disabled, its status says why."""
+
+
 def open_page(page: Page, url: str) -> None:
     """Load the page and wait until it is ready. A page that cannot get ready (the server wants an API
     key, the manifest did not load) says so at once, in the page's own words, instead of a timeout on
@@ -88,6 +93,21 @@ def open_page(page: Page, url: str) -> None:
     state = page.evaluate("document.body.dataset.state")
     if state != "ready":
         raise PageNotReady(f"the page at {url} is not ready ({state}): {page.text_content('#status')}")
+
+
+def open_job(page: Page, url: str, job: BrowserJob) -> None:
+    """Load the page, pick `job`'s picture and its task and model. PictureNotDecoded, in the page's
+    words, as soon as the page fails to decode the picture: waiting for Run to enable would only end
+    in playwright's timeout, saying nothing of why."""
+    open_page(page, url)
+    page.set_input_files("#file", str(job.image))
+    # Run and Benchmark enable together, once the picture is decoded
+    page.wait_for_selector("#run:not([disabled]), body[data-state=error]")
+    if page.evaluate("document.body.dataset.state") == "error":
+        said = page.evaluate("window.mva.errors.at(-1)")
+        raise PictureNotDecoded(f"the page could not decode {job.image.name}: {said}")
+    page.select_option("#task", job.task)
+    page.select_option(f"#{job.choice[0]}", job.choice[1])
 
 
 def page_benchmark(
@@ -109,11 +129,7 @@ def page_benchmark(
     with chromium_context(chromium) as context:
         page = context.new_page()
         try:  # inside the `with`, as new_visitor's: a Ctrl-C is not taken for a failed benchmark
-            open_page(page, url)
-            page.set_input_files("#file", str(job.image))
-            page.wait_for_selector("#bench:not([disabled])")
-            page.select_option("#task", job.task)
-            page.select_option(f"#{job.choice[0]}", job.choice[1])
+            open_job(page, url, job)
             page.fill("#iterations", str(iterations))
             page.click("#bench")
             page.wait_for_selector("body[data-state=bench-done], body[data-state=error]", timeout=timeout_ms)
@@ -200,6 +216,8 @@ def new_visitor(
         page.on("requestfinished", finished)
         try:  # inside the `with`: a failure closing the browser after a Ctrl-C is no failed visit
             seconds = _first_result(page, url, job, simd, threads, timeout_ms)
+        except PictureNotDecoded as exc:  # this job's picture, not the page: a row, as a failed visit
+            return visitor | {"error": str(exc)}
         except PlaywrightError as exc:  # its first line says what happened, a call log follows
             return visitor | {"error": f"no first result: {exc.message.splitlines()[0]}"}
         errors = page.evaluate("window.mva.errors")
@@ -226,10 +244,7 @@ def new_visitor(
 def _first_result(page: Page, url: str, job: BrowserJob, simd: bool, threads: int, timeout_ms: int) -> float:
     """Seconds from navigation to the page's first result (or its error state) for `job`."""
     start = time.perf_counter()
-    open_page(page, url)
-    page.set_input_files("#file", str(job.image))
-    page.select_option("#task", job.task)
-    page.select_option(f"#{job.choice[0]}", job.choice[1])
+    open_job(page, url, job)
     page.select_option("#browser-simd", "1" if simd else "0")
     page.select_option("#browser-threads", str(threads))
     page.click("#run")

@@ -145,9 +145,9 @@ def test_a_model_whose_page_benchmark_does_not_finish_is_a_failed_entry_beside_t
     chromium: Path, page_built: None, server: LiveServer, images: Path, tmp_path: Path
 ) -> None:
     """The second model's page benchmark not finishing (here face.jpg is no picture: the page cannot
-    decode it and its Benchmark button never enables, a playwright timeout) threw the first model's
-    figures away: no report, one error line. Now the report has MobileNetV2's figures and BlazeFace as
-    a failed "page benchmark" entry, and the command exits 1 naming it."""
+    decode it) threw the first model's figures away: no report, one error line. Now the report has
+    MobileNetV2's figures and BlazeFace as a failed "page benchmark" entry saying, in the page's
+    words, what it could not decode, as do BlazeFace's new visitors; the command exits 1 naming it."""
     pictures = tmp_path / "images"
     pictures.mkdir()
     shutil.copy(images / "grace_hopper.bmp", pictures)
@@ -162,7 +162,10 @@ def test_a_model_whose_page_benchmark_does_not_finish_is_a_failed_entry_beside_t
     assert measured["server_inference_ms"]["ort1"] > 0 and report["deployment"][0]["sizing"] != []
     [failed] = unfinished["failed"]
     assert (unfinished["job"]["name"], failed["label"]) == ("blazeface_short", "page benchmark")
-    assert failed["error"].startswith("the page's benchmark of blazeface_short did not finish: ")
+    said = "the page could not decode face.jpg: face.jpg is not a picture this browser can decode ("
+    assert failed["error"].startswith(said)
+    visitors = [v.get("error") for v in report["new_visitor"] if v["job"] == "blazeface_short"]
+    assert visitors == [failed["error"]] * 3
     assert unfinished["server_inference_ms"]["ort1"] is None and report["deployment"][1]["sizing"] == []
     assert report["raw"][1]["error"] == failed["error"] and report["raw"][1]["rows"] == []
     line = f"blazeface_short, page benchmark: {failed['error']}"

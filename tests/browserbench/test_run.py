@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -10,7 +11,14 @@ import pytest
 
 from service.browserbench.command import failures
 from service.browserbench.report import summarize
-from service.browserbench.run import PAGE_MAX_ITERATIONS, PageFailed, browser_jobs, page_benchmark
+from service.browserbench.run import (
+    PAGE_MAX_ITERATIONS,
+    PageFailed,
+    PictureNotDecoded,
+    browser_jobs,
+    new_visitor,
+    page_benchmark,
+)
 from service.settings import PROJECT_ROOT
 from tests.conftest import PREVIOUS_REPORT, LiveServer
 
@@ -72,3 +80,21 @@ def test_a_screenshot_that_cannot_be_taken_leaves_the_benchmark_as_measured(
     assert not shot.exists()
     listed = failures([bench], [summarize(bench)], [])
     assert f"mobilenet_v2 int8, {error}" in listed
+
+
+def test_a_picture_the_page_cannot_decode_fails_at_once_in_the_pages_words(
+    chromium: Path, page_built: None, server: LiveServer, images: Path, tmp_path: Path
+) -> None:
+    """A picture the page cannot decode (here a .jpg of other bytes) leaves its Run and Benchmark
+    buttons disabled and the page in its error state, saying why: the benchmark waited 30 s for a
+    button that never enabled and failed with playwright's "Timeout 30000ms exceeded", as did each new
+    visitor of it. Now both stop as soon as the page says so, in the page's words."""
+    picture = tmp_path / "face.jpg"
+    picture.write_bytes(b"not a picture")
+    job = replace(browser_jobs(images)[1], image=picture)
+    said = "face.jpg is not a picture this browser can decode ("
+    with pytest.raises(PictureNotDecoded) as failed:
+        page_benchmark(chromium, server.url, job, iterations=1)
+    assert str(failed.value).startswith(f"the page could not decode face.jpg: {said}")
+    visitor = new_visitor(chromium, server.url, job, simd=True, threads=2)
+    assert visitor["error"] == str(failed.value)
