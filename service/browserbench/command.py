@@ -120,7 +120,7 @@ def bench_browser(
     save_report(out, payload, text)
     typer.echo(text)
     typer.echo(f"\nwritten: {out / 'browser.json'}, {out / 'browser.md'}")
-    failed = failures(benches, summaries, visitors)
+    failed = failures(summaries, visitors)
     if failed:  # as `bench` does: the others' figures are written; the run as a whole did not succeed
         typer.echo(f"bench-browser: {len(failed)} configuration(s) failed:", err=True)
         for line in failed:
@@ -128,14 +128,12 @@ def bench_browser(
         raise typer.Exit(1)
 
 
-def failures(
-    benches: list[dict[str, Any]], summaries: list[dict[str, Any]], visitors: list[dict[str, Any]]
-) -> list[str]:
-    """What failed, one line each: the page's configurations, the screenshots, then the new visitors."""
-    from service.browserbench.report import failed_configurations
+def failures(summaries: list[dict[str, Any]], visitors: list[dict[str, Any]]) -> list[str]:
+    """What failed, one line each (as browser.md lists them): the page's configurations, the
+    screenshots, then the new visitors."""
+    from service.browserbench.report import failed_configurations, failed_screenshots
 
-    rows = failed_configurations(summaries)
-    rows += [f"{b['job']['name']}, {b['screenshot_error']}" for b in benches if b.get("screenshot_error")]
+    rows = failed_configurations(summaries) + failed_screenshots(summaries)
     rows += [f"{v['job']}, new visitor ({v['link']}): {v['error']}" for v in visitors if v.get("error")]
     return rows
 

@@ -127,6 +127,8 @@ def summarize(bench: dict[str, Any]) -> dict[str, Any]:
         ),
         "browser_not_as_asked": not_as_asked,
         "failed": failed_rows(bench),
+        # the figures stand; the picture of a run beside them was not taken (run._screenshot)
+        "screenshot_error": bench.get("screenshot_error"),
     }
 
 
@@ -204,6 +206,15 @@ def failed_configurations(summaries: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def failed_screenshots(summaries: list[dict[str, Any]]) -> list[str]:
+    """The page's pictures of a run that were not taken, one line each: job, playwright's error."""
+    return [
+        f"{s['job']['name']}, {_one_line(s['screenshot_error'])}"
+        for s in summaries
+        if s.get("screenshot_error")
+    ]
+
+
 def _kept(runs: int) -> str:
     return f" ({runs} timed run(s) before it in browser.json's raw rows, not in the figures)" if runs else ""
 
@@ -245,6 +256,10 @@ def markdown(
     if failed:
         lines += ["", "Failed, no figures (the ratios come from the configurations that ran):", ""]
         lines += [f"- {line}" for line in failed]
+    shots = failed_screenshots(summaries)
+    if shots:
+        lines += ["", "Pictures of a run not saved (page-<model>.png; the figures stand):", ""]
+        lines += [f"- {line}" for line in shots]
     lines += ["", "Published claims, against the measured ratios:", ""]
     for key, (text, lo, hi) in CLAIMS.items():
         field = {

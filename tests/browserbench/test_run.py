@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from service.browserbench.command import failures
-from service.browserbench.report import summarize
+from service.browserbench.report import deployment, markdown, summarize
 from service.browserbench.run import (
     PAGE_MAX_ITERATIONS,
     PageFailed,
@@ -66,8 +66,8 @@ def test_a_screenshot_that_cannot_be_taken_leaves_the_benchmark_as_measured(
     """After a benchmark that failed (the API's upstream gone after 2 calls), a playwright error in the
     screenshot step (here its run does not end within 1 ms) left page_benchmark as is: bench-browser
     ended in a traceback and the benchmark was lost. Now the benchmark is returned as measured, with
-    the screenshot's error, which bench-browser lists among the failures; no picture of an earlier run
-    is left to pass for this one's."""
+    the screenshot's error, which bench-browser lists among the failures, on stderr and (it was left
+    out there) in browser.md; no picture of an earlier run is left to pass for this one's."""
     job = browser_jobs(images)[0]
     shot = tmp_path / "page-mobilenet_v2.png"
     shot.write_text(PREVIOUS_REPORT)
@@ -78,8 +78,10 @@ def test_a_screenshot_that_cannot_be_taken_leaves_the_benchmark_as_measured(
     error = bench["screenshot_error"]
     assert error.startswith("screenshot: ") and "Timeout 1ms exceeded" in error
     assert not shot.exists()
-    listed = failures([bench], [summarize(bench)], [])
-    assert f"mobilenet_v2 int8, {error}" in listed
+    summary = summarize(bench)
+    assert f"mobilenet_v2 int8, {error}" in failures([summary], [])
+    # browser.md, not only stderr: its reader sees that the picture beside the report is not this run's
+    assert f"\n- mobilenet_v2 int8, {error}\n" in markdown([summary], [deployment(summary, 200.0)], [])
 
 
 def test_a_picture_the_page_cannot_decode_fails_at_once_in_the_pages_words(
