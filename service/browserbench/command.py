@@ -44,9 +44,9 @@ def bench_browser(
     """Browser (onnxruntime-web wasm, SIMD off/on x 1/2 threads) vs server engines, one report.
 
     Exit codes: 0 every configuration measured; 1: the page measured nothing, or a configuration failed
-    (the report is written, the failures listed on stderr); 2: an invalid option, a --url where this
-    service does not answer, or no chromium; 130: interrupted (Ctrl-C, SIGTERM), the server and browser
-    it started stopped.
+    (the report is written, the failures listed on stderr); 2: an invalid option, an --images folder
+    without the pictures, a --url where this service does not answer, or no chromium; 130:
+    interrupted (Ctrl-C, SIGTERM), the server and browser it started stopped.
     """
     from contextlib import nullcontext
 
@@ -66,6 +66,11 @@ def bench_browser(
     )
     from service.localserver import serve_app
 
+    jobs = browser_jobs(images)
+    missing = [job.image.name for job in jobs if not job.image.is_file()]
+    if missing:  # before a server and chromium start: playwright's FileNotFoundError was a traceback
+        typer.echo(f"error: --images {images}: no {', '.join(missing)} there", err=True)
+        raise typer.Exit(2)
     if url:
         url = url.rstrip("/")  # as copied from an address bar; the page is at url + "/"
         problem = _unreachable(url)
@@ -81,7 +86,6 @@ def bench_browser(
     except OtherBenchSchema as exc:  # its rows may mean other things: the report goes without them
         typer.echo(f"note: {exc}; the report leaves the lab's in-process figures out", err=True)
         lab = None
-    jobs = browser_jobs(images)
     out.mkdir(parents=True, exist_ok=True)
     machine = machine_info()  # when, on what, with what load (bench-readme names the run)
     with nullcontext((url, None)) if url else serve_app() as (base, _):

@@ -132,6 +132,19 @@ def test_a_url_is_taken_with_its_trailing_slash_and_refused_when_not_the_service
         assert not (out / "browser.json").exists()
 
 
+def test_an_images_folder_without_the_pictures_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    """--images names a folder, and a folder without grace_hopper.bmp or face.jpg passed: the server
+    and chromium started, and playwright's FileNotFoundError on picking the picture ended the run in
+    a traceback. Now it is an invalid option (exit 2), naming what is missing, with nothing written."""
+    pictures, out = tmp_path / "images", tmp_path / "out"
+    pictures.mkdir()
+    (pictures / "face.jpg").write_bytes(b"")
+    result = CliRunner().invoke(app, ["bench-browser", "--images", str(pictures), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert f"error: --images {pictures}: no grace_hopper.bmp there" in result.output
+    assert not out.exists()
+
+
 def test_more_iterations_than_the_page_runs_are_refused_before_anything_runs(tmp_path: Path) -> None:
     """The page holds its count to 200: `--iterations 500` printed 500 and ran 200."""
     command = [sys.executable, "-m", "service.browserbench", "--iterations", "500", "--out", str(tmp_path)]
