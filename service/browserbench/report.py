@@ -233,6 +233,7 @@ def markdown(
     ]
     for s in summaries:
         b = s["browser_inference_ms"]
+        share = s["api_network_share"]  # None when onnxruntime 1 thread failed: no share, not 0%
         lines.append(
             f"| {s['job']['name']} "
             f"| {_fmt(b['simd=off threads=1'])} → {_fmt(b['simd=on threads=1'])} "
@@ -242,7 +243,7 @@ def markdown(
             f"| {_fmt(s['thread_speedup_browser'], 'x')} / {_fmt(s['thread_speedup_native_ort'], 'x')} "
             f"| {_fmt(s['wasm_over_native_1_thread'], 'x')} "
             f"| {_fmt(s['api_round_trip_ms'], ' ms')} ({_fmt(s['api_server_total_ms'], ' ms')} / "
-            f"{_fmt(100 * (s['api_network_share'] or 0), '%', 0)}) |"
+            f"{_fmt(None if share is None else 100 * share, '%', 0)}) |"
         )
     not_as_asked = [
         f"- {s['job']['name']}, wasm {config}: {how}"

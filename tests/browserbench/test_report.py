@@ -140,7 +140,8 @@ def test_rows_that_ran_as_asked_are_all_kept() -> None:
 
 def test_a_failed_configuration_gives_no_figure_and_is_listed_with_its_error() -> None:
     """The page's failed row (its `error`, no samples): the ratios and the sizing come from the rows
-    that ran, the markdown lists it, and a failed new visitor is a table row saying why."""
+    that ran ("-" for those that need it, as the network share), the markdown lists it, and a failed
+    new visitor is a table row saying why."""
     bench = _bench()
     for row in bench["rows"]:
         if row["config"] in (
@@ -159,6 +160,8 @@ def test_a_failed_configuration_gives_no_figure_and_is_listed_with_its_error() -
     assert d["sizing"] == [] and d["throughput_per_core_rps"] is None and d["target_met_unloaded"] is None
     visitor = {"job": "m", "link": "loopback", "compressed": True, "error": "wasm | failed"}
     text = markdown([s], [d], [visitor])
+    # the failed round trip has no network share (it said 0%)
+    assert text.splitlines()[4].endswith("| - (- / -) |")
     assert "- m, browser asked: no answer \\| at all" in text and text.count("- m, server asked: ") == 2
     assert (
         "- m: - per request → - per core; no sizing; unloaded round trip -, - (target p99 100 ms: -)" in text
