@@ -26,6 +26,10 @@ CHROMIUM_FLAGS = (
 )
 
 
+class ChromiumNotStarted(RuntimeError):
+    """The executable did not start as a browser playwright can drive (not chromium, a broken install)."""
+
+
 def find_chromium() -> Path | None:
     """MVA_CHROMIUM, else Debian's `chromium` on PATH."""
     explicit = os.environ.get("MVA_CHROMIUM")
@@ -41,13 +45,16 @@ def chromium_context(executable: Path, extra_flags: tuple[str, ...] = ()) -> Ite
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="mva-chromium-") as profile, sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            profile,
-            executable_path=str(executable),
-            headless=True,
-            args=[*CHROMIUM_FLAGS, *extra_flags],
-            viewport={"width": 1280, "height": 1000},
-        )
+        try:
+            context = pw.chromium.launch_persistent_context(
+                profile,
+                executable_path=str(executable),
+                headless=True,
+                args=[*CHROMIUM_FLAGS, *extra_flags],
+                viewport={"width": 1280, "height": 1000},
+            )
+        except PlaywrightError as exc:  # its first line says what happened, the browser's log follows
+            raise ChromiumNotStarted(f"{executable} did not start: {exc.message.splitlines()[0]}") from None
         try:
             yield context
         except BaseException:

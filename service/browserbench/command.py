@@ -45,14 +45,14 @@ def bench_browser(
 
     Exit codes: 0 every configuration measured; 1: the page measured nothing, or a configuration failed
     (the report is written, the failures listed on stderr); 2: an invalid option, an --images folder
-    without the pictures, a --url where this service does not answer, or no chromium; 130:
-    interrupted (Ctrl-C, SIGTERM), the server and browser it started stopped.
+    without the pictures, a --url where this service does not answer, or no chromium (or one that
+    does not start); 130: interrupted (Ctrl-C, SIGTERM), the server and browser it started stopped.
     """
     from contextlib import nullcontext
 
     from service.bench.bench_json import OtherBenchSchema
     from service.bench.machine import machine_info
-    from service.browserbench.chromium import find_chromium
+    from service.browserbench.chromium import ChromiumNotStarted, find_chromium
     from service.browserbench.lab import LAB_JSON, native_p50, read_lab
     from service.browserbench.report import add_lab, deployment, markdown, summarize
     from service.browserbench.run import (
@@ -98,6 +98,9 @@ def bench_browser(
             except PageNotReady as exc:  # the server's doing (its key, its manifest): the same for each
                 typer.echo(f"error: {exc}", err=True)
                 raise typer.Exit(1) from None
+            except ChromiumNotStarted as exc:  # MVA_CHROMIUM not a browser: as no chromium at all
+                typer.echo(f"error: chromium: {exc}", err=True)
+                raise typer.Exit(2) from None
             except PageFailed as exc:  # a failed entry: the other model's figures are kept
                 typer.echo(f"error: {exc}", err=True)
                 benches.append(unfinished_benchmark(job, iterations, str(exc)))

@@ -145,6 +145,20 @@ def test_an_images_folder_without_the_pictures_is_refused_before_anything_runs(t
     assert not out.exists()
 
 
+def test_a_chromium_that_does_not_start_is_refused_in_one_line(server: LiveServer, tmp_path: Path) -> None:
+    """MVA_CHROMIUM naming an executable that is not a browser (here `true`, which exits at once)
+    passed the check for a chromium, and playwright's error launching it ended the run in a page of
+    traceback. Now it is exit 2, as no chromium is, saying which executable did not start."""
+    true = shutil.which("true")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["bench-browser", "--url", server.url, "--out", str(out)], env={"MVA_CHROMIUM": true}
+    )
+    assert result.exit_code == 2, result.output
+    assert f"error: chromium: {true} did not start: " in result.output
+    assert not (out / "browser.json").exists()
+
+
 def test_more_iterations_than_the_page_runs_are_refused_before_anything_runs(tmp_path: Path) -> None:
     """The page holds its count to 200: `--iterations 500` printed 500 and ran 200."""
     command = [sys.executable, "-m", "service.browserbench", "--iterations", "500", "--out", str(tmp_path)]
