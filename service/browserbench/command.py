@@ -33,10 +33,12 @@ def bench_browser(
         str | None, typer.Option(help="a running server (default: start one on a free port)")
     ] = None,
     target_p99_ms: Annotated[float, typer.Option(min=1, help="p99 target for the sizing")] = 200.0,
+    # chromium's emulation takes a throughput of 0 for "unlimited": no link of 0 Mbit/s, nor below 0
     link_mbps: Annotated[
-        float, typer.Option(help="new visitor on an emulated link: download Mbit/s (upload half)")
+        float,
+        typer.Option(min=0.1, help="new visitor on an emulated link: download Mbit/s (upload half)"),
     ] = 50.0,
-    link_rtt_ms: Annotated[float, typer.Option(help="the emulated link's round trip")] = 20.0,
+    link_rtt_ms: Annotated[float, typer.Option(min=0, help="the emulated link's round trip")] = 20.0,
     out: Annotated[Path, typer.Option(help="folder for browser.{json,md}")] = PROJECT_ROOT
     / "artifacts"
     / "browser",

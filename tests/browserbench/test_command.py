@@ -159,12 +159,24 @@ def test_a_chromium_that_does_not_start_is_refused_in_one_line(server: LiveServe
     assert not (out / "browser.json").exists()
 
 
-def test_more_iterations_than_the_page_runs_are_refused_before_anything_runs(tmp_path: Path) -> None:
-    """The page holds its count to 200: `--iterations 500` printed 500 and ran 200."""
-    command = [sys.executable, "-m", "service.browserbench", "--iterations", "500", "--out", str(tmp_path)]
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [
+        ("--iterations", "500", "should be less than or equal to 200"),
+        ("--link-mbps", "0", "should be greater than or equal to 0.1"),
+        ("--link-rtt-ms", "-5", "should be greater than or equal to 0"),
+    ],
+)
+def test_an_option_out_of_range_is_refused_before_anything_runs(
+    option: str, value: str, said: str, tmp_path: Path
+) -> None:
+    """The page holds its count to 200: `--iterations 500` printed 500 and ran 200. A link of 0 Mbit/s
+    went to chromium, whose emulation takes a throughput of 0 for unlimited: the report's "0/0 Mbit/s"
+    rows were of no such link; a negative round trip is no link either. Both ran the whole report."""
+    command = [sys.executable, "-m", "service.browserbench", option, value, "--out", str(tmp_path)]
     run = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 2, run.stderr
-    assert "should be less than or equal to 200" in " ".join(run.stderr.replace("│", " ").split())
+    assert said in " ".join(run.stderr.replace("│", " ").split())
     assert list(tmp_path.iterdir()) == []
 
 
