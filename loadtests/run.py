@@ -14,7 +14,7 @@ from rich.table import Table
 
 from loadtests.images import image_paths
 from loadtests.launch import LoadResult, Scenario, run_locust, server_key_env
-from service.localserver import serve_app
+from service.localserver import exits_when_a_server_does_not_start, serve_app
 
 app = typer.Typer(help="Locust load tests for mobile-vision-api.", no_args_is_help=True)
 console = Console()
@@ -117,6 +117,7 @@ def run(
 
 
 @app.command(context_settings=PASS_THROUGH)
+@exits_when_a_server_does_not_start
 def ci(
     ctx: typer.Context,
     users: UsersOpt = 4,

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="MobileNetV2 + BlazeFace inference service and its tools.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-# a server that does not start ends these with its traceback: exit 1 too
+# a server that does not start ends these with one line naming its log, exit 1
 NOT_MEASURED = "a server did not start or a measurement failed (nothing written)"
 app.command(
     epilog=exit_codes(

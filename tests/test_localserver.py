@@ -1,4 +1,5 @@
-"""service/localserver.py: a server from another checkout runs that checkout's code; logs."""
+"""service/localserver.py: a server from another checkout runs that checkout's code; logs; a server that
+does not start, as the commands that start them say it."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from loadtests.compare import warm_up
+from loadtests.run import app as loadtests_app
 from service.bench.checkout import checkout
+from service.cli import app as service_app
 from service.localserver import ServerDidNotStart, serve_app
 from service.settings import PROJECT_ROOT
 from service.workers import RUN_DIR
@@ -75,3 +79,50 @@ def test_the_lab_reaches_its_loopback_servers_past_a_proxy_in_the_environment(im
     env = {"MVA_MODELS_DIR": str(PROJECT_ROOT / "models"), "MVA_WARM_MODELS": '["mobilenet_v2"]'}
     with serve_app(env, timeout_s=60) as (url, _):
         warm_up(url, images / "cat.bmp")
+
+
+# each command that starts servers, run as far as its first server: the bench commands' own checks
+# pass, their work is the least they take
+SERVER_STARTING_COMMANDS = {
+    "bench": [
+        "bench",
+        "--model",
+        "mobilenet_v2",
+        "--engine",
+        "onnxruntime",
+        "--threads",
+        "1",
+        "--mode",
+        "http",
+    ],
+    "bench-goals": ["bench-goals", "--seconds", "0.1", "--rounds", "1", "--no-grid"],
+    "bench-ab": ["bench-ab", "--variant", "a", "--variant", "b", "--replicas", "1", "--rounds", "1"],
+    "bench-batching": ["bench-batching", "--seconds", "0.1", "--rounds", "1", "--window", "0"],
+    "bench-browser": ["bench-browser", "--iterations", "1"],
+    "loadtests.run ci": ["ci", "--run-time", "1s"],
+}
+
+
+@pytest.mark.parametrize("command", SERVER_STARTING_COMMANDS)
+def test_a_server_that_does_not_start_ends_a_command_with_one_line_naming_its_log(
+    command: str, images: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A server a command starts that exits before it answers (here: an MVA_LOOP `serve` refuses) ended
+    `mobile-vision-api bench` and the others in a ServerDidNotStart traceback; it is one line on stderr
+    naming the server's log, and exit code 1, as their --help says."""
+    if command == "bench-browser":
+        request.getfixturevalue("chromium")  # none: bench-browser stops before it starts a server
+    args = [*SERVER_STARTING_COMMANDS[command], "--out", str(tmp_path / "out")]
+    args += ["--large-image", str(images / "cat.bmp")] if command == "bench-goals" else []
+    args += ["--images", str(images)] if command in ("bench-browser", "loadtests.run ci") else []
+    cli = loadtests_app if command.startswith("loadtests") else service_app
+    result = CliRunner().invoke(cli, args, env={"MVA_LOOP": "nope"})
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    # the progress notes before it stand; the failure is the last line, and the only one
+    *notes, line = result.stderr.strip().splitlines()
+    assert line.startswith("error: a server it started did not start: exited with 2"), result.stderr
+    assert not [note for note in notes if "ServerDidNotStart" in note or "error" in note], result.stderr
+    log = Path(line.rsplit("see ", 1)[1])
+    assert "nope" in log.read_text()  # serve's own word on the variable it refused
+    log.unlink()

@@ -31,6 +31,7 @@ from service.bench.saturation import http_measure, interleaved, summary
 from service.bench.stats import Stats
 from service.bench.turns import rotated
 from service.client import get_from
+from service.localserver import exits_when_a_server_does_not_start
 from service.settings import PROJECT_ROOT
 
 console = Console(stderr=True)
@@ -75,6 +76,7 @@ def parse_env(pairs: Iterable[str], where: str = "") -> dict[str, str]:
     return env
 
 
+@exits_when_a_server_does_not_start
 def ab(
     variant: Annotated[
         list[str] | None,

@@ -17,11 +17,13 @@ from service.bench.machine import machine_info
 from service.bench.options import EXISTING_FILE, MODELS_DIR, models_folder
 from service.bench.saturation import http_measure, interleaved, summary
 from service.client import get_from
+from service.localserver import exits_when_a_server_does_not_start
 from service.settings import CPU_COUNT, PROJECT_ROOT
 
 BATCH_WINDOWS_MS = (0.0, 2.0, 5.0, 10.0)
 
 
+@exits_when_a_server_does_not_start
 def batching(
     seconds: Annotated[float, typer.Option(min=0.1, help="measured seconds per configuration")] = 20.0,
     rounds: Annotated[int, typer.Option(min=1, help="turns the configurations take")] = 4,

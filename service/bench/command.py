@@ -27,6 +27,7 @@ from service.bench.report import (
     write_json,
 )
 from service.bench.run import Bench, BenchConfig
+from service.localserver import exits_when_a_server_does_not_start
 from service.manifest import Manifest
 from service.settings import CPU_COUNT, PROJECT_ROOT
 
@@ -41,6 +42,7 @@ def default_image() -> Path:
     return Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
 
 
+@exits_when_a_server_does_not_start
 def bench(
     ctx: typer.Context,
     models: Annotated[list[str] | None, typer.Option("--model", help="model name (repeatable)")] = None,

@@ -34,6 +34,7 @@ from service.bench.overhead import http_overhead
 from service.bench.process import tree_rss_mb, with_thread_cpu
 from service.bench.rss import rss_over_requests
 from service.bench.saturation import engine_measures, http_measure, interleaved, saturation_figures, summary
+from service.localserver import exits_when_a_server_does_not_start
 from service.manifest import Manifest
 from service.settings import CPU_COUNT, PROJECT_ROOT
 
@@ -44,6 +45,7 @@ VARIANTS = {"asyncio_h11": PLAIN, "access_log": ACCESS_LOG}
 WARM = json.dumps([MODEL])  # MVA_WARM_MODELS of the servers beside the default
 
 
+@exits_when_a_server_does_not_start
 def goals(
     seconds: Annotated[float, typer.Option(min=0.1, help="measured seconds per load configuration")] = 16.0,
     rounds: Annotated[int, typer.Option(min=1, help="turns the configurations take")] = 4,

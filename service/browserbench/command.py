@@ -11,11 +11,13 @@ import typer
 
 from service.browserbench.run import PAGE_MAX_ITERATIONS
 from service.client import get_from
+from service.localserver import exits_when_a_server_does_not_start
 from service.settings import PROJECT_ROOT
 
 DEFAULT_IMAGES = PROJECT_ROOT.parent / "shared" / "images"
 
 
+@exits_when_a_server_does_not_start
 def bench_browser(
     iterations: Annotated[
         int, typer.Option(min=1, max=PAGE_MAX_ITERATIONS, help="timed runs per configuration")
@@ -45,10 +47,11 @@ def bench_browser(
 ) -> None:
     """Browser (onnxruntime-web wasm, SIMD off/on x 1/2 threads) vs server engines, one report.
 
-    Exit codes: 0 every configuration measured; 1: the page measured nothing, or a configuration failed
-    (the report is written, the failures listed on stderr); 2: an invalid option, an --images folder
-    without the pictures, a --url where this service does not answer, or no chromium (or one that
-    does not start); 130: interrupted (Ctrl-C, SIGTERM), the server and browser it started stopped.
+    Exit codes: 0 every configuration measured; 1: the page measured nothing, a configuration failed
+    (the report is written, the failures listed on stderr), or the server it started did not start; 2:
+    an invalid option, an --images folder without the pictures, a --url where this service does not
+    answer, or no chromium (or one that does not start); 130: interrupted (Ctrl-C, SIGTERM), the server
+    and browser it started stopped.
     """
     from contextlib import nullcontext
 
