@@ -6,12 +6,18 @@ from __future__ import annotations
 import json
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 Precision = Literal["int8", "fp32"]
 Task = Literal["classification", "detection"]
+
+
+class ManifestError(ValueError):
+    """A manifest.json that is no manifest (not JSON, a key missing, a value of another type): one line
+    naming the file and the first thing wrong (it was a JSONDecodeError, a KeyError or pydantic's
+    report, pages long). A ValueError: the server's settings report it as MVA_MODELS_DIR's problem."""
 
 
 class _Model(BaseModel):
@@ -114,12 +120,31 @@ class Manifest(_Model):
     version: int
     models: dict[str, ModelSpec]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _named(cls, raw: Any) -> Any:
+        """Each model takes its name from its key; a `models` that is no object is left to the check."""
+        models = raw.get("models") if isinstance(raw, dict) else None
+        if not isinstance(models, dict):
+            return raw
+        named = {
+            name: spec | {"name": name} if isinstance(spec, dict) else spec for name, spec in models.items()
+        }
+        return raw | {"models": named}
+
     @classmethod
     def load(cls, path: Path) -> Manifest:
-        raw = json.loads(path.read_text())
-        for name, spec in raw["models"].items():
-            spec["name"] = name
-        return cls.model_validate(raw)
+        """The manifest at `path`; ManifestError when it is no manifest, OSError when it cannot be read."""
+        try:
+            return cls.model_validate(json.loads(path.read_text()))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ManifestError(f"{path}: not JSON ({exc})") from None
+        except ValidationError as exc:
+            first, more = exc.errors()[0], exc.error_count() - 1
+            location = ".".join(map(str, first["loc"]))  # e.g. models.mobilenet_v2.task
+            where = f"{location}: " if location else ""
+            also = f" (and {more} more)" if more else ""
+            raise ManifestError(f"{path}: {where}{first['msg']}{also}") from None
 
     @cached_property
     def _by_alias(self) -> dict[str, ModelSpec]:

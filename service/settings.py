@@ -183,6 +183,9 @@ class ServerSettings(BaseSettings):
     def _holds_the_manifest(cls, value: Path) -> Path:
         if not (value / "manifest.json").is_file():
             raise ValueError(f"no manifest.json there: it should be {MODELS_FOLDER}")
+        # a broken one is this variable's problem: the checks below that read it would not run, and one
+        # raising outside pydantic (a KeyError) was a traceback
+        Manifest.load(value / "manifest.json")
         return value
 
     @field_validator("api_key")

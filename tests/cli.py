@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`cwd`: a folder holding a copy of the code (tests.conftest.other_service_package) runs that copy."""
     return subprocess.run(
         [sys.executable, "-m", "service", *args],
         capture_output=True,
@@ -14,4 +18,5 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         timeout=120,
         check=False,
         env=env,
+        cwd=cwd,
     )

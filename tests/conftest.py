@@ -4,6 +4,7 @@ on loopback (separate processes, as in production)."""
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import shutil
 import socket
@@ -126,6 +127,30 @@ def damaged_locks(lock: dict[str, Any], model: str) -> dict[str, dict[str, Any]]
             entry | {"verification": entry.get("verification", {}) | {"int8-signed": 3}}
         ),
     }
+
+
+# models/manifest.json hand-edited to no manifest, each way by the words ManifestError says of it
+BROKEN_MANIFESTS = (
+    "not JSON (",
+    "models: Field required",
+    "models.mobilenet_v2.task: Field required",
+)
+
+
+def write_broken_manifest(manifest: Path, folder: Path, said: str) -> Path:
+    """`manifest` broken the way `said` (one of BROKEN_MANIFESTS) says, as `folder`/manifest.json."""
+    text = manifest.read_text()
+    document = json.loads(text)
+    if said == "models: Field required":
+        text = json.dumps({key: value for key, value in document.items() if key != "models"})
+    elif said.startswith("models.mobilenet_v2.task"):
+        del document["models"]["mobilenet_v2"]["task"]
+        text = json.dumps(document)
+    else:  # cut short, as by an editor that crashed
+        text = text[: len(text) // 2]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "manifest.json").write_text(text)
+    return folder / "manifest.json"
 
 
 def metric(text: str, name: str, **labels: str) -> float:

@@ -18,7 +18,13 @@ from service.cli import app
 from service.cpu import has_vnni
 from service.localserver import free_port
 from tests.cli import run_cli
-from tests.conftest import API_KEY, LiveServer, models_with_int8_signed
+from tests.conftest import (
+    API_KEY,
+    BROKEN_MANIFESTS,
+    LiveServer,
+    models_with_int8_signed,
+    write_broken_manifest,
+)
 from tests.readme import README, commands, option_names, options
 
 
@@ -203,6 +209,20 @@ def test_serve_with_invalid_settings_says_which_variable_and_stops(tmp_path: Pat
         "error: MVA_THREADS: Input should be a valid integer, unable to parse string as an integer "
         "(got 'abc')",
     ]
+
+
+@pytest.mark.parametrize("said", BROKEN_MANIFESTS)
+def test_serve_with_a_manifest_that_is_none_names_it_in_one_line(
+    layout: ArtifactLayout, tmp_path: Path, said: str
+) -> None:
+    """A manifest.json missing a key was a KeyError traceback (exit 1); one cut short was named
+    `MVA_:`, no variable, and not the file."""
+    manifest = write_broken_manifest(layout.manifest, tmp_path / "models", said)
+    env = os.environ | {"MVA_MODELS_DIR": str(manifest.parent)}
+    result = run_cli("serve", "--port", str(free_port()), env=env)
+    assert (result.returncode, result.stdout) == (2, "")
+    (error,) = result.stderr.splitlines()
+    assert error.startswith(f"error: MVA_MODELS_DIR: {manifest}: {said}"), error
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])

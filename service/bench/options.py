@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from service.artifacts import MODELS_FOLDER
-from service.manifest import Manifest
+from service.manifest import Manifest, ManifestError
 from service.settings import PROJECT_ROOT
 
 MODELS_DIR = PROJECT_ROOT / "models"  # --models-dir's default
@@ -19,9 +19,13 @@ EXISTING_FILE = {"exists": True, "dir_okay": False, "readable": True}
 
 
 def models_folder(value: Path) -> Path:
-    """--models-dir: the folder that holds manifest.json."""
+    """--models-dir: the folder that holds manifest.json, a manifest (a broken one was a traceback)."""
     if not (value / "manifest.json").is_file():
         raise typer.BadParameter(f"{str(value)!r} has no manifest.json: it should be {MODELS_FOLDER}")
+    try:
+        Manifest.load(value / "manifest.json")
+    except ManifestError as exc:
+        raise typer.BadParameter(str(exc)) from None
     return value
 
 

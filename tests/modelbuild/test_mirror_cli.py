@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from service.artifacts import sha256_of
 from service.manifest import Manifest
 from service.modelbuild.mirror import url_sources
+from service.settings import PROJECT_ROOT
 from tests.cli import run_cli
+from tests.conftest import BROKEN_MANIFESTS, other_service_package, write_broken_manifest
 
 
 def test_a_source_folder_that_does_not_exist_is_a_usage_error_not_a_missing_file(tmp_path: Path) -> None:
@@ -44,3 +48,15 @@ def test_a_dest_that_cannot_be_made_is_one_line_on_stderr(mirror: Path, tmp_path
     assert (result.returncode, result.stdout) == (1, "")
     (error,) = result.stderr.splitlines()
     assert error.startswith("error: [Errno ") and str(dest) in error
+
+
+@pytest.mark.parametrize("said", BROKEN_MANIFESTS)
+def test_a_manifest_that_is_none_is_one_line_naming_it(tmp_path: Path, said: str) -> None:
+    """The project's manifest.json cut short or missing a key ended `models mirror` in a traceback. Run
+    from a copy of the code, whose models/manifest.json is broken (the project's is never touched)."""
+    other_service_package(tmp_path)
+    manifest = write_broken_manifest(PROJECT_ROOT / "models" / "manifest.json", tmp_path / "models", said)
+    result = run_cli("models", "mirror", str(tmp_path / "dest"), cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (1, "")
+    (error,) = result.stderr.splitlines()
+    assert error.startswith(f"error: {manifest}: {said}"), error
