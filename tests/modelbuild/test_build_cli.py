@@ -132,14 +132,23 @@ def test_a_build_folder_that_cannot_be_written_is_one_line(models_dir: Path) -> 
     assert error.startswith("error: [Errno ") and str(models_dir / "build") in error
 
 
-def test_an_images_folder_that_does_not_exist_is_refused_not_replaced_by_noise(
+def test_an_images_folder_that_is_none_is_a_usage_error_not_replaced_by_noise(
     models_dir: Path, tmp_path: Path
 ) -> None:
+    """A usage error, as a --mirror folder that is none (it was exit 1, a verification failure)."""
     missing = tmp_path / "imgaes"
     result = build(models_dir, "--only", "short", "--images", str(missing))
-    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
-    assert result.stderr.splitlines() == [f"error: images folder {missing} does not exist"]
-    assert not (models_dir / "build" / "lock.json").exists()
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        f"error: images folder {missing} does not exist (--images / MVA_VERIFY_IMAGES)"
+    ]
+    missing.write_text("a file")
+    result = build(models_dir, "--only", "short", env={"MVA_VERIFY_IMAGES": str(missing)})
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        f"error: images folder {missing} is no folder (--images / MVA_VERIFY_IMAGES)"
+    ]
+    assert not (models_dir / "build").exists()
 
 
 def test_an_images_folder_without_pictures_or_with_a_broken_one_is_refused(
