@@ -225,43 +225,56 @@ def test_an_infinite_time_stops_start_up(monkeypatch: pytest.MonkeyPatch, name: 
     assert info.value.problems == [f"{name}: Input should be a finite number (got 'inf')"]
 
 
-def test_int8_signed_by_name_stops_start_up_unless_the_build_verified_it(
+@pytest.mark.parametrize(
+    ("vnni", "verified", "problem"),
+    [
+        # a models folder built on a host without VNNI, whose int8-signed.onnx was never compared with
+        # LiteRT (auto runs int8.onnx then), served on a CPU with VNNI: the build's verdict decides
+        (
+            True,
+            False,
+            "MVA_ORT_INT8_WEIGHTS: mobilenet_v2/int8-signed.onnx was not verified (the build skipped it: no "
+            "VNNI on the build host; the server uses int8.onnx there): build the models on a host with VNNI "
+            "(`mobile-vision-api models build`), or use auto (int8.onnx where int8-signed.onnx is not "
+            "verified) or unsigned (got 'signed')",
+        ),
+        # a verified one served on a CPU without VNNI ran onnxruntime's 16-bit-sum u8 x s8 kernels, which
+        # saturate: outputs off by up to 0.035 and face.jpg's top-1 class changed (618 instead of 524),
+        # without a word; the CPU is checked first, whatever the build says
+        (
+            False,
+            True,
+            "MVA_ORT_INT8_WEIGHTS: int8-signed.onnx gives int8.onnx's answers only on a CPU with VNNI, and "
+            "this one has none (its u8 x s8 kernels sum in 16 bits, which saturate): use auto or unsigned "
+            "(got 'signed')",
+        ),
+    ],
+    ids=["a CPU with VNNI, not verified", "a CPU without VNNI, verified"],
+)
+def test_int8_signed_by_name_stops_start_up_where_it_may_answer_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+    layout: ArtifactLayout,
+    tmp_path: Path,
+    vnni: bool,
+    verified: bool,
+    problem: str,
+) -> None:
+    """MVA_ORT_INT8_WEIGHTS=signed, on either kind of CPU (this one's answer replaced)."""
+    monkeypatch.setattr("service.settings.has_vnni", lambda: vnni)
+    monkeypatch.setenv("MVA_ORT_INT8_WEIGHTS", "signed")
+    monkeypatch.setenv("MVA_MODELS_DIR", str(models_with_int8_signed(layout, tmp_path, verified).root))
+    with pytest.raises(InvalidServerSettings) as info:
+        load_server_settings()
+    assert info.value.problems == [problem]
+
+
+def test_int8_signed_by_name_starts_on_a_cpu_with_vnni_from_a_build_that_verified_it(
     monkeypatch: pytest.MonkeyPatch, layout: ArtifactLayout, tmp_path: Path
 ) -> None:
-    """MVA_ORT_INT8_WEIGHTS=signed served a models folder built on a host without VNNI, whose
-    int8-signed.onnx was never compared with LiteRT (auto runs int8.onnx then). Served on a CPU with
-    VNNI (this one's answer replaced: the check of the CPU comes first, test below)."""
     monkeypatch.setattr("service.settings.has_vnni", lambda: True)
     monkeypatch.setenv("MVA_ORT_INT8_WEIGHTS", "signed")
-    monkeypatch.setenv("MVA_MODELS_DIR", str(models_with_int8_signed(layout, tmp_path / "no", False).root))
-    with pytest.raises(InvalidServerSettings) as info:
-        load_server_settings()
-    assert info.value.problems == [
-        "MVA_ORT_INT8_WEIGHTS: mobilenet_v2/int8-signed.onnx was not verified (the build skipped it: no "
-        "VNNI on the build host; the server uses int8.onnx there): build the models on a host with VNNI "
-        "(`mobile-vision-api models build`), or use auto (int8.onnx where int8-signed.onnx is not "
-        "verified) or unsigned (got 'signed')"
-    ]
-    monkeypatch.setenv("MVA_MODELS_DIR", str(models_with_int8_signed(layout, tmp_path / "yes", True).root))
-    assert load_server_settings().ort_int8_weights == "signed"
-
-
-def test_int8_signed_by_name_stops_start_up_on_a_cpu_without_vnni(
-    monkeypatch: pytest.MonkeyPatch, layout: ArtifactLayout, tmp_path: Path
-) -> None:
-    """A verified int8-signed.onnx (built on a VNNI host) served with `signed` on a CPU without VNNI ran
-    onnxruntime's 16-bit-sum u8 x s8 kernels, which saturate: outputs off by up to 0.035 and face.jpg's
-    top-1 class changed (618 instead of 524), without a word. (A CPU without VNNI, whatever this one is.)"""
-    monkeypatch.setattr("service.settings.has_vnni", lambda: False)
-    monkeypatch.setenv("MVA_ORT_INT8_WEIGHTS", "signed")
     monkeypatch.setenv("MVA_MODELS_DIR", str(models_with_int8_signed(layout, tmp_path, True).root))
-    with pytest.raises(InvalidServerSettings) as info:
-        load_server_settings()
-    assert info.value.problems == [
-        "MVA_ORT_INT8_WEIGHTS: int8-signed.onnx gives int8.onnx's answers only on a CPU with VNNI, and "
-        "this one has none (its u8 x s8 kernels sum in 16 bits, which saturate): use auto or unsigned "
-        "(got 'signed')"
-    ]
+    assert load_server_settings().ort_int8_weights == "signed"
 
 
 def test_the_readme_names_every_server_variable() -> None:
