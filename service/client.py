@@ -25,8 +25,27 @@ class ApiError(Exception):
             error = response.json()["error"]
             return cls(response.status_code, f"{error['code']}: {error['message']}")
         except (ValueError, KeyError, TypeError):
-            text = " ".join(response.text.split())[:200]
-            return cls(response.status_code, f"{response.reason_phrase}: {text or '(empty body)'}")
+            return cls(response.status_code, f"{response.reason_phrase}: {_snippet(response)}")
+
+
+def _snippet(response: httpx.Response) -> str:
+    """The start of a body that is not the service's JSON, on one line (a proxy's or a portal's page)."""
+    return " ".join(response.text.split())[:200] or "(empty body)"
+
+
+def _answer(response: httpx.Response) -> dict[str, Any]:
+    """The service's answer; ApiError for a 200 from something else at --url (a web server, a login
+    portal): its HTML was a JSONDecodeError traceback, another JSON a KeyError one."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not {"settings", "timing"} <= body.keys():  # both routes answer them
+        raise ApiError(
+            response.status_code,
+            f"{response.reason_phrase}, but not the service's answer: {_snippet(response)}",
+        )
+    return body
 
 
 class Unreachable(Exception):
@@ -118,7 +137,7 @@ def post_image(
         raise Unreachable(f"no answer from {url}: {exc or type(exc).__name__}") from exc
     if response.status_code != 200:
         raise ApiError.of(response)
-    return response.json()
+    return _answer(response)
 
 
 def timing_table(body: dict[str, Any]) -> Table:

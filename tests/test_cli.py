@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import socket
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from tests.conftest import (
     API_KEY,
     BROKEN_MANIFESTS,
     LiveServer,
+    http_server,
     models_with_int8_signed,
     write_broken_manifest,
 )
@@ -180,6 +182,34 @@ def test_a_proxy_error_page_is_shown_not_crashed_on(proxy_error_page: str, image
     result = run_cli("classify", str(images / "cat.bmp"), "--url", proxy_error_page)
     assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
     assert "502 Bad Gateway: <html> <head><title>502 Bad Gateway</title></head>" in result.stderr
+
+
+def _answering_200(body: bytes) -> type[BaseHTTPRequestHandler]:
+    """A handler that answers every POST 200 with `body`: another server than the service at --url."""
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Answer
+
+
+@pytest.mark.parametrize("body", [b"<html>a login page</html>", b'{"status": "ok"}', b"[]"])
+def test_a_200_that_is_not_the_services_answer_is_one_line(body: bytes, images: Path) -> None:
+    """A --url where another server answers 200 (a web server, a login portal) ended in a traceback: a
+    JSONDecodeError for its HTML, a KeyError for another JSON."""
+    with http_server(_answering_200(body)) as url:
+        result = run_cli("classify", str(images / "cat.bmp"), "--url", url)
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    (error,) = result.stderr.splitlines()
+    assert error == f"error: 200 OK, but not the service's answer: {body.decode()}"
 
 
 def test_a_proxy_in_the_environment_is_not_asked_for_a_loopback_service(
