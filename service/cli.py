@@ -18,7 +18,7 @@ from service.bench import bench
 from service.bench.ab import ab as bench_ab
 from service.bench.batching_windows import batching as bench_batching
 from service.bench.goals import goals as bench_goals
-from service.bench.options import exit_codes
+from service.bench.options import exit_codes, server_url
 from service.bench.readme import bench_readme
 from service.browserbench.command import bench_browser
 from service.healthcheck import DEFAULT_PORT
@@ -217,17 +217,8 @@ ThreadsOpt = Annotated[
 PresetOpt = Annotated[str | None, typer.Option(help="scalar | simd | simd-threads | auto")]
 
 
-def _service_url(url: str) -> str:
-    from service.client import service_url
-
-    try:
-        return service_url(url)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-
-
 UrlOpt = Annotated[
-    str, typer.Option(callback=_service_url, help="service URL (MVA_URL); host:port means http://")
+    str, typer.Option(callback=server_url, help="service URL (MVA_URL); host:port means http://")
 ]
 ImageArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="the image file")]
 ApiKeyOpt = Annotated[

@@ -16,7 +16,7 @@ from service.bench.files import write_together
 from service.bench.http import ServerFailed
 from service.bench.machine import machine_info
 from service.bench.matrix import DEFAULT_MODELS, ENGINE_CHOICES, MODES, default_threads
-from service.bench.options import EXISTING_FILE, MODELS_DIR, known_models, models_folder
+from service.bench.options import EXISTING_FILE, MODELS_DIR, known_models, models_folder, server_url
 from service.bench.ratios import compute_ratios
 from service.bench.report import (
     markdown_failures,
@@ -64,7 +64,10 @@ def bench(
     image: Annotated[
         Path | None, typer.Option(help="image for every model (default: grace_hopper.jpg)", **EXISTING_FILE)
     ] = None,
-    url: Annotated[str | None, typer.Option(help="bench this running server instead of starting one")] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(callback=server_url, help="bench this running server instead of starting one"),
+    ] = None,
     out: Annotated[Path, typer.Option(help="folder for bench.{json,csv,png,md}")] = PROJECT_ROOT
     / "artifacts"
     / "bench",

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from service.artifacts import MODELS_FOLDER
+from service.client import service_url
 from service.manifest import Manifest, ManifestError
 from service.settings import PROJECT_ROOT
 
@@ -27,6 +28,17 @@ def models_folder(value: Path) -> Path:
     except ManifestError as exc:
         raise typer.BadParameter(str(exc)) from None
     return value
+
+
+def server_url(value: str | None) -> str | None:
+    """--url: a running server's address, checked as the client's (a bare host:port means http://):
+    one that is none is a usage error (a bad port was a traceback); None: start one."""
+    if value is None:
+        return None
+    try:
+        return service_url(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def known_models(manifest: Manifest, names: list[str]) -> list[str]:

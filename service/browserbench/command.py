@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from service.bench.options import server_url
 from service.browserbench.run import PAGE_MAX_ITERATIONS
 from service.client import get_from
 from service.localserver import exits_when_a_server_does_not_start
@@ -32,7 +33,8 @@ def bench_browser(
         ),
     ] = DEFAULT_IMAGES,
     url: Annotated[
-        str | None, typer.Option(help="a running server (default: start one on a free port)")
+        str | None,
+        typer.Option(callback=server_url, help="a running server (default: start one on a free port)"),
     ] = None,
     target_p99_ms: Annotated[float, typer.Option(min=1, help="p99 target for the sizing")] = 200.0,
     # chromium's emulation takes a throughput of 0 for "unlimited": no link of 0 Mbit/s, nor below 0

@@ -30,6 +30,9 @@ BAD = [
     (["bench-ab", "--image", "{empty}"], "--image", "is a directory"),
     (["bench-browser", "--images", "{missing}"], "--images", "does not exist"),
     (["bench-browser", "--iterations", "0"], "--iterations", ""),
+    # a --url that is no address, checked as the client's: a bad port was a traceback
+    (["bench", "--mode", "http", "--url", "http://127.0.0.1:99999"], "--url", "at most 65535"),
+    (["bench-browser", "--url", "http://[::1"], "--url", "is not a URL"),
 ]
 
 
