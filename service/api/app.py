@@ -27,8 +27,9 @@ log = logging.getLogger("mobile_vision_api")
 
 class ServiceApp(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
-        # the one place outside ServerErrorMiddleware, which re-raises the error it has answered
-        return errors.LoggedOnce(super().build_middleware_stack())
+        # outside ServerErrorMiddleware: LoggedOnce ends the error it re-raises once answered, and the
+        # 500 it sends goes through CloseOnUnreadBody like every other answer
+        return errors.LoggedOnce(CloseOnUnreadBody(super().build_middleware_stack()))
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
@@ -77,7 +78,6 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     }
     openapi.install(app, protected_paths, api_key=settings.api_key is not None)
     cors.install(app, settings.cors_origins)
-    app.add_middleware(CloseOnUnreadBody)
     app.add_middleware(
         RequestMetrics, metrics=state.metrics, replica=settings.replica, access_log=settings.access_log
     )

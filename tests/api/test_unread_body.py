@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from service.api.app import create_app
+from service.settings import ServerSettings
 from tests.conftest import LiveServer
+from tests.inprocess import serving
 
 
 def _post(path: str, length: int) -> bytes:
@@ -58,6 +61,24 @@ def test_an_answer_before_the_body_closes_the_connection(
     with server.client() as client:
         response = client.post("/classify", files={"image": image})
     assert response.status_code == 200 and response.json()["predictions"][0]["label"] == "Egyptian cat"
+
+
+def test_an_unexpected_error_before_the_body_closes_the_connection() -> None:
+    """The 500 is sent by Starlette's ServerErrorMiddleware, outside every middleware added to the app:
+    the close has to sit outside it too, or the 500 kept the connection and uvicorn read the rest."""
+    app = create_app(ServerSettings(warm_models=[]))
+
+    @app.post("/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug, before the body was read")
+
+    with serving(app) as url, socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), 30) as sock:
+        sock.sendall(_post("/boom", 1000))  # the body waits for "100 Continue"
+        head, body, _ = _response(sock)
+        assert head.startswith(b"HTTP/1.1 500"), head
+        assert b"\r\nconnection: close" in head.lower()
+        assert json.loads(body)["error"]["code"] == "internal_error"
+        assert sock.recv(65536) == b""
 
 
 def test_a_body_that_was_asked_for_keeps_the_connection(server: LiveServer, images: Path) -> None:
