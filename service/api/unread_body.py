@@ -40,9 +40,7 @@ class CloseOnUnreadBody:
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start" and not body_read:
-                headers = list(message.get("headers", ()))
-                if not any(name.lower() == b"connection" for name, _ in headers):  # the 408 has its own
-                    message["headers"] = [*headers, (b"connection", b"close")]
+                message["headers"] = [*message.get("headers", ()), (b"connection", b"close")]
             await send(message)
 
         await self.app(scope, receive_wrapper, send_wrapper)
