@@ -17,9 +17,10 @@ import secrets
 import sys
 import time
 
+from starlette.datastructures import Headers
 from starlette.types import Scope
 
-from service.api.headers import OWS
+from service.api.headers import field
 from service.logs import utc_timestamp
 
 # probes and scrapes come every few seconds from every balancer, kubelet and Prometheus: logged only
@@ -27,8 +28,7 @@ from service.logs import utc_timestamp
 QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 HEADER = b"x-request-id"
 # what may be echoed and logged: no spaces, quotes or control characters (log and header injection)
-_SANE = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
-_OWS = OWS.encode()  # the header's raw bytes, from the scope
+_SANE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 # request IDs need to be unique, not secret: a generator seeded once per process from the OS, because
 # secrets.token_hex reads os.urandom, whose getrandom call releases the GIL on every request, and the
 # event loop then has to win it back from the inference threads
@@ -37,12 +37,9 @@ os.register_at_fork(after_in_child=lambda: _ids.seed(secrets.randbits(128)))  # 
 
 
 def request_id(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name == HEADER:
-            value = value.strip(_OWS)
-            if _SANE.fullmatch(value):
-                return value.decode()
-            break
+    value = field(Headers(scope=scope), HEADER.decode())
+    if value is not None and _SANE.fullmatch(value):
+        return value
     return f"{_ids.getrandbits(64):016x}"
 
 

@@ -1,14 +1,20 @@
 """Header fields as the request's HTTP parser hands them. List headers (RFC 9110 5.3): a client or proxy
 may send one on several lines, which together are one list in their order; reading the first line alone
-drops the rest. Whitespace around a value: see OWS."""
+drops the rest. A value compared whole: `field`, without the whitespace around it."""
 
 from __future__ import annotations
 
 from starlette.datastructures import Headers
 
 # RFC 9112 5.1: the whitespace around a field value is no part of it. h11 leaves it out; httptools,
-# uvicorn's default parser, keeps the trailing part: strip it where a value is compared whole
-OWS = " \t"
+# uvicorn's default parser, keeps the trailing part
+_OWS = " \t"
+
+
+def field(headers: Headers, name: str) -> str | None:
+    """`name`'s value (its first line) without the whitespace around it; None when the request has none."""
+    value = headers.get(name)
+    return None if value is None else value.strip(_OWS)
 
 
 def list_header(headers: Headers, name: str) -> str | None:

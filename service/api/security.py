@@ -7,7 +7,7 @@ import hmac
 
 from fastapi import Request
 
-from service.api.headers import OWS
+from service.api.headers import field
 from service.errors import ServiceError
 
 
@@ -16,10 +16,10 @@ class Unauthorized(ServiceError):
 
 
 def presented_key(request: Request) -> str | None:
-    key = request.headers.get("x-api-key")
+    key = field(request.headers, "x-api-key")
     if key is not None:
-        return key.strip(OWS)
-    scheme, _, token = request.headers.get("authorization", "").strip(OWS).partition(" ")
+        return key
+    scheme, _, token = (field(request.headers, "authorization") or "").partition(" ")
     token = token.lstrip(" ")  # RFC 9110 11.4: one or more spaces after the scheme
     return token if scheme.lower() == "bearer" and token else None
 

@@ -23,7 +23,7 @@ from starlette.responses import FileResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from service.api.errors import error_response
-from service.api.headers import list_header
+from service.api.headers import field, list_header
 from service.api.precompressed import Representation, choose
 from service.api.ranges import MAX_RANGES, ByteRange, RangeAnswer, answer_to
 
@@ -212,7 +212,7 @@ def _answer(
     range_header = request.headers.get("range")
     if range_header is not None:
         size = version.stat.st_size
-        answer = answer_to(range_header, size, request.headers.get("if-range"), version.etag)
+        answer = answer_to(range_header, size, field(request.headers, "if-range"), version.etag)
         if answer is RangeAnswer.UNSATISFIABLE:
             message = f"no range asked for is in the file of {size} bytes"
             headers["Content-Range"] = f"bytes */{size}"  # RFC 9110 15.5.17: the size to ask within

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.datastructures import Headers
 
-from service.api.headers import list_header
+from service.api.headers import field, list_header
 
 
 def test_every_line_of_a_list_header_is_kept_in_order() -> None:
@@ -14,3 +14,10 @@ def test_every_line_of_a_list_header_is_kept_in_order() -> None:
     assert list_header(headers, "accept") == "application/json;q=0.1, image/png"
     assert list_header(headers, "Accept") == "application/json;q=0.1, image/png"
     assert list_header(headers, "if-match") is None
+
+
+def test_a_field_is_its_first_line_without_the_whitespace_around_it() -> None:
+    headers = Headers(raw=[(b"if-range", b'"v1" \t'), (b"if-range", b'"v2"'), (b"x-api-key", b"\t")])
+    assert field(headers, "If-Range") == '"v1"'
+    assert field(headers, "x-api-key") == ""
+    assert field(headers, "range") is None
