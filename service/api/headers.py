@@ -17,6 +17,11 @@ def field(headers: Headers, name: str) -> str | None:
     return None if value is None else value.strip(_OWS)
 
 
+def has_a_body(headers: Headers) -> bool:
+    """Whether a body follows the request's head: chunked, or a Content-Length other than 0."""
+    return "transfer-encoding" in headers or field(headers, "content-length") not in (None, "0")
+
+
 def list_header(headers: Headers, name: str) -> str | None:
     """Every line of `name` joined as one comma-separated list; None when the request has none."""
     lines = headers.getlist(name)

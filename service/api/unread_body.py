@@ -13,12 +13,10 @@ reading; this one says it closes, so the next request starts on a clean connecti
 
 from __future__ import annotations
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-
-def _has_a_body(scope: Scope) -> bool:
-    headers = dict(scope["headers"])
-    return b"transfer-encoding" in headers or headers.get(b"content-length", b"0") != b"0"
+from service.api.headers import has_a_body
 
 
 class CloseOnUnreadBody:
@@ -26,7 +24,7 @@ class CloseOnUnreadBody:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _has_a_body(scope):
+        if scope["type"] != "http" or not has_a_body(Headers(scope=scope)):
             await self.app(scope, receive, send)
             return
         body_read = False

@@ -12,7 +12,7 @@ from fastapi import Request
 from python_multipart.multipart import MAX_BOUNDARY_LENGTH, MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
-from service.api.headers import list_header
+from service.api.headers import has_a_body, list_header
 from service.errors import (
     ClientClosedRequest,
     MissingImage,
@@ -56,7 +56,7 @@ async def read_upload(request: Request, limit: int, timeout_s: float) -> Upload:
     kind = content_type.decode("latin-1").lower()
     is_multipart = kind == "multipart/form-data"
     if not (is_multipart or kind.startswith("image/") or kind == "application/octet-stream"):
-        if _has_no_body(request):
+        if not has_a_body(request.headers):
             raise MissingImage(f"the request body is empty: {HOW_TO_SEND}")
         raise UnsupportedMediaType(f"content type {kind or '(none)'!r} is not accepted: {HOW_TO_SEND}")
     boundary = params.get(b"boundary") if is_multipart else None
@@ -86,12 +86,6 @@ def _refuse_content_coding(request: Request) -> None:
             f"content encoding {', '.join(refused)!r} is not accepted: send the image as it is, uncompressed",
             headers={"Accept-Encoding": "identity"},
         )
-
-
-def _has_no_body(request: Request) -> bool:
-    headers = request.headers
-    length = headers.get("content-length")
-    return length == "0" or (length is None and "transfer-encoding" not in headers)
 
 
 async def _read_body(request: Request, hard_limit: int, limit: int, timeout_s: float) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.datastructures import Headers
 
-from service.api.headers import field, list_header
+from service.api.headers import field, has_a_body, list_header
 
 
 def test_every_line_of_a_list_header_is_kept_in_order() -> None:
@@ -21,3 +21,13 @@ def test_a_field_is_its_first_line_without_the_whitespace_around_it() -> None:
     assert field(headers, "If-Range") == '"v1"'
     assert field(headers, "x-api-key") == ""
     assert field(headers, "range") is None
+
+
+def test_a_body_follows_when_chunked_or_of_a_length_other_than_0() -> None:
+    def head(*lines: tuple[bytes, bytes]) -> Headers:
+        return Headers(raw=list(lines))
+
+    assert has_a_body(head((b"transfer-encoding", b"chunked")))
+    assert has_a_body(head((b"content-length", b"12 ")))
+    assert not has_a_body(head((b"content-length", b"0 \t")))
+    assert not has_a_body(head((b"host", b"x")))
