@@ -87,7 +87,7 @@ class Metrics:
     def close(self) -> None:
         """This process stops: its live gauges leave the sum (its counters stay, as they should)."""
         if self.shared:
-            multiprocess.mark_process_dead(os.getpid())
+            _forget_live_gauges(Path(os.environ[MULTIPROC_DIR]), os.getpid())
 
 
 class _EveryProcess(Collector):
@@ -116,12 +116,21 @@ def _forget_dead_processes(files: Iterable[Path]) -> list[Path]:
     """The scrape's listing without the live gauges (mva_queue_depth) of processes gone, whose files
     it removes. A process killed (SIGKILL, the OOM killer) never ran close(): its last queue depth
     would stay in the sum for good, however many processes uvicorn starts in its place. Its counters
-    stay, as they should. Another scrape (two at once) may have removed the file since this one listed
-    it: the process is forgotten all the same, where mark_process_dead's os.remove failed the scrape."""
+    stay, as they should."""
     kept = []
     for path in files:
-        if path.name.startswith("gauge_live") and not serving(int(path.stem.rsplit("_", 1)[1])):
-            path.unlink(missing_ok=True)
+        if path.name.startswith("gauge_live") and not serving(pid := int(path.stem.rsplit("_", 1)[1])):
+            _forget_live_gauges(path.parent, pid)
         else:
             kept.append(path)
     return kept
+
+
+def _forget_live_gauges(folder: Path, pid: int) -> None:
+    """Removes the live-gauge files (gauge_live*) of process `pid`: its queue depth leaves the sum.
+    Not prometheus_client's mark_process_dead: another scrape (two at once) may have removed a file
+    first, and its os.remove failed the scrape; and it globs folder + name with glob.glob, which reads
+    `[`, `*`, `?` in the folder's name as a pattern and found nothing there (Path.glob takes the folder
+    as it is)."""
+    for path in folder.glob(f"gauge_live*_{pid}.db"):
+        path.unlink(missing_ok=True)

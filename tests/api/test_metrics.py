@@ -285,3 +285,16 @@ def test_a_dead_process_is_forgotten_in_a_folder_named_with_glob_characters(
     scraped = Metrics().render().decode()
     assert metric(scraped, "mva_requests_total", route="/classify", status="200") == 1
     assert "mva_queue_depth" not in scraped
+
+
+def test_a_worker_stopping_in_a_folder_named_with_glob_characters_leaves_the_sum(tmp_path: Path) -> None:
+    """close() removed the file with mark_process_dead, whose glob.glob(folder + name) found nothing in
+    a folder named with `[`: a worker stopped cleanly left its queue depth behind."""
+    folder = tmp_path / "run[1]"
+    folder.mkdir()
+    worker = _worker(folder, held=2)
+    assert (folder / f"gauge_livesum_{worker.pid}.db").exists()
+    worker.communicate("close\n")
+    assert worker.returncode == 0
+    assert not (folder / f"gauge_livesum_{worker.pid}.db").exists()
+    assert (folder / f"counter_{worker.pid}.db").exists()  # its counters stay
