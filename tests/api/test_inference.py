@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -164,13 +165,10 @@ def test_a_full_server_refuses_before_it_asks_for_the_upload(images: Path) -> No
     data = (images / "cat.bmp").read_bytes()
     with serving(app) as url, cores_held(state) as release:
         port = int(url.rsplit(":", 1)[1])
-        with httpx.Client(base_url=url, timeout=60) as client:
-            waiting = threading.Thread(
-                target=client.post, args=("/classify",), kwargs={"files": {"image": data}}
-            )
-            waiting.start()
+        with httpx.Client(base_url=url, timeout=60) as client, ThreadPoolExecutor(1) as waiting:
+            first = waiting.submit(client.post, "/classify", files={"image": data})
             while state.pool.pending < 1:  # the first request is in, waiting for the core
-                assert waiting.is_alive()
+                assert not first.done(), first.result()
                 time.sleep(0.01)
             with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
                 sock.sendall(
@@ -179,7 +177,10 @@ def test_a_full_server_refuses_before_it_asks_for_the_upload(images: Path) -> No
                 )
                 reply = read_to_close(sock)
             release.set()
-            waiting.join()
+            answered = first.result()
+    # the request that took the one place is served once the core frees up
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["predictions"][0]["label"] == "Egyptian cat"
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 503"), reply[:200]  # not "100 Continue"
     assert b"\r\nretry-after: " in head.lower() and b"\r\nconnection: close" in head.lower()
