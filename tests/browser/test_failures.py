@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -40,6 +41,11 @@ def press(page: Page, picture: Path, button: str, done: str, timeout_ms: int = R
     page.click(button)
     page.wait_for_selector(f"body[data-state={done}], body[data-state=error]", timeout=timeout_ms)
     return str(page.evaluate("document.body.dataset.state"))
+
+
+def no_answer(server: LiveServer) -> str:
+    """What the page says of any of its requests that got no answer from `server`."""
+    return f"no answer from the server at {urlsplit(server.url).netloc} (stopped?): "
 
 
 def run(page: Page, picture: Path) -> str:
@@ -85,8 +91,8 @@ def test_a_server_stopped_mid_session_is_named_as_such(
     page.click("#run")
     page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=RUN_TIMEOUT_MS)
     assert "Egyptian cat" in page.text_content("#browser-result")
-    assert "no answer from the server" in page.text_content("#server-result")
-    assert "no answer from the server" in page.text_content("#status")
+    assert f"classify: {no_answer(server)}" in page.text_content("#server-result")
+    assert f"classify: {no_answer(server)}" in page.text_content("#status")
     assert not page.is_disabled("#run")
     page.close()
 
@@ -217,7 +223,8 @@ def test_a_model_download_that_fails_names_the_file(
     browser: BrowserContext, strict: LiveServer, images: Path
 ) -> None:
     """A model download with no answer (connection refused or dropped) failed the browser side with
-    fetch's "Failed to fetch" alone: it now names the model file, as an HTTP error does."""
+    fetch's "Failed to fetch" alone: it now names the model file, as an HTTP error does, and says that
+    no answer came in the words the page's other requests use."""
     page = browser.new_page()
     page.route("**/models/blazeface_short/fp32.onnx", lambda route: route.abort("connectionreset"))
     page.goto(strict.url + "/")
@@ -226,7 +233,8 @@ def test_a_model_download_that_fails_names_the_file(
     page.select_option("#detector", "blazeface_short")
     assert run(page, images / "face.jpg") == "error"
     said = page.text_content("#browser-result")
-    assert said.startswith("failed: ") and "/models/blazeface_short/fp32.onnx: " in said, said
+    assert said.startswith("failed: "), said
+    assert f"/models/blazeface_short/fp32.onnx: {no_answer(strict)}" in said, said
     assert "face" in page.text_content("#server-result")
     page.close()
 
@@ -243,6 +251,18 @@ def test_a_labels_download_that_fails_names_the_labels(
     page.select_option("#task", "classify")
     assert run(page, images / "grace_hopper.bmp") == "error"
     said = page.text_content("#browser-result")
-    assert said.startswith("failed: labels of mobilenet_v2: no answer from the server"), said
+    assert said.startswith(f"failed: labels of mobilenet_v2: {no_answer(strict)}"), said
     assert "military uniform" in page.text_content("#server-result")
+    page.close()
+
+
+def test_a_manifest_with_no_answer_names_it(browser: BrowserContext, strict: LiveServer) -> None:
+    """The manifest is the page's first request: with no answer for it the status line names it and
+    says that no answer came, as for the API's own calls."""
+    page = browser.new_page()
+    page.route("**/v1/manifest", lambda route: route.abort("connectionreset"))
+    page.goto(strict.url + "/")
+    page.wait_for_selector("body[data-state=error]", timeout=30_000)
+    said = page.text_content("#status")
+    assert said.startswith(f"error: /v1/manifest: {no_answer(strict)}"), said
     page.close()

@@ -2,6 +2,16 @@
 // a proxy in front of it (an ingress, a CDN, a load balancer other than ours) may answer its own HTML
 // error page: say that, with the page's title, rather than a JSON parse error.
 
+// fetch, naming `what` when no answer came (the server stopped, the connection refused or reset):
+// fetch's own words ("Failed to fetch") name neither the request nor the server.
+export async function fetchNamed(what, url, init = {}) {
+  try {
+    return await fetch(url, init);
+  } catch (error) {
+    throw new Error(`${what}: no answer from the server at ${location.host} (stopped?): ${error.message}`);
+  }
+}
+
 // An answer that is not 2xx (or not the JSON the API sends); `status` 401 means the API key is missing
 // or wrong.
 export class HttpError extends Error {

@@ -1,7 +1,7 @@
 // The server path: POST the picture's bytes to /classify or /detect and split the round trip into
 // the server's own stages (Server-Timing) and the rest (network, HTTP, JSON).
 
-import { readJson } from './answers.mjs';
+import { fetchNamed, readJson } from './answers.mjs';
 
 // The API key (the server's MVA_API_KEY), sent as X-API-Key when set. Kept in this tab only: module
 // memory plus sessionStorage (gone when the tab closes; never localStorage or a cookie).
@@ -56,18 +56,12 @@ export async function callApi(task, blob, query) {
     body.append('image', blob, 'image');
   }
   const start = performance.now();
-  let response;
-  try {
-    response = await fetch(url, {
-      method: 'POST',
-      body,
-      headers: { ...(rawImage ? { 'Content-Type': blob.type } : {}), ...authHeaders() },
-      cache: 'no-store',
-    });
-  } catch (error) {
-    // fetch says only "Failed to fetch": name what did not answer
-    throw new Error(`${task}: no answer from the server at ${location.host} (stopped?): ${error.message}`);
-  }
+  const response = await fetchNamed(task, url, {
+    method: 'POST',
+    body,
+    headers: { ...(rawImage ? { 'Content-Type': blob.type } : {}), ...authHeaders() },
+    cache: 'no-store',
+  });
   const payload = await readJson(task, response);
   const roundTripMs = performance.now() - start;
   const server = parseServerTiming(response.headers.get('Server-Timing'));

@@ -1,5 +1,6 @@
 // Runs inside engine.html?backend=wasm&simd=1&threads=2 (one frame per configuration) and answers
 // the page's messages: load a model, run it, describe itself. Timing is taken here, next to ort.
+import { fetchNamed } from './answers.mjs';
 import { STARTED } from './engines.mjs';
 
 // the page's mark that this frame's scripts ran: it need not wait for a word that will not come
@@ -77,15 +78,15 @@ async function load({ url }) {
   return { ...(await loading).load, cached: false, engine: describe() };
 }
 
-// The model file's bytes; an error names the file: fetch's own words ("Failed to fetch", for a
-// connection refused or dropped midway) do not.
+// The model file's bytes; every error names the file: no answer, an HTTP error, or a connection
+// dropped midway (the body's read fails with words that name nothing either).
 async function download(url) {
+  const response = await fetchNamed(url, url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
   try {
-    const response = await fetch(url);
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
     return new Uint8Array(await response.arrayBuffer());
   } catch (error) {
-    throw new Error(`${url}: ${error.message}`);
+    throw new Error(`${url}: the download broke off (${error.message})`);
   }
 }
 

@@ -1,17 +1,8 @@
 // The one manifest (GET /v1/manifest) gives input sizes, normalization, resize mode, anchors and
 // decoder thresholds; the page never carries its own copy. Model files come from the service too.
 // Both /v1 routes want the API key when the server has one; the model and label files do not.
-import { readJson } from './answers.mjs';
+import { fetchNamed, readJson } from './answers.mjs';
 import { authHeaders } from './api.mjs';
-
-// fetch, naming `what` when no answer came: fetch's own words ("Failed to fetch") name nothing
-async function fetchNamed(what, url, init = {}) {
-  try {
-    return await fetch(url, init);
-  } catch (error) {
-    throw new Error(`${what}: no answer from the server (${error.message})`);
-  }
-}
 
 async function getJson(path) {
   return readJson(path, await fetchNamed(path, path, { headers: authHeaders() }));
