@@ -496,6 +496,49 @@ def test_the_browsers_decode_of_the_picture_is_shown_beside_its_inference(
     assert session.console_errors == []
 
 
+# every decode of a file into a bitmap the page asks for, counted in window.decodes (an init script:
+# wrapped before the page's own scripts run)
+COUNT_DECODES = """(() => {
+    const real = window.createImageBitmap;
+    window.decodes = 0;
+    window.createImageBitmap = (...args) => {
+        window.decodes += 1;
+        return real(...args);
+    };
+})()"""
+
+
+def test_a_picture_picked_before_the_manifest_came_is_decoded_once(
+    browser: BrowserContext, server: LiveServer, images: Path
+) -> None:
+    """A picture picked while the manifest was on its way was decoded again once it came: its bitmap
+    closed, the file decoded and timed anew, so the decode shown was the second one's. It is now
+    decoded once, when picked, and that decode's time is the one shown."""
+    page = browser.new_page()
+    try:
+        page.add_init_script(COUNT_DECODES)
+        held: list[Route] = []
+        page.route("**/v1/manifest", lambda route: held.append(route))  # held until the test lets it go
+        page.goto(server.url + "/")
+        page.set_input_files("#file", str(images / "cat.bmp"))
+        # the page's policy forbids wait_for_function's eval: poll, at most a minute
+        for _ in range(600):
+            decode_ms = page.evaluate("window.mva.state.picture?.decodeMs")
+            if held and decode_ms is not None:
+                break
+            page.wait_for_timeout(100)
+        held[0].continue_()
+        page.wait_for_selector("#status:has-text('press Run')", timeout=30_000)
+        assert page.text_content("#status") == "512\N{MULTIPLICATION SIGN}341 picture, 512 KiB: press Run"
+        assert page.evaluate("window.decodes") == 1
+        last = PageSession(page, server.url).run(task="classify", precision="int8")
+        assert last["browser"]["timing"]["decodeMs"] == decode_ms
+        shown = page.evaluate(TIMING_ROWS, "browser")
+        assert shown["decode (once, when picked; not in the total)"] == f"{decode_ms:.1f} ms", shown
+    finally:
+        page.close()
+
+
 def test_webgl_runs_the_fp32_graph_with_its_batch_fixed_at_1(session: PageSession, images: Path) -> None:
     """onnxruntime-web's WebGL backend cannot run the symbolic batch of the files the server runs (it
     refused every input shape): it gets the same graph with the batch fixed at 1, and answers as the

@@ -15,8 +15,7 @@ import { callWithUpload } from './upload.mjs';
 const $ = (id) => document.getElementById(id);
 // busy: what is under way ('run', 'benchmark') or false; inUse: the picture it works on (it may have
 // been replaced meanwhile)
-// note: what usePicture() said first of the picture (it says it again once the manifest is in)
-const state = { manifest: null, server: null, picture: null, blob: null, note: '', live: null, busy: false, inUse: null };
+const state = { manifest: null, server: null, picture: null, blob: null, live: null, busy: false, inUse: null };
 window.mva = { state, last: null, bench: null, errors: [] };
 
 const ms = (v) => (v === null || v === undefined || Number.isNaN(v) ? '–' : `${v.toFixed(1)} ms`);
@@ -200,7 +199,8 @@ function clearAnswers(text) {
 // the page then keeps the one picked last, not the one decoded last.
 let picks = 0;
 
-// note: what the status line says first of this picture, e.g. that it was one of several dropped
+// note: what the status line says first of this picture, e.g. that it was one of several dropped.
+// One decode per pick: its time is the one shown (decodeMs), so nothing decodes the file again.
 async function usePicture(blob, note = '') {
   const pick = ++picks;
   // the previous picture goes at once: Run waits for this one rather than run on that one, and that
@@ -232,13 +232,18 @@ async function usePicture(blob, note = '') {
     bitmap.close();
     return;
   }
-  state.picture = { bitmap, width: bitmap.width, height: bitmap.height, decodeMs };
+  state.picture = { bitmap, width: bitmap.width, height: bitmap.height, decodeMs, note };
   state.blob = blob;
-  state.note = note;
   drawScene($('scene'), state.picture, []);
-  if (!state.manifest) return; // waiting for the API key: loadServer() enables the buttons
+  // waiting for the manifest (or the API key): loadServer() announces the picture once it is in
+  if (state.manifest) announcePicture();
+}
+
+// The picture is ready to run: the buttons go on and the status line says what it is.
+function announcePicture() {
+  const { picture, blob } = state;
   enableButtons();
-  setStatus(`${note ? `${note} · ` : ''}${bitmap.width}×${bitmap.height} picture, ${kib(blob.size)}: press Run`);
+  setStatus(`${picture.note ? `${picture.note} · ` : ''}${picture.width}×${picture.height} picture, ${kib(blob.size)}: press Run`);
 }
 
 async function runBoth() {
@@ -457,7 +462,7 @@ async function loadServer() {
   fillThreads($('server-threads'), state.server.settings.threads.max);
   // live mode needs the manifest too (and the server's threads): not before it has loaded
   enableButtons();
-  if (state.picture) await usePicture(state.blob, state.note);
+  if (state.picture) announcePicture();
   else setStatus('pick an image', 'ready');
 }
 
