@@ -308,6 +308,32 @@ def test_of_several_pictures_dropped_the_page_says_which_it_takes(session: PageS
     assert session.console_errors == []
 
 
+def test_of_several_files_dropped_the_page_takes_the_first_picture(
+    session: PageSession, images: Path, tmp_path: Path
+) -> None:
+    """A text file dropped before a picture was taken as the first file and refused as no picture,
+    the picture beside it ignored: the page now takes the first picture and names it. With no picture
+    among them, the first file's refusal still says it is none."""
+    notes, todo = tmp_path / "notes.txt", tmp_path / "todo.txt"
+    notes.write_text("not a picture\n")
+    todo.write_text("nor this\n")
+    assert drop(session, [notes, todo], "drop")
+    session.page.wait_for_selector("body[data-state=error]")
+    said = session.page.text_content("#status")
+    assert said.startswith("error: 2 files dropped: using notes.txt: notes.txt is not a picture"), said
+
+    session.page.evaluate("document.body.dataset.state = 'busy'")  # what the next drop leads to
+    assert drop(session, [notes, images / "cat.bmp"], "drop")
+    session.page.wait_for_selector("body[data-state=idle], body[data-state=error]")
+    said = session.page.text_content("#status")
+    picture = "512\N{MULTIPLICATION SIGN}341 picture, 512 KiB: press Run"
+    assert said == f"2 files dropped: using cat.bmp · {picture}", said
+    assert session.page.evaluate("window.mva.state.blob.name") == "cat.bmp"
+    session.page.evaluate("window.mva.errors = []")  # the first drop's refusal, asserted above
+    last = session.run(task="classify", precision="int8")
+    assert last["browser"]["result"]["predictions"][0]["label"] == "Egyptian cat"
+
+
 def test_several_pictures_dropped_during_a_run_are_refused_saying_so(
     session: PageSession, images: Path
 ) -> None:

@@ -490,7 +490,9 @@ async function init() {
     drop.classList.remove('over');
     acknowledgeErrors(); // an action, wherever it lands: what it says next is the news
     const { files } = e.dataTransfer;
-    const file = files[0];
+    // the first picture of those dropped (a text file dropped beside it is not one); none, the first
+    // file, whose refusal then says it is no picture
+    const file = Array.from(files).find((f) => f.type.startsWith('image/')) ?? files[0];
     // text or a link dragged from elsewhere holds no file: refused in words, as a drop during a run is
     if (!file) {
       const held = e.dataTransfer.types.length ? ` (${e.dataTransfer.types.join(', ')})` : '';
@@ -499,7 +501,7 @@ async function init() {
     }
     // the work under way keeps its picture to the end (the file input is locked meanwhile): a drop is
     // refused, in words, rather than lost without a trace
-    // the page compares one picture: of several dropped it takes the first, and says which
+    // the page compares one picture: of several dropped it takes the first picture, and says which
     const several = files.length > 1;
     if (state.busy) {
       const what = several ? `${files.length} files (${Array.from(files, (f) => f.name).join(', ')}) were` : `${file.name} was`;
