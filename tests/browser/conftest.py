@@ -3,7 +3,8 @@ Skipped, saying why, only when no chromium executable is found (CI installs it: 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,7 @@ from service.settings import PROJECT_ROOT
 from tests.conftest import LiveServer
 
 if TYPE_CHECKING:
-    from playwright.sync_api import BrowserContext, Page
+    from playwright.sync_api import BrowserContext, Page, Route
 
 ARTIFACTS = PROJECT_ROOT / "artifacts" / "browser"
 RUN_TIMEOUT_MS = 180_000  # a cold non-SIMD wasm run on a busy 2-core machine takes seconds
@@ -25,6 +26,27 @@ RUN_TIMEOUT_MS = 180_000  # a cold non-SIMD wasm run on a busy 2-core machine ta
 def browser(chromium: Path, page_built: None) -> Iterator[BrowserContext]:
     with chromium_context(chromium) as context:
         yield context
+
+
+@contextmanager
+def opened_page(
+    browser: BrowserContext,
+    url: str,
+    routes: Mapping[str, Callable[[Route], object]] | None = None,
+    until: str = "ready",
+) -> Iterator[Page]:
+    """A new page of the service at `url`, yielded once it says `until` (body[data-state]), with each
+    pattern of `routes` answered by its handler from the first request on; closed however the test
+    ends (a failed assertion left it open for the rest of the module)."""
+    page = browser.new_page()
+    try:
+        for pattern, handler in (routes or {}).items():
+            page.route(pattern, handler)
+        page.goto(url + "/")
+        page.wait_for_selector(f"body[data-state={until}]", timeout=30_000)
+        yield page
+    finally:
+        page.close()
 
 
 @dataclass

@@ -10,11 +10,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.browser.conftest import RUN_TIMEOUT_MS
+from tests.browser.conftest import RUN_TIMEOUT_MS, opened_page
 from tests.conftest import LiveServer
 
 if TYPE_CHECKING:
-    from playwright.sync_api import BrowserContext, Page
+    from playwright.sync_api import BrowserContext, Page, Route
 
 SMALL_LIMIT = 400_000  # pixels: grace_hopper (512x600) passes, cat_1080p (1920x1080) does not
 
@@ -26,11 +26,8 @@ def strict(start_module_server: Callable[..., LiveServer]) -> LiveServer:
 
 @pytest.fixture
 def page(browser: BrowserContext, strict: LiveServer) -> Iterator[Page]:
-    page = browser.new_page()
-    page.goto(strict.url + "/")
-    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
-    yield page
-    page.close()
+    with opened_page(browser, strict.url) as page:
+        yield page
 
 
 def press(page: Page, picture: Path, button: str, done: str, timeout_ms: int = RUN_TIMEOUT_MS) -> str:
@@ -46,6 +43,11 @@ def press(page: Page, picture: Path, button: str, done: str, timeout_ms: int = R
 def no_answer(server: LiveServer) -> str:
     """What the page says of any of its requests that got no answer from `server`."""
     return f"no answer from the server at {urlsplit(server.url).netloc} (stopped?): "
+
+
+def unanswered(pattern: str) -> dict[str, Callable[[Route], object]]:
+    """Routes for opened_page: the requests matching `pattern` get no answer (a connection reset)."""
+    return {pattern: lambda route: route.abort("connectionreset")}
 
 
 def run(page: Page, picture: Path) -> str:
@@ -80,21 +82,18 @@ def test_a_server_stopped_mid_session_is_named_as_such(
     browser: BrowserContext, start_server: Callable[..., LiveServer], images: Path
 ) -> None:
     server = start_server(warm_models='["mobilenet_v2"]')
-    page = browser.new_page()
-    page.goto(server.url + "/")
-    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
-    page.select_option("#task", "classify")
-    assert run(page, images / "cat.bmp") == "done"
-    server.stop()
-    # the browser side still runs (model cached in the page); the server side says what happened
-    page.evaluate("document.body.dataset.state = 'busy'")
-    page.click("#run")
-    page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=RUN_TIMEOUT_MS)
-    assert "Egyptian cat" in page.text_content("#browser-result")
-    assert f"classify: {no_answer(server)}" in page.text_content("#server-result")
-    assert f"classify: {no_answer(server)}" in page.text_content("#status")
-    assert not page.is_disabled("#run")
-    page.close()
+    with opened_page(browser, server.url) as page:
+        page.select_option("#task", "classify")
+        assert run(page, images / "cat.bmp") == "done"
+        server.stop()
+        # the browser side still runs (model cached in the page); the server side says what happened
+        page.evaluate("document.body.dataset.state = 'busy'")
+        page.click("#run")
+        page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=RUN_TIMEOUT_MS)
+        assert "Egyptian cat" in page.text_content("#browser-result")
+        assert f"classify: {no_answer(server)}" in page.text_content("#server-result")
+        assert f"classify: {no_answer(server)}" in page.text_content("#status")
+        assert not page.is_disabled("#run")
 
 
 def test_a_failed_benchmark_leaves_no_earlier_chart(page: Page, images: Path) -> None:
@@ -141,19 +140,16 @@ def test_an_onnxruntime_web_that_does_not_load_fails_the_browser_side_only(
 ) -> None:
     """The browser side says that onnxruntime-web did not load (instead of "running…" for good), the
     server side still answers, and the page stays usable: a second run says so again."""
-    page = browser.new_page()
-    page.route("**/web/vendor/ort.min.js", lambda route: route.fulfill(**answer))
-    page.goto(strict.url + "/")
-    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
-    page.select_option("#task", "classify")
-    for _ in range(2):
-        assert run(page, images / "grace_hopper.bmp") == "error"
-        said = page.text_content("#browser-result")
-        assert "onnxruntime-web did not load" in said and "ort.min.js" in said and reason in said, said
-        assert "military uniform" in page.text_content("#server-result")
-        assert "browser" in page.text_content("#status")
-        assert not page.is_disabled("#run")
-    page.close()
+    broken = {"**/web/vendor/ort.min.js": lambda route: route.fulfill(**answer)}
+    with opened_page(browser, strict.url, broken) as page:
+        page.select_option("#task", "classify")
+        for _ in range(2):
+            assert run(page, images / "grace_hopper.bmp") == "error"
+            said = page.text_content("#browser-result")
+            assert "onnxruntime-web did not load" in said and "ort.min.js" in said and reason in said, said
+            assert "military uniform" in page.text_content("#server-result")
+            assert "browser" in page.text_content("#status")
+            assert not page.is_disabled("#run")
 
 
 @pytest.mark.parametrize("missing", ["engine.html", "engine.mjs"])
@@ -162,20 +158,17 @@ def test_a_missing_engine_frame_file_fails_the_browser_side_instead_of_waiting(
 ) -> None:
     """The hidden frame that runs onnxruntime-web answers nothing when its page or script is a 404: the
     browser side says which file, the server side still answers, and a second run says so again."""
-    page = browser.new_page()
-    page.route(f"**/web/{missing}*", lambda route: route.fulfill(status=404, body="not found"))
-    page.goto(strict.url + "/")
-    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
-    page.select_option("#task", "classify")
-    for _ in range(2):
-        # the frame's failure is known once it has loaded: seconds, not the run's own allowance
-        assert press(page, images / "grace_hopper.bmp", "#run", "done", timeout_ms=60_000) == "error"
-        said = page.text_content("#browser-result")
-        assert "engine frame did not start" in said and f"{missing}: HTTP 404" in said, said
-        assert "military uniform" in page.text_content("#server-result")
-        assert "browser" in page.text_content("#status")
-        assert not page.is_disabled("#run")
-    page.close()
+    gone = {f"**/web/{missing}*": lambda route: route.fulfill(status=404, body="not found")}
+    with opened_page(browser, strict.url, gone) as page:
+        page.select_option("#task", "classify")
+        for _ in range(2):
+            # the frame's failure is known once it has loaded: seconds, not the run's own allowance
+            assert press(page, images / "grace_hopper.bmp", "#run", "done", timeout_ms=60_000) == "error"
+            said = page.text_content("#browser-result")
+            assert "engine frame did not start" in said and f"{missing}: HTTP 404" in said, said
+            assert "military uniform" in page.text_content("#server-result")
+            assert "browser" in page.text_content("#status")
+            assert not page.is_disabled("#run")
 
 
 def test_a_missing_page_module_says_so_instead_of_loading_for_good(
@@ -183,13 +176,10 @@ def test_a_missing_page_module_says_so_instead_of_loading_for_good(
 ) -> None:
     """One of the modules app.mjs imports is a 404: none of the page's code runs, and the status line
     says which file did not load rather than "loading the manifest…" for good."""
-    page = browser.new_page()
-    page.route("**/web/api.mjs", lambda route: route.fulfill(status=404, body="not found"))
-    page.goto(strict.url + "/")
-    page.wait_for_selector("body[data-state=error]", timeout=30_000)
-    said = page.text_content("#status")
+    gone = {"**/web/api.mjs": lambda route: route.fulfill(status=404, body="not found")}
+    with opened_page(browser, strict.url, gone, until="error") as page:
+        said = page.text_content("#status")
     assert "the page's scripts did not load" in said and "api.mjs: HTTP 404" in said, said
-    page.close()
 
 
 def test_a_model_file_cut_short_fails_the_browser_side_naming_the_file(
@@ -198,25 +188,22 @@ def test_a_model_file_cut_short_fails_the_browser_side_naming_the_file(
     """A model download cut short (a proxy's limit, a dropped connection) arrives as 200 with part of
     the file: onnxruntime-web cannot parse it. The browser side says which model file, the server's
     side still answers, and the next run tries the download again."""
-    page = browser.new_page()
-    page.route(
-        "**/models/mobilenet_v2/int8.onnx",
-        lambda route: route.fulfill(
+    model = "**/models/mobilenet_v2/int8.onnx"
+    cut_short = {
+        model: lambda route: route.fulfill(
             status=200, content_type="application/octet-stream", body=b"\x08\x07" * 500
-        ),
-    )
-    page.goto(strict.url + "/")
-    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
-    page.select_option("#task", "classify")
-    page.select_option("#precision", "int8")
-    assert run(page, images / "grace_hopper.bmp") == "error"
-    said = page.text_content("#browser-result")
-    assert said.startswith("failed: ") and "/models/mobilenet_v2/int8.onnx" in said, said
-    assert "military uniform" in page.text_content("#server-result")
-    page.unroute("**/models/mobilenet_v2/int8.onnx")
-    assert run(page, images / "grace_hopper.bmp") == "done"
-    assert "military uniform" in page.text_content("#browser-result")
-    page.close()
+        )
+    }
+    with opened_page(browser, strict.url, cut_short) as page:
+        page.select_option("#task", "classify")
+        page.select_option("#precision", "int8")
+        assert run(page, images / "grace_hopper.bmp") == "error"
+        said = page.text_content("#browser-result")
+        assert said.startswith("failed: ") and "/models/mobilenet_v2/int8.onnx" in said, said
+        assert "military uniform" in page.text_content("#server-result")
+        page.unroute(model)
+        assert run(page, images / "grace_hopper.bmp") == "done"
+        assert "military uniform" in page.text_content("#browser-result")
 
 
 def test_a_model_download_that_fails_names_the_file(
@@ -225,18 +212,14 @@ def test_a_model_download_that_fails_names_the_file(
     """A model download with no answer (connection refused or dropped) failed the browser side with
     fetch's "Failed to fetch" alone: it now names the model file, as an HTTP error does, and says that
     no answer came in the words the page's other requests use."""
-    page = browser.new_page()
-    page.route("**/models/blazeface_short/fp32.onnx", lambda route: route.abort("connectionreset"))
-    page.goto(strict.url + "/")
-    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
-    page.select_option("#task", "detect")
-    page.select_option("#detector", "blazeface_short")
-    assert run(page, images / "face.jpg") == "error"
-    said = page.text_content("#browser-result")
-    assert said.startswith("failed: "), said
-    assert f"/models/blazeface_short/fp32.onnx: {no_answer(strict)}" in said, said
-    assert "face" in page.text_content("#server-result")
-    page.close()
+    with opened_page(browser, strict.url, unanswered("**/models/blazeface_short/fp32.onnx")) as page:
+        page.select_option("#task", "detect")
+        page.select_option("#detector", "blazeface_short")
+        assert run(page, images / "face.jpg") == "error"
+        said = page.text_content("#browser-result")
+        assert said.startswith("failed: "), said
+        assert f"/models/blazeface_short/fp32.onnx: {no_answer(strict)}" in said, said
+        assert "face" in page.text_content("#server-result")
 
 
 def test_a_labels_download_that_fails_names_the_labels(
@@ -244,25 +227,17 @@ def test_a_labels_download_that_fails_names_the_labels(
 ) -> None:
     """The labels come beside the model on first use: with no answer for them the browser side said
     "Failed to fetch" alone; it now says whose labels did not come."""
-    page = browser.new_page()
-    page.route("**/models/mobilenet_v2/labels.txt", lambda route: route.abort("connectionreset"))
-    page.goto(strict.url + "/")
-    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
-    page.select_option("#task", "classify")
-    assert run(page, images / "grace_hopper.bmp") == "error"
-    said = page.text_content("#browser-result")
-    assert said.startswith(f"failed: labels of mobilenet_v2: {no_answer(strict)}"), said
-    assert "military uniform" in page.text_content("#server-result")
-    page.close()
+    with opened_page(browser, strict.url, unanswered("**/models/mobilenet_v2/labels.txt")) as page:
+        page.select_option("#task", "classify")
+        assert run(page, images / "grace_hopper.bmp") == "error"
+        said = page.text_content("#browser-result")
+        assert said.startswith(f"failed: labels of mobilenet_v2: {no_answer(strict)}"), said
+        assert "military uniform" in page.text_content("#server-result")
 
 
 def test_a_manifest_with_no_answer_names_it(browser: BrowserContext, strict: LiveServer) -> None:
     """The manifest is the page's first request: with no answer for it the status line names it and
     says that no answer came, as for the API's own calls."""
-    page = browser.new_page()
-    page.route("**/v1/manifest", lambda route: route.abort("connectionreset"))
-    page.goto(strict.url + "/")
-    page.wait_for_selector("body[data-state=error]", timeout=30_000)
-    said = page.text_content("#status")
+    with opened_page(browser, strict.url, unanswered("**/v1/manifest"), until="error") as page:
+        said = page.text_content("#status")
     assert said.startswith(f"error: /v1/manifest: {no_answer(strict)}"), said
-    page.close()

@@ -15,7 +15,7 @@ from service.imaging.tensor import to_float
 from service.manifest import InputSpec, Manifest
 from service.pipeline import prepare
 from service.timing import StageTimer
-from tests.browser.conftest import PageSession
+from tests.browser.conftest import PageSession, opened_page
 from tests.conftest import LiveServer
 
 if TYPE_CHECKING:
@@ -60,7 +60,6 @@ def test_a_crop_the_manifest_leaves_to_its_default_is_the_servers(
     """`central_fraction` may be left out of a center_crop input (service/manifest.py: 1.0, the whole
     picture): the page read it from the manifest as served, undefined, and cropped by NaN. The
     manifest the page loads now has the schema's default, and its model input is the server's."""
-    page = browser.new_page()
 
     def without_fraction(route: Route) -> None:
         response = route.fetch()
@@ -68,17 +67,14 @@ def test_a_crop_the_manifest_leaves_to_its_default_is_the_servers(
         del served["models"]["mobilenet_v2"]["input"]["central_fraction"]
         route.fulfill(response=response, json=served)
 
-    page.route(f"{server.url}/v1/manifest", without_fraction)
-    page.goto(server.url + "/")
-    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
     picture = images / "grace_hopper.bmp"
-    PageSession(page, server.url).pick(picture)
-    loaded = page.evaluate("window.mva.state.manifest.models.mobilenet_v2.input")
+    with opened_page(browser, server.url, {f"{server.url}/v1/manifest": without_fraction}) as page:
+        PageSession(page, server.url).pick(picture)
+        loaded = page.evaluate("window.mva.state.manifest.models.mobilenet_v2.input")
+        found = page.evaluate(PAGE_MODEL_INPUT, loaded)
     raw = manifest.get("mobilenet_v2").input.model_dump(exclude={"central_fraction"})
     spec = InputSpec.model_validate(raw)
-    found = page.evaluate(PAGE_MODEL_INPUT, loaded)
     tensor = np.frombuffer(base64.b64decode(found), dtype="<f4").reshape(1, spec.height, spec.width, 3)
     _, model_pixels = prepare(picture.read_bytes(), spec, 50_000_000, StageTimer())
     assert np.array_equal(tensor, to_float(model_pixels.pixels, spec))
     assert loaded["central_fraction"] == spec.central_fraction == 1.0
-    page.close()
