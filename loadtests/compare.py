@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import httpx
 from rich.console import Console
+from rich.text import Text
 
 from loadtests.apikey import api_key_headers
 from loadtests.images import image_paths
@@ -237,7 +238,7 @@ def compare_targets(
     scenario = replace(scenario, extra=CLASSIFY_ONLY + scenario.extra)
     rows: list[dict[str, Any]] = []
     for round_, target in schedule(chosen, rounds):
-        console.print(f"[bold]round {round_}, {target.name}[/bold]: {target.description}")
+        console.print(Text.assemble((f"round {round_}, {target.name}", "bold"), f": {target.description}"))
         rows.append(measure_row(target, scenario, out, round_))
     table = markdown(rows)
     console.print(table, soft_wrap=True)

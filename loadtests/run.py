@@ -11,13 +11,18 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from loadtests.images import image_paths
 from loadtests.launch import LoadResult, Scenario, run_locust, server_key_env
+from service.bench.options import exit_codes
 from service.localserver import exits_when_a_server_does_not_start, serve_app
 
 app = typer.Typer(help="Locust load tests for mobile-vision-api.", no_args_is_help=True)
-console = Console()
+# no markup: paths, picture names and locust's error texts are printed as they are ("[old]" vanished,
+# "[/x]" raised); errors go to stderr, apart from the report
+console = Console(markup=False)
+errors = Console(stderr=True, markup=False)
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 DEFAULT_OUT = Path("artifacts/loadtest")
 
@@ -69,11 +74,15 @@ def report(result: LoadResult, title: str) -> None:
     if stages is not None:
         console.print(stages)
     for error in result.report.errors[:10]:
-        console.print(f"[red]failure[/red] {error['name']}: {error['error']} (x{error['occurrences']})")
+        console.print(
+            Text.assemble(("failure", "red"), f" {error['name']}: {error['error']} (x{error['occurrences']})")
+        )
     for exception in result.report.exceptions[:10]:
-        console.print(f"[red]exception[/red] {exception['error']} (x{exception['occurrences']})")
+        console.print(
+            Text.assemble(("exception", "red"), f" {exception['error']} (x{exception['occurrences']})")
+        )
     for violation in result.report.violations:
-        console.print(f"[red]threshold not met[/red]: {violation}")
+        console.print(Text.assemble(("threshold not met", "red"), f": {violation}"))
     console.print(
         f"reports: {result.prefix}.html, {result.prefix}_*.csv, {result.prefix}_summary.json;"
         f" exit code {result.exit_code}"
@@ -86,11 +95,22 @@ def check_images(images: Path | None) -> None:
     try:
         image_paths(images)
     except FileNotFoundError as exc:
-        console.print(f"[red]{exc}[/red]")
+        errors.print(f"error: {exc}", style="red")
         raise typer.Exit(2) from None
 
 
-@app.command(context_settings=PASS_THROUGH)
+USAGE = "an invalid option, or an --images folder without pictures"
+
+
+@app.command(
+    context_settings=PASS_THROUGH,
+    epilog=exit_codes(
+        "every limit met",
+        "the failure ratio or p95 above its limit, no request made, or locust failed",
+        USAGE,
+        starts_servers=False,
+    ),
+)
 def run(
     ctx: typer.Context,
     host: HostOpt = os.environ.get("MVA_URL", "http://127.0.0.1:8000"),
@@ -116,7 +136,14 @@ def run(
     raise typer.Exit(result.exit_code)
 
 
-@app.command(context_settings=PASS_THROUGH)
+@app.command(
+    context_settings=PASS_THROUGH,
+    epilog=exit_codes(
+        "no request failed",
+        "a request failed, no request made, or the service it started did not start",
+        USAGE,
+    ),
+)
 @exits_when_a_server_does_not_start
 def ci(
     ctx: typer.Context,
@@ -136,7 +163,15 @@ def ci(
     raise typer.Exit(result.exit_code)
 
 
-@app.command(context_settings=PASS_THROUGH)
+@app.command(
+    context_settings=PASS_THROUGH,
+    epilog=exit_codes(
+        "every service measured in every round",
+        "a round of a service not measured (the table is written and says why)",
+        f"{USAGE}, an unknown service, baselines asked for another model, or MVA_* settings the service"
+        " would refuse",
+    ),
+)
 def compare(
     ctx: typer.Context,
     users: UsersOpt = 8,
@@ -162,16 +197,16 @@ def compare(
         check_same_model(ctx.args, os.environ)
         chosen = chosen_targets(out, only)
     except (UnknownService, NotTheSameModel) as exc:
-        console.print(f"[red]{exc}[/red]")
+        errors.print(f"error: {exc}", style="red")
         raise typer.Exit(2) from None
     except InvalidSettings as exc:  # ours' MVA_* defaults, which `serve` would refuse as well
-        console.print(f"[red]the service's settings (MVA_*): {exc}[/red]")
+        errors.print(f"error: the service's settings (MVA_*): {exc}", style="red")
         raise typer.Exit(2) from None
     scenario = Scenario(users, spawn_rate, run_time, 1.0, None, images, tuple(ctx.args))
     rows = compare_targets(scenario, out, chosen, rounds, console)
     failed = [f"round {row['round']} {row['service']}" for row in rows if row.get("failed")]
     if failed:  # the table is written, but it lacks what a comparison needs
-        console.print(f"[red]not measured: {', '.join(failed)} (the table says why)[/red]")
+        errors.print(f"error: not measured: {', '.join(failed)} (the table says why)", style="red")
         raise typer.Exit(1)
 
 

@@ -7,11 +7,14 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
 import typer.main
 from typer.core import TyperGroup
 from typer.testing import CliRunner
 
-from loadtests.run import app
+from loadtests.launch import LoadResult
+from loadtests.report import RunReport
+from loadtests.run import app, report
 from tests.loadtests.conftest import locust_options, signal_under_load
 from tests.readme import README, commands, option_names, options
 
@@ -194,3 +197,32 @@ def test_compare_refuses_settings_the_service_would_refuse_in_one_line(tmp_path:
     text = " ".join(result.output.split())
     assert "the service's settings (MVA_*): engine=litert runs the original tflite of mobilenet_v2" in text
     assert "Traceback" not in result.output and not out.exists()
+
+
+def test_each_command_says_its_exit_codes_in_its_help() -> None:
+    for command in ("run", "ci", "compare"):
+        result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0
+        assert "Exit codes: 0 " in " ".join(result.output.split()), command
+
+
+def test_a_missing_images_folder_is_named_as_it_is_on_stderr(tmp_path: Path) -> None:
+    """Rich markup swallowed "[old]" in a folder's name (and "[/x]" raised); the error goes to stderr."""
+    missing = tmp_path / "run[old]" / "pictures"
+    result = CliRunner().invoke(app, ["run", "--images", str(missing)], env={"COLUMNS": "500"})
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: ") and str(missing) in result.stderr, result.stderr
+
+
+def test_the_report_prints_locusts_error_texts_as_they_are(capsys: pytest.CaptureFixture[str]) -> None:
+    report_of_failures = RunReport(
+        stats={},
+        errors=[{"name": "POST /classify", "error": "HTTPError('[/x] [old] answer')", "occurrences": 3}],
+        violations=["p95 1049 ms [/x] above 1000 ms"],
+    )
+    report(LoadResult(1, Path("artifacts/loadtest/run"), report_of_failures), "run [old]")
+    said = " ".join(capsys.readouterr().out.split())
+    assert "failure POST /classify: HTTPError('[/x] [old] answer') (x3)" in said
+    assert "threshold not met: p95 1049 ms [/x] above 1000 ms" in said
+    assert "run [old]" in said
