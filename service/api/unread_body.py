@@ -1,22 +1,31 @@
-"""An answer sent before the request's body was read to its end closes the connection.
+"""An answer sent before the request's body was read to its end closes the connection, when the rest of
+the body is unbounded or was never sent.
 
-uvicorn (httptools and h11 alike) would otherwise keep the connection and read the rest of the body
-itself, discarding it, however long it is: a chunked body that never ends, or a `Content-Length` of a
-terabyte, after a 413, a 401 or a 422 for a bad parameter, on a connection no timeout watches (the
-receive timeout is the app's, and the app has answered). Closing stops that at once.
+- A chunked body may never end, and uvicorn (httptools and h11 alike) would read and discard it after
+  a 413, a 401 or a 422 for a bad parameter, on a connection no timeout watches (the receive timeout is
+  the app's, and the app has answered). Closing stops that at once.
+- `Expect: 100-continue`: the client holds the body back until "100 Continue", which uvicorn sends when
+  the app first reads the body. Without the close uvicorn still waits for the body, and reads the
+  client's next request on that connection as the body it owes (a plain-text 400, or a hang). RFC 9110
+  10.1.1: such an answer should say whether the server goes on reading; this one says it closes.
 
-`Expect: 100-continue` is the case where the body was not even asked for: the client holds it back
-until "100 Continue", which uvicorn sends when the app first reads the body. Without the close uvicorn
-still waits for the body, and reads the client's next request on that connection as the body it owes
-(a plain-text 400, or a hang). RFC 9110 10.1.1: such an answer should say whether the server goes on
-reading; this one says it closes, so the next request starts on a clean connection."""
+A body sent with its length is left to uvicorn to read to its end, and the connection kept: closed with
+body bytes unread, the kernel resets the connection, and a sender still writing loses the answer.
+nginx in front (deploy/) sends every body with its length, and it answered an early 503 overloaded, or
+the 413 of a body just over the limit, with its own 503 once a replica reset it mid-body
+(tests/deploy/test_compose_stack.py). The proxy's own size limit bounds what is read."""
 
 from __future__ import annotations
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.headers import has_a_body
+from service.api.headers import has_a_body, list_header
+
+
+def _unbounded_or_withheld(headers: Headers) -> bool:
+    """Whether the body is chunked (it may never end) or held back until asked for."""
+    return "transfer-encoding" in headers or "100-continue" in (list_header(headers, "expect") or "").lower()
 
 
 class CloseOnUnreadBody:
@@ -24,7 +33,11 @@ class CloseOnUnreadBody:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not has_a_body(Headers(scope=scope)):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if not has_a_body(headers) or not _unbounded_or_withheld(headers):
             await self.app(scope, receive, send)
             return
         body_read = False
@@ -38,7 +51,9 @@ class CloseOnUnreadBody:
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start" and not body_read:
-                message["headers"] = [*message.get("headers", ()), (b"connection", b"close")]
+                headers = list(message.get("headers", ()))
+                if not any(name.lower() == b"connection" for name, _ in headers):  # the 408 has its own
+                    message["headers"] = [*headers, (b"connection", b"close")]
             await send(message)
 
         await self.app(scope, receive_wrapper, send_wrapper)

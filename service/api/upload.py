@@ -109,9 +109,9 @@ async def _read_body(request: Request, hard_limit: int, limit: int, timeout_s: f
     except ClientDisconnect:
         raise ClientClosedRequest(f"the client closed the connection after {size} bytes") from None
     except TimeoutError:
-        # the rest of the body is unread: CloseOnUnreadBody closes the connection (uvicorn would read on)
         raise RequestTimeout(
-            f"the upload stalled: nothing arrived for {timeout_s:g} s after {size} bytes"
+            f"the upload stalled: nothing arrived for {timeout_s:g} s after {size} bytes",
+            headers={"Connection": "close"},  # the rest of the body would be read as a new request
         ) from None
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one copy at most
 

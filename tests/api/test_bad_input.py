@@ -266,7 +266,7 @@ def test_a_stalled_upload_gets_408_and_its_connection_closed(
     waited = time.perf_counter() - started
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408"), reply
-    # one Connection header, CloseOnUnreadBody's: the stalled body is unread
+    # one Connection header, the 408's own: the rest of the body would read as a new request
     assert head.lower().count(b"\r\nconnection:") == 1 and b"\r\nconnection: close" in head.lower()
     error = json.loads(body)["error"]
     assert error["code"] == "request_timeout" and "after 1000 bytes" in error["message"]

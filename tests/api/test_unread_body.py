@@ -97,6 +97,52 @@ def test_a_body_that_was_asked_for_keeps_the_connection(server: LiveServer, imag
             assert json.loads(body)["predictions"][0]["label"] == "Egyptian cat"
 
 
+@pytest.mark.parametrize(
+    ("query", "status", "code"),
+    [("model=nope", 404, "unknown_model"), ("top_k=0", 422, "invalid_parameter")],
+)
+def test_an_answer_before_a_body_of_declared_length_keeps_the_connection(
+    server: LiveServer, images: Path, query: str, status: int, code: str
+) -> None:
+    """A body within the upload limit, sent whole with its length (as nginx sends every body): uvicorn
+    reads the rest and the connection serves on. Closed with the body unread, the kernel reset it, and
+    nginx answered an early 503 overloaded with its own 503 (tests/deploy/test_compose_stack.py)."""
+    image = (images / "cat.bmp").read_bytes()
+    head = "POST /classify?{} HTTP/1.1\r\nHost: x\r\nContent-Type: image/bmp\r\n" + (
+        f"Content-Length: {len(image)}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head.format(query).encode() + image)
+        response_head, body, rest = _response(sock)
+        assert response_head.startswith(f"HTTP/1.1 {status}".encode()), response_head
+        assert b"connection: close" not in response_head.lower()
+        assert json.loads(body)["error"]["code"] == code
+        sock.sendall(head.format("top_k=1").encode() + image)  # the same connection
+        response_head, body, _ = _response(sock, rest)
+        assert response_head.startswith(b"HTTP/1.1 200"), response_head
+        assert json.loads(body)["predictions"][0]["label"] == "Egyptian cat"
+
+
+def test_a_body_just_over_the_limit_is_refused_and_read_so_the_connection_serves_on(
+    server: LiveServer, images: Path
+) -> None:
+    """Refused from its declared length, before it is read: uvicorn reads it to its end and keeps the
+    connection. Closed with it unread, nginx still sending it got a reset and answered its own 503."""
+    too_large = b"\xff" * (10 * 1024 * 1024 + 1)
+    image = (images / "cat.bmp").read_bytes()
+    head = "POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head.format(len(too_large)).encode() + too_large)
+        response_head, body, rest = _response(sock)
+        assert response_head.startswith(b"HTTP/1.1 413"), response_head
+        assert b"connection: close" not in response_head.lower()
+        assert json.loads(body)["error"]["code"] == "payload_too_large"
+        sock.sendall(head.format(len(image)).encode().replace(b"image/jpeg", b"image/bmp") + image)
+        response_head, body, _ = _response(sock, rest)
+        assert response_head.startswith(b"HTTP/1.1 200"), response_head
+        assert json.loads(body)["predictions"][0]["label"] == "Egyptian cat"
+
+
 def test_a_content_length_of_0_followed_by_whitespace_is_no_body(server: LiveServer) -> None:
     """RFC 9112 5.1; httptools, the default parser, hands `0 ` on, which counted as a body: the answer
     before it closed the connection, and the upload's own check took it for a body of the wrong type

@@ -52,8 +52,9 @@ def test_parts_are_joined() -> None:
 
 
 def test_a_stall_between_parts_times_out() -> None:
-    with pytest.raises(RequestTimeout, match="after 2 bytes"):
+    with pytest.raises(RequestTimeout, match="after 2 bytes") as caught:
         run(read_upload(request_of([b"ab", b"cd"], stall_after=1), 1 << 20, 0.05))
+    assert caught.value.headers == {"Connection": "close"}
 
 
 def test_the_limit_holds_while_reading() -> None:
