@@ -23,13 +23,13 @@ from loadtests.images import image_paths
 from loadtests.launch import LoadResult, Scenario, run_locust, server_key_env
 from service.artifacts import ArtifactLayout
 from service.bench.files import write_texts
-from service.bench.turns import rotated
 from service.client import client_for
 from service.cpu import has_vnni
 from service.engines.registry import onnx_file, resolve
 from service.localserver import LOOPBACK, ServerDidNotStart, free_port, running_server
 from service.manifest import Manifest
 from service.settings import ServerSettings
+from service.turns import rotated
 
 T = TypeVar("T")
 

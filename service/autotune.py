@@ -22,6 +22,7 @@ from service.engines.registry import RunnerRegistry, resolve
 from service.errors import NotReady, client_detail
 from service.manifest import ModelSpec
 from service.settings import CPU_COUNT, EngineSettings
+from service.turns import rotated
 
 log = logging.getLogger("mobile_vision_api")
 
@@ -127,31 +128,11 @@ def tune(
     int8_weights: Int8Weights = "auto",
     ort_spinning: bool = False,
 ) -> AutoChoice:
-    """Builds each candidate's runner in a registry of its own (the server's cache keeps its runners),
-    times `rounds` interleaved runs after `warmup`, and closes them again. NotReady when no candidate
-    runs here."""
+    """Measures every candidate (`measure`) and picks by the rule. NotReady when no candidate runs here."""
     start = time.perf_counter()
-    settings = candidates(spec, cores)
-    registry = RunnerRegistry(
-        layout, len(settings), cores, ort_spinning=ort_spinning, int8_weights=int8_weights
+    measurements, skipped = measure(
+        spec, candidates(spec, cores), layout, cores, rounds, warmup, int8_weights, ort_spinning
     )
-    pixels = np.random.default_rng(0).integers(0, 256, (1, spec.input.height, spec.input.width, 3), np.uint8)
-    try:
-        runners, skipped = _warmed(spec, settings, registry, pixels, warmup)
-        samples: list[list[float]] = [[] for _ in runners]
-        for _ in range(rounds):
-            for (_, runner), times in zip(runners, samples, strict=True):
-                begin = time.perf_counter()
-                runner.run(pixels)
-                times.append((time.perf_counter() - begin) * 1000.0)
-    finally:
-        # every runner built, those a failed warm-up left too
-        for _, runner in registry.cached():
-            runner.close()
-    measurements = [
-        Measurement(s, round(median(times), 3), len(times))
-        for (s, _), times in zip(runners, samples, strict=True)
-    ]
     best = pick(measurements)
     return AutoChoice(
         model=spec.name,
@@ -162,6 +143,41 @@ def tune(
         measured_with={"ort_int8_weights": int8_weights, "ort_spinning": ort_spinning},
         skipped=skipped,
     )
+
+
+def measure(
+    spec: ModelSpec,
+    settings: list[EngineSettings],
+    layout: ArtifactLayout,
+    cores: int = CPU_COUNT,
+    rounds: int = ROUNDS,
+    warmup: int = WARMUP,
+    int8_weights: Int8Weights = "auto",
+    ort_spinning: bool = False,
+) -> tuple[list[Measurement], list[Skipped]]:
+    """Builds each setting's runner in a registry of its own (the server's cache keeps its runners),
+    times `rounds` interleaved runs after `warmup`, and closes them again. Each round starts with the
+    next setting (service/turns.py): whichever always goes first measures slower."""
+    registry = RunnerRegistry(
+        layout, len(settings), cores, ort_spinning=ort_spinning, int8_weights=int8_weights
+    )
+    pixels = np.random.default_rng(0).integers(0, 256, (1, spec.input.height, spec.input.width, 3), np.uint8)
+    try:
+        runners, skipped = _warmed(spec, settings, registry, pixels, warmup)
+        samples: dict[int, list[float]] = {i: [] for i in range(len(runners))}
+        for turn in range(rounds):
+            for i in rotated(range(len(runners)), turn):
+                begin = time.perf_counter()
+                runners[i][1].run(pixels)
+                samples[i].append((time.perf_counter() - begin) * 1000.0)
+    finally:
+        # every runner built, those a failed warm-up left too
+        for _, runner in registry.cached():
+            runner.close()
+    measurements = [
+        Measurement(s, round(median(samples[i]), 3), len(samples[i])) for i, (s, _) in enumerate(runners)
+    ]
+    return measurements, skipped
 
 
 def _warmed(

@@ -29,10 +29,10 @@ from service.bench.options import EXISTING_FILE, MODELS_DIR, models_folder
 from service.bench.overhead import default_request
 from service.bench.saturation import http_measure, interleaved, summary
 from service.bench.stats import Stats
-from service.bench.turns import rotated
 from service.client import get_from
 from service.localserver import exits_when_a_server_does_not_start
 from service.settings import PROJECT_ROOT
+from service.turns import rotated
 
 console = Console(stderr=True)
 WARM = '["mobilenet_v2"]'  # what the default request uses; a variant's own MVA_WARM_MODELS wins

@@ -16,8 +16,8 @@ from service.bench.http import LeanClient, SpinningClient, api_key_headers
 from service.bench.inprocess import InProcess, time_call
 from service.bench.matrix import Cell
 from service.bench.stats import Stats
-from service.bench.turns import rotated
 from service.client import client_for
+from service.turns import rotated
 
 
 def http_overhead(
@@ -31,7 +31,7 @@ def http_overhead(
     variant_urls: dict[str, str] | None = None,
 ) -> dict:
     """The default request (`POST /classify`, raw JPEG body, no parameters) against the same pipeline
-    in-process (`cell`: what that request runs), in blocks taking turns (service/bench/turns.py) so
+    in-process (`cell`: what that request runs), in blocks taking turns (service/turns.py) so
     drift on a shared machine hits all alike. The goal figure uses a lean client (http.client, as
     curl or a load balancer costs); httpx is shown beside it, as its own per-request work is part of
     what a Python caller sees. The floor (service/bench/floor.py, the same pipeline behind a bare

@@ -15,9 +15,9 @@ from service.bench.http import HttpClient, local_server
 from service.bench.inprocess import InProcess, time_call
 from service.bench.matrix import MODES, Cell, Mode, build_matrix
 from service.bench.stats import Stats
-from service.bench.turns import rotated
 from service.engines.base import EffectiveSettings
 from service.manifest import Manifest
+from service.turns import rotated
 
 # LiteRT's scalar reference kernels take ~130 ms per MobileNetV2 inference: fewer runs keep the
 # matrix short, and their spread is small next to their size.
@@ -140,7 +140,7 @@ class Bench:
         for mode, call in list(calls.items()):
             attempt(mode, warm, call)
         # the modes take turns in blocks, so a burst of load elsewhere hits them alike, the order shifting
-        # each block (service/bench/turns.py: whichever always goes first measures slower)
+        # each block (service/turns.py: whichever always goes first measures slower)
         blocks = min(BLOCKS, runs)
         for block in range(blocks):
             size = runs // blocks + (1 if block < runs % blocks else 0)

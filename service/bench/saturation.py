@@ -13,8 +13,8 @@ from service.bench.inprocess import InProcess
 from service.bench.load import LoadResult, http_load, thread_load
 from service.bench.matrix import Cell
 from service.bench.process import Measure, server_cpu
-from service.bench.turns import rotated
 from service.settings import CPU_COUNT
+from service.turns import rotated
 
 
 def engine_measures(inprocess: InProcess, cell: Cell, image: bytes) -> dict[str, Measure]:

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from service.bench.results_goals_md import NO_BENCH, auto_block, batching_server_block, goals_block
+from service.bench.results_md import Doc
 
 
 def test_batching_block_puts_the_thread_counts_side_by_side() -> None:
@@ -43,8 +44,9 @@ def test_a_choice_the_bench_did_not_measure_is_shown_without_a_ratio() -> None:
     }
     rows = auto_block(goals).splitlines()
     assert rows[2:] == [
-        "| mobilenet_v2 | litert-builtin int8 t1 | not in the bench | onnxruntime int8 t1 | 5.0 | |",
-        "| blazeface_short | onnxruntime int8 t1 | 1.05 | onnxruntime int8 t1 | 1.0 | 1.05x |",
+        "| mobilenet_v2 | litert-builtin int8 t1 | not in the bench | onnxruntime int8 t1 | 5.0 | "
+        "| not timed | |",
+        "| blazeface_short | onnxruntime int8 t1 | 1.05 | onnxruntime int8 t1 | 1.0 | 1.05x | not timed | |",
     ]
 
 
@@ -65,6 +67,43 @@ def test_the_auto_goal_is_judged_only_when_the_bench_measured_every_choice(goals
     assert auto_row().endswith("|  |")  # no verdict: one choice was not measured
     goals["auto_vs_bench"] = {"note": "bench.json not found"}
     assert auto_row().endswith(f"| {NO_BENCH} |  |")
+
+
+def test_the_auto_goal_is_judged_on_the_side_by_side_timing_when_there_is_one(goals_out: Path) -> None:
+    """The bench's cells were timed minutes apart: its ratio is shown, the one timed now is judged,
+    unrounded (1.1004 shows as 1.10x and misses)."""
+    goals = json.loads((goals_out / "goals.json").read_text())
+    auto = {"engine": "onnxruntime", "precision": "fp32", "kernels": None, "threads": 2}
+    best = {"best": "onnxruntime int8 t2", "best_p50_ms": 9.436}
+    noisy = {"auto": auto, **best, "auto_p50_ms_in_bench": 10.655, "ratio": 1.129}
+
+    def with_now(ratio: float) -> Doc:
+        timed = {"same_configuration": False, "auto_p50_ms": 8.8, "best_p50_ms": 8.8 / ratio, "runs": 100}
+        return {"mobilenet_v2": noisy | {"side_by_side": timed | {"ratio": ratio}}}
+
+    def auto_row() -> str:
+        (row,) = [line for line in goals_block(goals, None).splitlines() if "`preset=auto`" in line]
+        return row
+
+    goals["auto_vs_bench"] = with_now(1.02)
+    assert "**1.02x** side by side (in the bench: 10.655 vs 9.436 ms, 1.13x)" in auto_row()
+    assert auto_row().endswith("| met |")
+    goals["auto_vs_bench"] = with_now(1.1004)
+    assert "**1.10x** side by side" in auto_row() and auto_row().endswith("| **missed** |")
+    assert auto_block(goals).splitlines()[2] == (
+        "| mobilenet_v2 | onnxruntime fp32 t2 | 10.655 | onnxruntime int8 t2 | 9.436 | 1.13x "
+        f"| 8.8 / {8.8 / 1.1004} | 1.10x |"
+    )
+    same = {"same_configuration": True, "ratio": 1.0}
+    goals["auto_vs_bench"] = {
+        "mobilenet_v2": noisy | {"auto_p50_ms_in_bench": 9.436, "ratio": 1.0, "side_by_side": same}
+    }
+    assert "**1.00x** side by side (the same configuration)" in auto_row()
+    assert "| the same configuration | 1.00x |" in auto_block(goals)
+    # a goals.json from before the side-by-side timing: judged on the bench's cells, as then
+    goals["auto_vs_bench"] = {"mobilenet_v2": noisy}
+    assert "(10.655 ms) vs best onnxruntime int8 t2 (9.436 ms): **1.13x**" in auto_row()
+    assert auto_row().endswith("| **missed** |") and auto_block(goals).endswith("| not timed | |")
 
 
 def test_the_rss_goal_is_missed_when_requests_failed(goals_out: Path) -> None:

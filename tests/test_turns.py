@@ -1,11 +1,11 @@
-"""service/bench/turns.py: over as many turns as there are configurations, each goes first once, and
+"""service/turns.py: over as many turns as there are configurations, each goes first once, and
 within a turn the configurations keep their cyclic order."""
 
 from __future__ import annotations
 
 from itertools import pairwise
 
-from service.bench.turns import rotated
+from service.turns import rotated
 
 
 def test_each_goes_first_once_and_the_cycle_is_kept() -> None:
