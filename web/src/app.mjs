@@ -5,6 +5,7 @@ import { getApiKey, serverQuery, setApiKey } from './api.mjs';
 import { runBenchmark } from './bench.mjs';
 import { runInBrowser } from './browser.mjs';
 import { drawChart } from './chart.mjs';
+import { classifierOf, detectorChoices, precisionChoices } from './choices.mjs';
 import { drawScene } from './draw.mjs';
 import { configKey } from './engines.mjs';
 import { iterationsFrom } from './iterations.mjs';
@@ -78,7 +79,7 @@ async function exclusively(what, work) {
 
 function job() {
   const classify = $('task').value === 'classify';
-  const model = classify ? 'mobilenet_v2' : $('detector').value;
+  const model = classify ? classifierOf(state.manifest) : $('detector').value;
   return {
     task: $('task').value,
     model,
@@ -97,8 +98,13 @@ function apiQuery(j) {
   return serverQuery(j, { engine: $('engine').value, simd: $('server-simd').value, threads: $('server-threads').value });
 }
 
+// choices: [{value, label}]; the first is selected
+function offer(select, choices) {
+  select.replaceChildren(...choices.map(({ value, label }) => new Option(label, value)));
+}
+
 function fillThreads(select, max) {
-  select.replaceChildren(...Array.from({ length: max }, (_, i) => new Option(String(i + 1))));
+  offer(select, Array.from({ length: max }, (_, i) => ({ value: String(i + 1), label: String(i + 1) })));
 }
 
 function rows(table, pairs) {
@@ -460,6 +466,8 @@ async function loadServer() {
     return;
   }
   fillThreads($('server-threads'), state.server.settings.threads.max);
+  offer($('precision'), precisionChoices(state.manifest));
+  offer($('detector'), detectorChoices(state.manifest));
   // live mode needs the manifest too (and the server's threads): not before it has loaded
   enableButtons();
   if (state.picture) announcePicture();
