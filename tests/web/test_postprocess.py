@@ -182,3 +182,46 @@ def test_the_pages_nms_of_candidates_scored_0_is_the_servers() -> None:
     assert [c["score"] for c in page] == pytest.approx(server.scores.tolist())
     assert np.allclose([c["box"] for c in page], server.boxes, atol=1e-6)
     assert np.allclose([c["keypoints"] for c in page], server.keypoints, atol=1e-6)
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_the_page_drops_candidates_scored_nan_as_the_server_does(
+    manifest: Manifest, registry: RunnerRegistry, layout: ArtifactLayout, images: Path
+) -> None:
+    """A raw score that is NaN fails the server's `score >= min_score` and its candidate is dropped;
+    the page's `score < minScore` skip let it through (a NaN is neither), and its NMS then kept a face
+    scored NaN beside the real ones. face.jpg's real outputs, with the scores of its faces' best
+    anchors and every 50th set to NaN: both sides keep the same candidates and the same faces."""
+    spec = manifest.get("blazeface_full")
+    assert spec.decoder is not None and spec.anchors is not None
+    out = model_outputs((images / "face.jpg").read_bytes(), spec.name, manifest, registry)
+    scores_at = next(i for i, o in enumerate(out.outputs) if o.shape[-1] == 1)
+    scores = out.outputs[scores_at].copy()
+    flat = scores.reshape(-1)
+    flat[np.argsort(-flat)[:3]] = np.nan
+    flat[::50] = np.nan
+    outputs = [scores if i == scores_at else o for i, o in enumerate(out.outputs)]
+    box = out.model_pixels.letterbox
+    size = (out.decoded.width, out.decoded.height)
+    served = json.loads(layout.manifest.read_text())
+    candidates = {"model": spec.name, "outputs": encoded(outputs), "minScore": spec.decoder.min_score_thresh}
+    faces = {
+        "model": spec.name,
+        "outputs": encoded(outputs),
+        "letterbox": {"left": box.left, "top": box.top, "width": box.width, "height": box.height},
+        "width": size[0],
+        "height": size[1],
+    }
+    page_candidates, page_faces = page_answers(served, [candidates, faces])
+    n = spec.decoder.num_coords
+    raw_boxes = next(o for o in outputs if o.shape[-1] == n).reshape(-1, n)
+    server = decode(raw_boxes, flat, anchors_for(spec.anchors), spec.decoder, spec.decoder.min_score_thresh)
+    assert len(page_candidates) == len(server) > 0
+    assert [c["score"] for c in page_candidates] == pytest.approx(server.scores.tolist(), abs=1e-6)
+    server_faces = detect(outputs, spec, box, size)
+    assert [f["score"] for f in page_faces] == pytest.approx([f.score for f in server_faces], abs=1e-6)
+    assert np.allclose(
+        [corners(f["box"]) for f in page_faces],
+        [[f.x_min, f.y_min, f.x_max, f.y_max] for f in server_faces],
+        atol=1e-3,
+    )

@@ -60,7 +60,7 @@ export function decode(rawBoxes, rawScores, anchors, options, minScore) {
   for (let i = 0; i < rawScores.length; i++) {
     const clipped = Math.min(clip, Math.max(-clip, rawScores[i]));
     const score = 0.5 + 0.5 * Math.tanh(0.5 * clipped);
-    if (score < minScore) continue;
+    if (!(score >= minScore)) continue; // a NaN score too, as the server's `scores >= min_score`
     const [ax, ay, aw, ah] = anchors.subarray(4 * i, 4 * i + 4);
     const raw = rawBoxes.subarray(n * i, n * i + n);
     if (!(raw[2] >= 0 && raw[3] >= 0)) continue; // a negative (or NaN) size, as the server drops
