@@ -164,7 +164,7 @@ def measure(
     pixels = np.random.default_rng(0).integers(0, 256, (1, spec.input.height, spec.input.width, 3), np.uint8)
     try:
         runners, skipped = _warmed(spec, settings, registry, pixels, warmup)
-        samples: dict[int, list[float]] = {i: [] for i in range(len(runners))}
+        samples: list[list[float]] = [[] for _ in runners]
         for turn in range(rounds):
             for i in rotated(range(len(runners)), turn):
                 begin = time.perf_counter()
@@ -175,7 +175,8 @@ def measure(
         for _, runner in registry.cached():
             runner.close()
     measurements = [
-        Measurement(s, round(median(samples[i]), 3), len(samples[i])) for i, (s, _) in enumerate(runners)
+        Measurement(s, round(median(times), 3), len(times))
+        for (s, _), times in zip(runners, samples, strict=True)
     ]
     return measurements, skipped
 

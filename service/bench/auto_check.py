@@ -13,6 +13,7 @@ from service.artifacts import ArtifactLayout
 from service.autotune import ROUNDS, measure, tune
 from service.bench.bench_json import OtherBenchSchema, read_bench_json
 from service.engines.registry import resolve
+from service.errors import NotReady
 from service.manifest import Manifest, ModelSpec
 from service.settings import EngineSettings
 
@@ -84,7 +85,10 @@ def _side_by_side(
     """auto's choice and the bench's best timed now, each in turn. The same configuration: ratio 1."""
     if choice == best:
         return {"same_configuration": True, "ratio": 1.0}
-    timed, skipped = measure(spec, [choice, best], layout, rounds=rounds)
+    try:
+        timed, skipped = measure(spec, [choice, best], layout, rounds=rounds)
+    except NotReady as exc:  # neither runs now: the other figures of the run still count
+        return {"note": str(exc)}
     if skipped:  # each ran minutes ago: whatever stops one now is said, not hidden in a ratio
         return {"note": "; ".join(f"{s.settings.model_dump()}: {s.why}" for s in skipped)}
     auto, fastest = timed

@@ -108,11 +108,6 @@ def _choices(auto: Doc) -> dict[str, Doc]:
     return {model: v for model, v in auto.items() if isinstance(v, dict) and "auto" in v}
 
 
-def _compared(auto: Doc) -> dict[str, Doc]:
-    """The models whose auto choice the bench measured too (a ratio to the bench's best cell)."""
-    return {model: v for model, v in _choices(auto).items() if v["ratio"] is not None}
-
-
 def _timed_now(v: Doc) -> float | None:
     """auto's choice against the bench's best cell, timed side by side by bench-goals (auto_check.py);
     None in goals.json files from before it did, or when one of them would not run."""
@@ -120,37 +115,34 @@ def _timed_now(v: Doc) -> float | None:
 
 
 def _auto_row(auto: Doc) -> str:
-    choices = _choices(auto)
-    now = {model: _timed_now(v) for model, v in choices.items()}
-    ratios = [r for r in now.values() if r is not None]
-    if choices and len(ratios) == len(choices):
-        # judged side by side: the bench's cells were timed minutes apart, one noisy cell can swing them
-        measured = "; ".join(
-            f"{model}: auto = {_label(v['auto'])} vs best {v['best']}: **{now[model]:.2f}x** "
-            f"side by side{_in_the_bench(v)}"
-            for model, v in choices.items()
-        )
-        met = _verdict(all(r <= AUTO_GOAL for r in ratios))
-        return f"| `preset=auto` vs the bench's best cell | within {AUTO_GOAL}x | {measured} | {met} |"
-    compared = _compared(auto)
-    figures = "; ".join(
-        f"{model}: auto = {_label(v['auto'])} ({v['auto_p50_ms_in_bench']} ms) vs best {v['best']} "
-        f"({v['best_p50_ms']} ms): **{v['ratio']:.2f}x**"
-        for model, v in compared.items()
-    )
-    unmeasured = [
-        f"{model}: auto = {_label(v['auto'])}, not in the bench"
-        for model, v in choices.items()
-        if model not in compared
-    ]
-    measured = "; ".join(filter(None, [figures, *unmeasured])) or NO_BENCH
-    # judged only when every model's choice was measured by the bench too
-    met = (
-        _verdict(all(v["ratio"] <= AUTO_GOAL for v in compared.values()))
-        if compared and not unmeasured
-        else ""
-    )
+    """Each model judged on its side-by-side ratio (the bench's cells were timed minutes apart, one noisy
+    cell can swing theirs), else on the bench's; the row only when every model has one of them."""
+    parts, ratios = [], []
+    for model, v in _choices(auto).items():
+        now = _timed_now(v)
+        if now is not None:
+            parts.append(
+                f"{model}: auto = {_label(v['auto'])} vs best {v['best']}: **{now:.3f}x** side by side"
+                f"{_in_the_bench(v)}"
+            )
+        elif v["ratio"] is not None:
+            parts.append(
+                f"{model}: auto = {_label(v['auto'])} ({v['auto_p50_ms_in_bench']} ms) vs best {v['best']} "
+                f"({v['best_p50_ms']} ms): **{v['ratio']:.2f}x**{_not_timed(v)}"
+            )
+        else:
+            parts.append(f"{model}: auto = {_label(v['auto'])}, not in the bench{_not_timed(v)}")
+        ratios.append(now if now is not None else v["ratio"])
+    measured = "; ".join(parts) or NO_BENCH
+    judged = [r for r in ratios if r is not None]
+    met = _verdict(all(r <= AUTO_GOAL for r in judged)) if judged and len(judged) == len(ratios) else ""
     return f"| `preset=auto` vs the bench's best cell | within {AUTO_GOAL}x | {measured} | {met} |"
+
+
+def _not_timed(v: Doc) -> str:
+    """Why a model's choice was not timed beside the best cell, when bench-goals said why."""
+    note = (v.get("side_by_side") or {}).get("note")
+    return f" (not timed side by side: {note})" if note else ""
 
 
 def _in_the_bench(v: Doc) -> str:
@@ -387,9 +379,9 @@ def auto_block(goals: Doc) -> str:
 
 def _now(v: Doc) -> str:
     """The side-by-side columns: auto's p50 / the best's p50, and their ratio."""
-    timed = v.get("side_by_side")
-    if timed is None or timed.get("ratio") is None:
-        return f"{(timed or {}).get('note', 'not timed')} |"
+    timed = v.get("side_by_side") or {}
+    if _timed_now(v) is None:
+        return f"{timed.get('note', 'not timed')} |"
     if timed["same_configuration"]:
         return f"the same configuration | {timed['ratio']:.2f}x"
     return f"{timed['auto_p50_ms']} / {timed['best_p50_ms']} | {timed['ratio']:.2f}x"
