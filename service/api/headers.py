@@ -5,10 +5,18 @@ drops the rest. A value compared whole: `field`, without the whitespace around i
 from __future__ import annotations
 
 from starlette.datastructures import Headers
+from starlette.types import Scope
 
 # RFC 9112 5.1: the whitespace around a field value is no part of it. h11 leaves it out; httptools,
 # uvicorn's default parser, keeps the trailing part
 _OWS = " \t"
+
+
+def request_headers(scope: Scope) -> Headers:
+    """The request's header fields, read in place from `scope["headers"]`: for a middleware, which has no
+    Request. `Headers(scope=scope)` copies the list (and puts the copy in the scope) on every request."""
+    raw = scope["headers"]
+    return Headers(raw=raw if isinstance(raw, list) else list(raw))  # ASGI allows any iterable
 
 
 def field(headers: Headers, name: str) -> str | None:

@@ -20,12 +20,13 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.headers import has_a_body, list_header
+from service.api.headers import has_a_body, list_header, request_headers
 
 
 def _unbounded_or_withheld(headers: Headers) -> bool:
-    """Whether the body is chunked (it may never end) or held back until asked for."""
-    return "transfer-encoding" in headers or "100-continue" in (list_header(headers, "expect") or "").lower()
+    """Whether a body follows that is chunked (it may never end) or held back until asked for."""
+    withheld = "100-continue" in (list_header(headers, "expect") or "").lower()
+    return has_a_body(headers) and ("transfer-encoding" in headers or withheld)
 
 
 class CloseOnUnreadBody:
@@ -33,11 +34,7 @@ class CloseOnUnreadBody:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = Headers(scope=scope)
-        if not has_a_body(headers) or not _unbounded_or_withheld(headers):
+        if scope["type"] != "http" or not _unbounded_or_withheld(request_headers(scope)):
             await self.app(scope, receive, send)
             return
         body_read = False
