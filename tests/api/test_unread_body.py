@@ -18,6 +18,7 @@ from service.api.app import create_app
 from service.settings import ServerSettings
 from tests.conftest import LiveServer
 from tests.inprocess import serving
+from tests.raw_http import connect, exchange, read_head
 
 
 def _post(path: str, length: int) -> bytes:
@@ -25,23 +26,6 @@ def _post(path: str, length: int) -> bytes:
         f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: image/bmp\r\nContent-Length: {length}\r\n"
         "Expect: 100-continue\r\n\r\n"
     ).encode()
-
-
-def _response(sock: socket.socket, buffered: bytes = b"") -> tuple[bytes, bytes, bytes]:
-    """One response off the connection: (head, body, what came after it)."""
-    data = buffered
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        assert chunk, f"closed before a response: {data!r}"
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    fields = dict(line.split(b": ", 1) for line in head.lower().split(b"\r\n")[1:])
-    length = int(fields[b"content-length"])
-    while len(rest) < length:
-        chunk = sock.recv(65536)
-        assert chunk, "closed in the middle of a body"
-        rest += chunk
-    return head, rest[:length], rest[length:]
 
 
 @pytest.mark.parametrize(
@@ -52,9 +36,9 @@ def test_an_answer_before_the_body_closes_the_connection(
     server: LiveServer, images: Path, query: str, status: int, code: str
 ) -> None:
     image = (images / "cat.bmp").read_bytes()
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        sock.sendall(_post(f"/classify?{query}", len(image)))  # the body waits for "100 Continue"
-        head, body, _ = _response(sock)
+    with connect(server.port) as sock:
+        # the body waits for "100 Continue"
+        head, body, _ = exchange(sock, _post(f"/classify?{query}", len(image)))
         assert head.startswith(f"HTTP/1.1 {status}".encode()), head
         assert b"\r\nconnection: close" in head.lower()
         assert json.loads(body)["error"]["code"] == code
@@ -73,9 +57,8 @@ def test_an_unexpected_error_before_the_body_closes_the_connection() -> None:
     async def boom() -> None:
         raise RuntimeError("a bug, before the body was read")
 
-    with serving(app) as url, socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), 30) as sock:
-        sock.sendall(_post("/boom", 1000))  # the body waits for "100 Continue"
-        head, body, _ = _response(sock)
+    with serving(app) as url, connect(int(url.rsplit(":", 1)[1])) as sock:
+        head, body, _ = exchange(sock, _post("/boom", 1000))  # the body waits for "100 Continue"
         assert head.startswith(b"HTTP/1.1 500"), head
         assert b"\r\nconnection: close" in head.lower()
         assert json.loads(body)["error"]["code"] == "internal_error"
@@ -84,15 +67,13 @@ def test_an_unexpected_error_before_the_body_closes_the_connection() -> None:
 
 def test_a_body_that_was_asked_for_keeps_the_connection(server: LiveServer, images: Path) -> None:
     image = (images / "cat.bmp").read_bytes()
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+    with connect(server.port) as sock:
         rest = b""
         for _ in range(2):  # the same connection twice
             sock.sendall(_post("/classify?top_k=1", len(image)))
-            while b"\r\n\r\n" not in rest:
-                rest += sock.recv(65536)
+            rest = read_head(sock, rest)
             assert rest.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), rest
-            sock.sendall(image)
-            head, body, rest = _response(sock, rest.removeprefix(b"HTTP/1.1 100 Continue\r\n\r\n"))
+            head, body, rest = exchange(sock, image, rest.removeprefix(b"HTTP/1.1 100 Continue\r\n\r\n"))
             assert head.startswith(b"HTTP/1.1 200") and b"connection: close" not in head.lower()
             assert json.loads(body)["predictions"][0]["label"] == "Egyptian cat"
 
@@ -111,14 +92,13 @@ def test_an_answer_before_a_body_of_declared_length_keeps_the_connection(
     head = "POST /classify?{} HTTP/1.1\r\nHost: x\r\nContent-Type: image/bmp\r\n" + (
         f"Content-Length: {len(image)}\r\n\r\n"
     )
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        sock.sendall(head.format(query).encode() + image)
-        response_head, body, rest = _response(sock)
+    with connect(server.port) as sock:
+        response_head, body, rest = exchange(sock, head.format(query).encode() + image)
         assert response_head.startswith(f"HTTP/1.1 {status}".encode()), response_head
         assert b"connection: close" not in response_head.lower()
         assert json.loads(body)["error"]["code"] == code
-        sock.sendall(head.format("top_k=1").encode() + image)  # the same connection
-        response_head, body, _ = _response(sock, rest)
+        # the same connection
+        response_head, body, _ = exchange(sock, head.format("top_k=1").encode() + image, rest)
         assert response_head.startswith(b"HTTP/1.1 200"), response_head
         assert json.loads(body)["predictions"][0]["label"] == "Egyptian cat"
 
@@ -131,14 +111,13 @@ def test_a_body_just_over_the_limit_is_refused_and_read_so_the_connection_serves
     too_large = b"\xff" * (10 * 1024 * 1024 + 1)
     image = (images / "cat.bmp").read_bytes()
     head = "POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n"
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        sock.sendall(head.format(len(too_large)).encode() + too_large)
-        response_head, body, rest = _response(sock)
+    with connect(server.port) as sock:
+        response_head, body, rest = exchange(sock, head.format(len(too_large)).encode() + too_large)
         assert response_head.startswith(b"HTTP/1.1 413"), response_head
         assert b"connection: close" not in response_head.lower()
         assert json.loads(body)["error"]["code"] == "payload_too_large"
-        sock.sendall(head.format(len(image)).encode().replace(b"image/jpeg", b"image/bmp") + image)
-        response_head, body, _ = _response(sock, rest)
+        bmp = head.format(len(image)).encode().replace(b"image/jpeg", b"image/bmp") + image
+        response_head, body, _ = exchange(sock, bmp, rest)
         assert response_head.startswith(b"HTTP/1.1 200"), response_head
         assert json.loads(body)["predictions"][0]["label"] == "Egyptian cat"
 
@@ -147,10 +126,10 @@ def test_a_content_length_of_0_followed_by_whitespace_is_no_body(server: LiveSer
     """RFC 9112 5.1; httptools, the default parser, hands `0 ` on, which counted as a body: the answer
     before it closed the connection, and the upload's own check took it for a body of the wrong type
     (415) rather than none (422 missing_image). Sent by a socket: httpx refuses to send such a header."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+    with connect(server.port) as sock:
         for _ in range(2):  # the same connection twice
-            sock.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Length: 0 \t\r\n\r\n")
-            head, body, _ = _response(sock)
+            empty = b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Length: 0 \t\r\n\r\n"
+            head, body, _ = exchange(sock, empty)
             assert head.startswith(b"HTTP/1.1 422") and b"\r\nconnection: close" not in head.lower(), head
             assert json.loads(body)["error"]["code"] == "missing_image"
 
@@ -204,7 +183,7 @@ def test_an_answer_before_a_chunked_body_s_end_stops_reading_it(
         f"POST /classify?{query} HTTP/1.1\r\nHost: x\r\nContent-Type: image/bmp\r\n"
         "Transfer-Encoding: chunked\r\n\r\n"
     ).encode()
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+    with connect(server.port) as sock:
         reply, sent = _stream_until_closed(sock, head, most=5 * limit)
     assert sent < 5 * limit, f"the server read {sent} bytes of body after its answer"
     response_head, _, body = reply.partition(b"\r\n\r\n")

@@ -1,0 +1,42 @@
+"""HTTP/1.1 by hand on a socket to a server on loopback, for what httpx will not send (a header with
+whitespace after its value, `Expect: 100-continue`, a body left half sent) or hides (the connection's
+own headers, a second request on the same connection)."""
+
+from __future__ import annotations
+
+import socket
+
+from service.localserver import LOOPBACK
+
+
+def connect(port: int) -> socket.socket:
+    return socket.create_connection((LOOPBACK, port), timeout=30)
+
+
+def read_head(sock: socket.socket, buffered: bytes = b"") -> bytes:
+    """`buffered` and what follows it on the connection, up to the end of a response's head at least."""
+    data = buffered
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed before a response: {data!r}"
+        data += chunk
+    return data
+
+
+def response(sock: socket.socket, buffered: bytes = b"") -> tuple[bytes, bytes, bytes]:
+    """One response off the connection: (head, body, what came after it)."""
+    head, _, rest = read_head(sock, buffered).partition(b"\r\n\r\n")
+    fields = dict(line.split(b": ", 1) for line in head.lower().split(b"\r\n")[1:])
+    length = int(fields[b"content-length"])
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "closed in the middle of a body"
+        rest += chunk
+    return head, rest[:length], rest[length:]
+
+
+def exchange(sock: socket.socket, request: bytes, buffered: bytes = b"") -> tuple[bytes, bytes, bytes]:
+    """Sends `request` and reads one response: (head, body, what came after it). `buffered`: what the
+    connection sent after the previous response."""
+    sock.sendall(request)
+    return response(sock, buffered)
