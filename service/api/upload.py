@@ -12,6 +12,7 @@ from fastapi import Request
 from python_multipart.multipart import MAX_BOUNDARY_LENGTH, MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
+from service.api.headers import field as header_field
 from service.api.headers import has_a_body, list_header
 from service.errors import (
     ClientClosedRequest,
@@ -89,7 +90,7 @@ def _refuse_content_coding(request: Request) -> None:
 
 
 async def _read_body(request: Request, hard_limit: int, limit: int, timeout_s: float) -> bytes:
-    declared = request.headers.get("content-length")
+    declared = header_field(request.headers, "content-length")  # "20000000 " too, as has_a_body reads it
     if declared is not None and declared.isdigit() and int(declared) > hard_limit:
         raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
     chunks: list[bytes] = []
