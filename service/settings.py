@@ -144,6 +144,11 @@ class ServerSettings(BaseSettings):
     # an upload that stops arriving for this long gets 408 and its connection closed (nginx's
     # client_body_timeout, for a server reached without a proxy in front)
     receive_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    # uploads being read at once (service/api/upload_slots.py); more get 503 before their body is read.
+    # 32 x 10 MiB bounds what they hold to 320 MiB; a client has one upload in flight at a time, and the
+    # project's largest load (README's `make loadtest USERS=16`, `loadtest-ci`'s 2 x cores, the bench's
+    # 8 clients) has at most 16, so it never triggers there
+    max_uploads: Annotated[int, Field(ge=1)] = 32
     max_pixels: Annotated[int, Field(ge=1)] = 50_000_000
     # requests admitted (running + waiting for a core); more get 503 (so 0 would refuse every request)
     max_pending: Annotated[int, Field(ge=1)] = 32

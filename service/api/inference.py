@@ -90,7 +90,7 @@ async def infer(
     # before the upload, not only after it: a full server answers at once, and never asks for (with
     # `Expect: 100-continue`) or reads a body it would refuse (service/api/unread_body.py closes)
     state.pool.refuse_when_full()
-    with timer.stage("receive"):
+    with state.uploads.hold(), timer.stage("receive"):
         upload = await read_upload(request, state.settings.max_upload_bytes, state.settings.receive_timeout_s)
 
     def image_and_runner() -> tuple[bytes, Runner]:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from service.api.metrics import Metrics
+from service.api.upload_slots import UploadSlots
 from service.artifacts import ArtifactLayout
 from service.autotune import AutoChoice, tune
 from service.batching import MicroBatcher
@@ -35,6 +36,7 @@ class AppState:
     registry: RunnerRegistry
     pool: InferencePool
     metrics: Metrics
+    uploads: UploadSlots
     batcher: MicroBatcher | None = None
     default_settings: EngineSettings = field(default_factory=EngineSettings)  # set from settings in create()
     labels: dict[str, Labels] = field(default_factory=dict)
@@ -71,7 +73,8 @@ class AppState:
             observe = metrics.batch_size.observe
             batcher = MicroBatcher(pool, settings.batch_window_ms, settings.max_batch, observe)
         defaults = settings.default_engine_settings()
-        return cls(settings, layout, manifest, registry, pool, metrics, batcher, defaults)
+        uploads = UploadSlots(settings.max_uploads, pool.retry_after())  # the queue-full answer's wait
+        return cls(settings, layout, manifest, registry, pool, metrics, uploads, batcher, defaults)
 
     def labels_for(self, spec: ModelSpec) -> Labels:
         with self._lock:
