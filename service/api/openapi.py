@@ -1,7 +1,9 @@
 """The OpenAPI document says what the service really answers: every error has the JSON shape
 `ErrorResponse` (FastAPI would document its own validation-error shape for 422), routes with path
 parameters can answer 404, protected routes 401, and, when the server has an API key, declare the two
-ways to send it (Swagger UI's "Authorize" then sends it)."""
+ways to send it (Swagger UI's "Authorize" then sends it). The headers every answer carries, and a
+503's Retry-After, are declared here once for every route; a route declares its own (SERVER_TIMING,
+X_FACES) in its `responses`."""
 
 from __future__ import annotations
 
@@ -18,6 +20,27 @@ SECURITY_SCHEMES = {
     "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
     "Bearer": {"type": "http", "scheme": "bearer"},
 }
+
+
+def _header(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "string"}}
+
+
+# service/api/middleware.py adds them to every answer
+EVERY_ANSWER = {
+    "X-Request-ID": _header(
+        "the caller's X-Request-ID when it is a plain token of at most 64 characters, else a new one"
+    ),
+    "X-Served-By": _header("the replica that answered (MVA_REPLICA)"),
+}
+RETRY_AFTER = {"Retry-After": _header("seconds to wait before trying again")}
+SERVER_TIMING = {
+    "Server-Timing": _header(
+        "each stage the request went through and `total`, in ms (`receive;dur=0.41, decode;dur=1.2, ...`); "
+        "also on an error answered once the upload was being read"
+    )
+}
+X_FACES = {"X-Faces": _header("the number of faces drawn, with an annotated picture only")}
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -53,6 +76,9 @@ def install(app: FastAPI, protected_paths: set[str], *, api_key: bool) -> None:
                     responses.setdefault(
                         "401", _error("API key missing or wrong (only when MVA_API_KEY is set)")
                     )
+                for status, response in responses.items():
+                    headers = response.setdefault("headers", {})
+                    headers.update(EVERY_ANSWER | (RETRY_AFTER if status == "503" else {}))
         app.openapi_schema = schema
         return schema
 

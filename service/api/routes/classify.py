@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import Field
 
 from service.api.inference import infer, json_response, model_for, state_of
+from service.api.openapi import SERVER_TIMING
 from service.api.params import EngineQuery
 from service.api.query import openapi_parameters, parse_query
 from service.api.request_timing import finish_timing
@@ -51,7 +52,7 @@ class ClassifyQuery(EngineQuery):
 @router.post(
     "/classify",
     response_model=ClassifyResponse,
-    responses=ERRORS,
+    responses=ERRORS | {200: {"headers": SERVER_TIMING}},
     openapi_extra=IMAGE_BODY | {"parameters": openapi_parameters(ClassifyQuery)},
     summary="Classify an image with MobileNetV2 (ImageNet)",
     description=(

@@ -9,6 +9,7 @@ from service.annotate import annotate
 from service.api.accept import preferred
 from service.api.headers import list_header
 from service.api.inference import infer, json_response, model_for, state_of
+from service.api.openapi import SERVER_TIMING, X_FACES
 from service.api.params import EngineQuery
 from service.api.query import openapi_parameters, parse_query
 from service.api.request_timing import finish_timing
@@ -40,7 +41,8 @@ class DetectQuery(EngineQuery):
 @router.post(
     "/detect",
     response_model=DetectResponse,
-    responses=ERRORS | {200: {"content": {"image/png": {}, "image/jpeg": {}}}},
+    responses=ERRORS
+    | {200: {"content": {"image/png": {}, "image/jpeg": {}}, "headers": SERVER_TIMING | X_FACES}},
     openapi_extra=IMAGE_BODY | {"parameters": openapi_parameters(DetectQuery)},
     summary="Detect faces with BlazeFace",
     description=(
