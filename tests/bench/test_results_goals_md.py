@@ -86,10 +86,10 @@ def test_the_auto_goal_is_judged_on_the_side_by_side_timing_when_there_is_one(go
         return row
 
     goals["auto_vs_bench"] = with_now(1.02)
-    assert "**1.020x** side by side (in the bench: 10.655 vs 9.436 ms, 1.13x)" in auto_row()
+    assert "**1.02x** side by side (in the bench: 10.655 vs 9.436 ms, 1.13x)" in auto_row()
     assert auto_row().endswith("| met |")
     goals["auto_vs_bench"] = with_now(1.1004)
-    assert "**1.100x** side by side" in auto_row() and auto_row().endswith("| **missed** |")
+    assert "**1.1004x** side by side" in auto_row() and auto_row().endswith("| **missed** |")
     assert auto_block(goals).splitlines()[2] == (
         "| mobilenet_v2 | onnxruntime fp32 t2 | 10.655 | onnxruntime int8 t2 | 9.436 | 1.13x "
         f"| 8.8 / {8.8 / 1.1004} | 1.10x |"
@@ -98,7 +98,7 @@ def test_the_auto_goal_is_judged_on_the_side_by_side_timing_when_there_is_one(go
     goals["auto_vs_bench"] = {
         "mobilenet_v2": noisy | {"auto_p50_ms_in_bench": 9.436, "ratio": 1.0, "side_by_side": same}
     }
-    assert "**1.000x** side by side (the same configuration)" in auto_row()
+    assert "**1.00x** side by side (the same configuration)" in auto_row()
     assert "| the same configuration | 1.00x |" in auto_block(goals)
     # one model not timed now (bench-goals says why): that one is judged on the bench's cells
     untimed = noisy | {"ratio": 1.05, "side_by_side": {"note": "{...}: not_ready"}}
@@ -146,7 +146,7 @@ def test_figures_a_noisy_host_made_impossible_are_named_so_not_printed_as_negati
     pipeline["rps"], goals["http_overhead"]["http_over_asgi_app_ms"] = engine["rps"] * 0.8, 0.44
     text = goals_block(goals, None)
     assert "the in-process ceiling is" in text and "the remaining **0.44 ms**" in text
-    saturation["default_vs_engine"] = 0.95
+    saturation["default"]["rps"] = engine["rps"] * 0.95
     assert "**Where the CPU goes at saturation**" in goals_block(goals, None)
 
 
@@ -195,3 +195,39 @@ def test_the_p99_goal_is_missed_when_requests_failed_under_load(goals_out: Path)
     assert p99_row().endswith("= **1.50x** | met |")
     default["failures"] = {"503": 12}
     assert p99_row().endswith("= **1.50x** (12 failed: 12 x 503) | **missed** |")
+
+
+def test_a_ratio_that_rounds_onto_its_goal_is_judged_unrounded(goals_out: Path) -> None:
+    """goals.json rounds its ratios (default_vs_engine and the auto ratio to 3 decimals, p99_over_p50 to
+    2): each verdict comes from the measures themselves, and the figure shows as many decimals as it
+    takes not to read as the goal beside "missed"."""
+    goals = json.loads((goals_out / "goals.json").read_text())
+    saturation = goals["saturation"]
+    goals["loads"][saturation["best_engine"]]["rps"] = 1000.0
+    saturation["default"] |= {"rps": 899.6, "p50_ms": 10.0, "p99_ms": 30.04, "failures": {}}
+    saturation["default"]["p99_over_p50"], saturation["default_vs_engine"] = 3.0, 0.9  # as rounded
+    auto = {"engine": "onnxruntime", "precision": "int8", "kernels": None, "threads": 1}
+    measured = {
+        "auto": auto,
+        "best": "onnxruntime int8 t1",
+        "best_p50_ms": 1.0,
+        "auto_p50_ms_in_bench": 1.1004,
+    }
+    goals["auto_vs_bench"] = {"mobilenet_v2": measured | {"ratio": 1.1}}
+    text = goals_block(goals, None)
+
+    def row(start: str) -> str:
+        (found,) = [line for line in text.splitlines() if line.startswith(start)]
+        return found
+
+    assert row("| saturation throughput").endswith(" | **missed** |")
+    assert "**0.8996x**" in row("| saturation throughput")
+    assert "**Why saturation stays below 0.9x**" in text
+    assert row("| p99 at saturation").endswith("= **3.004x** | **missed** |")
+    assert row("| `preset=auto`").endswith("**1.1004x** | **missed** |")
+    saturation["default"] |= {"rps": 900.0, "p99_ms": 30.0}
+    goals["auto_vs_bench"]["mobilenet_v2"]["auto_p50_ms_in_bench"] = 1.1
+    text = goals_block(goals, None)
+    assert row("| saturation throughput").endswith(" | met |") and "**0.90x**" in text
+    assert row("| p99 at saturation").endswith("= **3.00x** | met |")
+    assert row("| `preset=auto`").endswith("**1.10x** | met |")
