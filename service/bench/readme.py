@@ -49,7 +49,7 @@ def _json(path: Path) -> Any:
 
 def _versioned(block: str, read: Callable[[Path], Any], path: Path) -> Any:
     """`read`'s document (bench.json, browser.json), or None when there is no such file; one of
-    another schema is refused, naming the block."""
+    another schema, or no JSON object, is refused, naming the block."""
     try:
         return read(path) if path.is_file() else None
     except OtherBenchSchema as exc:

@@ -90,7 +90,7 @@ def bench_browser(
         raise typer.Exit(2)
     try:
         lab = read_lab(LAB_JSON)
-    except OtherBenchSchema as exc:  # its rows may mean other things: the report goes without them
+    except OtherBenchSchema as exc:  # rows that may mean other things, or none (cut short): left out
         typer.echo(f"note: {exc}; the report leaves the lab's in-process figures out", err=True)
         lab = None
     out.mkdir(parents=True, exist_ok=True)

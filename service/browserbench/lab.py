@@ -13,7 +13,8 @@ LAB_JSON = PROJECT_ROOT / "artifacts" / "bench" / "bench.json"
 
 
 def read_lab(path: Path) -> dict[str, Any] | None:
-    """bench.json's document, None without the file; OtherBenchSchema for a file of another schema."""
+    """bench.json's document, None without the file; OtherBenchSchema for a file of another schema, or
+    one that is no JSON object (cut short)."""
     return read_bench_json(path) if path.is_file() else None
 
 

@@ -139,6 +139,21 @@ def test_a_bench_json_of_another_schema_is_refused_and_the_readme_is_left(lab: P
     assert readme.read_text() == (PROJECT_ROOT / "README.md").read_text()
 
 
+def test_a_bench_json_cut_short_is_refused_in_one_line_and_the_readme_is_left(tmp_path: Path) -> None:
+    """A truncated bench.json was a JSONDecodeError traceback: now exit 1 naming the file, as for a
+    bench.json of another schema."""
+    lab = tmp_path / "bench"
+    lab.mkdir()
+    (lab / "bench.json").write_text(f'{{"schema": {BENCH_SCHEMA}, "results": [{{"model": "mobil')
+    readme = tmp_path / "README.md"
+    shutil.copy(PROJECT_ROOT / "README.md", readme)
+    result = _bench_readme(lab, tmp_path, readme)
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert f"run: {lab / 'bench.json'} is not JSON (" in " ".join(result.output.split())
+    assert readme.read_text() == (PROJECT_ROOT / "README.md").read_text()
+
+
 def test_a_browser_json_of_another_schema_is_refused_and_the_readme_is_left(tmp_path: Path) -> None:
     """A bench-browser report from before browser.json had a schema (its round-trip "p99" of a few runs
     was their maximum) went into the README like a current one; now bench-readme names it. A report

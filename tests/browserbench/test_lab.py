@@ -35,3 +35,12 @@ def test_a_bench_json_of_another_schema_is_refused_by_name(tmp_path: Path) -> No
     path.write_text(json.dumps({"schema": BENCH_SCHEMA + 1, "results": []}))
     with pytest.raises(OtherBenchSchema, match=rf"has schema {BENCH_SCHEMA + 1}; this version reads schema"):
         read_lab(path)
+
+
+def test_a_bench_json_cut_short_is_refused_as_bench_browser_handles_another_schema(tmp_path: Path) -> None:
+    """bench-browser catches OtherBenchSchema and goes on without the lab's figures, with a note: a
+    truncated bench.json was a JSONDecodeError traceback instead."""
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps({"schema": BENCH_SCHEMA, "results": [_row("onnxruntime", 1, 5.5)]})[:-9])
+    with pytest.raises(OtherBenchSchema, match=r"bench\.json is not JSON \(.*\): rerun `make bench`$"):
+        read_lab(path)
