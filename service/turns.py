@@ -4,12 +4,22 @@ slower for 1 client, as large as a small change's effect)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 def rotated(items: Sequence[T], turn: int) -> list[T]:
     shift = turn % len(items) if items else 0
     return [*items[shift:], *items[:shift]]
+
+
+def in_turns(calls: Mapping[K, Callable[[], T]], rounds: int) -> dict[K, list[T]]:
+    """What each call returned, one result per turn, over `rounds` turns taken in `rotated` order."""
+    results: dict[K, list[T]] = {key: [] for key in calls}
+    for turn in range(rounds):
+        for key in rotated(list(calls), turn):
+            results[key].append(calls[key]())
+    return results

@@ -3,9 +3,10 @@ within a turn the configurations keep their cyclic order."""
 
 from __future__ import annotations
 
+from functools import partial
 from itertools import pairwise
 
-from service.turns import rotated
+from service.turns import in_turns, rotated
 
 
 def test_each_goes_first_once_and_the_cycle_is_kept() -> None:
@@ -18,3 +19,17 @@ def test_each_goes_first_once_and_the_cycle_is_kept() -> None:
         assert all(names.index(y) == (names.index(x) + 1) % 4 for x, y in pairwise(order))
     assert rotated(names, 5) == rotated(names, 1)
     assert rotated([], 3) == []
+
+
+def test_calls_in_turns_go_first_in_turn_and_keep_their_results_apart() -> None:
+    """bench-goals' engine figures (int8 weights, batching) timed their configurations in one fixed order:
+    in_turns, which they use now, rotates it each turn as the other measures do."""
+    order: list[str] = []
+
+    def call(name: str) -> str:
+        order.append(name)
+        return f"{name}{len(order)}"
+
+    results = in_turns({name: partial(call, name) for name in ("a", "b", "c")}, rounds=3)
+    assert order == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert results == {"a": ["a1", "a6", "a8"], "b": ["b2", "b4", "b9"], "c": ["c3", "c5", "c7"]}

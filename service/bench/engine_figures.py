@@ -3,6 +3,7 @@ at best (per-image engine time at batch 1/2/4/8)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from statistics import median
 
@@ -14,6 +15,7 @@ from service.imaging.decode import decode_image
 from service.imaging.preprocess import preprocess
 from service.manifest import Manifest
 from service.settings import CPU_COUNT, ServerSettings
+from service.turns import in_turns
 
 MODEL = "mobilenet_v2"
 
@@ -31,14 +33,19 @@ def int8_weights(layout: ArtifactLayout, manifest: Manifest, image: bytes, round
     if vnni:
         paths["int8-signed.onnx"] = layout.onnx_signed_int8(MODEL)
     runners = {name: OnnxRuntimeRunner(path, spec.input, "int8", 1) for name, path in paths.items()}
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(rounds):
-        for name, runner in runners.items():
-            runner.run(pixels)
-            times[name] += [time_call(partial(runner.run, pixels)) for _ in range(40)]
-    p50 = {name: round(median(t), 3) for name, t in times.items()}
+
+    def block(runner: OnnxRuntimeRunner) -> list[float]:
+        runner.run(pixels)  # the other file ran last: its caches, not this one's
+        return [time_call(partial(runner.run, pixels)) for _ in range(40)]
+
+    blocks = in_turns({name: partial(block, runner) for name, runner in runners.items()}, rounds)
+    p50 = {name: round(median(t for run in runs for t in run), 3) for name, runs in blocks.items()}
     speedup = round(p50["int8.onnx"] / p50["int8-signed.onnx"], 2) if vnni else None
     return {"vnni": vnni, "p50_ms": p50, "signed_speedup": speedup}
+
+
+def _per_image_ms(run_batch: Callable[[], object], batch: int) -> float:
+    return time_call(run_batch) / batch
 
 
 def batching_potential(layout: ArtifactLayout, rounds: int = 15) -> dict:
@@ -61,12 +68,12 @@ def batching_potential(layout: ArtifactLayout, rounds: int = 15) -> dict:
         name = session.get_inputs()[0].name
         rng = np.random.default_rng(0)
         inputs = {b: rng.random((b, 224, 224, 3), dtype=np.float32) for b in (1, 2, 4, 8)}
-        per_image: dict[int, list[float]] = {b: [] for b in inputs}
         for _ in range(3):
             for x in inputs.values():
                 session.run(None, {name: x})
-        for _ in range(rounds):
-            for b, x in inputs.items():
-                per_image[b].append(time_call(partial(session.run, None, {name: x})) / b)
+        per_image = in_turns(
+            {b: partial(_per_image_ms, partial(session.run, None, {name: x}), b) for b, x in inputs.items()},
+            rounds,
+        )
         result[f"threads={threads}"] = {f"batch={b}": round(median(v), 3) for b, v in per_image.items()}
     return {"file": path.name, "per_image_ms": result}
