@@ -7,7 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from service.bench.results_goals_md import NO_BENCH, auto_block, batching_server_block, goals_block
+from service.bench.results_goals_md import (
+    NO_BENCH,
+    auto_block,
+    batching_server_block,
+    goals_block,
+    grid_block,
+)
 from service.bench.results_md import Doc
 
 
@@ -231,3 +237,12 @@ def test_a_ratio_that_rounds_onto_its_goal_is_judged_unrounded(goals_out: Path) 
     assert row("| saturation throughput").endswith(" | met |") and "**0.90x**" in text
     assert row("| p99 at saturation").endswith("= **3.00x** | met |")
     assert row("| `preset=auto`").endswith("**1.10x** | met |")
+
+
+def test_rss_figures_are_labelled_mib_as_they_are_measured(goals_out: Path) -> None:
+    """tree_rss_mb divides bytes by 2**20: the tables said MB of those MiB."""
+    goals = json.loads((goals_out / "goals.json").read_text())
+    (row,) = [line for line in goals_block(goals, None).splitlines() if "| RSS of" in line]
+    assert "| <= 300 MiB, flat over " in row and "MiB** max; " in row
+    assert " MB" not in row
+    assert "| RSS MiB after |" in grid_block(goals).splitlines()[0]
