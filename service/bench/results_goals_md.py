@@ -15,6 +15,9 @@ NO_BENCH = "not compared: bench-goals found no bench.json beside it (run `make b
 # the latency lab's goals (issue 3), as the table states and judges them
 OVERHEAD_GOAL_MS, SATURATION_GOAL, P99_GOAL, DECODE_GOAL_MS, AUTO_GOAL = 1.0, 0.9, 3, 3, 1.1
 RSS_GOAL_MIB = 300  # in MiB as measured (bytes / 2**20): stricter than 300 MB
+# "flat": RSS grew less than this from the sample after the first step (the warm-up) to the last; the
+# README's Goals section says so (tests/bench/test_results_goals_md.py holds it to this)
+RSS_FLAT_GROWTH_MIB = 10
 
 
 def goals_block(goals: Doc, compare: Doc | None) -> str:
@@ -30,7 +33,11 @@ def _goal_rows(goals: Doc, compare: Doc | None) -> list[str]:
     rss_at = dict(rss["rss_mb"])
     first_step = rss["rss_mb"][1][0]
     # flat over the requests only if they were served: refused ones (401, 503) allocate next to nothing
-    rss_met = rss["max_mb"] <= RSS_GOAL_MIB and rss["growth_after_first_step_mb"] < 10 and rss["failed"] == 0
+    rss_met = (
+        rss["max_mb"] <= RSS_GOAL_MIB
+        and rss["growth_after_first_step_mb"] < RSS_FLAT_GROWTH_MIB
+        and rss["failed"] == 0
+    )
     # overhead_ms is a difference of figures to the microsecond, rounded to the microsecond: exact
     overhead_met = _verdict(h["overhead_ms"] <= OVERHEAD_GOAL_MS)
     saturation = _default_vs_engine(goals)

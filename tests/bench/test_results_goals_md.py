@@ -9,12 +9,14 @@ from pathlib import Path
 
 from service.bench.results_goals_md import (
     NO_BENCH,
+    RSS_FLAT_GROWTH_MIB,
     auto_block,
     batching_server_block,
     goals_block,
     grid_block,
 )
 from service.bench.results_md import Doc
+from tests.readme import section
 
 
 def test_batching_block_puts_the_thread_counts_side_by_side() -> None:
@@ -246,3 +248,19 @@ def test_rss_figures_are_labelled_mib_as_they_are_measured(goals_out: Path) -> N
     assert "| <= 300 MiB, flat over " in row and "MiB** max; " in row
     assert " MB" not in row
     assert "| RSS MiB after |" in grid_block(goals).splitlines()[0]
+
+
+def test_the_readme_states_the_flat_rss_rule_the_verdict_applies(goals_out: Path) -> None:
+    """The RSS goal says "flat": the README's Goals section says what that is, with the verdict's number,
+    which holds between the two and misses from it on."""
+    said = " ".join(section("### Goals (same run)").split())
+    assert f"counts as flat when it grows by less than {RSS_FLAT_GROWTH_MIB} MiB" in said
+    goals = json.loads((goals_out / "goals.json").read_text())
+    goals["rss"] |= {"max_mb": 100.0, "failed": 0}
+
+    def verdict(growth: float) -> str:
+        goals["rss"]["growth_after_first_step_mb"] = growth
+        (row,) = [line for line in goals_block(goals, None).splitlines() if "| RSS of" in line]
+        return row.rsplit("|", 2)[1].strip()
+
+    assert verdict(RSS_FLAT_GROWTH_MIB - 0.1) == "met" and verdict(RSS_FLAT_GROWTH_MIB) == "**missed**"
