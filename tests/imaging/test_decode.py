@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import simplejpeg
-from PIL import Image, PngImagePlugin
+from PIL import Image, PngImagePlugin, TiffImagePlugin
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
 from service.imaging.decode import MAX_JPEG_SCANS, decode_image
@@ -144,7 +144,7 @@ def test_a_png_orientation_after_its_pixels_is_not_applied() -> None:
     assert np.array_equal(decoded.pixels, np.asarray(stored))
 
 
-@pytest.mark.parametrize("where", ["JPEG XMP", "PNG XMP", "PNG raw profile"])
+@pytest.mark.parametrize("where", ["JPEG XMP", "JPEG XMP, EXIF without one", "PNG XMP", "PNG raw profile"])
 def test_an_orientation_outside_the_exif_block_is_not_applied(where: str) -> None:
     """Chromium applies the EXIF block's tag only (checked with Debian's chromium: an <img> and
     createImageBitmap keep these pictures as stored); Pillow's getexif() also takes an XMP
@@ -152,8 +152,13 @@ def test_an_orientation_outside_the_exif_block_is_not_applied(where: str) -> Non
     stored = asymmetric()
     turned = Image.Exif()
     turned[0x0112] = 6
+    no_orientation = Image.Exif()
+    no_orientation[0x010F] = "a camera"  # Make
     data = {
         "JPEG XMP": lambda: encoded(stored, "JPEG", xmp=XMP_TURNED, quality=95),
+        "JPEG XMP, EXIF without one": lambda: encoded(
+            stored, "JPEG", xmp=XMP_TURNED, exif=no_orientation, quality=95
+        ),
         "PNG XMP": lambda: encoded(
             stored, "PNG", pnginfo=_png_text("XML:com.adobe.xmp", XMP_TURNED.decode())
         ),
@@ -163,6 +168,29 @@ def test_an_orientation_outside_the_exif_block_is_not_applied(where: str) -> Non
     }[where]()
     decoded = decode_image(data, LIMIT)
     assert (decoded.width, decoded.height) == stored.size
+
+
+@pytest.mark.parametrize("resolution", [{}, {"dpi": (300, 300)}])
+def test_a_jpegs_exif_block_is_parsed_once(
+    resolution: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pillow's JPEG reader parses the EXIF block on opening when the JFIF header gives no resolution
+    (`dpi`); the orientation was read from a second parse of the same block, 15-100 us a request. The
+    real parser runs, counted."""
+    parses: list[TiffImagePlugin.ImageFileDirectory_v2] = []
+    parse = TiffImagePlugin.ImageFileDirectory_v2.load
+
+    def counted(directory: TiffImagePlugin.ImageFileDirectory_v2, fp: io.BytesIO) -> None:
+        parses.append(directory)
+        parse(directory, fp)
+
+    turned = Image.Exif()
+    turned[0x0112] = 6
+    data = encoded(asymmetric(64, 32), "JPEG", exif=turned, **resolution)
+    monkeypatch.setattr(TiffImagePlugin.ImageFileDirectory_v2, "load", counted)
+    decoded = decode_image(data, LIMIT)
+    assert (decoded.width, decoded.height) == (32, 64)  # turned
+    assert len(parses) == 1
 
 
 def test_a_damaged_jpeg_that_pillow_shows_still_decodes() -> None:
