@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import simplejpeg
-from PIL import Image, ImageFile, TiffImagePlugin, UnidentifiedImageError
+from PIL import AvifImagePlugin, Image, ImageFile, TiffImagePlugin, UnidentifiedImageError
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
 
@@ -25,6 +25,9 @@ Image.core.set_blocks_max(16)
 # The pixel limit is the service's own (max_pixels, checked from the header below); Pillow's built-in
 # one (89 M pixels) would cap MVA_MAX_PIXELS and answer with its own figure.
 Image.MAX_IMAGE_PIXELS = None
+# Decoding runs inside an inference worker that holds its cores (as OpenCV does in preprocess.py): an
+# AVIF's decoder (libavif, dav1d) would start a thread per core the process may run on.
+AvifImagePlugin.DEFAULT_MAX_THREADS = 1
 
 # What browsers, phones and cameras write. Pillow reads some forty more formats, several rare and less
 # hardened: fuzzing found DDS, BLP and SPIDER files that raised unexpected errors, and an ICO whose

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import io
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -439,6 +442,45 @@ def test_formats_outside_the_accepted_list_are_415() -> None:
     for fmt in ("ICO", "PPM", "TGA", "PCX", "DDS"):
         with pytest.raises(UnsupportedMediaType, match="JPEG, PNG, GIF, WEBP, BMP, TIFF, AVIF"):
             decode_image(encoded(picture, fmt), LIMIT)
+
+
+def test_an_avif_is_decoded_on_the_calling_thread_alone() -> None:
+    """Decoding runs in an inference worker that holds its cores; Pillow's AVIF decoder started a dav1d
+    thread per core for each picture (two here, as many as the process may run on)."""
+    data = encoded(
+        Image.fromarray(np.random.default_rng(5).integers(0, 256, (512, 512, 3), np.uint8)), "AVIF"
+    )
+    with threads_seen() as seen:
+        assert decode_image(data, LIMIT).pixels.shape == (512, 512, 3)
+    assert seen  # the watch ran while the picture decoded
+    assert not {name for names in seen for name in names if name.startswith("dav1d")}
+
+
+@contextmanager
+def threads_seen() -> Iterator[list[list[str]]]:
+    """The names of this process's threads (native ones too, from /proc), read over and over while the
+    block runs: a decoder's threads live as long as its decode."""
+    seen: list[list[str]] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            seen.append([name for task in Path("/proc/self/task").iterdir() if (name := _thread_name(task))])
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        watcher.join()
+
+
+def _thread_name(task: Path) -> str:
+    try:
+        return (task / "comm").read_text().strip()
+    except OSError:  # the thread ended since its folder was listed
+        return ""
 
 
 def test_a_damaged_avif_is_corrupt() -> None:
