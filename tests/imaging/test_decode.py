@@ -114,6 +114,32 @@ def test_exif_that_cannot_be_read_leaves_the_picture_as_stored(fmt: str, damage:
     )
 
 
+# The TIFF header of a big-endian EXIF block (Pillow writes EXIF so) after its "Exif\0\0" prefix, and
+# damage to it: libavif refuses an EXIF item that holds no TIFF header; with a wrong prefix libavif
+# finds the header and Pillow's parser refuses the block.
+AVIF_EXIF = b"Exif\x00\x00MM\x00*"
+AVIF_EXIF_DAMAGE = {"libavif": b"Exif\x00\x00\x01\x02\x03\x04", "Pillow": b"Exig\x00\x00MM\x00*"}
+
+
+@pytest.mark.parametrize("refused_by", sorted(AVIF_EXIF_DAMAGE))
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_an_avifs_exif_that_cannot_be_read_is_ignored(refused_by: str, orientation: int) -> None:
+    """As a browser ignores it, and decode_image a PNG's or JPEG's: the AVIF was refused as corrupt.
+    Pillow writes an orientation as the container's rotation and mirror (irot, imir), which browsers
+    apply whatever the EXIF; they still turn the picture."""
+    upright = asymmetric()
+    fix = ORIENTATIONS[orientation]
+    stored = upright if fix is None else upright.transpose(_inverse(fix))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "a camera"  # Make: the EXIF block stays when the orientation goes to irot
+    data = encoded(stored, "AVIF", exif=exif, quality=100)
+    assert data.count(AVIF_EXIF) == 1
+    decoded = decode_image(data.replace(AVIF_EXIF, AVIF_EXIF_DAMAGE[refused_by]), LIMIT)
+    assert (decoded.width, decoded.height) == upright.size
+    assert np.array_equal(decoded.pixels, decode_image(data, LIMIT).pixels)
+
+
 XMP_TURNED = (
     b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
     b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/>'

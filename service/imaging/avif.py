@@ -1,0 +1,54 @@
+"""An AVIF's EXIF items, found in its ISOBMFF boxes (ISO/IEC 14496-12, and 23008-12 for the items):
+the meta box lists each item in an infe entry of its iinf box, with the item's type."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+
+# What an item that no reader knows is named: readers skip items of types they do not read.
+_UNKNOWN_ITEM_TYPE = b"xxxx"
+
+
+def without_exif(data: bytes | memoryview) -> bytes | None:
+    """`data` with its EXIF items renamed to a type no reader reads, so that the picture opens without
+    them; None if `data` names no EXIF item (or is no AVIF)."""
+    renamed = bytearray(data)
+    found = False
+    for start in _exif_item_types(renamed):
+        renamed[start : start + 4] = _UNKNOWN_ITEM_TYPE
+        found = True
+    return bytes(renamed) if found else None
+
+
+def _exif_item_types(data: bytearray) -> Iterator[int]:
+    """Where the type of each EXIF item is written."""
+    for meta_start, meta_end in _boxes(data, b"meta", 0, len(data)):
+        for start, end in _boxes(data, b"iinf", meta_start + 4, meta_end):  # past meta's version, flags
+            entry_count_size = 2 if data[start] == 0 else 4  # by iinf's version
+            for entry, entry_end in _boxes(data, b"infe", start + 4 + entry_count_size, end):
+                version = data[entry]
+                # past version, flags, item ID and protection index; no item type before version 2
+                item_type = entry + 4 + (2 if version == 2 else 4) + 2
+                if version >= 2 and data[item_type : min(item_type + 4, entry_end)] == b"Exif":
+                    yield item_type
+
+
+def _boxes(data: bytearray, kind: bytes, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """Where the content of each box of type `kind` in data[start:end] begins and ends; a box that
+    claims more than is there ends the walk."""
+    while start + 8 <= end:
+        size, box_kind = struct.unpack_from(">I4s", data, start)
+        content = start + 8
+        if size == 1:  # a 64-bit size follows the type
+            if content + 8 > end:
+                return
+            (size,) = struct.unpack_from(">Q", data, content)
+            content += 8
+        elif size == 0:  # to the end
+            size = end - start
+        if size < content - start or start + size > end:
+            return
+        if box_kind == kind:
+            yield content, start + size
+        start += size
