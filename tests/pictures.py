@@ -76,12 +76,33 @@ def grey_png(values: np.ndarray, bit_depth: int, transparent: int) -> bytes:
             np.packbits(np.unpackbits(row.astype(np.uint8)[:, None], axis=1)[:, -bit_depth:]).tobytes()
             for row in values
         ]
-    header = struct.pack(">IIBBBBB", width, height, bit_depth, 0, 0, 0, 0)
+    return _keyed_png(
+        width, height, bit_depth, 0, struct.pack(">H", transparent), [b"\x00" + row for row in rows]
+    )
+
+
+def rgb16_png(values: np.ndarray, transparent: tuple[int, int, int]) -> bytes:
+    """A 16-bit RGB PNG of `values` ([H, W, 3] ints below 65536), which Pillow does not write, with a
+    tRNS chunk naming `transparent` as its transparent colour. Its rows are filtered by Sub (each byte
+    less the one a pixel, 6 bytes, before it), which a reader undoes with the right pixel size only."""
+    height, width, _ = values.shape
+    samples = values.astype(">u2").reshape(height, width * 3).view(np.uint8)
+    sub = samples.copy()
+    sub[:, 6:] -= samples[:, :-6]  # modulo 256
+    rows = [b"\x01" + row.tobytes() for row in sub]
+    return _keyed_png(width, height, 16, 2, struct.pack(">3H", *transparent), rows)
+
+
+def _keyed_png(
+    width: int, height: int, bit_depth: int, colour_type: int, trns: bytes, rows: list[bytes]
+) -> bytes:
+    """A PNG of filtered `rows` (each its filter type byte, then the row) with the tRNS chunk `trns`."""
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
         + png_chunk(b"IHDR", header)
-        + png_chunk(b"tRNS", struct.pack(">H", transparent))
-        + png_chunk(b"IDAT", zlib.compress(b"".join(b"\x00" + row for row in rows)))  # filter 0 per row
+        + png_chunk(b"tRNS", trns)
+        + png_chunk(b"IDAT", zlib.compress(b"".join(rows)))
         + png_chunk(b"IEND", b"")
     )
 

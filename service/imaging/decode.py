@@ -81,6 +81,10 @@ _UPRIGHT_WHEN_READ = {"TIFF"}
 _ORIENTATION_IGNORED = {"WEBP"}
 # Pillow's raw modes of the PNG greyscale depths under 8 bits it stores as mode L (1-bit is mode "1").
 _GREY_BITS = {"L;2": 2, "L;4": 4}
+# Pillow's raw mode of a 16-bit RGB PNG, which it stores as 8-bit RGB: each sample's high byte. The
+# same samples read as little-endian ones give each one's low byte.
+_RGB_HIGH_BYTES = "RGB;16B"
+_RGB_LOW_BYTES = "RGB;16L"
 # JPEG modes libjpeg-turbo converts to RGB itself (YCbCr, RGB, greyscale); CMYK/YCCK go through Pillow.
 _TURBO_MODES = {"RGB", "L"}
 # EXIF orientation -> the view of the stored pixels that stands the picture up.
@@ -176,7 +180,7 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
             if want_w:
                 # the same DCT scaling through Pillow; "RGB" lets libjpeg convert YCbCr itself
                 image.draft("RGB" if image.mode != "CMYK" else None, (want_w, want_h))
-            pixels = _pillow_pixels(image)
+            pixels = _pillow_pixels(image, data)
     except _DECODE_ERRORS as exc:
         raise CorruptImage(f"the {fmt} image could not be decoded: {exc}") from exc
     scale = dct_scale(width, height, pixels.shape[1], pixels.shape[0])
@@ -267,13 +271,41 @@ def _scale_grey_key(image: ImageFile.ImageFile) -> None:
         image.info["transparency"] = key * 255 // ((1 << bits) - 1)
 
 
-def _pillow_pixels(image: Image.Image) -> np.ndarray:
+def _pillow_pixels(image: ImageFile.ImageFile, data: bytes | memoryview) -> np.ndarray:
     # first frame of an animation; an APNG's default image outside its animation (frame 0 in Pillow) is
     # only the fallback for viewers without APNG: browsers show the animation's first frame
     fallback = image.format == "PNG" and image.info.get("default_image") and getattr(image, "n_frames", 1) > 1
     image.seek(1 if fallback else 0)
+    low_bytes = _sixteen_bit_rgb_low_bytes(image, data)
     image.load()
+    if low_bytes is not None:
+        return _wide_key_black(np.asarray(image), low_bytes, image.info.pop("transparency"))
     return _outside_the_first_gif_frame_black(image, _rgb_pixels(image))
+
+
+def _sixteen_bit_rgb_low_bytes(image: ImageFile.ImageFile, data: bytes | memoryview) -> np.ndarray | None:
+    """The low bytes of a 16-bit RGB PNG's samples, if it names a transparent colour (tRNS); None for
+    any other picture. Pillow has no 16-bit RGB mode and keeps each sample's high byte: the 16-bit key
+    matched none of them, or, under 256, other colours. The same tile decoded again as little-endian
+    samples keeps each one's second byte, its low one, through the same PNG filters. Called before
+    `load()`, which empties the tile list; an APNG's later frames are drawn over earlier ones, so only
+    frame 0 is read again."""
+    key = image.info.get("transparency")
+    raw_modes = [tile.args for tile in image.tile]
+    if image.format != "PNG" or not isinstance(key, tuple) or raw_modes != [_RGB_HIGH_BYTES] or image.tell():
+        return None
+    low = Image.open(io.BytesIO(data), formats=["PNG"])
+    low.tile = [tile._replace(args=_RGB_LOW_BYTES) for tile in low.tile]
+    low.load()
+    return np.asarray(low)
+
+
+def _wide_key_black(high: np.ndarray, low: np.ndarray, key: tuple[int, int, int]) -> np.ndarray:
+    """The pixels with those of the 16-bit colour `key` black, compared at 16 bits as libpng does."""
+    keyed = ((high.astype(np.uint16) << 8 | low) == key).all(axis=2)
+    pixels = high.copy()
+    pixels[keyed] = 0
+    return pixels
 
 
 def _outside_the_first_gif_frame_black(image: Image.Image, pixels: np.ndarray) -> np.ndarray:

@@ -13,7 +13,15 @@ from PIL import Image, PngImagePlugin, TiffImagePlugin
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
 from service.imaging.decode import MAX_JPEG_SCANS, decode_image
-from tests.pictures import encoded, gif_with_frame_at, grey_png, png_chunk, tiled_tiff, with_repeated_scan
+from tests.pictures import (
+    encoded,
+    gif_with_frame_at,
+    grey_png,
+    png_chunk,
+    rgb16_png,
+    tiled_tiff,
+    with_repeated_scan,
+)
 
 LIMIT = 50_000_000
 
@@ -303,6 +311,21 @@ def test_a_greyscale_pngs_transparent_grey_reads_as_black_at_every_bit_depth(bit
     key = (top + 1) // 2  # a mid grey: 170 at 2 bits, 128 at 16
     pixels = decode_image(grey_png(np.array([[key, top, 0, key]]), bit_depth, transparent=key), LIMIT).pixels
     assert pixels[0, :, 0].tolist() == [0, 255, 0, 0]
+
+
+@pytest.mark.parametrize("key", [(0x1234, 0x5678, 0x9ABC), (0x12, 0x56, 0x9A)])
+def test_a_sixteen_bit_rgb_pngs_transparent_colour_reads_as_black(key: tuple[int, int, int]) -> None:
+    """Compared at 16 bits, as libpng does: Pillow keeps each sample's high byte, and the key matched none
+    of those, or under 256 (a dark colour) all that share its high bytes."""
+    values = np.array(
+        [
+            [key, (0x1234, 0x5678, 0x9ABC), (0x12, 0x56, 0x9A)],
+            [(0x1299, 0x5678, 0x9ABC), (0x1234, 0x5678, 0x9A00), (0xFFFF, 0x8040, 0)],
+        ]
+    )
+    pixels = decode_image(rgb16_png(values, transparent=key), LIMIT).pixels
+    expected = np.where((values == key).all(axis=2)[:, :, None], 0, values >> 8)
+    assert np.array_equal(pixels, expected)
 
 
 def test_sixteen_bit_png_keeps_the_top_eight_bits() -> None:
