@@ -12,7 +12,8 @@ import simplejpeg
 from PIL import Image, PngImagePlugin, TiffImagePlugin
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
-from service.imaging.decode import MAX_JPEG_SCANS, decode_image
+from service.imaging.decode import MAX_JPEG_HEADER_STEPS, MAX_JPEG_SCANS, decode_image
+from service.imaging.jpeg_header import header_steps
 from tests.pictures import (
     encoded,
     gif_with_frame_at,
@@ -481,6 +482,20 @@ def test_a_progressive_jpeg_with_too_many_scans_is_refused_before_decoding() -> 
     assert decode_image(with_repeated_scan(progressive, 10), LIMIT).pixels.shape == (64, 64, 3)
     with pytest.raises(CorruptImage, match=f"at most {MAX_JPEG_SCANS} are read"):
         decode_image(with_repeated_scan(progressive, MAX_JPEG_SCANS), LIMIT)
+
+
+@pytest.mark.parametrize("filler", [b"\xff\xfe\x00\x02", b"\xff\xe1\x00\x02", b"\xff\xd0", b"\xff", b"\x00"])
+def test_a_jpeg_header_of_too_many_steps_is_refused_before_pillow_reads_it(filler: bytes) -> None:
+    """Pillow walks a JPEG's header in Python, a marker or a stray byte at a time: 10 MB of empty comment
+    or APP1 segments, restart markers, fill or stray bytes held a core 5-10 s (and 331 MB). As many as
+    the limit still decode, as libjpeg and browsers do."""
+    data = encoded(asymmetric(64, 64), "JPEG")
+    steps = header_steps(data, MAX_JPEG_HEADER_STEPS)
+    after_app0 = 4 + int.from_bytes(data[4:6], "big")
+    limit = data[:after_app0] + filler * (MAX_JPEG_HEADER_STEPS - steps)
+    assert decode_image(limit + data[after_app0:], LIMIT).pixels.shape == (64, 64, 3)
+    with pytest.raises(CorruptImage, match=f"more than {MAX_JPEG_HEADER_STEPS} markers and stray bytes"):
+        decode_image(limit + filler + data[after_app0:], LIMIT)
 
 
 def test_formats_outside_the_accepted_list_are_415() -> None:

@@ -1,0 +1,34 @@
+"""How many steps a JPEG's header takes Pillow's reader, which walks it in Python up to the first scan:
+one a marker, and one each stray byte between markers (libjpeg skips those with a warning). 10 MB of
+empty APP1 segments held a core 9.5 s and 331 MB (each kept in the image's `applist`), of stray bytes
+about as long; encoders write a few dozen markers and no stray bytes."""
+
+from __future__ import annotations
+
+import re
+
+# The next marker: 0xFF and any fill bytes (0xFF), then its code (neither 0x00, a stuffed 0xFF, nor
+# 0xFF). Written so, not `\xff+`, it begins with a literal byte, which re finds 10x faster.
+_MARKER = re.compile(rb"\xff\xff*[^\x00\xff]")
+_START_OF_SCAN = 0xDA
+# Codes that Pillow reads with no length and segment after them: JPG, RST0..7, SOI, EOI, JPG0..13.
+_STANDALONE = {0xC8, *range(0xD0, 0xDA), *range(0xF0, 0xFE)}
+
+
+def header_steps(data: bytes | memoryview, most: int) -> int:
+    """The steps before the first start of scan (or the end), counted up to `most` + 1 at most: the
+    walk stops there, so a header of millions of segments costs no more to count than `most`."""
+    steps = 0
+    at = 2  # past the start of image
+    while steps <= most:
+        marker = _MARKER.search(data, at)
+        if marker is None:
+            return steps + len(data) - at
+        steps += 1 + (marker.start() - at) + (marker.end() - marker.start() - 2)  # stray and fill bytes
+        code = data[marker.end() - 1]
+        if code == _START_OF_SCAN:
+            break
+        at = marker.end()
+        if code not in _STANDALONE:
+            at += int.from_bytes(data[at : at + 2], "big")  # the length counts its own two bytes
+    return steps
