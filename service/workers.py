@@ -1,8 +1,9 @@
 """What several worker processes (`serve --workers N`) share: a folder for the run, made by `serve`
 before uvicorn starts them, holding prometheus_client's multiprocess files (service/api/metrics.py),
-one file per warmed-up process and, once the supervisor got SIGTERM, a `draining` file, so that
-/readyz answers for the whole server, not only for the process the probe happened to reach; and
-preset=auto's measurements, made once for all of them (service/shared_auto.py)."""
+one file per warmed-up process (named by its ProcessIdentity: service/processes.py) and, once the
+supervisor got SIGTERM, a `draining` file, so that /readyz answers for the whole server, not only for
+the process the probe happened to reach; and preset=auto's measurements, made once for all of them
+(service/shared_auto.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from service.api.metrics import MULTIPROC_DIR
-from service.processes import serving
+from service.processes import ProcessIdentity, own_identity, serving
 from service.settings import InvalidServerSettings
 from service.shared_auto import AUTO_DIR, RECORD_SUFFIX
 
@@ -98,15 +99,18 @@ class Siblings:
         return drain_marker(self.ready_dir.parent).exists()
 
     def mark_ready(self) -> None:
-        (self.ready_dir / str(os.getpid())).touch()
+        (self.ready_dir / own_identity().name).touch()
 
     def mark_gone(self) -> None:
-        (self.ready_dir / str(os.getpid())).unlink(missing_ok=True)
+        (self.ready_dir / own_identity().name).unlink(missing_ok=True)
+
+    def marked_ready(self) -> list[ProcessIdentity]:
+        """The processes whose ready files are there, gone ones too."""
+        named = (ProcessIdentity.from_name(entry.name) for entry in self.ready_dir.iterdir())
+        return [process for process in named if process is not None]
 
     def waiting_for(self) -> int:
         """How many processes have yet to warm up. A file whose process is gone (killed before it could
-        take its file away; uvicorn starts a new one) does not count."""
-        ready = sum(
-            1 for entry in self.ready_dir.iterdir() if entry.name.isdigit() and serving(int(entry.name))
-        )
+        take its file away; uvicorn starts a new one) does not count, nor once its pid is another's."""
+        ready = sum(1 for process in self.marked_ready() if serving(process))
         return max(0, self.expected - ready)

@@ -1,5 +1,5 @@
 """service/processes.py: a live process serves; one killed but not yet reaped (a zombie) does not, nor
-one that is gone."""
+one that is gone, nor one whose pid the kernel has given to a later process (its start time differs)."""
 
 from __future__ import annotations
 
@@ -10,20 +10,58 @@ import sys
 import time
 from pathlib import Path
 
-from service.processes import serving
+from service.processes import ProcessIdentity, identity_of, own_identity, serving
+
+
+def _sleeper() -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+
+def _recorded(pid: int) -> ProcessIdentity:
+    """`pid`'s identity as a worker records it in its files while it runs."""
+    identity = identity_of(pid)
+    assert identity is not None and identity.started is not None  # Linux: /proc has the start time
+    return identity
 
 
 def test_a_zombie_and_a_reaped_process_do_not_serve_a_live_one_does() -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    child = _sleeper()
     try:
-        assert serving(os.getpid()) and serving(child.pid)
+        recorded = _recorded(child.pid)
+        assert serving(own_identity()) and serving(recorded)
         os.kill(child.pid, signal.SIGKILL)
         # not reaped yet: it exists (the signal check alone would say alive) in state Z
         deadline = time.monotonic() + 10
         while Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
             assert time.monotonic() < deadline, "the killed child never became a zombie"
-        assert not serving(child.pid)
+        assert not serving(recorded)
     finally:
         child.kill()
         child.wait()
-    assert not serving(child.pid)
+    assert not serving(recorded) and identity_of(child.pid) is None
+
+
+def test_a_process_given_a_dead_ones_pid_is_not_it() -> None:
+    """A worker killed leaves files naming it; the kernel gives its pid to a later process (here this
+    test's own, which runs: the pid-only check said the dead worker served). The worker's recorded
+    start time is a real one, of a child that has exited: not this process's."""
+    child = _sleeper()
+    dead = _recorded(child.pid)
+    child.kill()
+    child.wait()
+    own = own_identity()
+    assert dead.started != own.started
+    assert not serving(ProcessIdentity(own.pid, dead.started))
+    assert serving(own)
+
+
+def test_a_name_without_a_start_time_is_known_by_its_pid_alone() -> None:
+    """Files written where there is no /proc (or before start times were recorded) name a pid only."""
+    named = ProcessIdentity.from_name(str(os.getpid()))
+    assert named == ProcessIdentity(os.getpid(), None) and serving(named)
+
+
+def test_an_identity_is_read_back_from_its_name() -> None:
+    own = own_identity()
+    assert ProcessIdentity.from_name(own.name) == own and "_" not in own.name
+    assert [ProcessIdentity.from_name(name) for name in ("", "12-", "-3", "12.db", "x12")] == [None] * 5

@@ -18,6 +18,7 @@ import pytest
 from service.api.metrics import MULTIPROC_DIR
 from service.localserver import serve_app
 from service.server import listening_socket
+from service.workers import Siblings
 from tests.conftest import LiveServer, kill_leftovers, metric, read_to_close, until_shutting_down
 
 
@@ -246,7 +247,7 @@ def test_the_workers_of_a_killed_supervisor_drain_and_exit(tmp_path: Path, image
     run = tmp_path / "run"
     env = {"MVA_WARM_MODELS": '["mobilenet_v2"]', "MVA_RUN_DIR": str(run)}
     with serve_app(env, workers=2) as (url, process):
-        workers = [psutil.Process(int(ready.name)) for ready in (run / "ready").iterdir()]
+        workers = [psutil.Process(ready.pid) for ready in Siblings(run / "ready", 2).marked_ready()]
         try:
             process.kill()
             process.wait()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,8 @@ import httpx
 import pytest
 
 from service.api.metrics import MULTIPROC_DIR
-from service.localserver import free_port, serve_app, serve_command
+from service.localserver import code_env, free_port, serve_app, serve_command
+from service.processes import ProcessIdentity, own_identity
 from service.settings import InvalidServerSettings
 from service.workers import RUN_DIR, WORKER_PROCESSES, Siblings, drain_marker, shared_run_folder
 from tests.conftest import until_shutting_down
@@ -127,7 +129,28 @@ def test_only_live_processes_count_as_ready(tmp_path: Path) -> None:
         assert siblings.waiting_for() == 0
         alive.kill()
     siblings.mark_gone()
-    assert not (tmp_path / str(os.getpid())).exists()
+    assert not (tmp_path / own_identity().name).exists()
+
+
+# a worker process warmed up: its file in the ready folder argv[1]
+_MARK_READY = """
+import sys
+from pathlib import Path
+from service.workers import Siblings
+Siblings(Path(sys.argv[1]), 2).mark_ready()
+"""
+
+
+def test_a_ready_file_whose_pid_a_later_process_has_does_not_count(tmp_path: Path) -> None:
+    """A worker killed before it could take its ready file away, its pid then given to another process
+    (here this test's, live): counted as ready, /readyz said ready with one process still warming up."""
+    subprocess.run([sys.executable, "-c", _MARK_READY, tmp_path], check=True, env=os.environ | code_env())
+    siblings = Siblings(tmp_path, 2)
+    (worker,) = siblings.marked_ready()
+    assert worker.started is not None
+    # its start time, the pid this process has
+    (tmp_path / worker.name).rename(tmp_path / ProcessIdentity(os.getpid(), worker.started).name)
+    assert siblings.waiting_for() == 2
 
 
 def test_two_processes_are_ready_together(tmp_path: Path, images: Path) -> None:
@@ -136,7 +159,7 @@ def test_two_processes_are_ready_together(tmp_path: Path, images: Path) -> None:
     env = {RUN_DIR: str(tmp_path), "MVA_WARM_MODELS": '["mobilenet_v2"]'}
     with serve_app(env, workers=2) as (url, _):
         ready = sorted(p.name for p in (tmp_path / "ready").iterdir())
-        assert len(ready) == 2 and os.getpid() not in map(int, ready)
+        assert len(ready) == 2 and own_identity().name not in ready
         for _ in range(20):
             with httpx.Client(base_url=url, timeout=60) as fresh:  # a new connection: either process
                 assert fresh.post("/classify", files={"image": image}).status_code == 200

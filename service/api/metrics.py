@@ -4,7 +4,9 @@
 With several worker processes (`serve --workers N`) one scrape reaches one process, so each would show
 its own share and a scraper would see counters jump between processes. There the metrics live in
 prometheus_client's multiprocess files (PROMETHEUS_MULTIPROC_DIR, which `serve` sets up) and a scrape
-sums every process's."""
+sums every process's. Their files are named by the process's identity (pid and start time:
+service/processes.py), not by its pid alone, so a dead process's live gauge is told from a later
+process given its pid."""
 
 from __future__ import annotations
 
@@ -12,13 +14,26 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from service.processes import serving
+from service.processes import ProcessIdentity, own_identity, serving
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+if MULTIPROC_DIR in os.environ:
+    # file-backed values, as prometheus_client picks when imported with the variable set, in files
+    # named by identity (its hook for that, called on every update: own_identity is cached)
+    values.ValueClass = values.MultiProcessValue(lambda: own_identity().name)
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -87,7 +102,7 @@ class Metrics:
     def close(self) -> None:
         """This process stops: its live gauges leave the sum (its counters stay, as they should)."""
         if self.shared:
-            _forget_live_gauges(Path(os.environ[MULTIPROC_DIR]), os.getpid())
+            _forget_live_gauges(Path(os.environ[MULTIPROC_DIR]), own_identity())
 
 
 class _EveryProcess(Collector):
@@ -119,18 +134,19 @@ def _forget_dead_processes(files: Iterable[Path]) -> list[Path]:
     stay, as they should."""
     kept = []
     for path in files:
-        if path.name.startswith("gauge_live") and not serving(pid := int(path.stem.rsplit("_", 1)[1])):
-            _forget_live_gauges(path.parent, pid)
+        process = ProcessIdentity.from_name(path.stem.rsplit("_", 1)[1])
+        if path.name.startswith("gauge_live") and process is not None and not serving(process):
+            _forget_live_gauges(path.parent, process)
         else:
             kept.append(path)
     return kept
 
 
-def _forget_live_gauges(folder: Path, pid: int) -> None:
-    """Removes the live-gauge files (gauge_live*) of process `pid`: its queue depth leaves the sum.
+def _forget_live_gauges(folder: Path, process: ProcessIdentity) -> None:
+    """Removes the live-gauge files (gauge_live*) of `process`: its queue depth leaves the sum.
     Not prometheus_client's mark_process_dead: another scrape (two at once) may have removed a file
     first, and its os.remove failed the scrape; and it globs folder + name with glob.glob, which reads
     `[`, `*`, `?` in the folder's name as a pattern and found nothing there (Path.glob takes the folder
     as it is)."""
-    for path in folder.glob(f"gauge_live*_{pid}.db"):
+    for path in folder.glob(f"gauge_live*_{process.name}.db"):
         path.unlink(missing_ok=True)

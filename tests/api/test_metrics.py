@@ -14,6 +14,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import pytest
@@ -22,7 +23,9 @@ from prometheus_client.mmap_dict import MmapedDict
 
 from service.api.metrics import MULTIPROC_DIR, Metrics, _EveryProcess, _forget_dead_processes
 from service.localserver import serve_app
+from service.processes import ProcessIdentity
 from service.settings import PROJECT_ROOT
+from service.workers import Siblings
 from tests.conftest import metric
 
 
@@ -96,8 +99,8 @@ def test_a_killed_process_leaves_no_queue_depth_behind(tmp_path: Path, images: P
     env = {"MVA_RUN_DIR": str(run), "MVA_WARM_MODELS": '["mobilenet_v2"]', "MVA_INFERENCE_CORES": "1"}
     slow = {"engine": "litert", "simd": "off"}
     with serve_app(env, workers=2) as (url, _):
-        victim, other = (int(p.name) for p in (run / "ready").iterdir())
-        depth_file = run / "metrics" / f"gauge_livesum_{victim}.db"
+        victim, other = Siblings(run / "ready", 2).marked_ready()
+        depth_file = run / "metrics" / f"gauge_livesum_{victim.name}.db"
 
         def victims_depth() -> list[float]:
             if not depth_file.exists():
@@ -113,9 +116,9 @@ def test_a_killed_process_leaves_no_queue_depth_behind(tmp_path: Path, images: P
             # uvicorn's supervisor kills a worker that has not answered its ping for 5 s: on a slow host
             # it may have got there first
             with contextlib.suppress(ProcessLookupError):
-                os.kill(other, signal.SIGCONT)
+                os.kill(other.pid, signal.SIGCONT)
 
-        os.kill(other, signal.SIGSTOP)  # it accepts nothing: every connection reaches the victim
+        os.kill(other.pid, signal.SIGSTOP)  # it accepts nothing: every connection reaches the victim
         try:
             with ThreadPoolExecutor(3) as pool:
                 pool.map(send_slow, range(3))
@@ -124,7 +127,7 @@ def test_a_killed_process_leaves_no_queue_depth_behind(tmp_path: Path, images: P
                         fresh.get("/metrics")
                     if any(value > 0 for value in victims_depth()):
                         break
-                os.kill(victim, signal.SIGKILL)
+                os.kill(victim.pid, signal.SIGKILL)
                 resume_other()  # at once: a request not yet accepted would wait for it
             left = victims_depth()
             assert left and all(value > 0 for value in left)
@@ -164,8 +167,8 @@ def test_a_process_shows_the_requests_it_holds_to_a_scrape_another_answers(
     # runner): three requests wait in turn
     env = {"MVA_RUN_DIR": str(run), "MVA_WARM_MODELS": '["mobilenet_v2"]', "MVA_INFERENCE_CORES": "1"}
     with serve_app(env, workers=2) as (url, _):
-        holder, other = (int(p.name) for p in (run / "ready").iterdir())
-        depth_file = run / "metrics" / f"gauge_livesum_{holder}.db"
+        holder, other = Siblings(run / "ready", 2).marked_ready()
+        depth_file = run / "metrics" / f"gauge_livesum_{holder.name}.db"
 
         def holders_depth() -> float:
             values = [value for _, value, _, _ in MmapedDict.read_all_values_from_file(str(depth_file))]
@@ -181,22 +184,22 @@ def test_a_process_shows_the_requests_it_holds_to_a_scrape_another_answers(
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
 
-        os.kill(other, signal.SIGSTOP)  # it accepts nothing: every connection reaches the holder
+        os.kill(other.pid, signal.SIGSTOP)  # it accepts nothing: every connection reaches the holder
         try:
             with ThreadPoolExecutor(3) as pool:
                 answers = [pool.submit(send_slow) for _ in range(3)]
                 while holders_depth() < 3 and not all(answer.done() for answer in answers):
                     time.sleep(0.01)
-                os.kill(holder, signal.SIGSTOP)  # as it is: the scrape below reaches the other
+                os.kill(holder.pid, signal.SIGSTOP)  # as it is: the scrape below reaches the other
                 held = holders_depth()
-                resume(other)
+                resume(other.pid)
                 with httpx.Client(base_url=url, timeout=60) as fresh:
                     scraped = _sample(fresh.get("/metrics").text, "mva_queue_depth")
-                resume(holder)
+                resume(holder.pid)
                 assert [answer.result() for answer in answers] == [200] * 3
         finally:
-            resume(other)
-            resume(holder)
+            resume(other.pid)
+            resume(holder.pid)
         assert held == scraped == 3
         with httpx.Client(base_url=url, timeout=60) as fresh:  # and none once they are answered
             assert _sample(fresh.get("/metrics").text, "mva_queue_depth") == 0
@@ -205,18 +208,24 @@ def test_a_process_shows_the_requests_it_holds_to_a_scrape_another_answers(
 # A worker process's metrics: one request answered, `argv[1]` requests held; then, on "close" from the
 # test, it stops as a worker does (close()), or, at the end of its input, without (as one killed).
 _WORKER = """
-import os, sys
+import sys
 from service.api.metrics import Metrics
+from service.processes import own_identity
 metrics = Metrics()
 metrics.count_request("/classify", 200)
 metrics.queue_depth_changed(int(sys.argv[1]))
-print(os.getpid(), flush=True)
+print(own_identity().name, flush=True)
 if sys.stdin.readline() == "close\\n":
     metrics.close()
 """
 
 
-def _worker(folder: Path, held: int) -> subprocess.Popen[str]:
+class _Worker(NamedTuple):
+    process: subprocess.Popen[str]
+    name: str  # its identity's, which names its files (service/processes.py)
+
+
+def _worker(folder: Path, held: int) -> _Worker:
     worker = subprocess.Popen(
         [sys.executable, "-c", _WORKER, str(held)],
         env={**os.environ, MULTIPROC_DIR: str(folder)},
@@ -225,16 +234,18 @@ def _worker(folder: Path, held: int) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert worker.stdout is not None and worker.stdout.readline().strip()  # its files are written
-    return worker
+    assert worker.stdout is not None
+    name = worker.stdout.readline().strip()  # its files are written
+    assert name
+    return _Worker(worker, name)
 
 
-def _dead_worker(folder: Path, held: int) -> int:
-    """The pid of a worker gone without close(), its queue depth left in its file."""
+def _dead_worker(folder: Path, held: int) -> str:
+    """The identity's name of a worker gone without close(), its queue depth left in its file."""
     worker = _worker(folder, held)
-    worker.communicate("")  # reaped: the pid is no process's
-    assert worker.returncode == 0
-    return worker.pid
+    worker.process.communicate("")  # reaped: the pid is no process's
+    assert worker.process.returncode == 0
+    return worker.name
 
 
 def _scrape(files: list[Path]) -> str:
@@ -246,11 +257,11 @@ def _scrape(files: list[Path]) -> str:
 def test_two_scrapes_forgetting_the_same_dead_process_both_answer(tmp_path: Path) -> None:
     """Two scrapes at once both list a dead worker's queue-depth file: the one that removes it second
     found it gone (mark_process_dead's os.remove: FileNotFoundError, a 500)."""
-    pid = _dead_worker(tmp_path, held=2)
+    name = _dead_worker(tmp_path, held=2)
     listings = [sorted(tmp_path.glob("*.db")) for _ in range(2)]  # both listed before either removed
-    assert tmp_path / f"gauge_livesum_{pid}.db" in listings[0]
+    assert tmp_path / f"gauge_livesum_{name}.db" in listings[0]
     first, second = (_forget_dead_processes(listing) for listing in listings)
-    assert first == second and not (tmp_path / f"gauge_livesum_{pid}.db").exists()
+    assert first == second and not (tmp_path / f"gauge_livesum_{name}.db").exists()
     scraped = _scrape(second)
     assert metric(scraped, "mva_requests_total", route="/classify", status="200") == 1  # counts stay
     assert "mva_queue_depth" not in scraped  # the dead worker's 2 is out of the sum
@@ -263,12 +274,12 @@ def test_a_worker_stopping_during_a_scrape_leaves_it_whole(tmp_path: Path) -> No
     stopping, staying = _worker(tmp_path, held=1), _worker(tmp_path, held=2)
     try:
         listing = _forget_dead_processes(sorted(tmp_path.glob("*.db")))  # both serving: all kept
-        stopping.communicate("close\n")
-        assert tmp_path / f"gauge_livesum_{stopping.pid}.db" in listing
-        assert not (tmp_path / f"gauge_livesum_{stopping.pid}.db").exists()
+        stopping.process.communicate("close\n")
+        assert tmp_path / f"gauge_livesum_{stopping.name}.db" in listing
+        assert not (tmp_path / f"gauge_livesum_{stopping.name}.db").exists()
         scraped = _scrape(listing)
     finally:
-        staying.communicate("close\n")
+        staying.process.communicate("close\n")
     assert metric(scraped, "mva_requests_total", route="/classify", status="200") == 2
     assert metric(scraped, "mva_queue_depth") == 2
 
@@ -293,8 +304,24 @@ def test_a_worker_stopping_in_a_folder_named_with_glob_characters_leaves_the_sum
     folder = tmp_path / "run[1]"
     folder.mkdir()
     worker = _worker(folder, held=2)
-    assert (folder / f"gauge_livesum_{worker.pid}.db").exists()
-    worker.communicate("close\n")
-    assert worker.returncode == 0
-    assert not (folder / f"gauge_livesum_{worker.pid}.db").exists()
-    assert (folder / f"counter_{worker.pid}.db").exists()  # its counters stay
+    assert (folder / f"gauge_livesum_{worker.name}.db").exists()
+    worker.process.communicate("close\n")
+    assert worker.process.returncode == 0
+    assert not (folder / f"gauge_livesum_{worker.name}.db").exists()
+    assert (folder / f"counter_{worker.name}.db").exists()  # its counters stay
+
+
+def test_the_queue_depth_of_a_dead_process_whose_pid_a_later_one_has_leaves_the_sum(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed with requests inside it, its pid then given to another process (here this test's,
+    live): its queue depth stayed in every scrape's sum, counted as a live process's."""
+    dead = ProcessIdentity.from_name(_dead_worker(tmp_path, held=2))
+    assert dead is not None and dead.started is not None
+    # its start time, the pid this process has
+    depth_file = tmp_path / f"gauge_livesum_{ProcessIdentity(os.getpid(), dead.started).name}.db"
+    (tmp_path / f"gauge_livesum_{dead.name}.db").rename(depth_file)
+    monkeypatch.setenv(MULTIPROC_DIR, str(tmp_path))
+    scraped = Metrics().render().decode()
+    assert metric(scraped, "mva_requests_total", route="/classify", status="200") == 1  # counts stay
+    assert "mva_queue_depth" not in scraped and not depth_file.exists()
