@@ -2,6 +2,8 @@
 
 import os
 
+# the project's version, typed only here: pyproject.toml reads it (setuptools' dynamic version); the
+# Dockerfile's ARG VERSION, the Kubernetes image tag and web/package.json are held to it by a test
 __version__ = "0.1.0"
 
 # onnxruntime 1.29+ collects usage telemetry on Linux too, for upload to Microsoft: a device id and an
