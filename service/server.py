@@ -25,7 +25,7 @@ from service.api.metrics import MULTIPROC_DIR
 from service.logs import log_config
 from service.processes import end_with_parent
 from service.settings import load_server_settings
-from service.workers import drain_marker, made_folder, shared_run_folder
+from service.workers import drain_marker, made_folder, record_worker_count, shared_run_folder
 
 log = logging.getLogger("mobile_vision_api")
 
@@ -76,13 +76,15 @@ class DrainingSupervisor(Multiprocess):
     """uvicorn's supervisor of `--workers N` with the shutdown above: on SIGTERM every process reports
     not-ready at once (the run folder's `draining` file, read by /readyz) and keeps serving for the
     delay; then uvicorn stops them as usual, each finishing its in-flight requests. SIGINT (Ctrl-C
-    reaches the workers too) and a second SIGTERM stop at once."""
+    reaches the workers too) and a second SIGTERM stop at once. SIGTTIN and SIGTTOU add a process or
+    retire one, as uvicorn's do, and /readyz waits for as many as there are then."""
 
     def __init__(
-        self, config: uvicorn.Config, sockets: list[socket.socket], marker: Path, delay_s: float
+        self, config: uvicorn.Config, sockets: list[socket.socket], run_dir: Path, delay_s: float
     ) -> None:
         super().__init__(config, sockets)
-        self._marker = marker
+        self._run_dir = run_dir
+        self._marker = drain_marker(run_dir)
         self._delay_s = delay_s
 
     def handle_term(self) -> None:
@@ -95,6 +97,16 @@ class DrainingSupervisor(Multiprocess):
         timer = threading.Timer(self._delay_s, super().handle_term)
         timer.daemon = True  # a SIGINT meanwhile ends the run without waiting for it
         timer.start()
+
+    def handle_ttin(self) -> None:
+        # recorded first: the others said ready while the new process warmed up
+        record_worker_count(self._run_dir, self.processes_num + 1)
+        super().handle_ttin()
+
+    def handle_ttou(self) -> None:
+        # recorded first: the one retired takes its ready file away (uvicorn keeps one process at least)
+        record_worker_count(self._run_dir, max(1, self.processes_num - 1))
+        super().handle_ttou()
 
     def keep_subprocess_alive(self) -> None:
         if not self._marker.exists():
@@ -167,8 +179,7 @@ def serve(
                 os.environ[SUPERVISOR_PID] = str(os.getpid())
                 config = uvicorn.Config("service.server:worker_app", factory=True, workers=workers, **common)
                 _log_listening(sock)
-                marker = drain_marker(folder)
-                DrainingSupervisor(config, [sock], marker, settings.shutdown_delay_s).run()
+                DrainingSupervisor(config, [sock], folder, settings.shutdown_delay_s).run()
             return
         if MULTIPROC_DIR in os.environ:
             # prometheus_client writes its files there from the first metric on, one process too: a

@@ -23,10 +23,20 @@ from service.shared_auto import AUTO_DIR, RECORD_SUFFIX
 RUN_DIR = "MVA_RUN_DIR"  # the folder (set by `serve`)
 WORKER_PROCESSES = "MVA_WORKER_PROCESSES"  # how many processes share it
 DRAINING = "draining"  # in the run folder: the supervisor got SIGTERM (service/server.py)
+# in the run folder: how many processes the supervisor keeps, once SIGTTIN or SIGTTOU (uvicorn's signals
+# to add a process or retire one) changed it from WORKER_PROCESSES
+WORKER_COUNT = "workers"
 
 
 def drain_marker(run_dir: Path) -> Path:
     return run_dir / DRAINING
+
+
+def record_worker_count(run_dir: Path, count: int) -> None:
+    """Written whole: a process reading it meanwhile (/readyz) never meets an empty file."""
+    partial = run_dir / f"{WORKER_COUNT}.{os.getpid()}.tmp"
+    partial.write_text(str(count))
+    partial.replace(run_dir / WORKER_COUNT)
 
 
 @contextlib.contextmanager
@@ -38,11 +48,12 @@ def shared_run_folder(workers: int) -> Iterator[Path]:
     ready = made_folder(folder / "ready", RUN_DIR)
     auto = made_folder(folder / AUTO_DIR, RUN_DIR)
     metrics = made_folder(Path(os.environ.setdefault(MULTIPROC_DIR, str(folder / "metrics"))), MULTIPROC_DIR)
-    # a named folder may hold the last run's drain marker, ready files, preset=auto choices (measured
-    # with that run's settings, maybe on another host) and metrics files (whose counts /metrics would
-    # add to this run's); a folder given as PROMETHEUS_MULTIPROC_DIR is the caller's
+    # a named folder may hold the last run's drain marker, worker count, ready files, preset=auto
+    # choices (measured with that run's settings, maybe on another host) and metrics files (whose counts
+    # /metrics would add to this run's); a folder given as PROMETHEUS_MULTIPROC_DIR is the caller's
     ours = metrics.glob("*.db") if metrics == folder / "metrics" else ()
-    for stale in (drain_marker(folder), *ready.glob("[0-9]*"), *auto.glob(f"*{RECORD_SUFFIX}"), *ours):
+    last_run = (drain_marker(folder), folder / WORKER_COUNT, *ready.glob("[0-9]*"))
+    for stale in (*last_run, *auto.glob(f"*{RECORD_SUFFIX}"), *ours):
         stale.unlink(missing_ok=True)
     os.environ[RUN_DIR] = str(folder)
     os.environ[WORKER_PROCESSES] = str(workers)
@@ -77,7 +88,8 @@ def made_folder(folder: Path, variable: str) -> Path:
 
 @dataclass(frozen=True)
 class Siblings:
-    """This process's view of the others: who has warmed up."""
+    """This process's view of the others: who has warmed up. `expected`: how many processes the server
+    started with (`--workers N`)."""
 
     ready_dir: Path
     expected: int
@@ -109,8 +121,17 @@ class Siblings:
         named = (ProcessIdentity.from_name(entry.name) for entry in self.ready_dir.iterdir())
         return [process for process in named if process is not None]
 
+    def expected_now(self) -> int:
+        """How many processes the supervisor keeps now: SIGTTOU retired one, and those left waited for
+        it to warm up for good (/readyz said not ready until a restart); SIGTTIN added one, which
+        /readyz did not wait for."""
+        try:
+            return int((self.ready_dir.parent / WORKER_COUNT).read_text())
+        except FileNotFoundError:  # as many as it started with
+            return self.expected
+
     def waiting_for(self) -> int:
         """How many processes have yet to warm up. A file whose process is gone (killed before it could
         take its file away; uvicorn starts a new one) does not count, nor once its pid is another's."""
         ready = sum(1 for process in self.marked_ready() if serving(process))
-        return max(0, self.expected - ready)
+        return max(0, self.expected_now() - ready)

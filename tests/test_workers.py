@@ -8,7 +8,8 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -18,7 +19,14 @@ from service.api.metrics import MULTIPROC_DIR
 from service.localserver import code_env, free_port, serve_app, serve_command
 from service.processes import ProcessIdentity, own_identity
 from service.settings import InvalidServerSettings
-from service.workers import RUN_DIR, WORKER_PROCESSES, Siblings, drain_marker, shared_run_folder
+from service.workers import (
+    RUN_DIR,
+    WORKER_PROCESSES,
+    Siblings,
+    drain_marker,
+    record_worker_count,
+    shared_run_folder,
+)
 from tests.conftest import until_shutting_down
 
 
@@ -58,10 +66,12 @@ def test_a_named_run_folder_starts_without_the_last_runs_counts_ready_files_and_
     for stale in left:
         stale.parent.mkdir()
         stale.touch()
+    record_worker_count(tmp_path, 1)  # after the last run's SIGTTOU
     with shared_run_folder(2) as folder:
         assert list((folder / "metrics").iterdir()) == list((folder / "ready").iterdir()) == []
         assert list((folder / "auto").iterdir()) == []
         assert Siblings.from_environment() == Siblings(folder / "ready", 2)
+        assert Siblings(folder / "ready", 2).expected_now() == 2
         assert Siblings(folder / "ready", 2).auto_dir == folder / "auto"
 
 
@@ -204,3 +214,41 @@ def test_sigterm_to_the_whole_process_group_ends_the_drain(tmp_path: Path) -> No
     with serve_app(env, workers=2) as (_, process):
         os.killpg(process.pid, signal.SIGTERM)
         assert process.wait(timeout=20) == 0  # not the 60 s of the delay
+
+
+def _readiness(url: str) -> tuple[int, str]:
+    """/readyz's status and reason, on a new connection (either process may answer it)."""
+    with httpx.Client(base_url=url, timeout=30) as fresh:
+        answer = fresh.get("/readyz")
+    return answer.status_code, answer.json().get("error", {}).get("message", "ready")
+
+
+def _until(done: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 60
+    while not done():
+        assert time.monotonic() < deadline, f"never {what}"
+        time.sleep(0.05)
+
+
+def test_sigttou_retires_a_process_and_readiness_waits_for_those_left(tmp_path: Path) -> None:
+    """uvicorn's supervisor retires a process on SIGTTOU: /readyz waited for the `--workers` count, and
+    said "1 of 2 worker processes still warming up" until the server was restarted."""
+    env = {RUN_DIR: str(tmp_path), "MVA_WARM_MODELS": "[]"}
+    with serve_app(env, workers=2) as (url, process):
+        siblings = Siblings(tmp_path / "ready", 2)
+        process.send_signal(signal.SIGTTOU)
+        # the one retired took its file away
+        _until(lambda: len(siblings.marked_ready()) == 1, "one process left after SIGTTOU")
+        assert [_readiness(url) for _ in range(4)] == [(200, "ready")] * 4
+
+
+def test_sigttin_adds_a_process_and_readiness_waits_for_it_to_warm_up(tmp_path: Path) -> None:
+    """uvicorn's supervisor adds a process on SIGTTIN: /readyz said ready while it warmed up (two of the
+    `--workers 2` were), and requests met it cold."""
+    env = {RUN_DIR: str(tmp_path), "MVA_WARM_MODELS": '["mobilenet_v2"]'}
+    with serve_app(env, workers=2) as (url, process):
+        process.send_signal(signal.SIGTTIN)
+        warming = (503, "1 of 3 worker processes still warming up")
+        _until(lambda: _readiness(url) == warming, f"/readyz {warming} after SIGTTIN")
+        _until(lambda: _readiness(url) == (200, "ready"), "ready again")
+        assert len(Siblings(tmp_path / "ready", 2).marked_ready()) == 3
