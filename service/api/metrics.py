@@ -134,12 +134,20 @@ def _forget_dead_processes(files: Iterable[Path]) -> list[Path]:
     stay, as they should."""
     kept = []
     for path in files:
-        process = ProcessIdentity.from_name(path.stem.rsplit("_", 1)[1])
-        if path.name.startswith("gauge_live") and process is not None and not serving(process):
+        process = _live_gauge_process(path)
+        if process is not None and not serving(process):
             _forget_live_gauges(path.parent, process)
         else:
             kept.append(path)
     return kept
+
+
+def _live_gauge_process(path: Path) -> ProcessIdentity | None:
+    """The process whose live gauges `path` holds (gauge_live<mode>_<identity>.db), None for another
+    file."""
+    if not path.name.startswith("gauge_live"):
+        return None
+    return ProcessIdentity.from_name(path.stem.rpartition("_")[2])
 
 
 def _forget_live_gauges(folder: Path, process: ProcessIdentity) -> None:

@@ -325,3 +325,16 @@ def test_the_queue_depth_of_a_dead_process_whose_pid_a_later_one_has_leaves_the_
     scraped = Metrics().render().decode()
     assert metric(scraped, "mva_requests_total", route="/classify", status="200") == 1  # counts stay
     assert "mva_queue_depth" not in scraped and not depth_file.exists()
+
+
+def test_a_file_named_by_no_process_does_not_fail_the_scrape(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `.db` file without a process's identity in its name (a given folder is the caller's): reading
+    one out of every file's name failed the whole scrape (IndexError, a 500)."""
+    _dead_worker(tmp_path, held=2)
+    (tmp_path / "notes.db").touch()
+    monkeypatch.setenv(MULTIPROC_DIR, str(tmp_path))
+    scraped = Metrics().render().decode()
+    assert metric(scraped, "mva_requests_total", route="/classify", status="200") == 1
+    assert "mva_queue_depth" not in scraped
