@@ -17,10 +17,9 @@ import secrets
 import sys
 import time
 
-from starlette.datastructures import Headers
 from starlette.types import Scope
 
-from service.api.headers import field
+from service.api.headers import field, request_headers
 from service.logs import utc_timestamp
 
 # probes and scrapes come every few seconds from every balancer, kubelet and Prometheus: logged only
@@ -37,7 +36,7 @@ os.register_at_fork(after_in_child=lambda: _ids.seed(secrets.randbits(128)))  # 
 
 
 def request_id(scope: Scope) -> str:
-    value = field(Headers(scope=scope), HEADER.decode())
+    value = field(request_headers(scope), HEADER.decode())
     if value is not None and _SANE.fullmatch(value):
         return value
     return f"{_ids.getrandbits(64):016x}"

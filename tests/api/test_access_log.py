@@ -97,6 +97,14 @@ def test_an_unsafe_request_id_is_replaced_not_echoed() -> None:
         assert re.fullmatch("[0-9a-f]{16}", replaced), unsafe
 
 
+def test_the_request_id_is_read_from_the_scope_s_headers_in_place() -> None:
+    """Every request passes here: `Headers(scope=scope)` copied the header list (and put the copy in
+    the scope) each time."""
+    raw = [(b"host", b"x"), (b"x-request-id", b"lb-7")]
+    scope = {"headers": raw}
+    assert request_id(scope) == "lb-7" and scope["headers"] is raw
+
+
 def test_generated_request_ids_differ_also_across_a_fork() -> None:
     """They come from a generator seeded once per process (no system call per request), and again in a
     forked child, so two processes never hand out the same sequence."""
