@@ -25,8 +25,10 @@ from service.api.headers import has_a_body, list_header, request_headers
 
 def _unbounded_or_withheld(headers: Headers) -> bool:
     """Whether a body follows that is chunked (it may never end) or held back until asked for."""
-    withheld = "100-continue" in (list_header(headers, "expect") or "").lower()
-    return has_a_body(headers) and ("transfer-encoding" in headers or withheld)
+    # has_a_body first: most requests have none (GET, probes, scrapes), and Expect is then not read
+    return has_a_body(headers) and (
+        "transfer-encoding" in headers or "100-continue" in (list_header(headers, "expect") or "").lower()
+    )
 
 
 class CloseOnUnreadBody:

@@ -122,13 +122,19 @@ def test_a_body_just_over_the_limit_is_refused_and_read_so_the_connection_serves
         assert json.loads(body)["predictions"][0]["label"] == "Egyptian cat"
 
 
-def test_a_content_length_of_0_followed_by_whitespace_is_no_body(server: LiveServer) -> None:
+@pytest.mark.parametrize(
+    "fields",
+    [b"Content-Length: 0 \t\r\n", b"Expect: 100-continue\r\nContent-Length: 0\r\n"],
+    ids=["whitespace", "expect"],
+)
+def test_a_content_length_of_0_is_no_body(server: LiveServer, fields: bytes) -> None:
     """RFC 9112 5.1; httptools, the default parser, hands `0 ` on, which counted as a body: the answer
     before it closed the connection, and the upload's own check took it for a body of the wrong type
-    (415) rather than none (422 missing_image). Sent by a socket: httpx refuses to send such a header."""
+    (415) rather than none (422 missing_image). Sent by a socket: httpx refuses to send such a header.
+    With `Expect: 100-continue` no body is withheld either, as none follows."""
     with connect(server.port) as sock:
         for _ in range(2):  # the same connection twice
-            empty = b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Length: 0 \t\r\n\r\n"
+            empty = b"POST /classify HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n"
             head, body, _ = exchange(sock, empty)
             assert head.startswith(b"HTTP/1.1 422") and b"\r\nconnection: close" not in head.lower(), head
             assert json.loads(body)["error"]["code"] == "missing_image"
