@@ -1,15 +1,31 @@
 """service/api/upload_slots.py through a real server with MVA_MAX_UPLOADS=1: while one upload is still
 being sent, the next is refused before its body is read (503 overloaded, JSON, Retry-After), and the first
-completes. Played by sockets: the first upload is left half sent."""
+completes. An upload that ends otherwise (413, the client gone, 408) gives its slot back too. Played by
+sockets: an upload is left half sent."""
 
 from __future__ import annotations
 
 import json
+import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import LiveServer
-from tests.raw_http import connect, exchange, read_head
+import pytest
+
+from tests.conftest import LiveServer, metric
+from tests.raw_http import connect, exchange, read_head, response
+
+LIMIT = 600_000  # the upload limit: cat.bmp is under it, grace_hopper.bmp over
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+@pytest.fixture(scope="module")
+def one_upload(start_module_server: Callable[..., LiveServer]) -> LiveServer:
+    """One upload read at a time; an upload stalled for 2 s gets its 408."""
+    return start_module_server(
+        max_uploads="1", max_upload_bytes=str(LIMIT), receive_timeout_s="2", warm_models='["mobilenet_v2"]'
+    )
 
 
 def _upload(length: int, expect: bool = False) -> bytes:
@@ -21,18 +37,30 @@ def _upload(length: int, expect: bool = False) -> bytes:
     ).encode()
 
 
+def _hold_the_slot(sock: socket.socket, image: bytes) -> bytes:
+    """Sends an upload's head and the first half of `image`; returns what came after "100 Continue",
+    which comes once the server begins reading the body: the upload holds the slot."""
+    sock.sendall(_upload(len(image), expect=True))
+    interim = read_head(sock)
+    assert interim.startswith(CONTINUE), interim
+    sock.sendall(image[: len(image) // 2])
+    return interim.removeprefix(CONTINUE)
+
+
+def _assert_the_next_upload_is_read(server: LiveServer, image: bytes) -> None:
+    """The slot is free: an upload on a new connection is read and answered."""
+    with connect(server.port) as sock:
+        head, body, _ = exchange(sock, _upload(len(image)) + image)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert json.loads(body)["predictions"][0]["label"] == "Egyptian cat"
+
+
 def test_an_upload_past_the_limit_is_refused_while_the_first_is_still_sending(
-    start_server: Callable[..., LiveServer], images: Path
+    one_upload: LiveServer, images: Path
 ) -> None:
-    server = start_server(max_uploads="1", warm_models='["mobilenet_v2"]')
     image = (images / "cat.bmp").read_bytes()
-    half = len(image) // 2
-    with connect(server.port) as first, connect(server.port) as second:
-        # "100 Continue" comes once the server begins reading the body: the first upload holds its slot
-        first.sendall(_upload(len(image), expect=True))
-        interim = read_head(first)
-        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), interim
-        first.sendall(image[:half])
+    with connect(one_upload.port) as first, connect(one_upload.port) as second:
+        buffered = _hold_the_slot(first, image)
 
         head, body, _ = exchange(second, _upload(len(image)) + image)
         assert head.startswith(b"HTTP/1.1 503"), head
@@ -40,10 +68,47 @@ def test_an_upload_past_the_limit_is_refused_while_the_first_is_still_sending(
         error = json.loads(body)["error"]
         assert error["code"] == "overloaded" and "uploads being read at once: 1 (limit 1)" in error["message"]
 
-        head, body, _ = exchange(first, image[half:], interim.removeprefix(b"HTTP/1.1 100 Continue\r\n\r\n"))
+        head, body, _ = exchange(first, image[len(image) // 2 :], buffered)
         assert head.startswith(b"HTTP/1.1 200"), head
         assert json.loads(body)["predictions"][0]["label"] == "Egyptian cat"
 
         # the slot is free again: the next upload is read
         head, body, _ = exchange(second, _upload(len(image)) + image)
         assert head.startswith(b"HTTP/1.1 200"), head
+
+
+def test_an_upload_refused_as_too_large_gives_its_slot_back(one_upload: LiveServer, images: Path) -> None:
+    too_large = (images / "grace_hopper.bmp").read_bytes()
+    assert len(too_large) > LIMIT
+    with connect(one_upload.port) as sock:
+        head, body, _ = exchange(sock, _upload(len(too_large)) + too_large)
+    assert head.startswith(b"HTTP/1.1 413"), head
+    assert json.loads(body)["error"]["code"] == "payload_too_large"
+    _assert_the_next_upload_is_read(one_upload, (images / "cat.bmp").read_bytes())
+
+
+def test_an_upload_whose_client_is_gone_gives_its_slot_back(one_upload: LiveServer, images: Path) -> None:
+    image = (images / "cat.bmp").read_bytes()
+    with one_upload.client() as client:
+
+        def gone() -> float:  # counted once the upload's error has left the slot: then it is free
+            return metric(client.get("/metrics").text, "mva_requests_total", route="/classify", status="499")
+
+        gone_before = gone()
+        with connect(one_upload.port) as sock:
+            _hold_the_slot(sock, image)
+        deadline = time.monotonic() + 10
+        while gone() == gone_before:
+            assert time.monotonic() < deadline, "the disconnect was never counted"
+            time.sleep(0.05)
+    _assert_the_next_upload_is_read(one_upload, image)
+
+
+def test_a_stalled_upload_gives_its_slot_back_with_its_408(one_upload: LiveServer, images: Path) -> None:
+    image = (images / "cat.bmp").read_bytes()
+    with connect(one_upload.port) as sock:
+        buffered = _hold_the_slot(sock, image)
+        head, body, _ = response(sock, buffered)  # after MVA_RECEIVE_TIMEOUT_S of silence
+    assert head.startswith(b"HTTP/1.1 408"), head
+    assert json.loads(body)["error"]["code"] == "request_timeout"
+    _assert_the_next_upload_is_read(one_upload, image)
