@@ -15,11 +15,13 @@ from starlette.responses import Response
 
 # a module import, not a name: errors.py imports this module for error_headers
 from service.api import errors
+from service.api.openapi import RESPONSE_HEADERS
 
 # x-request-id both ways: a page may send its own ID, and needs to read it for an error report
 ALLOW_HEADERS = ["content-type", "authorization", "x-api-key", "x-request-id"]
-# x-faces: an annotated /detect answer is a picture, its face count is only in this header
-EXPOSE_HEADERS = ["server-timing", "x-served-by", "x-request-id", "retry-after", "x-faces"]
+# every response header the service sends (x-faces: an annotated /detect answer is a picture, its face
+# count is only in this header)
+EXPOSE_HEADERS = [name.lower() for name in RESPONSE_HEADERS]
 # HEAD: every GET route answers it (service/api/routes/__init__.py), and a HEAD that sends the key is
 # preflighted like a GET
 ALLOW_METHODS = ["GET", "HEAD", "POST"]

@@ -41,6 +41,8 @@ SERVER_TIMING = {
     )
 }
 X_FACES = {"X-Faces": _header("the number of faces drawn, with an annotated picture only")}
+# every response header the service sends, declared above: CORS lets a page read the same ones
+RESPONSE_HEADERS = [*EVERY_ANSWER, *RETRY_AFTER, *SERVER_TIMING, *X_FACES]
 
 
 def _error(description: str) -> dict[str, Any]:

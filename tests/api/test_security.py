@@ -245,6 +245,21 @@ def test_a_page_on_an_allowed_origin_can_read_the_face_count_of_a_picture(
         assert "x-faces" in exposed
 
 
+def test_a_page_may_read_every_response_header_the_document_declares(guarded_with_cors: LiveServer) -> None:
+    """One list (service/api/openapi.py) for both: a header added to the service is exposed too."""
+    with guarded_with_cors.client() as client:
+        answer = client.get("/openapi.json", headers={"origin": "https://app.example"})
+    declared = {
+        name.lower()
+        for operations in answer.json()["paths"].values()
+        for operation in operations.values()
+        for response in operation["responses"].values()
+        for name in response.get("headers", {})
+    }
+    exposed = {h.strip() for h in answer.headers["access-control-expose-headers"].split(",")}
+    assert exposed == declared, (exposed, declared)
+
+
 def test_openapi_declares_the_key_only_when_the_server_wants_one(
     guarded_with_cors: LiveServer, client: httpx.Client
 ) -> None:
