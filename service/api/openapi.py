@@ -3,7 +3,7 @@
 parameters can answer 404, protected routes 401, and, when the server has an API key, declare the two
 ways to send it (Swagger UI's "Authorize" then sends it). The headers every answer carries, and a
 503's Retry-After, are declared here once for every route; a route declares its own (SERVER_TIMING,
-X_FACES) in its `responses`."""
+X_FACES) in its `responses`, and a route whose 200 has SERVER_TIMING has it on its errors too."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ RETRY_AFTER = {"Retry-After": _header("seconds to wait before trying again")}
 SERVER_TIMING = {
     "Server-Timing": _header(
         "each stage the request went through and `total`, in ms (`receive;dur=0.41, decode;dur=1.2, ...`); "
-        "also on an error answered once the upload was being read"
+        "on an error too, once the inference had begun: not on a 401, a 404, a query's 422 or a not-ready 503"
     )
 }
 X_FACES = {"X-Faces": _header("the number of faces drawn, with an annotated picture only")}
@@ -78,9 +78,12 @@ def install(app: FastAPI, protected_paths: set[str], *, api_key: bool) -> None:
                     responses.setdefault(
                         "401", _error("API key missing or wrong (only when MVA_API_KEY is set)")
                     )
+                # an inference's error answers carry the stages it went through (service/api/errors.py)
+                ok_headers = responses.get("200", {}).get("headers", {})
+                timed = SERVER_TIMING if SERVER_TIMING.keys() <= ok_headers.keys() else {}
                 for status, response in responses.items():
                     headers = response.setdefault("headers", {})
-                    headers.update(EVERY_ANSWER | (RETRY_AFTER if status == "503" else {}))
+                    headers.update(EVERY_ANSWER | timed | (RETRY_AFTER if status == "503" else {}))
         app.openapi_schema = schema
         return schema
 
