@@ -9,6 +9,10 @@ import socket
 from service.localserver import LOOPBACK
 
 
+class Closed(ConnectionError):
+    """The server closed the connection where a response was due (as a reset is a ConnectionError)."""
+
+
 def connect(port: int) -> socket.socket:
     return socket.create_connection((LOOPBACK, port), timeout=30)
 
@@ -18,7 +22,8 @@ def read_head(sock: socket.socket, buffered: bytes = b"") -> bytes:
     data = buffered
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
-        assert chunk, f"closed before a response: {data!r}"
+        if not chunk:
+            raise Closed(f"closed before a response: {data!r}")
         data += chunk
     return data
 

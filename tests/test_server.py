@@ -20,6 +20,7 @@ from service.localserver import serve_app
 from service.server import listening_socket
 from service.workers import Siblings
 from tests.conftest import LiveServer, kill_leftovers, metric, read_to_close, until_shutting_down
+from tests.raw_http import connect, exchange
 
 
 def test_sigterm_under_load_loses_no_accepted_request(
@@ -151,35 +152,16 @@ def test_the_default_engine_setting_changes_the_engine_that_is_loaded(
 def _idle_then_ask(port: int, idle_s: float) -> bytes:
     """One keep-alive connection: a request, `idle_s` of silence, a second request; the second answer's
     status line, or b"" when the server had closed the connection."""
-    import socket
-
     request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-
-    def answer(sock: socket.socket) -> bytes:
-        data = b""
-        while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < length(data):
-            chunk = sock.recv(65536)
-            if not chunk:
-                return b""
-            data += chunk
-        return data.split(b"\r\n", 1)[0]
-
-    def length(data: bytes) -> int:
-        for line in data.partition(b"\r\n\r\n")[0].split(b"\r\n"):
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                return int(value)
-        return 0
-
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(request)
-        assert answer(sock) == b"HTTP/1.1 200 OK"
+    with connect(port) as sock:
+        head, _, _ = exchange(sock, request)
+        assert head.split(b"\r\n", 1)[0] == b"HTTP/1.1 200 OK"
         time.sleep(idle_s)
         try:
-            sock.sendall(request)
-            return answer(sock)
-        except ConnectionError:
-            return b""  # reset by the server
+            head, _, _ = exchange(sock, request)
+        except ConnectionError:  # closed (raw_http.Closed), or reset, by the server
+            return b""
+        return head.split(b"\r\n", 1)[0]
 
 
 def test_idle_connections_close_after_the_keep_alive_setting(start_server: Callable[..., LiveServer]) -> None:
