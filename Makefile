@@ -84,6 +84,9 @@ clean:
 # Debian's docker client when there is one: it speaks the engine's API version (a newer client may not).
 DOCKER ?= $(if $(wildcard /usr/bin/docker),/usr/bin/docker,docker)
 IMAGE ?= mobile-vision-api:latest
+# the project's version (service/__init__.py, the one source): the image's label and its second tag, the
+# one deploy/k8s/deployment.yaml names
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' service/__init__.py)
 
 API_KEY_FILE := deploy/secrets/api_key
 
@@ -114,7 +117,8 @@ $(API_KEY_FILE):
 
 # The page is built on the host when npm is here (else the Dockerfile builds it with Debian's node).
 image: docker-context api-key $(if $(shell command -v npm),web)
-	$(DOCKER) build -t $(IMAGE) --build-arg REVISION=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) \
+	$(DOCKER) build -t $(IMAGE) -t mobile-vision-api:$(VERSION) --build-arg VERSION=$(VERSION) \
+	  --build-arg REVISION=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) \
 	  --build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) .
 
 # Build, compose up (2 replicas behind nginx), real requests and locust through the balancer, a replica

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from service import __version__
 from service.settings import PROJECT_ROOT
 from tests.readme import README, commands
 
@@ -38,6 +39,17 @@ def serve_line(env: dict[str, str]) -> str:
 )
 def test_make_serve_listens_where_the_variables_say(env: dict[str, str], address: str) -> None:
     assert serve_line(env).endswith(address)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make")
+def test_make_image_tags_and_labels_the_project_s_version() -> None:
+    """deploy/k8s/deployment.yaml names the image by the version (tests/test_package.py keeps them alike):
+    `make image` built only :latest, and labelled it with the Dockerfile's default version."""
+    printed = subprocess.run(
+        ["make", "-n", "image"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    build = next(line for line in printed.splitlines() if " build -t " in line)
+    assert f"-t mobile-vision-api:{__version__} --build-arg VERSION={__version__} " in build
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="no make")
