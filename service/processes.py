@@ -37,10 +37,11 @@ class ProcessIdentity:
     pid: int
     started: int | None
 
-    @property
+    @functools.cached_property  # in the instance's __dict__, which frozen leaves writable
     def name(self) -> str:
         """`<pid>-<started>` (`<pid>` without a start time): a file name's part, no `_` in it (the
-        multiprocess merge of prometheus_client splits its file names at `_`)."""
+        multiprocess merge of prometheus_client splits its file names at `_`). Made once: own_identity's
+        is asked on every metric update (service/api/metrics.py)."""
         return str(self.pid) if self.started is None else f"{self.pid}-{self.started}"
 
     @classmethod

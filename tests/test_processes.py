@@ -3,12 +3,15 @@ one that is gone, nor one whose pid the kernel has given to a later process (its
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from service.processes import ProcessIdentity, identity_of, own_identity, serving
 
@@ -65,3 +68,16 @@ def test_an_identity_is_read_back_from_its_name() -> None:
     own = own_identity()
     assert ProcessIdentity.from_name(own.name) == own and "_" not in own.name
     assert [ProcessIdentity.from_name(name) for name in ("", "12-", "-3", "12.db", "x12")] == [None] * 5
+
+
+def test_a_name_is_made_once() -> None:
+    """prometheus_client asks for own_identity's name on every metric update (under its global lock):
+    made again each time, a request's twenty-odd updates paid for as many strings. The same string
+    each time, naming the files as before; still frozen, equal and hashed by its fields alone."""
+    own = own_identity()
+    assert own.name is own_identity().name
+    assert own.name == f"{os.getpid()}-{own.started}"
+    assert ProcessIdentity.from_name(own.name) == own
+    assert hash(own) == hash(ProcessIdentity(own.pid, own.started))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        own.pid = 1  # type: ignore[misc]

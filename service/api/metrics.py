@@ -32,7 +32,8 @@ MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 if MULTIPROC_DIR in os.environ:
     # file-backed values, as prometheus_client picks when imported with the variable set, in files
-    # named by identity (its hook for that, called on every update: own_identity is cached)
+    # named by identity (its hook for that, called on every update: own_identity and its name are
+    # made once per process)
     values.ValueClass = values.MultiProcessValue(lambda: own_identity().name)
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
