@@ -23,8 +23,8 @@ from service.shared_auto import AUTO_DIR, RECORD_SUFFIX
 RUN_DIR = "MVA_RUN_DIR"  # the folder (set by `serve`)
 WORKER_PROCESSES = "MVA_WORKER_PROCESSES"  # how many processes share it
 DRAINING = "draining"  # in the run folder: the supervisor got SIGTERM (service/server.py)
-# in the run folder: how many processes the supervisor keeps, once SIGTTIN or SIGTTOU (uvicorn's signals
-# to add a process or retire one) changed it from WORKER_PROCESSES
+# in the run folder: how many processes the supervisor keeps, WORKER_PROCESSES at start, then as SIGTTIN or
+# SIGTTOU (uvicorn's signals to add a process or retire one) change it
 WORKER_COUNT = "workers"
 
 
@@ -48,13 +48,14 @@ def shared_run_folder(workers: int) -> Iterator[Path]:
     ready = made_folder(folder / "ready", RUN_DIR)
     auto = made_folder(folder / AUTO_DIR, RUN_DIR)
     metrics = made_folder(Path(os.environ.setdefault(MULTIPROC_DIR, str(folder / "metrics"))), MULTIPROC_DIR)
-    # a named folder may hold the last run's drain marker, worker count, ready files, preset=auto
-    # choices (measured with that run's settings, maybe on another host) and metrics files (whose counts
-    # /metrics would add to this run's); a folder given as PROMETHEUS_MULTIPROC_DIR is the caller's
+    # a named folder may hold the last run's drain marker, ready files, preset=auto choices (measured
+    # with that run's settings, maybe on another host) and metrics files (whose counts /metrics would
+    # add to this run's); a folder given as PROMETHEUS_MULTIPROC_DIR is the caller's
     ours = metrics.glob("*.db") if metrics == folder / "metrics" else ()
-    last_run = (drain_marker(folder), folder / WORKER_COUNT, *ready.glob("[0-9]*"))
+    last_run = (drain_marker(folder), *ready.glob("[0-9]*"))
     for stale in (*last_run, *auto.glob(f"*{RECORD_SUFFIX}"), *ours):
         stale.unlink(missing_ok=True)
+    record_worker_count(folder, workers)  # over the last run's, before any process reads it
     os.environ[RUN_DIR] = str(folder)
     os.environ[WORKER_PROCESSES] = str(workers)
     try:
@@ -88,18 +89,16 @@ def made_folder(folder: Path, variable: str) -> Path:
 
 @dataclass(frozen=True)
 class Siblings:
-    """This process's view of the others: who has warmed up. `expected`: how many processes the server
-    started with (`--workers N`)."""
+    """This process's view of the others: who has warmed up, out of how many the supervisor keeps."""
 
     ready_dir: Path
-    expected: int
 
     @classmethod
     def from_environment(cls) -> Siblings | None:
         folder, count = os.environ.get(RUN_DIR), os.environ.get(WORKER_PROCESSES)
         if not folder or not count or int(count) < 2:
             return None
-        return cls(Path(folder) / "ready", int(count))
+        return cls(Path(folder) / "ready")
 
     @property
     def auto_dir(self) -> Path:
@@ -124,11 +123,8 @@ class Siblings:
     def expected_now(self) -> int:
         """How many processes the supervisor keeps now: SIGTTOU retired one, and those left waited for
         it to warm up for good (/readyz said not ready until a restart); SIGTTIN added one, which
-        /readyz did not wait for."""
-        try:
-            return int((self.ready_dir.parent / WORKER_COUNT).read_text())
-        except FileNotFoundError:  # as many as it started with
-            return self.expected
+        /readyz did not wait for. The run folder has it from the start (shared_run_folder)."""
+        return int((self.ready_dir.parent / WORKER_COUNT).read_text())
 
     def waiting_for(self) -> int:
         """How many processes have yet to warm up. A file whose process is gone (killed before it could

@@ -229,7 +229,7 @@ def test_the_workers_of_a_killed_supervisor_drain_and_exit(tmp_path: Path, image
     run = tmp_path / "run"
     env = {"MVA_WARM_MODELS": '["mobilenet_v2"]', "MVA_RUN_DIR": str(run)}
     with serve_app(env, workers=2) as (url, process):
-        workers = [psutil.Process(ready.pid) for ready in Siblings(run / "ready", 2).marked_ready()]
+        workers = [psutil.Process(ready.pid) for ready in Siblings(run / "ready").marked_ready()]
         try:
             process.kill()
             process.wait()

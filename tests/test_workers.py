@@ -43,7 +43,9 @@ def test_the_run_folder_is_made_shared_and_removed(clean_env: None) -> None:
     with shared_run_folder(3) as folder:
         assert os.environ[RUN_DIR] == str(folder) and os.environ[WORKER_PROCESSES] == "3"
         assert os.environ[MULTIPROC_DIR] == str(folder / "metrics") and (folder / "ready").is_dir()
-        assert Siblings.from_environment() == Siblings(folder / "ready", 3)
+        assert Siblings.from_environment() == Siblings(folder / "ready")
+        # the count every process reads, a plain file from the start (SIGTTIN/SIGTTOU rewrite it)
+        assert Siblings(folder / "ready").expected_now() == 3
     assert not folder.exists()
 
 
@@ -53,7 +55,7 @@ def test_a_named_run_folder_starts_without_the_last_runs_drain(
     monkeypatch.setenv(RUN_DIR, str(tmp_path))
     drain_marker(tmp_path).touch()
     with shared_run_folder(2) as folder:
-        assert folder == tmp_path and not Siblings(folder / "ready", 2).draining()
+        assert folder == tmp_path and not Siblings(folder / "ready").draining()
 
 
 def test_a_named_run_folder_starts_without_the_last_runs_counts_ready_files_and_auto_choices(
@@ -70,9 +72,9 @@ def test_a_named_run_folder_starts_without_the_last_runs_counts_ready_files_and_
     with shared_run_folder(2) as folder:
         assert list((folder / "metrics").iterdir()) == list((folder / "ready").iterdir()) == []
         assert list((folder / "auto").iterdir()) == []
-        assert Siblings.from_environment() == Siblings(folder / "ready", 2)
-        assert Siblings(folder / "ready", 2).expected_now() == 2
-        assert Siblings(folder / "ready", 2).auto_dir == folder / "auto"
+        assert Siblings.from_environment() == Siblings(folder / "ready")
+        assert Siblings(folder / "ready").expected_now() == 2
+        assert Siblings(folder / "ready").auto_dir == folder / "auto"
 
 
 def test_a_given_metrics_folder_is_kept(
@@ -124,22 +126,31 @@ def test_one_process_has_no_siblings(
     assert Siblings.from_environment() is None
 
 
+def _run_of_two(run_dir: Path) -> Siblings:
+    """A view of a run of two processes in `run_dir`, none ready yet (its count recorded, as
+    shared_run_folder does)."""
+    (run_dir / "ready").mkdir()
+    record_worker_count(run_dir, 2)
+    return Siblings(run_dir / "ready")
+
+
 def test_only_live_processes_count_as_ready(tmp_path: Path) -> None:
-    siblings = Siblings(tmp_path, 2)
+    siblings = _run_of_two(tmp_path)
+    ready = siblings.ready_dir
     assert siblings.waiting_for() == 2
     siblings.mark_ready()
     assert siblings.waiting_for() == 1
     finished = subprocess.run(["true"], check=True)
     dead = subprocess.Popen(["true"])
     dead.wait()
-    (tmp_path / str(dead.pid)).touch()  # a process killed before it could take its file away
+    (ready / str(dead.pid)).touch()  # a process killed before it could take its file away
     assert finished.returncode == 0 and siblings.waiting_for() == 1
     with subprocess.Popen(["sleep", "30"]) as alive:
-        (tmp_path / str(alive.pid)).touch()
+        (ready / str(alive.pid)).touch()
         assert siblings.waiting_for() == 0
         alive.kill()
     siblings.mark_gone()
-    assert not (tmp_path / own_identity().name).exists()
+    assert not (ready / own_identity().name).exists()
 
 
 # a worker process warmed up: its file in the ready folder argv[1]
@@ -147,19 +158,20 @@ _MARK_READY = """
 import sys
 from pathlib import Path
 from service.workers import Siblings
-Siblings(Path(sys.argv[1]), 2).mark_ready()
+Siblings(Path(sys.argv[1])).mark_ready()
 """
 
 
 def test_a_ready_file_whose_pid_a_later_process_has_does_not_count(tmp_path: Path) -> None:
     """A worker killed before it could take its ready file away, its pid then given to another process
     (here this test's, live): counted as ready, /readyz said ready with one process still warming up."""
-    subprocess.run([sys.executable, "-c", _MARK_READY, tmp_path], check=True, env=os.environ | code_env())
-    siblings = Siblings(tmp_path, 2)
+    siblings = _run_of_two(tmp_path)
+    ready = siblings.ready_dir
+    subprocess.run([sys.executable, "-c", _MARK_READY, ready], check=True, env=os.environ | code_env())
     (worker,) = siblings.marked_ready()
     assert worker.started is not None
     # its start time, the pid this process has
-    (tmp_path / worker.name).rename(tmp_path / ProcessIdentity(os.getpid(), worker.started).name)
+    (ready / worker.name).rename(ready / ProcessIdentity(os.getpid(), worker.started).name)
     assert siblings.waiting_for() == 2
 
 
@@ -235,7 +247,7 @@ def test_sigttou_retires_a_process_and_readiness_waits_for_those_left(tmp_path: 
     said "1 of 2 worker processes still warming up" until the server was restarted."""
     env = {RUN_DIR: str(tmp_path), "MVA_WARM_MODELS": "[]"}
     with serve_app(env, workers=2) as (url, process):
-        siblings = Siblings(tmp_path / "ready", 2)
+        siblings = Siblings(tmp_path / "ready")
         process.send_signal(signal.SIGTTOU)
         # the one retired took its file away
         _until(lambda: len(siblings.marked_ready()) == 1, "one process left after SIGTTOU")
@@ -251,4 +263,4 @@ def test_sigttin_adds_a_process_and_readiness_waits_for_it_to_warm_up(tmp_path: 
         warming = (503, "1 of 3 worker processes still warming up")
         _until(lambda: _readiness(url) == warming, f"/readyz {warming} after SIGTTIN")
         _until(lambda: _readiness(url) == (200, "ready"), "ready again")
-        assert len(Siblings(tmp_path / "ready", 2).marked_ready()) == 3
+        assert len(Siblings(tmp_path / "ready").marked_ready()) == 3

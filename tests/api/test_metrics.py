@@ -99,7 +99,7 @@ def test_a_killed_process_leaves_no_queue_depth_behind(tmp_path: Path, images: P
     env = {"MVA_RUN_DIR": str(run), "MVA_WARM_MODELS": '["mobilenet_v2"]', "MVA_INFERENCE_CORES": "1"}
     slow = {"engine": "litert", "simd": "off"}
     with serve_app(env, workers=2) as (url, _):
-        victim, other = Siblings(run / "ready", 2).marked_ready()
+        victim, other = Siblings(run / "ready").marked_ready()
         depth_file = run / "metrics" / f"gauge_livesum_{victim.name}.db"
 
         def victims_depth() -> list[float]:
@@ -167,7 +167,7 @@ def test_a_process_shows_the_requests_it_holds_to_a_scrape_another_answers(
     # runner): three requests wait in turn
     env = {"MVA_RUN_DIR": str(run), "MVA_WARM_MODELS": '["mobilenet_v2"]', "MVA_INFERENCE_CORES": "1"}
     with serve_app(env, workers=2) as (url, _):
-        holder, other = Siblings(run / "ready", 2).marked_ready()
+        holder, other = Siblings(run / "ready").marked_ready()
         depth_file = run / "metrics" / f"gauge_livesum_{holder.name}.db"
 
         def holders_depth() -> float:
