@@ -126,8 +126,11 @@ class Siblings:
         /readyz did not wait for. The run folder has it from the start (shared_run_folder)."""
         return int((self.ready_dir.parent / WORKER_COUNT).read_text())
 
-    def waiting_for(self) -> int:
-        """How many processes have yet to warm up. A file whose process is gone (killed before it could
-        take its file away; uvicorn starts a new one) does not count, nor once its pid is another's."""
+    def waiting_for(self) -> tuple[int, int]:
+        """How many processes have yet to warm up, of how many, the count read once (a SIGTTIN between
+        two reads named another count than the one decided on). A file whose process is gone (killed
+        before it could take its file away; uvicorn starts a new one) does not count, nor once its pid
+        is another's."""
         ready = sum(1 for process in self.marked_ready() if serving(process))
-        return max(0, self.expected_now() - ready)
+        expected = self.expected_now()
+        return max(0, expected - ready), expected

@@ -3,11 +3,13 @@ speaks for all of them, also while shutting down (real two-process servers at th
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -137,17 +139,17 @@ def _run_of_two(run_dir: Path) -> Siblings:
 def test_only_live_processes_count_as_ready(tmp_path: Path) -> None:
     siblings = _run_of_two(tmp_path)
     ready = siblings.ready_dir
-    assert siblings.waiting_for() == 2
+    assert siblings.waiting_for() == (2, 2)
     siblings.mark_ready()
-    assert siblings.waiting_for() == 1
+    assert siblings.waiting_for() == (1, 2)
     finished = subprocess.run(["true"], check=True)
     dead = subprocess.Popen(["true"])
     dead.wait()
     (ready / str(dead.pid)).touch()  # a process killed before it could take its file away
-    assert finished.returncode == 0 and siblings.waiting_for() == 1
+    assert finished.returncode == 0 and siblings.waiting_for() == (1, 2)
     with subprocess.Popen(["sleep", "30"]) as alive:
         (ready / str(alive.pid)).touch()
-        assert siblings.waiting_for() == 0
+        assert siblings.waiting_for() == (0, 2)
         alive.kill()
     siblings.mark_gone()
     assert not (ready / own_identity().name).exists()
@@ -172,7 +174,7 @@ def test_a_ready_file_whose_pid_a_later_process_has_does_not_count(tmp_path: Pat
     assert worker.started is not None
     # its start time, the pid this process has
     (ready / worker.name).rename(ready / ProcessIdentity(os.getpid(), worker.started).name)
-    assert siblings.waiting_for() == 2
+    assert siblings.waiting_for() == (2, 2)
 
 
 def test_two_processes_are_ready_together(tmp_path: Path, images: Path) -> None:
@@ -264,3 +266,41 @@ def test_sigttin_adds_a_process_and_readiness_waits_for_it_to_warm_up(tmp_path: 
         _until(lambda: _readiness(url) == warming, f"/readyz {warming} after SIGTTIN")
         _until(lambda: _readiness(url) == (200, "ready"), "ready again")
         assert len(Siblings(tmp_path / "ready").marked_ready()) == 3
+
+
+def _feed_counts(fifo: Path, counts: list[str], stop: threading.Event) -> None:
+    """Each opening of `fifo` for reading gets the next of `counts`, as if the supervisor rewrote the
+    count (SIGTTIN, SIGTTOU) between reads; until `stop`."""
+    for count in counts:
+        while not stop.is_set():
+            try:  # succeeds only while a reader has it open: one is waiting for the count
+                writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as no_reader:
+                assert no_reader.errno == errno.ENXIO
+                time.sleep(0.01)
+                continue
+            with os.fdopen(writer, "w") as pipe:
+                pipe.write(count)
+            stop.wait(0.5)  # the reader has read to the end and closed, before anyone may open it again
+            break
+
+
+def test_readiness_names_the_count_it_decided_on(tmp_path: Path) -> None:
+    """/readyz read the count twice on a 503, once to decide and again for its reason: a SIGTTIN in
+    between said "3 of 2 worker processes still warming up". The count here is a named pipe in place of
+    the file, handing out 5 (3 of 5 still warming up) and then 2 (both ready)."""
+    env = {RUN_DIR: str(tmp_path), "MVA_WARM_MODELS": "[]"}
+    with serve_app(env, workers=2) as (url, _):
+        count = tmp_path / "workers"
+        os.mkfifo(tmp_path / "workers.fifo")
+        (tmp_path / "workers.fifo").replace(count)
+        stop = threading.Event()
+        feeder = threading.Thread(target=_feed_counts, args=(count, ["5", "2"], stop))
+        feeder.start()
+        try:
+            readiness = _readiness(url)
+        finally:
+            stop.set()
+            feeder.join()
+            record_worker_count(tmp_path, 2)  # a file again
+        assert readiness == (503, "3 of 5 worker processes still warming up")

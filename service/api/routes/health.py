@@ -32,8 +32,9 @@ async def readyz(request: Request) -> Response:
     if siblings is not None:
         if siblings.draining():
             return error_response(503, "not_ready", "shutting down", headers={"Retry-After": "2"})
-        if waiting := siblings.waiting_for():
-            reason = f"{waiting} of {siblings.expected_now()} worker processes still warming up"
+        waiting, expected = siblings.waiting_for()
+        if waiting:
+            reason = f"{waiting} of {expected} worker processes still warming up"
             return error_response(503, "not_ready", reason, headers={"Retry-After": "2"})
     return Response('{"status":"ready"}', media_type="application/json")
 
