@@ -99,14 +99,29 @@ class DrainingSupervisor(Multiprocess):
         timer.start()
 
     def handle_ttin(self) -> None:
-        # recorded first: the others said ready while the new process warmed up
-        record_worker_count(self._run_dir, self.processes_num + 1)
         super().handle_ttin()
+        # uvicorn's count, recorded as soon as the process is started, long before it could serve:
+        # the others said ready while it warmed up
+        self._record_worker_count(self.processes_num)
 
     def handle_ttou(self) -> None:
-        # recorded first: the one retired takes its ready file away (uvicorn keeps one process at least)
-        record_worker_count(self._run_dir, max(1, self.processes_num - 1))
+        # recorded first: super() waits while the one retired drains, and it takes its ready file away
+        # meanwhile (uvicorn keeps one process at least)
+        self._record_worker_count(max(1, self.processes_num - 1))
         super().handle_ttou()
+
+    def _record_worker_count(self, count: int) -> None:
+        """For /readyz (Siblings.expected_now). A run folder it cannot write to raised out of the
+        supervisor's loop, which ended the server; /readyz then goes by the count recorded last."""
+        try:
+            record_worker_count(self._run_dir, count)
+        except OSError as exc:
+            log.warning(
+                "cannot record the worker count (%d) in %s, /readyz goes by the one recorded before: %s",
+                count,
+                self._run_dir,
+                exc.strerror or exc,
+            )
 
     def keep_subprocess_alive(self) -> None:
         if not self._marker.exists():

@@ -304,3 +304,23 @@ def test_readiness_names_the_count_it_decided_on(tmp_path: Path) -> None:
             feeder.join()
             record_worker_count(tmp_path, 2)  # a file again
         assert readiness == (503, "3 of 5 worker processes still warming up")
+
+
+def test_a_count_the_supervisor_cannot_record_does_not_stop_it(tmp_path: Path) -> None:
+    """The supervisor records its count on SIGTTIN and SIGTTOU; a run folder it could not write to
+    raised out of its loop and ended the whole server. It now says so and goes on: the process is
+    added or retired, and /readyz goes by the count recorded before."""
+    run, log = tmp_path / "run", tmp_path / "serve.log"
+    with serve_app({RUN_DIR: str(run), "MVA_WARM_MODELS": "[]"}, workers=2, log=log) as (url, process):
+        # a folder where record_worker_count writes its file before renaming it: no write there, as root
+        # too, and the count already recorded stays readable
+        (run / f"workers.{process.pid}.tmp").mkdir()
+        siblings = Siblings(run / "ready")
+        process.send_signal(signal.SIGTTIN)
+        _until(lambda: len(siblings.marked_ready()) == 3, "a process added after SIGTTIN")
+        process.send_signal(signal.SIGTTOU)
+        _until(lambda: len(siblings.marked_ready()) == 2, "a process retired after SIGTTOU")
+        assert process.poll() is None and _readiness(url) == (200, "ready")
+        said = log.read_text()
+    assert said.count(f"cannot record the worker count (3) in {run},") == 1, said
+    assert said.count(f"cannot record the worker count (2) in {run},") == 1, said
