@@ -25,8 +25,12 @@ def _exif_item_types(data: bytearray) -> Iterator[int]:
     """Where the type of each EXIF item is written."""
     for meta_start, meta_end in _boxes(data, b"meta", 0, len(data)):
         for start, end in _boxes(data, b"iinf", meta_start + 4, meta_end):  # past meta's version, flags
+            if start >= end:  # no version to read
+                continue
             entry_count_size = 2 if data[start] == 0 else 4  # by iinf's version
             for entry, entry_end in _boxes(data, b"infe", start + 4 + entry_count_size, end):
+                if entry + 8 > entry_end:  # too short for the fields before an item type
+                    continue
                 version = data[entry]
                 # past version, flags, item ID and protection index; no item type before version 2
                 item_type = entry + 4 + (2 if version == 2 else 4) + 2
