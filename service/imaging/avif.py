@@ -13,15 +13,16 @@ _UNKNOWN_ITEM_TYPE = b"xxxx"
 def without_exif(data: bytes | memoryview) -> bytes | None:
     """`data` with its EXIF items renamed to a type no reader reads, so that the picture opens without
     them; None if `data` names no EXIF item (or is no AVIF)."""
+    starts = list(_exif_item_types(data))
+    if not starts:  # no copy of an upload (up to 10 MB) that has nothing to rename
+        return None
     renamed = bytearray(data)
-    found = False
-    for start in _exif_item_types(renamed):
+    for start in starts:
         renamed[start : start + 4] = _UNKNOWN_ITEM_TYPE
-        found = True
-    return bytes(renamed) if found else None
+    return bytes(renamed)
 
 
-def _exif_item_types(data: bytearray) -> Iterator[int]:
+def _exif_item_types(data: bytes | memoryview) -> Iterator[int]:
     """Where the type of each EXIF item is written."""
     for meta_start, meta_end in _boxes(data, b"meta", 0, len(data)):
         for start, end in _boxes(data, b"iinf", meta_start + 4, meta_end):  # past meta's version, flags
@@ -38,7 +39,7 @@ def _exif_item_types(data: bytearray) -> Iterator[int]:
                     yield item_type
 
 
-def _boxes(data: bytearray, kind: bytes, start: int, end: int) -> Iterator[tuple[int, int]]:
+def _boxes(data: bytes | memoryview, kind: bytes, start: int, end: int) -> Iterator[tuple[int, int]]:
     """Where the content of each box of type `kind` in data[start:end] begins and ends; a box that
     claims more than is there ends the walk."""
     while start + 8 <= end:
