@@ -138,20 +138,17 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
     the caller can use, which allows DCT downscaling of JPEGs down to it."""
     if len(data) == 0:
         raise MissingImage("the request body is empty: send an image")
-    if (
-        _format_by_signature(data) == "JPEG"
-        and header_steps(data, MAX_JPEG_HEADER_STEPS) > MAX_JPEG_HEADER_STEPS
-    ):
+    signed = _format_by_signature(data)
+    if signed == "JPEG" and header_steps(data, MAX_JPEG_HEADER_STEPS) > MAX_JPEG_HEADER_STEPS:
         raise CorruptImage(
             f"the JPEG header has more than {MAX_JPEG_HEADER_STEPS} markers and stray bytes before its first"
             " scan; at most that many are read"
         )
     try:
-        image = _open(data)
+        image = _open(data, signed)
     except UnidentifiedImageError as exc:
-        damaged = _format_by_signature(data)
-        if damaged is not None:
-            raise CorruptImage(f"the {damaged} header could not be read (damaged or cut short)") from exc
+        if signed is not None:
+            raise CorruptImage(f"the {signed} header could not be read (damaged or cut short)") from exc
         raise UnsupportedMediaType(
             f"the body is not an image format this service reads ({', '.join(_PILLOW_FORMATS)})"
         ) from exc
@@ -201,14 +198,14 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
     return DecodedImage(upright(pixels, orientation), width, height, fmt, scale)
 
 
-def _open(data: bytes | memoryview) -> ImageFile.ImageFile:
-    """Pillow's reader of the picture, which has read its header only. An AVIF whose EXIF Pillow or
-    libavif cannot read (both refuse the picture) is opened without it: a browser ignores such EXIF, as
-    `_orientation` does for the other formats."""
+def _open(data: bytes | memoryview, signed: str | None) -> ImageFile.ImageFile:
+    """Pillow's reader of the picture, which has read its header only; `signed` is the format its first
+    bytes name. An AVIF whose EXIF Pillow or libavif cannot read (both refuse the picture) is opened
+    without it: a browser ignores such EXIF, as `_orientation` does for the other formats."""
     try:
         return Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS)
     except _DECODE_ERRORS:
-        without = avif.without_exif(data) if _format_by_signature(data) == "AVIF" else None
+        without = avif.without_exif(data) if signed == "AVIF" else None
         if without is None:
             raise
     return Image.open(io.BytesIO(without), formats=["AVIF"])
