@@ -6,11 +6,14 @@ about as long; encoders write a few dozen markers and no stray bytes."""
 from __future__ import annotations
 
 import re
+import struct
 
 # The next marker: 0xFF and any fill bytes (0xFF), then its code (neither 0x00, a stuffed 0xFF, nor
 # 0xFF). Written so, not `\xff+`, it begins with a literal byte, which re finds 10x faster.
 _MARKER = re.compile(rb"\xff\xff*[^\x00\xff]")
 _START_OF_SCAN = 0xDA
+# What cannot follow a marker's 0xFF as its code: a stuffed 0x00, or a fill byte.
+_NO_CODE = (0x00, 0xFF)
 # Codes that Pillow reads with no length and segment after them: JPG, RST0..7, SOI, EOI, JPG0..13.
 _STANDALONE = {0xC8, *range(0xD0, 0xDA), *range(0xF0, 0xFE)}
 
@@ -20,15 +23,23 @@ def header_steps(data: bytes | memoryview, most: int) -> int:
     walk stops there, so a header of millions of segments costs no more to count than `most`."""
     steps = 0
     at = 2  # past the start of image
+    end = len(data)
     while steps <= most:
-        marker = _MARKER.search(data, at)
-        if marker is None:
-            return steps + len(data) - at
-        steps += 1 + (marker.start() - at) + (marker.end() - marker.start() - 2)  # stray and fill bytes
-        code = data[marker.end() - 1]
+        if at + 1 < end and data[at] == 0xFF and data[at + 1] not in _NO_CODE:
+            # the marker right here, as encoders write them: no search (under half the time)
+            steps += 1
+            at += 2
+        else:
+            marker = _MARKER.search(data, at)
+            if marker is None:
+                return steps + max(end - at, 0)
+            steps += 1 + (marker.start() - at) + (marker.end() - marker.start() - 2)  # stray and fill bytes
+            at = marker.end()
+        code = data[at - 1]
         if code == _START_OF_SCAN:
             break
-        at = marker.end()
         if code not in _STANDALONE:
-            at += int.from_bytes(data[at : at + 2], "big")  # the length counts its own two bytes
+            if at + 2 > end:  # cut short in the segment's length
+                break
+            at += struct.unpack_from(">H", data, at)[0]  # the length counts its own two bytes
     return steps

@@ -42,3 +42,10 @@ def test_the_count_stops_past_most() -> None:
 @pytest.mark.parametrize("name", ["face.jpg", "cat_1080p.jpg"])
 def test_photos_take_a_few_dozen_steps(images: Path, name: str) -> None:
     assert header_steps((images / name).read_bytes(), 100) < 30
+
+
+@pytest.mark.parametrize("cut", [b"\xff\xd8\xff\xe1\x05", b"\xff\xd8\xff\xe1\x00\x10"])
+def test_a_header_cut_short_in_a_segment_counts_its_markers(cut: bytes) -> None:
+    """A length cut short, or one past the end, ends the count; it was negative (the bytes left,
+    counted as stray ones, taken from a position past the end)."""
+    assert header_steps(cut, 100) == 1
