@@ -10,6 +10,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from statistics import median
 from typing import Any
 
@@ -22,7 +23,8 @@ from service.engines.registry import RunnerRegistry, resolve
 from service.errors import NotReady, client_detail
 from service.manifest import ModelSpec
 from service.settings import CPU_COUNT, EngineSettings
-from service.turns import rotated
+from service.timing import time_call
+from service.turns import in_turns
 
 log = logging.getLogger("mobile_vision_api")
 
@@ -164,19 +166,15 @@ def measure(
     pixels = np.random.default_rng(0).integers(0, 256, (1, spec.input.height, spec.input.width, 3), np.uint8)
     try:
         runners, skipped = _warmed(spec, settings, registry, pixels, warmup)
-        samples: list[list[float]] = [[] for _ in runners]
-        for turn in range(rounds):
-            for i in rotated(range(len(runners)), turn):
-                begin = time.perf_counter()
-                runners[i][1].run(pixels)
-                samples[i].append((time.perf_counter() - begin) * 1000.0)
+        runs = {i: partial(time_call, partial(runner.run, pixels)) for i, (_, runner) in enumerate(runners)}
+        samples = in_turns(runs, rounds)
     finally:
         # every runner built, those a failed warm-up left too
         for _, runner in registry.cached():
             runner.close()
     measurements = [
         Measurement(s, round(median(times), 3), len(times))
-        for (s, _), times in zip(runners, samples, strict=True)
+        for (s, _), times in zip(runners, samples.values(), strict=True)
     ]
     return measurements, skipped
 

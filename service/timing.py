@@ -1,9 +1,10 @@
-"""Per-request stage timing, reported in the body (`timing`) and as a Server-Timing header."""
+"""Per-request stage timing, reported in the body (`timing`) and as a Server-Timing header; one
+call's time, which the measures (autotune, the lab) take."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 # receive: reading the upload; load: building the runner (first use of a model + settings only);
@@ -41,6 +42,13 @@ class StageTimer:
 
     def _total(self) -> float:
         return round((time.perf_counter() - self.started) * 1000.0, 3)
+
+
+def time_call(call: Callable[[], object]) -> float:
+    """How long `call()` took, in ms."""
+    start = time.perf_counter()
+    call()
+    return (time.perf_counter() - start) * 1000.0
 
 
 def server_timing_header(timing: dict[str, float]) -> str:

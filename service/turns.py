@@ -16,10 +16,11 @@ def rotated(items: Sequence[T], turn: int) -> list[T]:
     return [*items[shift:], *items[:shift]]
 
 
-def in_turns(calls: Mapping[K, Callable[[], T]], rounds: int) -> dict[K, list[T]]:
-    """What each call returned, one result per turn, over `rounds` turns taken in `rotated` order."""
+def in_turns(calls: Mapping[K, Callable[[], T]], rounds: int, per_turn: int = 1) -> dict[K, list[T]]:
+    """What each call returned, `per_turn` results a turn (called that many times in a row), over
+    `rounds` turns taken in `rotated` order."""
     results: dict[K, list[T]] = {key: [] for key in calls}
     for turn in range(rounds):
         for key in rotated(list(calls), turn):
-            results[key].append(calls[key]())
+            results[key].extend(calls[key]() for _ in range(per_turn))
     return results

@@ -33,3 +33,16 @@ def test_calls_in_turns_go_first_in_turn_and_keep_their_results_apart() -> None:
     results = in_turns({name: partial(call, name) for name in ("a", "b", "c")}, rounds=3)
     assert order == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
     assert results == {"a": ["a1", "a6", "a8"], "b": ["b2", "b4", "b9"], "c": ["c3", "c5", "c7"]}
+
+
+def test_calls_in_turns_may_run_several_times_a_turn() -> None:
+    """The HTTP overhead blocks and bench-ab's 1-client turns run a request `per_turn` times in a row."""
+    order: list[str] = []
+
+    def call(name: str) -> int:
+        order.append(name)
+        return len(order)
+
+    results = in_turns({name: partial(call, name) for name in ("a", "b")}, rounds=2, per_turn=2)
+    assert order == ["a", "a", "b", "b", "b", "b", "a", "a"]
+    assert results == {"a": [1, 2, 7, 8], "b": [3, 4, 5, 6]}

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,7 +23,6 @@ from service.bench.checkout import CheckoutFailed, checkout, resolve, working_tr
 from service.bench.command import default_image
 from service.bench.files import write_texts
 from service.bench.http import api_key_headers, local_server
-from service.bench.inprocess import time_call
 from service.bench.load import LoadResult
 from service.bench.machine import machine_info
 from service.bench.options import EXISTING_FILE, MODELS_DIR, models_folder
@@ -32,7 +32,8 @@ from service.bench.stats import Stats
 from service.client import get_from
 from service.localserver import exits_when_a_server_does_not_start
 from service.settings import PROJECT_ROOT
-from service.turns import rotated
+from service.timing import time_call
+from service.turns import in_turns
 
 console = Console(stderr=True)
 WARM = '["mobilenet_v2"]'  # what the default request uses; a variant's own MVA_WARM_MODELS wins
@@ -154,13 +155,10 @@ def _one_client(
     servers: dict[str, tuple[Variant, str]], image: bytes, rounds: int, per_round: int
 ) -> dict[str, list[float]]:
     """The default request (lean client), `per_round` at a time, the servers taking turns; ms by variant."""
-    calls = {name: default_request(url, image) for name, (_, url) in servers.items()}
+    calls = {name: partial(time_call, default_request(url, image)) for name, (_, url) in servers.items()}
     samples: dict[str, list[float]] = {}
-    for turn in range(rounds):
-        for name in rotated(list(calls), turn):
-            samples.setdefault(servers[name][0].name, []).extend(
-                time_call(calls[name]) for _ in range(per_round)
-            )
+    for name, times in in_turns(calls, rounds, per_round).items():  # a variant's replicas together
+        samples.setdefault(servers[name][0].name, []).extend(times)
     return samples
 
 

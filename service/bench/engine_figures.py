@@ -8,13 +8,13 @@ from functools import partial
 from statistics import median
 
 from service.artifacts import ArtifactLayout
-from service.bench.inprocess import time_call
 from service.cpu import has_vnni
 from service.engines.registry import onnx_file
 from service.imaging.decode import decode_image
 from service.imaging.preprocess import preprocess
 from service.manifest import Manifest
 from service.settings import CPU_COUNT, ServerSettings
+from service.timing import time_call
 from service.turns import in_turns
 
 MODEL = "mobilenet_v2"

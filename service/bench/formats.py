@@ -13,12 +13,12 @@ from typing import Any
 
 from PIL import Image
 
-from service.bench.inprocess import time_call
 from service.bench.stats import Stats
 from service.imaging.decode import decode_image
 from service.imaging.preprocess import min_source_size, preprocess
 from service.manifest import InputSpec
 from service.settings import ServerSettings
+from service.timing import time_call
 
 # Pillow's encoders, at what a camera or a browser's canvas.toBlob would write
 FORMATS: dict[str, dict[str, Any]] = {"JPEG": {"quality": 90}, "PNG": {}, "WEBP": {"quality": 90}, "BMP": {}}

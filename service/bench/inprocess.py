@@ -3,7 +3,6 @@ server runs per request (decode, preprocess, inference, task postprocessing) wit
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from service.artifacts import ArtifactLayout
@@ -80,9 +79,3 @@ class InProcess:
         return lambda out: detect(
             out.outputs, spec, out.model_pixels.letterbox, (out.decoded.width, out.decoded.height)
         )
-
-
-def time_call(call: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    call()
-    return (time.perf_counter() - start) * 1000.0

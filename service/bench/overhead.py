@@ -13,11 +13,12 @@ from statistics import median
 
 from service.bench.asgi import InProcessApp
 from service.bench.http import LeanClient, SpinningClient, api_key_headers
-from service.bench.inprocess import InProcess, time_call
+from service.bench.inprocess import InProcess
 from service.bench.matrix import Cell
 from service.bench.stats import Stats
 from service.client import client_for
-from service.turns import rotated
+from service.timing import time_call
+from service.turns import in_turns
 
 
 def http_overhead(
@@ -50,7 +51,6 @@ def http_overhead(
 
     for _ in range(10):
         pipeline_call(), httpx_call()
-    runs: dict[str, list[float]] = {}
     server_stages: list[dict[str, float]] = []
 
     def timed_lean() -> float:
@@ -83,9 +83,7 @@ def http_overhead(
     for name, variant_url in (variant_urls or {}).items():
         variant_call = default_request(variant_url, image)
         calls[f"http_{name}"] = partial(time_call, variant_call)
-    for block in range(blocks):
-        for name in rotated(list(calls), block):
-            runs.setdefault(name, []).extend(calls[name]() for _ in range(per_block))
+    runs = in_turns(calls, blocks, per_block)
     client.close()
     floor_client.close()
     spinning.close()

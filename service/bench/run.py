@@ -12,11 +12,12 @@ from pathlib import Path
 
 from service.artifacts import ArtifactLayout
 from service.bench.http import HttpClient, local_server
-from service.bench.inprocess import InProcess, time_call
+from service.bench.inprocess import InProcess
 from service.bench.matrix import MODES, Cell, Mode, build_matrix
 from service.bench.stats import Stats
 from service.engines.base import EffectiveSettings
 from service.manifest import Manifest
+from service.timing import time_call
 from service.turns import rotated
 
 # LiteRT's scalar reference kernels take ~130 ms per MobileNetV2 inference: fewer runs keep the
