@@ -64,6 +64,13 @@ def png_chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
+def with_png_chunks(png: bytes, chunks: bytes, before_end: bool = False) -> bytes:
+    """The PNG with `chunks` inserted after its IHDR chunk (the first, 25 bytes after the signature),
+    or before its IEND chunk (the last, 12 bytes)."""
+    at = len(png) - 12 if before_end else 8 + 25
+    return png[:at] + chunks + png[at:]
+
+
 def grey_png(values: np.ndarray, bit_depth: int, transparent: int) -> bytes:
     """A greyscale PNG of `values` ([H, W] ints below 2**bit_depth) at `bit_depth` 2, 4 (which Pillow does
     not write) or 16, with a tRNS chunk naming `transparent` (a stored value) as its transparent grey."""

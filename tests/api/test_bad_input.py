@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import IMAGES, LiveServer, read_to_close
-from tests.pictures import encoded, noise_jpeg, tiled_tiff, with_repeated_scan
+from tests.pictures import encoded, noise_jpeg, png_chunk, tiled_tiff, with_png_chunks, with_repeated_scan
 from tests.raw_http import connect, exchange
 from tests.reference import box_iou
 
@@ -135,6 +135,25 @@ BAD = {
 def test_bad_input(small: httpx.Client, images: Path, case: str) -> None:
     kwargs, status, code = BAD[case]
     assert_error(small.post("/classify", **kwargs), status, code)
+    assert_still_serving(small, images)
+
+
+# Files whose headers hold more pieces than the limit, each of which Pillow reads in Python, one at a
+# time (10 MB of them held a core for seconds): the file, and what the error message says.
+FLOODS = {
+    "png of 80,000 empty text chunks": (
+        lambda: with_png_chunks(encoded(Image.new("RGB", (8, 8)), "PNG"), png_chunk(b"tEXt", b"") * 80_000),
+        "the PNG has more than 10000 chunks",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FLOODS))
+def test_a_header_flood_is_refused_before_it_is_read(small: httpx.Client, images: Path, case: str) -> None:
+    picture, message = FLOODS[case]
+    response = small.post("/classify", files={"image": picture()})
+    assert_error(response, 422, "corrupt_image")
+    assert message in response.json()["error"]["message"]
     assert_still_serving(small, images)
 
 
@@ -294,6 +313,7 @@ def test_a_slow_upload_that_keeps_coming_is_answered(impatient_server: LiveServe
 
 ODD_BUT_VALID = {  # the picture, and its (width, height, format) as the answer must give them
     "animated gif": (lambda: _gif(), (32, 32, "GIF")),
+    "apng of 1,000 frames": (lambda: _apng(1_000), (8, 8, "PNG")),
     "cmyk jpeg": (lambda: encoded(Image.new("CMYK", (64, 64), (0, 255, 255, 0)), "JPEG"), (64, 64, "JPEG")),
     "16-bit png": (
         lambda: encoded(
@@ -313,6 +333,12 @@ ODD_BUT_VALID = {  # the picture, and its (width, height, format) as the answer 
 def _gif() -> bytes:
     frames = [Image.new("RGB", (32, 32), c) for c in ((255, 0, 0), (0, 0, 255))]
     return encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=40)
+
+
+def _apng(frames: int) -> bytes:
+    """Two chunks a frame: a fifth of the chunks a PNG may hold."""
+    pictures = [Image.new("RGB", (8, 8), (i % 256, i // 256, 0)) for i in range(frames)]
+    return encoded(pictures[0], "PNG", save_all=True, append_images=pictures[1:])
 
 
 @pytest.mark.parametrize("case", sorted(ODD_BUT_VALID))

@@ -12,8 +12,9 @@ import simplejpeg
 from PIL import Image, PngImagePlugin, TiffImagePlugin
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
-from service.imaging.decode import MAX_JPEG_HEADER_STEPS, MAX_JPEG_SCANS, decode_image
+from service.imaging.decode import MAX_JPEG_HEADER_STEPS, MAX_JPEG_SCANS, MAX_PNG_CHUNKS, decode_image
 from service.imaging.jpeg_header import header_steps
+from service.imaging.png_chunks import chunk_count
 from tests.pictures import (
     encoded,
     gif_with_frame_at,
@@ -21,6 +22,7 @@ from tests.pictures import (
     png_chunk,
     rgb16_png,
     tiled_tiff,
+    with_png_chunks,
     with_repeated_scan,
 )
 
@@ -496,6 +498,28 @@ def test_a_jpeg_header_of_too_many_steps_is_refused_before_pillow_reads_it(fille
     assert decode_image(limit + data[after_app0:], LIMIT).pixels.shape == (64, 64, 3)
     with pytest.raises(CorruptImage, match=f"more than {MAX_JPEG_HEADER_STEPS} markers and stray bytes"):
         decode_image(limit + filler + data[after_app0:], LIMIT)
+
+
+@pytest.mark.parametrize(
+    ("kind", "before_end"), [(b"tEXt", False), (b"prIv", False), (b"prIv", True), (b"IDAT", True)]
+)
+def test_a_png_of_too_many_chunks_is_refused_before_pillow_reads_it(kind: bytes, before_end: bool) -> None:
+    """Pillow reads a PNG's chunks in Python, one at a time: 10 MB of empty text or private chunks, before
+    the image data or after it, or of empty image data chunks, held a core ~4.5 s. As many as the limit
+    still decode."""
+    data = encoded(asymmetric(16, 16), "PNG")
+    filler = MAX_PNG_CHUNKS - chunk_count(data, MAX_PNG_CHUNKS)
+    limit = with_png_chunks(data, png_chunk(kind, b"") * filler, before_end=before_end)
+    assert np.array_equal(decode_image(limit, LIMIT).pixels, np.asarray(asymmetric(16, 16)))
+    with pytest.raises(CorruptImage, match=f"the PNG has more than {MAX_PNG_CHUNKS} chunks"):
+        decode_image(with_png_chunks(limit, png_chunk(kind, b""), before_end=before_end), LIMIT)
+
+
+def test_an_apng_of_a_thousand_frames_decodes() -> None:
+    """Two chunks a frame, the limit's fifth."""
+    frames = [Image.new("RGB", (8, 8), (i % 256, i // 256, 0)) for i in range(1_000)]
+    apng = encoded(frames[0], "PNG", save_all=True, append_images=frames[1:])
+    assert decode_image(apng, LIMIT).pixels[4, 4].tolist() == [0, 0, 0]
 
 
 def test_formats_outside_the_accepted_list_are_415() -> None:
