@@ -140,8 +140,7 @@ def gif_with_frame_at(frame: Image.Image, screen: tuple[int, int], at: tuple[int
     descriptor are rewritten."""
     data = bytearray(encoded(frame, "GIF"))
     data[6:10] = struct.pack("<HH", *screen)
-    flags = data[10]
-    position = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)  # past the global colour table
+    position = _gif_blocks_start(data)
     while data[position] == 0x21:  # extension blocks: label, then sub-blocks up to an empty one
         position += 2
         while data[position]:
@@ -150,3 +149,15 @@ def gif_with_frame_at(frame: Image.Image, screen: tuple[int, int], at: tuple[int
     assert data[position] == 0x2C  # the image descriptor: left, top, width, height
     data[position + 1 : position + 5] = struct.pack("<HH", *at)
     return bytes(data)
+
+
+def with_gif_blocks(gif: bytes, blocks: bytes) -> bytes:
+    """The GIF with `blocks` (extensions, or any bytes) before its first block."""
+    at = _gif_blocks_start(gif)
+    return gif[:at] + blocks + gif[at:]
+
+
+def _gif_blocks_start(gif: bytes | bytearray) -> int:
+    """Where a GIF's blocks begin: past its header, logical screen and global colour table."""
+    flags = gif[10]
+    return 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)

@@ -16,8 +16,7 @@ import simplejpeg
 from PIL import AvifImagePlugin, Image, ImageFile, TiffImagePlugin, UnidentifiedImageError
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
-from service.imaging import avif
-from service.imaging.jpeg_header import header_steps
+from service.imaging import avif, gif_header, jpeg_header
 from service.imaging.png_chunks import chunk_count
 
 # Pillow gives every image buffer back to the OS by default, so each decode page-faults its pixels in
@@ -55,6 +54,37 @@ MAX_JPEG_HEADER_STEPS = 10_000
 # Pillow reads a PNG's chunks in Python (png_chunks.py): ~5 us each. A 10 MB PNG of 8 KB image data
 # chunks has 1,280; 10 MB of empty ones held a core 4.5 s.
 MAX_PNG_CHUNKS = 10_000
+# Pillow reads a GIF's blocks before its first image in Python (gif_header.py): 0.2-0.6 us a step. 10 MB
+# of empty comments held a core ~2 s. Sub-blocks of 255 bytes, as encoders write them, could not reach
+# this within the upload limit (12.8 MB); XMP's text is read as sub-blocks of ~70 bytes.
+MAX_GIF_HEADER_STEPS = 50_000
+
+
+@dataclass(frozen=True)
+class _HeaderWalk:
+    """Pieces of a header that Pillow reads in Python, one at a time."""
+
+    count: Callable[[bytes | memoryview, int], int]  # (data, most) -> how many, up to most + 1
+    most: int
+    subject: str  # what has them, in the error message
+    pieces: str  # what they are
+
+
+_HEADER_WALKS = {
+    "JPEG": _HeaderWalk(
+        jpeg_header.header_steps,
+        MAX_JPEG_HEADER_STEPS,
+        "JPEG header",
+        "markers and stray bytes before its first scan",
+    ),
+    "PNG": _HeaderWalk(chunk_count, MAX_PNG_CHUNKS, "PNG", "chunks"),
+    "GIF": _HeaderWalk(
+        gif_header.header_steps,
+        MAX_GIF_HEADER_STEPS,
+        "GIF header",
+        "blocks, sub-blocks and stray bytes before its first image",
+    ),
+}
 # Start of scan: FF DA, then its length, which fixes the component count that follows (1 to 4).
 _START_OF_SCAN = re.compile(rb"\xff\xda\x00(?:\x08\x01|\x0a\x02|\x0c\x03|\x0e\x04)")
 
@@ -143,13 +173,7 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
     if len(data) == 0:
         raise MissingImage("the request body is empty: send an image")
     signed = _format_by_signature(data)
-    if signed == "JPEG" and header_steps(data, MAX_JPEG_HEADER_STEPS) > MAX_JPEG_HEADER_STEPS:
-        raise CorruptImage(
-            f"the JPEG header has more than {MAX_JPEG_HEADER_STEPS} markers and stray bytes before its first"
-            " scan; at most that many are read"
-        )
-    if signed == "PNG" and chunk_count(data, MAX_PNG_CHUNKS) > MAX_PNG_CHUNKS:
-        raise CorruptImage(f"the PNG has more than {MAX_PNG_CHUNKS} chunks; at most that many are read")
+    _refuse_a_header_flood(data, signed)
     try:
         image = _open(data, signed)
     except UnidentifiedImageError as exc:
@@ -202,6 +226,16 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
     if swapped:
         width, height = height, width
     return DecodedImage(upright(pixels, orientation), width, height, fmt, scale)
+
+
+def _refuse_a_header_flood(data: bytes | memoryview, signed: str | None) -> None:
+    """CorruptImage for a header of more pieces than Pillow should walk one at a time (`_HEADER_WALKS`),
+    counted from the bytes before Pillow opens the file."""
+    walk = _HEADER_WALKS.get(signed or "")
+    if walk is not None and walk.count(data, walk.most) > walk.most:
+        raise CorruptImage(
+            f"the {walk.subject} has more than {walk.most} {walk.pieces}; at most that many are read"
+        )
 
 
 def _open(data: bytes | memoryview, signed: str | None) -> ImageFile.ImageFile:

@@ -15,7 +15,15 @@ import pytest
 from PIL import Image
 
 from tests.conftest import IMAGES, LiveServer, read_to_close
-from tests.pictures import encoded, noise_jpeg, png_chunk, tiled_tiff, with_png_chunks, with_repeated_scan
+from tests.pictures import (
+    encoded,
+    noise_jpeg,
+    png_chunk,
+    tiled_tiff,
+    with_gif_blocks,
+    with_png_chunks,
+    with_repeated_scan,
+)
 from tests.raw_http import connect, exchange
 from tests.reference import box_iou
 
@@ -144,6 +152,10 @@ FLOODS = {
     "png of 80,000 empty text chunks": (
         lambda: with_png_chunks(encoded(Image.new("RGB", (8, 8)), "PNG"), png_chunk(b"tEXt", b"") * 80_000),
         "the PNG has more than 10000 chunks",
+    ),
+    "gif of 100,000 empty comments": (
+        lambda: with_gif_blocks(encoded(Image.new("RGB", (8, 8)), "GIF"), b"!\xfe\x00" * 100_000),
+        "the GIF header has more than 50000 blocks, sub-blocks and stray bytes before its first image",
     ),
 }
 
@@ -313,7 +325,8 @@ def test_a_slow_upload_that_keeps_coming_is_answered(impatient_server: LiveServe
 
 ODD_BUT_VALID = {  # the picture, and its (width, height, format) as the answer must give them
     "animated gif": (lambda: _gif(), (32, 32, "GIF")),
-    "apng of 1,000 frames": (lambda: _apng(1_000), (8, 8, "PNG")),
+    "apng of 1,000 frames": (lambda: _animation("PNG", 1_000), (8, 8, "PNG")),
+    "gif of 1,000 frames": (lambda: _animation("GIF", 1_000), (8, 8, "GIF")),
     "cmyk jpeg": (lambda: encoded(Image.new("CMYK", (64, 64), (0, 255, 255, 0)), "JPEG"), (64, 64, "JPEG")),
     "16-bit png": (
         lambda: encoded(
@@ -335,10 +348,11 @@ def _gif() -> bytes:
     return encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=40)
 
 
-def _apng(frames: int) -> bytes:
-    """Two chunks a frame: a fifth of the chunks a PNG may hold."""
+def _animation(fmt: str, frames: int) -> bytes:
+    """8x8 frames, each of another colour (Pillow merges identical ones): an APNG has two chunks a frame,
+    a GIF a graphic control extension, which the limits on PNG chunks and GIF blocks leave alone."""
     pictures = [Image.new("RGB", (8, 8), (i % 256, i // 256, 0)) for i in range(frames)]
-    return encoded(pictures[0], "PNG", save_all=True, append_images=pictures[1:])
+    return encoded(pictures[0], fmt, save_all=True, append_images=pictures[1:], duration=40)
 
 
 @pytest.mark.parametrize("case", sorted(ODD_BUT_VALID))

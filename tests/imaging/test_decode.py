@@ -12,7 +12,14 @@ import simplejpeg
 from PIL import Image, PngImagePlugin, TiffImagePlugin
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
-from service.imaging.decode import MAX_JPEG_HEADER_STEPS, MAX_JPEG_SCANS, MAX_PNG_CHUNKS, decode_image
+from service.imaging import gif_header
+from service.imaging.decode import (
+    MAX_GIF_HEADER_STEPS,
+    MAX_JPEG_HEADER_STEPS,
+    MAX_JPEG_SCANS,
+    MAX_PNG_CHUNKS,
+    decode_image,
+)
 from service.imaging.jpeg_header import header_steps
 from service.imaging.png_chunks import chunk_count
 from tests.pictures import (
@@ -22,6 +29,7 @@ from tests.pictures import (
     png_chunk,
     rgb16_png,
     tiled_tiff,
+    with_gif_blocks,
     with_png_chunks,
     with_repeated_scan,
 )
@@ -520,6 +528,35 @@ def test_an_apng_of_a_thousand_frames_decodes() -> None:
     frames = [Image.new("RGB", (8, 8), (i % 256, i // 256, 0)) for i in range(1_000)]
     apng = encoded(frames[0], "PNG", save_all=True, append_images=frames[1:])
     assert decode_image(apng, LIMIT).pixels[4, 4].tolist() == [0, 0, 0]
+
+
+# Bytes that take Pillow's GIF reader exactly `steps` steps before the first image.
+GIF_FLOODS = {
+    "empty comments": lambda steps: b"!\xfe\x00" * (steps // 2) + b"\x00" * (steps % 2),
+    "1-byte sub-blocks": lambda steps: b"!\xfe" + b"\x01x" * (steps - 2) + b"\x00",
+    "graphic controls": lambda steps: b"!\xf9\x04\x00\x00\x00\x00\x00" * (steps // 3) + b"\x00" * (steps % 3),
+    "stray bytes": lambda steps: b"\x00" * steps,
+}
+
+
+@pytest.mark.parametrize("flood", sorted(GIF_FLOODS))
+def test_a_gif_header_of_too_many_steps_is_refused_before_pillow_reads_it(flood: str) -> None:
+    """Pillow walks a GIF's blocks before its first image in Python, a block, sub-block or stray byte at a
+    time: 10 MB of empty comments held a core ~2 s. As many as the limit still decode."""
+    data = encoded(asymmetric(16, 16), "GIF")
+    steps = MAX_GIF_HEADER_STEPS - gif_header.header_steps(data, MAX_GIF_HEADER_STEPS)
+    limit = with_gif_blocks(data, GIF_FLOODS[flood](steps))
+    assert gif_header.header_steps(limit, MAX_GIF_HEADER_STEPS) == MAX_GIF_HEADER_STEPS
+    assert np.array_equal(decode_image(limit, LIMIT).pixels, np.asarray(asymmetric(16, 16)))
+    with pytest.raises(CorruptImage, match=f"more than {MAX_GIF_HEADER_STEPS} blocks, sub-blocks and stray"):
+        decode_image(with_gif_blocks(data, GIF_FLOODS[flood](steps + 1)), LIMIT)
+
+
+def test_a_gif_of_a_thousand_frames_decodes() -> None:
+    """A graphic control extension a frame; Pillow reads up to the first frame only, as the count does."""
+    frames = [Image.new("RGB", (8, 8), (i % 256, i // 256, 0)) for i in range(1_000)]
+    gif = encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=40)
+    assert decode_image(gif, LIMIT).pixels[4, 4].tolist() == [0, 0, 0]
 
 
 def test_formats_outside_the_accepted_list_are_415() -> None:
