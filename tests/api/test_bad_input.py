@@ -149,6 +149,10 @@ def test_bad_input(small: httpx.Client, images: Path, case: str) -> None:
 # Files whose headers hold more pieces than the limit, each of which Pillow reads in Python, one at a
 # time (10 MB of them held a core for seconds): the file, and what the error message says.
 FLOODS = {
+    "jpeg of 100,000 fill bytes and no code": (  # a core for a minute and more: re quadratic in the run
+        lambda: b"\xff\xd8" + b"\xff" * 100_000 + b"\x00" + noise_jpeg()[2:],
+        "the JPEG header has more than 10000 markers and stray bytes before its first scan",
+    ),
     "png of 80,000 empty text chunks": (
         lambda: with_png_chunks(encoded(Image.new("RGB", (8, 8)), "PNG"), png_chunk(b"tEXt", b"") * 80_000),
         "the PNG has more than 10000 chunks",

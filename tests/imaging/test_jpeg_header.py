@@ -49,3 +49,10 @@ def test_a_header_cut_short_in_a_segment_counts_its_markers(cut: bytes) -> None:
     """A length cut short, or one past the end, ends the count; it was negative (the bytes left,
     counted as stray ones, taken from a position past the end)."""
     assert header_steps(cut, 100) == 1
+
+
+@pytest.mark.parametrize("run", [b"\xff", b"\xff\x00", b"\x00"])
+def test_a_run_of_bytes_with_no_marker_is_counted_to_most(run: bytes) -> None:
+    """Fill bytes (0xFF) with no code after them took re quadratic time (20,000 of them: 5 s) and were
+    counted to the end of the data, as were stuffed pairs and stray bytes: the count stops past most."""
+    assert header_steps(b"\xff\xd8" + run * 20_000, 10_000) == 10_001
