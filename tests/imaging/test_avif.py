@@ -52,6 +52,16 @@ def test_a_damaged_avif_without_exif_items_is_none_and_not_copied() -> None:
     assert peak < len(data) // 10
 
 
+def test_the_walk_stops_after_more_boxes_than_a_file_holds() -> None:
+    """10 MB of empty boxes (1.3 million) took a core 1 s to walk; a meta box after 10,000 boxes (ftyp
+    and the free ones) is not looked for, the 10,000th still is."""
+    data = with_exif()
+    after_ftyp = struct.unpack_from(">I", data)[0]
+    for boxes, found in ((9_998, True), (9_999, False)):
+        padded = data[:after_ftyp] + box(b"free", b"") * boxes + data[after_ftyp:]
+        assert (without_exif(padded) is not None) is found
+
+
 def box(kind: bytes, content: bytes) -> bytes:
     """An ISOBMFF box: its size (the header's 8 bytes included), its type, its content."""
     return struct.pack(">I4s", 8 + len(content), kind) + content
