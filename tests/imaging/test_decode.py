@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import threading
+import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -492,6 +493,22 @@ def test_a_progressive_jpeg_with_too_many_scans_is_refused_before_decoding() -> 
     assert decode_image(with_repeated_scan(progressive, 10), LIMIT).pixels.shape == (64, 64, 3)
     with pytest.raises(CorruptImage, match=f"at most {MAX_JPEG_SCANS} are read"):
         decode_image(with_repeated_scan(progressive, MAX_JPEG_SCANS), LIMIT)
+
+
+def test_scans_are_counted_without_holding_them_all() -> None:
+    """10 MiB of scan headers after a progressive JPEG's first scan: every match was kept in a list
+    (~100 MB) only to be counted; counting stops one past the limit."""
+    progressive = encoded(asymmetric(64, 64), "JPEG", progressive=True)
+    end = progressive.rindex(b"\xff\xd9")
+    flood = progressive[:end] + b"\xff\xda\x00\x0c\x03" * (10 * 2**20 // 5) + progressive[end:]
+    tracemalloc.start()
+    try:
+        with pytest.raises(CorruptImage, match=f"more than {MAX_JPEG_SCANS} scans"):
+            decode_image(flood, LIMIT)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < len(flood) // 10
 
 
 @pytest.mark.parametrize("filler", [b"\xff\xfe\x00\x02", b"\xff\xe1\x00\x02", b"\xff\xd0", b"\xff", b"\x00"])
