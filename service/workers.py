@@ -53,9 +53,14 @@ def shared_run_folder(workers: int) -> Iterator[Path]:
     # add to this run's); a folder given as PROMETHEUS_MULTIPROC_DIR is the caller's
     ours = metrics.glob("*.db") if metrics == folder / "metrics" else ()
     last_run = (drain_marker(folder), *ready.glob("[0-9]*"))
-    for stale in (*last_run, *auto.glob(f"*{RECORD_SUFFIX}"), *ours):
-        stale.unlink(missing_ok=True)
-    record_worker_count(folder, workers)  # over the last run's, before any process reads it
+    try:
+        for stale in (*last_run, *auto.glob(f"*{RECORD_SUFFIX}"), *ours):
+            stale.unlink(missing_ok=True)
+        record_worker_count(folder, workers)  # over the last run's, before any process reads it
+    except OSError as exc:  # a folder it may list but not write in: the variable's fault, as in made_folder
+        raise InvalidServerSettings(
+            [f"{RUN_DIR}: cannot write in {str(folder)!r}: {exc.strerror or exc}"]
+        ) from None
     os.environ[RUN_DIR] = str(folder)
     os.environ[WORKER_PROCESSES] = str(workers)
     try:

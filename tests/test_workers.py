@@ -107,6 +107,21 @@ def test_serve_says_which_folder_it_cannot_make_and_stops(
     assert len(result.stderr.splitlines()) == 1, result.stderr
 
 
+def test_serve_says_which_run_folder_it_cannot_write_in_and_stops(tmp_path: Path) -> None:
+    """A named run folder it can make but not write the worker count in (here its `workers` is a
+    folder) was a traceback from the count's write; it is now the line and exit code 2 of the others."""
+    run = tmp_path / "run"
+    (run / "workers").mkdir(parents=True)
+    (run / "workers" / "kept").write_text("")
+    env = {**os.environ, RUN_DIR: str(run), "MVA_WARM_MODELS": "[]"}
+    result = subprocess.run(
+        serve_command(free_port(), workers=2), env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"error: {RUN_DIR}: cannot write in '{run}'")
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+
+
 def test_no_temporary_folder_names_the_variable_to_set(
     clean_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -304,6 +319,17 @@ def test_readiness_names_the_count_it_decided_on(tmp_path: Path) -> None:
             feeder.join()
             record_worker_count(tmp_path, 2)  # a file again
         assert readiness == (503, "3 of 5 worker processes still warming up")
+
+
+def test_readiness_without_the_worker_count_says_so(tmp_path: Path) -> None:
+    """A run folder whose count was removed (a /tmp cleaner) made /readyz a 500, logged at every probe;
+    it is a 503 that says why, and ready again once the count is back."""
+    with serve_app({RUN_DIR: str(tmp_path), "MVA_WARM_MODELS": "[]"}, workers=2) as (url, _):
+        _until(lambda: _readiness(url) == (200, "ready"), "ready")
+        (tmp_path / "workers").unlink()
+        assert _readiness(url) == (503, "the run folder's worker count cannot be read")
+        record_worker_count(tmp_path, 2)
+        assert _readiness(url) == (200, "ready")
 
 
 def test_a_count_the_supervisor_cannot_record_does_not_stop_it(tmp_path: Path) -> None:

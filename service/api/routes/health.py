@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request, Response
 
 from service.api.errors import error_response
 from service.api.inference import state_of
 from service.api.schemas import ErrorResponse
+
+log = logging.getLogger("mobile_vision_api")
 
 router = APIRouter(tags=["health"])
 
@@ -32,7 +36,12 @@ async def readyz(request: Request) -> Response:
     if siblings is not None:
         if siblings.draining():
             return error_response(503, "not_ready", "shutting down", headers={"Retry-After": "2"})
-        waiting, expected = siblings.waiting_for()
+        try:
+            waiting, expected = siblings.waiting_for()
+        except (OSError, ValueError) as exc:  # the run folder's count removed or damaged (a /tmp cleaner)
+            log.warning("/readyz: cannot read the worker count: %s", exc)
+            reason = "the run folder's worker count cannot be read"
+            return error_response(503, "not_ready", reason, headers={"Retry-After": "2"})
         if waiting:
             reason = f"{waiting} of {expected} worker processes still warming up"
             return error_response(503, "not_ready", reason, headers={"Retry-After": "2"})
