@@ -65,8 +65,21 @@ def compare_ratios(compare: Doc) -> dict[str, tuple[float, float]]:
     return {name: (min(values), max(values)) for name, values in ratios.items()}
 
 
-def span(low: float, high: float) -> str:
-    return f"{low:.2f}x" if round(low, 2) == round(high, 2) else f"{low:.2f}-{high:.2f}x"
+def against(ratio: float, goal: float | None = None) -> str:
+    """`ratio` to 2 decimals, or to as many more as it takes not to read as the goal itself: 0.8996
+    against 0.9 shows as 0.8996, not as 0.90 beside "missed"."""
+    for digits in range(2, 7):
+        text = f"{ratio:.{digits}f}"
+        if goal is None or ratio == goal or float(text) != goal:
+            break
+    return text
+
+
+def span(low: float, high: float, goal: float | None = None) -> str:
+    """ "1.87-2.00x", or one figure when both read the same; against `goal`, no end reads as the goal
+    unless it is it (1.996 against 2: "1.996-2.10x")."""
+    low_text, high_text = against(low, goal), against(high, goal)
+    return f"{low_text}x" if low_text == high_text else f"{low_text}-{high_text}x"
 
 
 def compare_block(compare_md: str, compare: Doc) -> str:

@@ -193,6 +193,21 @@ def test_the_baseline_goal_is_not_met_while_bentoml_was_not_measured(goals_out: 
     assert baseline_row({"ours": 120.0, "naive": 80.0}).endswith("| **missed** |")
 
 
+def test_a_baseline_ratio_that_rounds_onto_its_goal_does_not_read_as_it(goals_out: Path) -> None:
+    """1.996x the naive service misses the 2x goal, so it shows as 1.996x, not as 2.00x beside "missed"."""
+    goals = json.loads((goals_out / "goals.json").read_text())
+    rows = [
+        {"round": r, "service": name, "served_rps": rps, "rps": rps}
+        for r, served in (
+            (1, {"ours": 199.6, "naive": 100.0, "bentoml": 99.9}),
+            (2, {"ours": 210.0, "naive": 100.0}),
+        )
+        for name, rps in served.items()
+    ]
+    (row,) = [line for line in goals_block(goals, {"results": rows}).splitlines() if "naive baseline" in line]
+    assert "**1.996-2.10x** naive, **2.00x** BentoML" in row and row.endswith("| **missed** |")
+
+
 def test_the_p99_goal_is_missed_when_requests_failed_under_load(goals_out: Path) -> None:
     """The saturation percentiles are of the answered requests only: fast refusals (503 overloaded)
     leave the slow tail out, so a p99 within 3x of p50 says nothing when requests failed."""
