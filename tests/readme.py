@@ -14,6 +14,8 @@ import click
 from service.settings import PROJECT_ROOT
 
 README = PROJECT_ROOT / "README.md"
+# what a reader copies commands from: the README and the pages under docs/ it links to
+DOCS = (README, *sorted((PROJECT_ROOT / "docs").glob("*.md")))
 
 _FENCED = re.compile(r"^```[^\n]*\n(.*?)^```", re.M | re.S)
 _SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.S)

@@ -16,7 +16,7 @@ import pytest
 
 from service import __version__
 from service.settings import PROJECT_ROOT
-from tests.readme import README, commands
+from tests.readme import DOCS, commands
 
 
 def serve_line(env: dict[str, str]) -> str:
@@ -125,7 +125,7 @@ def unmade_readme_targets(readme: Path) -> list[str]:
 @pytest.mark.skipif(shutil.which("make") is None, reason="no make")
 def test_every_make_target_the_readme_shows_is_a_phony_rule_of_the_makefile() -> None:
     assert make_targets()["serve"] and not make_targets()["deploy/secrets/api_key"]
-    assert unmade_readme_targets(README) == []
+    assert [target for doc in DOCS for target in unmade_readme_targets(doc)] == []
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="no make")
