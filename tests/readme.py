@@ -26,9 +26,13 @@ def shown_code(readme: Path) -> list[str]:
     """Every line of the fenced code blocks (a `\\` line joined to the next) and every inline code span
     (which may wrap a line)."""
     text = readme.read_text()
-    blocks = [block.replace("\\\n", " ") for block in _FENCED.findall(text)]
     spans = [" ".join(span.split()) for _, span in _SPAN.findall(_FENCED.sub("", text))]
-    return [line for block in blocks for line in block.splitlines()] + spans
+    return _fenced_lines(text) + spans
+
+
+def _fenced_lines(text: str) -> list[str]:
+    """Every line of `text`'s fenced code blocks, a `\\` line joined to the next."""
+    return [line for block in _FENCED.findall(text) for line in block.replace("\\\n", " ").splitlines()]
 
 
 def _shell_commands(code: str) -> list[list[str]]:
@@ -49,15 +53,23 @@ def _shell_commands(code: str) -> list[list[str]]:
     return [command for command in found if command]
 
 
+def fenced_commands(readme: Path) -> list[list[str]]:
+    """Every simple command of the fenced code blocks (what a reader pastes into a shell), as its words,
+    without its leading VAR=value words."""
+    lines = _fenced_lines(readme.read_text())
+    return [_without_assignments(command) for line in lines for command in _shell_commands(line)]
+
+
+def _without_assignments(command: list[str]) -> list[str]:
+    """`command` from its program on: `X=1 make serve` is `make serve`."""
+    return command[next((i for i, word in enumerate(command) if not _ASSIGNMENT.match(word)), 0) :]
+
+
 @cache
 def _shown_commands(readme: Path, mtime_ns: int) -> list[list[str]]:
     """Every simple command in the README's code, without its leading VAR=value words (`mtime_ns`: a
     README written again is read again)."""
-    found = []
-    for code in shown_code(readme):
-        for command in _shell_commands(code):
-            found.append(command[next((i for i, w in enumerate(command) if not _ASSIGNMENT.match(w)), 0) :])
-    return found
+    return [_without_assignments(command) for code in shown_code(readme) for command in _shell_commands(code)]
 
 
 def commands(readme: Path, program: Sequence[str]) -> list[list[str]]:

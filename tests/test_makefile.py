@@ -16,7 +16,7 @@ import pytest
 
 from service import __version__
 from service.settings import PROJECT_ROOT
-from tests.readme import DOCS, commands
+from tests.readme import DOCS, commands, fenced_commands
 
 
 def serve_line(env: dict[str, str]) -> str:
@@ -133,3 +133,34 @@ def test_a_target_the_makefile_lacks_is_named(tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     readme.write_text("```bash\nmake serve && make PORT=1 sevre\n```\n`make lint install`, `make clena`\n")
     assert unmade_readme_targets(readme) == ["clena", "sevre"]
+
+
+# what `make install` puts in .venv/bin and a fresh shell does not find there: the CLI, locust, and our
+# modules' `python -m` (a shell's own python has none of the project's packages)
+VENV_PROGRAMS = {"mobile-vision-api", "locust"}
+PROJECT_MODULES = {"service", "loadtests"}
+
+
+def bare_venv_commands(readme: Path) -> list[str]:
+    """Each command of the README's code blocks that runs a program of the venv by its bare name, so
+    that it fails as pasted into a shell where the venv is not activated."""
+    bare = []
+    for program, *words in fenced_commands(readme):
+        module = words[1].split(".")[0] if words[:1] == ["-m"] and len(words) > 1 else None
+        if program in VENV_PROGRAMS or (program in ("python", "python3") and module in PROJECT_MODULES):
+            bare.append(" ".join([program, *words[:2]]))
+    return sorted(set(bare))
+
+
+def test_every_command_the_readme_shows_runs_the_venvs_programs_by_their_path() -> None:
+    assert [command for doc in DOCS for command in bare_venv_commands(doc)] == []
+
+
+def test_a_venv_program_run_by_its_bare_name_is_named(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "```bash\nlocust -f x.py --worker &\nX=1 python -m loadtests.run run --help\n"
+        ".venv/bin/mobile-vision-api serve && curl -s x | python3 -m json.tool\n```\n"
+        "`mobile-vision-api serve`\n"
+    )
+    assert bare_venv_commands(readme) == ["locust -f x.py", "python -m loadtests.run"]
