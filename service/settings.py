@@ -144,6 +144,10 @@ class ServerSettings(BaseSettings):
     # an upload that stops arriving for this long gets 408 and its connection closed (nginx's
     # client_body_timeout, for a server reached without a proxy in front)
     receive_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    # and one that, after its first receive_timeout_s, averages less than this gets the same 408: else a
+    # byte every 29 s held an upload slot for days (service/api/upload.py, UploadPace). 16 KiB/s (~130
+    # kbit/s, under a weak 3G uplink) reads a 10 MiB upload in up to ~11 min
+    upload_min_bytes_per_s: Annotated[float, Field(gt=0)] = 16 * 1024
     # uploads being read at once (service/api/upload_slots.py); more get 503 before their body is read.
     # 32 x 10 MiB bounds what they hold to 320 MiB; a client has one upload in flight at a time, and the
     # project's largest load (README's `make loadtest USERS=16`, `loadtest-ci`'s 2 x cores, the bench's

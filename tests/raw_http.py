@@ -4,6 +4,7 @@ own headers, a second request on the same connection)."""
 
 from __future__ import annotations
 
+import select
 import socket
 
 from service.localserver import LOOPBACK
@@ -45,3 +46,14 @@ def exchange(sock: socket.socket, request: bytes, buffered: bytes = b"") -> tupl
     connection sent after the previous response."""
     sock.sendall(request)
     return response(sock, buffered)
+
+
+def trickle(sock: socket.socket, data: bytes, every_s: float) -> bytes:
+    """Sends `data` a byte every `every_s` seconds until the server sends something, which it returns
+    (the start of a response, or b"" for a close), or until all of `data` is sent (then b"")."""
+    for i in range(len(data)):
+        sock.sendall(data[i : i + 1])
+        answered, _, _ = select.select([sock], [], [], every_s)
+        if answered:
+            return sock.recv(65536)
+    return b""

@@ -91,7 +91,7 @@ async def infer(
     # `Expect: 100-continue`) or reads a body it would refuse (service/api/unread_body.py closes)
     state.pool.refuse_when_full()
     with state.uploads.hold(), timer.stage("receive"):
-        upload = await read_upload(request, state.settings.max_upload_bytes, state.settings.receive_timeout_s)
+        upload = await read_upload(request, state.settings.max_upload_bytes, state.upload_pace)
 
     def image_and_runner() -> tuple[bytes, Runner]:
         """The worker's first steps, batched or not: the image out of the upload, the runner."""

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from service.api.metrics import Metrics
+from service.api.upload import UploadPace
 from service.api.upload_slots import UploadSlots
 from service.artifacts import ArtifactLayout
 from service.autotune import AutoChoice, tune
@@ -37,6 +38,7 @@ class AppState:
     pool: InferencePool
     metrics: Metrics
     uploads: UploadSlots
+    upload_pace: UploadPace
     batcher: MicroBatcher | None = None
     default_settings: EngineSettings = field(default_factory=EngineSettings)  # set from settings in create()
     labels: dict[str, Labels] = field(default_factory=dict)
@@ -74,7 +76,8 @@ class AppState:
             batcher = MicroBatcher(pool, settings.batch_window_ms, settings.max_batch, observe)
         defaults = settings.default_engine_settings()
         uploads = UploadSlots(settings.max_uploads, pool.retry_after())  # the queue-full answer's wait
-        return cls(settings, layout, manifest, registry, pool, metrics, uploads, batcher, defaults)
+        pace = UploadPace(settings.receive_timeout_s, settings.upload_min_bytes_per_s)
+        return cls(settings, layout, manifest, registry, pool, metrics, uploads, pace, batcher, defaults)
 
     def labels_for(self, spec: ModelSpec) -> Labels:
         with self._lock:

@@ -1,7 +1,8 @@
 """Request body -> image bytes: a multipart field `image`, or the raw body with an image content type.
 The size limit holds while reading (a lying Content-Length or a chunked body is cut off at the limit),
-so no upload is ever held in memory beyond it; an upload that stalls is cut off after a timeout, so a
-slow client cannot hold its connection open by trickling nothing."""
+so no upload is ever held in memory beyond it; an upload that stalls, or arrives slower than a minimum
+average rate, is cut off (UploadPace), so a slow client cannot hold its connection and upload slot open by
+trickling."""
 
 from __future__ import annotations
 
@@ -32,6 +33,23 @@ MAX_PARTS = 16
 
 
 @dataclass(frozen=True)
+class UploadPace:
+    """How slowly an upload may arrive. `stall_s`: the longest silence between two chunks (nginx's
+    client_body_timeout). `min_bytes_per_s`: the slowest average after the first `stall_s` (Apache
+    mod_reqtimeout's MinRate): the read must be over `stall_s + received / min_bytes_per_s` after it
+    began. The deadline moves on with the bytes received, so an upload on a slow link gets the time its
+    size needs, while a sender of a byte now and then is cut off after about `stall_s`, not the days it
+    could hold an upload slot (service/api/upload_slots.py) with the silence limit alone."""
+
+    stall_s: float
+    min_bytes_per_s: float
+
+    def end_by(self, began: float, received: int) -> float:
+        """When a read that began at `began` must be over, `received` bytes in (the loop's clock)."""
+        return began + self.stall_s + received / self.min_bytes_per_s
+
+
+@dataclass(frozen=True)
 class Upload:
     """What the client sent: the image itself, or a multipart body holding it. `image()` finds it in
     the multipart body; the inference worker calls it, off the event loop (~5 ms for 10 MiB)."""
@@ -51,7 +69,7 @@ class Upload:
         return image
 
 
-async def read_upload(request: Request, limit: int, timeout_s: float) -> Upload:
+async def read_upload(request: Request, limit: int, pace: UploadPace) -> Upload:
     _refuse_content_coding(request)
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     kind = content_type.decode("latin-1").lower()
@@ -68,7 +86,7 @@ async def read_upload(request: Request, limit: int, timeout_s: float) -> Upload:
             f"malformed multipart body: the boundary is {len(boundary)} bytes, over "
             f"{MAX_BOUNDARY_LENGTH} (RFC 2046: at most 70); {HOW_TO_SEND}"
         )
-    body = await _read_body(request, limit + (_MULTIPART_SLACK if is_multipart else 0), limit, timeout_s)
+    body = await _read_body(request, limit + (_MULTIPART_SLACK if is_multipart else 0), limit, pace)
     return Upload(body, boundary, limit)
 
 
@@ -89,20 +107,22 @@ def _refuse_content_coding(request: Request) -> None:
         )
 
 
-async def _read_body(request: Request, hard_limit: int, limit: int, timeout_s: float) -> bytes:
+async def _read_body(request: Request, hard_limit: int, limit: int, pace: UploadPace) -> bytes:
     declared = header_field(request.headers, "content-length")  # "20000000 " too, as has_a_body reads it
     if declared is not None and declared.isdigit() and int(declared) > hard_limit:
         raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
     chunks: list[bytes] = []
     size = 0
     loop = asyncio.get_running_loop()
+    began = last = loop.time()
     try:
-        # one timer for the whole read, moved on at every chunk: the limit is between two chunks, not
-        # for the whole body, so a large upload on a slow link keeps going
-        async with asyncio.timeout(timeout_s) as deadline:
+        # one timer for the whole read, moved at every chunk to the nearer of its two limits: silence
+        # since this chunk, and the average rate so far
+        async with asyncio.timeout_at(began + pace.stall_s) as deadline:
             async for chunk in request.stream():
-                deadline.reschedule(loop.time() + timeout_s)
+                last = loop.time()
                 size += len(chunk)
+                deadline.reschedule(min(last + pace.stall_s, pace.end_by(began, size)))
                 if size > hard_limit:
                     raise PayloadTooLarge(f"the body exceeds the limit of {limit} bytes")
                 if chunk:  # starlette ends the stream with b""
@@ -110,10 +130,15 @@ async def _read_body(request: Request, hard_limit: int, limit: int, timeout_s: f
     except ClientDisconnect:
         raise ClientClosedRequest(f"the client closed the connection after {size} bytes") from None
     except TimeoutError:
-        raise RequestTimeout(
-            f"the upload stalled: nothing arrived for {timeout_s:g} s after {size} bytes",
-            headers={"Connection": "close"},  # the rest of the body would be read as a new request
-        ) from None
+        if last + pace.stall_s <= pace.end_by(began, size):
+            why = f"the upload stalled: nothing arrived for {pace.stall_s:g} s after {size} bytes"
+        else:
+            why = (
+                f"the upload is too slow: {size} bytes in {loop.time() - began:.1f} s; after its first "
+                f"{pace.stall_s:g} s it must average at least {pace.min_bytes_per_s:g} bytes/s"
+            )
+        # the rest of the body would be read as a new request
+        raise RequestTimeout(why, headers={"Connection": "close"}) from None
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one copy at most
 
 

@@ -1,7 +1,8 @@
 """A bound on the uploads being read at once, per process. Each may hold up to MVA_MAX_UPLOAD_BYTES
-(10 MiB by default) until it is whole, and a slow sender holds its share for as long as it keeps
-sending: a thousand of them held gigabytes. Past the bound the next upload is refused before a byte of
-its body is read, with the same 503 `overloaded` and Retry-After as a full queue.
+(10 MiB by default) until it is whole, and a slow sender holds its share until then, or until it is
+too slow (service/api/upload.py's UploadPace): a thousand of them held gigabytes. Past the bound the
+next upload is refused before a byte of its body is read, with the same 503 `overloaded` and
+Retry-After as a full queue.
 
 uvicorn's own `limit_concurrency` is not this lever: it counts open connections, the idle keep-alive
 ones a proxy pools too, and answers a plain-text 503 with `Connection: close` before the app runs

@@ -24,7 +24,7 @@ from tests.pictures import (
     with_png_chunks,
     with_repeated_scan,
 )
-from tests.raw_http import connect, exchange
+from tests.raw_http import connect, exchange, trickle
 from tests.reference import box_iou
 
 LIMIT = 1_000_000  # the small-limit server's upload limit
@@ -283,7 +283,10 @@ def test_a_client_gone_mid_upload_is_a_499_not_a_server_error(
 
 @pytest.fixture(scope="module")
 def impatient_server(start_module_server: Callable[..., LiveServer]) -> LiveServer:
-    return start_module_server(receive_timeout_s="1", warm_models='["mobilenet_v2"]')
+    """1 s of silence, or under 100 kB/s on average after the first 1 s, ends an upload."""
+    return start_module_server(
+        receive_timeout_s="1", upload_min_bytes_per_s="100000", warm_models='["mobilenet_v2"]'
+    )
 
 
 def test_a_stalled_upload_gets_408_and_its_connection_closed(
@@ -325,6 +328,39 @@ def test_a_slow_upload_that_keeps_coming_is_answered(impatient_server: LiveServe
     assert head.startswith(b"HTTP/1.1 200"), reply
     assert json.loads(body)["predictions"][0]["label"] == "military uniform"
     assert json.loads(body)["timing"]["receive"] > 1800  # ms: it really was read slowly
+
+
+def test_a_trickle_that_never_stalls_gets_408_and_its_connection_closed(
+    impatient_server: LiveServer, images: Path
+) -> None:
+    """A byte every 0.25 s never leaves 1 s of silence: with that limit alone it held its connection
+    (and an upload slot) for as long as it kept trickling."""
+    with connect(impatient_server.port) as sock:
+        sock.sendall(
+            b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 5000\r\n\r\n"
+        )
+        # 40 bytes: 10 s of trickle, answered while it goes on (after it, the silence limit would answer)
+        reply = trickle(sock, (images / "cat_720p.jpg").read_bytes()[:40], every_s=0.25)
+        assert reply, "no answer while the trickle went on"
+        reply += read_to_close(sock)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), reply
+    assert b"\r\ncontent-type: application/json" in head.lower() and b"\r\nconnection: close" in head.lower()
+    error = json.loads(body)["error"]
+    assert error["code"] == "request_timeout" and "the upload is too slow" in error["message"], error
+    # an upload sent at once is read and answered, on its own connection and by httpx
+    image = (images / "cat.bmp").read_bytes()
+    with connect(impatient_server.port) as sock:
+        head, body, _ = exchange(
+            sock,
+            b"POST /classify?top_k=1 HTTP/1.1\r\nHost: x\r\nContent-Type: image/bmp\r\n"
+            + f"Content-Length: {len(image)}\r\n\r\n".encode()
+            + image,
+        )
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert json.loads(body)["predictions"][0]["label"] == "Egyptian cat"
+    with impatient_server.client() as c:
+        assert_still_serving(c, images)
 
 
 ODD_BUT_VALID = {  # the picture, and its (width, height, format) as the answer must give them

@@ -35,7 +35,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     for code, text in {
         401: "API key missing or wrong (only when MVA_API_KEY is set)",
         404: "unknown model",
-        408: "the upload stalled for MVA_RECEIVE_TIMEOUT_S (the connection is closed)",
+        408: "the upload stalled, or came too slowly on average (the connection is closed)",
         413: "upload or pixel count above the limit",
         415: "not an image",
         422: "invalid parameter, corrupt image or missing field",
