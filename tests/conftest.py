@@ -7,7 +7,6 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -167,14 +166,6 @@ def server_timing(response: httpx.Response) -> dict[str, float]:
     """A response's Server-Timing figures by stage, in the order sent."""
     parts = (part.split(";dur=") for part in response.headers["server-timing"].split(", "))
     return {name: float(ms) for name, ms in parts}
-
-
-def read_to_close(sock: socket.socket) -> bytes:
-    """Everything the server sends on `sock` until it closes the connection (a raw-socket client)."""
-    reply = b""
-    while chunk := sock.recv(65536):
-        reply += chunk
-    return reply
 
 
 @pytest.fixture

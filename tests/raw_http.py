@@ -29,6 +29,14 @@ def read_head(sock: socket.socket, buffered: bytes = b"") -> bytes:
     return data
 
 
+def read_to_close(sock: socket.socket) -> bytes:
+    """Everything the server sends on `sock` until it closes the connection."""
+    reply = b""
+    while chunk := sock.recv(65536):
+        reply += chunk
+    return reply
+
+
 def response(sock: socket.socket, buffered: bytes = b"") -> tuple[bytes, bytes, bytes]:
     """One response off the connection: (head, body, what came after it)."""
     head, _, rest = read_head(sock, buffered).partition(b"\r\n\r\n")

@@ -19,8 +19,8 @@ from service.api.metrics import MULTIPROC_DIR
 from service.localserver import serve_app
 from service.server import listening_socket
 from service.workers import Siblings
-from tests.conftest import LiveServer, kill_leftovers, metric, read_to_close, until_shutting_down
-from tests.raw_http import connect, exchange
+from tests.conftest import LiveServer, kill_leftovers, metric, until_shutting_down
+from tests.raw_http import connect, exchange, read_to_close
 
 
 def test_sigterm_under_load_loses_no_accepted_request(
@@ -202,7 +202,7 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0(
     env = {"MVA_WARM_MODELS": '["mobilenet_v2"]', "MVA_RUN_DIR": str(tmp_path / "run")}
     with serve_app(env, workers=workers, log=log, log_level="info") as (url, process):
         port = int(url.rsplit(":", 1)[1])
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        with connect(port) as sock:
             sock.sendall(
                 f"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/bmp\r\n"
                 f"Content-Length: {len(data)}\r\nExpect: 100-continue\r\n\r\n".encode()

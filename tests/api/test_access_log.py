@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +14,8 @@ import httpx
 import pytest
 
 from service.api.access_log import AccessLog, request_id
-from tests.conftest import LiveServer, read_to_close
+from tests.conftest import LiveServer
+from tests.raw_http import connect, read_to_close
 
 
 def _access_lines(server: LiveServer, count: int, path: str) -> list[dict]:
@@ -79,7 +79,7 @@ def test_access_log_writes_one_json_line_per_request(
 def test_whitespace_after_the_callers_request_id_is_no_part_of_it(server: LiveServer) -> None:
     """RFC 9112 5.1; httptools, the default parser, hands the trailing whitespace on, and the caller's
     ID was replaced by a new one. Sent by a socket: httpx refuses to send such a header."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+    with connect(server.port) as sock:
         sock.sendall(
             b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Request-ID: lb-42 \t\r\n\r\n"
         )

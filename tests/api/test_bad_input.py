@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import IMAGES, LiveServer, read_to_close
+from tests.conftest import IMAGES, LiveServer
 from tests.pictures import (
     encoded,
     noise_jpeg,
@@ -24,7 +24,7 @@ from tests.pictures import (
     with_png_chunks,
     with_repeated_scan,
 )
-from tests.raw_http import connect, exchange, trickle
+from tests.raw_http import connect, exchange, read_to_close, trickle
 from tests.reference import box_iou
 
 LIMIT = 1_000_000  # the small-limit server's upload limit

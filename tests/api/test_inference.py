@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,9 +20,10 @@ from service.api.app import create_app
 from service.batching import MicroBatcher
 from service.settings import ServerSettings
 from service.timing import StageTimer
-from tests.conftest import LiveServer, read_to_close, server_timing
+from tests.conftest import LiveServer, server_timing
 from tests.inprocess import cores_held, serving
 from tests.pictures import noise_jpeg
+from tests.raw_http import connect, read_to_close
 
 LIMIT = 1_000_000  # the upload limit of the module's server
 
@@ -170,7 +170,7 @@ def test_a_full_server_refuses_before_it_asks_for_the_upload(images: Path) -> No
             while state.pool.pending < 1:  # the first request is in, waiting for the core
                 assert not first.done(), first.result()
                 time.sleep(0.01)
-            with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            with connect(port) as sock:
                 sock.sendall(
                     b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/bmp\r\n"
                     + f"Content-Length: {len(data)}\r\nExpect: 100-continue\r\n\r\n".encode()

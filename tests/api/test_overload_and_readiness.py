@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import time
 from collections.abc import Callable
 from functools import partial
@@ -18,6 +17,7 @@ from service.artifacts import ArtifactLayout
 from service.settings import ServerSettings
 from tests.conftest import LiveServer, metric
 from tests.inprocess import cores_held, serving
+from tests.raw_http import connect
 
 
 def test_requests_beyond_the_queue_bound_get_503(
@@ -88,7 +88,7 @@ def test_a_request_whose_client_left_while_it_waited_for_a_core_never_runs(image
                 time.sleep(0.02)
 
         with cores_held(state) as release:
-            leaving = [socket.create_connection((host, int(port)), timeout=10) for _ in range(6)]
+            leaving = [connect(int(port)) for _ in range(6)]
             for sock in leaving:
                 sock.sendall(request)
             until("queued all six", lambda: scrape("mva_queue_depth") == 6)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +13,8 @@ import pytest
 from service.artifacts import ArtifactLayout
 from service.localserver import free_port, serve_command
 from service.settings import PROJECT_ROOT
-from tests.conftest import API_KEY, LiveServer, read_to_close
+from tests.conftest import API_KEY, LiveServer
+from tests.raw_http import connect, read_to_close
 
 
 @pytest.fixture(scope="module")
@@ -282,7 +282,7 @@ def test_openapi_declares_the_key_only_when_the_server_wants_one(
 def test_whitespace_after_the_key_is_no_part_of_it(guarded_with_cors: LiveServer, field: str) -> None:
     """RFC 9112 5.1: the field value excludes the whitespace around it, whichever HTTP parser the server
     runs (httptools, the default, kept it). Sent by a socket: httpx refuses to send such a header."""
-    with socket.create_connection(("127.0.0.1", guarded_with_cors.port), timeout=30) as sock:
+    with connect(guarded_with_cors.port) as sock:
         sock.sendall(f"GET /v1/manifest HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{field}\r\n\r\n".encode())
         reply = read_to_close(sock)
     assert reply.startswith(b"HTTP/1.1 200"), reply[:300]

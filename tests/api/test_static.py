@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,8 +23,9 @@ from service.api.ranges import ByteRange
 from service.api.static import ETags, file_response, inside
 from service.artifacts import ArtifactLayout
 from service.settings import PROJECT_ROOT
-from tests.conftest import LiveServer, read_to_close
+from tests.conftest import LiveServer
 from tests.inprocess import serving
+from tests.raw_http import connect, read_to_close
 
 PAGE_FILE = "/web/app.mjs"  # one with brotli and gzip copies
 PAGE_BYTES = (PROJECT_ROOT / "web" / "dist" / "app.mjs").read_bytes()
@@ -138,7 +138,7 @@ def test_whitespace_after_the_if_range_etag_is_no_part_of_it(
     compared whole with it named another version: the whole file went out instead of the rest. Sent
     by a socket: httpx refuses to send such a header."""
     etag = client.get(PAGE_FILE, headers=AS_IS).headers["etag"]
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+    with connect(server.port) as sock:
         sock.sendall(
             f"GET {PAGE_FILE} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAccept-Encoding: identity\r\n"
             f"Range: bytes=1000-\r\nIf-Range: {etag} \t\r\n\r\n".encode()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from collections.abc import Callable
 
 import httpx
@@ -13,7 +12,8 @@ import pytest
 
 from service.artifacts import ArtifactLayout
 from service.settings import PROJECT_ROOT
-from tests.conftest import LiveServer, read_to_close
+from tests.conftest import LiveServer
+from tests.raw_http import connect, read_to_close
 
 PAGE = PROJECT_ROOT / "web" / "dist"  # what the default server serves (`make web`)
 
@@ -145,7 +145,7 @@ def test_names_no_file_can_have_are_404_not_500(client: httpx.Client, path: str)
 def test_dot_segments_never_leave_the_page_or_the_models(server: LiveServer, raw_path: bytes) -> None:
     """Sent as they are: httpx (as browsers) would resolve the dots before sending, so a client that does
     not is played by a socket."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+    with connect(server.port) as sock:
         sock.sendall(b"GET " + raw_path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         reply = read_to_close(sock)
     head, _, body = reply.partition(b"\r\n\r\n")
