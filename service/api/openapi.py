@@ -3,7 +3,8 @@
 parameters can answer 404, protected routes 401, and, when the server has an API key, declare the two
 ways to send it (Swagger UI's "Authorize" then sends it). The headers every answer carries, and a
 503's Retry-After, are declared here once for every route; a route declares its own (SERVER_TIMING,
-X_FACES) in its `responses`, and a route whose 200 has SERVER_TIMING has it on its errors too."""
+X_FACES) in its `responses`, and a route whose 200 has SERVER_TIMING has it on its errors too, but
+the ones answered before an inference's timer starts (UNTIMED)."""
 
 from __future__ import annotations
 
@@ -37,9 +38,12 @@ RETRY_AFTER = {"Retry-After": _header("seconds to wait before trying again")}
 SERVER_TIMING = {
     "Server-Timing": _header(
         "each stage the request went through and `total`, in ms (`receive;dur=0.41, decode;dur=1.2, ...`); "
-        "on an error too, once the inference had begun: not on a 401, a 404, a query's 422 or a not-ready 503"
+        "on an error too, once the inference had begun: not on a query's 422 or a not-ready 503"
     )
 }
+# statuses a timed route answers before its timer starts (service/api/inference.py's infer()): the API
+# key is checked before the route runs, the model's name before infer() is called
+UNTIMED = {"401", "404"}
 X_FACES = {"X-Faces": _header("the number of faces drawn, with an annotated picture only")}
 # every response header the service sends, declared above: CORS lets a page read the same ones
 RESPONSE_HEADERS = [*EVERY_ANSWER, *RETRY_AFTER, *SERVER_TIMING, *X_FACES]
@@ -83,7 +87,8 @@ def install(app: FastAPI, protected_paths: set[str], *, api_key: bool) -> None:
                 timed = SERVER_TIMING if SERVER_TIMING.keys() <= ok_headers.keys() else {}
                 for status, response in responses.items():
                     headers = response.setdefault("headers", {})
-                    headers.update(EVERY_ANSWER | timed | (RETRY_AFTER if status == "503" else {}))
+                    timing = {} if status in UNTIMED else timed
+                    headers.update(EVERY_ANSWER | timing | (RETRY_AFTER if status == "503" else {}))
         app.openapi_schema = schema
         return schema
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.conftest import API_KEY, LiveServer
+
 
 @pytest.mark.parametrize(
     ("path", "own"),
@@ -16,8 +18,10 @@ def test_the_document_names_the_response_headers(client: httpx.Client, path: str
     declared = {status: set(response.get("headers", {})) for status, response in responses.items()}
     assert declared["200"] == own | {"X-Request-ID", "X-Served-By"}
     assert declared["503"] == {"Retry-After", "X-Request-ID", "X-Served-By", "Server-Timing"}
-    every = {"X-Request-ID", "X-Served-By", "Server-Timing"}  # an inference's error answers are timed too
-    assert all(every <= headers for headers in declared.values()), declared
+    assert all({"X-Request-ID", "X-Served-By"} <= headers for headers in declared.values()), declared
+    # an inference's error answers are timed too, but the two given before its timer starts
+    untimed = {status for status, headers in declared.items() if "Server-Timing" not in headers}
+    assert untimed == {"401", "404"}, declared
     assert all(
         header["schema"] == {"type": "string"} and header["description"]
         for response in responses.values()
@@ -32,3 +36,21 @@ def test_an_error_answer_s_server_timing_is_declared(client: httpx.Client, path:
     assert "total;dur=" in answer.headers["server-timing"]
     responses = client.get("/openapi.json").json()["paths"][path]["post"]["responses"]
     assert "Server-Timing" in responses["415"]["headers"]
+
+
+@pytest.mark.parametrize("path", ["/classify", "/detect"])
+def test_server_timing_is_not_declared_on_the_answers_that_never_carry_it(
+    guarded: LiveServer, path: str
+) -> None:
+    """A 401 (the API key) and a 404 (the model's name) are answered before the inference's timer
+    starts: they carry no Server-Timing, and the document said they did."""
+    picture = {"content-type": "image/jpeg"}
+    with guarded.client() as client:
+        refused = client.post(path, content=b"x", headers=picture)
+        unknown = client.post(f"{path}?model=nope", content=b"x", headers={**picture, "x-api-key": API_KEY})
+        responses = client.get("/openapi.json").json()["paths"][path]["post"]["responses"]
+    assert (refused.status_code, unknown.status_code) == (401, 404)
+    for answer in (refused, unknown):
+        assert "server-timing" not in answer.headers
+        declared = responses[str(answer.status_code)]["headers"]
+        assert "Server-Timing" not in declared and "X-Request-ID" in declared, declared
