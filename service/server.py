@@ -21,6 +21,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from service.api.app import create_app
+from service.api.malformed_http import protocol_for
 from service.api.metrics import MULTIPROC_DIR
 from service.logs import log_config
 from service.processes import end_with_parent
@@ -176,7 +177,7 @@ def serve(
         host=host,
         port=port,
         loop=loop,
-        http=http,
+        http=protocol_for(http),  # its 400 for HTTP it cannot parse is JSON
         log_level=log_level,
         log_config=log_config(log_level, log_format),  # applied in every worker process too
         access_log=False,
