@@ -59,6 +59,12 @@ def with_repeated_scan(progressive_jpeg: bytes, times: int) -> bytes:
     return progressive_jpeg[:end] + progressive_jpeg[last:end] * times + progressive_jpeg[end:]
 
 
+def with_major_brand(avif: bytes, brand: bytes) -> bytes:
+    """The AVIF with `brand` as its ftyp box's major brand, its compatible brands (avif among them, as
+    Pillow writes them) kept: still valid, its boxes where they were (item locations are file offsets)."""
+    return avif[:8] + brand + avif[12:]
+
+
 def png_chunk(kind: bytes, body: bytes) -> bytes:
     """A PNG chunk: length, type, data, CRC."""
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))

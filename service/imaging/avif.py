@@ -1,5 +1,6 @@
-"""An AVIF's EXIF items, found in its ISOBMFF boxes (ISO/IEC 14496-12, and 23008-12 for the items):
-the meta box lists each item in an infe entry of its iinf box, with the item's type."""
+"""An AVIF's brands and EXIF items, found in its ISOBMFF boxes (ISO/IEC 14496-12, and 23008-12 for the
+items): the ftyp box, the file's first, names its brands; the meta box lists each item in an infe entry
+of its iinf box, with the item's type."""
 
 from __future__ import annotations
 
@@ -8,10 +9,34 @@ from collections.abc import Iterator
 
 # What an item that no reader knows is named: readers skip items of types they do not read.
 _UNKNOWN_ITEM_TYPE = b"xxxx"
+# The brands that make a file an AVIF picture (still, sequence) when its ftyp box names them, as its
+# major brand or among its compatible ones (AV1 Image File Format, 8.2): a major brand of mif1 or msf1,
+# the HEIF structural brands, is as legal, and so is a file that lists avif after other brands.
+_AVIF_BRANDS = (b"avif", b"avis")
+# How many compatible brands are looked at: encoders write 4-8; the box's size is the file's to claim.
+_MOST_BRANDS = 64
 # A walk stops after this many boxes of one level. A file has a handful at its top and in its meta
 # box, and an infe entry an item (a grid picture's tiles among them); 10 MB of empty boxes, 1.3
 # million, took a core 1 s to walk in Python, after the decoder had refused the file.
 _MOST_BOXES = 10_000
+
+
+def is_avif(data: bytes | memoryview) -> bool:
+    """Whether `data` begins with an ftyp box (a file's first, ISO/IEC 14496-12 4.3) that names an AVIF
+    brand, major or compatible; of a box cut short, the brands there are."""
+    if len(data) < 8 or bytes(data[4:8]) != b"ftyp":
+        return False
+    (size,) = struct.unpack_from(">I", data)
+    content = 8
+    if size == 1:  # a 64-bit size follows the type
+        if len(data) < 16:
+            return False
+        (size,) = struct.unpack_from(">Q", data, 8)
+        content = 16
+    # the major brand, a minor version, then the compatible brands, 4 bytes each; size 0: to the end
+    end = min(len(data), content + 8 + 4 * _MOST_BRANDS, size or len(data))
+    starts = (content, *range(content + 8, end, 4))
+    return any(bytes(data[at : at + 4]) in _AVIF_BRANDS for at in starts if at + 4 <= end)
 
 
 def without_exif(data: bytes | memoryview) -> bytes | None:

@@ -270,7 +270,7 @@ def _format_by_signature(data: bytes | memoryview) -> str | None:
     head = bytes(data[:16])
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WEBP"
-    if head[4:12] in (b"ftypavif", b"ftypavis"):
+    if avif.is_avif(data):
         return "AVIF"
     return next((fmt for fmt, starts in _SIGNATURES.items() if head.startswith(starts)), None)
 

@@ -5,12 +5,13 @@ import struct
 import tracemalloc
 from functools import cache
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from service.imaging.avif import without_exif
-from tests.pictures import encoded
+from service.imaging.avif import is_avif, without_exif
+from tests.pictures import encoded, with_major_brand
 
 
 @cache
@@ -29,6 +30,55 @@ def test_an_avifs_exif_item_is_renamed_and_nothing_else_changes() -> None:
     opened = Image.open(io.BytesIO(renamed))
     assert "exif" not in opened.info
     assert opened.convert("RGB").tobytes() == Image.open(io.BytesIO(data)).convert("RGB").tobytes()
+
+
+def box(kind: bytes, content: bytes) -> bytes:
+    """An ISOBMFF box: its size (the header's 8 bytes included), its type, its content."""
+    return struct.pack(">I4s", 8 + len(content), kind) + content
+
+
+def ftyp(major: bytes, *compatible: bytes, size: int | None = None) -> bytes:
+    """An ftyp box: major brand, minor version 0, compatible brands; `size` as the box claims it."""
+    content = major + bytes(4) + b"".join(compatible)
+    return struct.pack(">I4s", 8 + len(content) if size is None else size, b"ftyp") + content
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        ftyp(b"avif", b"mif1"),
+        ftyp(b"mif1", b"miaf", b"avif"),  # HEIF's structural brand first: legal, libheif writes it
+        ftyp(b"msf1", b"avis"),
+        ftyp(b"MA1B", b"avif", b"mif1"),
+        ftyp(b"mif1", b"miaf", b"avif")[:24],  # cut short after the brand
+        ftyp(b"mif1", b"avif", size=0),  # to the end of the file
+        struct.pack(">I4sQ", 1, b"ftyp", 28) + b"mif1" + bytes(4) + b"avif",  # a 64-bit size
+    ],
+)
+def test_an_avif_is_known_by_its_major_or_a_compatible_brand(head: bytes) -> None:
+    assert is_avif(head + box(b"meta", b""))
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        ftyp(b"heic", b"mif1", b"heic"),  # HEIF's own pictures: not a format of the service
+        ftyp(b"mif1", b"heic"),
+        ftyp(b"mif1", b"miaf") + b"avif",  # avif after the box, not in it
+        ftyp(b"mif1", b"miaf", b"avif", size=20),  # nor past the size it claims
+        ftyp(b"mif1", *[b"miaf"] * 64, b"avif"),  # nor past 64 compatible brands
+        box(b"free", b"") + ftyp(b"avif"),  # ftyp is a file's first box
+        b"\x00\x00\x00\x10ftyp",
+        b"",
+    ],
+)
+def test_other_files_are_not_avifs(head: bytes) -> None:
+    assert not is_avif(head)
+
+
+def test_an_avif_with_another_major_brand_is_one() -> None:
+    data = encoded(Image.new("RGB", (16, 8)), "AVIF")
+    assert is_avif(data) and is_avif(with_major_brand(data, b"mif1"))
 
 
 def test_a_file_without_exif_items_is_none() -> None:
@@ -60,11 +110,6 @@ def test_the_walk_stops_after_more_boxes_than_a_file_holds() -> None:
     for boxes, found in ((9_998, True), (9_999, False)):
         padded = data[:after_ftyp] + box(b"free", b"") * boxes + data[after_ftyp:]
         assert (without_exif(padded) is not None) is found
-
-
-def box(kind: bytes, content: bytes) -> bytes:
-    """An ISOBMFF box: its size (the header's 8 bytes included), its type, its content."""
-    return struct.pack(">I4s", 8 + len(content), kind) + content
 
 
 VERSION_AND_FLAGS = bytes(4)

@@ -31,6 +31,7 @@ from tests.pictures import (
     rgb16_png,
     tiled_tiff,
     with_gif_blocks,
+    with_major_brand,
     with_png_chunks,
     with_repeated_scan,
 )
@@ -139,21 +140,28 @@ def test_exif_that_cannot_be_read_leaves_the_picture_as_stored(fmt: str, damage:
 # finds the header and Pillow's parser refuses the block.
 AVIF_EXIF = b"Exif\x00\x00MM\x00*"
 AVIF_EXIF_DAMAGE = {"libavif": b"Exif\x00\x00\x01\x02\x03\x04", "Pillow": b"Exig\x00\x00MM\x00*"}
+# An AVIF's ftyp box names avif as its major brand or a compatible one: a major brand of mif1 or msf1
+# (HEIF's, of a picture, of a sequence) with avif among the others is as legal.
+AVIF_MAJOR_BRANDS = [b"avif", b"mif1", b"msf1"]
 
 
+@pytest.mark.parametrize("major_brand", AVIF_MAJOR_BRANDS)
 @pytest.mark.parametrize("refused_by", sorted(AVIF_EXIF_DAMAGE))
 @pytest.mark.parametrize("orientation", [1, 6])
-def test_an_avifs_exif_that_cannot_be_read_is_ignored(refused_by: str, orientation: int) -> None:
+def test_an_avifs_exif_that_cannot_be_read_is_ignored(
+    refused_by: str, orientation: int, major_brand: bytes
+) -> None:
     """As a browser ignores it, and decode_image a PNG's or JPEG's: the AVIF was refused as corrupt.
     Pillow writes an orientation as the container's rotation and mirror (irot, imir), which browsers
-    apply whatever the EXIF; they still turn the picture."""
+    apply whatever the EXIF; they still turn the picture. One whose major brand is HEIF's (avif among
+    its compatible ones) was not known for an AVIF, so not opened without its EXIF: 415."""
     upright = asymmetric()
     fix = ORIENTATIONS[orientation]
     stored = upright if fix is None else upright.transpose(_inverse(fix))
     exif = Image.Exif()
     exif[0x0112] = orientation
     exif[0x010F] = "a camera"  # Make: the EXIF block stays when the orientation goes to irot
-    data = encoded(stored, "AVIF", exif=exif, quality=100)
+    data = with_major_brand(encoded(stored, "AVIF", exif=exif, quality=100), major_brand)
     assert data.count(AVIF_EXIF) == 1
     decoded = decode_image(data.replace(AVIF_EXIF, AVIF_EXIF_DAMAGE[refused_by]), LIMIT)
     assert (decoded.width, decoded.height) == upright.size
@@ -625,13 +633,18 @@ def _thread_name(task: Path) -> str:
         return ""
 
 
-def test_a_damaged_avif_is_corrupt() -> None:
-    """Pillow's AVIF decoder raises RuntimeError for damaged data (fuzzing found it as a 500)."""
-    data = bytearray(encoded(asymmetric(), "AVIF"))
+@pytest.mark.parametrize("major_brand", AVIF_MAJOR_BRANDS)
+def test_a_damaged_avif_is_corrupt(major_brand: bytes) -> None:
+    """Pillow's AVIF decoder raises RuntimeError for damaged data (fuzzing found it as a 500). One whose
+    major brand is HEIF's was known by its first bytes only (ftypavif): not an image format, 415."""
+    data = bytearray(with_major_brand(encoded(asymmetric(), "AVIF"), major_brand))
+    assert decode_image(bytes(data), LIMIT).format == "AVIF"
     tail = len(data) // 10  # in the coded pixels, after the header
     data[-tail:] = b"\xff" * tail
     with pytest.raises(CorruptImage, match="AVIF"):
         decode_image(bytes(data), LIMIT)
+    with pytest.raises(CorruptImage, match="AVIF header"):
+        decode_image(bytes(data[:200]), LIMIT)  # cut short in its header
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning:PIL.TiffImagePlugin")  # Pillow on the cut TIFFs
