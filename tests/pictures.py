@@ -70,6 +70,21 @@ def png_chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
+def with_image_data_in_chunks_of(png: bytes, size: int) -> bytes:
+    """The PNG with its image data (its IDAT chunks' data, joined) split again in IDAT chunks of `size`
+    bytes, the last one shorter, as encoders with another buffer size write it."""
+    chunks, at = [], 8
+    while at < len(png):
+        (length,) = struct.unpack_from(">I", png, at)
+        chunks.append((png[at + 4 : at + 8], png[at + 8 : at + 8 + length]))
+        at += 12 + length
+    first = next(i for i, (kind, _) in enumerate(chunks) if kind == b"IDAT")
+    image_data = b"".join(body for kind, body in chunks if kind == b"IDAT")
+    split = [png_chunk(b"IDAT", image_data[i : i + size]) for i in range(0, len(image_data), size)]
+    others = [png_chunk(kind, body) for kind, body in chunks if kind != b"IDAT"]
+    return png[:8] + b"".join(others[:first] + split + others[first:])
+
+
 def with_png_chunks(png: bytes, chunks: bytes, before_end: bool = False) -> bytes:
     """The PNG with `chunks` inserted after its IHDR chunk (the first, 25 bytes after the signature),
     or before its IEND chunk (the last, 12 bytes)."""

@@ -18,7 +18,7 @@ from PIL import AvifImagePlugin, Image, ImageFile, TiffImagePlugin, Unidentified
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
 from service.imaging import avif, gif_header, jpeg_header
-from service.imaging.png_chunks import chunk_count
+from service.imaging.png_chunks import SMALL_CHUNK_BYTES, small_chunk_count
 
 # Pillow gives every image buffer back to the OS by default, so each decode page-faults its pixels in
 # again: 2.0-2.5 ms instead of 0.4 ms for a 512x600 BMP here. Keep up to 16 blocks of 1 MiB for reuse
@@ -52,9 +52,10 @@ MAX_JPEG_SCANS = 100
 # Pillow reads a JPEG's header in Python, a step a marker or stray byte (jpeg_header.py): 2.6 us and
 # up to 130 bytes kept a segment. Encoders write a few dozen; 10 MB of empty ones held a core 9.5 s.
 MAX_JPEG_HEADER_STEPS = 10_000
-# Pillow reads a PNG's chunks in Python (png_chunks.py): ~5 us each. A 10 MB PNG of 8 KB image data
-# chunks has 1,280; 10 MB of empty ones held a core 4.5 s.
-MAX_PNG_CHUNKS = 10_000
+# Pillow reads a PNG's chunks in Python (png_chunks.py): 4-10 us each. 10 MB of empty ones held a core
+# 4.5 s. Those of 1 KiB or more are bounded by the upload's size (a 10 MiB PNG of 1 KiB image data
+# chunks has 10,000, read in 70 ms); of smaller ones encoders write a handful, an APNG two a frame.
+MAX_SMALL_PNG_CHUNKS = 10_000
 # Pillow reads a GIF's blocks before its first image in Python (gif_header.py): 0.2-0.6 us a step. 10 MB
 # of empty comments held a core ~2 s. Sub-blocks of 255 bytes, as encoders write them, could not reach
 # this within the upload limit (12.8 MB); XMP's text is read as sub-blocks of ~70 bytes.
@@ -78,7 +79,9 @@ _HEADER_WALKS = {
         "JPEG header",
         "markers and stray bytes before its first scan",
     ),
-    "PNG": _HeaderWalk(chunk_count, MAX_PNG_CHUNKS, "PNG", "chunks"),
+    "PNG": _HeaderWalk(
+        small_chunk_count, MAX_SMALL_PNG_CHUNKS, "PNG", f"chunks of under {SMALL_CHUNK_BYTES} bytes"
+    ),
     "GIF": _HeaderWalk(
         gif_header.header_steps,
         MAX_GIF_HEADER_STEPS,

@@ -18,11 +18,11 @@ from service.imaging.decode import (
     MAX_GIF_HEADER_STEPS,
     MAX_JPEG_HEADER_STEPS,
     MAX_JPEG_SCANS,
-    MAX_PNG_CHUNKS,
+    MAX_SMALL_PNG_CHUNKS,
     decode_image,
 )
 from service.imaging.jpeg_header import header_steps
-from service.imaging.png_chunks import chunk_count
+from service.imaging.png_chunks import small_chunk_count
 from tests.pictures import (
     encoded,
     gif_with_frame_at,
@@ -31,6 +31,7 @@ from tests.pictures import (
     rgb16_png,
     tiled_tiff,
     with_gif_blocks,
+    with_image_data_in_chunks_of,
     with_major_brand,
     with_png_chunks,
     with_repeated_scan,
@@ -541,11 +542,24 @@ def test_a_png_of_too_many_chunks_is_refused_before_pillow_reads_it(kind: bytes,
     the image data or after it, or of empty image data chunks, held a core ~4.5 s. As many as the limit
     still decode."""
     data = encoded(asymmetric(16, 16), "PNG")
-    filler = MAX_PNG_CHUNKS - chunk_count(data, MAX_PNG_CHUNKS)
+    filler = MAX_SMALL_PNG_CHUNKS - small_chunk_count(data, MAX_SMALL_PNG_CHUNKS)
     limit = with_png_chunks(data, png_chunk(kind, b"") * filler, before_end=before_end)
     assert np.array_equal(decode_image(limit, LIMIT).pixels, np.asarray(asymmetric(16, 16)))
-    with pytest.raises(CorruptImage, match=f"the PNG has more than {MAX_PNG_CHUNKS} chunks"):
+    with pytest.raises(CorruptImage, match=f"the PNG has more than {MAX_SMALL_PNG_CHUNKS} chunks of under"):
         decode_image(with_png_chunks(limit, png_chunk(kind, b""), before_end=before_end), LIMIT)
+
+
+def test_a_png_of_image_data_in_more_than_the_limits_kib_chunks_decodes() -> None:
+    """Some encoders split the image data in 1 KiB chunks: a 10 MiB upload of them has more chunks than
+    the limit, and was refused; Pillow reads each of them about as fast as an empty one, and the bytes
+    bound how many there are. Stored (compression level 0), so that 10 MiB is a picture of ~3.4 M pixels."""
+    stripes = np.zeros((1_710, 2_000, 3), np.uint8)
+    stripes[:, :, 0] = np.arange(2_000, dtype=np.uint8)  # column x's red: x mod 256
+    stripes[:, :, 1] = np.arange(1_710, dtype=np.uint8)[:, None]  # row y's green
+    png = encoded(Image.fromarray(stripes), "PNG", compress_level=0)
+    split = with_image_data_in_chunks_of(png, 1024)
+    assert split.count(b"IDAT") > MAX_SMALL_PNG_CHUNKS and len(split) < 10 << 20
+    assert np.array_equal(decode_image(split, LIMIT).pixels, stripes)
 
 
 def test_an_apng_of_a_thousand_frames_decodes() -> None:

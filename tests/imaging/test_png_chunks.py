@@ -5,8 +5,8 @@ from pathlib import Path
 import cv2
 from PIL import Image
 
-from service.imaging.png_chunks import chunk_count
-from tests.pictures import encoded, png_chunk, with_png_chunks
+from service.imaging.png_chunks import SMALL_CHUNK_BYTES, small_chunk_count
+from tests.pictures import encoded, png_chunk, with_image_data_in_chunks_of, with_png_chunks
 
 EMPTY_TEXT = png_chunk(b"tEXt", b"")
 
@@ -18,36 +18,52 @@ def plain() -> bytes:
 def test_each_chunk_counts_where_it_stands() -> None:
     """Pillow reads them all: before the image data, after it, and the image data's own."""
     data = plain()
-    assert chunk_count(data, 100) == 3  # IHDR, IDAT, IEND
-    assert chunk_count(with_png_chunks(data, EMPTY_TEXT * 5), 100) == 8
-    assert chunk_count(with_png_chunks(data, png_chunk(b"prIv", b"") * 5, before_end=True), 100) == 8
-    assert chunk_count(with_png_chunks(data, png_chunk(b"IDAT", b"") * 5, before_end=True), 100) == 8
+    assert small_chunk_count(data, 100) == 3  # IHDR, IDAT, IEND
+    assert small_chunk_count(with_png_chunks(data, EMPTY_TEXT * 5), 100) == 8
+    assert small_chunk_count(with_png_chunks(data, png_chunk(b"prIv", b"") * 5, before_end=True), 100) == 8
+    assert small_chunk_count(with_png_chunks(data, png_chunk(b"IDAT", b"") * 5, before_end=True), 100) == 8
 
 
 def test_chunk_data_is_skipped_by_its_length() -> None:
     """Bytes that look like chunks inside a chunk's data are not counted."""
     looks_like_chunks = png_chunk(b"zTXt", EMPTY_TEXT * 50)
-    assert chunk_count(with_png_chunks(plain(), looks_like_chunks), 100) == 4
+    assert small_chunk_count(with_png_chunks(plain(), looks_like_chunks), 100) == 4
 
 
 def test_the_count_stops_past_most_or_at_the_end() -> None:
     data = plain()
-    assert chunk_count(with_png_chunks(data, EMPTY_TEXT * 1_000), most=10) == 11
-    assert chunk_count(data + EMPTY_TEXT * 10, 100) == 3  # nothing after IEND is read
-    assert chunk_count(data[:-12], 100) == 2  # cut before IEND
-    assert chunk_count(data[:8], 100) == 0
+    assert small_chunk_count(with_png_chunks(data, EMPTY_TEXT * 1_000), most=10) == 11
+    assert small_chunk_count(data + EMPTY_TEXT * 10, 100) == 3  # nothing after IEND is read
+    assert small_chunk_count(data[:-12], 100) == 2  # cut before IEND
+    assert small_chunk_count(data[:8], 100) == 0
 
 
-def test_pictures_saved_by_libpng_hold_few_chunks(images: Path) -> None:
-    """OpenCV writes PNGs with libpng, whose image data chunks are 8 KB (a 10 MB file: 1,280)."""
+def test_chunks_of_a_kib_or_more_are_not_counted() -> None:
+    """Pillow's cost is a chunk's, whatever its size: those of 1 KiB or more are bounded by the bytes."""
+    data = plain()
+    for size, counted in ((SMALL_CHUNK_BYTES - 1, 4), (SMALL_CHUNK_BYTES, 3), (8192, 3)):
+        assert small_chunk_count(with_png_chunks(data, png_chunk(b"prIv", bytes(size))), 100) == counted
+    many = with_png_chunks(data, png_chunk(b"IDAT", bytes(SMALL_CHUNK_BYTES)) * 1_000, before_end=True)
+    assert small_chunk_count(many, most=10) == 3
+
+
+def test_pictures_saved_by_libpng_hold_few_small_chunks(images: Path) -> None:
+    """OpenCV writes PNGs with libpng, whose image data chunks are 8 KB (a 10 MB file: 1,280), the
+    last one shorter, maybe small: with IHDR and IEND, three small ones at most."""
     ok, png = cv2.imencode(
         ".png", cv2.imread(str(images / "grace_hopper.bmp")), [cv2.IMWRITE_PNG_COMPRESSION, 0]
     )
-    assert ok
-    assert chunk_count(png.tobytes(), 10_000) <= len(png) // 8192 + 3  # and IHDR, IEND
+    assert ok and len(png) > 100 * 8192
+    assert small_chunk_count(png.tobytes(), 10_000) <= 3
 
 
-def test_an_apng_holds_two_chunks_a_frame() -> None:
+def test_image_data_split_in_chunks_of_a_kib_holds_few_small_ones() -> None:
+    picture = Image.new("RGB", (300, 300), (10, 20, 30))
+    split = with_image_data_in_chunks_of(encoded(picture, "PNG", compress_level=0), SMALL_CHUNK_BYTES)
+    assert split.count(b"IDAT") > 100 and small_chunk_count(split, 10_000) == 3
+
+
+def test_an_apng_of_small_frames_holds_two_small_chunks_a_frame() -> None:
     frames = [Image.new("RGB", (8, 8), (i, 0, 0)) for i in range(100)]
     apng = encoded(frames[0], "PNG", save_all=True, append_images=frames[1:])
-    assert chunk_count(apng, 10_000) == 2 + 2 * 100 + 1  # IHDR, acTL; fcTL and IDAT or fdAT; IEND
+    assert small_chunk_count(apng, 10_000) == 2 + 2 * 100 + 1  # IHDR, acTL; fcTL and IDAT or fdAT; IEND
