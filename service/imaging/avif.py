@@ -45,10 +45,16 @@ def without_exif(data: bytes | memoryview) -> bytes | None:
     starts = list(_exif_item_types(data))
     if not starts:  # no copy of an upload (up to 10 MB) that has nothing to rename
         return None
-    renamed = bytearray(data)
+    # one copy: the pieces between the types are views, joined once (a bytearray, then bytes of it,
+    # were two, both held at once)
+    view = memoryview(data)
+    pieces: list[bytes | memoryview] = []
+    kept_from = 0
     for start in starts:
-        renamed[start : start + 4] = _UNKNOWN_ITEM_TYPE
-    return bytes(renamed)
+        pieces += (view[kept_from:start], _UNKNOWN_ITEM_TYPE)
+        kept_from = start + len(_UNKNOWN_ITEM_TYPE)
+    pieces.append(view[kept_from:])
+    return b"".join(pieces)
 
 
 def _exif_item_types(data: bytes | memoryview) -> Iterator[int]:

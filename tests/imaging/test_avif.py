@@ -81,6 +81,20 @@ def test_an_avif_with_another_major_brand_is_one() -> None:
     assert is_avif(data) and is_avif(with_major_brand(data, b"mif1"))
 
 
+def test_a_renamed_copy_is_made_once() -> None:
+    """without_exif made a bytearray of the upload (up to 10 MB), then bytes of that: two copies, held at
+    once. Here 10 MB of free boxes follow the picture."""
+    data = with_exif() + box(b"free", bytes(10 << 20))
+    tracemalloc.start()
+    try:
+        renamed = without_exif(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert renamed is not None and len(renamed) == len(data) and renamed != data
+    assert peak < len(data) * 1.1
+
+
 def test_a_file_without_exif_items_is_none() -> None:
     picture = Image.new("RGB", (16, 8))
     assert without_exif(encoded(picture, "AVIF")) is None
