@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from service.imaging.stray_bytes import stray_bytes_before
+
 # Header (6), logical screen width, height, flags, background, aspect (7); the flags name a global colour
 # table of 3 << (size + 1) bytes after it.
 _SCREEN_END = 13
@@ -17,6 +19,7 @@ _FLAGS = 10
 _GLOBAL_TABLE = 0x80
 # What Pillow reads a block by: an extension (!), an image (,) or the trailer (;); other bytes it skips.
 _BLOCK = re.compile(rb"[!,;]")
+_BLOCK_SIZE = 1
 _EXTENSION = 0x21
 
 
@@ -32,12 +35,13 @@ def header_steps(data: bytes | memoryview, most: int) -> int:
     while steps <= most:
         if at < end and data[at] == _EXTENSION:  # where encoders write the next block: no search
             start = at
-        else:  # stray bytes first: searched no further than the steps left (`most` may be far short)
-            block = _BLOCK.search(data, at, min(end, at + most - steps + 1))
+        else:
+            stray, block = stray_bytes_before(_BLOCK, _BLOCK_SIZE, data, at, most - steps)
+            steps += stray
             if block is None:
-                return steps + max(min(end, at + most - steps + 1) - at, 0)
+                return steps
             start = block.start()
-        steps += 1 + start - at  # stray bytes, then the block
+        steps += 1  # the block
         if data[start] != _EXTENSION:
             break
         at = start + 2  # past the introducer and the label

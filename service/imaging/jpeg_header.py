@@ -8,10 +8,13 @@ from __future__ import annotations
 import re
 import struct
 
+from service.imaging.stray_bytes import stray_bytes_before
+
 # The next marker's last 0xFF and its code (neither 0x00, a stuffed 0xFF, nor 0xFF); fill bytes (0xFF)
 # before it count as stray ones do. No `\xff\xff*` or `\xff+`: on a run of 0xFF with no code after it
 # re tried the whole run again from each of its bytes, quadratic (80 KB of 0xFF: 54 s).
 _MARKER = re.compile(rb"\xff[^\x00\xff]")
+_MARKER_SIZE = 2
 _START_OF_SCAN = 0xDA
 # What cannot follow a marker's 0xFF as its code: a stuffed 0x00, or a fill byte.
 _NO_CODE = (0x00, 0xFF)
@@ -31,11 +34,11 @@ def header_steps(data: bytes | memoryview, most: int) -> int:
             steps += 1
             at += 2
         else:
-            # no further than the steps left: each byte before the marker is one
-            marker = _MARKER.search(data, at, min(end, at + most - steps + 2))
+            stray, marker = stray_bytes_before(_MARKER, _MARKER_SIZE, data, at, most - steps)
+            steps += stray  # stray and fill bytes
             if marker is None:
-                return min(steps + max(end - at, 0), most + 1)
-            steps += 1 + marker.start() - at  # stray and fill bytes, then the marker
+                return steps
+            steps += 1  # then the marker
             at = marker.end()
         code = data[at - 1]
         if code == _START_OF_SCAN:
