@@ -73,6 +73,16 @@ def own_identity() -> ProcessIdentity:
     return _identity_of_own(os.getpid())
 
 
+def pid_namespace() -> str:
+    """This process's pid namespace (`pid:[<inode>]`), in which its pids mean what they say: a container
+    has its own, and a folder shared with another one names processes this one cannot see. "" where
+    there is no /proc."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
 def serving(process: ProcessIdentity) -> bool:
     """`process` still exists and is not a zombie: a worker killed but not yet reaped (uvicorn's
     supervisor reaps it at its next health check, which can take seconds) will never serve again; nor

@@ -10,17 +10,22 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from service.api.metrics import MULTIPROC_DIR
-from service.processes import ProcessIdentity, own_identity, serving
+from service.processes import ProcessIdentity, own_identity, pid_namespace, serving
 from service.settings import InvalidServerSettings
 from service.shared_auto import AUTO_DIR, RECORD_SUFFIX
 
 RUN_DIR = "MVA_RUN_DIR"  # the folder (set by `serve`)
+RUN_FOLDER_PREFIX = "mva-run-"  # of a folder `serve` makes in the temporary folder when none is named
+# in a folder `serve` made: its supervisor's ProcessIdentity and pid namespace, a line each, so that a
+# later `serve` knows the folder of one killed with SIGKILL (nothing left to remove it) from a live one's
+SUPERVISOR = "supervisor"
 WORKER_PROCESSES = "MVA_WORKER_PROCESSES"  # how many processes share it
 DRAINING = "draining"  # in the run folder: the supervisor got SIGTERM (service/server.py)
 # in the run folder: how many processes the supervisor keeps, WORKER_PROCESSES at start, then as SIGTTIN or
@@ -42,8 +47,10 @@ def record_worker_count(run_dir: Path, count: int) -> None:
 @contextlib.contextmanager
 def shared_run_folder(workers: int) -> Iterator[Path]:
     """The run's folder in the environment the worker processes inherit; removed afterwards unless the
-    caller named it (MVA_RUN_DIR). Metrics go to its `metrics/` unless PROMETHEUS_MULTIPROC_DIR is set."""
+    caller named it (MVA_RUN_DIR). Metrics go to its `metrics/` unless PROMETHEUS_MULTIPROC_DIR is set.
+    Stale folders of servers killed before they could remove theirs are removed first."""
     given = os.environ.get(RUN_DIR)
+    remove_stale_run_folders(keep=Path(given) if given else None)
     folder = Path(given) if given else _temporary_folder()
     ready = made_folder(folder / "ready", RUN_DIR)
     auto = made_folder(folder / AUTO_DIR, RUN_DIR)
@@ -52,11 +59,14 @@ def shared_run_folder(workers: int) -> Iterator[Path]:
     # with that run's settings, maybe on another host) and metrics files (whose counts /metrics would
     # add to this run's); a folder given as PROMETHEUS_MULTIPROC_DIR is the caller's
     ours = metrics.glob("*.db") if metrics == folder / "metrics" else ()
-    last_run = (drain_marker(folder), *ready.glob("[0-9]*"))
+    # a named folder is never swept as stale: it is the caller's, even one a `serve` once made
+    last_run = (drain_marker(folder), folder / SUPERVISOR, *ready.glob("[0-9]*"))
     try:
         for stale in (*last_run, *auto.glob(f"*{RECORD_SUFFIX}"), *ours):
             stale.unlink(missing_ok=True)
         record_worker_count(folder, workers)  # over the last run's, before any process reads it
+        if not given:
+            (folder / SUPERVISOR).write_text(f"{own_identity().name}\n{pid_namespace()}")
     except OSError as exc:  # a folder it may list but not write in: the variable's fault, as in made_folder
         raise InvalidServerSettings(
             [f"{RUN_DIR}: cannot write in {str(folder)!r}: {exc.strerror or exc}"]
@@ -70,9 +80,35 @@ def shared_run_folder(workers: int) -> Iterator[Path]:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def remove_stale_run_folders(keep: Path | None) -> None:
+    """Removes the run folders `serve` made in the temporary folder for servers that are gone: a
+    supervisor killed with SIGKILL (or a crash, a power cut) left its folder behind, one every run.
+    Only those provably stale: this user's own, whose recorded supervisor no longer runs; not `keep`
+    (MVA_RUN_DIR), nor a folder without a readable record (being made, or another version's)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{RUN_FOLDER_PREFIX}*"):
+        try:
+            if _stale(folder, keep):
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # gone meanwhile, or one it may not read: not provably stale
+            continue
+
+
+def _stale(folder: Path, keep: Path | None) -> bool:
+    found = folder.lstat()  # a symlink is nobody's run folder
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid():
+        return False
+    if keep is not None and keep.exists() and folder.samefile(keep):
+        return False
+    name, _, namespace = (folder / SUPERVISOR).read_text().partition("\n")
+    supervisor = ProcessIdentity.from_name(name)
+    if supervisor is None or namespace != pid_namespace():  # of another container: its pids are not ours
+        return False
+    return not serving(supervisor)  # gone: its pid is no one's, or another process's
+
+
 def _temporary_folder() -> Path:
     try:
-        return Path(tempfile.mkdtemp(prefix="mva-run-"))
+        return Path(tempfile.mkdtemp(prefix=RUN_FOLDER_PREFIX))
     except OSError as exc:  # a read-only root filesystem without a tmpfs on /tmp
         where = tempfile.gettempdir()
         raise InvalidServerSettings(

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from service.processes import ProcessIdentity, identity_of, own_identity, serving
+from service.localserver import code_env
+from service.processes import ProcessIdentity, identity_of, own_identity, pid_namespace, serving
 
 
 def _sleeper() -> subprocess.Popen[bytes]:
@@ -81,3 +82,16 @@ def test_a_name_is_made_once() -> None:
     assert hash(own) == hash(ProcessIdentity(own.pid, own.started))
     with pytest.raises(dataclasses.FrozenInstanceError):
         own.pid = 1  # type: ignore[misc]
+
+
+def test_processes_of_one_namespace_name_the_same_one() -> None:
+    """Pids mean what they say within a pid namespace only: a run folder's supervisor is judged by
+    them only when recorded in this one (service/workers.py)."""
+    child = subprocess.run(
+        [sys.executable, "-c", "from service.processes import pid_namespace; print(pid_namespace())"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ | code_env(),
+    )
+    assert pid_namespace().startswith("pid:[") and child.stdout.strip() == pid_namespace()

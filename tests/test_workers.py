@@ -15,18 +15,22 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from service.api.metrics import MULTIPROC_DIR
 from service.localserver import code_env, free_port, serve_app, serve_command
-from service.processes import ProcessIdentity, own_identity
+from service.processes import ProcessIdentity, identity_of, own_identity, pid_namespace
 from service.settings import InvalidServerSettings
 from service.workers import (
     RUN_DIR,
+    RUN_FOLDER_PREFIX,
+    SUPERVISOR,
     WORKER_PROCESSES,
     Siblings,
     drain_marker,
     record_worker_count,
+    remove_stale_run_folders,
     shared_run_folder,
 )
 from tests.conftest import until_shutting_down
@@ -350,3 +354,94 @@ def test_a_count_the_supervisor_cannot_record_does_not_stop_it(tmp_path: Path) -
         said = log.read_text()
     assert said.count(f"cannot record the worker count (3) in {run},") == 1, said
     assert said.count(f"cannot record the worker count (2) in {run},") == 1, said
+
+
+def _dead_process() -> ProcessIdentity:
+    """The identity a process had while it ran: it has exited and been reaped since."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    identity = identity_of(child.pid)
+    child.kill()
+    child.wait()
+    assert identity is not None
+    return identity
+
+
+def _run_folder(where: Path, name: str, supervisor: ProcessIdentity | None, namespace: str = "") -> Path:
+    """A run folder as `serve` makes one in the temporary folder `where`, recording `supervisor` (None:
+    no record) in `namespace` (this process's by default)."""
+    folder = where / f"{RUN_FOLDER_PREFIX}{name}"
+    (folder / "ready").mkdir(parents=True)
+    if supervisor is not None:
+        (folder / SUPERVISOR).write_text(f"{supervisor.name}\n{namespace or pid_namespace()}")
+    return folder
+
+
+def test_only_provably_stale_run_folders_are_removed(
+    clean_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A supervisor killed with SIGKILL left its run folder in the temporary folder, one every run. Only
+    this user's folders whose recorded supervisor is gone are removed: not a live server's, nor the
+    folder MVA_RUN_DIR names, nor one without a record (being made), of another user, or whose record
+    is of another pid namespace (another container's, sharing the folder)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # Python's own setting of the folder
+    dead = _dead_process()
+    # gone: its pid no one's, or another process's now (this one's)
+    stale = [
+        _run_folder(tmp_path, "stale", dead),
+        _run_folder(tmp_path, "reused-pid", ProcessIdentity(os.getpid(), dead.started)),
+    ]
+    kept = [
+        _run_folder(tmp_path, "live", own_identity()),
+        _run_folder(tmp_path, "named", dead),
+        _run_folder(tmp_path, "unrecorded", None),
+        _run_folder(tmp_path, "other-container", dead, namespace="pid:[1]"),
+    ]
+    if os.getuid() == 0:  # only root can give a folder to another user
+        kept.append(_run_folder(tmp_path, "other-user", dead))
+        os.chown(kept[-1], 65534, 65534)
+    elsewhere = _run_folder(tmp_path / "elsewhere", "target", dead)
+    (tmp_path / f"{RUN_FOLDER_PREFIX}link").symlink_to(elsewhere)
+    monkeypatch.setenv(RUN_DIR, str(tmp_path / f"{RUN_FOLDER_PREFIX}named"))
+    with shared_run_folder(2) as folder:
+        assert not any(stale_folder.exists() for stale_folder in stale)
+        assert all((kept_folder / "ready").is_dir() for kept_folder in kept)
+        assert (elsewhere / SUPERVISOR).exists() and (tmp_path / f"{RUN_FOLDER_PREFIX}link").is_symlink()
+        # the named one is this run's now, with no record: never swept, even once this server is gone
+        assert folder == kept[1] and not (folder / SUPERVISOR).exists()
+    monkeypatch.delenv(RUN_DIR)
+    remove_stale_run_folders(keep=None)
+    assert kept[1].is_dir()
+
+
+def test_a_made_run_folder_records_its_supervisor(clean_env: None) -> None:
+    with shared_run_folder(2) as folder:
+        assert (folder / SUPERVISOR).read_text() == f"{own_identity().name}\n{pid_namespace()}"
+        assert folder.name.startswith(RUN_FOLDER_PREFIX)
+        remove_stale_run_folders(keep=None)  # its supervisor runs: this process
+        assert folder.is_dir()
+
+
+def _run_folders(where: Path) -> set[Path]:
+    return set(where.glob(f"{RUN_FOLDER_PREFIX}*"))
+
+
+def test_a_supervisor_killed_with_sigkill_leaves_a_folder_the_next_serve_removes(tmp_path: Path) -> None:
+    """`serve --workers 2` killed with SIGKILL, its workers too, had nothing left to remove its run
+    folder: every such run left one in /tmp. The next `serve --workers N` removes it, and keeps the
+    folder of a server still running."""
+    env = {"TMPDIR": str(tmp_path), "MVA_WARM_MODELS": "[]"}  # the servers' temporary folder: this test's
+    with serve_app(env, workers=2) as (_, killed):
+        (killed_folder,) = _run_folders(tmp_path)
+        workers = psutil.Process(killed.pid).children(recursive=True)  # uvicorn's two, and its helpers
+        assert len(workers) >= 2
+        os.killpg(killed.pid, signal.SIGKILL)  # the supervisor and its workers: nobody cleans up
+        killed.wait()
+        psutil.wait_procs(workers, timeout=20)
+        assert (killed_folder / "ready").is_dir()  # left behind
+        with serve_app(env, workers=2) as (live_url, _):
+            (live_folder,) = _run_folders(tmp_path) - {killed_folder}
+            with serve_app(env, workers=2):
+                assert not killed_folder.exists()
+                assert (live_folder / "ready").is_dir() and len(_run_folders(tmp_path)) == 2
+            assert _readiness(live_url) == (200, "ready")
+    assert _run_folders(tmp_path) == set()  # each stopped server removed its own
