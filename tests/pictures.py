@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+import itertools
 import struct
 import zlib
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, TiffImagePlugin, TiffTags
 
 from service.annotate import annotate
 from service.imaging.decode import decode_image
@@ -153,6 +154,19 @@ def tiled_tiff(width: int, height: int, tile: int, colour: tuple[int, int, int])
     )
     assert len(tags) == entries
     return b"II*\x00" + struct.pack("<IH", 8, entries) + ifd + bytes(4) + struct.pack("<3H", 8, 8, 8) + pixels
+
+
+def tiff_with_private_tags(picture: Image.Image, tags: int) -> bytes:
+    """`picture` as Pillow writes a TIFF, with `tags` private tags (none Pillow knows, 15,000 at most)
+    more in its IFD."""
+    info = TiffImagePlugin.ImageFileDirectory_v2()
+    private = (
+        tag for tag in range(50_000, 65_536) if tag not in TiffTags.TAGS_V2 and tag not in TiffTags.TAGS
+    )
+    for tag in itertools.islice(private, tags):
+        info[tag] = 1
+        info.tagtype[tag] = TiffTags.SHORT
+    return encoded(picture, "TIFF", tiffinfo=info)
 
 
 def gif_with_frame_at(frame: Image.Image, screen: tuple[int, int], at: tuple[int, int]) -> bytes:

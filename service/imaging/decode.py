@@ -17,7 +17,7 @@ import simplejpeg
 from PIL import AvifImagePlugin, Image, ImageFile, TiffImagePlugin, UnidentifiedImageError
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
-from service.imaging import avif, gif_header, jpeg_header
+from service.imaging import avif, gif_header, jpeg_header, tiff_header
 from service.imaging.png_chunks import SMALL_CHUNK_BYTES, small_chunk_count
 
 # Pillow gives every image buffer back to the OS by default, so each decode page-faults its pixels in
@@ -44,7 +44,7 @@ _SIGNATURES = {
     "JPEG": (b"\xff\xd8\xff",),
     "PNG": (b"\x89PNG\r\n\x1a\n",),
     "GIF": (b"GIF87a", b"GIF89a"),
-    "TIFF": (b"II*\x00", b"MM\x00*"),
+    "TIFF": tuple(TiffImagePlugin.PREFIXES),  # both byte orders, classic TIFF and BigTIFF
 }
 # A progressive JPEG's decode time grows with its scans, each a pass over every coefficient: a 250 KB
 # file of 7000x7000 pixels with 2,000 repeated scans held a core for 15 s. Encoders write about 10.
@@ -60,6 +60,10 @@ MAX_SMALL_PNG_CHUNKS = 10_000
 # of empty comments held a core ~2 s. Sub-blocks of 255 bytes, as encoders write them, could not reach
 # this within the upload limit (12.8 MB); XMP's text is read as sub-blocks of ~70 bytes.
 MAX_GIF_HEADER_STEPS = 50_000
+# Pillow parses a TIFF's IFD entries in Python (tiff_header.py): ~10 us each, its first IFD's three
+# times. 65,000 in the first IFD and as many in the EXIF IFD, 1.5 MB, held a core 2 s; a camera's or a
+# scanner's TIFF has a few dozen an IFD.
+MAX_TIFF_IFD_ENTRIES = 5_000
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,12 @@ _HEADER_WALKS = {
         MAX_GIF_HEADER_STEPS,
         "GIF header",
         "blocks, sub-blocks and stray bytes before its first image",
+    ),
+    "TIFF": _HeaderWalk(
+        tiff_header.ifd_entries,
+        MAX_TIFF_IFD_ENTRIES,
+        "TIFF",
+        "IFD entries to parse (its first IFD's three times, and the EXIF, GPS and Interop IFDs')",
     ),
 }
 # Start of scan: FF DA, then its length, which fixes the component count that follows (1 to 4).

@@ -19,6 +19,7 @@ from tests.pictures import (
     encoded,
     noise_jpeg,
     png_chunk,
+    tiff_with_private_tags,
     tiled_tiff,
     with_gif_blocks,
     with_png_chunks,
@@ -156,6 +157,10 @@ FLOODS = {
     "png of 80,000 empty text chunks": (
         lambda: with_png_chunks(encoded(Image.new("RGB", (8, 8)), "PNG"), png_chunk(b"tEXt", b"") * 80_000),
         "the PNG has more than 10000 chunks of under 1024 bytes; at most that many are read",
+    ),
+    "tiff of 15,000 private tags": (
+        lambda: tiff_with_private_tags(Image.new("RGB", (8, 8)), 15_000),
+        "the TIFF has more than 5000 IFD entries to parse",
     ),
     "gif of 100,000 empty comments": (
         lambda: with_gif_blocks(encoded(Image.new("RGB", (8, 8)), "GIF"), b"!\xfe\x00" * 100_000),
