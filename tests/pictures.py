@@ -169,6 +169,18 @@ def tiff_with_private_tags(picture: Image.Image, tags: int) -> bytes:
     return encoded(picture, "TIFF", tiffinfo=info)
 
 
+def rle_bmp(width: int, height: int, codes: bytes, rle4: bool = False) -> bytes:
+    """A BMP of `width` x `height` whose pixels are the RLE8 (or RLE4) `codes`, bottom row first, which
+    Pillow does not write; its palette greys, palette index i grey i (i * 16 in RLE4)."""
+    bits, compression, colours = (4, 2, 16) if rle4 else (8, 1, 256)
+    palette = b"".join(bytes((grey, grey, grey, 0)) for grey in range(0, 256, 256 // colours))
+    info = struct.pack(
+        "<IiiHHIIiiII", 40, width, height, 1, bits, compression, len(codes), 2835, 2835, colours, 0
+    )
+    offset = 14 + len(info) + len(palette)
+    return b"BM" + struct.pack("<IHHI", offset + len(codes), 0, 0, offset) + info + palette + codes
+
+
 def gif_with_frame_at(frame: Image.Image, screen: tuple[int, int], at: tuple[int, int]) -> bytes:
     """A GIF of a `screen` (width, height) whose one frame, `frame`, sits at `at` (left, top) and covers
     part of it: Pillow writes a frame at (0, 0) on a screen of its size, so its header and image

@@ -18,6 +18,7 @@ from PIL import AvifImagePlugin, Image, ImageFile, TiffImagePlugin, Unidentified
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
 from service.imaging import avif, gif_header, jpeg_header, tiff_header
+from service.imaging.bmp_rle import rle_steps, rle_tile
 from service.imaging.png_chunks import SMALL_CHUNK_BYTES, small_chunk_count
 
 # Pillow gives every image buffer back to the OS by default, so each decode page-faults its pixels in
@@ -64,6 +65,10 @@ MAX_GIF_HEADER_STEPS = 50_000
 # times. 65,000 in the first IFD and as many in the EXIF IFD, 1.5 MB, held a core 2 s; a camera's or a
 # scanner's TIFF has a few dozen an IFD.
 MAX_TIFF_IFD_ENTRIES = 5_000
+# Pillow decodes an RLE-compressed BMP in Python (bmp_rle.py): 0.1-0.3 us a step, a code or a pixel
+# written alone. A 16 KiB RLE8 BMP of 4000x4000, a pixel and an end of line a row, held a core 4 s. An
+# encoder's runs go to the row's end; an RLE4 picture (16 colours) takes a step a pixel: up to ~1 M.
+MAX_BMP_RLE_STEPS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -218,6 +223,12 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
                 f"the progressive JPEG has more than {MAX_JPEG_SCANS} scans; "
                 f"at most {MAX_JPEG_SCANS} are read"
             )
+    rle = rle_tile(image)
+    if rle is not None and rle_steps(data, rle, MAX_BMP_RLE_STEPS) > MAX_BMP_RLE_STEPS:
+        raise CorruptImage(
+            f"the BMP's compressed pixels take more than {MAX_BMP_RLE_STEPS} steps to decode; "
+            "at most that many are taken"
+        )
     try:
         stands_as_stored = fmt in _UPRIGHT_WHEN_READ or fmt in _ORIENTATION_IGNORED
         orientation = 1 if stands_as_stored else _orientation(image)

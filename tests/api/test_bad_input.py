@@ -19,6 +19,7 @@ from tests.pictures import (
     encoded,
     noise_jpeg,
     png_chunk,
+    rle_bmp,
     tiff_with_private_tags,
     tiled_tiff,
     with_gif_blocks,
@@ -161,6 +162,10 @@ FLOODS = {
     "tiff of 15,000 private tags": (
         lambda: tiff_with_private_tags(Image.new("RGB", (8, 8)), 15_000),
         "the TIFF has more than 5000 IFD entries to parse",
+    ),
+    "rle8 bmp of 4000 rows a pixel long": (
+        lambda: rle_bmp(4_000, 4_000, b"\x01\x07\x00\x00" * 4_000),
+        "the BMP's compressed pixels take more than 1000000 steps to decode",
     ),
     "gif of 100,000 empty comments": (
         lambda: with_gif_blocks(encoded(Image.new("RGB", (8, 8)), "GIF"), b"!\xfe\x00" * 100_000),

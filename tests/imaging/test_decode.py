@@ -15,6 +15,7 @@ from PIL import Image, PngImagePlugin, TiffImagePlugin
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
 from service.imaging import gif_header, tiff_header
 from service.imaging.decode import (
+    MAX_BMP_RLE_STEPS,
     MAX_GIF_HEADER_STEPS,
     MAX_JPEG_HEADER_STEPS,
     MAX_JPEG_SCANS,
@@ -30,6 +31,7 @@ from tests.pictures import (
     grey_png,
     png_chunk,
     rgb16_png,
+    rle_bmp,
     tiff_with_private_tags,
     tiled_tiff,
     with_gif_blocks,
@@ -613,6 +615,34 @@ def test_a_bigtiff_is_a_tiff() -> None:
     assert np.array_equal(decode_image(data, LIMIT).pixels, np.asarray(asymmetric()))
     with pytest.raises(CorruptImage, match="TIFF"):
         decode_image(data[:20], LIMIT)
+
+
+def test_an_rle8_bmp_decodes() -> None:
+    row = b"\x14\x0a\x14\x64\x14\xc8" + b"\x00\x00"  # 20 pixels each of greys 10, 100, 200; end of line
+    decoded = decode_image(rle_bmp(60, 30, row * 30), LIMIT)
+    assert decoded.pixels.shape == (30, 60, 3)
+    assert (decoded.pixels == np.repeat([10, 100, 200], 20)[None, :, None]).all()
+
+
+def test_an_rle4_bmp_of_up_to_a_step_a_pixel_within_the_limit_decodes() -> None:
+    """Pillow writes an RLE4 run's pixels one at a time, in Python: ~1 M pixels are decoded."""
+    height = 1_000
+    width = MAX_BMP_RLE_STEPS // height - 10  # a step a pixel, and 4 runs' codes and an end of line a row
+    # runs of an even length each, of greys 48 and 192 by turns (each run starts with the first)
+    row = b"\xfe\x3c" * (width // 254) + bytes((width % 254, 0x3C)) + b"\x00\x00"
+    decoded = decode_image(rle_bmp(width, height, row * height, rle4=True), LIMIT)
+    assert (decoded.pixels == np.resize([48, 192], width)[None, :, None]).all()
+    wider = width + 254  # a step a pixel: over the limit
+    row = b"\xfe\x3c" * (wider // 254) + bytes((wider % 254, 0x3C)) + b"\x00\x00"
+    with pytest.raises(CorruptImage, match=f"the BMP's compressed pixels take more than {MAX_BMP_RLE_STEPS}"):
+        decode_image(rle_bmp(wider, height, row * height, rle4=True), LIMIT)
+
+
+def test_an_rle_bmp_of_rows_padded_by_their_end_of_line_is_refused_before_it_is_decoded() -> None:
+    """Pillow pads a row an end of line ends early a pixel at a time, in Python: a 16 KiB RLE8 BMP of
+    4000x4000, a pixel and an end of line a row, held a core 4 s."""
+    with pytest.raises(CorruptImage, match="the BMP's compressed pixels take more than"):
+        decode_image(rle_bmp(4_000, 4_000, b"\x01\x07\x00\x00" * 4_000), LIMIT)
 
 
 def test_a_gif_of_a_thousand_frames_decodes() -> None:
