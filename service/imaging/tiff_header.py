@@ -39,7 +39,7 @@ def ifd_entries(data: bytes | memoryview, most: int) -> int:
     if len(data) < 16:
         return 0
     order = "<" if bytes(data[:2]) == b"II" else ">"
-    big = data[2 if order == "<" else 3] == _BIGTIFF
+    big = data[2] == _BIGTIFF  # Pillow's test, in either byte order: it reads MM\0+ as a classic TIFF
     layout = _Layout(order, "Q" if big else "H", "Q" if big else "I", 20 if big else 12)
     total = 0
     first = _unpack(data, layout, layout.offset, 8 if big else 4)

@@ -64,10 +64,10 @@ def test_private_tags_pillow_writes_are_counted() -> None:
     )
 
 
-@pytest.mark.parametrize(("order", "big"), [("<", False), (">", False), ("<", True), (">", True)])
+@pytest.mark.parametrize(("order", "big"), [("<", False), (">", False), ("<", True)])
 def test_the_exif_gps_and_interop_ifds_count_once(order: str, big: bool) -> None:
     """Pillow reads them as the pixels load: the EXIF IFD, the GPS IFD, and the Interop IFD the EXIF
-    one names; in either byte order, in a classic TIFF or a BigTIFF."""
+    one names; in either byte order, in a classic TIFF or a (little-endian) BigTIFF."""
     ifds = [
         [*plain(2), (EXIF, LONG, To(1)), (GPS, SHORT, To(2))],  # an offset in a SHORT is followed too
         [*plain(5), (INTEROP, LONG, To(3))],
@@ -75,6 +75,15 @@ def test_the_exif_gps_and_interop_ifds_count_once(order: str, big: bool) -> None
         plain(11),
     ]
     assert ifd_entries(tiff(ifds, order, big), 1_000) == 3 * 4 + 6 + 7 + 11
+
+
+def test_a_big_endian_bigtiff_is_walked_as_pillow_reads_it() -> None:
+    """Pillow takes a TIFF for a BigTIFF by its third byte, 0 in MM\\0+: it reads one as a classic
+    TIFF, its first IFD's offset in bytes 4-8, and so does the walk (as a BigTIFF, none)."""
+    classic = tiff([plain(3), plain(3_000)], ">")
+    second_ifd = len(tiff([plain(3)], ">"))
+    data = b"MM\x00+" + struct.pack(">I", second_ifd) + classic[8:]  # the first IFD: the second one
+    assert ifd_entries(data, 10_000) == 3 * 3_000
 
 
 def test_an_ifd_named_twice_counts_once() -> None:
