@@ -1,4 +1,4 @@
-"""service/api/malformed_http.py through real servers, one per HTTP parser (`serve --http`): a request
+"""service/api/malformed_http/ through real servers, one per HTTP parser (`serve --http`): a request
 uvicorn cannot parse gets the service's JSON error shape, not uvicorn's plain text, and its connection
 closed; the server keeps serving. Played by a socket: httpx sends valid HTTP only."""
 
