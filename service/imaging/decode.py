@@ -18,7 +18,7 @@ from PIL import AvifImagePlugin, Image, ImageFile, TiffImagePlugin, Unidentified
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
 from service.imaging import avif, gif_header, jpeg_header, tiff_header
-from service.imaging.bmp_rle import rle_steps, rle_tile
+from service.imaging.bmp_rle import rle_tile, takes_more_steps
 from service.imaging.png_chunks import SMALL_CHUNK_BYTES, small_chunk_count
 
 # Pillow gives every image buffer back to the OS by default, so each decode page-faults its pixels in
@@ -224,7 +224,7 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
                 f"at most {MAX_JPEG_SCANS} are read"
             )
     rle = rle_tile(image)
-    if rle is not None and rle_steps(data, rle, MAX_BMP_RLE_STEPS) > MAX_BMP_RLE_STEPS:
+    if rle is not None and takes_more_steps(data, rle, MAX_BMP_RLE_STEPS):
         raise CorruptImage(
             f"the BMP's compressed pixels take more than {MAX_BMP_RLE_STEPS} steps to decode; "
             "at most that many are taken"

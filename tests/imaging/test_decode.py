@@ -14,6 +14,7 @@ from PIL import Image, PngImagePlugin, TiffImagePlugin
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
 from service.imaging import gif_header, tiff_header
+from service.imaging.bmp_rle import CODE_STEPS
 from service.imaging.decode import (
     MAX_BMP_RLE_STEPS,
     MAX_GIF_HEADER_STEPS,
@@ -627,7 +628,8 @@ def test_an_rle8_bmp_decodes() -> None:
 def test_an_rle4_bmp_of_up_to_a_step_a_pixel_within_the_limit_decodes() -> None:
     """Pillow writes an RLE4 run's pixels one at a time, in Python: ~1 M pixels are decoded."""
     height = 1_000
-    width = MAX_BMP_RLE_STEPS // height - 10  # a step a pixel, and 4 runs' codes and an end of line a row
+    # a step a pixel, and 4 runs' codes and an end of line a row
+    width = MAX_BMP_RLE_STEPS // height - 5 * CODE_STEPS
     # runs of an even length each, of greys 48 and 192 by turns (each run starts with the first)
     row = b"\xfe\x3c" * (width // 254) + bytes((width % 254, 0x3C)) + b"\x00\x00"
     decoded = decode_image(rle_bmp(width, height, row * height, rle4=True), LIMIT)
