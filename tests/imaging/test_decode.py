@@ -14,7 +14,7 @@ from PIL import Image, PngImagePlugin, TiffImagePlugin
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
 from service.imaging import gif_header, tiff_header
-from service.imaging.bmp_rle import CODE_STEPS
+from service.imaging.bmp_rle import rle_steps, rle_tile
 from service.imaging.decode import (
     MAX_BMP_RLE_STEPS,
     MAX_GIF_HEADER_STEPS,
@@ -625,25 +625,31 @@ def test_an_rle8_bmp_decodes() -> None:
     assert (decoded.pixels == np.repeat([10, 100, 200], 20)[None, :, None]).all()
 
 
-def test_an_rle4_bmp_of_up_to_a_step_a_pixel_within_the_limit_decodes() -> None:
-    """Pillow writes an RLE4 run's pixels one at a time, in Python: ~1 M pixels are decoded."""
-    height = 1_000
-    # a step a pixel, and 4 runs' codes and an end of line a row
-    width = MAX_BMP_RLE_STEPS // height - 5 * CODE_STEPS
-    # runs of an even length each, of greys 48 and 192 by turns (each run starts with the first)
+def rle4_rows(width: int, height: int) -> bytes:
+    """An RLE4 BMP whose rows are runs of 254 pixels (and the rest), of greys 48 and 192 by turns
+    (each run starts with the first), each row ended by an end of line."""
     row = b"\xfe\x3c" * (width // 254) + bytes((width % 254, 0x3C)) + b"\x00\x00"
-    decoded = decode_image(rle_bmp(width, height, row * height, rle4=True), LIMIT)
+    return rle_bmp(width, height, row * height, rle4=True)
+
+
+def test_an_intact_rle4_bmp_is_decoded_up_to_the_step_limit_and_too_large_beyond() -> None:
+    """Pillow writes an RLE4 run's pixels one at a time, in Python, a step each: an intact picture of
+    several M pixels is decoded, and one past the limit is too costly, not damaged."""
+    height, width = 2_000, 3_860  # a step a pixel, and 17 codes a row: 3,996 steps a row
+    data = rle4_rows(width, height)
+    tile = rle_tile(Image.open(io.BytesIO(data)))
+    assert tile is not None and rle_steps(data, tile, MAX_BMP_RLE_STEPS) <= MAX_BMP_RLE_STEPS
+    decoded = decode_image(data, LIMIT)
     assert (decoded.pixels == np.resize([48, 192], width)[None, :, None]).all()
-    wider = width + 254  # a step a pixel: over the limit
-    row = b"\xfe\x3c" * (wider // 254) + bytes((wider % 254, 0x3C)) + b"\x00\x00"
-    with pytest.raises(CorruptImage, match=f"the BMP's compressed pixels take more than {MAX_BMP_RLE_STEPS}"):
-        decode_image(rle_bmp(wider, height, row * height, rle4=True), LIMIT)
+    message = f"an RLE-compressed BMP whose decoding takes more than {MAX_BMP_RLE_STEPS} steps"
+    with pytest.raises(ImageTooLarge, match=message):
+        decode_image(rle4_rows(width + 254, height), LIMIT)
 
 
 def test_an_rle_bmp_of_rows_padded_by_their_end_of_line_is_refused_before_it_is_decoded() -> None:
     """Pillow pads a row an end of line ends early a pixel at a time, in Python: a 16 KiB RLE8 BMP of
-    4000x4000, a pixel and an end of line a row, held a core 4 s."""
-    with pytest.raises(CorruptImage, match="the BMP's compressed pixels take more than"):
+    4000x4000, a pixel and an end of line a row, held a core 2-4 s."""
+    with pytest.raises(ImageTooLarge, match="RLE4 costs one step per pixel"):
         decode_image(rle_bmp(4_000, 4_000, b"\x01\x07\x00\x00" * 4_000), LIMIT)
 
 
