@@ -67,9 +67,11 @@ def shared_run_folder(workers: int) -> Iterator[Path]:
         record_worker_count(folder, workers)  # over the last run's, before any process reads it
         if not given:
             (folder / SUPERVISOR).write_text(f"{own_identity().name}\n{pid_namespace()}")
-    except OSError as exc:  # a folder it may list but not write in: the variable's fault, as in made_folder
+    except OSError as exc:  # a named folder it may list but not write in: the variable's fault, as in
+        # made_folder; one made in the temporary folder (a full disk): unset, the variable names none
+        where = RUN_DIR if given else f"{RUN_DIR} unset, and the run folder made in {tempfile.gettempdir()}"
         raise InvalidServerSettings(
-            [f"{RUN_DIR}: cannot write in {str(folder)!r}: {exc.strerror or exc}"]
+            [f"{where}: cannot write in {str(folder)!r}: {exc.strerror or exc}"]
         ) from None
     os.environ[RUN_DIR] = str(folder)
     os.environ[WORKER_PROCESSES] = str(workers)
@@ -83,8 +85,9 @@ def shared_run_folder(workers: int) -> Iterator[Path]:
 def remove_stale_run_folders(keep: Path | None) -> None:
     """Removes the run folders `serve` made in the temporary folder for servers that are gone: a
     supervisor killed with SIGKILL (or a crash, a power cut) left its folder behind, one every run.
-    Only those provably stale: this user's own, whose recorded supervisor no longer runs; not `keep`
-    (MVA_RUN_DIR), nor a folder without a readable record (being made, or another version's)."""
+    Only those provably stale: this user's own, whose recorded supervisor and ready workers no longer
+    run; not `keep` (MVA_RUN_DIR), nor a folder without a readable record (being made, or another
+    version's)."""
     for folder in Path(tempfile.gettempdir()).glob(f"{RUN_FOLDER_PREFIX}*"):
         try:
             if _stale(folder, keep):
@@ -103,7 +106,11 @@ def _stale(folder: Path, keep: Path | None) -> bool:
     supervisor = ProcessIdentity.from_name(name)
     if supervisor is None or namespace != pid_namespace():  # of another container: its pids are not ours
         return False
-    return not serving(supervisor)  # gone: its pid is no one's, or another process's
+    # gone (its pid no one's, or another process's), and so are its workers: after a SIGKILL to the
+    # supervisor alone they serve on for a while (their drain on PDEATHSIG, uvicorn's shutdown), and
+    # need the folder (readiness, metrics files) until they stop
+    workers = Siblings(folder / "ready").marked_ready()
+    return not serving(supervisor) and not any(serving(worker) for worker in workers)
 
 
 def _temporary_folder() -> Path:

@@ -413,6 +413,44 @@ def test_only_provably_stale_run_folders_are_removed(
     assert kept[1].is_dir()
 
 
+def test_a_run_folder_is_kept_while_a_worker_marked_ready_in_it_runs(
+    clean_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a SIGKILL to the supervisor alone its workers serve on for a while (their drain on
+    PDEATHSIG, uvicorn's shutdown): a new `serve` removed their folder under them (/readyz then 503,
+    metrics files gone). A folder is stale only once its ready workers are gone too."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # Python's own setting of the folder
+    folder = _run_folder(tmp_path, "orphaned-worker", _dead_process())
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        identity = identity_of(worker.pid)
+        assert identity is not None
+        (folder / "ready" / identity.name).touch()
+        remove_stale_run_folders(keep=None)
+        assert (folder / "ready").is_dir()
+    finally:
+        worker.kill()
+        worker.wait()
+    remove_stale_run_folders(keep=None)
+    assert not folder.exists()
+
+
+def test_a_made_run_folder_it_cannot_write_in_is_not_named_as_the_variables(
+    clean_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MVA_RUN_DIR unset: a folder made in the temporary folder that cannot be written in (a full disk;
+    here its `workers` is a folder) was reported as "MVA_RUN_DIR: cannot write in ...", a variable not
+    set at all."""
+    made = tmp_path / f"{RUN_FOLDER_PREFIX}full"
+    (made / "workers" / "kept").mkdir(parents=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda prefix: str(made))  # a disk that fills cannot be had
+    with pytest.raises(InvalidServerSettings) as refused, shared_run_folder(2):
+        pass
+    said = str(refused.value)
+    assert f"{RUN_DIR} unset, and the run folder made in {tmp_path}: cannot write in '{made}'" in said
+
+
 def test_a_made_run_folder_records_its_supervisor(clean_env: None) -> None:
     with shared_run_folder(2) as folder:
         assert (folder / SUPERVISOR).read_text() == f"{own_identity().name}\n{pid_namespace()}"
