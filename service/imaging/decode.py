@@ -203,7 +203,7 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
             f"the body is not an image format this service reads ({', '.join(_PILLOW_FORMATS)})"
         ) from exc
     except _DECODE_ERRORS as exc:  # a known format whose header is damaged
-        raise CorruptImage(f"the image header could not be read: {exc}") from exc
+        raise CorruptImage(f"the {signed or 'image'} header could not be read: {exc}") from exc
     _scale_grey_key(image)
     width, height = image.size
     if width * height > max_pixels:
@@ -273,13 +273,18 @@ def _open(data: bytes | memoryview, signed: str | None) -> ImageFile.ImageFile:
     """Pillow's reader of the picture, which has read its header only; `signed` is the format its first
     bytes name. An AVIF whose EXIF Pillow or libavif cannot read (both refuse the picture) is opened
     without it: a browser ignores such EXIF, as `_orientation` does for the other formats."""
-    try:
+    if signed != "AVIF":
         return Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS)
+    # an AVIF is known by its brands (avif.is_avif), opened by Pillow's AVIF reader itself: Image.open
+    # asks that reader only of files whose major brand is one of four, where the format lets avif be
+    # any compatible brand (libavif checks them)
+    try:
+        return AvifImagePlugin.AvifImageFile(io.BytesIO(data))
     except _DECODE_ERRORS:
-        without = avif.without_exif(data) if signed == "AVIF" else None
+        without = avif.without_exif(data)
         if without is None:
             raise
-    return Image.open(io.BytesIO(without), formats=["AVIF"])
+    return AvifImagePlugin.AvifImageFile(io.BytesIO(without))
 
 
 def dct_scale(width: int, height: int, decoded_width: int, decoded_height: int) -> float:

@@ -147,8 +147,9 @@ def test_exif_that_cannot_be_read_leaves_the_picture_as_stored(fmt: str, damage:
 AVIF_EXIF = b"Exif\x00\x00MM\x00*"
 AVIF_EXIF_DAMAGE = {"libavif": b"Exif\x00\x00\x01\x02\x03\x04", "Pillow": b"Exig\x00\x00MM\x00*"}
 # An AVIF's ftyp box names avif as its major brand or a compatible one: a major brand of mif1 or msf1
-# (HEIF's, of a picture, of a sequence) with avif among the others is as legal.
-AVIF_MAJOR_BRANDS = [b"avif", b"mif1", b"msf1"]
+# (HEIF's, of a picture, of a sequence), or another, with avif among the others is as legal. Pillow's
+# Image.open asks its AVIF reader only of the first three.
+AVIF_MAJOR_BRANDS = [b"avif", b"mif1", b"msf1", b"miaf", b"MA1B"]
 
 
 @pytest.mark.parametrize("major_brand", AVIF_MAJOR_BRANDS)
