@@ -359,18 +359,7 @@ def test_a_trickle_that_never_stalls_gets_408_and_its_connection_closed(
     assert b"\r\ncontent-type: application/json" in head.lower() and b"\r\nconnection: close" in head.lower()
     error = json.loads(body)["error"]
     assert error["code"] == "request_timeout" and "the upload is too slow" in error["message"], error
-    # an upload sent at once is read and answered, on its own connection and by httpx
-    image = (images / "cat.bmp").read_bytes()
-    with connect(impatient_server.port) as sock:
-        head, body, _ = exchange(
-            sock,
-            b"POST /classify?top_k=1 HTTP/1.1\r\nHost: x\r\nContent-Type: image/bmp\r\n"
-            + f"Content-Length: {len(image)}\r\n\r\n".encode()
-            + image,
-        )
-    assert head.startswith(b"HTTP/1.1 200"), head
-    assert json.loads(body)["predictions"][0]["label"] == "Egyptian cat"
-    with impatient_server.client() as c:
+    with impatient_server.client() as c:  # an upload sent at once, on a new connection, still passes
         assert_still_serving(c, images)
 
 
