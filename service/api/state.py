@@ -6,7 +6,7 @@ import asyncio
 import logging
 import threading
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,6 @@ class AppState:
     pool: InferencePool
     metrics: Metrics
     uploads: UploadSlots
-    upload_pace: UploadPace
     batcher: MicroBatcher | None = None
     default_settings: EngineSettings = field(default_factory=EngineSettings)  # set from settings in create()
     labels: dict[str, Labels] = field(default_factory=dict)
@@ -60,6 +59,10 @@ class AppState:
         """Ready and not shutting down: what /readyz reports."""
         return self.ready and not self.shutting_down.is_set()
 
+    @cached_property  # once per process, not per upload: the settings never change while it serves
+    def upload_pace(self) -> UploadPace:
+        return UploadPace(self.settings.receive_timeout_s, self.settings.upload_min_bytes_per_s)
+
     @classmethod
     def create(cls, settings: ServerSettings, vnni: bool | None = None) -> AppState:
         """`vnni`: whether the CPU has VNNI (None: this one's; see service/engines/int8_file.py)."""
@@ -76,8 +79,7 @@ class AppState:
             batcher = MicroBatcher(pool, settings.batch_window_ms, settings.max_batch, observe)
         defaults = settings.default_engine_settings()
         uploads = UploadSlots(settings.max_uploads, pool.retry_after())  # the queue-full answer's wait
-        pace = UploadPace(settings.receive_timeout_s, settings.upload_min_bytes_per_s)
-        return cls(settings, layout, manifest, registry, pool, metrics, uploads, pace, batcher, defaults)
+        return cls(settings, layout, manifest, registry, pool, metrics, uploads, batcher, defaults)
 
     def labels_for(self, spec: ModelSpec) -> Labels:
         with self._lock:
