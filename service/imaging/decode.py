@@ -224,13 +224,7 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
                 f"the progressive JPEG has more than {MAX_JPEG_SCANS} scans; "
                 f"at most {MAX_JPEG_SCANS} are read"
             )
-    rle = rle_tile(image)
-    if rle is not None and takes_more_steps(data, rle, MAX_BMP_RLE_STEPS):
-        raise ImageTooLarge(
-            f"an RLE-compressed BMP whose decoding takes more than {MAX_BMP_RLE_STEPS} steps is not "
-            "decoded (Pillow decodes it in Python); RLE4 costs one step per pixel, a code or a pixel "
-            "an end of line pads with costs more"
-        )
+    _refuse_an_rle_step_flood(data, image)
     try:
         stands_as_stored = fmt in _UPRIGHT_WHEN_READ or fmt in _ORIENTATION_IGNORED
         orientation = 1 if stands_as_stored else _orientation(image)
@@ -266,6 +260,18 @@ def _refuse_a_header_flood(data: bytes | memoryview, signed: str | None) -> None
     if walk is not None and walk.count(data, walk.most) > walk.most:
         raise CorruptImage(
             f"the {walk.subject} has more than {walk.most} {walk.pieces}; at most that many are read"
+        )
+
+
+def _refuse_an_rle_step_flood(data: bytes | memoryview, image: ImageFile.ImageFile) -> None:
+    """ImageTooLarge for an RLE-compressed BMP whose pixels Pillow would take more than
+    MAX_BMP_RLE_STEPS steps to decode, counted from the bytes after Pillow read its header."""
+    rle = rle_tile(image)
+    if rle is not None and takes_more_steps(data, rle, MAX_BMP_RLE_STEPS):
+        raise ImageTooLarge(
+            f"an RLE-compressed BMP whose decoding takes more than {MAX_BMP_RLE_STEPS} steps is not "
+            "decoded (Pillow decodes it in Python); RLE4 costs one step per pixel, a code or a pixel "
+            "an end of line pads with costs more"
         )
 
 
