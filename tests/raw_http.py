@@ -29,11 +29,17 @@ def read_head(sock: socket.socket, buffered: bytes = b"") -> bytes:
     return data
 
 
-def read_to_close(sock: socket.socket) -> bytes:
-    """Everything the server sends on `sock` until it closes the connection."""
+def read_to_close(sock: socket.socket, *, reset_ends_it: bool = False) -> bytes:
+    """Everything the server sends on `sock` until it closes the connection. `reset_ends_it`: a reset
+    (a server that closed with bytes of ours unread) ends it too, with what arrived before it, instead
+    of raising ConnectionResetError."""
     reply = b""
-    while chunk := sock.recv(65536):
-        reply += chunk
+    try:
+        while chunk := sock.recv(65536):
+            reply += chunk
+    except ConnectionResetError:
+        if not reset_ends_it:
+            raise
     return reply
 
 

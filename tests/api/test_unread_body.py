@@ -6,7 +6,6 @@ expectation, and stops sending once it has an answer."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import select
 import socket
@@ -18,7 +17,7 @@ from service.api.app import create_app
 from service.settings import ServerSettings
 from tests.conftest import LiveServer
 from tests.inprocess import serving
-from tests.raw_http import connect, exchange, read_head
+from tests.raw_http import connect, exchange, read_head, read_to_close
 
 
 def _post(path: str, length: int) -> bytes:
@@ -163,16 +162,8 @@ def _stream_until_closed(sock: socket.socket, head: bytes, most: int) -> tuple[b
                 sent += len(CHUNK)
         except (BrokenPipeError, ConnectionResetError):  # closed, with the rest of our body unread
             # the answer may have come while we were sending: still there to read before the reset
-            return reply + _left_to_read(sock), sent
+            return reply + read_to_close(sock, reset_ends_it=True), sent
     return reply, sent
-
-
-def _left_to_read(sock: socket.socket) -> bytes:
-    data = b""
-    with contextlib.suppress(ConnectionResetError):
-        while chunk := sock.recv(65536):
-            data += chunk
-    return data
 
 
 @pytest.mark.parametrize(
