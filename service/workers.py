@@ -106,11 +106,17 @@ def _stale(folder: Path, keep: Path | None) -> bool:
     supervisor = ProcessIdentity.from_name(name)
     if supervisor is None or namespace != pid_namespace():  # of another container: its pids are not ours
         return False
+    if serving(supervisor):  # a live server's folder: nothing more to read
+        return False
     # gone (its pid no one's, or another process's), and so are its workers: after a SIGKILL to the
     # supervisor alone they serve on for a while (their drain on PDEATHSIG, uvicorn's shutdown), and
-    # need the folder (readiness, metrics files) until they stop
-    workers = Siblings(folder / "ready").marked_ready()
-    return not serving(supervisor) and not any(serving(worker) for worker in workers)
+    # need the folder (readiness, metrics files) until they stop. No ready folder (a /tmp cleaner took
+    # it): no worker marked ready
+    try:
+        workers = Siblings(folder / "ready").marked_ready()
+    except FileNotFoundError:
+        workers = []
+    return not any(serving(worker) for worker in workers)
 
 
 def _temporary_folder() -> Path:

@@ -389,7 +389,9 @@ def test_only_provably_stale_run_folders_are_removed(
     stale = [
         _run_folder(tmp_path, "stale", dead),
         _run_folder(tmp_path, "reused-pid", ProcessIdentity(os.getpid(), dead.started)),
+        _run_folder(tmp_path, "ready-folder-gone", dead),  # a /tmp cleaner took its ready/: no worker
     ]
+    (stale[-1] / "ready").rmdir()
     kept = [
         _run_folder(tmp_path, "live", own_identity()),
         _run_folder(tmp_path, "named", dead),
