@@ -20,6 +20,9 @@ _END_OF_LINE, _END_OF_BITMAP, _DELTA = 0, 1, 2
 # byte 250-510 ns, a pixel an end of line pads with 140-170 ns. Each rounded so a step costs <= ~130 ns.
 CODE_STEPS = 8
 LONG_CODE_STEPS = 12  # a delta or an absolute run
+# an RLE4 run's code: its two pixel bytes made and a loop started (runs of 1-2 pixels cost 1.4-1.5x a
+# step a pixel at CODE_STEPS); no more than LONG_CODE_STEPS, which most_steps counts a code at
+RLE4_RUN_CODE_STEPS = 12
 RLE4_ABSOLUTE_BYTE_STEPS = 4
 PADDING_STEPS = 2
 
@@ -47,7 +50,8 @@ def rle_tile(image: ImageFile.ImageFile) -> RleTile | None:
 
 def takes_more_steps(data: bytes | memoryview, tile: RleTile, most: int) -> bool:
     """Whether Pillow's decode of the pixels takes more than `most` steps; walked only when a bound from
-    the size alone could exceed it, so pictures of runs as encoders write them are never walked."""
+    the size alone could exceed it (at the service's limit, a picture of long runs as encoders write
+    them is walked only above ~4 M pixels: the bound counts each pixel at up to PADDING_STEPS)."""
     return most_steps(len(data) - tile.offset, tile) > most and rle_steps(data, tile, most) > most
 
 
@@ -63,7 +67,7 @@ def rle_steps(data: bytes | memoryview, tile: RleTile, most: int) -> int:
     run past the row's end), counted up to `most` + 1 at most: the walk stops there. The codes are read
     as pairs of bytes from two strided views, not indexed one by one (twice as fast here)."""
     width, pixels, rle4 = tile.width, tile.width * tile.height, tile.rle4
-    run_pixel_steps = 1 if rle4 else 0
+    run_code_steps, run_pixel_steps = (RLE4_RUN_CODE_STEPS, 1) if rle4 else (CODE_STEPS, 0)
     view = memoryview(data)
     steps = written = x = 0
     at, end = tile.offset, len(data)
@@ -78,7 +82,7 @@ def rle_steps(data: bytes | memoryview, tile: RleTile, most: int) -> int:
                 room = width - x
                 if count > room:
                     count = room if room > 0 else 0
-                steps += CODE_STEPS + count * run_pixel_steps
+                steps += run_code_steps + count * run_pixel_steps
                 written += count
                 x += count
             elif code == _END_OF_LINE:  # the rest of the row, padded a pixel at a time

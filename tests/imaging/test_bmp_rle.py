@@ -5,11 +5,13 @@ import io
 import pytest
 from PIL import Image
 
+from service.imaging import bmp_rle
 from service.imaging.bmp_rle import (
     CODE_STEPS,
     LONG_CODE_STEPS,
     PADDING_STEPS,
     RLE4_ABSOLUTE_BYTE_STEPS,
+    RLE4_RUN_CODE_STEPS,
     RleTile,
     most_steps,
     rle_steps,
@@ -45,7 +47,10 @@ def test_a_code_is_its_steps_and_an_8_bit_run_is_written_whole() -> None:
 
 def test_rle4_pixels_are_written_a_step_each() -> None:
     """Pillow's decoder alternates a run's two pixels, and splits an absolute run's bytes, in Python."""
-    assert steps(100, 2, (b"\x64\x12" + END_OF_LINE) * 2, rle4=True) == 2 * (CODE_STEPS + 100) + CODE_STEPS
+    assert (
+        steps(100, 2, (b"\x64\x12" + END_OF_LINE) * 2, rle4=True)
+        == 2 * (RLE4_RUN_CODE_STEPS + 100) + CODE_STEPS
+    )
     absolute = LONG_CODE_STEPS + 50 * RLE4_ABSOLUTE_BYTE_STEPS  # 100 pixels, two a byte
     assert steps(100, 1, b"\x00\x64" + bytes(50), rle4=True) == absolute
 
@@ -58,9 +63,9 @@ def test_an_end_of_line_pads_its_row_a_pixel_at_a_time() -> None:
 
 def test_a_run_past_the_rows_end_is_cut_there() -> None:
     """Only an end of line or a delta starts the next row: a run after the row's end writes nothing."""
-    assert steps(10, 2, b"\xff\x12" + b"\x0a\x12", rle4=True) == 2 * CODE_STEPS + 10
+    assert steps(10, 2, b"\xff\x12" + b"\x0a\x12", rle4=True) == 2 * RLE4_RUN_CODE_STEPS + 10
     delta_then_run = b"\x00\x02\x05\x01" + b"\x05\x12"  # 5 right, 1 up: 5 pixels left in the picture
-    assert steps(10, 2, delta_then_run, rle4=True) == LONG_CODE_STEPS + CODE_STEPS + 5
+    assert steps(10, 2, delta_then_run, rle4=True) == LONG_CODE_STEPS + RLE4_RUN_CODE_STEPS + 5
 
 
 def test_the_count_stops_past_most_or_at_the_end() -> None:
@@ -72,7 +77,8 @@ def test_the_count_stops_past_most_or_at_the_end() -> None:
 @pytest.mark.parametrize("rle4", [False, True])
 def test_the_walk_ends_with_the_pictures_last_pixel(rle4: bool) -> None:
     codes = (b"\x0a\x01" + END_OF_LINE) * 10 + b"\x0a\x01" * 50  # 10 rows of 10, then codes not read
-    assert steps(10, 10, codes, rle4) == 10 * (CODE_STEPS + (10 if rle4 else 0)) + 9 * CODE_STEPS
+    run = RLE4_RUN_CODE_STEPS + 10 if rle4 else CODE_STEPS
+    assert steps(10, 10, codes, rle4) == 10 * run + 9 * CODE_STEPS
 
 
 def test_codes_after_an_absolute_run_that_ends_a_byte_off_are_read_from_its_padded_end() -> None:
@@ -105,13 +111,21 @@ def test_the_bound_from_the_size_is_never_under_the_walks_count(codes: bytes, rl
     assert rle_steps(data, tile, 10**9) <= most_steps(len(data) - tile.offset, tile)
 
 
-def test_a_picture_is_walked_only_when_its_bound_exceeds_most() -> None:
+def test_a_picture_is_walked_only_when_its_bound_exceeds_most(monkeypatch: pytest.MonkeyPatch) -> None:
     """Within the bound the answer is no without a walk; above it, the walk's count decides."""
     data, tile = tiled(4_000, 4_000, (b"\x01\x07" + END_OF_LINE) * 4_000)
     walked = rle_steps(data, tile, 10**9)
-    assert not takes_more_steps(data, tile, most_steps(len(data) - tile.offset, tile))
+    walks: list[int] = []
+
+    def counted(data: bytes | memoryview, tile: RleTile, most: int) -> int:
+        walks.append(most)
+        return rle_steps(data, tile, most)
+
+    monkeypatch.setattr(bmp_rle, "rle_steps", counted)  # the real walk, counted
+    assert not takes_more_steps(data, tile, most_steps(len(data) - tile.offset, tile)) and walks == []
     assert takes_more_steps(data, tile, walked - 1)
     assert not takes_more_steps(data, tile, walked)
+    assert walks == [walked - 1, walked]
 
 
 def test_a_tile_is_read_from_pillows_header() -> None:
