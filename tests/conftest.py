@@ -351,6 +351,19 @@ class LiveServer:
         self.log_path.unlink(missing_ok=True)  # thousands of runs would fill the temp folder
 
 
+def access_lines(server: LiveServer, count: int, **match: object) -> list[dict[str, Any]]:
+    """The server's access log lines (MVA_ACCESS_LOG: its log also has text lines) with the values in
+    `match` (`path="/classify"`), once `count` of them are written (or 10 s have passed)."""
+    deadline = time.monotonic() + 10
+    while True:
+        text = server.log_path.read_text()
+        lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+        lines = [line for line in lines if all(line[key] == value for key, value in match.items())]
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
 def _servers() -> Iterator[Callable[..., LiveServer]]:
     """start(**env) -> a server with MVA_<KEY>=value; all stopped when the fixture's scope ends."""
     servers: list[LiveServer] = []

@@ -1,9 +1,10 @@
 """Request IDs and the access log. Every response carries `X-Request-ID`: the caller's (nginx sets one
 per request, `$request_id`) when it is a sane token, else a new one, so a line in the balancer's log, the
 API's log and a client's error report name the same request. With MVA_ACCESS_LOG=true each request
-also writes one JSON line to stdout after its response is sent, at most 0.1 s later (lines are written
-in batches; a process killed with SIGKILL loses the last 0.1 s). Off by default: the latency lab
-measures without it; the compose and Kubernetes examples turn it on."""
+(one uvicorn could not parse too: service/api/malformed_http/) also writes one JSON line to stdout
+after its response is sent, at most 0.1 s later (lines are written in batches; a process killed with
+SIGKILL loses the last 0.1 s). Off by default: the latency lab measures without it; the compose and
+Kubernetes examples turn it on."""
 
 from __future__ import annotations
 
@@ -39,6 +40,11 @@ def request_id(scope: Scope) -> str:
     value = field(request_headers(scope), HEADER.decode())
     if value is not None and _SANE.fullmatch(value):
         return value
+    return new_request_id()
+
+
+def new_request_id() -> str:
+    """A request ID of this process's own, for a request that brings none (or none sane)."""
     return f"{_ids.getrandbits(64):016x}"
 
 
@@ -66,17 +72,58 @@ class AccessLog:
         if route in QUIET_ROUTES and status < 400:
             return
         client = scope.get("client")
+        self._add(
+            rid=rid,
+            method=scope["method"],
+            path=scope["path"],
+            query=scope["query_string"].decode("latin-1"),
+            route=route,
+            status=status,
+            ms=round((time.perf_counter() - started) * 1000, 3),
+            bytes_out=bytes_out,
+            client=client[0] if client else None,
+        )
+
+    def write_unparsed(self, rid: str, client: str | None, bytes_out: int) -> None:
+        """A request uvicorn could not parse, answered 400 before the app saw it
+        (service/api/malformed_http/): nothing of it is known but who sent it, so its method, path,
+        query, route and time are null."""
+        self._add(
+            rid=rid,
+            method=None,
+            path=None,
+            query=None,
+            route=None,
+            status=400,
+            ms=None,
+            bytes_out=bytes_out,
+            client=client,
+        )
+
+    def _add(
+        self,
+        *,
+        rid: str,
+        method: str | None,
+        path: str | None,
+        query: str | None,
+        route: str | None,
+        status: int,
+        ms: float | None,
+        bytes_out: int,
+        client: str | None,
+    ) -> None:
         line = {
             "time": utc_timestamp(time.time()),
             "request_id": rid,
-            "method": scope["method"],
-            "path": scope["path"],
-            "query": scope["query_string"].decode("latin-1"),
+            "method": method,
+            "path": path,
+            "query": query,
             "route": route,
             "status": status,
-            "ms": round((time.perf_counter() - started) * 1000, 3),
+            "ms": ms,
             "bytes_out": bytes_out,
-            "client": client[0] if client else None,
+            "client": client,
             "replica": self.replica,
         }
         self._lines.append(json.dumps(line, separators=(",", ":")))

@@ -14,6 +14,8 @@ from starlette.types import ASGIApp
 
 from service import __version__
 from service.api import cors, errors, openapi
+from service.api.access_log import AccessLog
+from service.api.malformed_http import BOOKKEEPING, Bookkeeping
 from service.api.middleware import RequestMetrics
 from service.api.routes import classify, detect, docs, health, models, web
 from service.api.security import require_api_key
@@ -36,14 +38,18 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings()
     keep_freed_memory()
     state = AppState.create(settings)
+    access_log = AccessLog(settings.replica) if settings.access_log else None
+    # in the lifespan's state, which uvicorn gives its protocols: the one that answers HTTP it cannot
+    # parse, which never reaches the app or its middleware, records it there
+    malformed = {BOOKKEEPING: Bookkeeping(state.metrics, settings.replica, access_log)}
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Bookkeeping]]:
         # Warm up off the event loop so /healthz answers (and /readyz says "warming up") meanwhile.
         warm = threading.Thread(target=state.warm_up, name="warm-up", daemon=True)
         warm.start()
         try:
-            yield
+            yield malformed
         finally:
             await asyncio.to_thread(state.pool.shutdown)
             state.metrics.close()
@@ -78,7 +84,5 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     }
     openapi.install(app, protected_paths, api_key=settings.api_key is not None)
     cors.install(app, settings.cors_origins)
-    app.add_middleware(
-        RequestMetrics, metrics=state.metrics, replica=settings.replica, access_log=settings.access_log
-    )
+    app.add_middleware(RequestMetrics, metrics=state.metrics, replica=settings.replica, access_log=access_log)
     return app

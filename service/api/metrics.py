@@ -50,6 +50,12 @@ class Metrics:
             ["route", "status"],
             registry=self.registry,
         )
+        # not in mva_requests: uvicorn answers them (service/api/malformed_http/), no route ever sees them
+        self.malformed_requests = Counter(
+            "mva_malformed_requests",
+            "HTTP requests uvicorn could not parse, answered 400 bad_request before reaching the app",
+            registry=self.registry,
+        )
         self.stage_seconds = Histogram(
             "mva_stage_seconds",
             "Time per pipeline stage",

@@ -15,11 +15,13 @@ from service.api.metrics import Metrics
 
 
 class RequestMetrics:
-    def __init__(self, app: ASGIApp, metrics: Metrics, replica: str, access_log: bool = False) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, replica: str, access_log: AccessLog | None = None
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.replica = replica.encode()
-        self.access_log = AccessLog(replica) if access_log else None
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -14,20 +14,8 @@ import httpx
 import pytest
 
 from service.api.access_log import AccessLog, request_id
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, access_lines
 from tests.raw_http import connect, read_to_close
-
-
-def _access_lines(server: LiveServer, count: int, path: str) -> list[dict]:
-    """The server's JSON lines for `path` (its log also has text lines), once `count` are written."""
-    deadline = time.monotonic() + 10
-    while True:
-        text = server.log_path.read_text()
-        lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-        lines = [line for line in lines if line["path"] == path]
-        if len(lines) >= count or time.monotonic() > deadline:
-            return lines
-        time.sleep(0.05)
 
 
 def test_every_response_has_a_request_id_and_the_log_is_off_by_default(
@@ -58,7 +46,7 @@ def test_access_log_writes_one_json_line_per_request(
         assert client.get("/no-such-page").status_code == 404
     assert ok.status_code == 200 and refused.status_code == 415
     assert ok.headers["x-served-by"] == refused.headers["x-served-by"] == "replica-a"  # MVA_REPLICA
-    lines = _access_lines(server, 2, "/classify")
+    lines = access_lines(server, 2, path="/classify")
     assert len(lines) == 2, lines
     logged_ok, logged_refused = lines
     assert logged_ok["request_id"] == "nginx-0f3a" == ok.headers["x-request-id"]
@@ -72,8 +60,8 @@ def test_access_log_writes_one_json_line_per_request(
     assert logged_refused["status"] == 415
     assert logged_refused["request_id"] == refused.headers["x-request-id"]
     # probes are logged only when they fail (a 503 while warming up would be)
-    assert [line["status"] for line in _access_lines(server, 1, "/no-such-page")] == [404]
-    assert _access_lines(server, 0, "/healthz") == []
+    assert [line["status"] for line in access_lines(server, 1, path="/no-such-page")] == [404]
+    assert access_lines(server, 0, path="/healthz") == []
 
 
 def test_whitespace_after_the_callers_request_id_is_no_part_of_it(server: LiveServer) -> None:

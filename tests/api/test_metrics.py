@@ -27,6 +27,9 @@ from service.processes import ProcessIdentity
 from service.settings import PROJECT_ROOT
 from service.workers import Siblings
 from tests.conftest import metric
+from tests.raw_http import connect, read_to_close
+
+MALFORMED_SENT = 10  # requests uvicorn cannot parse, each on a connection of its own
 
 
 def _pids_that_served_classify(folder: Path) -> set[str]:
@@ -68,6 +71,11 @@ def test_two_workers_scrape_as_one_service(tmp_path: Path, images: Path) -> None
                 list(pool.map(lambda _: _classify(url, image), range(20)))
                 sent += 20
         assert len(_pids_that_served_classify(folder)) == 2
+        # answered by uvicorn's protocol, not the app (service/api/malformed_http/): in the sum too
+        for _ in range(MALFORMED_SENT):
+            with connect(int(url.rpartition(":")[2])) as sock:
+                sock.sendall(b"NOT HTTP\r\n\r\n")
+                assert read_to_close(sock).startswith(b"HTTP/1.1 400 ")
 
         for _ in range(8):  # each scrape on a new connection: both processes answer some
             with httpx.Client(base_url=url) as fresh:
@@ -76,6 +84,7 @@ def test_two_workers_scrape_as_one_service(tmp_path: Path, images: Path) -> None
             assert _sample(text, 'mva_inferences_total{engine="onnxruntime",model="mobilenet_v2"}') == sent
             assert _sample(text, 'mva_stage_seconds_count{route="/classify",stage="inference"}') == sent
             assert _sample(text, "mva_queue_depth") == 0
+            assert _sample(text, "mva_malformed_requests_total") == MALFORMED_SENT
 
 
 def test_serve_makes_the_folder_when_none_is_given(images: Path) -> None:
