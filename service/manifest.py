@@ -135,8 +135,14 @@ class Manifest(_Model):
     @classmethod
     def load(cls, path: Path) -> Manifest:
         """The manifest at `path`; ManifestError when it is no manifest, OSError when it cannot be read."""
+        return cls.parse(path.read_bytes(), path)
+
+    @classmethod
+    def parse(cls, text: bytes, path: Path) -> Manifest:
+        """The manifest `text`, read from `path` (named in a ManifestError): for a caller that keeps the
+        bytes it parsed, not a second read of a file that may have changed since."""
         try:
-            return cls.model_validate(json.loads(path.read_text()))
+            return cls.model_validate(json.loads(text))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ManifestError(f"{path}: not JSON ({exc})") from None
         except ValidationError as exc:

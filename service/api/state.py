@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from service.api.metrics import Metrics
+from service.api.static import content_etag
 from service.api.upload import UploadPace
 from service.api.upload_slots import UploadSlots
 from service.artifacts import ArtifactLayout
@@ -34,6 +35,9 @@ class AppState:
     settings: ServerSettings
     layout: ArtifactLayout
     manifest: Manifest
+    # the bytes `manifest` was parsed from, which /v1/manifest serves: the manifest this process runs
+    # with (edited since, it takes a restart), not the file as it may be now
+    manifest_json: bytes
     registry: RunnerRegistry
     pool: InferencePool
     metrics: Metrics
@@ -63,11 +67,16 @@ class AppState:
     def upload_pace(self) -> UploadPace:
         return UploadPace(self.settings.receive_timeout_s, self.settings.upload_min_bytes_per_s)
 
+    @cached_property
+    def manifest_etag(self) -> str:
+        return content_etag(self.manifest_json)
+
     @classmethod
     def create(cls, settings: ServerSettings, vnni: bool | None = None) -> AppState:
         """`vnni`: whether the CPU has VNNI (None: this one's; see service/engines/int8_file.py)."""
         layout = ArtifactLayout(settings.models_dir)
-        manifest = Manifest.load(layout.manifest)
+        manifest_json = layout.manifest.read_bytes()
+        manifest = Manifest.parse(manifest_json, layout.manifest)
         registry = RunnerRegistry.for_server(layout, settings, settings.runner_cache_size, vnni)
         _log_held_back_int8_files(registry, manifest)
         pool = InferencePool(settings.inference_cores, settings.max_pending, settings.queue_timeout_s)
@@ -79,7 +88,9 @@ class AppState:
             batcher = MicroBatcher(pool, settings.batch_window_ms, settings.max_batch, observe)
         defaults = settings.default_engine_settings()
         uploads = UploadSlots(settings.max_uploads, pool.retry_after())  # the queue-full answer's wait
-        return cls(settings, layout, manifest, registry, pool, metrics, uploads, batcher, defaults)
+        return cls(
+            settings, layout, manifest, manifest_json, registry, pool, metrics, uploads, batcher, defaults
+        )
 
     def labels_for(self, spec: ModelSpec) -> Labels:
         with self._lock:

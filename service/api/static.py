@@ -101,10 +101,19 @@ class ETags:
         digest = hashlib.sha256()
         for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
-        etag = f'"{digest.hexdigest()[:32]}"'
+        etag = _etag(digest)
         with self._lock:
             self._cache[path] = (version, etag)
         return FileVersion(stat, etag)
+
+
+def content_etag(data: bytes) -> str:
+    """A strong ETag for `data` served from memory, made as a file's (ETags)."""
+    return _etag(hashlib.sha256(data))
+
+
+def _etag(digest: hashlib._Hash) -> str:
+    return f'"{digest.hexdigest()[:32]}"'
 
 
 def open_version(path: Path, etags: ETags) -> tuple[BinaryIO, FileVersion]:

@@ -55,9 +55,7 @@ def test_a_damaged_lock_leaves_the_service_serving_and_models_says_so(
     inside (that was a 500): the model files still serve, so start-up, /readyz and inference go on, and
     /v1/models answers with the reason where the lock's figures were, logged once however often it is
     asked."""
-    models = tmp_path / "models"
-    # links, not copies: only the damaged lock is written
-    shutil.copytree(layout.root, models, ignore=shutil.ignore_patterns("cache"), copy_function=os.symlink)
+    models = _linked_models(layout, tmp_path)  # only the damaged lock is written
     lock = models / "build" / "lock.json"
     whole = lock.read_text()
     lock.unlink()
@@ -101,6 +99,39 @@ def test_manifest_is_served_as_json(client: httpx.Client) -> None:
     manifest = client.get("/v1/manifest").json()
     assert manifest["models"]["blazeface_short"]["anchors"]["strides"] == [8, 16, 16, 16]
     assert manifest["models"]["mobilenet_v2"]["input"]["mean"] == 128.0
+
+
+def test_manifest_is_the_file_the_server_loaded_revalidated_by_its_etag(
+    start_server: Callable[..., LiveServer], layout: ArtifactLayout, tmp_path: Path
+) -> None:
+    """The bytes the server parsed at start-up: the manifest it runs with, also once the file is
+    edited (that takes a restart; it was read again on every request). The page revalidates it on
+    every load (no-cache): a 304 while it is the same."""
+    models = _linked_models(layout, tmp_path)
+    manifest = models / "manifest.json"
+    loaded = manifest.read_bytes()
+    server = start_server(models_dir=str(models), warm_models="[]")
+    with server.client() as client:
+        first = client.get("/v1/manifest")
+        assert first.status_code == 200 and first.content == loaded
+        assert first.headers["content-type"] == "application/json"
+        assert first.headers["cache-control"] == "no-cache"
+        etag = first.headers["etag"]
+        manifest.unlink()  # a link to the real one
+        manifest.write_text(json.dumps(json.loads(loaded) | {"version": 99}))
+        unchanged = client.get("/v1/manifest", headers={"If-None-Match": etag})
+        assert unchanged.status_code == 304 and unchanged.content == b""
+        assert unchanged.headers["etag"] == etag
+        again = client.get("/v1/manifest", headers={"If-None-Match": '"another"'})
+        assert again.status_code == 200 and again.content == loaded and again.headers["etag"] == etag
+
+
+def _linked_models(layout: ArtifactLayout, tmp_path: Path) -> Path:
+    """A models folder of links to the real files (models/build is never written): a test replaces
+    the link of a file it edits."""
+    models = tmp_path / "models"
+    shutil.copytree(layout.root, models, ignore=shutil.ignore_patterns("cache"), copy_function=os.symlink)
+    return models
 
 
 def test_health_and_readiness(client: httpx.Client) -> None:

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from importlib.metadata import version
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
+from service.api.headers import list_header
 from service.api.inference import state_of
+from service.api.static import CACHE_CONTROL, matches
 from service.cpu import cpu_info
 from service.engines.int8_file import UnreadableLock
 from service.errors import NotReady
@@ -89,6 +90,20 @@ def _class_name(value: object) -> str:
 
 
 @router.head("/v1/manifest", include_in_schema=False)
-@router.get("/v1/manifest", summary="The model manifest, as the browser page reads it")
-async def manifest(request: Request) -> dict[str, Any]:
-    return json.loads(state_of(request).layout.manifest.read_text())
+@router.get(
+    "/v1/manifest",
+    summary="The model manifest, as the browser page reads it (ETag; If-None-Match -> 304)",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/json": {"schema": {"type": "object"}}}},
+        304: {"description": "not modified"},
+    },
+)
+async def manifest(request: Request) -> Response:
+    # the file as read at start-up (AppState.manifest_json): the manifest this process runs with. The
+    # page fetches it on every load: revalidated each time (no-cache, as its files), a 304 if unchanged
+    state = state_of(request)
+    headers = {"ETag": state.manifest_etag, "Cache-Control": CACHE_CONTROL}
+    if matches(list_header(request.headers, "if-none-match"), state.manifest_etag):
+        return Response(status_code=304, headers=headers)
+    return Response(state.manifest_json, media_type="application/json", headers=headers)
