@@ -126,6 +126,26 @@ def test_manifest_is_the_file_the_server_loaded_revalidated_by_its_etag(
         assert again.status_code == 200 and again.content == loaded and again.headers["etag"] == etag
 
 
+def test_models_names_the_engine_versions_it_runs_not_ones_installed_since(tmp_path: Path) -> None:
+    """The versions are read once: importlib read the packages' metadata files on every request, and
+    named an onnxruntime installed after start-up (a folder on PYTHONPATH, searched before
+    site-packages), not the one the server had imported."""
+    installed = tmp_path / "site"
+    installed.mkdir()
+    path = os.pathsep.join(filter(None, [str(installed), os.environ.get("PYTHONPATH")]))
+    server = LiveServer({"PYTHONPATH": path, "MVA_WARM_MODELS": "[]"})
+    try:
+        with server.client() as client:
+            running = client.get("/v1/models").json()["engines"]["onnxruntime"]["version"]
+            newer = installed / "onnxruntime-99.0.0.dist-info"
+            newer.mkdir()
+            (newer / "METADATA").write_text("Metadata-Version: 2.1\nName: onnxruntime\nVersion: 99.0.0\n")
+            assert client.get("/v1/models").json()["engines"]["onnxruntime"]["version"] == running
+    finally:
+        server.stop()
+    assert running != "99.0.0"
+
+
 def _linked_models(layout: ArtifactLayout, tmp_path: Path) -> Path:
     """A models folder of links to the real files (models/build is never written): a test replaces
     the link of a file it edits."""

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import cache
 from importlib.metadata import version
 from typing import Any
 
@@ -21,7 +22,9 @@ router = APIRouter(tags=["models"])
 @router.get("/v1/models", summary="Models, engines, settings and the CPU's SIMD features")
 async def list_models(request: Request) -> dict[str, Any]:
     state = state_of(request)
-    # an unreadable lock (cut short, hand-edited) costs its figures only: the models still serve
+    # read on every request, unlike the manifest: `models build` may rewrite it while the server runs,
+    # and runners built since read it too (which int8 file to load). An unreadable lock (cut short,
+    # hand-edited) costs its figures only: the models still serve
     lock_file, lock_error = state.read_lock()
     lock = {} if lock_file is None else lock_file.get("models", {})
     # what int8_files says of it: that read, not a second one of the same file
@@ -48,7 +51,7 @@ async def list_models(request: Request) -> dict[str, Any]:
         "lock_error": lock_error,  # why each model's "artifacts" is null
         "engines": {
             "onnxruntime": {
-                "version": version("onnxruntime"),
+                "version": _version("onnxruntime"),
                 "precisions": ["int8", "fp32"],
                 "simd": ["on"],
                 "note": "MLAS selects AVX2/AVX-512 kernels at run time; SIMD cannot be switched off",
@@ -61,7 +64,7 @@ async def list_models(request: Request) -> dict[str, Any]:
                 },
             },
             "litert": {
-                "version": version("ai-edge-litert"),
+                "version": _version("ai-edge-litert"),
                 "precisions": "the original tflite's (int8 for mobilenet_v2, fp32 for BlazeFace)",
                 "kernels": {"xnnpack": "simd on", "builtin": "simd on, no delegate", "reference": "simd off"},
             },
@@ -80,9 +83,18 @@ async def list_models(request: Request) -> dict[str, Any]:
         # copies: inference threads add to both (warm-up, a first preset=auto request) while this runs on
         # the event loop; iterating the dict itself could meet "dictionary changed size" (a 500)
         "warmup_ms": dict(state.warmup_ms),
-        # preset=auto: per model measured so far (by any worker process), the choice and the measurements
+        # preset=auto: per model measured so far (by any worker process), the choice and the measurements;
+        # read from the run folder on every request: another process may have measured since
         "auto": {name: choice.as_dict() for name, choice in state.auto_choices().items()},
     }
+
+
+@cache
+def _version(package: str) -> str:
+    """Read once per process: importlib reads the package's metadata files on every call (~0.6 ms each,
+    on the event loop), and the engine this process runs stays the one it imported, whatever is
+    installed since."""
+    return version(package)
 
 
 def _class_name(value: object) -> str:
