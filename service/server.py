@@ -26,11 +26,21 @@ from service.api.metrics import MULTIPROC_DIR
 from service.logs import log_config
 from service.processes import end_with_parent
 from service.settings import load_server_settings
-from service.workers import drain_marker, made_folder, record_worker_count, shared_run_folder
+from service.workers import (
+    JOINS_SERVING,
+    drain_marker,
+    made_folder,
+    record_worker_count,
+    shared_run_folder,
+)
 
 log = logging.getLogger("mobile_vision_api")
 
 GRACEFUL_TIMEOUT_S = 10
+# how long SIGHUP's rolling restart waits for each new process to start and warm up, after which it keeps
+# the old one and gives the restart up: uvicorn's 5 s (timeout_worker_healthcheck, its pings' too) were
+# less than the imports alone took on 2 busy cores, and the restart stopped halfway
+RESTART_WAIT_S = 60
 SUPERVISOR_PID = "MVA_SUPERVISOR_PID"  # set by `serve --workers N` for its worker processes
 
 
@@ -87,6 +97,21 @@ class DrainingSupervisor(Multiprocess):
         self._run_dir = run_dir
         self._marker = drain_marker(run_dir)
         self._delay_s = delay_s
+
+    def init_processes(self) -> None:
+        super().init_processes()
+        # every process started from now on warms up before it serves (Siblings.joins_serving); the
+        # first ones warm up serving /healthz, with nothing else to serve meanwhile
+        os.environ[JOINS_SERVING] = "1"
+
+    def restart_all(self) -> None:
+        # uvicorn's restart waits for each new process this long; its pings keep their own timeout
+        ping_timeout = self.config.timeout_worker_healthcheck
+        self.config.timeout_worker_healthcheck = RESTART_WAIT_S
+        try:
+            super().restart_all()
+        finally:
+            self.config.timeout_worker_healthcheck = ping_timeout
 
     def handle_term(self) -> None:
         if self._delay_s <= 0 or self._marker.exists():

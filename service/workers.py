@@ -27,6 +27,9 @@ RUN_FOLDER_PREFIX = "mva-run-"  # of a folder `serve` makes in the temporary fol
 # later `serve` knows the folder of one killed with SIGKILL (nothing left to remove it) from a live one's
 SUPERVISOR = "supervisor"
 WORKER_PROCESSES = "MVA_WORKER_PROCESSES"  # how many processes share it
+# set by the supervisor once its first processes have started: a process started later (SIGHUP's rolling
+# restart, SIGTTIN, one in place of a worker that died) starts beside others that serve
+JOINS_SERVING = "MVA_JOINS_SERVING"
 DRAINING = "draining"  # in the run folder: the supervisor got SIGTERM (service/server.py)
 # in the run folder: how many processes the supervisor keeps, WORKER_PROCESSES at start, then as SIGTTIN or
 # SIGTTOU (uvicorn's signals to add a process or retire one) change it
@@ -146,13 +149,15 @@ class Siblings:
     """This process's view of the others: who has warmed up, out of how many the supervisor keeps."""
 
     ready_dir: Path
+    # others served when this process started: it warms up before it accepts a connection (service/api/app.py)
+    joins_serving: bool = False
 
     @classmethod
     def from_environment(cls) -> Siblings | None:
         folder, count = os.environ.get(RUN_DIR), os.environ.get(WORKER_PROCESSES)
         if not folder or not count or int(count) < 2:
             return None
-        return cls(Path(folder) / "ready")
+        return cls(Path(folder) / "ready", joins_serving=os.environ.get(JOINS_SERVING) == "1")
 
     @property
     def auto_dir(self) -> Path:

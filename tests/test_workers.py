@@ -20,7 +20,7 @@ import pytest
 
 from service.api.metrics import MULTIPROC_DIR
 from service.localserver import code_env, free_port, serve_app, serve_command
-from service.processes import ProcessIdentity, identity_of, own_identity, pid_namespace
+from service.processes import ProcessIdentity, identity_of, own_identity, pid_namespace, serving
 from service.settings import InvalidServerSettings
 from service.workers import (
     RUN_DIR,
@@ -285,6 +285,61 @@ def test_sigttin_adds_a_process_and_readiness_waits_for_it_to_warm_up(tmp_path: 
         _until(lambda: _readiness(url) == warming, f"/readyz {warming} after SIGTTIN")
         _until(lambda: _readiness(url) == (200, "ready"), "ready again")
         assert len(Siblings(tmp_path / "ready").marked_ready()) == 3
+
+
+def _classify_until(url: str, image: bytes, stop: threading.Event, answers: list[str]) -> None:
+    """POSTs /classify, each on a new connection (either process may take it), until `stop`: each answer's
+    status, or the error in its place."""
+    while not stop.is_set():
+        try:
+            with httpx.Client(base_url=url, timeout=60) as fresh:
+                answers.append(str(fresh.post("/classify", files={"image": image}).status_code))
+        except httpx.HTTPError as exc:
+            answers.append(repr(exc))
+
+
+def test_sighup_replaces_every_process_and_no_request_meets_one_warming_up(
+    tmp_path: Path, images: Path
+) -> None:
+    """uvicorn's SIGHUP starts a new process, waits for its startup to be over, retires an old one, and so
+    on: the startup was over before the warm-up (a thread, /healthz answering meanwhile), so requests met
+    the new process cold (503 not ready) while the old one was gone. Both back and ready afterwards, and
+    SIGTTOU and SIGTTIN still go by the count /readyz reads."""
+    image = (images / "cat.bmp").read_bytes()
+    env = {RUN_DIR: str(tmp_path), "MVA_WARM_MODELS": '["mobilenet_v2", "blazeface_short", "blazeface_full"]'}
+    with serve_app(env, workers=2) as (url, process):
+        siblings = Siblings(tmp_path / "ready")
+        old = set(siblings.marked_ready())
+        answers: list[str] = []
+        stop = threading.Event()
+        client = threading.Thread(target=_classify_until, args=(url, image, stop, answers))
+        client.start()
+        try:
+            _until(lambda: len(answers) > 0, "a first answer")
+            process.send_signal(signal.SIGHUP)
+            _until(lambda: _replaced(siblings, old), "both processes replaced after SIGHUP")
+        finally:
+            stop.set()
+            client.join()
+        assert answers and set(answers) == {"200"}, sorted(set(answers))
+        assert not any(serving(process) for process in old)
+        assert _readiness(url) == (200, "ready") and siblings.expected_now() == 2
+        process.send_signal(signal.SIGTTOU)
+        _until(lambda: len(siblings.marked_ready()) == 1, "one process left after SIGTTOU")
+        assert _readiness(url) == (200, "ready") and siblings.expected_now() == 1
+        process.send_signal(signal.SIGTTIN)
+        _until(lambda: len(_ready_now(siblings)) == 2, "a process added after SIGTTIN")
+        assert _readiness(url) == (200, "ready") and siblings.expected_now() == 2
+
+
+def _ready_now(siblings: Siblings) -> set[ProcessIdentity]:
+    return {process for process in siblings.marked_ready() if serving(process)}
+
+
+def _replaced(siblings: Siblings, old: set[ProcessIdentity]) -> bool:
+    """Two processes ready, none of them one of `old`."""
+    now = _ready_now(siblings)
+    return len(now) == 2 and now.isdisjoint(old)
 
 
 def _feed_counts(fifo: Path, counts: list[str], stop: threading.Event) -> None:

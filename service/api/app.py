@@ -45,9 +45,14 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Bookkeeping]]:
-        # Warm up off the event loop so /healthz answers (and /readyz says "warming up") meanwhile.
-        warm = threading.Thread(target=state.warm_up, name="warm-up", daemon=True)
-        warm.start()
+        if state.siblings is not None and state.siblings.joins_serving:
+            # others serve meanwhile: uvicorn listens only once the startup is over, so no request meets
+            # this process cold (a 503), and SIGHUP's rolling restart, which waits for that, retires an
+            # old process only once its replacement has warmed up
+            await asyncio.to_thread(state.warm_up)
+        else:
+            # Warm up off the event loop so /healthz answers (and /readyz says "warming up") meanwhile.
+            threading.Thread(target=state.warm_up, name="warm-up", daemon=True).start()
         try:
             yield malformed
         finally:
