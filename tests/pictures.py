@@ -169,6 +169,16 @@ def tiff_with_private_tags(picture: Image.Image, tags: int) -> bytes:
     return encoded(picture, "TIFF", tiffinfo=info)
 
 
+def exif_of_entries(entries: int, orientation: int | None = None) -> bytes:
+    """An EXIF block as a JPEG holds it ("Exif\\0\\0", then a big-endian TIFF header) whose first IFD
+    has `entries` entries: the orientation's, if given, then private tags' (the same ones again past
+    15,000; Pillow's parse of distinct tags costs more)."""
+    head = [(0x0112, orientation)] if orientation is not None else []
+    tags = head + [(50_000 + i % 15_000, 1) for i in range(entries - len(head))]
+    fields = b"".join(struct.pack(">HHIHH", tag, 3, 1, value, 0) for tag, value in tags)  # SHORT, 1 value
+    return b"Exif\x00\x00MM\x00*" + struct.pack(">IH", 8, entries) + fields + bytes(4)
+
+
 def rle_bmp(width: int, height: int, codes: bytes, rle4: bool = False) -> bytes:
     """A BMP of `width` x `height` whose pixels are the RLE8 (or RLE4) `codes`, bottom row first, which
     Pillow does not write; its palette greys, palette index i grey i (i * 16 in RLE4)."""

@@ -57,10 +57,93 @@ def without_exif(data: bytes | memoryview) -> bytes | None:
     return b"".join(pieces)
 
 
+def exif_payloads(data: bytes | memoryview) -> Iterator[bytes]:
+    """The EXIF of each EXIF item as libavif hands it to Pillow: the item's bytes past their first four
+    (the offset of the TIFF header, ISO/IEC 23008-12 A.2.1). Items stored in the file or in the meta
+    box's idat box; an extent past the end of `data` gives what is there."""
+    meta = _meta(data)
+    wanted = {item_id: bytearray() for _, item_id in _exif_entries(data, meta)}
+    if meta is None or not wanted:
+        return
+    idat = next(_boxes(data, b"idat", meta[0] + 4, meta[1]), (len(data), len(data)))
+    iloc = next(_boxes(data, b"iloc", meta[0] + 4, meta[1]), None)
+    for item_id, method, at, length in [] if iloc is None else _extents(data, *iloc, set(wanted)):
+        base = {0: 0, 1: idat[0]}.get(method)  # 2, in another item: no writer stores EXIF so
+        if base is not None:
+            wanted[item_id] += data[base + at : len(data) if length == 0 else base + at + length]
+    for payload in wanted.values():
+        yield bytes(payload[4:])
+
+
+def _extents(
+    data: bytes | memoryview, start: int, end: int, wanted: set[int]
+) -> Iterator[tuple[int, int, int, int]]:
+    """(item ID, construction method, offset, length) of each extent of the `wanted` items the iloc box
+    in data[start:end] lists (ISO/IEC 14496-12 8.11.3); its walk stops at the box's end, once every
+    wanted item is found, or after `_MOST_BOXES` items or extents looked at (an extent of 0-byte fields
+    takes no room: 65,535 of them an item cost nothing to write)."""
+    extents_left = _MOST_BOXES
+    if start + 8 > end:
+        return
+    version = data[start]
+    sizes = data[start + 4] >> 4, data[start + 4] & 15, data[start + 5] >> 4, data[start + 5] & 15
+    offset_size, length_size, base_size, index_size = sizes if version in (1, 2) else (*sizes[:3], 0)
+    id_size = 4 if version == 2 else 2
+    at = start + 6
+    count = _number(data, at, id_size, end)
+    at += id_size
+    for _ in range(min(count or 0, _MOST_BOXES)):
+        if not wanted:
+            return
+        item_id = _number(data, at, id_size, end)
+        at += id_size
+        method = (_number(data, at, 2, end) or 0) & 15 if version in (1, 2) else 0
+        at += 2 if version in (1, 2) else 0
+        base = _number(data, at + 2, base_size, end)  # past the data reference index
+        at += 2 + base_size
+        extent_count = _number(data, at, 2, end)
+        at += 2
+        if item_id is None or base is None or extent_count is None:
+            return
+        if item_id not in wanted:  # skipped whole
+            at += extent_count * (index_size + offset_size + length_size)
+            continue
+        for _ in range(extent_count):
+            extents_left -= 1
+            if extents_left < 0:
+                return
+            at += index_size
+            offset, length = (
+                _number(data, at, offset_size, end),
+                _number(data, at + offset_size, length_size, end),
+            )
+            at += offset_size + length_size
+            if offset is None or length is None:
+                return
+            yield item_id, method, base + offset, length
+        wanted.discard(item_id)
+
+
+def _number(data: bytes | memoryview, at: int, size: int, end: int) -> int | None:
+    """The big-endian number of `size` bytes at `at` (iloc's sizes: 0, 4 or 8), None past `end`."""
+    if at + size > end:
+        return None
+    return int.from_bytes(data[at : at + size], "big")
+
+
+def _meta(data: bytes | memoryview) -> tuple[int, int] | None:
+    """Where the file's meta box's content begins and ends (a file has one, ISO/IEC 14496-12)."""
+    return next(_boxes(data, b"meta", 0, len(data)), None)
+
+
 def _exif_item_types(data: bytes | memoryview) -> Iterator[int]:
-    """Where the type of each EXIF item is written. A file has one meta box and it one iinf box
-    (ISO/IEC 14496-12): the first of each is read, so the walk is bounded by three of `_boxes`."""
-    meta = next(_boxes(data, b"meta", 0, len(data)), None)
+    """Where the type of each EXIF item is written."""
+    return (item_type for item_type, _ in _exif_entries(data, _meta(data)))
+
+
+def _exif_entries(data: bytes | memoryview, meta: tuple[int, int] | None) -> Iterator[tuple[int, int]]:
+    """Where the type of each EXIF item is written, and the item's ID. A meta box has one iinf box
+    (ISO/IEC 14496-12): the first is read, so the walk is bounded by two of `_boxes`."""
     if meta is None:
         return
     iinf = next(_boxes(data, b"iinf", meta[0] + 4, meta[1]), None)  # past meta's version, flags
@@ -72,10 +155,11 @@ def _exif_item_types(data: bytes | memoryview) -> Iterator[int]:
         if entry + 8 > entry_end:  # too short for the fields before an item type
             continue
         version = data[entry]
+        id_size = 2 if version == 2 else 4
         # past version, flags, item ID and protection index; no item type before version 2
-        item_type = entry + 4 + (2 if version == 2 else 4) + 2
+        item_type = entry + 4 + id_size + 2
         if version >= 2 and data[item_type : min(item_type + 4, entry_end)] == b"Exif":
-            yield item_type
+            yield item_type, int.from_bytes(data[entry + 4 : entry + 4 + id_size], "big")
 
 
 def _boxes(data: bytes | memoryview, kind: bytes, start: int, end: int) -> Iterator[tuple[int, int]]:

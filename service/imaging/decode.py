@@ -9,7 +9,7 @@ import io
 import itertools
 import re
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +19,7 @@ from PIL import AvifImagePlugin, Image, ImageFile, TiffImagePlugin, Unidentified
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
 from service.imaging import avif, gif_header, jpeg_header, tiff_header
 from service.imaging.bmp_rle import rle_tile, takes_more_steps
-from service.imaging.png_chunks import SMALL_CHUNK_BYTES, small_chunk_count
+from service.imaging.png_chunks import SMALL_CHUNK_BYTES, exif_chunks, small_chunk_count
 
 # Pillow gives every image buffer back to the OS by default, so each decode page-faults its pixels in
 # again: 2.0-2.5 ms instead of 0.4 ms for a 512x600 BMP here. Keep up to 16 blocks of 1 MiB for reuse
@@ -65,6 +65,16 @@ MAX_GIF_HEADER_STEPS = 50_000
 # times. 65,000 in the first IFD and as many in the EXIF IFD, 1.5 MB, held a core 2 s; a camera's or a
 # scanner's TIFF has a few dozen an IFD.
 MAX_TIFF_IFD_ENTRIES = 5_000
+# Pillow parses an EXIF block's first IFD in Python too, 4-6 us an entry (`_orientation`), and a PNG's
+# eXIf chunk or an AVIF's EXIF item is as large as the upload: 65,535 entries of distinct tags, 790 KB,
+# held a core 0.25-0.4 s, an AVIF's twice (Pillow's reader parses it on opening, `_orientation` again).
+# The TIFF bound, EXIF being a TIFF header; a camera writes a few dozen entries, and a JPEG's EXIF fits
+# a 64 KB segment (~5,400 entries at most). Where each format's EXIF is, and how often its first IFD is
+# parsed.
+_EXIF_BLOCKS: dict[str, tuple[Callable[[bytes | memoryview], Iterable[bytes | memoryview]], int]] = {
+    "PNG": (exif_chunks, 1),
+    "AVIF": (avif.exif_payloads, 2),
+}
 # Pillow decodes an RLE-compressed BMP in Python (bmp_rle.py), in steps of an RLE4 run's pixel (codes
 # and other pixels weigh more): a step costs it at most ~130 ns here, so this bounds a decode to about
 # 1 s of a core (an RLE4 picture of 7.9 M pixels in whole runs: 0.76 s). The file is intact, just too
@@ -194,6 +204,7 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
         raise MissingImage("the request body is empty: send an image")
     signed = _format_by_signature(data)
     _refuse_a_header_flood(data, signed)
+    _refuse_an_exif_flood(data, signed)
     try:
         image = _open(data, signed)
     except UnidentifiedImageError as exc:
@@ -261,6 +272,18 @@ def _refuse_a_header_flood(data: bytes | memoryview, signed: str | None) -> None
         raise CorruptImage(
             f"the {walk.subject} has more than {walk.most} {walk.pieces}; at most that many are read"
         )
+
+
+def _refuse_an_exif_flood(data: bytes | memoryview, signed: str | None) -> None:
+    """CorruptImage for EXIF of more IFD entries than MAX_TIFF_IFD_ENTRIES to parse (`_EXIF_BLOCKS`),
+    counted from the bytes before Pillow opens the file."""
+    blocks, first_ifd_reads = _EXIF_BLOCKS.get(signed or "", (lambda _: (), 1))
+    for block in blocks(data):
+        if tiff_header.exif_ifd_entries(block, MAX_TIFF_IFD_ENTRIES, first_ifd_reads) > MAX_TIFF_IFD_ENTRIES:
+            raise CorruptImage(
+                f"the {signed}'s EXIF has more than {MAX_TIFF_IFD_ENTRIES} IFD entries to parse; "
+                "at most that many are read"
+            )
 
 
 def _refuse_an_rle_step_flood(data: bytes | memoryview, image: ImageFile.ImageFile) -> None:

@@ -10,12 +10,15 @@ smaller; besides them they write a handful of small chunks, an APNG two a frame.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 
 _SIGNATURE_SIZE = 8
 # A chunk: its data's length and its type (8 bytes), the data, a CRC (4 bytes).
 _HEAD_SIZE = 8
 _CRC_SIZE = 4
 _END = b"IEND"
+_IMAGE_DATA = b"IDAT"
+_EXIF = b"eXIf"
 # A chunk whose data is shorter is a small one.
 SMALL_CHUNK_BYTES = 1024
 
@@ -35,3 +38,16 @@ def small_chunk_count(data: bytes | memoryview, most: int) -> int:
             break
         at += _HEAD_SIZE + length + _CRC_SIZE
     return count
+
+
+def exif_chunks(data: bytes | memoryview) -> Iterator[bytes | memoryview]:
+    """The data of each eXIf chunk before the image data: what Pillow reads with the header (one after
+    it is read as the pixels load, and never parsed)."""
+    at = _SIGNATURE_SIZE
+    while at + _HEAD_SIZE <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, at)
+        if kind in (_IMAGE_DATA, _END):
+            return
+        if kind == _EXIF:
+            yield data[at + _HEAD_SIZE : at + _HEAD_SIZE + length]
+        at += _HEAD_SIZE + length + _CRC_SIZE

@@ -9,6 +9,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from PIL import TiffImagePlugin
+
 # Tags whose value is the offset of the EXIF, GPS and Interop IFDs.
 _POINTERS = {34665, 34853, 40965}
 # TIFF field types of one integer, which Pillow takes for an IFD's offset: BYTE, SHORT, LONG, SBYTE,
@@ -16,6 +18,7 @@ _POINTERS = {34665, 34853, 40965}
 _INTEGERS = {1: "B", 3: "H", 4: "I", 6: "b", 8: "h", 9: "i", 13: "I", 16: "Q", 17: "q", 18: "Q"}
 _BIGTIFF = 43
 _READS_OF_THE_FIRST_IFD = 3
+_EXIF_PREFIX = b"Exif\x00\x00"  # before the TIFF header of EXIF in a JPEG, and as Pillow keeps a PNG's
 
 
 @dataclass(frozen=True)
@@ -32,10 +35,10 @@ class _Layout:
         return struct.calcsize(self.offset)
 
 
-def ifd_entries(data: bytes | memoryview, most: int) -> int:
-    """The entries Pillow parses, the first IFD's three times, counted up to `most` + 1 at most: an
-    IFD's entries are counted from its count alone, and searched for pointers to the others only while
-    within `most`. 0 for a header cut short."""
+def ifd_entries(data: bytes | memoryview, most: int, first_ifd_reads: int = _READS_OF_THE_FIRST_IFD) -> int:
+    """The entries Pillow parses, the first IFD's `first_ifd_reads` times, counted up to `most` + 1 at
+    most: an IFD's entries are counted from its count alone, and searched for pointers to the others
+    only while within `most`. 0 for a header cut short."""
     if len(data) < 16:
         return 0
     order = "<" if bytes(data[:2]) == b"II" else ">"
@@ -50,11 +53,21 @@ def ifd_entries(data: bytes | memoryview, most: int) -> int:
         count = None if at in read else _unpack(data, layout, layout.count, at)
         if count is None:  # read already (a loop), or past the end
             continue
-        total += count * (_READS_OF_THE_FIRST_IFD if not read else 1)
+        total += count * (first_ifd_reads if not read else 1)
         read.add(at)
         if total <= most:  # so no more entries than `most` are looked at
             to_read += _pointers(data, layout, at + struct.calcsize(layout.count), count)
     return min(total, most + 1)
+
+
+def exif_ifd_entries(block: bytes | memoryview, most: int, first_ifd_reads: int) -> int:
+    """`ifd_entries` of an EXIF block: a TIFF header and its IFDs, after one or two "Exif\\0\\0" as
+    Pillow's Exif.load takes it; 0 for one whose header Pillow refuses, before any entry."""
+    start = 0
+    for _ in range(2):
+        start += len(_EXIF_PREFIX) if bytes(block[start : start + len(_EXIF_PREFIX)]) == _EXIF_PREFIX else 0
+    tiff = memoryview(block)[start:]
+    return ifd_entries(tiff, most, first_ifd_reads) if bytes(tiff[:4]) in TiffImagePlugin.PREFIXES else 0
 
 
 def _pointers(data: bytes | memoryview, layout: _Layout, at: int, count: int) -> list[int]:

@@ -17,6 +17,7 @@ from PIL import Image
 from tests.conftest import IMAGES, LiveServer
 from tests.pictures import (
     encoded,
+    exif_of_entries,
     noise_jpeg,
     png_chunk,
     rle_bmp,
@@ -167,6 +168,14 @@ FLOODS = {
     "tiff of 15,000 private tags": (
         lambda: tiff_with_private_tags(Image.new("RGB", (8, 8)), 15_000),
         "the TIFF has more than 5000 IFD entries to parse",
+    ),
+    "png of an eXIf chunk of 60,000 IFD entries": (
+        lambda: encoded(Image.new("RGB", (8, 8)), "PNG", exif=exif_of_entries(60_000)),
+        "the PNG's EXIF has more than 5000 IFD entries to parse",
+    ),
+    "avif of an EXIF item of 60,000 IFD entries": (
+        lambda: encoded(Image.new("RGB", (8, 8)), "AVIF", exif=exif_of_entries(60_000)),
+        "the AVIF's EXIF has more than 5000 IFD entries to parse",
     ),
     "gif of 100,000 empty comments": (
         lambda: with_gif_blocks(encoded(Image.new("RGB", (8, 8)), "GIF"), b"!\xfe\x00" * 100_000),

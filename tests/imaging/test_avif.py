@@ -10,8 +10,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from service.imaging.avif import is_avif, without_exif
-from tests.pictures import encoded, with_major_brand
+from service.imaging.avif import exif_payloads, is_avif, without_exif
+from tests.pictures import encoded, exif_of_entries, with_major_brand
 
 
 @cache
@@ -30,6 +30,16 @@ def test_an_avifs_exif_item_is_renamed_and_nothing_else_changes() -> None:
     opened = Image.open(io.BytesIO(renamed))
     assert "exif" not in opened.info
     assert opened.convert("RGB").tobytes() == Image.open(io.BytesIO(data)).convert("RGB").tobytes()
+
+
+def test_an_exif_items_payload_is_the_exif_libavif_gives_pillow() -> None:
+    """Past the item's 4-byte offset of its TIFF header; Pillow's writer stores it in the file (iloc
+    version 0), and the payload need not be the first item's bytes."""
+    data = with_exif()
+    assert list(exif_payloads(data)) == [Image.open(io.BytesIO(data)).info["exif"]]
+    flood = exif_of_entries(3_000)
+    assert list(exif_payloads(encoded(Image.new("RGB", (16, 8)), "AVIF", exif=flood))) == [flood]
+    assert list(exif_payloads(encoded(Image.new("RGB", (16, 8)), "AVIF"))) == []
 
 
 def box(kind: bytes, content: bytes) -> bytes:
@@ -154,3 +164,32 @@ def test_a_damaged_container_gives_bytes_of_its_length_or_none(data: bytes) -> N
     data read past it: IndexError)."""
     renamed = without_exif(data)
     assert renamed is None or len(renamed) == len(data)
+    assert all(len(payload) <= len(data) for payload in exif_payloads(data))
+
+
+def _in_idat(extents: list[tuple[int, int]], idat: bytes) -> bytes:
+    """An AVIF's boxes (no picture) whose item 7 is EXIF, in `extents` (offset, length) of the meta box's
+    idat box: iloc version 1, construction method 1, as no writer here makes it."""
+    infe = box(b"infe", b"\2\0\0\0" + struct.pack(">HH", 7, 0) + b"Exif")  # version 2, item 7
+    iinf = box(b"iinf", VERSION_AND_FLAGS + struct.pack(">H", 1) + infe)
+    sizes = b"\x44\x00"  # 4-byte offsets and lengths, no base offset, no index
+    # one item: its ID, method 1, data reference 0, its extents
+    item = struct.pack(">HHHH", 7, 1, 0, len(extents))
+    item += b"".join(struct.pack(">II", at, length) for at, length in extents)
+    iloc = box(b"iloc", b"\1\0\0\0" + sizes + struct.pack(">H", 1) + item)
+    return ftyp(b"avif", b"mif1") + box(b"meta", VERSION_AND_FLAGS + iinf + iloc + box(b"idat", idat))
+
+
+def test_an_exif_item_in_the_meta_boxs_idat_box_in_two_extents_is_read() -> None:
+    exif = exif_of_entries(3)
+    payload = bytes(4) + exif  # the TIFF header's offset, then the EXIF
+    data = _in_idat([(3, 10), (13, len(payload) - 10)], b"abc" + payload)  # past 3 bytes of others
+    assert list(exif_payloads(data)) == [exif]
+
+
+def test_the_extents_read_stop_after_more_than_a_file_holds() -> None:
+    """An extent's fields may take no bytes at all (sizes of 0), so that 65,535 of them an item cost
+    nothing to write; here 20,000 of one byte each: the first 10,000 are read."""
+    payload = bytes(range(256)) * 80
+    (read,) = exif_payloads(_in_idat([(at, 1) for at in range(20_000)], payload))
+    assert read == payload[4:10_000]

@@ -28,6 +28,7 @@ from service.imaging.jpeg_header import header_steps
 from service.imaging.png_chunks import small_chunk_count
 from tests.pictures import (
     encoded,
+    exif_of_entries,
     gif_with_frame_at,
     grey_png,
     png_chunk,
@@ -607,6 +608,43 @@ def test_a_tiff_of_too_many_ifd_entries_is_refused_before_pillow_reads_it() -> N
     assert np.array_equal(decode_image(limit, LIMIT).pixels, np.asarray(picture))
     with pytest.raises(CorruptImage, match=f"the TIFF has more than {MAX_TIFF_IFD_ENTRIES} IFD entries"):
         decode_image(tiff_with_private_tags(picture, most + 1), LIMIT)
+
+
+# How many times Pillow and decode.py parse the first IFD of a format's EXIF: a PNG's once (here), an
+# AVIF's twice (Pillow's reader on opening, then here).
+EXIF_FIRST_IFD_READS = {"PNG": 1, "AVIF": 2}
+
+
+@pytest.mark.parametrize("fmt", sorted(EXIF_FIRST_IFD_READS))
+def test_exif_of_too_many_ifd_entries_is_refused_before_pillow_reads_it(fmt: str) -> None:
+    """A PNG's eXIf chunk or an AVIF's EXIF item is as large as the upload: 65,535 entries held a core
+    0.25-0.4 s, an AVIF's twice as long. As many as the limit still decode, a PNG's orientation applied
+    (Pillow's AVIF writer makes an orientation a transform box; its pixels are lossy: Pillow's)."""
+    upright = asymmetric(16, 8)
+    orientation = 6 if fmt == "PNG" else None
+    stored = upright.transpose(_inverse(ORIENTATIONS[6])) if orientation else upright
+    most = MAX_TIFF_IFD_ENTRIES // EXIF_FIRST_IFD_READS[fmt]
+    limit = encoded(stored, fmt, exif=exif_of_entries(most, orientation))
+    decoded = decode_image(limit, LIMIT)
+    assert (decoded.width, decoded.height) == upright.size
+    expected = upright if orientation else Image.open(io.BytesIO(limit)).convert("RGB")
+    assert np.array_equal(decoded.pixels, np.asarray(expected))
+    flood = encoded(stored, fmt, exif=exif_of_entries(most + 1, orientation))
+    with pytest.raises(
+        CorruptImage, match=f"the {fmt}'s EXIF has more than {MAX_TIFF_IFD_ENTRIES} IFD entries"
+    ):
+        decode_image(flood, LIMIT)
+
+
+def test_a_cameras_exif_in_a_png_still_turns_the_photo(images: Path) -> None:
+    """face.jpg's EXIF, a Konica Minolta's (its IFDs' few dozen entries, 39 KB with the maker's data), its
+    orientation set to 6, is far within the bound."""
+    photo = Image.open(images / "face.jpg")
+    exif = photo.getexif()
+    exif[0x0112] = 6
+    upright = photo.convert("RGB")
+    decoded = decode_image(encoded(upright.transpose(_inverse(ORIENTATIONS[6])), "PNG", exif=exif), LIMIT)
+    assert np.array_equal(decoded.pixels, np.asarray(upright))
 
 
 def test_a_bigtiff_is_a_tiff() -> None:

@@ -5,8 +5,14 @@ from pathlib import Path
 import cv2
 from PIL import Image
 
-from service.imaging.png_chunks import SMALL_CHUNK_BYTES, small_chunk_count
-from tests.pictures import encoded, png_chunk, with_image_data_in_chunks_of, with_png_chunks
+from service.imaging.png_chunks import SMALL_CHUNK_BYTES, exif_chunks, small_chunk_count
+from tests.pictures import (
+    encoded,
+    exif_of_entries,
+    png_chunk,
+    with_image_data_in_chunks_of,
+    with_png_chunks,
+)
 
 EMPTY_TEXT = png_chunk(b"tEXt", b"")
 
@@ -67,3 +73,11 @@ def test_an_apng_of_small_frames_holds_two_small_chunks_a_frame() -> None:
     frames = [Image.new("RGB", (8, 8), (i, 0, 0)) for i in range(100)]
     apng = encoded(frames[0], "PNG", save_all=True, append_images=frames[1:])
     assert small_chunk_count(apng, 10_000) == 2 + 2 * 100 + 1  # IHDR, acTL; fcTL and IDAT or fdAT; IEND
+
+
+def test_the_exif_chunks_pillow_reads_with_the_header_are_those_before_the_image_data() -> None:
+    exif = exif_of_entries(3)
+    data = encoded(Image.new("RGB", (8, 8)), "PNG", exif=exif)
+    assert [bytes(chunk) for chunk in exif_chunks(data)] == [exif.removeprefix(b"Exif\x00\x00")]
+    assert list(exif_chunks(with_png_chunks(plain(), png_chunk(b"eXIf", exif), before_end=True))) == []
+    assert list(exif_chunks(data[:20])) == []

@@ -6,8 +6,8 @@ from typing import NamedTuple
 import pytest
 from PIL import Image
 
-from service.imaging.tiff_header import ifd_entries
-from tests.pictures import encoded, tiff_with_private_tags
+from service.imaging.tiff_header import exif_ifd_entries, ifd_entries
+from tests.pictures import encoded, exif_of_entries, tiff_with_private_tags
 
 EXIF, GPS, INTEROP = 34665, 34853, 40965
 SHORT, LONG, LONG8 = 3, 4, 16
@@ -113,3 +113,14 @@ def test_offsets_past_the_end_and_headers_cut_short_count_what_is_there() -> Non
     assert ifd_entries(data[: exif_ifd + 1], 100) == 3 * 3  # its count cut short
     assert ifd_entries(data[:12], 100) == 0
     assert ifd_entries(b"II*\x00" + struct.pack("<I", 1 << 30) + bytes(8), 100) == 0
+
+
+def test_an_exif_blocks_entries_are_counted_past_its_prefixes_as_pillow_strips_them() -> None:
+    block = exif_of_entries(40)  # "Exif\0\0", then the TIFF header
+    prefix = b"Exif\x00\x00"
+    for prefixes in (0, 1, 2):
+        assert exif_ifd_entries(prefix * prefixes + block[len(prefix) :], 100, first_ifd_reads=1) == 40
+    assert exif_ifd_entries(block, 100, first_ifd_reads=2) == 80
+    assert exif_ifd_entries(prefix * 2 + block, 100, first_ifd_reads=1) == 0  # Pillow strips two at most
+    assert exif_ifd_entries(b"Exig" + block[4:], 100, first_ifd_reads=1) == 0  # no TIFF header
+    assert exif_ifd_entries(b"", 100, first_ifd_reads=1) == 0
