@@ -4,12 +4,26 @@ arrays in the tflite model's output order."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from functools import cache
+from importlib.metadata import version
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from service.manifest import Precision
 from service.settings import Engine
+
+# the package each engine's module is installed from
+_PACKAGES: dict[Engine, str] = {"onnxruntime": "onnxruntime", "litert": "ai-edge-litert"}
+
+
+@cache
+def engine_version(engine: Engine) -> str:
+    """The version of `engine`'s package, read once per process and the one source of every answer that
+    names it (/v1/models, each response's settings): importlib reads the metadata files on every call
+    (~0.6 ms, on the event loop for /v1/models), and a package installed under a running server must not
+    make two answers name two versions."""
+    return version(_PACKAGES[engine])
 
 
 class EffectiveSettings(BaseModel):

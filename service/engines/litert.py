@@ -9,13 +9,12 @@ import queue
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from service.engines.base import EffectiveSettings, Runner
+from service.engines.base import EffectiveSettings, Runner, engine_version
 from service.imaging.tensor import quantization_matches, to_float
 from service.manifest import InputSpec, Precision
 from service.settings import Kernels
@@ -71,7 +70,7 @@ class LiteRTRunner(Runner):
         )
         self.settings = EffectiveSettings(
             engine="litert",
-            engine_version=version("ai-edge-litert"),
+            engine_version=engine_version("litert"),
             precision=precision,
             simd=kernels != "reference",
             threads=self._threads,

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from service.engines.base import EffectiveSettings, Runner
+from service.engines.base import EffectiveSettings, Runner, engine_version
 from service.imaging.tensor import to_float
 from service.manifest import InputSpec, Precision
 
@@ -38,7 +38,7 @@ class OnnxRuntimeRunner(Runner):
         self._spec = spec
         self.settings = EffectiveSettings(
             engine="onnxruntime",
-            engine_version=ort.__version__,
+            engine_version=engine_version("onnxruntime"),
             precision=precision,
             simd=True,
             threads=threads,

@@ -126,24 +126,43 @@ def test_manifest_is_the_file_the_server_loaded_revalidated_by_its_etag(
         assert again.status_code == 200 and again.content == loaded and again.headers["etag"] == etag
 
 
-def test_models_names_the_engine_versions_it_runs_not_ones_installed_since(tmp_path: Path) -> None:
-    """The versions are read once: importlib read the packages' metadata files on every request, and
-    named an onnxruntime installed after start-up (a folder on PYTHONPATH, searched before
-    site-packages), not the one the server had imported."""
+def test_models_and_answers_name_the_engine_versions_it_runs_not_ones_installed_since(
+    tmp_path: Path, images: Path
+) -> None:
+    """The versions are read once, in one place: importlib read the packages' metadata files on every
+    request, and named an onnxruntime installed after start-up (a folder on PYTHONPATH, searched before
+    site-packages), not the one the server had imported; a LiteRT runner built since (engines are
+    imported on first use) named its own read, so /v1/models and a /classify answer disagreed."""
     installed = tmp_path / "site"
     installed.mkdir()
     path = os.pathsep.join(filter(None, [str(installed), os.environ.get("PYTHONPATH")]))
     server = LiveServer({"PYTHONPATH": path, "MVA_WARM_MODELS": "[]"})
+    picture = (images / "cat.bmp").read_bytes()
     try:
         with server.client() as client:
-            running = client.get("/v1/models").json()["engines"]["onnxruntime"]["version"]
-            newer = installed / "onnxruntime-99.0.0.dist-info"
-            newer.mkdir()
-            (newer / "METADATA").write_text("Metadata-Version: 2.1\nName: onnxruntime\nVersion: 99.0.0\n")
-            assert client.get("/v1/models").json()["engines"]["onnxruntime"]["version"] == running
+            running = {
+                engine: about["version"]
+                for engine, about in client.get("/v1/models").json()["engines"].items()
+            }
+            for package in ("onnxruntime", "ai_edge_litert"):
+                newer = installed / f"{package}-99.0.0.dist-info"
+                newer.mkdir()
+                name = package.replace("_", "-")
+                (newer / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 99.0.0\n")
+            again = {
+                engine: about["version"]
+                for engine, about in client.get("/v1/models").json()["engines"].items()
+            }
+            # runners built after the installs, one per engine
+            answered = {
+                engine: client.post("/classify", params={"engine": engine}, files={"image": picture}).json()
+                for engine in running
+            }
     finally:
         server.stop()
-    assert running != "99.0.0"
+    assert again == running
+    assert {engine: answer["settings"]["engine_version"] for engine, answer in answered.items()} == running
+    assert "99.0.0" not in running.values()
 
 
 def _linked_models(layout: ArtifactLayout, tmp_path: Path) -> Path:

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-from functools import cache
-from importlib.metadata import version
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -11,6 +9,7 @@ from service.api.headers import list_header
 from service.api.inference import state_of
 from service.api.static import CACHE_CONTROL, matches
 from service.cpu import cpu_info
+from service.engines.base import engine_version
 from service.engines.int8_file import UnreadableLock
 from service.errors import NotReady
 from service.settings import CPU_COUNT
@@ -51,7 +50,7 @@ async def list_models(request: Request) -> dict[str, Any]:
         "lock_error": lock_error,  # why each model's "artifacts" is null
         "engines": {
             "onnxruntime": {
-                "version": _version("onnxruntime"),
+                "version": engine_version("onnxruntime"),
                 "precisions": ["int8", "fp32"],
                 "simd": ["on"],
                 "note": "MLAS selects AVX2/AVX-512 kernels at run time; SIMD cannot be switched off",
@@ -64,7 +63,7 @@ async def list_models(request: Request) -> dict[str, Any]:
                 },
             },
             "litert": {
-                "version": _version("ai-edge-litert"),
+                "version": engine_version("litert"),
                 "precisions": "the original tflite's (int8 for mobilenet_v2, fp32 for BlazeFace)",
                 "kernels": {"xnnpack": "simd on", "builtin": "simd on, no delegate", "reference": "simd off"},
             },
@@ -87,14 +86,6 @@ async def list_models(request: Request) -> dict[str, Any]:
         # read from the run folder on every request: another process may have measured since
         "auto": {name: choice.as_dict() for name, choice in state.auto_choices().items()},
     }
-
-
-@cache
-def _version(package: str) -> str:
-    """Read once per process: importlib reads the package's metadata files on every call (~0.6 ms each,
-    on the event loop), and the engine this process runs stays the one it imported, whatever is
-    installed since."""
-    return version(package)
 
 
 def _class_name(value: object) -> str:
