@@ -26,12 +26,9 @@ from service.api.metrics import Metrics
 log = logging.getLogger("mobile_vision_api")
 
 MESSAGE = "the request is not valid HTTP/1.1: its request line or a header could not be parsed"
-# the whole answer but uvicorn's own headers (Server, Date) and the bookkeeping's, built once: it never
-# changes
 _ANSWER = error_response(400, "bad_request", MESSAGE)
-_HEAD = b"HTTP/1.1 400 Bad Request\r\n" + b"".join(
-    name + b": " + value + b"\r\n" for name, value in [*_ANSWER.raw_headers, (b"connection", b"close")]
-)
+# the answer's headers but uvicorn's own (Server, Date) and the bookkeeping's
+_HEADERS = [*_ANSWER.raw_headers, (b"connection", b"close")]
 _PROTOCOLS = {
     "httptools": f"{__name__}.httptools_json:JsonHttpToolsProtocol",
     "h11": f"{__name__}.h11_json:JsonH11Protocol",
@@ -46,7 +43,7 @@ class Bookkeeping:
     def __init__(self, metrics: Metrics, replica: str, access_log: AccessLog | None) -> None:
         self.metrics = metrics
         self.access_log = access_log
-        self.served_by = b"x-served-by: " + replica.encode() + b"\r\n"  # as the middleware adds it
+        self.replica = replica.encode()  # as the middleware adds it
 
     def record(self, rid: str, client: str | None) -> None:
         self.metrics.malformed_requests.inc()
@@ -66,11 +63,12 @@ class JsonBadRequest:
     def send_400_response(self, msg: str) -> None:
         bookkeeping: Bookkeeping | None = self.app_state.get(BOOKKEEPING)  # None: the lifespan is off
         rid = new_request_id()
-        own = [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
+        headers = [*_HEADERS, *self.server_state.default_headers]
         if bookkeeping is not None:
-            own.append(bookkeeping.served_by)
-        own.append(HEADER + b": " + rid.encode() + b"\r\n")
-        self.transport.write(_HEAD + b"".join(own) + b"\r\n" + _ANSWER.body)
+            headers.append((b"x-served-by", bookkeeping.replica))
+        headers.append((HEADER, rid.encode()))
+        lines = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+        self.transport.write(b"HTTP/1.1 400 Bad Request\r\n" + lines + b"\r\n" + _ANSWER.body)
         self.transport.close()
         if bookkeeping is None:
             return
