@@ -72,60 +72,42 @@ class AccessLog:
         if route in QUIET_ROUTES and status < 400:
             return
         client = scope.get("client")
-        self._add(
-            rid=rid,
-            method=scope["method"],
-            path=scope["path"],
-            query=scope["query_string"].decode("latin-1"),
-            route=route,
-            status=status,
-            ms=round((time.perf_counter() - started) * 1000, 3),
-            bytes_out=bytes_out,
-            client=client[0] if client else None,
+        self._append(
+            {
+                "request_id": rid,
+                "method": scope["method"],
+                "path": scope["path"],
+                "query": scope["query_string"].decode("latin-1"),
+                "route": route,
+                "status": status,
+                "ms": round((time.perf_counter() - started) * 1000, 3),
+                "bytes_out": bytes_out,
+                "client": client[0] if client else None,
+            }
         )
 
     def write_unparsed(self, rid: str, client: str | None, bytes_out: int) -> None:
         """A request uvicorn could not parse, answered 400 before the app saw it
         (service/api/malformed_http/): nothing of it is known but who sent it, so its method, path,
         query, route and time are null."""
-        self._add(
-            rid=rid,
-            method=None,
-            path=None,
-            query=None,
-            route=None,
-            status=400,
-            ms=None,
-            bytes_out=bytes_out,
-            client=client,
+        self._append(
+            {
+                "request_id": rid,
+                "method": None,
+                "path": None,
+                "query": None,
+                "route": None,
+                "status": 400,
+                "ms": None,
+                "bytes_out": bytes_out,
+                "client": client,
+            }
         )
 
-    def _add(
-        self,
-        *,
-        rid: str,
-        method: str | None,
-        path: str | None,
-        query: str | None,
-        route: str | None,
-        status: int,
-        ms: float | None,
-        bytes_out: int,
-        client: str | None,
-    ) -> None:
-        line = {
-            "time": utc_timestamp(time.time()),
-            "request_id": rid,
-            "method": method,
-            "path": path,
-            "query": query,
-            "route": route,
-            "status": status,
-            "ms": ms,
-            "bytes_out": bytes_out,
-            "client": client,
-            "replica": self.replica,
-        }
+    def _append(self, fields: dict[str, object]) -> None:
+        """One line: `time`, `fields`, `replica`. Each writer lists the same fields in the same order (one
+        shape of line, whatever wrote it)."""
+        line = {"time": utc_timestamp(time.time()), **fields, "replica": self.replica}
         self._lines.append(json.dumps(line, separators=(",", ":")))
         if len(self._lines) == 1:
             asyncio.get_running_loop().call_later(self.FLUSH_S, self.flush)
