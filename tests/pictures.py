@@ -179,16 +179,56 @@ def exif_of_entries(entries: int, orientation: int | None = None) -> bytes:
     return b"Exif\x00\x00MM\x00*" + struct.pack(">IH", 8, entries) + fields + bytes(4)
 
 
-def rle_bmp(width: int, height: int, codes: bytes, rle4: bool = False) -> bytes:
-    """A BMP of `width` x `height` whose pixels are the RLE8 (or RLE4) `codes`, bottom row first, which
-    Pillow does not write; its palette greys, palette index i grey i (i * 16 in RLE4)."""
+def rle_bmp(width: int, height: int, codes: bytes, rle4: bool = False, top_down: bool = False) -> bytes:
+    """A BMP of `width` x `height` whose pixels are the RLE8 (or RLE4) `codes`, bottom row first (top row
+    first if `top_down`), which Pillow does not write; its palette greys, palette index i grey i (i * 16
+    in RLE4)."""
     bits, compression, colours = (4, 2, 16) if rle4 else (8, 1, 256)
     palette = b"".join(bytes((grey, grey, grey, 0)) for grey in range(0, 256, 256 // colours))
     info = struct.pack(
-        "<IiiHHIIiiII", 40, width, height, 1, bits, compression, len(codes), 2835, 2835, colours, 0
+        "<IiiHHIIiiII",
+        40,
+        width,
+        -height if top_down else height,
+        1,
+        bits,
+        compression,
+        len(codes),
+        2835,
+        2835,
+        colours,
+        0,
     )
     offset = 14 + len(info) + len(palette)
     return b"BM" + struct.pack("<IHHI", offset + len(codes), 0, 0, offset) + info + palette + codes
+
+
+def rle8_codes(grey: np.ndarray) -> bytes:
+    """The RLE8 codes of `grey` ([H, W] uint8), bottom row first, as an encoder writes them: a run for 2
+    to 255 equal pixels, an absolute run (padded to 16 bits) for 3 to 255 others, a run of 1 for one or
+    two others, an end of line a row, an end of bitmap."""
+    codes = bytearray()
+    for row in grey[::-1].tolist():
+        at = 0
+        while at < len(row):
+            run = 1
+            while at + run < len(row) and run < 255 and row[at + run] == row[at]:
+                run += 1
+            if run > 1:
+                codes += bytes((run, row[at]))
+                at += run
+                continue
+            end = at + 1  # others up to the next pair of equal pixels
+            while end < len(row) and end - at < 255 and (end + 1 == len(row) or row[end + 1] != row[end]):
+                end += 1
+            others = bytes(row[at:end])
+            if len(others) > 2:
+                codes += bytes((0, len(others))) + others + bytes(len(others) % 2)
+            else:
+                codes += b"".join(bytes((1, value)) for value in others)
+            at = end
+        codes += b"\x00\x00"
+    return bytes(codes + b"\x00\x01")
 
 
 def gif_with_frame_at(frame: Image.Image, screen: tuple[int, int], at: tuple[int, int]) -> bytes:

@@ -1,124 +1,112 @@
-"""How long Pillow's decoder of RLE-compressed BMPs (BmpRleDecoder, written in Python) takes, in steps
-of what it spends writing one RLE4 run's pixel: each 2-byte code (two 1-byte reads) costs several, and
-so does each pixel it writes one at a time beyond those: an RLE4 absolute run's, and those an end of
-line pads its row with. A 16 KiB RLE8 BMP of 4000x4000, a pixel and an end of line a row, held a core
-2-4 s; 10 MiB of end-of-line codes that pad nothing ~2 s. Its 8-bit runs and absolute runs are copied
-whole, and a delta's skip too."""
+"""The pixels of an RLE-compressed BMP (RLE8, RLE4), decoded in place of Pillow's decoder of them.
+
+Pillow's is written in Python and writes a pixel at a time: a 16 KiB RLE8 BMP of 4000x4000, a pixel and
+an end of line a row, held a core 2-4 s. This one writes each code's pixels with one bytes operation
+and skips what an end of line or a delta leaves black (the buffer starts black), so its work is a step
+a code plus copies bounded by the picture's size. It counts the codes and stops past `MAX_CODES`
+(TooManyCodes). It gives the pixels Pillow's decoder gives, its quirks too: a run is cut at its row's
+end, an absolute run is not (it goes on into the next row), and an end of line pads to the end of the
+row the pixels so far reach."""
 
 from __future__ import annotations
 
+import binascii
 import itertools
-from dataclasses import dataclass
+import operator
 
-from PIL import ImageFile
+from PIL import Image, ImageFile
+
+# The codes decoded at most: about 1 s of a core. By hand (time.perf_counter, a loaded 2-core machine),
+# a code costs 0.1-0.2 us (end of line), 0.6-0.9 us (runs, deltas), 1.3-1.5 us (absolute runs of 3
+# pixels, the costliest); 10 MiB of codes is up to 5.2 M of them. An encoder writes a code a run of one
+# colour or a stretch of up to 255 pixels, and an end of line a row: a photo ~0.15 codes a pixel (in
+# greys, grace_hopper.bmp 4x4 times, 5 M pixels: 670,000 codes, 0.7 s). Pillow's decoder, guarded by a
+# walk of the codes that counted its cost, took as many at most.
+MAX_CODES = 1_000_000
 
 # The second byte of a code whose first is 0: end of line, end of bitmap, delta (two bytes follow);
 # higher, an absolute run of that many pixels.
 _END_OF_LINE, _END_OF_BITMAP, _DELTA = 0, 1, 2
-# Pillow's costs in steps of an RLE4 run's pixel (65-120 ns here, Pillow 13, by hand: 2 M of them in
-# 0.13-0.24 s): a code 350-800 ns, a delta's or an absolute run's 1.1-1.4 us, an RLE4 absolute run's
-# byte 250-510 ns, a pixel an end of line pads with 140-170 ns. Each rounded so a step costs <= ~130 ns.
-CODE_STEPS = 8
-LONG_CODE_STEPS = 12  # a delta or an absolute run
-# an RLE4 run's code: its two pixel bytes made and a loop started (runs of 1-2 pixels cost 1.4-1.5x a
-# step a pixel at CODE_STEPS); no more than LONG_CODE_STEPS, which most_steps counts a code at
-RLE4_RUN_CODE_STEPS = 12
-RLE4_ABSOLUTE_BYTE_STEPS = 4
-PADDING_STEPS = 2
+# A run of up to 255 pixels of each byte value: RLE8, its value; RLE4, its two nibbles by turns.
+_RLE8_RUNS = [bytes((value,)) * 255 for value in range(256)]
+_RLE4_RUNS = [bytes((value >> 4, value & 0xF)) * 128 for value in range(256)]
+# A hexadecimal digit's character -> its value: an RLE4 absolute run's pixels from its bytes in hex.
+_HEX = bytes.maketrans(b"0123456789abcdef", bytes(range(16)))
 
 
-@dataclass(frozen=True)
-class RleTile:
-    """Where the compressed pixels begin and what they make, as Pillow's BMP reader found them."""
-
-    offset: int
-    width: int
-    height: int
-    rle4: bool  # 4 bits a pixel, else 8
+class TooManyCodes(Exception):
+    """The picture has more codes than the decoder was allowed to decode."""
 
 
-def rle_tile(image: ImageFile.ImageFile) -> RleTile | None:
-    """Where an RLE-compressed BMP's pixels are and what they make, as Pillow's reader found them in its
-    header; None for any other picture."""
-    if image.format != "BMP" or len(image.tile) != 1 or image.tile[0].codec_name != "bmp_rle":
-        return None
-    tile = image.tile[0]
-    left, top, right, bottom = tile.extents or (0, 0, 0, 0)
-    rle4 = isinstance(tile.args, tuple) and bool(tile.args[1])  # (raw mode, RLE4, row order)
-    return RleTile(tile.offset, right - left, bottom - top, rle4)
-
-
-def takes_more_steps(data: bytes | memoryview, tile: RleTile, most: int) -> bool:
-    """Whether Pillow's decode of the pixels takes more than `most` steps; walked only when a bound from
-    the size alone could exceed it (at the service's limit, a picture of long runs as encoders write
-    them is walked only above ~4 M pixels: the bound counts each pixel at up to PADDING_STEPS)."""
-    return most_steps(len(data) - tile.offset, tile) > most and rle_steps(data, tile, most) > most
-
-
-def most_steps(size: int, tile: RleTile) -> int:
-    """A bound on the steps of `size` bytes of codes: a code costs at most LONG_CODE_STEPS and spans 2
-    bytes, a delta 4, an absolute run 2 and its bytes (RLE4: each RLE4_ABSOLUTE_BYTE_STEPS more), so each
-    byte at most LONG_CODE_STEPS / 2; on top, every pixel is written once, at most PADDING_STEPS."""
-    return LONG_CODE_STEPS // 2 * max(0, size) + PADDING_STEPS * tile.width * tile.height
-
-
-def rle_steps(data: bytes | memoryview, tile: RleTile, most: int) -> int:
-    """Pillow's steps for the pixels, as its decoder runs (its `x`, the row's pixels so far, clips a
-    run past the row's end), counted up to `most` + 1 at most: the walk stops there. The codes are read
-    as pairs of bytes from two strided views, not indexed one by one (twice as fast here)."""
-    width, pixels, rle4 = tile.width, tile.width * tile.height, tile.rle4
-    run_code_steps, run_pixel_steps = (RLE4_RUN_CODE_STEPS, 1) if rle4 else (CODE_STEPS, 0)
-    view = memoryview(data)
-    steps = written = x = 0
-    at, end = tile.offset, len(data)
-    while written < pixels:  # a new pairing only after an absolute run that ends a byte off the old one
-        pairs = zip(view[at::2], view[at + 1 :: 2], strict=False)  # a last odd byte is no code
-        start = at
-        for count, code in pairs:
-            if steps > most or written >= pixels:
-                return min(steps, most + 1)
-            at += 2
-            if count:  # a run of `count` pixels of one value (two, alternating, in RLE4)
-                room = width - x
-                if count > room:
-                    count = room if room > 0 else 0
-                steps += run_code_steps + count * run_pixel_steps
-                written += count
-                x += count
-            elif code == _END_OF_LINE:  # the rest of the row, padded a pixel at a time
-                padding = -written % width
-                steps += CODE_STEPS + padding * PADDING_STEPS
-                written += padding
-                x = 0
-            elif code == _END_OF_BITMAP:
-                return min(steps + CODE_STEPS, most + 1)
-            elif code == _DELTA:
-                steps += LONG_CODE_STEPS
-                skip = next(pairs, None)
-                if skip is None:
-                    return min(steps, most + 1)
-                at += 2
-                right, up = skip
-                written += min(pixels - written, right + up * width)
-                x = written % width
-            else:  # an absolute run: `code` pixels, a byte each (two to a byte, read a byte a step, in RLE4)
-                run = min(pixels - written, code)
-                size = (run + 1) // 2 if rle4 else run
-                steps += LONG_CODE_STEPS + (min(size, end - at) * RLE4_ABSOLUTE_BYTE_STEPS if rle4 else 0)
-                at += size
-                written += run
-                if at > end or written == pixels:
-                    return min(steps, most + 1)
-                x += code
-                at += at % 2  # runs are padded to 16 bits
-                if (at - start) % 2:
-                    break
-                skipped = (size + 1) // 2  # past the run's bytes: a short run's by hand, faster
-                if skipped > 4:
-                    next(itertools.islice(pairs, skipped, skipped), None)
-                else:
-                    for _ in range(skipped):
-                        next(pairs, None)
-        else:
+def rle_pixels(
+    codes: bytes, width: int, height: int, rle4: bool, offset: int = 0, most_codes: int = MAX_CODES
+) -> bytearray:
+    """The pixels (palette indices, a byte each, rows in the order stored) `codes` make, as Pillow's
+    decoder makes them: shorter than `width` x `height` where the codes end first (an end of bitmap
+    early, a file cut short), which Pillow refuses as not enough image data. `offset`: where the codes
+    begin in the file, whose absolute runs are padded to an even offset in it. The codes are read in
+    pairs of bytes from one iterator (an absolute run's bytes taken from it by their position), four
+    times as fast as by index here."""
+    total = width * height
+    pixels = bytearray(total)  # black: what an end of line or a delta skips
+    out = memoryview(pixels)  # written through: twice as fast as the bytearray's own slices here
+    runs = _RLE4_RUNS if rle4 else _RLE8_RUNS
+    end = len(codes)
+    remaining = iter(codes)
+    pairs = zip(remaining, remaining, strict=False)  # a last odd byte is no code
+    filled = x = 0  # `x`: pixels into the row, for cutting a run at its end
+    for count, value in itertools.islice(pairs, most_codes):
+        if filled >= total:
             break
-    return min(steps, most + 1)
+        if count:  # a run of `count` pixels, cut at the row's end
+            room = width - x
+            if count > room:
+                count = max(room, 0)
+            out[filled : filled + count] = runs[value][:count]
+            filled += count
+            x += count
+        elif value == _END_OF_LINE:
+            filled += -filled % width
+            x = 0
+        elif value == _END_OF_BITMAP:
+            break
+        elif value == _DELTA:  # right and up (rows on, in the order stored), in the two bytes after
+            skip = next(pairs, None)
+            if skip is None:
+                break
+            filled += min(total - filled, skip[0] + skip[1] * width)
+            x = filled % width
+        else:  # an absolute run of `value` pixels, a byte each or two to a byte, padded to 16 bits
+            count = value if value <= total - filled else total - filled
+            size = (count + 1) >> 1 if rle4 else count
+            at = end - operator.length_hint(remaining)
+            if at + size > end:
+                break  # cut short: what a part of it adds cannot fill the picture
+            if rle4:  # in hexadecimal a byte's two digits are its nibbles, high first
+                out[filled : filled + count] = binascii.hexlify(codes[at : at + size]).translate(_HEX)[:count]
+            else:
+                out[filled : filled + count] = codes[at : at + size]
+            filled += count
+            x += value  # not cut at the row's end: a run after it writes nothing
+            taken = size + (offset + at + size) % 2
+            next(itertools.islice(remaining, taken, taken), None)
+    else:  # as many codes as allowed: too many if the picture wants more
+        if filled < total and operator.length_hint(remaining) >= 2:
+            raise TooManyCodes(f"more than {most_codes} codes")
+    return pixels if filled >= total else pixels[:filled]
+
+
+class BmpRleDecoder(ImageFile.PyDecoder):
+    """Pillow's decoder for its BMP reader's "bmp_rle" tiles, whose arguments are (raw mode, RLE4,
+    row order)."""
+
+    _pulls_fd = True
+
+    def decode(self, buffer: Image.DecoderInput) -> tuple[int, int]:
+        assert self.fd is not None
+        offset = self.fd.tell()
+        pixels = rle_pixels(self.fd.read(), self.state.xsize, self.state.ysize, bool(self.args[1]), offset)
+        # a byte a pixel: greys for a greyscale palette (modes L and 1), else palette indices
+        raw_mode = "L" if self.mode in ("1", "L") else "P"
+        self.set_as_raw(pixels, raw_mode, (0, self.args[-1]))
+        return -1, 0

@@ -17,8 +17,7 @@ import simplejpeg
 from PIL import AvifImagePlugin, Image, ImageFile, TiffImagePlugin, UnidentifiedImageError
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
-from service.imaging import avif, gif_header, jpeg_header, tiff_header
-from service.imaging.bmp_rle import rle_tile, takes_more_steps
+from service.imaging import avif, bmp_rle, gif_header, jpeg_header, tiff_header
 from service.imaging.png_chunks import SMALL_CHUNK_BYTES, exif_chunks, small_chunk_count
 
 # Pillow gives every image buffer back to the OS by default, so each decode page-faults its pixels in
@@ -38,6 +37,9 @@ AvifImagePlugin.DEFAULT_MAX_THREADS = 1
 # embedded PNG is decoded whole before any size check. Those get 415.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF")
 Image.init()
+# An RLE-compressed BMP's pixels by our decoder, not Pillow's (which writes them one at a time, in
+# Python): registered after Image.init(), which imports Pillow's BMP reader, which registers its own.
+Image.register_decoder("bmp_rle", bmp_rle.BmpRleDecoder)
 _PILLOW_FORMATS = [f for f in ACCEPTED_FORMATS if f in Image.OPEN]
 # How files of the accepted formats begin: one that begins so but has no readable header is damaged
 # (422), not some other format (415).
@@ -75,11 +77,6 @@ _EXIF_BLOCKS: dict[str, tuple[Callable[[bytes | memoryview], Iterable[bytes | me
     "PNG": (exif_chunks, 1),
     "AVIF": (avif.exif_payloads, 2),
 }
-# Pillow decodes an RLE-compressed BMP in Python (bmp_rle.py), in steps of an RLE4 run's pixel (codes
-# and other pixels weigh more): a step costs it at most ~130 ns here, so this bounds a decode to about
-# 1 s of a core (an RLE4 picture of 7.9 M pixels in whole runs: 0.76 s). The file is intact, just too
-# costly: 413 image_too_large, as for the pixel limit.
-MAX_BMP_RLE_STEPS = 8_000_000
 
 
 @dataclass(frozen=True)
@@ -235,7 +232,6 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
                 f"the progressive JPEG has more than {MAX_JPEG_SCANS} scans; "
                 f"at most {MAX_JPEG_SCANS} are read"
             )
-    _refuse_an_rle_step_flood(data, image)
     try:
         stands_as_stored = fmt in _UPRIGHT_WHEN_READ or fmt in _ORIENTATION_IGNORED
         orientation = 1 if stands_as_stored else _orientation(image)
@@ -256,6 +252,11 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
                 # the same DCT scaling through Pillow; "RGB" lets libjpeg convert YCbCr itself
                 image.draft("RGB" if image.mode != "CMYK" else None, (want_w, want_h))
             pixels = _pillow_pixels(image, data)
+    except bmp_rle.TooManyCodes as exc:  # intact, but too costly to decode: as for the pixel limit
+        raise ImageTooLarge(
+            f"an RLE-compressed BMP of more than {bmp_rle.MAX_CODES} codes is not decoded "
+            "(each costs a step in Python)"
+        ) from exc
     except _DECODE_ERRORS as exc:
         raise CorruptImage(f"the {fmt} image could not be decoded: {exc}") from exc
     scale = dct_scale(width, height, pixels.shape[1], pixels.shape[0])
@@ -284,18 +285,6 @@ def _refuse_an_exif_flood(data: bytes | memoryview, signed: str | None) -> None:
                 f"the {signed}'s EXIF has more than {MAX_TIFF_IFD_ENTRIES} IFD entries to parse; "
                 "at most that many are read"
             )
-
-
-def _refuse_an_rle_step_flood(data: bytes | memoryview, image: ImageFile.ImageFile) -> None:
-    """ImageTooLarge for an RLE-compressed BMP whose pixels Pillow would take more than
-    MAX_BMP_RLE_STEPS steps to decode, counted from the bytes after Pillow read its header."""
-    rle = rle_tile(image)
-    if rle is not None and takes_more_steps(data, rle, MAX_BMP_RLE_STEPS):
-        raise ImageTooLarge(
-            f"an RLE-compressed BMP whose decoding takes more than {MAX_BMP_RLE_STEPS} steps is not "
-            "decoded (Pillow decodes it in Python); RLE4 costs one step per pixel, a code or a pixel "
-            "an end of line pads with costs more"
-        )
 
 
 def _open(data: bytes | memoryview, signed: str | None) -> ImageFile.ImageFile:

@@ -1,137 +1,159 @@
 from __future__ import annotations
 
 import io
+import struct
+from datetime import timedelta
+from functools import cache
 
+import numpy as np
 import pytest
-from PIL import Image
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import BmpImagePlugin, Image, ImageFile
 
-from service.imaging import bmp_rle
-from service.imaging.bmp_rle import (
-    CODE_STEPS,
-    LONG_CODE_STEPS,
-    PADDING_STEPS,
-    RLE4_ABSOLUTE_BYTE_STEPS,
-    RLE4_RUN_CODE_STEPS,
-    RleTile,
-    most_steps,
-    rle_steps,
-    rle_tile,
-    takes_more_steps,
-)
-from tests.pictures import rle_bmp
+from service.imaging.bmp_rle import BmpRleDecoder, TooManyCodes, rle_pixels
+from tests.conftest import IMAGES
+from tests.pictures import rle8_codes, rle_bmp
 
 END_OF_LINE, END_OF_BITMAP = b"\x00\x00", b"\x00\x01"
 
 
-def tiled(width: int, height: int, codes: bytes, rle4: bool = False) -> tuple[bytes, RleTile]:
-    """A BMP made of `codes`, and the tile Pillow's reader finds in its header."""
-    data = rle_bmp(width, height, codes, rle4)
-    tile = rle_tile(Image.open(io.BytesIO(data)))
-    assert tile is not None
-    return data, tile
+def decoded_by(decoder: type[ImageFile.PyDecoder], data: bytes) -> bytes | None:
+    """The pixels of the BMP `data` (palette indices, or greys for a grey palette) as `decoder` gives
+    them to Pillow; None where Pillow refuses them (not enough image data)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(Image.DECODERS, "bmp_rle", decoder)
+        image = Image.open(io.BytesIO(data))
+        try:
+            image.load()
+        except ValueError:
+            return None
+    return image.tobytes()
 
 
-def steps(width: int, height: int, codes: bytes, rle4: bool = False, most: int = 10**9) -> int:
-    """The steps of `codes` in a BMP made of them."""
-    return rle_steps(*tiled(width, height, codes, rle4), most)
+def as_pillow_decodes(data: bytes) -> bytes | None:
+    """Our decoder's pixels of `data`, checked to be Pillow's own decoder's."""
+    ours = decoded_by(BmpRleDecoder, data)
+    assert ours == decoded_by(BmpImagePlugin.BmpRleDecoder, data)
+    return ours
 
 
-def test_a_code_is_its_steps_and_an_8_bit_run_is_written_whole() -> None:
-    """Rows as encoders write them: runs to the row's end, then an end of line (not read after the last
-    pixel)."""
-    assert steps(100, 2, (b"\x64\x07" + END_OF_LINE) * 2) == 3 * CODE_STEPS
-    assert steps(100, 2, (b"\x32\x07\x32\x08" + END_OF_LINE) * 2) == 5 * CODE_STEPS
-    absolute_then_run = b"\x00\x64" + bytes(100) + END_OF_LINE + b"\x64\x07"
-    assert steps(100, 2, absolute_then_run) == LONG_CODE_STEPS + 2 * CODE_STEPS
+def at_an_odd_offset(data: bytes) -> bytes:
+    """The BMP with a byte more before its codes, which then begin at an odd offset in the file."""
+    offset = struct.unpack_from("<I", data, 10)[0]
+    return data[:10] + struct.pack("<I", offset + 1) + data[14:offset] + b"\xff" + data[offset:]
 
 
-def test_rle4_pixels_are_written_a_step_each() -> None:
-    """Pillow's decoder alternates a run's two pixels, and splits an absolute run's bytes, in Python."""
-    assert (
-        steps(100, 2, (b"\x64\x12" + END_OF_LINE) * 2, rle4=True)
-        == 2 * (RLE4_RUN_CODE_STEPS + 100) + CODE_STEPS
+# (width, height, codes, RLE4): pictures of each code and of the edges Pillow's decoder has
+CODES = {
+    "runs to the row's end": (10, 3, (b"\x05\x07\x05\x09" + END_OF_LINE) * 3, False),
+    "runs past the row's end, cut there": (10, 3, (b"\xff\x07\x03\x09" + END_OF_LINE) * 3, False),
+    "rle4 runs of odd length, two pixels by turns": (11, 3, (b"\x05\x12\x06\x34" + END_OF_LINE) * 3, True),
+    "rle4 runs past the row's end": (7, 2, (b"\x09\x56\x02\x11" + END_OF_LINE) * 2, True),
+    "rows an end of line ends early": (10, 3, (b"\x03\x07" + END_OF_LINE) * 3, False),
+    "deltas right and up": (
+        10,
+        4,
+        b"\x02\x07\x00\x02\x03\x01\x02\x08" + END_OF_LINE + b"\x0a\x05" + END_OF_LINE + b"\x0a\x06",
+        False,
+    ),
+    "a delta past the picture's end": (10, 2, b"\x03\x04\x00\x02\xff\xff", False),
+    "absolute runs, odd and even, padded to 16 bits": (
+        9,
+        2,
+        b"\x00\x03\x01\x02\x03\x00\x00\x04\x04\x05\x06\x07\x02\x09"
+        + END_OF_LINE
+        + b"\x00\x09"
+        + bytes(range(9))
+        + b"\x00",
+        False,
+    ),
+    "an absolute run into the next row, and a run after it": (
+        6,
+        3,
+        b"\x04\x01\x00\x05\x02\x03\x04\x05\x06\x00\x03\x09" + END_OF_LINE + b"\x06\x07",
+        False,
+    ),
+    "rle4 absolute runs of odd length": (
+        7,
+        2,
+        b"\x00\x05\x12\x34\x50\x00\x02\x66" + END_OF_LINE + b"\x00\x07\x12\x34\x56\x70",
+        True,
+    ),
+    "an absolute run past the picture's end": (5, 1, b"\x00\x09" + bytes(range(9)) + b"\x00", False),
+    "codes after the last pixel": (4, 1, b"\x04\x07\x00\x05\x01", False),
+    "codes that end before the last pixel": (10, 3, b"\x0a\x07" + END_OF_LINE, False),
+    "an end of bitmap before the last pixel": (10, 2, b"\x0a\x07" + END_OF_BITMAP + b"\x0a\x07", False),
+    "an absolute run cut short": (10, 1, b"\x00\x05\x01\x02", False),
+    "a delta cut short": (10, 1, b"\x05\x01\x00\x02\x01", False),
+}
+# Those whose codes end before the picture's last pixel: not enough image data, for Pillow too
+NOT_ENOUGH = {
+    "codes that end before the last pixel",
+    "an end of bitmap before the last pixel",
+    "an absolute run cut short",
+    "a delta cut short",
+}
+
+
+@pytest.mark.parametrize("case", sorted(CODES))
+@pytest.mark.parametrize("top_down", [False, True], ids=["bottom-up", "top-down"])
+def test_the_pixels_are_pillows(case: str, top_down: bool) -> None:
+    width, height, codes, rle4 = CODES[case]
+    pixels = as_pillow_decodes(rle_bmp(width, height, codes, rle4, top_down))
+    assert (pixels is None) == (case in NOT_ENOUGH)
+
+
+def test_the_pixels_of_codes_at_an_odd_offset_are_pillows() -> None:
+    """Absolute runs end at an even offset in the file: codes at an odd one pad a run of an even number
+    of bytes (4: a byte of padding follows), and not one of an odd number (3)."""
+    four = b"\x00\x04\x01\x02\x03\x04\x00\x04\x09"
+    three = b"\x00\x03\x01\x02\x03\x00\x05\x07"  # from an even offset now: padded
+    data = at_an_odd_offset(rle_bmp(8, 2, four + END_OF_LINE + three))
+    assert as_pillow_decodes(data) == bytes([1, 2, 3, 7, 7, 7, 7, 7, 1, 2, 3, 4, 9, 9, 9, 9])
+
+
+@st.composite
+def rle_files(draw: st.DrawFn) -> bytes:
+    """A small RLE BMP of codes of every kind, and of stray bytes that pair the codes after them a byte
+    off."""
+    run = st.tuples(st.integers(1, 255), st.integers(0, 255)).map(bytes)
+    delta = st.tuples(st.integers(0, 12), st.integers(0, 3)).map(lambda skip: b"\x00\x02" + bytes(skip))
+    absolute = st.binary(min_size=3, max_size=24).map(lambda b: bytes((0, len(b))) + b + bytes(len(b) % 2))
+    code = st.one_of(
+        run, delta, absolute, st.sampled_from([END_OF_LINE, END_OF_BITMAP]), st.binary(max_size=3)
     )
-    absolute = LONG_CODE_STEPS + 50 * RLE4_ABSOLUTE_BYTE_STEPS  # 100 pixels, two a byte
-    assert steps(100, 1, b"\x00\x64" + bytes(50), rle4=True) == absolute
+    codes = b"".join(draw(st.lists(code, max_size=30)))
+    width, height = draw(st.integers(1, 20)), draw(st.integers(1, 6))
+    data = rle_bmp(width, height, codes, rle4=draw(st.booleans()), top_down=draw(st.booleans()))
+    return at_an_odd_offset(data) if draw(st.booleans()) else data
 
 
-def test_an_end_of_line_pads_its_row_a_pixel_at_a_time() -> None:
-    """A pixel and an end of line a row: a 16 KiB RLE8 BMP of 4000x4000 held a core 2-4 s."""
-    assert steps(4_000, 3, (b"\x01\x07" + END_OF_LINE) * 3) == 3 * (2 * CODE_STEPS + 3_999 * PADDING_STEPS)
-    assert steps(4_000, 3, END_OF_LINE * 1_000) == 1_000 * CODE_STEPS  # nothing to pad, still a code
+@settings(max_examples=500, deadline=timedelta(seconds=2), derandomize=True)
+@given(data=rle_files())
+def test_any_codes_give_pillows_pixels(data: bytes) -> None:
+    as_pillow_decodes(data)
 
 
-def test_a_run_past_the_rows_end_is_cut_there() -> None:
-    """Only an end of line or a delta starts the next row: a run after the row's end writes nothing."""
-    assert steps(10, 2, b"\xff\x12" + b"\x0a\x12", rle4=True) == 2 * RLE4_RUN_CODE_STEPS + 10
-    delta_then_run = b"\x00\x02\x05\x01" + b"\x05\x12"  # 5 right, 1 up: 5 pixels left in the picture
-    assert steps(10, 2, delta_then_run, rle4=True) == LONG_CODE_STEPS + RLE4_RUN_CODE_STEPS + 5
+@cache
+def grey_photo() -> np.ndarray:
+    return np.asarray(Image.open(IMAGES / "grace_hopper.bmp").convert("L"))
 
 
-def test_the_count_stops_past_most_or_at_the_end() -> None:
-    assert steps(4_000, 4_000, (b"\x01\x07" + END_OF_LINE) * 4_000, most=10_000) == 10_001
-    assert steps(100, 100, (b"\x64\x07" + END_OF_LINE) * 3) == 6 * CODE_STEPS  # cut short
-    assert steps(100, 100, b"\x64\x07" + END_OF_BITMAP + b"\x64\x07" * 3) == 2 * CODE_STEPS
+def test_a_photo_encoded_as_rle8_gives_its_pixels() -> None:
+    grey = grey_photo()
+    data = rle_bmp(grey.shape[1], grey.shape[0], rle8_codes(grey))
+    assert as_pillow_decodes(data) == grey.tobytes()
 
 
-@pytest.mark.parametrize("rle4", [False, True])
-def test_the_walk_ends_with_the_pictures_last_pixel(rle4: bool) -> None:
-    codes = (b"\x0a\x01" + END_OF_LINE) * 10 + b"\x0a\x01" * 50  # 10 rows of 10, then codes not read
-    run = RLE4_RUN_CODE_STEPS + 10 if rle4 else CODE_STEPS
-    assert steps(10, 10, codes, rle4) == 10 * run + 9 * CODE_STEPS
-
-
-def test_codes_after_an_absolute_run_that_ends_a_byte_off_are_read_from_its_padded_end() -> None:
-    """Pillow pads an absolute run to an even position in the file: from an odd offset the codes after
-    a run of 3 bytes follow it at once, paired a byte off the codes before it."""
-    codes = b"\x00\x03" + bytes(3) + b"\x05\x07" + END_OF_LINE + b"\x08\x07"
-    even = rle_bmp(8, 2, codes)
-    offset = int.from_bytes(even[10:14], "little") + 1
-    data = even[:10] + offset.to_bytes(4, "little") + even[14 : offset - 1] + b"\xff" + codes
-    image = Image.open(io.BytesIO(data))
-    tile = rle_tile(image)
-    assert tile == RleTile(offset, 8, 2, False)
-    assert rle_steps(data, tile, 10**9) == LONG_CODE_STEPS + 3 * CODE_STEPS
-    assert image.convert("L").tobytes() == bytes([7] * 8 + [0, 0, 0] + [7] * 5)  # Pillow read it so
-
-
-@pytest.mark.parametrize(
-    ("codes", "rle4"),
-    [
-        ((b"\x01\x07" + END_OF_LINE) * 500, False),  # padding, a step a pixel
-        (END_OF_LINE * 2_000, False),  # codes alone
-        (b"\x00\x02\x01\x00" * 1_000, False),  # deltas
-        (b"\x00\x03\x07\x07" * 1_000, True),  # short absolute runs, RLE4
-        (b"\x00\x03\x07\x07\x07\x00" * 1_000, False),  # short absolute runs, RLE8
-        ((b"\xff\x12" * 4 + END_OF_LINE) * 500, True),  # whole rows of RLE4 runs
-    ],
-)
-def test_the_bound_from_the_size_is_never_under_the_walks_count(codes: bytes, rle4: bool) -> None:
-    data, tile = tiled(1_000, 500, codes, rle4)
-    assert rle_steps(data, tile, 10**9) <= most_steps(len(data) - tile.offset, tile)
-
-
-def test_a_picture_is_walked_only_when_its_bound_exceeds_most(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Within the bound the answer is no without a walk; above it, the walk's count decides."""
-    data, tile = tiled(4_000, 4_000, (b"\x01\x07" + END_OF_LINE) * 4_000)
-    walked = rle_steps(data, tile, 10**9)
-    walks: list[int] = []
-
-    def counted(data: bytes | memoryview, tile: RleTile, most: int) -> int:
-        walks.append(most)
-        return rle_steps(data, tile, most)
-
-    monkeypatch.setattr(bmp_rle, "rle_steps", counted)  # the real walk, counted
-    assert not takes_more_steps(data, tile, most_steps(len(data) - tile.offset, tile)) and walks == []
-    assert takes_more_steps(data, tile, walked - 1)
-    assert not takes_more_steps(data, tile, walked)
-    assert walks == [walked - 1, walked]
-
-
-def test_a_tile_is_read_from_pillows_header() -> None:
-    data = rle_bmp(30, 20, b"\x1e\x07" * 20, rle4=True)
-    assert rle_tile(Image.open(io.BytesIO(data))) == RleTile(len(data) - 40, 30, 20, True)
-    assert rle_tile(Image.open(io.BytesIO(rle_bmp(30, 20, b"")))) is not None
-    uncompressed = io.BytesIO()
-    Image.new("P", (8, 8)).save(uncompressed, "BMP")
-    assert rle_tile(Image.open(uncompressed)) is None
+def test_the_codes_are_counted_up_to_the_most_allowed() -> None:
+    """A code costs a step whether it writes pixels or not; what ends the codes before the picture's
+    last pixel is no code past the most."""
+    runs = b"\x0a\x07" * 10  # a row of 100 pixels in 10 runs
+    assert rle_pixels(runs, 100, 1, rle4=False, most_codes=10) == bytes([7] * 100)
+    with pytest.raises(TooManyCodes):
+        rle_pixels(runs, 100, 1, rle4=False, most_codes=9)
+    nothing = END_OF_LINE * 1_000  # each pads nothing: the picture is never filled
+    assert rle_pixels(nothing, 10, 10, rle4=False, most_codes=1_000) == b""
+    with pytest.raises(TooManyCodes):
+        rle_pixels(nothing, 10, 10, rle4=False, most_codes=999)
