@@ -48,6 +48,9 @@ _SIGNATURES = {
     "PNG": (b"\x89PNG\r\n\x1a\n",),
     "GIF": (b"GIF87a", b"GIF89a"),
     "TIFF": tuple(TiffImagePlugin.PREFIXES),  # both byte orders, classic TIFF and BigTIFF
+    # all Pillow's BMP reader asks: a zero width or a header cut before its size raise errors that
+    # Image.open takes for another format (SyntaxError, struct.error)
+    "BMP": (b"BM",),
 }
 # A progressive JPEG's decode time grows with its scans, each a pass over every coefficient: a 250 KB
 # file of 7000x7000 pixels with 2,000 repeated scans held a core for 15 s. Encoders write about 10.

@@ -52,6 +52,12 @@ def many_scans() -> bytes:
     return with_repeated_scan(progressive, 2000)
 
 
+def bmp_of_width_0() -> bytes:
+    """A BMP whose header says it is 0 pixels wide (Pillow's BMP reader raises SyntaxError)."""
+    bmp = encoded(Image.new("RGB", (8, 8)), "BMP")
+    return bmp[:18] + bytes(4) + bmp[22:]
+
+
 def assert_error(response: httpx.Response, status: int, code: str) -> None:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
@@ -89,6 +95,11 @@ BAD = {
                 )[:3000]
             }
         ),
+        422,
+        "corrupt_image",
+    ),
+    "bmp with a damaged header (a width of 0)": (
+        dict(files={"image": bmp_of_width_0()}),
         422,
         "corrupt_image",
     ),

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import threading
 import tracemalloc
 from collections.abc import Iterator
@@ -694,6 +695,19 @@ def test_an_rle_bmp_of_more_codes_than_the_most_is_too_large() -> None:
         decode_image(rle_bmp(100, 100, codes), LIMIT)
 
 
+@pytest.mark.parametrize(
+    ("at", "field"),
+    [(18, struct.pack("<i", 0)), (22, struct.pack("<i", 0)), (14, struct.pack("<I", 99))],
+    ids=["width 0", "height 0", "header size 99"],
+)
+def test_a_bmp_with_a_damaged_header_is_corrupt_not_another_format(at: int, field: bytes) -> None:
+    """Pillow's BMP reader raised SyntaxError for a zero width or height, which Image.open takes for
+    another format (415), and OSError for an unknown header size (422)."""
+    data = encoded(asymmetric(), "BMP")
+    with pytest.raises(CorruptImage, match="the BMP header could not be read"):
+        decode_image(data[:at] + field + data[at + len(field) :], LIMIT)
+
+
 def test_a_gif_of_a_thousand_frames_decodes() -> None:
     """A graphic control extension a frame; Pillow reads up to the first frame only, as the count does."""
     frames = [Image.new("RGB", (8, 8), (i % 256, i // 256, 0)) for i in range(1_000)]
@@ -765,7 +779,7 @@ def test_a_damaged_avif_is_corrupt(major_brand: bytes) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning:PIL.TiffImagePlugin")  # Pillow on the cut TIFFs
-@pytest.mark.parametrize("fmt", ["PNG", "GIF", "TIFF", "WEBP", "JPEG", "AVIF"])
+@pytest.mark.parametrize("fmt", ["PNG", "GIF", "TIFF", "WEBP", "JPEG", "AVIF", "BMP"])
 def test_a_file_cut_inside_its_header_is_corrupt_not_another_format(fmt: str) -> None:
     data = encoded(asymmetric(), fmt)
     for length in range(16, min(len(data), 200)):
