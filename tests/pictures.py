@@ -86,6 +86,15 @@ def with_image_data_in_chunks_of(png: bytes, size: int) -> bytes:
     return png[:8] + b"".join(others[:first] + split + others[first:])
 
 
+def with_bad_crc(png: bytes, kind: bytes) -> bytes:
+    """The PNG with the CRC of its first chunk of type `kind` wrong (every bit flipped)."""
+    at = 8
+    while png[at + 4 : at + 8] != kind:
+        at += 12 + struct.unpack_from(">I", png, at)[0]
+    crc_at = at + 8 + struct.unpack_from(">I", png, at)[0]
+    return png[:crc_at] + bytes(byte ^ 0xFF for byte in png[crc_at : crc_at + 4]) + png[crc_at + 4 :]
+
+
 def with_png_chunks(png: bytes, chunks: bytes, before_end: bool = False) -> bytes:
     """The PNG with `chunks` inserted after its IHDR chunk (the first, 25 bytes after the signature),
     or before its IEND chunk (the last, 12 bytes)."""

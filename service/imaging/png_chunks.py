@@ -1,15 +1,22 @@
-"""How many small chunks a PNG holds. Pillow's reader takes each chunk in Python, one at a time, with a
-CRC check and (text, private chunks) a copy it keeps: 10 MB of empty tEXt, private or IDAT chunks,
-870,000 of them, held a core 4-5 s before a pixel was decoded. A chunk costs it about the same
-(4-10 us) whatever its type and size, so what bounds the work is how many chunks the bytes can hold:
-chunks of 1 KiB or more are bounded by the upload's size (10 MiB of 1 KiB image data chunks, 10,000
-of them, took 70 ms, against 13 ms in 1 MiB chunks), small ones are counted. Encoders split the image
-data in chunks of 8-64 KB (libpng 8 KB), some in 1 KiB ones, the last one of each image or frame
-smaller; besides them they write a handful of small chunks, an APNG two a frame."""
+"""A PNG's chunks, walked by their headers before Pillow reads them.
+
+How many small chunks it holds (small_chunk_count). Pillow's reader takes each chunk in Python, one
+at a time, with a CRC check and (text, private chunks) a copy it keeps: 10 MB of empty tEXt, private
+or IDAT chunks, 870,000 of them, held a core 4-5 s before a pixel was decoded. A chunk costs it about
+the same (4-10 us) whatever its type and size, so what bounds the work is how many chunks the bytes
+can hold: chunks of 1 KiB or more are bounded by the upload's size (10 MiB of 1 KiB image data
+chunks, 10,000 of them, took 70 ms, against 13 ms in 1 MiB chunks), small ones are counted. Encoders
+split the image data in chunks of 8-64 KB (libpng 8 KB), some in 1 KiB ones, the last one of each
+image or frame smaller; besides them they write a handful of small chunks, an APNG two a frame.
+
+Its ancillary chunks whose CRC is wrong (without_damaged_ancillary_chunks): Pillow refuses the file,
+where libpng and browsers drop such a chunk and show the picture (chromium 156: a damaged tEXt's
+picture as stored, a damaged tRNS's opaque). The page runs the model on what its browser decodes."""
 
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Iterator
 
 _SIGNATURE_SIZE = 8
@@ -19,6 +26,9 @@ _CRC_SIZE = 4
 _END = b"IEND"
 _IMAGE_DATA = b"IDAT"
 _EXIF = b"eXIf"
+# In a chunk type's first letter: lowercase (this bit set) for an ancillary chunk, one a decoder may
+# drop (text, tRNS, gAMA, eXIf, an APNG's frame chunks...), uppercase for a critical one.
+_ANCILLARY = 0x20
 # A chunk whose data is shorter is a small one.
 SMALL_CHUNK_BYTES = 1024
 
@@ -51,3 +61,29 @@ def exif_chunks(data: bytes | memoryview) -> Iterator[bytes | memoryview]:
         if kind == _EXIF:
             yield data[at + _HEAD_SIZE : at + _HEAD_SIZE + length]
         at += _HEAD_SIZE + length + _CRC_SIZE
+
+
+def without_damaged_ancillary_chunks(data: bytes | memoryview) -> bytes | memoryview:
+    """`data` without its ancillary chunks whose CRC does not match their type and data, as browsers
+    read it; `data` itself, not a copy, when there are none. Critical chunks are left to Pillow, which
+    refuses a damaged IHDR or PLTE and ignores the CRCs of IDAT and IEND, as chromium does."""
+    damaged: list[tuple[int, int]] = []
+    at = _SIGNATURE_SIZE
+    end = len(data)
+    while at + _HEAD_SIZE <= end:
+        length, kind = struct.unpack_from(">I4s", data, at)
+        after = at + _HEAD_SIZE + length + _CRC_SIZE
+        if kind[0] & _ANCILLARY and after <= end:
+            (crc,) = struct.unpack_from(">I", data, after - _CRC_SIZE)
+            if zlib.crc32(memoryview(data)[at + 4 : after - _CRC_SIZE]) != crc:
+                damaged.append((at, after))
+        if kind == _END:
+            break
+        at = after
+    if not damaged:
+        return data
+    kept, start = bytearray(), 0
+    for begin, after in damaged:
+        kept += data[start:begin]
+        start = after
+    return bytes(kept + data[start:])

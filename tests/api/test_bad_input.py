@@ -23,6 +23,7 @@ from tests.pictures import (
     rle_bmp,
     tiff_with_private_tags,
     tiled_tiff,
+    with_bad_crc,
     with_gif_blocks,
     with_png_chunks,
     with_repeated_scan,
@@ -408,6 +409,12 @@ ODD_BUT_VALID = {  # the picture, and its (width, height, format) as the answer 
     ),
     "1x1": (lambda: encoded(Image.new("RGB", (1, 1), (9, 9, 9)), "PNG"), (1, 1, "PNG")),
     "10000x10": (lambda: encoded(Image.new("RGB", (10_000, 10), (200, 10, 10)), "PNG"), (10_000, 10, "PNG")),
+    "png whose text chunk has a wrong crc (browsers drop the chunk)": (
+        lambda: with_bad_crc(
+            with_png_chunks(encoded(Image.new("RGB", (8, 8)), "PNG"), png_chunk(b"tEXt", b"a\x00b")), b"tEXt"
+        ),
+        (8, 8, "PNG"),
+    ),
     # Pillow's decoder padded each row a pixel at a time, in Python (2-4 s of a core); ours skips it
     "rle8 bmp of 4000 rows a pixel long": (
         lambda: rle_bmp(4_000, 4_000, b"\x01\x07\x00\x00" * 4_000),

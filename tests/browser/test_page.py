@@ -16,6 +16,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from tests.browser.conftest import RUN_TIMEOUT_MS, PageSession
 from tests.conftest import LiveServer
+from tests.pictures import encoded, with_bad_crc
 from tests.reference import box_iou
 
 if TYPE_CHECKING:
@@ -160,6 +161,21 @@ def test_a_png_with_a_gamma_chunk_gives_the_servers_scores(
     picture = tmp_path / "grace_hopper_gamma1.png"
     Image.open(images / "grace_hopper.bmp").save(picture, pnginfo=linear)
     session.pick(picture)
+    assert_fp32_scores_match(session)
+
+
+def test_a_png_whose_transparency_chunk_has_a_wrong_crc_gives_the_servers_scores(
+    session: PageSession, images: Path, tmp_path: Path
+) -> None:
+    """Chromium drops an ancillary chunk whose CRC is wrong (libpng's default) and shows the picture: with
+    a tRNS naming the picture's most common colour dropped, opaque. The server drops it too, where
+    Pillow refused the file (422)."""
+    picture = Image.open(images / "grace_hopper.bmp").convert("RGB")
+    count, colour = max(picture.getcolors(1 << 24) or [(0, (0, 0, 0))])
+    assert count > 10
+    damaged = tmp_path / "grace_hopper_damaged_trns.png"
+    damaged.write_bytes(with_bad_crc(encoded(picture, "PNG", transparency=colour), b"tRNS"))
+    session.pick(damaged)
     assert_fp32_scores_match(session)
 
 

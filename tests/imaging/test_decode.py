@@ -35,6 +35,7 @@ from tests.pictures import (
     rle_bmp,
     tiff_with_private_tags,
     tiled_tiff,
+    with_bad_crc,
     with_gif_blocks,
     with_image_data_in_chunks_of,
     with_major_brand,
@@ -706,6 +707,24 @@ def test_a_bmp_with_a_damaged_header_is_corrupt_not_another_format(at: int, fiel
     data = encoded(asymmetric(), "BMP")
     with pytest.raises(CorruptImage, match="the BMP header could not be read"):
         decode_image(data[:at] + field + data[at + len(field) :], LIMIT)
+
+
+def test_a_png_whose_ancillary_chunk_has_a_wrong_crc_decodes_as_browsers_show_it() -> None:
+    """Chromium drops such a chunk and shows the picture; Pillow refused the file (422). A damaged tRNS
+    is dropped too: the picture is opaque, not its colour transparent (black)."""
+    red = Image.new("RGB", (8, 8), (200, 10, 10))
+    text = with_png_chunks(encoded(red, "PNG"), png_chunk(b"tEXt", b"Comment\x00hello"))
+    assert np.array_equal(decode_image(with_bad_crc(text, b"tEXt"), LIMIT).pixels, np.asarray(red))
+    keyed = encoded(red, "PNG", transparency=(200, 10, 10))
+    assert not decode_image(keyed, LIMIT).pixels.any()
+    assert np.array_equal(decode_image(with_bad_crc(keyed, b"tRNS"), LIMIT).pixels, np.asarray(red))
+
+
+@pytest.mark.parametrize("kind", [b"IHDR", b"PLTE"])
+def test_a_png_whose_header_or_palette_has_a_wrong_crc_is_corrupt(kind: bytes) -> None:
+    """As chromium refuses it (it shows one whose IDAT or IEND CRC is wrong, as Pillow does)."""
+    with pytest.raises(CorruptImage, match="PNG"):
+        decode_image(with_bad_crc(encoded(Image.new("P", (8, 8), 3), "PNG"), kind), LIMIT)
 
 
 def test_a_gif_of_a_thousand_frames_decodes() -> None:

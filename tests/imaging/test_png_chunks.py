@@ -3,13 +3,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
+import pytest
 from PIL import Image
 
-from service.imaging.png_chunks import SMALL_CHUNK_BYTES, exif_chunks, small_chunk_count
+from service.imaging.png_chunks import (
+    SMALL_CHUNK_BYTES,
+    exif_chunks,
+    small_chunk_count,
+    without_damaged_ancillary_chunks,
+)
 from tests.pictures import (
     encoded,
     exif_of_entries,
     png_chunk,
+    with_bad_crc,
     with_image_data_in_chunks_of,
     with_png_chunks,
 )
@@ -81,3 +88,25 @@ def test_the_exif_chunks_pillow_reads_with_the_header_are_those_before_the_image
     assert [bytes(chunk) for chunk in exif_chunks(data)] == [exif.removeprefix(b"Exif\x00\x00")]
     assert list(exif_chunks(with_png_chunks(plain(), png_chunk(b"eXIf", exif), before_end=True))) == []
     assert list(exif_chunks(data[:20])) == []
+
+
+TEXT = png_chunk(b"tEXt", b"Comment\x00hello")
+
+
+def test_an_intact_png_is_given_back_itself() -> None:
+    data = with_png_chunks(plain(), TEXT)
+    assert without_damaged_ancillary_chunks(data) is data
+
+
+@pytest.mark.parametrize("before_end", [False, True], ids=["before the image data", "after it"])
+def test_an_ancillary_chunk_whose_crc_is_wrong_is_dropped(before_end: bool) -> None:
+    """As libpng and browsers read it; the intact chunks around it are kept."""
+    gamma = png_chunk(b"gAMA", b"\x00\x01\x86\xa0")
+    damaged = with_bad_crc(with_png_chunks(plain(), gamma + TEXT + gamma, before_end), b"tEXt")
+    assert without_damaged_ancillary_chunks(damaged) == with_png_chunks(plain(), gamma * 2, before_end)
+
+
+@pytest.mark.parametrize("kind", [b"IHDR", b"PLTE", b"IDAT", b"IEND"])
+def test_a_critical_chunk_whose_crc_is_wrong_is_left_to_pillow(kind: bytes) -> None:
+    damaged = with_bad_crc(encoded(Image.new("P", (8, 8), 3), "PNG"), kind)
+    assert without_damaged_ancillary_chunks(damaged) is damaged
