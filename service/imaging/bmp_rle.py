@@ -16,13 +16,14 @@ import operator
 
 from PIL import Image, ImageFile
 
-# The codes decoded at most: about 1 s of a core. By hand (time.perf_counter, a loaded 2-core machine),
-# a code costs 0.1-0.2 us (end of line), 0.6-0.9 us (runs, deltas), 1.3-1.5 us (absolute runs of 3
-# pixels, the costliest); 10 MiB of codes is up to 5.2 M of them. An encoder writes a code a run of one
-# colour or a stretch of up to 255 pixels, and an end of line a row: a photo ~0.15 codes a pixel (in
-# greys, grace_hopper.bmp 4x4 times, 5 M pixels: 670,000 codes, 0.7 s). Pillow's decoder, guarded by a
-# walk of the codes that counted its cost, took as many at most.
-MAX_CODES = 1_000_000
+# The codes decoded at most: about 1 s of a core. By hand (time.perf_counter and process_time, on a
+# shared 2-core machine), a code costs 0.1 us (end of line), 0.4-0.7 us (runs, deltas), 0.9-1.6 us of
+# CPU (absolute runs of 3 pixels, the costliest: 1 M of them 1.25-1.5 s, 750,000 0.7-1.2 s); 10 MiB
+# holds up to 5.2 M codes. The old guard's worst, its walk of the codes and Pillow's decoder on
+# grace_hopper.bmp in greys 4x4 times, was 1.15 s. An encoder writes a code a run of one colour or a
+# stretch of up to 255 pixels, and an end of line a row: a photo ~0.15 codes a pixel (that one, 5 M
+# pixels: 670,000 codes, 0.55 s of CPU now), as many as the old guard let through.
+MAX_CODES = 750_000
 
 # The second byte of a code whose first is 0: end of line, end of bitmap, delta (two bytes follow);
 # higher, an absolute run of that many pixels.
