@@ -66,6 +66,31 @@ def with_major_brand(avif: bytes, brand: bytes) -> bytes:
     return avif[:8] + brand + avif[12:]
 
 
+def isobmff_box(kind: bytes, content: bytes) -> bytes:
+    """An ISOBMFF box (an AVIF's): its size (the header's 8 bytes included), its type, its content."""
+    return struct.pack(">I4s", 8 + len(content), kind) + content
+
+
+def avif_exif_item(
+    extents: list[tuple[int, int]], field_size: int = 4, idat: bytes | None = None, after: bytes = b""
+) -> bytes:
+    """An AVIF's boxes (no picture) whose item 7 is EXIF, in `extents` (offset, length) written in fields
+    of `field_size` bytes (0: no bytes, read as 0): of the meta box's idat box, holding `idat`, if given
+    (construction method 1, as no writer here makes it), else of the file; a free box holding `after`
+    follows the meta box."""
+    infe = isobmff_box(b"infe", b"\2\0\0\0" + struct.pack(">HH", 7, 0) + b"Exif")  # version 2, item 7
+    iinf = isobmff_box(b"iinf", bytes(4) + struct.pack(">H", 1) + infe)  # version 0: a 2-byte count
+    sizes = bytes([field_size << 4 | field_size, 0])  # offsets and lengths; no base offset, no index
+    # iloc version 1, one item: its ID, construction method, data reference 0, its extents
+    item = struct.pack(">HHHH", 7, 0 if idat is None else 1, 0, len(extents))
+    item += b"".join(at.to_bytes(field_size) + length.to_bytes(field_size) for at, length in extents)
+    iloc = isobmff_box(b"iloc", b"\1\0\0\0" + sizes + struct.pack(">H", 1) + item)
+    stored = b"" if idat is None else isobmff_box(b"idat", idat)
+    meta = isobmff_box(b"meta", bytes(4) + iinf + iloc + stored)
+    ftyp = isobmff_box(b"ftyp", b"avif" + bytes(4) + b"mif1")
+    return ftyp + meta + isobmff_box(b"free", after)
+
+
 def png_chunk(kind: bytes, body: bytes) -> bytes:
     """A PNG chunk: length, type, data, CRC."""
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))

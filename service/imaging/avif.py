@@ -60,7 +60,9 @@ def without_exif(data: bytes | memoryview) -> bytes | None:
 def exif_payloads(data: bytes | memoryview) -> Iterator[bytes]:
     """The EXIF of each EXIF item as libavif hands it to Pillow: the item's bytes past their first four
     (the offset of the TIFF header, ISO/IEC 23008-12 A.2.1). Items stored in the file or in the meta
-    box's idat box; an extent past the end of `data` gives what is there."""
+    box's idat box; an extent past the end of `data` gives what is there. An item is read up to the
+    size of `data`: libavif refuses one whose extents add up to more (its size hint check), and
+    extents may repeat the file (fields of 0 bytes, "to the end", cost nothing to write)."""
     meta = _meta(data)
     wanted = {item_id: bytearray() for _, item_id in _exif_entries(data, meta)}
     if meta is None or not wanted:
@@ -69,8 +71,10 @@ def exif_payloads(data: bytes | memoryview) -> Iterator[bytes]:
     iloc = next(_boxes(data, b"iloc", meta[0] + 4, meta[1]), None)
     for item_id, method, at, length in [] if iloc is None else _extents(data, *iloc, set(wanted)):
         base = {0: 0, 1: idat[0]}.get(method)  # 2, in another item: no writer stores EXIF so
-        if base is not None:
-            wanted[item_id] += data[base + at : len(data) if length == 0 else base + at + length]
+        payload = wanted[item_id]
+        if base is not None and len(payload) < len(data):
+            end = len(data) if length == 0 else base + at + length
+            payload += data[base + at : min(end, base + at + len(data) - len(payload))]
     for payload in wanted.values():
         yield bytes(payload[4:])
 

@@ -16,6 +16,7 @@ from PIL import Image
 
 from tests.conftest import IMAGES, LiveServer
 from tests.pictures import (
+    avif_exif_item,
     encoded,
     exif_of_entries,
     noise_jpeg,
@@ -162,7 +163,8 @@ def test_bad_input(small: httpx.Client, images: Path, case: str) -> None:
 
 
 # Files whose headers hold more pieces than the limit, each of which Pillow reads in Python, one at a
-# time (10 MB of them held a core for seconds): the file, and what the error message says.
+# time (10 MB of them held a core for seconds), or whose pieces the walk before Pillow would gather
+# unbounded: the file, and what the error message says.
 FLOODS = {
     "jpeg of 100,000 fill bytes and no code": (  # a core for a minute and more: re quadratic in the run
         lambda: b"\xff\xd8" + b"\xff" * 100_000 + b"\x00" + noise_jpeg()[2:],
@@ -183,6 +185,10 @@ FLOODS = {
     "avif of an EXIF item of 60,000 IFD entries": (
         lambda: encoded(Image.new("RGB", (8, 8)), "AVIF", exif=exif_of_entries(60_000)),
         "the AVIF's EXIF has more than 5000 IFD entries to parse",
+    ),
+    "avif of an EXIF item of 10,000 extents, each the whole file": (  # 1 GB to count, 2.9 GB held
+        lambda: avif_exif_item([(0, 0)] * 10_000, field_size=0, after=bytes(100_000)),
+        "the AVIF header could not be read",
     ),
     "gif of 100,000 empty comments": (
         lambda: with_gif_blocks(encoded(Image.new("RGB", (8, 8)), "GIF"), b"!\xfe\x00" * 100_000),

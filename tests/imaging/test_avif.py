@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from service.imaging.avif import exif_payloads, is_avif, without_exif
-from tests.pictures import encoded, exif_of_entries, with_major_brand
+from tests.pictures import avif_exif_item, encoded, exif_of_entries, isobmff_box, with_major_brand
 
 
 @cache
@@ -42,11 +42,6 @@ def test_an_exif_items_payload_is_the_exif_libavif_gives_pillow() -> None:
     assert list(exif_payloads(encoded(Image.new("RGB", (16, 8)), "AVIF"))) == []
 
 
-def box(kind: bytes, content: bytes) -> bytes:
-    """An ISOBMFF box: its size (the header's 8 bytes included), its type, its content."""
-    return struct.pack(">I4s", 8 + len(content), kind) + content
-
-
 def ftyp(major: bytes, *compatible: bytes, size: int | None = None) -> bytes:
     """An ftyp box: major brand, minor version 0, compatible brands; `size` as the box claims it."""
     content = major + bytes(4) + b"".join(compatible)
@@ -66,7 +61,7 @@ def ftyp(major: bytes, *compatible: bytes, size: int | None = None) -> bytes:
     ],
 )
 def test_an_avif_is_known_by_its_major_or_a_compatible_brand(head: bytes) -> None:
-    assert is_avif(head + box(b"meta", b""))
+    assert is_avif(head + isobmff_box(b"meta", b""))
 
 
 @pytest.mark.parametrize(
@@ -77,7 +72,7 @@ def test_an_avif_is_known_by_its_major_or_a_compatible_brand(head: bytes) -> Non
         ftyp(b"mif1", b"miaf") + b"avif",  # avif after the box, not in it
         ftyp(b"mif1", b"miaf", b"avif", size=20),  # nor past the size it claims
         ftyp(b"mif1", *[b"miaf"] * 64, b"avif"),  # nor past 64 compatible brands
-        box(b"free", b"") + ftyp(b"avif"),  # ftyp is a file's first box
+        isobmff_box(b"free", b"") + ftyp(b"avif"),  # ftyp is a file's first box
         b"\x00\x00\x00\x10ftyp",
         b"",
     ],
@@ -94,7 +89,7 @@ def test_an_avif_with_another_major_brand_is_one() -> None:
 def test_a_renamed_copy_is_made_once() -> None:
     """without_exif made a bytearray of the upload (up to 10 MB), then bytes of that: two copies, held at
     once. Here 10 MB of free boxes follow the picture."""
-    data = with_exif() + box(b"free", bytes(10 << 20))
+    data = with_exif() + isobmff_box(b"free", bytes(10 << 20))
     tracemalloc.start()
     try:
         renamed = without_exif(data)
@@ -132,15 +127,15 @@ def test_the_walk_stops_after_more_boxes_than_a_file_holds() -> None:
     data = with_exif()
     after_ftyp = struct.unpack_from(">I", data)[0]
     for boxes, found in ((9_998, True), (9_999, False)):
-        padded = data[:after_ftyp] + box(b"free", b"") * boxes + data[after_ftyp:]
+        padded = data[:after_ftyp] + isobmff_box(b"free", b"") * boxes + data[after_ftyp:]
         assert (without_exif(padded) is not None) is found
 
 
 VERSION_AND_FLAGS = bytes(4)
 # An iinf (version 0: a 2-byte entry count) or an infe box with no content, at the end of the data.
-EMPTY_IINF_AT_THE_END = box(b"meta", VERSION_AND_FLAGS + box(b"iinf", b""))
-EMPTY_INFE_AT_THE_END = box(
-    b"meta", VERSION_AND_FLAGS + box(b"iinf", VERSION_AND_FLAGS + b"\0\1" + box(b"infe", b""))
+EMPTY_IINF_AT_THE_END = isobmff_box(b"meta", VERSION_AND_FLAGS + isobmff_box(b"iinf", b""))
+EMPTY_INFE_AT_THE_END = isobmff_box(
+    b"meta", VERSION_AND_FLAGS + isobmff_box(b"iinf", VERSION_AND_FLAGS + b"\0\1" + isobmff_box(b"infe", b""))
 )
 
 
@@ -167,29 +162,40 @@ def test_a_damaged_container_gives_bytes_of_its_length_or_none(data: bytes) -> N
     assert all(len(payload) <= len(data) for payload in exif_payloads(data))
 
 
-def _in_idat(extents: list[tuple[int, int]], idat: bytes) -> bytes:
-    """An AVIF's boxes (no picture) whose item 7 is EXIF, in `extents` (offset, length) of the meta box's
-    idat box: iloc version 1, construction method 1, as no writer here makes it."""
-    infe = box(b"infe", b"\2\0\0\0" + struct.pack(">HH", 7, 0) + b"Exif")  # version 2, item 7
-    iinf = box(b"iinf", VERSION_AND_FLAGS + struct.pack(">H", 1) + infe)
-    sizes = b"\x44\x00"  # 4-byte offsets and lengths, no base offset, no index
-    # one item: its ID, method 1, data reference 0, its extents
-    item = struct.pack(">HHHH", 7, 1, 0, len(extents))
-    item += b"".join(struct.pack(">II", at, length) for at, length in extents)
-    iloc = box(b"iloc", b"\1\0\0\0" + sizes + struct.pack(">H", 1) + item)
-    return ftyp(b"avif", b"mif1") + box(b"meta", VERSION_AND_FLAGS + iinf + iloc + box(b"idat", idat))
+@st.composite
+def exif_items(draw: st.DrawFn) -> bytes:
+    """An EXIF item of extents of any field size (0 bytes: "offset 0, to the end"), repeated up to 3,000
+    times, in the file or in an idat box, with up to 2 KB after it."""
+    field_size = draw(st.sampled_from([0, 1, 2, 4]))
+    value = st.integers(0, (1 << 8 * field_size) - 1)
+    extents = draw(st.lists(st.tuples(value, value), min_size=1, max_size=4)) * draw(st.integers(1, 3_000))
+    idat = draw(st.none() | st.binary(max_size=64))
+    return avif_exif_item(extents, field_size, idat, after=bytes(draw(st.integers(0, 2_000))))
+
+
+@settings(max_examples=100, derandomize=True)
+@given(data=exif_items())
+def test_an_exif_items_payload_is_no_larger_than_the_file(data: bytes) -> None:
+    """libavif refuses an item whose extents add up to more than the file: extents that repeat the file
+    (of 0-byte fields, to the end of the file: 10,000 of them in a 100 KB file made 1 GB) are read up
+    to the file's size."""
+    assert all(len(payload) <= len(data) for payload in exif_payloads(data))
 
 
 def test_an_exif_item_in_the_meta_boxs_idat_box_in_two_extents_is_read() -> None:
     exif = exif_of_entries(3)
     payload = bytes(4) + exif  # the TIFF header's offset, then the EXIF
-    data = _in_idat([(3, 10), (13, len(payload) - 10)], b"abc" + payload)  # past 3 bytes of others
+    data = avif_exif_item([(3, 10), (13, len(payload) - 10)], idat=b"abc" + payload)  # past 3 bytes of others
     assert list(exif_payloads(data)) == [exif]
 
 
 def test_the_extents_read_stop_after_more_than_a_file_holds() -> None:
     """An extent's fields may take no bytes at all (sizes of 0), so that 65,535 of them an item cost
-    nothing to write; here 20,000 of one byte each: the first 10,000 are read."""
+    nothing to write; here 20,000 of one byte each: the first 10,000 are read. Of 0-byte fields, each
+    is the whole file (offset 0, to the end): read up to the file's size, as libavif would."""
     payload = bytes(range(256)) * 80
-    (read,) = exif_payloads(_in_idat([(at, 1) for at in range(20_000)], payload))
+    (read,) = exif_payloads(avif_exif_item([(at, 1) for at in range(20_000)], idat=payload))
     assert read == payload[4:10_000]
+    whole_files = avif_exif_item([(0, 0)] * 5_000, field_size=0, after=bytes(100_000))
+    (read,) = exif_payloads(whole_files)
+    assert read == whole_files[4:]

@@ -26,6 +26,7 @@ from service.imaging.decode import (
 from service.imaging.jpeg_header import header_steps
 from service.imaging.png_chunks import small_chunk_count
 from tests.pictures import (
+    avif_exif_item,
     encoded,
     exif_of_entries,
     gif_with_frame_at,
@@ -634,6 +635,21 @@ def test_exif_of_too_many_ifd_entries_is_refused_before_pillow_reads_it(fmt: str
         CorruptImage, match=f"the {fmt}'s EXIF has more than {MAX_TIFF_IFD_ENTRIES} IFD entries"
     ):
         decode_image(flood, LIMIT)
+
+
+def test_an_avifs_exif_item_of_extents_that_repeat_the_file_is_read_up_to_its_size() -> None:
+    """Extents of 0-byte fields are each the whole file (offset 0, to the end): 10,000 of them in a
+    100 KB upload made an EXIF item of 1 GB to count, 2.9 GB held, before any other check. libavif
+    refuses an item larger than the file: so does the upload here, after reading no more than that."""
+    data = avif_exif_item([(0, 0)] * 2_000, field_size=0, after=bytes(100_000))
+    tracemalloc.start()
+    try:
+        with pytest.raises(CorruptImage, match="the AVIF header could not be read"):
+            decode_image(data, LIMIT)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * len(data)  # the upload as Pillow reads it, the item's bytes; 2,000 files before
 
 
 def test_a_cameras_exif_in_a_png_still_turns_the_photo(images: Path) -> None:
