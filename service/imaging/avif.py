@@ -57,7 +57,7 @@ def without_exif(data: bytes | memoryview) -> bytes | None:
     return b"".join(pieces)
 
 
-def exif_payloads(data: bytes | memoryview) -> Iterator[bytes]:
+def exif_payloads(data: bytes | memoryview) -> Iterator[memoryview]:
     """The EXIF of each EXIF item as libavif hands it to Pillow: the item's bytes past their first four
     (the offset of the TIFF header, ISO/IEC 23008-12 A.2.1). Items stored in the file or in the meta
     box's idat box; an extent past the end of `data` gives what is there. An item is read up to the
@@ -69,14 +69,15 @@ def exif_payloads(data: bytes | memoryview) -> Iterator[bytes]:
         return
     idat = next(_boxes(data, b"idat", meta[0] + 4, meta[1]), (len(data), len(data)))
     iloc = next(_boxes(data, b"iloc", meta[0] + 4, meta[1]), None)
+    view = memoryview(data)  # its slices are appended, not copied first
     for item_id, method, at, length in [] if iloc is None else _extents(data, *iloc, set(wanted)):
         base = {0: 0, 1: idat[0]}.get(method)  # 2, in another item: no writer stores EXIF so
         payload = wanted[item_id]
         if base is not None and len(payload) < len(data):
             end = len(data) if length == 0 else base + at + length
-            payload += data[base + at : min(end, base + at + len(data) - len(payload))]
+            payload += view[base + at : min(end, base + at + len(data) - len(payload))]
     for payload in wanted.values():
-        yield bytes(payload[4:])
+        yield memoryview(payload)[4:]  # bytes(payload[4:]) was two copies of up to the upload's size
 
 
 def _extents(

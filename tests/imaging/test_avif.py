@@ -189,6 +189,21 @@ def test_an_exif_item_in_the_meta_boxs_idat_box_in_two_extents_is_read() -> None
     assert list(exif_payloads(data)) == [exif]
 
 
+def test_an_exif_items_payload_is_gathered_once_and_not_copied() -> None:
+    """An item's bytes are as many as the upload's (up to 10 MB): each extent was copied before it was
+    appended, and the payload past the 4-byte offset twice more, the last three held at once."""
+    payload = bytes(4) + bytes(range(256)) * 4096  # 1 MB
+    data = avif_exif_item([(0, len(payload))], idat=payload)
+    tracemalloc.start()
+    try:
+        (read,) = exif_payloads(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert read == payload[4:]
+    assert peak < len(payload) * 1.5
+
+
 def test_the_extents_read_stop_after_more_than_a_file_holds() -> None:
     """An extent's fields may take no bytes at all (sizes of 0), so that 65,535 of them an item cost
     nothing to write; here 20,000 of one byte each: the first 10,000 are read. Of 0-byte fields, each
