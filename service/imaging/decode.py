@@ -11,6 +11,7 @@ import re
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import simplejpeg
@@ -75,16 +76,6 @@ MAX_GIF_HEADER_STEPS = 50_000
 # times. 65,000 in the first IFD and as many in the EXIF IFD, 1.5 MB, held a core 2 s; a camera's or a
 # scanner's TIFF has a few dozen an IFD.
 MAX_TIFF_IFD_ENTRIES = 5_000
-# Pillow parses an EXIF block's first IFD in Python too, 4-6 us an entry (`_orientation`), and a PNG's
-# eXIf chunk or an AVIF's EXIF item is as large as the upload: 65,535 entries of distinct tags, 790 KB,
-# held a core 0.25-0.4 s, an AVIF's twice (Pillow's reader parses it on opening, `_orientation` again).
-# The TIFF bound, EXIF being a TIFF header; a camera writes a few dozen entries, and a JPEG's EXIF fits
-# a 64 KB segment (~5,400 entries at most). Where each format's EXIF is, and how often its first IFD is
-# parsed.
-_EXIF_BLOCKS: dict[str, tuple[Callable[[bytes | memoryview], Iterable[bytes | memoryview]], int]] = {
-    "PNG": (exif_chunks, 1),
-    "AVIF": (avif.exif_payloads, 2),
-}
 
 
 @dataclass(frozen=True)
@@ -97,27 +88,71 @@ class _HeaderWalk:
     pieces: str  # what they are
 
 
-_HEADER_WALKS = {
-    "JPEG": _HeaderWalk(
-        jpeg_header.header_steps,
-        MAX_JPEG_HEADER_STEPS,
-        "JPEG header",
-        "markers and stray bytes before its first scan",
+def _exif_ifd_entries(
+    blocks: Callable[[bytes | memoryview], Iterable[bytes | memoryview]],
+    first_ifd_reads: int,
+    data: bytes | memoryview,
+    most: int,
+) -> int:
+    """The most IFD entries Pillow parses of one of the EXIF `blocks` of `data` (its first IFD's
+    `first_ifd_reads` times), counted up to `most` + 1: the blocks after one above `most` are not read."""
+    highest = 0
+    for block in blocks(data):
+        highest = max(highest, tiff_header.exif_ifd_entries(block, most, first_ifd_reads))
+        if highest > most:
+            break
+    return highest
+
+
+# Pillow parses an EXIF block's first IFD in Python too, 4-6 us an entry (`_orientation`), and a PNG's
+# eXIf chunk or an AVIF's EXIF item is as large as the upload: 65,535 entries of distinct tags, 790 KB,
+# held a core 0.25-0.4 s, an AVIF's twice (Pillow's reader parses it on opening, `_orientation` again).
+# The TIFF bound, EXIF being a TIFF header; a camera writes a few dozen entries, and a JPEG's EXIF fits
+# a 64 KB segment (~5,400 entries at most).
+_EXIF_PIECES = "IFD entries to parse"
+# A format's walks, in the order they are checked.
+_HEADER_WALKS: dict[str, tuple[_HeaderWalk, ...]] = {
+    "JPEG": (
+        _HeaderWalk(
+            jpeg_header.header_steps,
+            MAX_JPEG_HEADER_STEPS,
+            "JPEG header",
+            "markers and stray bytes before its first scan",
+        ),
     ),
-    "PNG": _HeaderWalk(
-        small_chunk_count, MAX_SMALL_PNG_CHUNKS, "PNG", f"chunks of under {SMALL_CHUNK_BYTES} bytes"
+    "PNG": (
+        _HeaderWalk(
+            small_chunk_count, MAX_SMALL_PNG_CHUNKS, "PNG", f"chunks of under {SMALL_CHUNK_BYTES} bytes"
+        ),
+        # its eXIf chunks before the image data, parsed once
+        _HeaderWalk(
+            partial(_exif_ifd_entries, exif_chunks, 1), MAX_TIFF_IFD_ENTRIES, "PNG's EXIF", _EXIF_PIECES
+        ),
     ),
-    "GIF": _HeaderWalk(
-        gif_header.header_steps,
-        MAX_GIF_HEADER_STEPS,
-        "GIF header",
-        "blocks, sub-blocks and stray bytes before its first image",
+    "GIF": (
+        _HeaderWalk(
+            gif_header.header_steps,
+            MAX_GIF_HEADER_STEPS,
+            "GIF header",
+            "blocks, sub-blocks and stray bytes before its first image",
+        ),
     ),
-    "TIFF": _HeaderWalk(
-        tiff_header.ifd_entries,
-        MAX_TIFF_IFD_ENTRIES,
-        "TIFF",
-        "IFD entries to parse (its first IFD's three times, and the EXIF, GPS and Interop IFDs')",
+    "TIFF": (
+        _HeaderWalk(
+            tiff_header.ifd_entries,
+            MAX_TIFF_IFD_ENTRIES,
+            "TIFF",
+            "IFD entries to parse (its first IFD's three times, and the EXIF, GPS and Interop IFDs')",
+        ),
+    ),
+    # its EXIF items, their first IFD parsed twice (Pillow's reader on opening, `_orientation` again)
+    "AVIF": (
+        _HeaderWalk(
+            partial(_exif_ifd_entries, avif.exif_payloads, 2),
+            MAX_TIFF_IFD_ENTRIES,
+            "AVIF's EXIF",
+            _EXIF_PIECES,
+        ),
     ),
 }
 # Start of scan: FF DA, then its length, which fixes the component count that follows (1 to 4).
@@ -211,7 +246,6 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
     _refuse_a_header_flood(data, signed)
     if signed == "PNG":  # as browsers read it: the page runs the model on the pixels its browser decodes
         data = without_damaged_ancillary_chunks(data)
-    _refuse_an_exif_flood(data, signed)
     try:
         image = _open(data, signed)
     except UnidentifiedImageError as exc:
@@ -278,22 +312,10 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
 def _refuse_a_header_flood(data: bytes | memoryview, signed: str | None) -> None:
     """CorruptImage for a header of more pieces than Pillow should walk one at a time (`_HEADER_WALKS`),
     counted from the bytes before Pillow opens the file."""
-    walk = _HEADER_WALKS.get(signed or "")
-    if walk is not None and walk.count(data, walk.most) > walk.most:
-        raise CorruptImage(
-            f"the {walk.subject} has more than {walk.most} {walk.pieces}; at most that many are read"
-        )
-
-
-def _refuse_an_exif_flood(data: bytes | memoryview, signed: str | None) -> None:
-    """CorruptImage for EXIF of more IFD entries than MAX_TIFF_IFD_ENTRIES to parse (`_EXIF_BLOCKS`),
-    counted from the bytes before Pillow opens the file."""
-    blocks, first_ifd_reads = _EXIF_BLOCKS.get(signed or "", (lambda _: (), 1))
-    for block in blocks(data):
-        if tiff_header.exif_ifd_entries(block, MAX_TIFF_IFD_ENTRIES, first_ifd_reads) > MAX_TIFF_IFD_ENTRIES:
+    for walk in _HEADER_WALKS.get(signed or "", ()):
+        if walk.count(data, walk.most) > walk.most:
             raise CorruptImage(
-                f"the {signed}'s EXIF has more than {MAX_TIFF_IFD_ENTRIES} IFD entries to parse; "
-                "at most that many are read"
+                f"the {walk.subject} has more than {walk.most} {walk.pieces}; at most that many are read"
             )
 
 
