@@ -6,6 +6,7 @@ GeoTIFFs write a few dozen an IFD. Classic TIFF and BigTIFF, either byte order, 
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 
@@ -18,7 +19,9 @@ _POINTERS = {34665, 34853, 40965}
 _INTEGERS = {1: "B", 3: "H", 4: "I", 6: "b", 8: "h", 9: "i", 13: "I", 16: "Q", 17: "q", 18: "Q"}
 _BIGTIFF = 43
 _READS_OF_THE_FIRST_IFD = 3
-_EXIF_PREFIX = b"Exif\x00\x00"  # before the TIFF header of EXIF in a JPEG, and as Pillow keeps a PNG's
+# Before the TIFF header of EXIF in a JPEG, and as Pillow keeps a PNG's: Exif.load strips up to two
+# (its own pattern, Pillow 13).
+_EXIF_PREFIXES = re.compile(rb"(?:Exif\x00\x00){0,2}")
 
 
 @dataclass(frozen=True)
@@ -63,10 +66,8 @@ def ifd_entries(data: bytes | memoryview, most: int, first_ifd_reads: int = _REA
 def exif_ifd_entries(block: bytes | memoryview, most: int, first_ifd_reads: int) -> int:
     """`ifd_entries` of an EXIF block: a TIFF header and its IFDs, after one or two "Exif\\0\\0" as
     Pillow's Exif.load takes it; 0 for one whose header Pillow refuses, before any entry."""
-    start = 0
-    for _ in range(2):
-        start += len(_EXIF_PREFIX) if bytes(block[start : start + len(_EXIF_PREFIX)]) == _EXIF_PREFIX else 0
-    tiff = memoryview(block)[start:]
+    prefixes = _EXIF_PREFIXES.match(block)  # of none or more: it always matches
+    tiff = memoryview(block)[prefixes.end() if prefixes else 0 :]
     return ifd_entries(tiff, most, first_ifd_reads) if bytes(tiff[:4]) in TiffImagePlugin.PREFIXES else 0
 
 
