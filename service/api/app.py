@@ -48,7 +48,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         if state.siblings is not None and state.siblings.joins_serving:
             # others serve meanwhile: uvicorn listens only once the startup is over, so no request meets
             # this process cold (a 503), and SIGHUP's rolling restart, which waits for that, retires an
-            # old process only once its replacement has warmed up
+            # old process only once its replacement's warm-up is over; one that failed ends it too, not
+            # ready, and the old process is retired all the same (README: SIGHUP)
             await asyncio.to_thread(state.warm_up)
         else:
             # Warm up off the event loop so /healthz answers (and /readyz says "warming up") meanwhile.
