@@ -33,57 +33,67 @@ _ANCILLARY = 0x20
 SMALL_CHUNK_BYTES = 1024
 
 
+def _chunks(data: bytes | memoryview) -> Iterator[tuple[int, int, bytes]]:
+    """Each chunk's offset, data length and type, up to IEND (included) or the end of `data`."""
+    at = _SIGNATURE_SIZE
+    end = len(data)
+    while at + _HEAD_SIZE <= end:
+        length, kind = struct.unpack_from(">I4s", data, at)
+        yield at, length, kind
+        if kind == _END:
+            return
+        at += _HEAD_SIZE + length + _CRC_SIZE
+
+
+def _header_chunks(data: bytes | memoryview) -> Iterator[tuple[int, int, bytes]]:
+    """The chunks before the image data: those Pillow reads on opening the file, the only ones whose
+    CRC it checks (it reads the CRCs of later chunks, an APNG's frames among them, and ignores them)."""
+    for chunk in _chunks(data):
+        if chunk[2] in (_IMAGE_DATA, _END):
+            return
+        yield chunk
+
+
 def small_chunk_count(data: bytes | memoryview, most: int) -> int:
     """The chunks of under SMALL_CHUNK_BYTES up to IEND or the end of `data`, counted up to `most` + 1 at
     most: the walk stops there, so a file of millions of chunks costs no more to count than `most` and
     the larger ones its bytes hold. All of them, not only those before the image data: Pillow reads
     text after it too, and an APNG's frame it shows."""
     count = 0
-    at = _SIGNATURE_SIZE
-    end = len(data)
-    while count <= most and at + _HEAD_SIZE <= end:
-        length, kind = struct.unpack_from(">I4s", data, at)
+    for _, length, _ in _chunks(data):
         count += length < SMALL_CHUNK_BYTES
-        if kind == _END:
+        if count > most:
             break
-        at += _HEAD_SIZE + length + _CRC_SIZE
     return count
 
 
 def exif_chunks(data: bytes | memoryview) -> Iterator[bytes | memoryview]:
     """The data of each eXIf chunk before the image data: what Pillow reads with the header (one after
     it is read as the pixels load, and never parsed)."""
-    at = _SIGNATURE_SIZE
-    while at + _HEAD_SIZE <= len(data):
-        length, kind = struct.unpack_from(">I4s", data, at)
-        if kind in (_IMAGE_DATA, _END):
-            return
+    for at, length, kind in _header_chunks(data):
         if kind == _EXIF:
             yield data[at + _HEAD_SIZE : at + _HEAD_SIZE + length]
-        at += _HEAD_SIZE + length + _CRC_SIZE
 
 
 def without_damaged_ancillary_chunks(data: bytes | memoryview) -> bytes | memoryview:
-    """`data` without its ancillary chunks whose CRC does not match their type and data, as browsers
-    read it; `data` itself, not a copy, when there are none. Critical chunks are left to Pillow, which
-    refuses a damaged IHDR or PLTE and ignores the CRCs of IDAT and IEND, as chromium does."""
+    """`data` without its ancillary chunks before the image data whose CRC does not match their type and
+    data, as browsers read it; `data` itself, not a copy, when there are none. Later chunks' CRCs Pillow
+    ignores: dropping one there could only take an APNG's frame away. Critical chunks are left to
+    Pillow, which refuses a damaged IHDR or PLTE and ignores the CRCs of IDAT and IEND, as chromium
+    does."""
+    view = memoryview(data)
     damaged: list[tuple[int, int]] = []
-    at = _SIGNATURE_SIZE
-    end = len(data)
-    while at + _HEAD_SIZE <= end:
-        length, kind = struct.unpack_from(">I4s", data, at)
+    for at, length, kind in _header_chunks(data):
         after = at + _HEAD_SIZE + length + _CRC_SIZE
-        if kind[0] & _ANCILLARY and after <= end:
+        if kind[0] & _ANCILLARY and after <= len(data):
             (crc,) = struct.unpack_from(">I", data, after - _CRC_SIZE)
-            if zlib.crc32(memoryview(data)[at + 4 : after - _CRC_SIZE]) != crc:
+            if zlib.crc32(view[at + 4 : after - _CRC_SIZE]) != crc:
                 damaged.append((at, after))
-        if kind == _END:
-            break
-        at = after
     if not damaged:
         return data
-    kept, start = bytearray(), 0
+    kept, start = [], 0
     for begin, after in damaged:
-        kept += data[start:begin]
+        kept.append(view[start:begin])
         start = after
-    return bytes(kept + data[start:])
+    kept.append(view[start:])
+    return b"".join(kept)
