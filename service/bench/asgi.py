@@ -73,12 +73,24 @@ class InProcessApp:
 
     async def _run(self, body: bytes, handler_only: bool) -> bytes:
         sent: list[Message] = []
+        body_given = False
+        answered = asyncio.Event()
 
         async def receive() -> Message:
+            # as uvicorn: the body once, then nothing until the response is sent. A request queued
+            # for a core watches its client by receive() until http.disconnect (service/inference.py):
+            # the body handed again at once would hold the loop in that watch for good
+            nonlocal body_given
+            if body_given:
+                await answered.wait()
+                return {"type": "http.disconnect"}
+            body_given = True
             return {"type": "http.request", "body": body, "more_body": False}
 
         async def send(message: Message) -> None:
             sent.append(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                answered.set()
 
         scope = self._scope(body)
         if handler_only:

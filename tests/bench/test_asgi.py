@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import uvloop
 
 from service.bench.asgi import InProcessApp
+from service.inference import WATCH_QUEUED_AFTER_S
 
 
 class CountedLoop(uvloop.Loop):
@@ -46,3 +49,29 @@ def test_a_measurement_runs_every_call_on_one_loop_started_once(images: Path) ->
     assert CountedLoop.starts == 1
     # each figure is a whole classification's time, the inference included, in ms
     assert all(ms > 0 for times in figures.values() for ms in times)
+
+
+def test_a_request_that_waits_for_a_core_long_enough_to_watch_its_client_is_answered(images: Path) -> None:
+    """A request still waiting for a core after WATCH_QUEUED_AFTER_S watches its connection, calling
+    receive() until http.disconnect (service/inference.py). uvicorn answers that only once the client
+    is gone or the response sent; a receive() that handed the body again at once kept the loop in that
+    watch for good, and the call never returned."""
+    app = InProcessApp("mobilenet_v2")
+    pool = app.app.state.mva.pool
+    release = threading.Event()
+    holder = threading.Thread(target=pool.run_blocking, args=(release.wait, pool.cores))
+    holder.start()  # every core taken: the request waits for one
+    picture = (images / "grace_hopper.bmp").read_bytes()
+    answers: list[bytes] = []
+    caller = threading.Thread(target=lambda: answers.append(app.answer(picture)), daemon=True)
+    caller.start()
+    while pool.pending == 0:  # admitted, its job queued on the budget
+        time.sleep(0.01)
+    time.sleep(10 * WATCH_QUEUED_AFTER_S)  # its watch has started
+    release.set()
+    holder.join()
+    caller.join(timeout=60)
+    if not answers:  # the loop is stuck: closing it would wait for good
+        raise AssertionError("the queued request was never answered")
+    app.close()
+    assert json.loads(answers[0])["predictions"][0]["label"] == "military uniform"
