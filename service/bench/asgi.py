@@ -30,7 +30,7 @@ class InProcessApp:
     that runs all along on a thread of its own, as the server's loop does: a call is timed on that
     loop, from the request to the answer, and the hop into it and back is left out. Timed around a
     loop started per call instead (before 27 November evening), each figure also held that start and
-    stop, 0.05-0.09 ms on a quiet host and 0.35-0.65 ms on a loaded one, which the server's loop never
+    stop, 0.05-0.09 ms on a quiet host and 0.35-0.7 ms on a loaded one, which the server's loop never
     pays; the work inside the window is the same either way (README, Levers tried). `new_loop` makes
     the loop (uvloop's, as the server runs)."""
 
