@@ -30,9 +30,8 @@ class InProcessApp:
     that runs all along on a thread of its own, as the server's loop does: a call is timed on that
     loop, from the request to the answer, and the hop into it and back is left out. Timed around a
     loop started per call instead (before 27 November evening), each figure also held that start and
-    stop, 0.05-0.09 ms on a quiet host and 0.35-0.7 ms on a loaded one, which the server's loop never
-    pays; the work inside the window is the same either way (README, Levers tried). `new_loop` makes
-    the loop (uvloop's, as the server runs)."""
+    stop, which the server's loop never pays; the work inside the window is the same either way (the
+    figures: README, Levers tried). `new_loop` makes the loop (uvloop's, as the server runs)."""
 
     def __init__(
         self, model: str, new_loop: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
@@ -42,7 +41,11 @@ class InProcessApp:
         self._thread.start()
         self.app = create_app(ServerSettings(api_key=None, api_key_file=None, warm_models=[model]))
         self._lifespan = self.app.router.lifespan_context(self.app)
-        self._on_loop(self._lifespan.__aenter__())
+        try:
+            self._on_loop(self._lifespan.__aenter__())
+        except BaseException:
+            self._stop_loop()
+            raise
         state = self.app.state.mva
         while not state.ready:
             if state.not_ready_reason and "warming" not in state.not_ready_reason:
@@ -125,7 +128,12 @@ class InProcessApp:
         return once
 
     def close(self) -> None:
-        self._on_loop(self._lifespan.__aexit__(None, None, None))
+        try:
+            self._on_loop(self._lifespan.__aexit__(None, None, None))
+        finally:
+            self._stop_loop()
+
+    def _stop_loop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join()
         self.loop.close()

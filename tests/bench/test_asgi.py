@@ -64,12 +64,16 @@ def test_a_request_that_waits_for_a_core_long_enough_to_watch_its_client_is_answ
     picture = (images / "grace_hopper.bmp").read_bytes()
     answers: list[bytes] = []
     caller = threading.Thread(target=lambda: answers.append(app.answer(picture)), daemon=True)
-    caller.start()
-    while pool.pending == 0:  # admitted, its job queued on the budget
-        time.sleep(0.01)
-    time.sleep(10 * WATCH_QUEUED_AFTER_S)  # its watch has started
-    release.set()
-    holder.join()
+    try:
+        caller.start()
+        deadline = time.monotonic() + 60
+        while pool.pending == 0:  # admitted, its job queued on the budget
+            assert caller.is_alive() and time.monotonic() < deadline, "the request was never admitted"
+            time.sleep(0.01)
+        time.sleep(10 * WATCH_QUEUED_AFTER_S)  # its watch has started
+    finally:
+        release.set()
+        holder.join()
     caller.join(timeout=60)
     if not answers:  # the loop is stuck: closing it would wait for good
         raise AssertionError("the queued request was never answered")
