@@ -72,19 +72,26 @@ def isobmff_box(kind: bytes, content: bytes) -> bytes:
 
 
 def avif_exif_item(
-    extents: list[tuple[int, int]], field_size: int = 4, idat: bytes | None = None, after: bytes = b""
+    extents: list[tuple[int, int]],
+    field_size: int = 4,
+    idat: bytes | None = None,
+    after: bytes = b"",
+    items: int = 1,
 ) -> bytes:
-    """An AVIF's boxes (no picture) whose item 7 is EXIF, in `extents` (offset, length) written in fields
-    of `field_size` bytes (0: no bytes, read as 0): of the meta box's idat box, holding `idat`, if given
-    (construction method 1, as no writer here makes it), else of the file; a free box holding `after`
-    follows the meta box."""
-    infe = isobmff_box(b"infe", b"\2\0\0\0" + struct.pack(">HH", 7, 0) + b"Exif")  # version 2, item 7
-    iinf = isobmff_box(b"iinf", bytes(4) + struct.pack(">H", 1) + infe)  # version 0: a 2-byte count
+    """An AVIF's boxes (no picture) whose items 7, 8... (`items` of them) are EXIF, each in `extents`
+    (offset, length) written in fields of `field_size` bytes (0: no bytes, read as 0): of the meta box's
+    idat box, holding `idat`, if given (construction method 1, as no writer here makes it), else of the
+    file; a free box holding `after` follows the meta box."""
+    ids = range(7, 7 + items)
+    # version 2 entries, each an EXIF item
+    infe = b"".join(isobmff_box(b"infe", b"\2\0\0\0" + struct.pack(">HH", i, 0) + b"Exif") for i in ids)
+    iinf = isobmff_box(b"iinf", bytes(4) + struct.pack(">H", items) + infe)  # version 0: a 2-byte count
     sizes = bytes([field_size << 4 | field_size, 0])  # offsets and lengths; no base offset, no index
-    # iloc version 1, one item: its ID, construction method, data reference 0, its extents
-    item = struct.pack(">HHHH", 7, 0 if idat is None else 1, 0, len(extents))
-    item += b"".join(at.to_bytes(field_size) + length.to_bytes(field_size) for at, length in extents)
-    iloc = isobmff_box(b"iloc", b"\1\0\0\0" + sizes + struct.pack(">H", 1) + item)
+    fields = b"".join(at.to_bytes(field_size) + length.to_bytes(field_size) for at, length in extents)
+    # iloc version 1: each item's ID, construction method, data reference 0, its extents
+    method = 0 if idat is None else 1
+    listed = b"".join(struct.pack(">HHHH", i, method, 0, len(extents)) + fields for i in ids)
+    iloc = isobmff_box(b"iloc", b"\1\0\0\0" + sizes + struct.pack(">H", items) + listed)
     stored = b"" if idat is None else isobmff_box(b"idat", idat)
     meta = isobmff_box(b"meta", bytes(4) + iinf + iloc + stored)
     ftyp = isobmff_box(b"ftyp", b"avif" + bytes(4) + b"mif1")

@@ -4,6 +4,8 @@ of its iinf box, with the item's type."""
 
 from __future__ import annotations
 
+import itertools
+import operator
 import struct
 from collections.abc import Iterator
 
@@ -19,6 +21,9 @@ _MOST_BRANDS = 64
 # box, and an infe entry an item (a grid picture's tiles among them); 10 MB of empty boxes, 1.3
 # million, took a core 1 s to walk in Python, after the decoder had refused the file.
 _MOST_BOXES = 10_000
+# The EXIF items read: a writer makes one. Each may be as large as the upload (see exif_payloads), so
+# their number bounds the bytes gathered; decode.py refuses a file of more (a flood of them).
+MOST_EXIF_ITEMS = 16
 
 
 def is_avif(data: bytes | memoryview) -> bool:
@@ -57,27 +62,36 @@ def without_exif(data: bytes | memoryview) -> bytes | None:
     return b"".join(pieces)
 
 
+def exif_item_count(data: bytes | memoryview, most: int) -> int:
+    """How many EXIF items `data` names, counted up to `most` + 1 at most."""
+    return sum(1 for _ in itertools.islice(_exif_entries(data, _meta(data)), most + 1))
+
+
 def exif_payloads(data: bytes | memoryview) -> Iterator[memoryview]:
-    """The EXIF of each EXIF item as libavif hands it to Pillow: the item's bytes past their first four
-    (the offset of the TIFF header, ISO/IEC 23008-12 A.2.1). Items stored in the file or in the meta
-    box's idat box; an extent past the end of `data` gives what is there. An item is read up to the
-    size of `data`: libavif refuses one whose extents add up to more (its size hint check), and
-    extents may repeat the file (fields of 0 bytes, "to the end", cost nothing to write)."""
+    """The EXIF of each of the first MOST_EXIF_ITEMS EXIF items as libavif hands it to Pillow: the
+    item's bytes past their first four (the offset of the TIFF header, ISO/IEC 23008-12 A.2.1). Items
+    stored in the file or in the meta box's idat box; an extent past the end of `data` gives what is
+    there. An item is read up to the size of `data`: libavif refuses one whose extents add up to more
+    (its size hint check), and extents may repeat the file (fields of 0 bytes, "to the end", cost
+    nothing to write). Each item's is given as soon as its extents are read (iloc lists an item's
+    together): one at a time is held, not every item's, each as large as the upload."""
     meta = _meta(data)
-    wanted = {item_id: bytearray() for _, item_id in _exif_entries(data, meta)}
+    wanted = {item_id for _, item_id in itertools.islice(_exif_entries(data, meta), MOST_EXIF_ITEMS)}
     if meta is None or not wanted:
         return
     idat = next(_boxes(data, b"idat", meta[0] + 4, meta[1]), (len(data), len(data)))
     iloc = next(_boxes(data, b"iloc", meta[0] + 4, meta[1]), None)
+    if iloc is None:
+        return
     view = memoryview(data)  # its slices are appended, not copied first
-    for item_id, method, at, length in [] if iloc is None else _extents(data, *iloc, set(wanted)):
-        base = {0: 0, 1: idat[0]}.get(method)  # 2, in another item: no writer stores EXIF so
-        payload = wanted[item_id]
-        if base is not None and len(payload) < len(data):
-            end = len(data) if length == 0 else base + at + length
-            payload += view[base + at : min(end, base + at + len(data) - len(payload))]
-    for payload in wanted.values():
-        yield memoryview(payload)[4:]  # bytes(payload[4:]) was two copies of up to the upload's size
+    for _, extents in itertools.groupby(_extents(data, *iloc, wanted), key=operator.itemgetter(0)):
+        payload = bytearray()
+        for _, method, at, length in extents:
+            base = {0: 0, 1: idat[0]}.get(method)  # 2, in another item: no writer stores EXIF so
+            if base is not None:
+                end = len(data) if length == 0 else base + at + length
+                payload += view[base + at : min(end, base + at + len(data) - len(payload))]
+        yield memoryview(payload)[4:]
 
 
 def _extents(

@@ -145,8 +145,11 @@ _HEADER_WALKS: dict[str, tuple[_HeaderWalk, ...]] = {
             "IFD entries to parse (its first IFD's three times, and the EXIF, GPS and Interop IFDs')",
         ),
     ),
-    # its EXIF items, their first IFD parsed twice (Pillow's reader on opening, `_orientation` again)
     "AVIF": (
+        # each as large as the upload at most (an item's extents may repeat the file): more than a
+        # writer makes would be as many uploads' bytes gathered
+        _HeaderWalk(avif.exif_item_count, avif.MOST_EXIF_ITEMS, "AVIF", "EXIF items"),
+        # its EXIF items, their first IFD parsed twice (Pillow's reader on opening, `_orientation` again)
         _HeaderWalk(
             partial(_exif_ifd_entries, avif.exif_payloads, 2),
             MAX_TIFF_IFD_ENTRIES,

@@ -71,7 +71,7 @@ def exif_chunks(data: bytes | memoryview) -> Iterator[bytes | memoryview]:
     """The data of each eXIf chunk before the image data: what Pillow reads with the header (one after
     it is read as the pixels load, and never parsed)."""
     for at, length, kind in _header_chunks(data):
-        if kind == _EXIF:
+        if kind == _EXIF and not _damaged(data, at, length):  # else dropped before Pillow reads it
             yield data[at + _HEAD_SIZE : at + _HEAD_SIZE + length]
 
 
@@ -81,19 +81,26 @@ def without_damaged_ancillary_chunks(data: bytes | memoryview) -> bytes | memory
     ignores: dropping one there could only take an APNG's frame away. Critical chunks are left to
     Pillow, which refuses a damaged IHDR or PLTE and ignores the CRCs of IDAT and IEND, as chromium
     does."""
-    view = memoryview(data)
-    damaged: list[tuple[int, int]] = []
-    for at, length, kind in _header_chunks(data):
-        after = at + _HEAD_SIZE + length + _CRC_SIZE
-        if kind[0] & _ANCILLARY and after <= len(data):
-            (crc,) = struct.unpack_from(">I", data, after - _CRC_SIZE)
-            if zlib.crc32(view[at + 4 : after - _CRC_SIZE]) != crc:
-                damaged.append((at, after))
+    damaged = [
+        (at, at + _HEAD_SIZE + length + _CRC_SIZE)
+        for at, length, kind in _header_chunks(data)
+        if kind[0] & _ANCILLARY and _damaged(data, at, length)
+    ]
     if not damaged:
         return data
+    view = memoryview(data)
     kept, start = [], 0
     for begin, after in damaged:
         kept.append(view[start:begin])
         start = after
     kept.append(view[start:])
     return b"".join(kept)
+
+
+def _damaged(data: bytes | memoryview, at: int, length: int) -> bool:
+    """Whether the chunk at `at`, whole in `data`, has a CRC that does not match its type and data."""
+    after = at + _HEAD_SIZE + length + _CRC_SIZE
+    if after > len(data):  # cut short: Pillow's to judge
+        return False
+    (crc,) = struct.unpack_from(">I", data, after - _CRC_SIZE)
+    return zlib.crc32(memoryview(data)[at + 4 : after - _CRC_SIZE]) != crc

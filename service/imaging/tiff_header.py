@@ -21,7 +21,7 @@ _BIGTIFF = 43
 _READS_OF_THE_FIRST_IFD = 3
 # Before the TIFF header of EXIF in a JPEG, and as Pillow keeps a PNG's: Exif.load strips up to two
 # (its own pattern, Pillow 13).
-_EXIF_PREFIXES = re.compile(rb"(?:Exif\x00\x00){0,2}")
+_EXIF_PREFIXES = re.compile(rb"(?:Exif\x00\x00){1,2}")
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def ifd_entries(data: bytes | memoryview, most: int, first_ifd_reads: int = _REA
 def exif_ifd_entries(block: bytes | memoryview, most: int, first_ifd_reads: int) -> int:
     """`ifd_entries` of an EXIF block: a TIFF header and its IFDs, after one or two "Exif\\0\\0" as
     Pillow's Exif.load takes it; 0 for one whose header Pillow refuses, before any entry."""
-    prefixes = _EXIF_PREFIXES.match(block)  # of none or more: it always matches
+    prefixes = _EXIF_PREFIXES.match(block)
     tiff = memoryview(block)[prefixes.end() if prefixes else 0 :]
     return ifd_entries(tiff, most, first_ifd_reads) if bytes(tiff[:4]) in TiffImagePlugin.PREFIXES else 0
 

@@ -10,7 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from service.imaging.avif import exif_payloads, is_avif, without_exif
+from service.imaging.avif import MOST_EXIF_ITEMS, exif_item_count, exif_payloads, is_avif, without_exif
 from tests.pictures import avif_exif_item, encoded, exif_of_entries, isobmff_box, with_major_brand
 
 
@@ -180,6 +180,23 @@ def test_an_exif_items_payload_is_no_larger_than_the_file(data: bytes) -> None:
     (of 0-byte fields, to the end of the file: 10,000 of them in a 100 KB file made 1 GB) are read up
     to the file's size."""
     assert all(len(payload) <= len(data) for payload in exif_payloads(data))
+
+
+def test_exif_items_are_given_one_at_a_time_and_the_first_few_only() -> None:
+    """Each item may be as large as the upload (extents that repeat the file): all of 1,000 such items
+    were held at once, 1,000 times the upload. They are given one at a time now, the first
+    MOST_EXIF_ITEMS only, and counted for decode.py to refuse a file of more."""
+    data = avif_exif_item([(0, 0)], field_size=0, after=bytes(20_000), items=1_000)
+    assert exif_item_count(data, MOST_EXIF_ITEMS) == MOST_EXIF_ITEMS + 1
+    assert exif_item_count(avif_exif_item([(0, 0)], field_size=0, items=3), MOST_EXIF_ITEMS) == 3
+    tracemalloc.start()
+    try:
+        sizes = [len(payload) for payload in exif_payloads(data)]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sizes == [len(data) - 4] * MOST_EXIF_ITEMS
+    assert peak < 2.5 * len(data)
 
 
 def test_an_exif_item_in_the_meta_boxs_idat_box_in_two_extents_is_read() -> None:

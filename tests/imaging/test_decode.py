@@ -15,6 +15,7 @@ from PIL import Image, PngImagePlugin, TiffImagePlugin
 
 from service.errors import CorruptImage, ImageTooLarge, MissingImage, UnsupportedMediaType
 from service.imaging import bmp_rle, gif_header, tiff_header
+from service.imaging.avif import MOST_EXIF_ITEMS
 from service.imaging.decode import (
     MAX_GIF_HEADER_STEPS,
     MAX_JPEG_HEADER_STEPS,
@@ -650,6 +651,28 @@ def test_an_avifs_exif_item_of_extents_that_repeat_the_file_is_read_up_to_its_si
     finally:
         tracemalloc.stop()
     assert peak < 4 * len(data)  # the upload as Pillow reads it, the item's bytes; 2,000 files before
+
+
+def test_an_avif_of_more_exif_items_than_a_writer_makes_is_refused_before_they_are_read() -> None:
+    """Each item is read up to the upload's size: 1,000 items of extents that repeat the file were all
+    held at once (1,000 times a 20 KB upload; ~100 GB for 10 MB padded). A writer makes one."""
+    data = avif_exif_item([(0, 0)], field_size=0, after=bytes(20_000), items=1_000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(CorruptImage, match=f"more than {MOST_EXIF_ITEMS} EXIF items"):
+            decode_image(data, LIMIT)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * len(data)
+
+
+def test_a_damaged_exif_chunk_a_browser_drops_is_not_counted(images: Path) -> None:
+    """An ancillary chunk with a wrong CRC is dropped before Pillow reads the file, as browsers do: an
+    eXIf chunk of more entries than the bound, damaged so, does not get the picture refused."""
+    flood = exif_of_entries(MAX_TIFF_IFD_ENTRIES + 1)
+    data = with_bad_crc(encoded(Image.new("RGB", (8, 8)), "PNG", exif=flood), b"eXIf")
+    assert decode_image(data, LIMIT).pixels.shape == (8, 8, 3)
 
 
 def test_a_cameras_exif_in_a_png_still_turns_the_photo(images: Path) -> None:
