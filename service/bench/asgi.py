@@ -36,11 +36,12 @@ class InProcessApp:
     def __init__(
         self, model: str, new_loop: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
     ) -> None:
+        # the app first: settings that fail (a model the manifest lacks) leave no loop thread behind
+        self.app = create_app(ServerSettings(api_key=None, api_key_file=None, warm_models=[model]))
+        self._lifespan = self.app.router.lifespan_context(self.app)
         self.loop = new_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="in-process-app", daemon=True)
         self._thread.start()
-        self.app = create_app(ServerSettings(api_key=None, api_key_file=None, warm_models=[model]))
-        self._lifespan = self.app.router.lifespan_context(self.app)
         try:
             self._on_loop(self._lifespan.__aenter__())
         except BaseException:

@@ -58,13 +58,19 @@ def test_a_request_that_waits_for_a_core_long_enough_to_watch_its_client_is_answ
     watch for good, and the call never returned."""
     app = InProcessApp("mobilenet_v2")
     pool = app.app.state.mva.pool
-    release = threading.Event()
-    holder = threading.Thread(target=pool.run_blocking, args=(release.wait, pool.cores))
-    holder.start()  # every core taken: the request waits for one
+    held, release = threading.Event(), threading.Event()
+
+    def hold_every_core() -> None:
+        held.set()
+        release.wait()
+
+    holder = threading.Thread(target=pool.run_blocking, args=(hold_every_core, pool.cores))
+    holder.start()
     picture = (images / "grace_hopper.bmp").read_bytes()
     answers: list[bytes] = []
     caller = threading.Thread(target=lambda: answers.append(app.answer(picture)), daemon=True)
     try:
+        assert held.wait(60), "the cores were never taken"  # so the request waits for one
         caller.start()
         deadline = time.monotonic() + 60
         while pool.pending == 0:  # admitted, its job queued on the budget
@@ -74,8 +80,10 @@ def test_a_request_that_waits_for_a_core_long_enough_to_watch_its_client_is_answ
     finally:
         release.set()
         holder.join()
-    caller.join(timeout=60)
-    if not answers:  # the loop is stuck: closing it would wait for good
-        raise AssertionError("the queued request was never answered")
-    app.close()
+        if caller.ident is not None:
+            caller.join(timeout=60)
+        if not caller.is_alive():  # else the loop is stuck: closing it would wait for good
+            app.close()
+    assert not caller.is_alive(), "the queued request was never answered"
+    assert answers, "the call failed (its error is in the output above)"
     assert json.loads(answers[0])["predictions"][0]["label"] == "military uniform"

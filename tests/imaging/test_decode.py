@@ -667,7 +667,7 @@ def test_an_avif_of_more_exif_items_than_a_writer_makes_is_refused_before_they_a
     assert peak < 2 * len(data)
 
 
-def test_a_damaged_exif_chunk_a_browser_drops_is_not_counted(images: Path) -> None:
+def test_a_damaged_exif_chunk_a_browser_drops_is_not_counted() -> None:
     """An ancillary chunk with a wrong CRC is dropped before Pillow reads the file, as browsers do: an
     eXIf chunk of more entries than the bound, damaged so, does not get the picture refused."""
     flood = exif_of_entries(MAX_TIFF_IFD_ENTRIES + 1)
