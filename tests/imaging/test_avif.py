@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import io
 import struct
-import tracemalloc
 from functools import cache
 
 import pytest
@@ -11,6 +10,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from service.imaging.avif import MOST_EXIF_ITEMS, exif_item_count, exif_payloads, is_avif, without_exif
+from tests.allocations import peak_allocation
 from tests.pictures import avif_exif_item, encoded, exif_of_entries, isobmff_box, with_major_brand
 
 
@@ -90,14 +90,10 @@ def test_a_renamed_copy_is_made_once() -> None:
     """without_exif made a bytearray of the upload (up to 10 MB), then bytes of that: two copies, held at
     once. Here 10 MB of free boxes follow the picture."""
     data = with_exif() + isobmff_box(b"free", bytes(10 << 20))
-    tracemalloc.start()
-    try:
+    with peak_allocation() as peak:
         renamed = without_exif(data)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
     assert renamed is not None and len(renamed) == len(data) and renamed != data
-    assert peak < len(data) * 1.1
+    assert peak.bytes < len(data) * 1.1
 
 
 def test_a_file_without_exif_items_is_none() -> None:
@@ -111,14 +107,10 @@ def test_a_damaged_avif_without_exif_items_is_none_and_not_copied() -> None:
     """without_exif runs on uploads (up to 10 MB) that failed to open; it copied each whole before
     looking for an EXIF item to rename. The damage here: 10 MB of zeros after the picture."""
     data = encoded(Image.new("RGB", (16, 8)), "AVIF") + bytes(10 << 20)
-    tracemalloc.start()
-    try:
+    with peak_allocation() as peak:
         assert without_exif(data) is None
         assert without_exif(memoryview(data)) is None
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < len(data) // 10
+    assert peak.bytes < len(data) // 10
 
 
 def test_the_walk_stops_after_more_boxes_than_a_file_holds() -> None:
@@ -189,14 +181,10 @@ def test_exif_items_are_given_one_at_a_time_and_the_first_few_only() -> None:
     data = avif_exif_item([(0, 0)], field_size=0, after=bytes(20_000), items=1_000)
     assert exif_item_count(data, MOST_EXIF_ITEMS) == MOST_EXIF_ITEMS + 1
     assert exif_item_count(avif_exif_item([(0, 0)], field_size=0, items=3), MOST_EXIF_ITEMS) == 3
-    tracemalloc.start()
-    try:
+    with peak_allocation() as peak:
         sizes = [len(payload) for payload in exif_payloads(data)]
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
     assert sizes == [len(data) - 4] * MOST_EXIF_ITEMS
-    assert peak < 2.5 * len(data)
+    assert peak.bytes < 2.5 * len(data)
 
 
 def test_an_exif_item_in_the_meta_boxs_idat_box_in_two_extents_is_read() -> None:
@@ -211,14 +199,10 @@ def test_an_exif_items_payload_is_gathered_once_and_not_copied() -> None:
     appended, and the payload past the 4-byte offset twice more, the last three held at once."""
     payload = bytes(4) + bytes(range(256)) * 4096  # 1 MB
     data = avif_exif_item([(0, len(payload))], idat=payload)
-    tracemalloc.start()
-    try:
+    with peak_allocation() as peak:
         (read,) = exif_payloads(data)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
     assert read == payload[4:]
-    assert peak < len(payload) * 1.5
+    assert peak.bytes < len(payload) * 1.5
 
 
 def test_the_extents_read_stop_after_more_than_a_file_holds() -> None:

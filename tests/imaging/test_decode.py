@@ -3,7 +3,6 @@ from __future__ import annotations
 import io
 import struct
 import threading
-import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +25,7 @@ from service.imaging.decode import (
 )
 from service.imaging.jpeg_header import header_steps
 from service.imaging.png_chunks import small_chunk_count
+from tests.allocations import peak_allocation
 from tests.pictures import (
     avif_exif_item,
     encoded,
@@ -519,14 +519,9 @@ def test_scans_are_counted_without_holding_them_all() -> None:
     progressive = encoded(asymmetric(64, 64), "JPEG", progressive=True)
     end = progressive.rindex(b"\xff\xd9")
     flood = progressive[:end] + b"\xff\xda\x00\x0c\x03" * (10 * 2**20 // 5) + progressive[end:]
-    tracemalloc.start()
-    try:
-        with pytest.raises(CorruptImage, match=f"more than {MAX_JPEG_SCANS} scans"):
-            decode_image(flood, LIMIT)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < len(flood) // 10
+    with peak_allocation() as peak, pytest.raises(CorruptImage, match=f"more than {MAX_JPEG_SCANS} scans"):
+        decode_image(flood, LIMIT)
+    assert peak.bytes < len(flood) // 10
 
 
 @pytest.mark.parametrize("filler", [b"\xff\xfe\x00\x02", b"\xff\xe1\x00\x02", b"\xff\xd0", b"\xff", b"\x00"])
@@ -643,28 +638,19 @@ def test_an_avifs_exif_item_of_extents_that_repeat_the_file_is_read_up_to_its_si
     100 KB upload made an EXIF item of 1 GB to count, 2.9 GB held, before any other check. libavif
     refuses an item larger than the file: so does the upload here, after reading no more than that."""
     data = avif_exif_item([(0, 0)] * 2_000, field_size=0, after=bytes(100_000))
-    tracemalloc.start()
-    try:
-        with pytest.raises(CorruptImage, match="the AVIF header could not be read"):
-            decode_image(data, LIMIT)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 4 * len(data)  # the upload as Pillow reads it, the item's bytes; 2,000 files before
+    with peak_allocation() as peak, pytest.raises(CorruptImage, match="the AVIF header could not be read"):
+        decode_image(data, LIMIT)
+    assert peak.bytes < 4 * len(data)  # the upload as Pillow reads it, the item's bytes; 2,000 files before
 
 
 def test_an_avif_of_more_exif_items_than_a_writer_makes_is_refused_before_they_are_read() -> None:
     """Each item is read up to the upload's size: 1,000 items of extents that repeat the file were all
     held at once (1,000 times a 20 KB upload; ~100 GB for 10 MB padded). A writer makes one."""
     data = avif_exif_item([(0, 0)], field_size=0, after=bytes(20_000), items=1_000)
-    tracemalloc.start()
-    try:
-        with pytest.raises(CorruptImage, match=f"more than {MOST_EXIF_ITEMS} EXIF items"):
-            decode_image(data, LIMIT)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 2 * len(data)
+    refused = pytest.raises(CorruptImage, match=f"more than {MOST_EXIF_ITEMS} EXIF items")
+    with peak_allocation() as peak, refused:
+        decode_image(data, LIMIT)
+    assert peak.bytes < 2 * len(data)
 
 
 def test_a_damaged_exif_chunk_a_browser_drops_is_not_counted() -> None:
