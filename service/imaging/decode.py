@@ -54,10 +54,12 @@ _SIGNATURES = {
     "PNG": (b"\x89PNG\r\n\x1a\n",),
     "GIF": (b"GIF87a", b"GIF89a"),
     "TIFF": tuple(TiffImagePlugin.PREFIXES),  # both byte orders, classic TIFF and BigTIFF
-    # all Pillow's BMP reader asks: a zero width or a header cut before its size raise errors that
-    # Image.open takes for another format (SyntaxError, struct.error)
-    "BMP": (b"BM",),
 }
+# A BMP is "BM" and its DIB header's size at byte 14 (12 to 124 bytes as written; Pillow asks no more,
+# and a zero width or a header cut before its size raise errors Image.open takes for another format).
+# Text that begins "BM" ("BMW...") has printable bytes there, 0x20202020 or more as a number: no image.
+_BMP_HEADER_SIZE = struct.Struct("<I")
+_MOST_BMP_HEADER_BYTES = 0xFFFF
 # A progressive JPEG's decode time grows with its scans, each a pass over every coefficient: a 250 KB
 # file of 7000x7000 pixels with 2,000 repeated scans held a core for 15 s. Encoders write about 10.
 MAX_JPEG_SCANS = 100
@@ -254,11 +256,11 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
     except UnidentifiedImageError as exc:
         if signed is not None:
             raise CorruptImage(f"the {signed} header could not be read (damaged or cut short)") from exc
-        raise UnsupportedMediaType(
-            f"the body is not an image format this service reads ({', '.join(_PILLOW_FORMATS)})"
-        ) from exc
-    except _DECODE_ERRORS as exc:  # a known format whose header is damaged
-        raise CorruptImage(f"the {signed or 'image'} header could not be read: {exc}") from exc
+        raise _not_an_image() from exc
+    except _DECODE_ERRORS as exc:
+        if signed is None:  # a reader that takes less than a signature for its format ("BM...") failed
+            raise _not_an_image() from exc
+        raise CorruptImage(f"the {signed} header could not be read: {exc}") from exc
     _scale_grey_key(image)
     width, height = image.size
     if width * height > max_pixels:
@@ -322,6 +324,12 @@ def _refuse_a_header_flood(data: bytes | memoryview, signed: str | None) -> None
             )
 
 
+def _not_an_image() -> UnsupportedMediaType:
+    return UnsupportedMediaType(
+        f"the body is not an image format this service reads ({', '.join(_PILLOW_FORMATS)})"
+    )
+
+
 def _open(data: bytes | memoryview, signed: str | None) -> ImageFile.ImageFile:
     """Pillow's reader of the picture, which has read its header only; `signed` is the format its first
     bytes name. An AVIF whose EXIF Pillow or libavif cannot read (both refuse the picture) is opened
@@ -351,11 +359,14 @@ def dct_scale(width: int, height: int, decoded_width: int, decoded_height: int) 
 
 
 def _format_by_signature(data: bytes | memoryview) -> str | None:
-    head = bytes(data[:16])
+    head = bytes(data[:18])
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WEBP"
     if avif.is_avif(data):
         return "AVIF"
+    if head.startswith(b"BM"):
+        cut = len(head) < 18
+        return "BMP" if cut or _BMP_HEADER_SIZE.unpack_from(head, 14)[0] <= _MOST_BMP_HEADER_BYTES else None
     return next((fmt for fmt, starts in _SIGNATURES.items() if head.startswith(starts)), None)
 
 

@@ -456,7 +456,11 @@ def test_a_jpeg_with_an_mp_index_decodes_as_the_jpeg_it_begins_with(images: Path
     [
         (b"", MissingImage),
         (b"this is text, not a picture", UnsupportedMediaType),
+        # begins as a BMP does, with text where a BMP's header size stands: no damaged BMP
+        (b"BMW owners' manual, chapter 1: starting the engine", UnsupportedMediaType),
+        (b"BMP", CorruptImage),  # a BMP cut before its header's size: damaged
     ],
+    ids=["empty", "text", "text that begins BM", "BMP cut short"],
 )
 def test_not_an_image(data: bytes, error: type[Exception]) -> None:
     with pytest.raises(error):
