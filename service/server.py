@@ -28,6 +28,7 @@ from service.processes import end_with_parent
 from service.settings import load_server_settings
 from service.workers import (
     JOINS_SERVING,
+    SIGHUP_RESTART,
     drain_marker,
     made_folder,
     record_worker_count,
@@ -108,9 +109,13 @@ class DrainingSupervisor(Multiprocess):
         # uvicorn's restart waits for each new process this long; its pings keep their own timeout
         ping_timeout = self.config.timeout_worker_healthcheck
         self.config.timeout_worker_healthcheck = RESTART_WAIT_S
+        # for the processes the restart starts (spawned: each takes os.environ as it is when started) and
+        # no other: one whose warm-up fails exits, and uvicorn keeps the old one (service/api/app.py)
+        os.environ[SIGHUP_RESTART] = "1"
         try:
             super().restart_all()
         finally:
+            del os.environ[SIGHUP_RESTART]
             self.config.timeout_worker_healthcheck = ping_timeout
 
     def handle_term(self) -> None:

@@ -30,6 +30,11 @@ WORKER_PROCESSES = "MVA_WORKER_PROCESSES"  # how many processes share it
 # set by the supervisor once its first processes have started: a process started later (SIGHUP's rolling
 # restart, SIGTTIN, one in place of a worker that died) starts beside others that serve
 JOINS_SERVING = "MVA_JOINS_SERVING"
+# set by the supervisor for the processes SIGHUP's rolling restart starts, and only those: one whose warm-up
+# fails ends its startup, so uvicorn keeps the old process it was to replace and gives the restart up
+# (service/api/app.py). One in place of a worker that died, or one SIGTTIN adds, starts not ready instead:
+# a failed startup (uvicorn's exit code 3) would stop uvicorn's supervisor, and every process with it
+SIGHUP_RESTART = "MVA_SIGHUP_RESTART"
 DRAINING = "draining"  # in the run folder: the supervisor got SIGTERM (service/server.py)
 # in the run folder: how many processes the supervisor keeps, WORKER_PROCESSES at start, then as SIGTTIN or
 # SIGTTOU (uvicorn's signals to add a process or retire one) change it
@@ -151,13 +156,19 @@ class Siblings:
     ready_dir: Path
     # others served when this process started: it warms up before it accepts a connection (service/api/app.py)
     joins_serving: bool = False
+    # started by SIGHUP's rolling restart to replace a process that serves: a failed warm-up ends it
+    replaces_on_sighup: bool = False
 
     @classmethod
     def from_environment(cls) -> Siblings | None:
         folder, count = os.environ.get(RUN_DIR), os.environ.get(WORKER_PROCESSES)
         if not folder or not count or int(count) < 2:
             return None
-        return cls(Path(folder) / "ready", joins_serving=os.environ.get(JOINS_SERVING) == "1")
+        return cls(
+            Path(folder) / "ready",
+            joins_serving=os.environ.get(JOINS_SERVING) == "1",
+            replaces_on_sighup=os.environ.get(SIGHUP_RESTART) == "1",
+        )
 
     @property
     def auto_dir(self) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,12 +20,15 @@ import psutil
 import pytest
 
 from service.api.metrics import MULTIPROC_DIR
+from service.artifacts import ArtifactLayout
 from service.localserver import code_env, free_port, serve_app, serve_command
 from service.processes import ProcessIdentity, identity_of, own_identity, pid_namespace, serving
+from service.server import RESTART_WAIT_S
 from service.settings import InvalidServerSettings
 from service.workers import (
     RUN_DIR,
     RUN_FOLDER_PREFIX,
+    SIGHUP_RESTART,
     SUPERVISOR,
     WORKER_PROCESSES,
     Siblings,
@@ -147,6 +151,19 @@ def test_one_process_has_no_siblings(
     assert Siblings.from_environment() is None
 
 
+def test_only_the_processes_a_sighup_restart_starts_know_it(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(RUN_DIR, str(tmp_path))
+    monkeypatch.setenv(WORKER_PROCESSES, "2")
+    monkeypatch.delenv(SIGHUP_RESTART, raising=False)
+    siblings = Siblings.from_environment()
+    assert siblings is not None and not siblings.replaces_on_sighup
+    monkeypatch.setenv(SIGHUP_RESTART, "1")
+    siblings = Siblings.from_environment()
+    assert siblings is not None and siblings.replaces_on_sighup
+
+
 def _run_of_two(run_dir: Path) -> Siblings:
     """A view of a run of two processes in `run_dir`, none ready yet (its count recorded, as
     shared_run_folder does)."""
@@ -256,8 +273,8 @@ def _readiness(url: str) -> tuple[int, str]:
     return answer.status_code, answer.json().get("error", {}).get("message", "ready")
 
 
-def _until(done: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 60
+def _until(done: Callable[[], bool], what: str, within_s: float = 60) -> None:
+    deadline = time.monotonic() + within_s
     while not done():
         assert time.monotonic() < deadline, f"never {what}"
         time.sleep(0.05)
@@ -340,6 +357,90 @@ def _replaced(siblings: Siblings, old: set[ProcessIdentity]) -> bool:
     """Two processes ready, none of them one of `old`."""
     now = _ready_now(siblings)
     return len(now) == 2 and now.isdisjoint(old)
+
+
+def _readiness_until(url: str, stop: threading.Event, answers: list[tuple[int, str]]) -> None:
+    """/readyz, each on a new connection, until `stop`: each answer's status and reason, or the error."""
+    while not stop.is_set():
+        try:
+            answers.append(_readiness(url))
+        except httpx.HTTPError as exc:
+            answers.append((0, repr(exc)))
+
+
+def _live_gauge_processes(metrics: Path) -> set[ProcessIdentity | None]:
+    """The processes whose live gauges (mva_queue_depth) a scrape of `metrics` would add up."""
+    files = metrics.glob("gauge_live*.db")  # gauge_live<mode>_<identity>.db
+    return {ProcessIdentity.from_name(path.stem.rpartition("_")[2]) for path in files}
+
+
+def test_a_sighup_restart_whose_new_process_fails_its_warm_up_keeps_the_old_processes(
+    tmp_path: Path, images: Path, layout: ArtifactLayout
+) -> None:
+    """Models deployed that do not load, then SIGHUP: the new process started not ready, uvicorn saw its
+    startup over and retired the old one all the same, and so on: every process answered 503. Now the
+    new process exits, uvicorn keeps the old ones (ready, answering) and gives the restart up, and the
+    log says why. A process SIGTTIN adds still starts not ready instead (one whose startup failed would
+    stop uvicorn's supervisor)."""
+    image = (images / "cat.bmp").read_bytes()
+    models = tmp_path / "models"
+    # links, not copies: only the files made corrupt are written
+    shutil.copytree(layout.root, models, ignore=shutil.ignore_patterns("cache"), copy_function=os.symlink)
+    run_dir, log = tmp_path / "run", tmp_path / "serve.log"
+    env = {RUN_DIR: str(run_dir), "MVA_MODELS_DIR": str(models), "MVA_WARM_MODELS": '["mobilenet_v2"]'}
+    with serve_app(env, workers=2, log=log) as (url, process):
+        siblings = Siblings(run_dir / "ready")
+        old = _ready_now(siblings)
+        assert len(old) == 2
+        # the old processes have loaded theirs; a process started now cannot, whatever its default precision
+        for onnx in (models / "build" / "mobilenet_v2").glob("*.onnx"):
+            onnx.unlink()
+            onnx.write_bytes(b"this is not an onnx model")
+        answers: list[str] = []
+        readiness: list[tuple[int, str]] = []
+        stop = threading.Event()
+        clients = [
+            threading.Thread(target=_classify_until, args=(url, image, stop, answers)),
+            threading.Thread(target=_readiness_until, args=(url, stop, readiness)),
+        ]
+        for client in clients:
+            client.start()
+        try:
+            _until(lambda: bool(answers and readiness), "a first answer")
+            process.send_signal(signal.SIGHUP)
+            # a new process that did not exit at its failed warm-up would be waited for this long, and
+            # killed only then; an old one retired: the restart went on (the assertions below say so)
+            _until(
+                lambda: "aborting the restart" in log.read_text() or not all(map(serving, old)),
+                "the restart given up",
+                RESTART_WAIT_S,
+            )
+        finally:
+            stop.set()
+            for client in clients:
+                client.join()
+        assert answers and set(answers) == {"200"}, sorted(set(answers))
+        assert readiness and set(readiness) == {(200, "ready")}, sorted(set(readiness))
+        # the old processes serve on; the one that failed left neither a ready file nor a live gauge
+        assert _ready_now(siblings) == set(siblings.marked_ready()) == old
+        assert _live_gauge_processes(run_dir / "metrics") == old
+        for _ in range(10):
+            with httpx.Client(base_url=url, timeout=60) as fresh:  # a new connection: either process
+                answer = fresh.post("/classify", files={"image": image})
+                assert answer.json()["predictions"][0]["label"] == "Egyptian cat"
+        logged = log.read_text()
+        assert (
+            "SIGHUP restart: the new process's warm-up failed (mobilenet_v2: InvalidProtobuf); it exits "
+            "and the old processes keep serving"
+        ) in logged
+        assert logged.index("SIGHUP restart:") < logged.index("aborting the restart")
+
+        process.send_signal(signal.SIGTTIN)
+        failed = "warm-up of mobilenet_v2 failed (InvalidProtobuf); the server log has the details"
+        _until(lambda: _readiness(url) == (503, failed), "the added process answering not ready")
+        assert process.poll() is None and len(siblings.marked_ready()) == 2
+        logged = log.read_text()
+        assert logged.count("SIGHUP restart:") == 1 and "failed to start" not in logged
 
 
 def _feed_counts(fifo: Path, counts: list[str], stop: threading.Event) -> None:

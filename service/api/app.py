@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import NoReturn
 
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
@@ -34,6 +35,23 @@ class ServiceApp(FastAPI):
         return errors.LoggedOnce(CloseOnUnreadBody(super().build_middleware_stack()))
 
 
+class RestartGivenUp(RuntimeError):
+    """A process SIGHUP's rolling restart started failed its warm-up: its startup fails with this."""
+
+
+def _give_the_restart_up(failure: str) -> NoReturn:
+    """Fails the startup of a process SIGHUP's rolling restart started, whose warm-up failed: it exits at
+    once (uvicorn's exit code 3), and uvicorn keeps the old process it was to replace and gives the
+    restart up, so the old processes serve on with the models they loaded. Started not ready, it had the
+    old one retired all the same: a SIGHUP after deploying models that do not load took every process to
+    503. Logged first: uvicorn's own line says the new process "was not ready in time"."""
+    log.error(
+        "SIGHUP restart: the new process's warm-up failed (%s); it exits and the old processes keep serving",
+        failure,
+    )
+    raise RestartGivenUp(f"warm-up failed ({failure})")
+
+
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings()
     keep_freed_memory()
@@ -45,18 +63,19 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Bookkeeping]]:
-        if state.siblings is not None and state.siblings.joins_serving:
-            # others serve meanwhile: uvicorn listens only once the startup is over, so no request meets
-            # this process cold (a 503), and SIGHUP's rolling restart, which waits for that, retires an
-            # old process only once its replacement's warm-up is over; one that failed ends it too, not
-            # ready, and the old process is retired all the same (README: SIGHUP)
-            await asyncio.to_thread(state.warm_up)
-        else:
-            # Warm up off the event loop so /healthz answers (and /readyz says "warming up") meanwhile.
-            threading.Thread(target=state.warm_up, name="warm-up", daemon=True).start()
         try:
+            if state.siblings is not None and state.siblings.joins_serving:
+                # others serve meanwhile: uvicorn listens only once the startup is over, so no request
+                # meets this process cold (a 503), and SIGHUP's rolling restart, which waits for that,
+                # retires an old process only once its replacement's warm-up is over
+                await asyncio.to_thread(state.warm_up)
+                if not state.ready and state.siblings.replaces_on_sighup:
+                    _give_the_restart_up(state.warm_up_failure)
+            else:
+                # Warm up off the event loop so /healthz answers (and /readyz says "warming up") meanwhile.
+                threading.Thread(target=state.warm_up, name="warm-up", daemon=True).start()
             yield malformed
-        finally:
+        finally:  # a startup that failed too: no live gauge of this process stays in /metrics' sum
             await asyncio.to_thread(state.pool.shutdown)
             state.metrics.close()
             if state.siblings is not None:

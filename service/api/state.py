@@ -47,6 +47,7 @@ class AppState:
     labels: dict[str, Labels] = field(default_factory=dict)
     ready: bool = False
     not_ready_reason: str = "warming up"
+    warm_up_failure: str = ""  # what failed the warm-up, for the log: "<model>: <detail>"
     warmup_ms: dict[str, float] = field(default_factory=dict)
     shutting_down: threading.Event = field(default_factory=threading.Event)
     auto: dict[str, AutoChoice] = field(default_factory=dict)  # preset=auto, per model
@@ -151,6 +152,7 @@ class AppState:
             # /readyz and the 503s are often open to anyone: the exception's full text goes to the log
             detail = client_detail(exc)
             failure = f"warm-up of {step} failed ({detail})"
+            self.warm_up_failure = f"{step}: {detail}"
             self.not_ready_reason = f"{failure}; the server log has the details"
             cause = "" if isinstance(exc, ServiceError) else f": {exc}"
             log.error("not ready: %s%s (models folder: %s)", failure, cause, self.layout.root)
