@@ -163,6 +163,14 @@ class DrainingSupervisor(Multiprocess):
             self.should_exit.set()
 
 
+def forget_inherited_markers() -> None:
+    """The supervisor sets JOINS_SERVING and SIGHUP_RESTART for the processes it starts later. Inherited
+    (a copied worker environment), they made the first processes warm up before they listen, and a
+    process SIGTTIN adds fail its startup on a failed warm-up, which stops the supervisor."""
+    for later_only in (JOINS_SERVING, SIGHUP_RESTART):
+        os.environ.pop(later_only, None)
+
+
 class CannotListen(Exception):
     """The address cannot be bound: the port is in use, the host is not this machine's, a port below
     1024 without the privilege. `serve` says so in one line and exits with EXIT_CANNOT_LISTEN."""
@@ -223,6 +231,7 @@ def serve(
             # for their metrics, their readiness and the shutdown (service/workers.py)
             with shared_run_folder(workers) as folder:
                 os.environ[SUPERVISOR_PID] = str(os.getpid())
+                forget_inherited_markers()
                 config = uvicorn.Config("service.server:worker_app", factory=True, workers=workers, **common)
                 _log_listening(sock)
                 DrainingSupervisor(config, [sock], folder, settings.shutdown_delay_s).run()

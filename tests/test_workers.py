@@ -23,9 +23,10 @@ from service.api.metrics import MULTIPROC_DIR
 from service.artifacts import ArtifactLayout
 from service.localserver import code_env, free_port, serve_app, serve_command
 from service.processes import ProcessIdentity, identity_of, own_identity, pid_namespace, serving
-from service.server import RESTART_WAIT_S
+from service.server import RESTART_WAIT_S, forget_inherited_markers
 from service.settings import InvalidServerSettings
 from service.workers import (
+    JOINS_SERVING,
     RUN_DIR,
     RUN_FOLDER_PREFIX,
     SIGHUP_RESTART,
@@ -151,7 +152,7 @@ def test_one_process_has_no_siblings(
     assert Siblings.from_environment() is None
 
 
-def test_only_the_processes_a_sighup_restart_starts_know_it(
+def test_a_process_knows_it_replaces_one_by_the_variable_the_sighup_restart_sets(
     clean_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv(RUN_DIR, str(tmp_path))
@@ -162,6 +163,17 @@ def test_only_the_processes_a_sighup_restart_starts_know_it(
     monkeypatch.setenv(SIGHUP_RESTART, "1")
     siblings = Siblings.from_environment()
     assert siblings is not None and siblings.replaces_on_sighup
+
+
+def test_the_supervisor_forgets_the_markers_it_would_have_inherited(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Set by whatever started `serve` (a copied worker environment), SIGHUP_RESTART made a process
+    SIGTTIN adds fail its startup on a failed warm-up, which stops uvicorn's supervisor."""
+    monkeypatch.setenv(SIGHUP_RESTART, "1")
+    monkeypatch.setenv(JOINS_SERVING, "1")
+    forget_inherited_markers()
+    assert SIGHUP_RESTART not in os.environ and JOINS_SERVING not in os.environ
 
 
 def _run_of_two(run_dir: Path) -> Siblings:
