@@ -3,15 +3,17 @@ not whole): uvicorn's graceful shutdown closed it at once, as an idle keep-alive
 client saw the connection closed without an answer (httpx: "Server disconnected without sending a
 response"). On a SIGHUP rolling restart each old process's shutdown could drop one so (1 run in 18 of
 tests/test_workers.py's restart test), and so could a SIGTERM's once its drain delay was over. Such a
-connection now has a moment for its first request, which is then answered and the connection closed."""
+connection now has until FIRST_REQUEST_GRACE_S after it was accepted to send its request's head, which
+is then answered with `Connection: close` and the connection closed after it."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-# as long as a client that has just connected may take to send its request's head; one that sends
-# nothing meanwhile is closed then
+# how long after its acceptance a connection may take to send its first request's head when the server
+# shuts down; one that sends nothing meanwhile is closed then. Counted from the acceptance, so that
+# connections opened long before (a browser's preconnect, a proxy's pool) hold the shutdown up no longer
 FIRST_REQUEST_GRACE_S = 1.0
 
 
@@ -20,14 +22,38 @@ class FirstRequestGrace:
 
     loop: asyncio.AbstractEventLoop
     cycle: Any  # uvicorn's request-response cycle: None until a request's head has been parsed
+    _accepted_at = 0.0
+    _grace: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._accepted_at = self.loop.time()
+        super().connection_made(transport)  # type: ignore[misc]  # the protocol this is mixed into has it
 
     def shutdown(self) -> None:
         """uvicorn's server calls it on each open connection as its shutdown begins."""
-        if self.cycle is None:  # never a request on it: too new to be idle
-            self.loop.call_later(FIRST_REQUEST_GRACE_S, self._shut_down_now)
+        left = self._accepted_at + FIRST_REQUEST_GRACE_S - self.loop.time()
+        if self.cycle is None and left > 0:  # no request on it yet, and it is new: one is likely coming
+            self._grace = self.loop.call_later(left, self._shut_down_now)
             return
         self._shut_down_now()
 
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)  # type: ignore[misc]
+        if self._grace is not None and self.cycle is not None:
+            # its request came: uvicorn's shutdown now, before the request runs, so that its answer says
+            # `Connection: close` and the connection closes after it (a client would reuse it otherwise,
+            # and the grace's end would close it under a second request)
+            self._shut_down_now()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
+        super().connection_lost(exc)  # type: ignore[misc]
+
     def _shut_down_now(self) -> None:
+        if self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
         # uvicorn's: closed if no request is under way, else closed once its response is sent
-        super().shutdown()  # type: ignore[misc]  # the protocol this is mixed into has it
+        super().shutdown()  # type: ignore[misc]
