@@ -46,14 +46,15 @@ class FirstRequestGrace:
             self._shut_down_now()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._grace is not None:
-            self._grace.cancel()
-            self._grace = None
+        self._end_grace()
         super().connection_lost(exc)  # type: ignore[misc]
 
     def _shut_down_now(self) -> None:
+        self._end_grace()
+        # uvicorn's: closed if no request is under way, else closed once its response is sent
+        super().shutdown()  # type: ignore[misc]
+
+    def _end_grace(self) -> None:
         if self._grace is not None:
             self._grace.cancel()
             self._grace = None
-        # uvicorn's: closed if no request is under way, else closed once its response is sent
-        super().shutdown()  # type: ignore[misc]
