@@ -105,6 +105,19 @@ class DrainingSupervisor(Multiprocess):
         # first ones warm up serving /healthz, with nothing else to serve meanwhile
         os.environ[JOINS_SERVING] = "1"
 
+    def handle_hup(self) -> None:
+        if self._starts_nothing_while_draining("SIGHUP"):
+            return
+        super().handle_hup()
+
+    def _starts_nothing_while_draining(self, signal_name: str) -> bool:
+        """After SIGTERM a process started for SIGHUP or SIGTTIN would warm up only to be stopped when the
+        drain ends (SIGKILLed if still warming): the signal is ignored, and the log says so."""
+        if not self._marker.exists():
+            return False
+        log.info("%s while draining: no process started", signal_name)
+        return True
+
     def restart_all(self) -> None:
         # uvicorn's restart waits for each new process this long; its pings keep their own timeout
         ping_timeout = self.config.timeout_worker_healthcheck
@@ -130,6 +143,8 @@ class DrainingSupervisor(Multiprocess):
         timer.start()
 
     def handle_ttin(self) -> None:
+        if self._starts_nothing_while_draining("SIGTTIN"):
+            return
         super().handle_ttin()
         # uvicorn's count, recorded as soon as the process is started, long before it could serve:
         # the others said ready while it warmed up

@@ -269,6 +269,26 @@ def test_a_second_sigterm_stops_at_once(tmp_path: Path) -> None:
         assert process.wait(timeout=20) == 0  # not the 60 s of the delay
 
 
+@pytest.mark.parametrize("start_signal", [signal.SIGHUP, signal.SIGTTIN], ids=["SIGHUP", "SIGTTIN"])
+def test_a_sighup_or_sigttin_while_draining_starts_no_process(
+    tmp_path: Path, start_signal: signal.Signals
+) -> None:
+    """uvicorn's supervisor started new processes after SIGTERM too: each warmed up only to be stopped
+    (SIGKILLed while still warming) when the drain ended."""
+    log = tmp_path / "serve.log"
+    env = {RUN_DIR: str(tmp_path / "run"), "MVA_WARM_MODELS": "[]", "MVA_SHUTDOWN_DELAY_S": "60"}
+    with serve_app(env, workers=2, log=log, log_level="info") as (url, process):
+        supervisor = psutil.Process(process.pid)
+        workers = {child.pid for child in supervisor.children()}
+        process.send_signal(signal.SIGTERM)
+        until_shutting_down(url)
+        process.send_signal(start_signal)
+        _until(lambda: "while draining: no process started" in log.read_text(), "the signal ignored")
+        assert {child.pid for child in supervisor.children()} == workers
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+
+
 def test_sigterm_to_the_whole_process_group_ends_the_drain(tmp_path: Path) -> None:
     """A terminal or `kill -- -PGID` signals the workers too: they stop, are not replaced, and the
     supervisor does not wait out a drain with nobody left to serve."""
