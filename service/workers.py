@@ -35,6 +35,7 @@ JOINS_SERVING = "MVA_JOINS_SERVING"
 # (service/api/app.py). One in place of a worker that died, or one SIGTTIN adds, starts not ready instead:
 # a failed startup (uvicorn's exit code 3) would stop uvicorn's supervisor, and every process with it
 SIGHUP_RESTART = "MVA_SIGHUP_RESTART"
+FAILED_SUFFIX = ".failed"  # in the ready folder, beside the ready files: a process whose warm-up failed
 DRAINING = "draining"  # in the run folder: the supervisor got SIGTERM (service/server.py)
 # in the run folder: how many processes the supervisor keeps, WORKER_PROCESSES at start, then as SIGTTIN or
 # SIGTTOU (uvicorn's signals to add a process or retire one) change it
@@ -182,8 +183,23 @@ class Siblings:
     def mark_ready(self) -> None:
         (self.ready_dir / own_identity().name).touch()
 
+    def mark_failed(self) -> None:
+        """This process's warm-up failed: it serves not ready for good, which the others' /readyz says
+        rather than "still warming up"."""
+        (self.ready_dir / f"{own_identity().name}{FAILED_SUFFIX}").touch()
+
     def mark_gone(self) -> None:
-        (self.ready_dir / own_identity().name).unlink(missing_ok=True)
+        name = own_identity().name
+        for marker in (name, f"{name}{FAILED_SUFFIX}"):
+            (self.ready_dir / marker).unlink(missing_ok=True)
+
+    def failed_now(self) -> int:
+        """How many serving processes failed their warm-up."""
+        named = (
+            ProcessIdentity.from_name(entry.name.removesuffix(FAILED_SUFFIX))
+            for entry in self.ready_dir.glob(f"*{FAILED_SUFFIX}")
+        )
+        return sum(1 for process in named if process is not None and serving(process))
 
     def marked_ready(self) -> list[ProcessIdentity]:
         """The processes whose ready files are there, gone ones too."""

@@ -26,6 +26,7 @@ from service.processes import ProcessIdentity, identity_of, own_identity, pid_na
 from service.server import RESTART_WAIT_S, forget_inherited_markers
 from service.settings import InvalidServerSettings
 from service.workers import (
+    FAILED_SUFFIX,
     JOINS_SERVING,
     RUN_DIR,
     RUN_FOLDER_PREFIX,
@@ -201,6 +202,20 @@ def test_only_live_processes_count_as_ready(tmp_path: Path) -> None:
         alive.kill()
     siblings.mark_gone()
     assert not (ready / own_identity().name).exists()
+
+
+def test_a_process_whose_warm_up_failed_is_counted_apart_while_it_serves(tmp_path: Path) -> None:
+    """Its siblings' /readyz said it was "still warming up", for good."""
+    siblings = _run_of_two(tmp_path)
+    assert siblings.failed_now() == 0
+    siblings.mark_failed()
+    assert siblings.failed_now() == 1 and siblings.waiting_for() == (2, 2)  # not ready: failed
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (siblings.ready_dir / f"{dead.pid}{FAILED_SUFFIX}").touch()  # a failed one killed since
+    assert siblings.failed_now() == 1
+    siblings.mark_gone()
+    assert siblings.failed_now() == 0 and not any(siblings.ready_dir.glob(f"{own_identity().name}*"))
 
 
 # a worker process warmed up: its file in the ready folder argv[1]
@@ -470,6 +485,9 @@ def test_a_sighup_restart_whose_new_process_fails_its_warm_up_keeps_the_old_proc
         process.send_signal(signal.SIGTTIN)
         failed = "warm-up of mobilenet_v2 failed (InvalidProtobuf); the server log has the details"
         _until(lambda: _readiness(url) == (503, failed), "the added process answering not ready")
+        # and the old ones say so, not "still warming up"
+        by_the_others = "1 of 3 worker processes failed their warm-up (see the log)"
+        _until(lambda: _readiness(url) == (503, by_the_others), "an old process naming the failed one")
         assert process.poll() is None and len(siblings.marked_ready()) == 2
         logged = log.read_text()
         assert logged.count("SIGHUP restart:") == 1 and "failed to start" not in logged

@@ -156,6 +156,8 @@ class AppState:
             self.not_ready_reason = f"{failure}; the server log has the details"
             cause = "" if isinstance(exc, ServiceError) else f": {exc}"
             log.error("not ready: %s%s (models folder: %s)", failure, cause, self.layout.root)
+            if self.siblings is not None:
+                self.siblings.mark_failed()
             return
         self.ready = True
         self.not_ready_reason = ""

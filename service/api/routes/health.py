@@ -43,7 +43,13 @@ async def readyz(request: Request) -> Response:
             reason = "the run folder's worker count cannot be read"
             return error_response(503, "not_ready", reason, headers={"Retry-After": "2"})
         if waiting:
-            reason = f"{waiting} of {expected} worker processes still warming up"
+            failed = min(waiting, siblings.failed_now())
+            reasons = []
+            if failed:
+                reasons.append(f"{failed} of {expected} worker processes failed their warm-up (see the log)")
+            if waiting > failed:
+                reasons.append(f"{waiting - failed} of {expected} worker processes still warming up")
+            reason = "; ".join(reasons)
             return error_response(503, "not_ready", reason, headers={"Retry-After": "2"})
     return Response('{"status":"ready"}', media_type="application/json")
 
