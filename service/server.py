@@ -113,7 +113,8 @@ class DrainingSupervisor(Multiprocess):
     def _starts_nothing_while_draining(self, signal_name: str) -> bool:
         """After SIGTERM a process started for SIGHUP or SIGTTIN would warm up only to be stopped when the
         drain ends (SIGKILLed if still warming): the signal is ignored, and the log says so."""
-        if not self._marker.exists():
+        # the marker: a SIGTERM's drain; should_exit: a SIGTERM without a drain delay, a SIGINT
+        if not (self.should_exit.is_set() or self._marker.exists()):
             return False
         log.info("%s while draining: no process started", signal_name)
         return True

@@ -8,6 +8,7 @@ the process the probe happened to reach; and preset=auto's measurements, made on
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import stat
@@ -20,6 +21,8 @@ from service.api.metrics import MULTIPROC_DIR
 from service.processes import ProcessIdentity, own_identity, pid_namespace, serving
 from service.settings import InvalidServerSettings
 from service.shared_auto import AUTO_DIR, RECORD_SUFFIX
+
+log = logging.getLogger("mobile_vision_api")
 
 RUN_DIR = "MVA_RUN_DIR"  # the folder (set by `serve`)
 RUN_FOLDER_PREFIX = "mva-run-"  # of a folder `serve` makes in the temporary folder when none is named
@@ -121,8 +124,9 @@ def _stale(folder: Path, keep: Path | None) -> bool:
     # supervisor alone they serve on for a while (their drain on PDEATHSIG, uvicorn's shutdown), and
     # need the folder (readiness, metrics files) until they stop. No ready folder (a /tmp cleaner took
     # it): no worker marked ready
-    try:
-        workers = Siblings(folder / "ready").marked_ready()
+    ready = Siblings(folder / "ready")
+    try:  # and those whose warm-up failed, which serve on not ready
+        workers = [*ready.marked_ready(), *ready.marked_failed()]
     except FileNotFoundError:
         workers = []
     return not any(serving(worker) for worker in workers)
@@ -181,25 +185,42 @@ class Siblings:
         return drain_marker(self.ready_dir.parent).exists()
 
     def mark_ready(self) -> None:
-        (self.ready_dir / own_identity().name).touch()
+        self._mark(own_identity().name)
 
     def mark_failed(self) -> None:
         """This process's warm-up failed: it serves not ready for good, which the others' /readyz says
         rather than "still warming up"."""
-        (self.ready_dir / f"{own_identity().name}{FAILED_SUFFIX}").touch()
+        self._mark(f"{own_identity().name}{FAILED_SUFFIX}")
+
+    def _mark(self, name: str) -> None:
+        # only the others' /readyz reads it: a ready folder a /tmp cleaner took raised out of the
+        # warm-up, and in a process started beside others that serve, failed its startup, which stops
+        # uvicorn's supervisor and every process with it
+        try:
+            (self.ready_dir / name).touch()
+        except OSError as exc:
+            log.warning(
+                "cannot mark this process in %s; the others' /readyz will wait for it: %s",
+                self.ready_dir,
+                exc,
+            )
 
     def mark_gone(self) -> None:
         name = own_identity().name
         for marker in (name, f"{name}{FAILED_SUFFIX}"):
             (self.ready_dir / marker).unlink(missing_ok=True)
 
-    def failed_now(self) -> int:
-        """How many serving processes failed their warm-up."""
+    def marked_failed(self) -> list[ProcessIdentity]:
+        """The processes whose warm-up failed, gone ones too."""
         named = (
             ProcessIdentity.from_name(entry.name.removesuffix(FAILED_SUFFIX))
             for entry in self.ready_dir.glob(f"*{FAILED_SUFFIX}")
         )
-        return sum(1 for process in named if process is not None and serving(process))
+        return [process for process in named if process is not None]
+
+    def failed_now(self) -> int:
+        """How many serving processes failed their warm-up."""
+        return sum(1 for process in self.marked_failed() if serving(process))
 
     def marked_ready(self) -> list[ProcessIdentity]:
         """The processes whose ready files are there, gone ones too."""

@@ -216,6 +216,9 @@ def test_a_process_whose_warm_up_failed_is_counted_apart_while_it_serves(tmp_pat
     assert siblings.failed_now() == 1
     siblings.mark_gone()
     assert siblings.failed_now() == 0 and not any(siblings.ready_dir.glob(f"{own_identity().name}*"))
+    shutil.rmtree(siblings.ready_dir)  # a /tmp cleaner: marking raised out of the warm-up, which in a
+    siblings.mark_failed()  # process started beside others that serve stopped the supervisor
+    siblings.mark_ready()
 
 
 # a worker process warmed up: its file in the ready folder argv[1]
@@ -621,8 +624,9 @@ def test_only_provably_stale_run_folders_are_removed(
     assert kept[1].is_dir()
 
 
-def test_a_run_folder_is_kept_while_a_worker_marked_ready_in_it_runs(
-    clean_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("marker", ["", FAILED_SUFFIX], ids=["ready", "warm-up failed"])
+def test_a_run_folder_is_kept_while_a_worker_marked_in_it_runs(
+    clean_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, marker: str
 ) -> None:
     """After a SIGKILL to the supervisor alone its workers serve on for a while (their drain on
     PDEATHSIG, uvicorn's shutdown): a new `serve` removed their folder under them (/readyz then 503,
@@ -633,7 +637,7 @@ def test_a_run_folder_is_kept_while_a_worker_marked_ready_in_it_runs(
     try:
         identity = identity_of(worker.pid)
         assert identity is not None
-        (folder / "ready" / identity.name).touch()
+        (folder / "ready" / f"{identity.name}{marker}").touch()
         remove_stale_run_folders(keep=None)
         assert (folder / "ready").is_dir()
     finally:
