@@ -8,6 +8,7 @@ import itertools
 import operator
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 # What an item that no reader knows is named: readers skip items of types they do not read.
 _UNKNOWN_ITEM_TYPE = b"xxxx"
@@ -62,21 +63,44 @@ def without_exif(data: bytes | memoryview) -> bytes | None:
     return b"".join(pieces)
 
 
+@dataclass(frozen=True)
+class ExifItems:
+    """The EXIF items a file names, found by one walk of its meta box's item list (iinf): decode.py
+    counts them, then reads their payloads, and walked the list once for each."""
+
+    meta: tuple[int, int] | None  # where the meta box's content begins and ends
+    ids: tuple[int, ...]  # of the first MOST_EXIF_ITEMS + 1 at most: enough to tell a file of more
+
+    @property
+    def count(self) -> int:
+        """How many EXIF items the file names, counted up to MOST_EXIF_ITEMS + 1 at most."""
+        return len(self.ids)
+
+
+def exif_items(data: bytes | memoryview) -> ExifItems:
+    """The EXIF items `data` names (none if it is no AVIF), for `exif_payloads`."""
+    meta = _meta(data)
+    entries = itertools.islice(_exif_entries(data, meta), MOST_EXIF_ITEMS + 1)
+    return ExifItems(meta, tuple(item_id for _, item_id in entries))
+
+
 def exif_item_count(data: bytes | memoryview, most: int) -> int:
     """How many EXIF items `data` names, counted up to `most` + 1 at most."""
     return sum(1 for _ in itertools.islice(_exif_entries(data, _meta(data)), most + 1))
 
 
-def exif_payloads(data: bytes | memoryview) -> Iterator[memoryview]:
+def exif_payloads(data: bytes | memoryview, items: ExifItems | None = None) -> Iterator[memoryview]:
     """The EXIF of each of the first MOST_EXIF_ITEMS EXIF items as libavif hands it to Pillow: the
     item's bytes past their first four (the offset of the TIFF header, ISO/IEC 23008-12 A.2.1). Items
     stored in the file or in the meta box's idat box; an extent past the end of `data` gives what is
     there. An item is read up to the size of `data`: libavif refuses one whose extents add up to more
     (its size hint check), and extents may repeat the file (fields of 0 bytes, "to the end", cost
     nothing to write). Each item's is given as soon as its extents are read (iloc lists an item's
-    together): one at a time is held, not every item's, each as large as the upload."""
-    meta = _meta(data)
-    wanted = {item_id for _, item_id in itertools.islice(_exif_entries(data, meta), MOST_EXIF_ITEMS)}
+    together): one at a time is held, not every item's, each as large as the upload. `items`: those of
+    `data` when they were found already (`exif_items`), else they are found here."""
+    items = exif_items(data) if items is None else items
+    meta = items.meta
+    wanted = set(items.ids[:MOST_EXIF_ITEMS])
     if meta is None or not wanted:
         return
     idat = next(_boxes(data, b"idat", meta[0] + 4, meta[1]), (len(data), len(data)))

@@ -112,7 +112,7 @@ def _exif_ifd_entries(
 # The TIFF bound, EXIF being a TIFF header; a camera writes a few dozen entries, and a JPEG's EXIF fits
 # a 64 KB segment (~5,400 entries at most).
 _EXIF_PIECES = "IFD entries to parse"
-# A format's walks, in the order they are checked.
+# A format's walks, in the order they are checked (an AVIF's: `_avif_walks`).
 _HEADER_WALKS: dict[str, tuple[_HeaderWalk, ...]] = {
     "JPEG": (
         _HeaderWalk(
@@ -145,18 +145,6 @@ _HEADER_WALKS: dict[str, tuple[_HeaderWalk, ...]] = {
             MAX_TIFF_IFD_ENTRIES,
             "TIFF",
             "IFD entries to parse (its first IFD's three times, and the EXIF, GPS and Interop IFDs')",
-        ),
-    ),
-    "AVIF": (
-        # each as large as the upload at most (an item's extents may repeat the file): more than a
-        # writer makes would be as many uploads' bytes gathered
-        _HeaderWalk(avif.exif_item_count, avif.MOST_EXIF_ITEMS, "AVIF", "EXIF items"),
-        # its EXIF items, their first IFD parsed twice (Pillow's reader on opening, `_orientation` again)
-        _HeaderWalk(
-            partial(_exif_ifd_entries, avif.exif_payloads, 2),
-            MAX_TIFF_IFD_ENTRIES,
-            "AVIF's EXIF",
-            _EXIF_PIECES,
         ),
     ),
 }
@@ -314,10 +302,29 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
     return DecodedImage(upright(pixels, orientation), width, height, fmt, scale)
 
 
+def _avif_walks(data: bytes | memoryview) -> tuple[_HeaderWalk, ...]:
+    """An AVIF's walks, in the order they are checked; both are of its EXIF items, whose list (the
+    meta box's iinf, up to 10,000 entries to step through in Python) is walked once for the two."""
+    items = avif.exif_items(data)
+    return (
+        # each as large as the upload at most (an item's extents may repeat the file): more than a
+        # writer makes would be as many uploads' bytes gathered
+        _HeaderWalk(lambda _data, _most: items.count, avif.MOST_EXIF_ITEMS, "AVIF", "EXIF items"),
+        # its EXIF items, their first IFD parsed twice (Pillow's reader on opening, `_orientation` again)
+        _HeaderWalk(
+            partial(_exif_ifd_entries, partial(avif.exif_payloads, items=items), 2),
+            MAX_TIFF_IFD_ENTRIES,
+            "AVIF's EXIF",
+            _EXIF_PIECES,
+        ),
+    )
+
+
 def _refuse_a_header_flood(data: bytes | memoryview, signed: str | None) -> None:
-    """CorruptImage for a header of more pieces than Pillow should walk one at a time (`_HEADER_WALKS`),
-    counted from the bytes before Pillow opens the file."""
-    for walk in _HEADER_WALKS.get(signed or "", ()):
+    """CorruptImage for a header of more pieces than Pillow should walk one at a time (`_HEADER_WALKS`,
+    an AVIF's `_avif_walks`), counted from the bytes before Pillow opens the file."""
+    walks = _avif_walks(data) if signed == "AVIF" else _HEADER_WALKS.get(signed or "", ())
+    for walk in walks:
         if walk.count(data, walk.most) > walk.most:
             raise CorruptImage(
                 f"the {walk.subject} has more than {walk.most} {walk.pieces}; at most that many are read"
