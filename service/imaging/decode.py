@@ -112,7 +112,7 @@ def _exif_ifd_entries(
 # The TIFF bound, EXIF being a TIFF header; a camera writes a few dozen entries, and a JPEG's EXIF fits
 # a 64 KB segment (~5,400 entries at most).
 _EXIF_PIECES = "IFD entries to parse"
-# A format's walks, in the order they are checked (an AVIF's: `_avif_walks`).
+# A format's walks, in the order they are checked (an AVIF's: `_avif_walks`; a PNG's EXIF: below).
 _HEADER_WALKS: dict[str, tuple[_HeaderWalk, ...]] = {
     "JPEG": (
         _HeaderWalk(
@@ -125,10 +125,6 @@ _HEADER_WALKS: dict[str, tuple[_HeaderWalk, ...]] = {
     "PNG": (
         _HeaderWalk(
             small_chunk_count, MAX_SMALL_PNG_CHUNKS, "PNG", f"chunks of under {SMALL_CHUNK_BYTES} bytes"
-        ),
-        # its eXIf chunks before the image data, parsed once
-        _HeaderWalk(
-            partial(_exif_ifd_entries, exif_chunks, 1), MAX_TIFF_IFD_ENTRIES, "PNG's EXIF", _EXIF_PIECES
         ),
     ),
     "GIF": (
@@ -148,6 +144,12 @@ _HEADER_WALKS: dict[str, tuple[_HeaderWalk, ...]] = {
         ),
     ),
 }
+# A PNG's eXIf chunks before the image data, parsed once: walked after its small chunks are counted
+# (the walk that drops damaged ancillary chunks steps through them all) and once the damaged ones are
+# dropped, as browsers drop them, so that each chunk's CRC is computed once.
+_PNG_EXIF_WALK = _HeaderWalk(
+    partial(_exif_ifd_entries, exif_chunks, 1), MAX_TIFF_IFD_ENTRIES, "PNG's EXIF", _EXIF_PIECES
+)
 # Start of scan: FF DA, then its length, which fixes the component count that follows (1 to 4).
 _START_OF_SCAN = re.compile(rb"\xff\xda\x00(?:\x08\x01|\x0a\x02|\x0c\x03|\x0e\x04)")
 
@@ -239,6 +241,7 @@ def decode_image(data: bytes | memoryview, max_pixels: int, min_size: MinSize | 
     _refuse_a_header_flood(data, signed)
     if signed == "PNG":  # as browsers read it: the page runs the model on the pixels its browser decodes
         data = without_damaged_ancillary_chunks(data)
+        _refuse_a_flood(data, _PNG_EXIF_WALK)  # of the eXIf chunks kept: a damaged one is not parsed
     try:
         image = _open(data, signed)
     except UnidentifiedImageError as exc:
@@ -325,10 +328,15 @@ def _refuse_a_header_flood(data: bytes | memoryview, signed: str | None) -> None
     an AVIF's `_avif_walks`), counted from the bytes before Pillow opens the file."""
     walks = _avif_walks(data) if signed == "AVIF" else _HEADER_WALKS.get(signed or "", ())
     for walk in walks:
-        if walk.count(data, walk.most) > walk.most:
-            raise CorruptImage(
-                f"the {walk.subject} has more than {walk.most} {walk.pieces}; at most that many are read"
-            )
+        _refuse_a_flood(data, walk)
+
+
+def _refuse_a_flood(data: bytes | memoryview, walk: _HeaderWalk) -> None:
+    """CorruptImage if `walk` counts more pieces in `data` than it allows."""
+    if walk.count(data, walk.most) > walk.most:
+        raise CorruptImage(
+            f"the {walk.subject} has more than {walk.most} {walk.pieces}; at most that many are read"
+        )
 
 
 def _not_an_image() -> UnsupportedMediaType:

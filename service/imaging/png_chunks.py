@@ -69,9 +69,11 @@ def small_chunk_count(data: bytes | memoryview, most: int) -> int:
 
 def exif_chunks(data: bytes | memoryview) -> Iterator[bytes | memoryview]:
     """The data of each eXIf chunk before the image data: what Pillow reads with the header (one after
-    it is read as the pixels load, and never parsed)."""
+    it is read as the pixels load, and never parsed). Their CRCs are not checked: decode.py asks this of
+    the data without_damaged_ancillary_chunks gives, which judged each one's (an eXIf may be as large as
+    the upload, and its CRC was computed twice)."""
     for at, length, kind in _header_chunks(data):
-        if kind == _EXIF and not _damaged(data, at, length):  # else dropped before Pillow reads it
+        if kind == _EXIF:
             yield data[at + _HEAD_SIZE : at + _HEAD_SIZE + length]
 
 
