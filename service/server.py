@@ -49,6 +49,9 @@ def worker_app() -> FastAPI:
     """The app of one process of `serve --workers N` (uvicorn's supervisor imports this factory in each),
     which ends with the supervisor, also one killed with SIGKILL."""
     end_with_parent(int(os.environ[SUPERVISOR_PID]))
+    # its own settings, and with them its own read of the manifest, deliberately: the supervisor's read
+    # (serve) was another process's, and a process SIGHUP's rolling restart starts runs with the
+    # manifest as it is then
     return create_app()
 
 

@@ -12,6 +12,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -22,7 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from service.artifacts import MODELS_FOLDER, ArtifactLayout
 from service.cpu import has_vnni
 from service.engines.int8_file import Int8Weights, signed_int8_unverified
-from service.manifest import Manifest, Precision
+from service.manifest import Manifest, ManifestError, Precision
 
 Engine = Literal["onnxruntime", "litert"]
 Kernels = Literal["xnnpack", "builtin", "reference"]
@@ -186,15 +187,28 @@ class ServerSettings(BaseSettings):
     # one JSON line per request on stdout (service/api/access_log.py); off: the latency lab measures
     # without it (its cost is in README Results, "Levers tried")
     access_log: bool = False
+    # models_dir's manifest.json, read once by _read_the_manifest: the checks below and the app
+    # (AppState) take it from here; each read the file itself before, three reads at start-up of a file
+    # that may change in between
+    _manifest_json: bytes = PrivateAttr(default=b"")
+    _manifest: Manifest | None = PrivateAttr(default=None)
+
+    @property
+    def manifest_json(self) -> bytes:
+        """The bytes of the manifest this process runs with (which /v1/manifest serves)."""
+        return self._manifest_json
+
+    @property
+    def manifest(self) -> Manifest:
+        """The manifest parsed from `manifest_json`."""
+        assert self._manifest is not None  # set by _read_the_manifest, which every instance passed
+        return self._manifest
 
     @field_validator("models_dir")
     @classmethod
     def _holds_the_manifest(cls, value: Path) -> Path:
         if not (value / "manifest.json").is_file():
             raise ValueError(f"no manifest.json there: it should be {MODELS_FOLDER}")
-        # a broken one is this variable's problem: the checks below that read it would not run, and one
-        # raising outside pydantic (a KeyError) was a traceback
-        Manifest.load(value / "manifest.json")
         return value
 
     @field_validator("api_key")
@@ -226,10 +240,23 @@ class ServerSettings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _read_the_manifest(self) -> ServerSettings:
+        """The manifest, read once per process, before the checks below that use it. A broken one is
+        MVA_MODELS_DIR's problem: one raising outside pydantic (a KeyError) was a traceback, one
+        without a field named no variable (`MVA_:`)."""
+        path = ArtifactLayout(self.models_dir).manifest
+        self._manifest_json = path.read_bytes()
+        try:
+            self._manifest = Manifest.parse(self._manifest_json, path)
+        except ManifestError as exc:
+            raise SettingsConflict("models_dir", str(exc)) from None
+        return self
+
+    @model_validator(mode="after")
     def _models_in_the_manifest(self) -> ServerSettings:
         """A model to warm or tune that the manifest does not name would leave the service up but
         never ready: say so at start-up instead."""
-        manifest = Manifest.load(self.models_dir / "manifest.json")
+        manifest = self.manifest
         for field in ("warm_models", "auto_tune_models"):
             unknown = [name for name in getattr(self, field) if not manifest.knows(name)]
             if unknown:
@@ -251,7 +278,7 @@ class ServerSettings(BaseSettings):
                 "(its u8 x s8 kernels sum in 16 bits, which saturate): use auto or unsigned",
             )
         layout = ArtifactLayout(self.models_dir)
-        for spec in Manifest.load(layout.manifest).models.values():
+        for spec in self.manifest.models.values():
             why = signed_int8_unverified(layout, spec.name) if "int8" in spec.precisions else None
             if why is not None:
                 raise SettingsConflict(

@@ -76,8 +76,7 @@ class AppState:
     def create(cls, settings: ServerSettings, vnni: bool | None = None) -> AppState:
         """`vnni`: whether the CPU has VNNI (None: this one's; see service/engines/int8_file.py)."""
         layout = ArtifactLayout(settings.models_dir)
-        manifest_json = layout.manifest.read_bytes()
-        manifest = Manifest.parse(manifest_json, layout.manifest)
+        manifest, manifest_json = settings.manifest, settings.manifest_json  # read once, by the settings
         registry = RunnerRegistry.for_server(layout, settings, settings.runner_cache_size, vnni)
         _log_held_back_int8_files(registry, manifest)
         pool = InferencePool(settings.inference_cores, settings.max_pending, settings.queue_timeout_s)
