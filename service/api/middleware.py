@@ -13,6 +13,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.api.access_log import HEADER, AccessLog, request_id
 from service.api.metrics import Metrics
 
+# the replica that answered (MVA_REPLICA), on every answer: those of the app here, and the 400s
+# uvicorn's protocols send for HTTP they cannot parse (service/api/malformed_http/)
+SERVED_BY = b"x-served-by"
+
 
 class RequestMetrics:
     def __init__(
@@ -39,7 +43,7 @@ class RequestMetrics:
                 status = message["status"]
                 message["headers"] = [
                     *message.get("headers", ()),
-                    (b"x-served-by", self.replica),
+                    (SERVED_BY, self.replica),
                     (HEADER, rid.encode()),
                 ]
             elif message["type"] == "http.response.body":

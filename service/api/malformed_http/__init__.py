@@ -22,6 +22,7 @@ from uvicorn.server import ServerState
 from service.api.access_log import HEADER, AccessLog, new_request_id
 from service.api.errors import error_response
 from service.api.metrics import Metrics
+from service.api.middleware import SERVED_BY
 
 log = logging.getLogger("mobile_vision_api")
 
@@ -65,7 +66,7 @@ class JsonBadRequest:
         rid = new_request_id()
         headers = [*_HEADERS, *self.server_state.default_headers]
         if bookkeeping is not None:
-            headers.append((b"x-served-by", bookkeeping.replica))
+            headers.append((SERVED_BY, bookkeeping.replica))
         headers.append((HEADER, rid.encode()))
         lines = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
         self.transport.write(b"HTTP/1.1 400 Bad Request\r\n" + lines + b"\r\n" + _ANSWER.body)
