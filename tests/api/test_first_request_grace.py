@@ -74,6 +74,30 @@ def test_a_connection_whose_request_comes_after_the_shutdown_began_is_answered_a
         assert process.wait(timeout=30) == 0
 
 
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+def test_an_answer_in_the_grace_that_says_connection_close_itself_says_it_once(
+    tmp_path: Path, http: str
+) -> None:
+    """An answer sent before a withheld body (`Expect: 100-continue`) says `Connection: close` itself
+    (service/api/unread_body.py); h11's answer in the grace said it twice."""
+    log = tmp_path / "server.log"
+    env = _ENV | {"MVA_WARM_MODELS": "[]", "MVA_RUN_DIR": str(tmp_path / "run"), "MVA_HTTP": http}
+    with serve_app(env, log=log, log_level="info") as (url, process):
+        with connect(int(url.rsplit(":", 1)[1])) as sock:
+            _until(lambda: _accepted(process, sock), "accepted")
+            process.send_signal(signal.SIGTERM)
+            _until(lambda: _shutting_down(log, 1), "shutting down")
+            sock.sendall(
+                b"POST /classify?model=nope HTTP/1.1\r\nHost: x\r\nContent-Type: image/bmp\r\n"
+                b"Content-Length: 100\r\nExpect: 100-continue\r\n\r\n"
+            )
+            reply = read_to_close(sock)
+        head, _, _ = reply.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 404"), reply[:200]
+        assert head.lower().count(b"\r\nconnection: close") == 1, head
+        assert process.wait(timeout=30) == 0
+
+
 def test_a_new_connection_that_sends_nothing_is_closed_when_the_grace_ends(tmp_path: Path) -> None:
     log = tmp_path / "server.log"
     with serve_app(_ENV | {"MVA_WARM_MODELS": "[]"}, log=log, log_level="info") as (url, process):

@@ -15,15 +15,19 @@ class _ClosingH11Protocol(H11Protocol):
     connection says `Connection: close`, as uvicorn's httptools protocol's does: uvicorn closes the
     connection after it either way, and h11's cycle adds the header only when the request asked for it,
     so a client told nothing took the connection for one to reuse (a request that came in the first
-    request grace, service/api/first_request_grace.py, among them)."""
+    request grace, service/api/first_request_grace.py, among them). Said once, also when the app's own
+    answer says it (service/api/unread_body.py, upload.py's 408)."""
 
     def shutdown(self) -> None:
         super().shutdown()
         cycle = self.cycle
         if cycle is not None and not cycle.keep_alive and not cycle.response_started:
-            # this cycle's list: the server's default headers, which every connection shares, stay as
-            # they are; h11 then knows the connection ends with this answer, and writes the header once
-            cycle.default_headers = [*cycle.default_headers, CLOSE_HEADER]
+            # as if the request had asked for the close: the cycle then adds the header to the answer
+            # unless the answer has it (uvicorn's h11_impl, RequestResponseCycle.send). A copy for this
+            # cycle: the list is the protocol's, and an app already running holds the scope it got; one
+            # not yet begun (a request that came in the grace, whose app runs on the loop's next step)
+            # gets this copy, and sees the header as its request's
+            cycle.scope = {**cycle.scope, "headers": [*cycle.scope["headers"], CLOSE_HEADER]}
 
 
 class JsonH11Protocol(JsonBadRequest, FirstRequestGrace, _ClosingH11Protocol):
