@@ -187,27 +187,43 @@ class ServerSettings(BaseSettings):
     # one JSON line per request on stdout (service/api/access_log.py); off: the latency lab measures
     # without it (its cost is in README Results, "Levers tried")
     access_log: bool = False
-    # models_dir's manifest.json, read once by _read_the_manifest: the checks below and the app
-    # (AppState) take it from here; each read the file itself before, three reads at start-up of a file
-    # that may change in between
-    _manifest_json: bytes = PrivateAttr(default=b"")
-    _manifest: Manifest | None = PrivateAttr(default=None)
+    # models_dir's manifest.json, its bytes and what they parse to, read on first use (_read_manifest):
+    # the checks below and the app (AppState) take it from here, so that they all see one reading of a
+    # file that may change in between
+    _manifest_read: tuple[bytes, Manifest] | None = PrivateAttr(default=None)
 
     @property
     def manifest_json(self) -> bytes:
         """The bytes of the manifest this process runs with (which /v1/manifest serves)."""
-        return self._manifest_json
+        return self._read_manifest()[0]
 
     @property
     def manifest(self) -> Manifest:
         """The manifest parsed from `manifest_json`."""
-        assert self._manifest is not None  # set by _read_the_manifest, which every instance passed
-        return self._manifest
+        return self._read_manifest()[1]
+
+    def _read_manifest(self) -> tuple[bytes, Manifest]:
+        """Read and parsed once, by whichever check (or caller) asks first: the checks need not run in
+        a given order. A broken or unreadable one is MVA_MODELS_DIR's problem: one raising outside
+        pydantic (a KeyError, an OSError) was a traceback, one without a field named no variable (`MVA_:`)."""
+        if self._manifest_read is None:
+            path = ArtifactLayout(self.models_dir).manifest
+            try:
+                data = path.read_bytes()
+            except OSError as exc:  # unreadable, a directory, or gone since the field check saw it
+                why = exc.strerror or exc
+                raise SettingsConflict("models_dir", f"{path} cannot be read: {why}") from None
+            try:
+                self._manifest_read = (data, Manifest.parse(data, path))
+            except ManifestError as exc:
+                raise SettingsConflict("models_dir", str(exc)) from None
+        return self._manifest_read
 
     @field_validator("models_dir")
     @classmethod
     def _holds_the_manifest(cls, value: Path) -> Path:
-        if not (value / "manifest.json").is_file():
+        # exists, not is_file: one there that cannot be read is named so by _read_manifest
+        if not (value / "manifest.json").exists():
             raise ValueError(f"no manifest.json there: it should be {MODELS_FOLDER}")
         return value
 
@@ -241,15 +257,8 @@ class ServerSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _read_the_manifest(self) -> ServerSettings:
-        """The manifest, read once per process, before the checks below that use it. A broken one is
-        MVA_MODELS_DIR's problem: one raising outside pydantic (a KeyError) was a traceback, one
-        without a field named no variable (`MVA_:`)."""
-        path = ArtifactLayout(self.models_dir).manifest
-        self._manifest_json = path.read_bytes()
-        try:
-            self._manifest = Manifest.parse(self._manifest_json, path)
-        except ManifestError as exc:
-            raise SettingsConflict("models_dir", str(exc)) from None
+        """At start-up, whatever the checks below ask for: the app reads it from here later."""
+        self._read_manifest()
         return self
 
     @model_validator(mode="after")

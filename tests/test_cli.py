@@ -255,6 +255,23 @@ def test_serve_with_a_manifest_that_is_none_names_it_in_one_line(
     assert error.startswith(f"error: MVA_MODELS_DIR: {manifest}: {said}"), error
 
 
+def test_serve_names_a_broken_manifest_only_once_every_other_variable_parses(
+    layout: ArtifactLayout, tmp_path: Path
+) -> None:
+    """The manifest is read by a check that runs after the types (README, "MVA_MODELS_DIR"): beside
+    another variable's type error, the first start names that one, and the next one the manifest."""
+    manifest = write_broken_manifest(layout.manifest, tmp_path / "models", BROKEN_MANIFESTS[0])
+    env = os.environ | {"MVA_MODELS_DIR": str(manifest.parent), "MVA_THREADS": "abc"}
+    first = run_cli("serve", "--port", str(free_port()), env=env)
+    assert first.returncode == 2
+    (error,) = first.stderr.splitlines()
+    assert error.startswith("error: MVA_THREADS: "), error
+    next_start = run_cli("serve", "--port", str(free_port()), env=env | {"MVA_THREADS": "1"})
+    assert next_start.returncode == 2
+    (error,) = next_start.stderr.splitlines()
+    assert error.startswith(f"error: MVA_MODELS_DIR: {manifest}: "), error
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_serve_on_a_port_in_use_says_so_in_one_line(workers: str) -> None:
     """It was uvicorn's own log line (`[Errno 98] ...`) among others, exit 3; with one process only once

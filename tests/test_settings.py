@@ -123,6 +123,19 @@ def test_invalid_values_are_one_line_each_naming_the_variable(
     ]
 
 
+def test_a_manifest_that_cannot_be_read_is_named_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An OSError reading it (unreadable, a directory, gone since the field check) was a traceback. A
+    directory stands for them: mode 000 does not stop root, which the tests may run as."""
+    (tmp_path / "manifest.json").mkdir()
+    monkeypatch.setenv("MVA_MODELS_DIR", str(tmp_path))
+    with pytest.raises(InvalidServerSettings) as info:
+        load_server_settings()
+    (problem,) = info.value.problems
+    assert problem.startswith(f"MVA_MODELS_DIR: {tmp_path / 'manifest.json'} cannot be read: Is a directory")
+
+
 @pytest.mark.parametrize(
     ("env", "problem"),
     [

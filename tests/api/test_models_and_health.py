@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -10,8 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from service.api.app import create_app
 from service.artifacts import ArtifactLayout
-from service.settings import CPU_COUNT
+from service.settings import CPU_COUNT, ServerSettings
 from tests.conftest import LiveServer, damaged_locks
 
 
@@ -124,6 +126,28 @@ def test_manifest_is_the_file_the_server_loaded_revalidated_by_its_etag(
         assert unchanged.headers["etag"] == etag
         again = client.get("/v1/manifest", headers={"If-None-Match": '"another"'})
         assert again.status_code == 200 and again.content == loaded and again.headers["etag"] == etag
+
+
+def test_the_app_serves_the_manifest_its_settings_read_not_the_file_as_it_is_since(
+    layout: ArtifactLayout, tmp_path: Path
+) -> None:
+    """The checks passed on the manifest the settings read: the app runs with that one, though the file
+    changed before the app was made (it read the file again)."""
+    models = _linked_models(layout, tmp_path)
+    manifest = models / "manifest.json"
+    read = manifest.read_bytes()
+    settings = ServerSettings(models_dir=models, warm_models=[])
+    manifest.unlink()  # a link to the real one
+    manifest.write_text(json.dumps(json.loads(read) | {"version": 99}))
+    app = create_app(settings)
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get("/v1/manifest")
+
+    response = asyncio.run(call())
+    assert response.status_code == 200 and response.content == read
 
 
 def test_models_and_answers_name_the_engine_versions_it_runs_not_ones_installed_since(
