@@ -65,8 +65,9 @@ def without_exif(data: bytes | memoryview) -> bytes | None:
 
 @dataclass(frozen=True)
 class ExifItems:
-    """The EXIF items a file names, found by one walk of its meta box's item list (iinf): decode.py
-    counts them, then reads their payloads, and walked the list once for each."""
+    """The EXIF items a file names, found by one walk of its meta box's item list (iinf, up to 10,000
+    entries to step through in Python): one walk serves both of decode.py's checks, the count and the
+    payloads."""
 
     meta: tuple[int, int] | None  # where the meta box's content begins and ends
     ids: tuple[int, ...]  # of the first MOST_EXIF_ITEMS + 1 at most: enough to tell a file of more
@@ -82,11 +83,6 @@ def exif_items(data: bytes | memoryview) -> ExifItems:
     meta = _meta(data)
     entries = itertools.islice(_exif_entries(data, meta), MOST_EXIF_ITEMS + 1)
     return ExifItems(meta, tuple(item_id for _, item_id in entries))
-
-
-def exif_item_count(data: bytes | memoryview, most: int) -> int:
-    """How many EXIF items `data` names, counted up to `most` + 1 at most."""
-    return sum(1 for _ in itertools.islice(_exif_entries(data, _meta(data)), most + 1))
 
 
 def exif_payloads(data: bytes | memoryview, items: ExifItems | None = None) -> Iterator[memoryview]:

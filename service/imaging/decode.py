@@ -311,7 +311,8 @@ def _avif_walks(data: bytes | memoryview) -> tuple[_HeaderWalk, ...]:
     items = avif.exif_items(data)
     return (
         # each as large as the upload at most (an item's extents may repeat the file): more than a
-        # writer makes would be as many uploads' bytes gathered
+        # writer makes would be as many uploads' bytes gathered. Counted by exif_items above, on this
+        # `data` and up to MOST_EXIF_ITEMS + 1: the (data, most) every walk is given add nothing
         _HeaderWalk(lambda _data, _most: items.count, avif.MOST_EXIF_ITEMS, "AVIF", "EXIF items"),
         # its EXIF items, their first IFD parsed twice (Pillow's reader on opening, `_orientation` again)
         _HeaderWalk(

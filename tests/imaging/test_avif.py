@@ -9,7 +9,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from service.imaging.avif import MOST_EXIF_ITEMS, exif_item_count, exif_payloads, is_avif, without_exif
+from service.imaging import avif
+from service.imaging.avif import MOST_EXIF_ITEMS, exif_payloads, is_avif, without_exif
 from tests.allocations import peak_allocation
 from tests.pictures import avif_exif_item, encoded, exif_of_entries, isobmff_box, with_major_brand
 
@@ -179,8 +180,8 @@ def test_exif_items_are_given_one_at_a_time_and_the_first_few_only() -> None:
     were held at once, 1,000 times the upload. They are given one at a time now, the first
     MOST_EXIF_ITEMS only, and counted for decode.py to refuse a file of more."""
     data = avif_exif_item([(0, 0)], field_size=0, after=bytes(20_000), items=1_000)
-    assert exif_item_count(data, MOST_EXIF_ITEMS) == MOST_EXIF_ITEMS + 1
-    assert exif_item_count(avif_exif_item([(0, 0)], field_size=0, items=3), MOST_EXIF_ITEMS) == 3
+    assert avif.exif_items(data).count == MOST_EXIF_ITEMS + 1
+    assert avif.exif_items(avif_exif_item([(0, 0)], field_size=0, items=3)).count == 3
     with peak_allocation() as peak:
         sizes = [len(payload) for payload in exif_payloads(data)]
     assert sizes == [len(data) - 4] * MOST_EXIF_ITEMS
