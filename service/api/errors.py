@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api import cors
+from service.api.middleware import SERVED_BY
 from service.api.request_timing import timing_so_far
 from service.errors import ServiceError
 
@@ -76,7 +77,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Starlette sends this answer from outside every middleware, so neither RequestMetrics nor CORS can
     # add the headers every other response gets; a 500 is the answer whose request ID matters most
     settings = request.app.state.mva.settings
-    headers = {"X-Served-By": settings.replica, **timing_so_far(request)}
+    headers = {SERVED_BY.decode(): settings.replica, **timing_so_far(request)}
     headers |= cors.error_headers(settings.cors_origins, request.headers.get("origin"))
     if rid is not None:
         headers["X-Request-ID"] = rid

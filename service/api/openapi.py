@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from service.api.middleware import SERVED_BY
 from service.api.schemas import ErrorResponse
 
 _REF = {"$ref": "#/components/schemas/ErrorResponse"}
@@ -32,7 +33,8 @@ EVERY_ANSWER = {
     "X-Request-ID": _header(
         "the caller's X-Request-ID when it is a plain token of at most 64 characters, else a new one"
     ),
-    "X-Served-By": _header("the replica that answered (MVA_REPLICA)"),
+    # in the case the document spells header names in: "X-Served-By"
+    SERVED_BY.decode().title(): _header("the replica that answered (MVA_REPLICA)"),
 }
 RETRY_AFTER = {"Retry-After": _header("seconds to wait before trying again")}
 SERVER_TIMING = {
