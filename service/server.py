@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -19,10 +20,12 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors.multiprocess import Process
 
 from service.api.app import create_app
 from service.api.malformed_http import protocol_for
 from service.api.metrics import MULTIPROC_DIR
+from service.backoff import SlotBackoff
 from service.logs import log_config
 from service.processes import end_with_parent
 from service.settings import load_server_settings
@@ -92,7 +95,8 @@ class DrainingSupervisor(Multiprocess):
     not-ready at once (the run folder's `draining` file, read by /readyz) and keeps serving for the
     delay; then uvicorn stops them as usual, each finishing its in-flight requests. SIGINT (Ctrl-C
     reaches the workers too) and a second SIGTERM stop at once. SIGTTIN and SIGTTOU add a process or
-    retire one, as uvicorn's do, and /readyz waits for as many as there are then."""
+    retire one, as uvicorn's do, and /readyz waits for as many as there are then. A process that keeps
+    exiting soon after its start is replaced later each time (service/backoff.py), not every 0.5 s."""
 
     def __init__(
         self, config: uvicorn.Config, sockets: list[socket.socket], run_dir: Path, delay_s: float
@@ -101,6 +105,9 @@ class DrainingSupervisor(Multiprocess):
         self._run_dir = run_dir
         self._marker = drain_marker(run_dir)
         self._delay_s = delay_s
+        self._started: dict[Process, float] = {}  # when each process was first seen (monotonic)
+        self._slots: dict[int, SlotBackoff] = {}  # by index in self.processes, as uvicorn replaces them
+        self._gone: dict[int, Process] = {}  # each slot's dead process already counted in its backoff
 
     def init_processes(self) -> None:
         super().init_processes()
@@ -175,11 +182,65 @@ class DrainingSupervisor(Multiprocess):
 
     def keep_subprocess_alive(self) -> None:
         if not self._marker.exists():
-            super().keep_subprocess_alive()
+            self._keep_alive_backing_off()
         elif not any(process.process.is_alive() for process in self.processes):
             # shutting down: a worker that stopped (the signal reached the process group) is not
             # replaced, and once none is left there is nothing to drain
             self.should_exit.set()
+
+    def _keep_alive_backing_off(self) -> None:
+        """uvicorn's keep_subprocess_alive, which starts a dead process's replacement at once, shown only
+        the slots it may act on now: a slot held back is looked at again at the next check, and the
+        supervisor's loop goes on handling signals every 0.5 s meanwhile (no sleep)."""
+        now = time.monotonic()
+        self._note_starts(now)
+        every = self.processes
+        shown = [idx for idx, process in enumerate(every) if self._shown(idx, process, now)]
+        self.processes = [every[idx] for idx in shown]
+        try:
+            super().keep_subprocess_alive()
+        finally:
+            # uvicorn replaces a dead process in place, in the list it was shown
+            for position, idx in enumerate(shown):
+                every[idx] = self.processes[position]
+            self.processes = every
+        self._note_starts(time.monotonic())
+
+    def _note_starts(self, now: float) -> None:
+        """Each process's start, as seen by the loop (up to a check late, which makes a life shorter:
+        on the side of backing off). Processes and slots no longer there (SIGHUP, SIGTTOU) are forgotten."""
+        self._started = {process: self._started.get(process, now) for process in self.processes}
+        self._slots = {idx: slot for idx, slot in self._slots.items() if idx < len(self.processes)}
+        self._gone = {idx: gone for idx, gone in self._gone.items() if idx < len(self.processes)}
+
+    def _shown(self, idx: int, process: Process, now: float) -> bool:
+        """Whether uvicorn's check may see slot `idx`'s `process` now. Not a young one while it runs: its
+        exit is watched here (uvicorn's health-check ping waits up to 5 s, and a process that died
+        meanwhile was replaced at once, past the backoff; a hung one is killed once it is no longer
+        young). Not a dead one until its slot's delay is over: counted once, when first seen dead, with
+        one warning per delayed restart, so that a crash loop shows in the log."""
+        slot = self._slots.setdefault(idx, SlotBackoff())
+        started = self._started.get(process, now)
+        if process.process.is_alive():
+            return slot.lived_long_enough(started, now)
+        if process.exitcode == STARTUP_FAILURE:  # uvicorn stops the server: it would fail every time
+            return True
+        if self._gone.get(idx) is not process:
+            self._gone[idx] = process
+            delay = slot.exited(started, now)
+            if delay > 0:
+                log.warning(
+                    "worker process %s (slot %d of %d) exited (code %s) %.1f s after it started, %d quick "
+                    "exit(s) in a row: restarting it in %.0f s",
+                    process.pid,
+                    idx + 1,
+                    len(self.processes),
+                    process.exitcode,
+                    now - started,
+                    slot.quick_exits,
+                    delay,
+                )
+        return slot.due(now)
 
 
 def forget_inherited_markers() -> None:

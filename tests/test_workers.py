@@ -4,7 +4,9 @@ speaks for all of them, also while shutting down (real two-process servers at th
 from __future__ import annotations
 
 import errno
+import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -494,6 +496,79 @@ def test_a_sighup_restart_whose_new_process_fails_its_warm_up_keeps_the_old_proc
         assert process.poll() is None and len(siblings.marked_ready()) == 2
         logged = log.read_text()
         assert logged.count("SIGHUP restart:") == 1 and "failed to start" not in logged
+
+
+def _healthz_until(url: str, stop: threading.Event, answers: list[str]) -> None:
+    """GETs /healthz, each on a new connection, until `stop`: each answer's status, or the error."""
+    while not stop.is_set():
+        try:
+            with httpx.Client(base_url=url, timeout=30) as fresh:
+                answers.append(str(fresh.get("/healthz").status_code))
+        except httpx.HTTPError as exc:
+            answers.append(repr(exc))
+        time.sleep(0.05)
+
+
+# the supervisor's warning for a replacement that died at load (exit 1: the traceback of the settings' check)
+_QUICK_EXIT = re.compile(
+    r"\(slot \d of 2\) exited \(code 1\) .* (\d+) quick exit\(s\) in a row: restarting it in (\d+) s"
+)
+_RESTARTED = re.compile(r"Child process \[\d+\] died")  # uvicorn's, logged as it starts the replacement
+
+
+def test_a_worker_that_keeps_dying_at_load_is_restarted_later_each_time(
+    tmp_path: Path, layout: ArtifactLayout
+) -> None:
+    """uvicorn's supervisor restarted a dead process at its next check, every 0.5 s for good, when the
+    replacement died loading the app (here: the models manifest gone after start-up): a core burnt on
+    imports, and the log never said it was a crash loop. Now each quick exit in a row doubles the wait,
+    with a warning each; the other process serves on meanwhile, and SIGTERM stops the server at once
+    while a restart is pending."""
+    models = tmp_path / "models"
+    shutil.copytree(layout.root, models, ignore=shutil.ignore_patterns("cache"), copy_function=os.symlink)
+    run_dir, log = tmp_path / "run", tmp_path / "serve.log"
+    env = {
+        RUN_DIR: str(run_dir),
+        "MVA_MODELS_DIR": str(models),
+        "MVA_WARM_MODELS": "[]",
+        "MVA_SHUTDOWN_DELAY_S": "0",
+    }
+    with serve_app(env, workers=2, log=log, log_level="info") as (url, process):
+        killed, survivor = _ready_now(Siblings(run_dir / "ready"))
+        (models / "manifest.json").unlink()  # every process started from now on dies at app load
+        os.kill(killed.pid, signal.SIGKILL)
+        _until(lambda: not serving(killed), "the killed process gone")  # its connections too
+        answers: list[str] = []
+        stop = threading.Event()
+        client = threading.Thread(target=_healthz_until, args=(url, stop, answers))
+        client.start()
+        try:
+            _until(lambda: bool(_QUICK_EXIT.search(log.read_text())), "a quick exit logged")
+            window_start = time.monotonic()
+            # a restart pending for 16 s: a loop that slept through it would hold the SIGTERM that long
+            _until(lambda: "restarting it in 16 s" in log.read_text(), "a 16 s wait", within_s=180)
+            window_s = time.monotonic() - window_start
+        finally:
+            stop.set()
+            client.join()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=12) == 0
+    logged = log.read_text()
+    quick = [(int(n), int(delay)) for n, delay in _QUICK_EXIT.findall(logged)]
+    # the killed process (killed by a signal, not in `quick`) counts as the first quick exit if it had
+    # served less than 10 s
+    counts = [n for n, _ in quick]
+    assert counts == list(range(counts[0], counts[0] + len(counts))) and counts[0] in (1, 2), quick
+    assert [delay for _, delay in quick] == [min(30, 2 ** (n - 1)) for n in counts], quick
+    # restarts after the first warning, each waiting twice as long as the one before: the k-th no sooner
+    # than 2**k - 1 s into the window (one for slack); uvicorn alone restarted at every check
+    warned = next(_QUICK_EXIT.finditer(logged)).start()
+    sigterm = logged.index("Received SIGTERM")
+    restarts = len(_RESTARTED.findall(logged, warned, sigterm))
+    assert 1 <= restarts <= math.log2(window_s + 1) + 1, (restarts, window_s)
+    assert not _RESTARTED.search(logged, sigterm)  # nothing started after SIGTERM
+    assert answers and set(answers) == {"200"}, sorted(set(answers))
+    assert not serving(survivor)
 
 
 def _feed_counts(fifo: Path, counts: list[str], stop: threading.Event) -> None:
