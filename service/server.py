@@ -25,13 +25,14 @@ from uvicorn.supervisors.multiprocess import Process
 from service.api.app import create_app
 from service.api.malformed_http import protocol_for
 from service.api.metrics import MULTIPROC_DIR
-from service.backoff import SlotBackoff
+from service.backoff import SlotBackoff, SlotBackoffs, how_it_ended
 from service.logs import log_config
-from service.processes import end_with_parent
+from service.processes import ProcessIdentity, end_with_parent, identity_of
 from service.settings import load_server_settings
 from service.workers import (
     JOINS_SERVING,
     SIGHUP_RESTART,
+    Siblings,
     drain_marker,
     made_folder,
     record_worker_count,
@@ -96,7 +97,7 @@ class DrainingSupervisor(Multiprocess):
     delay; then uvicorn stops them as usual, each finishing its in-flight requests. SIGINT (Ctrl-C
     reaches the workers too) and a second SIGTERM stop at once. SIGTTIN and SIGTTOU add a process or
     retire one, as uvicorn's do, and /readyz waits for as many as there are then. A process that keeps
-    exiting soon after its start is replaced later each time (service/backoff.py), not every 0.5 s."""
+    exits before its warm-up ended is replaced later each time (service/backoff.py), not every 0.5 s."""
 
     def __init__(
         self, config: uvicorn.Config, sockets: list[socket.socket], run_dir: Path, delay_s: float
@@ -105,9 +106,9 @@ class DrainingSupervisor(Multiprocess):
         self._run_dir = run_dir
         self._marker = drain_marker(run_dir)
         self._delay_s = delay_s
-        self._started: dict[Process, float] = {}  # when each process was first seen (monotonic)
-        self._slots: dict[int, SlotBackoff] = {}  # by index in self.processes, as uvicorn replaces them
-        self._gone: dict[int, Process] = {}  # each slot's dead process already counted in its backoff
+        self._siblings = Siblings(run_dir / "ready")  # read for the marks of processes that started
+        self._backoffs: SlotBackoffs[Process] = SlotBackoffs()
+        self._identities: dict[Process, ProcessIdentity | None] = {}
 
     def init_processes(self) -> None:
         super().init_processes()
@@ -192,55 +193,88 @@ class DrainingSupervisor(Multiprocess):
         """uvicorn's keep_subprocess_alive, which starts a dead process's replacement at once, shown only
         the slots it may act on now: a slot held back is looked at again at the next check, and the
         supervisor's loop goes on handling signals every 0.5 s meanwhile (no sleep)."""
+        if self.should_exit.is_set():
+            # Ctrl-C, or a SIGTERM without delay handled just before: uvicorn restarts nothing now, and a
+            # dead process counted here would log a restart that never comes
+            return
         now = time.monotonic()
-        self._note_starts(now)
         every = self.processes
-        shown = [idx for idx, process in enumerate(every) if self._shown(idx, process, now)]
+        shown = [idx for idx, process in enumerate(every) if self._may_check(idx, process, now)]
         self.processes = [every[idx] for idx in shown]
         try:
             super().keep_subprocess_alive()
         finally:
-            # uvicorn replaces a dead process in place, in the list it was shown
-            for position, idx in enumerate(shown):
-                every[idx] = self.processes[position]
-            self.processes = every
-        self._note_starts(time.monotonic())
+            returned, self.processes = self.processes, every
+        # uvicorn (0.54.0) replaces a dead process in place, in the list it was shown, and neither adds
+        # nor removes one: each slot shown gets back what that place holds now
+        if len(returned) != len(shown):
+            raise RuntimeError(
+                f"uvicorn's keep_subprocess_alive returned {len(returned)} processes of {len(shown)} shown: "
+                "the backoff (service/backoff.py) relies on it replacing them in place"
+            )
+        after = time.monotonic()
+        for idx, process in zip(shown, returned, strict=True):
+            if process is not every[idx]:
+                self._backoffs.replaced(every[idx], process, after)
+                every[idx] = process
+        self._backoffs.keep_only(every)  # those SIGTTOU retired, SIGHUP's restart replaced
+        self._identities = {process: known for process, known in self._identities.items() if process in every}
 
-    def _note_starts(self, now: float) -> None:
-        """Each process's start, as seen by the loop (up to a check late, which makes a life shorter:
-        on the side of backing off). Processes and slots no longer there (SIGHUP, SIGTTOU) are forgotten."""
-        self._started = {process: self._started.get(process, now) for process in self.processes}
-        self._slots = {idx: slot for idx, slot in self._slots.items() if idx < len(self.processes)}
-        self._gone = {idx: gone for idx, gone in self._gone.items() if idx < len(self.processes)}
-
-    def _shown(self, idx: int, process: Process, now: float) -> bool:
-        """Whether uvicorn's check may see slot `idx`'s `process` now. Not a young one while it runs: its
-        exit is watched here (uvicorn's health-check ping waits up to 5 s, and a process that died
-        meanwhile was replaced at once, past the backoff; a hung one is killed once it is no longer
-        young). Not a dead one until its slot's delay is over: counted once, when first seen dead, with
-        one warning per delayed restart, so that a crash loop shows in the log."""
-        slot = self._slots.setdefault(idx, SlotBackoff())
-        started = self._started.get(process, now)
+    def _may_check(self, idx: int, process: Process, now: float) -> bool:
+        """Decides whether uvicorn's check may see slot `idx`'s `process` now, and counts a dead one's
+        exit. Not a running one until it has started (marked itself ready or failed, or ran
+        UNMARKED_START_S unmarked): its exit is watched here (uvicorn's health-check ping waits up to 5 s,
+        and a process that died meanwhile was replaced at once, past the backoff). Not a dead one until its
+        slot's delay is over: counted once, when first seen dead, with one warning per delayed restart,
+        so that a crash loop shows in the log."""
+        slot = self._backoffs.of(process, now)
+        identity = self._identity(process)  # before is_alive(), which reaps a dead one: its pid is freed
         if process.process.is_alive():
-            return slot.lived_long_enough(started, now)
+            marked = not slot.started and self._has_marked(identity)
+            if not slot.started and slot.may_count_as_started(marked, now):
+                self._note_started(idx, process, slot, marked)
+            return slot.started
         if process.exitcode == STARTUP_FAILURE:  # uvicorn stops the server: it would fail every time
             return True
-        if self._gone.get(idx) is not process:
-            self._gone[idx] = process
-            delay = slot.exited(started, now)
+        if not slot.exit_counted:
+            if not slot.started and self._has_marked(identity):  # marked, then died between two checks
+                self._note_started(idx, process, slot, marked=True)
+            delay = slot.exited(now)
             if delay > 0:
                 log.warning(
-                    "worker process %s (slot %d of %d) exited (code %s) %.1f s after it started, %d quick "
-                    "exit(s) in a row: restarting it in %.0f s",
+                    "worker process %s (slot %d of %d) %s %.1f s after it started, before it marked itself "
+                    "ready or failed, %d quick exit(s) in a row: restarting it in %.0f s",
                     process.pid,
                     idx + 1,
                     len(self.processes),
-                    process.exitcode,
-                    now - started,
+                    how_it_ended(process.exitcode or 0),
+                    now - slot.first_seen,
                     slot.quick_exits,
                     delay,
                 )
         return slot.due(now)
+
+    def _note_started(self, idx: int, process: Process, slot: SlotBackoff, marked: bool) -> None:
+        quick_exits = slot.note_started()
+        if quick_exits:
+            log.info(
+                "worker process %s (slot %d of %d) %s after %d quick exit(s)",
+                process.pid,
+                idx + 1,
+                len(self.processes),
+                "serves again" if marked else "has run long enough, never marked ready, to count as started",
+                quick_exits,
+            )
+
+    def _identity(self, process: Process) -> ProcessIdentity | None:
+        """The process's identity, read once, at its first check, while the supervisor has not reaped it
+        (a zombie keeps its /proc entry): its ready file's name (Siblings.mark_ready)."""
+        if process not in self._identities and process.pid is not None:
+            self._identities[process] = identity_of(process.pid)
+        return self._identities.get(process)
+
+    def _has_marked(self, identity: ProcessIdentity | None) -> bool:
+        return identity is not None and self._siblings.has_marked(identity)
 
 
 def forget_inherited_markers() -> None:

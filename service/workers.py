@@ -205,6 +205,13 @@ class Siblings:
                 exc,
             )
 
+    def has_marked(self, process: ProcessIdentity) -> bool:
+        """Whether `process` marked itself ready or failed (the supervisor's view of a worker that has
+        started: service/backoff.py). A process takes its marks away as it stops: a clean exit leaves none."""
+        return any(
+            (self.ready_dir / marker).exists() for marker in (process.name, f"{process.name}{FAILED_SUFFIX}")
+        )
+
     def mark_gone(self) -> None:
         name = own_identity().name
         for marker in (name, f"{name}{FAILED_SUFFIX}"):
