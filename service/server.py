@@ -112,6 +112,7 @@ class DrainingSupervisor(Multiprocess):
 
     def init_processes(self) -> None:
         super().init_processes()
+        self._note_identities()
         # every process started from now on warms up before it serves (Siblings.joins_serving); the
         # first ones warm up serving /healthz, with nothing else to serve meanwhile
         os.environ[JOINS_SERVING] = "1"
@@ -142,6 +143,7 @@ class DrainingSupervisor(Multiprocess):
         finally:
             del os.environ[SIGHUP_RESTART]
             self.config.timeout_worker_healthcheck = ping_timeout
+            self._note_identities()
 
     def handle_term(self) -> None:
         if self._delay_s <= 0 or self._marker.exists():
@@ -158,6 +160,7 @@ class DrainingSupervisor(Multiprocess):
         if self._starts_nothing_while_draining("SIGTTIN"):
             return
         super().handle_ttin()
+        self._note_identities()
         # uvicorn's count, recorded as soon as the process is started, long before it could serve:
         # the others said ready while it warmed up
         self._record_worker_count(self.processes_num)
@@ -219,6 +222,7 @@ class DrainingSupervisor(Multiprocess):
                 every[idx] = process
         self._backoffs.keep_only(every)  # those SIGTTOU retired, SIGHUP's restart replaced
         self._identities = {process: known for process, known in self._identities.items() if process in every}
+        self._note_identities()  # the replacements uvicorn just started
 
     def _may_check(self, idx: int, process: Process, now: float) -> bool:
         """Decides whether uvicorn's check may see slot `idx`'s `process` now, and counts a dead one's
@@ -265,6 +269,14 @@ class DrainingSupervisor(Multiprocess):
                 "serves again" if marked else "has run long enough, never marked ready, to count as started",
                 quick_exits,
             )
+
+    def _note_identities(self) -> None:
+        """Each process's identity, read as soon as the supervisor has started it: multiprocessing reaps
+        every finished child whenever it starts another, and a reaped process's identity is gone (a
+        process that marked itself ready and died before its first check would count as a quick exit).
+        Processes uvicorn starts inside restart_all are read once it returns, the rest at once."""
+        for process in self.processes:
+            self._identity(process)
 
     def _identity(self, process: Process) -> ProcessIdentity | None:
         """The process's identity, read once, at its first check, while the supervisor has not reaped it

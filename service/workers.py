@@ -207,10 +207,14 @@ class Siblings:
 
     def has_marked(self, process: ProcessIdentity) -> bool:
         """Whether `process` marked itself ready or failed (the supervisor's view of a worker that has
-        started: service/backoff.py). A process takes its marks away as it stops: a clean exit leaves none."""
-        return any(
-            (self.ready_dir / marker).exists() for marker in (process.name, f"{process.name}{FAILED_SUFFIX}")
-        )
+        started: service/backoff.py). A process takes its marks away as it stops: a clean exit leaves none.
+        Best effort: a ready folder that cannot be searched (EACCES, which Path.exists raises) reads as
+        no mark rather than ending the supervisor's loop."""
+        markers = (process.name, f"{process.name}{FAILED_SUFFIX}")
+        try:
+            return any((self.ready_dir / marker).exists() for marker in markers)
+        except OSError:
+            return False
 
     def mark_gone(self) -> None:
         name = own_identity().name
