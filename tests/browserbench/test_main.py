@@ -16,13 +16,25 @@ from service.settings import PROJECT_ROOT
 from tests.conftest import kill_leftovers
 
 
+def _cmdline(process: psutil.Process) -> list[str]:
+    """Its command line; none for one already gone or a zombie (a chromium helper that exited before
+    its parent reaped it raised ZombieProcess here once)."""
+    try:
+        return process.cmdline()
+    except psutil.Error:
+        return []
+
+
 def _started(run: subprocess.Popen[bytes]) -> list[psutil.Process]:
     """The server and the chromium processes `run` has started so far."""
-    return [
-        p
-        for p in psutil.Process(run.pid).children(recursive=True)
-        if "serve" in p.cmdline() or p.name() == "chromium"
-    ]
+    found = []
+    for p in psutil.Process(run.pid).children(recursive=True):
+        try:
+            if "serve" in _cmdline(p) or p.name() == "chromium":
+                found.append(p)
+        except psutil.Error:  # gone since it was listed
+            continue
+    return found
 
 
 @pytest.mark.usefixtures("chromium", "page_built")  # the command serves the built page
@@ -39,13 +51,13 @@ def test_a_sigterm_stops_the_server_and_the_browser(tmp_path: Path, images: Path
         deadline = time.monotonic() + 180  # a guard against a hang, not a speed check
         while run.poll() is None and time.monotonic() < deadline:
             started = _started(run)
-            if any(p.name() == "chromium" for p in started) and any("serve" in p.cmdline() for p in started):
+            if any(p.name() == "chromium" for p in started) and any("serve" in _cmdline(p) for p in started):
                 break
             time.sleep(0.2)
-        assert any("serve" in p.cmdline() for p in started), "no server started"
+        assert any("serve" in _cmdline(p) for p in started), "no server started"
         assert any(p.name() == "chromium" for p in started), "no chromium started"
         flag = "--user-data-dir="
-        profiles = {arg.removeprefix(flag) for p in started for arg in p.cmdline() if arg.startswith(flag)}
+        profiles = {arg.removeprefix(flag) for p in started for arg in _cmdline(p) if arg.startswith(flag)}
         run.send_signal(signal.SIGTERM)  # to the command alone, as `kill` does
         run.wait(120)
         assert [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
