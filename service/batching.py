@@ -1,12 +1,20 @@
-"""Opt-in dynamic micro-batching (MVA_BATCH_WINDOW_MS > 0, onnxruntime only): the first request for a
-runner opens a batch; requests for the same runner arriving within the window join it (up to
-MVA_MAX_BATCH); the batch then runs as one engine call on the pool and each request gets its own row
-of the outputs. The ONNX models have a symbolic batch dimension for this (service/modelbuild/convert.py)
-and the model build checks that a batch gives exactly what each image gives alone."""
+"""Opt-in dynamic micro-batching (onnxruntime only), in one of two ways:
+
+- a window (MVA_BATCH_WINDOW_MS > 0): the first request for a runner opens a batch; requests for the
+  same runner arriving within the window join it (up to MVA_MAX_BATCH); then the batch runs as one
+  engine call on the pool;
+- queued (MVA_BATCH_QUEUED): no window. The first request's batch goes in line for cores at once, and
+  requests arriving while it waits join it; it runs with whoever is in it when its cores are free. At
+  1 client nothing waits (batches of 1, no delay); under load the batch is what queued up meanwhile.
+
+Each request gets its own row of the outputs. The ONNX models have a symbolic batch dimension for
+this (service/modelbuild/convert.py) and the model build checks that a batch gives exactly what each
+image gives alone."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,8 +37,9 @@ class _Batch:
     pixels: list[np.ndarray] = field(default_factory=list)
     futures: list[asyncio.Future[BatchResult]] = field(default_factory=list)
     closer: asyncio.TimerHandle | None = None
-    # members whose client went away once the batch was closed (its rows are fixed then); counted on
-    # the event loop, read by the engine job's thread
+    # the rows are fixed: at the window's end (or when full), or, queued, when the engine job has its
+    # cores. Before, a member that leaves takes its row out; after, it is counted in `left`
+    sealed: bool = False
     left: int = 0
 
     def abandoned(self) -> bool:
@@ -41,12 +50,20 @@ class MicroBatcher:
     def __init__(
         self, pool: InferencePool, window_ms: float, max_batch: int, observe: Callable[[int], None]
     ) -> None:
+        """`window_ms` 0: queued batching (no window)."""
         self._pool = pool
         self._observe = observe  # the batch size of every engine call (a metrics histogram)
         self._window_s = window_ms / 1000.0
         self._max_batch = max_batch
-        self._open: dict[int, _Batch] = {}  # by id(runner): one open batch per model + settings
+        # by id(runner): the batch new requests for a model + settings join; touched on the event loop
+        self._open: dict[int, _Batch] = {}
+        # a batch's rows and `sealed` flag: queued, the engine job seals its batch on a pool thread
+        self._lock = threading.Lock()
         self._running: set[asyncio.Task[None]] = set()
+
+    @property
+    def queued(self) -> bool:
+        return self._window_s == 0
 
     async def run(
         self,
@@ -59,17 +76,25 @@ class MicroBatcher:
         """This request's outputs and the size of the batch they ran in. Time spent waiting for the
         window and for cores counts as `queue`, the batch's engine call as `inference`. A request whose
         client leaves (`client_left` returns) before its batch has run ends as ClientClosedRequest: its
-        row is taken out of a batch still open, and a batch all of whose clients left never runs."""
+        row is taken out of a batch not yet sealed, and a batch all of whose clients left never runs."""
         loop = asyncio.get_running_loop()
-        batch = self._open.get(id(runner))
-        if batch is None:
-            batch = _Batch(runner, threads)
-            self._open[id(runner)] = batch
-            batch.closer = loop.call_later(self._window_s, self._close, batch)
         future: asyncio.Future[BatchResult] = loop.create_future()
-        batch.pixels.append(pixels)
-        batch.futures.append(future)
-        if len(batch.pixels) >= self._max_batch:
+        with self._lock:
+            batch = self._open.get(id(runner))
+            opened = batch is None or batch.sealed  # queued: its job took it since the last request
+            if opened:
+                batch = _Batch(runner, threads)
+                self._open[id(runner)] = batch
+            assert batch is not None
+            batch.pixels.append(pixels)
+            batch.futures.append(future)
+            full = len(batch.futures) >= self._max_batch
+        if opened:
+            if self.queued:
+                self._start(batch)  # in line for cores from now on, gathering members while it waits
+            else:
+                batch.closer = loop.call_later(self._window_s, self._close, batch)
+        if full:
             self._close(batch)
         waiting_since = time.perf_counter()
         try:
@@ -83,35 +108,54 @@ class MicroBatcher:
         return outputs, size
 
     def _leave(self, batch: _Batch, future: asyncio.Future[BatchResult]) -> None:
-        """One member will not read its result: out of its batch while that is open, else counted."""
+        """One member will not read its result: out of its batch while the rows are not fixed, else
+        counted."""
         if not future.cancel():
             return  # it has its result already: the batch ran
-        if self._open.get(id(batch.runner)) is not batch:
-            batch.left += 1
-            return
-        row = batch.futures.index(future)
-        del batch.futures[row], batch.pixels[row]
-        if not batch.futures:  # nobody left to run it for
-            del self._open[id(batch.runner)]
+        with self._lock:
+            if batch.sealed:
+                batch.left += 1
+                return
+            row = batch.futures.index(future)
+            del batch.futures[row], batch.pixels[row]
+            emptied = not batch.futures
+        if emptied:  # nobody left to run it for (queued: its job finds no rows and does nothing)
+            self._detach(batch)
             if batch.closer is not None:
                 batch.closer.cancel()
 
+    def _detach(self, batch: _Batch) -> None:
+        """No new member joins `batch`."""
+        if self._open.get(id(batch.runner)) is batch:
+            del self._open[id(batch.runner)]
+
     def _close(self, batch: _Batch) -> None:
+        """The window ended, or the batch is full: no new member joins it."""
         if self._open.get(id(batch.runner)) is not batch:
             return  # already closed (full before its window ended)
-        del self._open[id(batch.runner)]
+        self._detach(batch)
+        if self.queued:
+            return  # its job is in line already
         if batch.closer is not None:
             batch.closer.cancel()
+        with self._lock:
+            batch.sealed = True
+        self._start(batch)
+
+    def _start(self, batch: _Batch) -> None:
         task = asyncio.ensure_future(self._execute(batch))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
     async def _execute(self, batch: _Batch) -> None:
-        stacked = np.concatenate(batch.pixels)
-
         def job() -> tuple[list[np.ndarray], float] | None:
-            if batch.abandoned():  # every client left while the batch waited for cores
-                return None
+            with self._lock:
+                batch.sealed = True  # queued: the rows are whoever joined while the job waited
+                if batch.abandoned():  # every client left while the batch waited for cores
+                    return None
+                pixels = list(batch.pixels)
+            # here, not on the event loop: a batch of 8 fp32 images is ~5 MB to copy
+            stacked = np.concatenate(pixels)
             start = time.perf_counter()
             outputs = batch.runner.run(stacked)
             return outputs, (time.perf_counter() - start) * 1000
@@ -119,10 +163,14 @@ class MicroBatcher:
         try:
             ran = await self._pool.execute(job, batch.threads, StageTimer())
         except Exception as exc:
+            with self._lock:
+                batch.sealed = True  # queued: the job never ran (it waited too long for cores)
             for future in batch.futures:
                 if not future.done():
                     future.set_exception(exc)
             return
+        finally:
+            self._detach(batch)  # queued: the next request opens a new batch, this one's memory goes
         if ran is None:
             return
         outputs, inference_ms = ran

@@ -172,9 +172,11 @@ class ServerSettings(BaseSettings):
     auto_tune_models: list[str] = []
     replica: str = Field(default_factory=lambda: os.environ.get("HOSTNAME", "local"))
     static_dir: Path = PROJECT_ROOT / "web" / "dist"  # the browser page, built by `make web`
-    # opt-in micro-batching (onnxruntime only): requests for the same model and settings that arrive
-    # within this window run as one batch of at most max_batch images; 0 turns it off
+    # opt-in micro-batching (onnxruntime only, service/batching.py), batches of at most max_batch images:
+    # requests for the same model and settings that arrive within this window (0: off) run as one, or,
+    # batch_queued, those that queued up while a batch waited for cores (no window)
     batch_window_ms: float = Field(default=0.0, ge=0.0, le=1000.0)
+    batch_queued: bool = False
     max_batch: int = Field(default=8, ge=1, le=64)
     # access: an API key for the inference and model routes (off when unset), CORS origins (none);
     # api_key_file: a file holding the key (a compose or Kubernetes secret), read once here at start-up
@@ -313,6 +315,13 @@ class ServerSettings(BaseSettings):
         if self.threads > self.inference_cores:
             message = f"above MVA_INFERENCE_CORES={self.inference_cores}, the cores a request can get"
             raise SettingsConflict("threads", message)
+        return self
+
+    @model_validator(mode="after")
+    def _one_way_of_batching(self) -> ServerSettings:
+        if self.batch_queued and self.batch_window_ms > 0:
+            message = "queued batching has no window: set MVA_BATCH_WINDOW_MS=0, or MVA_BATCH_QUEUED=false"
+            raise SettingsConflict("batch_queued", message)
         return self
 
     def default_engine_settings(self) -> EngineSettings:

@@ -192,3 +192,79 @@ def test_a_closed_batch_all_of_whose_clients_left_before_it_had_a_core_never_run
     pool.shutdown()
     assert [type(outcome) for outcome in outcomes] == [ClientClosedRequest, ClientClosedRequest]
     assert engine_calls == []
+
+
+@pytest.fixture(scope="module")
+def queued(start_module_server: Callable[..., LiveServer]) -> LiveServer:
+    return start_module_server(batch_queued="true", max_batch="4", warm_models='["mobilenet_v2"]')
+
+
+def test_queued_batching_gathers_concurrent_requests_and_keeps_their_answers(
+    queued: LiveServer, images: Path
+) -> None:
+    names = sorted(KNOWN) * 4
+    responses = burst(queued, [("/classify", {}, (images / name).read_bytes()) for name in names])
+    assert all(r.status_code == 200 for r in responses)
+    for name, response in zip(names, responses, strict=True):
+        assert response.json()["predictions"][0]["label"] == KNOWN[name]
+    sizes = [r.json()["batch_size"] for r in responses]
+    assert max(sizes) > 1 and max(sizes) <= 4
+
+
+def test_queued_batching_runs_a_lone_request_alone(queued: LiveServer, images: Path) -> None:
+    """One client at a time: nothing queues up, so each request is a batch of one."""
+    with queued.client() as client:
+        for name in KNOWN:
+            answer = client.post("/classify", files={"image": (images / name).read_bytes()}).json()
+            assert (answer["predictions"][0]["label"], answer["batch_size"]) == (KNOWN[name], 1)
+
+
+def test_a_queued_batch_is_whoever_joined_while_it_waited_for_cores(
+    registry: RunnerRegistry, manifest: Manifest, images: Path
+) -> None:
+    """The only core is held; four requests come (MVA_MAX_BATCH 3) and one of them leaves before the
+    core is free. Once it is: an engine call of the two who stayed in the first batch, one of the
+    request that found it full; each gets the row of its own image, as alone."""
+    spec = manifest.get("mobilenet_v2")
+    runner = registry.get(spec, resolve(spec, EngineSettings()))
+    names = ["cat.bmp", "grace_hopper.bmp", "bird.bmp", "cat.bmp"]
+    pixels = [
+        prepare((images / name).read_bytes(), spec.input, 50_000_000, StageTimer())[1].pixels
+        for name in names
+    ]
+    alone = [runner.run(p)[0] for p in pixels]
+    pool = InferencePool(cores=1, max_pending=10, queue_timeout_s=30)
+    engine_calls: list[int] = []
+    batcher = MicroBatcher(pool, window_ms=0, max_batch=3, observe=engine_calls.append)
+    release = threading.Event()
+
+    async def main() -> list[object]:
+        busy = asyncio.ensure_future(pool.run(release.wait, 1, StageTimer()))
+        gone = asyncio.Event()
+
+        async def second_client_left() -> None:
+            await gone.wait()
+
+        try:
+            members = [
+                asyncio.ensure_future(
+                    batcher.run(runner, 1, p, StageTimer(), second_client_left if i == 1 else None)
+                )
+                for i, p in enumerate(pixels)
+            ]
+            await asyncio.sleep(0.05)  # all four wait: three in the first batch, one in a second
+            gone.set()
+            await asyncio.sleep(0.05)
+        finally:
+            release.set()
+        await busy
+        return await asyncio.gather(*(asyncio.wait_for(m, 30) for m in members), return_exceptions=True)
+
+    outcomes = asyncio.run(main())
+    pool.shutdown()
+    assert isinstance(outcomes[1], ClientClosedRequest)
+    for i in (0, 2, 3):
+        outputs, size = outcomes[i]  # type: ignore[misc]
+        assert size == (2 if i < 3 else 1)
+        np.testing.assert_array_equal(outputs[0], alone[i])
+    assert engine_calls == [2, 1]

@@ -169,6 +169,22 @@ def test_default_threads_above_the_inference_cores_stop_start_up(monkeypatch: py
     assert info.value.problems == [problem]
 
 
+def test_a_batching_window_and_queued_batching_together_stop_start_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Queued batching has no window: asking for both is asking for two things at once."""
+    monkeypatch.setenv("MVA_BATCH_QUEUED", "true")
+    monkeypatch.setenv("MVA_BATCH_WINDOW_MS", "5")
+    with pytest.raises(InvalidServerSettings) as info:
+        load_server_settings()
+    assert info.value.problems == [
+        "MVA_BATCH_QUEUED: queued batching has no window: set MVA_BATCH_WINDOW_MS=0, or "
+        "MVA_BATCH_QUEUED=false (got 'true')"
+    ]
+    monkeypatch.setenv("MVA_BATCH_WINDOW_MS", "0")
+    assert load_server_settings().batch_queued
+
+
 def test_a_model_to_warm_that_the_manifest_does_not_name_stops_start_up(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -68,7 +68,7 @@ class Metrics:
         )
         self.batch_size = Histogram(
             "mva_batch_size",
-            "Images per engine call with micro-batching (MVA_BATCH_WINDOW_MS > 0)",
+            "Images per engine call with micro-batching (MVA_BATCH_WINDOW_MS > 0 or MVA_BATCH_QUEUED)",
             buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64),
             registry=self.registry,
         )

@@ -83,7 +83,7 @@ class AppState:
         metrics = Metrics()
         pool.pending_changed = metrics.queue_depth_changed
         batcher = None
-        if settings.batch_window_ms > 0:
+        if settings.batch_window_ms > 0 or settings.batch_queued:  # a window of 0 ms: queued
             observe = metrics.batch_size.observe
             batcher = MicroBatcher(pool, settings.batch_window_ms, settings.max_batch, observe)
         defaults = settings.default_engine_settings()

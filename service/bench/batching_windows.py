@@ -1,5 +1,5 @@
 """`mobile-vision-api bench-batching`: micro-batching through the server, at several batching windows
-(0 = off), the servers taking turns under the same closed-loop load."""
+(0 = off) and queued (no window), the servers taking turns under the same closed-loop load."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from service.localserver import exits_when_a_server_does_not_start
 from service.settings import CPU_COUNT, PROJECT_ROOT
 
 BATCH_WINDOWS_MS = (0.0, 2.0, 5.0, 10.0)
+QUEUED = "queued"  # the configuration's name in batching-t<threads>.json
 
 
 @exits_when_a_server_does_not_start
@@ -33,6 +34,7 @@ def batching(
         list[float] | None,
         typer.Option(min=0, max=1000, help="batching window in ms, 0 = off (repeat; default 0 2 5 10)"),
     ] = None,
+    queued: Annotated[bool, typer.Option(help="also queued batching (MVA_BATCH_QUEUED, no window)")] = True,
     image: Annotated[
         Path | None, typer.Option(help="image for /classify (default grace_hopper.jpg)", **EXISTING_FILE)
     ] = None,
@@ -40,21 +42,25 @@ def batching(
     models_dir: Annotated[Path, typer.Option(envvar="MVA_MODELS_DIR", callback=models_folder)] = MODELS_DIR,
 ) -> None:
     """Micro-batching through the server: throughput and latency at each window (default 0 = off, 2, 5
-    and 10 ms), the servers taking turns; writes batching-t<threads>.json."""
+    and 10 ms) and queued, the servers taking turns; writes batching-t<threads>.json."""
     picture = (image or default_image()).read_bytes()
+    configurations = {
+        f"window {ms:g} ms": {"MVA_BATCH_WINDOW_MS": str(ms)} for ms in window or BATCH_WINDOWS_MS
+    }
+    if queued:
+        configurations[QUEUED] = {"MVA_BATCH_QUEUED": "true"}
     with ExitStack() as servers:
         urls = {}
-        for ms in window or BATCH_WINDOWS_MS:
-            env = {"MVA_BATCH_WINDOW_MS": str(ms), "MVA_THREADS": str(threads)}
-            env["MVA_WARM_MODELS"] = '["mobilenet_v2"]'
-            urls[f"window {ms:g} ms"] = servers.enter_context(local_server(models_dir, env))[0]
+        for name, batching_env in configurations.items():
+            env = {**batching_env, "MVA_THREADS": str(threads), "MVA_WARM_MODELS": '["mobilenet_v2"]'}
+            urls[name] = servers.enter_context(local_server(models_dir, env))[0]
         measures = {name: http_measure(url, picture, concurrency) for name, url in urls.items()}
         loads = {name: summary(*r) for name, r in interleaved(measures, rounds, seconds).items()}
         for name, url in urls.items():
             loads[name]["mean_batch"] = _mean_batch(url)
     report = {"machine": machine_info(), "concurrency": concurrency, "threads": threads, "loads": loads}
     write_texts(out, {f"batching-t{threads}.json": json.dumps(report, indent=2, default=str) + "\n"})
-    typer.echo("| window | req/s | p50 ms | p99 ms | mean batch |\n|---|---:|---:|---:|---:|")
+    typer.echo("| batching | req/s | p50 ms | p99 ms | mean batch |\n|---|---:|---:|---:|---:|")
     for name, load in loads.items():
         batch = load["mean_batch"]
         typer.echo(f"| {name} | {load['rps']} | {load['p50_ms']} | {load['p99_ms']} | {batch or 1:.2f} |")

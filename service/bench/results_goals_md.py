@@ -351,7 +351,7 @@ def batching_server_block(runs: list[Doc]) -> str:
         f"{r['machine']['load_average'][0]:.1f})"
         for r in runs
     )
-    head = "| window |" + "".join(
+    head = "| batching |" + "".join(
         f" {r['threads']} thread(s): req/s | p50 ms | p99 ms | mean batch |" for r in runs
     )
     lines = [f"Runs: {when}.", "", head, "|---|" + "---:|---:|---:|---:|" * len(runs)]
@@ -362,7 +362,9 @@ def batching_server_block(runs: list[Doc]) -> str:
             cells.append(
                 f" {v['rps']:.1f} | {v['p50_ms']:.1f} | {v['p99_ms']:.1f} | {v['mean_batch'] or 1:.2f} |"
             )
-        label = "off" if window == "window 0 ms" else window.removeprefix("window ")
+        label = {"window 0 ms": "off", "queued": "queued (no window)"}.get(
+            window, window.removeprefix("window ")
+        )
         lines.append(f"| {label} |" + "".join(cells))
     return "\n".join(lines)
 

@@ -1,5 +1,5 @@
-"""`mobile-vision-api bench-batching` for real, CI-sized: two servers (batching off, and a 2 ms
-window) under the same closed-loop load, their figures and the mean batch each server reports."""
+"""`mobile-vision-api bench-batching` for real, CI-sized: three servers (batching off, a 2 ms window,
+queued) under the same closed-loop load, their figures and the mean batch each server reports."""
 
 from __future__ import annotations
 
@@ -23,10 +23,12 @@ def test_bench_batching_loads_each_window_and_reads_the_mean_batch(
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "batching-t1.json").read_text())
     assert report["threads"] == 1 and report["concurrency"] == 4
-    off, on = report["loads"]["window 0 ms"], report["loads"]["window 2 ms"]
-    for load in (off, on):
+    loads = report["loads"]
+    assert list(loads) == ["window 0 ms", "window 2 ms", "queued"]
+    for load in loads.values():
         assert load["ok"] > 0 and load["failures"] == {}
-    assert off["mean_batch"] is None  # batching off: the server has no batch histogram entries
-    assert 1.0 <= on["mean_batch"] <= 4  # at most as many as there are clients
-    assert "| window 2 ms |" in result.stdout
+    assert loads["window 0 ms"]["mean_batch"] is None  # batching off: no batch histogram entries
+    for batching in ("window 2 ms", "queued"):
+        assert 1.0 <= loads[batching]["mean_batch"] <= 4  # at most as many as there are clients
+    assert "| window 2 ms |" in result.stdout and "| queued |" in result.stdout
     assert held.read_text() == PREVIOUS_REPORT  # replaced whole, not rewritten where it was read

@@ -21,18 +21,20 @@ from tests.readme import section
 
 def test_batching_block_puts_the_thread_counts_side_by_side() -> None:
     def run(threads: int, rps: list[float]) -> dict:
+        names = ("window 0 ms", "window 2 ms", "queued")
         loads = {
-            f"window {w} ms": {"rps": r, "p50_ms": 30.0, "p99_ms": 45.0, "mean_batch": w or None}
-            for w, r in zip((0, 2), rps, strict=True)
+            name: {"rps": r, "p50_ms": 30.0, "p99_ms": 45.0, "mean_batch": w or None}
+            for name, w, r in zip(names, (0, 2, 3), rps, strict=True)
         }
         machine = {"started_utc": f"T{threads}", "load_average": [1.2, 1.0, 1.0]}
         return {"threads": threads, "machine": machine, "loads": loads}
 
-    text = batching_server_block([run(2, [170.0, 190.0]), run(1, [240.0, 255.0])])
+    text = batching_server_block([run(2, [170.0, 190.0, 200.0]), run(1, [240.0, 255.0, 260.0])])
     first = "Runs: 1 thread(s): T1 (load average 1.2), 2 thread(s): T2 (load average 1.2)."
     assert text.splitlines()[0] == first
     assert "| off | 240.0 | 30.0 | 45.0 | 1.00 | 170.0 | 30.0 | 45.0 | 1.00 |" in text
     assert "| 2 ms | 255.0 | 30.0 | 45.0 | 2.00 | 190.0 | 30.0 | 45.0 | 2.00 |" in text
+    assert "| queued (no window) | 260.0 | 30.0 | 45.0 | 3.00 | 200.0 | 30.0 | 45.0 | 3.00 |" in text
 
 
 def test_a_choice_the_bench_did_not_measure_is_shown_without_a_ratio() -> None:
