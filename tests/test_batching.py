@@ -211,12 +211,15 @@ def test_queued_batching_gathers_concurrent_requests_and_keeps_their_answers(
     assert max(sizes) > 1 and max(sizes) <= 4
 
 
-def test_queued_batching_runs_a_lone_request_alone(queued: LiveServer, images: Path) -> None:
-    """One client at a time: nothing queues up, so each request is a batch of one."""
+def test_queued_batching_runs_a_lone_request_unbatched(queued: LiveServer, images: Path) -> None:
+    """One client at a time: no other request is in the pool, so none goes through a batch (the
+    batch-size histogram does not move) and each is answered as without batching."""
     with queued.client() as client:
+        before = metric(client.get("/metrics").text, "mva_batch_size_count")
         for name in KNOWN:
             answer = client.post("/classify", files={"image": (images / name).read_bytes()}).json()
             assert (answer["predictions"][0]["label"], answer["batch_size"]) == (KNOWN[name], 1)
+        assert metric(client.get("/metrics").text, "mva_batch_size_count") == before
 
 
 def test_a_queued_batch_is_whoever_joined_while_it_waited_for_cores(
