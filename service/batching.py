@@ -42,9 +42,16 @@ class _Batch:
     # cores. Before, a member that leaves takes its row out; after, it is counted in `left`
     sealed: bool = False
     left: int = 0
+    # when it was opened (time.monotonic), and set once every member left before it was sealed: a queued
+    # batch's job is in line by then, and gives its place up (as a request whose client left does)
+    opened_at: float = field(default_factory=time.monotonic)
+    emptied: asyncio.Event = field(default_factory=asyncio.Event)
 
     def abandoned(self) -> bool:
         return self.left == len(self.futures)
+
+    async def everyone_left(self) -> None:
+        await self.emptied.wait()
 
 
 class MicroBatcher:
@@ -88,7 +95,10 @@ class MicroBatcher:
         future: asyncio.Future[BatchResult] = loop.create_future()
         with self._lock:
             batch = self._open.get(id(runner))
-            opened = batch is None or batch.sealed  # queued: its job took it since the last request
+            # queued: its job took it since the last request, or it has waited for cores so long that a
+            # new member would have less than half its own queue timeout left (the batch's deadline
+            # counts from its first member)
+            opened = batch is None or batch.sealed or self._too_old(batch)
             if opened:
                 batch = _Batch(runner, threads)
                 self._open[id(runner)] = batch
@@ -114,6 +124,9 @@ class MicroBatcher:
         timer.add("inference", inference_ms)
         return outputs, size
 
+    def _too_old(self, batch: _Batch) -> bool:
+        return self.queued and time.monotonic() - batch.opened_at > self._pool.queue_timeout_s / 2
+
     def _leave(self, batch: _Batch, future: asyncio.Future[BatchResult]) -> None:
         """One member will not read its result: out of its batch while the rows are not fixed, else
         counted."""
@@ -126,7 +139,8 @@ class MicroBatcher:
             row = batch.futures.index(future)
             del batch.futures[row], batch.pixels[row]
             emptied = not batch.futures
-        if emptied:  # nobody left to run it for (queued: its job finds no rows and does nothing)
+        if emptied:  # nobody left to run it for
+            batch.emptied.set()
             self._detach(batch)
             if batch.closer is not None:
                 batch.closer.cancel()
@@ -168,7 +182,7 @@ class MicroBatcher:
             return outputs, (time.perf_counter() - start) * 1000
 
         try:
-            ran = await self._pool.execute(job, batch.threads, StageTimer())
+            ran = await self._pool.execute(job, batch.threads, StageTimer(), batch.everyone_left)
         except Exception as exc:
             with self._lock:
                 batch.sealed = True  # queued: the job never ran (it waited too long for cores)

@@ -16,8 +16,9 @@ import pytest
 from PIL import Image
 
 from service.batching import MicroBatcher
+from service.engines.base import Runner
 from service.engines.registry import RunnerRegistry, resolve
-from service.errors import ClientClosedRequest
+from service.errors import ClientClosedRequest, Overloaded
 from service.inference import InferencePool
 from service.manifest import Manifest
 from service.pipeline import prepare
@@ -255,9 +256,9 @@ def test_a_queued_batch_is_whoever_joined_while_it_waited_for_cores(
                 )
                 for i, p in enumerate(pixels)
             ]
-            await asyncio.sleep(0.05)  # all four wait: three in the first batch, one in a second
+            await asyncio.sleep(0)  # all four join: three the first batch, one a second
             gone.set()
-            await asyncio.sleep(0.05)
+            await asyncio.wait([members[1]])  # it left (its row is out) before the core is free
         finally:
             release.set()
         await busy
@@ -271,3 +272,124 @@ def test_a_queued_batch_is_whoever_joined_while_it_waited_for_cores(
         assert size == (2 if i < 3 else 1)
         np.testing.assert_array_equal(outputs[0], alone[i])
     assert engine_calls == [2, 1]
+
+
+class GatedRunner:
+    """A real runner whose engine calls wait for `gate`: a test can let a request arrive while a batch
+    runs."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.started = threading.Event()
+        self.gate = threading.Event()
+
+    def run(self, pixels: np.ndarray) -> list[np.ndarray]:
+        self.started.set()
+        self.gate.wait(30)
+        return self.runner.run(pixels)
+
+
+def test_a_request_arriving_while_a_queued_batch_runs_opens_the_next_batch(
+    registry: RunnerRegistry, manifest: Manifest, images: Path
+) -> None:
+    spec = manifest.get("mobilenet_v2")
+    runner = registry.get(spec, resolve(spec, EngineSettings()))
+    pixels = [
+        prepare((images / name).read_bytes(), spec.input, 50_000_000, StageTimer())[1].pixels
+        for name in ("cat.bmp", "bird.bmp", "grace_hopper.bmp")
+    ]
+    gated = GatedRunner(runner)
+    pool = InferencePool(cores=1, max_pending=10, queue_timeout_s=30)
+    engine_calls: list[int] = []
+    batcher = MicroBatcher(pool, window_ms=0, max_batch=8, observe=engine_calls.append)
+
+    async def main() -> list[tuple[list[np.ndarray], int]]:
+        try:
+            first = asyncio.ensure_future(batcher.run(gated, 1, pixels[0], StageTimer()))  # type: ignore[arg-type]
+            assert await asyncio.to_thread(gated.started.wait, 30)  # its batch has the core and runs
+            later = [asyncio.ensure_future(batcher.run(gated, 1, p, StageTimer())) for p in pixels[1:]]  # type: ignore[arg-type]
+            await asyncio.sleep(0)
+        finally:
+            gated.gate.set()
+        return await asyncio.gather(*(asyncio.wait_for(m, 30) for m in [first, *later]))
+
+    outcomes = asyncio.run(main())
+    pool.shutdown()
+    assert engine_calls == [1, 2]
+    assert [size for _, size in outcomes] == [1, 2, 2]
+    for (outputs, _), p in zip(outcomes, pixels, strict=True):
+        np.testing.assert_array_equal(outputs[0], runner.run(p)[0])
+
+
+def test_a_request_does_not_join_a_queued_batch_that_has_waited_half_the_queue_timeout(
+    registry: RunnerRegistry, manifest: Manifest, images: Path
+) -> None:
+    """The batch's deadline counts from its first member: the first request, whose batch waited its
+    whole MVA_QUEUE_TIMEOUT_S (1 s) for the held core, gets Overloaded; one that came 0.6 s later opened
+    a batch of its own, and runs once the core is free (1.3 s), inside its own timeout."""
+    spec = manifest.get("mobilenet_v2")
+    runner = registry.get(spec, resolve(spec, EngineSettings()))
+    _, model_pixels = prepare((images / "cat.bmp").read_bytes(), spec.input, 50_000_000, StageTimer())
+    pool = InferencePool(cores=1, max_pending=10, queue_timeout_s=1.0)
+    engine_calls: list[int] = []
+    batcher = MicroBatcher(pool, window_ms=0, max_batch=8, observe=engine_calls.append)
+    release = threading.Event()
+
+    async def main() -> list[object]:
+        busy = asyncio.ensure_future(pool.run(release.wait, 1, StageTimer()))
+        try:
+            first = asyncio.ensure_future(batcher.run(runner, 1, model_pixels.pixels, StageTimer()))
+            await asyncio.sleep(0.6)
+            later = asyncio.ensure_future(batcher.run(runner, 1, model_pixels.pixels, StageTimer()))
+            await asyncio.sleep(0.7)
+        finally:
+            release.set()
+        await busy
+        return await asyncio.gather(first, asyncio.wait_for(later, 30), return_exceptions=True)
+
+    first, later = asyncio.run(main())
+    pool.shutdown()
+    assert isinstance(first, Overloaded)
+    assert later[1] == 1  # type: ignore[index]
+    assert engine_calls == [1]
+
+
+def test_a_queued_batch_all_of_whose_clients_left_gives_its_place_in_line_up(
+    registry: RunnerRegistry, manifest: Manifest, images: Path
+) -> None:
+    """2 cores, one held; a 2-thread batch waits in line for both; its only client leaves. The line is
+    first come, first served, so the batch would keep a 1-core job waiting behind it until the held core
+    is free: it gives its place up instead, and the job runs on the free core."""
+    spec = manifest.get("mobilenet_v2")
+    runner = registry.get(spec, resolve(spec, EngineSettings()))
+    _, model_pixels = prepare((images / "cat.bmp").read_bytes(), spec.input, 50_000_000, StageTimer())
+    pool = InferencePool(cores=2, max_pending=10, queue_timeout_s=30)
+    engine_calls: list[int] = []
+    batcher = MicroBatcher(pool, window_ms=0, max_batch=8, observe=engine_calls.append)
+    release = threading.Event()
+
+    async def main() -> tuple[object, str]:
+        busy = asyncio.ensure_future(pool.run(release.wait, 1, StageTimer()))
+        gone = asyncio.Event()
+
+        async def client_left() -> None:
+            await gone.wait()
+
+        try:
+            member = asyncio.ensure_future(
+                batcher.run(runner, 2, model_pixels.pixels, StageTimer(), client_left)
+            )
+            await asyncio.sleep(0.1)  # its batch's job is in line for 2 cores
+            gone.set()
+            left = (await asyncio.gather(member, return_exceptions=True))[0]
+            ran = await asyncio.wait_for(pool.run(lambda: "ran", 1, StageTimer()), 10)
+        finally:
+            release.set()
+        await busy
+        return left, ran
+
+    left, ran = asyncio.run(main())
+    pool.shutdown()
+    assert isinstance(left, ClientClosedRequest)
+    assert ran == "ran"
+    assert engine_calls == []

@@ -44,11 +44,13 @@ def batching(
     """Micro-batching through the server: throughput and latency at each window (default 0 = off, 2, 5
     and 10 ms) and queued, the servers taking turns; writes batching-t<threads>.json."""
     picture = (image or default_image()).read_bytes()
+    # both variables each time: a server inherits this process's environment, which may set either
     configurations = {
-        f"window {ms:g} ms": {"MVA_BATCH_WINDOW_MS": str(ms)} for ms in window or BATCH_WINDOWS_MS
+        f"window {ms:g} ms": {"MVA_BATCH_WINDOW_MS": str(ms), "MVA_BATCH_QUEUED": "false"}
+        for ms in window or BATCH_WINDOWS_MS
     }
     if queued:
-        configurations[QUEUED] = {"MVA_BATCH_QUEUED": "true"}
+        configurations[QUEUED] = {"MVA_BATCH_WINDOW_MS": "0", "MVA_BATCH_QUEUED": "true"}
     with ExitStack() as servers:
         urls = {}
         for name, batching_env in configurations.items():

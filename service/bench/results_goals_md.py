@@ -355,12 +355,16 @@ def batching_server_block(runs: list[Doc]) -> str:
         f" {r['threads']} thread(s): req/s | p50 ms | p99 ms | mean batch |" for r in runs
     )
     lines = [f"Runs: {when}.", "", head, "|---|" + "---:|---:|---:|---:|" * len(runs)]
-    for window in runs[0]["loads"]:
+    # every configuration any run measured, in order: runs of different versions may differ
+    names = list(dict.fromkeys(name for r in runs for name in r["loads"]))
+    for window in names:
         cells = []
         for r in runs:
-            v = r["loads"][window]
+            v = r["loads"].get(window)
             cells.append(
-                f" {v['rps']:.1f} | {v['p50_ms']:.1f} | {v['p99_ms']:.1f} | {v['mean_batch'] or 1:.2f} |"
+                " - | - | - | - |"
+                if v is None
+                else f" {v['rps']:.1f} | {v['p50_ms']:.1f} | {v['p99_ms']:.1f} | {v['mean_batch'] or 1:.2f} |"
             )
         label = {"window 0 ms": "off", "queued": "queued (no window)"}.get(
             window, window.removeprefix("window ")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from service.artifacts import ArtifactLayout
@@ -14,8 +15,10 @@ from tests.conftest import PREVIOUS_REPORT, hold_previous
 
 
 def test_bench_batching_loads_each_window_and_reads_the_mean_batch(
-    tmp_path: Path, layout: ArtifactLayout
+    tmp_path: Path, layout: ArtifactLayout, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # the servers inherit this environment: each configuration sets both batching variables over it
+    monkeypatch.setenv("MVA_BATCH_QUEUED", "true")
     args = ["bench-batching", "--seconds", "1", "--rounds", "1", "--concurrency", "4"]
     args += ["--window", "0", "--window", "2", "--out", str(tmp_path), "--models-dir", str(layout.root)]
     held = hold_previous(tmp_path / "batching-t1.json")

@@ -35,6 +35,10 @@ def test_batching_block_puts_the_thread_counts_side_by_side() -> None:
     assert "| off | 240.0 | 30.0 | 45.0 | 1.00 | 170.0 | 30.0 | 45.0 | 1.00 |" in text
     assert "| 2 ms | 255.0 | 30.0 | 45.0 | 2.00 | 190.0 | 30.0 | 45.0 | 2.00 |" in text
     assert "| queued (no window) | 260.0 | 30.0 | 45.0 | 3.00 | 200.0 | 30.0 | 45.0 | 3.00 |" in text
+    older = run(2, [170.0, 190.0, 200.0])
+    del older["loads"]["queued"]  # a run of a version before queued batching
+    text = batching_server_block([older, run(1, [240.0, 255.0, 260.0])])
+    assert "| queued (no window) | 260.0 | 30.0 | 45.0 | 3.00 | - | - | - | - |" in text
 
 
 def test_a_choice_the_bench_did_not_measure_is_shown_without_a_ratio() -> None:
