@@ -7,9 +7,11 @@ Times are time.monotonic() readings, passed in."""
 from __future__ import annotations
 
 import signal
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+from service.processes import ProcessIdentity
 
 # A process has started once it marked itself ready or failed in the run folder (service/workers.py);
 # one that exits before is a quick exit, however long it took: a worker dying at load after 20 s on busy
@@ -26,10 +28,11 @@ MAX_DELAY_S = 30.0
 @dataclass
 class SlotBackoff:
     """One worker slot's quick exits in a row, when its next process may start, and what is known of
-    its current process: when the supervisor first saw it, whether it has started, whether its exit
-    was counted."""
+    its current process: when the supervisor first saw it, its identity, whether it has started, whether
+    its exit was counted."""
 
     first_seen: float
+    identity: ProcessIdentity | None = None  # read once, when first seen (None: gone): its marks' name
     quick_exits: int = 0
     restart_at: float = 0.0
     started: bool = False
@@ -61,10 +64,10 @@ class SlotBackoff:
     def due(self, now: float) -> bool:
         return now >= self.restart_at
 
-    def replaced(self, now: float) -> None:
+    def replaced(self, now: float, identity: ProcessIdentity | None) -> None:
         """A new process took the slot (seen first at `now`): the count and the wait go on, the rest
         is the new process's."""
-        self.first_seen, self.started, self.exit_counted = now, False, False
+        self.first_seen, self.identity, self.started, self.exit_counted = now, identity, False, False
 
 
 P = TypeVar("P", bound=Hashable)
@@ -74,14 +77,15 @@ P = TypeVar("P", bound=Hashable)
 class SlotBackoffs(Generic[P]):
     """Each worker slot's SlotBackoff, by the slot's current process (not by its place in uvicorn's list:
     a SIGTTOU and a SIGTTIN handled in one go put a new process at the place of one retired, which would
-    inherit its quick exits). A process not seen before gets a fresh one."""
+    inherit its quick exits). A process not seen before gets a fresh one, its identity read then."""
 
+    identify: Callable[[P], ProcessIdentity | None]
     _slots: dict[P, SlotBackoff] = field(default_factory=dict)
 
     def of(self, process: P, now: float) -> SlotBackoff:
         slot = self._slots.get(process)
         if slot is None:
-            slot = self._slots[process] = SlotBackoff(first_seen=now)
+            slot = self._slots[process] = SlotBackoff(first_seen=now, identity=self.identify(process))
         return slot
 
     def replaced(self, old: P, new: P, now: float) -> None:
@@ -89,7 +93,7 @@ class SlotBackoffs(Generic[P]):
         slot = self._slots.pop(old, None)
         if slot is None:
             return
-        slot.replaced(now)
+        slot.replaced(now, self.identify(new))
         self._slots[new] = slot
 
     def keep_only(self, processes: Iterable[P]) -> None:

@@ -107,12 +107,11 @@ class DrainingSupervisor(Multiprocess):
         self._marker = drain_marker(run_dir)
         self._delay_s = delay_s
         self._siblings = Siblings(run_dir / "ready")  # read for the marks of processes that started
-        self._backoffs: SlotBackoffs[Process] = SlotBackoffs()
-        self._identities: dict[Process, ProcessIdentity | None] = {}
+        self._backoffs: SlotBackoffs[Process] = SlotBackoffs(identify=_identity_now)
 
     def init_processes(self) -> None:
         super().init_processes()
-        self._note_identities()
+        self._note_new_processes()
         # every process started from now on warms up before it serves (Siblings.joins_serving); the
         # first ones warm up serving /healthz, with nothing else to serve meanwhile
         os.environ[JOINS_SERVING] = "1"
@@ -143,7 +142,7 @@ class DrainingSupervisor(Multiprocess):
         finally:
             del os.environ[SIGHUP_RESTART]
             self.config.timeout_worker_healthcheck = ping_timeout
-            self._note_identities()
+            self._note_new_processes()
 
     def handle_term(self) -> None:
         if self._delay_s <= 0 or self._marker.exists():
@@ -160,7 +159,7 @@ class DrainingSupervisor(Multiprocess):
         if self._starts_nothing_while_draining("SIGTTIN"):
             return
         super().handle_ttin()
-        self._note_identities()
+        self._note_new_processes()
         # uvicorn's count, recorded as soon as the process is started, long before it could serve:
         # the others said ready while it warmed up
         self._record_worker_count(self.processes_num)
@@ -218,11 +217,9 @@ class DrainingSupervisor(Multiprocess):
         after = time.monotonic()
         for idx, process in zip(shown, returned, strict=True):
             if process is not every[idx]:
-                self._backoffs.replaced(every[idx], process, after)
+                self._backoffs.replaced(every[idx], process, after)  # its identity read at once
                 every[idx] = process
         self._backoffs.keep_only(every)  # those SIGTTOU retired, SIGHUP's restart replaced
-        self._identities = {process: known for process, known in self._identities.items() if process in every}
-        self._note_identities()  # the replacements uvicorn just started
 
     def _may_check(self, idx: int, process: Process, now: float) -> bool:
         """Decides whether uvicorn's check may see slot `idx`'s `process` now, and counts a dead one's
@@ -231,17 +228,16 @@ class DrainingSupervisor(Multiprocess):
         and a process that died meanwhile was replaced at once, past the backoff). Not a dead one until its
         slot's delay is over: counted once, when first seen dead, with one warning per delayed restart,
         so that a crash loop shows in the log."""
-        slot = self._backoffs.of(process, now)
-        identity = self._identity(process)  # before is_alive(), which reaps a dead one: its pid is freed
+        slot = self._backoffs.of(process, now)  # before is_alive(), which reaps a dead one: its pid is freed
         if process.process.is_alive():
-            marked = not slot.started and self._has_marked(identity)
+            marked = not slot.started and self._has_marked(slot.identity)
             if not slot.started and slot.may_count_as_started(marked, now):
                 self._note_started(idx, process, slot, marked)
             return slot.started
         if process.exitcode == STARTUP_FAILURE:  # uvicorn stops the server: it would fail every time
             return True
         if not slot.exit_counted:
-            if not slot.started and self._has_marked(identity):  # marked, then died between two checks
+            if not slot.started and self._has_marked(slot.identity):  # marked, then died between two checks
                 self._note_started(idx, process, slot, marked=True)
             delay = slot.exited(now)
             if delay > 0:
@@ -270,23 +266,23 @@ class DrainingSupervisor(Multiprocess):
                 quick_exits,
             )
 
-    def _note_identities(self) -> None:
-        """Each process's identity, read as soon as the supervisor has started it: multiprocessing reaps
-        every finished child whenever it starts another, and a reaped process's identity is gone (a
-        process that marked itself ready and died before its first check would count as a quick exit).
-        Processes uvicorn starts inside restart_all are read once it returns, the rest at once."""
+    def _note_new_processes(self) -> None:
+        """Each new process's SlotBackoff, its identity read as soon as the supervisor has started it:
+        multiprocessing reaps every finished child whenever it starts another, and a reaped process's
+        identity is gone (a process that marked itself ready and died before its first check would count
+        as a quick exit). Processes uvicorn starts inside restart_all are noted once it returns."""
+        now = time.monotonic()
         for process in self.processes:
-            self._identity(process)
-
-    def _identity(self, process: Process) -> ProcessIdentity | None:
-        """The process's identity, read once, at its first check, while the supervisor has not reaped it
-        (a zombie keeps its /proc entry): its ready file's name (Siblings.mark_ready)."""
-        if process not in self._identities and process.pid is not None:
-            self._identities[process] = identity_of(process.pid)
-        return self._identities.get(process)
+            self._backoffs.of(process, now)
 
     def _has_marked(self, identity: ProcessIdentity | None) -> bool:
         return identity is not None and self._siblings.has_marked(identity)
+
+
+def _identity_now(process: Process) -> ProcessIdentity | None:
+    """Read while the supervisor has not reaped the process (a zombie keeps its /proc entry): its ready
+    file's name (Siblings.mark_ready)."""
+    return None if process.pid is None else identity_of(process.pid)
 
 
 def forget_inherited_markers() -> None:

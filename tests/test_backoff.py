@@ -14,6 +14,7 @@ from service.backoff import (
     SlotBackoffs,
     how_it_ended,
 )
+from service.processes import ProcessIdentity
 
 
 def _quick_exits(slot: SlotBackoff, count: int, now: float = 1000.0) -> list[float]:
@@ -22,7 +23,7 @@ def _quick_exits(slot: SlotBackoff, count: int, now: float = 1000.0) -> list[flo
     for _ in range(count):
         delays.append(slot.exited(now=now))
         now = slot.restart_at
-        slot.replaced(now)
+        slot.replaced(now, identity=None)
     return delays
 
 
@@ -55,7 +56,7 @@ def test_a_process_that_marked_itself_started_starts_the_count_again() -> None:
     assert slot.note_started() == 4 and slot.quick_exits == 0
     # it is replaced at once when it dies, and the next quick exits count from one
     assert slot.exited(now=now + 1) == 0 and slot.due(now + 1)
-    slot.replaced(now + 1)
+    slot.replaced(now + 1, identity=None)
     assert _quick_exits(slot, 2, now=now + 1) == [FIRST_DELAY_S, 2 * FIRST_DELAY_S]
 
 
@@ -75,8 +76,13 @@ def test_the_next_start_is_due_once_the_delay_is_over() -> None:
 def test_the_backoff_follows_the_replacement_and_a_new_process_starts_fresh() -> None:
     """Kept by process, not by place in uvicorn's list: a SIGTTOU and a SIGTTIN handled in one go put a
     new process where the retired one was, and it inherited the retired one's quick exits."""
-    backoffs: SlotBackoffs[str] = SlotBackoffs()
+    identities = {"dying": ProcessIdentity(10, 1), "its replacement": ProcessIdentity(11, 2)}
+    backoffs: SlotBackoffs[str] = SlotBackoffs(identify=identities.get)
     dying = backoffs.of("dying", now=0)
+    assert dying.identity == ProcessIdentity(10, 1)
+    # read once: a pid taken by a later process once this one is reaped does not become its identity
+    identities["dying"] = ProcessIdentity(10, 3)
+    assert backoffs.of("dying", now=1).identity == ProcessIdentity(10, 1)
     _quick_exits(dying, 3)
     dying.exited(now=50)
     assert dying.exit_counted and dying.quick_exits == 4
@@ -84,11 +90,13 @@ def test_the_backoff_follows_the_replacement_and_a_new_process_starts_fresh() ->
     moved = backoffs.of("its replacement", now=61)
     assert moved is dying and moved.quick_exits == 4
     assert moved.first_seen == 60 and not moved.exit_counted and not moved.started
+    assert moved.identity == ProcessIdentity(11, 2)
     # the retired one's place taken by a process SIGTTIN added: nothing inherited
     backoffs.keep_only(["its replacement"])
     assert len(backoffs) == 1
     added = backoffs.of("added by SIGTTIN", now=70)
-    assert added.quick_exits == 0 and added.first_seen == 70 and len(backoffs) == 2
+    assert added.quick_exits == 0 and added.first_seen == 70 and added.identity is None  # gone already
+    assert len(backoffs) == 2
     backoffs.keep_only(["added by SIGTTIN"])  # the other retired by SIGTTOU
     assert backoffs.of("its replacement", now=80).quick_exits == 0
 
