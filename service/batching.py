@@ -42,8 +42,8 @@ class _Batch:
     # cores. Before, a member that leaves takes its row out; after, it is counted in `left`
     sealed: bool = False
     left: int = 0
-    # when it was opened (time.monotonic), and set once every member left before it was sealed: a queued
-    # batch's job is in line by then, and gives its place up (as a request whose client left does)
+    # when it was opened (time.monotonic); `emptied` is set once every member left before the engine job
+    # had its cores: a job in line then gives its place up (as a request whose client left does)
     opened_at: float = field(default_factory=time.monotonic)
     emptied: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -73,11 +73,12 @@ class MicroBatcher:
     def queued(self) -> bool:
         return self._window_s == 0
 
-    def gathers(self) -> bool:
-        """Whether a request arriving now goes through a batch. Queued, not when no other request is in
-        the pool (running or waiting): it would be a batch of one, and the batched path's two extra hops
-        cost ~0.7 ms at 1 client (README, Levers tried). A window always gathers."""
-        return not self.queued or self._pool.pending > 0
+    def gathers(self, threads: int) -> bool:
+        """Whether a request for `threads` cores arriving now goes through a batch. Queued, only when the
+        requests in the pool (running or waiting), were they as wide, would leave it no free core: else
+        its batch would get cores at once, a batch of one, and the batched path's two extra hops cost
+        ~0.7 ms at 1 client (README, Levers tried). A window always gathers."""
+        return not self.queued or self._pool.pending * threads >= self._pool.cores
 
     async def run(
         self,
@@ -135,6 +136,8 @@ class MicroBatcher:
         with self._lock:
             if batch.sealed:
                 batch.left += 1
+                if batch.abandoned():  # a window batch still in line for cores (queued: it holds them)
+                    batch.emptied.set()
                 return
             row = batch.futures.index(future)
             del batch.futures[row], batch.pixels[row]

@@ -326,7 +326,8 @@ def test_a_request_does_not_join_a_queued_batch_that_has_waited_half_the_queue_t
 ) -> None:
     """The batch's deadline counts from its first member: the first request, whose batch waited its
     whole MVA_QUEUE_TIMEOUT_S (1 s) for the held core, gets Overloaded; one that came 0.6 s later opened
-    a batch of its own, and runs once the core is free (1.3 s), inside its own timeout."""
+    a batch of its own, and runs once the core is free (just after the first's deadline), inside its own
+    timeout."""
     spec = manifest.get("mobilenet_v2")
     runner = registry.get(spec, resolve(spec, EngineSettings()))
     _, model_pixels = prepare((images / "cat.bmp").read_bytes(), spec.input, 50_000_000, StageTimer())
@@ -341,7 +342,7 @@ def test_a_request_does_not_join_a_queued_batch_that_has_waited_half_the_queue_t
             first = asyncio.ensure_future(batcher.run(runner, 1, model_pixels.pixels, StageTimer()))
             await asyncio.sleep(0.6)
             later = asyncio.ensure_future(batcher.run(runner, 1, model_pixels.pixels, StageTimer()))
-            await asyncio.sleep(0.7)
+            await asyncio.wait([first])  # its batch's deadline passed: Overloaded
         finally:
             release.set()
         await busy
@@ -354,18 +355,20 @@ def test_a_request_does_not_join_a_queued_batch_that_has_waited_half_the_queue_t
     assert engine_calls == [1]
 
 
-def test_a_queued_batch_all_of_whose_clients_left_gives_its_place_in_line_up(
-    registry: RunnerRegistry, manifest: Manifest, images: Path
+@pytest.mark.parametrize(("window_ms", "max_batch"), [(0, 8), (1000, 1)], ids=["queued", "window, closed"])
+def test_a_batch_all_of_whose_clients_left_gives_its_place_in_line_up(
+    registry: RunnerRegistry, manifest: Manifest, images: Path, window_ms: float, max_batch: int
 ) -> None:
-    """2 cores, one held; a 2-thread batch waits in line for both; its only client leaves. The line is
-    first come, first served, so the batch would keep a 1-core job waiting behind it until the held core
-    is free: it gives its place up instead, and the job runs on the free core."""
+    """2 cores, one held; a 2-thread batch waits in line for both (queued, or a window batch closed
+    because it is full); its only client leaves. The line is first come, first served, so the batch
+    would keep a 1-core job waiting behind it until the held core is free: it gives its place up
+    instead, and the job runs on the free core."""
     spec = manifest.get("mobilenet_v2")
     runner = registry.get(spec, resolve(spec, EngineSettings()))
     _, model_pixels = prepare((images / "cat.bmp").read_bytes(), spec.input, 50_000_000, StageTimer())
     pool = InferencePool(cores=2, max_pending=10, queue_timeout_s=30)
     engine_calls: list[int] = []
-    batcher = MicroBatcher(pool, window_ms=0, max_batch=8, observe=engine_calls.append)
+    batcher = MicroBatcher(pool, window_ms, max_batch, observe=engine_calls.append)
     release = threading.Event()
 
     async def main() -> tuple[object, str]:

@@ -101,7 +101,11 @@ async def infer(
             return data, state.registry.get(spec, resolved)
 
     gone = partial(client_left, request)
-    if state.batcher is not None and resolved.engine == "onnxruntime" and state.batcher.gathers():
+    if (
+        state.batcher is not None
+        and resolved.engine == "onnxruntime"
+        and state.batcher.gathers(resolved.threads)
+    ):
         return await _infer_batched(state, spec, resolved, image_and_runner, postprocess, timer, whole, gone)
 
     def job() -> tuple[R, PipelineOutput, EffectiveSettings]:
