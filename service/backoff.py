@@ -91,7 +91,8 @@ class SlotBackoffs(Generic[P]):
     def replaced(self, old: P, new: P, now: float) -> None:
         """The supervisor started `new` in place of `old` (dead): the slot's backoff goes over to it."""
         slot = self._slots.pop(old, None)
-        if slot is None:
+        if slot is None:  # not seen (cannot happen: a process is seen before it is checked); `new` is
+            self.of(new, now)  # noted now all the same, while its identity can still be read
             return
         slot.replaced(now, self.identify(new))
         self._slots[new] = slot

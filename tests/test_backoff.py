@@ -87,6 +87,7 @@ def test_the_backoff_follows_the_replacement_and_a_new_process_starts_fresh() ->
     dying.exited(now=50)
     assert dying.exit_counted and dying.quick_exits == 4
     backoffs.replaced("dying", "its replacement", now=60)
+    identities["its replacement"] = ProcessIdentity(11, 9)  # read at the replacement, not later
     moved = backoffs.of("its replacement", now=61)
     assert moved is dying and moved.quick_exits == 4
     assert moved.first_seen == 60 and not moved.exit_counted and not moved.started
@@ -99,6 +100,11 @@ def test_the_backoff_follows_the_replacement_and_a_new_process_starts_fresh() ->
     assert len(backoffs) == 2
     backoffs.keep_only(["added by SIGTTIN"])  # the other retired by SIGTTOU
     assert backoffs.of("its replacement", now=80).quick_exits == 0
+    # a replacement of a process never seen is noted, its identity read then, not at its first check
+    identities["unseen's replacement"] = ProcessIdentity(12, 4)
+    backoffs.replaced("never seen", "unseen's replacement", now=90)
+    identities["unseen's replacement"] = ProcessIdentity(12, 5)
+    assert backoffs.of("unseen's replacement", now=91).identity == ProcessIdentity(12, 4)
 
 
 def test_how_a_process_ended_names_the_signal() -> None:
