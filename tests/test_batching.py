@@ -47,9 +47,18 @@ def burst(server: LiveServer, calls: list[tuple[str, dict[str, str], bytes]]) ->
     return asyncio.run(main())
 
 
-def test_concurrent_requests_share_a_batch_and_keep_their_answers(batching: LiveServer, images: Path) -> None:
-    names = sorted(KNOWN) * 3
-    responses = burst(batching, [("/classify", {}, (images / name).read_bytes()) for name in names])
+@pytest.fixture(scope="module")
+def queued(start_module_server: Callable[..., LiveServer]) -> LiveServer:
+    return start_module_server(batch_queued="true", max_batch="4", warm_models='["mobilenet_v2"]')
+
+
+@pytest.mark.parametrize("batching_server", ["batching", "queued"])  # a 30 ms window; queued
+def test_concurrent_requests_share_a_batch_and_keep_their_answers(
+    batching_server: str, images: Path, request: pytest.FixtureRequest
+) -> None:
+    server: LiveServer = request.getfixturevalue(batching_server)
+    names = sorted(KNOWN) * 4
+    responses = burst(server, [("/classify", {}, (images / name).read_bytes()) for name in names])
     assert all(r.status_code == 200 for r in responses)
     for name, response in zip(names, responses, strict=True):
         assert response.json()["predictions"][0]["label"] == KNOWN[name]
@@ -154,33 +163,61 @@ def test_clients_that_leave_an_open_batch_are_dropped_and_the_one_who_stays_gets
         assert grew("mva_batch_size_count") == 1 and grew("mva_batch_size_sum") == 1
 
 
+PixelsOf = Callable[[str], np.ndarray]
+
+
+@pytest.fixture(scope="module")
+def runner(registry: RunnerRegistry, manifest: Manifest) -> Runner:
+    """MobileNetV2 on onnxruntime, the default settings: the engine the in-process tests batch on."""
+    spec = manifest.get("mobilenet_v2")
+    return registry.get(spec, resolve(spec, EngineSettings()))
+
+
+@pytest.fixture(scope="module")
+def pixels_of(manifest: Manifest, images: Path) -> PixelsOf:
+    """A test image's model input for MobileNetV2, by file name."""
+    spec = manifest.get("mobilenet_v2")
+    return lambda name: prepare((images / name).read_bytes(), spec.input, 50_000_000, StageTimer())[1].pixels
+
+
+class Departure:
+    """A request's client that goes away when told: `left` (a ClientLeft) returns once `leave()` is
+    called."""
+
+    def __init__(self) -> None:
+        self._gone = asyncio.Event()
+
+    async def left(self) -> None:
+        await self._gone.wait()
+
+    def leave(self) -> None:
+        self._gone.set()
+
+
+def counting_batcher(pool: InferencePool, window_ms: float, max_batch: int) -> tuple[MicroBatcher, list[int]]:
+    """A batcher on `pool`, and the size of each engine call it makes, in order."""
+    engine_calls: list[int] = []
+    return MicroBatcher(pool, window_ms, max_batch, observe=engine_calls.append), engine_calls
+
+
 def test_a_closed_batch_all_of_whose_clients_left_before_it_had_a_core_never_runs(
-    registry: RunnerRegistry, manifest: Manifest, images: Path
+    runner: Runner, pixels_of: PixelsOf
 ) -> None:
     """The batch is full (closed) and waits behind a job that holds the only core; both its clients
     leave (499 at once); once the core is free the batch's engine call does not run."""
-    spec = manifest.get("mobilenet_v2")
-    runner = registry.get(spec, resolve(spec, EngineSettings()))
-    _, model_pixels = prepare((images / "cat.bmp").read_bytes(), spec.input, 50_000_000, StageTimer())
+    cat = pixels_of("cat.bmp")
     pool = InferencePool(cores=1, max_pending=10, queue_timeout_s=30)
-    engine_calls: list[int] = []  # the size of each batch that ran
-    batcher = MicroBatcher(pool, window_ms=1000, max_batch=2, observe=engine_calls.append)
+    batcher, engine_calls = counting_batcher(pool, window_ms=1000, max_batch=2)
     release = threading.Event()
 
     async def main() -> list[object]:
         busy = asyncio.ensure_future(pool.run(release.wait, 1, StageTimer()))
-        gone = asyncio.Event()
-
-        async def client_left() -> None:
-            await gone.wait()
-
+        client = Departure()
         try:
-            members = [
-                batcher.run(runner, 1, model_pixels.pixels, StageTimer(), client_left) for _ in range(2)
-            ]
+            members = [batcher.run(runner, 1, cat, StageTimer(), client.left) for _ in range(2)]
             waiting = asyncio.gather(*(asyncio.wait_for(m, 5) for m in members), return_exceptions=True)
             await asyncio.sleep(0.05)  # the second member filled the batch, whose engine job now waits
-            gone.set()
+            client.leave()
             outcomes = await waiting
         finally:
             release.set()
@@ -195,23 +232,6 @@ def test_a_closed_batch_all_of_whose_clients_left_before_it_had_a_core_never_run
     assert engine_calls == []
 
 
-@pytest.fixture(scope="module")
-def queued(start_module_server: Callable[..., LiveServer]) -> LiveServer:
-    return start_module_server(batch_queued="true", max_batch="4", warm_models='["mobilenet_v2"]')
-
-
-def test_queued_batching_gathers_concurrent_requests_and_keeps_their_answers(
-    queued: LiveServer, images: Path
-) -> None:
-    names = sorted(KNOWN) * 4
-    responses = burst(queued, [("/classify", {}, (images / name).read_bytes()) for name in names])
-    assert all(r.status_code == 200 for r in responses)
-    for name, response in zip(names, responses, strict=True):
-        assert response.json()["predictions"][0]["label"] == KNOWN[name]
-    sizes = [r.json()["batch_size"] for r in responses]
-    assert max(sizes) > 1 and max(sizes) <= 4
-
-
 def test_queued_batching_runs_a_lone_request_unbatched(queued: LiveServer, images: Path) -> None:
     """One client at a time: no other request is in the pool, so none goes through a batch (the
     batch-size histogram does not move) and each is answered as without batching."""
@@ -224,40 +244,30 @@ def test_queued_batching_runs_a_lone_request_unbatched(queued: LiveServer, image
 
 
 def test_a_queued_batch_is_whoever_joined_while_it_waited_for_cores(
-    registry: RunnerRegistry, manifest: Manifest, images: Path
+    runner: Runner, pixels_of: PixelsOf
 ) -> None:
     """The only core is held; four requests come (MVA_MAX_BATCH 3) and one of them leaves before the
     core is free. Once it is: an engine call of the two who stayed in the first batch, one of the
     request that found it full; each gets the row of its own image, as alone."""
-    spec = manifest.get("mobilenet_v2")
-    runner = registry.get(spec, resolve(spec, EngineSettings()))
     names = ["cat.bmp", "grace_hopper.bmp", "bird.bmp", "cat.bmp"]
-    pixels = [
-        prepare((images / name).read_bytes(), spec.input, 50_000_000, StageTimer())[1].pixels
-        for name in names
-    ]
+    pixels = [pixels_of(name) for name in names]
     alone = [runner.run(p)[0] for p in pixels]
     pool = InferencePool(cores=1, max_pending=10, queue_timeout_s=30)
-    engine_calls: list[int] = []
-    batcher = MicroBatcher(pool, window_ms=0, max_batch=3, observe=engine_calls.append)
+    batcher, engine_calls = counting_batcher(pool, window_ms=0, max_batch=3)
     release = threading.Event()
 
     async def main() -> list[object]:
         busy = asyncio.ensure_future(pool.run(release.wait, 1, StageTimer()))
-        gone = asyncio.Event()
-
-        async def second_client_left() -> None:
-            await gone.wait()
-
+        second = Departure()
         try:
             members = [
                 asyncio.ensure_future(
-                    batcher.run(runner, 1, p, StageTimer(), second_client_left if i == 1 else None)
+                    batcher.run(runner, 1, p, StageTimer(), second.left if i == 1 else None)
                 )
                 for i, p in enumerate(pixels)
             ]
             await asyncio.sleep(0)  # all four join: three the first batch, one a second
-            gone.set()
+            second.leave()
             await asyncio.wait([members[1]])  # it left (its row is out) before the core is free
         finally:
             release.set()
@@ -290,18 +300,12 @@ class GatedRunner:
 
 
 def test_a_request_arriving_while_a_queued_batch_runs_opens_the_next_batch(
-    registry: RunnerRegistry, manifest: Manifest, images: Path
+    runner: Runner, pixels_of: PixelsOf
 ) -> None:
-    spec = manifest.get("mobilenet_v2")
-    runner = registry.get(spec, resolve(spec, EngineSettings()))
-    pixels = [
-        prepare((images / name).read_bytes(), spec.input, 50_000_000, StageTimer())[1].pixels
-        for name in ("cat.bmp", "bird.bmp", "grace_hopper.bmp")
-    ]
+    pixels = [pixels_of(name) for name in ("cat.bmp", "bird.bmp", "grace_hopper.bmp")]
     gated = GatedRunner(runner)
     pool = InferencePool(cores=1, max_pending=10, queue_timeout_s=30)
-    engine_calls: list[int] = []
-    batcher = MicroBatcher(pool, window_ms=0, max_batch=8, observe=engine_calls.append)
+    batcher, engine_calls = counting_batcher(pool, window_ms=0, max_batch=8)
 
     async def main() -> list[tuple[list[np.ndarray], int]]:
         try:
@@ -322,26 +326,23 @@ def test_a_request_arriving_while_a_queued_batch_runs_opens_the_next_batch(
 
 
 def test_a_request_does_not_join_a_queued_batch_that_has_waited_half_the_queue_timeout(
-    registry: RunnerRegistry, manifest: Manifest, images: Path
+    runner: Runner, pixels_of: PixelsOf
 ) -> None:
     """The batch's deadline counts from its first member: the first request, whose batch waited its
     whole MVA_QUEUE_TIMEOUT_S (1 s) for the held core, gets Overloaded; one that came 0.6 s later opened
     a batch of its own, and runs once the core is free (just after the first's deadline), inside its own
     timeout."""
-    spec = manifest.get("mobilenet_v2")
-    runner = registry.get(spec, resolve(spec, EngineSettings()))
-    _, model_pixels = prepare((images / "cat.bmp").read_bytes(), spec.input, 50_000_000, StageTimer())
+    cat = pixels_of("cat.bmp")
     pool = InferencePool(cores=1, max_pending=10, queue_timeout_s=1.0)
-    engine_calls: list[int] = []
-    batcher = MicroBatcher(pool, window_ms=0, max_batch=8, observe=engine_calls.append)
+    batcher, engine_calls = counting_batcher(pool, window_ms=0, max_batch=8)
     release = threading.Event()
 
     async def main() -> list[object]:
         busy = asyncio.ensure_future(pool.run(release.wait, 1, StageTimer()))
         try:
-            first = asyncio.ensure_future(batcher.run(runner, 1, model_pixels.pixels, StageTimer()))
+            first = asyncio.ensure_future(batcher.run(runner, 1, cat, StageTimer()))
             await asyncio.sleep(0.6)
-            later = asyncio.ensure_future(batcher.run(runner, 1, model_pixels.pixels, StageTimer()))
+            later = asyncio.ensure_future(batcher.run(runner, 1, cat, StageTimer()))
             await asyncio.wait([first])  # its batch's deadline passed: Overloaded
         finally:
             release.set()
@@ -357,33 +358,24 @@ def test_a_request_does_not_join_a_queued_batch_that_has_waited_half_the_queue_t
 
 @pytest.mark.parametrize(("window_ms", "max_batch"), [(0, 8), (1000, 1)], ids=["queued", "window, closed"])
 def test_a_batch_all_of_whose_clients_left_gives_its_place_in_line_up(
-    registry: RunnerRegistry, manifest: Manifest, images: Path, window_ms: float, max_batch: int
+    runner: Runner, pixels_of: PixelsOf, window_ms: float, max_batch: int
 ) -> None:
     """2 cores, one held; a 2-thread batch waits in line for both (queued, or a window batch closed
     because it is full); its only client leaves. The line is first come, first served, so the batch
     would keep a 1-core job waiting behind it until the held core is free: it gives its place up
     instead, and the job runs on the free core."""
-    spec = manifest.get("mobilenet_v2")
-    runner = registry.get(spec, resolve(spec, EngineSettings()))
-    _, model_pixels = prepare((images / "cat.bmp").read_bytes(), spec.input, 50_000_000, StageTimer())
+    cat = pixels_of("cat.bmp")
     pool = InferencePool(cores=2, max_pending=10, queue_timeout_s=30)
-    engine_calls: list[int] = []
-    batcher = MicroBatcher(pool, window_ms, max_batch, observe=engine_calls.append)
+    batcher, engine_calls = counting_batcher(pool, window_ms, max_batch)
     release = threading.Event()
 
     async def main() -> tuple[object, str]:
         busy = asyncio.ensure_future(pool.run(release.wait, 1, StageTimer()))
-        gone = asyncio.Event()
-
-        async def client_left() -> None:
-            await gone.wait()
-
+        client = Departure()
         try:
-            member = asyncio.ensure_future(
-                batcher.run(runner, 2, model_pixels.pixels, StageTimer(), client_left)
-            )
+            member = asyncio.ensure_future(batcher.run(runner, 2, cat, StageTimer(), client.left))
             await asyncio.sleep(0.1)  # its batch's job is in line for 2 cores
-            gone.set()
+            client.leave()
             left = (await asyncio.gather(member, return_exceptions=True))[0]
             ran = await asyncio.wait_for(pool.run(lambda: "ran", 1, StageTimer()), 10)
         finally:
