@@ -137,12 +137,20 @@ class DrainingSupervisor(Multiprocess):
         # for the processes the restart starts (spawned: each takes os.environ as it is when started) and
         # no other: one whose warm-up fails exits, and uvicorn keeps the old one (service/api/app.py)
         os.environ[SIGHUP_RESTART] = "1"
+        before = set(self.processes)
         try:
             super().restart_all()
         finally:
             del os.environ[SIGHUP_RESTART]
             self.config.timeout_worker_healthcheck = ping_timeout
             self._note_new_processes()
+            # uvicorn keeps a process its restart started only once it answered ready, after its warm-up
+            # (SIGHUP_RESTART): it has started, whatever came after. Read from its mark instead, one that
+            # died while a later slot's process was being started could not be matched to it (starting a
+            # process reaps the children that died, and their identity with them): a false quick exit
+            for process in self.processes:
+                if process not in before:
+                    self._backoffs.of(process, time.monotonic()).note_started()
 
     def handle_term(self) -> None:
         if self._delay_s <= 0 or self._marker.exists():

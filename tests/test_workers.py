@@ -401,6 +401,30 @@ def test_sighup_replaces_every_process_and_no_request_meets_one_warming_up(
         assert _readiness(url) == (200, "ready") and siblings.expected_now() == 2
 
 
+def test_a_sighup_replacement_that_dies_during_the_restart_is_replaced_at_once(tmp_path: Path) -> None:
+    """uvicorn's restart keeps a slot's new process once it is ready, then starts the next slot's, which
+    reaps any child that died meanwhile: a replacement that marked itself ready and was killed while the
+    next one started could no longer be matched to its mark, and its exit counted as a quick exit (a
+    warning, a 1 s wait). It had started (uvicorn kept it only once ready): replaced at once."""
+    run_dir, log = tmp_path / "run", tmp_path / "serve.log"
+    siblings = Siblings(run_dir / "ready")
+    env = {RUN_DIR: str(run_dir), "MVA_WARM_MODELS": "[]"}
+    with serve_app(env, workers=3, log=log, log_level="info") as (url, process):
+        old = _ready_now(siblings)
+        assert len(old) == 3
+        process.send_signal(signal.SIGHUP)
+        # uvicorn kept the first slot's new process (it retires the old one only then), and goes on with
+        # the second slot's; the third slot's start, seconds later, reaps the one killed here
+        _until(lambda: not all(serving(o) for o in old), "the first slot's old process retired")
+        (killed,) = _ready_now(siblings) - old
+        os.kill(killed.pid, signal.SIGKILL)
+        _until(lambda: len(_ready_now(siblings) - old) == 3, "three new processes ready", within_s=120)
+        assert killed not in _ready_now(siblings) and _readiness(url) == (200, "ready")
+    logged = log.read_text()
+    assert "was killed by SIGKILL" not in logged and "quick exit" not in logged
+    assert len(_RESTARTED.findall(logged)) == 1  # the killed one's replacement, started at once
+
+
 def _ready_now(siblings: Siblings) -> set[ProcessIdentity]:
     return {process for process in siblings.marked_ready() if serving(process)}
 
