@@ -7,7 +7,8 @@ import asyncio
 import io
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -194,6 +195,18 @@ class Departure:
         self._gone.set()
 
 
+@asynccontextmanager
+async def one_core_held(pool: InferencePool) -> AsyncIterator[None]:
+    """One of `pool`'s cores held by a job (submitted first) while the block runs, given back after it."""
+    release = threading.Event()
+    busy = asyncio.ensure_future(pool.run(release.wait, 1, StageTimer()))
+    try:
+        yield
+    finally:
+        release.set()
+        await busy
+
+
 def counting_batcher(pool: InferencePool, window_ms: float, max_batch: int) -> tuple[MicroBatcher, list[int]]:
     """A batcher on `pool`, and the size of each engine call it makes, in order."""
     engine_calls: list[int] = []
@@ -208,20 +221,15 @@ def test_a_closed_batch_all_of_whose_clients_left_before_it_had_a_core_never_run
     cat = pixels_of("cat.bmp")
     pool = InferencePool(cores=1, max_pending=10, queue_timeout_s=30)
     batcher, engine_calls = counting_batcher(pool, window_ms=1000, max_batch=2)
-    release = threading.Event()
 
     async def main() -> list[object]:
-        busy = asyncio.ensure_future(pool.run(release.wait, 1, StageTimer()))
         client = Departure()
-        try:
+        async with one_core_held(pool):
             members = [batcher.run(runner, 1, cat, StageTimer(), client.left) for _ in range(2)]
             waiting = asyncio.gather(*(asyncio.wait_for(m, 5) for m in members), return_exceptions=True)
             await asyncio.sleep(0.05)  # the second member filled the batch, whose engine job now waits
             client.leave()
             outcomes = await waiting
-        finally:
-            release.set()
-        await busy
         # one pool thread, first in first out: once this has run, so has (or not) the batch's job
         await pool.run(lambda: None, 1, StageTimer())
         return outcomes
@@ -254,12 +262,10 @@ def test_a_queued_batch_is_whoever_joined_while_it_waited_for_cores(
     alone = [runner.run(p)[0] for p in pixels]
     pool = InferencePool(cores=1, max_pending=10, queue_timeout_s=30)
     batcher, engine_calls = counting_batcher(pool, window_ms=0, max_batch=3)
-    release = threading.Event()
 
     async def main() -> list[object]:
-        busy = asyncio.ensure_future(pool.run(release.wait, 1, StageTimer()))
         second = Departure()
-        try:
+        async with one_core_held(pool):
             members = [
                 asyncio.ensure_future(
                     batcher.run(runner, 1, p, StageTimer(), second.left if i == 1 else None)
@@ -269,9 +275,6 @@ def test_a_queued_batch_is_whoever_joined_while_it_waited_for_cores(
             await asyncio.sleep(0)  # all four join: three the first batch, one a second
             second.leave()
             await asyncio.wait([members[1]])  # it left (its row is out) before the core is free
-        finally:
-            release.set()
-        await busy
         return await asyncio.gather(*(asyncio.wait_for(m, 30) for m in members), return_exceptions=True)
 
     outcomes = asyncio.run(main())
@@ -335,18 +338,13 @@ def test_a_request_does_not_join_a_queued_batch_that_has_waited_half_the_queue_t
     cat = pixels_of("cat.bmp")
     pool = InferencePool(cores=1, max_pending=10, queue_timeout_s=1.0)
     batcher, engine_calls = counting_batcher(pool, window_ms=0, max_batch=8)
-    release = threading.Event()
 
     async def main() -> list[object]:
-        busy = asyncio.ensure_future(pool.run(release.wait, 1, StageTimer()))
-        try:
+        async with one_core_held(pool):
             first = asyncio.ensure_future(batcher.run(runner, 1, cat, StageTimer()))
             await asyncio.sleep(0.6)
             later = asyncio.ensure_future(batcher.run(runner, 1, cat, StageTimer()))
             await asyncio.wait([first])  # its batch's deadline passed: Overloaded
-        finally:
-            release.set()
-        await busy
         return await asyncio.gather(first, asyncio.wait_for(later, 30), return_exceptions=True)
 
     first, later = asyncio.run(main())
@@ -367,20 +365,15 @@ def test_a_batch_all_of_whose_clients_left_gives_its_place_in_line_up(
     cat = pixels_of("cat.bmp")
     pool = InferencePool(cores=2, max_pending=10, queue_timeout_s=30)
     batcher, engine_calls = counting_batcher(pool, window_ms, max_batch)
-    release = threading.Event()
 
     async def main() -> tuple[object, str]:
-        busy = asyncio.ensure_future(pool.run(release.wait, 1, StageTimer()))
         client = Departure()
-        try:
+        async with one_core_held(pool):
             member = asyncio.ensure_future(batcher.run(runner, 2, cat, StageTimer(), client.left))
             await asyncio.sleep(0.1)  # its batch's job is in line for 2 cores
             client.leave()
             left = (await asyncio.gather(member, return_exceptions=True))[0]
             ran = await asyncio.wait_for(pool.run(lambda: "ran", 1, StageTimer()), 10)
-        finally:
-            release.set()
-        await busy
         return left, ran
 
     left, ran = asyncio.run(main())
