@@ -31,6 +31,14 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, separators=(",", ":"))
 
 
+def log_warnings() -> None:
+    """Python warnings (Pillow's on a damaged upload, say) through logging, as WARNING lines of the
+    logger `py.warnings`, not written to stderr as they are: with MVA_LOG_FORMAT=json every line stays
+    JSON. Per process (uvicorn's worker processes call it too); Python's filters still show each
+    warning once per place in the code, so a flood of damaged uploads is not a flood of lines."""
+    logging.captureWarnings(True)
+
+
 def log_config(level: str, log_format: str) -> dict[str, Any]:
     """A logging.config.dictConfig for uvicorn's `log_config`: everything through the root logger."""
     formatter = {"()": f"{__name__}.JsonFormatter"} if log_format == "json" else {"format": TEXT_FORMAT}

@@ -26,7 +26,7 @@ from service.api.app import create_app
 from service.api.malformed_http import protocol_for
 from service.api.metrics import MULTIPROC_DIR
 from service.backoff import SlotBackoff, SlotBackoffs, how_it_ended
-from service.logs import log_config
+from service.logs import log_config, log_warnings
 from service.processes import ProcessIdentity, end_with_parent, identity_of
 from service.settings import load_server_settings
 from service.workers import (
@@ -53,6 +53,7 @@ def worker_app() -> FastAPI:
     """The app of one process of `serve --workers N` (uvicorn's supervisor imports this factory in each),
     which ends with the supervisor, also one killed with SIGKILL."""
     end_with_parent(int(os.environ[SUPERVISOR_PID]))
+    log_warnings()
     # its own settings, and with them its own read of the manifest, deliberately: the supervisor's read
     # (serve) was another process's, and a process SIGHUP's rolling restart starts runs with the
     # manifest as it is then
@@ -353,6 +354,7 @@ def serve(
         # a proxy that reuses a connection this side is just closing gets a reset and answers 502
         timeout_keep_alive=keep_alive_s,
     )
+    log_warnings()
     # read and checked here, before any worker starts: a bad MVA_* value stops start-up with the reason
     settings = load_server_settings()
     with listening_socket(host, port) as sock:
