@@ -19,11 +19,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from service.engines.base import Runner
-from service.errors import ClientClosedRequest
+from service.errors import ClientClosedRequest, Overloaded
 from service.inference import ClientLeft, InferencePool
 from service.timing import StageTimer
 
@@ -46,6 +47,9 @@ class _Batch:
     # had its cores: a job in line then gives its place up (as a request whose client left does)
     opened_at: float = field(default_factory=time.monotonic)
     emptied: asyncio.Event = field(default_factory=asyncio.Event)
+    # set by the engine job once the pool gave it its cores (under the batcher's lock): its members no
+    # longer wait for cores, so none of them runs out of its queue allowance from then on
+    has_cores: bool = False
 
     def abandoned(self) -> bool:
         return self.left == len(self.futures)
@@ -87,12 +91,17 @@ class MicroBatcher:
         pixels: np.ndarray,
         timer: StageTimer,
         client_left: ClientLeft | None = None,
+        timeout_s: float | None = None,
     ) -> tuple[list[np.ndarray], int]:
         """This request's outputs and the size of the batch they ran in. Time spent waiting for the
         window and for cores counts as `queue`, the batch's engine call as `inference`. A request whose
         client leaves (`client_left` returns) before its batch has run ends as ClientClosedRequest: its
-        row is taken out of a batch not yet sealed, and a batch all of whose clients left never runs."""
+        row is taken out of a batch not yet sealed, and a batch all of whose clients left never runs.
+        One still waiting after `timeout_s` (what is left of its queue allowance; None: the pool's
+        `queue_timeout_s`) while its batch's engine job does not hold its cores yet leaves the batch the
+        same way, as Overloaded; once the job holds them it is no longer waiting, and gets its rows."""
         loop = asyncio.get_running_loop()
+        allowance = self._pool.queue_timeout_s if timeout_s is None else timeout_s
         future: asyncio.Future[BatchResult] = loop.create_future()
         with self._lock:
             batch = self._open.get(id(runner))
@@ -116,8 +125,15 @@ class MicroBatcher:
             self._close(batch)
         waiting_since = time.perf_counter()
         try:
-            outputs, size, inference_ms = await _result(future, client_left)
-        except (ClientClosedRequest, asyncio.CancelledError):
+            ran = await _result(future, client_left, allowance)
+            if ran is None:  # its allowance ran out: out of the batch, unless the engine runs for it now
+                if self._leave(batch, future, unless_running=True):
+                    raise self._pool.too_late()
+                ran = await _result(future, client_left, None)
+            assert ran is not None  # no timeout: its result, or an exception
+            outputs, size, inference_ms = ran
+        except (ClientClosedRequest, Overloaded, asyncio.CancelledError):
+            # also Overloaded from the batch's engine job (it waited too long for cores): it has left then
             self._leave(batch, future)
             timer.add("queue", (time.perf_counter() - waiting_since) * 1000)
             raise
@@ -128,17 +144,21 @@ class MicroBatcher:
     def _too_old(self, batch: _Batch) -> bool:
         return self.queued and time.monotonic() - batch.opened_at > self._pool.queue_timeout_s / 2
 
-    def _leave(self, batch: _Batch, future: asyncio.Future[BatchResult]) -> None:
+    def _leave(
+        self, batch: _Batch, future: asyncio.Future[BatchResult], unless_running: bool = False
+    ) -> bool:
         """One member will not read its result: out of its batch while the rows are not fixed, else
-        counted."""
-        if not future.cancel():
-            return  # it has its result already: the batch ran
+        counted. Whether it left: not when it has its result already (the batch ran), nor, with
+        `unless_running`, when the batch's engine job holds its cores (`has_cores` is read under the lock
+        the job sets it under: the member leaves before the job reads the rows, or is in its run)."""
         with self._lock:
+            if (unless_running and batch.has_cores) or not future.cancel():
+                return False
             if batch.sealed:
                 batch.left += 1
                 if batch.abandoned():  # a window batch still in line for cores (queued: it holds them)
                     batch.emptied.set()
-                return
+                return True
             row = batch.futures.index(future)
             del batch.futures[row], batch.pixels[row]
             emptied = not batch.futures
@@ -147,6 +167,7 @@ class MicroBatcher:
             self._detach(batch)
             if batch.closer is not None:
                 batch.closer.cancel()
+        return True
 
     def _detach(self, batch: _Batch) -> None:
         """No new member joins `batch`."""
@@ -175,6 +196,7 @@ class MicroBatcher:
         def job() -> tuple[list[np.ndarray], float] | None:
             with self._lock:
                 batch.sealed = True  # queued: the rows are whoever joined while the job waited
+                batch.has_cores = True  # the pool runs this only once it gave the job its cores
                 if batch.abandoned():  # every client left while the batch waited for cores
                     return None
                 pixels = list(batch.pixels)
@@ -205,16 +227,23 @@ class MicroBatcher:
                 future.set_result(([o[i : i + 1] for o in outputs], size, inference_ms))
 
 
-async def _result(future: asyncio.Future[BatchResult], client_left: ClientLeft | None) -> BatchResult:
-    """`future`'s result; ClientClosedRequest if `client_left` returns first."""
-    if client_left is None:
-        return await future
-    watcher = asyncio.ensure_future(client_left())
+async def _result(
+    future: asyncio.Future[BatchResult], client_left: ClientLeft | None, timeout: float | None
+) -> BatchResult | None:
+    """`future`'s result; None if `timeout` (s) passed first; ClientClosedRequest if `client_left`
+    returns first. `future` is left as it is (a cancelled request cancels only its wait), for _leave."""
+    awaited: list[asyncio.Future[Any]] = [future]
+    watcher = None if client_left is None else asyncio.ensure_future(client_left())
+    if watcher is not None:
+        awaited.append(watcher)
     try:
-        await asyncio.wait((future, watcher), return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(awaited, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
         # before the response is sent: uvicorn also answers a pending receive() once it is
-        watcher.cancel()
-    if not future.done():
-        raise ClientClosedRequest("the client went away while its request waited in a micro-batch")
-    return future.result()
+        if watcher is not None:
+            watcher.cancel()
+    if future.done():
+        return future.result()
+    if not done:
+        return None
+    raise ClientClosedRequest("the client went away while its request waited in a micro-batch")

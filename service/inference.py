@@ -133,16 +133,24 @@ class InferencePool:
             return await self.execute(fn, threads, timer, client_left)
 
     async def execute(
-        self, fn: Callable[[], T], threads: int, timer: StageTimer, client_left: ClientLeft | None = None
+        self,
+        fn: Callable[[], T],
+        threads: int,
+        timer: StageTimer,
+        client_left: ClientLeft | None = None,
+        timeout_s: float | None = None,
     ) -> T:
         """Run `fn` on the pool for a request already admitted (or for work on behalf of several).
         `client_left` returns once the client has gone; a job it ends before it had its cores (still
         queued, or taken by a thread and waiting there behind a wider job) is dropped
-        (ClientClosedRequest)."""
+        (ClientClosedRequest). `timeout_s`: how long it may wait for its cores (None: `queue_timeout_s`);
+        a request that waited in earlier hops has only what is left of its allowance
+        (service/api/inference.py, _infer_batched). Its 503 still names the whole allowance."""
         loop = asyncio.get_running_loop()
         enqueued = time.perf_counter()
+        allowance = self.queue_timeout_s if timeout_s is None else timeout_s
         claim = Claim()
-        job = self._executor.submit(self._work, fn, threads, enqueued, timer, claim)
+        job = self._executor.submit(self._work, fn, threads, enqueued, allowance, timer, claim)
         expired = left = False
         watcher: asyncio.Task[None] | None = None
 
@@ -164,7 +172,7 @@ class InferencePool:
             if client_left is not None and not (claim.holding or job.done()):
                 watcher = loop.create_task(watch(client_left))
 
-        deadline = loop.call_later(self.queue_timeout_s, expire)
+        deadline = loop.call_later(allowance, expire)
         watching = loop.call_later(WATCH_QUEUED_AFTER_S, start_watching) if client_left else None
         try:
             return await asyncio.wrap_future(job)
@@ -174,7 +182,7 @@ class InferencePool:
             timer.add("queue", (time.perf_counter() - enqueued) * 1000)
             if left:
                 raise _client_gone() from None
-            raise self._too_late() from None
+            raise self.too_late() from None
         finally:
             deadline.cancel()
             if watching is not None:
@@ -183,11 +191,19 @@ class InferencePool:
                 # before the response is sent: uvicorn also answers a pending receive() once it is
                 watcher.cancel()
 
-    def _work(self, fn: Callable[[], T], threads: int, enqueued: float, timer: StageTimer, claim: Claim) -> T:
-        remaining = self.queue_timeout_s - (time.perf_counter() - enqueued)
+    def _work(
+        self,
+        fn: Callable[[], T],
+        threads: int,
+        enqueued: float,
+        allowance: float,
+        timer: StageTimer,
+        claim: Claim,
+    ) -> T:
+        remaining = allowance - (time.perf_counter() - enqueued)
         if remaining <= 0 or not self._budget.acquire(threads, remaining, claim):
             timer.add("queue", (time.perf_counter() - enqueued) * 1000)
-            raise _client_gone() if claim.abandoned else self._too_late()
+            raise _client_gone() if claim.abandoned else self.too_late()
         claim.holding = True
         timer.add("queue", (time.perf_counter() - enqueued) * 1000)
         try:
@@ -195,7 +211,8 @@ class InferencePool:
         finally:
             self._budget.release(threads)
 
-    def _too_late(self) -> Overloaded:
+    def too_late(self) -> Overloaded:
+        """The 503 of a request that waited its whole `queue_timeout_s` for cores (over all its hops)."""
         return Overloaded(
             f"waited more than {self.queue_timeout_s:g} s for a free core; retry later",
             headers={"Retry-After": self.retry_after()},

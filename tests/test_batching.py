@@ -381,3 +381,70 @@ def test_a_batch_all_of_whose_clients_left_gives_its_place_in_line_up(
     assert isinstance(left, ClientClosedRequest)
     assert ran == "ran"
     assert engine_calls == []
+
+
+BATCHING_MODES = pytest.mark.parametrize(
+    ("window_ms", "max_batch"), [(0, 8), (1000, 2)], ids=["queued", "window, closed"]
+)
+
+
+@BATCHING_MODES
+def test_a_member_whose_allowance_runs_out_leaves_and_its_batch_runs_for_the_others(
+    runner: Runner, pixels_of: PixelsOf, window_ms: float, max_batch: int
+) -> None:
+    """The only core is held; two requests wait in one batch (queued, or a window batch closed because
+    it is full): the first with 30 s of its queue allowance left, the second with 0.3 s (it waited
+    in its earlier hop). The second gets Overloaded while the core is still held; once it is free the
+    batch runs and the first gets its own answer. Queued, the second's row was taken out of the batch
+    (a batch of one); a closed window batch's rows are fixed, and it counts as left (a batch of two)."""
+    cat, bird = pixels_of("cat.bmp"), pixels_of("bird.bmp")
+    pool = InferencePool(cores=1, max_pending=10, queue_timeout_s=30)
+    batcher, engine_calls = counting_batcher(pool, window_ms, max_batch)
+
+    async def main() -> list[object]:
+        async with one_core_held(pool):
+            staying = asyncio.ensure_future(batcher.run(runner, 1, cat, StageTimer(), timeout_s=30))
+            late = asyncio.ensure_future(batcher.run(runner, 1, bird, StageTimer(), timeout_s=0.3))
+            await asyncio.wait([late], timeout=10)  # its 0.3 s, not the pool's 30 s
+        return await asyncio.gather(late, asyncio.wait_for(staying, 30), return_exceptions=True)
+
+    late, staying = asyncio.run(main())
+    pool.shutdown()
+    assert isinstance(late, Overloaded)
+    outputs, size = staying  # type: ignore[misc]
+    np.testing.assert_array_equal(outputs[0], runner.run(cat)[0])
+    assert engine_calls == [size] == ([1] if window_ms == 0 else [2])
+
+
+@pytest.mark.parametrize("window_ms", [0, 1000], ids=["queued", "window, closed"])
+def test_a_member_whose_batch_had_its_cores_before_its_allowance_ran_out_gets_its_answer(
+    runner: Runner, pixels_of: PixelsOf, window_ms: float
+) -> None:
+    """A request with 0.3 s of its allowance left whose batch got the core at once, and whose engine
+    call is still running when the 0.3 s are over, is no longer waiting: it gets its answer. That its
+    time is over shows by a second request with as little left, which came after it and waits for the
+    core in the next batch: it gets Overloaded (and its batch, everyone gone, never runs)."""
+    cat = pixels_of("cat.bmp")
+    gated = GatedRunner(runner)
+    pool = InferencePool(cores=1, max_pending=10, queue_timeout_s=30)
+    batcher, engine_calls = counting_batcher(pool, window_ms, max_batch=1)  # a window batch closes at once
+
+    async def main() -> list[object]:
+        try:
+            running = asyncio.ensure_future(batcher.run(gated, 1, cat, StageTimer(), timeout_s=0.3))  # type: ignore[arg-type]
+            assert await asyncio.to_thread(gated.started.wait, 30)  # its batch has the core and runs
+            witness = asyncio.ensure_future(batcher.run(gated, 1, cat, StageTimer(), timeout_s=0.3))  # type: ignore[arg-type]
+            await asyncio.wait([witness], timeout=10)  # the running one's 0.3 s ended before
+        finally:
+            gated.gate.set()
+        outcomes = await asyncio.gather(witness, asyncio.wait_for(running, 30), return_exceptions=True)
+        await pool.run(lambda: None, 1, StageTimer())  # one pool thread: the witness's job is gone or ran
+        return outcomes
+
+    witness, running = asyncio.run(main())
+    pool.shutdown()
+    assert isinstance(witness, Overloaded)
+    outputs, size = running  # type: ignore[misc]
+    assert size == 1
+    np.testing.assert_array_equal(outputs[0], runner.run(cat)[0])
+    assert engine_calls == [1]

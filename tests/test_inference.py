@@ -205,3 +205,46 @@ def test_a_job_whose_client_left_before_it_had_its_cores_is_dropped_and_a_runnin
     asyncio.run(main())
     pool.shutdown()
     assert ran == ["running"]
+
+
+@pytest.mark.parametrize(
+    ("cores", "first_threads"),
+    [
+        (1, 1),  # the job waits in the executor's queue: no thread has taken it
+        (2, 2),  # behind a 2-thread inference the idle thread takes the job, which waits there for a core
+    ],
+)
+def test_a_job_given_less_than_the_queue_timeout_is_refused_when_its_own_time_runs_out(
+    cores: int, first_threads: int
+) -> None:
+    """`timeout_s`: a batched request's later hop may wait only what is left of its allowance. With
+    the cores held for good (30 s queue timeout), a job given 0.2 s gets 503 and never runs; the
+    message names the request's whole allowance (MVA_QUEUE_TIMEOUT_S)."""
+    pool = InferencePool(cores=cores, max_pending=4, queue_timeout_s=30)
+    release = threading.Event()
+    ran: list[str] = []
+
+    async def main() -> None:
+        busy = asyncio.ensure_future(pool.run(lambda: release.wait(60), first_threads, StageTimer()))
+        await asyncio.to_thread(_wait_until_held, pool)
+        timer = StageTimer()
+        late = pool.execute(lambda: ran.append("late"), 1, timer, timeout_s=0.2)
+        try:
+            with pytest.raises(Overloaded, match=r"waited more than 30 s"):
+                await asyncio.wait_for(late, 10)  # not the pool's 30 s
+        finally:
+            release.set()
+        assert timer.ms["queue"] >= 200
+        assert await busy is True
+
+    asyncio.run(main())
+    pool.shutdown()
+    assert ran == []
+
+
+def _wait_until_held(pool: InferencePool) -> None:
+    """Until jobs hold all of `pool`'s cores."""
+    deadline = time.monotonic() + 10
+    while pool._budget._free > 0:
+        assert time.monotonic() < deadline, "the job never got its cores"
+        time.sleep(0.005)

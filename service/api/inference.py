@@ -132,7 +132,17 @@ async def _infer_batched(
 ) -> InferenceResult[R]:
     """The same path in three hops: decode + preprocess on one core, the engine call in a micro-batch,
     postprocessing on one core. Admitted once for all three; a client that leaves while a hop waits ends
-    the request (ClientClosedRequest), as on the unbatched path."""
+    the request (ClientClosedRequest), as on the unbatched path. So does its queue allowance: the three
+    waits together, not each, are bounded by MVA_QUEUE_TIMEOUT_S, as the unbatched path's one wait is."""
+
+    def allowance() -> float:
+        """What is left of the request's queue allowance (s) for the next hop: what it has waited so far
+        is its timer's `queue` (the hops count only waiting there). Nothing left: 503 now, the hop never
+        submitted."""
+        left = state.pool.queue_timeout_s - timer.ms.get("queue", 0.0) / 1000
+        if left <= 0:
+            raise state.pool.too_late()
+        return left
 
     def prepare_job() -> tuple[bytes, Runner, DecodedImage, ModelPixels]:
         data, runner = image_and_runner()
@@ -140,9 +150,13 @@ async def _infer_batched(
 
     assert state.batcher is not None
     async with state.pool.admit():
-        data, runner, decoded, model_pixels = await state.pool.execute(prepare_job, 1, timer, gone)
+        data, runner, decoded, model_pixels = await state.pool.execute(
+            prepare_job, 1, timer, gone, timeout_s=allowance()
+        )
         pixels = model_pixels.pixels
-        outputs, batch_size = await state.batcher.run(runner, resolved.threads, pixels, timer, gone)
+        outputs, batch_size = await state.batcher.run(
+            runner, resolved.threads, pixels, timer, gone, timeout_s=allowance()
+        )
 
         def post_job() -> tuple[R, PipelineOutput]:
             picture = whole_picture(data, decoded, state.settings.max_pixels, timer) if whole else None
@@ -152,7 +166,7 @@ async def _infer_batched(
 
         # a client gone while this waits for its core gets no answer: decoding, drawing and encoding it
         # is waste
-        result, output = await state.pool.execute(post_job, 1, timer, gone)
+        result, output = await state.pool.execute(post_job, 1, timer, gone, timeout_s=allowance())
     state.metrics.inferences.labels(spec.name, runner.settings.engine).inc()
     return InferenceResult(result, output, runner.settings, timer, batch_size)
 

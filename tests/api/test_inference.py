@@ -14,11 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from service.api.app import create_app
+from service.api.inference import _infer_batched
 from service.batching import MicroBatcher
-from service.settings import ServerSettings
+from service.engines.base import Runner
+from service.engines.registry import resolve
+from service.errors import Overloaded
+from service.pipeline import prepare
+from service.settings import EngineSettings, ServerSettings
 from service.timing import StageTimer
 from tests.conftest import LiveServer, server_timing
 from tests.inprocess import cores_held, serving
@@ -185,3 +191,94 @@ def test_a_full_server_refuses_before_it_asks_for_the_upload(images: Path) -> No
     assert head.startswith(b"HTTP/1.1 503"), reply[:200]  # not "100 Continue"
     assert b"\r\nretry-after: " in head.lower() and b"\r\nconnection: close" in head.lower()
     assert json.loads(body)["error"]["code"] == "overloaded"
+
+
+def test_a_batched_request_waits_for_cores_within_one_queue_allowance_over_its_hops(images: Path) -> None:
+    """Micro-batching (a window of at most 2), one core, MVA_QUEUE_TIMEOUT_S 2 s. A request waits 1.2 s
+    for the core (held by a job of the test) before its decode; then its batch, full with a second
+    member, waits behind another job of the test. The request has the 0.8 s left of its allowance there,
+    not a fresh 2 s: it gets 503 while that job holds the core, and once the core is free the batch runs
+    for the other member, who joined with a whole allowance. Before, each hop had the whole timeout: the
+    request waited on until the batch's own deadline (2 s), and the batch got 503 with it."""
+    app = create_app(
+        ServerSettings(
+            warm_models=[], inference_cores=1, batch_window_ms=1000, max_batch=2, queue_timeout_s=2
+        )
+    )
+    state = app.state.mva
+    engine_calls: list[int] = []
+    state.batcher = MicroBatcher(state.pool, window_ms=1000, max_batch=2, observe=engine_calls.append)
+    spec = state.manifest.get("mobilenet_v2")
+    resolved = resolve(spec, EngineSettings())
+    runner = state.registry.get(spec, resolved)  # built now: its first use would not be waiting
+    data = (images / "cat.bmp").read_bytes()
+    other_pixels = prepare((images / "bird.bmp").read_bytes(), spec.input, 10**8, StageTimer())[1].pixels
+    decoding, decode = threading.Event(), threading.Event()
+
+    def image_and_runner() -> tuple[bytes, Runner]:
+        decoding.set()
+        decode.wait(30)  # until the test's second job and the other member are in
+        return data, runner
+
+    async def never_left() -> None:
+        await asyncio.Event().wait()
+
+    async def main(first_release: threading.Event) -> list[object]:
+        second_release = threading.Event()
+        request = asyncio.ensure_future(
+            _infer_batched(state, spec, resolved, image_and_runner, repr, StageTimer(), False, never_left)
+        )
+        await asyncio.sleep(1.2)
+        first_release.set()
+        assert await asyncio.to_thread(decoding.wait, 30)  # it has the core, after 1.2 s of its 2
+        second = asyncio.ensure_future(
+            state.pool.execute(lambda: second_release.wait(60), 1, StageTimer(), timeout_s=60)
+        )
+        other = asyncio.ensure_future(state.batcher.run(runner, 1, other_pixels, StageTimer()))
+        # both tasks take their first step now (asyncio runs ready tasks in order): the job is in the
+        # pool's queue, ahead of the batch's, and the other member has opened the batch
+        await asyncio.sleep(0)
+        decode.set()
+        try:
+            await asyncio.wait([request], timeout=10)  # its 0.8 s left, not 2 s
+        finally:
+            second_release.set()
+        return await asyncio.gather(
+            request, asyncio.wait_for(other, 30), asyncio.wait_for(second, 30), return_exceptions=True
+        )
+
+    with cores_held(state) as first_release:
+        request, other, second = asyncio.run(main(first_release))
+    assert isinstance(request, Overloaded)
+    assert second is True
+    outputs, size = other  # type: ignore[misc]
+    np.testing.assert_array_equal(outputs[0], runner.run(other_pixels)[0])
+    assert size == 2 and engine_calls == [2]  # the request's row ran too (the rows were fixed), unread
+
+
+def test_a_batched_request_with_nothing_left_of_its_allowance_gets_503_before_its_next_hop(
+    images: Path,
+) -> None:
+    """A request whose waits so far (its timer's `queue`) used its whole MVA_QUEUE_TIMEOUT_S gets 503 at
+    once: its next hop is never submitted."""
+    app = create_app(ServerSettings(warm_models=[], inference_cores=1, batch_queued=True, queue_timeout_s=2))
+    state = app.state.mva
+    spec = state.manifest.get("mobilenet_v2")
+    called: list[str] = []
+
+    def image_and_runner() -> tuple[bytes, Runner]:
+        called.append("prepare")
+        raise AssertionError("the hop ran")
+
+    timer = StageTimer()
+    timer.add("queue", 2000)
+    gone = asyncio.Event().wait
+    request = _infer_batched(
+        state, spec, resolve(spec, EngineSettings()), image_and_runner, repr, timer, False, gone
+    )
+    try:
+        with pytest.raises(Overloaded, match=r"waited more than 2 s"):
+            asyncio.run(request)
+    finally:
+        state.pool.shutdown()
+    assert called == []
