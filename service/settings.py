@@ -324,6 +324,16 @@ class ServerSettings(BaseSettings):
             raise SettingsConflict("batch_queued", message)
         return self
 
+    @model_validator(mode="after")
+    def _window_within_the_queue_timeout(self) -> ServerSettings:
+        # a request's wait for the window counts against its queue allowance (service/api/inference.py):
+        # with a window as long, every member of a batch that does not fill would get 503
+        if self.batch_window_ms >= self.queue_timeout_s * 1000:
+            timeout = f"MVA_QUEUE_TIMEOUT_S ({self.queue_timeout_s:g} s)"
+            message = f"not shorter than {timeout}, which its wait counts against"
+            raise SettingsConflict("batch_window_ms", message)
+        return self
+
     def default_engine_settings(self) -> EngineSettings:
         return EngineSettings.model_validate(self.model_dump(include=set(EngineSettings.model_fields)))
 

@@ -1,5 +1,6 @@
-"""The real app (or any ASGI app) served by uvicorn in this process, and jobs of the test on the app's
-inference pool: for tests that decide when the pool's cores free up, rather than guessing from sleeps."""
+"""The real app (or any ASGI app) served by uvicorn in this process, jobs of the test on the app's
+inference pool, and a real runner whose engine calls wait for the test: for tests that decide when the
+pool's cores free up, rather than guessing from sleeps."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
 import uvicorn
 from starlette.types import ASGIApp
 
 from service.api.state import AppState
+from service.engines.base import EffectiveSettings, Runner
 from service.localserver import LOOPBACK, free_port
 
 
@@ -53,3 +56,19 @@ def cores_held(state: AppState) -> Iterator[threading.Event]:
         release.set()
         holder.join()
         state.pool.shutdown()
+
+
+class GatedRunner:
+    """A real runner whose engine calls wait for `gate`: a test can let a request arrive while a batch
+    runs."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.settings: EffectiveSettings = runner.settings
+        self.started = threading.Event()
+        self.gate = threading.Event()
+
+    def run(self, pixels: np.ndarray) -> list[np.ndarray]:
+        self.started.set()
+        self.gate.wait(30)
+        return self.runner.run(pixels)

@@ -26,6 +26,7 @@ from service.pipeline import prepare
 from service.settings import EngineSettings
 from service.timing import StageTimer
 from tests.conftest import LiveServer, metric
+from tests.inprocess import GatedRunner
 from tests.pictures import drawn
 
 KNOWN = {"grace_hopper.bmp": "military uniform", "cat.bmp": "Egyptian cat", "bird.bmp": "chickadee"}
@@ -287,21 +288,6 @@ def test_a_queued_batch_is_whoever_joined_while_it_waited_for_cores(
     assert engine_calls == [2, 1]
 
 
-class GatedRunner:
-    """A real runner whose engine calls wait for `gate`: a test can let a request arrive while a batch
-    runs."""
-
-    def __init__(self, runner: Runner) -> None:
-        self.runner = runner
-        self.started = threading.Event()
-        self.gate = threading.Event()
-
-    def run(self, pixels: np.ndarray) -> list[np.ndarray]:
-        self.started.set()
-        self.gate.wait(30)
-        return self.runner.run(pixels)
-
-
 def test_a_request_arriving_while_a_queued_batch_runs_opens_the_next_batch(
     runner: Runner, pixels_of: PixelsOf
 ) -> None:
@@ -400,17 +386,19 @@ def test_a_member_whose_allowance_runs_out_leaves_and_its_batch_runs_for_the_oth
     cat, bird = pixels_of("cat.bmp"), pixels_of("bird.bmp")
     pool = InferencePool(cores=1, max_pending=10, queue_timeout_s=30)
     batcher, engine_calls = counting_batcher(pool, window_ms, max_batch)
+    late_timer = StageTimer()
 
     async def main() -> list[object]:
         async with one_core_held(pool):
             staying = asyncio.ensure_future(batcher.run(runner, 1, cat, StageTimer(), timeout_s=30))
-            late = asyncio.ensure_future(batcher.run(runner, 1, bird, StageTimer(), timeout_s=0.3))
+            late = asyncio.ensure_future(batcher.run(runner, 1, bird, late_timer, timeout_s=0.3))
             await asyncio.wait([late], timeout=10)  # its 0.3 s, not the pool's 30 s
         return await asyncio.gather(late, asyncio.wait_for(staying, 30), return_exceptions=True)
 
     late, staying = asyncio.run(main())
     pool.shutdown()
     assert isinstance(late, Overloaded)
+    assert late_timer.ms["queue"] >= 300  # its wait in the batch shows in its 503's timing
     outputs, size = staying  # type: ignore[misc]
     np.testing.assert_array_equal(outputs[0], runner.run(cat)[0])
     assert engine_calls == [size] == ([1] if window_ms == 0 else [2])
@@ -420,10 +408,11 @@ def test_a_member_whose_allowance_runs_out_leaves_and_its_batch_runs_for_the_oth
 def test_a_member_whose_batch_had_its_cores_before_its_allowance_ran_out_gets_its_answer(
     runner: Runner, pixels_of: PixelsOf, window_ms: float
 ) -> None:
-    """A request with 0.3 s of its allowance left whose batch got the core at once, and whose engine
-    call is still running when the 0.3 s are over, is no longer waiting: it gets its answer. That its
+    """A request with 2 s of its allowance left whose batch got the idle core at once, and whose engine
+    call is still running when the 2 s are over, is no longer waiting: it gets its answer. That its
     time is over shows by a second request with as little left, which came after it and waits for the
-    core in the next batch: it gets Overloaded (and its batch, everyone gone, never runs)."""
+    core in the next batch: it gets Overloaded (and its batch, everyone gone, never runs). 2 s, not
+    less: the first batch's job must take the idle core within them on a busy host."""
     cat = pixels_of("cat.bmp")
     gated = GatedRunner(runner)
     pool = InferencePool(cores=1, max_pending=10, queue_timeout_s=30)
@@ -431,10 +420,10 @@ def test_a_member_whose_batch_had_its_cores_before_its_allowance_ran_out_gets_it
 
     async def main() -> list[object]:
         try:
-            running = asyncio.ensure_future(batcher.run(gated, 1, cat, StageTimer(), timeout_s=0.3))  # type: ignore[arg-type]
+            running = asyncio.ensure_future(batcher.run(gated, 1, cat, StageTimer(), timeout_s=2.0))  # type: ignore[arg-type]
             assert await asyncio.to_thread(gated.started.wait, 30)  # its batch has the core and runs
-            witness = asyncio.ensure_future(batcher.run(gated, 1, cat, StageTimer(), timeout_s=0.3))  # type: ignore[arg-type]
-            await asyncio.wait([witness], timeout=10)  # the running one's 0.3 s ended before
+            witness = asyncio.ensure_future(batcher.run(gated, 1, cat, StageTimer(), timeout_s=2.0))  # type: ignore[arg-type]
+            await asyncio.wait([witness], timeout=20)  # the running one's 2 s ended before
         finally:
             gated.gate.set()
         outcomes = await asyncio.gather(witness, asyncio.wait_for(running, 30), return_exceptions=True)

@@ -185,6 +185,23 @@ def test_a_batching_window_and_queued_batching_together_stop_start_up(
     assert load_server_settings().batch_queued
 
 
+def test_a_batching_window_as_long_as_the_queue_timeout_stops_start_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request's wait for the window counts against its queue allowance: with a window as long, every
+    member of a batch that does not fill would get 503."""
+    monkeypatch.setenv("MVA_QUEUE_TIMEOUT_S", "0.5")
+    monkeypatch.setenv("MVA_BATCH_WINDOW_MS", "500")
+    with pytest.raises(InvalidServerSettings) as info:
+        load_server_settings()
+    assert info.value.problems == [
+        "MVA_BATCH_WINDOW_MS: not shorter than MVA_QUEUE_TIMEOUT_S (0.5 s), which its wait counts against "
+        "(got '500')"
+    ]
+    monkeypatch.setenv("MVA_BATCH_WINDOW_MS", "499")
+    assert load_server_settings().batch_window_ms == 499
+
+
 def test_a_model_to_warm_that_the_manifest_does_not_name_stops_start_up(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -132,13 +132,16 @@ async def _infer_batched(
 ) -> InferenceResult[R]:
     """The same path in three hops: decode + preprocess on one core, the engine call in a micro-batch,
     postprocessing on one core. Admitted once for all three; a client that leaves while a hop waits ends
-    the request (ClientClosedRequest), as on the unbatched path. So does its queue allowance: the three
-    waits together, not each, are bounded by MVA_QUEUE_TIMEOUT_S, as the unbatched path's one wait is."""
+    the request (ClientClosedRequest), as on the unbatched path. So does its queue allowance: the waits
+    before its engine call (decode, the batch) together, not each, are bounded by MVA_QUEUE_TIMEOUT_S, as
+    the unbatched path's one wait is. Once the engine ran for it the request is no longer late to start:
+    postprocessing waits for its core up to MVA_QUEUE_TIMEOUT_S of its own (a 503 there would throw the
+    decode and the engine call away)."""
 
     def allowance() -> float:
-        """What is left of the request's queue allowance (s) for the next hop: what it has waited so far
-        is its timer's `queue` (the hops count only waiting there). Nothing left: 503 now, the hop never
-        submitted."""
+        """What is left of the request's queue allowance (s) for the next hop before the engine call: what
+        it has waited so far is its timer's `queue` (the hops count only waiting there). Nothing left:
+        503 now, the hop never submitted."""
         left = state.pool.queue_timeout_s - timer.ms.get("queue", 0.0) / 1000
         if left <= 0:
             raise state.pool.too_late()
@@ -165,8 +168,8 @@ async def _infer_batched(
                 return postprocess(output), output
 
         # a client gone while this waits for its core gets no answer: decoding, drawing and encoding it
-        # is waste
-        result, output = await state.pool.execute(post_job, 1, timer, gone, timeout_s=allowance())
+        # is waste. A whole queue timeout, not what is left of the allowance (see the docstring)
+        result, output = await state.pool.execute(post_job, 1, timer, gone)
     state.metrics.inferences.labels(spec.name, runner.settings.engine).inc()
     return InferenceResult(result, output, runner.settings, timer, batch_size)
 

@@ -27,7 +27,7 @@ from service.pipeline import prepare
 from service.settings import EngineSettings, ServerSettings
 from service.timing import StageTimer
 from tests.conftest import LiveServer, server_timing
-from tests.inprocess import cores_held, serving
+from tests.inprocess import GatedRunner, cores_held, serving
 from tests.pictures import noise_jpeg
 from tests.raw_http import connect, read_to_close
 
@@ -282,3 +282,48 @@ def test_a_batched_request_with_nothing_left_of_its_allowance_gets_503_before_it
     finally:
         state.pool.shutdown()
     assert called == []
+
+
+def test_a_batched_request_whose_engine_call_ran_is_postprocessed_after_its_allowance(images: Path) -> None:
+    """One core, MVA_QUEUE_TIMEOUT_S 4 s, of which the request has used 3 s (its timer says so) when it
+    arrives; its decode and its batch get the core at once. While its engine call runs, a job of the test
+    goes in line ahead of its postprocessing and holds the core 2 s: more than the 1 s left of its
+    allowance, less than a queue timeout. The engine has run for it, so it gets its answer, not a 503
+    that would throw the decode and the engine call away."""
+    app = create_app(
+        ServerSettings(
+            warm_models=[], inference_cores=1, batch_window_ms=1000, max_batch=1, queue_timeout_s=4
+        )
+    )
+    state = app.state.mva
+    engine_calls: list[int] = []
+    state.batcher = MicroBatcher(state.pool, window_ms=1000, max_batch=1, observe=engine_calls.append)
+    spec = state.manifest.get("mobilenet_v2")
+    resolved = resolve(spec, EngineSettings())
+    gated = GatedRunner(state.registry.get(spec, resolved))
+    data = (images / "cat.bmp").read_bytes()
+
+    def image_and_runner() -> tuple[bytes, Runner]:
+        return data, gated  # type: ignore[return-value]
+
+    async def main() -> tuple[object, object]:
+        timer = StageTimer()
+        timer.add("queue", 3000)
+        request = asyncio.ensure_future(
+            _infer_batched(state, spec, resolved, image_and_runner, repr, timer, False, asyncio.Event().wait)
+        )
+        try:
+            assert await asyncio.to_thread(gated.started.wait, 30)  # its batch has the core: the engine runs
+            holder = asyncio.ensure_future(state.pool.execute(lambda: time.sleep(2), 1, StageTimer()))
+            await asyncio.sleep(0)  # the holder's job is in the pool's line now, ahead of the postprocessing
+        finally:
+            gated.gate.set()
+        return tuple(await asyncio.gather(asyncio.wait_for(request, 30), holder, return_exceptions=True))
+
+    try:
+        answer, _ = asyncio.run(main())
+    finally:
+        state.pool.shutdown()
+    assert not isinstance(answer, BaseException), answer
+    assert answer.batch_size == 1 and engine_calls == [1]  # type: ignore[attr-defined]
+    assert answer.timer.ms["queue"] > 4000  # it waited past its allowance, for postprocessing only  # type: ignore[attr-defined]
