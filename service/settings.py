@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -50,6 +51,17 @@ ONNXRUNTIME_NO_SIMD = (
 )
 
 
+def _threads_within_cores(value: int) -> int:
+    if value > CPU_COUNT:
+        raise ValueError(f"threads must be between 1 and {CPU_COUNT} (the cores this process may use)")
+    return value
+
+
+# a request's intra-op threads, and the server's default (MVA_THREADS): one type, so that the default is
+# refused as it is parsed, beside the other variables' problems, not only once they all parse
+Threads = Annotated[int, Field(ge=1), AfterValidator(_threads_within_cores)]
+
+
 class SettingsConflict(ValueError):
     """Settings that do not go together; `field` names the one to change."""
 
@@ -67,15 +79,8 @@ class EngineSettings(BaseModel):
     engine: Engine = "onnxruntime"
     precision: Precision | None = None
     simd: bool = True
-    threads: Annotated[int, Field(ge=1)] = 1
+    threads: Threads = 1
     kernels: Kernels | None = None
-
-    @field_validator("threads")
-    @classmethod
-    def _threads_within_cores(cls, value: int) -> int:
-        if value > CPU_COUNT:
-            raise ValueError(f"threads must be between 1 and {CPU_COUNT} (the cores this process may use)")
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> EngineSettings:
@@ -138,7 +143,7 @@ class ServerSettings(BaseSettings):
     engine: Engine = "onnxruntime"
     precision: Precision | None = None
     simd: bool = True
-    threads: int = 1
+    threads: Threads = 1
     kernels: Kernels | None = None
     # limits
     max_upload_bytes: Annotated[int, Field(ge=1)] = 10 * 1024 * 1024

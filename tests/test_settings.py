@@ -123,6 +123,40 @@ def test_invalid_values_are_one_line_each_naming_the_variable(
     ]
 
 
+@pytest.mark.parametrize(
+    ("threads", "problem"),
+    [
+        ("0", "MVA_THREADS: Input should be greater than or equal to 1 (got '0')"),
+        (
+            str(CPU_COUNT + 1),
+            f"MVA_THREADS: threads must be between 1 and {CPU_COUNT} (the cores this process may use) "
+            f"(got '{CPU_COUNT + 1}')",
+        ),
+    ],
+)
+def test_every_bad_request_default_is_named_beside_the_other_variables(
+    monkeypatch: pytest.MonkeyPatch, threads: str, problem: str
+) -> None:
+    """MVA_THREADS' range was checked only with the request defaults, once every variable had parsed: a
+    bad one showed up only after the others were fixed. The other request defaults are types that
+    ServerSettings checks as it parses (engine, precision, simd, kernels)."""
+    bad = {
+        "MVA_ENGINE": "foo",
+        "MVA_PRECISION": "int4",
+        "MVA_SIMD": "maybe",
+        "MVA_THREADS": threads,
+        "MVA_KERNELS": "fast",
+        "MVA_MAX_PIXELS": "abc",
+    }
+    for name, value in bad.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(InvalidServerSettings) as info:
+        load_server_settings()
+    named = [line.split(":")[0] for line in info.value.problems]
+    assert sorted(named) == sorted(bad), info.value.problems
+    assert problem in info.value.problems
+
+
 def test_a_manifest_that_cannot_be_read_is_named_in_one_line(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -140,7 +174,7 @@ def test_a_manifest_that_cannot_be_read_is_named_in_one_line(
     ("env", "problem"),
     [
         ({"MVA_SIMD": "off"}, "MVA_SIMD: onnxruntime cannot switch SIMD off"),  # the request defaults too
-        ({"MVA_THREADS": str(CPU_COUNT + 1)}, f"MVA_THREADS: above MVA_INFERENCE_CORES={CPU_COUNT}"),
+        ({"MVA_INFERENCE_CORES": "1", "MVA_THREADS": "2"}, "MVA_THREADS: above MVA_INFERENCE_CORES=1"),
         ({"MVA_WARM_MODELS": "mobilenet_v2"}, "MVA_WARM_MODELS: not valid JSON"),  # a list wants ["..."]
         ({"MVA_WARM_MODELS": "[1]"}, "MVA_WARM_MODELS[0]: Input should be a valid string (got 1)"),
     ],
