@@ -327,6 +327,20 @@ def test_serve_refuses_a_port_or_worker_count_out_of_range(args: list[str], opti
     assert f"Invalid value for '{option}'" in result.stderr, result.stderr
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "option"),
+    [("MVA_PORT", "tcp://10.0.0.1:80", "--port"), ("MVA_WORKERS", "0", "--workers")],
+)
+def test_serves_own_variables_are_refused_as_its_options(variable: str, value: str, option: str) -> None:
+    """README, Settings: they are `serve`'s options read from the environment, so a bad one is the usage
+    error naming the option and the variable, and it comes alone (MVA_ENGINE is not read yet)."""
+    env = os.environ | {variable: value, "MVA_ENGINE": "foo", "COLUMNS": "200"}
+    result = run_cli("serve", env=env)
+    assert result.returncode == 2
+    assert f"Invalid value for '{option}' (env var: '{variable}')" in result.stderr, result.stderr
+    assert "MVA_ENGINE" not in result.stderr
+
+
 def test_serve_refuses_an_unknown_log_level_in_one_message() -> None:
     """It was a traceback from logging's dictConfig, exit 1; a known level in capitals still works."""
     result = run_cli("serve", "--port", str(free_port()), "--log-level", "verbose")
