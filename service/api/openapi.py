@@ -40,7 +40,9 @@ RETRY_AFTER = {"Retry-After": _header("seconds to wait before trying again")}
 SERVER_TIMING = {
     "Server-Timing": _header(
         "each stage the request went through and `total`, in ms (`receive;dur=0.41, decode;dur=1.2, ...`); "
-        "on an error too, once the inference had begun: not on a query's 422 or a not-ready 503"
+        "on an error too, from the settings check on (a 422 `invalid_settings`: settings the engine cannot "
+        "run): not on what is refused before it, a 422 `invalid_parameter` (a query value the validation "
+        "refuses) or a not-ready 503"
     )
 }
 # statuses a timed route answers before its timer starts (service/api/inference.py's infer()): the API

@@ -25,6 +25,9 @@ def test_the_document_names_the_response_headers_the_answers_carry(
         keyed = {**picture, "x-api-key": API_KEY}
         unknown = client.post(f"{path}?model=nope", content=b"x", headers=keyed)
         not_a_picture = client.post(path, content=b"not a picture", headers=keyed)
+        # the query's values are validated before the timer starts, the settings they make after it
+        invalid_value = client.post(f"{path}?engine=foo", content=b"x", headers=keyed)
+        invalid_settings = client.post(f"{path}?simd=off", content=b"x", headers=keyed)
     declared = {status: set(response.get("headers", {})) for status, response in responses.items()}
     assert declared["200"] == own | {"X-Request-ID", "X-Served-By"}
     assert declared["503"] == {"Retry-After", "X-Request-ID", "X-Served-By", "Server-Timing"}
@@ -43,3 +46,9 @@ def test_the_document_names_the_response_headers_the_answers_carry(
     assert not_a_picture.json()["error"]["code"] == "unsupported_media_type"
     assert "total;dur=" in not_a_picture.headers["server-timing"]
     assert "Server-Timing" in declared["415"]
+    assert invalid_value.json()["error"]["code"] == "invalid_parameter"
+    assert "server-timing" not in invalid_value.headers
+    assert invalid_settings.json()["error"]["code"] == "invalid_settings"
+    assert "total;dur=" in invalid_settings.headers["server-timing"]
+    description = responses["422"]["headers"]["Server-Timing"]["description"]
+    assert "not on what is refused before it, a 422 `invalid_parameter`" in description
