@@ -15,6 +15,7 @@ from service.api.app import create_app
 from service.artifacts import ArtifactLayout
 from service.settings import CPU_COUNT, ServerSettings
 from tests.conftest import LiveServer, damaged_locks
+from tests.readme import README
 
 
 def test_models_lists_models_engines_and_cpu(client: httpx.Client) -> None:
@@ -211,6 +212,20 @@ def test_metrics_count_requests_and_stages(client: httpx.Client, images: Path) -
     assert 'mva_stage_seconds_count{route="/classify",stage="inference"}' in text
     assert "mva_queue_depth" in text
     assert 'mva_inferences_total{engine="onnxruntime",model="mobilenet_v2"}' in text
+
+
+def test_the_readme_names_every_metric_the_server_exports(client: httpx.Client) -> None:
+    """The README's /metrics row left mva_batch_size out (it is exported whether batching is on or
+    not). prometheus_client's own `_created` series (each metric's creation time) are not listed."""
+    text = client.get("/metrics").text
+    exported = {
+        name.removesuffix("_total") if kind == "counter" else name
+        for name, kind in re.findall(r"^# TYPE (\w+) (\w+)$", text, flags=re.MULTILINE)
+        if not name.endswith("_created")
+    }
+    (row,) = [line for line in README.read_text().splitlines() if line.startswith("| `GET /metrics` |")]
+    named = {name.removesuffix("_total") for name in re.findall(r"`(mva_\w+)", row)}
+    assert exported == named, (exported, named)
 
 
 def _scrape(client: httpx.Client, route: str) -> dict[str, tuple[float, float]]:
