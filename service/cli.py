@@ -186,6 +186,8 @@ def _call(
     render: Callable,
 ) -> None:
     """Post IMAGE, then print the raw JSON or the rendered answer and its timing."""
+    import httpx
+
     from service.client import ApiError, TimedOut, Unreachable, post_image, timing_table
     from service.settings import ApiKeyFileError
 
@@ -195,6 +197,9 @@ def _call(
         errors.print(Text.assemble(("error:", "red"), f" {exc}"), highlight=False)
         if isinstance(exc, TimedOut):  # it runs: asking whether it does would send the user astray
             errors.print("the service took the request but is slow to answer: --timeout for longer")
+        elif isinstance(exc, Unreachable) and exc.proxy is not None:
+            host = httpx.URL(url).host
+            errors.print(f"is the proxy running? NO_PROXY={host} reaches the service without it")
         elif isinstance(exc, Unreachable):
             errors.print("is the service running? `make serve`, or --url / MVA_URL for another address")
         elif isinstance(exc, ApiError) and exc.status == 401:

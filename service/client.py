@@ -4,6 +4,7 @@ The httpx clients the CLI and the latency lab reach their servers with are built
 from __future__ import annotations
 
 import ipaddress
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,12 @@ def _answer(response: httpx.Response) -> dict[str, Any]:
 
 
 class Unreachable(Exception):
-    """No answer at all: nothing listens, DNS, a timeout."""
+    """No answer at all: nothing listens, DNS, a timeout. `proxy`: the proxy the request went to, when
+    one did (the service, or the proxy itself, may be what gave none)."""
+
+    def __init__(self, message: str, proxy: str | None = None) -> None:
+        super().__init__(message)
+        self.proxy = proxy
 
 
 class TimedOut(Unreachable):
@@ -97,6 +103,20 @@ def _trusts_environment(url: str) -> bool:
     return not loopback(httpx.URL(url).host)
 
 
+def environment_proxy(url: str) -> str | None:
+    """The proxy client_for's clients send a request for `url` to: HTTP_PROXY / HTTPS_PROXY (else
+    ALL_PROXY) unless NO_PROXY names the host, read from urllib's getproxies() as httpx reads them;
+    none for a loopback service. Only to name it in an error: httpx keeps the one it picked private."""
+    if not _trusts_environment(url):
+        return None
+    parsed = httpx.URL(url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parsed.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(parsed.netloc.decode("ascii")):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
+
+
 def client_for(url: str, timeout: float, headers: Mapping[str, str] | None = None) -> httpx.Client:
     """An httpx client for the service (or a baseline) at `url`, past any proxy when it is on
     loopback: what the CLI and the latency lab talk to their servers with."""
@@ -131,10 +151,14 @@ def post_image(
     try:
         with client_for(url, timeout_s, headers) as client:
             response = client.post(path, params=query, files={"image": (image.name, image.read_bytes())})
-    except httpx.ReadTimeout as exc:  # connected, sent: no answer in time
-        raise TimedOut(f"no answer from {url} within {timeout_s:g} s") from exc
     except httpx.TransportError as exc:
-        raise Unreachable(f"no answer from {url}: {exc or type(exc).__name__}") from exc
+        # a refusal or a timeout may be the proxy's: "no answer from" the service alone sent the user
+        # looking for a service that was never reached
+        proxy = environment_proxy(url)
+        where = url if proxy is None else f"{url} through the proxy {proxy}"
+        if isinstance(exc, httpx.ReadTimeout):  # connected, sent: no answer in time
+            raise TimedOut(f"no answer from {where} within {timeout_s:g} s", proxy) from exc
+        raise Unreachable(f"no answer from {where}: {exc or type(exc).__name__}", proxy) from exc
     if response.status_code != 200:
         raise ApiError.of(response)
     return _answer(response)

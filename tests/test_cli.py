@@ -141,6 +141,18 @@ def test_no_service_is_one_line_and_a_hint() -> None:
     assert "no answer from http://127.0.0.1:" in result.stderr and "make serve" in result.stderr
 
 
+def test_no_answer_from_a_proxy_names_the_proxy(images: Path) -> None:
+    """The proxy in HTTP_PROXY refused the connection, and the CLI said the service gave no answer and
+    asked whether it was running: it names the proxy now, and how to go around it."""
+    proxy = f"http://127.0.0.1:{free_port()}"  # nothing listens: refused
+    env = os.environ | {"HTTP_PROXY": proxy, "http_proxy": proxy, "NO_PROXY": "", "no_proxy": ""}
+    result = run_cli("classify", str(images / "cat.bmp"), "--url", "service.invalid:80", env=env)
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    error, hint = result.stderr.splitlines()
+    assert error.startswith(f"error: no answer from http://service.invalid:80 through the proxy {proxy}: ")
+    assert hint == "is the proxy running? NO_PROXY=service.invalid reaches the service without it"
+
+
 def test_a_url_without_a_scheme_means_http(server: LiveServer, images: Path) -> None:
     bare = server.url.removeprefix("http://")  # 127.0.0.1:PORT, as typed for curl
     result = run_cli("classify", str(images / "cat.bmp"), "--url", bare)
@@ -410,6 +422,15 @@ def test_a_service_that_does_not_answer_in_time_is_not_called_unreachable(images
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"no answer from {url} within 0.5 s" in result.stderr
     assert "--timeout for longer" in result.stderr and "is the service running?" not in result.stderr
+    with socket.socket() as listening:  # a proxy that takes the request and never answers
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(8)
+        proxy = f"http://127.0.0.1:{listening.getsockname()[1]}"
+        env = os.environ | {"HTTP_PROXY": proxy, "http_proxy": proxy, "NO_PROXY": "", "no_proxy": ""}
+        url = "http://service.invalid"
+        result = run_cli("classify", str(images / "cat.bmp"), "--url", url, "--timeout", "0.5", env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"no answer from {url} through the proxy {proxy} within 0.5 s" in result.stderr
 
 
 def test_an_unreadable_key_file_is_named_as_it_was_given(images: Path, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import asyncio
 import httpx
 import pytest
 
-from service.client import async_client_for, client_for, get_from
+from service.client import async_client_for, client_for, environment_proxy, get_from
 from tests.conftest import API_KEY, LiveServer
 
 
@@ -33,3 +33,30 @@ def test_every_client_reaches_a_loopback_service_past_a_proxy_in_the_environment
     assert asyncio.run(_async_status(url, key)) == 200
     # the key went as asked: without it the same request is refused
     assert get_from(f"{url}/v1/models", timeout=30).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("env", "url", "proxy"),
+    [
+        ({"HTTP_PROXY": "http://proxy.example:3128"}, "http://service.example", "http://proxy.example:3128"),
+        ({"ALL_PROXY": "proxy.example:3128"}, "http://service.example", "http://proxy.example:3128"),
+        ({"HTTPS_PROXY": "http://proxy.example:3128"}, "http://service.example", None),
+        (
+            {"HTTP_PROXY": "http://proxy.example:3128", "NO_PROXY": "service.example"},
+            "http://service.example",
+            None,
+        ),
+        ({"HTTP_PROXY": "http://proxy.example:3128", "NO_PROXY": "*"}, "http://service.example", None),
+        ({"HTTP_PROXY": "http://proxy.example:3128"}, "http://127.0.0.1:8000", None),  # loopback: never
+    ],
+)
+def test_the_proxy_named_in_an_error_is_the_one_the_environment_gives(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], url: str, proxy: str | None
+) -> None:
+    """The CLI names it when there is no answer (tests/test_cli.py: a proxy that refuses)."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        for spelled in (name, name.lower()):
+            monkeypatch.delenv(spelled, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert environment_proxy(url) == proxy
