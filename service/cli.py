@@ -124,6 +124,7 @@ def serve(
         typer.Option(
             envvar="MVA_KEEP_ALIVE_S",
             min=0.1,
+            max=3600,  # finite: click's FloatRange lets `inf` through, and idle connections would never close
             help="close a client's idle connection after this long; behind a proxy, longer than the "
             "proxy keeps its idle connections (nginx's upstream keepalive_timeout)",
         ),
@@ -195,11 +196,11 @@ def _call(
         body = post_image(url, path, image, params, _api_key(ctx, *key), timeout_s)
     except (ApiError, Unreachable, ApiKeyFileError) as exc:
         errors.print(Text.assemble(("error:", "red"), f" {exc}"), highlight=False)
-        if isinstance(exc, TimedOut):  # it runs: asking whether it does would send the user astray
-            errors.print("the service took the request but is slow to answer: --timeout for longer")
-        elif isinstance(exc, Unreachable) and exc.proxy is not None:
+        if isinstance(exc, Unreachable) and exc.proxy is not None:  # the silence may be the proxy's
             host = httpx.URL(url).host
             errors.print(f"is the proxy running? NO_PROXY={host} reaches the service without it")
+        elif isinstance(exc, TimedOut):  # it runs: asking whether it does would send the user astray
+            errors.print("the service took the request but is slow to answer: --timeout for longer")
         elif isinstance(exc, Unreachable):
             errors.print("is the service running? `make serve`, or --url / MVA_URL for another address")
         elif isinstance(exc, ApiError) and exc.status == 401:

@@ -4,12 +4,14 @@ The httpx clients the CLI and the latency lab reach their servers with are built
 from __future__ import annotations
 
 import ipaddress
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+# httpx's own reading of the proxy environment (httpx is pinned): environment_proxy
+from httpx._utils import URLPattern, get_environment_proxies
 from rich.table import Table
 
 
@@ -104,17 +106,16 @@ def _trusts_environment(url: str) -> bool:
 
 
 def environment_proxy(url: str) -> str | None:
-    """The proxy client_for's clients send a request for `url` to: HTTP_PROXY / HTTPS_PROXY (else
-    ALL_PROXY) unless NO_PROXY names the host, read from urllib's getproxies() as httpx reads them;
-    none for a loopback service. Only to name it in an error: httpx keeps the one it picked private."""
+    """The proxy client_for's clients send a request for `url` to, if any; none for a loopback service.
+    Only to name it in an error. httpx keeps the one it picked private, so this asks httpx's own
+    reading of the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY) and its own patterns,
+    in the order an httpx.Client tries them: urllib's proxy_bypass reads NO_PROXY otherwise (a `*`
+    among other names, IPv6 addresses, a leading dot), and named proxies httpx did not use."""
     if not _trusts_environment(url):
         return None
-    parsed = httpx.URL(url)
-    proxies = urllib.request.getproxies()
-    proxy = proxies.get(parsed.scheme) or proxies.get("all")
-    if not proxy or urllib.request.proxy_bypass(parsed.netloc.decode("ascii")):
-        return None
-    return proxy if "://" in proxy else f"http://{proxy}"
+    target = httpx.URL(url)
+    mounts = sorted((URLPattern(pattern), proxy) for pattern, proxy in get_environment_proxies().items())
+    return next((proxy for pattern, proxy in mounts if pattern.matches(target)), None)
 
 
 def client_for(url: str, timeout: float, headers: Mapping[str, str] | None = None) -> httpx.Client:

@@ -146,10 +146,12 @@ def test_no_answer_from_a_proxy_names_the_proxy(images: Path) -> None:
     asked whether it was running: it names the proxy now, and how to go around it."""
     proxy = f"http://127.0.0.1:{free_port()}"  # nothing listens: refused
     env = os.environ | {"HTTP_PROXY": proxy, "http_proxy": proxy, "NO_PROXY": "", "no_proxy": ""}
-    result = run_cli("classify", str(images / "cat.bmp"), "--url", "service.invalid:80", env=env)
+    result = run_cli("classify", str(images / "face.jpg"), "--url", "service.invalid:80", env=env)
     assert (result.returncode, result.stdout) == (1, ""), result.stderr
     error, hint = result.stderr.splitlines()
+    # refused: the proxy's port (service.invalid could not even be looked up, had httpx gone direct)
     assert error.startswith(f"error: no answer from http://service.invalid:80 through the proxy {proxy}: ")
+    assert "Connection refused" in error, error
     assert hint == "is the proxy running? NO_PROXY=service.invalid reaches the service without it"
 
 
@@ -341,7 +343,11 @@ def test_serve_refuses_a_port_or_worker_count_out_of_range(args: list[str], opti
 
 @pytest.mark.parametrize(
     ("variable", "value", "option"),
-    [("MVA_PORT", "tcp://10.0.0.1:80", "--port"), ("MVA_WORKERS", "0", "--workers")],
+    [
+        ("MVA_PORT", "tcp://10.0.0.1:80", "--port"),
+        ("MVA_WORKERS", "0", "--workers"),
+        ("MVA_KEEP_ALIVE_S", "inf", "--keep-alive-s"),  # idle connections that never close
+    ],
 )
 def test_serves_own_variables_are_refused_as_its_options(variable: str, value: str, option: str) -> None:
     """README, Settings: they are `serve`'s options read from the environment, so a bad one is the usage
@@ -428,9 +434,14 @@ def test_a_service_that_does_not_answer_in_time_is_not_called_unreachable(images
         proxy = f"http://127.0.0.1:{listening.getsockname()[1]}"
         env = os.environ | {"HTTP_PROXY": proxy, "http_proxy": proxy, "NO_PROXY": "", "no_proxy": ""}
         url = "http://service.invalid"
-        result = run_cli("classify", str(images / "cat.bmp"), "--url", url, "--timeout", "0.5", env=env)
+        # face.jpg, not the 0.5 MB cat.bmp: sent whole into the kernel's buffers, so it is the read that
+        # times out, not the write
+        result = run_cli("classify", str(images / "face.jpg"), "--url", url, "--timeout", "0.5", env=env)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert f"no answer from {url} through the proxy {proxy} within 0.5 s" in result.stderr
+    error, hint = result.stderr.splitlines()
+    assert error == f"error: no answer from {url} through the proxy {proxy} within 0.5 s"
+    # the service never had the request: the proxy's silence, not a slow service
+    assert hint == "is the proxy running? NO_PROXY=service.invalid reaches the service without it"
 
 
 def test_an_unreadable_key_file_is_named_as_it_was_given(images: Path, tmp_path: Path) -> None:

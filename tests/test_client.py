@@ -48,6 +48,19 @@ def test_every_client_reaches_a_loopback_service_past_a_proxy_in_the_environment
         ),
         ({"HTTP_PROXY": "http://proxy.example:3128", "NO_PROXY": "*"}, "http://service.example", None),
         ({"HTTP_PROXY": "http://proxy.example:3128"}, "http://127.0.0.1:8000", None),  # loopback: never
+        # NO_PROXY as httpx reads it, where urllib's proxy_bypass reads it otherwise
+        ({"HTTP_PROXY": "http://p.example:3128", "NO_PROXY": "a.example,*"}, "http://service.example", None),
+        ({"HTTP_PROXY": "http://p.example:3128", "NO_PROXY": "fd00::1"}, "http://[fd00::1]:8000", None),
+        (
+            {"HTTP_PROXY": "http://p.example:3128", "NO_PROXY": ".service.example"},
+            "http://service.example",
+            "http://p.example:3128",  # a leading dot: its subdomains only
+        ),
+        (
+            {"HTTP_PROXY": "http://p.example:3128", "NO_PROXY": "http://service.example"},
+            "http://service.example",
+            None,
+        ),
     ],
 )
 def test_the_proxy_named_in_an_error_is_the_one_the_environment_gives(
@@ -60,3 +73,10 @@ def test_the_proxy_named_in_an_error_is_the_one_the_environment_gives(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert environment_proxy(url) == proxy
+    with client_for(url, timeout=1) as client:  # what httpx itself picked for the request
+        transport = client._transport_for_url(httpx.URL(url))
+    used = None
+    if transport is not client._transport:
+        picked = transport._pool._proxy_url  # type: ignore[attr-defined]  # httpcore's URL
+        used = f"{picked.scheme.decode()}://{picked.host.decode()}:{picked.port}"
+    assert used == proxy
