@@ -65,4 +65,10 @@ class Overloaded(ServiceError):
 
 
 class NotReady(ServiceError):
+    """Every one says when to ask again (Retry-After, as README and the OpenAPI document promise for a
+    503): still warming up, a model file missing until the models are built, a measurement failed."""
+
     status, code = 503, "not_ready"
+
+    def __init__(self, message: str, *, field: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message, field=field, headers={"Retry-After": "2"} | (headers or {}))

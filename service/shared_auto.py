@@ -41,7 +41,7 @@ class SharedAutoChoices:
             if last is not None and "choice" in last:
                 return AutoChoice.from_dict(model, last)
             if last is not None and _attempts(last) > attempts_before:
-                raise NotReady(last["failed"], headers={"Retry-After": "2"})
+                raise NotReady(last["failed"])
             attempt = _attempts(last) + 1
             try:
                 choice = measure()

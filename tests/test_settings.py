@@ -174,7 +174,6 @@ def test_a_manifest_that_cannot_be_read_is_named_in_one_line(
     ("env", "problem"),
     [
         ({"MVA_SIMD": "off"}, "MVA_SIMD: onnxruntime cannot switch SIMD off"),  # the request defaults too
-        ({"MVA_INFERENCE_CORES": "1", "MVA_THREADS": "2"}, "MVA_THREADS: above MVA_INFERENCE_CORES=1"),
         ({"MVA_WARM_MODELS": "mobilenet_v2"}, "MVA_WARM_MODELS: not valid JSON"),  # a list wants ["..."]
         ({"MVA_WARM_MODELS": "[1]"}, "MVA_WARM_MODELS[0]: Input should be a valid string (got 1)"),
     ],

@@ -83,7 +83,7 @@ async def infer(
     model runs on the same decode as without it."""
     state = state_of(request)
     if not state.ready:
-        raise NotReady(f"not ready: {state.not_ready_reason}", headers={"Retry-After": "2"})
+        raise NotReady(f"not ready: {state.not_ready_reason}")
     timer = start_timer(request)
     settings = await resolve_settings(state, query, timer)
     resolved = state.resolve(spec, settings, precision_asked=query.precision is not None)

@@ -100,8 +100,7 @@ class AppState:
                     labels = Labels.load(self.layout.labels(spec.name), spec.labels.background_index)
                 except OSError as exc:  # models not built: the service is up, this model is not
                     raise NotReady(
-                        f"the labels of {spec.name} cannot be read ({exc.strerror or exc}); build the models",
-                        headers={"Retry-After": "2"},
+                        f"the labels of {spec.name} cannot be read ({exc.strerror or exc}); build the models"
                     ) from exc
                 self.labels[spec.name] = labels
         assert labels is not None

@@ -168,3 +168,30 @@ def test_models_not_built_leave_service_up_and_every_route_answers(
         mobilenet = next(m for m in listing.json()["models"] if m["name"] == "mobilenet_v2")
         assert mobilenet["labels"] is None and mobilenet["artifacts"] == {}
     assert "Traceback" not in server.log_path.read_text()
+
+
+def test_a_model_file_missing_at_request_time_is_503_not_ready_with_retry_after(
+    start_server: Callable[..., LiveServer], layout: ArtifactLayout, tmp_path: Path, images: Path
+) -> None:
+    """The server is ready (onnxruntime's file warmed) but LiteRT's file of the model is not there: a
+    request for it is 503 not_ready naming the file, and says when to ask again, as every 503 does."""
+    models = tmp_path / "models"
+    (models / "build" / "mobilenet_v2").mkdir(parents=True)
+    shutil.copy(layout.manifest, models / "manifest.json")
+    build = layout.root / "build"
+    for entry in build.iterdir():
+        if entry.name != "mobilenet_v2":
+            (models / "build" / entry.name).symlink_to(entry)
+    for entry in (build / "mobilenet_v2").iterdir():
+        if entry.name != "source.tflite":
+            (models / "build" / "mobilenet_v2" / entry.name).symlink_to(entry)
+    server = start_server(models_dir=str(models), warm_models='["mobilenet_v2"]')
+    with server.client() as client:
+        data = (images / "cat.bmp").read_bytes()
+        refused = client.post("/classify", params={"engine": "litert"}, files={"image": data})
+        assert refused.status_code == 503, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "not_ready" and "source.tflite is missing" in error["message"]
+        assert refused.headers["retry-after"] == "2"
+        assert "total;dur=" in refused.headers["server-timing"]  # found missing after the settings check
+        assert client.post("/classify", files={"image": data}).status_code == 200  # onnxruntime serves on
