@@ -56,6 +56,12 @@ class InvalidSettings(ServiceError):
     status, code = 422, "invalid_settings"
 
 
+class UnknownParameter(ServiceError):
+    """A query parameter the route does not take: the code of the other query errors (FastAPI's)."""
+
+    status, code = 422, "invalid_parameter"
+
+
 class UnknownModel(ServiceError):
     status, code = 404, "unknown_model"
 

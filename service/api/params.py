@@ -7,7 +7,7 @@ inference is."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from service.api.state import AppState
 from service.errors import InvalidSettings
@@ -18,6 +18,10 @@ _ENGINE_FIELDS = ("engine", "precision", "simd", "threads", "kernels")
 
 
 class EngineQuery(BaseModel):
+    # a parameter the route does not take is refused (422, service/api/query.py): `topk=3` was ignored
+    # and answered with the default 5, the typo unnoticed
+    model_config = ConfigDict(extra="forbid")
+
     engine: Engine | None = Field(None, description="onnxruntime or litert")
     precision: Precision | None = Field(None, description="int8 or fp32 (default: the model's own)")
     simd: bool | None = Field(None, description="on/off; off needs engine=litert (scalar kernels)")

@@ -11,17 +11,32 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from service.errors import UnknownParameter
+
 Q = TypeVar("Q", bound=BaseModel)
 
 
 def parse_query(model: type[Q], request: Request) -> Q:
-    """The last value of a repeated parameter wins, as with FastAPI's scalar parameters."""
+    """The last value of a repeated parameter wins, as with FastAPI's scalar parameters. A parameter the
+    model does not take (the query models forbid extras, service/api/params.py) is refused before any
+    invalid value, naming those the route takes: a misspelt name is the mistake to fix first."""
     try:
         return model.model_validate(dict(request.query_params))
     except ValidationError as exc:
-        raise RequestValidationError(
-            [error | {"loc": ("query", *error["loc"])} for error in exc.errors(include_url=False)]
-        ) from exc
+        errors = exc.errors(include_url=False)
+        unknown = [str(error["loc"][0]) for error in errors if error["type"] == "extra_forbidden"]
+        if unknown:
+            raise UnknownParameter(
+                _unknown_message(unknown, model, request.url.path), field=unknown[0]
+            ) from exc
+        raise RequestValidationError([error | {"loc": ("query", *error["loc"])} for error in errors]) from exc
+
+
+def _unknown_message(unknown: list[str], model: type[BaseModel], path: str) -> str:
+    # the first name only: a query string of a thousand made-up names makes no thousand-name answer
+    more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+    known = sorted(model.model_fields, key=lambda name: name != "model")  # the model first, as the docs
+    return f"unknown query parameter {unknown[0]!r}{more}; {path} takes: {', '.join(known)}"
 
 
 def openapi_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
