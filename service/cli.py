@@ -275,6 +275,20 @@ def detect(
     ctx: typer.Context,
     image: ImageArg,
     model: Annotated[str, typer.Option(help="short | full")] = "short",
+    # the route's own options; not given, not sent: the server's defaults (the manifest's) apply. Their
+    # bounds are the server's to check, as --top-k's: its 422 names the option's query parameter
+    min_score: Annotated[
+        float | None, typer.Option(help="faces scoring below are dropped, 0-1 (default: the model's)")
+    ] = None,
+    iou_threshold: Annotated[
+        float | None,
+        typer.Option(
+            help="overlap above which boxes merge (weighted NMS), over 0 up to 1 (default: the model's)"
+        ),
+    ] = None,
+    max_faces: Annotated[
+        int | None, typer.Option(help="at most this many faces, best first (1-1000; default: all)")
+    ] = None,
     engine: EngineOpt = None,
     simd: SimdOpt = None,
     threads: ThreadsOpt = None,
@@ -288,7 +302,13 @@ def detect(
     """Detect faces in IMAGE with a running service."""
     from service.client import faces_table
 
-    params = {"model": model, "engine": engine, "simd": simd, "threads": threads, "preset": preset}
+    params: dict[str, QueryValue] = {"model": model, "engine": engine, "simd": simd, "threads": threads}
+    params |= {
+        "preset": preset,
+        "min_score": min_score,
+        "iou_threshold": iou_threshold,
+        "max_faces": max_faces,
+    }
     _call(ctx, url, "/detect", image, params, (api_key, api_key_file), raw, timeout_s, faces_table)
 
 

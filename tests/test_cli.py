@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import shutil
@@ -38,12 +39,50 @@ def test_classify_prints_labels_and_timing(server: LiveServer, images: Path) -> 
 
 
 def test_detect_json_output(server: LiveServer, images: Path) -> None:
-    import json
-
     result = run_cli("detect", str(images / "face.jpg"), "--model", "full", "--url", server.url, "--json")
     assert result.returncode == 0, result.stderr
     assert len(json.loads(result.stdout)["faces"]) == 4
     assert result.stdout.endswith("}\n")  # it ended without a newline: `> faces.json` was not a text file
+
+
+@pytest.mark.parametrize(
+    ("options", "count"),
+    [
+        (["--max-faces", "1"], 1),
+        (["--min-score", "0.8"], 2),
+        (["--min-score", "0.99"], 0),
+    ],
+)
+def test_detect_takes_the_routes_detection_options(
+    server: LiveServer, images: Path, options: list[str], count: int
+) -> None:
+    """face.jpg has 4 faces with model full at the manifest's thresholds (test_detect_json_output)."""
+    face = str(images / "face.jpg")
+    result = run_cli("detect", face, "--model", "full", *options, "--url", server.url, "--json")
+    assert result.returncode == 0, result.stderr
+    scores = [f["score"] for f in json.loads(result.stdout)["faces"]]
+    assert len(scores) == count
+    if "--min-score" in options:
+        assert min(scores, default=1.0) >= float(options[1])
+
+
+def test_detect_sends_its_overlap_threshold_as_the_route_takes_it(server: LiveServer, images: Path) -> None:
+    """At an IoU threshold of 1 no two boxes of a face merge: more faces than at the model's 0.3."""
+    face = images / "face.jpg"
+    query = {"model": "full", "iou_threshold": "1"}
+    with server.client() as client:
+        direct = client.post("/detect", params=query, files={"image": face.read_bytes()}).json()["faces"]
+    result = run_cli(
+        "detect", str(face), "--model", "full", "--iou-threshold", "1", "--url", server.url, "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["faces"] == direct and len(direct) > 4
+
+
+def test_a_detection_option_out_of_range_is_the_servers_422(server: LiveServer, images: Path) -> None:
+    result = run_cli("detect", str(images / "face.jpg"), "--max-faces", "0", "--url", server.url)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: 422 invalid_parameter: max_faces:"), result.stderr
 
 
 def test_client_reports_api_errors(server: LiveServer, images: Path) -> None:
