@@ -26,17 +26,21 @@ def parse_query(model: type[Q], request: Request) -> Q:
         errors = exc.errors(include_url=False)
         unknown = [str(error["loc"][0]) for error in errors if error["type"] == "extra_forbidden"]
         if unknown:
-            raise UnknownParameter(
-                _unknown_message(unknown, model, request.url.path), field=unknown[0]
-            ) from exc
+            message = _unknown_message(unknown, model, request.url.path)
+            raise UnknownParameter(message, field=unknown[0][:NAME_SHOWN]) from exc
         raise RequestValidationError([error | {"loc": ("query", *error["loc"])} for error in errors]) from exc
+
+
+# how much of an unknown name the answer repeats: a request line of tens of kB holds a name as long
+NAME_SHOWN = 64
 
 
 def _unknown_message(unknown: list[str], model: type[BaseModel], path: str) -> str:
     # the first name only: a query string of a thousand made-up names makes no thousand-name answer
     more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
     known = sorted(model.model_fields, key=lambda name: name != "model")  # the model first, as the docs
-    return f"unknown query parameter {unknown[0]!r}{more}; {path} takes: {', '.join(known)}"
+    name = unknown[0] if len(unknown[0]) <= NAME_SHOWN else unknown[0][:NAME_SHOWN] + "..."
+    return f"unknown query parameter {name!r}{more}; {path} takes: {', '.join(known)}"
 
 
 def openapi_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:

@@ -39,6 +39,14 @@ def test_an_unknown_parameter_is_refused_before_an_invalid_value() -> None:
     assert caught.value.message.startswith("unknown query parameter 'colour' (and 1 more); / takes: model, ")
 
 
+def test_an_unknown_parameter_of_any_length_makes_a_short_answer() -> None:
+    with pytest.raises(UnknownParameter) as caught:
+        parse_query(DetectQuery, request_with(b"x" * 20_000 + b"=1"))
+    assert caught.value.field == "x" * 64
+    assert caught.value.message.startswith("unknown query parameter '" + "x" * 64 + "...'; / takes: model, ")
+    assert len(caught.value.message) < 300
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [
