@@ -109,13 +109,27 @@ class NotTheSameModel(ValueError):
 MODEL_OPTIONS = ("engine", "precision", "simd", "kernels", "preset")
 
 
+def model_option(arg: str) -> str | None:
+    """The model option `arg` names as locust reads it, None for any other. Locust's parser takes any
+    unambiguous prefix of an option (argparse's allow_abbrev): --mva-prec fp32 and --mva-eng=litert are
+    --mva-precision and --mva-engine. A --mva- prefix of several (--mva-p: precision or preset) locust
+    refuses as ambiguous; here it is the first of them, refused already, before any service starts."""
+    spelled = arg.split("=", 1)[0]
+    if not spelled.startswith("--mva-"):
+        return None
+    # no other --mva-* option is a prefix of a model option's name (an exact name would win in argparse):
+    # tests/loadtests/test_compare.py holds this to locust's own parser
+    return next((f"--mva-{name}" for name in MODEL_OPTIONS if f"--mva-{name}".startswith(spelled)), None)
+
+
 def check_same_model(extra: Sequence[str], environ: Mapping[str, str]) -> None:
-    """Refuse --mva-precision fp32 and the like (or their MVA_LOADTEST_* variables): ours would run
-    another file than the one the baselines are told. MVA_PRECISION, ours' own default, they follow."""
+    """Refuse --mva-precision fp32 and the like, in any spelling locust takes (--mva-prec fp32), or their
+    MVA_LOADTEST_* variables: ours would run another file than the one the baselines are told.
+    MVA_PRECISION, ours' own default, they follow."""
     given = [
-        f"--mva-{name}"
-        for name in MODEL_OPTIONS
-        if any(arg == f"--mva-{name}" or arg.startswith(f"--mva-{name}=") for arg in extra)
+        spelled if spelled == option else f"{spelled} ({option})"
+        for spelled, option in ((arg.split("=", 1)[0], model_option(arg)) for arg in extra)
+        if option is not None
     ]
     given += [
         f"MVA_LOADTEST_{name.upper()}"

@@ -80,6 +80,39 @@ def locust_options() -> frozenset[str]:
     return frozenset(json.loads(printed))
 
 
+# what locust's parser makes of each argument given a value (7: no option's default): the locustfile
+# options it set (by dest), null when it refuses the argument (an ambiguous prefix, one it lacks)
+_LOCUST_READS = """
+import json, sys, loadtests.locustfile
+from locust.argument_parser import get_parser
+parser = get_parser(default_config_files=[])
+defaults = vars(parser.parse_known_args([])[0])
+reads = {}
+for arg in json.loads(sys.argv[1]):
+    try:
+        parsed = vars(parser.parse_known_args([arg, "7"])[0])
+    except SystemExit:
+        reads[arg] = None
+    else:
+        changed = (dest for dest, value in parsed.items() if value != defaults[dest])
+        reads[arg] = sorted(dest for dest in changed if dest.startswith("mva_"))
+print(json.dumps(reads))
+"""
+
+
+def locust_reads(args: list[str]) -> dict[str, list[str] | None]:
+    """For each of `args`, followed by a value, the --mva-* options `locust -f loadtests/locustfile.py`
+    sets (their dests: mva_precision), None when it refuses it. In a process of its own, as locust_options."""
+    printed = subprocess.run(
+        [sys.executable, "-c", _LOCUST_READS, json.dumps(args)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(printed)
+
+
 def late_replayer(answers: Mapping[str, bytes], delay_s: float) -> type[BaseHTTPRequestHandler]:
     """A late server's handler: each POST waits `delay_s`, then gets the JSON answer `answers` holds for its
     path (the service's own, recorded), so that every request takes a little more than `delay_s`. The

@@ -130,7 +130,8 @@ def test_compare_refuses_a_choice_that_runs_nothing(tmp_path: Path) -> None:
 def test_compare_refuses_options_that_would_change_ours_model_alone(images: Path, tmp_path: Path) -> None:
     """--mva-precision fp32 (or MVA_LOADTEST_ENGINE=litert) went to every request, ours followed it and
     the baselines, which ignore query parameters, stayed on the int8 file: not the same model. It is
-    an error at once, as for MVA_PRECISION (which the baselines follow) it is not."""
+    an error at once, as for MVA_PRECISION (which the baselines follow) it is not; --mva-prec fp32 too,
+    which locust takes as --mva-precision (it ran, before)."""
     out = tmp_path / "compare"
     short = [
         "--only",
@@ -146,7 +147,12 @@ def test_compare_refuses_options_that_would_change_ours_model_alone(images: Path
         "--out",
         str(out),
     ]
-    for extra, env in ((["--mva-precision", "fp32"], {}), ([], {"MVA_LOADTEST_ENGINE": "litert"})):
+    refused = (
+        (["--mva-precision", "fp32"], {}),
+        (["--mva-prec", "fp32"], {}),  # locust reads a prefix as the option
+        ([], {"MVA_LOADTEST_ENGINE": "litert"}),
+    )
+    for extra, env in refused:
         result = CliRunner().invoke(app, ["compare", *short, *extra], env={"COLUMNS": "300", **env})
         assert result.exit_code == 2, result.output
         text = " ".join(result.output.split())
