@@ -28,7 +28,7 @@ from service.cpu import has_vnni
 from service.engines.registry import onnx_file, resolve
 from service.localserver import LOOPBACK, ServerDidNotStart, free_port, running_server
 from service.manifest import Manifest
-from service.settings import ServerSettings
+from service.settings import EngineSettings, ServerSettings
 from service.turns import rotated
 
 T = TypeVar("T")
@@ -48,6 +48,34 @@ class Target:
     command: tuple[str, ...]  # "{port}" is replaced by the port
     env: tuple[tuple[str, str], ...] = ()
     missing: str | None = None  # why it cannot run here
+
+
+def plural(count: int | str, noun: str) -> str:
+    return f"{count} {noun}" + ("" if str(count) == "1" else "s")
+
+
+def ours_description(
+    settings: ServerSettings, engine: EngineSettings, model_file: str, environ: Mapping[str, str]
+) -> str:
+    """What ours runs as compare starts it: `serve` with this environment's MVA_* settings (`engine`:
+    their request defaults, resolved for the model) on `model_file`. It goes into compare.json beside
+    the figures, so that a run with MVA_PRECISION=fp32, MVA_THREADS=2 or on another host says so."""
+    if engine.engine == "onnxruntime":
+        runs = f"onnxruntime {engine.precision} ({model_file})"
+    else:  # LiteRT runs the tflite, with the kernels simd chose
+        runs = f"litert {engine.precision} ({engine.kernels} kernels)"
+    parts = [
+        runs,
+        f"{plural(engine.threads, 'thread')} per request",
+        plural(settings.inference_cores, "inference core"),
+        # serve's own option, read from the environment as the started `serve` reads it
+        plural(environ.get("MVA_WORKERS") or 1, "uvicorn worker"),
+    ]
+    if settings.batch_window_ms > 0:
+        parts.append(f"micro-batching ({settings.batch_window_ms:g} ms window, up to {settings.max_batch})")
+    elif settings.batch_queued:
+        parts.append(f"queued micro-batching (up to {settings.max_batch})")
+    return f"this service: {', '.join(parts)}"
 
 
 def targets(out: Path, vnni: bool | None = None) -> list[Target]:
@@ -72,7 +100,7 @@ def targets(out: Path, vnni: bool | None = None) -> list[Target]:
     return [
         Target(
             "ours",
-            "this service, default settings (onnxruntime int8, 1 thread per request, 2 cores)",
+            ours_description(settings, ours, model_file, os.environ),
             (sys.executable, "-m", "service", "serve", "--host", LOOPBACK, "--port", "{port}",
              "--log-level", "warning"),
             env=(("MVA_MODELS_DIR", str(models_dir)),),

@@ -25,6 +25,7 @@ from loadtests.compare import (
 )
 from loadtests.launch import Scenario
 from loadtests.report import Summary
+from service.settings import ServerSettings, cpu_count
 from tests.conftest import PREVIOUS_REPORT, hold_previous
 from tests.loadtests.conftest import locust_options, locust_reads
 
@@ -122,3 +123,36 @@ def test_every_spelling_locust_reads_as_a_model_option_is_refused() -> None:
     with pytest.raises(NotTheSameModel, match=r"--mva-prec \(--mva-precision\), --mva-eng \(--mva-engine\)"):
         check_same_model(["--mva-prec", "fp32", "--mva-eng=litert", "--mva-thr", "2"], {})
     check_same_model(["--mva-thr", "2", "--mva-det", "full", "--mva-images", "x"], {})  # no model option
+
+
+def test_ours_is_described_by_what_it_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """compare.json's description of ours said "onnxruntime int8, 1 thread per request, 2 cores" whatever
+    MVA_PRECISION, MVA_THREADS or the host's cores were: it is built from the settings the `serve` it
+    starts reads from this environment."""
+    for name in ("MVA_ENGINE", "MVA_PRECISION", "MVA_THREADS", "MVA_INFERENCE_CORES", "MVA_WORKERS",
+                 "MVA_BATCH_WINDOW_MS", "MVA_BATCH_QUEUED", "MVA_SIMD", "MVA_KERNELS"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+
+    def ours(vnni: bool = False) -> str:
+        return next(t.description for t in targets(tmp_path, vnni) if t.name == "ours")
+
+    cores = ServerSettings().inference_cores
+    default = f"1 thread per request, {cores} inference core{'s' if cores > 1 else ''}, 1 uvicorn worker"
+    assert ours() == f"this service: onnxruntime int8 (int8.onnx), {default}"
+    monkeypatch.setenv("MVA_PRECISION", "fp32")
+    monkeypatch.setenv("MVA_INFERENCE_CORES", "1")
+    monkeypatch.setenv("MVA_WORKERS", "2")
+    monkeypatch.setenv("MVA_BATCH_WINDOW_MS", "5")
+    assert ours() == (
+        "this service: onnxruntime fp32 (fp32.onnx), 1 thread per request, 1 inference core, "
+        "2 uvicorn workers, micro-batching (5 ms window, up to 8)"
+    )
+    monkeypatch.setenv("MVA_ENGINE", "litert")
+    monkeypatch.delenv("MVA_PRECISION")
+    monkeypatch.delenv("MVA_BATCH_WINDOW_MS")
+    assert ours().startswith("this service: litert int8 (xnnpack kernels), 1 thread per request")
+    if cpu_count() >= 2:  # a request's threads up to the cores
+        monkeypatch.setenv("MVA_ENGINE", "onnxruntime")
+        monkeypatch.setenv("MVA_THREADS", "2")
+        monkeypatch.setenv("MVA_INFERENCE_CORES", "2")
+        assert ", 2 threads per request, 2 inference cores," in ours()
