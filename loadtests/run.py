@@ -26,7 +26,13 @@ errors = Console(stderr=True, markup=False)
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 DEFAULT_OUT = Path("artifacts/loadtest")
 
-HostOpt = Annotated[str, typer.Option(envvar="LOCUST_HOST", help="service URL")]
+DEFAULT_HOST = "http://127.0.0.1:8000"
+# LOCUST_HOST wins (click reads it), then MVA_URL (the default, read at start), as the CLI's --url; the
+# help says so rather than show whichever URL the default held
+HostOpt = Annotated[
+    str,
+    typer.Option(envvar="LOCUST_HOST", help="service URL", show_default=f"$MVA_URL, else {DEFAULT_HOST}"),
+]
 UsersOpt = Annotated[int, typer.Option("--users", "-u", envvar="LOCUST_USERS", help="concurrent users")]
 RateOpt = Annotated[
     float, typer.Option("--spawn-rate", "-r", envvar="LOCUST_SPAWN_RATE", help="users started per second")
@@ -113,7 +119,7 @@ USAGE = "an invalid option, or an --images folder without pictures"
 )
 def run(
     ctx: typer.Context,
-    host: HostOpt = os.environ.get("MVA_URL", "http://127.0.0.1:8000"),
+    host: HostOpt = os.environ.get("MVA_URL", DEFAULT_HOST),
     users: UsersOpt = 8,
     spawn_rate: RateOpt = 4.0,
     run_time: TimeOpt = "30s",

@@ -25,6 +25,8 @@ def test_run_help_names_the_locustfile_options_it_passes_on() -> None:
     text = " ".join(result.output.split())
     assert "Options after these go to the locustfile" in text and "--mva-engine" in text
     assert "no request was made" in text
+    # --host's default is MVA_URL's value (LOCUST_HOST first): the help showed the fixed URL alone
+    assert "[env var: LOCUST_HOST] [default: ($MVA_URL, else http://127.0.0.1:8000)]" in text
 
 
 # what `make loadtest` and `make compare` run, with LOADTEST_ARGS after the options they set
