@@ -75,17 +75,30 @@ def test_no_replica_is_marked_down_for_the_apis_own_503s() -> None:
 def test_a_replica_that_hangs_is_retried_on_another(compose: dict[str, Any]) -> None:
     """A read timeout is retried (`timeout` above) only while proxy_next_upstream_timeout has time left:
     with a 60 s read timeout and 30 s to retry, a hung replica's requests waited 60 s and failed. The read
-    timeout must also outlast the API's own answer under load (503 after MVA_QUEUE_TIMEOUT_S)."""
+    timeout must also outlast the API's own answer under load (503 after MVA_QUEUE_TIMEOUT_S; micro-batched,
+    postprocessing can wait as long again). compose lets MVA_QUEUE_TIMEOUT_S change, the file fixes the
+    read timeout: the README names the largest queue timeout it covers, from the file's figure."""
     queue = ServerSettings().queue_timeout_s
     env = compose["services"]["api"]["environment"]
     assert env["MVA_QUEUE_TIMEOUT_S"] == f"${{MVA_QUEUE_TIMEOUT_S:-{queue:g}}}"
     read = _seconds(_nginx("proxy_read_timeout"))
     assert queue * 2 <= read < _seconds(_nginx("proxy_next_upstream_timeout"))
+    largest = f"`MVA_QUEUE_TIMEOUT_S` past {read / 2:g} s"
+    containers = " ".join(section("## Containers").split())
+    assert f"raising {largest} needs `proxy_read_timeout` raised to twice it" in containers
+    row = f"`MVA_QUEUE_TIMEOUT_S` ({queue:g}; past {read / 2:g} s only with `lb`'s read timeout"
+    assert row in containers
 
 
 def _seconds(duration: str) -> float:
     assert duration.endswith("s"), duration
     return float(duration[:-1])
+
+
+def test_the_balancer_leaves_compression_to_the_api() -> None:
+    """The API sends the build's brotli and gzip copies; nginx's own gzip stays off in the site itself,
+    not left to the base image's nginx.conf, which turns it on in Debian's nginx (the stand-in's)."""
+    assert _nginx("gzip") == "off"
 
 
 def test_the_balancer_passes_the_clients_host_with_its_port() -> None:
@@ -273,6 +286,15 @@ def test_prometheus_rules_use_the_services_metric_names() -> None:
     metrics.inferences.labels("mobilenet_v2", "onnxruntime").inc()
     exported = {sample.name for family in metrics.registry.collect() for sample in family.samples}
     assert read and read <= exported, read - exported
+
+
+def test_the_readme_names_every_recorded_series() -> None:
+    """README, "compose.yaml": the prometheus row lists what rules.yml records (it left out
+    mva:malformed_requests:rate1m), and names no series the rules do not record."""
+    rules = yaml.safe_load((PROMETHEUS_DIR / "rules.yml").read_text())
+    recorded = {rule["record"] for group in rules["groups"] for rule in group["rules"]}
+    named = set(re.findall(r"`(mva:[a-z0-9_:]+)", section("### compose.yaml")))
+    assert recorded and named == recorded
 
 
 def test_a_code_change_leaves_the_runtime_images_dependency_layer_alone() -> None:
