@@ -196,7 +196,14 @@ def _call(
         body = post_image(url, path, image, params, _api_key(ctx, *key), timeout_s)
     except (ApiError, Unreachable, ApiKeyFileError) as exc:
         errors.print(Text.assemble(("error:", "red"), f" {exc}"), highlight=False)
-        if isinstance(exc, Unreachable) and exc.proxy is not None:  # the silence may be the proxy's
+        if (
+            isinstance(exc, TimedOut) and exc.proxy is not None
+        ):  # the proxy took it: it, or the service, is slow
+            host = httpx.URL(url).host
+            errors.print(
+                f"the proxy or the service is slow: --timeout for longer, or NO_PROXY={host} without it"
+            )
+        elif isinstance(exc, Unreachable) and exc.proxy is not None:  # the refusal may be the proxy's
             host = httpx.URL(url).host
             errors.print(f"is the proxy running? NO_PROXY={host} reaches the service without it")
         elif isinstance(exc, TimedOut):  # it runs: asking whether it does would send the user astray

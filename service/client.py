@@ -106,16 +106,19 @@ def _trusts_environment(url: str) -> bool:
 
 
 def environment_proxy(url: str) -> str | None:
-    """The proxy client_for's clients send a request for `url` to, if any; none for a loopback service.
-    Only to name it in an error. httpx keeps the one it picked private, so this asks httpx's own
-    reading of the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY) and its own patterns,
-    in the order an httpx.Client tries them: urllib's proxy_bypass reads NO_PROXY otherwise (a `*`
-    among other names, IPv6 addresses, a leading dot), and named proxies httpx did not use."""
+    """The proxy client_for's clients send a request for `url` to, if any, without its credentials; none
+    for a loopback service. Only to name it in an error. httpx keeps the one it picked private, so this
+    asks httpx's own reading of the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY) and its
+    own patterns, in the order an httpx.Client tries them: urllib's proxy_bypass reads NO_PROXY
+    otherwise (a `*` among other names, IPv6 addresses, a leading dot), and named proxies httpx did not
+    use."""
     if not _trusts_environment(url):
         return None
     target = httpx.URL(url)
     mounts = sorted((URLPattern(pattern), proxy) for pattern, proxy in get_environment_proxies().items())
-    return next((proxy for pattern, proxy in mounts if pattern.matches(target)), None)
+    proxy = next((proxy for pattern, proxy in mounts if pattern.matches(target)), None)
+    # shown in terminals and CI logs: without the user and password HTTP_PROXY may hold
+    return None if proxy is None else str(httpx.URL(proxy).copy_with(username=None, password=None))
 
 
 def client_for(url: str, timeout: float, headers: Mapping[str, str] | None = None) -> httpx.Client:

@@ -61,6 +61,12 @@ def test_every_client_reaches_a_loopback_service_past_a_proxy_in_the_environment
             "http://service.example",
             None,
         ),
+        # named in terminals and CI logs: never with the password HTTP_PROXY holds
+        (
+            {"HTTP_PROXY": "http://user:secret@p.example:3128"},
+            "http://service.example",
+            "http://p.example:3128",
+        ),
     ],
 )
 def test_the_proxy_named_in_an_error_is_the_one_the_environment_gives(

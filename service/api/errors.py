@@ -30,7 +30,7 @@ def error_response(
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, object] = {"code": code, "message": message}
-    if field:
+    if field is not None:  # "" too: a query parameter with no name (service/api/query.py)
         body["field"] = field
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 

@@ -41,9 +41,9 @@ SERVER_TIMING = {
     "Server-Timing": _header(
         "each stage the request went through and `total`, in ms (`receive;dur=0.41, decode;dur=1.2, ...`); "
         "on an error too, from the settings check on (a 422 `invalid_settings`: settings the engine cannot "
-        "run; a 503 `not_ready` for a model file found missing then): not on what is refused before it, "
-        "a 422 `invalid_parameter` (a query value the validation refuses) or the 503 `not_ready` of a "
-        "service not ready yet"
+        "run; a 503 `not_ready` for a model file found missing then, or a preset=auto that found nothing to "
+        "run): not on what is refused before it, a 422 `invalid_parameter` (a query value the validation "
+        "refuses, a parameter the route does not take) or the 503 `not_ready` of a service not ready yet"
     )
 }
 # statuses a timed route answers before its timer starts (service/api/inference.py's infer()): the API

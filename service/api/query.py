@@ -39,8 +39,9 @@ def _unknown_message(unknown: list[str], model: type[BaseModel], path: str) -> s
     # the first name only: a query string of a thousand made-up names makes no thousand-name answer
     more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
     known = sorted(model.model_fields, key=lambda name: name != "model")  # the model first, as the docs
-    name = unknown[0] if len(unknown[0]) <= NAME_SHOWN else unknown[0][:NAME_SHOWN] + "..."
-    return f"unknown query parameter {name!r}{more}; {path} takes: {', '.join(known)}"
+    name = repr(unknown[0][:NAME_SHOWN]) + ("..." if len(unknown[0]) > NAME_SHOWN else "")
+    what = "a query parameter with no name" if not unknown[0] else f"unknown query parameter {name}"
+    return f"{what}{more}; {path} takes: {', '.join(known)}"
 
 
 def openapi_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:

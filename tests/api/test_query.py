@@ -39,11 +39,18 @@ def test_an_unknown_parameter_is_refused_before_an_invalid_value() -> None:
     assert caught.value.message.startswith("unknown query parameter 'colour' (and 1 more); / takes: model, ")
 
 
+def test_a_parameter_with_no_name_is_refused_and_said_so() -> None:
+    with pytest.raises(UnknownParameter) as caught:
+        parse_query(DetectQuery, request_with(b"=1"))
+    assert caught.value.field == ""  # the answer's `field` (service/api/errors.py keeps an empty one)
+    assert caught.value.message.startswith("a query parameter with no name; / takes: model, ")
+
+
 def test_an_unknown_parameter_of_any_length_makes_a_short_answer() -> None:
     with pytest.raises(UnknownParameter) as caught:
         parse_query(DetectQuery, request_with(b"x" * 20_000 + b"=1"))
     assert caught.value.field == "x" * 64
-    assert caught.value.message.startswith("unknown query parameter '" + "x" * 64 + "...'; / takes: model, ")
+    assert caught.value.message.startswith("unknown query parameter '" + "x" * 64 + "'...; / takes: model, ")
     assert len(caught.value.message) < 300
 
 
