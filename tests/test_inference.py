@@ -149,13 +149,12 @@ def test_a_waiter_that_times_out_does_not_block_the_ones_behind_it() -> None:
     assert head == [False] and behind == [True]  # the head gave up; the one behind got the free core
 
 
-@pytest.mark.parametrize(
-    ("cores", "first_threads"),
-    [
-        (1, 1),  # the job waits in the executor's queue: no thread has taken it
-        (2, 2),  # behind a 2-thread inference the idle thread takes the job, which waits there for a core
-    ],
-)
+# where a job waits for its cores: in the executor's queue (no thread has taken it), or on a pool
+# thread, behind a 2-thread inference (the idle thread took it, and it waits there for a core)
+WAITING_PLACES = pytest.mark.parametrize(("cores", "first_threads"), [(1, 1), (2, 2)])
+
+
+@WAITING_PLACES
 def test_a_job_whose_client_left_before_it_had_its_cores_is_dropped_and_a_running_one_finishes(
     cores: int, first_threads: int
 ) -> None:
@@ -207,13 +206,7 @@ def test_a_job_whose_client_left_before_it_had_its_cores_is_dropped_and_a_runnin
     assert ran == ["running"]
 
 
-@pytest.mark.parametrize(
-    ("cores", "first_threads"),
-    [
-        (1, 1),  # the job waits in the executor's queue: no thread has taken it
-        (2, 2),  # behind a 2-thread inference the idle thread takes the job, which waits there for a core
-    ],
-)
+@WAITING_PLACES
 def test_a_job_given_less_than_the_queue_timeout_is_refused_when_its_own_time_runs_out(
     cores: int, first_threads: int
 ) -> None:

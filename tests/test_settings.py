@@ -202,37 +202,40 @@ def test_default_threads_above_the_inference_cores_stop_start_up(monkeypatch: py
     assert info.value.problems == [problem]
 
 
-def test_a_batching_window_and_queued_batching_together_stop_start_up(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("env", "problem", "fixed"),
+    [
+        # queued batching has no window: asking for both is asking for two things at once
+        (
+            {"MVA_BATCH_QUEUED": "true", "MVA_BATCH_WINDOW_MS": "5"},
+            "MVA_BATCH_QUEUED: queued batching has no window: set MVA_BATCH_WINDOW_MS=0, or "
+            "MVA_BATCH_QUEUED=false (got 'true')",
+            {"MVA_BATCH_WINDOW_MS": "0"},
+        ),
+        # a request's wait for the window counts against its queue allowance: with a window as long,
+        # every member of a batch that does not fill would get 503
+        (
+            {"MVA_QUEUE_TIMEOUT_S": "0.5", "MVA_BATCH_WINDOW_MS": "500"},
+            "MVA_BATCH_WINDOW_MS: not shorter than MVA_QUEUE_TIMEOUT_S (0.5 s), which its wait counts "
+            "against (got '500')",
+            {"MVA_BATCH_WINDOW_MS": "499"},
+        ),
+    ],
+)
+def test_batching_settings_that_conflict_stop_start_up(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], problem: str, fixed: dict[str, str]
 ) -> None:
-    """Queued batching has no window: asking for both is asking for two things at once."""
-    monkeypatch.setenv("MVA_BATCH_QUEUED", "true")
-    monkeypatch.setenv("MVA_BATCH_WINDOW_MS", "5")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     with pytest.raises(InvalidServerSettings) as info:
         load_server_settings()
-    assert info.value.problems == [
-        "MVA_BATCH_QUEUED: queued batching has no window: set MVA_BATCH_WINDOW_MS=0, or "
-        "MVA_BATCH_QUEUED=false (got 'true')"
-    ]
-    monkeypatch.setenv("MVA_BATCH_WINDOW_MS", "0")
-    assert load_server_settings().batch_queued
-
-
-def test_a_batching_window_as_long_as_the_queue_timeout_stops_start_up(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A request's wait for the window counts against its queue allowance: with a window as long, every
-    member of a batch that does not fill would get 503."""
-    monkeypatch.setenv("MVA_QUEUE_TIMEOUT_S", "0.5")
-    monkeypatch.setenv("MVA_BATCH_WINDOW_MS", "500")
-    with pytest.raises(InvalidServerSettings) as info:
-        load_server_settings()
-    assert info.value.problems == [
-        "MVA_BATCH_WINDOW_MS: not shorter than MVA_QUEUE_TIMEOUT_S (0.5 s), which its wait counts against "
-        "(got '500')"
-    ]
-    monkeypatch.setenv("MVA_BATCH_WINDOW_MS", "499")
-    assert load_server_settings().batch_window_ms == 499
+    assert info.value.problems == [problem]
+    for name, value in fixed.items():
+        monkeypatch.setenv(name, value)
+    assert load_server_settings().model_dump(include={"batch_queued", "batch_window_ms"}) == {
+        "batch_queued": env.get("MVA_BATCH_QUEUED") == "true",
+        "batch_window_ms": float(fixed["MVA_BATCH_WINDOW_MS"]),
+    }
 
 
 def test_a_model_to_warm_that_the_manifest_does_not_name_stops_start_up(

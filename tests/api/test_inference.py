@@ -19,10 +19,12 @@ import pytest
 
 from service.api.app import create_app
 from service.api.inference import _infer_batched
+from service.api.state import AppState
 from service.batching import MicroBatcher
 from service.engines.base import Runner
 from service.engines.registry import resolve
 from service.errors import Overloaded
+from service.manifest import ModelSpec
 from service.pipeline import prepare
 from service.settings import EngineSettings, ServerSettings
 from service.timing import StageTimer
@@ -193,6 +195,25 @@ def test_a_full_server_refuses_before_it_asks_for_the_upload(images: Path) -> No
     assert json.loads(body)["error"]["code"] == "overloaded"
 
 
+def one_core_batching(
+    max_batch: int, queue_timeout_s: float
+) -> tuple[AppState, list[int], ModelSpec, EngineSettings]:
+    """An app (not served) with one inference core and a 1 s batching window; the sizes of the engine
+    calls its batcher makes are in the list; MobileNetV2 and the default settings resolved for it."""
+    settings = ServerSettings(
+        warm_models=[],
+        inference_cores=1,
+        batch_window_ms=1000,
+        max_batch=max_batch,
+        queue_timeout_s=queue_timeout_s,
+    )
+    state = create_app(settings).state.mva
+    engine_calls: list[int] = []
+    state.batcher = MicroBatcher(state.pool, window_ms=1000, max_batch=max_batch, observe=engine_calls.append)
+    spec = state.manifest.get("mobilenet_v2")
+    return state, engine_calls, spec, resolve(spec, EngineSettings())
+
+
 def test_a_batched_request_waits_for_cores_within_one_queue_allowance_over_its_hops(images: Path) -> None:
     """Micro-batching (a window of at most 2), one core, MVA_QUEUE_TIMEOUT_S 2 s. A request waits 1.2 s
     for the core (held by a job of the test) before its decode; then its batch, full with a second
@@ -200,16 +221,7 @@ def test_a_batched_request_waits_for_cores_within_one_queue_allowance_over_its_h
     not a fresh 2 s: it gets 503 while that job holds the core, and once the core is free the batch runs
     for the other member, who joined with a whole allowance. Before, each hop had the whole timeout: the
     request waited on until the batch's own deadline (2 s), and the batch got 503 with it."""
-    app = create_app(
-        ServerSettings(
-            warm_models=[], inference_cores=1, batch_window_ms=1000, max_batch=2, queue_timeout_s=2
-        )
-    )
-    state = app.state.mva
-    engine_calls: list[int] = []
-    state.batcher = MicroBatcher(state.pool, window_ms=1000, max_batch=2, observe=engine_calls.append)
-    spec = state.manifest.get("mobilenet_v2")
-    resolved = resolve(spec, EngineSettings())
+    state, engine_calls, spec, resolved = one_core_batching(max_batch=2, queue_timeout_s=2)
     runner = state.registry.get(spec, resolved)  # built now: its first use would not be waiting
     data = (images / "cat.bmp").read_bytes()
     other_pixels = prepare((images / "bird.bmp").read_bytes(), spec.input, 10**8, StageTimer())[1].pixels
@@ -290,16 +302,7 @@ def test_a_batched_request_whose_engine_call_ran_is_postprocessed_after_its_allo
     goes in line ahead of its postprocessing and holds the core 2 s: more than the 1 s left of its
     allowance, less than a queue timeout. The engine has run for it, so it gets its answer, not a 503
     that would throw the decode and the engine call away."""
-    app = create_app(
-        ServerSettings(
-            warm_models=[], inference_cores=1, batch_window_ms=1000, max_batch=1, queue_timeout_s=4
-        )
-    )
-    state = app.state.mva
-    engine_calls: list[int] = []
-    state.batcher = MicroBatcher(state.pool, window_ms=1000, max_batch=1, observe=engine_calls.append)
-    spec = state.manifest.get("mobilenet_v2")
-    resolved = resolve(spec, EngineSettings())
+    state, engine_calls, spec, resolved = one_core_batching(max_batch=1, queue_timeout_s=4)
     gated = GatedRunner(state.registry.get(spec, resolved))
     data = (images / "cat.bmp").read_bytes()
 
