@@ -212,7 +212,8 @@ class InferencePool:
             self._budget.release(threads)
 
     def too_late(self) -> Overloaded:
-        """The 503 of a request that waited its whole `queue_timeout_s` for cores (over all its hops)."""
+        """The 503 of a request that waited its whole `queue_timeout_s` for cores (batched: over its hops
+        before the engine call, service/api/inference.py)."""
         return Overloaded(
             f"waited more than {self.queue_timeout_s:g} s for a free core; retry later",
             headers={"Retry-After": self.retry_after()},
