@@ -92,9 +92,12 @@ def loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:  # a name
         return False
+    # ::ffff:127.0.0.1 is 127.0.0.1 to the kernel, but not is_loopback to ipaddress
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 def _trusts_environment(url: str) -> bool:

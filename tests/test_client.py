@@ -48,6 +48,11 @@ def test_every_client_reaches_a_loopback_service_past_a_proxy_in_the_environment
         ),
         ({"HTTP_PROXY": "http://proxy.example:3128", "NO_PROXY": "*"}, "http://service.example", None),
         ({"HTTP_PROXY": "http://proxy.example:3128"}, "http://127.0.0.1:8000", None),  # loopback: never
+        (
+            {"HTTP_PROXY": "http://proxy.example:3128"},
+            "http://[::ffff:127.0.0.1]:8000",
+            None,
+        ),  # 127.0.0.1 too
         # NO_PROXY as httpx reads it, where urllib's proxy_bypass reads it otherwise
         ({"HTTP_PROXY": "http://p.example:3128", "NO_PROXY": "a.example,*"}, "http://service.example", None),
         ({"HTTP_PROXY": "http://p.example:3128", "NO_PROXY": "fd00::1"}, "http://[fd00::1]:8000", None),
