@@ -189,12 +189,19 @@ def _call(
     """Post IMAGE, then print the raw JSON or the rendered answer and its timing."""
     import httpx
 
-    from service.client import ApiError, TimedOut, Unreachable, post_image, timing_table
+    from service.client import (
+        ApiError,
+        ProxyEnvironmentError,
+        TimedOut,
+        Unreachable,
+        post_image,
+        timing_table,
+    )
     from service.settings import ApiKeyFileError
 
     try:
         body = post_image(url, path, image, params, _api_key(ctx, *key), timeout_s)
-    except (ApiError, Unreachable, ApiKeyFileError) as exc:
+    except (ApiError, Unreachable, ApiKeyFileError, ProxyEnvironmentError) as exc:
         errors.print(Text.assemble(("error:", "red"), f" {exc}"), highlight=False)
         if (
             isinstance(exc, TimedOut) and exc.proxy is not None

@@ -60,6 +60,11 @@ class Unreachable(Exception):
         self.proxy = proxy
 
 
+class ProxyEnvironmentError(ValueError):
+    """httpx cannot read a proxy variable (NO_PROXY=[fd00::1], say): it raised while building the client,
+    and the CLI showed a traceback."""
+
+
 class TimedOut(Unreachable):
     """The service took the request and did not answer in time: it runs, it is slow (a first
     preset=auto request measures for seconds)."""
@@ -156,7 +161,13 @@ def post_image(
     key = api_key.strip() if api_key else ""
     headers = {"X-API-Key": key} if key else {}
     try:
-        with client_for(url, timeout_s, headers) as client:
+        client = client_for(url, timeout_s, headers)
+    except httpx.InvalidURL as exc:  # `url` was checked (a usage error): it is the environment's
+        raise ProxyEnvironmentError(
+            f"the proxy variables (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY) cannot be read: {exc}"
+        ) from exc
+    try:
+        with client:
             response = client.post(path, params=query, files={"image": (image.name, image.read_bytes())})
     except httpx.TransportError as exc:
         # a refusal or a timeout may be the proxy's: "no answer from" the service alone sent the user

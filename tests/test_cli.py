@@ -194,6 +194,16 @@ def test_no_answer_from_a_proxy_names_the_proxy(images: Path) -> None:
     assert hint == "is the proxy running? NO_PROXY=service.invalid reaches the service without it"
 
 
+def test_a_proxy_variable_httpx_cannot_read_is_one_line_not_a_traceback(images: Path) -> None:
+    env = os.environ | {"HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "[fd00::1]", "no_proxy": "[fd00::1]"}
+    result = run_cli("classify", str(images / "face.jpg"), "--url", "http://service.invalid", env=env)
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(
+        "error: the proxy variables (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY)"
+    )
+
+
 def test_a_url_without_a_scheme_means_http(server: LiveServer, images: Path) -> None:
     bare = server.url.removeprefix("http://")  # 127.0.0.1:PORT, as typed for curl
     result = run_cli("classify", str(images / "cat.bmp"), "--url", bare)
