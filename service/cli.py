@@ -203,16 +203,14 @@ def _call(
         body = post_image(url, path, image, params, _api_key(ctx, *key), timeout_s)
     except (ApiError, Unreachable, ApiKeyFileError, ProxyEnvironmentError) as exc:
         errors.print(Text.assemble(("error:", "red"), f" {exc}"), highlight=False)
-        if (
-            isinstance(exc, TimedOut) and exc.proxy is not None
-        ):  # the proxy took it: it, or the service, is slow
-            host = httpx.URL(url).host
-            errors.print(
-                f"the proxy or the service is slow: --timeout for longer, or NO_PROXY={host} without it"
-            )
-        elif isinstance(exc, Unreachable) and exc.proxy is not None:  # the refusal may be the proxy's
-            host = httpx.URL(url).host
-            errors.print(f"is the proxy running? NO_PROXY={host} reaches the service without it")
+        if isinstance(exc, Unreachable) and exc.proxy is not None:
+            around = f"NO_PROXY={httpx.URL(url).host}"
+            if isinstance(exc, TimedOut):  # the proxy took it: it, or the service behind it, is slow
+                errors.print(
+                    f"the proxy or the service is slow: --timeout for longer, or {around} without it"
+                )
+            else:  # the refusal may be the proxy's
+                errors.print(f"is the proxy running? {around} reaches the service without it")
         elif isinstance(exc, TimedOut):  # it runs: asking whether it does would send the user astray
             errors.print("the service took the request but is slow to answer: --timeout for longer")
         elif isinstance(exc, Unreachable):
@@ -316,8 +314,11 @@ def detect(
     """Detect faces in IMAGE with a running service."""
     from service.client import faces_table
 
-    params: dict[str, QueryValue] = {"model": model, "engine": engine, "simd": simd, "threads": threads}
-    params |= {
+    params: dict[str, QueryValue] = {
+        "model": model,
+        "engine": engine,
+        "simd": simd,
+        "threads": threads,
         "preset": preset,
         "min_score": min_score,
         "iou_threshold": iou_threshold,
