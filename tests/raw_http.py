@@ -64,9 +64,13 @@ def exchange(sock: socket.socket, request: bytes, buffered: bytes = b"") -> tupl
 
 def trickle(sock: socket.socket, data: bytes, every_s: float) -> bytes:
     """Sends `data` a byte every `every_s` seconds until the server sends something, which it returns
-    (the start of a response, or b"" for a close), or until all of `data` is sent (then b"")."""
+    (the start of a response, or b"" for a close; all of the response if the server closed before the next
+    byte could go), or until all of `data` is sent (then b"")."""
     for i in range(len(data)):
-        sock.sendall(data[i : i + 1])
+        try:
+            sock.sendall(data[i : i + 1])
+        except (BrokenPipeError, ConnectionResetError):  # it answered and closed while we waited to send:
+            return read_to_close(sock, reset_ends_it=True)  # the answer is still there before the reset
         answered, _, _ = select.select([sock], [], [], every_s)
         if answered:
             return sock.recv(65536)

@@ -118,7 +118,18 @@ def test_clients_that_leave_an_open_batch_are_dropped_and_the_one_who_stays_gets
     """Two requests whose clients hang up while they wait in a batch end as 499 and run nowhere; the
     request that joined the batch after them, and stays, gets its own row (the leavers' rows taken out
     before it): one engine call of one image."""
-    server = long_window
+    for _ in range(3):  # a try whose leavers were late is not a verdict: the window had closed under them
+        if _leave_an_open_batch(long_window, images):
+            return
+    pytest.fail(f"the leavers did not leave within {LEAVE_WITHIN_S} s of the window's start in 3 tries")
+
+
+LEAVE_WITHIN_S = 0.9  # of long_window's 1 s window: the scenario's steps must all fit in it
+
+
+def _leave_an_open_batch(server: LiveServer, images: Path) -> bool:
+    """One try of the scenario above, asserting its outcome; False, with nothing asserted, when the test
+    process was too slow for it (the leavers closed more than LEAVE_WITHIN_S after their requests went)."""
     host, port = server.url.removeprefix("http://").split(":")
     leaving_image = (images / "grace_hopper.bmp").read_bytes()
     request = (
@@ -128,13 +139,15 @@ def test_clients_that_leave_an_open_batch_are_dropped_and_the_one_who_stays_gets
     with server.client() as client:
         before = client.get("/metrics").text
 
-    async def scenario() -> httpx.Response:
+    async def scenario() -> tuple[httpx.Response, float]:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
 
             async def until_admitted(count: int) -> None:
                 while metric((await client.get("/metrics")).text, "mva_queue_depth") < count:
                     await asyncio.sleep(0.01)
 
+            # the window opens when the first leaver joins its batch, after this: an upper bound of its age
+            sent = time.monotonic()
             leaving = [await asyncio.open_connection(host, int(port)) for _ in range(2)]
             for _, writer in leaving:
                 writer.write(request)
@@ -146,23 +159,31 @@ def test_clients_that_leave_an_open_batch_are_dropped_and_the_one_who_stays_gets
             await asyncio.wait_for(until_admitted(3), 30)
             for _, writer in leaving:
                 writer.close()
-            return await staying
+            left_after = time.monotonic() - sent
+            return await staying, left_after
 
-    stayed = asyncio.run(scenario())
-    assert stayed.status_code == 200
-    assert stayed.json()["predictions"][0]["label"] == "Egyptian cat"
-    assert stayed.json()["batch_size"] == 1
+    stayed, left_after = asyncio.run(scenario())
     with server.client() as client:
 
         def grew(name: str, **labels: str) -> float:
             return metric(client.get("/metrics").text, name, **labels) - metric(before, name, **labels)
 
+        def classified() -> float:  # over every status: a request is counted after its answer
+            statuses = ("200", "499")
+            return sum(grew("mva_requests_total", route="/classify", status=status) for status in statuses)
+
         deadline = time.monotonic() + 30
-        while grew("mva_requests_total", route="/classify") < 3 and time.monotonic() < deadline:
+        while classified() < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
+        if left_after > LEAVE_WITHIN_S:
+            return False
+        assert stayed.status_code == 200
+        assert stayed.json()["predictions"][0]["label"] == "Egyptian cat"
+        assert stayed.json()["batch_size"] == 1
         assert grew("mva_requests_total", route="/classify", status="499") == 2
         assert grew("mva_inferences_total", model="mobilenet_v2", engine="onnxruntime") == 1
         assert grew("mva_batch_size_count") == 1 and grew("mva_batch_size_sum") == 1
+    return True
 
 
 PixelsOf = Callable[[str], np.ndarray]

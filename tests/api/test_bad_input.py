@@ -340,9 +340,11 @@ def test_a_stalled_upload_gets_408_and_its_connection_closed(
 ) -> None:
     started = time.perf_counter()
     with connect(impatient_server.port) as sock:
+        # 200 kB before the stall: the average-rate limit is then 2 s past the silence limit, so a server
+        # slow to read them still meets the silence first
         sock.sendall(
-            b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 5000\r\n\r\n"
-            + (images / "cat_720p.jpg").read_bytes()[:1000]
+            b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+            b"Content-Length: 250000\r\n\r\n" + (images / "cat_1080p.jpg").read_bytes()[:200_000]
         )
         reply = read_to_close(sock)  # returns only once the server closes
     waited = time.perf_counter() - started
@@ -351,23 +353,24 @@ def test_a_stalled_upload_gets_408_and_its_connection_closed(
     # one Connection header, the 408's own: the rest of the body would read as a new request
     assert head.lower().count(b"\r\nconnection:") == 1 and b"\r\nconnection: close" in head.lower()
     error = json.loads(body)["error"]
-    assert error["code"] == "request_timeout" and "after 1000 bytes" in error["message"]
+    assert error["code"] == "request_timeout" and "after 200000 bytes" in error["message"]
     assert waited >= 1.0  # the setting's 1 s of silence, no less (a hang would hit the socket's 30 s)
     with impatient_server.client() as c:
         assert_still_serving(c, images)
 
 
 def test_a_slow_upload_that_keeps_coming_is_answered(impatient_server: LiveServer, images: Path) -> None:
-    """The timeout is between two chunks, not for the whole body: 2.4 s of upload with a 1 s timeout."""
+    """The timeout is between two chunks, not for the whole body: 2.4 s of upload with a 1 s timeout (in
+    8 parts 0.3 s apart: a test process held up for 0.7 s still sends the next in time)."""
     data = (images / "grace_hopper.bmp").read_bytes()
-    parts = [data[i : i + len(data) // 4 + 1] for i in range(0, len(data), len(data) // 4 + 1)]
+    parts = [data[i : i + len(data) // 8 + 1] for i in range(0, len(data), len(data) // 8 + 1)]
     with connect(impatient_server.port) as sock:
         sock.sendall(
             b"POST /classify?top_k=1 HTTP/1.1\r\nHost: x\r\nContent-Type: image/bmp\r\nConnection: close\r\n"
             + f"Content-Length: {len(data)}\r\n\r\n".encode()
         )
         for part in parts:
-            time.sleep(0.6)
+            time.sleep(0.3)
             sock.sendall(part)
         reply = read_to_close(sock)
     head, _, body = reply.partition(b"\r\n\r\n")

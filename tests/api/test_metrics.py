@@ -59,6 +59,25 @@ def _classify(url: str, image: bytes) -> None:
     assert response.status_code == 200, response.text
 
 
+def _until_counted(url: str, **expected: float) -> None:
+    """Until a scrape shows each sample (by its line's name, labels included) at its expected value: a
+    process counts a request after its answer is sent, so a scrape the other process answers at once
+    may come before the count. Then every scrape must show them."""
+    deadline = time.monotonic() + 30
+    while True:
+        with httpx.Client(base_url=url, timeout=60) as fresh:
+            text = fresh.get("/metrics").text
+        lines = set(text.splitlines())  # a sample not yet counted by any process is not in the scrape
+        if all(f"{name} {value:.1f}" in lines for name, value in expected.items()):
+            return
+        if time.monotonic() > deadline:
+            return  # the caller's own assertions say what is missing
+        time.sleep(0.05)
+
+
+CLASSIFIED = 'mva_requests_total{route="/classify",status="200"}'
+
+
 def test_two_workers_scrape_as_one_service(tmp_path: Path, images: Path) -> None:
     folder = tmp_path / "metrics"
     folder.mkdir()
@@ -77,6 +96,9 @@ def test_two_workers_scrape_as_one_service(tmp_path: Path, images: Path) -> None
                 sock.sendall(b"NOT HTTP\r\n\r\n")
                 assert read_to_close(sock).startswith(b"HTTP/1.1 400 ")
 
+        stages_timed = 'mva_stage_seconds_count{route="/classify",stage="inference"}'
+        settled = {CLASSIFIED: sent, stages_timed: sent, "mva_malformed_requests_total": MALFORMED_SENT}
+        _until_counted(url, **settled)
         for _ in range(8):  # each scrape on a new connection: both processes answer some
             with httpx.Client(base_url=url) as fresh:
                 text = fresh.get("/metrics").text
@@ -93,6 +115,7 @@ def test_serve_makes_the_folder_when_none_is_given(images: Path) -> None:
     with serve_app({"MVA_WARM_MODELS": '["mobilenet_v2"]'}, workers=2) as (url, _):
         for _ in range(20):
             _classify(url, image)
+        _until_counted(url, **{CLASSIFIED: 20})
         for _ in range(4):
             with httpx.Client(base_url=url) as fresh:
                 text = fresh.get("/metrics").text
@@ -156,6 +179,7 @@ def test_a_metrics_file_not_yet_sized_does_not_fail_the_scrape(tmp_path: Path, i
     env = {"MVA_RUN_DIR": str(run), "MVA_WARM_MODELS": '["mobilenet_v2"]'}
     with serve_app(env, workers=2) as (url, _):
         _classify(url, (images / "cat.bmp").read_bytes())
+        _until_counted(url, **{CLASSIFIED: 1})
         (run / "metrics" / "counter_4194303.db").touch()  # a pid no process has
         for _ in range(4):  # each scrape on a new connection: both processes answer some
             with httpx.Client(base_url=url, timeout=60) as fresh:
