@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from service.api.first_request_grace import FIRST_REQUEST_GRACE_S
 from service.artifacts import MODELS_FOLDER, ArtifactLayout
 from service.cpu import has_vnni
 from service.engines.int8_file import Int8Weights, signed_int8_unverified
@@ -191,6 +192,10 @@ class ServerSettings(BaseSettings):
     # after SIGTERM: report not-ready at once, keep serving this long (so a load balancer or
     # Kubernetes stops sending), then drain in-flight requests and exit
     shutdown_delay_s: Annotated[float, Field(ge=0)] = 0.0
+    # then, a connection accepted less than this long before whose request has not come yet gets the rest
+    # of it for the request (service/api/first_request_grace.py); each such connection can hold the
+    # shutdown up this long, so it stays well under the drain's 10 s
+    first_request_grace_s: Annotated[float, Field(ge=0, le=5)] = FIRST_REQUEST_GRACE_S
     # one JSON line per request on stdout (service/api/access_log.py); off: the latency lab measures
     # without it (its cost is in README Results, "Levers tried")
     access_log: bool = False

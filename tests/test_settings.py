@@ -308,6 +308,21 @@ def test_an_infinite_time_stops_start_up(monkeypatch: pytest.MonkeyPatch, name: 
 
 
 @pytest.mark.parametrize(
+    ("value", "problem"),
+    [("-1", "greater than or equal to 0"), ("6", "less than or equal to 5")],
+)
+def test_a_first_request_grace_outside_its_bounds_stops_start_up(
+    monkeypatch: pytest.MonkeyPatch, value: str, problem: str
+) -> None:
+    """Each connection in its grace holds the shutdown up that long: above 5 s it would eat the drain's
+    10 s (service/server.py GRACEFUL_TIMEOUT_S)."""
+    monkeypatch.setenv("MVA_FIRST_REQUEST_GRACE_S", value)
+    with pytest.raises(InvalidServerSettings) as info:
+        load_server_settings()
+    assert info.value.problems == [f"MVA_FIRST_REQUEST_GRACE_S: Input should be {problem} (got {value!r})"]
+
+
+@pytest.mark.parametrize(
     ("vnni", "verified", "problem"),
     [
         # a models folder built on a host without VNNI, whose int8-signed.onnx was never compared with

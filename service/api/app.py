@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 from service import __version__
 from service.api import cors, errors, openapi
 from service.api.access_log import AccessLog
+from service.api.first_request_grace import GRACE_KEY
 from service.api.malformed_http import BOOKKEEPING, Bookkeeping
 from service.api.middleware import RequestMetrics
 from service.api.routes import classify, detect, docs, health, models, web
@@ -58,11 +59,15 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     state = AppState.create(settings)
     access_log = AccessLog(settings.replica) if settings.access_log else None
     # in the lifespan's state, which uvicorn gives its protocols: the one that answers HTTP it cannot
-    # parse, which never reaches the app or its middleware, records it there
-    malformed = {BOOKKEEPING: Bookkeeping(state.metrics, settings.replica, access_log)}
+    # parse, which never reaches the app or its middleware, records it there; and the shutdown's grace
+    # for a new connection's first request (service/api/first_request_grace.py)
+    protocol_state: dict[str, object] = {
+        BOOKKEEPING: Bookkeeping(state.metrics, settings.replica, access_log),
+        GRACE_KEY: settings.first_request_grace_s,
+    }
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Bookkeeping]]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         try:
             if state.siblings is not None and state.siblings.joins_serving:
                 # others serve meanwhile: uvicorn listens only once the startup is over, so no request
@@ -74,7 +79,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             else:
                 # Warm up off the event loop so /healthz answers (and /readyz says "warming up") meanwhile.
                 threading.Thread(target=state.warm_up, name="warm-up", daemon=True).start()
-            yield malformed
+            yield protocol_state
         finally:  # a startup that failed too: no live gauge of this process stays in /metrics' sum
             await asyncio.to_thread(state.pool.shutdown)
             state.metrics.close()

@@ -3,8 +3,8 @@ not whole): uvicorn's graceful shutdown closed it at once, as an idle keep-alive
 client saw the connection closed without an answer (httpx: "Server disconnected without sending a
 response"). On a SIGHUP rolling restart each old process's shutdown could drop one so (1 run in 18 of
 tests/test_workers.py's restart test), and so could a SIGTERM's once its drain delay was over. Such a
-connection now has until FIRST_REQUEST_GRACE_S after it was accepted to send its request's head, which
-is then answered with `Connection: close` and the connection closed after it."""
+connection now has until MVA_FIRST_REQUEST_GRACE_S (1 s) after it was accepted to send its request's
+head, which is then answered with `Connection: close` and the connection closed after it."""
 
 from __future__ import annotations
 
@@ -13,14 +13,17 @@ from typing import Any
 
 # how long after its acceptance a connection may take to send its first request's head when the server
 # shuts down; one that sends nothing meanwhile is closed then. Counted from the acceptance, so that
-# connections opened long before (a browser's preconnect, a proxy's pool) hold the shutdown up no longer
+# connections opened long before (a browser's preconnect, a proxy's pool) hold the shutdown up no longer.
+# MVA_FIRST_REQUEST_GRACE_S's default; the app puts the setting in the lifespan's state under GRACE_KEY
 FIRST_REQUEST_GRACE_S = 1.0
+GRACE_KEY = "mva_first_request_grace_s"
 
 
 class FirstRequestGrace:
     """Mixed into uvicorn's protocols (service/api/malformed_http), before them."""
 
     loop: asyncio.AbstractEventLoop
+    app_state: dict[str, Any]  # the lifespan's state (uvicorn gives it to every protocol)
     cycle: Any  # uvicorn's request-response cycle: None until a request's head has been parsed
     _accepted_at = 0.0
     _grace: asyncio.TimerHandle | None = None
@@ -31,7 +34,8 @@ class FirstRequestGrace:
 
     def shutdown(self) -> None:
         """uvicorn's server calls it on each open connection as its shutdown begins."""
-        left = self._accepted_at + FIRST_REQUEST_GRACE_S - self.loop.time()
+        grace_s: float = self.app_state.get(GRACE_KEY, FIRST_REQUEST_GRACE_S)  # the default: lifespan off
+        left = self._accepted_at + grace_s - self.loop.time()
         if self.cycle is None and left > 0:  # no request on it yet, and it is new: one is likely coming
             self._grace = self.loop.call_later(left, self._shut_down_now)
             return
