@@ -49,6 +49,11 @@ def burst(server: LiveServer, calls: list[tuple[str, dict[str, str], bytes]]) ->
     return asyncio.run(main())
 
 
+# a burst whose requests reached the batcher more than the window apart (a test process held up on a
+# loaded machine) batches nothing, rightly: it is sent again, up to this many times in all
+TRIES = 3
+
+
 @pytest.fixture(scope="module")
 def queued(start_module_server: Callable[..., LiveServer]) -> LiveServer:
     return start_module_server(batch_queued="true", max_batch="4", warm_models='["mobilenet_v2"]')
@@ -60,21 +65,31 @@ def test_concurrent_requests_share_a_batch_and_keep_their_answers(
 ) -> None:
     server: LiveServer = request.getfixturevalue(batching_server)
     names = sorted(KNOWN) * 4
-    responses = burst(server, [("/classify", {}, (images / name).read_bytes()) for name in names])
-    assert all(r.status_code == 200 for r in responses)
-    for name, response in zip(names, responses, strict=True):
-        assert response.json()["predictions"][0]["label"] == KNOWN[name]
-    sizes = [r.json()["batch_size"] for r in responses]
-    assert max(sizes) > 1 and max(sizes) <= 4  # batched, never above MVA_MAX_BATCH
+    sizes: list[int] = []
+    for _ in range(TRIES):  # until two arrived together (see TRIES); every answer right in each try
+        responses = burst(server, [("/classify", {}, (images / name).read_bytes()) for name in names])
+        assert all(r.status_code == 200 for r in responses)
+        for name, response in zip(names, responses, strict=True):
+            assert response.json()["predictions"][0]["label"] == KNOWN[name]
+        sizes = [r.json()["batch_size"] for r in responses]
+        assert max(sizes) <= 4  # never above MVA_MAX_BATCH
+        if max(sizes) > 1:
+            break
+    assert max(sizes) > 1, f"no two of {len(names)} concurrent requests shared a batch in {TRIES} tries"
 
 
 def test_detection_in_a_batch(batching: LiveServer, images: Path) -> None:
     data = {"face.jpg": 4, "grace_hopper.bmp": 1, "cat.bmp": 0}
     calls = [("/detect", {"model": "full"}, (images / name).read_bytes()) for name in data for _ in range(2)]
-    responses = burst(batching, calls)
     expected = [count for count in data.values() for _ in range(2)]
-    assert [len(r.json()["faces"]) for r in responses] == expected
-    assert max(r.json()["batch_size"] for r in responses) > 1
+    largest = 0
+    for _ in range(TRIES):  # until two arrived together (see TRIES); every answer right in each try
+        responses = burst(batching, calls)
+        assert [len(r.json()["faces"]) for r in responses] == expected
+        largest = max(r.json()["batch_size"] for r in responses)
+        if largest > 1:
+            break
+    assert largest > 1, f"no two of {len(calls)} concurrent requests shared a batch in {TRIES} tries"
 
 
 def test_an_annotated_picture_in_a_batch_shows_the_faces_of_the_json_answer(
@@ -118,10 +133,10 @@ def test_clients_that_leave_an_open_batch_are_dropped_and_the_one_who_stays_gets
     """Two requests whose clients hang up while they wait in a batch end as 499 and run nowhere; the
     request that joined the batch after them, and stays, gets its own row (the leavers' rows taken out
     before it): one engine call of one image."""
-    for _ in range(3):  # a try whose leavers were late is not a verdict: the window had closed under them
+    for _ in range(TRIES):  # a try whose leavers were late is not a verdict: the window closed under them
         if _leave_an_open_batch(long_window, images):
             return
-    pytest.fail(f"the leavers did not leave within {LEAVE_WITHIN_S} s of the window's start in 3 tries")
+    pytest.fail(f"the leavers did not leave within {LEAVE_WITHIN_S} s of the window's start in {TRIES} tries")
 
 
 LEAVE_WITHIN_S = 0.9  # of long_window's 1 s window: the scenario's steps must all fit in it
