@@ -21,7 +21,6 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
-from service.api.first_request_grace import FIRST_REQUEST_GRACE_S
 from service.artifacts import MODELS_FOLDER, ArtifactLayout
 from service.cpu import has_vnni
 from service.engines.int8_file import Int8Weights, signed_int8_unverified
@@ -34,6 +33,7 @@ Preset = Literal["scalar", "simd", "simd-threads", "auto"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENV_PREFIX = "MVA_"  # ServerSettings' variables
+FIRST_REQUEST_GRACE_S = 1.0  # MVA_FIRST_REQUEST_GRACE_S's default (service/api/first_request_grace.py)
 
 
 def cpu_count() -> int:

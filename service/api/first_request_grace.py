@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from service.settings import FIRST_REQUEST_GRACE_S
+
 # how long after its acceptance a connection may take to send its first request's head when the server
 # shuts down; one that sends nothing meanwhile is closed then. Counted from the acceptance, so that
 # connections opened long before (a browser's preconnect, a proxy's pool) hold the shutdown up no longer.
-# MVA_FIRST_REQUEST_GRACE_S's default; the app puts the setting in the lifespan's state under GRACE_KEY
-FIRST_REQUEST_GRACE_S = 1.0
+# MVA_FIRST_REQUEST_GRACE_S: the app puts it in the lifespan's state under GRACE_KEY
 GRACE_KEY = "mva_first_request_grace_s"
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from service.api.first_request_grace import FIRST_REQUEST_GRACE_S
 from service.localserver import serve_app
+from service.settings import FIRST_REQUEST_GRACE_S
 from tests.raw_http import connect, read_to_close
 
 _ENV = {"MVA_SHUTDOWN_DELAY_S": "0"}
