@@ -16,7 +16,7 @@ from service.api.params import EngineQuery, resolve_settings
 from service.api.request_timing import start_timer
 from service.api.schemas import ImageInfo
 from service.api.state import AppState
-from service.api.upload import read_upload
+from service.api.upload import check_upload_headers, read_upload
 from service.engines.base import EffectiveSettings, Runner
 from service.errors import NotReady, UnknownModel
 from service.imaging.decode import DecodedImage
@@ -85,13 +85,17 @@ async def infer(
     if not state.ready:
         raise NotReady(f"not ready: {state.not_ready_reason}")
     timer = start_timer(request)
+    # what the headers refuse, before preset=auto may measure the model for seconds on its first use
+    upload_headers = check_upload_headers(request, state.settings.max_upload_bytes)
     settings = await resolve_settings(state, query, timer)
     resolved = state.resolve(spec, settings, precision_asked=query.precision is not None)
     # before the upload, not only after it: a full server answers at once, and never asks for (with
     # `Expect: 100-continue`) or reads a body it would refuse (service/api/unread_body.py closes)
     state.pool.refuse_when_full()
     with state.uploads.hold(), timer.stage("receive"):
-        upload = await read_upload(request, state.settings.max_upload_bytes, state.upload_pace)
+        upload = await read_upload(
+            request, state.settings.max_upload_bytes, state.upload_pace, upload_headers
+        )
 
     def image_and_runner() -> tuple[bytes, Runner]:
         """The worker's first steps, batched or not: the image out of the upload, the runner."""

@@ -69,7 +69,18 @@ class Upload:
         return image
 
 
-async def read_upload(request: Request, limit: int, pace: UploadPace) -> Upload:
+@dataclass(frozen=True)
+class UploadHeaders:
+    """What a request's headers say of its body, checked before anything is read or measured."""
+
+    boundary: bytes | None  # None: the body is the image
+    hard_limit: int  # the most body bytes read: the image's limit, with a multipart body's slack
+
+
+def check_upload_headers(request: Request, limit: int) -> UploadHeaders:
+    """The refusals a request's headers decide (415, 422 missing_image, 413 by Content-Length): cheap,
+    so they come before the work a request may start before its body is read (preset=auto's first
+    measurement of a model, seconds)."""
     _refuse_content_coding(request)
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     kind = content_type.decode("latin-1").lower()
@@ -86,8 +97,20 @@ async def read_upload(request: Request, limit: int, pace: UploadPace) -> Upload:
             f"malformed multipart body: the boundary is {len(boundary)} bytes, over "
             f"{MAX_BOUNDARY_LENGTH} (RFC 2046: at most 70); {HOW_TO_SEND}"
         )
-    body = await _read_body(request, limit + (_MULTIPART_SLACK if is_multipart else 0), limit, pace)
-    return Upload(body, boundary, limit)
+    hard_limit = limit + (_MULTIPART_SLACK if is_multipart else 0)
+    declared = header_field(request.headers, "content-length")  # "20000000 " too, as has_a_body reads it
+    if declared is not None and declared.isdigit() and int(declared) > hard_limit:
+        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
+    return UploadHeaders(boundary or None, hard_limit)
+
+
+async def read_upload(
+    request: Request, limit: int, pace: UploadPace, headers: UploadHeaders | None = None
+) -> Upload:
+    """The body, read whole within `pace`; `headers`: check_upload_headers's verdict, if already asked."""
+    headers = headers or check_upload_headers(request, limit)
+    body = await _read_body(request, headers.hard_limit, limit, pace)
+    return Upload(body, headers.boundary, limit)
 
 
 def _refuse_content_coding(request: Request) -> None:
@@ -108,9 +131,6 @@ def _refuse_content_coding(request: Request) -> None:
 
 
 async def _read_body(request: Request, hard_limit: int, limit: int, pace: UploadPace) -> bytes:
-    declared = header_field(request.headers, "content-length")  # "20000000 " too, as has_a_body reads it
-    if declared is not None and declared.isdigit() and int(declared) > hard_limit:
-        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
     chunks: list[bytes] = []
     size = 0
     loop = asyncio.get_running_loop()

@@ -27,6 +27,13 @@ def test_auto_measures_on_first_use_and_runs_the_choice(
     server = start_server()
     with server.client() as client:
         assert client.get("/v1/models").json()["auto"] == {}
+        # what the headers alone refuse is refused before the measurement (seconds), which is not made:
+        # curl's --data-binary without a Content-Type sends a form's
+        form = {"content-type": "application/x-www-form-urlencoded"}
+        refused = client.post("/detect?preset=auto", content=(images / "face.jpg").read_bytes(), headers=form)
+        assert refused.status_code == 415 and refused.json()["error"]["code"] == "unsupported_media_type"
+        assert "load" not in refused.headers["server-timing"]
+        assert client.get("/v1/models").json()["auto"] == {}
         response = client.post(
             "/detect", params={"preset": "auto"}, files={"image": (images / "face.jpg").read_bytes()}
         )
