@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="MobileNetV2 + BlazeFace inference service and its tools.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-# a server that does not start ends these with one line naming its log, exit 1
-NOT_MEASURED = "a server did not start or a measurement failed (nothing written)"
+# a server that does not start (one line naming its log) or a failed measurement ends these: exit 1
+NOT_MEASURED = "a server did not start or a measurement failed (nothing written; one line on stderr)"
 app.command(
     epilog=exit_codes(
         "every cell ran",

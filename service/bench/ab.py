@@ -21,6 +21,7 @@ from rich.console import Console
 
 from service.bench.checkout import CheckoutFailed, checkout, resolve, working_tree
 from service.bench.command import default_image
+from service.bench.failures import exits_when_a_measurement_fails
 from service.bench.files import write_texts
 from service.bench.http import api_key_headers, local_server
 from service.bench.load import LoadResult
@@ -78,6 +79,7 @@ def parse_env(pairs: Iterable[str], where: str = "") -> dict[str, str]:
 
 
 @exits_when_a_server_does_not_start
+@exits_when_a_measurement_fails
 def ab(
     variant: Annotated[
         list[str] | None,

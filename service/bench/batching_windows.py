@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from service.bench.command import default_image
+from service.bench.failures import exits_when_a_measurement_fails
 from service.bench.files import write_texts
 from service.bench.http import local_server
 from service.bench.machine import machine_info
@@ -25,6 +26,7 @@ QUEUED = "queued"  # the configuration's name in batching-t<threads>.json
 
 
 @exits_when_a_server_does_not_start
+@exits_when_a_measurement_fails
 def batching(
     seconds: Annotated[float, typer.Option(min=0.1, help="measured seconds per configuration")] = 20.0,
     rounds: Annotated[int, typer.Option(min=1, help="turns the configurations take")] = 4,

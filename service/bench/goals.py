@@ -22,6 +22,7 @@ from service.artifacts import ArtifactLayout
 from service.bench.auto_check import auto_vs_bench
 from service.bench.command import default_image
 from service.bench.engine_figures import batching_potential, int8_weights
+from service.bench.failures import exits_when_a_measurement_fails
 from service.bench.files import write_texts
 from service.bench.floor import floor_server
 from service.bench.formats import decode_by_format, decode_preprocess
@@ -46,6 +47,7 @@ WARM = json.dumps([MODEL])  # MVA_WARM_MODELS of the servers beside the default
 
 
 @exits_when_a_server_does_not_start
+@exits_when_a_measurement_fails
 def goals(
     seconds: Annotated[float, typer.Option(min=0.1, help="measured seconds per load configuration")] = 16.0,
     rounds: Annotated[int, typer.Option(min=1, help="turns the configurations take")] = 4,
