@@ -17,6 +17,7 @@ import typer
 
 from service.bench import results_goals_md, results_md
 from service.bench.bench_json import OtherBenchSchema, read_bench_json
+from service.bench.files import write_texts, write_together
 from service.browserbench.browser_json import read_browser_json
 from service.settings import PROJECT_ROOT
 
@@ -121,11 +122,13 @@ def update_readme(
     text = readme.read_text()
     for name, body in blocks.items():
         text = replace_block(text, name, body)
-    readme.write_text(text)
+    # aside, then renamed into place, as the lab's commands write theirs: a crash or Ctrl-C mid-write
+    # leaves the README (the project's own) and the chart as they were, never cut short
+    write_texts(readme.parent, {readme.name: text})
     chart = bench_dir / "bench.png"
     if docs is not None and chart.is_file() and "run" in blocks:
         docs.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(chart, docs / "bench.png")
+        write_together(docs, {"bench.png": lambda path: shutil.copyfile(chart, path)})
     return missing
 
 

@@ -4,6 +4,7 @@ bench and bench-goals; nothing outside the markers changes."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -18,6 +19,7 @@ from service.browserbench.command import save_report
 from service.cli import app
 from service.settings import PROJECT_ROOT
 from tests.bench.browser_report import BROWSER_MD
+from tests.conftest import PREVIOUS_REPORT, hold_previous
 
 MARKED = re.compile(r"^([ \t]*)<!-- results:([\w-]+) -->\n.*?^[ \t]*<!-- /results:\2 -->$", re.S | re.M)
 
@@ -50,6 +52,11 @@ def test_the_readme_blocks_come_from_the_runs_and_the_prose_stays(lab: Path, tmp
     readme = tmp_path / "README.md"
     shutil.copy(PROJECT_ROOT / "README.md", readme)
     before = readme.read_text()
+    # what a reader that opened them before holds (hold_previous): the README and the chart were
+    # rewritten in place (a crash mid-write left them cut short); they are written aside and renamed
+    held_readme = readme.with_name("README.md.held")
+    os.link(readme, held_readme)
+    held_chart = hold_previous(tmp_path / "docs" / "bench.png")
     args = ["bench-readme", "--bench-dir", str(lab), "--compare-dir", str(tmp_path / "no-compare")]
     args += ["--browser-dir", str(tmp_path / "no-browser")]
     args += ["--readme", str(readme), "--docs", str(tmp_path / "docs")]
@@ -81,6 +88,8 @@ def test_the_readme_blocks_come_from_the_runs_and_the_prose_stays(lab: Path, tmp
     # bench-goals ran in a folder of its own here, so preset=auto had no bench.json to be compared with
     assert "| within 1.1x | not compared: bench-goals found no bench.json beside it" in after
     assert (tmp_path / "docs" / "bench.png").read_bytes() == (lab / "bench.png").read_bytes()
+    assert held_readme.read_text() == before and held_chart.read_text() == PREVIOUS_REPORT
+    assert sorted(p.name for p in tmp_path.glob(".writing-*")) == []  # nothing left aside
     # a second run changes nothing
     CliRunner().invoke(app, args)
     assert readme.read_text() == after
