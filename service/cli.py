@@ -55,8 +55,10 @@ app.command("bench-browser")(bench_browser)  # its docstring says its exit codes
 app.command(
     "bench-readme",
     epilog=exit_codes(
-        "rewritten (a block whose artifacts are missing is left as it was, said on stderr)",
-        "an artifact of another schema (an older version of the lab): the README is left as it was",
+        "rewritten (a block whose artifacts are missing is left as it was, naming them on stderr; none "
+        "rewritten is said on stdout)",
+        "an artifact of another schema (an older version of the lab) or not JSON (e.g. cut short): the "
+        "README is left as it was",
         starts_servers=False,
     ),
 )(bench_readme)

@@ -115,8 +115,44 @@ def test_a_bench_json_without_its_bench_md_leaves_the_run_block_and_says_so(
     shutil.copy(PROJECT_ROOT / "README.md", readme)
     result = _bench_readme(lab, tmp_path, readme)
     assert result.exit_code == 0, result.output
-    assert "run: its artifacts are missing" in result.output
+    assert f"run: its artifacts are missing ({lab / 'bench.md'});" in " ".join(result.output.split())
     assert _run_block(readme.read_text()) == _run_block((PROJECT_ROOT / "README.md").read_text())
+
+
+def test_with_bench_s_artifacts_alone_the_missing_goals_json_is_named(
+    bench_out: Path, tmp_path: Path
+) -> None:
+    """The run block needs goals.json too: with bench.json and bench.md there, bench-readme said "run:
+    its artifacts are missing" and left one looking for what was wrong with them."""
+    lab = tmp_path / "bench"
+    shutil.copytree(bench_out, lab)
+    readme = tmp_path / "README.md"
+    shutil.copy(PROJECT_ROOT / "README.md", readme)
+    result = _bench_readme(lab, tmp_path, readme)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert f"run: its artifacts are missing ({lab / 'goals.json'}); the block is left as it was" in said
+    assert f"grid: its artifacts are missing ({lab / 'goals.json'});" in said
+    # no block has all it needs: said plainly, the README untouched (not "rewritten except" every block)
+    assert f"{readme}: no Results block rewritten, every block's artifacts are missing" in said
+    assert "rewritten except" not in said
+    assert readme.read_text() == (PROJECT_ROOT / "README.md").read_text()
+
+
+def test_a_goals_json_cut_short_is_refused_in_one_line_and_the_readme_is_left(tmp_path: Path) -> None:
+    """As a bench.json cut short (below): it was a JSONDecodeError traceback. --help says it too."""
+    lab = tmp_path / "bench"
+    lab.mkdir()
+    (lab / "goals.json").write_text('{"machine": {"cpu": "x')
+    readme = tmp_path / "README.md"
+    shutil.copy(PROJECT_ROOT / "README.md", readme)
+    result = _bench_readme(lab, tmp_path, readme)
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert f"{lab / 'goals.json'} is not JSON (" in " ".join(result.output.split())
+    assert readme.read_text() == (PROJECT_ROOT / "README.md").read_text()
+    help_text = " ".join(CliRunner().invoke(app, ["bench-readme", "--help"]).output.split())
+    assert "or not JSON (e.g. cut short)" in help_text
 
 
 def test_artifacts_from_an_older_version_are_refused_by_name_and_the_readme_is_left(
