@@ -33,9 +33,12 @@ def resolve(rev: str, repo: Path = PROJECT_ROOT) -> str:
 
 
 def working_tree(repo: Path = PROJECT_ROOT) -> dict[str, object]:
-    """What code `repo` holds: its HEAD commit and whether files differ from it (None outside git)."""
+    """What code `repo` holds: its HEAD commit and whether files differ from it (None outside git).
+    Untracked files do not count: a checkout holds built models, artifacts and scratch files git does
+    not ignore, and they made an unmodified checkout "changed"."""
     try:
-        return {"commit": resolve("HEAD", repo), "changed": bool(_git("status", "--porcelain", cwd=repo))}
+        changes = _git("status", "--porcelain", "--untracked-files=no", cwd=repo)
+        return {"commit": resolve("HEAD", repo), "changed": bool(changes)}
     except CheckoutFailed:
         return {"commit": None, "changed": None}
 

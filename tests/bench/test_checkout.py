@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +38,19 @@ def test_the_working_tree_names_its_commit() -> None:
     tree = working_tree()
     assert tree["commit"] == _git("rev-parse", "HEAD").strip()
     assert isinstance(tree["changed"], bool)
+
+
+def test_changed_means_a_tracked_file_differs_not_an_untracked_one(tmp_path: Path) -> None:
+    """ab.json's "changed" said true for an unmodified checkout that held untracked files (git status
+    --porcelain lists them); a real repository, an untracked file, then a tracked file edited."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "tracked.txt").write_text("first\n")
+    author = ["-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"]
+    for args in (["init", "-q"], ["add", "tracked.txt"], [*author, "commit", "-q", "-m", "first"]):
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+    assert working_tree(repo)["changed"] is False
+    (repo / "untracked.txt").write_text("scratch\n")
+    assert working_tree(repo)["changed"] is False
+    (repo / "tracked.txt").write_text("edited\n")
+    assert working_tree(repo) == {"commit": resolve("HEAD", repo), "changed": True}
