@@ -20,7 +20,7 @@ def bench_out(tmp_path_factory: pytest.TempPathFactory, layout: ArtifactLayout) 
     out = tmp_path_factory.mktemp("bench")
     args = ["bench", "--quick", "--model", "blazeface_short", "--model", "mobilenet_v2"]
     args += ["--engine", "onnxruntime", "--engine", "xnnpack", "--threads", "1", "--threads", str(CPU_COUNT)]
-    args += ["--runs", "3", "--warmup", "1", "--out", str(out), "--models-dir", str(layout.root)]
+    args += ["--out", str(out), "--models-dir", str(layout.root)]  # --quick: 10 runs, 2 warm-up
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "| model | engine | precision | threads |" in result.stdout

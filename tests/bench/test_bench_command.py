@@ -38,7 +38,7 @@ def test_json_has_every_cell_in_every_mode_with_statistics(bench_out: Path) -> N
         cells = {(r["model"], r["backend"], r["precision"], r["threads"]) for r in rows if r["mode"] == mode}
         assert cells == expected_cells(), mode
     for row in rows:
-        assert row["runs"] == 10  # --quick wins over --runs
+        assert row["runs"] == 10  # --quick's
         assert 0 < row["p50_ms"] <= row["p90_ms"] <= row["p99_ms"]
         assert row["throughput_rps"] > 0
     assert document["machine"]["cores"] == CPU_COUNT
@@ -191,3 +191,32 @@ def test_run_counts_that_cannot_give_statistics_are_refused_before_running(
     assert result.exit_code == 2, result.output
     assert option in result.output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("given", [["--runs", "3"], ["--warmup", "1"], ["--runs", "200", "--warmup", "20"]])
+def test_quick_with_run_counts_of_its_own_is_refused_before_running(
+    given: list[str], layout: ArtifactLayout, tmp_path: Path
+) -> None:
+    """--quick replaced an explicit --runs or --warmup without a word (even one equal to the default):
+    the run was not what was asked. Refused (exit 2), naming both, before anything runs."""
+    args = ["bench", "--quick", "--model", "blazeface_short", "--engine", "onnxruntime", "--threads", "1"]
+    args += ["--mode", "engine", *given, "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(app, [*args, "--models-dir", str(layout.root)])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert "--quick" in said and given[0] in said
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_markdown_header_says_the_reference_kernels_own_run_counts(
+    layout: ArtifactLayout, tmp_path: Path
+) -> None:
+    """bench.md's header said "3 warm-up per cell" where the reference kernels' cells get 1 (run.py caps
+    them): it says their own counts when they differ."""
+    out = tmp_path / "out"
+    args = ["bench", "--model", "blazeface_short", "--engine", "reference", "--engine", "onnxruntime"]
+    args += ["--threads", "1", "--mode", "engine", "--runs", "2", "--warmup", "3", "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--models-dir", str(layout.root)])
+    assert result.exit_code == 0, result.output
+    header = (out / "bench.md").read_text().split("\n\n")[0]
+    assert header.endswith("2 runs, 3 warm-up per cell; the reference kernels: 2 runs, 1 warm-up)"), header
