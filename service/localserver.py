@@ -4,7 +4,6 @@ baselines (`running_server` with any command)."""
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
 import socket
@@ -12,15 +11,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import ParamSpec
 
 import httpx
-import typer
 
 from service.client import get_from
+from service.one_line_exit import exits_in_one_line
 from service.settings import PROJECT_ROOT
 
 LOOPBACK = "127.0.0.1"
@@ -36,22 +34,11 @@ class ServerDidNotStart(RuntimeError):
     pass
 
 
-P = ParamSpec("P")
-
-
-def exits_when_a_server_does_not_start(command: Callable[P, None]) -> Callable[P, None]:
-    """A command that starts servers (the bench commands, the CI load test): one that exits early or never
-    answers ends it with one line on stderr, naming its log, and exit code 1 (it was a traceback)."""
-
-    @functools.wraps(command)  # typer reads the options from the wrapped function's signature
-    def run(*args: P.args, **kwargs: P.kwargs) -> None:
-        try:
-            command(*args, **kwargs)
-        except ServerDidNotStart as exc:
-            typer.echo(f"error: a server it started did not start: {exc}", err=True)
-            raise typer.Exit(1) from None
-
-    return run
+# a command that starts servers (the bench commands, the CI load test): one that exits early or never
+# answers ends it with one line on stderr, naming its log, and exit code 1 (it was a traceback)
+exits_when_a_server_does_not_start = exits_in_one_line(
+    (ServerDidNotStart,), "a server it started did not start"
+)
 
 
 def wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float, log: Path) -> None:

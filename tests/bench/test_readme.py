@@ -139,22 +139,6 @@ def test_with_bench_s_artifacts_alone_the_missing_goals_json_is_named(
     assert readme.read_text() == (PROJECT_ROOT / "README.md").read_text()
 
 
-def test_a_goals_json_cut_short_is_refused_in_one_line_and_the_readme_is_left(tmp_path: Path) -> None:
-    """As a bench.json cut short (below): it was a JSONDecodeError traceback. --help says it too."""
-    lab = tmp_path / "bench"
-    lab.mkdir()
-    (lab / "goals.json").write_text('{"machine": {"cpu": "x')
-    readme = tmp_path / "README.md"
-    shutil.copy(PROJECT_ROOT / "README.md", readme)
-    result = _bench_readme(lab, tmp_path, readme)
-    assert result.exit_code == 1
-    assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert f"{lab / 'goals.json'} is not JSON (" in " ".join(result.output.split())
-    assert readme.read_text() == (PROJECT_ROOT / "README.md").read_text()
-    help_text = " ".join(CliRunner().invoke(app, ["bench-readme", "--help"]).output.split())
-    assert "or not JSON (e.g. cut short)" in help_text
-
-
 def test_artifacts_from_an_older_version_are_refused_by_name_and_the_readme_is_left(
     lab: Path, tmp_path: Path
 ) -> None:
@@ -184,19 +168,30 @@ def test_a_bench_json_of_another_schema_is_refused_and_the_readme_is_left(lab: P
     assert readme.read_text() == (PROJECT_ROOT / "README.md").read_text()
 
 
-def test_a_bench_json_cut_short_is_refused_in_one_line_and_the_readme_is_left(tmp_path: Path) -> None:
-    """A truncated bench.json was a JSONDecodeError traceback: now exit 1 naming the file, as for a
-    bench.json of another schema."""
+@pytest.mark.parametrize(
+    ("name", "cut_short", "block"),
+    [
+        ("bench.json", f'{{"schema": {BENCH_SCHEMA}, "results": [{{"model": "mobil', "run: "),
+        ("goals.json", '{"machine": {"cpu": "x', ""),
+    ],
+)
+def test_an_artifact_cut_short_is_refused_in_one_line_and_the_readme_is_left(
+    tmp_path: Path, name: str, cut_short: str, block: str
+) -> None:
+    """A truncated bench.json or goals.json was a JSONDecodeError traceback: now exit 1 naming the file,
+    as for a bench.json of another schema. --help says it too."""
     lab = tmp_path / "bench"
     lab.mkdir()
-    (lab / "bench.json").write_text(f'{{"schema": {BENCH_SCHEMA}, "results": [{{"model": "mobil')
+    (lab / name).write_text(cut_short)
     readme = tmp_path / "README.md"
     shutil.copy(PROJECT_ROOT / "README.md", readme)
     result = _bench_readme(lab, tmp_path, readme)
     assert result.exit_code == 1
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert f"run: {lab / 'bench.json'} is not JSON (" in " ".join(result.output.split())
+    assert f"{block}{lab / name} is not JSON (" in " ".join(result.output.split())
     assert readme.read_text() == (PROJECT_ROOT / "README.md").read_text()
+    help_text = " ".join(CliRunner().invoke(app, ["bench-readme", "--help"]).output.split())
+    assert "or not JSON (e.g. cut short)" in help_text
 
 
 def test_a_browser_json_of_another_schema_is_refused_and_the_readme_is_left(tmp_path: Path) -> None:
