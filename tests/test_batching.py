@@ -54,6 +54,22 @@ def burst(server: LiveServer, calls: list[tuple[str, dict[str, str], bytes]]) ->
 TRIES = 3
 
 
+def burst_until_batched(
+    server: LiveServer,
+    calls: list[tuple[str, dict[str, str], bytes]],
+    check: Callable[[list[httpx.Response]], None],
+) -> int:
+    """`calls` at once until two of them shared a batch, up to TRIES bursts; `check` asserts each burst's
+    answers. Returns the largest batch."""
+    for _ in range(TRIES):
+        responses = burst(server, calls)
+        check(responses)
+        largest = max(r.json()["batch_size"] for r in responses)
+        if largest > 1:
+            return largest
+    pytest.fail(f"no two of {len(calls)} concurrent requests shared a batch in {TRIES} tries")
+
+
 @pytest.fixture(scope="module")
 def queued(start_module_server: Callable[..., LiveServer]) -> LiveServer:
     return start_module_server(batch_queued="true", max_batch="4", warm_models='["mobilenet_v2"]')
@@ -65,31 +81,25 @@ def test_concurrent_requests_share_a_batch_and_keep_their_answers(
 ) -> None:
     server: LiveServer = request.getfixturevalue(batching_server)
     names = sorted(KNOWN) * 4
-    sizes: list[int] = []
-    for _ in range(TRIES):  # until two arrived together (see TRIES); every answer right in each try
-        responses = burst(server, [("/classify", {}, (images / name).read_bytes()) for name in names])
+
+    def each_its_own_answer(responses: list[httpx.Response]) -> None:
         assert all(r.status_code == 200 for r in responses)
         for name, response in zip(names, responses, strict=True):
             assert response.json()["predictions"][0]["label"] == KNOWN[name]
-        sizes = [r.json()["batch_size"] for r in responses]
-        assert max(sizes) <= 4  # never above MVA_MAX_BATCH
-        if max(sizes) > 1:
-            break
-    assert max(sizes) > 1, f"no two of {len(names)} concurrent requests shared a batch in {TRIES} tries"
+
+    calls = [("/classify", {}, (images / name).read_bytes()) for name in names]
+    assert burst_until_batched(server, calls, each_its_own_answer) <= 4  # never above MVA_MAX_BATCH
 
 
 def test_detection_in_a_batch(batching: LiveServer, images: Path) -> None:
     data = {"face.jpg": 4, "grace_hopper.bmp": 1, "cat.bmp": 0}
     calls = [("/detect", {"model": "full"}, (images / name).read_bytes()) for name in data for _ in range(2)]
     expected = [count for count in data.values() for _ in range(2)]
-    largest = 0
-    for _ in range(TRIES):  # until two arrived together (see TRIES); every answer right in each try
-        responses = burst(batching, calls)
+
+    def each_its_own_faces(responses: list[httpx.Response]) -> None:
         assert [len(r.json()["faces"]) for r in responses] == expected
-        largest = max(r.json()["batch_size"] for r in responses)
-        if largest > 1:
-            break
-    assert largest > 1, f"no two of {len(calls)} concurrent requests shared a batch in {TRIES} tries"
+
+    burst_until_batched(batching, calls, each_its_own_faces)
 
 
 def test_an_annotated_picture_in_a_batch_shows_the_faces_of_the_json_answer(
