@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,7 +26,7 @@ from service.api.metrics import MULTIPROC_DIR, Metrics, _EveryProcess, _forget_d
 from service.localserver import serve_app
 from service.processes import ProcessIdentity
 from service.settings import PROJECT_ROOT
-from service.workers import Siblings
+from service.workers import RUN_FOLDER_PREFIX, SUPERVISOR, Siblings
 from tests.conftest import metric
 from tests.raw_http import connect, read_to_close
 
@@ -59,20 +60,34 @@ def _classify(url: str, image: bytes) -> None:
     assert response.status_code == 200, response.text
 
 
-def _until_counted(url: str, **expected: float) -> None:
-    """Until a scrape shows each sample (by its line's name, labels included) at its expected value: a
-    process counts a request after its answer is sent, so a scrape the other process answers at once
-    may come before the count. Then every scrape must show them."""
+def _until_counted(folder: Path, **expected: float) -> None:
+    """Until the processes' own files hold each sample (by its line's name, labels included) at its
+    expected value: a process counts a request after its answer is sent. The files, not a scrape: a
+    scrape is a request, and would hide a process that wrote its counts only when its next request
+    came. Then every scrape must show them."""
     deadline = time.monotonic() + 30
     while True:
-        with httpx.Client(base_url=url, timeout=60) as fresh:
-            text = fresh.get("/metrics").text
-        lines = set(text.splitlines())  # a sample not yet counted by any process is not in the scrape
+        every_process = CollectorRegistry()
+        every_process.register(_EveryProcess(folder.glob("*.db")))
+        lines = set(generate_latest(every_process).decode().splitlines())
         if all(f"{name} {value:.1f}" in lines for name, value in expected.items()):
             return
         if time.monotonic() > deadline:
             return  # the caller's own assertions say what is missing
         time.sleep(0.05)
+
+
+def _run_folder_of(supervisor: subprocess.Popen[bytes]) -> Path:
+    """The run folder `serve` made in the temporary folder (none named): the one its supervisor file names
+    this process in."""
+    made = [
+        folder
+        for folder in Path(tempfile.gettempdir()).glob(f"{RUN_FOLDER_PREFIX}*")
+        if (folder / SUPERVISOR).is_file()
+        and (folder / SUPERVISOR).read_text().partition("-")[0] == str(supervisor.pid)
+    ]
+    assert len(made) == 1, made
+    return made[0]
 
 
 CLASSIFIED = 'mva_requests_total{route="/classify",status="200"}'
@@ -98,7 +113,7 @@ def test_two_workers_scrape_as_one_service(tmp_path: Path, images: Path) -> None
 
         stages_timed = 'mva_stage_seconds_count{route="/classify",stage="inference"}'
         settled = {CLASSIFIED: sent, stages_timed: sent, "mva_malformed_requests_total": MALFORMED_SENT}
-        _until_counted(url, **settled)
+        _until_counted(folder, **settled)
         for _ in range(8):  # each scrape on a new connection: both processes answer some
             with httpx.Client(base_url=url) as fresh:
                 text = fresh.get("/metrics").text
@@ -112,10 +127,10 @@ def test_two_workers_scrape_as_one_service(tmp_path: Path, images: Path) -> None
 def test_serve_makes_the_folder_when_none_is_given(images: Path) -> None:
     """Without PROMETHEUS_MULTIPROC_DIR, `serve --workers 2` makes one in the temp folder for the run."""
     image = (images / "cat.bmp").read_bytes()
-    with serve_app({"MVA_WARM_MODELS": '["mobilenet_v2"]'}, workers=2) as (url, _):
+    with serve_app({"MVA_WARM_MODELS": '["mobilenet_v2"]'}, workers=2) as (url, supervisor):
         for _ in range(20):
             _classify(url, image)
-        _until_counted(url, **{CLASSIFIED: 20})
+        _until_counted(_run_folder_of(supervisor) / "metrics", **{CLASSIFIED: 20})
         for _ in range(4):
             with httpx.Client(base_url=url) as fresh:
                 text = fresh.get("/metrics").text
@@ -179,7 +194,7 @@ def test_a_metrics_file_not_yet_sized_does_not_fail_the_scrape(tmp_path: Path, i
     env = {"MVA_RUN_DIR": str(run), "MVA_WARM_MODELS": '["mobilenet_v2"]'}
     with serve_app(env, workers=2) as (url, _):
         _classify(url, (images / "cat.bmp").read_bytes())
-        _until_counted(url, **{CLASSIFIED: 1})
+        _until_counted(run / "metrics", **{CLASSIFIED: 1})
         (run / "metrics" / "counter_4194303.db").touch()  # a pid no process has
         for _ in range(4):  # each scrape on a new connection: both processes answer some
             with httpx.Client(base_url=url, timeout=60) as fresh:
