@@ -35,8 +35,9 @@ NOT_MEASURED = "a server did not start or a measurement failed (nothing written;
 app.command(
     epilog=exit_codes(
         "every cell ran",
-        "a cell failed (the others' figures are written, the failures listed on stderr), no server to "
-        "time at --url, or a server did not start",
+        "a cell failed (the others' figures are written, the failures listed on stderr), the server at "
+        "--url went away, or a server did not start",
+        "an invalid option (also a --url no server of this service answers at)",
     )
 )(bench)
 app.command("bench-goals", epilog=exit_codes("measured, goals.json written", NOT_MEASURED))(bench_goals)

@@ -23,14 +23,13 @@ from service.bench.checkout import CheckoutFailed, checkout, resolve, working_tr
 from service.bench.command import default_image
 from service.bench.failures import exits_when_a_measurement_fails
 from service.bench.files import write_texts
-from service.bench.http import api_key_headers, local_server
+from service.bench.http import get_ok, local_server
 from service.bench.load import LoadResult
 from service.bench.machine import machine_info
 from service.bench.options import EXISTING_FILE, MODELS_DIR, models_folder
 from service.bench.overhead import default_request
 from service.bench.saturation import http_measure, interleaved, summary
 from service.bench.stats import Stats
-from service.client import get_from
 from service.localserver import exits_when_a_server_does_not_start
 from service.settings import PROJECT_ROOT
 from service.timing import time_call
@@ -147,7 +146,7 @@ def ab(
 
 def _describe(v: Variant, url: str) -> dict[str, Any]:
     """What the variant is, and what its server says it runs (its loop, its default settings)."""
-    models = get_from(f"{url}/v1/models", timeout=30, headers=api_key_headers()).json()
+    models = get_ok(f"{url}/v1/models", timeout=30).json()
     code = {"commit": v.rev, "changed": False} if v.rev else working_tree()
     defaults = models["settings"]["defaults"]
     return {"env": v.env, "code": code, "event_loop": models["event_loop"], "defaults": defaults}

@@ -13,11 +13,10 @@ import typer
 from service.bench.command import default_image
 from service.bench.failures import exits_when_a_measurement_fails
 from service.bench.files import write_texts
-from service.bench.http import local_server
+from service.bench.http import get_ok, local_server
 from service.bench.machine import machine_info
 from service.bench.options import EXISTING_FILE, MODELS_DIR, models_folder
 from service.bench.saturation import http_measure, interleaved, summary
-from service.client import get_from
 from service.localserver import exits_when_a_server_does_not_start
 from service.settings import CPU_COUNT, PROJECT_ROOT
 
@@ -72,7 +71,7 @@ def batching(
 
 def _mean_batch(url: str) -> float | None:
     """From the server's mva_batch_size histogram (None when batching is off)."""
-    text = get_from(f"{url}/metrics", timeout=10).text
+    text = get_ok(f"{url}/metrics", timeout=10).text
     values = dict(
         line.rsplit(" ", 1)
         for line in text.splitlines()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import textwrap
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from service.bench.chart import write_chart
 from service.bench.files import write_together
-from service.bench.http import ServerFailed
+from service.bench.http import ServerFailed, why_unreachable
 from service.bench.machine import machine_info
 from service.bench.matrix import DEFAULT_MODELS, ENGINE_CHOICES, MODES, default_threads
 from service.bench.options import EXISTING_FILE, MODELS_DIR, known_models, models_folder, server_url
@@ -93,6 +92,10 @@ def bench(
     for name in modes or []:
         if name not in MODES:
             raise typer.BadParameter(f"{name!r}: choose from {', '.join(MODES)}", param_hint="--mode")
+    problem = url and why_unreachable(url)
+    if problem:  # as bench-browser; another server there failed every HTTP cell, after minutes of the others
+        typer.echo(f"error: --url {url}: {problem}", err=True)
+        raise typer.Exit(2)
     picture = image or default_image()
     config = BenchConfig(
         models_dir=models_dir,
@@ -120,10 +123,10 @@ def bench(
         try:
             results = runner.run(lambda what: progress.update(task, advance=1, description=what))
         except ServerFailed as exc:
-            # no server to time at all: one line, no traceback; nothing is written (a cell the server
-            # fails is that cell's result)
+            # the server at --url gone since the check above: one line, no traceback; nothing is
+            # written (a cell the server fails is that cell's result)
             progress.stop()
-            typer.echo(f"bench: {exc}", err=True)
+            typer.echo(f"error: a measurement failed: {exc}", err=True)
             raise typer.Exit(1) from exc
     ratios = compute_ratios(results)
     out.mkdir(parents=True, exist_ok=True)
@@ -146,7 +149,7 @@ def bench(
         ]
         if part
     )
-    title = f"{textwrap.fill(command, 140)}\n{machine['cpu']}, {machine['cores']} cores"
+    title = f"{command}\n{machine['cpu']}, {machine['cores']} cores"  # the chart wraps it to its width
     write_together(
         out,
         {

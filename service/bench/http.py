@@ -13,8 +13,11 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlencode, urlsplit
 
+import httpx
+
 from service.bench.load import CONTENT_LENGTH, request_bytes
 from service.bench.matrix import Cell
+from service.client import get_from
 from service.localserver import LOOPBACK, serve_app
 from service.manifest import Manifest
 
@@ -45,6 +48,31 @@ def api_key_headers() -> dict[str, str]:
     return {"x-api-key": key} if key else {}
 
 
+def why_unreachable(url: str) -> str | None:
+    """Why no measurement can reach the server at --url (no server answers there, or not this service),
+    or None: a command given one says so in one line before it starts (with another server there bench
+    ran every cell and failed each HTTP one; bench-browser's playwright timed out on the page)."""
+    try:
+        health = get_from(f"{url}/healthz", timeout=10)
+    except httpx.HTTPError as exc:
+        return f"no server answers there ({exc.__class__.__name__}: {exc})"
+    if health.status_code != 200:
+        return f"{url}/healthz answered HTTP {health.status_code}: not this service's address"
+    return None
+
+
+def get_ok(url: str, timeout: float) -> httpx.Response:
+    """One GET (with MVA_API_KEY when set) whose answer is a 200; else ServerFailed, which a lab command
+    ends with in one line (a server that died mid-run was a traceback of httpx's)."""
+    try:
+        response = get_from(url, timeout=timeout, headers=api_key_headers())
+    except httpx.HTTPError as exc:
+        raise ServerFailed(f"{url}: no answer ({exc.__class__.__name__}: {exc})") from exc
+    if response.status_code != 200:
+        raise ServerFailed(f"{url}: HTTP {response.status_code}: {response.text[:300]!r}")
+    return response
+
+
 # What a keep-alive connection the server closed while it was idle raises on the next request (the
 # service closes idle connections after MVA_KEEP_ALIVE_S, 5 s by default: a bench that lets many
 # configurations take turns can leave one idle that long). The clients here reconnect and send again
@@ -55,7 +83,7 @@ T = TypeVar("T")
 
 def once_more_if_stale(exchange: Callable[[], T], reconnect: Callable[[], None], what: str) -> T:
     """`exchange()`; if the server had closed the idle connection, `reconnect()` and exchange once more.
-    A second close is no idle timeout and raises a RuntimeError that says so (a bare BrokenPipeError
+    A second close is no idle timeout and raises ServerFailed, which says so (a bare BrokenPipeError
     would make a typer command exit 1 without a word: click takes it for a closed stdout)."""
     try:
         return exchange()
@@ -64,7 +92,7 @@ def once_more_if_stale(exchange: Callable[[], T], reconnect: Callable[[], None],
     try:
         return exchange()
     except STALE_CONNECTION as exc:
-        raise RuntimeError(f"{what}: the server closed the connection again right after a reconnect") from exc
+        raise ServerFailed(f"{what}: the server closed the connection again right after a reconnect") from exc
 
 
 class LeanClient:

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
+from service.bench.http import why_unreachable
 from service.bench.options import server_url
 from service.browserbench.run import PAGE_MAX_ITERATIONS
-from service.client import get_from
 from service.localserver import exits_when_a_server_does_not_start
 from service.settings import PROJECT_ROOT
 
@@ -80,7 +80,7 @@ def bench_browser(
         raise typer.Exit(2)
     if url:
         url = url.rstrip("/")  # as copied from an address bar; the page is at url + "/"
-        problem = _unreachable(url)
+        problem = why_unreachable(url)
         if problem:
             typer.echo(f"error: --url {url}: {problem}", err=True)
             raise typer.Exit(2)
@@ -159,17 +159,3 @@ def save_report(out: Path, payload: dict[str, Any], text: str) -> None:
 
     document = {"schema": BROWSER_SCHEMA, **payload}
     write_texts(out, {"browser.json": json.dumps(document, indent=2) + "\n", "browser.md": text + "\n"})
-
-
-def _unreachable(url: str) -> str | None:
-    """Why no page can load from `url` (no server answers there, or not this service), or None: a
-    one-line error before chromium starts, not a playwright timeout on the page a minute after."""
-    import httpx
-
-    try:
-        health = get_from(f"{url}/healthz", timeout=10)
-    except httpx.HTTPError as exc:
-        return f"no server answers there ({exc.__class__.__name__}: {exc})"
-    if health.status_code != 200:
-        return f"{url}/healthz answered HTTP {health.status_code}: not this service's address"
-    return None

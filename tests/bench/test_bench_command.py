@@ -108,18 +108,23 @@ def test_http_cells_must_run_what_the_in_process_cells_run(
 
 
 def test_a_server_that_is_not_there_stops_the_run_with_one_line(
-    layout: ArtifactLayout, tmp_path: Path
+    layout: ArtifactLayout, tmp_path: Path, server: LiveServer
 ) -> None:
-    """Nothing answering at --url: the reason and the URL in one line (it was a long traceback), exit 1,
-    and no files: there is no server to time at all."""
-    url = f"http://127.0.0.1:{free_port()}"
-    args = ["bench", "--model", "blazeface_short", "--engine", "onnxruntime", "--threads", "1"]
-    args += ["--mode", "http", "--runs", "2", "--warmup", "1", "--url", url, "--out", str(tmp_path / "out")]
-    result = CliRunner().invoke(app, [*args, "--models-dir", str(layout.root)], env={"MVA_API_KEY": None})
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    assert f"{url}: no server answers there" in result.output
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    """Nothing answering at --url, or not this service (its /healthz a 404): the reason and the URL in
+    one line (the first was a long traceback; the second ran every cell and failed each HTTP one), a
+    usage error (2) as for bench-browser, and no files."""
+    nobody, elsewhere = f"http://127.0.0.1:{free_port()}", f"{server.url}/elsewhere"
+    for url, said in [
+        (nobody, "no server answers there (ConnectError: [Errno 111] Connection refused)"),
+        (elsewhere, f"{elsewhere}/healthz answered HTTP 404: not this service's address"),
+    ]:
+        out = tmp_path / "out"
+        args = ["bench", "--model", "blazeface_short", "--engine", "onnxruntime", "--threads", "1"]
+        args += ["--mode", "http", "--runs", "2", "--warmup", "1", "--url", url, "--out", str(out)]
+        result = CliRunner().invoke(app, [*args, "--models-dir", str(layout.root)], env={"MVA_API_KEY": None})
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip() == f"error: --url {url}: {said}", result.stderr
+        assert not out.exists() or not any(out.iterdir())
 
 
 def _failed_run(args: list[str], out: Path, env: dict[str, str | None] | None = None) -> tuple[str, dict]:

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from service.bench.checkout import checkout
-from service.bench.http import LeanClient, SpinningClient, local_server
-from service.localserver import LOOPBACK
+from service.bench.http import LeanClient, ServerFailed, SpinningClient, get_ok, local_server
+from service.localserver import LOOPBACK, free_port
 from service.settings import PROJECT_ROOT
 from tests.conftest import LiveServer
 
@@ -81,11 +81,23 @@ def test_a_server_that_hangs_up_on_every_request_is_named_not_retried_for_ever(
     threading.Thread(target=hang_up, daemon=True).start()
     try:
         client = client_type(f"http://{LOOPBACK}:{port}")
-        with pytest.raises(RuntimeError, match="closed the connection again"):
+        # ServerFailed: what a lab command ends with in one line (a RuntimeError was a traceback)
+        with pytest.raises(ServerFailed, match="closed the connection again"):
             client.post("/classify", {}, b"not read", "image/jpeg")
         client.close()
     finally:
         listener.close()
+
+
+def test_get_ok_is_a_200_or_a_server_failure_that_says_why(server: LiveServer) -> None:
+    """What bench-ab and bench-batching ask a server besides the timed requests (/v1/models, /metrics):
+    a server gone or answering other than 200 mid-run was httpx's traceback, or a KeyError later."""
+    assert get_ok(f"{server.url}/v1/models", timeout=10).json()["models"]
+    with pytest.raises(ServerFailed, match=r"/v1/nothing: HTTP 404: .*not_found"):
+        get_ok(f"{server.url}/v1/nothing", timeout=10)
+    nobody = f"http://{LOOPBACK}:{free_port()}/metrics"
+    with pytest.raises(ServerFailed, match=rf"{nobody}: no answer \(ConnectError"):
+        get_ok(nobody, timeout=10)
 
 
 def test_a_relative_models_folder_is_the_same_folder_for_another_checkouts_server(
