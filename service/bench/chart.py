@@ -3,6 +3,7 @@ colour per mode, log latency axis (the scalar kernels are ~20x the SIMD ones).""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,11 @@ if TYPE_CHECKING:
 
 COLOURS = {"engine": "#4c72b0", "pipeline": "#55a868", "http": "#dd8452"}
 MODE_NAMES = {"engine": "engine only", "pipeline": "decode + engine + post", "http": "HTTP round trip"}
+PANEL_INCHES = 6.5  # a panel's width
+TITLE_POINTS = 9
+# characters of the title a line holds per inch of the figure: DejaVu Sans averages about 0.55 em a
+# character, 9 pt (a command line of options, paths and digits is narrower than that)
+TITLE_CHARS_PER_INCH = 72 / (0.6 * TITLE_POINTS)
 
 
 def write_chart(path: Path, results: list[Result], title: str) -> None:
@@ -34,9 +40,16 @@ def draw_chart(results: list[Result], title: str) -> Figure:
     models = list(dict.fromkeys(r.cell.model for r in results))
     modes = [m for m in MODES if any(r.mode == m for r in results)]
     rows = max(len({r.cell for r in results if r.cell.model == m}) for m in models)
-    # at least 3 inches: the two-line title, the axis label and the legend need them whatever the rows
-    inches = max(3.0, 1.0 + 0.55 * rows * max(1, len(modes)) / 2)
-    figure, axes = plt.subplots(1, len(models), figsize=(6.5 * len(models), inches), squeeze=False)
+    width = PANEL_INCHES * len(models)
+    # wrapped to the figure's width: one panel's run (a quick bench of one model) cut a 140-character
+    # line at both edges
+    lines = [
+        part for line in title.splitlines() for part in textwrap.wrap(line, int(width * TITLE_CHARS_PER_INCH))
+    ]
+    # at least 3 inches: a two-line title, the axis label and the legend need them whatever the rows;
+    # each line more a line's height
+    inches = max(3.0, 1.0 + 0.55 * rows * max(1, len(modes)) / 2) + max(0, len(lines) - 2) * TITLE_POINTS / 54
+    figure, axes = plt.subplots(1, len(models), figsize=(width, inches), squeeze=False)
     height = 0.8 / len(modes)
     for axis, model in zip(axes[0], models, strict=True):
         cells = list(dict.fromkeys(r.cell for r in results if r.cell.model == model))
@@ -78,7 +91,7 @@ def draw_chart(results: list[Result], title: str) -> Figure:
         axis.grid(axis="x", which="both", alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="lower center", ncol=len(modes), fontsize=9, frameon=False)
-    figure.suptitle(title, fontsize=9)
+    figure.suptitle("\n".join(lines), fontsize=TITLE_POINTS)
     figure.tight_layout(rect=(0, 0.05, 1, 1))
     return figure
 

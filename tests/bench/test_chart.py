@@ -73,15 +73,22 @@ def test_a_failed_cell_is_named_as_failed_and_has_no_bar() -> None:
         plt.close(figure)
 
 
-def test_a_one_row_chart_has_room_for_its_title_and_legend() -> None:
+# a one-model run's command line as bench titles its chart with it: longer than one panel is wide
+LONG_COMMAND = (
+    "mobile-vision-api bench --quick --model mobilenet_v2 --engine onnxruntime --engine litert --engine "
+    "reference --threads 1 --threads 2 --mode engine --mode pipeline --out /tmp/a/folder/for/the/bench"
+)
+
+
+@pytest.mark.parametrize("command", ["mobile-vision-api bench --quick", LONG_COMMAND])
+def test_a_one_row_chart_has_room_for_its_title_and_legend(command: str) -> None:
     """A matrix of one configuration (a quick bench, a run whose other cells failed) still lays out:
-    matplotlib warns, and leaves title, labels and legend overlapping, when the figure is too low."""
+    matplotlib warns, and leaves title, labels and legend overlapping, when the figure is too low; and
+    a one-panel chart's title fits its width (a long command line was cut at both edges)."""
     cell = Cell("mobilenet_v2", "onnxruntime", "int8", None, 1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # "Tight layout not applied"
-        figure = draw_chart(
-            [_result(cell, "engine", 5.0)], "mobile-vision-api bench --quick\nAMD EPYC, 2 cores"
-        )
+        figure = draw_chart([_result(cell, "engine", 5.0)], f"{command}\nAMD EPYC, 2 cores")
     try:
         figure.canvas.draw()
         renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
@@ -94,5 +101,11 @@ def test_a_one_row_chart_has_room_for_its_title_and_legend() -> None:
         key = Bbox.union([t.get_window_extent(renderer) for t in legend.get_texts()])
         # top to bottom: title, panel, legend, each whole inside the figure and clear of the next
         assert figure.bbox.y1 >= title.y1 and title.y0 > panel.y1 and panel.y0 > key.y1 >= key.y0 >= 0
+        assert figure.bbox.x0 <= title.x0 and title.x1 <= figure.bbox.x1
+        # every word of it shown, the machine on a line of its own
+        shown = suptitle.get_text()
+        assert shown.split() == f"{command} AMD EPYC, 2 cores".split() and shown.endswith(
+            "\nAMD EPYC, 2 cores"
+        )
     finally:
         plt.close(figure)
