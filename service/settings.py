@@ -48,7 +48,7 @@ CPU_COUNT = cpu_count()
 
 ONNXRUNTIME_NO_SIMD = (
     "onnxruntime cannot switch SIMD off: its MLAS kernels pick AVX2/AVX-512 at run time. "
-    "Use engine=litert with simd=off for the scalar reference kernels (or preset=scalar)."
+    "Use engine=litert with simd=off for the scalar reference kernels, as preset=scalar does."
 )
 
 

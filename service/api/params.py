@@ -25,7 +25,9 @@ class EngineQuery(BaseModel):
     engine: Engine | None = Field(None, description="onnxruntime or litert")
     precision: Precision | None = Field(None, description="int8 or fp32 (default: the model's own)")
     simd: bool | None = Field(None, description="on/off; off needs engine=litert (scalar kernels)")
-    threads: int | None = Field(None, description="intra-op threads, 1..cores")
+    # ge=1 here, as top_k's bounds: 0 was `invalid_settings` while 1.5 was `invalid_parameter`; above the
+    # cores stays `invalid_settings` (what this server has, not what any request may say)
+    threads: int | None = Field(None, ge=1, description="intra-op threads, 1..cores")
     kernels: Kernels | None = Field(None, description="litert only: xnnpack, builtin or reference")
     preset: Preset | None = Field(
         None,
@@ -58,7 +60,18 @@ async def resolve_settings(state: AppState, query: EngineQuery, timer: StageTime
         cause = error.get("ctx", {}).get("error")
         field = cause.field if isinstance(cause, SettingsConflict) else ".".join(str(p) for p in error["loc"])
         message = error["msg"].removeprefix("Value error, ")
+        if query.preset is not None and explicit.get(field) is None and field in values:
+            # the request did not say it: "simd: onnxruntime cannot switch SIMD off" misled after
+            # preset=scalar&engine=onnxruntime
+            message += f" ({field}={_shown(values[field])} came from preset={query.preset})"
         raise InvalidSettings(f"{field}: {message}", field=field) from exc
+
+
+def _shown(value: object) -> str:
+    """A setting as a query spells it (simd: on/off)."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
 
 
 async def _auto_settings(state: AppState, model: str, timer: StageTimer) -> dict[str, object]:

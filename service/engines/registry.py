@@ -23,15 +23,17 @@ def resolve(spec: ModelSpec, settings: EngineSettings) -> EngineSettings:
     cannot run. LiteRT runs the original tflite, so only the model's native precision."""
     native = spec.precisions[0]
     precision = settings.precision or native
+    # first: a precision the model has on no engine (blazeface int8 with litert was told to use
+    # onnxruntime, which then refused it too)
+    if precision not in spec.precisions:
+        raise InvalidSettings(
+            f"{spec.name} has no {precision} variant (available: {', '.join(spec.precisions)})",
+            field="precision",
+        )
     if settings.engine == "litert" and precision != native:
         raise InvalidSettings(
             f"engine=litert runs the original tflite of {spec.name}, which is {native}; "
             f"use engine=onnxruntime for precision={precision}",
-            field="precision",
-        )
-    if precision not in spec.precisions:
-        raise InvalidSettings(
-            f"{spec.name} has no {precision} variant (available: {', '.join(spec.precisions)})",
             field="precision",
         )
     kernels = settings.resolved_kernels()

@@ -106,6 +106,35 @@ def test_settings_that_ran_are_reported(
 
 
 @pytest.mark.parametrize(
+    ("params", "code", "says"),
+    [
+        # out of range like top_k=0, or of the wrong type: the query's validation, as for the others
+        ({"threads": "0"}, "invalid_parameter", "threads: Input should be greater than or equal to 1"),
+        ({"threads": "1.5"}, "invalid_parameter", "threads: Input should be a valid integer"),
+        # above the cores this server has: its settings, not the query's form
+        ({"threads": "99"}, "invalid_settings", "threads: threads must be between 1 and"),
+        # a conflict the request did not spell out says where it came from
+        (
+            {"preset": "scalar", "engine": "onnxruntime"},
+            "invalid_settings",
+            "simd: onnxruntime cannot switch SIMD off",
+        ),
+    ],
+)
+def test_an_invalid_setting_gets_the_code_of_where_it_fails(
+    client: httpx.Client, images: Path, params: dict[str, str], code: str, says: str
+) -> None:
+    """threads=0 was `invalid_settings` while threads=1.5 and top_k=0 were `invalid_parameter`; a preset's
+    simd=off under engine=onnxruntime was refused with advice to use preset=scalar, which it had."""
+    response = client.post("/classify", params=params, files={"image": (images / "cat.bmp").read_bytes()})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert (error["code"], error["field"]) == (code, "threads" if "threads" in params else "simd")
+    assert error["message"].startswith(says), error["message"]
+    assert ("came from preset=scalar" in error["message"]) == ("preset" in params), error["message"]
+
+
+@pytest.mark.parametrize(
     ("params", "field"),
     [
         ({"simd": "off"}, "simd"),

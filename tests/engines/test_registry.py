@@ -21,16 +21,32 @@ def test_resolve_fills_model_defaults(manifest: Manifest) -> None:
 
 
 @pytest.mark.parametrize(
-    ("model", "settings"),
+    ("model", "settings", "says"),
     [
-        ("mobilenet_v2", EngineSettings(engine="litert", precision="fp32")),  # the tflite is int8
-        ("short", EngineSettings(precision="int8")),  # BlazeFace ships float only
+        # the tflite is int8: onnxruntime has the fp32 variant
+        (
+            "mobilenet_v2",
+            EngineSettings(engine="litert", precision="fp32"),
+            "engine=litert runs the original tflite of mobilenet_v2, which is int8; use engine=onnxruntime "
+            "for precision=fp32",
+        ),
+        # BlazeFace ships float only, on either engine: litert's refusal sent users to onnxruntime,
+        # which refused it too
+        ("short", EngineSettings(precision="int8"), "blazeface_short has no int8 variant (available: fp32)"),
+        (
+            "short",
+            EngineSettings(engine="litert", precision="int8"),
+            "blazeface_short has no int8 variant (available: fp32)",
+        ),
     ],
 )
-def test_resolve_rejects_missing_variants(manifest: Manifest, model: str, settings: EngineSettings) -> None:
+def test_resolve_rejects_missing_variants(
+    manifest: Manifest, model: str, settings: EngineSettings, says: str
+) -> None:
     with pytest.raises(InvalidSettings) as info:
         resolve(manifest.get(model), settings)
     assert info.value.field == "precision"
+    assert str(info.value) == says
 
 
 def test_the_reference_kernels_take_one_thread_whatever_was_asked(manifest: Manifest) -> None:
