@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable, Mapping
 from enum import StrEnum
@@ -77,7 +76,7 @@ def _before_every_command(ctx: typer.Context) -> None:
         unwind_on_sigterm()
 
 
-DEFAULT_URL = os.environ.get("MVA_URL", "http://127.0.0.1:8000")
+DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 class EventLoop(StrEnum):
@@ -238,8 +237,12 @@ ThreadsOpt = Annotated[
 PresetOpt = Annotated[str | None, typer.Option(help="scalar | simd | simd-threads | auto")]
 
 
+# envvar, not a default read from the environment: a bad MVA_URL was reported as a bad --url
 UrlOpt = Annotated[
-    str, typer.Option(callback=server_url, help="service URL (MVA_URL); host:port means http://")
+    str,
+    typer.Option(
+        envvar="MVA_URL", show_envvar=True, callback=server_url, help="service URL; host:port means http://"
+    ),
 ]
 ImageArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="the image file")]
 ApiKeyOpt = Annotated[

@@ -236,6 +236,23 @@ def test_a_url_that_is_no_address_is_a_usage_error(url: str, said: str, images: 
     assert said in result.stderr, result.stderr
 
 
+def test_mva_url_is_used_and_a_bad_one_named_as_the_variable(server: LiveServer, images: Path) -> None:
+    """MVA_URL was read as --url's default, so a bad one in a shell profile was reported as a bad
+    `--url` the user never typed; a good one is where the CLI goes, --url still first."""
+    wide = {**os.environ, "COLUMNS": "200"}
+    used = run_cli("classify", str(images / "cat.bmp"), env=wide | {"MVA_URL": server.url})
+    assert used.returncode == 0 and "Egyptian cat" in used.stdout, used.stderr
+    nobody = f"http://127.0.0.1:{free_port()}"
+    overridden = run_cli(
+        "classify", str(images / "cat.bmp"), "--url", server.url, env=wide | {"MVA_URL": nobody}
+    )
+    assert overridden.returncode == 0 and "Egyptian cat" in overridden.stdout, overridden.stderr
+    bad = run_cli("classify", str(images / "cat.bmp"), env=wide | {"MVA_URL": ":1"})
+    assert bad.returncode == 2 and "Traceback" not in bad.stdout + bad.stderr
+    assert "Invalid value for '--url' (env var: 'MVA_URL'): 'http://:1' names no host" in bad.stderr
+    assert "[env var: MVA_URL]" in run_cli("classify", "--help", env=wide).stdout
+
+
 def test_a_missing_image_file_is_a_usage_error() -> None:
     result = run_cli("classify", "/no/such/image.jpg")
     assert result.returncode == 2 and "does not exist" in result.stderr

@@ -26,7 +26,10 @@ from service.errors import (
 # Room for multipart boundaries and part headers on top of the image limit.
 _MULTIPART_SLACK = 16 * 1024
 FIELD = "image"
-HOW_TO_SEND = f"send multipart/form-data with a field '{FIELD}', or the image as the body (image/* type)"
+HOW_TO_SEND = (
+    f"send multipart/form-data with a field '{FIELD}', or the image as the body "
+    "(an image/* or application/octet-stream type)"
+)
 # A form with the image has a part or two; a body of many tiny parts is only parser work (749,000 of
 # them in 10 MiB took 3 s to parse).
 MAX_PARTS = 16
