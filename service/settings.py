@@ -3,6 +3,7 @@ from MVA_* environment variables)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -374,6 +375,14 @@ def _problem(error: Any) -> str:
     return f"{ENV_PREFIX}{str(field).upper()}{where}: {message}{got}"
 
 
+def _as_json_list(variable: str) -> str:
+    """How the value is written, shown with the user's own words (every JSON-typed MVA_* variable is a
+    list of strings): `MVA_CORS_ORIGINS=http://a.example` did not say what to write instead."""
+    words = re.findall(r"[^\s,\[\]\"']+", os.environ.get(variable, ""))
+    example = json.dumps(words or ["..."])
+    return f": a JSON list of strings, e.g. {variable}='{example}'"
+
+
 def load_server_settings() -> ServerSettings:
     """ServerSettings from the environment, checked as the server uses them (the request defaults
     too); InvalidServerSettings instead of pydantic's report, which is many lines per problem and names
@@ -387,7 +396,8 @@ def load_server_settings() -> ServerSettings:
         named = re.search(r'field "(\w+)"', str(exc))
         if named is None:  # pragma: no cover - pydantic-settings worded it differently
             raise InvalidServerSettings([str(exc)]) from None
+        variable = f"{ENV_PREFIX}{named[1].upper()}"
         raise InvalidServerSettings(
-            [f"{ENV_PREFIX}{named[1].upper()}: not valid JSON ({exc.__cause__})"]
+            [f"{variable}: not valid JSON ({exc.__cause__}){_as_json_list(variable)}"]
         ) from None
     return settings

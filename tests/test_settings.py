@@ -174,7 +174,17 @@ def test_a_manifest_that_cannot_be_read_is_named_in_one_line(
     ("env", "problem"),
     [
         ({"MVA_SIMD": "off"}, "MVA_SIMD: onnxruntime cannot switch SIMD off"),  # the request defaults too
-        ({"MVA_WARM_MODELS": "mobilenet_v2"}, "MVA_WARM_MODELS: not valid JSON"),  # a list wants ["..."]
+        # a list wants ["..."]: said with the user's own words
+        (
+            {"MVA_WARM_MODELS": "mobilenet_v2, blazeface_short"},
+            "MVA_WARM_MODELS: not valid JSON (Expecting value: line 1 column 1 (char 0)): a JSON list of "
+            """strings, e.g. MVA_WARM_MODELS='["mobilenet_v2", "blazeface_short"]'""",
+        ),
+        (
+            {"MVA_CORS_ORIGINS": '["http://a.example"'},
+            "MVA_CORS_ORIGINS: not valid JSON (Expecting ',' delimiter: line 1 column 20 (char 19)): a JSON "
+            """list of strings, e.g. MVA_CORS_ORIGINS='["http://a.example"]'""",
+        ),
         ({"MVA_WARM_MODELS": "[1]"}, "MVA_WARM_MODELS[0]: Input should be a valid string (got 1)"),
     ],
 )
