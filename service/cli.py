@@ -159,8 +159,9 @@ def serve(
         raise typer.Exit(EXIT_CANNOT_LISTEN) from None
 
 
-def _api_key(ctx: typer.Context, api_key: str | None, api_key_file: Path | None) -> str | None:
-    """The key to send: an option typed on the command line wins over the environment's variable (an
+def _api_key(ctx: typer.Context, api_key: str | None, api_key_file: Path | None) -> tuple[str | None, str]:
+    """The key to send, and where it came from (an option's or a variable's name, for a 401's hint; never
+    the key): an option typed on the command line wins over the environment's variable (an
     MVA_API_KEY_FILE exported for a server outranked `--api-key`); --api-key-file when both come from
     the environment; both typed is a usage error."""
     from service.settings import read_api_key_file
@@ -173,8 +174,9 @@ def _api_key(ctx: typer.Context, api_key: str | None, api_key_file: Path | None)
     if len(typed) == 2:
         raise typer.BadParameter("give --api-key or --api-key-file, not both", param_hint="--api-key-file")
     if api_key_file is None or typed == {"api_key"}:
-        return api_key
-    return read_api_key_file(api_key_file, "--api-key-file" if typed else "MVA_API_KEY_FILE")
+        return api_key, "--api-key" if typed else "MVA_API_KEY"
+    where = "--api-key-file" if typed else "MVA_API_KEY_FILE"
+    return read_api_key_file(api_key_file, where), where
 
 
 def _call(
@@ -201,8 +203,11 @@ def _call(
     )
     from service.settings import ApiKeyFileError
 
+    sent, where = None, ""  # the key (as post_image sends it) and where it came from
     try:
-        body = post_image(url, path, image, params, _api_key(ctx, *key), timeout_s)
+        chosen, where = _api_key(ctx, *key)
+        sent = (chosen or "").strip() or None
+        body = post_image(url, path, image, params, sent, timeout_s)
     except (ApiError, Unreachable, ApiKeyFileError, ProxyEnvironmentError) as exc:
         errors.print(Text.assemble(("error:", "red"), f" {exc}"), highlight=False)
         if isinstance(exc, Unreachable) and exc.proxy is not None:
@@ -217,8 +222,10 @@ def _call(
             errors.print("the service took the request but is slow to answer: --timeout for longer")
         elif isinstance(exc, Unreachable):
             errors.print("is the service running? `make serve`, or --url / MVA_URL for another address")
-        elif isinstance(exc, ApiError) and exc.status == 401:
+        elif isinstance(exc, ApiError) and exc.status == 401 and sent is None:
             errors.print("the service wants its key: --api-key or --api-key-file (MVA_API_KEY[_FILE])")
+        elif isinstance(exc, ApiError) and exc.status == 401:  # "wants its key" read as: none was sent
+            errors.print(f"the key sent ({where}) is not this service's: --api-key or --api-key-file")
         raise typer.Exit(1) from exc
     if raw:
         json.dump(body, sys.stdout, indent=2)

@@ -135,9 +135,22 @@ def test_the_key_from_an_option_a_file_or_the_environment(
     image = str(images / "cat.bmp")
     refused = run_cli("classify", image, "--url", guarded.url)
     assert refused.returncode == 1
-    assert "401 unauthorized" in refused.stderr and "--api-key" in refused.stderr
-    assert "Egyptian cat" in run_cli("classify", image, "--url", guarded.url, "--api-key", API_KEY).stdout
+    assert "401 unauthorized" in refused.stderr
+    assert "the service wants its key: --api-key or --api-key-file" in refused.stderr, refused.stderr
+    # a key sent and refused: the same hint read as "none was sent"; it names where the key came from
     secret = tmp_path / "api_key"
+    secret.write_text("not-the-key\n")
+    for given, env, where in [
+        (["--api-key", "not-the-key"], {}, "--api-key"),
+        ([], {"MVA_API_KEY": "not-the-key"}, "MVA_API_KEY"),
+        (["--api-key-file", str(secret)], {}, "--api-key-file"),
+        ([], {"MVA_API_KEY_FILE": str(secret)}, "MVA_API_KEY_FILE"),
+    ]:
+        wrong = run_cli("classify", image, "--url", guarded.url, *given, env=os.environ | env)
+        assert wrong.returncode == 1 and "401 unauthorized" in wrong.stderr
+        hint = f"the key sent ({where}) is not this service's: --api-key or --api-key-file"
+        assert hint in wrong.stderr and "not-the-key" not in wrong.stderr, wrong.stderr
+    assert "Egyptian cat" in run_cli("classify", image, "--url", guarded.url, "--api-key", API_KEY).stdout
     secret.write_text(API_KEY + "\n")  # as `make api-key` writes compose's secret
     by_file = run_cli("detect", str(images / "face.jpg"), "--url", guarded.url, "--api-key-file", str(secret))
     assert by_file.returncode == 0 and "2 face(s)" in by_file.stdout
