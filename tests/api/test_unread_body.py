@@ -15,9 +15,17 @@ import pytest
 
 from service.api.app import create_app
 from service.settings import ServerSettings
-from tests.conftest import LiveServer
+from tests.conftest import API_KEY, LiveServer
 from tests.inprocess import serving
 from tests.raw_http import connect, exchange, read_head, read_to_close
+
+# `guarded` wants an API key (MVA_API_KEY): a request without one gets its 401 before its body is read
+REFUSED_BEFORE_THE_BODY = [
+    ("server", "model=nope", 404, "unknown_model"),
+    ("server", "top_k=0", 422, "invalid_parameter"),
+    ("guarded", "top_k=1", 401, "unauthorized"),
+]
+KEY = {"x-api-key": API_KEY}  # for the request that follows, which the guarded server then serves
 
 
 def _post(path: str, length: int) -> bytes:
@@ -27,13 +35,12 @@ def _post(path: str, length: int) -> bytes:
     ).encode()
 
 
-@pytest.mark.parametrize(
-    ("query", "status", "code"),
-    [("model=nope", 404, "unknown_model"), ("top_k=0", 422, "invalid_parameter")],
-)
+@pytest.mark.parametrize(("served", "query", "status", "code"), REFUSED_BEFORE_THE_BODY)
 def test_an_answer_before_the_body_closes_the_connection(
-    server: LiveServer, images: Path, query: str, status: int, code: str
+    served: str, images: Path, query: str, status: int, code: str, request: pytest.FixtureRequest
 ) -> None:
+    """No `100 Continue` is sent (the answer is the first thing on the connection), and it closes."""
+    server: LiveServer = request.getfixturevalue(served)
     image = (images / "cat.bmp").read_bytes()
     with connect(server.port) as sock:
         # the body waits for "100 Continue"
@@ -43,7 +50,7 @@ def test_an_answer_before_the_body_closes_the_connection(
         assert json.loads(body)["error"]["code"] == code
         assert sock.recv(65536) == b""  # closed: nothing left to misread as the owed body
     with server.client() as client:
-        response = client.post("/classify", files={"image": image})
+        response = client.post("/classify", files={"image": image}, headers=KEY)
     assert response.status_code == 200 and response.json()["predictions"][0]["label"] == "Egyptian cat"
 
 
@@ -77,27 +84,26 @@ def test_a_body_that_was_asked_for_keeps_the_connection(server: LiveServer, imag
             assert json.loads(body)["predictions"][0]["label"] == "Egyptian cat"
 
 
-@pytest.mark.parametrize(
-    ("query", "status", "code"),
-    [("model=nope", 404, "unknown_model"), ("top_k=0", 422, "invalid_parameter")],
-)
+@pytest.mark.parametrize(("served", "query", "status", "code"), REFUSED_BEFORE_THE_BODY)
 def test_an_answer_before_a_body_of_declared_length_keeps_the_connection(
-    server: LiveServer, images: Path, query: str, status: int, code: str
+    served: str, images: Path, query: str, status: int, code: str, request: pytest.FixtureRequest
 ) -> None:
     """A body within the upload limit, sent whole with its length (as nginx sends every body): uvicorn
     reads the rest and the connection serves on. Closed with the body unread, the kernel reset it, and
     nginx answered an early 503 overloaded with its own 503 (tests/deploy/test_compose_stack.py)."""
+    server: LiveServer = request.getfixturevalue(served)
     image = (images / "cat.bmp").read_bytes()
-    head = "POST /classify?{} HTTP/1.1\r\nHost: x\r\nContent-Type: image/bmp\r\n" + (
+    head = "POST /classify?{} HTTP/1.1\r\nHost: x\r\nContent-Type: image/bmp\r\n{}" + (
         f"Content-Length: {len(image)}\r\n\r\n"
     )
     with connect(server.port) as sock:
-        response_head, body, rest = exchange(sock, head.format(query).encode() + image)
+        response_head, body, rest = exchange(sock, head.format(query, "").encode() + image)
         assert response_head.startswith(f"HTTP/1.1 {status}".encode()), response_head
         assert b"connection: close" not in response_head.lower()
         assert json.loads(body)["error"]["code"] == code
         # the same connection
-        response_head, body, _ = exchange(sock, head.format("top_k=1").encode() + image, rest)
+        keyed = head.format("top_k=1", f"X-API-Key: {API_KEY}\r\n").encode()
+        response_head, body, _ = exchange(sock, keyed + image, rest)
         assert response_head.startswith(b"HTTP/1.1 200"), response_head
         assert json.loads(body)["predictions"][0]["label"] == "Egyptian cat"
 
@@ -167,14 +173,19 @@ def _stream_until_closed(sock: socket.socket, head: bytes, most: int) -> tuple[b
 
 
 @pytest.mark.parametrize(
-    ("query", "status", "code"),
-    [("top_k=1", 413, "payload_too_large"), ("top_k=0", 422, "invalid_parameter")],
+    ("served", "query", "status", "code"),
+    [
+        ("server", "top_k=1", 413, "payload_too_large"),
+        ("server", "top_k=0", 422, "invalid_parameter"),
+        ("guarded", "top_k=1", 401, "unauthorized"),
+    ],
 )
 def test_an_answer_before_a_chunked_body_s_end_stops_reading_it(
-    server: LiveServer, images: Path, query: str, status: int, code: str
+    served: str, images: Path, query: str, status: int, code: str, request: pytest.FixtureRequest
 ) -> None:
-    """A body over the limit (the default 10 MiB), or one never read for a bad parameter: the server
-    stops at its answer, not when the client stops sending."""
+    """A body over the limit (the default 10 MiB), or one never read for a bad parameter or a missing API
+    key: the server stops at its answer, not when the client stops sending."""
+    server: LiveServer = request.getfixturevalue(served)
     limit = 10 * 1024 * 1024
     head = (
         f"POST /classify?{query} HTTP/1.1\r\nHost: x\r\nContent-Type: image/bmp\r\n"
@@ -188,5 +199,5 @@ def test_an_answer_before_a_chunked_body_s_end_stops_reading_it(
     assert b"\r\nconnection: close" in response_head.lower()
     assert json.loads(body)["error"]["code"] == code
     with server.client() as client:
-        response = client.post("/classify", files={"image": (images / "cat.bmp").read_bytes()})
+        response = client.post("/classify", files={"image": (images / "cat.bmp").read_bytes()}, headers=KEY)
     assert response.status_code == 200 and response.json()["predictions"][0]["label"] == "Egyptian cat"
