@@ -55,26 +55,35 @@ def _assert_the_next_upload_is_read(server: LiveServer, image: bytes) -> None:
     assert json.loads(body)["predictions"][0]["label"] == "Egyptian cat"
 
 
+@pytest.mark.parametrize("expect", [False, True], ids=["with-its-length", "expect-100-continue"])
 def test_an_upload_past_the_limit_is_refused_while_the_first_is_still_sending(
-    one_upload: LiveServer, images: Path
+    one_upload: LiveServer, images: Path, expect: bool
 ) -> None:
+    """Refused before its body is read: one sent with its length is read on by uvicorn and the connection
+    serves on; one that holds its body back for `100 Continue` is never asked for it (the 503 is the first
+    thing on the connection) and the connection closes."""
     image = (images / "cat.bmp").read_bytes()
     with connect(one_upload.port) as first, connect(one_upload.port) as second:
         buffered = _hold_the_slot(first, image)
 
-        head, body, _ = exchange(second, _upload(len(image)) + image)
+        head, body, _ = exchange(second, _upload(len(image), expect) + (b"" if expect else image))
         assert head.startswith(b"HTTP/1.1 503"), head
         assert b"\r\ncontent-type: application/json" in head.lower() and b"\r\nretry-after: " in head.lower()
+        assert (b"\r\nconnection: close" in head.lower()) == expect
         error = json.loads(body)["error"]
         assert error["code"] == "overloaded" and "uploads being read at once: 1 (limit 1)" in error["message"]
+        if expect:
+            assert second.recv(65536) == b""  # closed: the body it held back is not read as a request
 
         head, body, _ = exchange(first, image[len(image) // 2 :], buffered)
         assert head.startswith(b"HTTP/1.1 200"), head
         assert json.loads(body)["predictions"][0]["label"] == "Egyptian cat"
 
-        # the slot is free again: the next upload is read
-        head, body, _ = exchange(second, _upload(len(image)) + image)
-        assert head.startswith(b"HTTP/1.1 200"), head
+        if not expect:  # the slot is free again: the next upload, on the connection kept, is read
+            head, body, _ = exchange(second, _upload(len(image)) + image)
+            assert head.startswith(b"HTTP/1.1 200"), head
+    if expect:
+        _assert_the_next_upload_is_read(one_upload, image)
 
 
 def test_an_upload_refused_as_too_large_gives_its_slot_back(one_upload: LiveServer, images: Path) -> None:
