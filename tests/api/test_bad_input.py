@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import IMAGES, LiveServer
+from tests.conftest import IMAGES, LiveServer, access_lines
 from tests.pictures import (
     avif_exif_item,
     encoded,
@@ -37,8 +37,9 @@ LIMIT = 1_000_000  # the small-limit server's upload limit
 
 @pytest.fixture(scope="module")
 def small_limit_server(start_module_server: Callable[..., LiveServer]) -> LiveServer:
+    """With the access log on (MVA_ACCESS_LOG), for what it says of a client gone mid-upload."""
     return start_module_server(
-        max_upload_bytes=str(LIMIT), max_pixels="20000000", warm_models='["mobilenet_v2"]'
+        max_upload_bytes=str(LIMIT), max_pixels="20000000", warm_models='["mobilenet_v2"]', access_log="true"
     )
 
 
@@ -116,6 +117,12 @@ BAD = {
         "image_too_large",
     ),
     "no body and no content type": (dict(content=b""), 422, "missing_image"),
+    # no body is missing its image before its type is looked at: not the 415 of a body of that type
+    "no body and a content type not accepted": (
+        dict(content=b"", headers={"content-type": "text/plain"}),
+        422,
+        "missing_image",
+    ),
     "multipart without a boundary": (
         dict(content=b"abc", headers={"content-type": "multipart/form-data"}),
         422,
@@ -311,10 +318,12 @@ def test_content_length_that_lies_is_refused_up_front(
 def test_a_client_gone_mid_upload_is_a_499_not_a_server_error(
     small_limit_server: LiveServer, images: Path
 ) -> None:
-    """nginx's 499: counted apart from the service's own errors, and no traceback in the log."""
+    """nginx's 499: counted apart from the service's own errors, logged as such in the access log, and no
+    traceback in the log."""
     with connect(small_limit_server.port) as sock:
         sock.sendall(
-            b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 5000\r\n\r\n"
+            b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 5000\r\n"
+            + b"X-Request-ID: gone-mid-upload\r\n\r\n"
             + (images / "cat_720p.jpg").read_bytes()[:1000]
         )
     with small_limit_server.client() as c:
@@ -324,6 +333,8 @@ def test_a_client_gone_mid_upload_is_a_499_not_a_server_error(
             time.sleep(0.05)
         assert 'route="/classify",status="500"' not in c.get("/metrics").text
         assert_still_serving(c, images)
+    logged = access_lines(small_limit_server, 1, request_id="gone-mid-upload")
+    assert [(line["status"], line["route"]) for line in logged] == [(499, "/classify")], logged
     assert "Traceback" not in small_limit_server.log_path.read_text()
 
 
