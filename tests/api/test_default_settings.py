@@ -97,4 +97,6 @@ def test_mva_precision_gives_way_where_a_model_or_engine_has_no_such_variant(
         asked = client.post(
             "/classify", params={"engine": "litert", "precision": "fp32"}, files={"image": picture}
         )
-        assert (asked.status_code, asked.json()["error"]["field"]) == (422, "precision")
+        assert asked.status_code == 422
+        error = asked.json()["error"]
+        assert (error["code"], error["field"]) == ("invalid_settings", "precision")
