@@ -366,26 +366,49 @@ def test_serve_names_a_broken_manifest_only_once_every_other_variable_parses(
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_serve_on_a_port_in_use_says_so_in_one_line(workers: str) -> None:
+@pytest.mark.parametrize(
+    ("host", "why"),
+    [
+        ("127.0.0.1", "address already in use"),
+        ("192.0.2.1", "cannot assign requested address"),  # TEST-NET-1 (RFC 5737): no host of ours
+    ],
+    ids=["port-in-use", "not-this-machine-s"],
+)
+def test_serve_on_an_address_it_cannot_bind_says_so_in_one_line(workers: str, host: str, why: str) -> None:
     """It was uvicorn's own log line (`[Errno 98] ...`) among others, exit 3; with one process only once
-    the app had started and begun warming up its models. Now one line that names the address."""
+    the app had started and begun warming up its models. Now one line that names the address: a port in
+    use, or a host that is not this machine's."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = run_cli("serve", "--port", str(port), "--workers", workers)
-    assert result.returncode == 3
+        result = run_cli("serve", "--host", host, "--port", str(port), "--workers", workers)
+    assert result.returncode == 3, result.stderr
     assert result.stderr == (
-        f"error: cannot listen on 127.0.0.1:{port}: address already in use "
-        "(--host/--port, MVA_HOST/MVA_PORT)\n"
+        f"error: cannot listen on {host}:{port}: {why} (--host/--port, MVA_HOST/MVA_PORT)\n"
     )
 
 
-def test_serve_with_several_workers_checks_the_settings_before_starting_them() -> None:
-    env = {**os.environ, "MVA_SIMD": "off"}
-    result = run_cli("serve", "--port", str(free_port()), "--workers", "2", env=env)
-    assert result.returncode == 2
-    assert result.stderr.startswith("error: MVA_SIMD: onnxruntime cannot switch SIMD off")
+AUTO_TUNE_UNKNOWN = "error: MVA_AUTO_TUNE_MODELS: not in the manifest: resnet50 (known: mobilenet_v2"
+
+
+@pytest.mark.parametrize(
+    ("workers", "variable", "value", "said"),
+    [
+        ("2", "MVA_SIMD", "off", "error: MVA_SIMD: onnxruntime cannot switch SIMD off"),
+        # a model the manifest does not name would never be tuned: no start (as for MVA_WARM_MODELS)
+        *((workers, "MVA_AUTO_TUNE_MODELS", '["resnet50"]', AUTO_TUNE_UNKNOWN) for workers in ("1", "2")),
+    ],
+)
+def test_serve_checks_the_settings_before_starting_a_process(
+    workers: str, variable: str, value: str, said: str
+) -> None:
+    """The server does not start: one line, exit 2; with `--workers N` the supervisor's line alone (no
+    worker started to say it again)."""
+    env = {**os.environ, variable: value}
+    result = run_cli("serve", "--port", str(free_port()), "--workers", workers, env=env)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(said), result.stderr
     assert len(result.stderr.splitlines()) == 1
 
 
