@@ -203,11 +203,10 @@ def _call(
     )
     from service.settings import ApiKeyFileError
 
-    sent, where = None, ""  # the key (as post_image sends it) and where it came from
+    chosen, where = None, ""  # the key and where it came from
     try:
         chosen, where = _api_key(ctx, *key)
-        sent = (chosen or "").strip() or None
-        body = post_image(url, path, image, params, sent, timeout_s)
+        body = post_image(url, path, image, params, chosen, timeout_s)
     except (ApiError, Unreachable, ApiKeyFileError, ProxyEnvironmentError) as exc:
         errors.print(Text.assemble(("error:", "red"), f" {exc}"), highlight=False)
         if isinstance(exc, Unreachable) and exc.proxy is not None:
@@ -222,10 +221,12 @@ def _call(
             errors.print("the service took the request but is slow to answer: --timeout for longer")
         elif isinstance(exc, Unreachable):
             errors.print("is the service running? `make serve`, or --url / MVA_URL for another address")
-        elif isinstance(exc, ApiError) and exc.status == 401 and sent is None:
-            errors.print("the service wants its key: --api-key or --api-key-file (MVA_API_KEY[_FILE])")
-        elif isinstance(exc, ApiError) and exc.status == 401:  # "wants its key" read as: none was sent
-            errors.print(f"the key sent ({where}) is not this service's: --api-key or --api-key-file")
+        elif isinstance(exc, ApiError) and exc.status == 401:
+            if chosen and chosen.strip():  # post_image sends it stripped, and none when nothing is left
+                # "wants its key" alone read as: none was sent
+                errors.print(f"the key sent ({where}) is not this service's: --api-key or --api-key-file")
+            else:
+                errors.print("the service wants its key: --api-key or --api-key-file (MVA_API_KEY[_FILE])")
         raise typer.Exit(1) from exc
     if raw:
         json.dump(body, sys.stdout, indent=2)
