@@ -43,12 +43,19 @@ async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status, exc.code, exc.message, exc.field, headers)
 
 
+# what pydantic takes for a boolean query parameter (simd, annotate): its message alone did not say
+BOOLEAN_VALUES = "on or off (also true/false, yes/no, 1/0)"
+
+
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0]
     loc = [str(p) for p in first.get("loc", ()) if p not in ("query", "body", "path", "header")]
     field = ".".join(loc) or None
-    return error_response(422, "invalid_parameter", f"{field}: {first.get('msg')}", field)
+    message = first.get("msg")
+    if first.get("type") == "bool_parsing":
+        message = f"{message}: {BOOLEAN_VALUES}"
+    return error_response(422, "invalid_parameter", f"{field}: {message}", field)
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

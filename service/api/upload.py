@@ -1,8 +1,9 @@
 """Request body -> image bytes: a multipart field `image`, or the raw body with an image content type.
-The size limit holds while reading (a lying Content-Length or a chunked body is cut off at the limit),
-so no upload is ever held in memory beyond it; an upload that stalls, or arrives slower than a minimum
-average rate, is cut off (UploadPace), so a slow client cannot hold its connection and upload slot open by
-trickling."""
+The size limit holds before reading (a Content-Length over it is refused from the header, whatever
+follows) and while reading (a chunked body is cut off at it; uvicorn passes on no more than a declared
+length), so no upload is ever held in memory beyond it; an upload that stalls, or arrives slower than a
+minimum average rate, is cut off (UploadPace), so a slow client cannot hold its connection and upload
+slot open by trickling."""
 
 from __future__ import annotations
 

@@ -123,3 +123,19 @@ def test_the_readme_lists_every_error_code_the_service_answers() -> None:
     assert {"unauthorized", "precondition_failed", "internal_error", "cors_not_allowed"} <= codes
     paragraph = next(text for text in paragraphs(section("### API")) if text.startswith("Errors are JSON "))
     assert {code for code in codes if f"`{code}`" not in paragraph} == set()
+
+
+@pytest.mark.parametrize(("path", "query"), [("/classify", "simd=maybe"), ("/detect", "annotate=maybe")])
+def test_a_boolean_parameter_that_is_none_says_what_it_takes(
+    client: httpx.Client, images: Path, path: str, query: str
+) -> None:
+    """pydantic's "Input should be a valid boolean, unable to interpret input" did not say what to write;
+    README says on / off."""
+    response = client.post(f"{path}?{query}", files={"image": (images / "face.jpg").read_bytes()})
+    error = response.json()["error"]
+    name = query.partition("=")[0]
+    assert (response.status_code, error["code"], error["field"]) == (422, "invalid_parameter", name)
+    assert error["message"] == (
+        f"{name}: Input should be a valid boolean, unable to interpret input: on or off (also true/false, "
+        "yes/no, 1/0)"
+    )
