@@ -79,12 +79,16 @@ def _until_counted(folder: Path, **expected: float) -> None:
 
 def _run_folder_of(supervisor: subprocess.Popen[bytes]) -> Path:
     """The run folder `serve` made in the temporary folder (none named): the one its supervisor file names
-    this process in."""
+    this process in (its first line, read as service/workers.py reads it for stale folders)."""
+
+    def recorded(folder: Path) -> ProcessIdentity | None:
+        record = folder / SUPERVISOR
+        return ProcessIdentity.from_name(record.read_text().partition("\n")[0]) if record.is_file() else None
+
     made = [
         folder
         for folder in Path(tempfile.gettempdir()).glob(f"{RUN_FOLDER_PREFIX}*")
-        if (folder / SUPERVISOR).is_file()
-        and (folder / SUPERVISOR).read_text().partition("-")[0] == str(supervisor.pid)
+        if (identity := recorded(folder)) is not None and identity.pid == supervisor.pid
     ]
     assert len(made) == 1, made
     return made[0]
